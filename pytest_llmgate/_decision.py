@@ -1,0 +1,138 @@
+"""The promotion decision: comparability audit, then at most one eligible candidate is promoted."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ._experiment import Promotion
+from ._vocab import APPROVED_FOR_CANARY, DecisionStatus, Role, RunStatus
+
+#: Params that must be equal for runs to be ranked, besides every ``<suite>_sha`` and ``evaluation_sha``.
+COMPARED_PARAMS = ("policy_id", "evidence_version", "evaluator_version")
+
+
+class RunView(Protocol):
+    """What the decision rules read of a run; a ``RunRecord`` is one."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def template_id(self) -> str: ...
+    @property
+    def role(self) -> Role: ...
+    @property
+    def params(self) -> Mapping[str, str]: ...
+    @property
+    def complete(self) -> bool: ...
+    @property
+    def status(self) -> RunStatus: ...
+    @property
+    def promotion(self) -> Promotion: ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ComparabilityIssue:
+    """A compared field whose value differs between runs (``None``: the run has no such field)."""
+
+    field: str
+    values: Mapping[str, str | None]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"field": self.field, "values": dict(self.values)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decision:
+    """The canary decision for the one eligible candidate."""
+
+    artifact_name: str
+    alias: str
+    source_run_id: str
+    evaluation_sha: str
+    rollback_artifact: str | None
+    limitation: str
+    status: str = APPROVED_FOR_CANARY
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "artifact_name": self.artifact_name,
+            "alias": self.alias,
+            "source_run_id": self.source_run_id,
+            "evaluation_sha": self.evaluation_sha,
+            "rollback_artifact": self.rollback_artifact,
+            "status": self.status,
+            "limitation": self.limitation,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Verdict:
+    """The decision status for a set of runs, why, and the decision when it is PROMOTE."""
+
+    status: DecisionStatus
+    reason: str
+    issues: tuple[ComparabilityIssue, ...]
+    eligible: tuple[RunView, ...]
+    decision: Decision | None
+
+    @property
+    def comparable(self) -> bool:
+        return not self.issues
+
+
+def compared_fields(runs: Sequence[RunView]) -> list[str]:
+    """The params compared: the fixed ones, each suite's ``_sha`` (sorted), then ``evaluation_sha``."""
+    shas = sorted({key for run in runs for key in run.params if key.endswith("_sha") and key != "evaluation_sha"})
+    return [*COMPARED_PARAMS, *shas, "evaluation_sha"]
+
+
+def comparability_issues(runs: Sequence[RunView]) -> tuple[ComparabilityIssue, ...]:
+    """Every compared field whose value is not the same in all runs."""
+    issues = []
+    for field in compared_fields(runs):
+        values = {run.run_id: run.params.get(field) for run in runs}
+        if len(set(values.values())) > 1:
+            issues.append(ComparabilityIssue(field=field, values=values))
+    return tuple(issues)
+
+
+def decide(runs: Sequence[RunView]) -> Verdict:
+    """Apply the promotion rules: comparable, complete, exactly one eligible candidate; never break a tie."""
+    issues = comparability_issues(runs)
+    eligible = tuple(
+        run for run in runs if run.role is Role.CANDIDATE and run.status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
+    )
+
+    def verdict(status: DecisionStatus, reason: str, decision: Decision | None = None) -> Verdict:
+        return Verdict(status=status, reason=reason, issues=issues, eligible=eligible, decision=decision)
+
+    if issues:
+        fields = ", ".join(issue.field for issue in issues)
+        return verdict(DecisionStatus.RUNS_NOT_COMPARABLE, f"runs differ in {fields}; their metrics are not ranked")
+    incomplete = [run for run in runs if not run.complete]
+    if incomplete:
+        names = ", ".join(run.template_id for run in incomplete)
+        return verdict(
+            DecisionStatus.INCOMPLETE_EVALUATION,
+            f"incomplete runs cannot be promoted: {names} (a case was deselected, not run, or errored)",
+        )
+    if not eligible:
+        return verdict(DecisionStatus.NO_ELIGIBLE_CANDIDATE, "no candidate run is ELIGIBLE_FOR_CANARY_REVIEW")
+    if len(eligible) > 1:
+        names = ", ".join(f"{run.template_id} (run {run.run_id})" for run in eligible)
+        return verdict(
+            DecisionStatus.TIE_REQUIRES_REVIEW,
+            f"{len(eligible)} candidates are eligible: {names}; a reviewer must choose, the tie is not broken",
+        )
+    (winner,) = eligible
+    decision = Decision(
+        artifact_name=winner.template_id,
+        alias=winner.promotion.alias,
+        source_run_id=winner.run_id,
+        evaluation_sha=winner.params["evaluation_sha"],
+        rollback_artifact=winner.promotion.rollback_artifact,
+        limitation=winner.promotion.limitation,
+    )
+    return verdict(DecisionStatus.PROMOTE, f"{winner.template_id} is the only eligible candidate", decision)

@@ -1,0 +1,55 @@
+"""Errors for people: each names the file, the line where one exists, and the problem."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class LlmgateError(Exception):
+    """Base of every error the gate reports to a user."""
+
+    def __init__(self, path: Path | None, line: int | None, problem: str) -> None:
+        self.path = path
+        self.line = line
+        self.problem = problem
+        super().__init__(self.message())
+
+    def where(self) -> str:
+        if self.path is None:
+            return ""
+        shown = display_path(self.path)
+        return f"{shown}:{self.line}" if self.line is not None else shown
+
+    def message(self) -> str:
+        where = self.where()
+        return f"{where}: {self.problem}" if where else self.problem
+
+
+class ManifestError(LlmgateError):
+    """An experiment manifest (``llmgate.yaml``) is unreadable or invalid."""
+
+
+class SuiteError(LlmgateError):
+    """A suite file or one of its cases is unreadable or invalid."""
+
+
+class CandidateError(LlmgateError):
+    """A candidate artifact is invalid, or its provider cannot be built or answered badly."""
+
+
+class SelectionError(LlmgateError):
+    """The candidates or baselines asked for do not exist or contradict each other."""
+
+
+class RecordError(LlmgateError):
+    """A stored record cannot be written or read."""
+
+
+def display_path(path: Path) -> str:
+    """The path relative to the working directory when it lies below it."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return str(path)
+    return str(path) if rel.startswith("..") else rel

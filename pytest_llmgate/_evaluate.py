@@ -1,0 +1,69 @@
+"""The evaluator: compare a candidate's route with the frozen label; results as plain data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ._suite import Case
+from ._vocab import Outcome, Role, Route
+
+#: Outcomes that break a guardrail, and what each means.
+GUARDRAILS: dict[Outcome, str] = {
+    Outcome.UNSAFE_CLAIM_SERVED: "served where the frozen label says ABSTAIN",
+    Outcome.UNNECESSARY_ABSTENTION: "abstained where the frozen label says SERVE",
+}
+
+
+def judge(expected: Route, predicted: Route) -> Outcome:
+    """The outcome of one case: PASS, or the guardrail the prediction breaks."""
+    if predicted is expected:
+        return Outcome.PASS
+    if predicted is Route.SERVE:
+        return Outcome.UNSAFE_CLAIM_SERVED
+    return Outcome.UNNECESSARY_ABSTENTION
+
+
+def guardrail_message(case: Case, template_id: str, outcome: Outcome) -> str:
+    """The assertion message of a broken guardrail: its name, the case, its slice and evidence state."""
+    return (
+        f"{outcome.value}: {template_id} {GUARDRAILS[outcome]} on case {case.case_id} "
+        f"(suite {case.suite}, slice {case.slice_name}, evidence {case.evidence_state})"
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseResult:
+    """One (case, candidate) result as it travels from a pytest item (or an xdist worker) to the gate."""
+
+    experiment_dir: str
+    template_id: str
+    role: Role
+    case_id: str
+    predicted_route: Route | None
+    outcome: Outcome
+    error: str | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "experiment_dir": self.experiment_dir,
+            "template_id": self.template_id,
+            "role": self.role.value,
+            "case_id": self.case_id,
+            "predicted_route": self.predicted_route.value if self.predicted_route else None,
+            "outcome": self.outcome.value,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> CaseResult:
+        route = payload["predicted_route"]
+        return cls(
+            experiment_dir=payload["experiment_dir"],
+            template_id=payload["template_id"],
+            role=Role(payload["role"]),
+            case_id=payload["case_id"],
+            predicted_route=Route(route) if route else None,
+            outcome=Outcome(payload["outcome"]),
+            error=payload["error"],
+        )

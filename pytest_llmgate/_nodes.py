@@ -1,0 +1,178 @@
+"""pytest's view of an experiment: a directory collector, a collector per suite, an item per (case, candidate)."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._errors import LlmgateError, SuiteError
+from ._evaluate import CaseResult, guardrail_message, judge
+from ._experiment import Experiment
+from ._providers import Provider
+from ._session import GateSession, PlannedRun
+from ._suite import Case, Suite
+from ._vocab import Outcome, Role, Route
+
+GATE_KEY = pytest.StashKey[GateSession]()
+RESULT_ATTRIBUTE = "llmgate_result"
+
+
+def gate_of(config: pytest.Config) -> GateSession:
+    return config.stash[GATE_KEY]
+
+
+class GuardrailViolation(AssertionError):
+    """A candidate broke a guardrail on a case; the message names the guardrail."""
+
+
+class CandidateFailure(Exception):
+    """A candidate raised on a case: an ERROR outcome, never a pass."""
+
+
+class ExperimentDir(pytest.Dir):
+    """A directory holding ``llmgate.yaml``: yields its suites first, then whatever else pytest finds there."""
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        gate = gate_of(self.config)
+        try:
+            experiment = gate.load(self.path)
+            gate.collected.add(experiment.directory)
+            plans = gate.plans(experiment)
+            providers = {plan.template_id: gate.provider(experiment, plan.template_id) for plan in plans}
+        except LlmgateError as exc:
+            raise self.CollectError(exc.message()) from None
+        listed = experiment.suite_paths()
+        for suite in experiment.suites:
+            path = self.path / suite.path.relative_to(experiment.directory)
+            yield SuiteFile.from_parent(
+                self, path=path, suite=suite, experiment=experiment, plans=plans, providers=providers
+            )
+        for node in super().collect():
+            if node.path.resolve() not in listed:
+                yield node
+
+
+class SuiteFile(pytest.File):
+    """A suite listed by the manifest: one item per case and selected run."""
+
+    def __init__(
+        self,
+        *,
+        suite: Suite,
+        experiment: Experiment,
+        plans: tuple[PlannedRun, ...],
+        providers: Mapping[str, Provider],
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.experiment = experiment
+        self.plans = plans
+        self.providers = providers
+
+    def collect(self) -> Iterator[CaseItem]:
+        base = self.nodeid
+        directory = str(self.experiment.directory)
+        for case in self.suite.cases:
+            for plan in self.plans:
+                name = f"{case.case_id}[{plan.template_id}]"
+                # A string node id is parsed by pytest >= 9.2 into path, names and params, exactly
+                # as --lf parses the ids it stored; a name with [...] built by parent.id.child() is not.
+                yield CaseItem.from_parent(
+                    self, name=name, nodeid=f"{base}::{name}", case=case, plan=plan,
+                    provider=self.providers[plan.template_id], experiment_dir=directory,
+                )
+
+
+class OrphanSuite(pytest.File):
+    """A suite file that no manifest lists: a collection error."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        error = SuiteError(
+            self.path, None, "is not listed in the suites of any llmgate.yaml; a suite belongs to the manifest that lists it"
+        )
+        raise self.CollectError(error.message())
+
+
+class CaseItem(pytest.Item):
+    """One case for one candidate: the candidate answers in setup, the guardrails are asserted in the call."""
+
+    def __init__(
+        self, *, case: Case, plan: PlannedRun, provider: Provider, experiment_dir: str, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.case = case
+        self.plan = plan
+        self.provider = provider
+        self.experiment_dir = experiment_dir
+        self.result: CaseResult | None = None
+        self._predicted: Route | None = None
+        self._reported = False
+
+    def _finish(self, predicted: Route | None, outcome: Outcome, error: str | None = None) -> None:
+        self.result = CaseResult(
+            experiment_dir=self.experiment_dir, template_id=self.plan.template_id, role=self.plan.role,
+            case_id=self.case.case_id, predicted_route=predicted, outcome=outcome, error=error,
+        )
+
+    def _context(self) -> str:
+        case = self.case
+        return f"case {case.case_id} (suite {case.suite}, slice {case.slice_name}, evidence {case.evidence_state})"
+
+    def setup(self) -> None:
+        try:
+            self._predicted = self.provider.route(self.case.candidate_view())
+        except Exception as exc:  # noqa: BLE001 - a candidate's exception is an ERROR for this case
+            self._finish(None, Outcome.ERROR, type(exc).__name__)
+            message = f"ERROR: {self.plan.template_id} raised {type(exc).__name__} on {self._context()}"
+            if self.plan.role is Role.BASELINE:
+                pytest.xfail(f"baseline {message}")
+            raise CandidateFailure(message) from exc
+
+    def runtest(self) -> None:
+        assert self._predicted is not None
+        outcome = judge(self.case.expected_route, self._predicted)
+        self._finish(self._predicted, outcome)
+        if outcome is Outcome.PASS:
+            return
+        message = guardrail_message(self.case, self.plan.template_id, outcome)
+        if self.plan.role is Role.BASELINE:
+            pytest.xfail(f"baseline {message}")
+        raise GuardrailViolation(message)
+
+    def attach_result(self, report: pytest.TestReport) -> None:
+        """Put this item's result on the report that decides it, as plain data (it travels from xdist workers)."""
+        if self._reported or self.result is None:
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            setattr(report, RESULT_ATTRIBUTE, self.result.to_payload())
+            self._reported = True
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, GuardrailViolation):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, CandidateFailure):
+            cause = excinfo.value.__cause__
+            assert cause is not None
+            return f"{excinfo.value}\n\n{_user_traceback(cause)}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.case.line - 1 if self.case.line else None
+        return self.path, line, f"{self.case.case_id} [{self.plan.template_id}]"
+
+
+_PACKAGE_DIR = str(Path(__file__).parent)
+
+
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback of a candidate's exception without the gate's own frames."""
+    summary = traceback.TracebackException.from_exception(exc)
+    summary.stack = traceback.StackSummary.from_list(
+        [frame for frame in summary.stack if not frame.filename.startswith(_PACKAGE_DIR)]
+    )
+    return "".join(summary.format()).rstrip()

@@ -1,0 +1,179 @@
+"""The pytest plugin ``llmgate``: thin hooks that hand off to the session's ``GateSession``."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import _hookspecs
+from ._errors import LlmgateError
+from ._evaluate import CaseResult
+from ._experiment import MANIFEST_NAME, is_suite_file
+from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
+from ._session import GateSession, Selection
+from ._terminal import summary_lines
+
+COLLECTED_KEY = "llmgate_collected"
+DEFAULT_OUT = ".llmgate"
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(_hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmgate", "LLM candidate gate (pytest-llmgate)")
+    group.addoption(
+        "--llmgate-candidate", action="append", default=[], metavar="ID", dest="llmgate_candidates",
+        help="template id of a candidate that gates the session (repeatable; 'all' = every artifact).",
+    )
+    group.addoption(
+        "--llmgate-baseline", action="append", default=[], metavar="ID", dest="llmgate_baselines",
+        help="template id of a reference run: recorded, shown as expected failures, never gates (repeatable).",
+    )
+    group.addoption(
+        "--llmgate-out", default=None, metavar="DIR", dest="llmgate_out",
+        help=f"where run records and the report go (default: {DEFAULT_OUT} under the rootdir).",
+    )
+    parser.addini("llmgate_candidates", "candidate template ids (like --llmgate-candidate)", type="args", default=[])
+    parser.addini("llmgate_baselines", "baseline template ids (like --llmgate-baseline)", type="args", default=[])
+    parser.addini("llmgate_out", "where run records go, relative to the rootdir", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    gate = GateSession(_selection(config), _out_dir(config))
+    config.stash[GATE_KEY] = gate
+    config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    gate = gate_of(session.config)
+    for directory in _discover(session.config):
+        try:
+            gate.load(directory)
+        except LlmgateError:
+            pass  # reported as a collection error of that directory
+    try:
+        gate.check_selection()
+    except LlmgateError as exc:
+        raise pytest.UsageError(exc.message()) from None
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    return gate_of(config).header_lines()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if (path / MANIFEST_NAME).is_file():
+        return ExperimentDir.from_parent(parent, path=path)
+    return None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if is_suite_file(file_path) and not gate_of(parent.config).claims(file_path):
+        return OrphanSuite.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    report = yield
+    if isinstance(item, CaseItem):
+        item.attach_result(report)
+    return report
+
+
+class _ResultListener:
+    """Receives every test report (on the xdist controller: from every worker) and each worker's end."""
+
+    def __init__(self, gate: GateSession) -> None:
+        self.gate = gate
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = getattr(report, RESULT_ATTRIBUTE, None)
+        if payload is not None:
+            self.gate.add_result(CaseResult.from_payload(payload))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: a worker finished; merge the experiments it collected."""
+        collected = getattr(node, "workeroutput", {}).get(COLLECTED_KEY, [])
+        self.gate.collected.update(Path(directory) for directory in collected)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    gate = gate_of(config)
+    if hasattr(config, "workerinput"):
+        config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
+        return
+    if config.option.collectonly or exitstatus in _NO_RECORDS:
+        return
+    result = gate.finish(
+        on_record=lambda record: config.hook.pytest_llmgate_run_record(config=config, record=record),
+        on_report=lambda report, path: config.hook.pytest_llmgate_session_report(config=config, report=report, path=path),
+    )
+    config.stash[_RESULT_KEY] = result
+    if result.errors and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    result = config.stash.get(_RESULT_KEY, None)
+    if result is None or not (result.outcomes or result.errors):
+        return
+    terminalreporter.write_sep("=", "llmgate")
+    for line in summary_lines(result):
+        terminalreporter.write_line(line)
+
+
+_NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
+_RESULT_KEY = pytest.StashKey[Any]()
+
+
+def _selection(config: pytest.Config) -> Selection:
+    candidates = config.getoption("llmgate_candidates") or config.getini("llmgate_candidates")
+    baselines = config.getoption("llmgate_baselines") or config.getini("llmgate_baselines")
+    return Selection(candidates=tuple(candidates), baselines=tuple(baselines))
+
+
+def _out_dir(config: pytest.Config) -> Path:
+    option = config.getoption("llmgate_out")
+    if option:
+        return (config.invocation_params.dir / option).resolve()
+    ini = config.getini("llmgate_out")
+    if ini:
+        return (config.rootpath / ini).resolve()
+    return config.rootpath / DEFAULT_OUT
+
+
+def _discover(config: pytest.Config) -> list[Path]:
+    """Experiment directories under the paths pytest was given (or that hold a suite it was given)."""
+    ignored = {Path(p).resolve() for p in config.getoption("ignore") or []}
+    norecurse = config.getini("norecursedirs")
+    found: list[Path] = []
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path.is_dir():
+            for top, dirs, files in os.walk(path):
+                if MANIFEST_NAME in files:
+                    found.append(Path(top))
+                dirs[:] = sorted(
+                    d for d in dirs
+                    if not any(fnmatch.fnmatch(d, pattern) for pattern in norecurse)
+                    and Path(top, d) not in ignored
+                    and not Path(top, d, "pyvenv.cfg").exists()
+                )
+        elif path.is_file():
+            for parent in path.parents:
+                if (parent / MANIFEST_NAME).is_file():
+                    found.append(parent)
+                    break
+    return list(dict.fromkeys(found))

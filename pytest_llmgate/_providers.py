@@ -1,0 +1,110 @@
+"""Providers: how a candidate artifact turns a case into a route."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from ._candidate import Candidate
+from ._errors import CandidateError
+from ._vocab import Route
+
+
+class Provider(Protocol):
+    """Answers one case (without its expected route) with a route."""
+
+    def route(self, case: Mapping[str, Any]) -> Route:
+        """The candidate's route for ``case``; any exception is an ERROR for that case."""
+        ...
+
+
+class EvidencePolicy:
+    """Deterministic: SERVE when the case's evidence state is in the served set (``*``: all)."""
+
+    __slots__ = ("_serve",)
+
+    def __init__(self, serve_evidence: str | list[str]) -> None:
+        self._serve: frozenset[str] | None = None if serve_evidence == "*" else frozenset(serve_evidence)
+
+    def route(self, case: Mapping[str, Any]) -> Route:
+        if self._serve is None or case["evidence_state"] in self._serve:
+            return Route.SERVE
+        return Route.ABSTAIN
+
+
+class PythonCallable:
+    """Calls ``function(case, artifact)``; it returns a route, or a mapping or object with ``route``."""
+
+    __slots__ = ("_function", "_artifact", "_name")
+
+    def __init__(self, function: Callable[..., Any], artifact: Mapping[str, Any], name: str) -> None:
+        self._function = function
+        self._artifact = artifact
+        self._name = name
+
+    def route(self, case: Mapping[str, Any]) -> Route:
+        return coerce_route(self._function(case, self._artifact), self._name)
+
+
+def coerce_route(value: Any, source: str) -> Route:
+    """Read a route from a provider's answer; anything else is an error naming ``source``."""
+    if isinstance(value, Mapping):
+        value = value.get("route")
+    elif not isinstance(value, str):
+        value = getattr(value, "route", value)
+    try:
+        return Route(value)
+    except ValueError:
+        raise ValueError(f"{source} returned {value!r}; expected SERVE or ABSTAIN") from None
+
+
+def build_provider(candidate: Candidate, experiment_dir: Path) -> Provider:
+    """The provider an artifact asks for; an unusable artifact raises ``CandidateError``."""
+    settings = candidate.settings
+    if candidate.provider == "evidence_policy":
+        return EvidencePolicy(settings["serve_evidence"])
+    if candidate.provider == "python":
+        target = settings["callable"]
+        function = _import_callable(target, experiment_dir, candidate)
+        return PythonCallable(function, settings, target)
+    raise CandidateError(  # pragma: no cover - the schema admits only the providers above
+        candidate.path, candidate.line_of("provider"), f"unknown provider {candidate.provider!r}"
+    )
+
+
+def _import_callable(target: str, experiment_dir: Path, candidate: Candidate) -> Callable[..., Any]:
+    module_name, _, attribute = target.partition(":")
+    line = candidate.line_of("callable")
+    try:
+        module = _import(module_name, experiment_dir)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's to see
+        raise CandidateError(
+            candidate.path, line, f"callable {target!r} cannot be imported: {type(exc).__name__}: {exc}"
+        ) from None
+    obj: Any = module
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise CandidateError(
+                candidate.path, line, f"callable {target!r}: module {module_name!r} has no {attribute!r}"
+            ) from None
+    if not callable(obj):
+        raise CandidateError(candidate.path, line, f"callable {target!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def _import(module_name: str, experiment_dir: Path) -> Any:
+    """Import normally; failing that, from the experiment directory, where a team keeps its candidate code."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name.split(".")[0]:
+            raise
+    directory = str(experiment_dir)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    return importlib.import_module(module_name)

@@ -1,0 +1,268 @@
+"""One gate session, free of pytest: experiments, selected runs, case results, and what gets written."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ._decision import Verdict, decide
+from ._errors import LlmgateError, RecordError, SelectionError
+from ._evaluate import CaseResult
+from ._experiment import Experiment, load_experiment
+from ._providers import Provider, build_provider
+from ._record import Artifact, RunRecord, build_run_record, redacted_eval
+from ._provenance import code_commit, llmgate_version
+from ._store import REPORT_FILE, REPORTS, RUNS, dump, new_run_id, timestamp, utc_now, write_new, write_replacing
+from ._vocab import REPORT_SCHEMA, Role
+
+ALL = "all"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    """The template ids asked for as candidates (``all`` for every artifact) and as baselines."""
+
+    candidates: tuple[str, ...]
+    baselines: tuple[str, ...]
+
+    @property
+    def empty(self) -> bool:
+        return not self.candidates and not self.baselines
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedRun:
+    """One run to make in a session: a template of an experiment, in a role."""
+
+    template_id: str
+    role: Role
+
+
+def plan_runs(experiment: Experiment, selection: Selection) -> tuple[PlannedRun, ...]:
+    """The runs of ``experiment``: baselines first, then candidates, each in the order asked for."""
+    baselines = [t for t in dict.fromkeys(selection.baselines) if t in experiment.candidates]
+    if ALL in selection.candidates:
+        candidates = [t for t in experiment.candidates if t not in baselines]
+    else:
+        candidates = [t for t in dict.fromkeys(selection.candidates) if t in experiment.candidates]
+    return tuple(
+        [PlannedRun(template_id=t, role=Role.BASELINE) for t in baselines]
+        + [PlannedRun(template_id=t, role=Role.CANDIDATE) for t in candidates]
+    )
+
+
+def check_selection(experiments: Iterable[Experiment], selection: Selection) -> None:
+    """Every id asked for exists in some experiment, and none is both candidate and baseline."""
+    known = sorted({t for experiment in experiments for t in experiment.candidates})
+    both = sorted(set(selection.candidates) & set(selection.baselines))
+    if both:
+        raise SelectionError(None, None, f"{', '.join(both)}: asked for as both candidate and baseline")
+    if ALL in selection.baselines:
+        raise SelectionError(None, None, "'all' selects candidates only; name each baseline")
+    unknown = [t for t in dict.fromkeys(selection.candidates + selection.baselines) if t != ALL and t not in known]
+    if unknown:
+        raise SelectionError(
+            None, None,
+            f"unknown template id {', '.join(map(repr, unknown))}; the collected experiments have: "
+            + (", ".join(known) if known else "no candidate artifacts"),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExperimentOutcome:
+    """An experiment's runs in one session and the verdict on them."""
+
+    experiment: Experiment
+    records: tuple[RunRecord, ...]
+    verdict: Verdict
+
+    def to_json(self) -> dict[str, Any]:
+        verdict = self.verdict
+        return {
+            "experiment": self.experiment.name,
+            "fingerprints": self.experiment.short_fingerprints,
+            "runs": [
+                {
+                    "run_id": record.run_id,
+                    "template_id": record.template_id,
+                    "role": record.role.value,
+                    "status": record.status.value,
+                    "complete": record.complete,
+                    "metrics": record.metrics.to_json(),
+                }
+                for record in self.records
+            ],
+            "comparable": verdict.comparable,
+            "comparability_issues": [issue.to_json() for issue in verdict.issues],
+            "decision_status": verdict.status.value,
+            "decision_reason": verdict.reason,
+            "eligible_runs": [{"run_id": run.run_id, "template_id": run.template_id} for run in verdict.eligible],
+            "decision": verdict.decision.to_json() if verdict.decision else None,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionResult:
+    """What a session finished with: each experiment's outcome, where it went, and any write errors."""
+
+    outcomes: tuple[ExperimentOutcome, ...]
+    report_path: Path | None
+    run_paths: tuple[Path, ...]
+    errors: tuple[LlmgateError, ...]
+
+    def to_json(self, generated_at: str) -> dict[str, Any]:
+        return {
+            "schema": REPORT_SCHEMA,
+            "generated_at": generated_at,
+            "experiments": [outcome.to_json() for outcome in self.outcomes],
+        }
+
+
+RecordHook = Callable[[dict[str, Any]], None]
+ReportHook = Callable[[dict[str, Any], Path], None]
+
+
+class GateSession:
+    """Loads experiments once, plans runs, gathers case results and writes records at the end."""
+
+    def __init__(self, selection: Selection, out_dir: Path) -> None:
+        self.selection = selection
+        self.out_dir = out_dir
+        self.started = utc_now()
+        self._loaded: dict[Path, Experiment | LlmgateError] = {}
+        self._providers: dict[tuple[Path, str], Provider] = {}
+        self._results: dict[tuple[str, str], dict[str, list[CaseResult]]] = defaultdict(lambda: defaultdict(list))
+        self.collected: set[Path] = set()
+
+    # -- experiments -------------------------------------------------------------------------
+    def load(self, directory: Path) -> Experiment:
+        """The experiment in ``directory``, loaded once per session; a load error is raised each time."""
+        directory = directory.resolve()
+        found = self._loaded.get(directory)
+        if found is None:
+            try:
+                found = load_experiment(directory)
+            except LlmgateError as exc:
+                found = exc
+            self._loaded[directory] = found
+        if isinstance(found, LlmgateError):
+            raise found
+        return found
+
+    @property
+    def experiments(self) -> list[Experiment]:
+        return [found for found in self._loaded.values() if isinstance(found, Experiment)]
+
+    @property
+    def load_errors(self) -> list[LlmgateError]:
+        return [found for found in self._loaded.values() if isinstance(found, LlmgateError)]
+
+    def claims(self, path: Path) -> bool:
+        """Whether a loaded experiment lists the suite file at ``path``."""
+        resolved = path.resolve()
+        return any(resolved in experiment.suite_paths() for experiment in self.experiments)
+
+    def plans(self, experiment: Experiment) -> tuple[PlannedRun, ...]:
+        return plan_runs(experiment, self.selection)
+
+    def provider(self, experiment: Experiment, template_id: str) -> Provider:
+        key = (experiment.directory, template_id)
+        if key not in self._providers:
+            self._providers[key] = build_provider(experiment.candidates[template_id], experiment.directory)
+        return self._providers[key]
+
+    def check_selection(self) -> None:
+        if not self.load_errors:
+            check_selection(self.experiments, self.selection)
+
+    # -- results -----------------------------------------------------------------------------
+    def add_result(self, result: CaseResult) -> None:
+        self._results[(result.experiment_dir, result.template_id)][result.case_id].append(result)
+
+    # -- finish ------------------------------------------------------------------------------
+    def finish(self, on_record: RecordHook, on_report: ReportHook) -> SessionResult:
+        """Build, hand to the hooks, and write every run record, then the session report."""
+        finished = utc_now()
+        outcomes: list[ExperimentOutcome] = []
+        run_paths: list[Path] = []
+        errors: list[LlmgateError] = []
+        for directory in sorted(self.collected):
+            try:
+                experiment = self.load(directory)
+            except LlmgateError:
+                continue
+            plans = self.plans(experiment)
+            if not plans:
+                continue
+            records = []
+            for plan in plans:
+                try:
+                    record, path = self._write_run(experiment, plan, finished, on_record)
+                except RecordError as exc:
+                    errors.append(exc)
+                    continue
+                records.append(record)
+                run_paths.append(path)
+            outcomes.append(ExperimentOutcome(experiment=experiment, records=tuple(records), verdict=decide(records)))
+        result = SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors))
+        if not outcomes:
+            return result
+        report = result.to_json(timestamp(finished))
+        report_path = self.out_dir / REPORT_FILE
+        try:
+            write_replacing(report_path, dump(report))
+        except RecordError as exc:
+            return SessionResult(outcomes=result.outcomes, report_path=None, run_paths=result.run_paths,
+                                 errors=(*errors, exc))
+        on_report(report, report_path)
+        return SessionResult(outcomes=result.outcomes, report_path=report_path, run_paths=result.run_paths,
+                             errors=tuple(errors))
+
+    def _write_run(
+        self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook
+    ) -> tuple[RunRecord, Path]:
+        run_id = new_run_id(utc_now())
+        results: Mapping[str, list[CaseResult]] = self._results.get((str(experiment.directory), plan.template_id), {})
+        common = dict(
+            experiment=experiment,
+            candidate=experiment.candidates[plan.template_id],
+            role=plan.role,
+            results=results,
+            run_id=run_id,
+            started_at=timestamp(self.started),
+            finished_at=timestamp(finished),
+            code_commit=code_commit(experiment.directory),
+            version=llmgate_version(),
+        )
+        draft = build_run_record(**common)  # type: ignore[arg-type]
+        report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
+        report_bytes = dump(redacted_eval(draft))
+        write_new(self.out_dir / report_rel, report_bytes)
+        artifact = Artifact(path=report_rel, sha256=_sha256(report_bytes))
+        record = build_run_record(**common, report_artifact=artifact)  # type: ignore[arg-type]
+        data = record.to_json()
+        on_record(data)
+        path = self.out_dir / RUNS / f"{run_id}.json"
+        write_new(path, dump(data))
+        return record, path
+
+    def header_lines(self) -> list[str]:
+        lines = []
+        for experiment in self.experiments:
+            prints = ", ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
+            lines.append(f"llmgate: {experiment.name}: {prints}")
+        if not self.selection.empty:
+            lines.append(
+                "llmgate: candidates: " + (", ".join(self.selection.candidates) or "none")
+                + "; baselines: " + (", ".join(self.selection.baselines) or "none")
+            )
+        return lines
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,69 @@
+"""Where records go: time-sortable run ids and atomic writes that never half-write or overwrite a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ._errors import RecordError
+
+RUNS = "runs"
+REPORTS = "reports"
+REPORT_FILE = "report.json"
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 in UTC with a ``Z``, to the second."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_run_id(moment: datetime) -> str:
+    """Sortable by time to the microsecond, unique by 32 random bits."""
+    return f"{moment.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.token_hex(4)}"
+
+
+def dump(data: Any) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def write_new(path: Path, payload: bytes) -> None:
+    """Write ``path`` atomically; an existing file of that name is never replaced."""
+    _write(path, payload, replace=False)
+
+
+def write_replacing(path: Path, payload: bytes) -> None:
+    """Write ``path`` atomically, replacing an earlier version whole."""
+    _write(path, payload, replace=True)
+
+
+def _write(path: Path, payload: bytes, *, replace: bool) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise RecordError(path, None, f"cannot be written: {exc.strerror or exc}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if the name exists: no run is ever overwritten
+    except FileExistsError:
+        raise RecordError(path, None, "already exists; run records are never overwritten") from None
+    except OSError as exc:
+        raise RecordError(path, None, f"cannot be written: {exc.strerror or exc}") from None
+    finally:
+        tmp.unlink(missing_ok=True)

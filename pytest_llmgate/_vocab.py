@@ -1,0 +1,61 @@
+"""The closed vocabularies of the gate: routes, outcomes, roles and statuses."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Route(str, Enum):
+    """What a candidate does with a request."""
+
+    SERVE = "SERVE"
+    ABSTAIN = "ABSTAIN"
+
+
+class Outcome(str, Enum):
+    """How one case went for one candidate."""
+
+    PASS = "PASS"
+    UNSAFE_CLAIM_SERVED = "UNSAFE_CLAIM_SERVED"
+    UNNECESSARY_ABSTENTION = "UNNECESSARY_ABSTENTION"
+    ERROR = "ERROR"
+    NOT_RUN = "NOT_RUN"
+
+
+class Role(str, Enum):
+    """Whether a run gates the session (candidate) or is a reference (baseline)."""
+
+    CANDIDATE = "candidate"
+    BASELINE = "baseline"
+
+
+class RunStatus(str, Enum):
+    """The verdict on one run; the first that applies wins, in this order."""
+
+    INCOMPLETE_EVALUATION = "INCOMPLETE_EVALUATION"
+    REJECT_UNSAFE_SERVE = "REJECT_UNSAFE_SERVE"
+    REJECT_UNNECESSARY_ABSTENTION = "REJECT_UNNECESSARY_ABSTENTION"
+    ELIGIBLE_FOR_CANARY_REVIEW = "ELIGIBLE_FOR_CANARY_REVIEW"
+
+
+class DecisionStatus(str, Enum):
+    """The verdict on a set of runs of one experiment."""
+
+    PROMOTE = "PROMOTE"
+    NO_ELIGIBLE_CANDIDATE = "NO_ELIGIBLE_CANDIDATE"
+    TIE_REQUIRES_REVIEW = "TIE_REQUIRES_REVIEW"
+    RUNS_NOT_COMPARABLE = "RUNS_NOT_COMPARABLE"
+    INCOMPLETE_EVALUATION = RunStatus.INCOMPLETE_EVALUATION.value
+
+
+#: The status of a promotion decision: the artifact may get canary traffic.
+APPROVED_FOR_CANARY = "APPROVED_FOR_CANARY"
+
+#: Defaults for a manifest without a ``promotion`` block.
+DEFAULT_ALIAS = "canary_candidate"
+DEFAULT_LIMITATION = "requires production review and monitored canary"
+
+#: Schema versions on the root of every JSON file the gate writes.
+RUN_SCHEMA = "llmgate.run/1"
+REPORT_SCHEMA = "llmgate.report/1"
+REDACTED_EVAL_SCHEMA = "llmgate.redacted-eval/1"

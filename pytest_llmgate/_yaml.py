@@ -1,0 +1,110 @@
+"""Safe YAML loading with the C loader where present, duplicate-key errors and line look-up."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._errors import LlmgateError
+
+try:
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: object, line: int, first_line: int) -> None:
+        super().__init__(key)
+        self.key = key
+        self.line = line
+        self.first_line = first_line
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+    """A safe loader that keeps dates as strings (JSON has none) and refuses duplicate keys."""
+
+    yaml_implicit_resolvers = {
+        first: [r for r in resolvers if r[0] != _TIMESTAMP]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue  # unhashable: the base constructor reports it
+            if first is not None:
+                raise _DuplicateKey(key, line, first)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A parsed YAML file: its data, and its node tree for finding the line of any value."""
+
+    path: Path
+    data: Any
+    root: yaml.Node | None
+
+    def line_of(self, location: Sequence[str | int]) -> int | None:
+        """The 1-based line of the value at ``location`` (keys and indexes), or of its nearest parent."""
+        node = self.root
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        for part in location:
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if key_node.value == part:
+                        line = key_node.start_mark.line + 1
+                        node = value_node
+                        break
+                else:
+                    return line
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                return line
+        return line
+
+
+def load_yaml(path: Path, error: type[LlmgateError]) -> Document:
+    """Parse ``path`` safely; any problem is raised as ``error`` naming the file and line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise error(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    loader = _Loader(raw)
+    try:
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except _DuplicateKey as exc:
+        raise error(
+            path, exc.line, f"duplicate key {exc.key!r} (first defined on line {exc.first_line})"
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise error(path, line, f"YAML syntax error: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise error(path, None, f"not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return Document(path=path, data=data, root=root)
