@@ -29,10 +29,6 @@ class GuardrailViolation(AssertionError):
     """A candidate broke a guardrail on a case; the message names the guardrail."""
 
 
-class CandidateFailure(Exception):
-    """A candidate raised on a case: an ERROR outcome, never a pass."""
-
-
 class ExperimentDir(pytest.Dir):
     """A directory holding ``llmgate.yaml``: yields its suites first, then whatever else pytest finds there."""
 
@@ -126,12 +122,15 @@ class CaseItem(pytest.Item):
     def setup(self) -> None:
         try:
             self._predicted = self.provider.route(self.case.candidate_view())
+            return
         except Exception as exc:  # noqa: BLE001 - a candidate's exception is an ERROR for this case
-            self._finish(None, Outcome.ERROR, type(exc).__name__)
-            message = f"ERROR: {self.plan.template_id} raised {type(exc).__name__} on {self._context()}"
-            if self.plan.role is Role.BASELINE:
-                pytest.xfail(f"baseline {message}")
-            raise CandidateFailure(message) from exc
+            error = exc
+        self._finish(None, Outcome.ERROR, type(error).__name__)
+        message = f"ERROR: {self.plan.template_id} raised {type(error).__name__} on {self._context()}"
+        if self.plan.role is Role.BASELINE:
+            pytest.xfail(f"baseline {message}")
+        # pytest shows a setup failure without calling repr_failure: fail with the text to show.
+        pytest.fail(f"{message}\n\n{_user_traceback(error)}", pytrace=False)
 
     def runtest(self) -> None:
         assert self._predicted is not None
@@ -155,10 +154,6 @@ class CaseItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GuardrailViolation):
             return str(excinfo.value)
-        if isinstance(excinfo.value, CandidateFailure):
-            cause = excinfo.value.__cause__
-            assert cause is not None
-            return f"{excinfo.value}\n\n{_user_traceback(cause)}"
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

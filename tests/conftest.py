@@ -1,0 +1,97 @@
+"""Shared helpers: the example experiment, and experiments written from plain data."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-gate-repair"
+BASELINE = "ci-answerer-v1.1-regression"
+FIX = "ci-answerer-v1.2-fix"
+FIX_B = "ci-answerer-v1.2-fix-b"
+THREE_RUNS = (f"--llmgate-baseline={BASELINE}", f"--llmgate-candidate={FIX}", f"--llmgate-candidate={FIX_B}")
+
+
+@pytest.fixture
+def example(pytester: pytest.Pytester) -> Path:
+    """A copy of the example experiment under ``example_suites/`` in the pytester directory."""
+    target = pytester.path / "example_suites" / EXAMPLE.name
+    shutil.copytree(EXAMPLE, target)
+    return target
+
+
+def write_yaml(path: Path, data: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def case(case_id: str, evidence: str, route: str, *, slice_name: str = "s", source: str = "t", **extra: Any) -> dict[str, Any]:
+    return {"case_id": case_id, "slice_name": slice_name, "evidence_state": evidence,
+            "expected_route": route, "source": source, **extra}
+
+
+MakeExperiment = Callable[..., Path]
+
+
+@pytest.fixture
+def make_experiment(pytester: pytest.Pytester) -> MakeExperiment:
+    """Write an experiment: ``suites`` maps suite name -> cases, ``templates`` maps id -> artifact fields."""
+
+    def make(
+        name: str = "exp",
+        *,
+        suites: dict[str, list[dict[str, Any]]] | None = None,
+        templates: dict[str, dict[str, Any]] | None = None,
+        **manifest_extra: Any,
+    ) -> Path:
+        directory = pytester.path / name
+        suites = suites if suites is not None else {
+            "main": [case("c1", "log", "SERVE"), case("c2", "none", "ABSTAIN")]
+        }
+        templates = templates if templates is not None else {
+            "good": {"provider": "evidence_policy", "serve_evidence": ["log"]},
+            "also-good": {"provider": "evidence_policy", "serve_evidence": ["log", "other"]},
+            "unsafe": {"provider": "evidence_policy", "serve_evidence": "*"},
+        }
+        manifest = {
+            "experiment": name,
+            "policy_id": "p1",
+            "evidence_version": "e1",
+            "evaluator_version": "v1",
+            "suites": {suite: f"{suite}.suite.yaml" for suite in suites},
+            **manifest_extra,
+        }
+        write_yaml(directory / "llmgate.yaml", manifest)
+        for suite, cases in suites.items():
+            write_yaml(directory / f"{suite}.suite.yaml", {"cases": cases})
+        for template_id, fields in templates.items():
+            write_yaml(directory / "templates" / f"{template_id}.yaml", {"template_id": template_id, **fields})
+        return directory
+
+    return make
+
+
+def read_report(out: Path) -> dict[str, Any]:
+    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+
+
+def read_runs(out: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((out / "runs").glob("*.json"))]
+
+
+def runs_by_template(out: Path) -> dict[str, dict[str, Any]]:
+    return {run["params"]["template_id"]: run for run in read_runs(out)}
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    """Every file below ``directory`` with its bytes (to prove nothing was lost or half-written)."""
+    if not directory.exists():
+        return {}
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}

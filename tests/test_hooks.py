@@ -1,0 +1,51 @@
+"""Our own hooks: called on the controller only, once per run record and once per session report."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import MakeExperiment, runs_by_template
+
+CONFTEST = '''
+import json, os
+
+def pytest_llmgate_run_record(config, record):
+    record["tags"]["exporter_run_id"] = "exp-" + record["params"]["template_id"]
+    with open("calls.jsonl", "a") as calls:
+        calls.write(json.dumps({"hook": "run_record", "pid": os.getpid(),
+                                "worker": hasattr(config, "workerinput")}) + "\\n")
+
+def pytest_llmgate_session_report(config, report, path):
+    with open("calls.jsonl", "a") as calls:
+        calls.write(json.dumps({"hook": "session_report", "pid": os.getpid(), "path": str(path),
+                                "decisions": [e["decision_status"] for e in report["experiments"]],
+                                "worker": hasattr(config, "workerinput")}) + "\\n")
+'''
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_hooks_fire_on_the_controller_once_per_record_and_report(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: list[str]
+) -> None:
+    make_experiment("exp")
+    pytester.makeconftest(CONFTEST)
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-baseline=unsafe", *workers)
+    assert result.ret == pytest.ExitCode.OK
+    calls = [json.loads(line) for line in (pytester.path / "calls.jsonl").read_text().splitlines()]
+    assert [c["hook"] for c in calls] == ["run_record", "run_record", "session_report"]
+    assert not any(c["worker"] for c in calls)
+    assert len({c["pid"] for c in calls}) == 1
+    assert calls[-1]["decisions"] == ["PROMOTE"]
+    assert calls[-1]["path"] == str(pytester.path / ".llmgate" / "report.json")
+    runs = runs_by_template(pytester.path / ".llmgate")
+    assert runs["good"]["tags"]["exporter_run_id"] == "exp-good"
+    assert runs["unsafe"]["tags"]["exporter_run_id"] == "exp-unsafe"
+
+
+def test_hookspecs_are_registered_with_docs(pytester: pytest.Pytester) -> None:
+    config = pytester.parseconfig()
+    for name in ("pytest_llmgate_run_record", "pytest_llmgate_session_report"):
+        caller = getattr(config.hook, name)
+        assert caller.spec is not None and caller.spec.function.__doc__

@@ -1,0 +1,43 @@
+"""Atomic writes: a run record is never overwritten or half-written."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from pytest_llmgate import RecordError
+from pytest_llmgate._store import new_run_id, write_new, write_replacing
+
+
+def test_write_new_refuses_to_replace_and_leaves_no_temporary(tmp_path: Path) -> None:
+    target = tmp_path / "runs" / "a.json"
+    write_new(target, b"first")
+    with pytest.raises(RecordError, match="never overwritten"):
+        write_new(target, b"second")
+    assert target.read_bytes() == b"first"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["a.json"]
+
+
+def test_write_replacing_replaces_whole(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    write_replacing(target, b"old")
+    write_replacing(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_file_in_the_way_is_a_record_error(tmp_path: Path) -> None:
+    (tmp_path / "runs").write_text("not a folder")
+    with pytest.raises(RecordError, match="cannot be written"):
+        write_new(tmp_path / "runs" / "a.json", b"x")
+
+
+def test_run_ids_sort_by_time_and_are_unique() -> None:
+    early = datetime(2026, 11, 27, 15, 0, 0, 1, tzinfo=timezone.utc)
+    late = datetime(2026, 11, 27, 15, 0, 0, 2, tzinfo=timezone.utc)
+    ids = [new_run_id(early) for _ in range(200)]
+    assert len(set(ids)) == 200
+    assert max(ids) < new_run_id(late)
+    assert ids[0].startswith("20261127T150000000001Z-")
