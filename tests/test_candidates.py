@@ -163,3 +163,16 @@ def test_code_commit_comes_from_git(pytester: pytest.Pytester, make_experiment: 
     pytester.runpytest_subprocess("exp", "--llmgate-candidate=good", "--llmgate-out=dirty")
     assert runs_by_template(pytester.path / "clean")["good"]["params"]["code_commit"] == head
     assert runs_by_template(pytester.path / "dirty")["good"]["params"]["code_commit"] == f"{head}-dirty"
+
+
+def test_suites_in_a_subfolder_run_with_their_experiment(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    directory = make_experiment("exp")
+    (directory / "suites").mkdir()
+    (directory / "main.suite.yaml").rename(directory / "suites" / "main.suite.yaml")
+    manifest = (directory / "llmgate.yaml").read_text()
+    (directory / "llmgate.yaml").write_text(manifest.replace("main: main.suite.yaml", "main: suites/main.suite.yaml"))
+    (directory / "test_plain.py").write_text("def test_other_tests_still_run():\n    pass\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-v")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*exp/suites/main.suite.yaml::c1[[]good[]] PASSED*", "*test_plain.py::*PASSED*"])
+    assert runs_by_template(pytester.path / ".llmgate")["good"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
