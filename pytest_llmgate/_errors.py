@@ -42,6 +42,10 @@ class SelectionError(LlmgateError):
     """The candidates or baselines asked for do not exist or contradict each other."""
 
 
+class LockError(LlmgateError):
+    """The suites differ from the experiment's ``llmgate.lock``, or the lock is unreadable."""
+
+
 class RecordError(LlmgateError):
     """A stored record cannot be written or read."""
 

@@ -36,6 +36,7 @@ class ExperimentDir(pytest.Dir):
         gate = gate_of(self.config)
         try:
             experiment = gate.load(self.path)
+            gate.frozen(experiment)  # a lock that no longer matches stops the experiment here
             gate.collected.add(experiment.directory)
             plans = gate.plans(experiment)
             providers = {plan.template_id: gate.provider(experiment, plan.template_id) for plan in plans}

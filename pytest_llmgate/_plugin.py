@@ -37,6 +37,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="template id of a reference run: recorded, shown as expected failures, never gates (repeatable).",
     )
     group.addoption(
+        "--llmgate-freeze", action="store_true", default=False, dest="llmgate_freeze",
+        help="write or refresh each experiment's llmgate.lock before running (starts a new comparison set).",
+    )
+    group.addoption(
         "--llmgate-out", default=None, metavar="DIR", dest="llmgate_out",
         help=f"where run records and the report go (default: {DEFAULT_OUT} under the rootdir).",
     )
@@ -46,7 +50,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    gate = GateSession(_selection(config), _out_dir(config))
+    gate = GateSession(_selection(config), _out_dir(config), freeze=config.getoption("llmgate_freeze"))
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
 
@@ -61,6 +65,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             pass  # reported as a collection error of that directory
     try:
         gate.check_selection()
+        if gate.freeze and not hasattr(session.config, "workerinput"):
+            gate.freeze_all()  # before xdist starts its workers: they read the fresh lock
+        for experiment in gate.experiments:
+            gate.frozen(experiment)  # suites that differ from their lock stop the session before any run
     except LlmgateError as exc:
         raise pytest.UsageError(exc.message()) from None
 

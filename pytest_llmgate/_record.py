@@ -39,6 +39,10 @@ class Metrics:
             not_run_count=tally[Outcome.NOT_RUN],
         )
 
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Metrics:
+        return cls(**{field: data[field] for field in cls.__dataclass_fields__})
+
     def to_json(self) -> dict[str, Any]:
         return {
             "case_count": self.case_count,
@@ -63,6 +67,15 @@ class CaseEntry:
     outcome: Outcome
     input_sha256: str | None
     error: str | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CaseEntry:
+        return cls(
+            suite=data["suite"], case_id=data["case_id"], slice_name=data["slice_name"],
+            evidence_state=data["evidence_state"], expected_route=data["expected_route"],
+            predicted_route=data["predicted_route"], outcome=Outcome(data["outcome"]),
+            input_sha256=data.get("input_sha256"), error=data.get("error"),
+        )
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -109,10 +122,39 @@ class RunRecord:
     complete: bool
     status: RunStatus
     promotion: Promotion
+    frozen: bool
 
     @property
     def template_id(self) -> str:
         return self.params["template_id"]
+
+    @property
+    def evaluation_sha(self) -> str:
+        return self.params["evaluation_sha"]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
+        """A stored record (already checked against ``run.schema.json``) as the object it was written from."""
+        promotion = data["promotion"]
+        return cls(
+            run_id=data["run_id"],
+            experiment=data["experiment"],
+            role=Role(data["role"]),
+            started_at=data["started_at"],
+            finished_at=data["finished_at"],
+            params=dict(data["params"]),
+            metrics=Metrics.from_json(data["metrics"]),
+            suite_metrics={name: Metrics.from_json(m) for name, m in data["suite_metrics"].items()},
+            tags=dict(data["tags"]),
+            artifacts=tuple(Artifact(path=a["path"], sha256=a["sha256"]) for a in data["artifacts"]),
+            fingerprints=dict(data["fingerprints"]),
+            cases=tuple(CaseEntry.from_json(c) for c in data["cases"]),
+            complete=data["complete"],
+            status=RunStatus(data["status"]),
+            promotion=Promotion(alias=promotion["alias"], rollback_artifact=promotion["rollback_artifact"],
+                                limitation=promotion["limitation"]),
+            frozen=data["frozen"],
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -132,6 +174,7 @@ class RunRecord:
             "complete": self.complete,
             "status": self.status.value,
             "promotion": self.promotion.to_json(),
+            "frozen": self.frozen,
         }
 
 
@@ -201,6 +244,7 @@ def build_run_record(
     finished_at: str,
     code_commit: str,
     version: str,
+    frozen: bool = False,
     report_artifact: Artifact | None = None,
 ) -> RunRecord:
     """Aggregate one run's case results into its record (the redacted report artifact added when known)."""
@@ -231,6 +275,7 @@ def build_run_record(
         complete=complete,
         status=run_status(complete, metrics),
         promotion=experiment.promotion,
+        frozen=frozen,
     )
 
 

@@ -14,6 +14,7 @@ from ._decision import Verdict, decide
 from ._errors import LlmgateError, RecordError, SelectionError
 from ._evaluate import CaseResult
 from ._experiment import Experiment, load_experiment
+from ._lock import frozen_state, write_lock
 from ._providers import Provider, build_provider
 from ._record import Artifact, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
@@ -80,11 +81,13 @@ class ExperimentOutcome:
     experiment: Experiment
     records: tuple[RunRecord, ...]
     verdict: Verdict
+    frozen: bool
 
     def to_json(self) -> dict[str, Any]:
         verdict = self.verdict
         return {
             "experiment": self.experiment.name,
+            "frozen": self.frozen,
             "fingerprints": self.experiment.short_fingerprints,
             "runs": [
                 {
@@ -130,9 +133,11 @@ ReportHook = Callable[[dict[str, Any], Path], None]
 class GateSession:
     """Loads experiments once, plans runs, gathers case results and writes records at the end."""
 
-    def __init__(self, selection: Selection, out_dir: Path) -> None:
+    def __init__(self, selection: Selection, out_dir: Path, *, freeze: bool = False) -> None:
         self.selection = selection
         self.out_dir = out_dir
+        self.freeze = freeze
+        self._frozen: dict[Path, bool] = {}
         self.started = utc_now()
         self._loaded: dict[Path, Experiment | LlmgateError] = {}
         self._providers: dict[tuple[Path, str], Provider] = {}
@@ -176,6 +181,16 @@ class GateSession:
             self._providers[key] = build_provider(experiment.candidates[template_id], experiment.directory)
         return self._providers[key]
 
+    def frozen(self, experiment: Experiment) -> bool:
+        """Whether the experiment matches its lock (False: no lock); a mismatch raises ``LockError``."""
+        if experiment.directory not in self._frozen:
+            self._frozen[experiment.directory] = frozen_state(experiment)
+        return self._frozen[experiment.directory]
+
+    def freeze_all(self) -> list[Path]:
+        """Write or refresh the lock of every loaded experiment (``--llmgate-freeze``)."""
+        return [write_lock(experiment) for experiment in self.experiments]
+
     def check_selection(self) -> None:
         if not self.load_errors:
             check_selection(self.experiments, self.selection)
@@ -208,7 +223,8 @@ class GateSession:
                     continue
                 records.append(record)
                 run_paths.append(path)
-            outcomes.append(ExperimentOutcome(experiment=experiment, records=tuple(records), verdict=decide(records)))
+            outcomes.append(ExperimentOutcome(experiment=experiment, records=tuple(records), verdict=decide(records),
+                                              frozen=self.frozen(experiment)))
         result = SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors))
         if not outcomes:
             return result
@@ -238,6 +254,7 @@ class GateSession:
             finished_at=timestamp(finished),
             code_commit=code_commit(experiment.directory),
             version=llmgate_version(),
+            frozen=self.frozen(experiment),
         )
         draft = build_run_record(**common)  # type: ignore[arg-type]
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+from ._decision import Verdict
 from ._errors import display_path
 from ._session import ExperimentOutcome, SessionResult
+from ._table import format_table, rate
 
 COLUMNS = ("template", "role", "unsafe", "unnecessary", "exact", "status")
-
-
-def rate(value: float) -> str:
-    percent = value * 100
-    return f"{percent:.0f}%" if percent == int(percent) else f"{percent:.1f}%"
 
 
 def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
@@ -26,25 +23,27 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
         )
         for record in outcome.records
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
-    numeric = {2, 3, 4}
     lines = [f"{experiment.name} ({display_path(experiment.directory)})"]
-    for row in rows:
-        cells = [cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)]
-        lines.append("  " + "  ".join(cells).rstrip())
+    lines.extend(format_table(rows, right={2, 3, 4}, indent="  "))
     prints = "  ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
     lines.append(f"  fingerprints: {prints}")
-    verdict = outcome.verdict
-    if verdict.decision is not None:
-        decision = verdict.decision
-        lines.append(
-            f"  decision: {verdict.status.value} {decision.artifact_name} -> {decision.alias} "
-            f"(source run {decision.source_run_id}; rollback {decision.rollback_artifact or 'none'}; "
-            f"{decision.limitation})"
-        )
-    else:
-        lines.append(f"  decision: {verdict.status.value}: {verdict.reason}")
+    lines.append(
+        "  frozen: yes (llmgate.lock matches)" if outcome.frozen
+        else "  frozen: NO - no llmgate.lock; pytest --llmgate-freeze freezes these suites"
+    )
+    lines.append(f"  decision: {decision_text(outcome.verdict)}")
     return lines
+
+
+def decision_text(verdict: Verdict) -> str:
+    """The decision in one line: what is promoted where, or why nothing is."""
+    decision = verdict.decision
+    if decision is None:
+        return f"{verdict.status.value}: {verdict.reason}"
+    return (
+        f"{verdict.status.value} {decision.artifact_name} -> {decision.alias} "
+        f"(source run {decision.source_run_id}; rollback {decision.rollback_artifact or 'none'}; {decision.limitation})"
+    )
 
 
 def summary_lines(result: SessionResult) -> list[str]:

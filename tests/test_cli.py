@@ -1,0 +1,173 @@
+"""The ``llmgate`` command, run as a user runs it, on records the plugin wrote."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, MakeExperiment, read_report, runs_by_template
+
+
+def llmgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest_llmgate._cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+@pytest.fixture
+def three_runs(pytester: pytest.Pytester, example: Path) -> dict[str, dict]:  # type: ignore[type-arg]
+    pytester.runpytest("example_suites", *THREE_RUNS)
+    return runs_by_template(pytester.path / ".llmgate")
+
+
+def test_the_console_script_is_installed_and_does_not_import_pytest(tmp_path: Path) -> None:
+    probe = "import sys, pytest_llmgate._cli; print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    script = Path(sys.executable).parent / "llmgate"
+    assert script.exists()
+    done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
+    for command in ("runs", "compare", "promote", "canary", "fingerprint"):
+        assert command in done.stdout
+
+
+def test_runs_lists_one_line_per_stored_run(pytester: pytest.Pytester, three_runs: dict) -> None:  # type: ignore[type-arg]
+    done = llmgate(pytester.path, "runs")
+    assert done.returncode == 0, done.stderr
+    header, *lines = done.stdout.splitlines()
+    assert header.split() == ["time", "run", "id", "template", "role", "status", "unsafe", "unnecessary", "exact",
+                              "evaluation", "frozen"]
+    assert len(lines) == 3
+    fix_line = next(line for line in lines if f" {FIX} " in line)
+    assert fix_line.split()[1:] == [three_runs[FIX]["run_id"], FIX, "candidate", "REJECT_UNNECESSARY_ABSTENTION",
+                                    "0", "1", "75%", "94dfc930d2829d2c", "yes"]
+    assert llmgate(pytester.path, "runs", "--experiment", "other").stdout.startswith("no stored runs")
+
+
+def test_compare_comparable_runs_side_by_side(pytester: pytest.Pytester, three_runs: dict) -> None:  # type: ignore[type-arg]
+    ids = [three_runs[t]["run_id"][:24] for t in (BASELINE, FIX, FIX_B)]  # unique prefixes
+    done = llmgate(pytester.path, "compare", *ids)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("comparable: same policy, evidence, evaluator and fingerprints (evaluation 94dfc930d2829d2c)")
+    assert any(line.split() == ["unnecessary_abstention", "0", "1", "0"] for line in done.stdout.splitlines())
+    assert any(line.split() == ["holdout.exact_route_rate", "50%", "50%", "100%"] for line in done.stdout.splitlines())
+
+
+def test_compare_after_a_refreeze_is_not_comparable_and_names_the_fields(
+    pytester: pytest.Pytester, example: Path, three_runs: dict  # type: ignore[type-arg]
+) -> None:
+    holdout = example / "holdout.suite.yaml"
+    holdout.write_text(holdout.read_text().replace("expected_route: ABSTAIN", "expected_route: SERVE", 1))
+    pytester.runpytest("example_suites", "--llmgate-freeze", f"--llmgate-candidate={FIX_B}", "--llmgate-out=after")
+    after = runs_by_template(pytester.path / "after")[FIX_B]
+    done = llmgate(pytester.path, "compare", three_runs[FIX_B]["run_id"],
+                   str(pytester.path / "after" / "runs" / f"{after['run_id']}.json"))
+    assert done.returncode == 2
+    assert "NOT COMPARABLE" in done.stdout
+    fields = [line.split(":")[0].strip() for line in done.stdout.splitlines()[1:]]
+    assert fields == ["holdout_sha", "evaluation_sha"]
+
+
+def test_promote_gives_the_decision_the_plugin_wrote(pytester: pytest.Pytester, three_runs: dict) -> None:  # type: ignore[type-arg]
+    ids = [three_runs[t]["run_id"] for t in (BASELINE, FIX, FIX_B)]
+    done = llmgate(pytester.path, "promote", *ids)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == read_report(pytester.path / ".llmgate")["experiments"][0]["decision"]
+
+    done = llmgate(pytester.path, "promote", *ids, "--alias", "canary_b", "--rollback", "ci-answerer-v0",
+                   "--out", "decision.json")
+    assert done.returncode == 0, done.stderr
+    decision = json.loads((pytester.path / "decision.json").read_text())
+    assert (decision["alias"], decision["rollback_artifact"], decision["artifact_name"]) == (
+        "canary_b", "ci-answerer-v0", FIX_B)
+
+
+def test_promote_refuses_a_tie_and_names_both(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    make_experiment("exp")
+    pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good")
+    runs = runs_by_template(pytester.path / ".llmgate")
+    done = llmgate(pytester.path, "promote", runs["good"]["run_id"], runs["also-good"]["run_id"])
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert "TIE_REQUIRES_REVIEW" in done.stderr
+    assert f"good (run {runs['good']['run_id']})" in done.stderr
+    assert f"also-good (run {runs['also-good']['run_id']})" in done.stderr
+
+
+def test_promote_refuses_an_incomplete_run(pytester: pytest.Pytester, example: Path) -> None:
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "-k", "hold_001")
+    run = runs_by_template(pytester.path / ".llmgate")[FIX_B]
+    done = llmgate(pytester.path, "promote", run["run_id"])
+    assert done.returncode == 1 and "INCOMPLETE_EVALUATION" in done.stderr
+
+
+def test_unknown_and_ambiguous_run_references_are_clear_errors(pytester: pytest.Pytester, three_runs: dict) -> None:  # type: ignore[type-arg]
+    done = llmgate(pytester.path, "promote", "19990101")
+    assert done.returncode == 2 and "no stored run matches '19990101'" in done.stderr
+    done = llmgate(pytester.path, "compare", "2")
+    assert done.returncode == 2 and "'2' matches 3 runs" in done.stderr
+
+
+@pytest.mark.parametrize("source", ["report", "decision"])
+def test_canary_from_a_number(pytester: pytest.Pytester, three_runs: dict, source: str) -> None:  # type: ignore[type-arg]
+    path = pytester.path / ".llmgate" / "report.json"
+    if source == "decision":
+        path = pytester.path / "decision.json"
+        path.write_text(json.dumps(read_report(pytester.path / ".llmgate")["experiments"][0]["decision"]))
+    calm = llmgate(pytester.path, "canary", str(path), "--unsafe-claims", "0")
+    assert (calm.returncode, calm.stdout) == (0, "CONTINUE_CANARY_MONITORING\n")
+    alarm = llmgate(pytester.path, "canary", str(path), "--unsafe-claims", "1")
+    assert (alarm.returncode, alarm.stdout) == (1, "ROLL_BACK_TO:ci-answerer-v1\n")
+
+
+def test_canary_from_a_window_file(pytester: pytest.Pytester, three_runs: dict) -> None:  # type: ignore[type-arg]
+    report = str(pytester.path / ".llmgate" / "report.json")
+    window = pytester.path / "window.jsonl"
+    safe = [{"request_id": "r1", "route": "SERVE", "supported": True},
+            {"request_id": "r2", "route": "ABSTAIN", "supported": False}]
+    window.write_text("".join(json.dumps(line) + "\n" for line in safe) + "\n")
+    calm = llmgate(pytester.path, "canary", report, "--window", str(window))
+    assert (calm.returncode, calm.stdout) == (0, "CONTINUE_CANARY_MONITORING\n")
+    with window.open("a") as handle:
+        handle.write(json.dumps({"request_id": "r3", "route": "SERVE", "supported": False}) + "\n")
+    alarm = llmgate(pytester.path, "canary", report, "--window", str(window))
+    assert (alarm.returncode, alarm.stdout) == (1, "ROLL_BACK_TO:ci-answerer-v1\n")
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "problem"),
+    [
+        ('{"request_id": "r9", "route": "MAYBE", "supported": false}', "route 'MAYBE' is not SERVE or ABSTAIN"),
+        ('{"request_id": "r9", "route": "SERVE"}', "missing supported"),
+        ('{"request_id": "r9", "route": "SERVE", "supported": "no"}', "supported 'no' is not true or false"),
+        ("{not json", "not a JSON object"),
+    ],
+)
+def test_a_malformed_window_line_is_an_error_naming_the_line(
+    pytester: pytest.Pytester, three_runs: dict, bad_line: str, problem: str  # type: ignore[type-arg]
+) -> None:
+    window = pytester.path / "window.jsonl"
+    window.write_text('{"request_id": 1, "route": "SERVE", "supported": true}\n' + bad_line + "\n")
+    done = llmgate(pytester.path, "canary", str(pytester.path / ".llmgate" / "report.json"), "--window", str(window))
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"window.jsonl:2: {problem}" in done.stderr
+
+
+def test_fingerprint_of_an_experiment_and_a_suite_against_the_lock(pytester: pytest.Pytester, example: Path) -> None:
+    done = llmgate(pytester.path, "fingerprint", "example_suites/ci-claim-gate-repair",
+                   "example_suites/ci-claim-gate-repair/holdout.suite.yaml")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "ci-claim-gate-repair (example_suites/ci-claim-gate-repair): regression 2be42790a4f41355  "
+        "holdout d47cdbbfe1caae89  evaluation 94dfc930d2829d2c",
+        "  lock: matches",
+        "example_suites/ci-claim-gate-repair/holdout.suite.yaml: d47cdbbfe1caae89 (suite holdout; lock: matches)",
+    ]
+    regression = example / "regression.suite.yaml"
+    regression.write_text(regression.read_text().replace("source: known_good", "source: known_bad"))
+    done = llmgate(pytester.path, "fingerprint", "example_suites/ci-claim-gate-repair")
+    assert done.returncode == 1
+    assert "  lock: DIFFERS" in done.stdout and "    reg_002: source known_good -> known_bad" in done.stdout
