@@ -11,12 +11,12 @@ from ._candidate import ARTIFACT_SUFFIXES, Candidate, load_candidate
 from ._errors import CandidateError, ManifestError, SuiteError
 from ._fingerprint import fingerprint, short
 from ._schemas import check_document
-from ._suite import Case, Suite, load_suite
+from ._suite import Case, Suite, SuiteCache, load_suite
 from ._vocab import DEFAULT_ALIAS, DEFAULT_LIMITATION
 from ._yaml import Document, load_yaml
 
 MANIFEST_NAME = "llmgate.yaml"
-SUITE_SUFFIXES = (".suite.yaml",)
+SUITE_SUFFIXES = (".suite.yaml", ".suite.jsonl")
 EVALUATION = "evaluation"
 
 
@@ -71,8 +71,11 @@ def is_suite_file(path: Path) -> bool:
     return path.name.endswith(SUITE_SUFFIXES)
 
 
-def load_experiment(directory: Path) -> Experiment:
-    """Load the experiment whose ``llmgate.yaml`` is in ``directory``; any bad input raises with file and line."""
+def load_experiment(directory: Path, cache: SuiteCache | None = None) -> Experiment:
+    """Load the experiment whose ``llmgate.yaml`` is in ``directory``; any bad input raises with file and line.
+
+    With a ``cache``, a suite file whose bytes are unchanged since an earlier session is not parsed again.
+    """
     directory = directory.resolve()
     manifest_path = directory / MANIFEST_NAME
     document = load_yaml(manifest_path, ManifestError)
@@ -87,7 +90,7 @@ def load_experiment(directory: Path) -> Experiment:
         path = _inside(directory, relative, document, ["suites", name])
         if not path.is_file():
             raise ManifestError(manifest_path, document.line_of(["suites", name]), f"suite {name!r}: no file {relative!r}")
-        suite = load_suite(name, path)
+        suite = load_suite(name, path, cache)
         for case in suite.cases:
             other = seen_cases.get(case.case_id)
             if other is not None:
@@ -122,7 +125,8 @@ def load_experiment(directory: Path) -> Experiment:
             rollback_artifact=promotion.get("rollback_artifact"),
             limitation=promotion.get("limitation", DEFAULT_LIMITATION),
         ),
-        evaluation_fingerprint=fingerprint(all_cases),
+        # One suite: its fingerprint already is the evaluation's (the same cases), no second pass needed.
+        evaluation_fingerprint=suites[0].fingerprint if len(suites) == 1 else fingerprint(all_cases),
     )
 
 

@@ -16,6 +16,7 @@ from ._evaluate import CaseResult
 from ._experiment import MANIFEST_NAME, is_suite_file
 from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
 from ._session import GateSession, Selection
+from ._suite import SuiteCache
 from ._terminal import summary_lines
 
 COLLECTED_KEY = "llmgate_collected"
@@ -50,25 +51,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    gate = GateSession(_selection(config), _out_dir(config), freeze=config.getoption("llmgate_freeze"))
+    pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
+    cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None else None
+    gate = GateSession(_selection(config), _out_dir(config), freeze=config.getoption("llmgate_freeze"), cache=cache)
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    gate = gate_of(session.config)
-    for directory in _discover(session.config):
-        try:
-            gate.load(directory)
-        except LlmgateError:
-            pass  # reported as a collection error of that directory
+    config = session.config
     try:
-        gate.check_selection()
-        if gate.freeze and not hasattr(session.config, "workerinput"):
-            gate.freeze_all()  # before xdist starts its workers: they read the fresh lock
-        for experiment in gate.experiments:
-            gate.frozen(experiment)  # suites that differ from their lock stop the session before any run
+        gate_of(config).start(_discover(config), controller=not hasattr(config, "workerinput"))
     except LlmgateError as exc:
         raise pytest.UsageError(exc.message()) from None
 

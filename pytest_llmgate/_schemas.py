@@ -52,6 +52,21 @@ def check_document(document: Document, name: str, error: type[LlmgateError]) -> 
     raise error(document.path, document.line_of(location), f"{_describe(location)}{found.message}")
 
 
+def check_item(
+    instance: Any, subschema: Mapping[str, Any], name: str, path: Path, line: int | None, error: type[LlmgateError]
+) -> None:
+    """Validate one item (a JSON Lines case, say) against a part of schema ``name``; raise ``error`` at ``line``."""
+    whole = validator(name).schema
+    found = best_match(Draft202012Validator({**subschema, "$defs": whole.get("$defs", {})}).iter_errors(instance))
+    if found is None:
+        return
+    location = list(found.absolute_path)
+    extra = _unexpected_keys(found)
+    if extra:
+        raise error(path, line, f"{_describe(location, 'unknown key')} {extra[0]!r} (allowed: {', '.join(_allowed_keys(found))})")
+    raise error(path, line, f"{_describe(location)}{found.message}")
+
+
 def _unexpected_keys(found: ValidationError) -> list[str]:
     if found.validator != "additionalProperties" or not isinstance(found.instance, Mapping):
         return []

@@ -16,6 +16,7 @@ from ._evaluate import CaseResult
 from ._experiment import Experiment, load_experiment
 from ._lock import frozen_state, write_lock
 from ._providers import Provider, build_provider
+from ._suite import SuiteCache
 from ._record import Artifact, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
 from ._store import REPORT_FILE, REPORTS, RUNS, dump, new_run_id, timestamp, utc_now, write_new, write_replacing
@@ -133,8 +134,11 @@ ReportHook = Callable[[dict[str, Any], Path], None]
 class GateSession:
     """Loads experiments once, plans runs, gathers case results and writes records at the end."""
 
-    def __init__(self, selection: Selection, out_dir: Path, *, freeze: bool = False) -> None:
+    def __init__(
+        self, selection: Selection, out_dir: Path, *, freeze: bool = False, cache: SuiteCache | None = None
+    ) -> None:
         self.selection = selection
+        self.cache = cache
         self.out_dir = out_dir
         self.freeze = freeze
         self._frozen: dict[Path, bool] = {}
@@ -151,7 +155,7 @@ class GateSession:
         found = self._loaded.get(directory)
         if found is None:
             try:
-                found = load_experiment(directory)
+                found = load_experiment(directory, self.cache)
             except LlmgateError as exc:
                 found = exc
             self._loaded[directory] = found
@@ -180,6 +184,23 @@ class GateSession:
         if key not in self._providers:
             self._providers[key] = build_provider(experiment.candidates[template_id], experiment.directory)
         return self._providers[key]
+
+    def start(self, directories: Iterable[Path], *, controller: bool) -> None:
+        """Load the experiments found at session start; check the selection; freeze or check each lock.
+
+        A directory that fails to load is reported later, as a collection error of that directory. Only the
+        controller (or the single process) writes locks, before any xdist worker starts.
+        """
+        for directory in directories:
+            try:
+                self.load(directory)
+            except LlmgateError:
+                pass
+        self.check_selection()
+        if self.freeze and controller:
+            self.freeze_all()
+        for experiment in self.experiments:
+            self.frozen(experiment)  # suites that differ from their lock stop the session before any run
 
     def frozen(self, experiment: Experiment) -> bool:
         """Whether the experiment matches its lock (False: no lock); a mismatch raises ``LockError``."""

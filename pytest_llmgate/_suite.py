@@ -1,8 +1,11 @@
-"""Suites: frozen cases loaded from ``*.suite.yaml``, validated and fingerprinted."""
+"""Suites: frozen cases loaded from ``*.suite.yaml`` or ``*.suite.jsonl``, validated and fingerprinted."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +14,14 @@ from typing import Any
 
 from ._errors import SuiteError
 from ._fingerprint import fingerprint, value_sha256
-from ._schemas import check_document
+from ._provenance import llmgate_version
+from ._schemas import check_document, check_item, validator
+from ._store import write_replacing
 from ._vocab import Route
 from ._yaml import load_yaml
+
+JSONL_SUFFIX = ".suite.jsonl"
+_ROUTES = {route.value: route for route in Route}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,38 +54,165 @@ class Suite:
     fingerprint: str
 
 
-def load_suite(name: str, path: Path) -> Suite:
-    """Load, validate and fingerprint one suite file."""
-    document = load_yaml(path, SuiteError)
-    check_document(document, "suite", SuiteError)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Parsed:
+    """A suite file's validated cases, their lines and input hashes, and its fingerprint: what the cache keeps."""
+
+    cases: list[dict[str, Any]]
+    lines: list[int | None]
+    input_sha256: list[str | None]
+    fingerprint: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"cases": self.cases, "lines": self.lines, "input_sha256": self.input_sha256,
+                "fingerprint": self.fingerprint}
+
+
+class SuiteCache:
+    """Parsed suites keyed by the file's bytes and the plugin's version, so an unchanged suite is not re-parsed.
+
+    A changed byte, or another version of the plugin, is another key: the cache cannot serve stale cases or a
+    stale fingerprint. Entries are written atomically; an unreadable entry is ignored and rewritten.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @staticmethod
+    def key(raw: bytes, kind: str) -> str:
+        digest = hashlib.sha256(f"{llmgate_version()}\0{kind}\0".encode())
+        digest.update(raw)
+        return digest.hexdigest()
+
+    def get(self, key: str) -> _Parsed | None:
+        try:
+            data = json.loads((self.directory / f"{key}.json").read_bytes())
+            return _Parsed(cases=data["cases"], lines=data["lines"], input_sha256=data["input_sha256"],
+                           fingerprint=data["fingerprint"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def put(self, key: str, parsed: _Parsed) -> None:
+        try:
+            write_replacing(self.directory / f"{key}.json", json.dumps(parsed.to_json()).encode())
+            write_replacing(self.directory / f"{key}.fingerprint", parsed.fingerprint.encode())
+        except Exception:  # noqa: BLE001 - a cache that cannot be written only costs speed
+            pass
+
+    def fingerprint(self, path: Path) -> str | None:
+        """The cached fingerprint of an unchanged suite file, without parsing it (None: not cached)."""
+        raw = path.read_bytes()
+        try:
+            return (self.directory / f"{self.key(raw, _kind(path))}.fingerprint").read_text(encoding="ascii")
+        except OSError:
+            return None
+
+
+def _kind(path: Path) -> str:
+    return "jsonl" if path.name.endswith(JSONL_SUFFIX) else "yaml"
+
+
+def load_suite(name: str, path: Path, cache: SuiteCache | None = None) -> Suite:
+    """Load, validate and fingerprint one suite file (YAML or JSON Lines)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SuiteError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    key = SuiteCache.key(raw, _kind(path)) if cache is not None else ""
+    parsed = cache.get(key) if cache is not None else None
+    if parsed is None:
+        parsed = _parse_jsonl(path, raw) if _kind(path) == "jsonl" else _parse_yaml(path)
+        if cache is not None:
+            cache.put(key, parsed)
+    return Suite(name=name, path=path, cases=_build_cases(name, path, parsed), fingerprint=parsed.fingerprint)
+
+
+def _build_cases(name: str, path: Path, parsed: _Parsed) -> tuple[Case, ...]:
     cases: list[Case] = []
     first_line: dict[str, int | None] = {}
-    for index, written in enumerate(document.data["cases"]):
-        line = document.line_of(["cases", index])
+    for written, line, input_sha in zip(parsed.cases, parsed.lines, parsed.input_sha256):
         case_id = written["case_id"]
         if case_id in first_line:
-            raise SuiteError(
-                path, document.line_of(["cases", index, "case_id"]),
-                f"duplicate case_id {case_id!r} (first on line {first_line[case_id]})",
-            )
+            raise SuiteError(path, line, f"duplicate case_id {case_id!r} (first on line {first_line[case_id]})")
         first_line[case_id] = line
-        try:
-            input_sha = value_sha256(written["input"]) if "input" in written else None
-        except (TypeError, ValueError) as exc:
-            raise SuiteError(
-                path, document.line_of(["cases", index, "input"]), f"case {case_id!r}: input is not JSON data ({exc})"
-            ) from None
         cases.append(
             Case(
                 suite=name,
                 case_id=case_id,
                 slice_name=written["slice_name"],
                 evidence_state=written["evidence_state"],
-                expected_route=Route(written["expected_route"]),
+                expected_route=_ROUTES[written["expected_route"]],
                 source=written["source"],
                 input_sha256=input_sha,
                 line=line,
                 written=written,
             )
         )
-    return Suite(name=name, path=path, cases=tuple(cases), fingerprint=fingerprint(document.data["cases"]))
+    return tuple(cases)
+
+
+def _parse_yaml(path: Path) -> _Parsed:
+    document = load_yaml(path, SuiteError)
+    data = document.data
+    if not (isinstance(data, dict) and data.keys() == {"cases"} and isinstance(data["cases"], list)
+            and all(map(plainly_valid, data["cases"]))):
+        check_document(document, "suite", SuiteError)  # the schema names what is wrong, and where
+    cases = data["cases"]
+    lines = [document.line_of(["cases", index]) for index in range(len(cases))]
+    return _finish(path, cases, lines, lambda index: document.line_of(["cases", index, "input"]))
+
+
+def _parse_jsonl(path: Path, raw: bytes) -> _Parsed:
+    cases: list[dict[str, Any]] = []
+    lines: list[int | None] = []
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SuiteError(path, raw.count(b"\n", 0, exc.start) + 1, "is not UTF-8 text") from None
+    case_schema = validator("suite").schema["$defs"]["case"]
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            case = json.loads(line)
+        except ValueError as exc:
+            raise SuiteError(path, number, f"not a JSON object: {exc}") from None
+        if not plainly_valid(case):
+            check_item(case, case_schema, "suite", path, number, SuiteError)
+        cases.append(case)
+        lines.append(number)
+    return _finish(path, cases, lines, lambda index: lines[index])
+
+
+def _finish(path: Path, cases: list[dict[str, Any]], lines: list[int | None], input_line: Any) -> _Parsed:
+    hashes: list[str | None] = []
+    for index, case in enumerate(cases):
+        if "input" not in case:
+            hashes.append(None)
+            continue
+        try:
+            hashes.append(value_sha256(case["input"]))
+        except (TypeError, ValueError) as exc:
+            raise SuiteError(path, input_line(index), f"case {case['case_id']!r}: input is not JSON data ({exc})") from None
+    return _Parsed(cases=cases, lines=lines, input_sha256=hashes, fingerprint=fingerprint(cases))
+
+
+_REQUIRED = frozenset({"case_id", "slice_name", "evidence_state", "expected_route", "source"})
+_ALLOWED = _REQUIRED | {"input"}
+#: The suite schema's case_id pattern, matched as jsonschema matches patterns (re.search).
+CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+
+
+def plainly_valid(case: Any) -> bool:
+    """A fast check that accepts only cases the suite schema accepts; anything else goes to the schema for a precise error."""
+    return (
+        type(case) is dict
+        and _REQUIRED <= case.keys() <= _ALLOWED
+        and type(case["case_id"]) is str
+        and CASE_ID_PATTERN.search(case["case_id"]) is not None
+        and type(case["slice_name"]) is str and case["slice_name"] != ""
+        and type(case["evidence_state"]) is str and case["evidence_state"] != ""
+        and type(case["source"]) is str and case["source"] != ""
+        and type(case["expected_route"]) is str and case["expected_route"] in _ROUTES
+        and type(case.get("input", {})) is dict
+    )
