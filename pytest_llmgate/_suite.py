@@ -6,7 +6,7 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -121,7 +121,7 @@ def load_suite(name: str, path: Path, cache: SuiteCache | None = None) -> Suite:
     key = SuiteCache.key(raw, _kind(path)) if cache is not None else ""
     parsed = cache.get(key) if cache is not None else None
     if parsed is None:
-        parsed = _parse_jsonl(path, raw) if _kind(path) == "jsonl" else _parse_yaml(path)
+        parsed = _parse(path, raw)
         if cache is not None:
             cache.put(key, parsed)
     return Suite(name=name, path=path, cases=_build_cases(name, path, parsed), fingerprint=parsed.fingerprint)
@@ -151,7 +151,14 @@ def _build_cases(name: str, path: Path, parsed: _Parsed) -> tuple[Case, ...]:
     return tuple(cases)
 
 
-def _parse_yaml(path: Path) -> _Parsed:
+def read_cases(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int | None], Callable[[int], int | None]]:
+    """Parse and validate a suite file: its cases, each case's line, and where a case's ``input`` is written."""
+    if _kind(path) == "jsonl":
+        return _read_jsonl(path, raw)
+    return _read_yaml(path)
+
+
+def _read_yaml(path: Path) -> tuple[list[dict[str, Any]], list[int | None], Callable[[int], int | None]]:
     document = load_yaml(path, SuiteError)
     data = document.data
     if not (isinstance(data, dict) and data.keys() == {"cases"} and isinstance(data["cases"], list)
@@ -159,32 +166,33 @@ def _parse_yaml(path: Path) -> _Parsed:
         check_document(document, "suite", SuiteError)  # the schema names what is wrong, and where
     cases = data["cases"]
     lines = [document.line_of(["cases", index]) for index in range(len(cases))]
-    return _finish(path, cases, lines, lambda index: document.line_of(["cases", index, "input"]))
+    return cases, lines, lambda index: document.line_of(["cases", index, "input"])
 
 
-def _parse_jsonl(path: Path, raw: bytes) -> _Parsed:
+def _read_jsonl(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int | None], Callable[[int], int | None]]:
     cases: list[dict[str, Any]] = []
     lines: list[int | None] = []
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SuiteError(path, raw.count(b"\n", 0, exc.start) + 1, "is not UTF-8 text") from None
-    case_schema = validator("suite").schema["$defs"]["case"]
+    loads = json.loads
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
+        if not line or line.isspace():
             continue
         try:
-            case = json.loads(line)
+            case = loads(line)
         except ValueError as exc:
             raise SuiteError(path, number, f"not a JSON object: {exc}") from None
         if not plainly_valid(case):
-            check_item(case, case_schema, "suite", path, number, SuiteError)
+            check_item(case, validator("suite").schema["$defs"]["case"], "suite", path, number, SuiteError)
         cases.append(case)
         lines.append(number)
-    return _finish(path, cases, lines, lambda index: lines[index])
+    return cases, lines, lambda index: lines[index]
 
 
-def _finish(path: Path, cases: list[dict[str, Any]], lines: list[int | None], input_line: Any) -> _Parsed:
+def _parse(path: Path, raw: bytes) -> _Parsed:
+    cases, lines, input_line = read_cases(path, raw)
     hashes: list[str | None] = []
     for index, case in enumerate(cases):
         if "input" not in case:
@@ -201,18 +209,18 @@ _REQUIRED = frozenset({"case_id", "slice_name", "evidence_state", "expected_rout
 _ALLOWED = _REQUIRED | {"input"}
 #: The suite schema's case_id pattern, matched as jsonschema matches patterns (re.search).
 CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
+_CASE_ID_SEARCH = CASE_ID_PATTERN.search
 
 
 def plainly_valid(case: Any) -> bool:
     """A fast check that accepts only cases the suite schema accepts; anything else goes to the schema for a precise error."""
+    if type(case) is not dict or not (_REQUIRED <= case.keys() <= _ALLOWED):
+        return False
+    case_id, slice_name, evidence, source = case["case_id"], case["slice_name"], case["evidence_state"], case["source"]
     return (
-        type(case) is dict
-        and _REQUIRED <= case.keys() <= _ALLOWED
-        and type(case["case_id"]) is str
-        and CASE_ID_PATTERN.search(case["case_id"]) is not None
-        and type(case["slice_name"]) is str and case["slice_name"] != ""
-        and type(case["evidence_state"]) is str and case["evidence_state"] != ""
-        and type(case["source"]) is str and case["source"] != ""
+        type(case_id) is str and type(slice_name) is str and type(evidence) is str and type(source) is str
+        and slice_name != "" and evidence != "" and source != ""
         and type(case["expected_route"]) is str and case["expected_route"] in _ROUTES
-        and type(case.get("input", {})) is dict
+        and (len(case) == 5 or type(case["input"]) is dict)
+        and _CASE_ID_SEARCH(case_id) is not None
     )

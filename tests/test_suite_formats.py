@@ -94,7 +94,7 @@ def test_an_unchanged_suite_is_served_from_the_cache_and_a_changed_byte_is_not(
     def no_parsing(*args: object) -> None:
         raise AssertionError("the suite was parsed again")
 
-    monkeypatch.setattr("pytest_llmgate._suite._parse_yaml", no_parsing)
+    monkeypatch.setattr("pytest_llmgate._suite.read_cases", no_parsing)
     again = load_suite("s", path, cache)
     assert again == first
     monkeypatch.undo()
