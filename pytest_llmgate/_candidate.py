@@ -16,7 +16,13 @@ from ._yaml import Document, load_yaml
 ARTIFACT_SUFFIXES = (".yaml", ".yml")
 
 #: Keys that belong to one provider only.
-_PROVIDER_KEYS = {"serve_evidence": "evidence_policy", "callable": "python", "params": "python"}
+_PROVIDER_KEYS = {
+    "serve_evidence": "evidence_policy",
+    "callable": "python",
+    "params": "python",
+    **{key: "openai_chat" for key in ("model", "base_url", "api_key_env", "temperature", "seed", "max_tokens",
+                                     "timeout", "max_retries", "trials", "route")},
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from functools import partial
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import pytest
 
 from ._errors import LlmgateError, SuiteError
-from ._evaluate import CaseResult, guardrail_message, judge
+from ._evaluate import CaseResult, guardrail_message, judge_trials
+from ._openai_chat import CallFailed
+from ._recordings import NotRecorded
 from ._experiment import Experiment
 from ._providers import Provider
 from ._session import GateSession, PlannedRun
@@ -107,13 +110,16 @@ class CaseItem(pytest.Item):
         self.provider = provider
         self.experiment_dir = experiment_dir
         self.result: CaseResult | None = None
-        self._predicted: Route | None = None
+        self._routes: tuple[Route, ...] = ()
         self._reported = False
 
-    def _finish(self, predicted: Route | None, outcome: Outcome, error: str | None = None) -> None:
+    def _finish(
+        self, predicted: Route | None, outcome: Outcome, error: str | None = None, trial_routes: tuple[Route, ...] = ()
+    ) -> None:
         self.result = CaseResult(
             experiment_dir=self.experiment_dir, template_id=self.plan.template_id, role=self.plan.role,
             case_id=self.case.case_id, predicted_route=predicted, outcome=outcome, error=error,
+            trial_routes=trial_routes,
         )
 
     def _context(self) -> str:
@@ -122,24 +128,49 @@ class CaseItem(pytest.Item):
 
     def setup(self) -> None:
         try:
-            self._predicted = self.provider.route(self.case.candidate_view())
+            self._routes = self._answers()
             return
         except Exception as exc:  # noqa: BLE001 - a candidate's exception is an ERROR for this case
             error = exc
-        self._finish(None, Outcome.ERROR, type(error).__name__)
-        message = f"ERROR: {self.plan.template_id} raised {type(error).__name__} on {self._context()}"
+        reason = safe_reason(error)
+        self._finish(None, Outcome.ERROR, f"{type(error).__name__}: {reason}" if reason else type(error).__name__)
+        if reason:
+            message = f"ERROR: {self.plan.template_id} on {self._context()}: {reason}"
+        else:
+            message = f"ERROR: {self.plan.template_id} raised {type(error).__name__} on {self._context()}"
         if self.plan.role is Role.BASELINE:
             pytest.xfail(f"baseline {message}")
         # pytest shows a setup failure without calling repr_failure: fail with the text to show.
-        pytest.fail(f"{message}\n\n{_user_traceback(error)}", pytrace=False)
+        pytest.fail(message if reason else f"{message}\n\n{_user_traceback(error)}", pytrace=False)
+
+    def _answers(self) -> tuple[Route, ...]:
+        """The candidate's route in each trial; a concurrent provider's calls come from the session's pool."""
+        provider, view = self.provider, self.case.candidate_view()
+        if not provider.concurrent:
+            return tuple(provider.route(view, trial) for trial in range(provider.trials))
+        gate = gate_of(self.config)
+        if gate.first_use(provider) and not hasattr(self.config, "workerinput"):
+            # This process runs exactly the session's items (xdist workers do not know theirs in advance).
+            gate.pool.prefetch(
+                ((id(provider), item.case.case_id, trial), partial(provider.route, item.case.candidate_view(), trial))
+                for item in self.session.items
+                if isinstance(item, CaseItem) and item.provider is provider
+                for trial in range(provider.trials)
+            )
+        return tuple(
+            gate.pool.result((id(provider), self.case.case_id, trial), partial(provider.route, view, trial))
+            for trial in range(provider.trials)
+        )
 
     def runtest(self) -> None:
-        assert self._predicted is not None
-        outcome = judge(self.case.expected_route, self._predicted)
-        self._finish(self._predicted, outcome)
+        routes = self._routes
+        outcome, predicted = judge_trials(self.case.expected_route, routes)
+        self._finish(predicted, outcome, trial_routes=routes if len(routes) > 1 else ())
         if outcome is Outcome.PASS:
             return
         message = guardrail_message(self.case, self.plan.template_id, outcome)
+        if len(routes) > 1:
+            message += f" in {sum(r is predicted for r in routes)} of {len(routes)} trials"
         if self.plan.role is Role.BASELINE:
             pytest.xfail(f"baseline {message}")
         raise GuardrailViolation(message)
@@ -172,3 +203,8 @@ def _user_traceback(exc: BaseException) -> str:
         [frame for frame in summary.stack if not frame.filename.startswith(_PACKAGE_DIR)]
     )
     return "".join(summary.format()).rstrip()
+
+
+def safe_reason(error: BaseException) -> str | None:
+    """The one-line reason of an error the gate composed itself (no input, no secret), else None."""
+    return str(error) if isinstance(error, (CallFailed, NotRecorded)) else None

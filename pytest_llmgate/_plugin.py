@@ -15,6 +15,9 @@ from ._errors import LlmgateError
 from ._evaluate import CaseResult
 from ._experiment import MANIFEST_NAME, is_suite_file
 from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
+from ._calls import DEFAULT_CONCURRENCY
+from ._providers import ProviderOptions
+from ._recordings import RecordMode
 from ._session import GateSession, Selection
 from ._suite import SuiteCache
 from ._terminal import summary_lines
@@ -45,6 +48,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llmgate-out", default=None, metavar="DIR", dest="llmgate_out",
         help=f"where run records and the report go (default: {DEFAULT_OUT} under the rootdir).",
     )
+    group.addoption(
+        "--llmgate-concurrency", type=int, default=None, metavar="N", dest="llmgate_concurrency",
+        help=f"LLM calls of a candidate in flight at once (default {DEFAULT_CONCURRENCY}).",
+    )
+    group.addoption(
+        "--llmgate-record", default=None, choices=[mode.value for mode in RecordMode], dest="llmgate_record",
+        help="record/replay of LLM replies (default none: replay only, a missing recording is an error).",
+    )
+    group.addoption(
+        "--llmgate-trials", type=int, default=None, metavar="N", dest="llmgate_trials",
+        help="ask each case N times (overrides the artifact's trials:).",
+    )
+    parser.addini("llmgate_concurrency", f"LLM calls in flight at once (default {DEFAULT_CONCURRENCY})", default="")
+    parser.addini("llmgate_record", "record mode: none, once, new_episodes or all (default none)", default="")
     parser.addini("llmgate_candidates", "candidate template ids (like --llmgate-candidate)", type="args", default=[])
     parser.addini("llmgate_baselines", "baseline template ids (like --llmgate-baseline)", type="args", default=[])
     parser.addini("llmgate_out", "where run records go, relative to the rootdir", default="")
@@ -53,7 +70,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
     cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None else None
-    gate = GateSession(_selection(config), _out_dir(config), freeze=config.getoption("llmgate_freeze"), cache=cache)
+    gate = GateSession(
+        _selection(config), _out_dir(config), freeze=config.getoption("llmgate_freeze"), cache=cache,
+        options=ProviderOptions(record_mode=_record_mode(config), trials=_positive(config, "llmgate_trials")),
+        concurrency=_positive(config, "llmgate_concurrency") or DEFAULT_CONCURRENCY,
+    )
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
 
@@ -144,6 +165,27 @@ def _selection(config: pytest.Config) -> Selection:
     candidates = config.getoption("llmgate_candidates") or config.getini("llmgate_candidates")
     baselines = config.getoption("llmgate_baselines") or config.getini("llmgate_baselines")
     return Selection(candidates=tuple(candidates), baselines=tuple(baselines))
+
+
+def _record_mode(config: pytest.Config) -> RecordMode:
+    value = config.getoption("llmgate_record") or config.getini("llmgate_record") or RecordMode.NONE.value
+    try:
+        return RecordMode(value)
+    except ValueError:
+        modes = ", ".join(mode.value for mode in RecordMode)
+        raise pytest.UsageError(f"llmgate_record = {value!r}: expected one of {modes}") from None
+
+
+def _positive(config: pytest.Config, name: str) -> int | None:
+    value = config.getoption(name)
+    if value is None and name == "llmgate_concurrency" and config.getini(name):
+        try:
+            value = int(config.getini(name))
+        except ValueError:
+            raise pytest.UsageError(f"{name} = {config.getini(name)!r}: expected a whole number") from None
+    if value is not None and value < 1:
+        raise pytest.UsageError(f"--{name.replace('_', '-')}={value}: must be 1 or more")
+    return value
 
 
 def _out_dir(config: pytest.Config) -> Path:

@@ -67,6 +67,7 @@ class CaseEntry:
     outcome: Outcome
     input_sha256: str | None
     error: str | None
+    trial_routes: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> CaseEntry:
@@ -75,6 +76,7 @@ class CaseEntry:
             evidence_state=data["evidence_state"], expected_route=data["expected_route"],
             predicted_route=data["predicted_route"], outcome=Outcome(data["outcome"]),
             input_sha256=data.get("input_sha256"), error=data.get("error"),
+            trial_routes=tuple(data.get("trial_routes", ())),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -91,6 +93,13 @@ class CaseEntry:
             data["input_sha256"] = self.input_sha256
         if self.error is not None:
             data["error"] = self.error
+        if self.trial_routes:
+            routes = self.trial_routes
+            majority = max(routes.count(route) for route in set(routes))
+            data["trial_routes"] = list(routes)
+            data["agreement"] = round(majority / len(routes), 6)
+            unsafe = routes.count("SERVE") if self.expected_route == "ABSTAIN" else 0
+            data["unsafe_trial_rate"] = round(unsafe / len(routes), 6)
         return data
 
 
@@ -212,12 +221,15 @@ def case_entries(
                 outcome=outcome,
                 input_sha256=case.input_sha256,
                 error=result.error if result else None,
+                trial_routes=tuple(route.value for route in result.trial_routes) if result else (),
             )
         )
     return tuple(entries), complete
 
 
-def build_params(experiment: Experiment, candidate: Candidate, code_commit: str, version: str) -> dict[str, str]:
+def build_params(
+    experiment: Experiment, candidate: Candidate, code_commit: str, version: str, extra: Mapping[str, str]
+) -> dict[str, str]:
     params = {
         "template_id": candidate.template_id,
         "template_sha256": candidate.sha256,
@@ -228,6 +240,7 @@ def build_params(experiment: Experiment, candidate: Candidate, code_commit: str,
     }
     for name, value in experiment.short_fingerprints.items():
         params[f"{name}_sha"] = value
+    params.update(extra)
     params["code_commit"] = code_commit
     params["llmgate_version"] = version
     return params
@@ -245,6 +258,7 @@ def build_run_record(
     code_commit: str,
     version: str,
     frozen: bool = False,
+    extra_params: Mapping[str, str] | None = None,
     report_artifact: Artifact | None = None,
 ) -> RunRecord:
     """Aggregate one run's case results into its record (the redacted report artifact added when known)."""
@@ -265,7 +279,7 @@ def build_run_record(
         role=role,
         started_at=started_at,
         finished_at=finished_at,
-        params=build_params(experiment, candidate, code_commit, version),
+        params=build_params(experiment, candidate, code_commit, version, extra_params or {}),
         metrics=metrics,
         suite_metrics=suite_metrics,
         tags=tags,

@@ -15,7 +15,8 @@ from ._errors import LlmgateError, RecordError, SelectionError
 from ._evaluate import CaseResult
 from ._experiment import Experiment, load_experiment
 from ._lock import frozen_state, write_lock
-from ._providers import Provider, build_provider
+from ._calls import DEFAULT_CONCURRENCY, CallPool
+from ._providers import Provider, ProviderOptions, build_provider, provider_params
 from ._suite import SuiteCache
 from ._record import Artifact, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
@@ -135,10 +136,20 @@ class GateSession:
     """Loads experiments once, plans runs, gathers case results and writes records at the end."""
 
     def __init__(
-        self, selection: Selection, out_dir: Path, *, freeze: bool = False, cache: SuiteCache | None = None
+        self,
+        selection: Selection,
+        out_dir: Path,
+        *,
+        freeze: bool = False,
+        cache: SuiteCache | None = None,
+        options: ProviderOptions = ProviderOptions(),
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.selection = selection
         self.cache = cache
+        self.options = options
+        self.pool = CallPool(concurrency)
+        self._used: set[int] = set()
         self.out_dir = out_dir
         self.freeze = freeze
         self._frozen: dict[Path, bool] = {}
@@ -182,8 +193,17 @@ class GateSession:
     def provider(self, experiment: Experiment, template_id: str) -> Provider:
         key = (experiment.directory, template_id)
         if key not in self._providers:
-            self._providers[key] = build_provider(experiment.candidates[template_id], experiment.directory)
+            self._providers[key] = build_provider(
+                experiment.candidates[template_id], experiment.directory, self.options
+            )
         return self._providers[key]
+
+    def first_use(self, provider: Provider) -> bool:
+        """True the first time a provider is used in this process (when its calls may be prefetched)."""
+        if id(provider) in self._used:
+            return False
+        self._used.add(id(provider))
+        return True
 
     def start(self, directories: Iterable[Path], *, controller: bool) -> None:
         """Load the experiments found at session start; check the selection; freeze or check each lock.
@@ -223,6 +243,7 @@ class GateSession:
     # -- finish ------------------------------------------------------------------------------
     def finish(self, on_record: RecordHook, on_report: ReportHook) -> SessionResult:
         """Build, hand to the hooks, and write every run record, then the session report."""
+        self.pool.shutdown()
         finished = utc_now()
         outcomes: list[ExperimentOutcome] = []
         run_paths: list[Path] = []
@@ -276,6 +297,7 @@ class GateSession:
             code_commit=code_commit(experiment.directory),
             version=llmgate_version(),
             frozen=self.frozen(experiment),
+            extra_params=provider_params(experiment, experiment.candidates[plan.template_id], self.options),
         )
         draft = build_run_record(**common)  # type: ignore[arg-type]
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"

@@ -95,3 +95,45 @@ def snapshot(directory: Path) -> dict[str, bytes]:
     if not directory.exists():
         return {}
     return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+class LLMServer:
+    """The test chat-completions server (tests/llm_server.py), running in its own process."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url.rsplit("/v1", 1)[0] + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def control(self, mode: str = "ok", delay: float = 0.0, reset: bool = False) -> None:
+        self._call("POST", "/control", {"mode": mode, "delay": delay, "reset": reset})
+
+    @property
+    def requests(self) -> int:
+        return int(self._call("GET", "/stats")["requests"])
+
+
+@pytest.fixture
+def llm_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    import time
+
+    port_file = tmp_path_factory.mktemp("llm-server") / "port"
+    process = subprocess.Popen([sys.executable, str(Path(__file__).parent / "llm_server.py"), "--port-file", str(port_file)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    try:
+        yield LLMServer(f"http://127.0.0.1:{port_file.read_text()}/v1")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -1,0 +1,85 @@
+"""Record and replay of LLM replies: ``recordings/<template_id>.jsonl`` beside the experiment, keyed by request."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from ._errors import CandidateError
+
+RECORDINGS = "recordings"
+
+
+class RecordMode(str, Enum):
+    """The vcrpy vocabulary: when a reply may come from the endpoint rather than the recording."""
+
+    NONE = "none"  # replay only; a missing recording is an error
+    ONCE = "once"  # record when there is no recordings file yet, else replay only
+    NEW_EPISODES = "new_episodes"  # replay what is recorded, record what is not
+    ALL = "all"  # always call the endpoint and record the reply
+
+
+class NotRecorded(Exception):
+    """Replay only, and this request has no recording."""
+
+
+def request_key(request: Mapping[str, Any]) -> str:
+    """SHA-256 of everything that determines a reply (provider, model, settings, messages, trial); never headers or keys."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+class Recordings:
+    """One candidate's recordings file: read once, appended to with one write per reply (safe across processes)."""
+
+    def __init__(self, path: Path, mode: RecordMode) -> None:
+        self.path = path
+        self.existed = path.exists()
+        self.mode = RecordMode.NONE if mode is RecordMode.ONCE and self.existed else mode
+        self._replies = self._read() if self.existed else {}
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, str]:
+        replies: dict[str, str] = {}
+        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                replies[entry["key"]] = entry["reply"]  # a later line for a key wins (mode "all")
+            except (ValueError, KeyError, TypeError):
+                raise CandidateError(self.path, number, "not a recording line ({\"key\": ..., \"reply\": ...})") from None
+        return replies
+
+    def reply(self, request: Mapping[str, Any], call: Callable[[], str]) -> str:
+        """The recorded reply to ``request``, or ``call()``'s, recorded, when the mode allows."""
+        key = request_key(request)
+        if self.mode is not RecordMode.ALL and key in self._replies:
+            return self._replies[key]
+        if self.mode is RecordMode.NONE:
+            raise NotRecorded("not recorded; run with --llmgate-record=new_episodes")
+        reply = call()
+        entry = {"key": key, "trial": request.get("trial"), "model": request.get("model"), "reply": reply}
+        line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+        with self._lock:
+            self._replies[key] = reply
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, line)  # one write with O_APPEND: lines from several processes never interleave
+            finally:
+                os.close(fd)
+        return reply
+
+
+def recordings_sha256(path: Path) -> str | None:
+    """SHA-256 of a recordings file as it is now (None: there is none)."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return None

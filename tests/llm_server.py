@@ -1,0 +1,135 @@
+"""A small OpenAI-compatible chat-completions server for the tests, on 127.0.0.1 in its own process.
+
+It answers deterministically from the request: the system message says which evidence states to serve
+("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
+"Evidence state: <state>". POST /control switches behaviour (slow, 429, 500, drop, malformed, unreadable,
+alternate); GET /stats counts the chat requests.
+
+    python tests/llm_server.py --port 8000        # to re-record the example's recordings
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+SERVE_RULE = re.compile(r"Serve only when the evidence state is one of: ([^.]*)\.")
+EVIDENCE = re.compile(r"Evidence state: (\S+)")
+
+
+class State:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.mode = "ok"
+        self.delay = 0.0
+        self.answers: dict[str, int] = {}
+
+
+STATE = State()
+
+
+def decide(messages: list[dict[str, Any]]) -> str:
+    system = " ".join(m.get("content", "") for m in messages if m.get("role") == "system")
+    user = " ".join(m.get("content", "") for m in messages if m.get("role") == "user")
+    evidence = EVIDENCE.search(user)
+    if "Serve always." in system:
+        return "SERVE"
+    rule = SERVE_RULE.search(system)
+    served = {part.strip() for part in rule.group(1).split(",")} if rule else set()
+    return "SERVE" if evidence and evidence.group(1) in served else "ABSTAIN"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:  # quiet
+        pass
+
+    def _json(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/stats":
+            self._json(200, {"requests": STATE.requests})
+        else:
+            self._json(404, {"error": "not found"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length", "0"))
+        body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path == "/control":
+            with STATE.lock:
+                STATE.mode = body.get("mode", "ok")
+                STATE.delay = float(body.get("delay", 0.0))
+                STATE.answers.clear()
+                if body.get("reset"):
+                    STATE.requests = 0
+            self._json(200, {"ok": True})
+            return
+        if not self.path.endswith("/chat/completions"):
+            self._json(404, {"error": {"message": "not found"}})
+            return
+        with STATE.lock:
+            STATE.requests += 1
+            mode, delay = STATE.mode, STATE.delay
+        if delay:
+            time.sleep(delay)
+        if mode == "429":
+            self._json(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"retry-after-ms": "10"})
+            return
+        if mode == "500":
+            self._json(500, {"error": {"message": "server error", "type": "server_error"}}, {"retry-after-ms": "10"})
+            return
+        if mode == "drop":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if mode == "malformed":
+            self._json(200, b'{"id": "x", "choices": [')
+            return
+        route = decide(body.get("messages", []))
+        if mode == "alternate":  # the same request gets SERVE and ABSTAIN in turn
+            key = json.dumps(body.get("messages"), sort_keys=True)
+            with STATE.lock:
+                count = STATE.answers[key] = STATE.answers.get(key, 0) + 1
+            route = "SERVE" if count % 2 else "ABSTAIN"
+        content = "I cannot tell." if mode == "unreadable" else json.dumps(
+            {"route": route, "claim": "root cause from the cited evidence" if route == "SERVE" else None}
+        )
+        self._json(200, {
+            "id": f"chatcmpl-{STATE.requests}", "object": "chat.completion", "created": 0,
+            "model": body.get("model", "local"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        })
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", type=Path)
+    args = parser.parse_args()
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    if args.port_file:
+        args.port_file.write_text(str(server.server_address[1]))
+    print(f"serving on http://127.0.0.1:{server.server_address[1]}/v1", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

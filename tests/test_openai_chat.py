@@ -1,0 +1,235 @@
+"""Provider openai_chat against a real HTTP server on 127.0.0.1, through the real openai SDK."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmgate import check_json
+
+from .conftest import LLMServer, MakeExperiment, case, read_runs, runs_by_template
+
+pytest.importorskip("openai", reason="the openai extra is not installed: pip install 'pytest-llmgate[openai]'")
+# pytester's in-process runs drop modules first imported inside them; the SDK's HTTP stack caches exception
+# classes of its transport module, so import that here, once, for every inner run to share.
+for _transport in ("httpcore2", "httpcore"):
+    try:
+        __import__(_transport)
+    except ImportError:
+        pass
+
+KEY = "sk-test-DO-NOT-LEAK-4711"
+CASES = [
+    case("req_205", "no_source", "ABSTAIN", input={"question": "why did build 4411 fail?"}),
+    case("reg_002", "test_failure_log", "SERVE", input={"question": "why did test_login fail?"}),
+    case("hold_001", "dependency_error", "SERVE", input={"question": "why did the install step fail?"}),
+    case("hold_002", "flaky_signal", "ABSTAIN", input={"question": "why is the job red?"}),
+]
+
+
+def llm_template(url: str, served: list[str] | str, **extra: Any) -> dict[str, Any]:
+    rule = "Serve always." if served == "*" else f"Serve only when the evidence state is one of: {', '.join(served)}."
+    return {
+        "provider": "openai_chat", "model": "local-ci-answerer", "base_url": url, "api_key_env": "LLMGATE_TEST_KEY",
+        "temperature": 0, "seed": 7, "max_tokens": 64, "timeout": 5, "max_retries": 1,
+        "prompt": {
+            "system": f"You answer questions about CI failures. {rule} "
+                      'Reply with JSON: {"route": "SERVE" or "ABSTAIN", "claim": "..."}.',
+            "user": "Question: {{ input.question }}\nEvidence state: {{ evidence_state }}",
+        },
+        **extra,
+    }
+
+
+@pytest.fixture
+def llm_experiment(make_experiment: MakeExperiment, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    return make_experiment("exp", suites={"main": CASES}, templates={
+        "llm-fix-b": llm_template(llm_server.url, ["test_failure_log", "dependency_error"]),
+        "llm-fix": llm_template(llm_server.url, ["test_failure_log"]),
+        "policy-fix-b": {"provider": "evidence_policy", "serve_evidence": ["test_failure_log", "dependency_error"]},
+        "policy-fix": {"provider": "evidence_policy", "serve_evidence": ["test_failure_log"]},
+    })
+
+
+def metrics_of(out: Path) -> dict[str, Any]:
+    return {t: (r["metrics"], r["status"], [c["outcome"] for c in r["cases"]]) for t, r in runs_by_template(out).items()}
+
+
+@pytest.mark.usefixtures("llm_experiment")
+def test_openai_chat_gives_the_same_metrics_as_the_equivalent_evidence_policy(
+    pytester: pytest.Pytester, llm_server: LLMServer
+) -> None:
+    result = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=llm-fix-b",
+                                "--llmgate-candidate=llm-fix", "--llmgate-candidate=policy-fix-b",
+                                "--llmgate-candidate=policy-fix")
+    result.assert_outcomes(passed=14, failed=2)
+    found = metrics_of(pytester.path / ".llmgate")
+    assert found["llm-fix-b"] == found["policy-fix-b"]
+    assert found["llm-fix"] == found["policy-fix"]
+    assert llm_server.requests == 8
+    run = runs_by_template(pytester.path / ".llmgate")["llm-fix-b"]
+    check_json(run, "run")
+    assert run["params"]["provider"] == "openai_chat" and run["params"]["model"] == "local-ci-answerer"
+    assert run["params"]["record_mode"] == "new_episodes" and run["params"]["trials"] == "1"
+
+
+@pytest.mark.usefixtures("llm_experiment")
+def test_replay_after_recording_makes_no_request_and_names_the_recordings(
+    pytester: pytest.Pytester, llm_server: LLMServer
+) -> None:
+    pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=llm-fix-b", "--llmgate-out=first")
+    recorded = llm_server.requests
+    assert recorded == 4
+    replay = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-out=replay", "-n", "2")
+    replay.assert_outcomes(passed=4)
+    assert llm_server.requests == recorded  # zero HTTP requests in replay
+    first, again = runs_by_template(pytester.path / "first")["llm-fix-b"], runs_by_template(pytester.path / "replay")["llm-fix-b"]
+    assert (first["metrics"], first["status"]) == (again["metrics"], again["status"])
+    recordings = pytester.path / "exp" / "recordings" / "llm-fix-b.jsonl"
+    import hashlib
+
+    assert again["params"]["recordings_sha256"] == hashlib.sha256(recordings.read_bytes()).hexdigest()
+    assert again["params"]["record_mode"] == "none"
+
+
+@pytest.mark.usefixtures("llm_experiment")
+def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b")
+    result.assert_outcomes(errors=4)
+    result.stdout.fnmatch_lines(["*ERROR: llm-fix-b on case req_205 *: not recorded; run with "
+                                 "--llmgate-record=new_episodes"])
+    assert llm_server.requests == 0
+    run = runs_by_template(pytester.path / ".llmgate")["llm-fix-b"]
+    assert run["status"] == "INCOMPLETE_EVALUATION" and run["params"]["recordings_sha256"] == "none"
+
+
+@pytest.mark.parametrize(
+    ("mode", "delay", "reason"),
+    [
+        ("slow", 3.0, "timed out after 1s and 0 retries"),
+        ("429", 0.0, "HTTP 429 from the endpoint after 0 retries"),
+        ("500", 0.0, "HTTP 500 from the endpoint after 0 retries"),
+        ("drop", 0.0, "cannot connect to*"),
+        ("malformed", 0.0, "malformed response from the endpoint*"),
+        ("unreadable", 0.0, "unreadable reply: not a JSON object"),
+    ],
+)
+def test_each_fault_is_an_error_with_a_one_line_reason_and_records_are_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
+    monkeypatch: pytest.MonkeyPatch, mode: str, delay: float, reason: str,
+) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    make_experiment("exp", suites={"main": CASES[:2]}, templates={
+        "llm": llm_template(llm_server.url, ["test_failure_log"], timeout=1, max_retries=0)})
+    llm_server.control(mode, delay=delay)
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines([f"*ERROR: llm on case req_205 (suite main, slice s, evidence no_source): {reason}"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    run = runs_by_template(pytester.path / ".llmgate")["llm"]
+    assert run["status"] == "INCOMPLETE_EVALUATION" and run["metrics"]["error_count"] == 2
+    assert run["cases"][0]["error"].startswith("CallFailed: ")
+
+
+def test_retries_absorb_a_passing_fault(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    make_experiment("exp", suites={"main": CASES[:1]}, templates={
+        "llm": llm_template(llm_server.url, ["test_failure_log"], max_retries=2)})
+    llm_server.control("429")
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(errors=1)
+    assert llm_server.requests == 3  # the first try and two retries
+
+
+def test_a_dead_endpoint_is_one_clear_error_and_records_are_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    make_experiment("exp", suites={"main": CASES}, templates={
+        "llm": llm_template("http://127.0.0.1:9/v1", ["test_failure_log"], max_retries=0)})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-concurrency=1")
+    result.assert_outcomes(errors=4)
+    result.stdout.no_fnmatch_line("*Traceback*")
+    output = result.stdout.str()
+    assert output.count("cannot connect to http://127.0.0.1:9/v1") == 4
+    assert output.count("endpoint unreachable (not called again this session)") == 3
+    assert runs_by_template(pytester.path / ".llmgate")["llm"]["status"] == "INCOMPLETE_EVALUATION"
+
+
+@pytest.mark.usefixtures("llm_experiment")
+def test_repeated_trials_keep_each_route_and_any_unsafe_trial_counts(
+    pytester: pytest.Pytester, llm_server: LLMServer
+) -> None:
+    llm_server.control("alternate")
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-record=new_episodes",
+                                "--llmgate-trials=3")
+    assert llm_server.requests == 12
+    run = runs_by_template(pytester.path / ".llmgate")["llm-fix-b"]
+    check_json(run, "run")
+    assert run["params"]["trials"] == "3"
+    for entry in run["cases"]:
+        assert sorted(entry["trial_routes"]) == ["ABSTAIN", "SERVE", "SERVE"]
+        assert entry["agreement"] == pytest.approx(2 / 3, abs=1e-6)
+    abstain_cases = [c for c in run["cases"] if c["expected_route"] == "ABSTAIN"]
+    assert all(c["outcome"] == "UNSAFE_CLAIM_SERVED" and c["unsafe_trial_rate"] == pytest.approx(2 / 3, abs=1e-6)
+               for c in abstain_cases)
+    assert all(c["outcome"] == "UNNECESSARY_ABSTENTION" for c in run["cases"] if c["expected_route"] == "SERVE")
+    result.stdout.fnmatch_lines(["*UNSAFE_CLAIM_SERVED: llm-fix-b served where*in 2 of 3 trials"])
+    recordings = (pytester.path / "exp" / "recordings" / "llm-fix-b.jsonl").read_text().splitlines()
+    assert sorted({json.loads(line)["trial"] for line in recordings}) == [0, 1, 2]
+
+
+def test_a_prompt_field_the_case_lacks_is_a_clear_error(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    template = llm_template(llm_server.url, ["test_failure_log"])
+    template["prompt"]["user"] = "Question: {{ input.ticket }}\nEvidence state: {{ evidence_state }}"
+    make_experiment("exp", suites={"main": CASES[:1]}, templates={"llm": template})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*prompt.user needs {{ input.ticket }}, which case req_205 does not have"])
+    assert llm_server.requests == 0
+
+
+def test_a_prompt_may_not_name_the_expected_route(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer
+) -> None:
+    template = llm_template(llm_server.url, ["test_failure_log"])
+    template["prompt"]["user"] = "Label: {{ expected_route }}"
+    make_experiment("exp", suites={"main": CASES[:1]}, templates={"llm": template})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/templates/llm.yaml:*: prompt.user: {{ expected_route }} is not a case field*"])
+
+
+@pytest.mark.usefixtures("llm_experiment")
+def test_no_api_key_value_reaches_any_written_file(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
+    pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=llm-fix-b",
+                       "--llmgate-baseline=llm-fix", "--junitxml=junit.xml")
+    written = [p for p in pytester.path.rglob("*") if p.is_file()]
+    assert any(p.name == "llm-fix-b.jsonl" for p in written)
+    assert not [p for p in written if KEY.encode() in p.read_bytes()]
+
+
+@pytest.mark.usefixtures("llm_experiment")
+def test_calls_run_concurrently_and_selection_still_works(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
+    llm_server.control("slow", delay=0.3)
+    import time
+
+    start = time.monotonic()
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-record=new_episodes",
+                                "--llmgate-concurrency=4")
+    elapsed = time.monotonic() - start
+    result.assert_outcomes(passed=4)
+    assert elapsed < 4 * 0.3 + 5  # generous: the real figure is in benchmarks/, not asserted here
+    subset = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "-k", "hold_001", "-v", "--llmgate-out=k")
+    subset.assert_outcomes(passed=1)
+    assert llm_server.requests == 4  # the subset replays: prefetching asked for nothing outside it
