@@ -233,3 +233,22 @@ def test_calls_run_concurrently_and_selection_still_works(pytester: pytest.Pytes
     subset = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "-k", "hold_001", "-v", "--llmgate-out=k")
     subset.assert_outcomes(passed=1)
     assert llm_server.requests == 4  # the subset replays: prefetching asked for nothing outside it
+
+
+def test_the_llm_example_replays_with_no_network_and_no_key(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import shutil
+
+    source = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-gate-llm"
+    shutil.copytree(source, pytester.path / "example_suites" / source.name)
+    monkeypatch.delenv("LLMGATE_EXAMPLE_API_KEY", raising=False)  # a live call would fail without it
+    result = pytester.runpytest("example_suites", "--llmgate-candidate=all", "--llmgate-baseline=ci-answerer-llm-v1")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=6, xfailed=2)
+    result.stdout.fnmatch_lines(["*frozen: yes (llmgate.lock matches)*",
+                                 "*decision: PROMOTE ci-answerer-llm-v2 -> canary_candidate*"])
+    run = runs_by_template(pytester.path / ".llmgate")["ci-answerer-llm-v2"]
+    recordings = source / "recordings" / "ci-answerer-llm-v2.jsonl"
+    assert run["params"]["recordings_sha256"] == hashlib.sha256(recordings.read_bytes()).hexdigest()
