@@ -9,6 +9,8 @@ Measured, as medians of the repetitions (wall-clock seconds, or peak RSS):
   (c) the fingerprint                              vs  canonical json.dumps plus SHA-256
   (d) pytest -n 2                                  vs  the serial run
   (e) peak memory (max RSS) per case, and how it grows from 10,000 to 100,000 cases
+  (f) openai_chat: 200 cases against a local endpoint answering in 50 ms, with --llmgate-concurrency=16,
+      against the ideal 200 x 50 ms / 16; and a replayed run against an evidence_policy run
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -179,13 +182,74 @@ def measure(count: int, repeat: int, root: Path) -> list[dict[str, Any]]:
     return rows
 
 
+LLM_CASES = 200
+LLM_LATENCY = 0.05
+LLM_CONCURRENCY = 16
+
+
+def measure_llm(repeat: int, root: Path) -> list[dict[str, Any]]:
+    """(f): the time the calls add to a session, against the ideal for the concurrency; replay against a policy."""
+    server_script = Path(__file__).resolve().parent.parent / "tests" / "llm_server.py"
+    port_file = root / "port"
+    server = subprocess.Popen([sys.executable, str(server_script), "--port-file", str(port_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while not (port_file.exists() and port_file.read_text()):
+            time.sleep(0.02)
+        url = f"http://127.0.0.1:{port_file.read_text()}/v1"
+        directory = write_experiment(root, LLM_CASES, ".yaml")
+        (directory / "templates" / "llm.yaml").write_text(json.dumps({
+            "template_id": "llm", "provider": "openai_chat", "model": "local", "base_url": url,
+            "api_key_env": "LLMGATE_BENCH_KEY", "max_retries": 0, "timeout": 30,
+            "prompt": {"system": "Serve only when the evidence state is one of: test_failure_log, dependency_error.",
+                       "user": "Evidence state: {{ evidence_state }}"},
+        }))
+        os.environ["LLMGATE_BENCH_KEY"] = "local"
+        recordings = directory / "recordings" / "llm.jsonl"
+        common = (directory.name, f"--llmgate-out={root / 'records'}", "-p", "no:cacheprovider")
+
+        def live(delay: float) -> Callable[[], float]:
+            def session() -> float:
+                control = urllib.request.Request(url.rsplit("/v1", 1)[0] + "/control", method="POST",
+                                                 data=json.dumps({"mode": "ok", "delay": delay}).encode())
+                urllib.request.urlopen(control).read()
+                recordings.unlink(missing_ok=True)
+                return run_pytest(root, *common, "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                  f"--llmgate-concurrency={LLM_CONCURRENCY}")[0]
+            return session
+
+        instant_s = median_of(repeat, live(0.0))  # the same calls, SDK and all, answered at once
+        slow_s = median_of(repeat, live(LLM_LATENCY))
+        replay_s = median_of(repeat, lambda: run_pytest(root, *common, "--llmgate-candidate=llm")[0])
+        policy_s = median_of(repeat, lambda: run_pytest(root, *common, "--llmgate-candidate=t1")[0])
+    finally:
+        server.terminate()
+        server.wait()
+    ideal = LLM_CASES * LLM_LATENCY / LLM_CONCURRENCY
+    calls = slow_s - instant_s
+    return [
+        {"cases": LLM_CASES, "key": "f", "measure": f"time the latency adds (50 ms endpoint - instant endpoint), "
+         f"{LLM_CONCURRENCY} in flight, "
+         f"{int(LLM_LATENCY * 1000)} ms each, vs the ideal", "baseline": round(ideal, 4), "ours": round(calls, 4),
+         "unit": "s", "ratio": round(calls / ideal, 3), "target": 1.3, "met": calls / ideal <= 1.3},
+        {"cases": LLM_CASES, "key": "f", "measure": "replayed openai_chat run vs evidence_policy run",
+         "baseline": round(policy_s, 4), "ours": round(replay_s, 4), "unit": "s", "ratio": round(replay_s / policy_s, 3),
+         "target": None, "met": None},
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
+    parser.add_argument("--no-llm", action="store_true", help="skip (f), which needs the openai extra")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
+    if not args.no_llm:
+        with tempfile.TemporaryDirectory(prefix="llmgate-bench-") as tmp:
+            print("measuring the openai_chat provider ...", file=sys.stderr, flush=True)
+            rows.extend(measure_llm(args.repeat, Path(tmp)))
     for count in (int(size) for size in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="llmgate-bench-") as tmp:
             print(f"measuring {count:,} cases ...", file=sys.stderr, flush=True)
