@@ -50,6 +50,10 @@ class RecordError(LlmgateError):
     """A stored record cannot be written or read."""
 
 
+class ExportError(LlmgateError):
+    """A tracking-service exporter failed; the local records are written all the same."""
+
+
 def display_path(path: Path) -> str:
     """The path relative to the working directory when it lies below it."""
     try:

@@ -60,6 +60,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llmgate-trials", type=int, default=None, metavar="N", dest="llmgate_trials",
         help="ask each case N times (overrides the artifact's trials:).",
     )
+    group.addoption(
+        "--llmgate-mlflow", action="store_true", default=False, dest="llmgate_mlflow",
+        help="export every run to MLflow (pip install 'pytest-llmgate[mlflow]').",
+    )
+    group.addoption(
+        "--llmgate-mlflow-uri", default=None, metavar="URI", dest="llmgate_mlflow_uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/mlflow.db).",
+    )
+    group.addoption(
+        "--llmgate-markdown", default=None, metavar="PATH", dest="llmgate_markdown",
+        help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set).",
+    )
+    parser.addini("llmgate_mlflow_uri", "MLflow tracking URI for --llmgate-mlflow", default="")
     parser.addini("llmgate_concurrency", f"LLM calls in flight at once (default {DEFAULT_CONCURRENCY})", default="")
     parser.addini("llmgate_record", "record mode: none, once, new_episodes or all (default none)", default="")
     parser.addini("llmgate_candidates", "candidate template ids (like --llmgate-candidate)", type="args", default=[])
@@ -77,6 +90,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
+    if config.getoption("llmgate_mlflow") and not hasattr(config, "workerinput"):
+        from ._mlflow import MlflowExporter, default_uri  # MLflow itself is imported at the first record
+
+        uri = config.getoption("llmgate_mlflow_uri") or config.getini("llmgate_mlflow_uri") or default_uri(gate.out_dir)
+        config.pluginmanager.register(MlflowExporter(uri), "llmgate-mlflow")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -140,7 +158,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if config.option.collectonly or exitstatus in _NO_RECORDS:
         return
     result = gate.finish(
-        on_record=lambda record: config.hook.pytest_llmgate_run_record(config=config, record=record),
+        on_record=lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record, files=files),
         on_report=lambda report, path: config.hook.pytest_llmgate_session_report(config=config, report=report, path=path),
     )
     config.stash[_RESULT_KEY] = result

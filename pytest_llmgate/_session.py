@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ._decision import Verdict, decide
-from ._errors import LlmgateError, RecordError, SelectionError
+from ._errors import ExportError, LlmgateError, RecordError, SelectionError
 from ._evaluate import CaseResult
 from ._experiment import Experiment, load_experiment
 from ._lock import frozen_state, write_lock
@@ -128,7 +128,7 @@ class SessionResult:
         }
 
 
-RecordHook = Callable[[dict[str, Any]], None]
+RecordHook = Callable[[dict[str, Any], Mapping[str, Path]], None]
 ReportHook = Callable[[dict[str, Any], Path], None]
 
 
@@ -259,7 +259,7 @@ class GateSession:
             records = []
             for plan in plans:
                 try:
-                    record, path = self._write_run(experiment, plan, finished, on_record)
+                    record, path = self._write_run(experiment, plan, finished, on_record, errors)
                 except RecordError as exc:
                     errors.append(exc)
                     continue
@@ -267,22 +267,24 @@ class GateSession:
                 run_paths.append(path)
             outcomes.append(ExperimentOutcome(experiment=experiment, records=tuple(records), verdict=decide(records),
                                               frozen=self.frozen(experiment)))
-        result = SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors))
         if not outcomes:
-            return result
-        report = result.to_json(timestamp(finished))
+            return SessionResult(outcomes=(), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors))
+        report = SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=()).to_json(
+            timestamp(finished)
+        )
         report_path = self.out_dir / REPORT_FILE
+        _call_hook(lambda: on_report(report, report_path), errors)
         try:
             write_replacing(report_path, dump(report))
         except RecordError as exc:
-            return SessionResult(outcomes=result.outcomes, report_path=None, run_paths=result.run_paths,
-                                 errors=(*errors, exc))
-        on_report(report, report_path)
-        return SessionResult(outcomes=result.outcomes, report_path=report_path, run_paths=result.run_paths,
+            errors.append(exc)
+            report_path = None  # type: ignore[assignment]
+        return SessionResult(outcomes=tuple(outcomes), report_path=report_path, run_paths=tuple(run_paths),
                              errors=tuple(errors))
 
     def _write_run(
-        self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook
+        self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook,
+        errors: list[LlmgateError],
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
         results: Mapping[str, list[CaseResult]] = self._results.get((str(experiment.directory), plan.template_id), {})
@@ -306,7 +308,9 @@ class GateSession:
         artifact = Artifact(path=report_rel, sha256=_sha256(report_bytes))
         record = build_run_record(**common, report_artifact=artifact)  # type: ignore[arg-type]
         data = record.to_json()
-        on_record(data)
+        files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
+        files[report_rel] = self.out_dir / report_rel
+        _call_hook(lambda: on_record(data, files), errors)
         path = self.out_dir / RUNS / f"{run_id}.json"
         write_new(path, dump(data))
         return record, path
@@ -322,6 +326,16 @@ class GateSession:
                 + "; baselines: " + (", ".join(self.selection.baselines) or "none")
             )
         return lines
+
+
+def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:
+    """Run an exporter hook; its failure is one error line, and the local records are written all the same."""
+    try:
+        call()
+    except LlmgateError as exc:
+        errors.append(exc)
+    except Exception as exc:  # noqa: BLE001 - any exporter failure is reported, never lost
+        errors.append(ExportError(None, None, f"{type(exc).__name__}: {exc}".splitlines()[0]))
 
 
 def _sha256(data: bytes) -> str:

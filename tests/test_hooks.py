@@ -11,7 +11,8 @@ from .conftest import MakeExperiment, runs_by_template
 CONFTEST = '''
 import json, os
 
-def pytest_llmgate_run_record(config, record):
+def pytest_llmgate_run_record(config, record, files):
+    assert all(path.is_file() for path in files.values()) and len(files) == 2
     record["tags"]["exporter_run_id"] = "exp-" + record["params"]["template_id"]
     with open("calls.jsonl", "a") as calls:
         calls.write(json.dumps({"hook": "run_record", "pid": os.getpid(),

@@ -1,0 +1,126 @@
+"""MLflow exporter: each run record becomes an MLflow run; a promotion registers the prompt and sets the alias.
+
+A plugin of the ``pytest_llmgate_*`` hooks, registered on the controller only when ``--llmgate-mlflow`` is
+given. MLflow (``pip install 'pytest-llmgate[mlflow]'``) is imported only then, with its telemetry off unless
+the user set ``MLFLOW_DISABLE_TELEMETRY`` themselves, and only through an explicit ``MlflowClient``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ._errors import ExportError
+
+DEFAULT_STORE = "mlflow.db"
+
+
+def default_uri(out_dir: Path) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else an embedded SQLite store in the records folder: no server needed."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out_dir / DEFAULT_STORE}"
+
+
+class MlflowExporter:
+    """Maps run records onto MLflow runs (SPEC mapping in the README)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self._client: Any = None
+        self._failed: str | None = None
+        self._runs: dict[str, str] = {}  # our run id -> MLflow run id
+        self._templates: dict[str, Path] = {}  # our run id -> the candidate artifact
+
+    def _mlflow(self) -> Any:
+        if self._client is None:
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+            try:
+                from mlflow import MlflowClient
+            except ImportError:
+                self._fail("the mlflow extra is not installed: pip install 'pytest-llmgate[mlflow]'")
+            if self.uri.startswith("sqlite:///"):
+                Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        return self._client
+
+    def _fail(self, reason: str) -> None:
+        self._failed = reason.splitlines()[0] if reason else "unknown error"
+        raise ExportError(None, None, f"mlflow ({self.uri}): {self._failed}; the local records are written")
+
+    def pytest_llmgate_run_record(self, config: Any, record: dict[str, Any], files: Mapping[str, Path]) -> None:
+        if self._failed is not None:
+            return  # reported once, where it failed
+        try:
+            run_id = self._log_run(self._mlflow(), record, files)
+        except ExportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unwritable store or a bad URI: one clear line
+            self._fail(f"{type(exc).__name__}: {exc}")
+        record["tags"]["mlflow_run_id"] = run_id
+
+    def _log_run(self, client: Any, record: dict[str, Any], files: Mapping[str, Path]) -> str:
+        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+
+        experiment = client.get_experiment_by_name(record["experiment"])
+        experiment_id = experiment.experiment_id if experiment else client.create_experiment(record["experiment"])
+        template_id = record["params"]["template_id"]
+        run = client.create_run(experiment_id, run_name=template_id)
+        mlflow_id = run.info.run_id
+        metrics = [Metric(key, float(value), 0, 0) for key, value in record["metrics"].items()]
+        for suite, suite_metrics in record["suite_metrics"].items():
+            metrics += [Metric(f"{suite}.{key}", float(value), 0, 0) for key, value in suite_metrics.items()]
+        tags = {**record["tags"], "llmgate.run_id": record["run_id"], "llmgate.role": record["role"],
+                "llmgate.status": record["status"], "llmgate.complete": str(record["complete"]).lower(),
+                "llmgate.frozen": str(record["frozen"]).lower()}
+        client.log_batch(mlflow_id, metrics=metrics, params=[Param(k, v) for k, v in record["params"].items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()])
+        fingerprints = record["fingerprints"]
+        dataset = Dataset(name=record["experiment"], digest=fingerprints["evaluation"][:16], source_type="llmgate",
+                          source=json.dumps({"fingerprints": fingerprints}, sort_keys=True))
+        client.log_inputs(mlflow_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "evaluation")])])
+        for path in files.values():
+            client.log_artifact(mlflow_id, str(path), "llmgate")
+        client.log_dict(mlflow_id, record, "llmgate/run_record.json")
+        client.set_terminated(mlflow_id, "FINISHED")
+        self._runs[record["run_id"]] = mlflow_id
+        self._templates[record["run_id"]] = next(iter(files.values()))
+        return mlflow_id  # type: ignore[no-any-return]
+
+    def pytest_llmgate_session_report(self, config: Any, report: dict[str, Any], path: Path) -> None:
+        if self._failed is not None:
+            return
+        try:
+            client = self._mlflow()
+            for experiment in report["experiments"]:
+                for run in experiment["runs"]:
+                    if run["run_id"] in self._runs:
+                        client.set_tag(self._runs[run["run_id"]], "llmgate.decision_status", experiment["decision_status"])
+                decision = experiment["decision"]
+                if decision is not None and decision["source_run_id"] in self._runs:
+                    decision["prompt_uri"] = self._register(client, decision)
+        except ExportError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _register(self, client: Any, decision: dict[str, Any]) -> str:
+        """Register the promoted artifact's prompt and point the decision's alias at that version."""
+        artifact = self._templates[decision["source_run_id"]]
+        settings = yaml.safe_load(artifact.read_text(encoding="utf-8"))
+        prompt = settings.get("prompt")
+        if isinstance(prompt, Mapping):
+            template: Any = [{"role": role, "content": text} for role, text in prompt.items()]
+        else:
+            template = prompt or artifact.read_text(encoding="utf-8")
+        name = decision["artifact_name"]
+        version = client.register_prompt(
+            name=name, template=template, commit_message=f"promoted by pytest-llmgate from run {decision['source_run_id']}",
+            tags={"llmgate.source_run_id": decision["source_run_id"], "llmgate.evaluation_sha": decision["evaluation_sha"],
+                  "mlflow_run_id": self._runs[decision["source_run_id"]]},
+        )
+        client.set_prompt_alias(name, alias=decision["alias"], version=version.version)
+        return f"prompts:/{name}@{decision['alias']}"

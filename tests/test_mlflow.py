@@ -1,0 +1,114 @@
+"""The MLflow exporter against a real MLflow tracking store on a temporary SQLite file."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from pytest_llmgate import check_json
+
+from .conftest import EVALUATION_SHA, FIX_B, THREE_RUNS, read_report, runs_by_template
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed: pip install 'pytest-llmgate[mlflow]'")
+# Import the SQL store here, once: pytester's in-process runs drop modules first imported inside them.
+pytest.importorskip("mlflow.store.tracking.sqlalchemy_store")
+
+NO_NETWORK = '''
+import json, os, socket
+
+_connect = socket.socket.connect
+
+def _recording_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        with open(os.environ["LLMGATE_CONNECTS"], "a") as log:
+            log.write(json.dumps([str(a) for a in address]) + "\\n")
+    return _connect(self, address)
+
+socket.socket.connect = _recording_connect
+'''
+
+
+def client(uri: str):  # type: ignore[no-untyped-def]
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.usefixtures("example")
+def test_every_run_becomes_an_mlflow_run_and_the_promotion_a_prompt_alias(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    uri = f"sqlite:///{pytester.path / 'tracking' / 'mlflow.db'}"
+    connects = pytester.path / "connects.jsonl"
+    monkeypatch.setenv("LLMGATE_CONNECTS", str(connects))
+    pytester.makeconftest(NO_NETWORK)
+    result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-mlflow", f"--llmgate-mlflow-uri={uri}",
+                                *workers)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # v1.2-fix gates and fails; the export itself succeeded
+    result.stdout.no_fnmatch_line("*ERROR llmgate*")
+    out = pytester.path / ".llmgate"
+    records = runs_by_template(out)
+    tracking = client(uri)
+    experiment = tracking.get_experiment_by_name("ci-claim-gate-repair")
+    runs = {run.info.run_name: run for run in tracking.search_runs([experiment.experiment_id])}
+    assert set(runs) == set(records)
+    for template_id, record in records.items():
+        run = runs[template_id]
+        check_json(record, "run")
+        assert record["tags"]["mlflow_run_id"] == run.info.run_id
+        assert run.data.params == record["params"]
+        expected_metrics = {k: float(v) for k, v in record["metrics"].items()}
+        for suite, metrics in record["suite_metrics"].items():
+            expected_metrics.update({f"{suite}.{k}": float(v) for k, v in metrics.items()})
+        assert run.data.metrics == expected_metrics
+        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+        assert {k: v for k, v in record["tags"].items() if k != "mlflow_run_id"}.items() <= tags.items()
+        assert tags["llmgate.status"] == record["status"] and tags["llmgate.run_id"] == record["run_id"]
+        assert tags["llmgate.decision_status"] == "PROMOTE"
+        (dataset_input,) = tracking.get_run(run.info.run_id).inputs.dataset_inputs
+        assert dataset_input.dataset.digest == record["params"]["evaluation_sha"] == EVALUATION_SHA
+        assert json.loads(dataset_input.dataset.source)["fingerprints"] == record["fingerprints"]
+        artifacts = {a.path for a in tracking.list_artifacts(run.info.run_id, "llmgate")}
+        assert f"llmgate/{template_id}.yaml" in artifacts and "llmgate/run_record.json" in artifacts
+    decision = read_report(out)["experiments"][0]["decision"]
+    assert decision["prompt_uri"] == f"prompts:/{FIX_B}@canary_candidate"
+    prompt = tracking.load_prompt(decision["prompt_uri"])
+    assert "State a root cause only when" in prompt.template
+    assert tracking.get_prompt_version_by_alias(FIX_B, "canary_candidate").version == prompt.version
+    assert not connects.exists() or connects.read_text() == ""  # no network: no telemetry, no server
+
+
+@pytest.mark.usefixtures("example")
+def test_a_failing_store_is_one_clear_error_and_the_local_records_are_written(pytester: pytest.Pytester) -> None:
+    (pytester.path / "not-a-folder").write_text("a file where the store's folder should be")
+    uri = f"sqlite:///{pytester.path / 'not-a-folder' / 'mlflow.db'}"
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-mlflow",
+                                f"--llmgate-mlflow-uri={uri}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR llmgate:")]
+    assert len(errors) == 1 and f"mlflow ({uri})" in errors[0]
+    record = runs_by_template(pytester.path / ".llmgate")[FIX_B]
+    assert record["status"] == "ELIGIBLE_FOR_CANARY_REVIEW" and "mlflow_run_id" not in record["tags"]
+    assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "PROMOTE"
+
+
+@pytest.mark.usefixtures("example")
+def test_the_default_store_is_sqlite_in_the_records_folder(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-mlflow")
+    assert result.ret == pytest.ExitCode.OK
+    store = pytester.path / ".llmgate" / "mlflow.db"
+    assert store.is_file()
+    runs = client(f"sqlite:///{store}").search_runs(
+        [client(f"sqlite:///{store}").get_experiment_by_name("ci-claim-gate-repair").experiment_id])
+    assert [run.info.run_name for run in runs] == [FIX_B]
+
+
+def test_mlflow_is_not_imported_without_the_option(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest("import sys\ndef pytest_unconfigure(config):\n"
+                          "    open('mods.txt', 'w').write(str('mlflow' in sys.modules))\n")
+    pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    assert (Path(pytester.path) / "mods.txt").read_text() == "False"
