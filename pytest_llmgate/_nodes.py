@@ -77,6 +77,7 @@ class SuiteFile(pytest.File):
     def collect(self) -> Iterator[CaseItem]:
         base = self.nodeid
         directory = str(self.experiment.directory)
+        evaluation_sha = self.experiment.short_fingerprints["evaluation"]
         for case in self.suite.cases:
             for plan in self.plans:
                 name = f"{case.case_id}[{plan.template_id}]"
@@ -85,6 +86,7 @@ class SuiteFile(pytest.File):
                 yield CaseItem.from_parent(
                     self, name=name, nodeid=f"{base}::{name}", case=case, plan=plan,
                     provider=self.providers[plan.template_id], experiment_dir=directory,
+                    evaluation_sha=evaluation_sha,
                 )
 
 
@@ -102,7 +104,8 @@ class CaseItem(pytest.Item):
     """One case for one candidate: the candidate answers in setup, the guardrails are asserted in the call."""
 
     def __init__(
-        self, *, case: Case, plan: PlannedRun, provider: Provider, experiment_dir: str, **kwargs: Any
+        self, *, case: Case, plan: PlannedRun, provider: Provider, experiment_dir: str, evaluation_sha: str,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.case = case
@@ -111,6 +114,11 @@ class CaseItem(pytest.Item):
         self.experiment_dir = experiment_dir
         self.result: CaseResult | None = None
         self._routes: tuple[Route, ...] = ()
+        # Shown by CI test views through --junitxml <properties>.
+        self.user_properties.extend([
+            ("llmgate_template_id", plan.template_id), ("llmgate_suite", case.suite),
+            ("llmgate_evaluation_sha", evaluation_sha),
+        ])
         self._reported = False
 
     def _finish(

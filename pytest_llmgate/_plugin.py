@@ -11,14 +11,16 @@ from typing import Any
 import pytest
 
 from . import _hookspecs
-from ._errors import LlmgateError
+from ._errors import LlmgateError, RecordError
+from ._markdown import markdown_summary
+from ._store import write_replacing
 from ._evaluate import CaseResult
 from ._experiment import MANIFEST_NAME, is_suite_file
 from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
 from ._calls import DEFAULT_CONCURRENCY
 from ._providers import ProviderOptions
 from ._recordings import RecordMode
-from ._session import GateSession, Selection
+from ._session import GateSession, Selection, SessionResult
 from ._suite import SuiteCache
 from ._terminal import summary_lines
 
@@ -161,7 +163,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         on_record=lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record, files=files),
         on_report=lambda report, path: config.hook.pytest_llmgate_session_report(config=config, report=report, path=path),
     )
-    config.stash[_RESULT_KEY] = result
+    summary_errors = _write_summaries(config, result)
+    config.stash[_RESULT_KEY] = result = result.with_errors(summary_errors)
     if result.errors and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -183,6 +186,28 @@ def _selection(config: pytest.Config) -> Selection:
     candidates = config.getoption("llmgate_candidates") or config.getini("llmgate_candidates")
     baselines = config.getoption("llmgate_baselines") or config.getini("llmgate_baselines")
     return Selection(candidates=tuple(candidates), baselines=tuple(baselines))
+
+
+def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:
+    """The Markdown summary, to ``--llmgate-markdown`` and appended to ``$GITHUB_STEP_SUMMARY`` when set."""
+    if not result.outcomes:
+        return []
+    text = markdown_summary(result)
+    errors: list[LlmgateError] = []
+    target = config.getoption("llmgate_markdown")
+    if target:
+        try:
+            write_replacing((config.invocation_params.dir / target).resolve(), text.encode("utf-8"))
+        except LlmgateError as exc:
+            errors.append(exc)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        try:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            errors.append(RecordError(Path(step_summary), None, f"cannot append the summary: {exc.strerror or exc}"))
+    return errors
 
 
 def _record_mode(config: pytest.Config) -> RecordMode:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -119,6 +120,9 @@ class SessionResult:
     report_path: Path | None
     run_paths: tuple[Path, ...]
     errors: tuple[LlmgateError, ...]
+
+    def with_errors(self, errors: Iterable[LlmgateError]) -> SessionResult:
+        return dataclasses.replace(self, errors=(*self.errors, *errors))
 
     def to_json(self, generated_at: str) -> dict[str, Any]:
         return {

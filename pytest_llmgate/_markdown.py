@@ -1,0 +1,36 @@
+"""The Markdown summary of a session: for a CI job summary (``$GITHUB_STEP_SUMMARY``) or any file."""
+
+from __future__ import annotations
+
+from ._session import SessionResult
+from ._table import rate
+from ._terminal import decision_text
+from ._vocab import Outcome
+
+FAILING = (Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENTION, Outcome.ERROR, Outcome.NOT_RUN)
+
+
+def markdown_summary(result: SessionResult) -> str:
+    """Per experiment: the table, fingerprints, decision, and the failing cases with their guardrail."""
+    lines = ["## pytest-llmgate", ""]
+    for outcome in result.outcomes:
+        experiment = outcome.experiment
+        lines += [f"### {experiment.name}", "", "| template | role | unsafe | unnecessary | exact | status |",
+                  "|---|---|---:|---:|---:|---|"]
+        for record in outcome.records:
+            metrics = record.metrics
+            lines.append(f"| `{record.template_id}` | {record.role.value} | {metrics.unsafe_claim_served} | "
+                         f"{metrics.unnecessary_abstention} | {rate(metrics.exact_route_rate)} | {record.status.value} |")
+        prints = ", ".join(f"{name} `{value}`" for name, value in experiment.short_fingerprints.items())
+        lines += ["", f"**Fingerprints:** {prints}" + ("" if outcome.frozen else " (not frozen: no `llmgate.lock`)"),
+                  "", f"**Decision:** {decision_text(outcome.verdict)}", ""]
+        failing = [(record, case) for record in outcome.records for case in record.cases if case.outcome in FAILING]
+        if failing:
+            lines += ["| template | case | suite | slice | evidence | outcome |", "|---|---|---|---|---|---|"]
+            for record, case in failing:
+                lines.append(f"| `{record.template_id}` ({record.role.value}) | `{case.case_id}` | {case.suite} | "
+                             f"{case.slice_name} | {case.evidence_state} | {case.outcome.value} |")
+            lines.append("")
+    for error in result.errors:
+        lines.append(f"> **error:** {error.message()}")
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,48 @@
+"""CI summaries: Markdown for $GITHUB_STEP_SUMMARY or any file, and JUnit XML properties on each item."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from .conftest import BASELINE, EVALUATION_SHA, FIX, FIX_B, THREE_RUNS
+
+
+@pytest.mark.usefixtures("example")
+def test_markdown_summary_goes_to_the_step_summary_and_to_a_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    step_summary = pytester.path / "step_summary.md"
+    step_summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step_summary))
+    pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-markdown=gate.md")
+    text = (pytester.path / "gate.md").read_text()
+    assert step_summary.read_text() == "earlier step\n" + text  # appended, never replaced
+    assert f"| `{FIX}` | candidate | 0 | 1 | 75% | REJECT_UNNECESSARY_ABSTENTION |" in text
+    assert f"evaluation `{EVALUATION_SHA}`" in text
+    assert f"**Decision:** PROMOTE {FIX_B} -> canary_candidate" in text
+    assert f"| `{FIX}` (candidate) | `hold_001` | holdout |" in text and "UNNECESSARY_ABSTENTION |" in text
+    assert f"| `{BASELINE}` (baseline) | `req_205` | regression | unsupported_root_cause | no_source | UNSAFE_CLAIM_SERVED |" in text
+
+
+@pytest.mark.usefixtures("example")
+def test_no_summary_without_the_variable_or_the_option(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}")
+    assert not list(pytester.path.glob("*.md"))
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.usefixtures("example")
+def test_junit_xml_carries_template_suite_and_fingerprint(pytester: pytest.Pytester, workers: list[str]) -> None:
+    pytester.runpytest("example_suites", *THREE_RUNS, "--junitxml=junit.xml", *workers)
+    cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+    found = {}
+    for testcase in cases:
+        properties = {p.get("name"): p.get("value") for p in testcase.iter("property")}
+        found[testcase.get("name")] = properties
+    assert len(found) == 12
+    assert found[f"hold_001[{FIX}]"] == {"llmgate_template_id": FIX, "llmgate_suite": "holdout",
+                                         "llmgate_evaluation_sha": EVALUATION_SHA}
