@@ -30,7 +30,8 @@ def pytest_llmgate_session_report(config: pytest.Config, report: dict[str, Any],
     """The session report (SPEC §5.2) is complete and about to be written to ``path``.
 
     An implementation may add ``prompt_uri`` to a ``PROMOTE`` decision (where it registered the
-    promoted artifact); every other key is read-only. Fires once per session, after every run
+    promoted artifact) and strings to ``report["notes"]`` (what it could not do); every other key is
+    read-only. Fires once per session, after every run
     record, when at least one run was recorded.
 
     .. versionadded:: 0.1

@@ -71,6 +71,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/mlflow.db).",
     )
     group.addoption(
+        "--llmgate-wandb", action="store_true", default=False, dest="llmgate_wandb",
+        help="export every run to Weights & Biases, offline unless configured (pip install 'pytest-llmgate[wandb]').",
+    )
+    group.addoption(
+        "--llmgate-wandb-project", default=None, metavar="NAME", dest="llmgate_wandb_project",
+        help="W&B project (default: the experiment name).",
+    )
+    group.addoption(
         "--llmgate-markdown", default=None, metavar="PATH", dest="llmgate_markdown",
         help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set).",
     )
@@ -97,6 +105,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
         uri = config.getoption("llmgate_mlflow_uri") or config.getini("llmgate_mlflow_uri") or default_uri(gate.out_dir)
         config.pluginmanager.register(MlflowExporter(uri), "llmgate-mlflow")
+    if config.getoption("llmgate_wandb") and not hasattr(config, "workerinput"):
+        from ._wandb import WandbExporter  # W&B itself is imported at the first record
+
+        exporter = WandbExporter(gate.out_dir / "wandb", config.getoption("llmgate_wandb_project"))
+        config.pluginmanager.register(exporter, "llmgate-wandb")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,0 +1,77 @@
+"""The W&B exporter in offline mode, read back from what it wrote with ``wandb leet inspect --json``."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, read_report, runs_by_template
+
+pytest.importorskip("wandb", reason="the wandb extra is not installed: pip install 'pytest-llmgate[wandb]'")
+
+
+def inspect(run_dir: Path, *args: str) -> str:
+    wandb_cli = Path(sys.executable).parent / "wandb"
+    done = subprocess.run([str(wandb_cli), "leet", "inspect", "--json", *args, str(run_dir)], capture_output=True,
+                          text=True, timeout=120, check=True)
+    return done.stdout
+
+
+def read_back(run_dir: Path) -> dict[str, Any]:
+    state = json.loads(inspect(run_dir, "--summary"))
+    artifacts = [json.loads(line)["artifact"] for line in inspect(run_dir).splitlines()
+                 if json.loads(line).get("type") == "artifact"]
+    return {"state": state, "artifacts": artifacts}
+
+
+@pytest.mark.usefixtures("example")
+def test_every_run_becomes_an_offline_wandb_run_with_its_candidate_artifact(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in [v for v in os.environ if v.startswith("WANDB_")]:
+        monkeypatch.delenv(variable)
+    result = pytester.runpytest_subprocess("example_suites", *THREE_RUNS, "--llmgate-wandb")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # v1.2-fix gates; the export itself succeeded
+    result.stdout.no_fnmatch_line("*ERROR llmgate*")
+    out = pytester.path / ".llmgate"
+    records = runs_by_template(out)
+    run_dirs = sorted((out / "wandb" / "wandb").glob("offline-run-*"))
+    assert len(run_dirs) == 3
+    assert not [p for p in pytester.path.iterdir() if p.name == "wandb"]  # everything under DIR/wandb
+    seen = {}
+    for run_dir in run_dirs:
+        back = read_back(run_dir)
+        state = back["state"]
+        record = records[state["name"]]
+        seen[state["name"]] = back
+        assert state["project"] == "ci-claim-gate-repair" and state["state"] == "finished"
+        assert record["tags"]["wandb_run_id"] == state["run_id"]
+        assert set(state["tags"]) == {record["role"], record["status"], "ci-claim-gate-repair"}
+        for key, value in record["metrics"].items():
+            assert state["summary"][key] == value
+        assert state["summary"]["holdout.unnecessary_abstention"] == record["suite_metrics"]["holdout"]["unnecessary_abstention"]
+        assert state["config"]["evaluation_sha"] == record["params"]["evaluation_sha"]
+        assert state["config"]["template_sha256"] == record["params"]["template_sha256"]
+        (artifact,) = back["artifacts"]
+        assert (artifact["name"], artifact["type"]) == (state["name"], "candidate")
+        assert state.get("console_lines", 0) == 0  # pytest's output (and any input in it) is not captured
+    assert sorted(seen[FIX_B]["artifacts"][0]["aliases"]) == ["canary_candidate", "latest"]
+    assert seen[FIX]["artifacts"][0]["aliases"] == ["latest"] and seen[BASELINE]["artifacts"][0]["aliases"] == ["latest"]
+    assert read_report(out)["notes"] == [
+        "wandb: offline mode: the candidate artifact was logged with its alias, but not linked to a registry"]
+
+
+@pytest.mark.usefixtures("example")
+def test_the_project_option_names_the_wandb_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable in [v for v in os.environ if v.startswith("WANDB_")]:
+        monkeypatch.delenv(variable)
+    pytester.runpytest_subprocess("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-wandb",
+                                  "--llmgate-wandb-project=gates")
+    (run_dir,) = (pytester.path / ".llmgate" / "wandb" / "wandb").glob("offline-run-*")
+    assert read_back(run_dir)["state"]["project"] == "gates"
