@@ -133,7 +133,7 @@ def measure(count: int, repeat: int, root: Path) -> list[dict[str, Any]]:
 
     yaml_exp = write_experiment(root, count, ".yaml")
     jsonl_exp = write_experiment(root, count, ".jsonl")
-    floor = write_floor(root, count)
+    write_floor(root, count)
     out = str(root / "records")
 
     # (a) and (d): whole pytest sessions; one warm-up each (pytest's and our caches), then the median.

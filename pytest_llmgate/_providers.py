@@ -81,12 +81,13 @@ def coerce_route(value: Any, source: str) -> Route:
         raise ValueError(f"{source} returned {value!r}; expected SERVE or ABSTAIN") from None
 
 
-def build_provider(candidate: Candidate, experiment_dir: Path, options: ProviderOptions = ProviderOptions()) -> Provider:
+def build_provider(candidate: Candidate, experiment_dir: Path, options: ProviderOptions | None = None) -> Provider:
     """The provider an artifact asks for; an unusable artifact raises ``CandidateError``."""
     settings = candidate.settings
     if candidate.provider == "openai_chat":
         from ._openai_chat import build_openai_chat  # the SDK itself is imported only for a live call
 
+        options = options or ProviderOptions()
         return build_openai_chat(candidate, experiment_dir, options.record_mode, options.trials)
     if candidate.provider == "evidence_policy":
         return EvidencePolicy(settings["serve_evidence"])

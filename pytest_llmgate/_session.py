@@ -146,12 +146,12 @@ class GateSession:
         *,
         freeze: bool = False,
         cache: SuiteCache | None = None,
-        options: ProviderOptions = ProviderOptions(),
+        options: ProviderOptions | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self.selection = selection
         self.cache = cache
-        self.options = options
+        self.options = options or ProviderOptions()
         self.pool = CallPool(concurrency)
         self._used: set[int] = set()
         self.out_dir = out_dir

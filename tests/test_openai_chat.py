@@ -10,7 +10,7 @@ import pytest
 
 from pytest_llmgate import check_json
 
-from .conftest import LLMServer, MakeExperiment, case, read_runs, runs_by_template
+from .conftest import LLMServer, MakeExperiment, case, runs_by_template
 
 pytest.importorskip("openai", reason="the openai extra is not installed: pip install 'pytest-llmgate[openai]'")
 # pytester's in-process runs drop modules first imported inside them; the SDK's HTTP stack caches exception
