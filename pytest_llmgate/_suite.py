@@ -130,7 +130,7 @@ def load_suite(name: str, path: Path, cache: SuiteCache | None = None) -> Suite:
 def _build_cases(name: str, path: Path, parsed: _Parsed) -> tuple[Case, ...]:
     cases: list[Case] = []
     first_line: dict[str, int | None] = {}
-    for written, line, input_sha in zip(parsed.cases, parsed.lines, parsed.input_sha256, strict=False):
+    for written, line, input_sha in zip(parsed.cases, parsed.lines, parsed.input_sha256, strict=True):
         case_id = written["case_id"]
         if case_id in first_line:
             raise SuiteError(path, line, f"duplicate case_id {case_id!r} (first on line {first_line[case_id]})")
