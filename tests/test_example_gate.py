@@ -11,7 +11,7 @@ import pytest
 
 from pytest_llmgate import check_json
 
-from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, read_report, read_runs, runs_by_template
+from .conftest import BASELINE, EVALUATION_SHA, FIX, FIX_B, THREE_RUNS, read_report, read_runs, runs_by_template
 
 
 def gate(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -25,15 +25,15 @@ def test_three_runs_print_record_and_promote_fix_b(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=9, failed=1, xfailed=2)
     result.stdout.re_match_lines(
         [
-            r".*llmgate: ci-claim-gate-repair: regression 2be42790a4f41355, holdout d47cdbbfe1caae89, "
-            r"evaluation 94dfc930d2829d2c",
+            r".*llmgate: ci-claim-gate-repair: regression 2be42790a4f41355, holdout 866504e844df5bdf, "
+            r"evaluation 3e451c7d34700ca1",
             r"=+ llmgate =+",
             r"ci-claim-gate-repair \(example_suites/ci-claim-gate-repair\)",
             r"\s+template\s+role\s+unsafe\s+unnecessary\s+exact\s+status",
             rf"\s+{BASELINE}\s+baseline\s+2\s+0\s+50%\s+REJECT_UNSAFE_SERVE",
             rf"\s+{FIX}\s+candidate\s+0\s+1\s+75%\s+REJECT_UNNECESSARY_ABSTENTION",
             rf"\s+{FIX_B}\s+candidate\s+0\s+0\s+100%\s+ELIGIBLE_FOR_CANARY_REVIEW",
-            r"\s+fingerprints: regression 2be42790a4f41355\s+holdout d47cdbbfe1caae89\s+evaluation 94dfc930d2829d2c",
+            r"\s+fingerprints: regression 2be42790a4f41355\s+holdout 866504e844df5bdf\s+evaluation 3e451c7d34700ca1",
             rf"\s+decision: PROMOTE {FIX_B} -> canary_candidate \(source run \S+; rollback ci-answerer-v1; "
             r"requires production review and monitored canary\)",
         ]
@@ -56,7 +56,7 @@ def test_three_runs_print_record_and_promote_fix_b(pytester: pytest.Pytester) ->
         "artifact_name": FIX_B,
         "alias": "canary_candidate",
         "source_run_id": runs[FIX_B]["run_id"],
-        "evaluation_sha": "94dfc930d2829d2c",
+        "evaluation_sha": "3e451c7d34700ca1",
         "rollback_artifact": "ci-answerer-v1",
         "status": "APPROVED_FOR_CANARY",
         "limitation": "requires production review and monitored canary",
@@ -71,9 +71,9 @@ def test_records_follow_the_spec_and_validate_against_the_shipped_schemas(pytest
     for run in read_runs(out):
         check_json(run, "run")
         assert run["params"]["regression_sha"] == "2be42790a4f41355"
-        assert run["params"]["holdout_sha"] == "d47cdbbfe1caae89"
-        assert run["params"]["evaluation_sha"] == "94dfc930d2829d2c"
-        assert run["fingerprints"]["evaluation"].startswith("94dfc930d2829d2c")
+        assert run["params"]["holdout_sha"] == "866504e844df5bdf"
+        assert run["params"]["evaluation_sha"] == "3e451c7d34700ca1"
+        assert run["fingerprints"]["evaluation"].startswith("3e451c7d34700ca1")
         assert run["params"]["code_commit"] == "unknown"  # pytester's directory is no git repository
         assert run["tags"]["incident_request_id"] == "req_205"
         assert run["tags"]["raw_log_text_stored"] == "false"
@@ -132,27 +132,33 @@ def test_xdist_gives_the_same_report_and_records_as_a_serial_run(pytester: pytes
     assert normalised(pytester.path / "serial") == normalised(pytester.path / "parallel")
 
 
+ALL_THREE = {BASELINE, FIX, FIX_B}
+
+
 @pytest.mark.parametrize(
-    "selection",
+    ("selection", "incomplete"),
     [
-        pytest.param(["-k", "hold_001"], id="-k"),
+        pytest.param(["-k", "hold_001"], ALL_THREE, id="-k"),
         pytest.param(["--deselect", f"example_suites/ci-claim-gate-repair/holdout.suite.yaml::hold_002[{FIX_B}]"],
-                     id="--deselect"),
-        pytest.param(["-x"], id="-x"),
-        pytest.param(["-n", "2", "-k", "hold_001"], id="xdist -k"),
+                     {FIX_B}, id="--deselect"),
+        pytest.param(["-x"], ALL_THREE, id="-x"),  # stops at hold_001[v1.2-fix]: hold_002 ran for no one
+        pytest.param(["-n", "2", "-k", "hold_001"], ALL_THREE, id="xdist -k"),
     ],
 )
 @pytest.mark.usefixtures("example")
-def test_a_partial_run_is_incomplete_and_never_promoted(pytester: pytest.Pytester, selection: list[str]) -> None:
+def test_a_partial_run_is_incomplete_and_never_promoted(
+    pytester: pytest.Pytester, selection: list[str], incomplete: set[str]
+) -> None:
     result = gate(pytester, *THREE_RUNS, *selection)
     report = read_report(pytester.path / ".llmgate")["experiments"][0]
     assert report["decision_status"] == "INCOMPLETE_EVALUATION"
     assert report["decision"] is None
-    assert {run["status"] for run in report["runs"]} == {"INCOMPLETE_EVALUATION"}
-    assert all(run["complete"] is False for run in report["runs"])
+    statuses = {run["template_id"]: run["status"] for run in report["runs"]}
+    assert {t for t, status in statuses.items() if status == "INCOMPLETE_EVALUATION"} == incomplete
+    assert {run["template_id"] for run in report["runs"] if not run["complete"]} == incomplete
     result.stdout.fnmatch_lines(["*decision: INCOMPLETE_EVALUATION: incomplete runs cannot be promoted*"])
     # The fingerprints cover the whole experiment, whatever was selected.
-    assert report["fingerprints"]["evaluation"] == "94dfc930d2829d2c"
+    assert report["fingerprints"]["evaluation"] == EVALUATION_SHA
 
 
 @pytest.mark.usefixtures("example")

@@ -22,13 +22,20 @@ import json, os, socket
 
 _connect = socket.socket.connect
 
+
 def _recording_connect(self, address):
     if self.family in (socket.AF_INET, socket.AF_INET6):
         with open(os.environ["LLMGATE_CONNECTS"], "a") as log:
             log.write(json.dumps([str(a) for a in address]) + "\\n")
     return _connect(self, address)
 
-socket.socket.connect = _recording_connect
+
+def pytest_configure(config):
+    socket.socket.connect = _recording_connect
+
+
+def pytest_unconfigure(config):
+    socket.socket.connect = _connect  # in-process runs share the socket module with the outer session
 '''
 
 
