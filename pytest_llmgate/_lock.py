@@ -86,7 +86,7 @@ def lock_changes(lock: Mapping[str, Any], experiment: Experiment) -> list[CaseCh
     for case_id in sorted(set(locked) | set(current)):
         old, new = locked.get(case_id), current.get(case_id)
         if old is None:
-            changes.append(CaseChange(case_id=case_id, kind=f"added (suite {new['suite']})"))  # type: ignore[index]
+            changes.append(CaseChange(case_id=case_id, kind=f"added (suite {new['suite']})"))
         elif new is None:
             changes.append(CaseChange(case_id=case_id, kind=f"removed (was in suite {old.get('suite')})"))
         elif old.get("sha256") != new["sha256"] or any(old.get(f) != new.get(f) for f in LOCKED_FIELDS):

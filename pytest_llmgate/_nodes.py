@@ -32,8 +32,12 @@ class GuardrailViolation(AssertionError):
     """A candidate broke a guardrail on a case; the message names the guardrail."""
 
 
-class ExperimentDir(pytest.Dir):
-    """A directory holding ``llmgate.yaml``: yields its suites first, then whatever else pytest finds there."""
+class ExperimentDir(pytest.Dir):  # type: ignore[misc]  # Dir is final for typing; only collect() is extended
+    """A directory holding ``llmgate.yaml``: yields its suites first, then whatever else pytest finds there.
+
+    It extends ``pytest.Dir`` (rather than re-implementing ``pytest.Directory``) so that conftest files,
+    Python tests and sub-directories in an experiment directory are collected exactly as pytest would.
+    """
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
         gate = gate_of(self.config)

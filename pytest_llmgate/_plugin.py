@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +139,9 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if isinstance(item, CaseItem):
         item.attach_result(report)
@@ -233,7 +235,7 @@ def _record_mode(config: pytest.Config) -> RecordMode:
 
 
 def _positive(config: pytest.Config, name: str) -> int | None:
-    value = config.getoption(name)
+    value: int | None = config.getoption(name)
     if value is None and name == "llmgate_concurrency" and config.getini(name):
         try:
             value = int(config.getini(name))
@@ -245,10 +247,10 @@ def _positive(config: pytest.Config, name: str) -> int | None:
 
 
 def _out_dir(config: pytest.Config) -> Path:
-    option = config.getoption("llmgate_out")
+    option: str | None = config.getoption("llmgate_out")
     if option:
         return (config.invocation_params.dir / option).resolve()
-    ini = config.getini("llmgate_out")
+    ini: str = config.getini("llmgate_out")
     if ini:
         return (config.rootpath / ini).resolve()
     return config.rootpath / DEFAULT_OUT

@@ -23,9 +23,14 @@ def schema_path(name: str) -> Path:
 
 
 @functools.lru_cache(maxsize=None)
+def schema(name: str) -> dict[str, Any]:
+    """The shipped schema ``name`` as data."""
+    return json.loads(schema_path(name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@functools.lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:
-    schema = json.loads(schema_path(name).read_text(encoding="utf-8"))
-    return Draft202012Validator(schema)
+    return Draft202012Validator(schema(name))
 
 
 def check_json(data: Any, name: str) -> None:
@@ -56,8 +61,9 @@ def check_item(
     instance: Any, subschema: Mapping[str, Any], name: str, path: Path, line: int | None, error: type[LlmgateError]
 ) -> None:
     """Validate one item (a JSON Lines case, say) against a part of schema ``name``; raise ``error`` at ``line``."""
-    whole = validator(name).schema
-    found = best_match(Draft202012Validator({**subschema, "$defs": whole.get("$defs", {})}).iter_errors(instance))
+    found = best_match(
+        Draft202012Validator({**subschema, "$defs": schema(name).get("$defs", {})}).iter_errors(instance)
+    )
     if found is None:
         return
     location = list(found.absolute_path)

@@ -15,7 +15,7 @@ from typing import Any
 from ._errors import SuiteError
 from ._fingerprint import fingerprint, value_sha256
 from ._provenance import llmgate_version
-from ._schemas import check_document, check_item, validator
+from ._schemas import check_document, check_item, schema
 from ._store import write_replacing
 from ._vocab import Route
 from ._yaml import load_yaml
@@ -185,7 +185,7 @@ def _read_jsonl(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int 
         except ValueError as exc:
             raise SuiteError(path, number, f"not a JSON object: {exc}") from None
         if not plainly_valid(case):
-            check_item(case, validator("suite").schema["$defs"]["case"], "suite", path, number, SuiteError)
+            check_item(case, schema("suite")["$defs"]["case"], "suite", path, number, SuiteError)
         cases.append(case)
         lines.append(number)
     return cases, lines, lambda index: lines[index]

@@ -28,7 +28,7 @@ class _DuplicateKey(Exception):
         self.first_line = first_line
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
+class _Loader(_BaseLoader):
     """A safe loader that keeps dates as strings (JSON has none) and refuses duplicate keys."""
 
     yaml_implicit_resolvers = {
@@ -50,7 +50,7 @@ class _Loader(_BaseLoader):  # type: ignore[misc,valid-type]
             if first is not None:
                 raise _DuplicateKey(key, line, first)
             seen[key] = line
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+        return super().construct_mapping(node, deep=deep)
 
 
 @dataclass(frozen=True, slots=True)
