@@ -54,6 +54,13 @@ class ExportError(LlmgateError):
     """A tracking-service exporter failed; the local records are written all the same."""
 
 
+class GuardrailViolation(AssertionError):
+    """A candidate broke a guardrail on a case; the message starts with the guardrail's name."""
+
+
+GuardrailViolation.__module__ = "pytest_llmgate"  # shown as pytest_llmgate.GuardrailViolation in summaries
+
+
 def display_path(path: Path) -> str:
     """The path relative to the working directory when it lies below it."""
     try:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ._errors import LlmgateError, SuiteError
+from ._errors import GuardrailViolation, LlmgateError, SuiteError
 from ._evaluate import CaseResult, guardrail_message, judge_trials
 from ._openai_chat import CallFailed
 from ._recordings import NotRecorded
@@ -26,10 +26,6 @@ RESULT_ATTRIBUTE = "llmgate_result"
 
 def gate_of(config: pytest.Config) -> GateSession:
     return config.stash[GATE_KEY]
-
-
-class GuardrailViolation(AssertionError):
-    """A candidate broke a guardrail on a case; the message names the guardrail."""
 
 
 class ExperimentDir(pytest.Dir):  # type: ignore[misc]  # Dir is final for typing; only collect() is extended
@@ -197,7 +193,7 @@ class CaseItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GuardrailViolation):
-            return str(excinfo.value)
+            return excinfo.getrepr(style="value")  # just the message, and it reaches the short summary
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -245,3 +245,15 @@ def test_collect_only_writes_nothing(pytester: pytest.Pytester) -> None:
     result = gate(pytester, *THREE_RUNS, "--collect-only", "-q")
     result.stdout.fnmatch_lines([f"*holdout.suite.yaml::hold_002[[]{FIX_B}[]]"])
     assert not (pytester.path / ".llmgate").exists()
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.usefixtures("example")
+def test_the_short_summary_names_the_guardrail(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+) -> None:
+    monkeypatch.setenv("CI", "true")  # pytest does not shorten summary lines in CI
+    result = gate(pytester, f"--llmgate-candidate={FIX}", *workers)
+    result.stdout.fnmatch_lines([f"FAILED *holdout.suite.yaml::hold_001[[]{FIX}[]] - pytest_llmgate.GuardrailViolation: "
+                                 f"UNNECESSARY_ABSTENTION: {FIX} abstained where the frozen label says SERVE on case "
+                                 "hold_001 (suite holdout, slice dependency_failure, evidence dependency_error)"])
