@@ -32,7 +32,24 @@ def new_run_id(moment: datetime) -> str:
 
 
 def dump(data: Any) -> bytes:
-    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    """JSON for people and diffs: objects indented by two spaces, and each element of a list of objects or lists
+    on one line of its own (a per-case list of 100,000 entries is 100,000 lines, written by the C encoder)."""
+    return (_pretty(data, "") + "\n").encode("utf-8")
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _pretty(value: Any, indent: str) -> str:
+    inner = indent + "  "
+    if isinstance(value, dict) and value:
+        members = (f"{inner}{json.dumps(str(key), ensure_ascii=False)}: {_pretty(item, inner)}"
+                   for key, item in value.items())
+        return "{\n" + ",\n".join(members) + f"\n{indent}}}"
+    if isinstance(value, (list, tuple)) and any(isinstance(item, (dict, list, tuple)) for item in value):
+        return "[\n" + ",\n".join(inner + _compact(item) for item in value) + f"\n{indent}]"
+    return _compact(value)
 
 
 def write_new(path: Path, payload: bytes) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from pytest_llmgate import RecordError
-from pytest_llmgate._store import new_run_id, write_new, write_replacing
+from pytest_llmgate._store import dump, new_run_id, write_new, write_replacing
 
 
 def test_write_new_refuses_to_replace_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -41,3 +42,22 @@ def test_run_ids_sort_by_time_and_are_unique() -> None:
     assert len(set(ids)) == 200
     assert max(ids) < new_run_id(late)
     assert ids[0].startswith("20261127T150000000001Z-")
+
+
+def test_dump_is_json_with_each_entry_of_a_list_of_objects_on_its_own_line() -> None:
+    record = {
+        "run_id": "r1",
+        "params": {"policy_id": "p", "served": ["a", "b"]},
+        "cases": [{"case_id": "c1", "outcome": "PASS"}, {"case_id": "c2", "outcome": "ERROR", "error": "é\n"}],
+        "empty": {},
+        "nested": [[1, 2], {"k": None}],
+    }
+    text = dump(record).decode("utf-8")
+    assert json.loads(text) == record
+    lines = text.splitlines()
+    assert '    {"case_id": "c1", "outcome": "PASS"},' in lines
+    assert '    {"case_id": "c2", "outcome": "ERROR", "error": "é\\n"}' in lines
+    assert '    "served": ["a", "b"]' in lines
+    assert text.endswith("}\n") and lines[0] == "{"
+    for value in ([], {}, "s", 1.5, None, [1, 2], [{"a": 1}]):
+        assert json.loads(dump(value)) == value
