@@ -259,9 +259,8 @@ def build_run_record(
     version: str,
     frozen: bool = False,
     extra_params: Mapping[str, str] | None = None,
-    report_artifact: Artifact | None = None,
 ) -> RunRecord:
-    """Aggregate one run's case results into its record (the redacted report artifact added when known)."""
+    """Aggregate one run's case results into its record (its first artifact: the candidate's file)."""
     entries, complete = case_entries(experiment, results)
     metrics = Metrics.of([entry.outcome for entry in entries])
     suite_metrics = {
@@ -270,9 +269,6 @@ def build_run_record(
     }
     tags = {key: str(value) for key, value in experiment.handoff.items()}
     tags["raw_log_text_stored"] = "false"
-    artifacts = [Artifact(path=candidate.relative_path, sha256=candidate.sha256)]
-    if report_artifact is not None:
-        artifacts.append(report_artifact)
     return RunRecord(
         run_id=run_id,
         experiment=experiment.name,
@@ -283,7 +279,7 @@ def build_run_record(
         metrics=metrics,
         suite_metrics=suite_metrics,
         tags=tags,
-        artifacts=tuple(artifacts),
+        artifacts=(Artifact(path=candidate.relative_path, sha256=candidate.sha256),),
         fingerprints=experiment.fingerprints,
         cases=entries,
         complete=complete,

@@ -292,9 +292,10 @@ class GateSession:
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
         results: Mapping[str, list[CaseResult]] = self._results.get((str(experiment.directory), plan.template_id), {})
-        common = dict(
+        candidate = experiment.candidates[plan.template_id]
+        draft = build_run_record(
             experiment=experiment,
-            candidate=experiment.candidates[plan.template_id],
+            candidate=candidate,
             role=plan.role,
             results=results,
             run_id=run_id,
@@ -303,14 +304,13 @@ class GateSession:
             code_commit=code_commit(experiment.directory),
             version=llmgate_version(),
             frozen=self.frozen(experiment),
-            extra_params=provider_params(experiment, experiment.candidates[plan.template_id], self.options),
+            extra_params=provider_params(experiment, candidate, self.options),
         )
-        draft = build_run_record(**common)  # type: ignore[arg-type]
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
         report_bytes = dump(redacted_eval(draft))
         write_new(self.out_dir / report_rel, report_bytes)
         artifact = Artifact(path=report_rel, sha256=_sha256(report_bytes))
-        record = build_run_record(**common, report_artifact=artifact)  # type: ignore[arg-type]
+        record = dataclasses.replace(draft, artifacts=(*draft.artifacts, artifact))
         data = record.to_json()
         files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
         files[report_rel] = self.out_dir / report_rel
