@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,28 +56,25 @@ class CaseResult:
     error: str | None = None
     trial_routes: tuple[Route, ...] = ()
 
-    def to_payload(self) -> dict[str, Any]:
-        return {
-            "experiment_dir": self.experiment_dir,
-            "template_id": self.template_id,
-            "role": self.role.value,
-            "case_id": self.case_id,
-            "predicted_route": self.predicted_route.value if self.predicted_route else None,
-            "outcome": self.outcome.value,
-            "error": self.error,
-            "trial_routes": [route.value for route in self.trial_routes],
-        }
+    def to_payload(self) -> tuple[Any, ...]:
+        """Plain data that pytest-xdist carries on a test report: a tuple of strings (no dict, no list, so the
+        garbage collector need not track one per item)."""
+        return (
+            self.experiment_dir, self.template_id, self.role.value, self.case_id,
+            self.predicted_route.value if self.predicted_route else None, self.outcome.value, self.error,
+            tuple(route.value for route in self.trial_routes),
+        )
 
     @classmethod
-    def from_payload(cls, payload: dict[str, Any]) -> CaseResult:
-        route = payload["predicted_route"]
+    def from_payload(cls, payload: Sequence[Any]) -> CaseResult:
+        experiment_dir, template_id, role, case_id, predicted, outcome, error, trial_routes = payload
         return cls(
-            experiment_dir=payload["experiment_dir"],
-            template_id=payload["template_id"],
-            role=Role(payload["role"]),
-            case_id=payload["case_id"],
-            predicted_route=Route(route) if route else None,
-            outcome=Outcome(payload["outcome"]),
-            error=payload["error"],
-            trial_routes=tuple(Route(route) for route in payload.get("trial_routes", ())),
+            experiment_dir=experiment_dir, template_id=template_id, role=_ROLES[role], case_id=case_id,
+            predicted_route=_ROUTES[predicted] if predicted else None, outcome=_OUTCOMES[outcome], error=error,
+            trial_routes=tuple(_ROUTES[route] for route in trial_routes),
         )
+
+
+_ROLES = {role.value: role for role in Role}
+_ROUTES = {route.value: route for route in Route}
+_OUTCOMES = {outcome.value: outcome for outcome in Outcome}

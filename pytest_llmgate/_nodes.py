@@ -190,6 +190,7 @@ class CaseItem(pytest.Item):
         if report.when == "call" or (report.when == "setup" and not report.passed):
             setattr(report, RESULT_ATTRIBUTE, self.result.to_payload())
             self._reported = True
+            self.result = None  # the report carries it now
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GuardrailViolation):

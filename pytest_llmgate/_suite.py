@@ -24,6 +24,9 @@ JSONL_SUFFIX = ".suite.jsonl"
 _ROUTES = {route.value: route for route in Route}
 
 
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Case:
     """One frozen case: its labels, where it was written, and its mapping as written."""
@@ -40,7 +43,8 @@ class Case:
 
     def candidate_view(self) -> Mapping[str, Any]:
         """What a candidate may see: the case without its expected route, as a fresh copy."""
-        view = {key: copy.deepcopy(value) for key, value in self.written.items() if key != "expected_route"}
+        view = {key: value if type(value) in _IMMUTABLE else copy.deepcopy(value)
+                for key, value in self.written.items() if key != "expected_route"}
         return MappingProxyType(view)
 
 
