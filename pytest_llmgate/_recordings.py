@@ -43,6 +43,7 @@ class Recordings:
         self.mode = RecordMode.NONE if mode is RecordMode.ONCE and self.existed else mode
         self._replies = self._read() if self.existed else {}
         self._lock = threading.Lock()
+        self._folder_made = self.existed
 
     def _read(self) -> dict[str, str]:
         replies: dict[str, str] = {}
@@ -68,7 +69,9 @@ class Recordings:
         line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
         with self._lock:
             self._replies[key] = reply
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._folder_made:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._folder_made = True
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 os.write(fd, line)  # one write with O_APPEND: lines from several processes never interleave
