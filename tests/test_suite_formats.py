@@ -127,3 +127,18 @@ def test_a_jsonl_experiment_runs_end_to_end_and_fills_the_cache(pytester: pytest
         result.assert_outcomes(passed=2)
     assert runs_by_template(pytester.path / ".llmgate")["good"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
     assert list((pytester.path / ".pytest_cache" / "d" / "llmgate-suites").glob("*.fingerprint"))
+
+
+def test_a_candidate_view_hides_the_label_and_is_a_fresh_copy_of_nested_input(tmp_path: Path) -> None:
+    written = case("c1", "no_source", "ABSTAIN", input={"question": "why?", "logs": ["a", "b"]})
+    suite = load_suite("s", as_jsonl(tmp_path / "s.suite.jsonl", [written]))
+    (only,) = suite.cases
+    view = only.candidate_view()
+    assert "expected_route" not in view
+    assert view["case_id"] == "c1" and view["input"] == {"question": "why?", "logs": ["a", "b"]}
+    with pytest.raises(TypeError):
+        view["case_id"] = "other"  # type: ignore[index]
+    view["input"]["logs"].append("changed by a candidate")
+    view["input"]["question"] = "changed"
+    assert only.written["input"] == {"question": "why?", "logs": ["a", "b"]}
+    assert only.candidate_view()["input"] == {"question": "why?", "logs": ["a", "b"]}
