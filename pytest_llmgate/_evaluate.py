@@ -69,12 +69,7 @@ class CaseResult:
     def from_payload(cls, payload: Sequence[Any]) -> CaseResult:
         experiment_dir, template_id, role, case_id, predicted, outcome, error, trial_routes = payload
         return cls(
-            experiment_dir=experiment_dir, template_id=template_id, role=_ROLES[role], case_id=case_id,
-            predicted_route=_ROUTES[predicted] if predicted else None, outcome=_OUTCOMES[outcome], error=error,
-            trial_routes=tuple(_ROUTES[route] for route in trial_routes),
+            experiment_dir=experiment_dir, template_id=template_id, role=Role(role), case_id=case_id,
+            predicted_route=Route(predicted) if predicted else None, outcome=Outcome(outcome), error=error,
+            trial_routes=tuple(Route(route) for route in trial_routes),
         )
-
-
-_ROLES = {role.value: role for role in Role}
-_ROUTES = {route.value: route for route in Route}
-_OUTCOMES = {outcome.value: outcome for outcome in Outcome}
