@@ -98,8 +98,11 @@ def comparability_issues(runs: Sequence[RunView]) -> tuple[ComparabilityIssue, .
     return tuple(issues)
 
 
-def decide(runs: Sequence[RunView]) -> Verdict:
-    """Apply the promotion rules: comparable, complete, exactly one eligible candidate; never break a tie."""
+def decide(runs: Sequence[RunView], unrecorded: Sequence[str] = ()) -> Verdict:
+    """Apply the promotion rules: comparable, complete, exactly one eligible candidate; never break a tie.
+
+    ``unrecorded`` names the runs of the session whose record could not be written: without their
+    evidence nothing is promoted (a lost record could otherwise turn a tie into a promotion)."""
     issues = comparability_issues(runs)
     eligible = tuple(
         run for run in runs if run.role is Role.CANDIDATE and run.status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
@@ -111,6 +114,11 @@ def decide(runs: Sequence[RunView]) -> Verdict:
     if issues:
         fields = ", ".join(issue.field for issue in issues)
         return verdict(DecisionStatus.RUNS_NOT_COMPARABLE, f"runs differ in {fields}; their metrics are not ranked")
+    if unrecorded:
+        return verdict(
+            DecisionStatus.INCOMPLETE_EVALUATION,
+            f"no run record could be written for {', '.join(unrecorded)}; nothing is promoted without its record",
+        )
     incomplete = [run for run in runs if not run.complete]
     if incomplete:
         names = ", ".join(run.template_id for run in incomplete)

@@ -261,16 +261,18 @@ class GateSession:
             if not plans:
                 continue
             records = []
+            unrecorded = []
             for plan in plans:
                 try:
                     record, path = self._write_run(experiment, plan, finished, on_record, errors)
                 except RecordError as exc:
                     errors.append(exc)
+                    unrecorded.append(plan.template_id)
                     continue
                 records.append(record)
                 run_paths.append(path)
-            outcomes.append(ExperimentOutcome(experiment=experiment, records=tuple(records), verdict=decide(records),
-                                              frozen=self.frozen(experiment)))
+            outcomes.append(ExperimentOutcome(experiment=experiment, records=tuple(records),
+                                              verdict=decide(records, unrecorded), frozen=self.frozen(experiment)))
         if not outcomes:
             return SessionResult(outcomes=(), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors))
         report = SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=()).to_json(

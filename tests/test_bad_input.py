@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import MakeExperiment, snapshot, write_yaml
+from .conftest import MakeExperiment, read_report, snapshot, write_yaml
 
 SUITE_HEAD = "cases:\n  - case_id: c1\n    slice_name: s\n    evidence_state: log\n    expected_route: SERVE\n    source: t\n"
 
@@ -140,3 +140,26 @@ def test_an_unwritable_out_dir_is_one_clear_error_and_a_failing_exit(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*ERROR llmgate: blocked/reports/*cannot be written*"])
     assert (pytester.path / "blocked").read_text().startswith("a file")
+
+
+def test_a_run_record_that_cannot_be_written_stops_the_promotion(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # Two eligible candidates tie; if one's record is lost, the other must not be promoted in its place.
+    make_experiment("exp")
+    pytester.makeconftest('''
+        import os
+
+        def pytest_llmgate_run_record(config, record, files):
+            if record["params"]["template_id"] == "also-good":  # something takes the record's name first
+                os.makedirs(os.path.join(".llmgate", "runs", record["run_id"] + ".json"))
+    ''')
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        "*decision: INCOMPLETE_EVALUATION: no run record could be written for also-good; nothing is promoted*",
+        "*ERROR llmgate: .llmgate/runs/*.json: already exists; run records are never overwritten*",
+    ])
+    report = read_report(pytester.path / ".llmgate")["experiments"][0]
+    assert report["decision_status"] == "INCOMPLETE_EVALUATION" and report["decision"] is None
+    assert [run["template_id"] for run in report["runs"]] == ["good"]
