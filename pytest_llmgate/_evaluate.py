@@ -57,8 +57,8 @@ class CaseResult:
     trial_routes: tuple[Route, ...] = ()
 
     def to_payload(self) -> tuple[Any, ...]:
-        """Plain data that pytest-xdist carries on a test report: a tuple of strings (no dict, no list, so the
-        garbage collector need not track one per item)."""
+        """Plain data that pytest-xdist carries on a test report: a tuple of strings and None, the trial routes
+        a tuple of strings too (no dict, no list: the garbage collector need not track one per item)."""
         return (
             self.experiment_dir, self.template_id, self.role.value, self.case_id,
             self.predicted_route.value if self.predicted_route else None, self.outcome.value, self.error,
