@@ -120,6 +120,11 @@ class LLMServer:
     def requests(self) -> int:
         return int(self._call("GET", "/stats")["requests"])
 
+    @property
+    def max_in_flight(self) -> int:
+        """The most chat requests the server was answering at one time (since the last reset)."""
+        return int(self._call("GET", "/stats")["max_in_flight"])
+
 
 @pytest.fixture
 def llm_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]

@@ -27,6 +27,8 @@ class State:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.requests = 0
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most chat requests being answered at one time
         self.mode = "ok"
         self.delay = 0.0
         self.answers: dict[str, int] = {}
@@ -65,7 +67,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/stats":
-            self._json(200, {"requests": STATE.requests})
+            self._json(200, {"requests": STATE.requests, "max_in_flight": STATE.max_in_flight})
         else:
             self._json(404, {"error": "not found"})
 
@@ -78,7 +80,7 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.delay = float(body.get("delay", 0.0))
                 STATE.answers.clear()
                 if body.get("reset"):
-                    STATE.requests = 0
+                    STATE.requests = STATE.max_in_flight = 0
             self._json(200, {"ok": True})
             return
         if not self.path.endswith("/chat/completions"):
@@ -86,7 +88,16 @@ class Handler(BaseHTTPRequestHandler):
             return
         with STATE.lock:
             STATE.requests += 1
+            STATE.in_flight += 1
+            STATE.max_in_flight = max(STATE.max_in_flight, STATE.in_flight)
             mode, delay = STATE.mode, STATE.delay
+        try:
+            self._answer(body, mode, delay)
+        finally:
+            with STATE.lock:
+                STATE.in_flight -= 1
+
+    def _answer(self, body: dict[str, Any], mode: str, delay: float) -> None:
         if delay:
             time.sleep(delay)
         if mode == "429":
