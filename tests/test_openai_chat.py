@@ -60,12 +60,13 @@ def metrics_of(out: Path) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("llm_experiment")
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_openai_chat_gives_the_same_metrics_as_the_equivalent_evidence_policy(
-    pytester: pytest.Pytester, llm_server: LLMServer
+    pytester: pytest.Pytester, llm_server: LLMServer, xdist: tuple[str, ...]
 ) -> None:
     result = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=llm-fix-b",
                                 "--llmgate-candidate=llm-fix", "--llmgate-candidate=policy-fix-b",
-                                "--llmgate-candidate=policy-fix")
+                                "--llmgate-candidate=policy-fix", *xdist)
     result.assert_outcomes(passed=14, failed=2)
     found = metrics_of(pytester.path / ".llmgate")
     assert found["llm-fix-b"] == found["policy-fix-b"]
