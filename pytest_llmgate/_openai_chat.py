@@ -37,6 +37,7 @@ class OpenAIChat:
         self.sampling = {key: settings[key] for key in SAMPLING if key in settings}
         self.timeout = float(settings.get("timeout", 60))
         self.max_retries = int(settings.get("max_retries", 2))
+        self.http_transport: str = settings.get("http_transport", "auto")
         self.messages: Mapping[str, str] = settings["prompt"]
         self.route_rule: Mapping[str, str] = settings.get("route", {"json_key": "route"})
         self.trials = trials if trials is not None else int(settings.get("trials", 1))
@@ -97,8 +98,13 @@ class OpenAIChat:
                 api_key = os.environ.get(self.api_key_env)
                 if not api_key:
                     raise CallFailed(f"environment variable {self.api_key_env} (api_key_env) is not set")
+                from ._transport import stdlib_http_client, uses_stdlib
+
+                # The SDK's documented hook for a transport; its requests, retries and errors stay its own.
+                http_client = stdlib_http_client(openai) if uses_stdlib(self.http_transport, self.base_url) else None
                 self._client = openai.OpenAI(
-                    api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
+                    api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries,
+                    http_client=http_client,
                 )
             return self._client
 
@@ -164,5 +170,10 @@ def build_openai_chat(candidate: Candidate, experiment_dir: Path, mode: RecordMo
                 raise CandidateError(candidate.path, candidate.line_of("prompt"),
                                      f"prompt.{role}: {{{{ {field} }}}} is not a case field (case_id, slice_name, "
                                      "evidence_state, source, input.*)")
+    base_url = candidate.settings.get("base_url")
+    if candidate.settings.get("http_transport") == "stdlib" and not str(base_url or "").lower().startswith("http://"):
+        raise CandidateError(candidate.path, candidate.line_of("http_transport"),
+                             "http_transport: stdlib speaks plain http only; it needs an http:// base_url "
+                             f"(got {base_url or 'none: the SDK default, https'})")
     recordings = Recordings(experiment_dir / "recordings" / f"{candidate.template_id}.jsonl", mode)
     return OpenAIChat(candidate, recordings, trials)

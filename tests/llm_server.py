@@ -3,7 +3,7 @@
 It answers deterministically from the request: the system message says which evidence states to serve
 ("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
 "Evidence state: <state>". POST /control switches behaviour (slow, 429, 500, drop, malformed, unreadable,
-alternate); GET /stats counts the chat requests.
+alternate, close_idle); GET /stats counts the chat requests.
 
     python tests/llm_server.py --port 8000        # to re-record the example's recordings
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -128,6 +129,9 @@ class Handler(BaseHTTPRequestHandler):
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
         })
+        if mode == "close_idle":  # as a server whose keep-alive timeout is shorter than the client's pause
+            self.close_connection = True  # a kept-alive connection, closed without "Connection: close"
+            self.connection.shutdown(socket.SHUT_RDWR)
 
 
 def main() -> None:
