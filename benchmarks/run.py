@@ -10,15 +10,16 @@ Measured, as medians of the repetitions (wall-clock seconds, or peak RSS):
   (d) pytest -n 2                                  vs  the serial run
   (e) peak memory (max RSS) per case, and how it grows from 10,000 to 100,000 cases
   (f) openai_chat: 200 cases against a local endpoint answering in 50 ms, with --llmgate-concurrency=16,
-      against the ideal 200 x 50 ms / 16, and against the same requests made with the SDK alone in 16
-      threads (the floor; batches alternate, medians of at least 9); and a replayed run against an
-      evidence_policy run
+      against the ideal 200 x 50 ms / 16, and against the same requests made with the SDK alone (its
+      default transport) in 16 threads, and with bare http.client in 16 threads (the endpoint's own floor;
+      batches alternate, medians of at least 9); and a replayed run against an evidence_policy run
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
 import json
 import os
 import platform
@@ -26,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -254,17 +256,37 @@ def measure_llm(repeat: int, root: Path) -> list[dict[str, Any]]:
                 list(executor.map(lambda body: client.post("/chat/completions", body=body, cast_to=object), bodies))
             return time.perf_counter() - start
 
+        port = int(url.split(":")[-1].split("/")[0])
+        payloads = [json.dumps(body).encode() for body in bodies]
+
+        def bare(delay: float) -> float:
+            """The endpoint's own floor: the same requests from http.client in as many threads, nothing else."""
+            set_delay(delay)
+            local = threading.local()
+
+            def one(payload: bytes) -> None:
+                conn = getattr(local, "conn", None) or http.client.HTTPConnection("127.0.0.1", port)
+                local.conn = conn
+                conn.request("POST", "/v1/chat/completions", body=payload, headers={"Content-Type": "application/json"})
+                json.loads(conn.getresponse().read())
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=LLM_CONCURRENCY) as executor:
+                list(executor.map(one, payloads))
+            return time.perf_counter() - start
+
         # Ours and the SDK alone alternate batch by batch, so that the machine's drift falls on both alike;
         # a batch takes under a second: many of them steady the medians.
         batches = max(repeat, LLM_BATCHES)
-        timings: dict[str, list[float]] = {"slow": [], "slow_sdk": [], "instant": [], "instant_sdk": []}
+        timings: dict[str, list[float]] = {"slow": [], "slow_sdk": [], "slow_bare": [], "instant": [], "instant_sdk": []}
         for _ in range(batches):
             timings["slow"].append(ours(LLM_LATENCY))
             timings["slow_sdk"].append(sdk_alone(LLM_LATENCY))
+            timings["slow_bare"].append(bare(LLM_LATENCY))
         for _ in range(batches):
             timings["instant"].append(ours(0.0))
             timings["instant_sdk"].append(sdk_alone(0.0))
-        slow_s, slow_sdk_s, instant_s, instant_sdk_s = (statistics.median(timings[key]) for key in timings)
+        slow_s, slow_sdk_s, slow_bare_s, instant_s, instant_sdk_s = (statistics.median(timings[key]) for key in timings)
         common = (directory.name, f"--llmgate-out={root / 'records'}", "-p", "no:cacheprovider")
         run_pytest(root, *common, "--llmgate-candidate=llm", "--llmgate-record=all")  # recordings for the replay
         replay_s = median_of(repeat, lambda: run_pytest(root, *common, "--llmgate-candidate=llm")[0])
@@ -279,6 +301,8 @@ def measure_llm(repeat: int, root: Path) -> list[dict[str, Any]]:
         llm_row(f"{slow}, vs the ideal", ideal, slow_s, target=1.3),
         llm_row(f"{slow}: the SDK alone in {LLM_CONCURRENCY} threads (the floor), vs the ideal", ideal, slow_sdk_s),
         llm_row(f"{slow}: ours vs the SDK alone", slow_sdk_s, slow_s),
+        llm_row(f"{slow}: bare http.client in {LLM_CONCURRENCY} threads (the endpoint's floor), vs the ideal", ideal,
+                slow_bare_s),
         llm_row(f"{instant}, vs the ideal", ideal, instant_s),
         llm_row(f"{instant}: ours vs the SDK alone", instant_sdk_s, instant_s),
         llm_row("replayed openai_chat session vs evidence_policy session", policy_s, replay_s),
