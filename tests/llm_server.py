@@ -3,7 +3,7 @@
 It answers deterministically from the request: the system message says which evidence states to serve
 ("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
 "Evidence state: <state>". POST /control switches behaviour (slow, 429, 500, drop, malformed, unreadable,
-alternate, close_idle); GET /stats counts the chat requests.
+alternate, close_idle, gzip_chunked); GET /stats counts the chat requests.
 
     python tests/llm_server.py --port 8000        # to re-record the example's recordings
 """
@@ -11,6 +11,7 @@ alternate, close_idle); GET /stats counts the chat requests.
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import re
 import socket
@@ -123,12 +124,24 @@ class Handler(BaseHTTPRequestHandler):
         content = "I cannot tell." if mode == "unreadable" else json.dumps(
             {"route": route, "claim": "root cause from the cited evidence" if route == "SERVE" else None}
         )
-        self._json(200, {
+        reply = {
             "id": f"chatcmpl-{STATE.requests}", "object": "chat.completion", "created": 0,
             "model": body.get("model", "local"),
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-        })
+        }
+        if mode == "gzip_chunked":  # as a server behind a compressing proxy: gzip, in chunks, no Content-Length
+            data = gzip.compress(json.dumps(reply).encode())
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            half = len(data) // 2
+            for chunk in (data[:half], data[half:], b""):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            return
+        self._json(200, reply)
         if mode == "close_idle":  # as a server whose keep-alive timeout is shorter than the client's pause
             self.close_connection = True  # a kept-alive connection, closed without "Connection: close"
             self.connection.shutdown(socket.SHUT_RDWR)

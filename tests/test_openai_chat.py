@@ -180,17 +180,19 @@ def test_a_dead_endpoint_is_one_clear_error_and_records_are_written(
     assert runs_by_template(pytester.path / ".llmgate")["llm"]["status"] == "INCOMPLETE_EVALUATION"
 
 
+@pytest.mark.parametrize("mode", ["close_idle", "gzip_chunked"])
 @pytest.mark.parametrize("http_transport", ["stdlib", "httpx"])
-def test_an_endpoint_that_closes_idle_connections_costs_no_error(
+def test_what_real_servers_do_costs_no_error(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
-    monkeypatch: pytest.MonkeyPatch, http_transport: str,
+    monkeypatch: pytest.MonkeyPatch, http_transport: str, mode: str,
 ) -> None:
-    # The server closes each kept-alive connection after its answer, without saying so (as one whose keep-alive
-    # timeout is shorter than the client's pause); no retries allowed: a reused dead connection would be an error.
+    # close_idle: the server closes each kept-alive connection after its answer, without saying so (as one whose
+    # keep-alive timeout is shorter than the client's pause). gzip_chunked: compressed replies in chunks. No retries
+    # allowed: a reused dead connection or an undecoded reply would be an error.
     monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
     make_experiment("exp", suites={"main": CASES}, templates={
         "llm": llm_template(llm_server.url, ["test_failure_log"], max_retries=0, http_transport=http_transport)})
-    llm_server.control("close_idle")
+    llm_server.control(mode)
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
                                 "--llmgate-concurrency=1")
     result.assert_outcomes(passed=3, failed=1)  # llm serves only test_failure_log: hold_001 is a wrong abstention
