@@ -64,6 +64,12 @@ def llm_experiment(
     })
 
 
+def clear_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
 def metrics_of(out: Path) -> dict[str, Any]:
     return {t: (r["metrics"], r["status"], [c["outcome"] for c in r["cases"]]) for t, r in runs_by_template(out).items()}
 
@@ -205,9 +211,7 @@ def test_the_default_transport_goes_through_a_proxy_named_in_the_environment(
     monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
     make_experiment("exp", suites={"main": CASES[:1]}, templates={
         "llm": llm_template(llm_server.url, ["test_failure_log"], max_retries=0)})
-    for name in ("http_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
+    clear_proxies(monkeypatch)
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there
     via_proxy = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
                                    "--llmgate-out=proxy")
@@ -241,9 +245,7 @@ def test_which_transport_a_base_url_gets(
 ) -> None:
     from pytest_llmgate._transport import uses_stdlib
 
-    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
-        monkeypatch.delenv(name, raising=False)
-        monkeypatch.delenv(name.upper(), raising=False)
+    clear_proxies(monkeypatch)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     assert uses_stdlib(choice, base_url) is stdlib
