@@ -12,14 +12,10 @@ from __future__ import annotations
 import http.client
 import importlib
 import select
-import socket
 import threading
 import urllib.request
 from types import ModuleType
 from typing import Any
-
-TRANSPORTS = ("auto", "stdlib", "httpx")
-
 
 def uses_stdlib(choice: str, base_url: str | None) -> bool:
     """``auto``: the stdlib transport for an ``http://`` base URL that no proxy variable in the environment covers."""
@@ -79,11 +75,12 @@ def stdlib_transport(httpx: ModuleType) -> Any:
                 try:
                     return self._exchange(conn, key, request, body, timeout)
                 except _Stale:
-                    pass  # the server closed a kept-alive connection before reading the request: a new one, once
+                    pass  # the server closed a kept-alive connection under the request (its keep-alive timeout
+                    # raced our reuse): sent once more, on a new connection
             conn = http.client.HTTPConnection(key[0], key[1], timeout=timeout.get("connect"))
             try:
                 conn.connect()
-            except (socket.timeout, TimeoutError) as exc:
+            except TimeoutError as exc:
                 raise httpx.ConnectTimeout(str(exc) or "connect timed out", request=request) from exc
             except OSError as exc:
                 raise httpx.ConnectError(str(exc), request=request) from exc
@@ -110,7 +107,8 @@ def stdlib_transport(httpx: ModuleType) -> Any:
             sent = False
             try:
                 sock.settimeout(timeout.get("write"))
-                conn.putrequest(request.method, url_target(request.url), skip_host=True, skip_accept_encoding=True)
+                target = request.url.raw_path.decode("ascii")
+                conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
                 for name, value in request.headers.raw:
                     conn.putheader(name, value)
                 conn.endheaders(body)  # headers and a bytes body in one send
@@ -118,7 +116,7 @@ def stdlib_transport(httpx: ModuleType) -> Any:
                 sock.settimeout(timeout.get("read"))
                 response = conn.getresponse()
                 content = response.read()
-            except (socket.timeout, TimeoutError) as exc:
+            except TimeoutError as exc:
                 conn.close()
                 error = httpx.ReadTimeout if sent else httpx.WriteTimeout
                 raise error(str(exc) or "timed out", request=request) from exc
@@ -149,9 +147,4 @@ def stdlib_transport(httpx: ModuleType) -> Any:
 
 
 class _Stale(Exception):
-    """The connection was closed under the request, before any response."""
-
-
-def url_target(url: Any) -> str:
-    target: bytes = url.raw_path
-    return target.decode("ascii")
+    """The connection was closed or reset under the request, before any response."""
