@@ -3,7 +3,8 @@
     python benchmarks/run.py                      # 1,000, 10,000 and 100,000 cases, 3 repetitions
     python benchmarks/run.py --sizes 1000,10000 --repeat 5 --out benchmarks/results/latest.json
 
-Measured, as medians of the repetitions (wall-clock seconds, or peak RSS):
+Measured, as medians of the repetitions (wall-clock seconds, or peak RSS; a figure and its baseline alternate
+where a run takes seconds):
   (a) pytest on the experiment with one candidate  vs  a bare pytest run over as many trivial custom items
   (b) loading and validating a suite               vs  json.loads of the same cases
   (c) the fingerprint                              vs  canonical json.dumps plus SHA-256
@@ -142,12 +143,16 @@ def measure(count: int, repeat: int, root: Path) -> list[dict[str, Any]]:
     write_floor(root, count)
     out = str(root / "records")
 
-    # (a) and (d): whole pytest sessions; one warm-up each (pytest's and our caches), then the median.
+    # (a) and (d): whole pytest sessions; one warm-up each (pytest's and our caches), then the median. The floor
+    # and the plugin alternate, so that the shared machine's drift falls on both alike.
     plugin_args = ("exp_yaml", "--llmgate-candidate=t1", f"--llmgate-out={out}")
     run_pytest(root, *plugin_args)
     run_pytest(root, "floor")
-    floor_runs = [run_pytest(root, "floor") for _ in range(repeat)]
-    plugin_runs = [run_pytest(root, *plugin_args) for _ in range(repeat)]
+    floor_runs: list[tuple[float, int]] = []
+    plugin_runs: list[tuple[float, int]] = []
+    for _ in range(repeat):
+        floor_runs.append(run_pytest(root, "floor"))
+        plugin_runs.append(run_pytest(root, *plugin_args))
     floor_s = statistics.median(t for t, _ in floor_runs)
     plugin_s = statistics.median(t for t, _ in plugin_runs)
     targets_a = {10_000: 1.25, 100_000: 1.35}
