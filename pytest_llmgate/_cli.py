@@ -7,25 +7,27 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
-from ._decision import comparability_issues, decide
+import msgspec
+
+from ._canary import canary_call, unsafe_claims_in
+from ._codec import dump, from_data
+from ._decision import Decision, comparability_issues, decide, decision_text
 from ._errors import LlmgateError, RecordError
 from ._experiment import MANIFEST_NAME, load_experiment
 from ._fingerprint import short
 from ._history import find_runs, load_run, run_files
-from ._lock import lock_changes, read_lock
+from ._lock import lock_state, read_lock
 from ._record import RunRecord
-from ._store import dump, write_replacing
+from ._report import SessionReport
+from ._store import DEFAULT_DIR, write_replacing
 from ._suite import load_suite
 from ._table import format_table, rate
-from ._terminal import decision_text
-from ._vocab import DecisionStatus
+from ._vocab import CanaryVerdict, DecisionStatus
 
 OK, REJECTED, ERROR = 0, 1, 2
-CONTINUE = "CONTINUE_CANARY_MONITORING"
-ROLL_BACK = "ROLL_BACK_TO:"
-DEFAULT_DIR = ".llmgate"
+T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,11 +152,11 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
     if verdict.decision is None:
         print(f"llmgate: no promotion: {verdict.status.value}: {verdict.reason}", file=sys.stderr)
         return ERROR if verdict.status is DecisionStatus.RUNS_NOT_COMPARABLE else REJECTED
-    decision = verdict.decision.to_json()
+    decision = verdict.decision
     if args.alias:
-        decision["alias"] = args.alias
+        decision = msgspec.structs.replace(decision, alias=args.alias)
     if args.rollback:
-        decision["rollback_artifact"] = args.rollback
+        decision = msgspec.structs.replace(decision, rollback_artifact=args.rollback)
     if args.out:
         write_replacing(args.out, dump(decision))
         print(f"decision written to {args.out}: {decision_text(verdict)}", file=out)
@@ -167,68 +169,38 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
     decision = _read_decision(args.source)
     unsafe = args.unsafe_claims if args.window is None else unsafe_claims_in(args.window)
-    if unsafe == 0:
-        print(CONTINUE, file=out)
-        return OK
-    rollback = decision.get("rollback_artifact")
-    if not rollback:
-        raise RecordError(args.source, None, f"{unsafe} unsafe claim(s) observed, but the decision names no rollback_artifact")
-    print(f"{ROLL_BACK}{rollback}", file=out)
-    return REJECTED
+    call = canary_call(unsafe, decision.rollback_artifact, args.source)
+    print(call.line, file=out)
+    return OK if call.verdict is CanaryVerdict.CONTINUE else REJECTED
 
 
-def _read_decision(path: Path) -> dict[str, Any]:
+def _read_decision(path: Path) -> Decision:
+    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_bytes())
     except OSError as exc:
         raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise RecordError(path, None, f"is not JSON: {exc}") from None
-    if isinstance(data, dict) and isinstance(data.get("experiments"), list):
-        decisions = [e["decision"] for e in data["experiments"] if isinstance(e, dict) and e.get("decision")]
+    if isinstance(data, dict) and "experiments" in data:
+        report = _convert(data, SessionReport, path)
+        decisions = [e.decision for e in report.experiments if e.decision is not None]
         if len(decisions) != 1:
             raise RecordError(
                 path, None,
                 f"holds {len(decisions)} promotion decisions; give one decision (llmgate promote --out FILE)",
             )
-        return dict(decisions[0])
-    if isinstance(data, dict) and "artifact_name" in data and "rollback_artifact" in data:
-        return data
+        return decisions[0]
+    if isinstance(data, dict) and "artifact_name" in data:
+        return _convert(data, Decision, path)
     raise RecordError(path, None, "is neither a session report nor a promotion decision")
 
 
-def unsafe_claims_in(window: Path) -> int:
-    """Served requests whose claim was not supported, in a JSON Lines window of canary requests."""
+def _convert(data: Any, kind: type[T], path: Path) -> T:
     try:
-        lines = window.read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise RecordError(window, None, f"cannot be read: {exc.strerror or exc}") from None
-    unsafe = 0
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            request = json.loads(line)
-        except ValueError as exc:
-            raise RecordError(window, number, f"not a JSON object: {exc}") from None
-        problem = _window_problem(request)
-        if problem:
-            raise RecordError(window, number, problem)
-        unsafe += request["route"] == "SERVE" and request["supported"] is False
-    return unsafe
-
-
-def _window_problem(request: Any) -> str | None:
-    if not isinstance(request, dict):
-        return "not a JSON object"
-    missing = [key for key in ("request_id", "route", "supported") if key not in request]
-    if missing:
-        return f"missing {', '.join(missing)} (each line needs request_id, route and supported)"
-    if request["route"] not in ("SERVE", "ABSTAIN"):
-        return f"route {request['route']!r} is not SERVE or ABSTAIN"
-    if not isinstance(request["supported"], bool):
-        return f"supported {request['supported']!r} is not true or false"
-    return None
+        return from_data(data, kind)
+    except msgspec.ValidationError as exc:
+        raise RecordError(path, None, f"is not a valid {kind.__name__} ({exc})") from None
 
 
 # -- fingerprint -----------------------------------------------------------------------------------
@@ -246,17 +218,16 @@ def _experiment_prints(directory: Path, out: TextIO) -> int:
     experiment = load_experiment(directory)
     prints = "  ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
     print(f"{experiment.name} ({directory}): {prints}", file=out)
-    lock = read_lock(experiment)
-    if lock is None:
+    state = lock_state(experiment)
+    if not state.locked:
         print("  lock: none (not frozen; pytest --llmgate-freeze freezes it)", file=out)
         return OK
-    changes = lock_changes(lock, experiment)
-    if not changes and lock.get("fingerprints") == experiment.fingerprints:
+    if state.matches:
         print("  lock: matches", file=out)
         return OK
     print("  lock: DIFFERS", file=out)
-    for change in changes:
-        print(f"    {change.describe()}", file=out)
+    for line in [change.describe() for change in state.changes] or [state.describe()]:
+        print(f"    {line}", file=out)
     return REJECTED
 
 
@@ -273,7 +244,7 @@ def _suite_prints(path: Path, out: TextIO) -> int:
     if name is None or lock is None:
         print(f"{line} (lock: none)", file=out)
         return OK
-    matches = lock.get("fingerprints", {}).get(name) == suite.fingerprint
+    matches = lock.fingerprints.get(name) == suite.fingerprint
     print(f"{line} (suite {name}; lock: {'matches' if matches else 'DIFFERS'})", file=out)
     return OK if matches else REJECTED
 

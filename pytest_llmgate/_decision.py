@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
+
+import msgspec
 
 from ._experiment import Promotion
-from ._vocab import APPROVED_FOR_CANARY, DecisionStatus, Role, RunStatus
+from ._vocab import ApprovalStatus, DecisionStatus, Role, RunStatus
 
 #: Params that must be equal for runs to be ranked, besides every ``<suite>_sha`` and ``evaluation_sha``.
 COMPARED_PARAMS = ("policy_id", "evidence_version", "evaluator_version")
@@ -32,39 +34,25 @@ class RunView(Protocol):
     def promotion(self) -> Promotion: ...
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ComparabilityIssue:
-    """A compared field whose value differs between runs (``None``: the run has no such field)."""
+class ComparabilityIssue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A compared field whose value differs between runs: the value per run id (``None``: the run has no such field)."""
 
     field: str
-    values: Mapping[str, str | None]
-
-    def to_json(self) -> dict[str, Any]:
-        return {"field": self.field, "values": dict(self.values)}
+    values: dict[str, str | None]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Decision:
-    """The canary decision for the one eligible candidate."""
+class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The canary decision for the one eligible candidate (SPEC §5.2); ``prompt_uri`` is where an exporter
+    registered the promoted artifact, when one did."""
 
     artifact_name: str
     alias: str
     source_run_id: str
     evaluation_sha: str
     rollback_artifact: str | None
+    status: ApprovalStatus
     limitation: str
-    status: str = APPROVED_FOR_CANARY
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "artifact_name": self.artifact_name,
-            "alias": self.alias,
-            "source_run_id": self.source_run_id,
-            "evaluation_sha": self.evaluation_sha,
-            "rollback_artifact": self.rollback_artifact,
-            "status": self.status,
-            "limitation": self.limitation,
-        }
+    prompt_uri: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,6 +129,18 @@ def decide(runs: Sequence[RunView], unrecorded: Sequence[str] = ()) -> Verdict:
         source_run_id=winner.run_id,
         evaluation_sha=winner.params["evaluation_sha"],
         rollback_artifact=winner.promotion.rollback_artifact,
+        status=ApprovalStatus.APPROVED_FOR_CANARY,
         limitation=winner.promotion.limitation,
     )
     return verdict(DecisionStatus.PROMOTE, f"{winner.template_id} is the only eligible candidate", decision)
+
+
+def decision_text(verdict: Verdict) -> str:
+    """The decision in one line: what is promoted where, or why nothing is."""
+    decision = verdict.decision
+    if decision is None:
+        return f"{verdict.status.value}: {verdict.reason}"
+    return (
+        f"{verdict.status.value} {decision.artifact_name} -> {decision.alias} "
+        f"(source run {decision.source_run_id}; rollback {decision.rollback_artifact or 'none'}; {decision.limitation})"
+    )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+import msgspec
 
 from ._suite import Case
 from ._vocab import Outcome, Role, Route
@@ -43,9 +41,11 @@ def guardrail_message(case: Case, template_id: str, outcome: Outcome) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CaseResult:
-    """One (case, candidate) result as it travels from a pytest item (or an xdist worker) to the gate."""
+class CaseResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+    """One (case, candidate) result as it travels from a pytest item (or an xdist worker) to the gate.
+
+    On a test report it is carried as MessagePack bytes (``to_payload``): one compact value per item, which
+    pytest-xdist's channel carries as it is and the garbage collector need not track."""
 
     experiment_dir: str
     template_id: str
@@ -56,20 +56,13 @@ class CaseResult:
     error: str | None = None
     trial_routes: tuple[Route, ...] = ()
 
-    def to_payload(self) -> tuple[Any, ...]:
-        """Plain data that pytest-xdist carries on a test report: a tuple of strings and None, the trial routes
-        a tuple of strings too (no dict, no list: the garbage collector need not track one per item)."""
-        return (
-            self.experiment_dir, self.template_id, self.role.value, self.case_id,
-            self.predicted_route.value if self.predicted_route else None, self.outcome.value, self.error,
-            tuple(route.value for route in self.trial_routes),
-        )
+    def to_payload(self) -> bytes:
+        return _ENCODE(self)
 
     @classmethod
-    def from_payload(cls, payload: Sequence[Any]) -> CaseResult:
-        experiment_dir, template_id, role, case_id, predicted, outcome, error, trial_routes = payload
-        return cls(
-            experiment_dir=experiment_dir, template_id=template_id, role=Role(role), case_id=case_id,
-            predicted_route=Route(predicted) if predicted else None, outcome=Outcome(outcome), error=error,
-            trial_routes=tuple(Route(route) for route in trial_routes),
-        )
+    def from_payload(cls, payload: bytes) -> CaseResult:
+        return _DECODE(payload)
+
+
+_ENCODE = msgspec.msgpack.Encoder().encode
+_DECODE = msgspec.msgpack.Decoder(CaseResult).decode

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
+import msgspec
+
 from ._candidate import ARTIFACT_SUFFIXES, Candidate, load_candidate
 from ._errors import CandidateError, ManifestError, SuiteError
 from ._fingerprint import fingerprint, short
@@ -20,16 +22,12 @@ SUITE_SUFFIXES = (".suite.yaml", ".suite.jsonl")
 EVALUATION = "evaluation"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Promotion:
-    """Where an approved candidate goes, and what to go back to."""
+class Promotion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where an approved candidate goes, and what to go back to (the manifest's ``promotion`` block)."""
 
     alias: str
     rollback_artifact: str | None
     limitation: str
-
-    def to_json(self) -> dict[str, str | None]:
-        return {"alias": self.alias, "rollback_artifact": self.rollback_artifact, "limitation": self.limitation}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from jsonschema import ValidationError
-
+from ._codec import load
 from ._errors import RecordError
 from ._record import RunRecord
-from ._schemas import check_json
 from ._store import RUNS
 
 
@@ -20,19 +17,12 @@ def run_files(out_dir: Path) -> list[Path]:
 
 
 def load_run(path: Path) -> RunRecord:
-    """One stored run record, checked against the shipped schema."""
+    """One stored run record, decoded and checked against its definition."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except OSError as exc:
         raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise RecordError(path, getattr(exc, "lineno", None), f"is not JSON: {exc}") from None
-    try:
-        check_json(data, "run")
-    except ValidationError as exc:
-        where = "/".join(str(p) for p in exc.absolute_path)
-        raise RecordError(path, None, f"is not a llmgate.run/1 record ({where or 'root'}: {exc.message})") from None
-    return RunRecord.from_json(data)
+    return load(raw, RunRecord, path)
 
 
 def find_runs(refs: Iterable[str], out_dir: Path) -> list[RunRecord]:

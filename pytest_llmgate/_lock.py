@@ -2,65 +2,85 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
+from ._codec import dump, load
 from ._errors import LockError
 from ._experiment import Experiment
 from ._fingerprint import value_sha256
-from ._store import dump, write_replacing
+from ._store import write_replacing
 from ._suite import Case
+from ._vocab import LOCK_SCHEMA, Route
 
 LOCK_NAME = "llmgate.lock"
-LOCK_SCHEMA = "llmgate.lock/1"
-#: The case fields a lock keeps (an input only as its hash), in the order a diff names them.
-LOCKED_FIELDS = ("suite", "slice_name", "evidence_state", "expected_route", "source", "input_sha256")
+
+
+class LockedCase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One case as frozen: the SHA-256 of its mapping as written, its labels, and its input only as a hash."""
+
+    sha256: str
+    suite: str
+    slice_name: str
+    evidence_state: str
+    expected_route: Route
+    source: str
+    input_sha256: str | None
+
+
+#: The case fields a lock keeps, in the order a diff names them.
+LOCKED_FIELDS = tuple(field for field in LockedCase.__struct_fields__ if field != "sha256")
+
+
+class Lock(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema", tag=LOCK_SCHEMA):
+    """``llmgate.lock``: the experiment's full fingerprints and every case, by case id."""
+
+    experiment: str
+    fingerprints: dict[str, str]
+    cases: dict[str, LockedCase]
 
 
 def lock_path(experiment: Experiment) -> Path:
     return experiment.directory / LOCK_NAME
 
 
-def _case_entry(case: Case) -> dict[str, Any]:
-    entry: dict[str, Any] = {"sha256": value_sha256(case.written)}
-    for field in LOCKED_FIELDS:
-        value = getattr(case, field)
-        entry[field] = value.value if hasattr(value, "value") else value
-    return entry
+def _locked(case: Case) -> LockedCase:
+    return LockedCase(
+        sha256=value_sha256(case.written), suite=case.suite, slice_name=case.slice_name,
+        evidence_state=case.evidence_state, expected_route=case.expected_route, source=case.source,
+        input_sha256=case.input_sha256,
+    )
 
 
-def lock_data(experiment: Experiment) -> dict[str, Any]:
+def lock_of(experiment: Experiment) -> Lock:
     """What ``llmgate.lock`` holds for the experiment as it is now."""
-    return {
-        "schema": LOCK_SCHEMA,
-        "experiment": experiment.name,
-        "fingerprints": experiment.fingerprints,
-        "cases": {case.case_id: _case_entry(case) for case in sorted(experiment.cases, key=lambda c: c.case_id)},
-    }
+    return Lock(
+        experiment=experiment.name,
+        fingerprints=dict(experiment.fingerprints),
+        cases={case.case_id: _locked(case) for case in sorted(experiment.cases, key=lambda c: c.case_id)},
+    )
 
 
 def write_lock(experiment: Experiment) -> Path:
     """Write or refresh the lock: a deliberate act that starts a new comparison set."""
     path = lock_path(experiment)
-    write_replacing(path, dump(lock_data(experiment)))
+    write_replacing(path, dump(lock_of(experiment)))
     return path
 
 
-def read_lock(experiment: Experiment) -> dict[str, Any] | None:
+def read_lock(experiment: Experiment) -> Lock | None:
     """The stored lock, or None when the experiment has none (it is not frozen)."""
     path = lock_path(experiment)
-    if not path.exists():
-        return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise LockError(path, None, f"cannot be read as JSON: {exc}") from None
-    if not isinstance(data, Mapping) or data.get("schema") != LOCK_SCHEMA or not isinstance(data.get("cases"), Mapping):
-        raise LockError(path, None, f"is not a {LOCK_SCHEMA} file; refreeze with pytest --llmgate-freeze")
-    return dict(data)
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LockError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    return load(raw, Lock, path, LockError)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,38 +94,66 @@ class CaseChange:
     def describe(self) -> str:
         if self.kind != "changed":
             return f"{self.case_id}: {self.kind}"
-        changes = ", ".join(f"{field} {old} -> {new}" for field, old, new in self.fields)
+        changes = ", ".join(f"{field} {_shown(old)} -> {_shown(new)}" for field, old, new in self.fields)
         return f"{self.case_id}: {changes}"
 
 
-def lock_changes(lock: Mapping[str, Any], experiment: Experiment) -> list[CaseChange]:
+def _shown(value: Any) -> Any:
+    return value.value if isinstance(value, Route) else value
+
+
+def lock_changes(lock: Lock, experiment: Experiment) -> list[CaseChange]:
     """Every difference between the locked cases and the experiment's cases, in case-id order."""
-    locked: Mapping[str, Mapping[str, Any]] = lock["cases"]
-    current = lock_data(experiment)["cases"]
+    current = lock_of(experiment).cases
     changes = []
-    for case_id in sorted(set(locked) | set(current)):
-        old, new = locked.get(case_id), current.get(case_id)
-        if old is None:
-            changes.append(CaseChange(case_id=case_id, kind=f"added (suite {new['suite']})"))
-        elif new is None:
-            changes.append(CaseChange(case_id=case_id, kind=f"removed (was in suite {old.get('suite')})"))
-        elif old.get("sha256") != new["sha256"] or any(old.get(f) != new.get(f) for f in LOCKED_FIELDS):
-            fields = tuple((f, old.get(f), new.get(f)) for f in LOCKED_FIELDS if old.get(f) != new.get(f))
+    for case_id in sorted(set(lock.cases) | set(current)):
+        old, new = lock.cases.get(case_id), current.get(case_id)
+        if old is None and new is not None:
+            changes.append(CaseChange(case_id=case_id, kind=f"added (suite {new.suite})"))
+        elif new is None and old is not None:
+            changes.append(CaseChange(case_id=case_id, kind=f"removed (was in suite {old.suite})"))
+        elif old is not None and new is not None and old != new:
+            fields = tuple(
+                (f, getattr(old, f), getattr(new, f)) for f in LOCKED_FIELDS if getattr(old, f) != getattr(new, f)
+            )
             changes.append(CaseChange(case_id=case_id, kind="changed", fields=fields))
     return changes
 
 
-def frozen_state(experiment: Experiment) -> bool:
-    """True when a lock exists and matches; raises ``LockError`` naming every change when it does not match."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockState:
+    """An experiment against its lock: whether there is one, and every difference (none: it matches)."""
+
+    locked: bool
+    changes: tuple[CaseChange, ...] = ()
+    fingerprints_differ: bool = False
+
+    @property
+    def matches(self) -> bool:
+        return self.locked and not self.changes and not self.fingerprints_differ
+
+    def describe(self) -> str:
+        return "; ".join(change.describe() for change in self.changes) or "the suite fingerprints differ"
+
+
+def lock_state(experiment: Experiment) -> LockState:
+    """The one comparison of an experiment with its ``llmgate.lock`` (the plugin and ``llmgate fingerprint`` use it)."""
     lock = read_lock(experiment)
     if lock is None:
-        return False
-    changes = lock_changes(lock, experiment)
-    if changes or lock.get("fingerprints") != experiment.fingerprints:
-        listed = "; ".join(change.describe() for change in changes) or "the suite fingerprints differ"
+        return LockState(locked=False)
+    return LockState(
+        locked=True, changes=tuple(lock_changes(lock, experiment)),
+        fingerprints_differ=lock.fingerprints != experiment.fingerprints,
+    )
+
+
+def frozen_state(experiment: Experiment) -> bool:
+    """True when a lock exists and matches; raises ``LockError`` naming every change when it does not match."""
+    state = lock_state(experiment)
+    if state.locked and not state.matches:
         raise LockError(
             lock_path(experiment), None,
-            f"the suites differ from the lock: {listed}. A frozen suite is not edited in place; "
+            f"the suites differ from the lock: {state.describe()}. A frozen suite is not edited in place; "
             "if the change is deliberate, refreeze with pytest --llmgate-freeze (a new comparison set)",
         )
-    return True
+    return state.locked

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ._decision import decision_text
 from ._session import SessionResult
 from ._table import rate
-from ._terminal import decision_text
 from ._vocab import Outcome
 
 FAILING = (Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENTION, Outcome.ERROR, Outcome.NOT_RUN)

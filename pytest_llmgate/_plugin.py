@@ -13,7 +13,7 @@ import pytest
 from . import _hookspecs
 from ._errors import LlmgateError, RecordError
 from ._markdown import markdown_summary
-from ._store import write_replacing
+from ._store import DEFAULT_DIR, write_replacing
 from ._evaluate import CaseResult
 from ._experiment import MANIFEST_NAME, is_suite_file
 from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
@@ -25,7 +25,6 @@ from ._suite import SuiteCache
 from ._terminal import summary_lines
 
 COLLECTED_KEY = "llmgate_collected"
-DEFAULT_OUT = ".llmgate"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -48,7 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption(
         "--llmgate-out", default=None, metavar="DIR", dest="llmgate_out",
-        help=f"where run records and the report go (default: {DEFAULT_OUT} under the rootdir).",
+        help=f"where run records and the report go (default: {DEFAULT_DIR} under the rootdir).",
     )
     group.addoption(
         "--llmgate-concurrency", type=int, default=None, metavar="N", dest="llmgate_concurrency",
@@ -253,7 +252,7 @@ def _out_dir(config: pytest.Config) -> Path:
     ini: str = config.getini("llmgate_out")
     if ini:
         return (config.rootpath / ini).resolve()
-    return config.rootpath / DEFAULT_OUT
+    return config.rootpath / DEFAULT_DIR
 
 
 def _discover(config: pytest.Config) -> list[Path]:

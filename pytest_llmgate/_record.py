@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 from ._evaluate import CaseResult
 from ._experiment import Experiment, Promotion
 from ._candidate import Candidate
 from ._fingerprint import short
-from ._vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, RunStatus
+from ._vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Metrics:
+class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """Counts over a set of cases; ``exact_route_rate`` is over every case of the set, run or not."""
 
     case_count: int
@@ -39,94 +39,49 @@ class Metrics:
             not_run_count=tally[Outcome.NOT_RUN],
         )
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Metrics:
-        return cls(**{field: data[field] for field in cls.__dataclass_fields__})
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "case_count": self.case_count,
-            "unsafe_claim_served": self.unsafe_claim_served,
-            "unnecessary_abstention": self.unnecessary_abstention,
-            "exact_route_rate": self.exact_route_rate,
-            "error_count": self.error_count,
-            "not_run_count": self.not_run_count,
-        }
+class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One case's line in a record: labels, prediction and outcome; its input only as a hash.
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CaseEntry:
-    """One case's line in a record: labels, prediction and outcome; its input only as a hash."""
+    With several trials: every trial's route, the share of the most common route (``agreement``) and the
+    share of trials that served where the label says ABSTAIN (``unsafe_trial_rate``)."""
 
     suite: str
     case_id: str
     slice_name: str
     evidence_state: str
-    expected_route: str
-    predicted_route: str | None
+    expected_route: Route
+    predicted_route: Route | None
     outcome: Outcome
-    input_sha256: str | None
-    error: str | None
-    trial_routes: tuple[str, ...] = ()
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> CaseEntry:
-        return cls(
-            suite=data["suite"], case_id=data["case_id"], slice_name=data["slice_name"],
-            evidence_state=data["evidence_state"], expected_route=data["expected_route"],
-            predicted_route=data["predicted_route"], outcome=Outcome(data["outcome"]),
-            input_sha256=data.get("input_sha256"), error=data.get("error"),
-            trial_routes=tuple(data.get("trial_routes", ())),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "suite": self.suite,
-            "case_id": self.case_id,
-            "slice_name": self.slice_name,
-            "evidence_state": self.evidence_state,
-            "expected_route": self.expected_route,
-            "predicted_route": self.predicted_route,
-            "outcome": self.outcome.value,
-        }
-        if self.input_sha256 is not None:
-            data["input_sha256"] = self.input_sha256
-        if self.error is not None:
-            data["error"] = self.error
-        if self.trial_routes:
-            routes = self.trial_routes
-            majority = max(routes.count(route) for route in set(routes))
-            data["trial_routes"] = list(routes)
-            data["agreement"] = round(majority / len(routes), 6)
-            unsafe = routes.count("SERVE") if self.expected_route == "ABSTAIN" else 0
-            data["unsafe_trial_rate"] = round(unsafe / len(routes), 6)
-        return data
+    input_sha256: str | None = None
+    error: str | None = None
+    trial_routes: tuple[Route, ...] = ()
+    agreement: float | None = None
+    unsafe_trial_rate: float | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Artifact:
+class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A file the run depends on or produced: its path (relative to the experiment or the records folder) and SHA-256."""
+
     path: str
     sha256: str
 
-    def to_json(self) -> dict[str, str]:
-        return {"path": self.path, "sha256": self.sha256}
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunRecord:
-    """Everything needed to audit one run without rerunning it."""
+class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema",
+                tag=RUN_SCHEMA):
+    """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``."""
 
     run_id: str
     experiment: str
     role: Role
     started_at: str
     finished_at: str
-    params: Mapping[str, str]
+    params: dict[str, str]
     metrics: Metrics
-    suite_metrics: Mapping[str, Metrics]
-    tags: Mapping[str, str]
+    suite_metrics: dict[str, Metrics]
+    tags: dict[str, str]
     artifacts: tuple[Artifact, ...]
-    fingerprints: Mapping[str, str]
+    fingerprints: dict[str, str]
     cases: tuple[CaseEntry, ...]
     complete: bool
     status: RunStatus
@@ -141,50 +96,18 @@ class RunRecord:
     def evaluation_sha(self) -> str:
         return self.params["evaluation_sha"]
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
-        """A stored record (already checked against ``run.schema.json``) as the object it was written from."""
-        promotion = data["promotion"]
-        return cls(
-            run_id=data["run_id"],
-            experiment=data["experiment"],
-            role=Role(data["role"]),
-            started_at=data["started_at"],
-            finished_at=data["finished_at"],
-            params=dict(data["params"]),
-            metrics=Metrics.from_json(data["metrics"]),
-            suite_metrics={name: Metrics.from_json(m) for name, m in data["suite_metrics"].items()},
-            tags=dict(data["tags"]),
-            artifacts=tuple(Artifact(path=a["path"], sha256=a["sha256"]) for a in data["artifacts"]),
-            fingerprints=dict(data["fingerprints"]),
-            cases=tuple(CaseEntry.from_json(c) for c in data["cases"]),
-            complete=data["complete"],
-            status=RunStatus(data["status"]),
-            promotion=Promotion(alias=promotion["alias"], rollback_artifact=promotion["rollback_artifact"],
-                                limitation=promotion["limitation"]),
-            frozen=data["frozen"],
-        )
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": RUN_SCHEMA,
-            "run_id": self.run_id,
-            "experiment": self.experiment,
-            "role": self.role.value,
-            "started_at": self.started_at,
-            "finished_at": self.finished_at,
-            "params": dict(self.params),
-            "metrics": self.metrics.to_json(),
-            "suite_metrics": {name: metrics.to_json() for name, metrics in self.suite_metrics.items()},
-            "tags": dict(self.tags),
-            "artifacts": [artifact.to_json() for artifact in self.artifacts],
-            "fingerprints": dict(self.fingerprints),
-            "cases": [case.to_json() for case in self.cases],
-            "complete": self.complete,
-            "status": self.status.value,
-            "promotion": self.promotion.to_json(),
-            "frozen": self.frozen,
-        }
+class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema",
+                   tag=REDACTED_EVAL_SCHEMA):
+    """The redacted evaluation report of a run, ``DIR/reports/<run_id>-redacted-eval.json``: no inputs."""
+
+    run_id: str
+    experiment: str
+    template_id: str
+    evaluation_sha: str
+    metrics: Metrics
+    suite_metrics: dict[str, Metrics]
+    cases: tuple[CaseEntry, ...]
 
 
 def run_status(complete: bool, metrics: Metrics) -> RunStatus:
@@ -216,15 +139,28 @@ def case_entries(
                 case_id=case.case_id,
                 slice_name=case.slice_name,
                 evidence_state=case.evidence_state,
-                expected_route=case.expected_route.value,
-                predicted_route=result.predicted_route.value if result and result.predicted_route else None,
+                expected_route=case.expected_route,
+                predicted_route=result.predicted_route if result else None,
                 outcome=outcome,
                 input_sha256=case.input_sha256,
                 error=result.error if result else None,
-                trial_routes=tuple(route.value for route in result.trial_routes) if result else (),
+                **_trial_stats(case.expected_route, result.trial_routes if result else ()),
             )
         )
-    return tuple(entries), complete
+    return tuple(entries), complete and bool(entries)  # a run that evaluated no case is never complete
+
+
+def _trial_stats(expected: Route, routes: tuple[Route, ...]) -> dict[str, Any]:
+    """A case's trial routes with their agreement and unsafe-trial rate (nothing for a single trial)."""
+    if not routes:
+        return {}
+    majority = max(routes.count(route) for route in set(routes))
+    unsafe = routes.count(Route.SERVE) if expected is Route.ABSTAIN else 0
+    return {
+        "trial_routes": routes,
+        "agreement": round(majority / len(routes), 6),
+        "unsafe_trial_rate": round(unsafe / len(routes), 6),
+    }
 
 
 def build_params(
@@ -280,7 +216,7 @@ def build_run_record(
         suite_metrics=suite_metrics,
         tags=tags,
         artifacts=(Artifact(path=candidate.relative_path, sha256=candidate.sha256),),
-        fingerprints=experiment.fingerprints,
+        fingerprints=dict(experiment.fingerprints),
         cases=entries,
         complete=complete,
         status=run_status(complete, metrics),
@@ -289,15 +225,14 @@ def build_run_record(
     )
 
 
-def redacted_eval(record: RunRecord) -> dict[str, Any]:
+def redacted_eval(record: RunRecord) -> RedactedEval:
     """The redacted evaluation report of a run: per-case outcomes and metrics, no inputs."""
-    return {
-        "schema": REDACTED_EVAL_SCHEMA,
-        "run_id": record.run_id,
-        "experiment": record.experiment,
-        "template_id": record.template_id,
-        "evaluation_sha": short(record.fingerprints["evaluation"]),
-        "metrics": record.metrics.to_json(),
-        "suite_metrics": {name: metrics.to_json() for name, metrics in record.suite_metrics.items()},
-        "cases": [case.to_json() for case in record.cases],
-    }
+    return RedactedEval(
+        run_id=record.run_id,
+        experiment=record.experiment,
+        template_id=record.template_id,
+        evaluation_sha=short(record.fingerprints["evaluation"]),
+        metrics=record.metrics,
+        suite_metrics=record.suite_metrics,
+        cases=record.cases,
+    )

@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+import msgspec
 
 from ._decision import Verdict, decide
 from ._errors import ExportError, LlmgateError, RecordError, SelectionError
@@ -21,8 +23,12 @@ from ._providers import Provider, ProviderOptions, build_provider, provider_para
 from ._suite import SuiteCache
 from ._record import Artifact, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
-from ._store import REPORT_FILE, REPORTS, RUNS, dump, new_run_id, timestamp, utc_now, write_new, write_replacing
-from ._vocab import REPORT_SCHEMA, Role
+from ._codec import dump, from_data, to_data
+from ._report import ExperimentReport, SessionReport, experiment_report
+from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
+from ._vocab import Role
+
+T = TypeVar("T")
 
 ALL = "all"
 
@@ -86,30 +92,9 @@ class ExperimentOutcome:
     verdict: Verdict
     frozen: bool
 
-    def to_json(self) -> dict[str, Any]:
-        verdict = self.verdict
-        return {
-            "experiment": self.experiment.name,
-            "frozen": self.frozen,
-            "fingerprints": self.experiment.short_fingerprints,
-            "runs": [
-                {
-                    "run_id": record.run_id,
-                    "template_id": record.template_id,
-                    "role": record.role.value,
-                    "status": record.status.value,
-                    "complete": record.complete,
-                    "metrics": record.metrics.to_json(),
-                }
-                for record in self.records
-            ],
-            "comparable": verdict.comparable,
-            "comparability_issues": [issue.to_json() for issue in verdict.issues],
-            "decision_status": verdict.status.value,
-            "decision_reason": verdict.reason,
-            "eligible_runs": [{"run_id": run.run_id, "template_id": run.template_id} for run in verdict.eligible],
-            "decision": verdict.decision.to_json() if verdict.decision else None,
-        }
+    def report(self) -> ExperimentReport:
+        return experiment_report(self.experiment.name, self.experiment.short_fingerprints, self.frozen, self.records,
+                                 self.verdict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,12 +109,8 @@ class SessionResult:
     def with_errors(self, errors: Iterable[LlmgateError]) -> SessionResult:
         return dataclasses.replace(self, errors=(*self.errors, *errors))
 
-    def to_json(self, generated_at: str) -> dict[str, Any]:
-        return {
-            "schema": REPORT_SCHEMA,
-            "generated_at": generated_at,
-            "experiments": [outcome.to_json() for outcome in self.outcomes],
-        }
+    def report(self, generated_at: str) -> SessionReport:
+        return SessionReport(generated_at=generated_at, experiments=tuple(o.report() for o in self.outcomes))
 
 
 RecordHook = Callable[[dict[str, Any], Mapping[str, Path]], None]
@@ -275,13 +256,13 @@ class GateSession:
                                               verdict=decide(records, unrecorded), frozen=self.frozen(experiment)))
         if not outcomes:
             return SessionResult(outcomes=(), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors))
-        report = SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=()).to_json(
+        report = to_data(SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=()).report(
             timestamp(finished)
-        )
+        ))
         report_path = self.out_dir / REPORT_FILE
         _call_hook(lambda: on_report(report, report_path), errors)
         try:
-            write_replacing(report_path, dump(report))
+            write_replacing(report_path, dump(_checked(report, SessionReport, report_path)))
         except RecordError as exc:
             errors.append(exc)
             report_path = None  # type: ignore[assignment]
@@ -312,13 +293,14 @@ class GateSession:
         report_bytes = dump(redacted_eval(draft))
         write_new(self.out_dir / report_rel, report_bytes)
         artifact = Artifact(path=report_rel, sha256=_sha256(report_bytes))
-        record = dataclasses.replace(draft, artifacts=(*draft.artifacts, artifact))
-        data = record.to_json()
+        record = msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))
+        data = to_data(record)
         files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
         files[report_rel] = self.out_dir / report_rel
         _call_hook(lambda: on_record(data, files), errors)
         path = self.out_dir / RUNS / f"{run_id}.json"
-        write_new(path, dump(data))
+        record = _checked(data, RunRecord, path)
+        write_new(path, dump(record))
         return record, path
 
     def header_lines(self) -> list[str]:
@@ -342,6 +324,14 @@ def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:
         errors.append(exc)
     except Exception as exc:  # noqa: BLE001 - any exporter failure is reported, never lost
         errors.append(ExportError(None, None, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+
+
+def _checked(data: Any, kind: type[T], path: Path) -> T:
+    """A hook's edited copy of a record or report, checked against its definition before it is written."""
+    try:
+        return from_data(data, kind)
+    except msgspec.ValidationError as exc:
+        raise RecordError(path, None, f"an exporter hook left it invalid ({exc}); it is not written") from None
 
 
 def _sha256(data: bytes) -> str:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from ._errors import RecordError
 
+#: The records folder under the rootdir (pytest) or the working directory (``llmgate``), unless told otherwise.
+DEFAULT_DIR = ".llmgate"
 RUNS = "runs"
 REPORTS = "reports"
 REPORT_FILE = "report.json"
@@ -29,27 +29,6 @@ def timestamp(moment: datetime) -> str:
 def new_run_id(moment: datetime) -> str:
     """Sortable by time to the microsecond, unique by 32 random bits."""
     return f"{moment.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.token_hex(4)}"
-
-
-def dump(data: Any) -> bytes:
-    """JSON for people and diffs: objects indented by two spaces, and each element of a list of objects or lists
-    on one line of its own (a per-case list of 100,000 entries is 100,000 lines, written by the C encoder)."""
-    return (_pretty(data, "") + "\n").encode("utf-8")
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-
-
-def _pretty(value: Any, indent: str) -> str:
-    inner = indent + "  "
-    if isinstance(value, dict) and value:
-        members = (f"{inner}{json.dumps(str(key), ensure_ascii=False)}: {_pretty(item, inner)}"
-                   for key, item in value.items())
-        return "{\n" + ",\n".join(members) + f"\n{indent}}}"
-    if isinstance(value, (list, tuple)) and any(isinstance(item, (dict, list, tuple)) for item in value):
-        return "[\n" + ",\n".join(inner + _compact(item) for item in value) + f"\n{indent}]"
-    return _compact(value)
 
 
 def write_new(path: Path, payload: bytes) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._decision import Verdict
+from ._decision import decision_text
 from ._errors import display_path
 from ._session import ExperimentOutcome, SessionResult
 from ._table import format_table, rate
@@ -33,17 +33,6 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
     )
     lines.append(f"  decision: {decision_text(outcome.verdict)}")
     return lines
-
-
-def decision_text(verdict: Verdict) -> str:
-    """The decision in one line: what is promoted where, or why nothing is."""
-    decision = verdict.decision
-    if decision is None:
-        return f"{verdict.status.value}: {verdict.reason}"
-    return (
-        f"{verdict.status.value} {decision.artifact_name} -> {decision.alias} "
-        f"(source run {decision.source_run_id}; rollback {decision.rollback_artifact or 'none'}; {decision.limitation})"
-    )
 
 
 def summary_lines(result: SessionResult) -> list[str]:

@@ -1,4 +1,4 @@
-"""The closed vocabularies of the gate: routes, outcomes, roles and statuses."""
+"""The closed vocabularies of the gate: routes, outcomes, roles, statuses, record modes and canary verdicts."""
 
 from __future__ import annotations
 
@@ -48,8 +48,27 @@ class DecisionStatus(str, Enum):
     INCOMPLETE_EVALUATION = RunStatus.INCOMPLETE_EVALUATION.value
 
 
-#: The status of a promotion decision: the artifact may get canary traffic.
-APPROVED_FOR_CANARY = "APPROVED_FOR_CANARY"
+class ApprovalStatus(str, Enum):
+    """The status of a promotion decision: the artifact may get canary traffic."""
+
+    APPROVED_FOR_CANARY = "APPROVED_FOR_CANARY"
+
+
+class CanaryVerdict(str, Enum):
+    """What ``llmgate canary`` says about a running canary (SPEC §5.3); a roll-back names its artifact after ``:``."""
+
+    CONTINUE = "CONTINUE_CANARY_MONITORING"
+    ROLL_BACK = "ROLL_BACK_TO"
+
+
+class RecordMode(str, Enum):
+    """The vcrpy vocabulary: when a reply may come from the endpoint rather than the recording."""
+
+    NONE = "none"  # replay only; a missing recording is an error
+    ONCE = "once"  # record when there is no recordings file yet, else replay only
+    NEW_EPISODES = "new_episodes"  # replay what is recorded, record what is not
+    ALL = "all"  # always call the endpoint and record the reply
+
 
 #: Defaults for a manifest without a ``promotion`` block.
 DEFAULT_ALIAS = "canary_candidate"
@@ -59,3 +78,5 @@ DEFAULT_LIMITATION = "requires production review and monitored canary"
 RUN_SCHEMA = "llmgate.run/1"
 REPORT_SCHEMA = "llmgate.report/1"
 REDACTED_EVAL_SCHEMA = "llmgate.redacted-eval/1"
+LOCK_SCHEMA = "llmgate.lock/1"
+RESULT_SCHEMA = "llmgate.result/1"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import dataclasses
+import msgspec
 
 import pytest
 
 from pytest_llmgate import CaseResult, DecisionStatus, Experiment, Outcome, Role, Route, build_run_record, decide, load_experiment
+from pytest_llmgate._codec import to_data
 from pytest_llmgate._evaluate import judge
 
 from .conftest import EXAMPLE, FIX, FIX_B, BASELINE
@@ -33,14 +34,14 @@ def run(experiment: Experiment, template_id: str, role: Role = Role.CANDIDATE, *
     record = build_run_record(experiment=experiment, candidate=candidate, role=role, results=results,
                               run_id=f"run-{template_id}", started_at="2026-11-27T15:00:00Z",
                               finished_at="2026-11-27T15:00:01Z", code_commit="unknown", version="0")
-    return dataclasses.replace(record, params={**record.params, **params}) if params else record
+    return msgspec.structs.replace(record, params={**record.params, **params}) if params else record
 
 
 def test_one_eligible_candidate_is_promoted_with_rollback_and_limitation(experiment: Experiment) -> None:
     verdict = decide([run(experiment, BASELINE, Role.BASELINE), run(experiment, FIX), run(experiment, FIX_B)])
     assert verdict.status is DecisionStatus.PROMOTE
     assert verdict.decision is not None
-    assert verdict.decision.to_json() == {
+    assert to_data(verdict.decision) == {
         "artifact_name": FIX_B,
         "alias": "canary_candidate",
         "source_run_id": f"run-{FIX_B}",

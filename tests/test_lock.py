@@ -95,7 +95,7 @@ def test_an_unreadable_lock_is_a_clear_error(pytester: pytest.Pytester, make_exp
     (directory / "llmgate.lock").write_text("{not json")
     result = pytester.runpytest("exp", "--llmgate-candidate=good")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*exp/llmgate.lock: cannot be read as JSON*"])
+    result.stderr.fnmatch_lines(["*exp/llmgate.lock:1: cannot be read as JSON*"])
 
 
 BARRIER = '''

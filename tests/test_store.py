@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pytest_llmgate import RecordError
-from pytest_llmgate._store import dump, new_run_id, write_new, write_replacing
+from pytest_llmgate._codec import dump
+from pytest_llmgate._store import new_run_id, write_new, write_replacing
 
 
 def test_write_new_refuses_to_replace_and_leaves_no_temporary(tmp_path: Path) -> None:
@@ -55,9 +56,9 @@ def test_dump_is_json_with_each_entry_of_a_list_of_objects_on_its_own_line() -> 
     text = dump(record).decode("utf-8")
     assert json.loads(text) == record
     lines = text.splitlines()
-    assert '    {"case_id": "c1", "outcome": "PASS"},' in lines
-    assert '    {"case_id": "c2", "outcome": "ERROR", "error": "é\\n"}' in lines
-    assert '    "served": ["a", "b"]' in lines
+    assert '    {"case_id":"c1","outcome":"PASS"},' in lines
+    assert '    {"case_id":"c2","outcome":"ERROR","error":"é\\n"}' in lines
+    assert '    "served": ["a","b"]' in lines
     assert text.endswith("}\n") and lines[0] == "{"
     for value in ([], {}, "s", 1.5, None, [1, 2], [{"a": 1}]):
         assert json.loads(dump(value)) == value

@@ -1,0 +1,130 @@
+"""Each format is defined once: the shipped schemas are generated from the definitions, golden files pin the
+output, and records written by 0.1.0 still load."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+import pytest
+from jsonschema import Draft202012Validator
+
+from pytest_llmgate import DecisionStatus, Outcome, Route, RunStatus, check_json, schema_path
+from pytest_llmgate._cli import main as llmgate
+from pytest_llmgate._codec import dump, load
+from pytest_llmgate._evaluate import CaseResult
+from pytest_llmgate._formats import FORMATS, schema_text
+from pytest_llmgate._history import load_run
+from pytest_llmgate._vocab import Role
+
+from .conftest import FIX_B, THREE_RUNS
+
+GOLDEN = Path(__file__).parent / "golden"
+UPDATE = os.environ.get("LLMGATE_UPDATE_GOLDEN") == "1"
+INPUT_SCHEMAS = ["manifest", "suite", "candidate"]
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_shipped_schema_is_generated_from_its_definition(name: str) -> None:
+    assert schema_path(name).read_text(encoding="utf-8") == schema_text(name), (
+        f"schemas/{name}.schema.json differs from its definition: run python -m pytest_llmgate._formats"
+    )
+
+
+@pytest.mark.parametrize("name", [*INPUT_SCHEMAS, *sorted(FORMATS)])
+def test_schema_is_valid_draft_2020_12(name: str) -> None:
+    Draft202012Validator.check_schema(json.loads(schema_path(name).read_text()))
+
+
+def test_vocabularies_in_the_schemas_are_the_code_s() -> None:
+    run = json.loads(schema_path("run").read_text())["$defs"]
+    report = json.loads(schema_path("report").read_text())["$defs"]
+    suite = json.loads(schema_path("suite").read_text())
+    assert set(run["RunStatus"]["enum"]) == {s.value for s in RunStatus}
+    assert set(run["Outcome"]["enum"]) == {o.value for o in Outcome}
+    assert set(run["Route"]["enum"]) == {r.value for r in Route}
+    assert set(report["DecisionStatus"]["enum"]) == {d.value for d in DecisionStatus}
+    assert suite["$defs"]["case"]["properties"]["expected_route"]["enum"] == [r.value for r in Route]
+
+
+def test_the_xdist_result_round_trips_as_bytes() -> None:
+    result = CaseResult(experiment_dir="/x", template_id="t", role=Role.BASELINE, case_id="c1",
+                        predicted_route=None, outcome=Outcome.ERROR, error="CallFailed: boom",
+                        trial_routes=(Route.SERVE, Route.ABSTAIN))
+    payload = result.to_payload()
+    assert isinstance(payload, bytes)
+    assert CaseResult.from_payload(payload) == result
+
+
+# -- golden files ------------------------------------------------------------------------------------
+RUN_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{8}")
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+
+
+def normalised(text: str, names: dict[str, str]) -> str:
+    """Run ids by their template, times, the code commit, the version and hashes of run-id-bearing files fixed."""
+    for run_id, template in names.items():
+        text = text.replace(run_id, f"RUN-{template}")
+    text = TIME.sub("TIME", text)
+    text = re.sub(r'"code_commit": "[^"]*"', '"code_commit": "COMMIT"', text)
+    text = re.sub(r'"llmgate_version": "[^"]*"', '"llmgate_version": "VERSION"', text)
+    return re.sub(r'("path":"reports/RUN-[^"]*","sha256":)"[0-9a-f]{64}"', r'\1"SHA"', text)
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if UPDATE:
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"no golden file {path}; create it with LLMGATE_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8"), (
+        f"{name} differs from tests/golden/{name}: a format change shows here; if deliberate, bump the schema "
+        "version where the layout changed and regenerate with LLMGATE_UPDATE_GOLDEN=1"
+    )
+
+
+@pytest.mark.usefixtures("example")
+def test_golden_files_pin_every_written_format(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("example_suites", "-p", "no:cacheprovider", *THREE_RUNS)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = pytester.path / ".llmgate"
+    runs = {p.stem: json.loads(p.read_text())["params"]["template_id"] for p in (out / "runs").glob("*.json")}
+    for path in sorted((out / "runs").glob("*.json")):
+        check_json(json.loads(path.read_text()), "run")
+        check_golden(f"run-{runs[path.stem]}.json", normalised(path.read_text(), runs))
+    for path in sorted((out / "reports").glob("*.json")):
+        run_id = path.name.removesuffix("-redacted-eval.json")
+        check_json(json.loads(path.read_text()), "redacted-eval")
+        check_golden(f"redacted-eval-{runs[run_id]}.json", normalised(path.read_text(), runs))
+    report = (out / "report.json").read_text()
+    check_json(json.loads(report), "report")
+    check_golden("report.json", normalised(report, runs))
+    lock = (pytester.path / "example_suites" / "ci-claim-gate-repair" / "llmgate.lock").read_text()
+    check_json(json.loads(lock), "lock")
+    check_golden("llmgate.lock", lock)
+
+
+def test_records_written_by_0_1_0_still_load(capsys: pytest.CaptureFixture[str]) -> None:
+    old = GOLDEN / "v0.1.0"
+    records = [load_run(path) for path in sorted((old / "runs").glob("*.json"))]
+    assert {record.template_id: record.status for record in records}[FIX_B] is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
+    for record in records:  # reading and writing again gives the same data
+        assert json.loads(dump(record)) == json.loads((old / "runs" / f"{record.run_id}.json").read_text())
+    assert llmgate(["runs", "--dir", str(old)]) == 0
+    assert FIX_B in capsys.readouterr().out
+    assert llmgate(["promote", *(r.run_id for r in records), "--dir", str(old)]) == 0
+    decision = json.loads(capsys.readouterr().out)
+    assert (decision["artifact_name"], decision["status"]) == (FIX_B, "APPROVED_FOR_CANARY")
+    assert llmgate(["canary", str(old / "report.json"), "--unsafe-claims", "1"]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "ROLL_BACK_TO:ci-answerer-v1"
+
+
+def test_a_record_that_does_not_match_its_definition_is_refused_naming_the_field(tmp_path: Path) -> None:
+    record = json.loads(next((GOLDEN / "v0.1.0" / "runs").glob("*.json")).read_text())
+    record["metrics"]["case_count"] = "four"
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(record))
+    from pytest_llmgate import RecordError, RunRecord
+
+    with pytest.raises(RecordError, match=r"bad.json: is not a valid llmgate.run/1 .*\$\.metrics\.case_count"):
+        load(path.read_bytes(), RunRecord, path)
