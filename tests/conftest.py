@@ -15,7 +15,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-
 BASELINE = "ci-answerer-v1.1-regression"
 FIX = "ci-answerer-v1.2-fix"
 FIX_B = "ci-answerer-v1.2-fix-b"
-EVALUATION_SHA = "3e451c7d34700ca1"  # our example holdout; SPEC §4 names 94dfc930d2829d2c (see README)
+EVALUATION_SHA = "94dfc930d2829d2c"  # the example's evaluation fingerprint, SPEC §4
 THREE_RUNS = (f"--llmgate-baseline={BASELINE}", f"--llmgate-candidate={FIX}", f"--llmgate-candidate={FIX_B}")
 
 

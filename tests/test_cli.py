@@ -43,7 +43,7 @@ def test_runs_lists_one_line_per_stored_run(pytester: pytest.Pytester, three_run
     assert len(lines) == 3
     fix_line = next(line for line in lines if f" {FIX} " in line)
     assert fix_line.split()[1:] == [three_runs[FIX]["run_id"], FIX, "candidate", "REJECT_UNNECESSARY_ABSTENTION",
-                                    "0", "1", "75%", "3e451c7d34700ca1", "yes"]
+                                    "0", "1", "75%", "94dfc930d2829d2c", "yes"]
     assert llmgate(pytester.path, "runs", "--experiment", "other").stdout.startswith("no stored runs")
 
 
@@ -51,7 +51,7 @@ def test_compare_comparable_runs_side_by_side(pytester: pytest.Pytester, three_r
     ids = [three_runs[t]["run_id"][:24] for t in (BASELINE, FIX, FIX_B)]  # unique prefixes
     done = llmgate(pytester.path, "compare", *ids)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("comparable: same policy, evidence, evaluator and fingerprints (evaluation 3e451c7d34700ca1)")
+    assert done.stdout.startswith("comparable: same policy, evidence, evaluator and fingerprints (evaluation 94dfc930d2829d2c)")
     assert any(line.split() == ["unnecessary_abstention", "0", "1", "0"] for line in done.stdout.splitlines())
     assert any(line.split() == ["holdout.exact_route_rate", "50%", "50%", "100%"] for line in done.stdout.splitlines())
 
@@ -162,9 +162,9 @@ def test_fingerprint_of_an_experiment_and_a_suite_against_the_lock(pytester: pyt
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "ci-claim-gate-repair (example_suites/ci-claim-gate-repair): regression 2be42790a4f41355  "
-        "holdout 866504e844df5bdf  evaluation 3e451c7d34700ca1",
+        "holdout d47cdbbfe1caae89  evaluation 94dfc930d2829d2c",
         "  lock: matches",
-        "example_suites/ci-claim-gate-repair/holdout.suite.yaml: 866504e844df5bdf (suite holdout; lock: matches)",
+        "example_suites/ci-claim-gate-repair/holdout.suite.yaml: d47cdbbfe1caae89 (suite holdout; lock: matches)",
     ]
     regression = example / "regression.suite.yaml"
     regression.write_text(regression.read_text().replace("source: known_good", "source: known_bad"))

@@ -45,7 +45,7 @@ def test_one_eligible_candidate_is_promoted_with_rollback_and_limitation(experim
         "artifact_name": FIX_B,
         "alias": "canary_candidate",
         "source_run_id": f"run-{FIX_B}",
-        "evaluation_sha": "3e451c7d34700ca1",
+        "evaluation_sha": "94dfc930d2829d2c",
         "rollback_artifact": "ci-answerer-v1",
         "status": "APPROVED_FOR_CANARY",
         "limitation": "requires production review and monitored canary",
@@ -80,7 +80,7 @@ def test_runs_that_differ_are_not_ranked_and_each_field_is_named(experiment: Exp
     verdict = decide([other, run(experiment, FIX_B)])
     assert verdict.status is DecisionStatus.RUNS_NOT_COMPARABLE
     assert [issue.field for issue in verdict.issues] == ["policy_id", "holdout_sha", "evaluation_sha"]
-    assert verdict.issues[-1].values == {f"run-{FIX}": "0" * 16, f"run-{FIX_B}": "3e451c7d34700ca1"}
+    assert verdict.issues[-1].values == {f"run-{FIX}": "0" * 16, f"run-{FIX_B}": "94dfc930d2829d2c"}
     assert verdict.decision is None and not verdict.comparable
 
 

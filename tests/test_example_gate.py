@@ -25,15 +25,15 @@ def test_three_runs_print_record_and_promote_fix_b(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=9, failed=1, xfailed=2)
     result.stdout.re_match_lines(
         [
-            r".*llmgate: ci-claim-gate-repair: regression 2be42790a4f41355, holdout 866504e844df5bdf, "
-            r"evaluation 3e451c7d34700ca1",
+            r".*llmgate: ci-claim-gate-repair: regression 2be42790a4f41355, holdout d47cdbbfe1caae89, "
+            r"evaluation 94dfc930d2829d2c",
             r"=+ llmgate =+",
             r"ci-claim-gate-repair \(example_suites/ci-claim-gate-repair\)",
             r"\s+template\s+role\s+unsafe\s+unnecessary\s+exact\s+status",
             rf"\s+{BASELINE}\s+baseline\s+2\s+0\s+50%\s+REJECT_UNSAFE_SERVE",
             rf"\s+{FIX}\s+candidate\s+0\s+1\s+75%\s+REJECT_UNNECESSARY_ABSTENTION",
             rf"\s+{FIX_B}\s+candidate\s+0\s+0\s+100%\s+ELIGIBLE_FOR_CANARY_REVIEW",
-            r"\s+fingerprints: regression 2be42790a4f41355\s+holdout 866504e844df5bdf\s+evaluation 3e451c7d34700ca1",
+            r"\s+fingerprints: regression 2be42790a4f41355\s+holdout d47cdbbfe1caae89\s+evaluation 94dfc930d2829d2c",
             rf"\s+decision: PROMOTE {FIX_B} -> canary_candidate \(source run \S+; rollback ci-answerer-v1; "
             r"requires production review and monitored canary\)",
         ]
@@ -56,7 +56,7 @@ def test_three_runs_print_record_and_promote_fix_b(pytester: pytest.Pytester) ->
         "artifact_name": FIX_B,
         "alias": "canary_candidate",
         "source_run_id": runs[FIX_B]["run_id"],
-        "evaluation_sha": "3e451c7d34700ca1",
+        "evaluation_sha": "94dfc930d2829d2c",
         "rollback_artifact": "ci-answerer-v1",
         "status": "APPROVED_FOR_CANARY",
         "limitation": "requires production review and monitored canary",
@@ -71,9 +71,9 @@ def test_records_follow_the_spec_and_validate_against_the_shipped_schemas(pytest
     for run in read_runs(out):
         check_json(run, "run")
         assert run["params"]["regression_sha"] == "2be42790a4f41355"
-        assert run["params"]["holdout_sha"] == "866504e844df5bdf"
-        assert run["params"]["evaluation_sha"] == "3e451c7d34700ca1"
-        assert run["fingerprints"]["evaluation"].startswith("3e451c7d34700ca1")
+        assert run["params"]["holdout_sha"] == "d47cdbbfe1caae89"
+        assert run["params"]["evaluation_sha"] == "94dfc930d2829d2c"
+        assert run["fingerprints"]["evaluation"].startswith("94dfc930d2829d2c")
         assert run["params"]["code_commit"] == "unknown"  # pytester's directory is no git repository
         assert run["tags"]["incident_request_id"] == "req_205"
         assert run["tags"]["raw_log_text_stored"] == "false"
@@ -256,4 +256,4 @@ def test_the_short_summary_names_the_guardrail(
     result = gate(pytester, f"--llmgate-candidate={FIX}", *workers)
     result.stdout.fnmatch_lines([f"FAILED *holdout.suite.yaml::hold_001[[]{FIX}[]] - pytest_llmgate.GuardrailViolation: "
                                  f"UNNECESSARY_ABSTENTION: {FIX} abstained where the frozen label says SERVE on case "
-                                 "hold_001 (suite holdout, slice dependency_failure, evidence dependency_error)"])
+                                 "hold_001 (suite holdout, slice dependency_error, evidence dependency_error)"])

@@ -29,7 +29,7 @@ def test_freeze_writes_the_lock_and_runs_are_frozen(pytester: pytest.Pytester, e
     assert result.ret == pytest.ExitCode.OK
     lock = json.loads((example / "llmgate.lock").read_text())
     assert lock["schema"] == "llmgate.lock/1"
-    assert lock["fingerprints"]["evaluation"].startswith("3e451c7d34700ca1")
+    assert lock["fingerprints"]["evaluation"].startswith("94dfc930d2829d2c")
     assert sorted(lock["cases"]) == ["hold_001", "hold_002", "reg_002", "req_205"]
     assert lock["cases"]["reg_002"]["expected_route"] == "SERVE" and len(lock["cases"]["reg_002"]["sha256"]) == 64
     result.stdout.fnmatch_lines(["*frozen: yes (llmgate.lock matches)*"])
