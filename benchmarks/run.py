@@ -206,7 +206,7 @@ def measure_llm(repeat: int, root: Path) -> list[dict[str, Any]]:
     from pytest_llmgate._calls import CallPool
     from pytest_llmgate._candidate import load_candidate
     from pytest_llmgate._openai_chat import build_openai_chat
-    from pytest_llmgate._recordings import RecordMode
+    from pytest_llmgate._vocab import RecordMode
 
     server_script = Path(__file__).resolve().parent.parent / "tests" / "llm_server.py"
     port_file = root / "port"

@@ -21,7 +21,7 @@ class CanaryCall:
     @property
     def line(self) -> str:
         if self.verdict is CanaryVerdict.CONTINUE:
-            return self.verdict.value
+            return str(self.verdict.value)
         return f"{self.verdict.value}:{self.rollback_artifact}"
 
 

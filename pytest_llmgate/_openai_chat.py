@@ -12,7 +12,8 @@ from typing import Any
 
 from ._candidate import Candidate
 from ._errors import CandidateError
-from ._recordings import RecordMode, Recordings
+from ._recordings import Recordings
+from ._vocab import RecordMode
 from ._render import MissingField, placeholders, render
 from ._vocab import Route
 

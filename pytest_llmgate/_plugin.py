@@ -19,7 +19,8 @@ from ._experiment import MANIFEST_NAME, is_suite_file
 from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
 from ._calls import DEFAULT_CONCURRENCY
 from ._providers import ProviderOptions
-from ._recordings import RecordMode
+from ._options import add_options, value
+from ._vocab import RecordMode
 from ._session import GateSession, Selection, SessionResult
 from ._suite import SuiteCache
 from ._terminal import summary_lines
@@ -32,82 +33,30 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("llmgate", "LLM candidate gate (pytest-llmgate)")
-    group.addoption(
-        "--llmgate-candidate", action="append", default=[], metavar="ID", dest="llmgate_candidates",
-        help="template id of a candidate that gates the session (repeatable; 'all' = every artifact).",
-    )
-    group.addoption(
-        "--llmgate-baseline", action="append", default=[], metavar="ID", dest="llmgate_baselines",
-        help="template id of a reference run: recorded, shown as expected failures, never gates (repeatable).",
-    )
-    group.addoption(
-        "--llmgate-freeze", action="store_true", default=False, dest="llmgate_freeze",
-        help="write or refresh each experiment's llmgate.lock before running (starts a new comparison set).",
-    )
-    group.addoption(
-        "--llmgate-out", default=None, metavar="DIR", dest="llmgate_out",
-        help=f"where run records and the report go (default: {DEFAULT_DIR} under the rootdir).",
-    )
-    group.addoption(
-        "--llmgate-concurrency", type=int, default=None, metavar="N", dest="llmgate_concurrency",
-        help=f"LLM calls of a candidate in flight at once (default {DEFAULT_CONCURRENCY}).",
-    )
-    group.addoption(
-        "--llmgate-record", default=None, choices=[mode.value for mode in RecordMode], dest="llmgate_record",
-        help="record/replay of LLM replies (default none: replay only, a missing recording is an error).",
-    )
-    group.addoption(
-        "--llmgate-trials", type=int, default=None, metavar="N", dest="llmgate_trials",
-        help="ask each case N times (overrides the artifact's trials:).",
-    )
-    group.addoption(
-        "--llmgate-mlflow", action="store_true", default=False, dest="llmgate_mlflow",
-        help="export every run to MLflow (pip install 'pytest-llmgate[mlflow]').",
-    )
-    group.addoption(
-        "--llmgate-mlflow-uri", default=None, metavar="URI", dest="llmgate_mlflow_uri",
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///DIR/mlflow.db).",
-    )
-    group.addoption(
-        "--llmgate-wandb", action="store_true", default=False, dest="llmgate_wandb",
-        help="export every run to Weights & Biases, offline unless configured (pip install 'pytest-llmgate[wandb]').",
-    )
-    group.addoption(
-        "--llmgate-wandb-project", default=None, metavar="NAME", dest="llmgate_wandb_project",
-        help="W&B project (default: the experiment name).",
-    )
-    group.addoption(
-        "--llmgate-markdown", default=None, metavar="PATH", dest="llmgate_markdown",
-        help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set).",
-    )
-    parser.addini("llmgate_mlflow_uri", "MLflow tracking URI for --llmgate-mlflow", default="")
-    parser.addini("llmgate_concurrency", f"LLM calls in flight at once (default {DEFAULT_CONCURRENCY})", default="")
-    parser.addini("llmgate_record", "record mode: none, once, new_episodes or all (default none)", default="")
-    parser.addini("llmgate_candidates", "candidate template ids (like --llmgate-candidate)", type="args", default=[])
-    parser.addini("llmgate_baselines", "baseline template ids (like --llmgate-baseline)", type="args", default=[])
-    parser.addini("llmgate_out", "where run records go, relative to the rootdir", default="")
+    add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
     cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None else None
     gate = GateSession(
-        _selection(config), _out_dir(config), freeze=config.getoption("llmgate_freeze"), cache=cache,
-        options=ProviderOptions(record_mode=_record_mode(config), trials=_positive(config, "llmgate_trials")),
-        concurrency=_positive(config, "llmgate_concurrency") or DEFAULT_CONCURRENCY,
+        Selection(candidates=value(config, "candidates"), baselines=value(config, "baselines")),
+        value(config, "out") or config.rootpath / DEFAULT_DIR, freeze=value(config, "freeze"), cache=cache,
+        options=ProviderOptions(record_mode=RecordMode(value(config, "record") or RecordMode.NONE.value),
+                                trials=value(config, "trials")),
+        concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,
     )
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
-    if config.getoption("llmgate_mlflow") and not hasattr(config, "workerinput"):
+    if value(config, "mlflow") and not hasattr(config, "workerinput"):
         from ._mlflow import MlflowExporter, default_uri  # MLflow itself is imported at the first record
 
-        uri = config.getoption("llmgate_mlflow_uri") or config.getini("llmgate_mlflow_uri") or default_uri(gate.out_dir)
+        uri = value(config, "mlflow_uri") or default_uri(gate.out_dir)
         config.pluginmanager.register(MlflowExporter(uri), "llmgate-mlflow")
-    if config.getoption("llmgate_wandb") and not hasattr(config, "workerinput"):
+    if value(config, "wandb") and not hasattr(config, "workerinput"):
         from ._wandb import WandbExporter  # W&B itself is imported at the first record
 
-        exporter = WandbExporter(gate.out_dir / "wandb", config.getoption("llmgate_wandb_project"))
+        exporter = WandbExporter(gate.out_dir / "wandb", value(config, "wandb_project"))
         config.pluginmanager.register(exporter, "llmgate-wandb")
 
 
@@ -196,22 +145,16 @@ _NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pyte
 _RESULT_KEY = pytest.StashKey[Any]()
 
 
-def _selection(config: pytest.Config) -> Selection:
-    candidates = config.getoption("llmgate_candidates") or config.getini("llmgate_candidates")
-    baselines = config.getoption("llmgate_baselines") or config.getini("llmgate_baselines")
-    return Selection(candidates=tuple(candidates), baselines=tuple(baselines))
-
-
 def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:
     """The Markdown summary, to ``--llmgate-markdown`` and appended to ``$GITHUB_STEP_SUMMARY`` when set."""
     if not result.outcomes:
         return []
     text = markdown_summary(result)
     errors: list[LlmgateError] = []
-    target = config.getoption("llmgate_markdown")
+    target = value(config, "markdown")
     if target:
         try:
-            write_replacing((config.invocation_params.dir / target).resolve(), text.encode("utf-8"))
+            write_replacing(target, text.encode("utf-8"))
         except LlmgateError as exc:
             errors.append(exc)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -222,37 +165,6 @@ def _write_summaries(config: pytest.Config, result: SessionResult) -> list[Llmga
         except OSError as exc:
             errors.append(RecordError(Path(step_summary), None, f"cannot append the summary: {exc.strerror or exc}"))
     return errors
-
-
-def _record_mode(config: pytest.Config) -> RecordMode:
-    value = config.getoption("llmgate_record") or config.getini("llmgate_record") or RecordMode.NONE.value
-    try:
-        return RecordMode(value)
-    except ValueError:
-        modes = ", ".join(mode.value for mode in RecordMode)
-        raise pytest.UsageError(f"llmgate_record = {value!r}: expected one of {modes}") from None
-
-
-def _positive(config: pytest.Config, name: str) -> int | None:
-    value: int | None = config.getoption(name)
-    if value is None and name == "llmgate_concurrency" and config.getini(name):
-        try:
-            value = int(config.getini(name))
-        except ValueError:
-            raise pytest.UsageError(f"{name} = {config.getini(name)!r}: expected a whole number") from None
-    if value is not None and value < 1:
-        raise pytest.UsageError(f"--{name.replace('_', '-')}={value}: must be 1 or more")
-    return value
-
-
-def _out_dir(config: pytest.Config) -> Path:
-    option: str | None = config.getoption("llmgate_out")
-    if option:
-        return (config.invocation_params.dir / option).resolve()
-    ini: str = config.getini("llmgate_out")
-    if ini:
-        return (config.rootpath / ini).resolve()
-    return config.rootpath / DEFAULT_DIR
 
 
 def _discover(config: pytest.Config) -> list[Path]:

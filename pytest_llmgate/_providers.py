@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from ._candidate import Candidate
 from ._errors import CandidateError
-from ._recordings import RecordMode
+from ._vocab import RecordMode
 from ._vocab import Route
 
 

@@ -7,22 +7,13 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from ._errors import CandidateError
+from ._vocab import RecordMode
 
 RECORDINGS = "recordings"
-
-
-class RecordMode(str, Enum):
-    """The vcrpy vocabulary: when a reply may come from the endpoint rather than the recording."""
-
-    NONE = "none"  # replay only; a missing recording is an error
-    ONCE = "once"  # record when there is no recordings file yet, else replay only
-    NEW_EPISODES = "new_episodes"  # replay what is recorded, record what is not
-    ALL = "all"  # always call the endpoint and record the reply
 
 
 class NotRecorded(Exception):

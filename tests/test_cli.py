@@ -23,10 +23,16 @@ def three_runs(pytester: pytest.Pytester, example: Path) -> dict[str, dict]:  # 
     return runs_by_template(pytester.path / ".llmgate")
 
 
-def test_the_console_script_is_installed_and_does_not_import_pytest(tmp_path: Path) -> None:
-    probe = "import sys, pytest_llmgate._cli; print(sorted(m for m in sys.modules if m.split('.')[0] in ('pytest', '_pytest')))"
+def test_the_console_script_is_installed_and_loads_no_pytest_layer_session_or_provider(tmp_path: Path) -> None:
+    probe = "import json, sys, pytest_llmgate._cli; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[]"
+    loaded = json.loads(done.stdout)
+    assert [m for m in loaded if m.split(".")[0] in ("pytest", "_pytest", "openai", "anthropic", "mlflow", "wandb")] == []
+    ours = {m for m in loaded if m.startswith("pytest_llmgate")}
+    pytest_layer_session_providers = {"pytest_llmgate._plugin", "pytest_llmgate._nodes", "pytest_llmgate._session",
+                                      "pytest_llmgate._options", "pytest_llmgate._terminal", "pytest_llmgate._markdown"}
+    assert not ours & pytest_layer_session_providers
+    assert not {m for m in ours if "provider" in m or "openai" in m or "anthropic" in m or m.endswith("_calls")}
     script = Path(sys.executable).parent / "llmgate"
     assert script.exists()
     done = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=True)
