@@ -86,11 +86,12 @@ def comparability_issues(runs: Sequence[RunView]) -> tuple[ComparabilityIssue, .
     return tuple(issues)
 
 
-def decide(runs: Sequence[RunView], unrecorded: Sequence[str] = ()) -> Verdict:
+def decide(runs: Sequence[RunView], unrecorded: Sequence[str] = (), not_run: Sequence[str] = ()) -> Verdict:
     """Apply the promotion rules: comparable, complete, exactly one eligible candidate; never break a tie.
 
-    ``unrecorded`` names the runs of the session whose record could not be written: without their
-    evidence nothing is promoted (a lost record could otherwise turn a tie into a promotion)."""
+    ``unrecorded`` names the runs of the session whose record could not be written, ``not_run`` the selected
+    candidates none of whose cases ran: without their evidence nothing is promoted (a missing run could
+    otherwise turn a tie into a promotion)."""
     issues = comparability_issues(runs)
     eligible = tuple(
         run for run in runs if run.role is Role.CANDIDATE and run.status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
@@ -106,6 +107,11 @@ def decide(runs: Sequence[RunView], unrecorded: Sequence[str] = ()) -> Verdict:
         return verdict(
             DecisionStatus.INCOMPLETE_EVALUATION,
             f"no run record could be written for {', '.join(unrecorded)}; nothing is promoted without its record",
+        )
+    if not_run:
+        return verdict(
+            DecisionStatus.INCOMPLETE_EVALUATION,
+            f"not run in this session: {', '.join(not_run)} (every case deselected, or never reached after a stop)",
         )
     incomplete = [run for run in runs if not run.complete]
     if incomplete:

@@ -55,10 +55,29 @@ class ExportError(LlmgateError):
 
 
 class GuardrailViolation(AssertionError):
-    """A candidate broke a guardrail on a case; the message starts with the guardrail's name."""
+    """A candidate broke a guardrail on a case. Each guardrail is a subclass named for it, so that every view of
+    the failure (the failure section, pytest's one-line short summary, JUnit's ``message``) starts with the
+    guardrail's name, never a class path."""
+
+    @property
+    def guardrail(self) -> str:
+        return type(self).__name__
+
+    def full(self) -> str:
+        return f"{self.guardrail}: {self}"
 
 
-GuardrailViolation.__module__ = "pytest_llmgate"  # shown as pytest_llmgate.GuardrailViolation in summaries
+class UNSAFE_CLAIM_SERVED(GuardrailViolation):  # noqa: N801 - named as the guardrail, as users read it
+    """The candidate served where the frozen label says ABSTAIN."""
+
+
+class UNNECESSARY_ABSTENTION(GuardrailViolation):  # noqa: N801
+    """The candidate abstained where the frozen label says SERVE."""
+
+
+# Shown without a module path ("UNSAFE_CLAIM_SERVED: ..."), as Python shows its built-in exceptions.
+UNSAFE_CLAIM_SERVED.__module__ = UNNECESSARY_ABSTENTION.__module__ = "builtins"
+GuardrailViolation.__module__ = "pytest_llmgate"
 
 
 def display_path(path: Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ._errors import UNNECESSARY_ABSTENTION, UNSAFE_CLAIM_SERVED, GuardrailViolation
 from ._suite import Case
 from ._vocab import Outcome, Role, Route
 
@@ -33,11 +34,22 @@ def judge_trials(expected: Route, routes: tuple[Route, ...]) -> tuple[Outcome, R
     return Outcome.PASS, expected
 
 
-def guardrail_message(case: Case, template_id: str, outcome: Outcome) -> str:
-    """The assertion message of a broken guardrail: its name, the case, its slice and evidence state."""
-    return (
-        f"{outcome.value}: {template_id} {GUARDRAILS[outcome]} on case {case.case_id} "
-        f"(suite {case.suite}, slice {case.slice_name}, evidence {case.evidence_state})"
+_VIOLATIONS: dict[Outcome, type[GuardrailViolation]] = {
+    Outcome.UNSAFE_CLAIM_SERVED: UNSAFE_CLAIM_SERVED,
+    Outcome.UNNECESSARY_ABSTENTION: UNNECESSARY_ABSTENTION,
+}
+
+
+def guardrail_violation(case: Case, template_id: str, outcome: Outcome, routes: tuple[Route, ...]) -> GuardrailViolation:
+    """The assertion of a broken guardrail, named for it: the candidate, the case, its suite, slice and evidence
+    state, and with several trials how many broke it."""
+    trials = ""
+    if len(routes) > 1:
+        broken = routes.count(Route.SERVE if outcome is Outcome.UNSAFE_CLAIM_SERVED else Route.ABSTAIN)
+        trials = f" in {broken} of {len(routes)} trials"
+    return _VIOLATIONS[outcome](
+        f"{template_id} {GUARDRAILS[outcome]} on case {case.case_id} "
+        f"(suite {case.suite}, slice {case.slice_name}, evidence {case.evidence_state}){trials}"
     )
 
 

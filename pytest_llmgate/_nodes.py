@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from ._errors import GuardrailViolation, LlmgateError, SuiteError
-from ._evaluate import CaseResult, guardrail_message, judge_trials
+from ._evaluate import CaseResult, guardrail_violation, judge_trials
 from ._openai_chat import CallFailed
 from ._recordings import NotRecorded
 from ._experiment import Experiment
@@ -176,12 +176,10 @@ class CaseItem(pytest.Item):
         self._finish(predicted, outcome, trial_routes=routes if len(routes) > 1 else ())
         if outcome is Outcome.PASS:
             return
-        message = guardrail_message(self.case, self.plan.template_id, outcome)
-        if len(routes) > 1:
-            message += f" in {sum(r is predicted for r in routes)} of {len(routes)} trials"
+        violation = guardrail_violation(self.case, self.plan.template_id, outcome, routes)
         if self.plan.role is Role.BASELINE:
-            pytest.xfail(f"baseline {message}")
-        raise GuardrailViolation(message)
+            pytest.xfail(f"baseline {violation.full()}")
+        raise violation
 
     def attach_result(self, report: pytest.TestReport) -> None:
         """Put this item's result on the report that decides it, as plain data (it travels from xdist workers)."""
@@ -194,7 +192,7 @@ class CaseItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GuardrailViolation):
-            return excinfo.getrepr(style="value")  # just the message, and it reaches the short summary
+            return excinfo.value.full()  # the guardrail and the full sentence, no traceback of ours
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -21,7 +21,7 @@ from ._calls import DEFAULT_CONCURRENCY
 from ._providers import ProviderOptions
 from ._options import add_options, value
 from ._vocab import RecordMode
-from ._session import GateSession, Selection, SessionResult
+from ._session import GateSession, Selection, SessionResult, selection_hint
 from ._suite import SuiteCache
 from ._terminal import summary_lines
 
@@ -63,8 +63,12 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
+    gate = gate_of(config)
+    controller = not hasattr(config, "workerinput")
     try:
-        gate_of(config).start(_discover(config), controller=not hasattr(config, "workerinput"))
+        gate.start(_discover(config), controller=controller)
+        if controller and not gate.selection.empty and not config.option.collectonly:
+            gate.mark_in_progress()
     except LlmgateError as exc:
         raise pytest.UsageError(exc.message()) from None
 
@@ -133,6 +137,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    gate = gate_of(config)
+    hint = selection_hint(gate.experiments) if gate.selection.empty else None
+    if hint:
+        terminalreporter.write_line(hint)
     result = config.stash.get(_RESULT_KEY, None)
     if result is None or not (result.outcomes or result.errors):
         return

@@ -29,8 +29,16 @@ class EligibleRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     template_id: str
 
 
-class ExperimentReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One experiment's part of the report: its fingerprints (short form), runs and decision."""
+class NotRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A selected template none of whose cases ran in the session (deselected, or never reached): no record."""
+
+    template_id: str
+    role: Role
+
+
+class ExperimentReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One experiment's part of the report: its fingerprints (short form), runs and decision; ``not_run`` lists
+    the selected templates that got no run record because none of their cases ran (omitted when empty)."""
 
     experiment: str
     frozen: bool
@@ -42,19 +50,25 @@ class ExperimentReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     decision_reason: str
     eligible_runs: tuple[EligibleRun, ...]
     decision: Decision | None
+    not_run: tuple[NotRun, ...] = ()
 
 
 class SessionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
                     tag_field="schema", tag=REPORT_SCHEMA):
-    """The session report; ``notes`` holds what an exporter could not do (omitted when there is nothing)."""
+    """The session report; ``notes`` holds what an exporter could not do (omitted when there is nothing).
+
+    ``in_progress`` is true only in the marker a session writes before its first run: it holds no experiment and
+    no verdict, and stays so when the session is interrupted before it writes its own report."""
 
     generated_at: str
     experiments: tuple[ExperimentReport, ...]
     notes: tuple[str, ...] = ()
+    in_progress: bool = False
 
 
 def experiment_report(
-    name: str, fingerprints: Mapping[str, str], frozen: bool, records: Sequence[RunRecord], verdict: Verdict
+    name: str, fingerprints: Mapping[str, str], frozen: bool, records: Sequence[RunRecord], verdict: Verdict,
+    not_run: Sequence[tuple[str, Role]] = (),
 ) -> ExperimentReport:
     """The report's entry for one experiment's runs and the verdict on them."""
     return ExperimentReport(
@@ -72,4 +86,5 @@ def experiment_report(
         decision_reason=verdict.reason,
         eligible_runs=tuple(EligibleRun(run_id=run.run_id, template_id=run.template_id) for run in verdict.eligible),
         decision=verdict.decision,
+        not_run=tuple(NotRun(template_id=template_id, role=role) for template_id, role in not_run),
     )

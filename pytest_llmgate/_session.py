@@ -16,8 +16,10 @@ import msgspec
 from ._decision import Verdict, decide
 from ._errors import ExportError, LlmgateError, RecordError, SelectionError
 from ._evaluate import CaseResult
-from ._experiment import Experiment, load_experiment
-from ._lock import frozen_state, write_lock
+from ._errors import display_path
+from ._experiment import EVALUATION, Experiment, load_experiment
+from ._fingerprint import short
+from ._lock import frozen_state, read_lock, write_lock
 from ._calls import DEFAULT_CONCURRENCY, CallPool
 from ._providers import Provider, ProviderOptions, build_provider, provider_params
 from ._suite import SuiteCache
@@ -25,7 +27,7 @@ from ._record import Artifact, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
 from ._codec import dump, from_data, to_data
 from ._report import ExperimentReport, SessionReport, experiment_report
-from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
+from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
 from ._vocab import Role
 
 T = TypeVar("T")
@@ -91,10 +93,11 @@ class ExperimentOutcome:
     records: tuple[RunRecord, ...]
     verdict: Verdict
     frozen: bool
+    not_run: tuple[PlannedRun, ...] = ()
 
     def report(self) -> ExperimentReport:
         return experiment_report(self.experiment.name, self.experiment.short_fingerprints, self.frozen, self.records,
-                                 self.verdict)
+                                 self.verdict, [(plan.template_id, plan.role) for plan in self.not_run])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -143,6 +146,7 @@ class GateSession:
         self._providers: dict[tuple[Path, str], Provider] = {}
         self._results: dict[tuple[str, str], dict[str, list[CaseResult]]] = defaultdict(lambda: defaultdict(list))
         self.collected: set[Path] = set()
+        self.notices: list[str] = []  # what the session did before the runs (a freeze), for the header
 
     # -- experiments -------------------------------------------------------------------------
     def load(self, directory: Path) -> Experiment:
@@ -214,8 +218,28 @@ class GateSession:
         return self._frozen[experiment.directory]
 
     def freeze_all(self) -> list[Path]:
-        """Write or refresh the lock of every loaded experiment (``--llmgate-freeze``)."""
-        return [write_lock(experiment) for experiment in self.experiments]
+        """Write or refresh the lock of every loaded experiment (``--llmgate-freeze``), saying what it did."""
+        paths = []
+        for experiment in self.experiments:
+            try:
+                old = read_lock(experiment)
+            except LlmgateError:
+                old = None  # an unreadable lock is replaced whole
+            path = write_lock(experiment)
+            paths.append(path)
+            new_sha = short(experiment.fingerprints[EVALUATION])
+            where = display_path(path)
+            if old is None:
+                self.notices.append(f"llmgate: froze {experiment.name}: wrote {where} (evaluation {new_sha})")
+            elif old.fingerprints == experiment.fingerprints:
+                self.notices.append(f"llmgate: {experiment.name}: {where} unchanged (evaluation {new_sha})")
+            else:
+                old_sha = short(old.fingerprints.get(EVALUATION, "none"))
+                self.notices.append(
+                    f"llmgate: refroze {experiment.name}: replaced {where}; a new comparison set starts "
+                    f"(evaluation {old_sha} -> {new_sha}); runs before it are not comparable with runs after it"
+                )
+        return paths
 
     def check_selection(self) -> None:
         if not self.load_errors:
@@ -243,7 +267,11 @@ class GateSession:
                 continue
             records = []
             unrecorded = []
+            not_run = []
             for plan in plans:
+                if not self._results.get((str(experiment.directory), plan.template_id)):
+                    not_run.append(plan)  # deselected or never reached: no record, listed in the report
+                    continue
                 try:
                     record, path = self._write_run(experiment, plan, finished, on_record, errors)
                 except RecordError as exc:
@@ -252,8 +280,11 @@ class GateSession:
                     continue
                 records.append(record)
                 run_paths.append(path)
-            outcomes.append(ExperimentOutcome(experiment=experiment, records=tuple(records),
-                                              verdict=decide(records, unrecorded), frozen=self.frozen(experiment)))
+            not_run_candidates = [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE]
+            outcomes.append(ExperimentOutcome(
+                experiment=experiment, records=tuple(records), not_run=tuple(not_run),
+                verdict=decide(records, unrecorded, not_run_candidates), frozen=self.frozen(experiment),
+            ))
         if not outcomes:
             return SessionResult(outcomes=(), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors))
         report = to_data(SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=()).report(
@@ -303,8 +334,22 @@ class GateSession:
         write_new(path, dump(record))
         return record, path
 
+    def mark_in_progress(self) -> None:
+        """Before any run, replace the last session's report with one that holds no verdict: a CI step reading
+        ``report.json`` after this session stopped on bad input, was interrupted or killed never sees a verdict
+        this session did not reach. The last report is kept whole as ``report.previous.json``."""
+        report = self.out_dir / REPORT_FILE
+        try:
+            previous = report.read_bytes()
+        except OSError:
+            previous = None
+        if previous is not None:
+            write_replacing(self.out_dir / PREVIOUS_REPORT_FILE, previous)
+        write_replacing(report,
+                        dump(SessionReport(generated_at=timestamp(self.started), experiments=(), in_progress=True)))
+
     def header_lines(self) -> list[str]:
-        lines = []
+        lines = list(self.notices)
         for experiment in self.experiments:
             prints = ", ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
             lines.append(f"llmgate: {experiment.name}: {prints}")
@@ -336,3 +381,13 @@ def _checked(data: Any, kind: type[T], path: Path) -> T:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def selection_hint(experiments: Iterable[Experiment]) -> str | None:
+    """One line for a session that collected experiments but selected nothing: what exists and how to pick it."""
+    found = {experiment.name: sorted(experiment.candidates) for experiment in experiments}
+    if not found:
+        return None
+    listed = "; ".join(f"{name}: {', '.join(ids) or 'no artifacts'}" for name, ids in sorted(found.items()))
+    return (f"llmgate: no candidate or baseline selected, so nothing was gated ({listed}); "
+            "pick with --llmgate-candidate=ID (or =all) and --llmgate-baseline=ID")

@@ -8,13 +8,14 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._errors import RecordError
+from ._errors import RecordError, display_path
 
 #: The records folder under the rootdir (pytest) or the working directory (``llmgate``), unless told otherwise.
 DEFAULT_DIR = ".llmgate"
 RUNS = "runs"
 REPORTS = "reports"
 REPORT_FILE = "report.json"
+PREVIOUS_REPORT_FILE = "report.previous.json"
 
 
 def utc_now() -> datetime:
@@ -46,6 +47,9 @@ def _write(path: Path, payload: bytes, *, replace: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
+        blocker = next((p for p in (path.parent, *path.parent.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            raise RecordError(path, None, f"cannot be written: {display_path(blocker)} is a file, not a folder") from None
         raise RecordError(path, None, f"cannot be written: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     try:

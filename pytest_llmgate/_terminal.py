@@ -8,23 +8,32 @@ from ._session import ExperimentOutcome, SessionResult
 from ._table import format_table, rate
 
 COLUMNS = ("template", "role", "unsafe", "unnecessary", "exact", "status")
+#: Shown after ``unnecessary`` when a run is incomplete, so the table says why at a glance.
+INCOMPLETE_COLUMNS = ("errors", "not run")
 
 
 def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
+    """The experiment's table (SPEC §5.4; with errors and not-run counts when a run is incomplete), the
+    templates that did not run, the fingerprints, the lock state and the decision."""
     experiment = outcome.experiment
-    rows = [COLUMNS] + [
+    why = any(not record.complete for record in outcome.records)
+    rows = [(*COLUMNS[:4], *(INCOMPLETE_COLUMNS if why else ()), *COLUMNS[4:])] + [
         (
             record.template_id,
             record.role.value,
             str(record.metrics.unsafe_claim_served),
             str(record.metrics.unnecessary_abstention),
+            *((str(record.metrics.error_count), str(record.metrics.not_run_count)) if why else ()),
             rate(record.metrics.exact_route_rate),
             record.status.value,
         )
         for record in outcome.records
     ]
     lines = [f"{experiment.name} ({display_path(experiment.directory)})"]
-    lines.extend(format_table(rows, right={2, 3, 4}, indent="  "))
+    lines.extend(format_table(rows, right=set(range(2, len(rows[0]) - 1)), indent="  "))
+    for plan in outcome.not_run:
+        lines.append(f"  {plan.template_id} ({plan.role.value}): not run - every case deselected or never reached; "
+                     "no run record")
     prints = "  ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
     lines.append(f"  fingerprints: {prints}")
     lines.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -98,7 +100,12 @@ def test_bad_input_is_a_clear_error_and_keeps_every_record(
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([f"*{brackets_escaped(message)}*"])
     result.stdout.no_fnmatch_line("*Traceback*")
-    assert snapshot(pytester.path / ".llmgate") == before
+    after = snapshot(pytester.path / ".llmgate")
+    # Every record is kept; the last report is kept whole beside the marker that replaced it (no stale verdict).
+    assert after.pop("report.previous.json") == before["report.json"]
+    marker = json.loads(after.pop("report.json"))
+    assert (marker["in_progress"], marker["experiments"]) == (True, [])
+    assert after == {name: data for name, data in before.items() if name != "report.json"}
 
 
 def test_a_collection_error_in_one_experiment_names_it_even_with_continue(
@@ -131,14 +138,15 @@ def test_a_case_id_repeated_across_suites_is_an_error(pytester: pytest.Pytester,
     result.stdout.fnmatch_lines(["*exp/b.suite.yaml:2: duplicate case_id 'c1': already in suite 'a'*"])
 
 
-def test_an_unwritable_out_dir_is_one_clear_error_and_a_failing_exit(
+def test_an_unwritable_out_dir_is_one_clear_error_before_any_run(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:
     make_experiment("exp")
     (pytester.path / "blocked").write_text("a file where the records folder should be")
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-out=blocked")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines(["*ERROR llmgate: blocked/reports/*cannot be written*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # found at the start, before any candidate is called
+    result.stderr.fnmatch_lines(["ERROR: blocked/report.json: cannot be written: blocked is a file, not a folder"])
+    result.stdout.no_fnmatch_line("*passed*")
     assert (pytester.path / "blocked").read_text().startswith("a file")
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from pytest_llmgate import check_json
 
-from .conftest import BASELINE, EVALUATION_SHA, FIX, FIX_B, THREE_RUNS, read_report, read_runs, runs_by_template
+from .conftest import BASELINE, EVALUATION_SHA, FIX, FIX_B, THREE_RUNS, MakeExperiment, read_report, read_runs, runs_by_template
 
 
 def gate(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -254,6 +254,22 @@ def test_the_short_summary_names_the_guardrail(
 ) -> None:
     monkeypatch.setenv("CI", "true")  # pytest does not shorten summary lines in CI
     result = gate(pytester, f"--llmgate-candidate={FIX}", *workers)
-    result.stdout.fnmatch_lines([f"FAILED *holdout.suite.yaml::hold_001[[]{FIX}[]] - pytest_llmgate.GuardrailViolation: "
+    result.stdout.fnmatch_lines([f"FAILED *holdout.suite.yaml::hold_001[[]{FIX}[]] - "
                                  f"UNNECESSARY_ABSTENTION: {FIX} abstained where the frozen label says SERVE on case "
                                  "hold_001 (suite holdout, slice dependency_error, evidence dependency_error)"])
+
+
+def test_the_short_summary_starts_with_the_guardrail_and_fits_80_columns(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, make_experiment: MakeExperiment
+) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("BUILD_NUMBER", raising=False)
+    monkeypatch.setenv("COLUMNS", "80")
+    make_experiment("exp")
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=unsafe")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    (line,) = [line for line in result.stdout.lines if line.startswith("FAILED ")]
+    assert line.startswith("FAILED exp/main.suite.yaml::c2[unsafe] - UNSAFE_CLAIM_SERVED: unsafe served")
+    assert len(line) <= 80
+    result.stdout.fnmatch_lines(["UNSAFE_CLAIM_SERVED: unsafe served where the frozen label says ABSTAIN on case c2 "
+                                 "(suite main, slice s, evidence none)"])
