@@ -15,12 +15,13 @@ from typing import Any
 from ._errors import SuiteError
 from ._fingerprint import fingerprint, value_sha256
 from ._provenance import llmgate_version
-from ._schemas import check_document, check_item, schema
+from ._schemas import check_document, check_item, plain_check, schema
 from ._store import write_replacing
 from ._vocab import Route
 from ._yaml import load_yaml
 
 JSONL_SUFFIX = ".suite.jsonl"
+NO_CASES = "has no cases; a suite needs at least one case"
 _ROUTES = {route.value: route for route in Route}
 
 
@@ -165,6 +166,8 @@ def read_cases(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int |
 def _read_yaml(path: Path) -> tuple[list[dict[str, Any]], list[int | None], Callable[[int], int | None]]:
     document = load_yaml(path, SuiteError)
     data = document.data
+    if isinstance(data, dict) and data.get("cases") == []:
+        raise SuiteError(path, document.line_of(["cases"]), NO_CASES)
     if not (isinstance(data, dict) and data.keys() == {"cases"} and isinstance(data["cases"], list)
             and all(map(plainly_valid, data["cases"]))):
         check_document(document, "suite", SuiteError)  # the schema names what is wrong, and where
@@ -180,19 +183,47 @@ def _read_jsonl(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int 
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SuiteError(path, raw.count(b"\n", 0, exc.start) + 1, "is not UTF-8 text") from None
-    loads = json.loads
-    for number, line in enumerate(text.splitlines(), start=1):
+    loads = _JSON.decode
+    # Lines end at "\n" only: U+2028, U+0085 and the like are characters a JSON string may hold as they are.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line or line.isspace():
             continue
         try:
             case = loads(line)
+        except _DuplicateJsonKey as exc:
+            raise SuiteError(path, number, f"duplicate key {exc.key!r} in a JSON object") from None
         except ValueError as exc:
             raise SuiteError(path, number, f"not a JSON object: {exc}") from None
+        except RecursionError:
+            raise SuiteError(path, number, "not a JSON object: nested too deeply") from None
         if not plainly_valid(case):
-            check_item(case, schema("suite")["$defs"]["case"], "suite", path, number, SuiteError)
+            check_item(case, _CASE_SCHEMA, "suite", path, number, SuiteError)
         cases.append(case)
         lines.append(number)
+    if not cases:
+        raise SuiteError(path, None, NO_CASES)
     return cases, lines, lambda index: lines[index]
+
+
+class _DuplicateJsonKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; a key given twice is refused, as YAML refuses it (json keeps the last silently)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateJsonKey(key)
+            seen.add(key)
+    return obj
+
+
+_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys)  # built once: json.loads(..., hook) builds one per call
 
 
 def _parse(path: Path, raw: bytes) -> _Parsed:
@@ -209,22 +240,9 @@ def _parse(path: Path, raw: bytes) -> _Parsed:
     return _Parsed(cases=cases, lines=lines, input_sha256=hashes, fingerprint=fingerprint(cases))
 
 
-_REQUIRED = frozenset({"case_id", "slice_name", "evidence_state", "expected_route", "source"})
-_ALLOWED = _REQUIRED | {"input"}
+_CASE_SCHEMA: dict[str, Any] = schema("suite")["$defs"]["case"]
 #: The suite schema's case_id pattern, matched as jsonschema matches patterns (re.search).
-CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-_CASE_ID_SEARCH = CASE_ID_PATTERN.search
-
-
-def plainly_valid(case: Any) -> bool:
-    """A fast check that accepts only cases the suite schema accepts; anything else goes to the schema for a precise error."""
-    if type(case) is not dict or not (_REQUIRED <= case.keys() <= _ALLOWED):
-        return False
-    case_id, slice_name, evidence, source = case["case_id"], case["slice_name"], case["evidence_state"], case["source"]
-    return (
-        type(case_id) is str and type(slice_name) is str and type(evidence) is str and type(source) is str
-        and slice_name != "" and evidence != "" and source != ""
-        and type(case["expected_route"]) is str and case["expected_route"] in _ROUTES
-        and (len(case) == 5 or type(case["input"]) is dict)
-        and _CASE_ID_SEARCH(case_id) is not None
-    )
+CASE_ID_PATTERN = re.compile(_CASE_SCHEMA["properties"]["case_id"]["pattern"])
+#: The fast path of case validation: it accepts only cases the suite schema accepts, anything else goes to the
+#: schema for a precise error. Built from the schema's case definition, so there is no second copy to keep in step.
+plainly_valid: Callable[[Any], bool] = plain_check(_CASE_SCHEMA)
