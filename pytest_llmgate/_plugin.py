@@ -25,6 +25,7 @@ from ._suite import SuiteCache
 from ._terminal import summary_lines
 
 COLLECTED_KEY = "llmgate_collected"
+SUITE_CACHE_CHOICES = ("on", "off")
 DEFAULT_OUT = ".llmgate"
 
 
@@ -82,17 +83,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--llmgate-markdown", default=None, metavar="PATH", dest="llmgate_markdown",
         help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set).",
     )
+    group.addoption(
+        "--llmgate-suite-cache", default=None, choices=SUITE_CACHE_CHOICES, dest="llmgate_suite_cache",
+        help="keep parsed suites in pytest's cache folder, .pytest_cache (default on). The cache holds the cases "
+             "as written, raw inputs included: turn it off where that folder is shared or kept.",
+    )
     parser.addini("llmgate_mlflow_uri", "MLflow tracking URI for --llmgate-mlflow", default="")
     parser.addini("llmgate_concurrency", f"LLM calls in flight at once (default {DEFAULT_CONCURRENCY})", default="")
     parser.addini("llmgate_record", "record mode: none, once, new_episodes or all (default none)", default="")
     parser.addini("llmgate_candidates", "candidate template ids (like --llmgate-candidate)", type="args", default=[])
     parser.addini("llmgate_baselines", "baseline template ids (like --llmgate-baseline)", type="args", default=[])
     parser.addini("llmgate_out", "where run records go, relative to the rootdir", default="")
+    parser.addini("llmgate_suite_cache", "on or off: the parsed-suite cache, which holds raw case inputs (default on)",
+                  default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
-    cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None else None
+    cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None and _suite_cache(config) else None
     gate = GateSession(
         _selection(config), _out_dir(config), freeze=config.getoption("llmgate_freeze"), cache=cache,
         options=ProviderOptions(record_mode=_record_mode(config), trials=_positive(config, "llmgate_trials")),
@@ -244,6 +252,13 @@ def _positive(config: pytest.Config, name: str) -> int | None:
     if value is not None and value < 1:
         raise pytest.UsageError(f"--{name.replace('_', '-')}={value}: must be 1 or more")
     return value
+
+
+def _suite_cache(config: pytest.Config) -> bool:
+    value: str = config.getoption("llmgate_suite_cache") or config.getini("llmgate_suite_cache") or "on"
+    if value not in SUITE_CACHE_CHOICES:
+        raise pytest.UsageError(f"llmgate_suite_cache = {value!r}: expected on or off")
+    return value == "on"
 
 
 def _out_dir(config: pytest.Config) -> Path:

@@ -61,7 +61,7 @@ class Suite:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Parsed:
-    """A suite file's validated cases, their lines and input hashes, and its fingerprint: what the cache keeps."""
+    """A suite file's validated cases, their lines and input hashes, and its fingerprint."""
 
     cases: list[dict[str, Any]]
     lines: list[int | None]
@@ -69,15 +69,21 @@ class _Parsed:
     fingerprint: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"cases": self.cases, "lines": self.lines, "input_sha256": self.input_sha256,
-                "fingerprint": self.fingerprint}
+        """What the cache keeps: the cases and their lines, and the fingerprint they must give again."""
+        return {"cases": self.cases, "lines": self.lines, "fingerprint": self.fingerprint}
 
 
 class SuiteCache:
     """Parsed suites keyed by the file's bytes and the plugin's version, so an unchanged suite is not re-parsed.
 
-    A changed byte, or another version of the plugin, is another key: the cache cannot serve stale cases or a
-    stale fingerprint. Entries are written atomically; an unreadable entry is ignored and rewritten.
+    A changed byte, or another version of the plugin, is another key. An entry is trusted for nothing that can be
+    checked cheaply: its cases must pass the schema's fast check, and the input hashes and the fingerprint are
+    computed again from the cases it holds, so a run's records always carry the fingerprint of the cases that were
+    evaluated. An entry whose cases do not give the fingerprint it was written with (a label flipped by hand, a
+    truncated file) is ignored and written anew. An entry rewritten consistently is not detected here: its cases
+    then have another fingerprint than the file's, which the lock and ``llmgate fingerprint`` show. Where the cache
+    folder is shared or restored from elsewhere, turn the cache off (``--llmgate-suite-cache=off``). The cache
+    holds the cases as written, raw ``input`` included. Entries are written atomically.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -92,10 +98,17 @@ class SuiteCache:
     def get(self, key: str) -> _Parsed | None:
         try:
             data = json.loads((self.directory / f"{key}.json").read_bytes())
-            return _Parsed(cases=data["cases"], lines=data["lines"], input_sha256=data["input_sha256"],
-                           fingerprint=data["fingerprint"])
+            cases, lines, stored = data["cases"], data["lines"], data["fingerprint"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        if not (type(cases) is list and cases and type(lines) is list and len(lines) == len(cases)
+                and all(line is None or type(line) is int for line in lines) and all(map(plainly_valid, cases))):
+            return None
+        try:
+            parsed = _derive(cases, lines)
+        except (TypeError, ValueError, RecursionError):
+            return None
+        return parsed if parsed.fingerprint == stored else None
 
     def put(self, key: str, parsed: _Parsed) -> None:
         try:
@@ -105,7 +118,10 @@ class SuiteCache:
             pass
 
     def fingerprint(self, path: Path) -> str | None:
-        """The cached fingerprint of an unchanged suite file, without parsing it (None: not cached)."""
+        """The cached fingerprint of an unchanged suite file, without parsing it (None: not cached).
+
+        Unchecked, for a quick look only: records take the fingerprint from the cases loaded (``load_suite``).
+        """
         raw = path.read_bytes()
         try:
             return (self.directory / f"{self.key(raw, _kind(path))}.fingerprint").read_text(encoding="ascii")
@@ -228,6 +244,21 @@ _JSON = json.JSONDecoder(object_pairs_hook=_unique_keys)  # built once: json.loa
 
 def _parse(path: Path, raw: bytes) -> _Parsed:
     cases, lines, input_line = read_cases(path, raw)
+    try:
+        return _derive(cases, lines)
+    except _BadInput as exc:
+        case = cases[exc.index]
+        raise SuiteError(path, input_line(exc.index), f"case {case['case_id']!r}: input is not JSON data ({exc})") from None
+
+
+class _BadInput(ValueError):
+    def __init__(self, index: int, problem: Exception) -> None:
+        super().__init__(str(problem))
+        self.index = index
+
+
+def _derive(cases: list[dict[str, Any]], lines: list[int | None]) -> _Parsed:
+    """The input hashes and the fingerprint of validated cases: computed from the cases, never taken on trust."""
     hashes: list[str | None] = []
     for index, case in enumerate(cases):
         if "input" not in case:
@@ -236,7 +267,7 @@ def _parse(path: Path, raw: bytes) -> _Parsed:
         try:
             hashes.append(value_sha256(case["input"]))
         except (TypeError, ValueError) as exc:
-            raise SuiteError(path, input_line(index), f"case {case['case_id']!r}: input is not JSON data ({exc})") from None
+            raise _BadInput(index, exc) from None
     return _Parsed(cases=cases, lines=lines, input_sha256=hashes, fingerprint=fingerprint(cases))
 
 

@@ -213,3 +213,102 @@ def test_a_case_id_with_a_trailing_newline_in_yaml_names_its_line(
     result = pytester.runpytest("exp", "--llmgate-candidate=good")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*exp/main.suite.yaml:7: cases[[]1[]].case_id: 'r1\\n' is refused: a case id starts*"])
+
+
+# --- the parsed-suite cache -----------------------------------------------------------------------------------------
+
+
+def cache_entries(root: Path) -> list[Path]:
+    return sorted((root / ".pytest_cache" / "d" / "llmgate-suites").glob("*.json"))
+
+
+def flip_first_label(entry: Path, *, refingerprint: bool) -> None:
+    from pytest_llmgate._fingerprint import fingerprint
+
+    data = json.loads(entry.read_text())
+    first = data["cases"][0]
+    first["expected_route"] = "ABSTAIN" if first["expected_route"] == "SERVE" else "SERVE"
+    if refingerprint:
+        data["fingerprint"] = fingerprint(data["cases"])
+    entry.write_text(json.dumps(data))
+
+
+def test_a_poisoned_cache_entry_is_ignored_and_the_run_is_on_the_real_labels(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    from .conftest import read_runs
+
+    make_experiment("exp")
+    first = pytester.runpytest("exp", "--llmgate-candidate=good")
+    first.assert_outcomes(passed=2)
+    (entry,) = cache_entries(pytester.path)
+    flip_first_label(entry, refingerprint=False)  # c1 now says ABSTAIN in the cache; good serves it
+
+    again = pytester.runpytest("exp", "--llmgate-candidate=good")
+    again.assert_outcomes(passed=2)
+    assert again.ret == pytest.ExitCode.OK
+    runs = read_runs(pytester.path / ".llmgate")
+    assert len(runs) == 2 and runs[0]["fingerprints"] == runs[1]["fingerprints"]
+    assert json.loads(entry.read_text())["cases"][0]["expected_route"] == "SERVE"  # written anew from the file
+
+
+def test_a_consistently_rewritten_entry_is_evaluated_under_its_own_fingerprint(tmp_path: Path) -> None:
+    from pytest_llmgate._fingerprint import fingerprint
+    from pytest_llmgate._suite import SuiteCache
+
+    path = write_yaml(tmp_path / "s.suite.yaml", {"cases": [case("a", "e", "SERVE"), case("b", "f", "ABSTAIN")]})
+    cache = SuiteCache(tmp_path / "cache")
+    real = load_suite("s", path, cache)
+    (entry,) = sorted((tmp_path / "cache").glob("*.json"))
+    flip_first_label(entry, refingerprint=True)
+    served = load_suite("s", path, cache)
+    assert served.cases[0].expected_route.value == "ABSTAIN"
+    # The fingerprint is that of the cases evaluated, never the file's: a lock or `llmgate fingerprint` shows it.
+    assert served.fingerprint == fingerprint([dict(c.written) for c in served.cases]) != real.fingerprint
+
+
+@pytest.mark.parametrize("poison", [
+    lambda data: data.update(cases=[]),
+    lambda data: data.update(lines=[1]),
+    lambda data: data["cases"][0].update(case_id="a::b"),
+    lambda data: data["cases"][0].pop("source"),
+    lambda data: data.update(fingerprint="0" * 64),
+])
+def test_an_entry_that_does_not_check_out_is_ignored(tmp_path: Path, poison: object) -> None:
+    from pytest_llmgate._suite import SuiteCache
+
+    path = write_yaml(tmp_path / "s.suite.yaml", {"cases": [case("a", "e", "SERVE"), case("b", "f", "ABSTAIN")]})
+    cache = SuiteCache(tmp_path / "cache")
+    real = load_suite("s", path, cache)
+    (entry,) = sorted((tmp_path / "cache").glob("*.json"))
+    data = json.loads(entry.read_text())
+    poison(data)  # type: ignore[operator]
+    entry.write_text(json.dumps(data))
+    assert load_suite("s", path, cache) == real
+
+
+@pytest.mark.parametrize("how", ["option", "ini"])
+def test_with_the_suite_cache_off_no_cache_entry_is_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, how: str
+) -> None:
+    make_experiment("exp")
+    args = ["exp", "--llmgate-candidate=good"]
+    if how == "option":
+        args.append("--llmgate-suite-cache=off")
+    else:
+        pytester.makeini("[pytest]\nllmgate_suite_cache = off\n")
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=2)
+    assert not (pytester.path / ".pytest_cache" / "d" / "llmgate-suites").exists()
+    assert (pytester.path / ".pytest_cache").exists()  # pytest's own cache is still there
+
+
+def test_a_bad_suite_cache_value_is_a_usage_error(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    make_experiment("exp")
+    pytester.makeini("[pytest]\nllmgate_suite_cache = maybe\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*llmgate_suite_cache = 'maybe': expected on or off*"])
+    pytester.makeini("[pytest]\n")
+    help_text = pytester.runpytest("--help")
+    help_text.stdout.fnmatch_lines(["*--llmgate-suite-cache*", "*raw inputs included*"])
