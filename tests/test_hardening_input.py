@@ -312,3 +312,83 @@ def test_a_bad_suite_cache_value_is_a_usage_error(pytester: pytest.Pytester, mak
     pytester.makeini("[pytest]\n")
     help_text = pytester.runpytest("--help")
     help_text.stdout.fnmatch_lines(["*--llmgate-suite-cache*", "*raw inputs included*"])
+
+
+# --- the templates folder and its artifacts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_templates_path_that_is_a_file_is_a_clean_error(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, named: bool
+) -> None:
+    import shutil
+
+    directory = make_experiment("exp")
+    if named:
+        with (directory / "llmgate.yaml").open("a") as manifest:
+            manifest.write("templates: tpl\n")
+    shutil.rmtree(directory / "templates")
+    (directory / ("tpl" if named else "templates")).write_text("a file where the templates folder should be\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    where = "exp/llmgate.yaml:7" if named else "exp/llmgate.yaml"
+    result.stdout.fnmatch_lines([f"*{where}: templates folder '{'tpl' if named else 'templates'}' is not a folder*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_a_templates_folder_that_cannot_be_listed_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_llmgate._experiment import load_experiment
+
+    directory = tmp_path / "exp"
+    write_yaml(directory / "llmgate.yaml", {"experiment": "exp", "policy_id": "p", "evidence_version": "e",
+                                            "evaluator_version": "v", "suites": {"main": "main.suite.yaml"}})
+    write_yaml(directory / "main.suite.yaml", {"cases": [case("c1", "log", "SERVE")]})
+    (directory / "templates").mkdir()
+    real_iterdir = Path.iterdir
+
+    def refused(self: Path):  # type: ignore[no-untyped-def]
+        if self.name == "templates":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", refused)
+    with pytest.raises(ManifestError) as info:
+        load_experiment(directory)
+    assert str(info.value).endswith("llmgate.yaml: templates folder 'templates' cannot be listed: Permission denied")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+                    reason="root lists any folder, whatever its mode")
+def test_a_templates_folder_without_read_permission_is_a_clean_error(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    directory = make_experiment("exp")
+    (directory / "templates").chmod(0)
+    try:
+        result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    finally:
+        (directory / "templates").chmod(0o755)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/llmgate.yaml: templates folder 'templates' cannot be listed: Permission denied*"])
+
+
+def test_a_template_linking_outside_the_experiment_is_refused(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    directory = make_experiment("exp")
+    write_yaml(pytester.path / "outside" / "evil.yaml",
+               {"template_id": "evil", "provider": "evidence_policy", "serve_evidence": "*"})
+    (directory / "templates" / "evil.yaml").symlink_to(Path("..", "..", "outside", "evil.yaml"))
+    inside = directory / "shared.yaml"
+    write_yaml(inside, {"template_id": "linked", "provider": "evidence_policy", "serve_evidence": ["log"]})
+    (directory / "templates" / "linked.yaml").symlink_to(Path("..", "shared.yaml"))  # inside: still fine
+
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/templates/evil.yaml: is a link to '../../outside/evil.yaml', which leaves "
+                                 "the experiment directory*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    (directory / "templates" / "evil.yaml").unlink()
+    pytester.runpytest("exp", "--llmgate-candidate=linked").assert_outcomes(passed=2)
