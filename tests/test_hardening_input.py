@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pytest_llmgate import CandidateError, ManifestError, SuiteError, load_suite
 from pytest_llmgate._suite import plainly_valid
