@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,9 +103,15 @@ def load_experiment(directory: Path, cache: SuiteCache | None = None) -> Experim
 
     templates_rel = data.get("templates", "templates")
     templates_dir = _inside(directory, templates_rel, document, ["templates"])
+    templates_line = document.line_of(["templates"]) if "templates" in data else None
+    if templates_dir.exists() and not templates_dir.is_dir():
+        raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} is not a folder")
     if "templates" in data and not templates_dir.is_dir():
-        raise ManifestError(manifest_path, document.line_of(["templates"]), f"templates folder {templates_rel!r} does not exist")
-    candidates = _load_candidates(templates_dir, directory)
+        raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} does not exist")
+    try:
+        candidates = _load_candidates(templates_dir, directory)
+    except _Unlistable as exc:
+        raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} cannot be listed: {exc}") from None
 
     promotion = data.get("promotion", {})
     all_cases = [case.written for suite in suites for case in suite.cases]
@@ -139,12 +146,27 @@ def _inside(directory: Path, relative: str, document: Document, location: list[s
     return path
 
 
+class _Unlistable(Exception):
+    """The templates folder exists but cannot be listed; the message is the system's reason."""
+
+
 def _load_candidates(templates_dir: Path, directory: Path) -> dict[str, Candidate]:
     candidates: dict[str, Candidate] = {}
     if not templates_dir.is_dir():
         return candidates
-    for path in sorted(templates_dir.iterdir()):
-        if path.suffix not in ARTIFACT_SUFFIXES or not path.is_file():
+    try:
+        paths = sorted(templates_dir.iterdir())
+    except OSError as exc:
+        raise _Unlistable(exc.strerror or str(exc)) from None
+    for path in paths:
+        if path.suffix not in ARTIFACT_SUFFIXES:
+            continue
+        if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(directory):
+            # Suites and the templates folder are held inside the experiment; an artifact is too.
+            raise CandidateError(
+                path, None, f"is a link to {os.readlink(path)!r}, which leaves the experiment directory"
+            )
+        if not path.is_file():
             continue
         candidate = load_candidate(path, directory)
         if candidate.template_id in candidates:

@@ -38,7 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
-    cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None else None
+    cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None and value(config, "suite_cache") != "off" else None
     gate = GateSession(
         Selection(candidates=value(config, "candidates"), baselines=value(config, "baselines")),
         value(config, "out") or config.rootpath / DEFAULT_DIR, freeze=value(config, "freeze"), cache=cache,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ def check_document(document: Document, name: str, error: type[LlmgateError]) -> 
             document.line_of([*location, key]),
             f"{_describe(location, 'unknown key')} {key!r} (allowed: {', '.join(_allowed_keys(found))})",
         )
-    raise error(document.path, document.line_of(location), f"{_describe(location)}{found.message}")
+    raise error(document.path, document.line_of(location), f"{_describe(location)}{_message(found)}")
 
 
 def check_item(
@@ -70,7 +71,15 @@ def check_item(
     extra = _unexpected_keys(found)
     if extra:
         raise error(path, line, f"{_describe(location, 'unknown key')} {extra[0]!r} (allowed: {', '.join(_allowed_keys(found))})")
-    raise error(path, line, f"{_describe(location)}{found.message}")
+    raise error(path, line, f"{_describe(location)}{_message(found)}")
+
+
+def _message(found: ValidationError) -> str:
+    """jsonschema's message, or for a pattern that says what it means in a ``description``, that description."""
+    described = found.schema.get("description") if isinstance(found.schema, Mapping) else None
+    if found.validator == "pattern" and described:
+        return f"{found.instance!r} is refused: {described}"
+    return str(found.message)
 
 
 def _unexpected_keys(found: ValidationError) -> list[str]:
@@ -92,3 +101,68 @@ def _describe(location: list[str | int], noun: str = "") -> str:
     if noun:
         return f"{where}: {noun}" if where else noun
     return f"{where}: " if where else ""
+
+
+#: JSON Schema types as the exact Python types ``json`` and safe YAML produce (bool is not an integer here).
+_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "object": (dict,), "array": (list,), "boolean": (bool,), "null": (type(None),),
+    "integer": (int,), "number": (int, float),
+}
+_ANNOTATIONS = frozenset({"description", "title", "$comment"})
+
+
+def plain_check(subschema: Mapping[str, Any]) -> Callable[[Any], bool]:
+    """A fast check built from a flat object schema: it accepts only what the schema accepts, never more.
+
+    It knows ``type``, ``required``, ``additionalProperties: false`` and, per property, ``type``, ``enum``,
+    ``minLength``, ``maxLength`` and ``pattern``; it may refuse what the schema would accept (the schema then
+    decides). A keyword it does not know raises ``ValueError`` when it is built, so the check cannot drift from
+    the schema: whoever adds a keyword to the schema teaches it here too, or the tests fail.
+    """
+    _only(subschema, {"type", "required", "additionalProperties", "properties"})
+    if subschema.get("type") != "object" or subschema.get("additionalProperties") is not False:
+        raise ValueError("plain_check: only a closed object schema (additionalProperties: false) is supported")
+    required = frozenset(subschema.get("required", ()))
+    properties: Mapping[str, Mapping[str, Any]] = subschema.get("properties", {})
+    allowed = frozenset(properties)
+    checks = tuple((key, _value_check(key, sub)) for key, sub in properties.items())
+    missing = object()
+
+    def check(instance: Any) -> bool:
+        if type(instance) is not dict or not (required <= instance.keys() <= allowed):
+            return False
+        for key, accepts in checks:
+            value = instance.get(key, missing)
+            if value is not missing and not accepts(value):
+                return False
+        return True
+
+    return check
+
+
+def _value_check(key: str, sub: Mapping[str, Any]) -> Callable[[Any], bool]:
+    _only(sub, {"type", "enum", "minLength", "maxLength", "pattern"}, key)
+    tests: list[Callable[[Any], bool]] = []
+    if "type" in sub:
+        types = tuple(t for name in ([sub["type"]] if isinstance(sub["type"], str) else sub["type"]) for t in _TYPES[name])
+        tests.append(lambda value: type(value) in types)
+    if "enum" in sub:
+        members = tuple((type(member), member) for member in sub["enum"])
+        tests.append(lambda value: any(type(value) is kind and value == member for kind, member in members))
+    text_keywords = {"minLength", "maxLength", "pattern"} & sub.keys()
+    if text_keywords:
+        low, high = sub.get("minLength", 0), sub.get("maxLength")
+        search = re.compile(sub["pattern"]).search if "pattern" in sub else None  # jsonschema uses re.search too
+        # These keywords apply to strings only: a value of another type passes them in the schema, and so here.
+        tests.append(lambda value: type(value) is not str or (
+            len(value) >= low and (high is None or len(value) <= high) and (search is None or search(value) is not None)))
+    if len(tests) == 1:
+        return tests[0]
+    return lambda value: all(test(value) for test in tests)
+
+
+def _only(sub: Mapping[str, Any], known: set[str], key: str = "") -> None:
+    unknown = sorted(sub.keys() - known - _ANNOTATIONS)
+    if unknown:
+        where = f" (property {key!r})" if key else ""
+        raise ValueError(f"plain_check: schema keyword {unknown[0]!r}{where} is not supported; add it here")

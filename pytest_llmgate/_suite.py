@@ -15,12 +15,13 @@ from typing import Any
 from ._errors import SuiteError
 from ._fingerprint import fingerprint, value_sha256
 from ._provenance import llmgate_version
-from ._schemas import check_document, check_item, schema
+from ._schemas import check_document, check_item, plain_check, schema
 from ._store import write_replacing
 from ._vocab import Route
 from ._yaml import load_yaml
 
 JSONL_SUFFIX = ".suite.jsonl"
+NO_CASES = "has no cases; a suite needs at least one case"
 _ROUTES = {route.value: route for route in Route}
 
 
@@ -60,7 +61,7 @@ class Suite:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Parsed:
-    """A suite file's validated cases, their lines and input hashes, and its fingerprint: what the cache keeps."""
+    """A suite file's validated cases, their lines and input hashes, and its fingerprint."""
 
     cases: list[dict[str, Any]]
     lines: list[int | None]
@@ -68,15 +69,21 @@ class _Parsed:
     fingerprint: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"cases": self.cases, "lines": self.lines, "input_sha256": self.input_sha256,
-                "fingerprint": self.fingerprint}
+        """What the cache keeps: the cases and their lines, and the fingerprint they must give again."""
+        return {"cases": self.cases, "lines": self.lines, "fingerprint": self.fingerprint}
 
 
 class SuiteCache:
     """Parsed suites keyed by the file's bytes and the plugin's version, so an unchanged suite is not re-parsed.
 
-    A changed byte, or another version of the plugin, is another key: the cache cannot serve stale cases or a
-    stale fingerprint. Entries are written atomically; an unreadable entry is ignored and rewritten.
+    A changed byte, or another version of the plugin, is another key. An entry is trusted for nothing that can be
+    checked cheaply: its cases must pass the schema's fast check, and the input hashes and the fingerprint are
+    computed again from the cases it holds, so a run's records always carry the fingerprint of the cases that were
+    evaluated. An entry whose cases do not give the fingerprint it was written with (a label flipped by hand, a
+    truncated file) is ignored and written anew. An entry rewritten consistently is not detected here: its cases
+    then have another fingerprint than the file's, which the lock and ``llmgate fingerprint`` show. Where the cache
+    folder is shared or restored from elsewhere, turn the cache off (``--llmgate-suite-cache=off``). The cache
+    holds the cases as written, raw ``input`` included. Entries are written atomically.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -91,10 +98,17 @@ class SuiteCache:
     def get(self, key: str) -> _Parsed | None:
         try:
             data = json.loads((self.directory / f"{key}.json").read_bytes())
-            return _Parsed(cases=data["cases"], lines=data["lines"], input_sha256=data["input_sha256"],
-                           fingerprint=data["fingerprint"])
+            cases, lines, stored = data["cases"], data["lines"], data["fingerprint"]
         except (OSError, ValueError, KeyError, TypeError):
             return None
+        if not (type(cases) is list and cases and type(lines) is list and len(lines) == len(cases)
+                and all(line is None or type(line) is int for line in lines) and all(map(plainly_valid, cases))):
+            return None
+        try:
+            parsed = _derive(cases, lines)
+        except (TypeError, ValueError, RecursionError):
+            return None
+        return parsed if parsed.fingerprint == stored else None
 
     def put(self, key: str, parsed: _Parsed) -> None:
         try:
@@ -104,7 +118,10 @@ class SuiteCache:
             pass
 
     def fingerprint(self, path: Path) -> str | None:
-        """The cached fingerprint of an unchanged suite file, without parsing it (None: not cached)."""
+        """The cached fingerprint of an unchanged suite file, without parsing it (None: not cached).
+
+        Unchecked, for a quick look only: records take the fingerprint from the cases loaded (``load_suite``).
+        """
         raw = path.read_bytes()
         try:
             return (self.directory / f"{self.key(raw, _kind(path))}.fingerprint").read_text(encoding="ascii")
@@ -165,6 +182,8 @@ def read_cases(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int |
 def _read_yaml(path: Path) -> tuple[list[dict[str, Any]], list[int | None], Callable[[int], int | None]]:
     document = load_yaml(path, SuiteError)
     data = document.data
+    if isinstance(data, dict) and data.get("cases") == []:
+        raise SuiteError(path, document.line_of(["cases"]), NO_CASES)
     if not (isinstance(data, dict) and data.keys() == {"cases"} and isinstance(data["cases"], list)
             and all(map(plainly_valid, data["cases"]))):
         check_document(document, "suite", SuiteError)  # the schema names what is wrong, and where
@@ -180,23 +199,66 @@ def _read_jsonl(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int 
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SuiteError(path, raw.count(b"\n", 0, exc.start) + 1, "is not UTF-8 text") from None
-    loads = json.loads
-    for number, line in enumerate(text.splitlines(), start=1):
+    loads = _JSON.decode
+    # Lines end at "\n" only: U+2028, U+0085 and the like are characters a JSON string may hold as they are.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line or line.isspace():
             continue
         try:
             case = loads(line)
+        except _DuplicateJsonKey as exc:
+            raise SuiteError(path, number, f"duplicate key {exc.key!r} in a JSON object") from None
         except ValueError as exc:
             raise SuiteError(path, number, f"not a JSON object: {exc}") from None
+        except RecursionError:
+            raise SuiteError(path, number, "not a JSON object: nested too deeply") from None
         if not plainly_valid(case):
-            check_item(case, schema("suite")["$defs"]["case"], "suite", path, number, SuiteError)
+            check_item(case, _CASE_SCHEMA, "suite", path, number, SuiteError)
         cases.append(case)
         lines.append(number)
+    if not cases:
+        raise SuiteError(path, None, NO_CASES)
     return cases, lines, lambda index: lines[index]
+
+
+class _DuplicateJsonKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict; a key given twice is refused, as YAML refuses it (json keeps the last silently)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateJsonKey(key)
+            seen.add(key)
+    return obj
+
+
+_JSON = json.JSONDecoder(object_pairs_hook=_unique_keys)  # built once: json.loads(..., hook) builds one per call
 
 
 def _parse(path: Path, raw: bytes) -> _Parsed:
     cases, lines, input_line = read_cases(path, raw)
+    try:
+        return _derive(cases, lines)
+    except _BadInput as exc:
+        case = cases[exc.index]
+        raise SuiteError(path, input_line(exc.index), f"case {case['case_id']!r}: input is not JSON data ({exc})") from None
+
+
+class _BadInput(ValueError):
+    def __init__(self, index: int, problem: Exception) -> None:
+        super().__init__(str(problem))
+        self.index = index
+
+
+def _derive(cases: list[dict[str, Any]], lines: list[int | None]) -> _Parsed:
+    """The input hashes and the fingerprint of validated cases: computed from the cases, never taken on trust."""
     hashes: list[str | None] = []
     for index, case in enumerate(cases):
         if "input" not in case:
@@ -205,26 +267,13 @@ def _parse(path: Path, raw: bytes) -> _Parsed:
         try:
             hashes.append(value_sha256(case["input"]))
         except (TypeError, ValueError) as exc:
-            raise SuiteError(path, input_line(index), f"case {case['case_id']!r}: input is not JSON data ({exc})") from None
+            raise _BadInput(index, exc) from None
     return _Parsed(cases=cases, lines=lines, input_sha256=hashes, fingerprint=fingerprint(cases))
 
 
-_REQUIRED = frozenset({"case_id", "slice_name", "evidence_state", "expected_route", "source"})
-_ALLOWED = _REQUIRED | {"input"}
+_CASE_SCHEMA: dict[str, Any] = schema("suite")["$defs"]["case"]
 #: The suite schema's case_id pattern, matched as jsonschema matches patterns (re.search).
-CASE_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-_CASE_ID_SEARCH = CASE_ID_PATTERN.search
-
-
-def plainly_valid(case: Any) -> bool:
-    """A fast check that accepts only cases the suite schema accepts; anything else goes to the schema for a precise error."""
-    if type(case) is not dict or not (_REQUIRED <= case.keys() <= _ALLOWED):
-        return False
-    case_id, slice_name, evidence, source = case["case_id"], case["slice_name"], case["evidence_state"], case["source"]
-    return (
-        type(case_id) is str and type(slice_name) is str and type(evidence) is str and type(source) is str
-        and slice_name != "" and evidence != "" and source != ""
-        and type(case["expected_route"]) is str and case["expected_route"] in _ROUTES
-        and (len(case) == 5 or type(case["input"]) is dict)
-        and _CASE_ID_SEARCH(case_id) is not None
-    )
+CASE_ID_PATTERN = re.compile(_CASE_SCHEMA["properties"]["case_id"]["pattern"])
+#: The fast path of case validation: it accepts only cases the suite schema accepts, anything else goes to the
+#: schema for a precise error. Built from the schema's case definition, so there is no second copy to keep in step.
+plainly_valid: Callable[[Any], bool] = plain_check(_CASE_SCHEMA)

@@ -1,4 +1,10 @@
-"""Safe YAML loading with the C loader where present, duplicate-key errors and line look-up."""
+"""Safe YAML loading with the C loader where present, duplicate-key errors and line look-up.
+
+Anchors and aliases (``&a`` / ``*a``) are refused in every file the gate reads (suites, manifests and candidate
+artifacts): none of them needs one, and an alias lets a file of a few hundred bytes stand for a value of billions
+of nodes (the "billion laughs" bomb) that hashing or validating would never finish. They are found in the composed
+node tree, where an alias is the same node met twice, before any value is constructed.
+"""
 
 from __future__ import annotations
 
@@ -84,6 +90,41 @@ class Document:
         return line
 
 
+def _has_alias(root: yaml.Node) -> bool:
+    """Whether the tree below ``root`` holds an alias: the node its anchor names, met a second time.
+
+    The walk visits each node once, however many times aliases repeat it.
+    """
+    seen: set[int] = set()
+    stack: list[yaml.Node] = [root]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            return True
+        seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                stack.append(key_node)
+                stack.append(value_node)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+    return False
+
+
+def _alias_problem(raw: bytes) -> tuple[int | None, str]:
+    """The line of the first alias in ``raw`` and what to say of it (read from the parser's events: no values built)."""
+    anchors: dict[str, int] = {}
+    for event in yaml.parse(raw, Loader=_BaseLoader):
+        anchor = getattr(event, "anchor", None)
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
+        if isinstance(event, yaml.AliasEvent):
+            where = f", of the anchor on line {anchors[anchor]}" if anchor in anchors else ""
+            return line, f"YAML alias *{anchor}{where}: aliases are not allowed; write the value out"
+        if anchor is not None and line is not None:
+            anchors.setdefault(anchor, line)
+    return None, "YAML aliases are not allowed; write the value out"
+
+
 def load_yaml(path: Path, error: type[LlmgateError]) -> Document:
     """Parse ``path`` safely; any problem is raised as ``error`` naming the file and line."""
     try:
@@ -93,11 +134,21 @@ def load_yaml(path: Path, error: type[LlmgateError]) -> Document:
     loader = _Loader(raw)
     try:
         root = loader.get_single_node()
+        if root is not None and _has_alias(root):
+            raise error(path, *_alias_problem(raw))
         data = loader.construct_document(root) if root is not None else None
     except _DuplicateKey as exc:
         raise error(
             path, exc.line, f"duplicate key {exc.key!r} (first defined on line {exc.first_line})"
         ) from None
+    except yaml.reader.ReaderError as exc:
+        at = raw.count(b"\n", 0, exc.position) + 1
+        if isinstance(exc.character, bytes) or "UTF-8" in exc.reason:
+            raise error(path, at, f"is not UTF-8 text ({exc.reason})") from None
+        character = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise error(path, at, f"character {character!r} is not allowed in YAML ({exc.reason})") from None
+    except RecursionError:
+        raise error(path, None, "YAML nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

@@ -1,0 +1,378 @@
+"""Hostile and odd input (issue 18): alias bombs, empty suites, bytes that are not UTF-8, JSON Lines edge cases,
+case ids that break node ids, templates that cannot be listed or leave the experiment, a poisoned suite cache."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_llmgate import CandidateError, ManifestError, SuiteError, load_suite
+from pytest_llmgate._suite import plainly_valid
+from pytest_llmgate._yaml import _Loader, load_yaml
+
+from .conftest import MakeExperiment, case, write_yaml
+
+CASE_HEAD = "cases:\n  - case_id: c1\n    slice_name: s\n    evidence_state: log\n    expected_route: SERVE\n    source: t\n"
+
+
+def alias_bomb() -> str:
+    """Nine levels of nine aliases under a case's input: about 800 bytes standing for 9**9 strings."""
+    lines = [CASE_HEAD.rstrip("\n"), "    input:", '      l1: &l1 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(2, 10):
+        below = f"*l{level - 1}"
+        lines.append(f"      l{level}: &l{level} [{', '.join([below] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+def llmgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest_llmgate._cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+
+# --- YAML aliases: refused before any value is built ---------------------------------------------------------
+
+
+def test_an_alias_bomb_is_refused_before_anything_is_constructed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "bomb.suite.yaml"
+    path.write_text(alias_bomb())
+    assert 600 < len(path.read_bytes()) < 900
+
+    def never(*args: object) -> None:
+        raise AssertionError("a value was constructed from a file with aliases")
+
+    monkeypatch.setattr(_Loader, "construct_document", never)  # no wall clock: construction never starts
+    with pytest.raises(SuiteError) as info:
+        load_suite("bomb", path)
+    assert str(info.value).endswith("bomb.suite.yaml:9: YAML alias *l1, of the anchor on line 8: aliases are not allowed; "
+                                    "write the value out")
+
+
+@pytest.mark.parametrize("error", [SuiteError, ManifestError, CandidateError])
+@pytest.mark.parametrize(
+    ("text", "line", "problem"),
+    [
+        ("a: &x foo\nb:\n  - 1\n  - *x\n", 4, "YAML alias *x, of the anchor on line 1"),
+        ("base: &b {x: 1}\nc:\n  <<: *b\n", 3, "YAML alias *b, of the anchor on line 1"),  # merge keys are aliases too
+        ("a: &x [*x]\n", 1, "YAML alias *x, of the anchor on line 1"),  # a value that holds itself
+    ],
+)
+def test_aliases_are_refused_in_every_yaml_file(
+    tmp_path: Path, error: type[SuiteError], text: str, line: int, problem: str
+) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(error) as info:
+        load_yaml(path, error)
+    assert info.value.line == line
+    assert info.value.problem == f"{problem}: aliases are not allowed; write the value out"
+
+
+def test_an_anchor_without_an_alias_is_harmless(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("a: &x 1\nb: [2]\n")
+    assert load_yaml(path, SuiteError).data == {"a": 1, "b": [2]}
+
+
+def test_an_alias_bomb_suite_stops_the_session_and_the_fingerprint_command(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    directory = make_experiment("exp")
+    (directory / "main.suite.yaml").write_text(alias_bomb())
+    result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=good", timeout=120)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/main.suite.yaml:9: YAML alias [*]l1, of the anchor on line 8: aliases are not allowed*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    done = llmgate(pytester.path, "fingerprint", "exp/main.suite.yaml")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("llmgate: error: exp/main.suite.yaml:9: YAML alias *l1, of the anchor on line 8: "
+                           "aliases are not allowed; write the value out\n")
+
+
+# --- bytes that are not UTF-8 ----------------------------------------------------------------------------------
+
+
+def test_a_yaml_suite_with_a_byte_that_is_not_utf8_names_the_line(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    directory = make_experiment("exp")
+    (directory / "main.suite.yaml").write_bytes(CASE_HEAD.replace("source: t", "source: caf\xe9").encode("latin-1"))
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/main.suite.yaml:6: is not UTF-8 text (*UTF-8*)*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_a_control_character_in_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text("a: 1\nb: \x07\n")
+    with pytest.raises(ManifestError) as info:
+        load_yaml(path, ManifestError)
+    assert info.value.line == 2
+    assert info.value.problem.startswith("character '\\x07' is not allowed in YAML")
+
+
+# --- empty suites ----------------------------------------------------------------------------------------------
+
+
+def test_an_empty_yaml_suite_is_a_collection_error_naming_the_file(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment("exp", suites={"main": []})
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/main.suite.yaml:1: has no cases; a suite needs at least one case*"])
+    assert not (pytester.path / ".llmgate" / "runs").exists()
+
+
+@pytest.mark.parametrize(("name", "text", "where"), [
+    ("main.suite.yaml", "cases: []\n", "main.suite.yaml:1"),
+    ("main.suite.jsonl", "", "main.suite.jsonl"),
+    ("main.suite.jsonl", "\n  \n\n", "main.suite.jsonl"),
+])
+def test_an_empty_suite_is_the_same_clean_error_from_the_fingerprint_command(
+    pytester: pytest.Pytester, name: str, text: str, where: str
+) -> None:
+    (pytester.path / name).write_text(text)
+    done = llmgate(pytester.path, "fingerprint", name)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == f"llmgate: error: {where}: has no cases; a suite needs at least one case\n"
+
+
+# --- JSON Lines --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("line", "key"), [
+    ('{"case_id": "b", "slice_name": "s", "evidence_state": "e", "expected_route": "ABSTAIN", "source": "t", '
+     '"expected_route": "SERVE"}', "expected_route"),
+    ('{"case_id": "b", "slice_name": "s", "evidence_state": "e", "expected_route": "SERVE", "source": "t", '
+     '"input": {"q": 1, "q": 2}}', "q"),
+])
+def test_a_duplicate_key_in_a_jsonl_line_is_refused_naming_the_line(tmp_path: Path, line: str, key: str) -> None:
+    path = tmp_path / "bad.suite.jsonl"
+    path.write_text(json.dumps(case("a", "e", "SERVE")) + "\n" + line + "\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite("bad", path)
+    assert str(info.value).endswith(f"bad.suite.jsonl:2: duplicate key {key!r} in a JSON object")
+
+
+@pytest.mark.parametrize("character", ["\u2028", "\u2029", "\x85"])  # str.splitlines() splits at each
+def test_jsonl_lines_end_at_newline_only(tmp_path: Path, character: str) -> None:
+    written = case("a", "e", "SERVE", input={"q": f"one{character}two"})
+    jsonl = tmp_path / "s.suite.jsonl"
+    jsonl.write_text(json.dumps(written, ensure_ascii=False) + "\n" + json.dumps(case("b", "e", "ABSTAIN")) + "\n",
+                     encoding="utf-8", newline="")
+    assert character in jsonl.read_bytes().decode("utf-8")  # written raw, not escaped
+    from_jsonl = load_suite("s", jsonl)
+    assert [c.line for c in from_jsonl.cases] == [1, 2]
+    assert from_jsonl.cases[0].written["input"]["q"] == f"one{character}two"
+    from_yaml = load_suite("s", write_yaml(tmp_path / "s.suite.yaml", {"cases": [written, case("b", "e", "ABSTAIN")]}))
+    assert from_yaml.fingerprint == from_jsonl.fingerprint
+
+
+def test_a_jsonl_line_nested_too_deeply_is_a_clean_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.suite.jsonl"
+    path.write_text('{"input": ' + "[" * 200_000 + "]" * 200_000 + "}\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite("deep", path)
+    assert info.value.line == 1 and info.value.problem.startswith("not a JSON object")
+
+
+# --- case ids ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case_id", ["req_205", "hold_001", "a.b-c", "t:1", "R2D2", "7"])
+def test_ordinary_case_ids_are_accepted(tmp_path: Path, case_id: str) -> None:
+    path = tmp_path / "s.suite.jsonl"
+    path.write_text(json.dumps(case(case_id, "e", "SERVE")) + "\n")
+    assert load_suite("s", path).cases[0].case_id == case_id
+    assert plainly_valid(case(case_id, "e", "SERVE"))
+
+
+@pytest.mark.parametrize("case_id", ["r1\n", "a::b", "a:::b", "x\ny", "-a", "a b", ""])
+def test_case_ids_that_break_node_ids_are_refused_with_what_a_case_id_is(tmp_path: Path, case_id: str) -> None:
+    assert not plainly_valid(case(case_id, "e", "SERVE"))
+    path = tmp_path / "s.suite.jsonl"
+    path.write_text(json.dumps(case(case_id, "e", "SERVE")) + "\n")
+    with pytest.raises(SuiteError) as info:
+        load_suite("s", path)
+    assert str(info.value).endswith(
+        f"s.suite.jsonl:1: case_id: {case_id!r} is refused: a case id starts with a letter or digit and holds only "
+        "letters, digits and _ . - : (never '::', which separates pytest node ids, and no line break)"
+    )
+
+
+def test_a_case_id_with_a_trailing_newline_in_yaml_names_its_line(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment("exp", suites={"main": [case("c1", "log", "SERVE"), case("r1\n", "log", "SERVE")]})
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/main.suite.yaml:7: cases[[]1[]].case_id: 'r1\\n' is refused: a case id starts*"])
+
+
+# --- the parsed-suite cache -----------------------------------------------------------------------------------------
+
+
+def cache_entries(root: Path) -> list[Path]:
+    return sorted((root / ".pytest_cache" / "d" / "llmgate-suites").glob("*.json"))
+
+
+def flip_first_label(entry: Path, *, refingerprint: bool) -> None:
+    from pytest_llmgate._fingerprint import fingerprint
+
+    data = json.loads(entry.read_text())
+    first = data["cases"][0]
+    first["expected_route"] = "ABSTAIN" if first["expected_route"] == "SERVE" else "SERVE"
+    if refingerprint:
+        data["fingerprint"] = fingerprint(data["cases"])
+    entry.write_text(json.dumps(data))
+
+
+def test_a_poisoned_cache_entry_is_ignored_and_the_run_is_on_the_real_labels(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    from .conftest import read_runs
+
+    make_experiment("exp")
+    first = pytester.runpytest("exp", "--llmgate-candidate=good")
+    first.assert_outcomes(passed=2)
+    (entry,) = cache_entries(pytester.path)
+    flip_first_label(entry, refingerprint=False)  # c1 now says ABSTAIN in the cache; good serves it
+
+    again = pytester.runpytest("exp", "--llmgate-candidate=good")
+    again.assert_outcomes(passed=2)
+    assert again.ret == pytest.ExitCode.OK
+    runs = read_runs(pytester.path / ".llmgate")
+    assert len(runs) == 2 and runs[0]["fingerprints"] == runs[1]["fingerprints"]
+    assert json.loads(entry.read_text())["cases"][0]["expected_route"] == "SERVE"  # written anew from the file
+
+
+def test_a_consistently_rewritten_entry_is_evaluated_under_its_own_fingerprint(tmp_path: Path) -> None:
+    from pytest_llmgate._fingerprint import fingerprint
+    from pytest_llmgate._suite import SuiteCache
+
+    path = write_yaml(tmp_path / "s.suite.yaml", {"cases": [case("a", "e", "SERVE"), case("b", "f", "ABSTAIN")]})
+    cache = SuiteCache(tmp_path / "cache")
+    real = load_suite("s", path, cache)
+    (entry,) = sorted((tmp_path / "cache").glob("*.json"))
+    flip_first_label(entry, refingerprint=True)
+    served = load_suite("s", path, cache)
+    assert served.cases[0].expected_route.value == "ABSTAIN"
+    # The fingerprint is that of the cases evaluated, never the file's: a lock or `llmgate fingerprint` shows it.
+    assert served.fingerprint == fingerprint([dict(c.written) for c in served.cases]) != real.fingerprint
+
+
+@pytest.mark.parametrize("poison", [
+    lambda data: data.update(cases=[]),
+    lambda data: data.update(lines=[1]),
+    lambda data: data["cases"][0].update(case_id="a::b"),
+    lambda data: data["cases"][0].pop("source"),
+    lambda data: data.update(fingerprint="0" * 64),
+])
+def test_an_entry_that_does_not_check_out_is_ignored(tmp_path: Path, poison: object) -> None:
+    from pytest_llmgate._suite import SuiteCache
+
+    path = write_yaml(tmp_path / "s.suite.yaml", {"cases": [case("a", "e", "SERVE"), case("b", "f", "ABSTAIN")]})
+    cache = SuiteCache(tmp_path / "cache")
+    real = load_suite("s", path, cache)
+    (entry,) = sorted((tmp_path / "cache").glob("*.json"))
+    data = json.loads(entry.read_text())
+    poison(data)  # type: ignore[operator]
+    entry.write_text(json.dumps(data))
+    assert load_suite("s", path, cache) == real
+
+
+@pytest.mark.parametrize("how", ["option", "ini"])
+def test_with_the_suite_cache_off_no_cache_entry_is_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, how: str
+) -> None:
+    make_experiment("exp")
+    args = ["exp", "--llmgate-candidate=good"]
+    if how == "option":
+        args.append("--llmgate-suite-cache=off")
+    else:
+        pytester.makeini("[pytest]\nllmgate_suite_cache = off\n")
+    result = pytester.runpytest(*args)
+    result.assert_outcomes(passed=2)
+    assert not (pytester.path / ".pytest_cache" / "d" / "llmgate-suites").exists()
+    assert (pytester.path / ".pytest_cache").exists()  # pytest's own cache is still there
+
+
+def test_a_bad_suite_cache_value_is_a_usage_error(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    make_experiment("exp")
+    pytester.makeini("[pytest]\nllmgate_suite_cache = maybe\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*llmgate_suite_cache (ini)='maybe': expected one of on, off*"])
+    pytester.makeini("[pytest]\n")
+    help_text = pytester.runpytest("--help")
+    help_text.stdout.fnmatch_lines(["*--llmgate-suite-cache*", "*raw inputs included*"])
+
+
+# --- the templates folder and its artifacts ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("named", [True, False])
+def test_a_templates_path_that_is_a_file_is_a_clean_error(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, named: bool
+) -> None:
+    import shutil
+
+    directory = make_experiment("exp")
+    if named:
+        with (directory / "llmgate.yaml").open("a") as manifest:
+            manifest.write("templates: tpl\n")
+    shutil.rmtree(directory / "templates")
+    (directory / ("tpl" if named else "templates")).write_text("a file where the templates folder should be\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    where = "exp/llmgate.yaml:7" if named else "exp/llmgate.yaml"
+    result.stdout.fnmatch_lines([f"*{where}: templates folder '{'tpl' if named else 'templates'}' is not a folder*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+
+
+def test_a_templates_folder_that_cannot_be_listed_is_a_clean_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_llmgate._experiment import load_experiment
+
+    directory = tmp_path / "exp"
+    write_yaml(directory / "llmgate.yaml", {"experiment": "exp", "policy_id": "p", "evidence_version": "e",
+                                            "evaluator_version": "v", "suites": {"main": "main.suite.yaml"}})
+    write_yaml(directory / "main.suite.yaml", {"cases": [case("c1", "log", "SERVE")]})
+    (directory / "templates").mkdir()
+    real_iterdir = Path.iterdir
+
+    def refused(self: Path):  # type: ignore[no-untyped-def]
+        if self.name == "templates":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", refused)
+    with pytest.raises(ManifestError) as info:
+        load_experiment(directory)
+    assert str(info.value).endswith("llmgate.yaml: templates folder 'templates' cannot be listed: Permission denied")
+
+
+def test_a_template_linking_outside_the_experiment_is_refused(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    directory = make_experiment("exp")
+    write_yaml(pytester.path / "outside" / "evil.yaml",
+               {"template_id": "evil", "provider": "evidence_policy", "serve_evidence": "*"})
+    (directory / "templates" / "evil.yaml").symlink_to(Path("..", "..", "outside", "evil.yaml"))
+    inside = directory / "shared.yaml"
+    write_yaml(inside, {"template_id": "linked", "provider": "evidence_policy", "serve_evidence": ["log"]})
+    (directory / "templates" / "linked.yaml").symlink_to(Path("..", "shared.yaml"))  # inside: still fine
+
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/templates/evil.yaml: is a link to '../../outside/evil.yaml', which leaves "
+                                 "the experiment directory*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    (directory / "templates" / "evil.yaml").unlink()
+    pytester.runpytest("exp", "--llmgate-candidate=linked").assert_outcomes(passed=2)

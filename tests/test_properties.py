@@ -1,0 +1,164 @@
+"""Properties of suites, checked by hypothesis with a bounded number of examples (issue 18, issue 12).
+
+Valid suites are accepted; the fingerprint does not depend on row order and changes with any label; YAML and
+JSON Lines of the same cases give the same fingerprint; invalid input is one clean ``SuiteError``; the fast case
+check (built from the schema) never accepts what the schema rejects.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings  # in the `test` extra
+from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
+
+from pytest_llmgate import Suite, SuiteError, load_suite
+from pytest_llmgate._schemas import schema
+from pytest_llmgate._suite import plainly_valid
+
+BOUNDED = settings(max_examples=200, deadline=None, derandomize=True, database=None,
+                   suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FILES = settings(BOUNDED, max_examples=100)
+
+CASE_SCHEMA = schema("suite")["$defs"]["case"]
+CASE_VALIDATOR = Draft202012Validator({**CASE_SCHEMA, "$defs": schema("suite")["$defs"]})
+FIELDS = ("case_id", "slice_name", "evidence_state", "expected_route", "source")
+LABELS = ("slice_name", "evidence_state", "expected_route", "source")
+
+json_scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=12)
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=12)
+segments = st.text(alphabet=string.ascii_letters + string.digits + "_.-", min_size=0, max_size=6)
+case_ids = st.builds(lambda first, parts: first + ":".join(parts),
+                     st.sampled_from(string.ascii_letters + string.digits),
+                     st.lists(segments.filter(lambda s: s != ""), max_size=3).map(lambda parts: [""] + parts if parts else []))
+labels = st.text(min_size=1, max_size=10)
+
+
+@st.composite
+def valid_cases(draw: st.DrawFn) -> list[dict[str, Any]]:
+    ids = draw(st.lists(case_ids, min_size=1, max_size=6, unique=True))
+    cases = []
+    for case_id in ids:
+        written: dict[str, Any] = {"case_id": case_id, "slice_name": draw(labels), "evidence_state": draw(labels),
+                                   "expected_route": draw(st.sampled_from(["SERVE", "ABSTAIN"])), "source": draw(labels)}
+        if draw(st.booleans()):
+            written["input"] = draw(st.dictionaries(st.text(max_size=6), json_values, max_size=4))
+        cases.append(written)
+    return cases
+
+
+def as_yaml(path: Path, cases: list[dict[str, Any]]) -> Path:
+    path.write_text(yaml.safe_dump({"cases": cases}), encoding="utf-8")  # non-ASCII escaped: PyYAML emits U+0085 raw, a YAML line break
+    return path
+
+
+def as_jsonl(path: Path, cases: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
+    return path
+
+
+# Anything a case might be: keys from the schema and others, values of every JSON type and near-misses.
+near_values = (json_values | st.sampled_from(["SERVE", "ABSTAIN", "serve", "", " ", "r1\n", "a::b", "a:b", "-a", "a b"])
+               | case_ids | case_ids.map(lambda s: s + "\n"))
+case_like = st.dictionaries(st.sampled_from([*FIELDS, "input", "extra"]) | st.text(max_size=4), near_values, max_size=8)
+case_like |= st.fixed_dictionaries({field: near_values for field in FIELDS}, optional={"input": json_values})
+case_like |= json_values
+
+
+@BOUNDED
+@given(case_like)
+def test_the_fast_check_never_accepts_what_the_schema_rejects(instance: Any) -> None:
+    if plainly_valid(instance):
+        assert CASE_VALIDATOR.is_valid(instance)
+
+
+@BOUNDED
+@given(valid_cases())
+def test_the_fast_check_accepts_plain_valid_cases(cases: list[dict[str, Any]]) -> None:
+    for written in cases:
+        assert CASE_VALIDATOR.is_valid(written) and plainly_valid(written)
+
+
+@FILES
+@given(valid_cases(), st.randoms(use_true_random=False))
+def test_valid_suites_load_in_both_forms_with_one_order_free_fingerprint(
+    tmp_path: Path, cases: list[dict[str, Any]], random: Any
+) -> None:
+    from_yaml = load_suite("s", as_yaml(tmp_path / "s.suite.yaml", cases))
+    assert isinstance(from_yaml, Suite) and [c.case_id for c in from_yaml.cases] == [c["case_id"] for c in cases]
+    shuffled = cases[:]
+    random.shuffle(shuffled)
+    from_jsonl = load_suite("s", as_jsonl(tmp_path / "s.suite.jsonl", shuffled))
+    assert from_jsonl.fingerprint == from_yaml.fingerprint
+    assert [dict(c.written) for c in from_yaml.cases] == cases
+
+
+@FILES
+@given(valid_cases(), st.data())
+def test_the_fingerprint_changes_with_any_label(tmp_path: Path, cases: list[dict[str, Any]], data: st.DataObject) -> None:
+    before = load_suite("s", as_jsonl(tmp_path / "s.suite.jsonl", cases)).fingerprint
+    index = data.draw(st.integers(0, len(cases) - 1))
+    field = data.draw(st.sampled_from(LABELS))
+    changed = [dict(c) for c in cases]
+    old = changed[index][field]
+    if field == "expected_route":
+        changed[index][field] = "ABSTAIN" if old == "SERVE" else "SERVE"
+    else:
+        changed[index][field] = data.draw(labels.filter(lambda value: value != old))
+    assert load_suite("s", as_jsonl(tmp_path / "s.suite.jsonl", changed)).fingerprint != before
+
+
+def load_or_clean_error(path: Path) -> None:
+    try:
+        load_suite("s", path)
+    except SuiteError as exc:
+        assert exc.path == path and exc.problem and "Traceback" not in exc.problem
+
+
+yaml_ish = st.text(alphabet="cases:- []{}&*!|>'\"#\n \tabc01_.\\", max_size=120)
+
+
+@FILES
+@given(st.one_of(yaml_ish.map(str.encode), st.binary(max_size=80), yaml_ish.map(lambda t: ("cases:\n" + t).encode())))
+def test_any_yaml_bytes_load_or_give_one_clean_suite_error(tmp_path: Path, raw: bytes) -> None:
+    path = tmp_path / "s.suite.yaml"
+    path.write_bytes(raw)
+    load_or_clean_error(path)
+
+
+@FILES
+@given(valid_cases(), st.data())
+def test_a_mangled_suite_gives_one_clean_suite_error(tmp_path: Path, cases: list[dict[str, Any]], data: st.DataObject) -> None:
+    for suffix, write in ((".suite.yaml", as_yaml), (".suite.jsonl", as_jsonl)):
+        path = write(tmp_path / f"s{suffix}", cases)
+        raw = bytearray(path.read_bytes())
+        for _ in range(data.draw(st.integers(1, 3))):
+            at = data.draw(st.integers(0, len(raw) - 1))
+            raw[at:at + data.draw(st.integers(0, 3))] = data.draw(st.binary(max_size=3))
+        path.write_bytes(bytes(raw))
+        load_or_clean_error(path)
+
+
+@FILES
+@given(st.lists(case_like, min_size=1, max_size=4))
+def test_any_jsonl_objects_load_or_give_one_clean_suite_error(tmp_path: Path, objects: list[Any]) -> None:
+    load_or_clean_error(as_jsonl(tmp_path / "s.suite.jsonl", objects))
+
+
+def test_the_fast_check_follows_the_schema_and_refuses_keywords_it_does_not_know() -> None:
+    from pytest_llmgate._schemas import plain_check
+
+    written = {"case_id": "a", "slice_name": "s", "evidence_state": "e", "expected_route": "SERVE", "source": "ab"}
+    assert plain_check(CASE_SCHEMA)(written)
+    stricter = {**CASE_SCHEMA, "properties": {**CASE_SCHEMA["properties"], "source": {"type": "string", "minLength": 3}}}
+    assert not plain_check(stricter)(written)  # a schema edit changes the fast check with it
+    unknown = {**CASE_SCHEMA, "properties": {**CASE_SCHEMA["properties"], "source": {"type": "string", "format": "uri"}}}
+    with pytest.raises(ValueError, match="schema keyword 'format' \\(property 'source'\\) is not supported"):
+        plain_check(unknown)
