@@ -17,12 +17,12 @@ from ._store import write_replacing
 from ._evaluate import CaseResult
 from ._experiment import MANIFEST_NAME, is_suite_file
 from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
-from ._calls import DEFAULT_CONCURRENCY
-from ._providers import ProviderOptions
-from ._recordings import RecordMode
 from ._session import GateSession, Selection, SessionResult
 from ._suite import SuiteCache
 from ._terminal import summary_lines
+from ._vocab import RecordMode
+from .providers import ProviderFactory, ProviderOptions, builtin_factory
+from .providers._calls import DEFAULT_CONCURRENCY
 
 COLLECTED_KEY = "llmgate_collected"
 DEFAULT_OUT = ".llmgate"
@@ -90,13 +90,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("llmgate_out", "where run records go, relative to the rootdir", default="")
 
 
+class BuiltinProviders:
+    """The built-in providers, found through the same hook as any plugin's (tried last: a plugin may override one)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_llmgate_make_provider(self, config: pytest.Config, name: str) -> ProviderFactory | None:
+        return builtin_factory(name)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(BuiltinProviders(), "llmgate-providers")
     pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
     cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None else None
     gate = GateSession(
         _selection(config), _out_dir(config), freeze=config.getoption("llmgate_freeze"), cache=cache,
         options=ProviderOptions(record_mode=_record_mode(config), trials=_positive(config, "llmgate_trials")),
         concurrency=_positive(config, "llmgate_concurrency") or DEFAULT_CONCURRENCY,
+        make_provider=lambda name: config.hook.pytest_llmgate_make_provider(config=config, name=name),
     )
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(_ResultListener(gate), "llmgate-results")

@@ -59,3 +59,12 @@ DEFAULT_LIMITATION = "requires production review and monitored canary"
 RUN_SCHEMA = "llmgate.run/1"
 REPORT_SCHEMA = "llmgate.report/1"
 REDACTED_EVAL_SCHEMA = "llmgate.redacted-eval/1"
+
+
+class RecordMode(str, Enum):
+    """The vcrpy vocabulary: when an LLM reply may come from the endpoint rather than the recording."""
+
+    NONE = "none"  # replay only; a missing recording is an error
+    ONCE = "once"  # record when there is no recordings file yet, else replay only
+    NEW_EPISODES = "new_episodes"  # replay what is recorded, record what is not
+    ALL = "all"  # always call the endpoint and record the reply

@@ -7,26 +7,22 @@ import json
 import os
 import threading
 from collections.abc import Callable, Mapping
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from ._errors import CandidateError
+from .._errors import CandidateError, ProviderError
+from .._vocab import RecordMode
 
 RECORDINGS = "recordings"
 
 
-class RecordMode(str, Enum):
-    """The vcrpy vocabulary: when a reply may come from the endpoint rather than the recording."""
-
-    NONE = "none"  # replay only; a missing recording is an error
-    ONCE = "once"  # record when there is no recordings file yet, else replay only
-    NEW_EPISODES = "new_episodes"  # replay what is recorded, record what is not
-    ALL = "all"  # always call the endpoint and record the reply
-
-
-class NotRecorded(Exception):
+class NotRecorded(ProviderError):
     """Replay only, and this request has no recording."""
+
+
+def recordings_path(experiment_dir: Path, template_id: str) -> Path:
+    """Where a candidate's recordings live: ``recordings/<template_id>.jsonl`` beside its manifest."""
+    return experiment_dir / RECORDINGS / f"{template_id}.jsonl"
 
 
 def request_key(request: Mapping[str, Any]) -> str:
@@ -47,7 +43,13 @@ class Recordings:
 
     def _read(self) -> dict[str, str]:
         replies: dict[str, str] = {}
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, raw in enumerate(self.path.read_bytes().splitlines(), start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CandidateError(
+                    self.path, number, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                ) from None
             if not line.strip():
                 continue
             try:
