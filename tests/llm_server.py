@@ -152,6 +152,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file", type=Path)
     args = parser.parse_args()
+    ThreadingHTTPServer.request_queue_size = 256  # 64 clients connecting at once (benchmark g) must not wait for SYN retries
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     if args.port_file:
