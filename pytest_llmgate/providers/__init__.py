@@ -114,6 +114,7 @@ BUILTIN = {
     "evidence_policy": "evidence_policy",
     "python": "python_callable",
     "openai_chat": "openai_chat",
+    "anthropic_messages": "anthropic_messages",
 }
 
 
