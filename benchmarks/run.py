@@ -10,10 +10,12 @@ where a run takes seconds):
   (c) the fingerprint                              vs  canonical json.dumps plus SHA-256
   (d) pytest -n 2                                  vs  the serial run
   (e) peak memory (max RSS) per case, and how it grows from 10,000 to 100,000 cases
-  (f) openai_chat: 200 cases against a local endpoint answering in 50 ms, with --llmgate-concurrency=16,
-      against the ideal 200 x 50 ms / 16, and against the same requests made with the SDK alone (its
-      default transport) in 16 threads, and with bare http.client in 16 threads (the endpoint's own floor;
-      batches alternate, medians of at least 9); and a replayed run against an evidence_policy run
+  (f) openai_chat: 200 calls to a local endpoint answering in 50 ms, 16 in flight, in the plugin's call pool,
+      against the same requests made with the SDK alone in 16 threads in the same run (target <= 1.1x; batches
+      alternate, medians of at least 9); for reading: the ideal 200 x 50 ms / 16, bare http.client in 16 threads
+      (the endpoint's own floor), per-call CPU, and a replayed run against an evidence_policy run
+  (g) openai_chat: 1,000 calls to a local endpoint answering in 500 ms, 64 in flight, against the ideal
+      1000 / 64 x 0.5 s = 7.8 s (target <= 1.15x), and the SDK alone in 64 threads for reading
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -197,126 +198,167 @@ LLM_CASES = 200
 LLM_LATENCY = 0.05
 LLM_CONCURRENCY = 16
 LLM_BATCHES = 9
+G_CALLS = 1000
+G_LATENCY = 0.5
+G_CONCURRENCY = 64
+G_BATCHES = 3
 
 
-def measure_llm(repeat: int, root: Path) -> list[dict[str, Any]]:
-    """(f): 200 calls through the real SDK to a local endpoint, in the plugin's call pool, against the ideal
-    200 x 50 ms / 16 and against the same requests made with the SDK alone in as many threads (the floor); the
-    same calls answered at once (per-call CPU); and a replayed session against a policy one."""
-    from pytest_llmgate._calls import CallPool
-    from pytest_llmgate._candidate import load_candidate
-    from pytest_llmgate._openai_chat import build_openai_chat
-    from pytest_llmgate._vocab import RecordMode
+class LLMBench:
+    """A loopback endpoint (tests/llm_server.py) and the two ways of calling it that the rows compare: the plugin's
+    path (the openai_chat provider, its recordings and the session's call pool) and the SDK alone in as many threads."""
 
-    server_script = Path(__file__).resolve().parent.parent / "tests" / "llm_server.py"
-    port_file = root / "port"
-    server = subprocess.Popen([sys.executable, str(server_script), "--port-file", str(port_file)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        while not (port_file.exists() and port_file.read_text()):
-            time.sleep(0.02)
-        url = f"http://127.0.0.1:{port_file.read_text()}/v1"
-        directory = write_experiment(root, LLM_CASES, ".yaml")
-        (directory / "templates" / "llm.yaml").write_text(json.dumps({
+    def __init__(self, root: Path, url: str, calls: int) -> None:
+        from pytest_llmgate._candidate import load_candidate
+
+        self.url = url
+        self.directory = write_experiment(root, calls, ".yaml")
+        (self.directory / "templates" / "llm.yaml").write_text(json.dumps({
             "template_id": "llm", "provider": "openai_chat", "model": "local", "base_url": url,
             "api_key_env": "LLMGATE_BENCH_KEY", "max_retries": 0, "timeout": 30,
             "prompt": {"system": "Serve only when the evidence state is one of: test_failure_log, dependency_error.",
                        "user": "Evidence state: {{ evidence_state }}"},
         }))
         os.environ["LLMGATE_BENCH_KEY"] = "local"
-        candidate = load_candidate(directory / "templates" / "llm.yaml", directory)
-        cases = make_cases(LLM_CASES)
-
-        def set_delay(delay: float) -> None:
-            control = urllib.request.Request(url.rsplit("/v1", 1)[0] + "/control", method="POST",
-                                             data=json.dumps({"mode": "ok", "delay": delay}).encode())
-            urllib.request.urlopen(control).read()
-
-        def ours(delay: float) -> float:
-            """The plugin's path: the provider (render, recording key, recording, reply parsing) in its call pool."""
-            set_delay(delay)
-            provider = build_openai_chat(candidate, directory, RecordMode.ALL, None)
-            provider.route(cases[0])  # the SDK imported and its client made, as after a session's first call
-            pool = CallPool(LLM_CONCURRENCY)
-            start = time.perf_counter()
-            pool.prefetch(((case["case_id"], 0), partial(provider.route, case)) for case in cases)
-            for case in cases:
-                pool.result((case["case_id"], 0), partial(provider.route, case))
-            elapsed = time.perf_counter() - start
-            pool.shutdown()
-            return elapsed
-
+        self.candidate = load_candidate(self.directory / "templates" / "llm.yaml", self.directory)
+        self.cases = make_cases(calls)
         import openai
 
-        client = openai.OpenAI(api_key="local", base_url=url, max_retries=0, timeout=30)
-        renderer = build_openai_chat(candidate, directory, RecordMode.NONE, None)
-        bodies = [{"model": "local", "messages": renderer.request(case, 0)["messages"]} for case in cases]
+        self.client = openai.OpenAI(api_key="local", base_url=url, max_retries=0, timeout=30)
+        from pytest_llmgate._vocab import RecordMode
 
-        def sdk_alone(delay: float) -> float:
-            """The floor: the same requests through the same SDK call in as many threads, and nothing else."""
-            set_delay(delay)
-            client.post("/chat/completions", body=bodies[0], cast_to=object)
-            start = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=LLM_CONCURRENCY) as executor:
-                list(executor.map(lambda body: client.post("/chat/completions", body=body, cast_to=object), bodies))
-            return time.perf_counter() - start
+        renderer = self.provider(RecordMode.NONE)
+        self.bodies = [{"model": "local", "messages": renderer.request(case, 0)["messages"]} for case in self.cases]
 
-        port = int(url.split(":")[-1].split("/")[0])
-        payloads = [json.dumps(body).encode() for body in bodies]
+    def provider(self, mode: Any) -> Any:
+        from pytest_llmgate.providers import ProviderContext
+        from pytest_llmgate.providers.openai_chat import FACTORY
 
-        def bare(delay: float) -> float:
-            """The endpoint's own floor: the same requests from http.client in as many threads, nothing else."""
-            set_delay(delay)
-            local = threading.local()
+        return FACTORY.build(self.candidate, ProviderContext(experiment_dir=self.directory, record_mode=mode))
 
-            def one(payload: bytes) -> None:
-                conn = getattr(local, "conn", None) or http.client.HTTPConnection("127.0.0.1", port)
-                local.conn = conn
-                conn.request("POST", "/v1/chat/completions", body=payload, headers={"Content-Type": "application/json"})
-                json.loads(conn.getresponse().read())
+    def set_delay(self, delay: float) -> None:
+        control = urllib.request.Request(self.url.rsplit("/v1", 1)[0] + "/control", method="POST",
+                                         data=json.dumps({"mode": "ok", "delay": delay}).encode())
+        urllib.request.urlopen(control).read()
 
-            start = time.perf_counter()
-            with ThreadPoolExecutor(max_workers=LLM_CONCURRENCY) as executor:
-                list(executor.map(one, payloads))
-            return time.perf_counter() - start
+    def ours(self, delay: float, concurrency: int) -> float:
+        """The plugin's path: the provider (render, recording key, recording, reply parsing) in the session's pool."""
+        from pytest_llmgate._vocab import RecordMode
+        from pytest_llmgate.providers._calls import Answers
 
+        self.set_delay(delay)
+        provider = self.provider(RecordMode.ALL)
+        provider.route(self.cases[0])  # the SDK imported and its client made, as after a session's first call
+        answers = Answers(concurrency)
+        cases = self.cases
+        start = time.perf_counter()
+        for case in cases:
+            answers.routes(provider, case, lambda: cases)
+        elapsed = time.perf_counter() - start
+        answers.shutdown()
+        return elapsed
+
+    def sdk_alone(self, delay: float, concurrency: int) -> float:
+        """The floor: the same requests through the same SDK call in as many threads, and nothing else."""
+        self.set_delay(delay)
+        client = self.client
+        client.post("/chat/completions", body=self.bodies[0], cast_to=object)
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as executor:
+            list(executor.map(lambda body: client.post("/chat/completions", body=body, cast_to=object), self.bodies))
+        return time.perf_counter() - start
+
+    def bare(self, delay: float, concurrency: int) -> float:
+        """The endpoint's own floor: the same requests from http.client in as many threads, nothing else."""
+        self.set_delay(delay)
+        port = int(self.url.split(":")[-1].split("/")[0])
+        payloads = [json.dumps(body).encode() for body in self.bodies]
+        local = threading.local()
+
+        def one(payload: bytes) -> None:
+            conn = getattr(local, "conn", None) or http.client.HTTPConnection("127.0.0.1", port)
+            local.conn = conn
+            conn.request("POST", "/v1/chat/completions", body=payload, headers={"Content-Type": "application/json"})
+            json.loads(conn.getresponse().read())
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=concurrency) as executor:
+            list(executor.map(one, payloads))
+        return time.perf_counter() - start
+
+
+def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str]:
+    server_script = Path(__file__).resolve().parent.parent / "tests" / "llm_server.py"
+    port_file = root / "port"
+    server = subprocess.Popen([sys.executable, str(server_script), "--port-file", str(port_file)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not (port_file.exists() and port_file.read_text()):
+        time.sleep(0.02)
+    return server, f"http://127.0.0.1:{port_file.read_text()}/v1"
+
+
+def measure_llm(repeat: int, root: Path, scale: float = 1.0) -> list[dict[str, Any]]:
+    """(f): 200 calls through the real SDK to a local endpoint answering in 50 ms, 16 in flight, in the plugin's call
+    pool, against the same requests made with the SDK alone in as many threads (measured in the same run, batches
+    alternating); the ideal, bare http.client, the same calls answered at once (per-call CPU) and a replayed session
+    against a policy one for reading. (g): 1,000 calls to an endpoint answering in 500 ms, 64 in flight, against the
+    ideal 1000 / 64 x 0.5 s. ``scale`` shrinks the call counts (a smoke run: --llm-scale 0.05)."""
+    f_calls, g_calls = max(2, int(LLM_CASES * scale)), max(2, int(G_CALLS * scale))
+    server, url = start_server(root)
+    try:
+        bench = LLMBench(root / "f", url, f_calls)
         # Ours and the SDK alone alternate batch by batch, so that the machine's drift falls on both alike;
         # a batch takes under a second: many of them steady the medians.
         batches = max(repeat, LLM_BATCHES)
         timings: dict[str, list[float]] = {"slow": [], "slow_sdk": [], "slow_bare": [], "instant": [], "instant_sdk": []}
         for _ in range(batches):
-            timings["slow"].append(ours(LLM_LATENCY))
-            timings["slow_sdk"].append(sdk_alone(LLM_LATENCY))
-            timings["slow_bare"].append(bare(LLM_LATENCY))
+            timings["slow"].append(bench.ours(LLM_LATENCY, LLM_CONCURRENCY))
+            timings["slow_sdk"].append(bench.sdk_alone(LLM_LATENCY, LLM_CONCURRENCY))
+            timings["slow_bare"].append(bench.bare(LLM_LATENCY, LLM_CONCURRENCY))
         for _ in range(batches):
-            timings["instant"].append(ours(0.0))
-            timings["instant_sdk"].append(sdk_alone(0.0))
+            timings["instant"].append(bench.ours(0.0, LLM_CONCURRENCY))
+            timings["instant_sdk"].append(bench.sdk_alone(0.0, LLM_CONCURRENCY))
         slow_s, slow_sdk_s, slow_bare_s, instant_s, instant_sdk_s = (statistics.median(timings[key]) for key in timings)
-        common = (directory.name, f"--llmgate-out={root / 'records'}", "-p", "no:cacheprovider")
-        run_pytest(root, *common, "--llmgate-candidate=llm", "--llmgate-record=all")  # recordings for the replay
-        replay_s = median_of(repeat, lambda: run_pytest(root, *common, "--llmgate-candidate=llm")[0])
-        policy_s = median_of(repeat, lambda: run_pytest(root, *common, "--llmgate-candidate=t1")[0])
+        common = (bench.directory.name, f"--llmgate-out={root / 'records'}", "-p", "no:cacheprovider")
+        cwd = bench.directory.parent
+        run_pytest(cwd, *common, "--llmgate-candidate=llm", "--llmgate-record=all")  # recordings for the replay
+        replay_s = median_of(repeat, lambda: run_pytest(cwd, *common, "--llmgate-candidate=llm")[0])
+        policy_s = median_of(repeat, lambda: run_pytest(cwd, *common, "--llmgate-candidate=t1")[0])
+
+        # (g): the endpoint as slow as a real one; ours and the SDK alone alternate here too.
+        g_bench = LLMBench(root / "g", url, g_calls)
+        g_timings: dict[str, list[float]] = {"ours": [], "sdk": []}
+        for _ in range(max(repeat, G_BATCHES)):
+            g_timings["ours"].append(g_bench.ours(G_LATENCY, G_CONCURRENCY))
+            g_timings["sdk"].append(g_bench.sdk_alone(G_LATENCY, G_CONCURRENCY))
+        g_s, g_sdk_s = statistics.median(g_timings["ours"]), statistics.median(g_timings["sdk"])
     finally:
         server.terminate()
         server.wait()
-    ideal = LLM_CASES * LLM_LATENCY / LLM_CONCURRENCY
-    slow = f"{LLM_CASES} calls, endpoint answering in {int(LLM_LATENCY * 1000)} ms, {LLM_CONCURRENCY} in flight"
-    instant = f"the same {LLM_CASES} calls, endpoint answering at once (per-call CPU)"
+    ideal = f_calls * LLM_LATENCY / LLM_CONCURRENCY
+    slow = f"{f_calls} calls, endpoint answering in {int(LLM_LATENCY * 1000)} ms, {LLM_CONCURRENCY} in flight"
+    instant = f"the same {f_calls} calls, endpoint answering at once (per-call CPU)"
+    g_ideal = g_calls / G_CONCURRENCY * G_LATENCY
+    g_label = f"{g_calls:,} calls, endpoint answering in {int(G_LATENCY * 1000)} ms, {G_CONCURRENCY} in flight"
     return [
-        llm_row(f"{slow}, vs the ideal", ideal, slow_s, target=1.3),
-        llm_row(f"{slow}: the SDK alone in {LLM_CONCURRENCY} threads (the floor), vs the ideal", ideal, slow_sdk_s),
-        llm_row(f"{slow}: ours vs the SDK alone", slow_sdk_s, slow_s),
-        llm_row(f"{slow}: bare http.client in {LLM_CONCURRENCY} threads (the endpoint's floor), vs the ideal", ideal,
-                slow_bare_s),
-        llm_row(f"{instant}, vs the ideal", ideal, instant_s),
-        llm_row(f"{instant}: ours vs the SDK alone", instant_sdk_s, instant_s),
-        llm_row("replayed openai_chat session vs evidence_policy session", policy_s, replay_s),
+        llm_row("f", f_calls, f"{slow}: ours vs the SDK alone in {LLM_CONCURRENCY} threads", slow_sdk_s, slow_s,
+                target=1.1),
+        llm_row("f", f_calls, f"{slow}, vs the ideal", ideal, slow_s),
+        llm_row("f", f_calls, f"{slow}: the SDK alone, vs the ideal", ideal, slow_sdk_s),
+        llm_row("f", f_calls, f"{slow}: bare http.client in {LLM_CONCURRENCY} threads (the endpoint's floor), "
+                "vs the ideal", ideal, slow_bare_s),
+        llm_row("f", f_calls, f"{instant}: ours vs the SDK alone", instant_sdk_s, instant_s),
+        llm_row("f", f_calls, "replayed openai_chat session vs evidence_policy session", policy_s, replay_s),
+        llm_row("g", g_calls, f"{g_label}, vs the ideal {g_calls:,} / {G_CONCURRENCY} x {G_LATENCY:g} s", g_ideal, g_s,
+                target=1.15),
+        llm_row("g", g_calls, f"{g_label}: the SDK alone, vs the ideal", g_ideal, g_sdk_s),
     ]
 
 
-def llm_row(measure: str, baseline: float, ours: float, target: float | None = None) -> dict[str, Any]:
+def llm_row(key: str, calls: int, measure: str, baseline: float, ours: float,
+            target: float | None = None) -> dict[str, Any]:
     ratio = ours / baseline
-    return {"cases": LLM_CASES, "key": "f", "measure": measure, "baseline": round(baseline, 4), "ours": round(ours, 4),
+    return {"cases": calls, "key": key, "measure": measure, "baseline": round(baseline, 4), "ours": round(ours, 4),
             "unit": "s", "ratio": round(ratio, 3), "target": target, "met": None if target is None else ratio <= target}
 
 
@@ -325,13 +367,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
-    parser.add_argument("--no-llm", action="store_true", help="skip (f), which needs the openai extra")
+    parser.add_argument("--no-llm", action="store_true", help="skip (f) and (g), which need the openai extra")
+    parser.add_argument("--llm-scale", type=float, default=1.0,
+                        help="scale the call counts of (f) and (g) (a smoke run: 0.05; figures only at 1.0)")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     if not args.no_llm:
         with tempfile.TemporaryDirectory(prefix="llmgate-bench-") as tmp:
             print("measuring the openai_chat provider ...", file=sys.stderr, flush=True)
-            rows.extend(measure_llm(args.repeat, Path(tmp)))
+            rows.extend(measure_llm(args.repeat, Path(tmp), args.llm_scale))
     for count in (int(size) for size in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="llmgate-bench-") as tmp:
             print(f"measuring {count:,} cases ...", file=sys.stderr, flush=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._candidate import Candidate, load_candidate
 from ._decision import ComparabilityIssue, Decision, Verdict, comparability_issues, decide
-from ._errors import CandidateError, ExportError, GuardrailViolation, LlmgateError, ManifestError, RecordError, SelectionError, SuiteError
+from ._errors import CandidateError, ExportError, GuardrailViolation, LlmgateError, ManifestError, ProviderError, RecordError, SelectionError, SuiteError
 from ._evaluate import CaseResult, judge
 from ._experiment import Experiment, Promotion, load_experiment
 from ._fingerprint import canonical_json, fingerprint, short
@@ -32,6 +32,7 @@ __all__ = [
     "Metrics",
     "Outcome",
     "Promotion",
+    "ProviderError",
     "RecordError",
     "Role",
     "Route",

@@ -10,19 +10,13 @@ from types import MappingProxyType
 from typing import Any
 
 from ._errors import CandidateError
-from ._schemas import check_document
+from ._schemas import check_document, schema
 from ._yaml import Document, load_yaml
 
 ARTIFACT_SUFFIXES = (".yaml", ".yml")
 
-#: Keys that belong to one provider only.
-_PROVIDER_KEYS = {
-    "serve_evidence": "evidence_policy",
-    "callable": "python",
-    "params": "python",
-    **{key: "openai_chat" for key in ("model", "base_url", "api_key_env", "temperature", "seed", "max_tokens",
-                                     "timeout", "max_retries", "trials", "route")},
-}
+#: The keys every artifact may have, whatever its provider (the provider checks the rest): ``schemas/candidate``.
+COMMON_PROPERTIES: Mapping[str, Any] = MappingProxyType(schema("candidate")["properties"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,12 +45,6 @@ def load_candidate(path: Path, experiment_dir: Path) -> Candidate:
             path, document.line_of(["template_id"]),
             f"template_id {data['template_id']!r} differs from the file name {path.stem!r}; they must be equal",
         )
-    for key, provider in _PROVIDER_KEYS.items():
-        if key in data and data["provider"] != provider:
-            raise CandidateError(
-                path, document.line_of([key]),
-                f"{key!r} is a setting of provider {provider!r}, not of {data['provider']!r}",
-            )
     return Candidate(
         template_id=data["template_id"],
         path=path,

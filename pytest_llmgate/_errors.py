@@ -54,6 +54,14 @@ class ExportError(LlmgateError):
     """A tracking-service exporter failed; the local records are written all the same."""
 
 
+class ProviderError(Exception):
+    """A provider could not answer one case; the message is one line it composed itself (no input, no secret).
+
+    The gate prints that line as the case's ERROR reason; any other exception from a provider is shown as its
+    type and the candidate's own traceback. Subclass it for your provider's failures.
+    """
+
+
 class GuardrailViolation(AssertionError):
     """A candidate broke a guardrail on a case. Each guardrail is a subclass named for it, so that every view of
     the failure (the failure section, pytest's one-line short summary, JUnit's ``message``) starts with the

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import traceback
-from functools import partial
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ._errors import GuardrailViolation, LlmgateError, SuiteError
+from ._errors import GuardrailViolation, LlmgateError, ProviderError, SuiteError
 from ._evaluate import CaseResult, guardrail_violation, judge_trials
-from ._openai_chat import CallFailed
-from ._recordings import NotRecorded
 from ._experiment import Experiment
-from ._providers import Provider
+from .providers import Provider
 from ._session import GateSession, PlannedRun
 from ._suite import Case, Suite
 from ._vocab import Outcome, Role, Route
@@ -152,23 +149,15 @@ class CaseItem(pytest.Item):
         pytest.fail(message if reason else f"{message}\n\n{_user_traceback(error)}", pytrace=False)
 
     def _answers(self) -> tuple[Route, ...]:
-        """The candidate's route in each trial; a concurrent provider's calls come from the session's pool."""
-        provider, view = self.provider, self.case.candidate_view()
-        if not provider.concurrent:
-            return tuple(provider.route(view, trial) for trial in range(provider.trials))
-        gate = gate_of(self.config)
-        if gate.first_use(provider) and not hasattr(self.config, "workerinput"):
-            # This process runs exactly the session's items (xdist workers do not know theirs in advance).
-            gate.pool.prefetch(
-                ((id(provider), item.case.case_id, trial), partial(provider.route, item.case.candidate_view(), trial))
-                for item in self.session.items
-                if isinstance(item, CaseItem) and item.provider is provider
-                for trial in range(provider.trials)
-            )
-        return tuple(
-            gate.pool.result((id(provider), self.case.case_id, trial), partial(provider.route, view, trial))
-            for trial in range(provider.trials)
-        )
+        """The candidate's route in each trial, from the session (which pools and prefetches the calls)."""
+        upcoming = None if hasattr(self.config, "workerinput") else self._upcoming
+        return gate_of(self.config).routes(self.provider, self.case.candidate_view(), upcoming)
+
+    def _upcoming(self) -> Iterator[Mapping[str, Any]]:
+        """The cases this process will ask this item's provider about, in run order (exactly the session's items)."""
+        for item in self.session.items:
+            if isinstance(item, CaseItem) and item.provider is self.provider:
+                yield item.case.candidate_view()
 
     def runtest(self) -> None:
         routes = self._routes
@@ -214,4 +203,7 @@ def _user_traceback(exc: BaseException) -> str:
 
 def safe_reason(error: BaseException) -> str | None:
     """The one-line reason of an error the gate composed itself (no input, no secret), else None."""
-    return str(error) if isinstance(error, (CallFailed, NotRecorded)) else None
+    if not isinstance(error, ProviderError):
+        return None
+    lines = str(error).splitlines()
+    return lines[0] if lines else None

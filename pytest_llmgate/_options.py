@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import pytest
 
-from ._calls import DEFAULT_CONCURRENCY
+from .providers._calls import DEFAULT_CONCURRENCY
 from ._store import DEFAULT_DIR
 from ._vocab import RecordMode
 

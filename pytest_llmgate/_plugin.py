@@ -17,13 +17,13 @@ from ._store import DEFAULT_DIR, write_replacing
 from ._evaluate import CaseResult
 from ._experiment import MANIFEST_NAME, is_suite_file
 from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
-from ._calls import DEFAULT_CONCURRENCY
-from ._providers import ProviderOptions
 from ._options import add_options, value
 from ._vocab import RecordMode
 from ._session import GateSession, Selection, SessionResult, selection_hint
 from ._suite import SuiteCache
 from ._terminal import summary_lines
+from .providers import ProviderFactory, ProviderOptions, builtin_factory
+from .providers._calls import DEFAULT_CONCURRENCY
 
 COLLECTED_KEY = "llmgate_collected"
 
@@ -36,7 +36,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+class BuiltinProviders:
+    """The built-in providers, found through the same hook as any plugin's (tried last: a plugin may override one)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_llmgate_make_provider(self, config: pytest.Config, name: str) -> ProviderFactory | None:
+        return builtin_factory(name)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(BuiltinProviders(), "llmgate-providers")
     pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
     cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None and value(config, "suite_cache") != "off" else None
     gate = GateSession(
@@ -45,6 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
         options=ProviderOptions(record_mode=RecordMode(value(config, "record") or RecordMode.NONE.value),
                                 trials=value(config, "trials")),
         concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,
+        make_provider=lambda name: config.hook.pytest_llmgate_make_provider(config=config, name=name),
     )
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(_ResultListener(gate), "llmgate-results")

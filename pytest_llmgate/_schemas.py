@@ -43,7 +43,12 @@ def check_json(data: Any, name: str) -> None:
 
 def check_document(document: Document, name: str, error: type[LlmgateError]) -> None:
     """Validate a parsed file against schema ``name``; raise ``error`` at the offending line."""
-    found = best_match(validator(name).iter_errors(document.data))
+    check_document_against(document, validator(name), error)
+
+
+def check_document_against(document: Document, checker: Draft202012Validator, error: type[LlmgateError]) -> None:
+    """Validate a parsed file with ``checker`` (a schema built in code: a provider's settings, say)."""
+    found = best_match(checker.iter_errors(document.data))
     if found is None:
         return
     location = list(found.absolute_path)

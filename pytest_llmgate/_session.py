@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from ._candidate import Candidate
 from ._decision import Verdict, decide
 from ._errors import ExportError, LlmgateError, RecordError, SelectionError
 from ._evaluate import CaseResult
@@ -20,15 +21,18 @@ from ._errors import display_path
 from ._experiment import EVALUATION, Experiment, load_experiment
 from ._fingerprint import short
 from ._lock import frozen_state, read_lock, write_lock
-from ._calls import DEFAULT_CONCURRENCY, CallPool
-from ._providers import Provider, ProviderOptions, build_provider, provider_params
+from .providers import (
+    MakeProvider, Provider, ProviderContext, ProviderFactory, ProviderOptions, builtin_factory, check_settings,
+    unknown_provider,
+)
+from .providers._calls import DEFAULT_CONCURRENCY, Answers
 from ._suite import SuiteCache
 from ._record import Artifact, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
 from ._codec import dump, from_data, to_data
 from ._report import ExperimentReport, SessionReport, experiment_report
 from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
-from ._vocab import Role
+from ._vocab import Role, Route
 
 T = TypeVar("T")
 
@@ -132,12 +136,14 @@ class GateSession:
         cache: SuiteCache | None = None,
         options: ProviderOptions | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        make_provider: MakeProvider = builtin_factory,
     ) -> None:
         self.selection = selection
         self.cache = cache
         self.options = options or ProviderOptions()
-        self.pool = CallPool(concurrency)
-        self._used: set[int] = set()
+        self.answers = Answers(concurrency)
+        self._make_provider = make_provider
+        self._factories: dict[str, ProviderFactory | None] = {}
         self.out_dir = out_dir
         self.freeze = freeze
         self._frozen: dict[Path, bool] = {}
@@ -156,6 +162,8 @@ class GateSession:
         if found is None:
             try:
                 found = load_experiment(directory, self.cache)
+                for candidate in found.candidates.values():
+                    check_settings(candidate, self._factory(candidate))
             except LlmgateError as exc:
                 found = exc
             self._loaded[directory] = found
@@ -179,20 +187,35 @@ class GateSession:
     def plans(self, experiment: Experiment) -> tuple[PlannedRun, ...]:
         return plan_runs(experiment, self.selection)
 
+    # -- providers ---------------------------------------------------------------------------
+    def _factory(self, candidate: Candidate) -> ProviderFactory:
+        """The factory for an artifact's ``provider:``, asked of the registry once per name per session."""
+        name = candidate.provider
+        if name not in self._factories:
+            self._factories[name] = self._make_provider(name)
+        factory = self._factories[name]
+        if factory is None:
+            raise unknown_provider(candidate)
+        return factory
+
+    def _context(self, experiment: Experiment) -> ProviderContext:
+        return ProviderContext(experiment_dir=experiment.directory, record_mode=self.options.record_mode,
+                               trials=self.options.trials)
+
     def provider(self, experiment: Experiment, template_id: str) -> Provider:
+        """The provider of a selected artifact, built once per process; an unusable one raises ``CandidateError``."""
         key = (experiment.directory, template_id)
         if key not in self._providers:
-            self._providers[key] = build_provider(
-                experiment.candidates[template_id], experiment.directory, self.options
-            )
+            candidate = experiment.candidates[template_id]
+            self._providers[key] = self._factory(candidate).build(candidate, self._context(experiment))
         return self._providers[key]
 
-    def first_use(self, provider: Provider) -> bool:
-        """True the first time a provider is used in this process (when its calls may be prefetched)."""
-        if id(provider) in self._used:
-            return False
-        self._used.add(id(provider))
-        return True
+    def routes(
+        self, provider: Provider, case: Mapping[str, Any],
+        upcoming: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
+    ) -> tuple[Route, ...]:
+        """A provider's route for ``case`` in each trial, from the session's call pool (see ``Answers``)."""
+        return self.answers.routes(provider, case, upcoming)
 
     def start(self, directories: Iterable[Path], *, controller: bool) -> None:
         """Load the experiments found at session start; check the selection; freeze or check each lock.
@@ -252,7 +275,7 @@ class GateSession:
     # -- finish ------------------------------------------------------------------------------
     def finish(self, on_record: RecordHook, on_report: ReportHook) -> SessionResult:
         """Build, hand to the hooks, and write every run record, then the session report."""
-        self.pool.shutdown()
+        self.answers.shutdown()
         finished = utc_now()
         outcomes: list[ExperimentOutcome] = []
         run_paths: list[Path] = []
@@ -318,7 +341,7 @@ class GateSession:
             code_commit=code_commit(experiment.directory),
             version=llmgate_version(),
             frozen=self.frozen(experiment),
-            extra_params=provider_params(experiment, candidate, self.options),
+            extra_params=dict(self._factory(candidate).params(candidate, self._context(experiment))),
         )
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
         report_bytes = dump(redacted_eval(draft))

@@ -101,8 +101,19 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 class LLMServer:
     """The test chat-completions server (tests/llm_server.py), running in its own process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, process: Any = None) -> None:
         self.url = url
+        self._process = process
+
+    @property
+    def root(self) -> str:
+        """The server's address without ``/v1`` (the Anthropic SDK's kind of base_url)."""
+        return self.url.rsplit("/v1", 1)[0]
+
+    def stop(self) -> None:
+        """Stop the server: from here on, nothing listens at its address."""
+        self._process.terminate()
+        self._process.wait(timeout=10)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         import urllib.request
@@ -139,7 +150,8 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unt
     while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
         time.sleep(0.02)
     try:
-        yield LLMServer(f"http://127.0.0.1:{port_file.read_text()}/v1")
+        yield LLMServer(f"http://127.0.0.1:{port_file.read_text()}/v1", process)
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)

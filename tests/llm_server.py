@@ -1,4 +1,5 @@
-"""A small OpenAI-compatible chat-completions server for the tests, on 127.0.0.1 in its own process.
+"""A small LLM server for the tests, on 127.0.0.1 in its own process: OpenAI's chat completions
+(POST /v1/chat/completions) and Anthropic's Messages API (POST /v1/messages), each with its own JSON shapes.
 
 It answers deterministically from the request: the system message says which evidence states to serve
 ("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
@@ -85,51 +86,67 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.requests = STATE.max_in_flight = 0
             self._json(200, {"ok": True})
             return
-        if not self.path.endswith("/chat/completions"):
+        anthropic = self.path.endswith("/v1/messages")
+        if not (anthropic or self.path.endswith("/chat/completions")):
             self._json(404, {"error": {"message": "not found"}})
             return
+        if anthropic:
+            problem = _anthropic_problem(body, self.headers)
+            if problem:  # as the real API: the SDK's headers and a max_tokens are required
+                self._json(400, _anthropic_error("invalid_request_error", problem))
+                return
         with STATE.lock:
             STATE.requests += 1
             STATE.in_flight += 1
             STATE.max_in_flight = max(STATE.max_in_flight, STATE.in_flight)
             mode, delay = STATE.mode, STATE.delay
         try:
-            self._answer(body, mode, delay)
+            self._answer(body, mode, delay, anthropic)
         finally:
             with STATE.lock:
                 STATE.in_flight -= 1
 
-    def _answer(self, body: dict[str, Any], mode: str, delay: float) -> None:
+    def _answer(self, body: dict[str, Any], mode: str, delay: float, anthropic: bool = False) -> None:
         if delay:
             time.sleep(delay)
-        if mode == "429":
-            self._json(429, {"error": {"message": "rate limited", "type": "rate_limit"}}, {"retry-after-ms": "10"})
-            return
-        if mode == "500":
-            self._json(500, {"error": {"message": "server error", "type": "server_error"}}, {"retry-after-ms": "10"})
+        if mode in ("429", "500"):
+            kind = "rate_limit" if mode == "429" else "server_error"
+            message = "rate limited" if mode == "429" else "server error"
+            error = (_anthropic_error(f"{kind}_error" if mode == "429" else "api_error", message) if anthropic
+                     else {"error": {"message": message, "type": kind}})
+            self._json(int(mode), error, {"retry-after-ms": "10"})
             return
         if mode == "drop":
             self.close_connection = True
             self.connection.shutdown(2)
             return
         if mode == "malformed":
-            self._json(200, b'{"id": "x", "choices": [')
+            self._json(200, b'{"id": "msg_x", "content": [' if anthropic else b'{"id": "x", "choices": [')
             return
-        route = decide(body.get("messages", []))
+        messages = _anthropic_messages(body) if anthropic else body.get("messages", [])
+        route = decide(messages)
         if mode == "alternate":  # the same request gets SERVE and ABSTAIN in turn
-            key = json.dumps(body.get("messages"), sort_keys=True)
+            key = json.dumps(messages, sort_keys=True)
             with STATE.lock:
                 count = STATE.answers[key] = STATE.answers.get(key, 0) + 1
             route = "SERVE" if count % 2 else "ABSTAIN"
         content = "I cannot tell." if mode == "unreadable" else json.dumps(
             {"route": route, "claim": "root cause from the cited evidence" if route == "SERVE" else None}
         )
-        reply = {
-            "id": f"chatcmpl-{STATE.requests}", "object": "chat.completion", "created": 0,
-            "model": body.get("model", "local"),
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
-        }
+        if anthropic:
+            reply: dict[str, Any] = {
+                "id": f"msg_{STATE.requests}", "type": "message", "role": "assistant",
+                "model": body.get("model", "local"), "content": [{"type": "text", "text": content}],
+                "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 5},
+            }
+        else:
+            reply = {
+                "id": f"chatcmpl-{STATE.requests}", "object": "chat.completion", "created": 0,
+                "model": body.get("model", "local"),
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
         if mode == "gzip_chunked":  # as a server behind a compressing proxy: gzip, in chunks, no Content-Length
             data = gzip.compress(json.dumps(reply).encode())
             self.send_response(200)
@@ -147,11 +164,39 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
 
 
+def _anthropic_error(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def _anthropic_problem(body: dict[str, Any], headers: Any) -> str | None:
+    """What the real Messages API would refuse in this request (None: nothing)."""
+    if not (headers.get("x-api-key") or headers.get("authorization")) or not headers.get("anthropic-version"):
+        return "an API key (x-api-key or Authorization) and an anthropic-version header are required"
+    if not isinstance(body.get("max_tokens"), int):
+        return "max_tokens: Field required"
+    if not body.get("model") or not body.get("messages"):
+        return "model and messages are required"
+    return None
+
+
+def _anthropic_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's system prompt and messages, as chat messages with text content (for ``decide``)."""
+    def text(content: Any) -> str:
+        if isinstance(content, str):
+            return content
+        return "".join(block.get("text", "") for block in content if isinstance(block, dict))
+
+    system = body.get("system")
+    found = [{"role": "system", "content": text(system)}] if system else []
+    return found + [{"role": m.get("role"), "content": text(m.get("content", ""))} for m in body.get("messages", [])]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file", type=Path)
     args = parser.parse_args()
+    ThreadingHTTPServer.request_queue_size = 256  # 64 clients connecting at once (benchmark g) must not wait for SYN retries
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True
     if args.port_file:

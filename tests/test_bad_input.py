@@ -50,6 +50,21 @@ def outside_suite(directory: Path) -> None:
     (directory / "llmgate.yaml").write_text(manifest.replace("main: main.suite.yaml", "main: ../outside.suite.yaml"))
 
 
+def callable_exiting_on_import(directory: Path) -> None:
+    (directory / "exits_on_import.py").write_text("import sys\n\nsys.exit(3)\n")
+    (directory / "templates" / "good.yaml").write_text(
+        "template_id: good\nprovider: python\ncallable: exits_on_import:route\n")
+
+
+LLM_TEMPLATE = "template_id: good\nprovider: openai_chat\nmodel: m\nprompt:\n  user: 'Evidence: {{ evidence_state }}'\n"
+
+
+def recordings_not_utf8(directory: Path) -> None:
+    (directory / "templates" / "good.yaml").write_text(LLM_TEMPLATE)
+    (directory / "recordings").mkdir()
+    (directory / "recordings" / "good.jsonl").write_bytes(b'{"key": "k", "reply": "{}"}\n{"key": "\xff"}\n')
+
+
 def brackets_escaped(pattern: str) -> str:
     """Square brackets matched literally by fnmatch."""
     return re.sub(r"[\[\]]", lambda m: f"[{m.group()}]", pattern)
@@ -79,6 +94,17 @@ BAD_INPUTS = [
     pytest.param(write_template("good.yaml", "template_id: good\nprovider: python\ncallable: no_such_module:route\n"),
                  "exp/templates/good.yaml:3: callable 'no_such_module:route' cannot be imported: "
                  "ModuleNotFoundError*", id="callable-import"),
+    pytest.param(callable_exiting_on_import, "exp/templates/good.yaml:3: callable 'exits_on_import:route' cannot be "
+                 "imported: SystemExit: 3", id="callable-exits-on-import"),
+    pytest.param(write_template("good.yaml", LLM_TEMPLATE + "route:\n  regex: '(unclosed'\n"),
+                 "exp/templates/good.yaml:7: route.regex '(unclosed' is not a regular expression: missing ), "
+                 "unterminated subpattern at position 0", id="route-regex"),
+    pytest.param(recordings_not_utf8, "exp/recordings/good.jsonl:2: not UTF-8 text (byte 0xff at column 10)",
+                 id="recordings-not-utf8"),
+    pytest.param(write_template("good.yaml", "template_id: good\nprovider: evidence_policy\nserve_evidence: [log]\n"
+                                "model: m\n"),
+                 "exp/templates/good.yaml:4: unknown key 'model' (allowed: template_id, provider, description, "
+                 "serve_evidence, prompt)", id="setting-of-another-provider"),
     pytest.param(outside_suite, "exp/llmgate.yaml:6: suites.main: path '../outside.suite.yaml' leaves the "
                  "experiment directory", id="path-leaves-directory"),
 ]

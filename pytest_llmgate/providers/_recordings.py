@@ -10,14 +10,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import CandidateError
-from ._vocab import RecordMode
+from .._errors import CandidateError, ProviderError
+from .._vocab import RecordMode
 
 RECORDINGS = "recordings"
 
 
-class NotRecorded(Exception):
+class NotRecorded(ProviderError):
     """Replay only, and this request has no recording."""
+
+
+def recordings_path(experiment_dir: Path, template_id: str) -> Path:
+    """Where a candidate's recordings live: ``recordings/<template_id>.jsonl`` beside its manifest."""
+    return experiment_dir / RECORDINGS / f"{template_id}.jsonl"
 
 
 def request_key(request: Mapping[str, Any]) -> str:
@@ -38,7 +43,13 @@ class Recordings:
 
     def _read(self) -> dict[str, str]:
         replies: dict[str, str] = {}
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, raw in enumerate(self.path.read_bytes().splitlines(), start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise CandidateError(
+                    self.path, number, f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+                ) from None
             if not line.strip():
                 continue
             try:

@@ -1,0 +1,174 @@
+"""Providers: how a candidate artifact turns a case into a route, and the one door through which they are found.
+
+Every provider, built in or not, is a ``ProviderFactory`` returned by the hook ``pytest_llmgate_make_provider``
+for the name in an artifact's ``provider:`` key. The factory owns the provider's settings (a JSON-Schema
+fragment, checked with errors naming the artifact's line), its run params and its ``Provider`` objects; a
+``Provider`` answers cases and raises ``ProviderError`` with a safe one-line reason when it cannot.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from jsonschema import Draft202012Validator
+
+from .._candidate import COMMON_PROPERTIES, Candidate
+from .._errors import CandidateError, ProviderError
+from .._schemas import check_document_against
+from .._vocab import RecordMode, Route
+
+__all__ = [
+    "BUILTIN",
+    "Provider",
+    "ProviderContext",
+    "ProviderError",
+    "ProviderFactory",
+    "ProviderOptions",
+    "builtin_factory",
+    "check_settings",
+    "coerce_route",
+]
+
+
+class Provider(Protocol):
+    """Answers one case (without its expected route) with a route.
+
+    ``trials`` is how often each case is asked; ``concurrent`` says whether calls may run in the session's
+    thread pool (an LLM call: yes; a pure function: no).
+    """
+
+    @property
+    def trials(self) -> int: ...
+
+    @property
+    def concurrent(self) -> bool: ...
+
+    def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+        """The candidate's route for ``case`` in ``trial``.
+
+        A ``ProviderError`` is an ERROR for the case shown with its one-line message; any other exception is an
+        ERROR shown with the candidate's traceback.
+        """
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderOptions:
+    """Session settings that shape providers: the record mode and a trials override (``--llmgate-trials``)."""
+
+    record_mode: RecordMode = RecordMode.NONE
+    trials: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderContext:
+    """What a provider may use besides its artifact: the experiment's directory and the session's options."""
+
+    experiment_dir: Path
+    record_mode: RecordMode = RecordMode.NONE
+    trials: int | None = None
+
+
+class ProviderFactory(Protocol):
+    """One kind of provider, named by artifacts' ``provider:`` key; what ``pytest_llmgate_make_provider`` returns."""
+
+    @property
+    def name(self) -> str:
+        """The value of ``provider:`` it serves."""
+        ...
+
+    @property
+    def settings_schema(self) -> Mapping[str, Any]:
+        """A JSON-Schema fragment for its own keys: ``{"properties": {...}, "required": [...]}``.
+
+        The common keys (``template_id``, ``provider``, ``description``) are added; any other key is an error.
+        """
+        ...
+
+    def check(self, candidate: Candidate) -> None:
+        """Rules the schema cannot say (a regex that compiles, say); raise ``CandidateError`` at the line.
+
+        Called for every artifact of an experiment when it loads, selected or not: no import of user code, no
+        network.
+        """
+        ...
+
+    def build(self, candidate: Candidate, context: ProviderContext) -> Provider:
+        """The provider for a selected artifact, in each process that runs its cases; may raise ``CandidateError``."""
+        ...
+
+    def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
+        """Run params that make the run reproducible (model, trials, recordings hash ...), added to the record.
+
+        Called once per run on the process that writes the records (the xdist controller), after the cases ran.
+        """
+        ...
+
+
+#: The built-in providers: name -> module that defines ``FACTORY``, imported when an artifact names it.
+BUILTIN = {
+    "evidence_policy": "evidence_policy",
+    "python": "python_callable",
+    "openai_chat": "openai_chat",
+    "anthropic_messages": "anthropic_messages",
+}
+
+
+def builtin_factory(name: str) -> ProviderFactory | None:
+    """The built-in factory for ``name``, or None (no SDK is imported here: only a live call does that)."""
+    module = BUILTIN.get(name)
+    if module is None:
+        return None
+    factory: ProviderFactory = importlib.import_module(f"{__name__}.{module}").FACTORY
+    return factory
+
+
+MakeProvider = Callable[[str], "ProviderFactory | None"]
+
+
+def check_settings(candidate: Candidate, factory: ProviderFactory) -> None:
+    """Validate an artifact against the common keys plus its provider's fragment, then the provider's own rules."""
+    fragment = factory.settings_schema
+    schema = {
+        "type": "object",
+        "required": ["template_id", "provider", *fragment.get("required", ())],
+        "properties": {**COMMON_PROPERTIES, **fragment.get("properties", {})},
+        "additionalProperties": False,
+    }
+    check_document_against(candidate.document, Draft202012Validator(schema), CandidateError)
+    factory.check(candidate)
+
+
+def unknown_provider(candidate: Candidate) -> CandidateError:
+    return CandidateError(
+        candidate.path, candidate.line_of("provider"),
+        f"unknown provider {candidate.provider!r}: no installed plugin provides it "
+        f"(built in: {', '.join(BUILTIN)}; a plugin adds one through pytest_llmgate_make_provider)",
+    )
+
+
+def coerce_route(value: Any, source: str) -> Route:
+    """Read a route from a provider's answer; anything else is an error naming ``source``."""
+    if isinstance(value, Mapping):
+        value = value.get("route")
+    elif not isinstance(value, str):
+        value = getattr(value, "route", value)
+    try:
+        return Route(value)
+    except ValueError:
+        raise ValueError(f"{source} returned {value!r}; expected SERVE or ABSTAIN") from None
+
+
+#: The prompt key of the providers that do not render it: free text (or system/user messages), kept as written.
+PROMPT_ANY = {
+    "oneOf": [
+        {"type": "string"},
+        {"type": "object", "required": ["user"], "additionalProperties": False,
+         "properties": {"system": {"type": "string"}, "user": {"type": "string"}}},
+    ]
+}
+

@@ -1,0 +1,241 @@
+"""What the LLM providers share: settings, prompt rendering, route reading, record/replay and fault handling.
+
+A subclass names its SDK and says how a rendered request becomes the SDK's low-level call and how the reply's
+text is found. Calls go through the SDK's own client (its transport, connection pool, retries and timeouts);
+the SDK is imported at the first live call, never for a replay.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import threading
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, ClassVar
+
+from .._candidate import Candidate
+from .._errors import CandidateError, ProviderError
+from .._vocab import Route
+from . import ProviderContext
+from ._recordings import Recordings, recordings_path, recordings_sha256
+from ._render import MissingField, placeholders, render
+
+#: The case fields a prompt may name (never ``expected_route``).
+CASE_FIELDS = ("case_id", "slice_name", "evidence_state", "source", "input")
+
+
+class CallFailed(ProviderError):
+    """The endpoint did not give a usable reply; the message is one line and holds no secret."""
+
+
+#: Settings every LLM provider has; a subclass adds its own (``seed``, a ``max_tokens`` default ...).
+CHAT_PROPERTIES: Mapping[str, Any] = {
+    "model": {"type": "string", "minLength": 1},
+    "base_url": {"type": "string", "pattern": "^https?://"},
+    "api_key_env": {
+        "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+        "description": "Name of the environment variable holding the key; the key itself never appears in a file.",
+    },
+    "temperature": {"type": "number", "minimum": 0},
+    "max_tokens": {"type": "integer", "minimum": 1},
+    "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds per request."},
+    "max_retries": {"type": "integer", "minimum": 0,
+                    "description": "The SDK's retries of timeouts, 429 and 5xx, with backoff."},
+    "trials": {"type": "integer", "minimum": 1},
+    "route": {
+        "oneOf": [
+            {"type": "object", "required": ["json_key"], "additionalProperties": False,
+             "properties": {"json_key": {"type": "string"}}},
+            {"type": "object", "required": ["regex"], "additionalProperties": False,
+             "properties": {"regex": {"type": "string"}}},
+        ],
+        "description": "How to read the route: a key of a JSON reply (default 'route') or a regular expression "
+                       "whose first group (else its whole match) is the route.",
+    },
+    "prompt": {
+        "type": "object", "required": ["user"], "additionalProperties": False,
+        "properties": {"system": {"type": "string"}, "user": {"type": "string"}},
+        "description": "Messages rendered from the case with {{ field }} / {{ input.name }} placeholders.",
+    },
+}
+
+
+class ChatProvider:
+    """Renders the artifact's prompt from a case, asks the endpoint (or the recording), reads the route."""
+
+    name: ClassVar[str]
+    sdk: ClassVar[str]  # the SDK's import name, also the name of the pyproject extra
+    default_key_env: ClassVar[str]
+    sampling_keys: ClassVar[tuple[str, ...]]
+    sampling_defaults: ClassVar[Mapping[str, Any]] = {}
+    concurrent = True
+
+    def __init__(self, candidate: Candidate, recordings: Recordings, trials: int | None) -> None:
+        settings = candidate.settings
+        self.template_id = candidate.template_id
+        self.model: str = settings["model"]
+        self.base_url: str | None = settings.get("base_url")
+        self.api_key_env: str = settings.get("api_key_env", self.default_key_env)
+        self.sampling = {**self.sampling_defaults, **{key: settings[key] for key in self.sampling_keys if key in settings}}
+        self.timeout = float(settings.get("timeout", 60))
+        self.max_retries = int(settings.get("max_retries", 2))
+        self.messages: Mapping[str, str] = settings["prompt"]
+        self.route_rule: Mapping[str, str] = settings.get("route", {"json_key": "route"})
+        self.trials = trials if trials is not None else int(settings.get("trials", 1))
+        self.recordings = recordings
+        self._pattern = re.compile(self.route_rule["regex"]) if "regex" in self.route_rule else None
+        self._client: Any = None
+        self._sdk: ModuleType | None = None
+        self._lock = threading.Lock()
+        self._down: str | None = None
+
+    # -- what a subclass says -------------------------------------------------------------------
+    def new_client(self, sdk: ModuleType, api_key: str) -> Any:
+        """The SDK's synchronous client (thread-safe, shared by the session's call pool)."""
+        raise NotImplementedError
+
+    def post(self, client: Any, request: Mapping[str, Any]) -> Any:
+        """The SDK's low-level call for a rendered ``request``; returns the decoded JSON reply."""
+        raise NotImplementedError
+
+    def content(self, response: Any) -> str:
+        """The reply's text; a ``CallFailed`` when the JSON has none."""
+        raise NotImplementedError
+
+    # -- shared -----------------------------------------------------------------------------------
+    def request(self, case: Mapping[str, Any], trial: int) -> dict[str, Any]:
+        """Everything that determines the reply: the recording key's material."""
+        messages = []
+        for role in ("system", "user"):
+            if role not in self.messages:
+                continue
+            try:
+                messages.append({"role": role, "content": render(self.messages[role], case)})
+            except MissingField as missing:
+                raise CallFailed(
+                    f"prompt.{role} needs {{{{ {missing.field} }}}}, which case {case.get('case_id')} does not have"
+                ) from None
+        return {"provider": self.name, "model": self.model, **self.sampling, "messages": messages, "trial": trial}
+
+    def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+        request = self.request(case, trial)
+        reply = self.recordings.reply(request, lambda: self._call(request))
+        return self.read_route(reply)
+
+    def read_route(self, reply: str) -> Route:
+        if self._pattern is not None:
+            match = self._pattern.search(reply)
+            value: Any = match.group(1) if match and match.groups() else (match.group(0) if match else None)
+            if value is None:
+                raise CallFailed(f"unreadable reply: no match for {self._pattern.pattern!r}")
+        else:
+            key = self.route_rule.get("json_key", "route")
+            try:
+                parsed = json.loads(_unfenced(reply))
+            except ValueError:
+                raise CallFailed("unreadable reply: not a JSON object") from None
+            if not isinstance(parsed, dict) or key not in parsed:
+                raise CallFailed(f"unreadable reply: no {key!r} in the JSON object")
+            value = parsed[key]
+        try:
+            return Route(value.strip().upper() if isinstance(value, str) else value)
+        except ValueError:
+            raise CallFailed(f"unreadable reply: route {value!r} is not SERVE or ABSTAIN") from None
+
+    def _client_or_new(self) -> tuple[Any, Any]:
+        with self._lock:
+            if self._client is None:
+                try:
+                    self._sdk = importlib.import_module(self.sdk)
+                except ImportError:
+                    raise CallFailed(
+                        f"provider {self.name} needs the {self.sdk} SDK: pip install 'pytest-llmgate[{self.sdk}]'"
+                    ) from None
+                api_key = os.environ.get(self.api_key_env)
+                if not api_key:
+                    raise CallFailed(f"environment variable {self.api_key_env} (api_key_env) is not set")
+                self._client = self.new_client(self._sdk, api_key)
+            return self._sdk, self._client
+
+    def _call(self, request: Mapping[str, Any]) -> str:
+        if self._down is not None:
+            raise CallFailed(f"endpoint unreachable (not called again this session): {self._down}")
+        sdk, client = self._client_or_new()
+        try:
+            response = self.post(client, request)
+        except sdk.APITimeoutError:
+            raise CallFailed(f"timed out after {self.timeout:g}s and {self.max_retries} retries") from None
+        except sdk.APIConnectionError as exc:
+            self._down = f"cannot connect to {self.base_url or 'the default endpoint'} ({_cause(exc)})"
+            raise CallFailed(self._down) from None
+        except sdk.APIStatusError as exc:
+            raise CallFailed(f"HTTP {exc.status_code} from the endpoint after {self.max_retries} retries") from None
+        except (sdk.APIError, ValueError) as exc:
+            raise CallFailed(f"malformed response from the endpoint ({type(exc).__name__})") from None
+        except Exception as exc:  # noqa: BLE001 - a transport error the SDK let through unwrapped
+            if "timeout" in type(exc).__name__.lower():
+                raise CallFailed(f"timed out after {self.timeout:g}s and {self.max_retries} retries") from None
+            raise CallFailed(f"request failed ({type(exc).__name__})") from None
+        return self.content(response)
+
+
+class ChatFactory:
+    """Settings, checks and run params of an LLM provider; ``build`` gives one ``provider_class`` per artifact."""
+
+    provider_class: ClassVar[type[ChatProvider]]
+    extra_properties: ClassVar[Mapping[str, Any]] = {}
+
+    @property
+    def name(self) -> str:
+        return self.provider_class.name
+
+    @property
+    def settings_schema(self) -> Mapping[str, Any]:
+        return {"required": ["model", "prompt"], "properties": {**CHAT_PROPERTIES, **self.extra_properties}}
+
+    def check(self, candidate: Candidate) -> None:
+        """Placeholders name case fields only, and a route regex compiles."""
+        for role, text in candidate.settings["prompt"].items():
+            for field in placeholders(text):
+                if field.split(".")[0] not in CASE_FIELDS:
+                    raise CandidateError(candidate.path, candidate.document.line_of(["prompt", role]),
+                                         f"prompt.{role}: {{{{ {field} }}}} is not a case field (case_id, slice_name, "
+                                         "evidence_state, source, input.*)")
+        rule = candidate.settings.get("route", {})
+        if "regex" in rule:
+            try:
+                re.compile(rule["regex"])
+            except re.error as exc:
+                raise CandidateError(candidate.path, candidate.document.line_of(["route", "regex"]),
+                                     f"route.regex {rule['regex']!r} is not a regular expression: {exc}") from None
+
+    def build(self, candidate: Candidate, context: ProviderContext) -> ChatProvider:
+        recordings = Recordings(recordings_path(context.experiment_dir, candidate.template_id), context.record_mode)
+        return self.provider_class(candidate, recordings, context.trials)
+
+    def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
+        """Model, trials, record mode and the recordings file's hash: what makes an LLM run reproducible."""
+        trials = context.trials if context.trials is not None else candidate.settings.get("trials", 1)
+        sha = recordings_sha256(recordings_path(context.experiment_dir, candidate.template_id))
+        return {
+            "model": candidate.settings["model"],
+            "trials": str(trials),
+            "record_mode": context.record_mode.value,
+            "recordings_sha256": sha or "none",
+        }
+
+
+def _unfenced(text: str) -> str:
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.strip("`")
+        stripped = stripped[4:] if stripped.lower().startswith("json") else stripped
+    return stripped
+
+
+def _cause(exc: BaseException) -> str:
+    cause = exc.__cause__ or exc.__context__
+    return type(cause).__name__ if cause is not None else type(exc).__name__

@@ -1,0 +1,59 @@
+"""Provider ``anthropic_messages``: the Anthropic Messages API, through the official SDK (an optional extra)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+from ._chat import CallFailed, ChatFactory, ChatProvider
+
+#: The Messages API requires ``max_tokens``; an artifact without one gets this.
+DEFAULT_MAX_TOKENS = 1024
+
+
+class AnthropicMessages(ChatProvider):
+    """``POST {base_url}/v1/messages``: the rendered system prompt as ``system``, the user prompt as one message."""
+
+    name = "anthropic_messages"
+    sdk = "anthropic"
+    default_key_env = "ANTHROPIC_API_KEY"
+    sampling_keys = ("max_tokens", "temperature")
+    sampling_defaults = {"max_tokens": DEFAULT_MAX_TOKENS}
+
+    def new_client(self, sdk: ModuleType, api_key: str) -> Any:
+        return sdk.Anthropic(
+            api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
+        )
+
+    def post(self, client: Any, request: Mapping[str, Any]) -> Any:
+        # The SDK's low-level call (as for openai_chat): its retries, timeouts, headers and error types, without
+        # building a response model.
+        messages = request["messages"]
+        body: dict[str, Any] = {"model": self.model, **self.sampling,
+                                "messages": [{"role": "user", "content": m["content"]}
+                                             for m in messages if m["role"] == "user"]}
+        system = [m["content"] for m in messages if m["role"] == "system"]
+        if system:
+            body["system"] = system[0]
+        return client.post("/v1/messages", body=body, cast_to=object)
+
+    def content(self, response: Any) -> str:
+        try:
+            blocks = response["content"]
+            texts = [block["text"] for block in blocks if block.get("type") == "text"]
+        except (KeyError, TypeError, AttributeError):
+            raise CallFailed("malformed response from the endpoint (no content blocks)") from None
+        if not texts or not all(isinstance(text, str) for text in texts):
+            raise CallFailed("malformed response from the endpoint (no text content)")
+        return "".join(texts)
+
+
+class AnthropicMessagesFactory(ChatFactory):
+    """``anthropic_messages`` settings: the common LLM ones; ``max_tokens`` defaults to 1024, ``temperature`` <= 1."""
+
+    provider_class = AnthropicMessages
+    extra_properties = {"temperature": {"type": "number", "minimum": 0, "maximum": 1}}
+
+
+FACTORY = AnthropicMessagesFactory()

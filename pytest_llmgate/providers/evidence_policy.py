@@ -1,0 +1,54 @@
+"""Provider ``evidence_policy``: deterministic, SERVE when the case's evidence state is in ``serve_evidence``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._candidate import Candidate
+from .._vocab import Route
+from . import PROMPT_ANY, ProviderContext
+
+
+class EvidencePolicy:
+    """SERVE when the case's evidence state is in the served set (``*``: all), else ABSTAIN."""
+
+    __slots__ = ("_serve",)
+    trials = 1
+    concurrent = False
+
+    def __init__(self, serve_evidence: str | list[str]) -> None:
+        self._serve: frozenset[str] | None = None if serve_evidence == "*" else frozenset(serve_evidence)
+
+    def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+        if self._serve is None or case["evidence_state"] in self._serve:
+            return Route.SERVE
+        return Route.ABSTAIN
+
+
+class EvidencePolicyFactory:
+    """The ``evidence_policy`` settings: ``serve_evidence`` (a list of evidence states, or ``"*"``) and a prompt."""
+
+    name = "evidence_policy"
+    settings_schema: Mapping[str, Any] = {
+        "required": ["serve_evidence"],
+        "properties": {
+            "serve_evidence": {"oneOf": [
+                {"const": "*"},
+                {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
+            ]},
+            "prompt": PROMPT_ANY,
+        },
+    }
+
+    def check(self, candidate: Candidate) -> None:
+        pass
+
+    def build(self, candidate: Candidate, context: ProviderContext) -> EvidencePolicy:
+        return EvidencePolicy(candidate.settings["serve_evidence"])
+
+    def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
+        return {}
+
+
+FACTORY = EvidencePolicyFactory()

@@ -1,0 +1,95 @@
+"""Provider ``python``: ``callable: package.module:function``, called with the case and the artifact."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .._candidate import Candidate
+from .._errors import CandidateError
+from .._vocab import Route
+from . import PROMPT_ANY, ProviderContext, coerce_route
+
+CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
+class PythonCallable:
+    """Calls ``function(case, artifact)``; it returns a route, or a mapping or object with ``route``."""
+
+    __slots__ = ("_function", "_artifact", "_name")
+    trials = 1
+    concurrent = False
+
+    def __init__(self, function: Callable[..., Any], artifact: Mapping[str, Any], name: str) -> None:
+        self._function = function
+        self._artifact = artifact
+        self._name = name
+
+    def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+        return coerce_route(self._function(case, self._artifact), self._name)
+
+
+class PythonCallableFactory:
+    """The ``python`` settings: ``callable`` (required), free-form ``params`` and a prompt, handed to the function."""
+
+    name = "python"
+    settings_schema: Mapping[str, Any] = {
+        "required": ["callable"],
+        "properties": {
+            "callable": {"type": "string", "pattern": CALLABLE_PATTERN,
+                         "description": "package.module:function, for provider python."},
+            "params": {"type": "object", "description": "Free-form settings handed to the callable with the artifact."},
+            "prompt": PROMPT_ANY,
+        },
+    }
+
+    def check(self, candidate: Candidate) -> None:
+        pass  # the module is imported only when the artifact is selected
+
+    def build(self, candidate: Candidate, context: ProviderContext) -> PythonCallable:
+        target = candidate.settings["callable"]
+        return PythonCallable(_import_callable(target, context.experiment_dir, candidate), candidate.settings, target)
+
+    def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
+        return {}
+
+
+FACTORY = PythonCallableFactory()
+
+
+def _import_callable(target: str, experiment_dir: Path, candidate: Candidate) -> Callable[..., Any]:
+    module_name, _, attribute = target.partition(":")
+    line = candidate.line_of("callable")
+    try:
+        module = _import(module_name, experiment_dir)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import failure (even sys.exit) is the user's to see
+        raise CandidateError(
+            candidate.path, line, f"callable {target!r} cannot be imported: {type(exc).__name__}: {exc}"
+        ) from None
+    obj: Any = module
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise CandidateError(
+                candidate.path, line, f"callable {target!r}: module {module_name!r} has no {attribute!r}"
+            ) from None
+    if not callable(obj):
+        raise CandidateError(candidate.path, line, f"callable {target!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def _import(module_name: str, experiment_dir: Path) -> Any:
+    """Import normally; failing that, from the experiment directory, where a team keeps its candidate code."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name.split(".")[0]:
+            raise
+    directory = str(experiment_dir)
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    return importlib.import_module(module_name)

@@ -1,0 +1,121 @@
+"""Providers as plugins: a conftest.py adds one through pytest_llmgate_make_provider and gates with it."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import MakeExperiment, case, runs_by_template
+
+KEYWORD_CONFTEST = '''
+import json
+
+from pytest_llmgate import ProviderError, Route
+
+
+class NoInput(ProviderError):
+    """The case has no input to look in."""
+
+
+class Keyword:
+    """SERVE when the word appears in the case's input."""
+
+    trials = 1
+    concurrent = False
+
+    def __init__(self, word):
+        self.word = word
+
+    def route(self, case, trial=0):
+        if "input" not in case:
+            raise NoInput(f"case {case['case_id']} has no input to look for {self.word!r} in")
+        return Route.SERVE if self.word in json.dumps(case["input"]) else Route.ABSTAIN
+
+
+class KeywordFactory:
+    name = "keyword"
+    settings_schema = {"required": ["word"], "properties": {"word": {"type": "string", "minLength": 1}}}
+
+    def check(self, candidate):
+        pass
+
+    def build(self, candidate, context):
+        return Keyword(candidate.settings["word"])
+
+    def params(self, candidate, context):
+        return {"word": candidate.settings["word"]}
+
+
+def pytest_llmgate_make_provider(config, name):
+    return KeywordFactory() if name == "keyword" else None
+'''
+
+CASES = [
+    case("c1", "log", "SERVE", input={"question": "the stack trace says KeyError"}),
+    case("c2", "none", "ABSTAIN", input={"question": "why is it red?"}),
+    case("c3", "log", "SERVE", input={"question": "a stack trace and a log"}),
+]
+XDIST = pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
+
+
+@pytest.fixture
+def keyword_experiment(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    pytester.makeconftest(KEYWORD_CONFTEST)
+    make_experiment("exp", suites={"main": CASES}, templates={
+        "kw-trace": {"provider": "keyword", "word": "stack trace"},
+        "kw-log": {"provider": "keyword", "word": "log"},
+        "policy": {"provider": "evidence_policy", "serve_evidence": ["log"]},
+    })
+
+
+@pytest.mark.usefixtures("keyword_experiment")
+@XDIST
+def test_a_provider_from_a_conftest_gates_end_to_end(pytester: pytest.Pytester, xdist: tuple[str, ...]) -> None:
+    result = pytester.runpytest("exp", "--llmgate-candidate=kw-trace", "--llmgate-candidate=kw-log",
+                                "--llmgate-baseline=policy", *xdist)
+    result.assert_outcomes(passed=8, failed=1)  # kw-log abstains on c1 ("log" is not in its input)
+    result.stdout.fnmatch_lines(["*UNNECESSARY_ABSTENTION: kw-log abstained where the frozen label says SERVE "
+                                 "on case c1*", "*decision: PROMOTE kw-trace -> canary_candidate*"])
+    runs = runs_by_template(pytester.path / ".llmgate")
+    assert runs["kw-trace"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
+    assert runs["kw-trace"]["params"]["provider"] == "keyword" and runs["kw-trace"]["params"]["word"] == "stack trace"
+    assert runs["kw-log"]["status"] == "REJECT_UNNECESSARY_ABSTENTION"
+
+
+@XDIST
+def test_its_provider_error_is_a_one_line_reason(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, xdist: tuple[str, ...]
+) -> None:
+    pytester.makeconftest(KEYWORD_CONFTEST)
+    make_experiment("exp", suites={"main": [case("c1", "log", "SERVE")]},
+                    templates={"kw": {"provider": "keyword", "word": "log"}})
+    result = pytester.runpytest("exp", "--llmgate-candidate=kw", *xdist)
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ERROR: kw on case c1 (suite main, slice s, evidence log): "
+                                 "case c1 has no input to look for 'log' in"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    assert runs_by_template(pytester.path / ".llmgate")["kw"]["cases"][0]["error"].startswith("NoInput: ")
+
+
+@pytest.mark.parametrize(
+    ("template", "line", "message"),
+    [
+        ("template_id: kw\nprovider: keywords\nword: log\n", 2,
+         "unknown provider 'keywords': no installed plugin provides it (built in: evidence_policy, python, "
+         "openai_chat, anthropic_messages; a plugin adds one through pytest_llmgate_make_provider)"),
+        ("template_id: kw\nprovider: keyword\nword: log\ncolour: blue\n", 4,
+         "unknown key 'colour' (allowed: template_id, provider, description, word)"),
+        ("template_id: kw\nprovider: keyword\nword: ''\n", 3, "word: '' should be non-empty"),
+    ],
+    ids=["unknown-provider", "unknown-key", "bad-setting"],
+)
+def test_an_unusable_artifact_names_its_file_and_line(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, template: str, line: int, message: str
+) -> None:
+    pytester.makeconftest(KEYWORD_CONFTEST)
+    directory = make_experiment("exp", suites={"main": CASES}, templates={})
+    (directory / "templates").mkdir(exist_ok=True)
+    (directory / "templates" / "kw.yaml").write_text(template)
+    result = pytester.runpytest("exp", "--llmgate-candidate=kw")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([f"*exp/templates/kw.yaml:{line}: {message}*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
