@@ -16,6 +16,7 @@ from ._lock import Lock
 from ._record import RedactedEval, RunRecord
 from ._report import SessionReport
 from ._schemas import schema_path
+from .providers._recordings import RecordingLine
 
 #: Schema file name -> the type that defines the format.
 FORMATS: dict[str, type[Any]] = {
@@ -24,6 +25,7 @@ FORMATS: dict[str, type[Any]] = {
     "report": SessionReport,
     "lock": Lock,
     "result": CaseResult,
+    "recording": RecordingLine,
 }
 
 

@@ -128,3 +128,19 @@ def test_a_record_that_does_not_match_its_definition_is_refused_naming_the_field
 
     with pytest.raises(RecordError, match=r"bad.json: is not a valid llmgate.run/1 .*\$\.metrics\.case_count"):
         load(path.read_bytes(), RunRecord, path)
+
+
+def test_golden_recording_line_and_xdist_result(tmp_path: Path) -> None:
+    from pytest_llmgate._vocab import RecordMode
+    from pytest_llmgate.providers._recordings import Recordings
+
+    recordings = Recordings(tmp_path / "recordings" / "t.jsonl", RecordMode.ALL)
+    request = {"provider": "openai_chat", "model": "m", "messages": [{"role": "user", "content": "hi"}], "trial": 0}
+    assert recordings.reply(request, lambda: '{"route": "SERVE"}') == '{"route": "SERVE"}'
+    check_golden("recording.jsonl", (tmp_path / "recordings" / "t.jsonl").read_text(encoding="utf-8"))
+    assert Recordings(tmp_path / "recordings" / "t.jsonl", RecordMode.NONE).reply(request, lambda: "unused") == (
+        '{"route": "SERVE"}'
+    )
+    result = CaseResult(experiment_dir="/x", template_id="t", role=Role.CANDIDATE, case_id="c1",
+                        predicted_route=Route.SERVE, outcome=Outcome.PASS)
+    check_golden("result.msgpack.hex", result.to_payload().hex() + "\n")

@@ -10,10 +10,26 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from .._errors import CandidateError, ProviderError
 from .._vocab import RecordMode
 
 RECORDINGS = "recordings"
+
+
+class RecordingLine(msgspec.Struct, frozen=True, kw_only=True):
+    """One recorded reply, a line of ``recordings/<template_id>.jsonl``: the request's key (``request_key``), the
+    model and trial it was asked for, and the reply's text. A later line for the same key wins."""
+
+    key: str
+    model: str | None = None
+    reply: str
+    trial: int | None = None
+
+
+_decode_line = msgspec.json.Decoder(RecordingLine).decode
+_encode_line = msgspec.json.Encoder().encode
 
 
 class NotRecorded(ProviderError):
@@ -53,10 +69,12 @@ class Recordings:
             if not line.strip():
                 continue
             try:
-                entry = json.loads(line)
-                replies[entry["key"]] = entry["reply"]  # a later line for a key wins (mode "all")
-            except (ValueError, KeyError, TypeError):
-                raise CandidateError(self.path, number, "not a recording line ({\"key\": ..., \"reply\": ...})") from None
+                entry = _decode_line(raw)
+            except msgspec.DecodeError as exc:
+                raise CandidateError(
+                    self.path, number, f"not a recording line ({{\"key\": ..., \"reply\": ...}}): {exc}"
+                ) from None
+            replies[entry.key] = entry.reply  # a later line for a key wins (mode "all")
         return replies
 
     def reply(self, request: Mapping[str, Any], call: Callable[[], str]) -> str:
@@ -67,8 +85,8 @@ class Recordings:
         if self.mode is RecordMode.NONE:
             raise NotRecorded("not recorded; run with --llmgate-record=new_episodes")
         reply = call()
-        entry = {"key": key, "trial": request.get("trial"), "model": request.get("model"), "reply": reply}
-        line = (json.dumps(entry, sort_keys=True) + "\n").encode("utf-8")
+        line = _encode_line(RecordingLine(key=key, model=request.get("model"), reply=reply, trial=request.get("trial")))
+        line += b"\n"
         with self._lock:
             self._replies[key] = reply
             if not self._folder_made:
