@@ -15,7 +15,8 @@ from ._experiment import Experiment
 from .providers import Provider
 from ._session import GateSession, PlannedRun
 from ._suite import Case, Suite
-from ._vocab import Outcome, Role, Route
+from ._transcript import format_transcripts
+from ._vocab import Outcome, Role, Route, ShowMode
 
 GATE_KEY = pytest.StashKey[GateSession]()
 RESULT_ATTRIBUTE = "llmgate_result"
@@ -117,6 +118,7 @@ class CaseItem(pytest.Item):
             ("llmgate_evaluation_sha", evaluation_sha),
         ])
         self._reported = False
+        self._said = ""
 
     def _finish(
         self, predicted: Route | None, outcome: Outcome, error: str | None = None, trial_routes: tuple[Route, ...] = ()
@@ -145,8 +147,12 @@ class CaseItem(pytest.Item):
             message = f"ERROR: {self.plan.template_id} raised {type(error).__name__} on {self._context()}"
         if self.plan.role is Role.BASELINE:
             pytest.xfail(f"baseline {message}")
+        show = gate_of(self.config).show
+        if not reason:  # the candidate's own message and traceback may hold the case's input
+            message += ("\n\n(its message and traceback are hidden by --llmgate-show=none)" if show is ShowMode.NONE
+                        else f"\n\n{_user_traceback(error)}")
         # pytest shows a setup failure without calling repr_failure: fail with the text to show.
-        pytest.fail(message if reason else f"{message}\n\n{_user_traceback(error)}", pytrace=False)
+        pytest.fail(message + self._what_the_model_said(), pytrace=False)
 
     def _answers(self) -> tuple[Route, ...]:
         """The candidate's route in each trial, from the session (which pools and prefetches the calls)."""
@@ -168,7 +174,21 @@ class CaseItem(pytest.Item):
         violation = guardrail_violation(self.case, self.plan.template_id, outcome, routes)
         if self.plan.role is Role.BASELINE:
             pytest.xfail(f"baseline {violation.full()}")
+        self._said = self._what_the_model_said()
         raise violation
+
+    def _what_the_model_said(self) -> str:
+        """The rendered messages and each trial's reply, for the failure text (terminal and JUnit) only."""
+        show = gate_of(self.config).show
+        explain = getattr(self.provider, "transcript", None)
+        if show is ShowMode.NONE or explain is None:
+            return ""
+        view = self.case.candidate_view()
+        try:
+            trials = [explain(view, trial) for trial in range(self.provider.trials)]
+        except Exception:  # noqa: BLE001 - a transcript is a help; its failure never hides the verdict
+            return ""
+        return format_transcripts(trials, show)
 
     def attach_result(self, report: pytest.TestReport) -> None:
         """Put this item's result on the report that decides it, as plain data (it travels from xdist workers)."""
@@ -181,7 +201,7 @@ class CaseItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GuardrailViolation):
-            return excinfo.value.full()  # the guardrail and the full sentence, no traceback of ours
+            return excinfo.value.full() + self._said  # the guardrail, the full sentence, what the model said
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -15,7 +15,7 @@ import pytest
 
 from .providers._calls import DEFAULT_CONCURRENCY
 from ._store import DEFAULT_DIR
-from ._vocab import RecordMode
+from ._vocab import RecordMode, ShowMode
 
 Kind = Literal["ids", "flag", "text", "path", "count", "choice"]
 
@@ -52,6 +52,10 @@ OPTIONS: tuple[Option, ...] = (
            help="record/replay of LLM replies (default none: replay only, a missing recording is an error)."),
     Option(flag="--llmgate-trials", dest="trials", kind="count", metavar="N",
            help="ask each case N times (overrides the artifact's trials:)."),
+    Option(flag="--llmgate-show", dest="show", kind="choice", choices=tuple(mode.value for mode in ShowMode),
+           help="what a failing LLM case shows in the terminal and JUnit: its rendered prompt and replies "
+                "(failures, the default; long texts cut), the same uncut (full), or nothing of them nor of a "
+                "candidate's exception text (none, for CI logs that must hold no input). Never written to records."),
     Option(flag="--llmgate-mlflow", dest="mlflow", kind="flag",
            help="export every run to MLflow (pip install 'pytest-llmgate[mlflow]')."),
     Option(flag="--llmgate-mlflow-uri", dest="mlflow_uri", kind="text", metavar="URI",

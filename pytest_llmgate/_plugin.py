@@ -18,7 +18,7 @@ from ._evaluate import CaseResult
 from ._experiment import MANIFEST_NAME, is_suite_file
 from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
 from ._options import add_options, value
-from ._vocab import RecordMode
+from ._vocab import RecordMode, ShowMode
 from ._session import GateSession, Selection, SessionResult, selection_hint
 from ._suite import SuiteCache
 from ._terminal import summary_lines
@@ -55,6 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                 trials=value(config, "trials")),
         concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,
         make_provider=lambda name: config.hook.pytest_llmgate_make_provider(config=config, name=name),
+        show=ShowMode(value(config, "show") or ShowMode.FAILURES.value),
     )
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(_ResultListener(gate), "llmgate-results")

@@ -32,7 +32,7 @@ from ._provenance import code_commit, llmgate_version
 from ._codec import dump, from_data, to_data
 from ._report import ExperimentReport, SessionReport, experiment_report
 from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
-from ._vocab import Role, Route
+from ._vocab import Role, Route, ShowMode
 
 T = TypeVar("T")
 
@@ -137,11 +137,13 @@ class GateSession:
         options: ProviderOptions | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         make_provider: MakeProvider = builtin_factory,
+        show: ShowMode = ShowMode.FAILURES,
     ) -> None:
         self.selection = selection
         self.cache = cache
         self.options = options or ProviderOptions()
         self.answers = Answers(concurrency)
+        self.show = show  # what a failing case shows of its prompt and reply (terminal and JUnit only)
         self._make_provider = make_provider
         self._factories: dict[str, ProviderFactory | None] = {}
         self.out_dir = out_dir

@@ -80,3 +80,11 @@ REPORT_SCHEMA = "llmgate.report/1"
 REDACTED_EVAL_SCHEMA = "llmgate.redacted-eval/1"
 LOCK_SCHEMA = "llmgate.lock/1"
 RESULT_SCHEMA = "llmgate.result/1"
+
+
+class ShowMode(str, Enum):
+    """What a failing LLM case shows in the terminal and JUnit (``--llmgate-show``); never written to a record."""
+
+    FAILURES = "failures"  # the rendered messages and each trial's reply, long texts cut
+    FULL = "full"  # the same, never cut
+    NONE = "none"  # nothing of the prompt, the reply or a candidate's exception text (CI logs that must hold no input)

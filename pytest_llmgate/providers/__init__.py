@@ -38,7 +38,9 @@ class Provider(Protocol):
     """Answers one case (without its expected route) with a route.
 
     ``trials`` is how often each case is asked; ``concurrent`` says whether calls may run in the session's
-    thread pool (an LLM call: yes; a pure function: no).
+    thread pool (an LLM call: yes; a pure function: no). A provider may also have
+    ``transcript(case, trial) -> TrialTranscript``: what it sent and what came back, shown under a failing case
+    in the terminal and JUnit only (``--llmgate-show``), never written to a record.
     """
 
     @property

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 from .._candidate import Candidate
 from .._errors import CandidateError, ProviderError
+from .._transcript import TrialTranscript
 from .._vocab import Route
 from . import ProviderContext
 from ._recordings import Recordings, recordings_path, recordings_sha256
@@ -124,6 +125,19 @@ class ChatProvider:
         request = self.request(case, trial)
         reply = self.recordings.reply(request, lambda: self._call(request))
         return self.read_route(reply)
+
+    def transcript(self, case: Mapping[str, Any], trial: int) -> TrialTranscript:
+        """What was sent and answered for ``case`` in ``trial``, for the failure output (never for a record)."""
+        try:
+            request = self.request(case, trial)
+        except CallFailed as exc:
+            return TrialTranscript(trial=trial, messages=(), reply=None, source="no reply", note=str(exc))
+        messages = tuple((m["role"], m["content"]) for m in request["messages"])
+        reply, live = self.recordings.seen(request)
+        if reply is None:
+            return TrialTranscript(trial=trial, messages=messages, reply=None, source="no reply",
+                                   note=self._down and f"endpoint: {self._down}")
+        return TrialTranscript(trial=trial, messages=messages, reply=reply, source="live" if live else "replayed")
 
     def read_route(self, reply: str) -> Route:
         if self._pattern is not None:

@@ -56,6 +56,12 @@ class Recordings:
         self._replies = self._read() if self.existed else {}
         self._lock = threading.Lock()
         self._folder_made = self.existed
+        self._live: set[str] = set()  # keys answered by the endpoint in this process
+
+    def seen(self, request: Mapping[str, Any]) -> tuple[str | None, bool]:
+        """The reply this process has for ``request`` (recorded or called) and whether it came from a live call."""
+        key = request_key(request)
+        return self._replies.get(key), key in self._live
 
     def _read(self) -> dict[str, str]:
         replies: dict[str, str] = {}
@@ -89,6 +95,7 @@ class Recordings:
         line += b"\n"
         with self._lock:
             self._replies[key] = reply
+            self._live.add(key)
             if not self._folder_made:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._folder_made = True
