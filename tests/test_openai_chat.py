@@ -172,6 +172,22 @@ def test_a_dead_endpoint_is_one_clear_error_and_records_are_written(
     assert runs_by_template(pytester.path / ".llmgate")["llm"]["status"] == "INCOMPLETE_EVALUATION"
 
 
+def test_a_dead_endpoint_at_the_default_concurrency_says_cannot_connect_once(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    many = [case(f"c{i:02d}", "no_source", "ABSTAIN", input={"question": "q"}) for i in range(12)]
+    make_experiment("exp", suites={"main": many}, templates={
+        "llm": llm_template("http://127.0.0.1:9/v1", ["test_failure_log"], max_retries=0)})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(errors=12)
+    reasons = [line for line in result.stdout.lines if line.startswith("ERROR: llm on case")]
+    assert len(reasons) == 12
+    first = [line for line in reasons if "endpoint unreachable" not in line]
+    assert len(first) == 1 and first[0].endswith("cannot connect to http://127.0.0.1:9/v1 (ConnectError)")
+    assert sum("endpoint unreachable (not called again this session): cannot connect" in line for line in reasons) == 11
+
+
 @pytest.mark.parametrize("mode", ["close_idle", "gzip_chunked"])
 def test_what_real_servers_do_costs_no_error(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,

@@ -183,8 +183,13 @@ class ChatProvider:
         except sdk.APITimeoutError:
             raise CallFailed(f"timed out after {self.timeout:g}s and {self.max_retries} retries") from None
         except sdk.APIConnectionError as exc:
-            self._down = f"cannot connect to {self.base_url or 'the default endpoint'} ({_cause(exc)})"
-            raise CallFailed(self._down) from None
+            with self._lock:  # calls in flight together fail together: the first one says why, the others point to it
+                first = self._down is None
+                if first:
+                    self._down = f"cannot connect to {self.base_url or 'the default endpoint'} ({_cause(exc)})"
+            if first:
+                raise CallFailed(self._down) from None
+            raise CallFailed(f"endpoint unreachable (not called again this session): {self._down}") from None
         except sdk.APIStatusError as exc:
             raise CallFailed(f"HTTP {exc.status_code} from the endpoint after {self.max_retries} retries") from None
         except (sdk.APIError, ValueError) as exc:
