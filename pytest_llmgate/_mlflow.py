@@ -7,9 +7,11 @@ the user set ``MLFLOW_DISABLE_TELEMETRY`` themselves, and only through an explic
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,14 @@ def default_uri(out_dir: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out_dir / DEFAULT_STORE}"
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow's own warnings (SQLAlchemy deprecations, say) are not the session's: keep them out of its summary."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
 class MlflowExporter:
     """Maps run records onto MLflow runs (SPEC mapping in the README)."""
 
@@ -34,6 +44,17 @@ class MlflowExporter:
         self._failed: str | None = None
         self._runs: dict[str, str] = {}  # our run id -> MLflow run id
         self._templates: dict[str, Path] = {}  # our run id -> the candidate artifact
+        self._experiments: dict[str, str] = {}  # experiment name -> MLflow experiment id
+        self._prompts: list[str] = []
+
+    def summary_lines(self) -> list[str]:
+        """Where the runs went, for the terminal summary: the store, each experiment, each registered prompt."""
+        if self._failed is not None or not self._runs:
+            return []
+        lines = [f"mlflow: {len(self._runs)} run(s) logged to {self.uri}"]
+        lines += [f"mlflow: experiment {name} (id {experiment_id})" for name, experiment_id in self._experiments.items()]
+        lines += [f"mlflow: promoted prompt {uri}" for uri in self._prompts]
+        return lines
 
     def _mlflow(self) -> Any:
         if self._client is None:
@@ -55,7 +76,8 @@ class MlflowExporter:
         if self._failed is not None:
             return  # reported once, where it failed
         try:
-            run_id = self._log_run(self._mlflow(), record, files)
+            with _quiet():
+                run_id = self._log_run(self._mlflow(), record, files)
         except ExportError:
             raise
         except Exception as exc:  # noqa: BLE001 - an unwritable store or a bad URI: one clear line
@@ -67,6 +89,7 @@ class MlflowExporter:
 
         experiment = client.get_experiment_by_name(record["experiment"])
         experiment_id = experiment.experiment_id if experiment else client.create_experiment(record["experiment"])
+        self._experiments[record["experiment"]] = experiment_id
         template_id = record["params"]["template_id"]
         run = client.create_run(experiment_id, run_name=template_id)
         mlflow_id = run.info.run_id
@@ -94,18 +117,23 @@ class MlflowExporter:
         if self._failed is not None:
             return
         try:
-            client = self._mlflow()
-            for experiment in report["experiments"]:
-                for run in experiment["runs"]:
-                    if run["run_id"] in self._runs:
-                        client.set_tag(self._runs[run["run_id"]], "llmgate.decision_status", experiment["decision_status"])
-                decision = experiment["decision"]
-                if decision is not None and decision["source_run_id"] in self._runs:
-                    decision["prompt_uri"] = self._register(client, decision)
+            with _quiet():
+                self._report(report)
         except ExportError:
             raise
         except Exception as exc:  # noqa: BLE001
             self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _report(self, report: dict[str, Any]) -> None:
+        client = self._mlflow()
+        for experiment in report["experiments"]:
+            for run in experiment["runs"]:
+                if run["run_id"] in self._runs:
+                    client.set_tag(self._runs[run["run_id"]], "llmgate.decision_status", experiment["decision_status"])
+            decision = experiment["decision"]
+            if decision is not None and decision["source_run_id"] in self._runs:
+                decision["prompt_uri"] = self._register(client, decision)
+                self._prompts.append(decision["prompt_uri"])
 
     def _register(self, client: Any, decision: dict[str, Any]) -> str:
         """Register the promoted artifact's prompt and point the decision's alias at that version."""

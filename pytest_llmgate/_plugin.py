@@ -158,8 +158,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.write_sep("=", "llmgate")
     for line in summary_lines(result):
         terminalreporter.write_line(line)
+    for name in _EXPORTERS:  # where an exporter put the runs (its own lines, when it has any)
+        exporter = config.pluginmanager.get_plugin(name)
+        for line in getattr(exporter, "summary_lines", lambda: [])():
+            terminalreporter.write_line(line)
 
 
+_EXPORTERS = ("llmgate-mlflow", "llmgate-wandb")
 _NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
 _RESULT_KEY = pytest.StashKey[Any]()
 

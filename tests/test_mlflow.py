@@ -56,6 +56,10 @@ def test_every_run_becomes_an_mlflow_run_and_the_promotion_a_prompt_alias(
                                 *workers)
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # v1.2-fix gates and fails; the export itself succeeded
     result.stdout.no_fnmatch_line("*ERROR llmgate*")
+    result.stdout.fnmatch_lines([f"mlflow: 3 run(s) logged to {uri}", "mlflow: experiment ci-claim-gate-repair (id *)",
+                                 f"mlflow: promoted prompt prompts:/{FIX_B}@canary_candidate"])
+    result.stdout.no_fnmatch_line("*warnings summary*")
+    result.stdout.no_fnmatch_line("*Warning*")
     out = pytester.path / ".llmgate"
     records = runs_by_template(out)
     tracking = client(uri)
@@ -119,3 +123,14 @@ def test_mlflow_is_not_imported_without_the_option(pytester: pytest.Pytester) ->
                           "    open('mods.txt', 'w').write(str('mlflow' in sys.modules))\n")
     pytester.runpytest_subprocess("-p", "no:cacheprovider")
     assert (Path(pytester.path) / "mods.txt").read_text() == "False"
+
+
+@pytest.mark.usefixtures("example")
+def test_mlflow_adds_no_warnings_of_its_own_to_the_session(pytester: pytest.Pytester) -> None:
+    # A fresh process: MLflow's import-time warnings are raised once per process.
+    pytester.makeconftest(NO_NETWORK)
+    result = pytester.runpytest_subprocess("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-mlflow",
+                                           "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["mlflow: 1 run(s) logged to sqlite:///*/.llmgate/mlflow.db", "*= 4 passed in *"])
+    result.stdout.no_fnmatch_line("*warnings summary*")
