@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -60,7 +61,27 @@ def check_document_against(document: Document, checker: Draft202012Validator, er
             document.line_of([*location, key]),
             f"{_describe(location, 'unknown key')} {key!r} (allowed: {', '.join(_allowed_keys(found))})",
         )
-    raise error(document.path, document.line_of(location), f"{_describe(location)}{_message(found)}")
+    message = f"{_describe(location)}{_message(found)}"
+    if found.validator == "required" and isinstance(found.instance, Mapping):
+        message += _misspelt(found, lambda key: document.line_of([*location, key]))
+    raise error(document.path, document.line_of(location), message)
+
+
+def _misspelt(found: ValidationError, line_of: Any) -> str:
+    """For a missing required key: the unknown keys written beside it, which is where a typo usually is."""
+    schema = found.schema if isinstance(found.schema, Mapping) else {}
+    known = set(schema.get("properties", {}))
+    unknown = [key for key in found.instance if isinstance(key, str) and key not in known]
+    if not unknown:
+        return ""
+    missing = [key for key in schema.get("required", ()) if key not in found.instance]
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, missing, n=1)
+        line = line_of(key)
+        where = f" on line {line}" if line else ""
+        parts.append(f"unknown key {key!r}{where}" + (f", a misspelling of {close[0]!r}?" if close else ""))
+    return f" ({'; '.join(parts)})"
 
 
 def check_item(

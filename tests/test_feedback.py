@@ -194,3 +194,17 @@ def test_an_interrupted_session_leaves_no_verdict_in_the_report(
     assert report["in_progress"] is True and report["experiments"] == []
     previous = json.loads((pytester.path / ".llmgate" / "report.previous.json").read_text())
     assert previous["experiments"][0]["decision_status"] == "PROMOTE"
+
+
+def test_a_misspelt_required_key_names_the_unknown_key_next_to_the_missing_one(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    directory = make_experiment("exp")
+    manifest = directory / "llmgate.yaml"
+    manifest.write_text(manifest.read_text().replace("evaluator_version:", "evalutor_version:"))
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([
+        "exp/llmgate.yaml:1: 'evaluator_version' is a required property (unknown key 'evalutor_version' on line *, "
+        "a misspelling of 'evaluator_version'?)"
+    ])
