@@ -37,12 +37,17 @@ def canary_call(unsafe_claims: int, rollback_artifact: str | None, source: Path 
 
 
 def unsafe_claims_in(window: Path) -> int:
-    """Served requests whose claim was not supported, in a JSON Lines window of canary requests."""
+    """How many served requests had an unsupported claim, in a JSON Lines window of canary requests."""
+    return len(unsafe_requests_in(window))
+
+
+def unsafe_requests_in(window: Path) -> list[str]:
+    """The ids of the served requests whose claim was not supported, in a JSON Lines window of canary requests."""
     try:
         lines = window.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordError(window, None, f"cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
-    unsafe = 0
+    unsafe: list[str] = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -53,7 +58,8 @@ def unsafe_claims_in(window: Path) -> int:
         problem = _window_problem(request)
         if problem:
             raise RecordError(window, number, problem)
-        unsafe += request["route"] == Route.SERVE.value and request["supported"] is False
+        if request["route"] == Route.SERVE.value and request["supported"] is False:
+            unsafe.append(str(request["request_id"]))
     return unsafe
 
 

@@ -11,8 +11,8 @@ from typing import Any, TextIO, TypeVar
 
 import msgspec
 
-from ._canary import canary_call, unsafe_claims_in
-from ._codec import dump, from_data
+from ._canary import canary_call, unsafe_requests_in
+from ._codec import dump, from_data, load
 from ._decision import Decision, comparability_issues, decide, decision_text
 from ._errors import LlmgateError, RecordError
 from ._experiment import MANIFEST_NAME, load_experiment
@@ -21,7 +21,7 @@ from ._history import find_runs, load_run, run_files
 from ._lock import lock_state, read_lock
 from ._record import RunRecord
 from ._report import SessionReport
-from ._store import DEFAULT_DIR, write_replacing
+from ._store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
 from ._suite import load_suite
 from ._table import format_table, rate
 from ._vocab import CanaryVerdict, DecisionStatus
@@ -45,22 +45,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    runs = commands.add_parser("runs", help="one line per stored run")
+    records_dir = f"the records folder (default {DEFAULT_DIR})"
+    runs = commands.add_parser("runs", help="one line per stored run, oldest first")
     runs.add_argument("--experiment", metavar="NAME", help="only this experiment's runs")
-    runs.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help="the records folder (default .llmgate)")
+    runs.add_argument("--template", metavar="ID", help="only this template's runs")
+    runs.add_argument("--last", type=_positive, metavar="N", help="only the last N runs (after the filters)")
+    runs.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
     runs.set_defaults(handler=cmd_runs)
 
     compare = commands.add_parser("compare", help="comparability audit, then the runs side by side")
-    compare.add_argument("runs", nargs="+", metavar="RUN", help="run id, unique id prefix, or path")
-    compare.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR))
+    _run_selection(compare, records_dir)
     compare.set_defaults(handler=cmd_compare)
 
     promote = commands.add_parser("promote", help="the promotion decision over stored runs")
-    promote.add_argument("runs", nargs="+", metavar="RUN", help="run id, unique id prefix, or path")
+    _run_selection(promote, records_dir)
     promote.add_argument("--alias", help="alias to point at the promoted artifact (default: the recorded one)")
     promote.add_argument("--rollback", metavar="ARTIFACT", help="rollback artifact (default: the recorded one)")
     promote.add_argument("--out", type=Path, metavar="FILE", help="write the decision JSON here instead of stdout")
-    promote.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR))
     promote.set_defaults(handler=cmd_promote)
 
     canary = commands.add_parser("canary", help="continue the canary, or roll back")
@@ -74,6 +75,52 @@ def _parser() -> argparse.ArgumentParser:
     fingerprint.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="experiment directory or suite file")
     fingerprint.set_defaults(handler=cmd_fingerprint)
     return parser
+
+
+def _run_selection(command: argparse.ArgumentParser, records_dir: str) -> None:
+    """The runs a command works on: named one by one, or the runs of a session by its report."""
+    command.add_argument("runs", nargs="*", metavar="RUN", help="run id, unique id prefix, or path of a run record")
+    which = command.add_mutually_exclusive_group()
+    which.add_argument("--report", type=Path, metavar="REPORT.json",
+                       help="the runs a session recorded, from its report (records beside it, in runs/)")
+    which.add_argument("--last", action="store_true", help="the runs of the last session: --report DIR/report.json")
+    command.add_argument("--experiment", metavar="NAME", help="with --report or --last: this experiment's runs")
+    command.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
+
+
+def _selected_runs(args: argparse.Namespace) -> list[RunRecord]:
+    """The runs named on the command line, or those of the session whose report is given (``--last``: in --dir)."""
+    report_path: Path | None = args.dir / REPORT_FILE if args.last else args.report
+    if report_path is None:
+        if not args.runs:
+            raise RecordError(None, None, "name the runs (run ids or paths), or give --report REPORT.json or --last")
+        return find_runs(args.runs, args.dir)
+    if args.runs:
+        raise RecordError(None, None, "give runs by id, or --report/--last, not both")
+    try:
+        raw = report_path.read_bytes()
+    except OSError as exc:
+        raise RecordError(report_path, None, f"cannot be read: {exc.strerror or exc}") from None
+    report = load(raw, SessionReport, report_path)
+    if report.in_progress:
+        raise RecordError(report_path, None, "is the marker of a session that has not finished (no verdict yet)")
+    experiments = [e for e in report.experiments if args.experiment in (None, e.experiment)]
+    if not experiments:
+        raise RecordError(report_path, None, f"has no experiment {args.experiment!r}" if args.experiment
+                          else "lists no experiment")
+    if len(experiments) > 1:
+        names = ", ".join(e.experiment for e in experiments)
+        raise RecordError(report_path, None, f"lists several experiments ({names}); pick one with --experiment")
+    (experiment,) = experiments
+    runs_dir = report_path.parent / RUNS
+    return [load_run(runs_dir / f"{run.run_id}.json") for run in experiment.runs]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
 
 
 def _count(text: str) -> int:
@@ -100,8 +147,13 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     records = [load_run(path) for path in run_files(args.dir)]
     if args.experiment:
         records = [record for record in records if record.experiment == args.experiment]
+    if args.template:
+        records = [record for record in records if record.template_id == args.template]
+    if args.last:
+        records = records[-args.last:]
     if not records:
-        print(f"no stored runs in {args.dir}" + (f" for experiment {args.experiment}" if args.experiment else ""), file=out)
+        filters = [f"experiment {args.experiment}"] * bool(args.experiment) + [f"template {args.template}"] * bool(args.template)
+        print(f"no stored runs in {args.dir}" + (f" for {' and '.join(filters)}" if filters else ""), file=out)
         return OK
     for line in format_table([RUN_COLUMNS, *map(run_row, records)], right={5, 6, 7}):
         print(line, file=out)
@@ -110,7 +162,7 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- compare ---------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
-    records = find_runs(args.runs, args.dir)
+    records = _selected_runs(args)
     issues = comparability_issues(records)
     if issues:
         print("NOT COMPARABLE: these runs are not ranked; they differ in:", file=out)
@@ -147,7 +199,7 @@ def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
 
 # -- promote ---------------------------------------------------------------------------------------
 def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
-    records = find_runs(args.runs, args.dir)
+    records = _selected_runs(args)
     verdict = decide(records)
     if verdict.decision is None:
         print(f"llmgate: no promotion: {verdict.status.value}: {verdict.reason}", file=sys.stderr)
@@ -168,10 +220,20 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
 # -- canary ----------------------------------------------------------------------------------------
 def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
     decision = _read_decision(args.source)
-    unsafe = args.unsafe_claims if args.window is None else unsafe_claims_in(args.window)
+    if args.window is None:
+        unsafe, evidence = args.unsafe_claims, f"--unsafe-claims {args.unsafe_claims}"
+    else:
+        requests = unsafe_requests_in(args.window)
+        unsafe = len(requests)
+        shown = ", ".join(requests[:5]) + (f" and {len(requests) - 5} more" if len(requests) > 5 else "")
+        evidence = f"in {args.window}: request(s) {shown}" if requests else f"in {args.window}"
     call = canary_call(unsafe, decision.rollback_artifact, args.source)
     print(call.line, file=out)
-    return OK if call.verdict is CanaryVerdict.CONTINUE else REJECTED
+    if call.verdict is CanaryVerdict.ROLL_BACK:
+        print(f"llmgate: {unsafe} unsafe claim(s) served, {evidence}; the canary of {decision.artifact_name} allows "
+              f"none: roll back to {decision.rollback_artifact}", file=sys.stderr)
+        return REJECTED
+    return OK
 
 
 def _read_decision(path: Path) -> Decision:

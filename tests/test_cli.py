@@ -177,3 +177,63 @@ def test_fingerprint_of_an_experiment_and_a_suite_against_the_lock(pytester: pyt
     done = llmgate(pytester.path, "fingerprint", "example_suites/ci-claim-gate-repair")
     assert done.returncode == 1
     assert "  lock: DIFFERS" in done.stdout and "    reg_002: source known_good -> known_bad" in done.stdout
+
+
+def test_runs_filters_by_experiment_and_template_and_shows_the_last_n(
+    pytester: pytest.Pytester, three_runs: dict  # type: ignore[type-arg]
+) -> None:
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}")  # a second session: four runs of FIX_B's
+    done = llmgate(pytester.path, "runs", "--template", FIX_B)
+    assert done.returncode == 0, done.stderr
+    rows = done.stdout.splitlines()[1:]
+    assert len(rows) == 2 and all(FIX_B in row for row in rows)
+    last = llmgate(pytester.path, "runs", "--last", "1").stdout.splitlines()[1:]
+    assert len(last) == 1 and FIX_B in last[0]
+    none = llmgate(pytester.path, "runs", "--experiment", "ci-claim-gate-repair", "--template", "nope")
+    assert none.stdout.strip() == "no stored runs in .llmgate for experiment ci-claim-gate-repair and template nope"
+    bad = llmgate(pytester.path, "runs", "--last", "0")
+    assert bad.returncode == 2 and "--last: must be 1 or more" in bad.stderr
+
+
+def test_compare_and_promote_take_a_session_by_its_report_or_last(
+    pytester: pytest.Pytester, three_runs: dict  # type: ignore[type-arg]
+) -> None:
+    last = llmgate(pytester.path, "promote", "--last")
+    assert last.returncode == 0, last.stderr
+    assert json.loads(last.stdout)["source_run_id"] == three_runs[FIX_B]["run_id"]
+    by_report = llmgate(pytester.path, "compare", "--report", ".llmgate/report.json")
+    assert by_report.returncode == 0, by_report.stderr
+    assert by_report.stdout.splitlines()[0].startswith("comparable:")
+    assert all(three_runs[t]["run_id"] in by_report.stdout for t in (BASELINE, FIX, FIX_B))
+    neither = llmgate(pytester.path, "promote")
+    assert neither.returncode == 2
+    assert "name the runs (run ids or paths), or give --report REPORT.json or --last" in neither.stderr
+
+
+def test_every_option_of_every_command_has_help_text() -> None:
+    from pytest_llmgate._cli import _parser
+
+    parser = _parser()
+    subparsers = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    for name, command in subparsers.choices.items():
+        for action in command._actions:
+            if action.dest != "help":
+                assert action.help, f"llmgate {name}: {action.option_strings or action.dest} has no help text"
+
+
+def test_canary_names_the_requests_and_the_figure_behind_a_rollback(
+    pytester: pytest.Pytester, three_runs: dict  # type: ignore[type-arg]
+) -> None:
+    window = pytester.path / "window.jsonl"
+    window.write_text("\n".join(json.dumps(r) for r in [
+        {"request_id": "req_301", "route": "SERVE", "supported": True},
+        {"request_id": "req_302", "route": "SERVE", "supported": False},
+        {"request_id": "req_303", "route": "ABSTAIN", "supported": False},
+    ]) + "\n")
+    done = llmgate(pytester.path, "canary", ".llmgate/report.json", "--window", "window.jsonl")
+    assert done.returncode == 1
+    assert done.stdout == "ROLL_BACK_TO:ci-answerer-v1\n"
+    assert done.stderr.strip() == (f"llmgate: 1 unsafe claim(s) served, in window.jsonl: request(s) req_302; the canary "
+                                   f"of {FIX_B} allows none: roll back to ci-answerer-v1")
+    figure = llmgate(pytester.path, "canary", ".llmgate/report.json", "--unsafe-claims", "3")
+    assert figure.returncode == 1 and "3 unsafe claim(s) served, --unsafe-claims 3" in figure.stderr
