@@ -11,6 +11,7 @@ from types import MappingProxyType
 import msgspec
 
 from ._candidate import ARTIFACT_SUFFIXES, Candidate, load_candidate
+from ._defaults import MANIFEST_NAME as MANIFEST_NAME, SUITE_SUFFIXES as SUITE_SUFFIXES
 from ._errors import CandidateError, ManifestError, SuiteError
 from ._fingerprint import fingerprint, short
 from ._schemas import check_document
@@ -18,8 +19,6 @@ from ._suite import Case, Suite, SuiteCache, load_suite
 from ._vocab import DEFAULT_ALIAS, DEFAULT_LIMITATION
 from ._yaml import Document, load_yaml
 
-MANIFEST_NAME = "llmgate.yaml"
-SUITE_SUFFIXES = (".suite.yaml", ".suite.jsonl")
 EVALUATION = "evaluation"
 
 

@@ -13,8 +13,7 @@ from typing import Any, Literal
 
 import pytest
 
-from .providers._calls import DEFAULT_CONCURRENCY
-from ._store import DEFAULT_DIR
+from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from ._vocab import RecordMode, ShowMode
 
 Kind = Literal["ids", "flag", "text", "path", "count", "choice"]

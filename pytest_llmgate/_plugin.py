@@ -1,4 +1,9 @@
-"""The pytest plugin ``llmgate``: thin hooks that hand off to the session's ``GateSession``."""
+"""The pytest plugin ``llmgate``: thin hooks. A session that gates nothing pays for nothing.
+
+This module imports only pytest and the option table. The gate itself (experiments, providers, records:
+``_gate_plugin``) is loaded when a session asks for it: an llmgate option or ini key selects a run or a freeze,
+or the paths pytest collects hold an experiment (``llmgate.yaml``) or a suite file.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +11,18 @@ import fnmatch
 import os
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import _hookspecs
-from ._errors import LlmgateError, RecordError
-from ._markdown import markdown_summary
-from ._store import DEFAULT_DIR, write_replacing
-from ._evaluate import CaseResult
-from ._experiment import MANIFEST_NAME, is_suite_file
-from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, gate_of
+from ._defaults import MANIFEST_NAME, SUITE_SUFFIXES
 from ._options import add_options, value
-from ._vocab import RecordMode, ShowMode
-from ._session import GateSession, Selection, SessionResult, selection_hint
-from ._suite import SuiteCache
-from ._terminal import summary_lines
-from .providers import ProviderFactory, ProviderOptions, builtin_factory
-from .providers._calls import DEFAULT_CONCURRENCY
 
-COLLECTED_KEY = "llmgate_collected"
+if TYPE_CHECKING:
+    from ._gate_plugin import Wiring
+
+_WIRING = pytest.StashKey["Wiring"]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -36,68 +33,48 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
-class BuiltinProviders:
-    """The built-in providers, found through the same hook as any plugin's (tried last: a plugin may override one)."""
+def _active(config: pytest.Config) -> Wiring | None:
+    return config.stash.get(_WIRING, None)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_llmgate_make_provider(self, config: pytest.Config, name: str) -> ProviderFactory | None:
-        return builtin_factory(name)
+
+def _activate(config: pytest.Config) -> Wiring:
+    """The gate's machinery for this session, loaded the first time it is needed."""
+    wiring = _active(config)
+    if wiring is None:
+        from ._gate_plugin import Wiring
+
+        wiring = config.stash[_WIRING] = Wiring(config)
+    return wiring
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.pluginmanager.register(BuiltinProviders(), "llmgate-providers")
-    pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
-    cache = SuiteCache(pytest_cache.mkdir("llmgate-suites")) if pytest_cache is not None and value(config, "suite_cache") != "off" else None
-    gate = GateSession(
-        Selection(candidates=value(config, "candidates"), baselines=value(config, "baselines")),
-        value(config, "out") or config.rootpath / DEFAULT_DIR, freeze=value(config, "freeze"), cache=cache,
-        options=ProviderOptions(record_mode=RecordMode(value(config, "record") or RecordMode.NONE.value),
-                                trials=value(config, "trials")),
-        concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,
-        make_provider=lambda name: config.hook.pytest_llmgate_make_provider(config=config, name=name),
-        show=ShowMode(value(config, "show") or ShowMode.FAILURES.value),
-    )
-    config.stash[GATE_KEY] = gate
-    config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
-    if value(config, "mlflow") and not hasattr(config, "workerinput"):
-        from ._mlflow import MlflowExporter, default_uri  # MLflow itself is imported at the first record
-
-        uri = value(config, "mlflow_uri") or default_uri(gate.out_dir)
-        config.pluginmanager.register(MlflowExporter(uri), "llmgate-mlflow")
-    if value(config, "wandb") and not hasattr(config, "workerinput"):
-        from ._wandb import WandbExporter  # W&B itself is imported at the first record
-
-        exporter = WandbExporter(gate.out_dir / "wandb", value(config, "wandb_project"))
-        config.pluginmanager.register(exporter, "llmgate-wandb")
+    if value(config, "candidates") or value(config, "baselines") or value(config, "freeze"):
+        _activate(config)
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     config = session.config
-    gate = gate_of(config)
-    controller = not hasattr(config, "workerinput")
-    try:
-        gate.start(_discover(config), controller=controller)
-        if controller and not gate.selection.empty and not config.option.collectonly:
-            gate.mark_in_progress()
-    except LlmgateError as exc:
-        raise pytest.UsageError(exc.message()) from None
+    found = discover(config)
+    if found or _active(config) is not None:
+        _activate(config).start(found)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    return gate_of(config).header_lines()
+    wiring = _active(config)
+    return wiring.header_lines() if wiring is not None else []
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if (path / MANIFEST_NAME).is_file():
-        return ExperimentDir.from_parent(parent, path=path)
+        return _activate(parent.config).experiment_dir(path, parent)
     return None
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    if is_suite_file(file_path) and not gate_of(parent.config).claims(file_path):
-        return OrphanSuite.from_parent(parent, path=file_path)
+    if file_path.name.endswith(SUITE_SUFFIXES):
+        return _activate(parent.config).suite_file(file_path, parent)
     return None
 
 
@@ -106,92 +83,25 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if isinstance(item, CaseItem):
-        item.attach_result(report)
+    attach = getattr(item, "attach_result", None)  # a gate's case item (no import needed to tell)
+    if attach is not None:
+        attach(report)
     return report
 
 
-class _ResultListener:
-    """Receives every test report (on the xdist controller: from every worker) and each worker's end."""
-
-    def __init__(self, gate: GateSession) -> None:
-        self.gate = gate
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        payload = getattr(report, RESULT_ATTRIBUTE, None)
-        if payload is not None:
-            self.gate.add_result(CaseResult.from_payload(payload))
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        """xdist controller: a worker finished; merge the experiments it collected."""
-        collected = getattr(node, "workeroutput", {}).get(COLLECTED_KEY, [])
-        self.gate.collected.update(Path(directory) for directory in collected)
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    gate = gate_of(config)
-    if hasattr(config, "workerinput"):
-        config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
-        return
-    if config.option.collectonly or exitstatus in _NO_RECORDS:
-        return
-    result = gate.finish(
-        on_record=lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record, files=files),
-        on_report=lambda report, path: config.hook.pytest_llmgate_session_report(config=config, report=report, path=path),
-    )
-    summary_errors = _write_summaries(config, result)
-    config.stash[_RESULT_KEY] = result = result.with_errors(summary_errors)
-    if result.errors and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    wiring = _active(session.config)
+    if wiring is not None:
+        wiring.finish(session, exitstatus)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    gate = gate_of(config)
-    hint = selection_hint(gate.experiments) if gate.selection.empty else None
-    if hint:
-        terminalreporter.write_line(hint)
-    result = config.stash.get(_RESULT_KEY, None)
-    if result is None or not (result.outcomes or result.errors):
-        return
-    terminalreporter.write_sep("=", "llmgate")
-    for line in summary_lines(result):
-        terminalreporter.write_line(line)
-    for name in _EXPORTERS:  # where an exporter put the runs (its own lines, when it has any)
-        exporter = config.pluginmanager.get_plugin(name)
-        for line in getattr(exporter, "summary_lines", lambda: [])():
-            terminalreporter.write_line(line)
+    wiring = _active(config)
+    if wiring is not None:
+        wiring.terminal_summary(terminalreporter)
 
 
-_EXPORTERS = ("llmgate-mlflow", "llmgate-wandb")
-_NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
-_RESULT_KEY = pytest.StashKey[Any]()
-
-
-def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:
-    """The Markdown summary, to ``--llmgate-markdown`` and appended to ``$GITHUB_STEP_SUMMARY`` when set."""
-    if not result.outcomes:
-        return []
-    text = markdown_summary(result)
-    errors: list[LlmgateError] = []
-    target = value(config, "markdown")
-    if target:
-        try:
-            write_replacing(target, text.encode("utf-8"))
-        except LlmgateError as exc:
-            errors.append(exc)
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        try:
-            with open(step_summary, "a", encoding="utf-8") as handle:
-                handle.write(text)
-        except OSError as exc:
-            errors.append(RecordError(Path(step_summary), None, f"cannot append the summary: {exc.strerror or exc}"))
-    return errors
-
-
-def _discover(config: pytest.Config) -> list[Path]:
+def discover(config: pytest.Config) -> list[Path]:
     """Experiment directories under the paths pytest was given (or that hold a suite it was given)."""
     ignored = {Path(p).resolve() for p in config.getoption("ignore") or []}
     norecurse = config.getini("norecursedirs")

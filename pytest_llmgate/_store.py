@@ -8,10 +8,9 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ._defaults import DEFAULT_DIR as DEFAULT_DIR
 from ._errors import RecordError, display_path
 
-#: The records folder under the rootdir (pytest) or the working directory (``llmgate``), unless told otherwise.
-DEFAULT_DIR = ".llmgate"
 RUNS = "runs"
 REPORTS = "reports"
 REPORT_FILE = "report.json"

@@ -7,12 +7,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .._defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
 from .._vocab import Route
 
 if TYPE_CHECKING:
     from . import Provider
-
-DEFAULT_CONCURRENCY = 8
 
 
 class CallPool:

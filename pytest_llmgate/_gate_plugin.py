@@ -1,0 +1,170 @@
+"""The gate's pytest side, loaded by ``_plugin`` only when a session gates or collects an experiment.
+
+``Wiring`` builds the session's ``GateSession`` and registers what listens for results and exports runs; the
+light hooks in ``_plugin`` hand each step to it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
+from ._errors import LlmgateError, RecordError
+from ._evaluate import CaseResult
+from ._markdown import markdown_summary
+from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, ExperimentDir, OrphanSuite
+from ._options import value
+from ._session import GateSession, Selection, SessionResult, selection_hint
+from ._store import write_replacing
+from ._suite import SuiteCache
+from ._terminal import summary_lines
+from ._vocab import RecordMode, ShowMode
+from .providers import ProviderFactory, ProviderOptions, builtin_factory
+
+COLLECTED_KEY = "llmgate_collected"
+_EXPORTERS = ("llmgate-mlflow", "llmgate-wandb")
+_NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
+
+
+class BuiltinProviders:
+    """The built-in providers, found through the same hook as any plugin's (tried last: a plugin may override one)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_llmgate_make_provider(self, config: pytest.Config, name: str) -> ProviderFactory | None:
+        return builtin_factory(name)
+
+
+class Wiring:
+    """One session's gate on the pytest side: the ``GateSession``, its listeners and exporters."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.controller = not hasattr(config, "workerinput")
+        self.started = False
+        self.result: SessionResult | None = None
+        config.pluginmanager.register(BuiltinProviders(), "llmgate-providers")
+        pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
+        use_cache = pytest_cache is not None and value(config, "suite_cache") != "off"
+        self.gate = gate = GateSession(
+            Selection(candidates=value(config, "candidates"), baselines=value(config, "baselines")),
+            value(config, "out") or config.rootpath / DEFAULT_DIR, freeze=value(config, "freeze"),
+            cache=SuiteCache(pytest_cache.mkdir("llmgate-suites")) if use_cache and pytest_cache else None,
+            options=ProviderOptions(record_mode=RecordMode(value(config, "record") or RecordMode.NONE.value),
+                                    trials=value(config, "trials")),
+            concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,
+            make_provider=lambda name: config.hook.pytest_llmgate_make_provider(config=config, name=name),
+            show=ShowMode(value(config, "show") or ShowMode.FAILURES.value),
+        )
+        config.stash[GATE_KEY] = gate
+        config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
+        if value(config, "mlflow") and self.controller:
+            from ._mlflow import MlflowExporter, default_uri  # MLflow itself is imported at the first record
+
+            uri = value(config, "mlflow_uri") or default_uri(gate.out_dir)
+            config.pluginmanager.register(MlflowExporter(uri), "llmgate-mlflow")
+        if value(config, "wandb") and self.controller:
+            from ._wandb import WandbExporter  # W&B itself is imported at the first record
+
+            exporter = WandbExporter(gate.out_dir / "wandb", value(config, "wandb_project"))
+            config.pluginmanager.register(exporter, "llmgate-wandb")
+
+    def start(self, found: list[Path]) -> None:
+        """Load the experiments found, check the selection, freeze; mark the report in progress."""
+        if self.started:
+            return
+        self.started = True
+        gate = self.gate
+        try:
+            gate.start(found, controller=self.controller)
+            if self.controller and not gate.selection.empty and not self.config.option.collectonly:
+                gate.mark_in_progress()
+        except LlmgateError as exc:
+            raise pytest.UsageError(exc.message()) from None
+
+    def header_lines(self) -> list[str]:
+        return self.gate.header_lines()
+
+    def experiment_dir(self, path: Path, parent: pytest.Collector) -> pytest.Collector:
+        return ExperimentDir.from_parent(parent, path=path)
+
+    def suite_file(self, path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        """A suite file that no collected manifest lists is a collection error."""
+        if self.gate.claims(path):
+            return None
+        return OrphanSuite.from_parent(parent, path=path)
+
+    def finish(self, session: pytest.Session, exitstatus: int) -> None:
+        config, gate = self.config, self.gate
+        if not self.controller:
+            config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
+            return
+        if config.option.collectonly or exitstatus in _NO_RECORDS:
+            return
+        result = gate.finish(
+            on_record=lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record,
+                                                                                  files=files),
+            on_report=lambda report, path: config.hook.pytest_llmgate_session_report(config=config, report=report,
+                                                                                    path=path),
+        )
+        self.result = result = result.with_errors(_write_summaries(config, result))
+        if result.errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def terminal_summary(self, terminalreporter: Any) -> None:
+        gate, result = self.gate, self.result
+        hint = selection_hint(gate.experiments) if gate.selection.empty else None
+        if hint:
+            terminalreporter.write_line(hint)
+        if result is None or not (result.outcomes or result.errors):
+            return
+        terminalreporter.write_sep("=", "llmgate")
+        for line in summary_lines(result):
+            terminalreporter.write_line(line)
+        for name in _EXPORTERS:  # where an exporter put the runs (its own lines, when it has any)
+            exporter = self.config.pluginmanager.get_plugin(name)
+            for line in getattr(exporter, "summary_lines", lambda: [])():
+                terminalreporter.write_line(line)
+
+
+class _ResultListener:
+    """Receives every test report (on the xdist controller: from every worker) and each worker's end."""
+
+    def __init__(self, gate: GateSession) -> None:
+        self.gate = gate
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = getattr(report, RESULT_ATTRIBUTE, None)
+        if payload is not None:
+            self.gate.add_result(CaseResult.from_payload(payload))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: a worker finished; merge the experiments it collected."""
+        collected = getattr(node, "workeroutput", {}).get(COLLECTED_KEY, [])
+        self.gate.collected.update(Path(directory) for directory in collected)
+
+
+def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:
+    """The Markdown summary, to ``--llmgate-markdown`` and appended to ``$GITHUB_STEP_SUMMARY`` when set."""
+    if not result.outcomes:
+        return []
+    text = markdown_summary(result)
+    errors: list[LlmgateError] = []
+    target = value(config, "markdown")
+    if target:
+        try:
+            write_replacing(target, text.encode("utf-8"))
+        except LlmgateError as exc:
+            errors.append(exc)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        try:
+            with open(step_summary, "a", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            errors.append(RecordError(Path(step_summary), None, f"cannot append the summary: {exc.strerror or exc}"))
+    return errors
