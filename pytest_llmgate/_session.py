@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -288,15 +288,16 @@ class GateSession:
             plans = self.plans(experiment)
             if not plans:
                 continue
-            records = []
+            records: list[RunRecord] = []
             unrecorded = []
             not_run = []
             for plan in plans:
                 if not self._results.get((str(experiment.directory), plan.template_id)):
                     not_run.append(plan)  # deselected or never reached: no record, listed in the report
                     continue
+                baselines = [record for record in records if record.role is Role.BASELINE]
                 try:
-                    record, path = self._write_run(experiment, plan, finished, on_record, errors)
+                    record, path = self._write_run(experiment, plan, finished, on_record, errors, baselines)
                 except RecordError as exc:
                     errors.append(exc)
                     unrecorded.append(plan.template_id)
@@ -325,7 +326,7 @@ class GateSession:
 
     def _write_run(
         self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook,
-        errors: list[LlmgateError],
+        errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
         results: Mapping[str, list[CaseResult]] = self._results.get((str(experiment.directory), plan.template_id), {})
@@ -342,6 +343,7 @@ class GateSession:
             version=llmgate_version(),
             frozen=self.frozen(experiment),
             extra_params=dict(self._factory(candidate).params(candidate, self._context(experiment))),
+            baselines=baselines,
         )
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
         report_bytes = dump(redacted_eval(draft))
