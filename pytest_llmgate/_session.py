@@ -383,7 +383,24 @@ class GateSession:
                 "llmgate: candidates: " + (", ".join(self.selection.candidates) or "none")
                 + "; baselines: " + (", ".join(self.selection.baselines) or "none")
             )
+        lines.extend(self._deterministic_note())
         return lines
+
+    def _deterministic_note(self) -> list[str]:
+        """With ``--llmgate-trials`` above 1: the selected runs whose provider is deterministic (a factory with
+        ``deterministic = True``), asked once per case all the same."""
+        if (self.options.trials or 1) <= 1:
+            return []
+        once = []
+        for experiment in self.experiments:
+            for plan in self.plans(experiment):
+                candidate = experiment.candidates[plan.template_id]
+                if getattr(self._factory(candidate), "deterministic", False):
+                    once.append(f"{plan.template_id} ({candidate.provider})")
+        if not once:
+            return []
+        return [f"llmgate: --llmgate-trials={self.options.trials} does not apply to deterministic providers; "
+                f"asked once per case: {', '.join(dict.fromkeys(once))}"]
 
 
 def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:
