@@ -46,7 +46,7 @@ class EvidencePolicyFactory:
                 {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
             ]},
             "prompt": PROMPT_ANY,
-            "trials": {"description": "Refused with a reason: the policy is deterministic."},
+            "trials": {"x-refused": True, "description": "Refused with a reason: the policy is deterministic."},
         },
     }
 
