@@ -19,12 +19,12 @@ from ._experiment import MANIFEST_NAME, load_experiment
 from ._fingerprint import short
 from ._history import find_runs, load_run, run_files
 from ._lock import lock_state, read_lock
-from ._record import RunRecord
+from ._record import RunRecord, rejudged
 from ._report import SessionReport
 from ._store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
 from ._suite import load_suite
 from ._table import format_table, rate
-from ._vocab import CanaryVerdict, DecisionStatus
+from ._vocab import CanaryVerdict, DecisionStatus, Role
 
 OK, REJECTED, ERROR = 0, 1, 2
 T = TypeVar("T")
@@ -199,10 +199,18 @@ def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
 
 # -- promote ---------------------------------------------------------------------------------------
 def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
-    records = _selected_runs(args)
+    stored = _selected_runs(args)
+    records = [rejudged(record) for record in stored]  # the status from each record's own counts and requirement
+    for before, after in zip(stored, records, strict=True):
+        if before.status is not after.status:
+            print(f"llmgate: run {after.run_id}: recorded {before.status.value}, but its counts and requirement "
+                  f"give {after.status.value}; {after.status.value} applies", file=sys.stderr)
     verdict = decide(records)
     if verdict.decision is None:
         print(f"llmgate: no promotion: {verdict.status.value}: {verdict.reason}", file=sys.stderr)
+        for record in records:
+            if record.evidence is not None and record.role is Role.CANDIDATE:
+                print(f"llmgate: evidence: {record.template_id}: {record.evidence.reason}", file=sys.stderr)
         return ERROR if verdict.status is DecisionStatus.RUNS_NOT_COMPARABLE else REJECTED
     decision = verdict.decision
     if args.alias:

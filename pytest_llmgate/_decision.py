@@ -121,7 +121,10 @@ def decide(runs: Sequence[RunView], unrecorded: Sequence[str] = (), not_run: Seq
             f"incomplete runs cannot be promoted: {names} (a case was deselected, not run, or errored)",
         )
     if not eligible:
-        return verdict(DecisionStatus.NO_ELIGIBLE_CANDIDATE, "no candidate run is ELIGIBLE_FOR_CANARY_REVIEW")
+        short = [run.template_id for run in runs
+                 if run.role is Role.CANDIDATE and run.status is RunStatus.INSUFFICIENT_EVIDENCE]
+        more = f" ({RunStatus.INSUFFICIENT_EVIDENCE.value}: {', '.join(short)})" if short else ""
+        return verdict(DecisionStatus.NO_ELIGIBLE_CANDIDATE, f"no candidate run is ELIGIBLE_FOR_CANARY_REVIEW{more}")
     if len(eligible) > 1:
         names = ", ".join(f"{run.template_id} (run {run.run_id})" for run in eligible)
         return verdict(

@@ -22,12 +22,23 @@ from ._yaml import Document, load_yaml
 EVALUATION = "evaluation"
 
 
-class Promotion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Where an approved candidate goes, and what to go back to (the manifest's ``promotion`` block)."""
+class Promotion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Where an approved candidate goes, and what to go back to (the manifest's ``promotion`` block).
+
+    The evidence requirement (opt-in, docs/statistics.md): a run is eligible only when the one-sided upper
+    confidence bound (at ``confidence``, default 0.95) of its unsafe-serve rate is at most ``max_unsafe_rate``
+    and that of its unnecessary-abstention rate at most ``max_unnecessary_rate``; omitted when not set."""
 
     alias: str
     rollback_artifact: str | None
     limitation: str
+    max_unsafe_rate: float | None = None
+    max_unnecessary_rate: float | None = None
+    confidence: float | None = None
+
+    @property
+    def requires_evidence(self) -> bool:
+        return self.max_unsafe_rate is not None or self.max_unnecessary_rate is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +139,9 @@ def load_experiment(directory: Path, cache: SuiteCache | None = None) -> Experim
             alias=promotion.get("alias", DEFAULT_ALIAS),
             rollback_artifact=promotion.get("rollback_artifact"),
             limitation=promotion.get("limitation", DEFAULT_LIMITATION),
+            max_unsafe_rate=promotion.get("max_unsafe_rate"),
+            max_unnecessary_rate=promotion.get("max_unnecessary_rate"),
+            confidence=promotion.get("confidence"),
         ),
         # One suite: its fingerprint already is the evaluation's (the same cases), no second pass needed.
         evaluation_fingerprint=suites[0].fingerprint if len(suites) == 1 else fingerprint(all_cases),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ._decision import decision_text
 from ._session import SessionResult
 from ._table import rate
+from ._terminal import run_notes
 from ._vocab import Outcome
 
 FAILING = (Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENTION, Outcome.ERROR, Outcome.NOT_RUN)
@@ -21,6 +22,9 @@ def markdown_summary(result: SessionResult) -> str:
             metrics = record.metrics
             lines.append(f"| `{record.template_id}` | {record.role.value} | {metrics.unsafe_claim_served} | "
                          f"{metrics.unnecessary_abstention} | {rate(metrics.exact_route_rate)} | {record.status.value} |")
+        notes = [note for record in outcome.records for note in run_notes(record)]
+        if notes:
+            lines += [""] + [f"- {note}" for note in notes]
         prints = ", ".join(f"{name} `{value}`" for name, value in experiment.short_fingerprints.items())
         lines += ["", f"**Fingerprints:** {prints}" + ("" if outcome.frozen else " (not frozen: no `llmgate.lock`)"),
                   "", f"**Decision:** {decision_text(outcome.verdict)}", ""]

@@ -11,40 +11,17 @@ from ._evaluate import CaseResult
 from ._experiment import Experiment, Promotion
 from ._candidate import Candidate
 from ._fingerprint import short
+from ._evidence import Comparison, Evidence, compare, confidence_of, evidence_of
+from ._stats import DEFAULT_CONFIDENCE, upper_bound
 from ._vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
-
-
-class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Counts over a set of cases; ``exact_route_rate`` is over every case of the set, run or not."""
-
-    case_count: int
-    unsafe_claim_served: int
-    unnecessary_abstention: int
-    exact_route_rate: float
-    error_count: int
-    not_run_count: int
-
-    @classmethod
-    def of(cls, outcomes: Sequence[Outcome]) -> Metrics:
-        count = len(outcomes)
-        tally = {outcome: 0 for outcome in Outcome}
-        for outcome in outcomes:
-            tally[outcome] += 1
-        return cls(
-            case_count=count,
-            unsafe_claim_served=tally[Outcome.UNSAFE_CLAIM_SERVED],
-            unnecessary_abstention=tally[Outcome.UNNECESSARY_ABSTENTION],
-            exact_route_rate=round(tally[Outcome.PASS] / count, 6) if count else 0.0,
-            error_count=tally[Outcome.ERROR],
-            not_run_count=tally[Outcome.NOT_RUN],
-        )
 
 
 class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """One case's line in a record: labels, prediction and outcome; its input only as a hash.
 
     With several trials: every trial's route, the share of the most common route (``agreement``) and the
-    share of trials that served where the label says ABSTAIN (``unsafe_trial_rate``)."""
+    share of trials that served where the label says ABSTAIN (``unsafe_trial_rate``), how many trials passed,
+    served unsafely and abstained unnecessarily, and ``flaky`` when the trials disagree."""
 
     suite: str
     case_id: str
@@ -58,6 +35,84 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     trial_routes: tuple[Route, ...] = ()
     agreement: float | None = None
     unsafe_trial_rate: float | None = None
+    # -- per-trial counts (issue 14; written only with several trials) --
+    passed_trials: int | None = None
+    unsafe_trials: int | None = None
+    unnecessary_trials: int | None = None
+    flaky: bool = False
+
+    def trial_counts(self) -> tuple[int, int, int, int]:
+        """(trials, passed, unsafe, unnecessary) of this case; a case that errored or did not run has no trial."""
+        if self.predicted_route is None:
+            return 0, 0, 0, 0
+        routes = self.trial_routes
+        if not routes:
+            outcome = self.outcome
+            return (1, int(outcome is Outcome.PASS), int(outcome is Outcome.UNSAFE_CLAIM_SERVED),
+                    int(outcome is Outcome.UNNECESSARY_ABSTENTION))
+        wrong = routes.count(Route.ABSTAIN if self.expected_route is Route.SERVE else Route.SERVE)
+        unsafe = wrong if self.expected_route is Route.ABSTAIN else 0
+        return len(routes), len(routes) - wrong, unsafe, wrong - unsafe
+
+
+
+class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Counts over a set of cases; ``exact_route_rate`` is over every case of the set, run or not.
+
+    Over case-trials (each trial of each case that ran; one per case without trials): how many there were,
+    how many served unsafely and abstained unnecessarily, each rate with its one-sided upper Clopper–Pearson
+    bound at ``confidence``, and how many cases were flaky (docs/statistics.md). Always written by the gate;
+    absent (None) in records written before they existed."""
+
+    case_count: int
+    unsafe_claim_served: int
+    unnecessary_abstention: int
+    exact_route_rate: float
+    error_count: int
+    not_run_count: int
+    # -- case-trials and their upper confidence bounds (issue 14) --
+    trial_count: int | None = None
+    unsafe_trials: int | None = None
+    unnecessary_trials: int | None = None
+    flaky_count: int | None = None
+    confidence: float | None = None
+    unsafe_rate: float | None = None
+    unsafe_rate_upper: float | None = None
+    unnecessary_rate: float | None = None
+    unnecessary_rate_upper: float | None = None
+
+    @classmethod
+    def of(cls, entries: Sequence[CaseEntry], confidence: float = DEFAULT_CONFIDENCE) -> Metrics:
+        count = len(entries)
+        tally = {outcome: 0 for outcome in Outcome}
+        for entry in entries:
+            tally[entry.outcome] += 1
+        trials = unsafe = unnecessary = 0
+        for entry in entries:
+            n, _, bad, needless = entry.trial_counts()
+            trials, unsafe, unnecessary = trials + n, unsafe + bad, unnecessary + needless
+        return cls(
+            case_count=count,
+            unsafe_claim_served=tally[Outcome.UNSAFE_CLAIM_SERVED],
+            unnecessary_abstention=tally[Outcome.UNNECESSARY_ABSTENTION],
+            exact_route_rate=round(tally[Outcome.PASS] / count, 6) if count else 0.0,
+            error_count=tally[Outcome.ERROR],
+            not_run_count=tally[Outcome.NOT_RUN],
+            trial_count=trials,
+            unsafe_trials=unsafe,
+            unnecessary_trials=unnecessary,
+            flaky_count=sum(entry.flaky for entry in entries),
+            confidence=confidence,
+            unsafe_rate=round(unsafe / trials, 6) if trials else 0.0,
+            unsafe_rate_upper=_figure(upper_bound(unsafe, trials, confidence)),
+            unnecessary_rate=round(unnecessary / trials, 6) if trials else 0.0,
+            unnecessary_rate_upper=_figure(upper_bound(unnecessary, trials, confidence)),
+        )
+
+
+def _figure(value: float) -> float:
+    """A computed bound to 12 significant digits: the same figure on every platform's libm."""
+    return float(f"{value:.12g}")
 
 
 class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,9 +122,12 @@ class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     sha256: str
 
 
-class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema",
-                tag=RUN_SCHEMA):
-    """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``."""
+class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
+                tag_field="schema", tag=RUN_SCHEMA):
+    """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``.
+
+    ``evidence``: how the counts meet the manifest's evidence requirement (only when one is set);
+    ``comparisons``: the run against each baseline run of its session, case by case (docs/statistics.md)."""
 
     run_id: str
     experiment: str
@@ -87,6 +145,9 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     status: RunStatus
     promotion: Promotion
     frozen: bool
+    # -- evidence and paired comparison (issue 14) --
+    evidence: Evidence | None = None
+    comparisons: tuple[Comparison, ...] = ()
 
     @property
     def template_id(self) -> str:
@@ -110,15 +171,28 @@ class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     cases: tuple[CaseEntry, ...]
 
 
-def run_status(complete: bool, metrics: Metrics) -> RunStatus:
-    """The run's status: the first that applies of incomplete, unsafe, unnecessary, else eligible."""
+def run_status(complete: bool, metrics: Metrics, promotion: Promotion | None = None) -> RunStatus:
+    """The run's status: the first that applies of incomplete, unsafe, unnecessary, insufficient evidence (only
+    when ``promotion`` sets an evidence requirement the counts do not meet), else eligible."""
     if not complete:
         return RunStatus.INCOMPLETE_EVALUATION
     if metrics.unsafe_claim_served:
         return RunStatus.REJECT_UNSAFE_SERVE
     if metrics.unnecessary_abstention:
         return RunStatus.REJECT_UNNECESSARY_ABSTENTION
+    evidence = evidence_of(metrics, promotion)
+    if evidence is not None and not evidence.met:
+        return RunStatus.INSUFFICIENT_EVIDENCE
     return RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
+
+
+def rejudged(record: RunRecord) -> RunRecord:
+    """The record with its status and evidence worked out again from its own counts, completeness and
+    requirement (what ``llmgate promote`` applies: stored records alone)."""
+    return msgspec.structs.replace(
+        record, status=run_status(record.complete, record.metrics, record.promotion),
+        evidence=evidence_of(record.metrics, record.promotion),
+    )
 
 
 def case_entries(
@@ -155,11 +229,16 @@ def _trial_stats(expected: Route, routes: tuple[Route, ...]) -> dict[str, Any]:
     if not routes:
         return {}
     majority = max(routes.count(route) for route in set(routes))
-    unsafe = routes.count(Route.SERVE) if expected is Route.ABSTAIN else 0
+    wrong = routes.count(Route.SERVE if expected is Route.ABSTAIN else Route.ABSTAIN)
+    unsafe = wrong if expected is Route.ABSTAIN else 0
     return {
         "trial_routes": routes,
         "agreement": round(majority / len(routes), 6),
         "unsafe_trial_rate": round(unsafe / len(routes), 6),
+        "passed_trials": len(routes) - wrong,
+        "unsafe_trials": unsafe,
+        "unnecessary_trials": wrong - unsafe,
+        "flaky": len(set(routes)) > 1,
     }
 
 
@@ -195,14 +274,22 @@ def build_run_record(
     version: str,
     frozen: bool = False,
     extra_params: Mapping[str, str] | None = None,
+    baselines: Sequence[RunRecord] = (),
 ) -> RunRecord:
-    """Aggregate one run's case results into its record (its first artifact: the candidate's file)."""
+    """Aggregate one run's case results into its record (its first artifact: the candidate's file); a candidate
+    is compared case by case with each of ``baselines`` (the baseline runs of its session)."""
     entries, complete = case_entries(experiment, results)
-    metrics = Metrics.of([entry.outcome for entry in entries])
+    confidence = confidence_of(experiment.promotion)
+    metrics = Metrics.of(entries, confidence)
     suite_metrics = {
-        suite.name: Metrics.of([entry.outcome for entry in entries if entry.suite == suite.name])
+        suite.name: Metrics.of([entry for entry in entries if entry.suite == suite.name], confidence)
         for suite in experiment.suites
     }
+    comparisons = () if role is Role.BASELINE else tuple(
+        compare(((entry.case_id, entry.outcome) for entry in entries),
+                ((entry.case_id, entry.outcome) for entry in baseline.cases), baseline.run_id, baseline.template_id)
+        for baseline in baselines
+    )
     tags = {key: str(value) for key, value in experiment.handoff.items()}
     tags["raw_log_text_stored"] = "false"
     return RunRecord(
@@ -219,9 +306,11 @@ def build_run_record(
         fingerprints=dict(experiment.fingerprints),
         cases=entries,
         complete=complete,
-        status=run_status(complete, metrics),
+        status=run_status(complete, metrics, experiment.promotion),
         promotion=experiment.promotion,
         frozen=frozen,
+        evidence=evidence_of(metrics, experiment.promotion),
+        comparisons=comparisons,
     )
 
 

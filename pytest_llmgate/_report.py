@@ -7,12 +7,15 @@ from collections.abc import Mapping, Sequence
 import msgspec
 
 from ._decision import ComparabilityIssue, Decision, Verdict
+from ._evidence import Comparison, Evidence
 from ._record import Metrics, RunRecord
 from ._vocab import REPORT_SCHEMA, DecisionStatus, Role, RunStatus
 
 
-class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One run of the session as the report lists it; the full record is ``DIR/runs/<run_id>.json``."""
+class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One run of the session as the report lists it; the full record is ``DIR/runs/<run_id>.json``.
+
+    ``evidence`` and ``comparisons`` are the record's (omitted when it has none; docs/statistics.md)."""
 
     run_id: str
     template_id: str
@@ -20,6 +23,9 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     status: RunStatus
     complete: bool
     metrics: Metrics
+    # -- evidence and paired comparison (issue 14) --
+    evidence: Evidence | None = None
+    comparisons: tuple[Comparison, ...] = ()
 
 
 class EligibleRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -77,7 +83,8 @@ def experiment_report(
         fingerprints=dict(fingerprints),
         runs=tuple(
             RunSummary(run_id=record.run_id, template_id=record.template_id, role=record.role, status=record.status,
-                       complete=record.complete, metrics=record.metrics)
+                       complete=record.complete, metrics=record.metrics, evidence=record.evidence,
+                       comparisons=record.comparisons)
             for record in records
         ),
         comparable=verdict.comparable,

@@ -111,13 +111,17 @@ def _message(found: ValidationError) -> str:
 def _unexpected_keys(found: ValidationError) -> list[str]:
     if found.validator != "additionalProperties" or not isinstance(found.instance, Mapping):
         return []
-    allowed = set(_allowed_keys(found))
-    return sorted(k for k in found.instance if k not in allowed)
+    schema = found.schema if isinstance(found.schema, Mapping) else {}
+    known = set(schema.get("properties", {}))
+    return sorted(k for k in found.instance if k not in known)
 
 
 def _allowed_keys(found: ValidationError) -> Iterable[str]:
+    """The keys a schema allows; a property marked ``"x-refused": true`` is known only to be refused with a reason
+    by its owner's own check, and is not listed."""
     schema = found.schema if isinstance(found.schema, Mapping) else {}
-    return list(schema.get("properties", {}))
+    return [key for key, sub in schema.get("properties", {}).items()
+            if not (isinstance(sub, Mapping) and sub.get("x-refused"))]
 
 
 def _describe(location: list[str | int], noun: str = "") -> str:

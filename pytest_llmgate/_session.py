@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -290,15 +290,16 @@ class GateSession:
             plans = self.plans(experiment)
             if not plans:
                 continue
-            records = []
+            records: list[RunRecord] = []
             unrecorded = []
             not_run = []
             for plan in plans:
                 if not self._results.get((str(experiment.directory), plan.template_id)):
                     not_run.append(plan)  # deselected or never reached: no record, listed in the report
                     continue
+                baselines = [record for record in records if record.role is Role.BASELINE]
                 try:
-                    record, path = self._write_run(experiment, plan, finished, on_record, errors)
+                    record, path = self._write_run(experiment, plan, finished, on_record, errors, baselines)
                 except RecordError as exc:
                     errors.append(exc)
                     unrecorded.append(plan.template_id)
@@ -327,7 +328,7 @@ class GateSession:
 
     def _write_run(
         self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook,
-        errors: list[LlmgateError],
+        errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
         results: Mapping[str, list[CaseResult]] = self._results.get((str(experiment.directory), plan.template_id), {})
@@ -344,6 +345,7 @@ class GateSession:
             version=llmgate_version(),
             frozen=self.frozen(experiment),
             extra_params=dict(self._factory(candidate).params(candidate, self._context(experiment))),
+            baselines=baselines,
         )
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
         report_bytes = dump(redacted_eval(draft))
@@ -383,7 +385,24 @@ class GateSession:
                 "llmgate: candidates: " + (", ".join(self.selection.candidates) or "none")
                 + "; baselines: " + (", ".join(self.selection.baselines) or "none")
             )
+        lines.extend(self._deterministic_note())
         return lines
+
+    def _deterministic_note(self) -> list[str]:
+        """With ``--llmgate-trials`` above 1: the selected runs whose provider is deterministic (a factory with
+        ``deterministic = True``), asked once per case all the same."""
+        if (self.options.trials or 1) <= 1:
+            return []
+        once = []
+        for experiment in self.experiments:
+            for plan in self.plans(experiment):
+                candidate = experiment.candidates[plan.template_id]
+                if getattr(self._factory(candidate), "deterministic", False):
+                    once.append(f"{plan.template_id} ({candidate.provider})")
+        if not once:
+            return []
+        return [f"llmgate: --llmgate-trials={self.options.trials} does not apply to deterministic providers; "
+                f"asked once per case: {', '.join(dict.fromkeys(once))}"]
 
 
 def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:

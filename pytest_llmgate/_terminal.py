@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._decision import decision_text
 from ._errors import display_path
+from ._record import RunRecord
 from ._session import ExperimentOutcome, SessionResult
 from ._table import format_table, rate
 
@@ -31,6 +32,7 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
     ]
     lines = [f"{experiment.name} ({display_path(experiment.directory)})"]
     lines.extend(format_table(rows, right=set(range(2, len(rows[0]) - 1)), indent="  "))
+    lines.extend(f"  {note}" for record in outcome.records for note in run_notes(record))
     for plan in outcome.not_run:
         lines.append(f"  {plan.template_id} ({plan.role.value}): not run - every case deselected or never reached; "
                      "no run record")
@@ -42,6 +44,27 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
     )
     lines.append(f"  decision: {decision_text(outcome.verdict)}")
     return lines
+
+
+#: How many flaky cases a summary names per run (the least agreeing first).
+WORST_FLAKY = 3
+
+
+def run_notes(record: RunRecord) -> list[str]:
+    """What a run's counts support beyond the table (docs/statistics.md): its evidence against the manifest's
+    requirement, its flaky cases (how many; the worst by agreement), and its comparison with each baseline."""
+    notes = []
+    if record.evidence is not None:
+        notes.append(f"evidence: {record.template_id}: {record.status.value}: {record.evidence.reason}")
+    flaky = sorted((case for case in record.cases if case.flaky), key=lambda case: (case.agreement or 0, case.case_id))
+    if flaky:
+        worst = ", ".join(
+            f"{case.case_id} ({case.passed_trials} of {len(case.trial_routes)} passed, "
+            f"agreement {rate(case.agreement or 0)})" for case in flaky[:WORST_FLAKY]
+        )
+        notes.append(f"flaky: {record.template_id}: {len(flaky)} case(s); worst: {worst}")
+    notes.extend(f"{record.template_id} {comparison.text()}" for comparison in record.comparisons)
+    return notes
 
 
 def summary_lines(result: SessionResult) -> list[str]:

@@ -35,6 +35,8 @@ class RunStatus(str, Enum):
     INCOMPLETE_EVALUATION = "INCOMPLETE_EVALUATION"
     REJECT_UNSAFE_SERVE = "REJECT_UNSAFE_SERVE"
     REJECT_UNNECESSARY_ABSTENTION = "REJECT_UNNECESSARY_ABSTENTION"
+    #: The guardrails held, but an upper confidence bound is above the manifest's requirement (docs/statistics.md).
+    INSUFFICIENT_EVIDENCE = "INSUFFICIENT_EVIDENCE"
     ELIGIBLE_FOR_CANARY_REVIEW = "ELIGIBLE_FOR_CANARY_REVIEW"
 
 

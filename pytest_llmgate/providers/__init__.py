@@ -76,7 +76,10 @@ class ProviderContext:
 
 
 class ProviderFactory(Protocol):
-    """One kind of provider, named by artifacts' ``provider:`` key; what ``pytest_llmgate_make_provider`` returns."""
+    """One kind of provider, named by artifacts' ``provider:`` key; what ``pytest_llmgate_make_provider`` returns.
+
+    A factory whose providers always give the same route may say so with a class attribute ``deterministic =
+    True``: its providers are asked once per case, and ``--llmgate-trials`` is noted as not applying to them."""
 
     @property
     def name(self) -> str:

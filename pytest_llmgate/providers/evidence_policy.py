@@ -6,8 +6,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._candidate import Candidate
+from .._errors import CandidateError
 from .._vocab import Route
 from . import PROMPT_ANY, ProviderContext
+
+
+#: Why ``trials:`` is refused in an ``evidence_policy`` artifact (``--llmgate-trials`` is noted, not refused).
+DETERMINISTIC = ("trials: evidence_policy is deterministic (every trial gives the same route), so trials do not "
+                 "apply; remove the key (a python or LLM candidate can be asked several times)")
 
 
 class EvidencePolicy:
@@ -30,6 +36,8 @@ class EvidencePolicyFactory:
     """The ``evidence_policy`` settings: ``serve_evidence`` (a list of evidence states, or ``"*"``) and a prompt."""
 
     name = "evidence_policy"
+    #: Asked once per case whatever ``--llmgate-trials`` says (the session notes it in its header).
+    deterministic = True
     settings_schema: Mapping[str, Any] = {
         "required": ["serve_evidence"],
         "properties": {
@@ -38,11 +46,13 @@ class EvidencePolicyFactory:
                 {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
             ]},
             "prompt": PROMPT_ANY,
+            "trials": {"x-refused": True, "description": "Refused with a reason: the policy is deterministic."},
         },
     }
 
     def check(self, candidate: Candidate) -> None:
-        pass
+        if "trials" in candidate.settings:
+            raise CandidateError(candidate.path, candidate.line_of("trials"), DETERMINISTIC)
 
     def build(self, candidate: Candidate, context: ProviderContext) -> EvidencePolicy:
         return EvidencePolicy(candidate.settings["serve_evidence"])

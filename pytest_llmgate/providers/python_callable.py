@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -17,23 +18,42 @@ CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_
 
 
 class PythonCallable:
-    """Calls ``function(case, artifact)``; it returns a route, or a mapping or object with ``route``."""
+    """Calls ``function(case, artifact)`` once per trial; it returns a route, or a mapping or object with ``route``.
 
-    __slots__ = ("_function", "_artifact", "_name")
-    trials = 1
+    A function that takes a keyword argument ``trial`` (or ``**kwargs``) is given the trial's index (0, 1, ...),
+    so that a seeded candidate can vary from trial to trial."""
+
+    __slots__ = ("_function", "_artifact", "_name", "_takes_trial", "trials")
     concurrent = False
 
-    def __init__(self, function: Callable[..., Any], artifact: Mapping[str, Any], name: str) -> None:
+    def __init__(self, function: Callable[..., Any], artifact: Mapping[str, Any], name: str, trials: int = 1) -> None:
         self._function = function
         self._artifact = artifact
         self._name = name
+        self._takes_trial = _takes_trial(function)
+        self.trials = trials
 
     def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+        if self._takes_trial:
+            return coerce_route(self._function(case, self._artifact, trial=trial), self._name)
         return coerce_route(self._function(case, self._artifact), self._name)
 
 
+def _takes_trial(function: Callable[..., Any]) -> bool:
+    """Whether ``function`` accepts ``trial=`` (a parameter of that name, or ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        (p.name == "trial" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)) or p.kind is p.VAR_KEYWORD
+        for p in parameters
+    )
+
+
 class PythonCallableFactory:
-    """The ``python`` settings: ``callable`` (required), free-form ``params`` and a prompt, handed to the function."""
+    """The ``python`` settings: ``callable`` (required), free-form ``params``, a prompt (handed to the function), and
+    ``trials`` (how often each case is asked; ``--llmgate-trials`` overrides it)."""
 
     name = "python"
     settings_schema: Mapping[str, Any] = {
@@ -42,6 +62,7 @@ class PythonCallableFactory:
             "callable": {"type": "string", "pattern": CALLABLE_PATTERN,
                          "description": "package.module:function, for provider python."},
             "params": {"type": "object", "description": "Free-form settings handed to the callable with the artifact."},
+            "trials": {"type": "integer", "minimum": 1, "description": "How often each case is asked; default 1."},
             "prompt": PROMPT_ANY,
         },
     }
@@ -51,10 +72,18 @@ class PythonCallableFactory:
 
     def build(self, candidate: Candidate, context: ProviderContext) -> PythonCallable:
         target = candidate.settings["callable"]
-        return PythonCallable(_import_callable(target, context.experiment_dir, candidate), candidate.settings, target)
+        return PythonCallable(_import_callable(target, context.experiment_dir, candidate), candidate.settings, target,
+                              trials_of(candidate, context))
 
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
-        return {}
+        """``trials``, when a case is asked more than once."""
+        trials = trials_of(candidate, context)
+        return {"trials": str(trials)} if trials > 1 else {}
+
+
+def trials_of(candidate: Candidate, context: ProviderContext) -> int:
+    """The trials of a run: ``--llmgate-trials`` when given, else the artifact's ``trials:``, else 1."""
+    return context.trials if context.trials is not None else int(candidate.settings.get("trials", 1))
 
 
 FACTORY = PythonCallableFactory()

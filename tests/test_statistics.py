@@ -1,0 +1,246 @@
+"""Stochastic candidates end to end: trials, flaky cases, upper confidence bounds, the evidence requirement, the
+paired comparison with the baseline, and ``llmgate promote`` from stored records alone (docs/statistics.md)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from pytest_llmgate._cli import main as llmgate
+from pytest_llmgate._history import load_run
+from pytest_llmgate._record import rejudged
+from pytest_llmgate._vocab import RunStatus
+
+from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, MakeExperiment, case, read_report, runs_by_template
+
+scipy_stats = pytest.importorskip("scipy.stats")
+contingency = pytest.importorskip("statsmodels.stats.contingency_tables")
+
+SAMPLED_PY = '''
+import os
+from pathlib import Path
+
+def sampled(case, artifact, trial=0):
+    """Right on every case, except one unsafe serve on case c2 in trial 7."""
+    with Path(os.environ["CALLS_FILE"]).open("a") as calls:
+        calls.write(f"{case['case_id']} {trial}\\n")
+    if case["case_id"] == "c2" and trial == 7:
+        return "SERVE"
+    return "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+
+def clean(case, artifact):
+    return "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+'''
+
+RUNS = ("--llmgate-baseline=unsafe", "--llmgate-candidate=sampled", "--llmgate-candidate=clean")
+
+
+@pytest.fixture
+def sampled_experiment(pytester: pytest.Pytester, make_experiment: MakeExperiment,
+                       monkeypatch: pytest.MonkeyPatch) -> Any:
+    def make(**promotion: Any) -> Path:
+        directory = make_experiment(
+            "exp",
+            suites={"main": [case("c1", "log", "SERVE"), case("c2", "none", "ABSTAIN"), case("c3", "none", "ABSTAIN")]},
+            templates={
+                "sampled": {"provider": "python", "callable": "gate_sampled:sampled", "trials": 20},
+                "clean": {"provider": "python", "callable": "gate_sampled:clean", "trials": 20},
+                "unsafe": {"provider": "evidence_policy", "serve_evidence": "*"},
+            },
+            **({"promotion": promotion} if promotion else {}),
+        )
+        (directory / "gate_sampled.py").write_text(SAMPLED_PY)
+        monkeypatch.setenv("CALLS_FILE", str(pytester.path / "calls.txt"))
+        return directory
+
+    return make
+
+
+def upper(events: int, trials: int, confidence: float = 0.95) -> float:
+    return 1.0 if events == trials else float(scipy_stats.beta.ppf(confidence, events + 1, trials - events))
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_one_unsafe_trial_in_twenty_makes_the_case_flaky_and_the_run_s_bound_is_scipy_s(
+    pytester: pytest.Pytester, sampled_experiment: Any, xdist: tuple[str, ...]
+) -> None:
+    sampled_experiment()
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", *RUNS, *xdist)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # sampled gates and breaks a guardrail on c2
+    result.assert_outcomes(passed=6, failed=1, xfailed=2)
+    result.stdout.fnmatch_lines([
+        "*UNSAFE_CLAIM_SERVED: sampled served where the frozen label says ABSTAIN on case c2 * in 1 of 20 trials",
+        "  flaky: sampled: 1 case(s); worst: c2 (19 of 20 passed, agreement 95%)",
+        "  sampled vs baseline unsafe: fixed 1 (c3), broken 0; exact McNemar p = 1",
+        "  clean vs baseline unsafe: fixed 2 (c2, c3), broken 0; exact McNemar p = 0.5",
+        "  decision: PROMOTE clean -> canary_candidate *",
+    ])
+    calls = (pytester.path / "calls.txt").read_text().split("\n")
+    assert sorted(filter(None, calls)) == sorted(f"c{i} {t}" for i in (1, 2, 3) for t in range(20))
+
+    runs = runs_by_template(pytester.path / ".llmgate")
+    sampled, clean = runs["sampled"], runs["clean"]
+    assert sampled["status"] == "REJECT_UNSAFE_SERVE" and "evidence" not in sampled
+    assert sampled["params"]["trials"] == "20"
+    entries = {entry["case_id"]: entry for entry in sampled["cases"]}
+    c2 = entries["c2"]
+    assert c2["outcome"] == "UNSAFE_CLAIM_SERVED" and c2["predicted_route"] == "SERVE"
+    assert (c2["flaky"], c2["passed_trials"], c2["unsafe_trials"], c2["unnecessary_trials"]) == (True, 19, 1, 0)
+    assert c2["agreement"] == 0.95 and c2["unsafe_trial_rate"] == 0.05 and len(c2["trial_routes"]) == 20
+    assert "flaky" not in entries["c1"] and entries["c1"]["passed_trials"] == 20
+
+    metrics = sampled["metrics"]
+    assert (metrics["trial_count"], metrics["unsafe_trials"], metrics["unnecessary_trials"],
+            metrics["flaky_count"], metrics["confidence"]) == (60, 1, 0, 1, 0.95)
+    assert metrics["unsafe_rate"] == round(1 / 60, 6)
+    assert metrics["unsafe_rate_upper"] == pytest.approx(upper(1, 60), rel=1e-9)
+    assert metrics["unnecessary_rate_upper"] == pytest.approx(upper(0, 60), rel=1e-9)
+    assert sampled["suite_metrics"]["main"]["unsafe_rate_upper"] == metrics["unsafe_rate_upper"]
+    assert clean["metrics"]["unsafe_rate_upper"] == pytest.approx(upper(0, 60), rel=1e-9)
+    assert clean["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
+
+    # The paired comparison: the p-value is statsmodels' on the same 2x2 table.
+    baseline_id = runs["unsafe"]["run_id"]
+    for run in (sampled, clean):
+        (comparison,) = run["comparisons"]
+        assert comparison["baseline_run_id"] == baseline_id
+        table = [[comparison["both_pass"], len(comparison["broken"])],
+                 [len(comparison["fixed"]), comparison["both_fail"]]]
+        assert comparison["p_value"] == pytest.approx(contingency.mcnemar(table, exact=True).pvalue, rel=1e-12)
+    assert (sampled["comparisons"][0]["fixed"], sampled["comparisons"][0]["both_fail"]) == (["c3"], 1)
+    assert "comparisons" not in runs["unsafe"]
+    (experiment,) = read_report(pytester.path / ".llmgate")["experiments"]
+    summaries = {run["template_id"]: run for run in experiment["runs"]}
+    assert summaries["clean"]["comparisons"] == clean["comparisons"]
+    assert summaries["clean"]["metrics"] == clean["metrics"]
+
+
+def test_with_max_unsafe_rate_a_clean_candidate_short_of_evidence_is_insufficient_and_says_how_many_more(
+    pytester: pytest.Pytester, sampled_experiment: Any
+) -> None:
+    sampled_experiment(max_unsafe_rate=0.01)
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", *RUNS)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    # 0 unsafe in 60 case-trials: the 95% upper bound is 4.87% > 1%; 299 clean case-trials give 0.997%.
+    assert upper(0, 299) <= 0.01 < upper(0, 298)
+    result.stdout.fnmatch_lines([
+        "  clean  *candidate  *0  *0  *100%  INSUFFICIENT_EVIDENCE",
+        "  evidence: sampled: REJECT_UNSAFE_SERVE: unsafe-serve rate 1 of 60 case-trials, upper bound 7.66% at 95% "
+        "confidence > 1% required: * more clean case-trials would meet it",
+        "  evidence: clean: INSUFFICIENT_EVIDENCE: unsafe-serve rate 0 of 60 case-trials, upper bound 4.87% at 95% "
+        "confidence > 1% required: 239 more clean case-trials would meet it",
+        "  decision: NO_ELIGIBLE_CANDIDATE: no candidate run is ELIGIBLE_FOR_CANARY_REVIEW "
+        "(INSUFFICIENT_EVIDENCE: clean)",
+    ])
+    out = pytester.path / ".llmgate"
+    runs = runs_by_template(out)
+    clean, sampled = runs["clean"], runs["sampled"]
+    assert sampled["status"] == "REJECT_UNSAFE_SERVE"  # the observed guardrail comes first
+    assert clean["status"] == "INSUFFICIENT_EVIDENCE"
+    assert clean["promotion"]["max_unsafe_rate"] == 0.01 and "confidence" not in clean["promotion"]
+    assert clean["evidence"] == {
+        "confidence": 0.95, "max_unsafe_rate": 0.01, "met": False, "more_clean_trials": 239,
+        "reason": "unsafe-serve rate 0 of 60 case-trials, upper bound 4.87% at 95% confidence > 1% required: "
+                  "239 more clean case-trials would meet it",
+    }
+    (experiment,) = read_report(out)["experiments"]
+    assert experiment["decision_status"] == "NO_ELIGIBLE_CANDIDATE"
+    assert {run["template_id"]: run.get("evidence", {}).get("met") for run in experiment["runs"]} == {
+        "unsafe": False, "sampled": False, "clean": False}
+
+    # llmgate promote applies the same requirement from the stored records alone.
+    code = llmgate(["promote", clean["run_id"], sampled["run_id"], "--dir", str(out)])
+    assert code == 1
+
+    # 100 trials a case: 300 clean case-trials meet it, and the clean candidate is promoted.
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", *RUNS, "--llmgate-trials=100")
+    result.stdout.fnmatch_lines([
+        "llmgate: --llmgate-trials=100 does not apply to deterministic providers; asked once per case: "
+        "unsafe (evidence_policy)",
+        "  evidence: clean: ELIGIBLE_FOR_CANARY_REVIEW: unsafe-serve rate 0 of 300 case-trials, upper bound 0.994% "
+        "at 95% confidence <= 1% required: the evidence requirement is met",
+        "  decision: PROMOTE clean -> canary_candidate *",
+    ])
+    newest = max((out / "runs").glob("*.json"), key=lambda p: p.name)
+    assert json.loads(newest.read_text())["params"]["template_id"] == "clean"
+    assert llmgate(["promote", newest.stem, "--dir", str(out)]) == 0
+
+
+def test_promote_reports_the_evidence_of_stored_runs(
+    pytester: pytest.Pytester, sampled_experiment: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sampled_experiment(max_unsafe_rate=0.02, max_unnecessary_rate=0.02, confidence=0.9)
+    pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=clean")
+    out = pytester.path / ".llmgate"
+    (run,) = runs_by_template(out).values()
+    # 0 of 60 at 90%: bound 3.76% > 2%; 114 clean case-trials give 1.999%: 54 more.
+    assert upper(0, 114, 0.9) <= 0.02 < upper(0, 113, 0.9)
+    assert (run["status"], run["evidence"]["more_clean_trials"]) == ("INSUFFICIENT_EVIDENCE", 54)
+    capsys.readouterr()
+    assert llmgate(["promote", run["run_id"], "--dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "no promotion: NO_ELIGIBLE_CANDIDATE" in err
+    assert ("evidence: clean: unsafe-serve rate 0 of 60 case-trials, upper bound 3.76% at 90% confidence > 2% "
+            "required; unnecessary-abstention rate 0 of 60 case-trials, upper bound 3.76% at 90% confidence > 2% "
+            "required: 54 more clean case-trials would meet it") in err
+
+    # A stored record judged without a requirement is judged with the one it carries (here: added afterwards).
+    path = out / "runs" / f"{run['run_id']}.json"
+    record = load_run(path)
+    relaxed = msgspec.structs.replace(record, promotion=msgspec.structs.replace(
+        record.promotion, max_unsafe_rate=0.5, max_unnecessary_rate=None, confidence=None))
+    assert rejudged(relaxed).status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
+    assert rejudged(relaxed).evidence is not None and rejudged(relaxed).evidence.met  # type: ignore[union-attr]
+
+
+def test_a_python_callable_without_trial_is_asked_n_times(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = make_experiment(templates={"counted": {"provider": "python", "callable": "gate_counted:route"}})
+    (directory / "gate_counted.py").write_text(
+        "import os\n"
+        "def route(case, artifact):\n"
+        "    with open(os.environ['CALLS_FILE'], 'a') as calls:\n"
+        "        calls.write(case['case_id'] + '\\n')\n"
+        "    return 'SERVE' if case['evidence_state'] == 'log' else 'ABSTAIN'\n"
+    )
+    monkeypatch.setenv("CALLS_FILE", str(pytester.path / "calls.txt"))
+    result = pytester.runpytest("exp", "--llmgate-candidate=counted", "--llmgate-trials=5")
+    assert result.ret == pytest.ExitCode.OK
+    assert sorted((pytester.path / "calls.txt").read_text().split()) == ["c1"] * 5 + ["c2"] * 5
+    (run,) = runs_by_template(pytester.path / ".llmgate").values()
+    assert (run["metrics"]["trial_count"], run["metrics"]["flaky_count"], run["params"]["trials"]) == (10, 0, "5")
+
+
+def test_evidence_policy_refuses_trials_naming_the_line(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    make_experiment(templates={"policy": {"provider": "evidence_policy", "serve_evidence": ["log"], "trials": 3}})
+    result = pytester.runpytest("exp", "--llmgate-candidate=policy")
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*templates/policy.yaml:5: trials: evidence_policy is deterministic (every trial "
+                                 "gives the same route), so trials do not apply; remove the key*"])
+
+
+@pytest.mark.usefixtures("example")
+def test_the_example_without_the_new_keys_prints_exactly_the_spec_s_table_and_decision(
+    pytester: pytest.Pytester,
+) -> None:
+    result = pytester.runpytest("example_suites", "-p", "no:cacheprovider", *THREE_RUNS)
+    lines = result.stdout.lines
+    start = lines.index("ci-claim-gate-repair (example_suites/ci-claim-gate-repair)")
+    assert lines[start + 1:start + 5] == [
+        "  template                     role       unsafe  unnecessary  exact  status",
+        f"  {BASELINE}  baseline        2            0    50%  REJECT_UNSAFE_SERVE",
+        f"  {FIX}         candidate       0            1    75%  REJECT_UNNECESSARY_ABSTENTION",
+        f"  {FIX_B}       candidate       0            0   100%  ELIGIBLE_FOR_CANARY_REVIEW",
+    ]
+    decision = next(line for line in lines[start:] if line.startswith("  decision: "))
+    assert decision.startswith(f"  decision: PROMOTE {FIX_B} -> canary_candidate (source run ")
+    assert decision.endswith("; rollback ci-answerer-v1; requires production review and monitored canary)")
+    runs = runs_by_template(pytester.path / ".llmgate")
+    assert {t: r["status"] for t, r in runs.items()} == {
+        BASELINE: "REJECT_UNSAFE_SERVE", FIX: "REJECT_UNNECESSARY_ABSTENTION", FIX_B: "ELIGIBLE_FOR_CANARY_REVIEW"}
+    assert all("evidence" not in run for run in runs.values())
