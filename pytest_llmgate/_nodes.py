@@ -11,6 +11,7 @@ import pytest
 
 from ._errors import GuardrailViolation, LlmgateError, ProviderError, SuiteError
 from ._evaluate import CaseResult, guardrail_violation, judge_trials
+from ._costs import Usage
 from ._experiment import Experiment
 from .providers import Provider
 from ._session import GateSession, PlannedRun
@@ -111,6 +112,7 @@ class CaseItem(pytest.Item):
         self.experiment_dir = experiment_dir
         self.result: CaseResult | None = None
         self._routes: tuple[Route, ...] = ()
+        self._calls: tuple[Usage, ...] = ()
         # Shown by CI test views through --junitxml <properties>.
         self.user_properties.extend([
             ("llmgate_template_id", plan.template_id), ("llmgate_suite", case.suite),
@@ -124,7 +126,7 @@ class CaseItem(pytest.Item):
         self.result = CaseResult(
             experiment_dir=self.experiment_dir, template_id=self.plan.template_id, role=self.plan.role,
             case_id=self.case.case_id, predicted_route=predicted, outcome=outcome, error=error,
-            trial_routes=trial_routes,
+            trial_routes=trial_routes, calls=self._calls,
         )
 
     def _context(self) -> str:
@@ -133,7 +135,9 @@ class CaseItem(pytest.Item):
 
     def setup(self) -> None:
         try:
-            self._routes = self._answers()
+            answers = self._answers()
+            self._routes = tuple(route for route, _ in answers)
+            self._calls = tuple(usage for _, usage in answers)
             return
         except Exception as exc:  # noqa: BLE001 - a candidate's exception is an ERROR for this case
             error = exc
@@ -148,8 +152,9 @@ class CaseItem(pytest.Item):
         # pytest shows a setup failure without calling repr_failure: fail with the text to show.
         pytest.fail(message if reason else f"{message}\n\n{_user_traceback(error)}", pytrace=False)
 
-    def _answers(self) -> tuple[Route, ...]:
-        """The candidate's route in each trial, from the session (which pools and prefetches the calls)."""
+    def _answers(self) -> tuple[tuple[Route, Usage], ...]:
+        """The candidate's route in each trial with its call's usage, from the session (which pools and
+        prefetches the calls)."""
         upcoming = None if hasattr(self.config, "workerinput") else self._upcoming
         return gate_of(self.config).routes(self.provider, self.case.candidate_view(), upcoming)
 

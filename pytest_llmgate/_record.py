@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ._costs import Budget, CaseCost, CostMetrics, Pricer, Usage, case_cost, cost_metrics, over_budget
 from ._evaluate import CaseResult
 from ._experiment import Experiment, Promotion
 from ._candidate import Candidate
@@ -14,8 +15,10 @@ from ._fingerprint import short
 from ._vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
 
 
-class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Counts over a set of cases; ``exact_route_rate`` is over every case of the set, run or not."""
+class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """Counts over a set of cases; ``exact_route_rate`` is over every case of the set, run or not.
+
+    ``cost``: tokens, money and latency over the cases that ran (omitted when none ran; see ``docs/costs.md``)."""
 
     case_count: int
     unsafe_claim_served: int
@@ -23,6 +26,8 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     exact_route_rate: float
     error_count: int
     not_run_count: int
+    # -- costs (additive) --
+    cost: CostMetrics | None = None
 
     @classmethod
     def of(cls, outcomes: Sequence[Outcome]) -> Metrics:
@@ -58,6 +63,8 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     trial_routes: tuple[Route, ...] = ()
     agreement: float | None = None
     unsafe_trial_rate: float | None = None
+    # -- costs (additive) --
+    cost: CaseCost | None = None
 
 
 class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,9 +74,12 @@ class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     sha256: str
 
 
-class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema",
-                tag=RUN_SCHEMA):
-    """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``."""
+class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
+                tag_field="schema", tag=RUN_SCHEMA):
+    """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``.
+
+    ``budget``: the manifest's budget the run was held to, and ``over_budget`` each limit it broke with its
+    figure (both omitted when there is none)."""
 
     run_id: str
     experiment: str
@@ -87,6 +97,9 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     status: RunStatus
     promotion: Promotion
     frozen: bool
+    # -- costs (additive) --
+    budget: Budget | None = None
+    over_budget: tuple[str, ...] = ()
 
     @property
     def template_id(self) -> str:
@@ -110,21 +123,24 @@ class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     cases: tuple[CaseEntry, ...]
 
 
-def run_status(complete: bool, metrics: Metrics) -> RunStatus:
-    """The run's status: the first that applies of incomplete, unsafe, unnecessary, else eligible."""
+def run_status(complete: bool, metrics: Metrics, over_budget: Sequence[str] = ()) -> RunStatus:
+    """The run's status: the first that applies of incomplete, unsafe, unnecessary, over budget, else eligible."""
     if not complete:
         return RunStatus.INCOMPLETE_EVALUATION
     if metrics.unsafe_claim_served:
         return RunStatus.REJECT_UNSAFE_SERVE
     if metrics.unnecessary_abstention:
         return RunStatus.REJECT_UNNECESSARY_ABSTENTION
+    if over_budget:
+        return RunStatus.REJECT_OVER_BUDGET
     return RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
 
 
 def case_entries(
-    experiment: Experiment, results: Mapping[str, Sequence[CaseResult]]
+    experiment: Experiment, results: Mapping[str, Sequence[CaseResult]], pricer: Pricer | None = None
 ) -> tuple[tuple[CaseEntry, ...], bool]:
-    """One entry per case of the experiment, and whether every case ran exactly once without error."""
+    """One entry per case of the experiment, and whether every case ran exactly once without error; a case whose
+    calls were measured has its ``cost`` (priced with ``pricer``; None: unknown)."""
     entries: list[CaseEntry] = []
     complete = True
     for case in experiment.cases:
@@ -145,6 +161,7 @@ def case_entries(
                 input_sha256=case.input_sha256,
                 error=result.error if result else None,
                 **_trial_stats(case.expected_route, result.trial_routes if result else ()),
+                cost=case_cost(result.calls, pricer) if result and result.calls else None,
             )
         )
     return tuple(entries), complete and bool(entries)  # a run that evaluated no case is never complete
@@ -195,14 +212,20 @@ def build_run_record(
     version: str,
     frozen: bool = False,
     extra_params: Mapping[str, str] | None = None,
+    pricer: Pricer | None = None,
+    budget: Budget | None = None,
 ) -> RunRecord:
-    """Aggregate one run's case results into its record (its first artifact: the candidate's file)."""
-    entries, complete = case_entries(experiment, results)
-    metrics = Metrics.of([entry.outcome for entry in entries])
+    """Aggregate one run's case results into its record (its first artifact: the candidate's file); its calls are
+    priced with ``pricer`` and the run held to ``budget``."""
+    entries, complete = case_entries(experiment, results, pricer)
+    calls = {case_id: ran[-1].calls for case_id, ran in results.items() if ran}
+    metrics = _with_cost(Metrics.of([entry.outcome for entry in entries]), entries, calls)
     suite_metrics = {
-        suite.name: Metrics.of([entry.outcome for entry in entries if entry.suite == suite.name])
+        suite.name: _with_cost(Metrics.of([entry.outcome for entry in entries if entry.suite == suite.name]),
+                               [entry for entry in entries if entry.suite == suite.name], calls)
         for suite in experiment.suites
     }
+    over = over_budget(budget, metrics.cost) if complete else ()
     tags = {key: str(value) for key, value in experiment.handoff.items()}
     tags["raw_log_text_stored"] = "false"
     return RunRecord(
@@ -219,10 +242,36 @@ def build_run_record(
         fingerprints=dict(experiment.fingerprints),
         cases=entries,
         complete=complete,
-        status=run_status(complete, metrics),
+        status=run_status(complete, metrics, over),
         promotion=experiment.promotion,
         frozen=frozen,
+        budget=budget,
+        over_budget=over,
     )
+
+
+def _with_cost(metrics: Metrics, entries: Sequence[CaseEntry], calls: Mapping[str, tuple[Usage, ...]]) -> Metrics:
+    """``metrics`` with the cost figures of the entries that have them (unchanged when none has)."""
+    costed = [entry for entry in entries if entry.cost is not None]
+    if not costed:
+        return metrics
+    latencies = [call.latency_ms for entry in costed for call in calls.get(entry.case_id, ())
+                 if call.latency_ms is not None]
+    return msgspec.structs.replace(
+        metrics, cost=cost_metrics([entry.cost for entry in costed if entry.cost is not None], latencies)
+    )
+
+
+def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """A record's metrics (as data) as one flat mapping of numbers, for trackers: the ``cost`` figures join the
+    counts under their own names (``latency_p95_ms``, ``cost_usd`` ...); an unknown (null) figure is left out."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            flat.update(flat_metrics(value, prefix))
+        elif value is not None:
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
 
 
 def redacted_eval(record: RunRecord) -> RedactedEval:

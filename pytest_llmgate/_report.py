@@ -11,8 +11,9 @@ from ._record import Metrics, RunRecord
 from ._vocab import REPORT_SCHEMA, DecisionStatus, Role, RunStatus
 
 
-class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One run of the session as the report lists it; the full record is ``DIR/runs/<run_id>.json``."""
+class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One run of the session as the report lists it; the full record is ``DIR/runs/<run_id>.json``.
+    ``over_budget``: each budget limit the run broke, with its figure (omitted when none)."""
 
     run_id: str
     template_id: str
@@ -20,6 +21,8 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     status: RunStatus
     complete: bool
     metrics: Metrics
+    # -- costs (additive) --
+    over_budget: tuple[str, ...] = ()
 
 
 class EligibleRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -77,7 +80,7 @@ def experiment_report(
         fingerprints=dict(fingerprints),
         runs=tuple(
             RunSummary(run_id=record.run_id, template_id=record.template_id, role=record.role, status=record.status,
-                       complete=record.complete, metrics=record.metrics)
+                       complete=record.complete, metrics=record.metrics, over_budget=record.over_budget)
             for record in records
         ),
         comparable=verdict.comparable,

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jsonschema import Draft202012Validator
 
@@ -20,6 +20,9 @@ from .._candidate import COMMON_PROPERTIES, Candidate
 from .._errors import CandidateError, ProviderError
 from .._schemas import check_document_against
 from .._vocab import RecordMode, Route
+
+if TYPE_CHECKING:
+    from ._calls import Throttles
 
 __all__ = [
     "BUILTIN",
@@ -39,6 +42,10 @@ class Provider(Protocol):
 
     ``trials`` is how often each case is asked; ``concurrent`` says whether calls may run in the session's
     thread pool (an LLM call: yes; a pure function: no).
+
+    A provider that knows what a call used may also have ``answer(case, trial) -> (Route, Usage)`` (see
+    ``pytest_llmgate._costs.Usage``: tokens, latency, 429s absorbed); the session calls it instead of ``route``.
+    Without it, the session measures the time ``route`` took and reports no tokens.
     """
 
     @property
@@ -66,11 +73,13 @@ class ProviderOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderContext:
-    """What a provider may use besides its artifact: the experiment's directory and the session's options."""
+    """What a provider may use besides its artifact: the experiment's directory, the session's options and its
+    per-endpoint concurrency windows (``throttles``; None: the provider's own)."""
 
     experiment_dir: Path
     record_mode: RecordMode = RecordMode.NONE
     trials: int | None = None
+    throttles: Throttles | None = None
 
 
 class ProviderFactory(Protocol):
