@@ -142,7 +142,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     )
     summary_errors = _write_summaries(config, result)
     config.stash[_RESULT_KEY] = result = result.with_errors(summary_errors)
-    if result.errors and session.exitstatus == pytest.ExitCode.OK:
+    if (result.errors or result.over_budget) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -33,7 +33,7 @@ from ._provenance import code_commit, llmgate_version
 from ._codec import dump, from_data, to_data
 from ._report import ExperimentReport, SessionReport, experiment_report
 from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
-from ._vocab import Role, Route
+from ._vocab import Role, Route, RunStatus
 
 T = TypeVar("T")
 
@@ -114,6 +114,12 @@ class SessionResult:
     run_paths: tuple[Path, ...]
     errors: tuple[LlmgateError, ...]
     notes: tuple[str, ...] = ()  # what the session says once (a model with no known price)
+
+    @property
+    def over_budget(self) -> tuple[RunRecord, ...]:
+        """Candidate runs over their experiment's budget: like a broken guardrail, they fail the session."""
+        return tuple(record for outcome in self.outcomes for record in outcome.records
+                     if record.role is Role.CANDIDATE and record.status is RunStatus.REJECT_OVER_BUDGET)
 
     def with_errors(self, errors: Iterable[LlmgateError]) -> SessionResult:
         return dataclasses.replace(self, errors=(*self.errors, *errors))

@@ -186,7 +186,7 @@ class ChatProvider:
                 api_key = os.environ.get(self.api_key_env)
                 if not api_key:
                     raise CallFailed(f"environment variable {self.api_key_env} (api_key_env) is not set")
-                http_client = self._sdk.DefaultHttpxClient(
+                http_client = _closing(self._sdk.DefaultHttpxClient)(
                     event_hooks={"request": [self._on_request], "response": [self._on_response]}
                 )
                 self._client = self.new_client(self._sdk, api_key, http_client)
@@ -293,6 +293,21 @@ def _unfenced(text: str) -> str:
         stripped = stripped.strip("`")
         stripped = stripped[4:] if stripped.lower().startswith("json") else stripped
     return stripped
+
+
+def _closing(base: type[Any]) -> type[Any]:
+    """The SDK's ``DefaultHttpxClient``, closed when it is collected, as the SDK's own client is: a client handed
+    to the SDK is the caller's to close, and a session's provider lives until the process ends."""
+
+    class ClosingClient(base):  # type: ignore[misc, valid-type]
+        def __del__(self) -> None:
+            try:
+                if not self.is_closed:
+                    self.close()
+            except Exception:  # noqa: BLE001, S110 - at interpreter exit, as the SDK's wrapper does
+                pass
+
+    return ClosingClient
 
 
 def _retry_after(headers: Any) -> float | None:
