@@ -299,7 +299,7 @@ def _closing(base: type[Any]) -> type[Any]:
     """The SDK's ``DefaultHttpxClient``, closed when it is collected, as the SDK's own client is: a client handed
     to the SDK is the caller's to close, and a session's provider lives until the process ends."""
 
-    class ClosingClient(base):  # type: ignore[misc, valid-type]
+    class ClosingClient(base):  # type: ignore[misc]
         def __del__(self) -> None:
             try:
                 if not self.is_closed:
