@@ -112,8 +112,9 @@ def test_tokens_and_latency_are_the_server_s_and_the_clock_s_and_replay_gives_th
     result.stdout.fnmatch_lines(["*template*exact*tokens in*tokens out*cost*p50*p95*status*",
                                  f"*llm*{metrics['input_tokens']}*{metrics['output_tokens']}*?*ELIGIBLE*"])
 
-    llm_server.stop()  # replay with no server: the same figures, the same status
-    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-out=replay", "-p", "no:cacheprovider")
+    llm_server.stop()  # replay with no server, on two xdist workers: the same figures, the same status
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-out=replay", "-p", "no:cacheprovider",
+                                "-n", "2")
     result.assert_outcomes(passed=4)
     replay = runs_by_template(pytester.path / "replay")["llm"]
     assert replay["status"] == live["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
