@@ -5,7 +5,9 @@
 
 Measured, as medians of the repetitions (wall-clock seconds, or peak RSS; a figure and its baseline alternate
 where a run takes seconds):
-  (a) pytest on the experiment with one candidate  vs  a bare pytest run over as many trivial custom items
+  (a) pytest on the experiment with one candidate  vs  a bare pytest run over as many trivial custom items;
+      and the cost accounting's share of that run: each call measured (``measured`` against calling ``route``)
+      plus the per-case and per-run cost figures built from the calls, against the whole run (target <= 1.02)
   (b) loading and validating a suite               vs  json.loads of the same cases
   (c) the fingerprint                              vs  canonical json.dumps plus SHA-256
   (d) pytest -n 2                                  vs  the serial run
@@ -158,6 +160,9 @@ def measure(count: int, repeat: int, root: Path) -> list[dict[str, Any]]:
     plugin_s = statistics.median(t for t, _ in plugin_runs)
     targets_a = {10_000: 1.25, 100_000: 1.35}
     row("a", "pytest, one candidate vs bare pytest items", floor_s, plugin_s, targets_a.get(count))
+    accounting_s = cost_accounting_s(count, repeat)
+    row("a", "pytest, one candidate, without vs with its cost accounting", max(plugin_s - accounting_s, 1e-9),
+        plugin_s, 1.02)
     xdist_s = median_of(repeat, lambda: run_pytest(root, *plugin_args, "-n", "2")[0])
     row("d", "pytest -n 2 vs serial", plugin_s, xdist_s, None)
     rss_kib = statistics.median(rss for _, rss in plugin_runs)
@@ -192,6 +197,28 @@ def measure(count: int, repeat: int, root: Path) -> list[dict[str, Any]]:
     row("c", "fingerprint, second session vs SHA-256 of the file", sha_s, fp_s, 2.0)
     assert cache.fingerprint(yaml_path) == fingerprint(cases) == hashlib.sha256(canonical_json(cases)).hexdigest()
     return rows
+
+
+def cost_accounting_s(count: int, repeat: int) -> float:
+    """Seconds the cost accounting adds to a session of ``count`` cases: measuring each call (the clock read twice
+    and a ``Usage``) over calling the provider's ``route`` directly, plus building each case's ``CaseCost`` and the
+    run's ``CostMetrics`` (twice: the run and its one suite) from the calls."""
+    from pytest_llmgate._costs import Usage, case_cost, cost_metrics
+    from pytest_llmgate.providers._calls import measured
+    from pytest_llmgate.providers.evidence_policy import EvidencePolicy
+
+    policy = EvidencePolicy(["test_failure_log", "dependency_error"])
+    views = [{key: value for key, value in case.items() if key != "expected_route"} for case in make_cases(count)]
+    plain_s = median_of(repeat, lambda: timed(lambda: [policy.route(view) for view in views]))
+    measured_s = median_of(repeat, lambda: timed(lambda: [measured(policy, view, 0) for view in views]))
+    calls = [(Usage(latency_ms=0.002),) for _ in range(count)]
+
+    def figures() -> None:
+        for _ in range(2):
+            cost_metrics([case_cost(call, None) for call in calls], [call[0].latency_ms or 0.0 for call in calls])
+
+    figures_s = median_of(repeat, lambda: timed(figures))
+    return max(0.0, measured_s - plain_s) + figures_s
 
 
 LLM_CASES = 200

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from ._costs import Usage
 from ._errors import UNNECESSARY_ABSTENTION, UNSAFE_CLAIM_SERVED, GuardrailViolation
 from ._suite import Case
 from ._vocab import Outcome, Role, Route
@@ -67,6 +68,7 @@ class CaseResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     outcome: Outcome
     error: str | None = None
     trial_routes: tuple[Route, ...] = ()
+    calls: tuple[Usage, ...] = ()  # what each trial's call used (empty: the case errored before an answer)
 
     def to_payload(self) -> bytes:
         return _ENCODE(self)

@@ -11,6 +11,7 @@ from types import MappingProxyType
 import msgspec
 
 from ._candidate import ARTIFACT_SUFFIXES, Candidate, load_candidate
+from ._costs import Budget
 from ._defaults import MANIFEST_NAME as MANIFEST_NAME, SUITE_SUFFIXES as SUITE_SUFFIXES
 from ._errors import CandidateError, ManifestError, SuiteError
 from ._fingerprint import fingerprint, short
@@ -56,6 +57,7 @@ class Experiment:
     handoff: Mapping[str, str]
     promotion: Promotion
     evaluation_fingerprint: str
+    budget: Budget | None = None  # the manifest's budget block (None: no budget, nothing changes)
 
     @property
     def cases(self) -> tuple[Case, ...]:
@@ -145,6 +147,7 @@ def load_experiment(directory: Path, cache: SuiteCache | None = None) -> Experim
         ),
         # One suite: its fingerprint already is the evaluation's (the same cases), no second pass needed.
         evaluation_fingerprint=suites[0].fingerprint if len(suites) == 1 else fingerprint(all_cases),
+        budget=msgspec.convert(data["budget"], Budget) if "budget" in data else None,
     )
 
 

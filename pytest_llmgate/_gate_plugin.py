@@ -111,7 +111,7 @@ class Wiring:
                                                                                     path=path),
         )
         self.result = result = result.with_errors(_write_summaries(config, result))
-        if result.errors and session.exitstatus == pytest.ExitCode.OK:
+        if (result.errors or result.over_budget) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def terminal_summary(self, terminalreporter: Any) -> None:

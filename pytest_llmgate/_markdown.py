@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._decision import decision_text
 from ._session import SessionResult
+from ._terminal import COST_COLUMNS, cost_cells, shows_costs
 from ._table import rate
 from ._terminal import run_notes
 from ._vocab import Outcome
@@ -16,12 +17,20 @@ def markdown_summary(result: SessionResult) -> str:
     lines = ["## pytest-llmgate", ""]
     for outcome in result.outcomes:
         experiment = outcome.experiment
-        lines += [f"### {experiment.name}", "", "| template | role | unsafe | unnecessary | exact | status |",
-                  "|---|---|---:|---:|---:|---|"]
+        costs = shows_costs(outcome)
+        lines += [f"### {experiment.name}", "",
+                  "| template | role | unsafe | unnecessary | exact | "
+                  + "".join(f"{column} | " for column in (COST_COLUMNS if costs else ())) + "status |",
+                  "|---|---|---:|---:|---:|" + ("---:|" * len(COST_COLUMNS) if costs else "") + "---|"]
         for record in outcome.records:
             metrics = record.metrics
+            cells = "".join(f"{cell} | " for cell in (cost_cells(metrics.cost) if costs else ()))
             lines.append(f"| `{record.template_id}` | {record.role.value} | {metrics.unsafe_claim_served} | "
-                         f"{metrics.unnecessary_abstention} | {rate(metrics.exact_route_rate)} | {record.status.value} |")
+                         f"{metrics.unnecessary_abstention} | {rate(metrics.exact_route_rate)} | {cells}"
+                         f"{record.status.value} |")
+        for record in outcome.records:
+            if record.over_budget:
+                lines += ["", f"**Over budget:** `{record.template_id}`: {'; '.join(record.over_budget)}"]
         notes = [note for record in outcome.records for note in run_notes(record)]
         if notes:
             lines += [""] + [f"- {note}" for note in notes]
@@ -35,6 +44,8 @@ def markdown_summary(result: SessionResult) -> str:
                 lines.append(f"| `{record.template_id}` ({record.role.value}) | `{case.case_id}` | {case.suite} | "
                              f"{case.slice_name} | {case.evidence_state} | {case.outcome.value} |")
             lines.append("")
+    for note in result.notes:
+        lines.append(f"> **note:** {note.removeprefix('llmgate: ')}")
     for error in result.errors:
         lines.append(f"> **error:** {error.message()}")
     return "\n".join(lines).rstrip() + "\n"

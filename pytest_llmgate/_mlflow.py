@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ._errors import ExportError
+from ._record import flat_metrics
 
 DEFAULT_STORE = "mlflow.db"
 
@@ -93,9 +94,10 @@ class MlflowExporter:
         template_id = record["params"]["template_id"]
         run = client.create_run(experiment_id, run_name=template_id)
         mlflow_id = run.info.run_id
-        metrics = [Metric(key, float(value), 0, 0) for key, value in record["metrics"].items()]
+        values = flat_metrics(record["metrics"])
         for suite, suite_metrics in record["suite_metrics"].items():
-            metrics += [Metric(f"{suite}.{key}", float(value), 0, 0) for key, value in suite_metrics.items()]
+            values.update(flat_metrics(suite_metrics, f"{suite}."))
+        metrics = [Metric(key, value, 0, 0) for key, value in values.items()]
         tags = {**record["tags"], "llmgate.run_id": record["run_id"], "llmgate.role": record["role"],
                 "llmgate.status": record["status"], "llmgate.complete": str(record["complete"]).lower(),
                 "llmgate.frozen": str(record["frozen"]).lower()}

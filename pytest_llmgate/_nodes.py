@@ -11,6 +11,7 @@ import pytest
 
 from ._errors import GuardrailViolation, LlmgateError, ProviderError, SuiteError
 from ._evaluate import CaseResult, guardrail_violation, judge_trials
+from ._costs import Usage
 from ._experiment import Experiment
 from .providers import Provider
 from ._session import GateSession, PlannedRun
@@ -112,6 +113,7 @@ class CaseItem(pytest.Item):
         self.experiment_dir = experiment_dir
         self.result: CaseResult | None = None
         self._routes: tuple[Route, ...] = ()
+        self._calls: tuple[Usage, ...] = ()
         # Shown by CI test views through --junitxml <properties>.
         self.user_properties.extend([
             ("llmgate_template_id", plan.template_id), ("llmgate_suite", case.suite),
@@ -126,7 +128,7 @@ class CaseItem(pytest.Item):
         self.result = CaseResult(
             experiment_dir=self.experiment_dir, template_id=self.plan.template_id, role=self.plan.role,
             case_id=self.case.case_id, predicted_route=predicted, outcome=outcome, error=error,
-            trial_routes=trial_routes,
+            trial_routes=trial_routes, calls=self._calls,
         )
 
     def _context(self) -> str:
@@ -135,7 +137,9 @@ class CaseItem(pytest.Item):
 
     def setup(self) -> None:
         try:
-            self._routes = self._answers()
+            answers = self._answers()
+            self._routes = tuple(route for route, _ in answers)
+            self._calls = tuple(usage for _, usage in answers)
             return
         except Exception as exc:  # noqa: BLE001 - a candidate's exception is an ERROR for this case
             error = exc
@@ -154,8 +158,9 @@ class CaseItem(pytest.Item):
         # pytest shows a setup failure without calling repr_failure: fail with the text to show.
         pytest.fail(message + self._what_the_model_said(), pytrace=False)
 
-    def _answers(self) -> tuple[Route, ...]:
-        """The candidate's route in each trial, from the session (which pools and prefetches the calls)."""
+    def _answers(self) -> tuple[tuple[Route, Usage], ...]:
+        """The candidate's route in each trial with its call's usage, from the session (which pools and
+        prefetches the calls)."""
         upcoming = None if hasattr(self.config, "workerinput") else self._upcoming
         return gate_of(self.config).routes(self.provider, self.case.candidate_view(), upcoming)
 

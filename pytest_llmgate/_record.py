@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ._costs import Budget, CaseCost, CostMetrics, Pricer, Usage, case_cost, cost_metrics, over_budget
 from ._evaluate import CaseResult
 from ._experiment import Experiment, Promotion
 from ._candidate import Candidate
@@ -40,6 +41,8 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     unsafe_trials: int | None = None
     unnecessary_trials: int | None = None
     flaky: bool = False
+    # -- costs (additive) --
+    cost: CaseCost | None = None
 
     def trial_counts(self) -> tuple[int, int, int, int]:
         """(trials, passed, unsafe, unnecessary) of this case; a case that errored or did not run has no trial."""
@@ -62,7 +65,8 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     Over case-trials (each trial of each case that ran; one per case without trials): how many there were,
     how many served unsafely and abstained unnecessarily, each rate with its one-sided upper Clopper–Pearson
     bound at ``confidence``, and how many cases were flaky (docs/statistics.md). Always written by the gate;
-    absent (None) in records written before they existed."""
+    absent (None) in records written before they existed. ``cost``: tokens, money and latency over the cases
+    that ran (omitted when none ran; docs/costs.md)."""
 
     case_count: int
     unsafe_claim_served: int
@@ -80,6 +84,8 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     unsafe_rate_upper: float | None = None
     unnecessary_rate: float | None = None
     unnecessary_rate_upper: float | None = None
+    # -- costs (additive) --
+    cost: CostMetrics | None = None
 
     @classmethod
     def of(cls, entries: Sequence[CaseEntry], confidence: float = DEFAULT_CONFIDENCE) -> Metrics:
@@ -127,7 +133,9 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``.
 
     ``evidence``: how the counts meet the manifest's evidence requirement (only when one is set);
-    ``comparisons``: the run against each baseline run of its session, case by case (docs/statistics.md)."""
+    ``comparisons``: the run against each baseline run of its session, case by case (docs/statistics.md);
+    ``budget``: the manifest's budget the run was held to, and ``over_budget`` each limit it broke with its
+    figure (both omitted when there is none)."""
 
     run_id: str
     experiment: str
@@ -148,6 +156,9 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     # -- evidence and paired comparison (issue 14) --
     evidence: Evidence | None = None
     comparisons: tuple[Comparison, ...] = ()
+    # -- costs (additive) --
+    budget: Budget | None = None
+    over_budget: tuple[str, ...] = ()
 
     @property
     def template_id(self) -> str:
@@ -171,15 +182,19 @@ class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     cases: tuple[CaseEntry, ...]
 
 
-def run_status(complete: bool, metrics: Metrics, promotion: Promotion | None = None) -> RunStatus:
-    """The run's status: the first that applies of incomplete, unsafe, unnecessary, insufficient evidence (only
-    when ``promotion`` sets an evidence requirement the counts do not meet), else eligible."""
+def run_status(
+    complete: bool, metrics: Metrics, promotion: Promotion | None = None, over_budget: Sequence[str] = ()
+) -> RunStatus:
+    """The run's status: the first that applies of incomplete, unsafe, unnecessary, over budget, insufficient
+    evidence (only when ``promotion`` sets an evidence requirement the counts do not meet), else eligible."""
     if not complete:
         return RunStatus.INCOMPLETE_EVALUATION
     if metrics.unsafe_claim_served:
         return RunStatus.REJECT_UNSAFE_SERVE
     if metrics.unnecessary_abstention:
         return RunStatus.REJECT_UNNECESSARY_ABSTENTION
+    if over_budget:
+        return RunStatus.REJECT_OVER_BUDGET
     evidence = evidence_of(metrics, promotion)
     if evidence is not None and not evidence.met:
         return RunStatus.INSUFFICIENT_EVIDENCE
@@ -196,9 +211,10 @@ def rejudged(record: RunRecord) -> RunRecord:
 
 
 def case_entries(
-    experiment: Experiment, results: Mapping[str, Sequence[CaseResult]]
+    experiment: Experiment, results: Mapping[str, Sequence[CaseResult]], pricer: Pricer | None = None
 ) -> tuple[tuple[CaseEntry, ...], bool]:
-    """One entry per case of the experiment, and whether every case ran exactly once without error."""
+    """One entry per case of the experiment, and whether every case ran exactly once without error; a case whose
+    calls were measured has its ``cost`` (priced with ``pricer``; None: unknown)."""
     entries: list[CaseEntry] = []
     complete = True
     for case in experiment.cases:
@@ -219,6 +235,7 @@ def case_entries(
                 input_sha256=case.input_sha256,
                 error=result.error if result else None,
                 **_trial_stats(case.expected_route, result.trial_routes if result else ()),
+                cost=case_cost(result.calls, pricer) if result and result.calls else None,
             )
         )
     return tuple(entries), complete and bool(entries)  # a run that evaluated no case is never complete
@@ -275,14 +292,19 @@ def build_run_record(
     frozen: bool = False,
     extra_params: Mapping[str, str] | None = None,
     baselines: Sequence[RunRecord] = (),
+    pricer: Pricer | None = None,
+    budget: Budget | None = None,
 ) -> RunRecord:
-    """Aggregate one run's case results into its record (its first artifact: the candidate's file); a candidate
-    is compared case by case with each of ``baselines`` (the baseline runs of its session)."""
-    entries, complete = case_entries(experiment, results)
+    """Aggregate one run's case results into its record (its first artifact: the candidate's file): a candidate
+    is compared case by case with each of ``baselines`` (the baseline runs of its session); its calls are priced
+    with ``pricer`` and the run held to ``budget``."""
+    entries, complete = case_entries(experiment, results, pricer)
     confidence = confidence_of(experiment.promotion)
-    metrics = Metrics.of(entries, confidence)
+    calls = {case_id: ran[-1].calls for case_id, ran in results.items() if ran}
+    metrics = _with_cost(Metrics.of(entries, confidence), entries, calls)
     suite_metrics = {
-        suite.name: Metrics.of([entry for entry in entries if entry.suite == suite.name], confidence)
+        suite.name: _with_cost(Metrics.of([entry for entry in entries if entry.suite == suite.name], confidence),
+                               [entry for entry in entries if entry.suite == suite.name], calls)
         for suite in experiment.suites
     }
     comparisons = () if role is Role.BASELINE else tuple(
@@ -290,6 +312,7 @@ def build_run_record(
                 ((entry.case_id, entry.outcome) for entry in baseline.cases), baseline.run_id, baseline.template_id)
         for baseline in baselines
     )
+    over = over_budget(budget, metrics.cost) if complete else ()
     tags = {key: str(value) for key, value in experiment.handoff.items()}
     tags["raw_log_text_stored"] = "false"
     return RunRecord(
@@ -306,12 +329,38 @@ def build_run_record(
         fingerprints=dict(experiment.fingerprints),
         cases=entries,
         complete=complete,
-        status=run_status(complete, metrics, experiment.promotion),
+        status=run_status(complete, metrics, experiment.promotion, over),
         promotion=experiment.promotion,
         frozen=frozen,
         evidence=evidence_of(metrics, experiment.promotion),
         comparisons=comparisons,
+        budget=budget,
+        over_budget=over,
     )
+
+
+def _with_cost(metrics: Metrics, entries: Sequence[CaseEntry], calls: Mapping[str, tuple[Usage, ...]]) -> Metrics:
+    """``metrics`` with the cost figures of the entries that have them (unchanged when none has)."""
+    costed = [entry for entry in entries if entry.cost is not None]
+    if not costed:
+        return metrics
+    latencies = [call.latency_ms for entry in costed for call in calls.get(entry.case_id, ())
+                 if call.latency_ms is not None]
+    return msgspec.structs.replace(
+        metrics, cost=cost_metrics([entry.cost for entry in costed if entry.cost is not None], latencies)
+    )
+
+
+def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
+    """A record's metrics (as data) as one flat mapping of numbers, for trackers: the ``cost`` figures join the
+    counts under their own names (``latency_p95_ms``, ``cost_usd`` ...); an unknown (null) figure is left out."""
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, Mapping):
+            flat.update(flat_metrics(value, prefix))
+        elif value is not None:
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
 
 
 def redacted_eval(record: RunRecord) -> RedactedEval:

@@ -15,7 +15,8 @@ from ._vocab import REPORT_SCHEMA, DecisionStatus, Role, RunStatus
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """One run of the session as the report lists it; the full record is ``DIR/runs/<run_id>.json``.
 
-    ``evidence`` and ``comparisons`` are the record's (omitted when it has none; docs/statistics.md)."""
+    ``evidence`` and ``comparisons`` are the record's (omitted when it has none; docs/statistics.md);
+    ``over_budget``: each budget limit the run broke, with its figure (omitted when none)."""
 
     run_id: str
     template_id: str
@@ -26,6 +27,8 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     # -- evidence and paired comparison (issue 14) --
     evidence: Evidence | None = None
     comparisons: tuple[Comparison, ...] = ()
+    # -- costs (additive) --
+    over_budget: tuple[str, ...] = ()
 
 
 class EligibleRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -84,7 +87,7 @@ def experiment_report(
         runs=tuple(
             RunSummary(run_id=record.run_id, template_id=record.template_id, role=record.role, status=record.status,
                        complete=record.complete, metrics=record.metrics, evidence=record.evidence,
-                       comparisons=record.comparisons)
+                       comparisons=record.comparisons, over_budget=record.over_budget)
             for record in records
         ),
         comparable=verdict.comparable,

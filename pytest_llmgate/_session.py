@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ._candidate import Candidate
+from ._costs import Pricer, Usage, listed_pricer, override_price
 from ._decision import Verdict, decide
 from ._errors import ExportError, LlmgateError, RecordError, SelectionError
 from ._evaluate import CaseResult
@@ -32,7 +33,7 @@ from ._provenance import code_commit, llmgate_version
 from ._codec import dump, from_data, to_data
 from ._report import ExperimentReport, SessionReport, experiment_report
 from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
-from ._vocab import Role, Route, ShowMode
+from ._vocab import Role, Route, RunStatus, ShowMode
 
 T = TypeVar("T")
 
@@ -112,6 +113,13 @@ class SessionResult:
     report_path: Path | None
     run_paths: tuple[Path, ...]
     errors: tuple[LlmgateError, ...]
+    notes: tuple[str, ...] = ()  # what the session says once (a model with no known price)
+
+    @property
+    def over_budget(self) -> tuple[RunRecord, ...]:
+        """Candidate runs over their experiment's budget: like a broken guardrail, they fail the session."""
+        return tuple(record for outcome in self.outcomes for record in outcome.records
+                     if record.role is Role.CANDIDATE and record.status is RunStatus.REJECT_OVER_BUDGET)
 
     def with_errors(self, errors: Iterable[LlmgateError]) -> SessionResult:
         return dataclasses.replace(self, errors=(*self.errors, *errors))
@@ -155,6 +163,8 @@ class GateSession:
         self._results: dict[tuple[str, str], dict[str, list[CaseResult]]] = defaultdict(lambda: defaultdict(list))
         self.collected: set[Path] = set()
         self.notices: list[str] = []  # what the session did before the runs (a freeze), for the header
+        self.notes: list[str] = []  # what it says once at the end (a model with no known price), in the summary
+        self._priced: dict[tuple[str, str, str | None], Pricer | None] = {}
 
     # -- experiments -------------------------------------------------------------------------
     def load(self, directory: Path) -> Experiment:
@@ -202,7 +212,7 @@ class GateSession:
 
     def _context(self, experiment: Experiment) -> ProviderContext:
         return ProviderContext(experiment_dir=experiment.directory, record_mode=self.options.record_mode,
-                               trials=self.options.trials)
+                               trials=self.options.trials, throttles=self.answers.throttles)
 
     def provider(self, experiment: Experiment, template_id: str) -> Provider:
         """The provider of a selected artifact, built once per process; an unusable one raises ``CandidateError``."""
@@ -215,8 +225,9 @@ class GateSession:
     def routes(
         self, provider: Provider, case: Mapping[str, Any],
         upcoming: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
-    ) -> tuple[Route, ...]:
-        """A provider's route for ``case`` in each trial, from the session's call pool (see ``Answers``)."""
+    ) -> tuple[tuple[Route, Usage], ...]:
+        """A provider's route for ``case`` in each trial with what its call used, from the session's call pool
+        (see ``Answers``)."""
         return self.answers.routes(provider, case, upcoming)
 
     def start(self, directories: Iterable[Path], *, controller: bool) -> None:
@@ -311,11 +322,15 @@ class GateSession:
                 experiment=experiment, records=tuple(records), not_run=tuple(not_run),
                 verdict=decide(records, unrecorded, not_run_candidates), frozen=self.frozen(experiment),
             ))
+        notes = tuple(self.notes)
         if not outcomes:
-            return SessionResult(outcomes=(), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors))
+            return SessionResult(outcomes=(), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors),
+                                 notes=notes)
         report = to_data(SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=()).report(
             timestamp(finished)
         ))
+        if notes:
+            report["notes"] = [*report.get("notes", ()), *notes]
         report_path = self.out_dir / REPORT_FILE
         _call_hook(lambda: on_report(report, report_path), errors)
         try:
@@ -324,7 +339,7 @@ class GateSession:
             errors.append(exc)
             report_path = None  # type: ignore[assignment]
         return SessionResult(outcomes=tuple(outcomes), report_path=report_path, run_paths=tuple(run_paths),
-                             errors=tuple(errors))
+                             errors=tuple(errors), notes=notes)
 
     def _write_run(
         self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook,
@@ -346,6 +361,8 @@ class GateSession:
             frozen=self.frozen(experiment),
             extra_params=dict(self._factory(candidate).params(candidate, self._context(experiment))),
             baselines=baselines,
+            pricer=self._pricer(candidate, results),
+            budget=experiment.budget,
         )
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
         report_bytes = dump(redacted_eval(draft))
@@ -360,6 +377,24 @@ class GateSession:
         record = _checked(data, RunRecord, path)
         write_new(path, dump(record))
         return record, path
+
+    def _pricer(self, candidate: Candidate, results: Mapping[str, list[CaseResult]]) -> Pricer | None:
+        """How a candidate's calls are priced: its ``price:`` override, else the genai-prices list (looked up only
+        when a call reported tokens); a model neither knows is named once per session in the notes."""
+        price = override_price(candidate.settings)
+        if price is not None:
+            return price.of
+        if not any(call.input_tokens is not None or call.output_tokens is not None
+                   for ran in results.values() for result in ran for call in result.calls):
+            return None
+        model = str(candidate.settings.get("model", candidate.template_id))
+        base_url = candidate.settings.get("base_url")
+        key = (candidate.provider, model, base_url)
+        if key not in self._priced:
+            self._priced[key] = listed_pricer(model, candidate.provider, base_url)
+            if self._priced[key] is None:
+                self.notes.append(_unpriced_note(model, candidate))
+        return self._priced[key]
 
     def mark_in_progress(self) -> None:
         """Before any run, replace the last session's report with one that holds no verdict: a CI step reading
@@ -403,6 +438,17 @@ class GateSession:
             return []
         return [f"llmgate: --llmgate-trials={self.options.trials} does not apply to deterministic providers; "
                 f"asked once per case: {', '.join(dict.fromkeys(once))}"]
+
+
+def _unpriced_note(model: str, candidate: Candidate) -> str:
+    try:
+        import genai_prices  # noqa: F401
+    except ImportError:
+        why = "the prices extra is not installed (pip install 'pytest-llmgate[prices]')"
+    else:
+        why = "the genai-prices list does not know it"
+    return (f"llmgate: no known price for model {model!r} ({candidate.relative_path}): {why}; its cost is "
+            "reported as unknown (null); set price: {input_per_mtok: ..., output_per_mtok: ...} in the artifact")
 
 
 def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:

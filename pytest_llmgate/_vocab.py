@@ -35,6 +35,7 @@ class RunStatus(str, Enum):
     INCOMPLETE_EVALUATION = "INCOMPLETE_EVALUATION"
     REJECT_UNSAFE_SERVE = "REJECT_UNSAFE_SERVE"
     REJECT_UNNECESSARY_ABSTENTION = "REJECT_UNNECESSARY_ABSTENTION"
+    REJECT_OVER_BUDGET = "REJECT_OVER_BUDGET"  # over a limit of the manifest's budget block
     #: The guardrails held, but an upper confidence bound is above the manifest's requirement (docs/statistics.md).
     INSUFFICIENT_EVIDENCE = "INSUFFICIENT_EVIDENCE"
     ELIGIBLE_FOR_CANARY_REVIEW = "ELIGIBLE_FOR_CANARY_REVIEW"

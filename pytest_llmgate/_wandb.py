@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ExportError
+from ._record import flat_metrics
 
 #: What W&B cannot do offline; skipped with a note in the report.
 OFFLINE_NOTE = "wandb: offline mode: the candidate artifact was logged with its alias, but not linked to a registry"
@@ -67,9 +68,9 @@ class WandbExporter:
                 settings=wandb.Settings(console="off", x_disable_stats=True, x_disable_meta=True,
                                         x_disable_machine_info=True, disable_git=True, save_code=False),
             )
-            summary = dict(record["metrics"])
+            summary: dict[str, Any] = flat_metrics(record["metrics"])
             for suite, metrics in record["suite_metrics"].items():
-                summary.update({f"{suite}.{key}": value for key, value in metrics.items()})
+                summary.update(flat_metrics(metrics, f"{suite}."))
             run.summary.update(summary)
         except ExportError:
             raise

@@ -124,8 +124,15 @@ class LLMServer:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
-    def control(self, mode: str = "ok", delay: float = 0.0, reset: bool = False) -> None:
-        self._call("POST", "/control", {"mode": mode, "delay": delay, "reset": reset})
+    def control(self, mode: str = "ok", delay: float = 0.0, reset: bool = False, limit_first: int = 0) -> None:
+        """Switch behaviour; ``limit_first``: the next N chat requests get a 429 with ``Retry-After: 1``."""
+        self._call("POST", "/control", {"mode": mode, "delay": delay, "reset": reset, "limit_first": limit_first})
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """``requests``, ``max_in_flight``, ``arrivals`` ([in flight on arrival, status] per chat request) and
+        ``usages`` ({"user": message, "usage": as reported} per 200 reply), since the last reset."""
+        return self._call("GET", "/stats")
 
     @property
     def requests(self) -> int:

@@ -4,7 +4,12 @@
 It answers deterministically from the request: the system message says which evidence states to serve
 ("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
 "Evidence state: <state>". POST /control switches behaviour (slow, 429, 500, drop, malformed, unreadable,
-alternate, close_idle, gzip_chunked); GET /stats counts the chat requests.
+alternate, close_idle, gzip_chunked; ``{"mode": "ok", "limit_first": N}``: the first N chat requests get a 429
+with ``Retry-After: 1``); GET /stats counts the chat requests, lists each one's arrival (the requests in flight
+then, and its status) and the usage each reply reported.
+
+Every reply reports ``usage`` in its protocol's shape: input tokens = words of the messages, output tokens =
+words of the reply, cached = a quarter of the input, reasoning (OpenAI only) = 3, counted in the output.
 
     python tests/llm_server.py --port 8000        # to re-record the example's recordings
 """
@@ -35,6 +40,9 @@ class State:
         self.mode = "ok"
         self.delay = 0.0
         self.answers: dict[str, int] = {}
+        self.limit_first = 0  # the next this-many chat requests get a 429 with Retry-After: 1
+        self.arrivals: list[tuple[int, int]] = []  # per chat request: (in flight on arrival, its status)
+        self.usages: list[dict[str, Any]] = []  # per 200 reply: the user message and the usage reported
 
 
 STATE = State()
@@ -70,7 +78,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/stats":
-            self._json(200, {"requests": STATE.requests, "max_in_flight": STATE.max_in_flight})
+            self._json(200, {"requests": STATE.requests, "max_in_flight": STATE.max_in_flight,
+                             "arrivals": STATE.arrivals, "usages": STATE.usages})
         else:
             self._json(404, {"error": "not found"})
 
@@ -82,8 +91,11 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.mode = body.get("mode", "ok")
                 STATE.delay = float(body.get("delay", 0.0))
                 STATE.answers.clear()
+                STATE.limit_first = int(body.get("limit_first", 0))
                 if body.get("reset"):
                     STATE.requests = STATE.max_in_flight = 0
+                    STATE.arrivals.clear()
+                    STATE.usages.clear()
             self._json(200, {"ok": True})
             return
         anthropic = self.path.endswith("/v1/messages")
@@ -100,6 +112,18 @@ class Handler(BaseHTTPRequestHandler):
             STATE.in_flight += 1
             STATE.max_in_flight = max(STATE.max_in_flight, STATE.in_flight)
             mode, delay = STATE.mode, STATE.delay
+            limited = STATE.limit_first > 0
+            STATE.limit_first -= 1 if limited else 0
+            STATE.arrivals.append((STATE.in_flight, 429 if limited else 200))
+        if limited:
+            try:
+                error = (_anthropic_error("rate_limit_error", "rate limited") if anthropic
+                         else {"error": {"message": "rate limited", "type": "rate_limit"}})
+                self._json(429, error, {"retry-after": "1"})
+            finally:
+                with STATE.lock:
+                    STATE.in_flight -= 1
+            return
         try:
             self._answer(body, mode, delay, anthropic)
         finally:
@@ -133,11 +157,23 @@ class Handler(BaseHTTPRequestHandler):
         content = "I cannot tell." if mode == "unreadable" else json.dumps(
             {"route": route, "claim": "root cause from the cited evidence" if route == "SERVE" else None}
         )
+        words = sum(len(m.get("content", "").split()) for m in messages)
+        out, cached = len(content.split()), words // 4
+        user = " ".join(m.get("content", "") for m in messages if m.get("role") == "user")
+        if anthropic:
+            usage: dict[str, Any] = {"input_tokens": words - cached, "cache_read_input_tokens": cached,
+                                     "cache_creation_input_tokens": 0, "output_tokens": out}
+        else:
+            usage = {"prompt_tokens": words, "completion_tokens": out + 3, "total_tokens": words + out + 3,
+                     "prompt_tokens_details": {"cached_tokens": cached},
+                     "completion_tokens_details": {"reasoning_tokens": 3}}
+        with STATE.lock:
+            STATE.usages.append({"user": user, "usage": usage})
         if anthropic:
             reply: dict[str, Any] = {
                 "id": f"msg_{STATE.requests}", "type": "message", "role": "assistant",
                 "model": body.get("model", "local"), "content": [{"type": "text", "text": content}],
-                "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 5},
+                "stop_reason": "end_turn", "stop_sequence": None, "usage": usage,
             }
         else:
             reply = {
@@ -145,7 +181,7 @@ class Handler(BaseHTTPRequestHandler):
                 "model": body.get("model", "local"),
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+                "usage": usage,
             }
         if mode == "gzip_chunked":  # as a server behind a compressing proxy: gzip, in chunks, no Content-Length
             data = gzip.compress(json.dumps(reply).encode())

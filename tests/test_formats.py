@@ -7,12 +7,14 @@ import json
 import os
 import re
 from pathlib import Path
+import msgspec
 import pytest
 from jsonschema import Draft202012Validator
 
 from pytest_llmgate import DecisionStatus, Outcome, Route, RunStatus, check_json, schema_path
 from pytest_llmgate._cli import main as llmgate
 from pytest_llmgate._codec import dump, load
+from pytest_llmgate._costs import Usage
 from pytest_llmgate._evaluate import CaseResult
 from pytest_llmgate._formats import FORMATS, schema_text
 from pytest_llmgate._history import load_run
@@ -63,12 +65,14 @@ TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 
 
 def normalised(text: str, names: dict[str, str]) -> str:
-    """Run ids by their template, times, the code commit, the version and hashes of run-id-bearing files fixed."""
+    """Run ids by their template, times, the code commit, the version, latencies and hashes of run-id-bearing
+    files fixed."""
     for run_id, template in names.items():
         text = text.replace(run_id, f"RUN-{template}")
     text = TIME.sub("TIME", text)
     text = re.sub(r'"code_commit": "[^"]*"', '"code_commit": "COMMIT"', text)
     text = re.sub(r'"llmgate_version": "[^"]*"', '"llmgate_version": "VERSION"', text)
+    text = re.sub(r'("latency(?:_p50|_p95|_max)?_ms": ?)[0-9.e+-]+', r'\1"MS"', text)  # the clock's, not the format's
     return re.sub(r'("path":"reports/RUN-[^"]*","sha256":)"[0-9a-f]{64}"', r'\1"SHA"', text)
 
 
@@ -136,11 +140,12 @@ def test_golden_recording_line_and_xdist_result(tmp_path: Path) -> None:
 
     recordings = Recordings(tmp_path / "recordings" / "t.jsonl", RecordMode.ALL)
     request = {"provider": "openai_chat", "model": "m", "messages": [{"role": "user", "content": "hi"}], "trial": 0}
-    assert recordings.reply(request, lambda: '{"route": "SERVE"}') == '{"route": "SERVE"}'
+    usage = Usage(input_tokens=12, output_tokens=5, cached_tokens=4, reasoning_tokens=2, latency_ms=31.5,
+                  rate_limited=1)
+    assert recordings.reply(request, lambda: ('{"route": "SERVE"}', usage)) == ('{"route": "SERVE"}', usage)
     check_golden("recording.jsonl", (tmp_path / "recordings" / "t.jsonl").read_text(encoding="utf-8"))
-    assert Recordings(tmp_path / "recordings" / "t.jsonl", RecordMode.NONE).reply(request, lambda: "unused") == (
-        '{"route": "SERVE"}'
-    )
+    replayed = Recordings(tmp_path / "recordings" / "t.jsonl", RecordMode.NONE).reply(request, lambda: ("", Usage()))
+    assert replayed == ('{"route": "SERVE"}', msgspec.structs.replace(usage, rate_limited=0))  # 429s are not replayed
     result = CaseResult(experiment_dir="/x", template_id="t", role=Role.CANDIDATE, case_id="c1",
-                        predicted_route=Route.SERVE, outcome=Outcome.PASS)
+                        predicted_route=Route.SERVE, outcome=Outcome.PASS, calls=(usage,))
     check_golden("result.msgpack.hex", result.to_payload().hex() + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,15 @@ def test_every_run_becomes_an_mlflow_run_and_the_promotion_a_prompt_alias(
         check_json(record, "run")
         assert record["tags"]["mlflow_run_id"] == run.info.run_id
         assert run.data.params == record["params"]
-        expected_metrics = {k: float(v) for k, v in record["metrics"].items()}
+        def flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:  # the cost figures join the counts
+            cost = metrics.get("cost", {})
+            merged = {**{k: v for k, v in metrics.items() if k != "cost"}, **cost}
+            return {f"{prefix}{k}": float(v) for k, v in merged.items() if v is not None}
+
+        expected_metrics = flat(record["metrics"])
+        assert expected_metrics["latency_p95_ms"] >= 0 and "cost_usd" not in expected_metrics  # a policy: no tokens
         for suite, metrics in record["suite_metrics"].items():
-            expected_metrics.update({f"{suite}.{k}": float(v) for k, v in metrics.items()})
+            expected_metrics.update(flat(metrics, f"{suite}."))
         assert run.data.metrics == expected_metrics
         tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
         assert {k: v for k, v in record["tags"].items() if k != "mlflow_run_id"}.items() <= tags.items()

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from jsonschema import Draft202012Validator
 
@@ -20,6 +20,9 @@ from .._candidate import COMMON_PROPERTIES, Candidate
 from .._errors import CandidateError, ProviderError
 from .._schemas import check_document_against
 from .._vocab import RecordMode, Route
+
+if TYPE_CHECKING:
+    from ._calls import Throttles
 
 __all__ = [
     "BUILTIN",
@@ -41,6 +44,10 @@ class Provider(Protocol):
     thread pool (an LLM call: yes; a pure function: no). A provider may also have
     ``transcript(case, trial) -> TrialTranscript``: what it sent and what came back, shown under a failing case
     in the terminal and JUnit only (``--llmgate-show``), never written to a record.
+
+    A provider that knows what a call used may also have ``answer(case, trial) -> (Route, Usage)`` (see
+    ``pytest_llmgate._costs.Usage``: tokens, latency, 429s absorbed); the session calls it instead of ``route``.
+    Without it, the session measures the time ``route`` took and reports no tokens.
     """
 
     @property
@@ -68,11 +75,13 @@ class ProviderOptions:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderContext:
-    """What a provider may use besides its artifact: the experiment's directory and the session's options."""
+    """What a provider may use besides its artifact: the experiment's directory, the session's options and its
+    per-endpoint concurrency windows (``throttles``; None: the provider's own)."""
 
     experiment_dir: Path
     record_mode: RecordMode = RecordMode.NONE
     trials: int | None = None
+    throttles: Throttles | None = None
 
 
 class ProviderFactory(Protocol):

@@ -12,15 +12,18 @@ import json
 import os
 import re
 import threading
+import time
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, ClassVar
 
 from .._candidate import Candidate
+from .._costs import Usage
 from .._errors import CandidateError, ProviderError
 from .._transcript import TrialTranscript
 from .._vocab import Route
 from . import ProviderContext
+from ._calls import Pace, Throttles, Window, slot
 from ._recordings import Recordings, recordings_path, recordings_sha256
 from ._render import MissingField, placeholders, render
 
@@ -46,6 +49,15 @@ CHAT_PROPERTIES: Mapping[str, Any] = {
     "max_retries": {"type": "integer", "minimum": 0,
                     "description": "The SDK's retries of timeouts, 429 and 5xx, with backoff."},
     "trials": {"type": "integer", "minimum": 1},
+    "max_requests_per_minute": {"type": "number", "exclusiveMinimum": 0,
+                                "description": "At most this many calls a minute from this artifact, evenly spaced."},
+    "price": {
+        "type": "object", "required": ["input_per_mtok", "output_per_mtok"], "additionalProperties": False,
+        "properties": {"input_per_mtok": {"type": "number", "minimum": 0},
+                       "output_per_mtok": {"type": "number", "minimum": 0}},
+        "description": "USD per million input and output tokens, for a model the price list does not know "
+                       "(a private or local model); overrides the list.",
+    },
     "route": {
         "oneOf": [
             {"type": "object", "required": ["json_key"], "additionalProperties": False,
@@ -74,7 +86,9 @@ class ChatProvider:
     sampling_defaults: ClassVar[Mapping[str, Any]] = {}
     concurrent = True
 
-    def __init__(self, candidate: Candidate, recordings: Recordings, trials: int | None) -> None:
+    def __init__(
+        self, candidate: Candidate, recordings: Recordings, trials: int | None, throttles: Throttles | None = None
+    ) -> None:
         settings = candidate.settings
         self.template_id = candidate.template_id
         self.model: str = settings["model"]
@@ -92,11 +106,22 @@ class ChatProvider:
         self._sdk: ModuleType | None = None
         self._lock = threading.Lock()
         self._down: str | None = None
+        self.endpoint = self.base_url or f"{self.name} default endpoint"
+        self.window: Window = (throttles or Throttles()).window(self.endpoint)
+        per_minute = settings.get("max_requests_per_minute")
+        self.pace = Pace(float(per_minute)) if per_minute else None
+        self._local = threading.local()  # the call in this thread: its last attempt's start, its 429s
 
     # -- what a subclass says -------------------------------------------------------------------
-    def new_client(self, sdk: ModuleType, api_key: str) -> Any:
-        """The SDK's synchronous client (thread-safe, shared by the session's call pool)."""
+    def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:
+        """The SDK's synchronous client (thread-safe, shared by the session's call pool) over ``http_client``
+        (the SDK's own ``DefaultHttpxClient``, with the gate's event hooks)."""
         raise NotImplementedError
+
+    def tokens(self, response: Any) -> dict[str, int | None]:
+        """The reply's token counts as ``Usage`` fields (input_tokens, output_tokens, cached_tokens,
+        reasoning_tokens); those the endpoint does not report are left out."""
+        return {}
 
     def post(self, client: Any, request: Mapping[str, Any]) -> Any:
         """The SDK's low-level call for a rendered ``request``; returns the decoded JSON reply."""
@@ -121,10 +146,14 @@ class ChatProvider:
                 ) from None
         return {"provider": self.name, "model": self.model, **self.sampling, "messages": messages, "trial": trial}
 
-    def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+    def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
+        """The route and what the call used (a replay: what the recorded call used)."""
         request = self.request(case, trial)
-        reply = self.recordings.reply(request, lambda: self._call(request))
-        return self.read_route(reply)
+        reply, usage = self.recordings.reply(request, lambda: self._call(request))
+        return self.read_route(reply), usage or Usage()
+
+    def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+        return self.answer(case, trial)[0]
 
     def transcript(self, case: Mapping[str, Any], trial: int) -> TrialTranscript:
         """What was sent and answered for ``case`` in ``trial``, for the failure output (never for a record)."""
@@ -171,15 +200,43 @@ class ChatProvider:
                 api_key = os.environ.get(self.api_key_env)
                 if not api_key:
                     raise CallFailed(f"environment variable {self.api_key_env} (api_key_env) is not set")
-                self._client = self.new_client(self._sdk, api_key)
+                http_client = _closing(self._sdk.DefaultHttpxClient)(
+                    event_hooks={"request": [self._on_request], "response": [self._on_response]}
+                )
+                self._client = self.new_client(self._sdk, api_key, http_client)
             return self._sdk, self._client
 
-    def _call(self, request: Mapping[str, Any]) -> str:
+    # -- observing the SDK's attempts (its own retry loop honours Retry-After) --------------------
+    def _on_request(self, request: Any) -> None:
+        self._local.started = time.perf_counter()  # each attempt: the latency is the last one's
+
+    def _on_response(self, response: Any) -> None:
+        if response.status_code != 429:
+            return
+        local = self._local
+        local.met += 1
+        self.window.limited(local.round)
+        wait = _retry_after(response.headers)
+        if wait is not None and wait > self.timeout:
+            local.too_long = wait
+            response.headers["x-should-retry"] = "false"  # both SDKs obey it: no wait beyond the timeout
+
+    def _call(self, request: Mapping[str, Any]) -> tuple[str, Usage]:
         if self._down is not None:
             raise CallFailed(f"endpoint unreachable (not called again this session): {self._down}")
         sdk, client = self._client_or_new()
+        local = self._local
+        local.met, local.too_long = 0, None
+        with slot(self.window, self.pace, lambda: local.met > 0) as started_round:
+            local.round = started_round
+            local.started = time.perf_counter()
+            response = self._post(sdk, client, request)
+            latency_ms = round((time.perf_counter() - local.started) * 1000, 3)
+        return self.content(response), Usage(**self.tokens(response), latency_ms=latency_ms, rate_limited=local.met)
+
+    def _post(self, sdk: Any, client: Any, request: Mapping[str, Any]) -> Any:
         try:
-            response = self.post(client, request)
+            return self.post(client, request)
         except sdk.APITimeoutError:
             raise CallFailed(f"timed out after {self.timeout:g}s and {self.max_retries} retries") from None
         except sdk.APIConnectionError as exc:
@@ -191,6 +248,9 @@ class ChatProvider:
                 raise CallFailed(self._down) from None
             raise CallFailed(f"endpoint unreachable (not called again this session): {self._down}") from None
         except sdk.APIStatusError as exc:
+            if exc.status_code == 429 and self._local.too_long is not None:
+                raise CallFailed(f"HTTP 429 from the endpoint: Retry-After {self._local.too_long:g}s is longer than "
+                                 f"the timeout ({self.timeout:g}s)") from None
             raise CallFailed(f"HTTP {exc.status_code} from the endpoint after {self.max_retries} retries") from None
         except (sdk.APIError, ValueError) as exc:
             raise CallFailed(f"malformed response from the endpoint ({type(exc).__name__})") from None
@@ -198,7 +258,6 @@ class ChatProvider:
             if "timeout" in type(exc).__name__.lower():
                 raise CallFailed(f"timed out after {self.timeout:g}s and {self.max_retries} retries") from None
             raise CallFailed(f"request failed ({type(exc).__name__})") from None
-        return self.content(response)
 
 
 class ChatFactory:
@@ -233,7 +292,7 @@ class ChatFactory:
 
     def build(self, candidate: Candidate, context: ProviderContext) -> ChatProvider:
         recordings = Recordings(recordings_path(context.experiment_dir, candidate.template_id), context.record_mode)
-        return self.provider_class(candidate, recordings, context.trials)
+        return self.provider_class(candidate, recordings, context.trials, context.throttles)
 
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
         """Model, trials, record mode and the recordings file's hash: what makes an LLM run reproducible."""
@@ -253,6 +312,38 @@ def _unfenced(text: str) -> str:
         stripped = stripped.strip("`")
         stripped = stripped[4:] if stripped.lower().startswith("json") else stripped
     return stripped
+
+
+def _closing(base: type[Any]) -> type[Any]:
+    """The SDK's ``DefaultHttpxClient``, closed when it is collected, as the SDK's own client is: a client handed
+    to the SDK is the caller's to close, and a session's provider lives until the process ends."""
+
+    class ClosingClient(base):  # type: ignore[misc]
+        def __del__(self) -> None:
+            try:
+                if not self.is_closed:
+                    self.close()
+            except Exception:  # noqa: BLE001, S110 - at interpreter exit, as the SDK's wrapper does
+                pass
+
+    return ClosingClient
+
+
+def _retry_after(headers: Any) -> float | None:
+    """The wait a 429 asks for in seconds (``retry-after-ms`` or ``retry-after`` in seconds; a date: None)."""
+    for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return float(value) / divisor
+            except ValueError:
+                return None
+    return None
+
+
+def token_count(value: Any) -> int | None:
+    """A token count from a reply's JSON (None: absent or not a count)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _cause(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from .._costs import Usage
 from .._errors import CandidateError, ProviderError
 from .._vocab import RecordMode
 
@@ -20,12 +21,17 @@ RECORDINGS = "recordings"
 
 class RecordingLine(msgspec.Struct, frozen=True, kw_only=True):
     """One recorded reply, a line of ``recordings/<template_id>.jsonl``: the request's key (``request_key``), the
-    model and trial it was asked for, and the reply's text. A later line for the same key wins."""
+    model and trial it was asked for, and the reply's text. A later line for the same key wins.
+
+    ``usage``: the call's tokens and latency as the endpoint reported and the clock measured them, so that a
+    replay reports (and gates on) the same figures; absent in recordings made before they were kept. The 429s a
+    call absorbed belong to the session that met them and are not recorded."""
 
     key: str
     model: str | None = None
     reply: str
     trial: int | None = None
+    usage: Usage | None = None
 
 
 _decode_line = msgspec.json.Decoder(RecordingLine).decode
@@ -53,7 +59,7 @@ class Recordings:
         self.path = path
         self.existed = path.exists()
         self.mode = RecordMode.NONE if mode is RecordMode.ONCE and self.existed else mode
-        self._replies = self._read() if self.existed else {}
+        self._replies: dict[str, tuple[str, Usage | None]] = self._read() if self.existed else {}
         self._lock = threading.Lock()
         self._folder_made = self.existed
         self._live: set[str] = set()  # keys answered by the endpoint in this process
@@ -61,10 +67,11 @@ class Recordings:
     def seen(self, request: Mapping[str, Any]) -> tuple[str | None, bool]:
         """The reply this process has for ``request`` (recorded or called) and whether it came from a live call."""
         key = request_key(request)
-        return self._replies.get(key), key in self._live
+        found = self._replies.get(key)
+        return (found[0] if found is not None else None), key in self._live
 
-    def _read(self) -> dict[str, str]:
-        replies: dict[str, str] = {}
+    def _read(self) -> dict[str, tuple[str, Usage | None]]:
+        replies: dict[str, tuple[str, Usage | None]] = {}
         for number, raw in enumerate(self.path.read_bytes().splitlines(), start=1):
             try:
                 line = raw.decode("utf-8")
@@ -80,21 +87,27 @@ class Recordings:
                 raise CandidateError(
                     self.path, number, f"not a recording line ({{\"key\": ..., \"reply\": ...}}): {exc}"
                 ) from None
-            replies[entry.key] = entry.reply  # a later line for a key wins (mode "all")
+            replies[entry.key] = (entry.reply, entry.usage)  # a later line for a key wins (mode "all")
         return replies
 
-    def reply(self, request: Mapping[str, Any], call: Callable[[], str]) -> str:
-        """The recorded reply to ``request``, or ``call()``'s, recorded, when the mode allows."""
+    def reply(
+        self, request: Mapping[str, Any], call: Callable[[], tuple[str, Usage]]
+    ) -> tuple[str, Usage | None]:
+        """The recorded reply to ``request`` and its usage, or ``call()``'s, recorded, when the mode allows.
+
+        A replayed reply's usage is the recorded one (its tokens and latency), with no 429s."""
         key = request_key(request)
         if self.mode is not RecordMode.ALL and key in self._replies:
             return self._replies[key]
         if self.mode is RecordMode.NONE:
             raise NotRecorded("not recorded; run with --llmgate-record=new_episodes")
-        reply = call()
-        line = _encode_line(RecordingLine(key=key, model=request.get("model"), reply=reply, trial=request.get("trial")))
+        reply, usage = call()
+        kept = msgspec.structs.replace(usage, rate_limited=0)
+        line = _encode_line(RecordingLine(key=key, model=request.get("model"), reply=reply, trial=request.get("trial"),
+                                          usage=kept))
         line += b"\n"
         with self._lock:
-            self._replies[key] = reply
+            self._replies[key] = (reply, kept)
             self._live.add(key)
             if not self._folder_made:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -104,7 +117,7 @@ class Recordings:
                 os.write(fd, line)  # one write with O_APPEND: lines from several processes never interleave
             finally:
                 os.close(fd)
-        return reply
+        return reply, usage
 
 
 def recordings_sha256(path: Path) -> str | None:

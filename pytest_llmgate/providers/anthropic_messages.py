@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from ._chat import CallFailed, ChatFactory, ChatProvider
+from ._chat import CallFailed, ChatFactory, ChatProvider, token_count
 
 #: The Messages API requires ``max_tokens``; an artifact without one gets this.
 DEFAULT_MAX_TOKENS = 1024
@@ -21,10 +21,25 @@ class AnthropicMessages(ChatProvider):
     sampling_keys = ("max_tokens", "temperature")
     sampling_defaults = {"max_tokens": DEFAULT_MAX_TOKENS}
 
-    def new_client(self, sdk: ModuleType, api_key: str) -> Any:
+    def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:
         return sdk.Anthropic(
-            api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
+            api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries,
+            http_client=http_client,
         )
+
+    def tokens(self, response: Any) -> dict[str, int | None]:
+        """``usage``: input_tokens counts only the uncached input, so the input is it plus
+        ``cache_read_input_tokens`` and ``cache_creation_input_tokens``; cached: the cache reads. The Messages API
+        reports no separate reasoning count."""
+        usage = response.get("usage") if isinstance(response, dict) else None
+        if not isinstance(usage, dict):
+            return {}
+        uncached = token_count(usage.get("input_tokens"))
+        cached = token_count(usage.get("cache_read_input_tokens"))
+        written = token_count(usage.get("cache_creation_input_tokens"))
+        total = None if uncached is None else uncached + (cached or 0) + (written or 0)
+        return {"input_tokens": total, "output_tokens": token_count(usage.get("output_tokens")),
+                "cached_tokens": cached}
 
     def post(self, client: Any, request: Mapping[str, Any]) -> Any:
         # The SDK's low-level call (as for openai_chat): its retries, timeouts, headers and error types, without

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from ._chat import CallFailed, ChatFactory, ChatProvider
+from ._chat import CallFailed, ChatFactory, ChatProvider, token_count
 
 
 class OpenAIChat(ChatProvider):
@@ -17,8 +17,24 @@ class OpenAIChat(ChatProvider):
     default_key_env = "OPENAI_API_KEY"
     sampling_keys = ("temperature", "seed", "max_tokens")
 
-    def new_client(self, sdk: ModuleType, api_key: str) -> Any:
-        return sdk.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries)
+    def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:
+        return sdk.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries,
+                          http_client=http_client)
+
+    def tokens(self, response: Any) -> dict[str, int | None]:
+        """``usage``: prompt_tokens (cached ones included), completion_tokens (reasoning ones included), and the
+        ``prompt_tokens_details.cached_tokens`` and ``completion_tokens_details.reasoning_tokens`` when present."""
+        usage = response.get("usage") if isinstance(response, dict) else None
+        if not isinstance(usage, dict):
+            return {}
+        prompt = usage.get("prompt_tokens_details")
+        completion = usage.get("completion_tokens_details")
+        return {
+            "input_tokens": token_count(usage.get("prompt_tokens")),
+            "output_tokens": token_count(usage.get("completion_tokens")),
+            "cached_tokens": token_count(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
+            "reasoning_tokens": token_count(completion.get("reasoning_tokens")) if isinstance(completion, dict) else None,
+        }
 
     def post(self, client: Any, request: Mapping[str, Any]) -> Any:
         # The SDK's documented low-level call: the same retries, timeouts and error types as

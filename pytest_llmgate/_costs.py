@@ -1,0 +1,228 @@
+"""What a candidate costs: tokens and latency per call, money from a price list, figures per case and run, budgets.
+
+A provider reports each call's ``Usage`` (tokens where the endpoint reports them, the call's latency, the 429s
+it absorbed). Here they become a case's ``CaseCost`` and a run's ``CostMetrics``; money comes from the
+``genai-prices`` package (the ``prices`` extra, imported lazily) or an artifact's ``price:`` override, and is
+``None`` (unknown), never 0, when neither knows the model. A manifest's ``budget:`` block turns the figures into
+a gate (``REJECT_OVER_BUDGET``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import msgspec
+
+#: Per million tokens.
+MTOK = 1_000_000
+
+#: The genai-prices provider id for the API an LLM provider speaks.
+PRICE_PROVIDERS = {"openai_chat": "openai", "anthropic_messages": "anthropic"}
+
+
+class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One call: the tokens the endpoint reported (None: not reported), its latency, and the 429s absorbed.
+
+    ``input_tokens`` counts every input token, cached ones included (``cached_tokens`` of them read from a
+    cache); ``output_tokens`` counts every output token, reasoning ones included (``reasoning_tokens``).
+    ``latency_ms``: from the request (its last attempt, after any 429) to the decoded reply; None when unknown
+    (a recording made before latencies were kept)."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    latency_ms: float | None = None
+    rate_limited: int = 0
+
+
+class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """What one case cost, over its calls (one per trial): tokens summed (None: never reported), money (None:
+    unknown price, or no tokens), the slowest call's latency and the 429s absorbed."""
+
+    calls: int
+    input_tokens: int | None
+    output_tokens: int | None
+    cached_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float | None
+    latency_ms: float | None
+    rate_limited: int
+
+
+class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Tokens, money and latency over a set of cases (the cases that ran); None where nothing reported it.
+
+    Latency percentiles are over calls (nearest rank); ``*_per_case`` figures are means over the cases that
+    ran; ``cost_usd`` is None when any priced case's price is unknown."""
+
+    calls: int
+    input_tokens: int | None
+    output_tokens: int | None
+    cached_tokens: int | None
+    reasoning_tokens: int | None
+    cost_usd: float | None
+    cost_per_case_usd: float | None
+    output_tokens_per_case: float | None
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    latency_max_ms: float | None
+    rate_limited: int
+
+
+class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """The manifest's ``budget`` block: limits a candidate run must stay within to be eligible (each optional)."""
+
+    max_cost_per_case_usd: float | None = None
+    max_latency_p95_ms: float | None = None
+    max_output_tokens_per_case: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """USD per million input and output tokens (an artifact's ``price:`` override)."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+
+    def of(self, usage: Usage) -> float:
+        return ((usage.input_tokens or 0) * self.input_per_mtok + (usage.output_tokens or 0) * self.output_per_mtok) / MTOK
+
+
+#: A call's cost in USD, or None when the model has no known price.
+Pricer = Callable[[Usage], "float | None"]
+
+
+def override_price(settings: Mapping[str, object]) -> Price | None:
+    """The artifact's ``price: {input_per_mtok, output_per_mtok}``, if it has one."""
+    price = settings.get("price")
+    if not isinstance(price, Mapping):
+        return None
+    return Price(float(price["input_per_mtok"]), float(price["output_per_mtok"]))
+
+
+def listed_pricer(model: str, provider: str, base_url: str | None) -> Pricer | None:
+    """A pricer from the genai-prices list for ``model`` (None: not listed, or the ``prices`` extra is missing).
+
+    The endpoint's URL is tried first; an endpoint the list does not know (a proxy, a loopback server) is priced
+    as the API it speaks (OpenAI, Anthropic)."""
+    try:
+        import genai_prices
+    except ImportError:
+        return None
+    provider_id = PRICE_PROVIDERS.get(provider)
+
+    def calc(usage: Usage, url: str | None, provider_id: str | None) -> float:
+        listed = genai_prices.Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0,
+                                    cache_read_tokens=usage.cached_tokens or 0)
+        if url is not None:
+            return float(genai_prices.calc_price(listed, model, provider_api_url=url).total_price)
+        return float(genai_prices.calc_price(listed, model, provider_id=provider_id).total_price)
+
+    probe = Usage(input_tokens=1, output_tokens=1)
+    places: list[tuple[str | None, str | None]] = [(base_url, None)] if base_url else []
+    places.append((None, provider_id))
+    for url, where in places:
+        try:
+            calc(probe, url, where)
+        except LookupError:
+            continue
+        return lambda usage, url=url, where=where: calc(usage, url, where)  # type: ignore[misc]
+    return None
+
+
+def case_cost(calls: Sequence[Usage], pricer: Pricer | None) -> CaseCost:
+    """A case's figures from its calls; its cost is None unless every call with tokens has a price."""
+    cost: float | None = None
+    if pricer is not None and any(_has_tokens(call) for call in calls):
+        prices = [pricer(call) for call in calls if _has_tokens(call)]
+        cost = None if any(price is None for price in prices) else round(sum(p for p in prices if p is not None), 10)
+    latencies = [call.latency_ms for call in calls if call.latency_ms is not None]
+    return CaseCost(
+        calls=len(calls),
+        input_tokens=_total([call.input_tokens for call in calls]),
+        output_tokens=_total([call.output_tokens for call in calls]),
+        cached_tokens=_total([call.cached_tokens for call in calls]),
+        reasoning_tokens=_total([call.reasoning_tokens for call in calls]),
+        cost_usd=cost,
+        latency_ms=max(latencies) if latencies else None,
+        rate_limited=sum(call.rate_limited for call in calls),
+    )
+
+
+def cost_metrics(cases: Sequence[CaseCost], latencies: Sequence[float]) -> CostMetrics:
+    """A set of cases' figures; ``latencies``: every call's latency (the percentiles are over calls)."""
+    ran = len(cases)
+    output = _total([case.output_tokens for case in cases])
+    priced = [case for case in cases if case.input_tokens is not None or case.output_tokens is not None]
+    cost = None
+    if priced and all(case.cost_usd is not None for case in priced):
+        cost = round(sum(case.cost_usd or 0.0 for case in priced), 10)
+    ordered = sorted(latencies)
+    return CostMetrics(
+        calls=sum(case.calls for case in cases),
+        input_tokens=_total([case.input_tokens for case in cases]),
+        output_tokens=output,
+        cached_tokens=_total([case.cached_tokens for case in cases]),
+        reasoning_tokens=_total([case.reasoning_tokens for case in cases]),
+        cost_usd=cost,
+        cost_per_case_usd=round(cost / ran, 10) if cost is not None and ran else None,
+        output_tokens_per_case=round(output / ran, 3) if output is not None and ran else None,
+        latency_p50_ms=percentile(ordered, 50),
+        latency_p95_ms=percentile(ordered, 95),
+        latency_max_ms=ordered[-1] if ordered else None,
+        rate_limited=sum(case.rate_limited for case in cases),
+    )
+
+
+def percentile(ordered: Sequence[float], p: float) -> float | None:
+    """The nearest-rank ``p``-th percentile of sorted values (None: no values)."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def over_budget(budget: Budget | None, metrics: CostMetrics | None) -> tuple[str, ...]:
+    """Each limit of ``budget`` the run breaks, with its figure and the limit; a cost or token limit on a run that
+    reported tokens but whose figure is unknown (an unpriced model) cannot be shown to hold and is broken too.
+
+    A run that reported no tokens at all (a python or evidence_policy candidate) spends none: the cost and
+    token limits hold for it; its latency limit applies."""
+    if budget is None or metrics is None:
+        return ()
+    reasons = []
+    tokens = metrics.input_tokens is not None or metrics.output_tokens is not None
+    if budget.max_cost_per_case_usd is not None and tokens:
+        figure = metrics.cost_per_case_usd
+        if figure is None:
+            reasons.append(f"cost per case unknown (no price for the model; set price: in the artifact), "
+                           f"max_cost_per_case_usd {budget.max_cost_per_case_usd:g}")
+        elif figure > budget.max_cost_per_case_usd:
+            reasons.append(f"cost per case ${figure:.6g} > max_cost_per_case_usd {budget.max_cost_per_case_usd:g}")
+    if budget.max_output_tokens_per_case is not None and tokens:
+        per_case = metrics.output_tokens_per_case
+        if per_case is None:
+            reasons.append(f"output tokens per case unknown, max_output_tokens_per_case "
+                           f"{budget.max_output_tokens_per_case:g}")
+        elif per_case > budget.max_output_tokens_per_case:
+            reasons.append(f"output tokens per case {per_case:g} > max_output_tokens_per_case "
+                           f"{budget.max_output_tokens_per_case:g}")
+    if budget.max_latency_p95_ms is not None:
+        p95 = metrics.latency_p95_ms
+        if p95 is None:
+            reasons.append(f"latency p95 unknown, max_latency_p95_ms {budget.max_latency_p95_ms:g}")
+        elif p95 > budget.max_latency_p95_ms:
+            reasons.append(f"latency p95 {p95:.1f} ms > max_latency_p95_ms {budget.max_latency_p95_ms:g}")
+    return tuple(reasons)
+
+
+def _has_tokens(usage: Usage) -> bool:
+    return usage.input_tokens is not None or usage.output_tokens is not None
+
+
+def _total(values: Sequence[int | None]) -> int | None:
+    known = [value for value in values if value is not None]
+    return sum(known) if known else None

@@ -1,0 +1,318 @@
+"""What a candidate costs: tokens and latency against the loopback servers and in replay, prices from the list and
+from an override, budgets, and 429s absorbed with the endpoint's window backing off and recovering."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmgate import check_json
+from pytest_llmgate._costs import (
+    Budget, CostMetrics, Price, Usage, case_cost, cost_metrics, over_budget, percentile,
+)
+from pytest_llmgate.providers._calls import Pace, Window
+
+from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_template
+
+for _sdk in ("openai", "anthropic"):
+    pytest.importorskip(_sdk, reason=f"the {_sdk} extra is not installed")
+for _transport in ("httpcore2", "httpcore"):  # as in test_openai_chat: shared by every inner run
+    try:
+        __import__(_transport)
+    except ImportError:
+        pass
+
+CASES = [
+    case("req_205", "no_source", "ABSTAIN", input={"question": "why did build 4411 fail?"}),
+    case("reg_002", "test_failure_log", "SERVE", input={"question": "why did test_login fail on main?"}),
+    case("hold_001", "dependency_error", "SERVE", input={"question": "why did the install step fail?"}),
+    case("hold_002", "flaky_signal", "ABSTAIN", input={"question": "why is the job red?"}),
+]
+SERVED = "Serve only when the evidence state is one of: test_failure_log, dependency_error."
+DELAY = 0.05  # the server's delay per reply: every measured latency is at least this
+
+
+def template(provider: str, server: LLMServer, **extra: Any) -> dict[str, Any]:
+    return {
+        "provider": provider, "model": "local-ci-answerer", "api_key_env": "LLMGATE_TEST_KEY",
+        "base_url": server.url if provider == "openai_chat" else server.root,
+        "temperature": 0, "max_tokens": 64, "timeout": 5, "max_retries": 1,
+        "prompt": {"system": f"You answer questions about CI failures. {SERVED} Reply with JSON.",
+                   "user": "Question: {{ input.question }}\nEvidence state: {{ evidence_state }}"},
+        **extra,
+    }
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", "sk-test-costs")
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def reported(server: LLMServer) -> dict[str, dict[str, Any]]:
+    """The usage the server reported, by the question of the case it answered."""
+    found = {}
+    for entry in server.stats["usages"]:
+        for item in CASES:
+            if item["input"]["question"] in entry["user"]:
+                found[item["case_id"]] = entry["usage"]
+    return found
+
+
+def expected_tokens(provider: str, usage: dict[str, Any]) -> dict[str, int | None]:
+    if provider == "openai_chat":
+        return {"input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"],
+                "cached_tokens": usage["prompt_tokens_details"]["cached_tokens"],
+                "reasoning_tokens": usage["completion_tokens_details"]["reasoning_tokens"]}
+    return {"input_tokens": usage["input_tokens"] + usage["cache_read_input_tokens"]
+            + usage["cache_creation_input_tokens"],
+            "output_tokens": usage["output_tokens"], "cached_tokens": usage["cache_read_input_tokens"],
+            "reasoning_tokens": None}
+
+
+# -- end to end against the loopback servers -------------------------------------------------------
+@pytest.mark.parametrize("provider", ["openai_chat", "anthropic_messages"])
+def test_tokens_and_latency_are_the_server_s_and_the_clock_s_and_replay_gives_the_same(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, provider: str
+) -> None:
+    make_experiment("exp", suites={"main": CASES}, templates={"llm": template(provider, llm_server)})
+    llm_server.control(delay=DELAY, reset=True)
+    started = time.perf_counter()
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-out=live", "-p", "no:cacheprovider")
+    wall_ms = (time.perf_counter() - started) * 1000
+    result.assert_outcomes(passed=4)
+    live = runs_by_template(pytester.path / "live")["llm"]
+    check_json(live, "run")
+    server = reported(llm_server)
+    assert len(server) == 4
+    for entry in live["cases"]:
+        cost = entry["cost"]
+        assert {k: cost[k] for k in ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")} == (
+            expected_tokens(provider, server[entry["case_id"]])
+        )
+        assert DELAY * 1000 <= cost["latency_ms"] < wall_ms  # the clock's: at least the server's delay
+        assert cost["calls"] == 1 and cost["rate_limited"] == 0 and cost["cost_usd"] is None  # an unpriced model
+    metrics = live["metrics"]["cost"]
+    for key in ("input_tokens", "output_tokens", "cached_tokens"):
+        assert metrics[key] == sum(entry["cost"][key] for entry in live["cases"])
+    latencies = sorted(entry["cost"]["latency_ms"] for entry in live["cases"])
+    assert (metrics["latency_p50_ms"], metrics["latency_p95_ms"], metrics["latency_max_ms"]) == (
+        latencies[1], latencies[3], latencies[3]  # nearest rank over the four calls
+    )
+    assert metrics["output_tokens_per_case"] == metrics["output_tokens"] / 4
+    assert metrics["cost_usd"] is None and metrics["cost_per_case_usd"] is None
+    assert live["suite_metrics"]["main"]["cost"] == metrics
+    # The summary table gains the cost columns for an LLM candidate.
+    result.stdout.fnmatch_lines(["*template*exact*tokens in*tokens out*cost*p50*p95*status*",
+                                 f"*llm*{metrics['input_tokens']}*{metrics['output_tokens']}*?*ELIGIBLE*"])
+
+    llm_server.stop()  # replay with no server, on two xdist workers: the same figures, the same status
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-out=replay", "-p", "no:cacheprovider",
+                                "-n", "2")
+    result.assert_outcomes(passed=4)
+    replay = runs_by_template(pytester.path / "replay")["llm"]
+    assert replay["status"] == live["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
+    assert replay["metrics"] == live["metrics"]
+    assert [entry["cost"] for entry in replay["cases"]] == [entry["cost"] for entry in live["cases"]]
+
+
+def test_policy_and_python_candidates_report_latency_and_no_tokens(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment()
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    run = runs_by_template(pytester.path / ".llmgate")["good"]
+    cost = run["metrics"]["cost"]
+    assert cost["calls"] == 2 and cost["latency_max_ms"] is not None and cost["latency_max_ms"] >= 0
+    assert cost["input_tokens"] is None and cost["output_tokens"] is None and cost["cost_usd"] is None
+    assert all(entry["cost"]["input_tokens"] is None for entry in run["cases"])
+    # Nothing to show: the SPEC's table, unchanged; no price note.
+    result.stdout.fnmatch_lines(["*template*role*unsafe*unnecessary*exact*status"])
+    result.stdout.no_fnmatch_line("*tokens in*")
+    result.stdout.no_fnmatch_line("*no known price*")
+
+
+def test_cost_from_the_price_list_from_an_override_and_unknown_said_once(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer
+) -> None:
+    genai_prices = pytest.importorskip("genai_prices")
+    make_experiment("exp", suites={"main": CASES}, templates={
+        "listed": template("openai_chat", llm_server, model="gpt-4o-mini"),
+        "override": template("openai_chat", llm_server, price={"input_per_mtok": 2, "output_per_mtok": 8}),
+        "unknown": template("openai_chat", llm_server, model="my-private-model"),
+        "unknown-b": template("openai_chat", llm_server, model="my-private-model", temperature=0.5),
+    })
+    result = pytester.runpytest("exp", "--llmgate-candidate=all", "--llmgate-record=new_episodes",
+                                "--llmgate-markdown=summary.md", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=16)
+    runs = runs_by_template(pytester.path / ".llmgate")
+    for entry in runs["listed"]["cases"]:
+        cost = entry["cost"]
+        usage = genai_prices.Usage(input_tokens=cost["input_tokens"], output_tokens=cost["output_tokens"],
+                                   cache_read_tokens=cost["cached_tokens"])
+        listed = float(genai_prices.calc_price(usage, "gpt-4o-mini", provider_id="openai").total_price)
+        assert cost["cost_usd"] == pytest.approx(listed) and listed > 0
+    for entry in runs["override"]["cases"]:
+        cost = entry["cost"]
+        assert cost["cost_usd"] == pytest.approx((cost["input_tokens"] * 2 + cost["output_tokens"] * 8) / 1e6)
+    override = runs["override"]["metrics"]["cost"]
+    assert override["cost_usd"] == pytest.approx(sum(e["cost"]["cost_usd"] for e in runs["override"]["cases"]))
+    assert override["cost_per_case_usd"] == pytest.approx(override["cost_usd"] / 4)
+    for template_id in ("unknown", "unknown-b"):
+        assert runs[template_id]["metrics"]["cost"]["cost_usd"] is None  # unknown, never 0
+        assert all(entry["cost"]["cost_usd"] is None for entry in runs[template_id]["cases"])
+    said = [line for line in result.outlines if "no known price for model 'my-private-model'" in line]
+    assert len(said) == 1, said  # once per session, for both artifacts
+    assert any("my-private-model" in note for note in read_report(pytester.path / ".llmgate")["notes"])
+    summary = (pytester.path / "summary.md").read_text()
+    assert "| tokens in | tokens out | cost | p50 | p95 |" in summary and "no known price" in summary
+
+
+# -- budgets --------------------------------------------------------------------------------------
+BUDGETS = {
+    # limit: (over, under, the figure's words in the reason)
+    "max_cost_per_case_usd": (1e-9, 1.0, "cost per case $"),
+    "max_output_tokens_per_case": (1, 10_000, "output tokens per case "),
+    "max_latency_p95_ms": (DELAY * 1000 / 2, 60_000, "latency p95 "),
+}
+
+
+@pytest.mark.parametrize("limit", list(BUDGETS))
+def test_a_budget_limit_rejects_a_run_over_it_and_leaves_one_under_it_unchanged(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, limit: str
+) -> None:
+    over, under, figure = BUDGETS[limit]
+    llm_server.control(delay=DELAY)
+    llm = template("openai_chat", llm_server, price={"input_per_mtok": 1, "output_per_mtok": 4})
+    make_experiment("over", suites={"main": CASES}, templates={"llm": llm}, budget={limit: over})
+    make_experiment("under", suites={"main": CASES}, templates={"llm": llm}, budget={limit: under})
+    make_experiment("none", suites={"main": CASES}, templates={"llm": llm})
+    result = pytester.runpytest("over", "under", "none", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=12)  # no guardrail broke ...
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # ... but a gating candidate over budget fails the session
+    runs = {run["experiment"]: run for run in runs_by_template_all(pytester.path / ".llmgate")}
+    rejected = runs["over"]
+    assert rejected["status"] == "REJECT_OVER_BUDGET"
+    (reason,) = rejected["over_budget"]
+    assert reason.startswith(figure) and f"> {limit} {over:g}" in reason
+    assert rejected["budget"] == {limit: over}
+    assert runs["under"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW" and "over_budget" not in runs["under"]
+    assert "budget" not in runs["none"] and runs["none"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
+    report = {e["experiment"]: e for e in read_report(pytester.path / ".llmgate")["experiments"]}
+    assert report["over"]["decision_status"] == "NO_ELIGIBLE_CANDIDATE"
+    assert report["over"]["runs"][0]["over_budget"] == [reason]
+    assert report["under"]["decision_status"] == report["none"]["decision_status"] == "PROMOTE"
+    result.stdout.fnmatch_lines([f"*llm: over budget: {figure}*{limit}*"])
+
+
+def runs_by_template_all(out: Path) -> list[dict[str, Any]]:
+    import json
+
+    return [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*.json"))]
+
+
+# -- 429s ------------------------------------------------------------------------------------------
+def test_429s_with_retry_after_are_waited_out_the_window_backs_off_and_recovers(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer
+) -> None:
+    cases = [case(f"c{n:02d}", "test_failure_log" if n % 2 else "no_source", "SERVE" if n % 2 else "ABSTAIN",
+                  input={"question": f"question {n}"}) for n in range(48)]
+    # max_retries 3: on a busy machine the first eight requests may spread over more than a second, so a retry
+    # can meet one of the eight 429s too; it is absorbed all the same.
+    make_experiment("exp", suites={"main": cases},
+                    templates={"llm": template("openai_chat", llm_server, max_retries=3)})
+    llm_server.control(delay=DELAY, reset=True, limit_first=8)
+    started = time.perf_counter()
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=all", "--llmgate-concurrency=8",
+                                "-p", "no:cacheprovider")
+    elapsed = time.perf_counter() - started
+    result.assert_outcomes(passed=48)  # no case errors
+    run = runs_by_template(pytester.path / ".llmgate")["llm"]
+    assert run["metrics"]["cost"]["rate_limited"] == 8  # each 429 absorbed is counted
+    assert sum(entry["cost"]["rate_limited"] for entry in run["cases"]) == 8
+    assert elapsed >= 1.0  # Retry-After: 1 was waited out
+    arrivals = llm_server.stats["arrivals"]
+    assert [status for _, status in arrivals].count(429) == 8 and len(arrivals) == 8 + 48
+    answered = [in_flight for in_flight, status in arrivals if status == 200]  # the server's own count
+    # The first eight answered are the calls that met the 429s (their retries). The calls started after them
+    # find the window halved: no more than half the session's concurrency (8) in flight (it grows by a quarter
+    # per success from 4, so the first four new calls see at most 4) ...
+    assert max(answered[8:12]) <= 4, answered
+    # ... and it grows back once the 429s stop (without the window the server would see ~8 throughout).
+    assert max(answered[-16:]) > 4, answered
+
+
+# -- unit --------------------------------------------------------------------------------------------
+def test_percentile_is_nearest_rank() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 95), percentile(values, 100)) == (50.0, 95.0, 100.0)
+    assert percentile([7.0], 95) == 7.0 and percentile([], 50) is None
+
+
+def test_case_cost_sums_tokens_over_trials_and_keeps_unknown_prices_unknown() -> None:
+    calls = [Usage(input_tokens=100, output_tokens=10, latency_ms=5.0),
+             Usage(input_tokens=100, output_tokens=20, latency_ms=9.0, rate_limited=2)]
+    cost = case_cost(calls, Price(1.0, 2.0).of)
+    assert (cost.calls, cost.input_tokens, cost.output_tokens, cost.latency_ms, cost.rate_limited) == (2, 200, 30, 9.0, 2)
+    assert cost.cost_usd == pytest.approx((200 * 1 + 30 * 2) / 1e6)
+    assert case_cost(calls, None).cost_usd is None
+    assert case_cost(calls, lambda usage: None).cost_usd is None
+    assert case_cost([Usage(latency_ms=1.0)], Price(1.0, 2.0).of).cost_usd is None  # no tokens: nothing to price
+
+
+def test_over_budget_names_the_figure_and_the_limit_and_ignores_absent_limits() -> None:
+    metrics = cost_metrics([case_cost([Usage(input_tokens=1000, output_tokens=500, latency_ms=80.0)], Price(1, 1).of)],
+                           [80.0])
+    assert isinstance(metrics, CostMetrics)
+    assert over_budget(None, metrics) == () and over_budget(Budget(), metrics) == ()
+    assert over_budget(Budget(max_output_tokens_per_case=100), metrics) == (
+        "output tokens per case 500 > max_output_tokens_per_case 100",)
+    assert over_budget(Budget(max_latency_p95_ms=50), metrics) == ("latency p95 80.0 ms > max_latency_p95_ms 50",)
+    assert over_budget(Budget(max_cost_per_case_usd=0.01, max_latency_p95_ms=100), metrics) == ()
+    unpriced = cost_metrics([case_cost([Usage(input_tokens=1, output_tokens=1, latency_ms=1.0)], None)], [1.0])
+    (reason,) = over_budget(Budget(max_cost_per_case_usd=1), unpriced)
+    assert "unknown" in reason  # a limit that cannot be shown to hold is not met
+    no_tokens = cost_metrics([case_cost([Usage(latency_ms=1.0)], None)], [1.0])
+    assert over_budget(Budget(max_cost_per_case_usd=0, max_output_tokens_per_case=0), no_tokens) == ()
+
+
+def test_window_halves_once_per_round_and_grows_back_additively() -> None:
+    window = Window(8)
+    started = [window.acquire() for _ in range(8)]
+    for round_ in started:
+        window.limited(round_)  # eight 429s of one round: one halving
+    assert window.size == 4
+    for _ in range(8):
+        window.release(met_429=True)  # calls that met a 429 do not grow it
+    assert window.size == 4
+    gate = threading.Event()
+    held = [window.acquire() for _ in range(4)]
+    blocked = threading.Thread(target=lambda: (window.acquire(), gate.set()))
+    blocked.start()
+    assert not gate.wait(0.1)  # a fifth call waits for room
+    window.release(met_429=False)
+    assert gate.wait(2)
+    blocked.join()
+    for _ in range(3 + 1):
+        window.release(met_429=False)
+    assert 4 < window.size < 6 and len(held) == 4
+    for _ in range(40):
+        window.acquire()
+        window.release(met_429=False)
+    assert window.size == 8  # back to the ceiling, never above it
+
+
+def test_pace_spaces_call_starts() -> None:
+    pace = Pace(per_minute=600)  # one every 0.1 s
+    started = time.monotonic()
+    for _ in range(4):
+        pace.wait()
+    assert time.monotonic() - started >= 0.29
