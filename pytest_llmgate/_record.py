@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -10,7 +11,7 @@ import msgspec
 from ._evaluate import CaseResult
 from ._experiment import Experiment, Promotion
 from ._candidate import Candidate
-from ._fingerprint import short
+from ._fingerprint import short, value_sha256
 from ._vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
 
 
@@ -58,6 +59,8 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     trial_routes: tuple[Route, ...] = ()
     agreement: float | None = None
     unsafe_trial_rate: float | None = None
+    # -- trust (issue 18): what makes a stored record checkable --
+    case_sha256: str | None = None  # SHA-256 of the case's mapping as written (as in llmgate.lock)
 
 
 class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -67,9 +70,14 @@ class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     sha256: str
 
 
-class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema",
-                tag=RUN_SCHEMA):
-    """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``."""
+class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
+                tag_field="schema", tag=RUN_SCHEMA):
+    """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``.
+
+    The trust fields (docs/records.md, "Trust"): ``experiment_path`` is the experiment directory relative to
+    the records folder (where the candidate file is looked for when a record is checked), ``cases_sha256`` the
+    SHA-256 over the sorted ``case_sha256`` of its cases (the case set), ``signature`` an HMAC-SHA-256 over the
+    record's canonical JSON without it, written when ``LLMGATE_SIGNING_KEY`` is set."""
 
     run_id: str
     experiment: str
@@ -87,6 +95,10 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     status: RunStatus
     promotion: Promotion
     frozen: bool
+    # -- trust (issue 18) --
+    experiment_path: str | None = None
+    cases_sha256: str | None = None
+    signature: str | None = None
 
     @property
     def template_id(self) -> str:
@@ -97,9 +109,10 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         return self.params["evaluation_sha"]
 
 
-class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema",
-                   tag=REDACTED_EVAL_SCHEMA):
-    """The redacted evaluation report of a run, ``DIR/reports/<run_id>-redacted-eval.json``: no inputs."""
+class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
+                   tag_field="schema", tag=REDACTED_EVAL_SCHEMA):
+    """The redacted evaluation report of a run, ``DIR/reports/<run_id>-redacted-eval.json``: no inputs; ``role``
+    (absent before 0.2) lets a check of the record see a role changed by hand."""
 
     run_id: str
     experiment: str
@@ -108,6 +121,12 @@ class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     metrics: Metrics
     suite_metrics: dict[str, Metrics]
     cases: tuple[CaseEntry, ...]
+    role: Role | None = None
+
+
+def cases_digest(hashes: Iterable[str]) -> str:
+    """The case set's digest: SHA-256 over the sorted per-case SHA-256s, one per line."""
+    return hashlib.sha256("\n".join(sorted(hashes)).encode("ascii")).hexdigest()
 
 
 def run_status(complete: bool, metrics: Metrics) -> RunStatus:
@@ -145,6 +164,7 @@ def case_entries(
                 input_sha256=case.input_sha256,
                 error=result.error if result else None,
                 **_trial_stats(case.expected_route, result.trial_routes if result else ()),
+                case_sha256=value_sha256(case.written),
             )
         )
     return tuple(entries), complete and bool(entries)  # a run that evaluated no case is never complete
@@ -195,6 +215,7 @@ def build_run_record(
     version: str,
     frozen: bool = False,
     extra_params: Mapping[str, str] | None = None,
+    experiment_path: str | None = None,
 ) -> RunRecord:
     """Aggregate one run's case results into its record (its first artifact: the candidate's file)."""
     entries, complete = case_entries(experiment, results)
@@ -222,6 +243,8 @@ def build_run_record(
         status=run_status(complete, metrics),
         promotion=experiment.promotion,
         frozen=frozen,
+        experiment_path=experiment_path,
+        cases_sha256=cases_digest(entry.case_sha256 or "" for entry in entries),
     )
 
 
@@ -235,4 +258,5 @@ def redacted_eval(record: RunRecord) -> RedactedEval:
         metrics=record.metrics,
         suite_metrics=record.suite_metrics,
         cases=record.cases,
+        role=record.role,
     )

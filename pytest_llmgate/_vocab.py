@@ -80,3 +80,6 @@ REPORT_SCHEMA = "llmgate.report/1"
 REDACTED_EVAL_SCHEMA = "llmgate.redacted-eval/1"
 LOCK_SCHEMA = "llmgate.lock/1"
 RESULT_SCHEMA = "llmgate.result/1"
+
+#: The environment variable holding the key that signs and checks records, reports and decisions (docs/records.md).
+SIGNING_KEY_ENV = "LLMGATE_SIGNING_KEY"
