@@ -177,7 +177,7 @@ FORGERIES = [
     Forgery("the template changed after the run", template_changed,
             f"templates/{FIX_B}.yaml changed after the run"),
     Forgery("the redacted report changed after the run", redacted_report_changed,
-            f"reports/{{fix_b}}-redacted-eval.json changed after the run"),
+            "reports/{fix_b}-redacted-eval.json changed after the run"),
     Forgery("the same run given twice", same_run_twice, "is given twice; each run counts once"),
 ]
 
