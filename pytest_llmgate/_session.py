@@ -27,6 +27,7 @@ from .providers import (
     unknown_provider,
 )
 from .providers._calls import DEFAULT_CONCURRENCY, Answers
+from ._candidate import CASE_TIMEOUT
 from ._suite import SuiteCache
 from ._record import Artifact, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
@@ -152,6 +153,7 @@ class GateSession:
         self.started = utc_now()
         self._loaded: dict[Path, Experiment | LlmgateError] = {}
         self._providers: dict[tuple[Path, str], Provider] = {}
+        self._timeouts: dict[int, float] = {}  # id(provider) -> its artifact's case_timeout
         self._results: dict[tuple[str, str], dict[str, list[CaseResult]]] = defaultdict(lambda: defaultdict(list))
         self.collected: set[Path] = set()
         self.notices: list[str] = []  # what the session did before the runs (a freeze), for the header
@@ -209,15 +211,19 @@ class GateSession:
         key = (experiment.directory, template_id)
         if key not in self._providers:
             candidate = experiment.candidates[template_id]
-            self._providers[key] = self._factory(candidate).build(candidate, self._context(experiment))
+            provider = self._factory(candidate).build(candidate, self._context(experiment))
+            self._providers[key] = provider
+            if CASE_TIMEOUT in candidate.settings:
+                self._timeouts[id(provider)] = float(candidate.settings[CASE_TIMEOUT])
         return self._providers[key]
 
     def routes(
         self, provider: Provider, case: Mapping[str, Any],
         upcoming: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
     ) -> tuple[Route, ...]:
-        """A provider's route for ``case`` in each trial, from the session's call pool (see ``Answers``)."""
-        return self.answers.routes(provider, case, upcoming)
+        """A provider's route for ``case`` in each trial, from the session's call pool (see ``Answers``), each
+        waited for at most the artifact's ``case_timeout`` (else the provider kind's default)."""
+        return self.answers.routes(provider, case, upcoming, self._timeouts.get(id(provider)))
 
     def start(self, directories: Iterable[Path], *, controller: bool) -> None:
         """Load the experiments found at session start; check the selection; freeze or check each lock.
