@@ -114,3 +114,27 @@ def test_case_timeout_must_be_a_positive_number(pytester: pytest.Pytester, make_
     result = pytester.runpytest("exp", "--llmgate-candidate=bad")
     assert result.ret != pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["*templates/bad.yaml:*case_timeout*"])
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_collection_error_exits_2_with_and_without_xdist(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, xdist: tuple[str, ...]
+) -> None:
+    make_experiment("good", suites={"main": [case("c1", "log", "SERVE")]})
+    bad = make_experiment("bad", suites={"main": [case("c1", "log", "SERVE")]})
+    (bad / "main.suite.yaml").write_text("cases: [\n")
+    result = pytester.runpytest_subprocess(".", "--llmgate-candidate=good", *xdist, timeout=60)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*bad/main.suite.yaml*"])
+    assert not (pytester.path / ".llmgate" / "runs").exists()
+
+
+def test_an_interrupt_in_the_write_phase_leaves_no_redacted_report_without_its_run_record(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment("exp", suites={"main": [case("c1", "log", "SERVE")]})
+    pytester.makeconftest("def pytest_llmgate_run_record(config, record, files):\n    raise KeyboardInterrupt\n")
+    pytester.runpytest_subprocess("exp", "--llmgate-candidate=good", timeout=60)
+    reports = sorted(p.name for p in (pytester.path / ".llmgate" / "reports").glob("*"))
+    runs = sorted(p.stem for p in (pytester.path / ".llmgate" / "runs").glob("*.json"))
+    assert reports == [f"{run_id}-redacted-eval.json" for run_id in runs] == []
