@@ -15,6 +15,9 @@ from ._yaml import Document, load_yaml
 
 ARTIFACT_SUFFIXES = (".yaml", ".yml")
 
+#: The artifact key (any provider) for the seconds a case waits for its answer before it is an ERROR.
+CASE_TIMEOUT = "case_timeout"
+
 #: The keys every artifact may have, whatever its provider (the provider checks the rest): ``schemas/candidate``.
 COMMON_PROPERTIES: Mapping[str, Any] = MappingProxyType(schema("candidate")["properties"])
 

@@ -12,19 +12,21 @@ from typing import Any, TextIO, TypeVar
 import msgspec
 
 from ._canary import canary_call, unsafe_requests_in
-from ._codec import dump, from_data, load
+from ._codec import dump, from_data, load, to_data
 from ._decision import Decision, comparability_issues, decide, decision_text
-from ._errors import LlmgateError, RecordError
+from ._errors import LlmgateError, RecordError, display_path
 from ._experiment import MANIFEST_NAME, load_experiment
 from ._fingerprint import short
-from ._history import find_runs, load_run, run_files
+from ._audit import StoredRun, SuiteCheck, audit, read_run, refuse, run_problems, same_template
+from ._history import find_runs, run_files
 from ._lock import lock_state, read_lock
-from ._record import RunRecord, rejudged
-from ._report import SessionReport
+from ._record import RunRecord
+from ._report import ExperimentReport, SessionReport
+from ._signing import signature_problem, signed, signing_key
 from ._store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
 from ._suite import load_suite
 from ._table import format_table, rate
-from ._vocab import CanaryVerdict, DecisionStatus, Role
+from ._vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, DecisionStatus, Role
 
 OK, REJECTED, ERROR = 0, 1, 2
 T = TypeVar("T")
@@ -71,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     observed.add_argument("--window", type=Path, metavar="FILE.jsonl", help="one observed canary request per line")
     canary.set_defaults(handler=cmd_canary)
 
+    verify = commands.add_parser(
+        "verify", help="check stored records, reports and decisions: recomputed fields, hashes, signatures",
+        description="Check run records, session reports and decision files (a folder: its runs/ and report.json). "
+                    f"With {SIGNING_KEY_ENV} set, a missing or wrong signature is refused too.",
+    )
+    verify.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a record, report, decision or records folder")
+    verify.set_defaults(handler=cmd_verify)
+
     fingerprint = commands.add_parser("fingerprint", help="fingerprints of experiments or suites, against the lock")
     fingerprint.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="experiment directory or suite file")
     fingerprint.set_defaults(handler=cmd_fingerprint)
@@ -88,7 +98,7 @@ def _run_selection(command: argparse.ArgumentParser, records_dir: str) -> None:
     command.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
 
 
-def _selected_runs(args: argparse.Namespace) -> list[RunRecord]:
+def _selected_runs(args: argparse.Namespace) -> list[StoredRun]:
     """The runs named on the command line, or those of the session whose report is given (``--last``: in --dir)."""
     report_path: Path | None = args.dir / REPORT_FILE if args.last else args.report
     if report_path is None:
@@ -113,7 +123,7 @@ def _selected_runs(args: argparse.Namespace) -> list[RunRecord]:
         raise RecordError(report_path, None, f"lists several experiments ({names}); pick one with --experiment")
     (experiment,) = experiments
     runs_dir = report_path.parent / RUNS
-    return [load_run(runs_dir / f"{run.run_id}.json") for run in experiment.runs]
+    return [read_run(runs_dir / f"{run.run_id}.json") for run in experiment.runs]
 
 
 def _positive(text: str) -> int:
@@ -144,7 +154,20 @@ def run_row(record: RunRecord) -> tuple[str, ...]:
 
 
 def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
-    records = [load_run(path) for path in run_files(args.dir)]
+    key = signing_key()
+    suites = SuiteCheck()
+    records: list[RunRecord] = []
+    refused: list[LlmgateError] = []
+    for path in run_files(args.dir):
+        try:
+            run = read_run(path)
+            problems = run_problems(run, key) + suites.problems(run)
+            if problems:
+                raise refuse(path, problems)
+        except LlmgateError as exc:
+            refused.append(exc)  # the others are listed; each bad file is named at the end
+            continue
+        records.append(run.record)
     if args.experiment:
         records = [record for record in records if record.experiment == args.experiment]
     if args.template:
@@ -154,15 +177,18 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     if not records:
         filters = [f"experiment {args.experiment}"] * bool(args.experiment) + [f"template {args.template}"] * bool(args.template)
         print(f"no stored runs in {args.dir}" + (f" for {' and '.join(filters)}" if filters else ""), file=out)
-        return OK
-    for line in format_table([RUN_COLUMNS, *map(run_row, records)], right={5, 6, 7}):
-        print(line, file=out)
-    return OK
+    else:
+        for line in format_table([RUN_COLUMNS, *map(run_row, records)], right={5, 6, 7}):
+            print(line, file=out)
+    for error in refused:
+        print(f"llmgate: error: {error.message()}", file=sys.stderr)
+    return ERROR if refused else OK
 
 
 # -- compare ---------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
-    records = _selected_runs(args)
+    runs = _selected_runs(args)
+    records = audit(runs, signing_key())
     issues = comparability_issues(records)
     if issues:
         print("NOT COMPARABLE: these runs are not ranked; they differ in:", file=out)
@@ -174,7 +200,8 @@ def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
           file=out)
     for line in format_table(_side_by_side(records)):
         print(line, file=out)
-    print(f"decision: {decision_text(decide(records))}", file=out)
+    twice = same_template(runs)
+    print(f"decision: {'refused: ' + twice[1] if twice else decision_text(decide(records))}", file=out)
     return OK
 
 
@@ -199,12 +226,8 @@ def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
 
 # -- promote ---------------------------------------------------------------------------------------
 def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
-    stored = _selected_runs(args)
-    records = [rejudged(record) for record in stored]  # the status from each record's own counts and requirement
-    for before, after in zip(stored, records, strict=True):
-        if before.status is not after.status:
-            print(f"llmgate: run {after.run_id}: recorded {before.status.value}, but its counts and requirement "
-                  f"give {after.status.value}; {after.status.value} applies", file=sys.stderr)
+    key = signing_key()
+    records = audit(_selected_runs(args), key, one_per_template=True)
     verdict = decide(records)
     if verdict.decision is None:
         print(f"llmgate: no promotion: {verdict.status.value}: {verdict.reason}", file=sys.stderr)
@@ -217,6 +240,7 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
         decision = msgspec.structs.replace(decision, alias=args.alias)
     if args.rollback:
         decision = msgspec.structs.replace(decision, rollback_artifact=args.rollback)
+    decision = from_data(signed(to_data(decision), key), Decision)
     if args.out:
         write_replacing(args.out, dump(decision))
         print(f"decision written to {args.out}: {decision_text(verdict)}", file=out)
@@ -245,25 +269,49 @@ def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _read_decision(path: Path) -> Decision:
-    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``."""
+    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``; with a
+    signing key, its signature is checked; in a report beside its run records, the decision must be what they give."""
     try:
         data = json.loads(path.read_bytes())
     except OSError as exc:
         raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise RecordError(path, None, f"is not JSON: {exc}") from None
+    key = signing_key()
+    if key is not None and isinstance(data, dict):
+        problem = signature_problem(data, key)
+        if problem:
+            raise refuse(path, [problem])
     if isinstance(data, dict) and "experiments" in data:
         report = _convert(data, SessionReport, path)
-        decisions = [e.decision for e in report.experiments if e.decision is not None]
-        if len(decisions) != 1:
+        decided = [e for e in report.experiments if e.decision is not None]
+        if len(decided) != 1:
             raise RecordError(
                 path, None,
-                f"holds {len(decisions)} promotion decisions; give one decision (llmgate promote --out FILE)",
+                f"holds {len(decided)} promotion decisions; give one decision (llmgate promote --out FILE)",
             )
-        return decisions[0]
+        _check_against_runs(path, decided[0], key)
+        return decided[0].decision  # type: ignore[return-value]
     if isinstance(data, dict) and "artifact_name" in data:
         return _convert(data, Decision, path)
     raise RecordError(path, None, "is neither a session report nor a promotion decision")
+
+
+#: What a report's decision must share with the decision its runs give.
+_DECIDED = ("artifact_name", "alias", "source_run_id", "evaluation_sha", "rollback_artifact", "status", "limitation")
+
+
+def _check_against_runs(path: Path, experiment: ExperimentReport, key: bytes | None) -> None:
+    """When every run the report lists is stored beside it (``DIR/runs``), audit them and decide again."""
+    files = [path.parent / RUNS / f"{run.run_id}.json" for run in experiment.runs]
+    if not files or not all(file.is_file() for file in files):
+        return  # a report that travels alone is checked by its signature only
+    verdict = decide(audit([read_run(file) for file in files], key, one_per_template=True))
+    stated = experiment.decision
+    if verdict.decision is None or stated is None or any(
+        getattr(verdict.decision, name) != getattr(stated, name) for name in _DECIDED
+    ):
+        raise refuse(path, [f"its decision is not what its run records give ({decision_text(verdict)})"])
 
 
 def _convert(data: Any, kind: type[T], path: Path) -> T:
@@ -271,6 +319,65 @@ def _convert(data: Any, kind: type[T], path: Path) -> T:
         return from_data(data, kind)
     except msgspec.ValidationError as exc:
         raise RecordError(path, None, f"is not a valid {kind.__name__} ({exc})") from None
+
+
+# -- verify ----------------------------------------------------------------------------------------
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    key = signing_key()
+    if key is None:
+        print(f"{SIGNING_KEY_ENV} is not set: signatures are not checked, only what the files themselves show",
+              file=out)
+    suites = SuiteCheck()
+    refused = 0
+    for path in _verified_files(args.paths):
+        try:
+            _verify_one(path, key, suites)
+        except LlmgateError as exc:
+            refused += 1
+            print(f"REFUSED {exc.message()}", file=out)
+            continue
+        print(f"ok {display_path(path)}", file=out)
+    print(f"{refused} refused" if refused else "all verified", file=out)
+    return REJECTED if refused else OK
+
+
+def _verified_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += run_files(path)
+            files += [report for report in (path / REPORT_FILE,) if report.is_file()]
+        else:
+            files.append(path)
+    return files
+
+
+def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> None:
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise RecordError(path, None, f"is not JSON: {exc}") from None
+    if isinstance(data, dict) and data.get("schema") == RUN_SCHEMA:
+        run = read_run(path)
+        problems = run_problems(run, key) + suites.problems(run)
+        if problems:
+            raise refuse(path, problems)
+    elif isinstance(data, dict) and ("experiments" in data or "artifact_name" in data):
+        if key is not None:
+            problem = signature_problem(data, key)
+            if problem:
+                raise refuse(path, [problem])
+        if "experiments" in data:
+            report = _convert(data, SessionReport, path)
+            for experiment in report.experiments:
+                if experiment.decision is not None:
+                    _check_against_runs(path, experiment, key)
+        else:
+            _convert(data, Decision, path)
+    else:
+        raise RecordError(path, None, "is not a run record, a session report or a promotion decision")
 
 
 # -- fingerprint -----------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ class ComparabilityIssue(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """The canary decision for the one eligible candidate (SPEC §5.2); ``prompt_uri`` is where an exporter
-    registered the promoted artifact, when one did."""
+    registered the promoted artifact, when one did; ``signature`` is written on a decision file by ``llmgate promote``
+    when a signing key is set (a decision inside a report is covered by the report's signature)."""
 
     artifact_name: str
     alias: str
@@ -53,6 +54,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     status: ApprovalStatus
     limitation: str
     prompt_uri: str | None = None
+    signature: str | None = None  # trust (issue 18): on a decision file, when LLMGATE_SIGNING_KEY is set
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -62,10 +62,10 @@ class Wiring:
         config.stash[GATE_KEY] = gate
         config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
         if value(config, "mlflow") and self.controller:
-            from ._mlflow import MlflowExporter, default_uri  # MLflow itself is imported at the first record
+            from ._mlflow import ARTIFACTS_DIR, MlflowExporter, default_uri  # MLflow is imported at the first record
 
             uri = value(config, "mlflow_uri") or default_uri(gate.out_dir)
-            config.pluginmanager.register(MlflowExporter(uri), "llmgate-mlflow")
+            config.pluginmanager.register(MlflowExporter(uri, gate.out_dir / ARTIFACTS_DIR), "llmgate-mlflow")
         if value(config, "wandb") and self.controller:
             from ._wandb import WandbExporter  # W&B itself is imported at the first record
 
@@ -102,6 +102,12 @@ class Wiring:
         if not self.controller:
             config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
             return
+        listener = config.pluginmanager.get_plugin("llmgate-results")
+        if (listener is not None and listener.collection_errors and not config.option.continue_on_collection_errors
+                and exitstatus not in _NO_RECORDS):
+            # Under xdist the workers run the items that did collect and the session ends with 1; serially pytest
+            # stops with 2 (INTERRUPTED) and no record is written. The same input gives the same status either way.
+            session.exitstatus = exitstatus = pytest.ExitCode.INTERRUPTED
         if config.option.collectonly or exitstatus in _NO_RECORDS:
             return
         result = gate.finish(
@@ -135,6 +141,12 @@ class _ResultListener:
 
     def __init__(self, gate: GateSession) -> None:
         self.gate = gate
+        self.collection_errors = 0
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        """Counted on the controller (xdist forwards its workers' reports): see ``Wiring.finish``."""
+        if report.failed:
+            self.collection_errors += 1
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, RESULT_ATTRIBUTE, None)

@@ -23,6 +23,10 @@ from ._record import flat_metrics
 DEFAULT_STORE = "mlflow.db"
 
 
+#: Artifacts of the experiments the exporter creates, beside the default store: ``DIR/mlflow-artifacts/<experiment>``.
+ARTIFACTS_DIR = "mlflow-artifacts"
+
+
 def default_uri(out_dir: Path) -> str:
     """``MLFLOW_TRACKING_URI`` if set, else an embedded SQLite store in the records folder: no server needed."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out_dir / DEFAULT_STORE}"
@@ -39,8 +43,9 @@ def _quiet() -> Iterator[None]:
 class MlflowExporter:
     """Maps run records onto MLflow runs (SPEC mapping in the README)."""
 
-    def __init__(self, uri: str) -> None:
+    def __init__(self, uri: str, artifacts: Path | None = None) -> None:
         self.uri = uri
+        self.artifacts = artifacts  # where a new MLflow experiment keeps its artifacts (None: MLflow's default)
         self._client: Any = None
         self._failed: str | None = None
         self._runs: dict[str, str] = {}  # our run id -> MLflow run id
@@ -89,7 +94,11 @@ class MlflowExporter:
         from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
 
         experiment = client.get_experiment_by_name(record["experiment"])
-        experiment_id = experiment.experiment_id if experiment else client.create_experiment(record["experiment"])
+        if experiment:
+            experiment_id = experiment.experiment_id
+        else:
+            location = (self.artifacts / record["experiment"]).resolve().as_uri() if self.artifacts else None
+            experiment_id = client.create_experiment(record["experiment"], artifact_location=location)
         self._experiments[record["experiment"]] = experiment_id
         template_id = record["params"]["template_id"]
         run = client.create_run(experiment_id, run_name=template_id)

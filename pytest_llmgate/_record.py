@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -11,7 +12,7 @@ from ._costs import Budget, CaseCost, CostMetrics, Pricer, Usage, case_cost, cos
 from ._evaluate import CaseResult
 from ._experiment import Experiment, Promotion
 from ._candidate import Candidate
-from ._fingerprint import short
+from ._fingerprint import short, value_sha256
 from ._evidence import Comparison, Evidence, compare, confidence_of, evidence_of
 from ._stats import DEFAULT_CONFIDENCE, upper_bound
 from ._vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
@@ -43,6 +44,8 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     flaky: bool = False
     # -- costs (additive) --
     cost: CaseCost | None = None
+    # -- trust (issue 18): what makes a stored record checkable --
+    case_sha256: str | None = None  # SHA-256 of the case's mapping as written (as in llmgate.lock)
 
     def trial_counts(self) -> tuple[int, int, int, int]:
         """(trials, passed, unsafe, unnecessary) of this case; a case that errored or did not run has no trial."""
@@ -135,7 +138,11 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     ``evidence``: how the counts meet the manifest's evidence requirement (only when one is set);
     ``comparisons``: the run against each baseline run of its session, case by case (docs/statistics.md);
     ``budget``: the manifest's budget the run was held to, and ``over_budget`` each limit it broke with its
-    figure (both omitted when there is none)."""
+    figure (both omitted when there is none);
+    the trust fields (docs/records.md, "Trust"): ``experiment_path`` is the experiment directory relative to
+    the records folder (where the candidate file is looked for when a record is checked), ``cases_sha256`` the
+    SHA-256 over the sorted ``case_sha256`` of its cases (the case set), ``signature`` an HMAC-SHA-256 over the
+    record's canonical JSON without it, written when ``LLMGATE_SIGNING_KEY`` is set."""
 
     run_id: str
     experiment: str
@@ -159,6 +166,10 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     # -- costs (additive) --
     budget: Budget | None = None
     over_budget: tuple[str, ...] = ()
+    # -- trust (issue 18) --
+    experiment_path: str | None = None
+    cases_sha256: str | None = None
+    signature: str | None = None
 
     @property
     def template_id(self) -> str:
@@ -169,9 +180,10 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         return self.params["evaluation_sha"]
 
 
-class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema",
-                   tag=REDACTED_EVAL_SCHEMA):
-    """The redacted evaluation report of a run, ``DIR/reports/<run_id>-redacted-eval.json``: no inputs."""
+class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
+                   tag_field="schema", tag=REDACTED_EVAL_SCHEMA):
+    """The redacted evaluation report of a run, ``DIR/reports/<run_id>-redacted-eval.json``: no inputs; ``role``
+    (absent before 0.2) lets a check of the record see a role changed by hand."""
 
     run_id: str
     experiment: str
@@ -180,6 +192,12 @@ class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     metrics: Metrics
     suite_metrics: dict[str, Metrics]
     cases: tuple[CaseEntry, ...]
+    role: Role | None = None
+
+
+def cases_digest(hashes: Iterable[str]) -> str:
+    """The case set's digest: SHA-256 over the sorted per-case SHA-256s, one per line."""
+    return hashlib.sha256("\n".join(sorted(hashes)).encode("ascii")).hexdigest()
 
 
 def run_status(
@@ -236,6 +254,7 @@ def case_entries(
                 error=result.error if result else None,
                 **_trial_stats(case.expected_route, result.trial_routes if result else ()),
                 cost=case_cost(result.calls, pricer) if result and result.calls else None,
+                case_sha256=value_sha256(case.written),
             )
         )
     return tuple(entries), complete and bool(entries)  # a run that evaluated no case is never complete
@@ -294,6 +313,7 @@ def build_run_record(
     baselines: Sequence[RunRecord] = (),
     pricer: Pricer | None = None,
     budget: Budget | None = None,
+    experiment_path: str | None = None,
 ) -> RunRecord:
     """Aggregate one run's case results into its record (its first artifact: the candidate's file): a candidate
     is compared case by case with each of ``baselines`` (the baseline runs of its session); its calls are priced
@@ -336,6 +356,8 @@ def build_run_record(
         comparisons=comparisons,
         budget=budget,
         over_budget=over,
+        experiment_path=experiment_path,
+        cases_sha256=cases_digest(entry.case_sha256 or "" for entry in entries),
     )
 
 
@@ -373,4 +395,5 @@ def redacted_eval(record: RunRecord) -> RedactedEval:
         metrics=record.metrics,
         suite_metrics=record.suite_metrics,
         cases=record.cases,
+        role=record.role,
     )

@@ -73,6 +73,7 @@ class SessionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     experiments: tuple[ExperimentReport, ...]
     notes: tuple[str, ...] = ()
     in_progress: bool = False
+    signature: str | None = None  # trust (issue 18): HMAC-SHA-256 when LLMGATE_SIGNING_KEY is set
 
 
 def experiment_report(

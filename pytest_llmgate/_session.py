@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,10 +28,12 @@ from .providers import (
     unknown_provider,
 )
 from .providers._calls import DEFAULT_CONCURRENCY, Answers
+from ._candidate import CASE_TIMEOUT
 from ._suite import SuiteCache
 from ._record import Artifact, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
 from ._codec import dump, from_data, to_data
+from ._signing import signed, signing_key
 from ._report import ExperimentReport, SessionReport, experiment_report
 from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
 from ._vocab import Role, Route, RunStatus, ShowMode
@@ -160,6 +163,7 @@ class GateSession:
         self.started = utc_now()
         self._loaded: dict[Path, Experiment | LlmgateError] = {}
         self._providers: dict[tuple[Path, str], Provider] = {}
+        self._timeouts: dict[int, float] = {}  # id(provider) -> its artifact's case_timeout
         self._results: dict[tuple[str, str], dict[str, list[CaseResult]]] = defaultdict(lambda: defaultdict(list))
         self.collected: set[Path] = set()
         self.notices: list[str] = []  # what the session did before the runs (a freeze), for the header
@@ -219,7 +223,10 @@ class GateSession:
         key = (experiment.directory, template_id)
         if key not in self._providers:
             candidate = experiment.candidates[template_id]
-            self._providers[key] = self._factory(candidate).build(candidate, self._context(experiment))
+            provider = self._factory(candidate).build(candidate, self._context(experiment))
+            self._providers[key] = provider
+            if CASE_TIMEOUT in candidate.settings:
+                self._timeouts[id(provider)] = float(candidate.settings[CASE_TIMEOUT])
         return self._providers[key]
 
     def routes(
@@ -227,8 +234,9 @@ class GateSession:
         upcoming: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
     ) -> tuple[tuple[Route, Usage], ...]:
         """A provider's route for ``case`` in each trial with what its call used, from the session's call pool
-        (see ``Answers``)."""
-        return self.answers.routes(provider, case, upcoming)
+        (see ``Answers``), each waited for at most the artifact's ``case_timeout`` (else the provider kind's
+        default)."""
+        return self.answers.routes(provider, case, upcoming, self._timeouts.get(id(provider)))
 
     def start(self, directories: Iterable[Path], *, controller: bool) -> None:
         """Load the experiments found at session start; check the selection; freeze or check each lock.
@@ -334,7 +342,8 @@ class GateSession:
         report_path = self.out_dir / REPORT_FILE
         _call_hook(lambda: on_report(report, report_path), errors)
         try:
-            write_replacing(report_path, dump(_checked(report, SessionReport, report_path)))
+            checked = to_data(_checked(report, SessionReport, report_path))
+            write_replacing(report_path, dump(_checked(signed(checked, signing_key()), SessionReport, report_path)))
         except RecordError as exc:
             errors.append(exc)
             report_path = None  # type: ignore[assignment]
@@ -363,19 +372,25 @@ class GateSession:
             baselines=baselines,
             pricer=self._pricer(candidate, results),
             budget=experiment.budget,
+            experiment_path=_relative(experiment.directory, self.out_dir),
         )
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
         report_bytes = dump(redacted_eval(draft))
-        write_new(self.out_dir / report_rel, report_bytes)
-        artifact = Artifact(path=report_rel, sha256=_sha256(report_bytes))
-        record = msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))
-        data = to_data(record)
-        files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
-        files[report_rel] = self.out_dir / report_rel
-        _call_hook(lambda: on_record(data, files), errors)
-        path = self.out_dir / RUNS / f"{run_id}.json"
-        record = _checked(data, RunRecord, path)
-        write_new(path, dump(record))
+        report_path = self.out_dir / report_rel
+        write_new(report_path, report_bytes)
+        try:  # the pair is kept consistent: no redacted report stays behind without its run record
+            artifact = Artifact(path=report_rel, sha256=_sha256(report_bytes))
+            record = msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))
+            data = to_data(record)
+            files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
+            files[report_rel] = report_path
+            _call_hook(lambda: on_record(data, files), errors)
+            path = self.out_dir / RUNS / f"{run_id}.json"
+            record = _checked(signed(to_data(_checked(data, RunRecord, path)), signing_key()), RunRecord, path)
+            write_new(path, dump(record))
+        except BaseException:
+            report_path.unlink(missing_ok=True)
+            raise
         return record, path
 
     def _pricer(self, candidate: Candidate, results: Mapping[str, list[CaseResult]]) -> Pricer | None:
@@ -407,8 +422,8 @@ class GateSession:
             previous = None
         if previous is not None:
             write_replacing(self.out_dir / PREVIOUS_REPORT_FILE, previous)
-        write_replacing(report,
-                        dump(SessionReport(generated_at=timestamp(self.started), experiments=(), in_progress=True)))
+        marker = to_data(SessionReport(generated_at=timestamp(self.started), experiments=(), in_progress=True))
+        write_replacing(report, dump(signed(marker, signing_key())))
 
     def header_lines(self) -> list[str]:
         lines = list(self.notices)
@@ -467,6 +482,14 @@ def _checked(data: Any, kind: type[T], path: Path) -> T:
         return from_data(data, kind)
     except msgspec.ValidationError as exc:
         raise RecordError(path, None, f"an exporter hook left it invalid ({exc}); it is not written") from None
+
+
+def _relative(directory: Path, out_dir: Path) -> str | None:
+    """The experiment directory relative to the records folder (None when they are on different drives)."""
+    try:
+        return Path(os.path.relpath(directory.resolve(), out_dir.resolve())).as_posix()
+    except ValueError:
+        return None
 
 
 def _sha256(data: bytes) -> str:

@@ -91,3 +91,7 @@ class ShowMode(str, Enum):
     FAILURES = "failures"  # the rendered messages and each trial's reply, long texts cut
     FULL = "full"  # the same, never cut
     NONE = "none"  # nothing of the prompt, the reply or a candidate's exception text (CI logs that must hold no input)
+
+
+#: The environment variable holding the key that signs and checks records, reports and decisions (docs/records.md).
+SIGNING_KEY_ENV = "LLMGATE_SIGNING_KEY"

@@ -206,7 +206,7 @@ def test_calls_run_concurrently(pytester: pytest.Pytester, llm_server: LLMServer
 @pytest.mark.parametrize(
     ("extra", "key", "message"),
     [
-        ({"seed": 7}, "seed", "unknown key 'seed' (allowed: template_id, provider, description, model, *)"),
+        ({"seed": 7}, "seed", "unknown key 'seed' (allowed: template_id, provider, description, case_timeout, model, *)"),
         ({"temperature": 1.5}, "temperature", "temperature: 1.5 is greater than the maximum of 1"),
         ({"max_tokens": 0}, "max_tokens", "max_tokens: 0 is less than the minimum of 1"),
     ],

@@ -103,7 +103,7 @@ BAD_INPUTS = [
                  id="recordings-not-utf8"),
     pytest.param(write_template("good.yaml", "template_id: good\nprovider: evidence_policy\nserve_evidence: [log]\n"
                                 "model: m\n"),
-                 "exp/templates/good.yaml:4: unknown key 'model' (allowed: template_id, provider, description, "
+                 "exp/templates/good.yaml:4: unknown key 'model' (allowed: template_id, provider, description, case_timeout, "
                  "serve_evidence, prompt)", id="setting-of-another-provider"),
     pytest.param(outside_suite, "exp/llmgate.yaml:6: suites.main: path '../outside.suite.yaml' leaves the "
                  "experiment directory", id="path-leaves-directory"),

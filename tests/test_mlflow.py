@@ -123,6 +123,11 @@ def test_the_default_store_is_sqlite_in_the_records_folder(pytester: pytest.Pyte
     runs = client(f"sqlite:///{store}").search_runs(
         [client(f"sqlite:///{store}").get_experiment_by_name("ci-claim-gate-repair").experiment_id])
     assert [run.info.run_name for run in runs] == [FIX_B]
+    # Artifacts go beside the store, under the records folder, never to ./mlruns in the working directory.
+    assert not (pytester.path / "mlruns").exists()
+    logged = pytester.path / ".llmgate" / "mlflow-artifacts" / "ci-claim-gate-repair"
+    assert sorted(p.name for p in logged.rglob("*.json")) == sorted([
+        "run_record.json", f"{runs_by_template(pytester.path / '.llmgate')[FIX_B]['run_id']}-redacted-eval.json"])
 
 
 def test_mlflow_is_not_imported_without_the_option(pytester: pytest.Pytester) -> None:

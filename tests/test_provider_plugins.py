@@ -103,7 +103,7 @@ def test_its_provider_error_is_a_one_line_reason(
          "unknown provider 'keywords': no installed plugin provides it (built in: evidence_policy, python, "
          "openai_chat, anthropic_messages; a plugin adds one through pytest_llmgate_make_provider)"),
         ("template_id: kw\nprovider: keyword\nword: log\ncolour: blue\n", 4,
-         "unknown key 'colour' (allowed: template_id, provider, description, word)"),
+         "unknown key 'colour' (allowed: template_id, provider, description, case_timeout, word)"),
         ("template_id: kw\nprovider: keyword\nword: ''\n", 3, "word: '' should be non-empty"),
     ],
     ids=["unknown-provider", "unknown-key", "bad-setting"],

@@ -3,20 +3,80 @@ call measured, and the share of an endpoint a session may take (backing off on 4
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .._costs import Usage
 from .._defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
+from .._errors import ProviderError
 from .._vocab import Route
 
 if TYPE_CHECKING:
     from . import Provider
+
+#: Seconds a case waits for its answer unless the artifact says ``case_timeout``: an LLM provider (``concurrent``)
+#: gets time for its SDK's own timeout and retries; an in-process one (``python``, ``evidence_policy``) less.
+DEFAULT_CASE_TIMEOUT = {True: 300.0, False: 60.0}
+
+
+class CaseTimeout(ProviderError):
+    """A case's answer did not come within ``case_timeout``: an ERROR for that case; the session goes on."""
+
+
+class CandidateEscaped(ProviderError):
+    """A candidate raised a ``BaseException`` that is not an ``Exception`` (``pytest.skip``, ``pytest.xfail``,
+    ``SystemExit`` ...): an ERROR for that case, never a skip."""
+
+
+def guarded(call: Callable[[], Any]) -> Any:
+    """``call()``, with a skip, xfail or exit raised by a candidate turned into a ``CandidateEscaped``."""
+    try:
+        return call()
+    except Exception:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a candidate may not skip, xfail or end the session
+        raise CandidateEscaped(
+            f"the candidate raised {type(exc).__name__} (pytest.skip, pytest.xfail or another BaseException): "
+            "a candidate cannot skip, xfail or stop its case"
+        ) from None
+
+
+class _Worker:
+    """One daemon thread running the in-process calls handed to it, one at a time. When a call overruns its
+    timeout the worker is abandoned: it finishes (or hangs in) that call and then ends; being a daemon, it never
+    keeps the process alive. The next call gets a new worker."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._serve, name="llmgate-candidate", daemon=True).start()
+
+    def _serve(self) -> None:
+        while (job := self._queue.get()) is not None:
+            call, future = job
+            try:
+                future.set_result(guarded(call))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting item
+                future.set_exception(exc)
+
+    def submit(self, call: Callable[[], Any]) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_running_or_notify_cancel()
+        self._queue.put((call, future))
+        return future
+
+    def stop(self) -> None:
+        self._queue.put(None)
+
+
+def _timed_out(timeout: float) -> CaseTimeout:
+    return CaseTimeout(f"no answer within {timeout:g}s (case_timeout); the call was abandoned and the session goes on")
 
 
 class CallPool:
@@ -26,6 +86,7 @@ class CallPool:
         self.concurrency = max(1, concurrency)
         self._executor: ThreadPoolExecutor | None = None
         self._futures: dict[Hashable, Future[Any]] = {}
+        self.overrun = False  # a call outlived its timeout: shutdown does not wait for it
 
     def submit(self, key: Hashable, call: Callable[[], Any]) -> Future[Any]:
         future = self._futures.get(key)
@@ -40,11 +101,14 @@ class CallPool:
         for key, call in calls:
             self.submit(key, call)
 
-    def result(self, key: Hashable, call: Callable[[], Any]) -> Any:
-        """The call's result, waiting for it; its exception is raised here."""
+    def result(self, key: Hashable, call: Callable[[], Any], timeout: float | None = None) -> Any:
+        """The call's result, waiting at most ``timeout`` seconds for it; its exception is raised here."""
         future = self.submit(key, call)
         try:
-            return future.result()
+            return future.result(timeout)
+        except FutureTimeout:
+            self.overrun = True
+            raise _timed_out(timeout or 0) from None
         finally:
             del self._futures[key]  # each result is taken once: memory stays bounded by what is in flight
 
@@ -52,7 +116,7 @@ class CallPool:
         if self._executor is not None:
             for future in self._futures.values():
                 future.cancel()
-            self._executor.shutdown(wait=True)
+            self._executor.shutdown(wait=not self.overrun, cancel_futures=True)
             self._executor = None
             self._futures.clear()
 
@@ -162,20 +226,29 @@ class Answers:
         self.pool = CallPool(concurrency)
         self.throttles = Throttles(concurrency)
         self._used: set[int] = set()
+        self._worker: _Worker | None = None
 
     def routes(
         self, provider: Provider, case: Mapping[str, Any],
         upcoming: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
+        timeout: float | None = None,
     ) -> tuple[tuple[Route, Usage], ...]:
         """The provider's route for ``case`` in each trial (``case`` without its expected route), with the call's
         usage (see ``measured``).
 
         ``upcoming``: the cases this process will ask the provider about, in order (None: unknown, as on an
         xdist worker, which is handed its items one by one); asked once, at the provider's first use.
+        ``timeout``: seconds each trial's answer is waited for (default ``DEFAULT_CASE_TIMEOUT``); past it, the
+        case is a ``CaseTimeout``. An in-process provider answers in a worker thread watched by that timeout,
+        unless it says it is ``bounded`` (the built-in ``evidence_policy``: a set lookup, answered in place).
         """
         trials = range(provider.trials)
+        if timeout is None:
+            timeout = DEFAULT_CASE_TIMEOUT[bool(provider.concurrent)]
         if not provider.concurrent:
-            return tuple(measured(provider, case, trial) for trial in trials)
+            if getattr(provider, "bounded", False):  # the gate's own pure providers: nothing to time out
+                return tuple(measured(provider, case, trial) for trial in trials)
+            return tuple(self._in_worker(partial(measured, provider, case, trial), timeout) for trial in trials)
         if id(provider) not in self._used:
             self._used.add(id(provider))
             if upcoming is not None:
@@ -184,9 +257,24 @@ class Answers:
                     for later in upcoming() for trial in trials
                 )
         return tuple(
-            self.pool.result((id(provider), case["case_id"], trial), partial(measured, provider, case, trial))
+            self.pool.result((id(provider), case["case_id"], trial), partial(measured, provider, case, trial), timeout)
             for trial in trials
         )
 
+    def _in_worker(self, call: Callable[[], tuple[Route, Usage]], timeout: float) -> tuple[Route, Usage]:
+        """An in-process provider's answer from the worker thread, waited for at most ``timeout`` seconds."""
+        if self._worker is None:
+            self._worker = _Worker()
+        future = self._worker.submit(call)
+        try:
+            return future.result(timeout)  # type: ignore[no-any-return]
+        except FutureTimeout:
+            self._worker.stop()  # it ends after the stuck call, if ever; a new worker serves the next case
+            self._worker = None
+            raise _timed_out(timeout) from None
+
     def shutdown(self) -> None:
         self.pool.shutdown()
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None

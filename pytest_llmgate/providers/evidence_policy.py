@@ -22,6 +22,7 @@ class EvidencePolicy:
     __slots__ = ("_serve",)
     trials = 1
     concurrent = False
+    bounded = True  # a set lookup: answered in the caller's thread, with no timeout watchdog
 
     def __init__(self, serve_evidence: str | list[str]) -> None:
         self._serve: frozenset[str] | None = None if serve_evidence == "*" else frozenset(serve_evidence)

@@ -1,0 +1,319 @@
+"""Stored records are checked, not trusted (issue 18, item 2): each hand edit is refused by ``llmgate promote``,
+with and without a signing key; ``llmgate verify`` says which files hold up."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, read_report, runs_by_template
+
+KEY = "test-signing-key-not-a-secret"
+EXAMPLE = "example_suites/ci-claim-gate-repair"
+
+
+def llmgate(cwd: Path, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "LLMGATE_SIGNING_KEY"}
+    if key is not None:
+        env["LLMGATE_SIGNING_KEY"] = key
+    return subprocess.run([sys.executable, "-m", "pytest_llmgate._cli", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=60, check=False, env=env)
+
+
+def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+
+
+Runs = dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Forgery:
+    """A hand edit of stored files, the words that refuse it without a key, and whether only a key catches it."""
+
+    name: str
+    forge: Callable[[Path, Runs], list[str]]  # edits under the pytester root; returns the runs to promote
+    words: str  # what promote says without a key ("" when only a signature catches it)
+
+
+def _record(root: Path, runs: Runs, template: str) -> Path:
+    return root / ".llmgate" / "runs" / f"{runs[template]['run_id']}.json"
+
+
+def _all(runs: Runs) -> list[str]:
+    return [runs[t]["run_id"] for t in (BASELINE, FIX, FIX_B)]
+
+
+def metric_set_to_5(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX), lambda d: d["metrics"].update(unnecessary_abstention=5))
+    return _all(runs)
+
+
+def outcome_flipped(root: Path, runs: Runs) -> list[str]:
+    def flip(data: dict[str, Any]) -> None:
+        for entry in data["cases"]:
+            if entry["outcome"] == "UNNECESSARY_ABSTENTION":
+                entry["outcome"] = "PASS"
+        data["metrics"].update(unnecessary_abstention=0, exact_route_rate=1.0)
+        data["suite_metrics"]["holdout"].update(unnecessary_abstention=0, exact_route_rate=1.0)
+        data["status"] = "ELIGIBLE_FOR_CANARY_REVIEW"
+    edit(_record(root, runs, FIX), flip)
+    return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
+
+
+def status_set_eligible(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX), lambda d: d.update(status="ELIGIBLE_FOR_CANARY_REVIEW"))
+    return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
+
+
+def baseline_made_candidate(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, BASELINE), lambda d: d.update(role="candidate"))
+    return _all(runs)
+
+
+def cases_cut_to_one(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX), lambda d: d.update(cases=d["cases"][:1]))
+    return _all(runs)
+
+
+def cases_cut_consistently(root: Path, runs: Runs) -> list[str]:
+    """One entry left, metrics, status and digest made to agree: the suites still give the cut away."""
+    import hashlib
+
+    def cut(data: dict[str, Any]) -> None:
+        data["cases"] = [e for e in data["cases"] if e["outcome"] == "PASS"][:1]
+        one = {"case_count": 1, "unsafe_claim_served": 0, "unnecessary_abstention": 0, "exact_route_rate": 1.0,
+               "error_count": 0, "not_run_count": 0}
+        data["metrics"] = one
+        data["suite_metrics"] = {data["cases"][0]["suite"]: one}
+        data["status"] = "ELIGIBLE_FOR_CANARY_REVIEW"
+        data["cases_sha256"] = hashlib.sha256(data["cases"][0]["case_sha256"].encode()).hexdigest()
+        data["artifacts"] = data["artifacts"][:1]  # the redacted report dropped from the record
+    edit(_record(root, runs, FIX), cut)
+    return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
+
+
+def copied_record(root: Path, runs: Runs) -> list[str]:
+    source = _record(root, runs, FIX_B)
+    new_id = runs[FIX_B]["run_id"][:-8] + "deadbeef"
+    copy = source.with_name(f"{new_id}.json")
+    shutil.copy(source, copy)
+    edit(copy, lambda d: (d.update(run_id=new_id), d["params"].update(template_id=FIX)))
+    return [runs[BASELINE]["run_id"], new_id]
+
+
+def copied_record_consistently(root: Path, runs: Runs) -> list[str]:
+    """A copy of the eligible run passed off as a run of another template, every file and hash made to agree."""
+    import hashlib
+
+    out = root / ".llmgate"
+    source = _record(root, runs, FIX_B)
+    new_id = runs[FIX_B]["run_id"][:-8] + "deadbeef"
+    report = out / "reports" / f"{new_id}-redacted-eval.json"
+    shutil.copy(out / "reports" / f"{runs[FIX_B]['run_id']}-redacted-eval.json", report)
+    edit(report, lambda d: d.update(run_id=new_id, template_id=FIX))
+    template = f"templates/{FIX}.yaml"
+    template_sha = hashlib.sha256((root / EXAMPLE / template).read_bytes()).hexdigest()
+
+    def copy(data: dict[str, Any]) -> None:
+        data["run_id"] = new_id
+        data["params"].update(template_id=FIX, template_sha256=template_sha)
+        data["artifacts"] = [{"path": template, "sha256": template_sha},
+                             {"path": f"reports/{new_id}-redacted-eval.json",
+                              "sha256": hashlib.sha256(report.read_bytes()).hexdigest()}]
+    target = source.with_name(f"{new_id}.json")
+    shutil.copy(source, target)
+    edit(target, copy)
+    return [runs[BASELINE]["run_id"], new_id]
+
+
+def rollback_edited(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX_B), lambda d: d["promotion"].update(rollback_artifact="attacker-choice"))
+    return _all(runs)
+
+
+def template_changed(root: Path, runs: Runs) -> list[str]:
+    template = root / EXAMPLE / "templates" / f"{FIX_B}.yaml"
+    template.write_text(template.read_text() + "# edited after the run\n")
+    return _all(runs)
+
+
+def redacted_report_changed(root: Path, runs: Runs) -> list[str]:
+    report = root / ".llmgate" / "reports" / f"{runs[FIX_B]['run_id']}-redacted-eval.json"
+    edit(report, lambda d: d["metrics"].update(exact_route_rate=0.5))
+    return _all(runs)
+
+
+def same_run_twice(root: Path, runs: Runs) -> list[str]:
+    return [runs[BASELINE]["run_id"], runs[FIX_B]["run_id"], runs[FIX_B]["run_id"]]
+
+
+FORGERIES = [
+    Forgery("a metric set to 5", metric_set_to_5, "metrics.unnecessary_abstention is 5, but its cases give 1"),
+    Forgery("a case outcome flipped", outcome_flipped,
+            "outcome is PASS, but expected SERVE and predicted ABSTAIN give UNNECESSARY_ABSTENTION"),
+    Forgery("a rejected run set to ELIGIBLE", status_set_eligible,
+            "status is ELIGIBLE_FOR_CANARY_REVIEW, but its cases give REJECT_UNNECESSARY_ABSTENTION"),
+    Forgery("a baseline made a candidate", baseline_made_candidate,
+            "its redacted report disagrees on role (the report says baseline)"),
+    Forgery("cases cut to one entry", cases_cut_to_one, "metrics.case_count is 4, but its cases give 1"),
+    Forgery("cases cut to one entry, consistently", cases_cut_consistently,
+            "its cases lack 3 case(s) of the suites it names"),
+    Forgery("a copied record with a new run id and template id", copied_record,
+            f"params.template_id is {FIX}, but its candidate file is templates/{FIX_B}.yaml"),
+    Forgery("a copied record made consistent", copied_record_consistently, ""),  # only a signature catches it
+    Forgery("an edited rollback_artifact", rollback_edited, ""),  # only a signature catches it
+    Forgery("the template changed after the run", template_changed,
+            f"templates/{FIX_B}.yaml changed after the run"),
+    Forgery("the redacted report changed after the run", redacted_report_changed,
+            "reports/{fix_b}-redacted-eval.json changed after the run"),
+    Forgery("the same run given twice", same_run_twice, "is given twice; each run counts once"),
+]
+
+SIGNATURE_WORDS = "signature does not match (checked with LLMGATE_SIGNING_KEY)"
+
+
+def _session(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, key: str | None) -> Runs:
+    if key is None:
+        monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    else:
+        monkeypatch.setenv("LLMGATE_SIGNING_KEY", key)
+    pytester.runpytest("example_suites", *THREE_RUNS).assert_outcomes(passed=9, failed=1, xfailed=2)
+    return runs_by_template(pytester.path / ".llmgate")
+
+
+@pytest.mark.parametrize("forgery", FORGERIES, ids=[f.name for f in FORGERIES])
+def test_a_forged_record_is_refused_by_promote_without_a_key(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, forgery: Forgery
+) -> None:
+    runs = _session(pytester, monkeypatch, None)
+    assert llmgate(pytester.path, "promote", *_all(runs)).returncode == 0  # untouched, it promotes
+    refs = forgery.forge(pytester.path, runs)
+    done = llmgate(pytester.path, "promote", *refs)
+    if not forgery.words:  # only a signature catches it: documented in docs/records.md, "Trust"
+        assert done.returncode == 0, done.stderr
+        return
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.startswith("llmgate: error: .llmgate/runs/")
+    assert ": refused: " in done.stderr
+    assert forgery.words.format(fix_b=runs[FIX_B]["run_id"]) in done.stderr
+    assert done.stdout == ""
+
+
+@pytest.mark.parametrize("forgery", FORGERIES, ids=[f.name for f in FORGERIES])
+def test_a_forged_record_is_refused_by_promote_with_a_key(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, forgery: Forgery
+) -> None:
+    runs = _session(pytester, monkeypatch, KEY)
+    assert runs[FIX_B]["signature"].startswith("hmac-sha256:")
+    assert read_report(pytester.path / ".llmgate")["signature"].startswith("hmac-sha256:")
+    assert llmgate(pytester.path, "promote", *_all(runs), key=KEY).returncode == 0
+    refs = forgery.forge(pytester.path, runs)
+    done = llmgate(pytester.path, "promote", *refs, key=KEY)
+    assert done.returncode == 2, done.stdout
+    assert ": refused: " in done.stderr
+    record_edited = forgery.forge not in (template_changed, redacted_report_changed, same_run_twice)
+    if record_edited:
+        assert SIGNATURE_WORDS in done.stderr
+    if forgery.words:
+        assert forgery.words.format(fix_b=runs[FIX_B]["run_id"]) in done.stderr
+
+
+def test_unsigned_records_are_refused_when_a_key_is_set_and_a_wrong_key_is_named(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _session(pytester, monkeypatch, None)
+    done = llmgate(pytester.path, "promote", *_all(runs), key=KEY)
+    assert done.returncode == 2
+    assert "is not signed, and LLMGATE_SIGNING_KEY is set: unsigned files are refused" in done.stderr
+    signed = _session(pytester, monkeypatch, KEY)
+    done = llmgate(pytester.path, "promote", *_all(signed), key="another key")
+    assert done.returncode == 2 and SIGNATURE_WORDS in done.stderr
+    assert llmgate(pytester.path, "promote", *_all(signed), key=KEY).returncode == 0
+
+
+def test_two_runs_of_one_template_are_refused_not_a_tie(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = _session(pytester, monkeypatch, None)
+    second = _session(pytester, monkeypatch, None)
+    done = llmgate(pytester.path, "promote", first[FIX_B]["run_id"], second[FIX_B]["run_id"])
+    assert done.returncode == 2
+    assert f"refused: two runs of template {FIX_B} ({first[FIX_B]['run_id']}, {second[FIX_B]['run_id']}): " \
+           "give one run per template" in done.stderr
+    assert "TIE_REQUIRES_REVIEW" not in done.stderr + done.stdout
+    compared = llmgate(pytester.path, "compare", first[FIX_B]["run_id"], second[FIX_B]["run_id"])
+    assert compared.returncode == 0
+    assert f"decision: refused: two runs of template {FIX_B}" in compared.stdout
+
+
+def test_verify_names_what_holds_and_what_is_refused(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _session(pytester, monkeypatch, KEY)
+    done = llmgate(pytester.path, "verify", ".llmgate", key=KEY)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.count("\nok ") + done.stdout.startswith("ok ") == 4  # three runs and the report
+    assert done.stdout.splitlines()[-1] == "all verified"
+    rollback_edited(pytester.path, runs)
+    done = llmgate(pytester.path, "verify", ".llmgate", key=KEY)
+    assert done.returncode == 1
+    assert f"REFUSED .llmgate/runs/{runs[FIX_B]['run_id']}.json: refused: {SIGNATURE_WORDS}" in done.stdout
+    assert done.stdout.splitlines()[-1] == "2 refused"  # the record, and the report whose decision rests on it
+    unkeyed = llmgate(pytester.path, "verify", ".llmgate")
+    assert unkeyed.stdout.startswith("LLMGATE_SIGNING_KEY is not set: signatures are not checked")
+    # Without the key the record itself looks sound; the session report beside it still names the edit.
+    assert f"ok .llmgate/runs/{runs[FIX_B]['run_id']}.json" in unkeyed.stdout
+    assert "REFUSED .llmgate/report.json: refused: its decision is not what its run records give" in unkeyed.stdout
+    assert "rollback attacker-choice" in unkeyed.stdout
+    assert unkeyed.returncode == 1
+
+
+def test_canary_refuses_a_report_whose_decision_was_edited(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _session(pytester, monkeypatch, None)
+    report = pytester.path / ".llmgate" / "report.json"
+    assert llmgate(pytester.path, "canary", str(report), "--unsafe-claims", "1").stdout == "ROLL_BACK_TO:ci-answerer-v1\n"
+    edit(report, lambda d: d["experiments"][0]["decision"].update(rollback_artifact="attacker-choice"))
+    done = llmgate(pytester.path, "canary", str(report), "--unsafe-claims", "1")
+    assert done.returncode == 2
+    assert "report.json: refused: its decision is not what its run records give (PROMOTE ci-answerer-v1.2-fix-b" \
+           in done.stderr
+    keyed = llmgate(pytester.path, "canary", str(report), "--unsafe-claims", "0", key=KEY)
+    assert keyed.returncode == 2
+    assert "report.json: refused: is not signed, and LLMGATE_SIGNING_KEY is set" in keyed.stderr
+
+
+def test_runs_lists_the_good_records_and_names_a_truncated_one(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _session(pytester, monkeypatch, None)
+    bad = _record(pytester.path, runs, FIX)
+    bad.write_bytes(bad.read_bytes()[:200])
+    done = llmgate(pytester.path, "runs")
+    assert done.returncode == 2
+    assert len(done.stdout.splitlines()) == 3  # header, the baseline and fix-b
+    assert FIX_B in done.stdout and f" {FIX} " not in done.stdout
+    assert done.stderr.startswith(f"llmgate: error: .llmgate/runs/{bad.name}")
+    assert "cannot be read as JSON" in done.stderr
+
+
+def test_runs_when_runs_is_a_file_says_so(pytester: pytest.Pytester) -> None:
+    (pytester.path / ".llmgate").mkdir()
+    (pytester.path / ".llmgate" / "runs").write_text("not a folder")
+    done = llmgate(pytester.path, "runs")
+    assert done.returncode == 2
+    assert done.stderr == ("llmgate: error: .llmgate/runs: is a file, not a folder: run records are kept in the "
+                           "folder DIR/runs\n")
