@@ -55,6 +55,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                 trials=value(config, "trials")),
         concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,
         make_provider=lambda name: config.hook.pytest_llmgate_make_provider(config=config, name=name),
+        compare_to=value(config, "compare_to"),
     )
     config.stash[GATE_KEY] = gate
     config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
@@ -164,7 +165,8 @@ _RESULT_KEY = pytest.StashKey[Any]()
 
 
 def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:
-    """The Markdown summary, to ``--llmgate-markdown`` and appended to ``$GITHUB_STEP_SUMMARY`` when set."""
+    """The Markdown summary, to ``--llmgate-markdown`` and appended to ``$GITHUB_STEP_SUMMARY`` when set; the
+    HTML report to ``--llmgate-html``."""
     if not result.outcomes:
         return []
     text = markdown_summary(result)
@@ -173,6 +175,15 @@ def _write_summaries(config: pytest.Config, result: SessionResult) -> list[Llmga
     if target:
         try:
             write_replacing(target, text.encode("utf-8"))
+        except LlmgateError as exc:
+            errors.append(exc)
+    html_target = value(config, "html")
+    if html_target:
+        from ._html import html_report  # only when asked for
+
+        gate = gate_of(config)
+        try:
+            write_replacing(html_target, html_report(result, gate.out_dir, gate.stored).encode("utf-8"))
         except LlmgateError as exc:
             errors.append(exc)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")

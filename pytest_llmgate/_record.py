@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from ._diff import Comparison
 from ._evaluate import CaseResult
 from ._experiment import Experiment, Promotion
 from ._candidate import Candidate
@@ -67,9 +68,11 @@ class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     sha256: str
 
 
-class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema",
-                tag=RUN_SCHEMA):
-    """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``."""
+class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
+                tag_field="schema", tag=RUN_SCHEMA):
+    """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``.
+
+    ``comparison`` is this run against a stored run (``--llmgate-compare-to``); omitted when none was asked for."""
 
     run_id: str
     experiment: str
@@ -87,6 +90,7 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     status: RunStatus
     promotion: Promotion
     frozen: bool
+    comparison: Comparison | None = None
 
     @property
     def template_id(self) -> str:

@@ -6,13 +6,15 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
+from ._diff import Comparison
 from ._decision import ComparabilityIssue, Decision, Verdict
 from ._record import Metrics, RunRecord
 from ._vocab import REPORT_SCHEMA, DecisionStatus, Role, RunStatus
 
 
-class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One run of the session as the report lists it; the full record is ``DIR/runs/<run_id>.json``."""
+class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """One run of the session as the report lists it; the full record is ``DIR/runs/<run_id>.json``.
+    ``comparison``: against the stored run (``--llmgate-compare-to``), counts only; omitted when none was asked for."""
 
     run_id: str
     template_id: str
@@ -20,6 +22,7 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     status: RunStatus
     complete: bool
     metrics: Metrics
+    comparison: Comparison | None = None
 
 
 class EligibleRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -77,7 +80,8 @@ def experiment_report(
         fingerprints=dict(fingerprints),
         runs=tuple(
             RunSummary(run_id=record.run_id, template_id=record.template_id, role=record.role, status=record.status,
-                       complete=record.complete, metrics=record.metrics)
+                       complete=record.complete, metrics=record.metrics,
+                       comparison=record.comparison.summary() if record.comparison is not None else None)
             for record in records
         ),
         comparable=verdict.comparable,

@@ -15,6 +15,8 @@ import msgspec
 
 from ._candidate import Candidate
 from ._decision import Verdict, decide
+from ._diff import compare, counterpart
+from ._history import stored_runs
 from ._errors import ExportError, LlmgateError, RecordError, SelectionError
 from ._evaluate import CaseResult
 from ._errors import display_path
@@ -137,8 +139,11 @@ class GateSession:
         options: ProviderOptions | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         make_provider: MakeProvider = builtin_factory,
+        compare_to: Path | None = None,
     ) -> None:
         self.selection = selection
+        self.compare_to = compare_to
+        self.stored: list[RunRecord] = []  # the runs of ``compare_to``, read at start on the controller
         self.cache = cache
         self.options = options or ProviderOptions()
         self.answers = Answers(concurrency)
@@ -229,6 +234,8 @@ class GateSession:
             except LlmgateError:
                 pass
         self.check_selection()
+        if self.compare_to is not None and controller:
+            self.stored = stored_runs(self.compare_to)  # an unreadable folder or report stops the session here
         if self.freeze and controller:
             self.freeze_all()
         for experiment in self.experiments:
@@ -343,6 +350,9 @@ class GateSession:
             frozen=self.frozen(experiment),
             extra_params=dict(self._factory(candidate).params(candidate, self._context(experiment))),
         )
+        if self.compare_to is not None:
+            before, matched_by = counterpart(draft, self.stored)
+            draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
         report_bytes = dump(redacted_eval(draft))
         write_new(self.out_dir / report_rel, report_bytes)
@@ -376,6 +386,8 @@ class GateSession:
         for experiment in self.experiments:
             prints = ", ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
             lines.append(f"llmgate: {experiment.name}: {prints}")
+        if self.compare_to is not None and self.stored:
+            lines.append(f"llmgate: comparing with {len(self.stored)} stored run(s) of {display_path(self.compare_to)}")
         if not self.selection.empty:
             lines.append(
                 "llmgate: candidates: " + (", ".join(self.selection.candidates) or "none")
