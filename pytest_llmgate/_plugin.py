@@ -183,7 +183,7 @@ def _write_summaries(config: pytest.Config, result: SessionResult) -> list[Llmga
 
         gate = gate_of(config)
         try:
-            write_replacing(html_target, html_report(result, gate.out_dir, gate.stored).encode("utf-8"))
+            write_replacing(html_target, html_report(result, gate.out_dir).encode("utf-8"))
         except LlmgateError as exc:
             errors.append(exc)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
