@@ -105,7 +105,8 @@ def _render(blocks: list[str | _Rows]) -> list[str]:
         shown = block.rows[:min(block.kept, OPEN_ROWS)]
         hidden = block.rows[len(shown):block.kept]
         left_out = len(block.rows) - block.kept
-        lines += [*block.header, *shown, ""]
+        if shown:
+            lines += [*block.header, *shown, ""]
         if hidden:
             lines += [f"<details><summary>{len(hidden)} more {block.what}</summary>", "", *block.header, *hidden, "",
                       "</details>", ""]
