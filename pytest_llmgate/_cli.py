@@ -1,4 +1,4 @@
-"""The ``llmgate`` command: audit, compare, promote and watch a canary from stored records alone."""
+"""The ``llmgate`` command: audit, compare, diff, promote and watch a canary from stored records alone."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from ._codec import dump, from_data, load, to_data
 from ._decision import Decision, comparability_issues, decide, decision_text
 from ._errors import LlmgateError, RecordError, display_path
 from ._experiment import MANIFEST_NAME, load_experiment
+from ._diff import compare, comparison_lines, counterpart
 from ._fingerprint import short
 from ._audit import StoredRun, SuiteCheck, audit, read_run, refuse, run_problems, same_template
-from ._history import find_runs, run_files
+from ._history import find_runs, resolve_runs, run_files
 from ._lock import lock_state, read_lock
 from ._record import RunRecord
 from ._report import ExperimentReport, SessionReport
@@ -26,7 +27,7 @@ from ._signing import signature_problem, signed, signing_key
 from ._store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
 from ._suite import load_suite
 from ._table import format_table, rate
-from ._vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, DecisionStatus, Role
+from ._vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, CaseChange, DecisionStatus, MatchedBy, Role
 
 OK, REJECTED, ERROR = 0, 1, 2
 T = TypeVar("T")
@@ -58,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     compare = commands.add_parser("compare", help="comparability audit, then the runs side by side")
     _run_selection(compare, records_dir)
     compare.set_defaults(handler=cmd_compare)
+
+    diff = commands.add_parser("diff", help="what changed from OLD to NEW: fixed, broken, unchanged cases")
+    diff.add_argument("old", metavar="OLD", help="records folder, report.json, run file, or run id (prefix) in --dir")
+    diff.add_argument("new", metavar="NEW", help="the same kinds; each of its runs is compared with its counterpart")
+    diff.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
+    diff.add_argument("--limit", type=_count, default=10, metavar="N", help="cases listed per kind (default 10)")
+    diff.set_defaults(handler=cmd_diff)
 
     promote = commands.add_parser("promote", help="the promotion decision over stored runs")
     _run_selection(promote, records_dir)
@@ -222,6 +230,25 @@ def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
                 values.append("-" if value is None else rate(value) if key == "exact_route_rate" else str(value))
             rows.append([label, *values])
     return rows
+
+
+# -- diff ----------------------------------------------------------------------------------------
+def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
+    old = resolve_runs(args.old, args.dir)
+    new = resolve_runs(args.new, args.dir)
+    single = len(old) == 1 and len(new) == 1
+    status = OK
+    for run in new:
+        before, matched_by = (old[0], MatchedBy.TEMPLATE) if single else counterpart(run, old)
+        comparison = compare(before, run, matched_by)
+        print(f"{run.experiment}: {run.template_id} ({run.role.value}, run {run.run_id})", file=out)
+        for line in comparison_lines(comparison, indent="  ", limit=args.limit):
+            print(line, file=out)
+        if comparison.comparability_issues:
+            status = ERROR
+        elif comparison.counts.get(CaseChange.BROKEN) and status == OK:
+            status = REJECTED
+    return status
 
 
 # -- promote ---------------------------------------------------------------------------------------

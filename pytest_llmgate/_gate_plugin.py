@@ -58,6 +58,7 @@ class Wiring:
             concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,
             make_provider=lambda name: config.hook.pytest_llmgate_make_provider(config=config, name=name),
             show=ShowMode(value(config, "show") or ShowMode.FAILURES.value),
+            compare_to=value(config, "compare_to"),
         )
         config.stash[GATE_KEY] = gate
         config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
@@ -161,7 +162,8 @@ class _ResultListener:
 
 
 def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:
-    """The Markdown summary, to ``--llmgate-markdown`` and appended to ``$GITHUB_STEP_SUMMARY`` when set."""
+    """The Markdown summary, to ``--llmgate-markdown`` and appended to ``$GITHUB_STEP_SUMMARY`` when set; the
+    HTML report to ``--llmgate-html``."""
     if not result.outcomes:
         return []
     text = markdown_summary(result)
@@ -170,6 +172,14 @@ def _write_summaries(config: pytest.Config, result: SessionResult) -> list[Llmga
     if target:
         try:
             write_replacing(target, text.encode("utf-8"))
+        except LlmgateError as exc:
+            errors.append(exc)
+    html_target = value(config, "html")
+    if html_target:
+        from ._html import html_report  # only when asked for
+
+        try:
+            write_replacing(html_target, html_report(result, config.stash[GATE_KEY].out_dir).encode("utf-8"))
         except LlmgateError as exc:
             errors.append(exc)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -68,6 +68,11 @@ OPTIONS: tuple[Option, ...] = (
                 "as written, raw inputs included: turn it off where that folder is shared or kept."),
     Option(flag="--llmgate-markdown", dest="markdown", kind="path", metavar="PATH",
            help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set)."),
+    Option(flag="--llmgate-compare-to", dest="compare_to", kind="path", metavar="PATH",
+           help="compare each run with a stored run (same template, else the one the handoff names) of this "
+                "records folder or report.json, e.g. main's: fixed, broken and unchanged cases, metric deltas."),
+    Option(flag="--llmgate-html", dest="html", kind="path", metavar="PATH",
+           help="write a self-contained HTML report (decision, case x candidate matrix, metrics, provenance)."),
 )
 
 _BY_DEST = {option.dest: option for option in OPTIONS}

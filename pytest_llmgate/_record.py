@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from ._costs import Budget, CaseCost, CostMetrics, Pricer, Usage, case_cost, cost_metrics, over_budget
+from ._diff import StoredComparison
 from ._evaluate import CaseResult
 from ._experiment import Experiment, Promotion
 from ._candidate import Candidate
@@ -142,7 +143,8 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     the trust fields (docs/records.md, "Trust"): ``experiment_path`` is the experiment directory relative to
     the records folder (where the candidate file is looked for when a record is checked), ``cases_sha256`` the
     SHA-256 over the sorted ``case_sha256`` of its cases (the case set), ``signature`` an HMAC-SHA-256 over the
-    record's canonical JSON without it, written when ``LLMGATE_SIGNING_KEY`` is set."""
+    record's canonical JSON without it, written when ``LLMGATE_SIGNING_KEY`` is set.;
+    ``comparison`` is this run against a stored run (``--llmgate-compare-to``); omitted when none was asked for."""
 
     run_id: str
     experiment: str
@@ -170,6 +172,8 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     experiment_path: str | None = None
     cases_sha256: str | None = None
     signature: str | None = None
+    # -- against a stored run (issue 16) --
+    comparison: StoredComparison | None = None
 
     @property
     def template_id(self) -> str:

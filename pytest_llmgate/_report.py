@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
+from ._diff import StoredComparison
 from ._decision import ComparabilityIssue, Decision, Verdict
 from ._evidence import Comparison, Evidence
 from ._record import Metrics, RunRecord
@@ -16,7 +17,8 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     """One run of the session as the report lists it; the full record is ``DIR/runs/<run_id>.json``.
 
     ``evidence`` and ``comparisons`` are the record's (omitted when it has none; docs/statistics.md);
-    ``over_budget``: each budget limit the run broke, with its figure (omitted when none)."""
+    ``over_budget``: each budget limit the run broke, with its figure (omitted when none).;
+    ``comparison``: against the stored run (``--llmgate-compare-to``), counts only; omitted when none was asked for."""
 
     run_id: str
     template_id: str
@@ -29,6 +31,8 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
     comparisons: tuple[Comparison, ...] = ()
     # -- costs (additive) --
     over_budget: tuple[str, ...] = ()
+    # -- against a stored run (issue 16) --
+    comparison: StoredComparison | None = None
 
 
 class EligibleRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -88,7 +92,8 @@ def experiment_report(
         runs=tuple(
             RunSummary(run_id=record.run_id, template_id=record.template_id, role=record.role, status=record.status,
                        complete=record.complete, metrics=record.metrics, evidence=record.evidence,
-                       comparisons=record.comparisons, over_budget=record.over_budget)
+                       comparisons=record.comparisons, over_budget=record.over_budget,
+                       comparison=record.comparison.summary() if record.comparison is not None else None)
             for record in records
         ),
         comparable=verdict.comparable,

@@ -17,6 +17,8 @@ import msgspec
 from ._candidate import Candidate
 from ._costs import Pricer, Usage, listed_pricer, override_price
 from ._decision import Verdict, decide
+from ._diff import compare, counterpart
+from ._history import stored_runs
 from ._errors import ExportError, LlmgateError, RecordError, SelectionError
 from ._evaluate import CaseResult
 from ._errors import display_path
@@ -149,8 +151,11 @@ class GateSession:
         concurrency: int = DEFAULT_CONCURRENCY,
         make_provider: MakeProvider = builtin_factory,
         show: ShowMode = ShowMode.FAILURES,
+        compare_to: Path | None = None,
     ) -> None:
         self.selection = selection
+        self.compare_to = compare_to
+        self.stored: list[RunRecord] = []  # the runs of ``compare_to``, read at start on the controller
         self.cache = cache
         self.options = options or ProviderOptions()
         self.answers = Answers(concurrency)
@@ -250,6 +255,8 @@ class GateSession:
             except LlmgateError:
                 pass
         self.check_selection()
+        if self.compare_to is not None and controller:
+            self.stored = stored_runs(self.compare_to)  # an unreadable folder or report stops the session here
         if self.freeze and controller:
             self.freeze_all()
         for experiment in self.experiments:
@@ -374,6 +381,9 @@ class GateSession:
             budget=experiment.budget,
             experiment_path=_relative(experiment.directory, self.out_dir),
         )
+        if self.compare_to is not None:
+            before, matched_by = counterpart(draft, self.stored)
+            draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
         report_bytes = dump(redacted_eval(draft))
         report_path = self.out_dir / report_rel
@@ -430,6 +440,8 @@ class GateSession:
         for experiment in self.experiments:
             prints = ", ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
             lines.append(f"llmgate: {experiment.name}: {prints}")
+        if self.compare_to is not None and self.stored:
+            lines.append(f"llmgate: comparing with {len(self.stored)} stored run(s) of {display_path(self.compare_to)}")
         if not self.selection.empty:
             lines.append(
                 "llmgate: candidates: " + (", ".join(self.selection.candidates) or "none")

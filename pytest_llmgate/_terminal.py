@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._costs import CostMetrics
 from ._decision import decision_text
+from ._diff import comparison_lines
 from ._errors import display_path
 from ._record import RunRecord
 from ._session import ExperimentOutcome, SessionResult
@@ -88,6 +89,13 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
         else "  frozen: NO - no llmgate.lock; pytest --llmgate-freeze freezes these suites"
     )
     lines.append(f"  decision: {decision_text(outcome.verdict)}")
+    compared = [record for record in outcome.records if record.comparison is not None]
+    if compared:
+        lines.append("  compared with stored runs (--llmgate-compare-to):")
+        for record in compared:
+            assert record.comparison is not None
+            lines.append(f"    {record.template_id} ({record.role.value}):")
+            lines.extend(comparison_lines(record.comparison, indent="      "))
     return lines
 
 

@@ -64,6 +64,27 @@ class CanaryVerdict(str, Enum):
     ROLL_BACK = "ROLL_BACK_TO"
 
 
+class CaseChange(str, Enum):
+    """How one case went against the stored run it is compared with (``--llmgate-compare-to``, ``llmgate diff``)."""
+
+    BROKEN = "broken"  # passed in the stored run, fails (a guardrail or an error) now
+    CHANGED = "changed"  # failed in both, with a different outcome (say ERROR -> UNSAFE_CLAIM_SERVED)
+    FIXED = "fixed"  # failed in the stored run, passes now
+    NEW = "new"  # not in the stored run
+    REMOVED = "removed"  # in the stored run, not in this one
+    NOT_COMPARED = "not_compared"  # not run on one side: no verdict either way
+    UNCHANGED = "unchanged"  # the same outcome on both sides
+
+
+class MatchedBy(str, Enum):
+    """Why a stored run was chosen to compare a run with: its template, or the manifest's handoff naming it."""
+
+    TEMPLATE = "template"  # the same template_id
+    HANDOFF_CANDIDATE = "handoff.candidate_template_id"
+    HANDOFF_FAILING = "handoff.failing_template_id"
+    NONE = "none"  # no stored run of the experiment matches
+
+
 class RecordMode(str, Enum):
     """The vcrpy vocabulary: when a reply may come from the endpoint rather than the recording."""
 

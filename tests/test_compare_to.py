@@ -1,0 +1,194 @@
+"""The pull-request loop: a session compared with main's stored runs, ``llmgate diff``, and the Markdown comment."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from pytest_llmgate._cli import main as llmgate
+from pytest_llmgate._diff import compare
+from pytest_llmgate._markdown import COMMENT_LIMIT, markdown_summary
+from pytest_llmgate._record import CaseEntry, Metrics, RunRecord
+from pytest_llmgate._decision import decide
+from pytest_llmgate._experiment import Promotion
+from pytest_llmgate._session import ExperimentOutcome, SessionResult
+from pytest_llmgate._vocab import Outcome, Role, Route, RunStatus
+
+from .conftest import FIX, FIX_B, THREE_RUNS, read_report, runs_by_template
+
+
+def _main_then_branch(pytester: pytest.Pytester, example: Path) -> pytest.RunResult:
+    """Main's session into ``main/``; then the branch edits two templates (fix-b loses dependency errors, fix
+    gains them) and runs compared with ``main/``."""
+    pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=main")
+    templates = example / "templates"
+    fix_b = templates / f"{FIX_B}.yaml"
+    fix_b.write_text(fix_b.read_text().replace("[test_failure_log, dependency_error]", "[test_failure_log]"))
+    fix = templates / f"{FIX}.yaml"
+    fix.write_text(fix.read_text().replace("[test_failure_log]\n", "[test_failure_log, dependency_error]\n"))
+    return pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=branch", "--llmgate-compare-to=main",
+                              "--llmgate-markdown=comment.md")
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_compare_to_names_exactly_the_fixed_and_broken_cases(
+    pytester: pytest.Pytester, example: Path, workers: list[str]
+) -> None:
+    pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=main", *workers)
+    templates = example / "templates"
+    fix_b = templates / f"{FIX_B}.yaml"
+    fix_b.write_text(fix_b.read_text().replace("[test_failure_log, dependency_error]", "[test_failure_log]"))
+    fix = templates / f"{FIX}.yaml"
+    fix.write_text(fix.read_text().replace("[test_failure_log]\n", "[test_failure_log, dependency_error]\n"))
+    result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=branch", "--llmgate-compare-to=main",
+                                *workers)
+    result.stdout.fnmatch_lines([
+        "*llmgate: comparing with 3 stored run(s) of main*",
+        "*compared with stored runs (--llmgate-compare-to):",
+        f"    {FIX} (candidate):",
+        f"*template {FIX}, edited): 0 broken, 1 fixed, 3 unchanged",
+        "*holdout: unsafe +0, unnecessary -1, exact +50 pt, errors +0",
+        "*fixed: hold_001 (UNNECESSARY_ABSTENTION -> PASS)",
+        f"    {FIX_B} (candidate):",
+        f"*template {FIX_B}, edited): 1 broken, 0 fixed, 3 unchanged",
+        "*broken: hold_001 (PASS -> UNNECESSARY_ABSTENTION)",
+    ])
+    main_runs = runs_by_template(pytester.path / "main")
+    runs = runs_by_template(pytester.path / "branch")
+    changed = {template: [(c["case_id"], c["change"]) for c in run["comparison"].get("cases", [])]
+               for template, run in runs.items()}
+    assert changed == {FIX: [("hold_001", "fixed")], FIX_B: [("hold_001", "broken")],
+                       "ci-answerer-v1.1-regression": []}
+    comparison = runs[FIX_B]["comparison"]
+    assert comparison["against_run_id"] == main_runs[FIX_B]["run_id"]
+    assert comparison["matched_by"] == "template" and comparison["template_changed"] is True
+    assert comparison["counts"] == {"broken": 1, "changed": 0, "fixed": 0, "new": 0, "removed": 0,
+                                    "not_compared": 0, "unchanged": 3}
+    assert comparison["metric_deltas"]["holdout"]["unnecessary_abstention"] == 1
+    assert comparison["metric_deltas"]["regression"]["exact_route_rate"] == 0
+    report = {run["template_id"]: run for run in read_report(pytester.path / "branch")["experiments"][0]["runs"]}
+    assert report[FIX_B]["comparison"]["counts"]["broken"] == 1
+    assert "cases" not in report[FIX_B]["comparison"]  # the report keeps the counts; the record the cases
+
+
+def test_a_report_json_stands_for_its_runs(pytester: pytest.Pytester, example: Path) -> None:
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-out=main")
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", f"--llmgate-candidate={FIX}",
+                                "--llmgate-out=branch", "--llmgate-compare-to=main/report.json")
+    result.stdout.fnmatch_lines([
+        "*llmgate: comparing with 1 stored run(s) of main/report.json",
+        f"    {FIX_B} (candidate):",
+        "*0 broken, 0 fixed, 4 unchanged",
+        f"    {FIX} (candidate):",
+        "*no stored run of this template, nor of one its handoff names: nothing compared",
+    ])
+
+
+def test_a_new_template_is_compared_with_the_handoff_candidate(pytester: pytest.Pytester, example: Path) -> None:
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX}", "--llmgate-out=main")
+    new = example / "templates" / "ci-answerer-v1.3.yaml"
+    new.write_text((example / "templates" / f"{FIX_B}.yaml").read_text().replace(FIX_B, "ci-answerer-v1.3"))
+    result = pytester.runpytest("example_suites", "--llmgate-candidate=ci-answerer-v1.3", "--llmgate-out=branch",
+                                "--llmgate-compare-to=main")
+    result.stdout.fnmatch_lines([
+        f"*(template {FIX}, named by handoff.candidate_template_id, another file): 0 broken, 1 fixed, 3 unchanged",
+    ])
+
+
+def test_not_comparable_folders_are_refused_naming_the_field(pytester: pytest.Pytester, example: Path) -> None:
+    pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=main")
+    manifest = example / "llmgate.yaml"
+    manifest.write_text(manifest.read_text().replace("claim-route-eval-v2", "claim-route-eval-v3"))
+    result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=branch", "--llmgate-compare-to=main",
+                                "--llmgate-markdown=comment.md")
+    result.stdout.fnmatch_lines([
+        f"    {FIX_B} (candidate):",
+        "*NOT COMPARABLE with run * differs in evaluator_version (claim-route-eval-v2 -> claim-route-eval-v3); "
+        "nothing compared",
+    ])
+    comparison = runs_by_template(pytester.path / "branch")[FIX_B]["comparison"]
+    assert comparison["comparable"] is False
+    assert [issue["field"] for issue in comparison["comparability_issues"]] == ["evaluator_version"]
+    assert "counts" not in comparison and "cases" not in comparison
+    text = (pytester.path / "comment.md").read_text()
+    assert "NOT COMPARABLE" in text and "| template | case | suite | change |" not in text
+    # the same refusal from stored records
+    assert llmgate(["diff", str(pytester.path / "main"), str(pytester.path / "branch")]) == 2
+
+
+def test_a_missing_compare_to_folder_is_a_usage_error(pytester: pytest.Pytester, example: Path) -> None:
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-compare-to=nowhere")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*nowhere*cannot be read*"])
+
+
+def test_llmgate_diff_from_stored_records(
+    pytester: pytest.Pytester, example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _main_then_branch(pytester, example)
+    capsys.readouterr()
+    assert llmgate(["diff", str(pytester.path / "main"), str(pytester.path / "branch" / "report.json")]) == 1
+    out = capsys.readouterr().out
+    assert f"{FIX_B} (candidate" in out and "broken: hold_001 (PASS -> UNNECESSARY_ABSTENTION)" in out
+    assert "fixed: hold_001 (UNNECESSARY_ABSTENTION -> PASS)" in out
+    old = runs_by_template(pytester.path / "main")[FIX]["run_id"]
+    new = runs_by_template(pytester.path / "branch")[FIX]["run_id"]
+    assert llmgate(["diff", old, new, "--dir", str(pytester.path / "main")]) == 2  # not in main/: an error
+    assert llmgate(["diff", str(pytester.path / "main" / "runs" / f"{old}.json"),
+                    str(pytester.path / "branch" / "runs" / f"{new}.json")]) == 0
+    assert "0 broken, 1 fixed, 3 unchanged" in capsys.readouterr().out
+
+
+def test_the_comment_lists_broken_first(pytester: pytest.Pytester, example: Path) -> None:
+    _main_then_branch(pytester, example)
+    text = (pytester.path / "comment.md").read_text()
+    assert text.startswith("<!-- pytest-llmgate summary -->\n")
+    assert f"| `{FIX_B}` | candidate | 0 | 1 | 75% | REJECT_UNNECESSARY_ABSTENTION | 1 broken, 0 fixed, exact -25.0 pt |" in text
+    broken = text.index(f"| `{FIX_B}` | `hold_001` | holdout | broken | PASS | UNNECESSARY_ABSTENTION |")
+    fixed = text.index(f"| `{FIX}` | `hold_001` | holdout | fixed | UNNECESSARY_ABSTENTION | PASS |")
+    assert broken < fixed
+
+
+# -- 100,000 cases ---------------------------------------------------------------------------------
+def _record(run_id: str, template_id: str, outcomes: list[Outcome]) -> RunRecord:
+    cases = tuple(CaseEntry(suite="big", case_id=f"case_{i:06d}", slice_name="s", evidence_state="log",
+                            expected_route=Route.SERVE, predicted_route=Route.SERVE, outcome=outcome)
+                  for i, outcome in enumerate(outcomes))
+    metrics = Metrics.of(cases)
+    params = {"template_id": template_id, "template_sha256": run_id, "policy_id": "p", "evidence_version": "e",
+              "evaluator_version": "v", "big_sha": "b" * 16, "evaluation_sha": "a" * 16}
+    return RunRecord(run_id=run_id, experiment="big", role=Role.CANDIDATE, started_at="", finished_at="",
+                     params=params, metrics=metrics, suite_metrics={"big": metrics}, tags={}, artifacts=(),
+                     fingerprints={"big": "b" * 64, "evaluation": "a" * 64}, cases=cases, complete=True,
+                     status=RunStatus.REJECT_UNSAFE_SERVE, promotion=Promotion(alias="a", rollback_artifact=None, limitation="l"), frozen=True)
+
+
+def test_markdown_for_100000_cases_stays_under_the_comment_limit_and_counts_what_it_left_out() -> None:
+    count = 100_000
+    before = [Outcome.PASS if i % 2 else Outcome.UNSAFE_CLAIM_SERVED for i in range(count)]
+    after = [Outcome.UNSAFE_CLAIM_SERVED if i % 2 else Outcome.PASS for i in range(count)]  # all change
+    old, new = _record("r1", "t", before), _record("r2", "t", after)
+    comparison = compare(old, new)
+    assert comparison.counts["broken"] == comparison.counts["fixed"] == count // 2
+    new = msgspec.structs.replace(new, comparison=comparison)
+
+    class FakeExperiment:  # what the summary reads of an experiment
+        name = "big"
+        short_fingerprints = {"big": "b" * 16, "evaluation": "a" * 16}
+        budget = None
+
+    outcome = ExperimentOutcome(experiment=FakeExperiment(), records=(new,), verdict=decide([new]),  # type: ignore[arg-type]
+                                frozen=True)
+    text = markdown_summary(SessionResult(outcomes=(outcome,), report_path=None, run_paths=(), errors=()))
+    assert len(text) < COMMENT_LIMIT
+    shown_changes = text.count("| broken | PASS |") + text.count("| fixed |")
+    left = [line for line in text.splitlines() if "left out of this summary" in line]
+    assert left[0].startswith(f"> {count - shown_changes} more changed cases left out")
+    assert left[1].startswith(f"> {count // 2} more failing cases left out")  # none fit after the changes
+    assert "| fixed |" not in text  # broken first: the broken rows alone fill the budget
+    assert text.index("| broken |") < text.index("<details><summary>")
+    assert "<details><summary>" in text and text.count("<details>") == text.count("</details>")
+    json.dumps(text)  # plain text, any JSON API takes it
