@@ -298,12 +298,7 @@ def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
 def _read_decision(path: Path) -> Decision:
     """The one promotion decision in a session report, or a decision file written by ``llmgate promote``; with a
     signing key, its signature is checked; in a report beside its run records, the decision must be what they give."""
-    try:
-        data = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise RecordError(path, None, f"is not JSON: {exc}") from None
+    data = _read_json(path)
     key = signing_key()
     if key is not None and isinstance(data, dict):
         problem = signature_problem(data, key)
@@ -339,6 +334,16 @@ def _check_against_runs(path: Path, experiment: ExperimentReport, key: bytes | N
         getattr(verdict.decision, name) != getattr(stated, name) for name in _DECIDED
     ):
         raise refuse(path, [f"its decision is not what its run records give ({decision_text(verdict)})"])
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's data; an unreadable file or bad JSON is a ``RecordError`` naming it."""
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as exc:
+        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise RecordError(path, None, f"is not JSON: {exc}") from None
 
 
 def _convert(data: Any, kind: type[T], path: Path) -> T:
@@ -380,12 +385,7 @@ def _verified_files(paths: Sequence[Path]) -> list[Path]:
 
 
 def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> None:
-    try:
-        data = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise RecordError(path, None, f"is not JSON: {exc}") from None
+    data = _read_json(path)
     if isinstance(data, dict) and data.get("schema") == RUN_SCHEMA:
         run = read_run(path)
         problems = run_problems(run, key) + suites.problems(run)
