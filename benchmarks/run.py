@@ -106,11 +106,16 @@ def write_floor(root: Path, count: int) -> Path:
     return directory
 
 
+#: Sessions run as on a user's machine: Python caches bytecode (a sandbox may set PYTHONDONTWRITEBYTECODE, which
+#: makes every session compile every module again, the plugin's and pytest's alike).
+USER_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run_pytest(cwd: Path, *args: str) -> tuple[float, int]:
     """Wall-clock seconds and peak RSS (KiB) of one pytest process."""
     command = [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:randomly", *args]
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=USER_ENV)
     _, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)

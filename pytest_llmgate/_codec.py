@@ -33,10 +33,14 @@ def from_data(data: Any, kind: type[T]) -> T:
 
 
 def dump(obj: Any) -> bytes:
-    """JSON for people and diffs: objects indented by two spaces; a list of flat objects (no object inside, like
-    the per-case entries) or of lists has each element on one line of its own (100,000 cases are 100,000 lines,
-    each encoded in C)."""
+    """JSON for people and diffs: objects indented by two spaces; a list of objects or lists has each element on
+    one line of its own (100,000 cases are 100,000 lines, each encoded in C), except a short list of objects that
+    hold objects (the report's experiments and runs), which is indented like an object."""
     return (_pretty(msgspec.to_builtins(obj), "") + "\n").encode("utf-8")
+
+
+#: A list of at most this many nested objects is indented in full; a longer one (per-case lists) is one per line.
+_SHORT_LIST = 8
 
 
 def _pretty(value: Any, indent: str) -> str:
@@ -44,10 +48,10 @@ def _pretty(value: Any, indent: str) -> str:
     if isinstance(value, dict) and value:
         members = (f"{inner}{_encode(str(key)).decode()}: {_pretty(item, inner)}" for key, item in value.items())
         return "{\n" + ",\n".join(members) + f"\n{indent}}}"
-    if isinstance(value, (list, tuple)) and any(isinstance(item, (dict, list, tuple)) for item in value):
-        return "[\n" + ",\n".join(
-            inner + (_pretty(item, inner) if _nested(item) else _encode(item).decode()) for item in value
-        ) + f"\n{indent}]"
+    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (dict, list, tuple)):
+        if len(value) <= _SHORT_LIST and any(_nested(item) for item in value):
+            return "[\n" + ",\n".join(inner + _pretty(item, inner) for item in value) + f"\n{indent}]"
+        return "[\n" + ",\n".join(inner + _encode(item).decode() for item in value) + f"\n{indent}]"
     return _encode(value).decode()
 
 
