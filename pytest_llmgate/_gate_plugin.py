@@ -174,11 +174,11 @@ def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
     """The session's part of a split run: ``--llmgate-part=ID``, or case items deselected (by pytest-split,
     pytest-shard, -k, --deselect, --lf); None for a session that ran everything it collected."""
     split_id = value(config, "part")
-    if not split_id and not deselected:
-        return None
     option = config.option
     splits, group = getattr(option, "splits", None), getattr(option, "group", None)
     shards, shard = getattr(option, "num_shards", None), getattr(option, "shard_id", None)
+    if not split_id and not deselected and not (splits and group) and not (shards and shards > 1):
+        return None  # pytest-shard drops items without deselecting them: its options say it
     if splits and group:
         how, split_id = f"pytest-split group {group} of {splits}", split_id or f"split-{group}-of-{splits}"
     elif shards and shards > 1:
