@@ -27,7 +27,7 @@ from ._signing import signature_problem, signed, signing_key
 from ._store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
 from ._suite import load_suite
 from ._table import format_table, rate
-from ._vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, CaseChange, DecisionStatus, MatchedBy, Role
+from ._vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, CaseChange, DecisionStatus, MatchedBy, Role, RunStatus
 
 OK, REJECTED, ERROR = 0, 1, 2
 T = TypeVar("T")
@@ -88,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a record, report, decision or records folder")
     verify.set_defaults(handler=cmd_verify)
+
+    merge = commands.add_parser("merge", help="the parts of a split run (one per CI job) as one run and decision")
+    merge.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a records folder holding part records")
+    merge.add_argument("--out", type=Path, default=Path(DEFAULT_DIR), help=f"where the merged runs and report go "
+                       f"(default {DEFAULT_DIR})")
+    merge.add_argument("--markdown", type=Path, metavar="PATH", help="write the Markdown summary of the merged run")
+    merge.add_argument("--html", type=Path, metavar="PATH", help="write the HTML report of the merged run")
+    merge.set_defaults(handler=cmd_merge)
 
     fingerprint = commands.add_parser("fingerprint", help="fingerprints of experiments or suites, against the lock")
     fingerprint.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="experiment directory or suite file")
@@ -274,6 +282,28 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
     else:
         out.write(dump(decision).decode("utf-8"))
     return OK
+
+
+# -- merge -----------------------------------------------------------------------------------------
+def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
+    """Merge, write, summarize; 1 when a merged candidate run broke a guardrail or budget or is incomplete."""
+    from ._merge import merge
+    from ._markdown import markdown_summary
+    from ._terminal import summary_lines
+
+    result, missing = merge(args.dirs, args.out)
+    for line in summary_lines(result):
+        print(line, file=out)
+    if args.markdown:
+        write_replacing(args.markdown, markdown_summary(result).encode("utf-8"))
+    if args.html:
+        from ._html import html_report
+
+        write_replacing(args.html, html_report(result, args.out).encode("utf-8"))
+    failed = [record for outcome in result.outcomes for record in outcome.records
+              if record.role is Role.CANDIDATE and record.status not in
+              (RunStatus.ELIGIBLE_FOR_CANARY_REVIEW, RunStatus.INSUFFICIENT_EVIDENCE)]
+    return REJECTED if failed or missing else OK
 
 
 # -- canary ----------------------------------------------------------------------------------------

@@ -16,9 +16,9 @@ from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from ._errors import LlmgateError, RecordError
 from ._evaluate import CaseResult
 from ._markdown import markdown_summary
-from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, ExperimentDir, OrphanSuite
+from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite
 from ._options import value
-from ._session import GateSession, Selection, SessionResult, selection_hint
+from ._session import GateSession, PartSpec, Selection, SessionResult, selection_hint
 from ._store import write_replacing
 from ._suite import SuiteCache
 from ._terminal import summary_lines
@@ -26,6 +26,7 @@ from ._vocab import RecordMode, ShowMode
 from .providers import ProviderFactory, ProviderOptions, builtin_factory
 
 COLLECTED_KEY = "llmgate_collected"
+DESELECTED_KEY = "llmgate_deselected"
 _EXPORTERS = ("llmgate-mlflow", "llmgate-wandb")
 _NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
 
@@ -102,6 +103,7 @@ class Wiring:
         config, gate = self.config, self.gate
         if not self.controller:
             config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
+            config.workeroutput[DESELECTED_KEY] = gate.deselected  # type: ignore[attr-defined]
             return
         listener = config.pluginmanager.get_plugin("llmgate-results")
         if (listener is not None and listener.collection_errors and not config.option.continue_on_collection_errors
@@ -111,6 +113,7 @@ class Wiring:
             session.exitstatus = exitstatus = pytest.ExitCode.INTERRUPTED
         if config.option.collectonly or exitstatus in _NO_RECORDS:
             return
+        gate.part = part_spec(config, gate.deselected)
         result = gate.finish(
             on_record=lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record,
                                                                                   files=files),
@@ -149,6 +152,10 @@ class _ResultListener:
         if report.failed:
             self.collection_errors += 1
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        """Case items deselected by a splitter, -k or --deselect: the session runs a part of a split run."""
+        self.gate.deselected += sum(isinstance(item, CaseItem) for item in items)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, RESULT_ATTRIBUTE, None)
         if payload is not None:
@@ -159,6 +166,31 @@ class _ResultListener:
         """xdist controller: a worker finished; merge the experiments it collected."""
         collected = getattr(node, "workeroutput", {}).get(COLLECTED_KEY, [])
         self.gate.collected.update(Path(directory) for directory in collected)
+        # every worker collects and deselects the same items: one worker's count is the session's
+        self.gate.deselected = max(self.gate.deselected, getattr(node, "workeroutput", {}).get(DESELECTED_KEY, 0))
+
+
+def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
+    """The session's part of a split run: ``--llmgate-part=ID``, or case items deselected (by pytest-split,
+    pytest-shard, -k, --deselect, --lf); None for a session that ran everything it collected."""
+    split_id = value(config, "part")
+    option = config.option
+    splits, group = getattr(option, "splits", None), getattr(option, "group", None)
+    shards, shard = getattr(option, "num_shards", None), getattr(option, "shard_id", None)
+    if not split_id and not deselected and not (splits and group) and not (shards and shards > 1):
+        return None  # pytest-shard drops items without deselecting them: its options say it
+    if splits and group:
+        how, split_id = f"pytest-split group {group} of {splits}", split_id or f"split-{group}-of-{splits}"
+    elif shards and shards > 1:
+        how, split_id = f"pytest-shard shard {shard} of {shards}", split_id or f"shard-{shard}-of-{shards}"
+    else:
+        narrowed = [f"-k {option.keyword!r}"] if getattr(option, "keyword", "") else []
+        narrowed += [f"-m {option.markexpr!r}"] if getattr(option, "markexpr", "") else []
+        narrowed += [f"--deselect {len(option.deselect)} id(s)"] if getattr(option, "deselect", None) else []
+        how = " ".join(narrowed) or ("--llmgate-part" if not deselected else "deselected case items")
+    if deselected:
+        how += f"; {deselected} case item(s) deselected"
+    return PartSpec(split_id=split_id or None, selection=how)
 
 
 def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:

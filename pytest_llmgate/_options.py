@@ -73,6 +73,10 @@ OPTIONS: tuple[Option, ...] = (
                 "records folder or report.json, e.g. main's: fixed, broken and unchanged cases, metric deltas."),
     Option(flag="--llmgate-html", dest="html", kind="path", metavar="PATH",
            help="write a self-contained HTML report (decision, case x candidate matrix, metrics, provenance)."),
+    Option(flag="--llmgate-part", dest="part", kind="text", metavar="ID",
+           help="this session runs one part of a split run (e.g. the CI matrix index): its records are parts, "
+                "merged into one decision by `llmgate merge`. Deselected cases (pytest-split, pytest-shard, -k, "
+                "--deselect) make a session a part without it."),
 )
 
 _BY_DEST = {option.dest: option for option in OPTIONS}

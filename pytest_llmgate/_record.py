@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from ._costs import Budget, CaseCost, CostMetrics, Pricer, Usage, case_cost, cost_metrics, over_budget
+from ._costs import Budget, CaseCost, CostMetrics, Pricer, case_cost, cost_metrics, over_budget
 from ._diff import StoredComparison
 from ._evaluate import CaseResult
 from ._experiment import Experiment, Promotion
@@ -132,6 +132,18 @@ class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     sha256: str
 
 
+class Part(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A run made by one job of a split session (docs/ci.md, "Split over CI jobs"): ``split_id`` names the split
+    (``--llmgate-part``, else the splitter's group, else a digest of the cases it ran), ``selection`` how the
+    session was narrowed, ``evaluated`` the case ids it ran (the other cases are NOT_RUN in this record), and
+    ``latencies_ms`` each evaluated case's call latencies (what ``llmgate merge`` needs for the percentiles)."""
+
+    split_id: str
+    selection: str
+    evaluated: tuple[str, ...]
+    latencies_ms: dict[str, tuple[float, ...]] = {}
+
+
 class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
                 tag_field="schema", tag=RUN_SCHEMA):
     """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``.
@@ -174,6 +186,9 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     signature: str | None = None
     # -- against a stored run (issue 16) --
     comparison: StoredComparison | None = None
+    # -- split over CI jobs (issue 17) --
+    part: Part | None = None  # this run is one part of a split run; its decision waits for ``llmgate merge``
+    merged_from: tuple[str, ...] = ()  # a merged run: the run ids of its parts
 
     @property
     def template_id(self) -> str:
@@ -323,20 +338,8 @@ def build_run_record(
     is compared case by case with each of ``baselines`` (the baseline runs of its session); its calls are priced
     with ``pricer`` and the run held to ``budget``."""
     entries, complete = case_entries(experiment, results, pricer)
-    confidence = confidence_of(experiment.promotion)
-    calls = {case_id: ran[-1].calls for case_id, ran in results.items() if ran}
-    metrics = _with_cost(Metrics.of(entries, confidence), entries, calls)
-    suite_metrics = {
-        suite.name: _with_cost(Metrics.of([entry for entry in entries if entry.suite == suite.name], confidence),
-                               [entry for entry in entries if entry.suite == suite.name], calls)
-        for suite in experiment.suites
-    }
-    comparisons = () if role is Role.BASELINE else tuple(
-        compare(((entry.case_id, entry.outcome) for entry in entries),
-                ((entry.case_id, entry.outcome) for entry in baseline.cases), baseline.run_id, baseline.template_id)
-        for baseline in baselines
-    )
-    over = over_budget(budget, metrics.cost) if complete else ()
+    latencies = {case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
+                 for case_id, ran in results.items() if ran}
     tags = {key: str(value) for key, value in experiment.handoff.items()}
     tags["raw_log_text_stored"] = "false"
     return RunRecord(
@@ -346,34 +349,54 @@ def build_run_record(
         started_at=started_at,
         finished_at=finished_at,
         params=build_params(experiment, candidate, code_commit, version, extra_params or {}),
-        metrics=metrics,
-        suite_metrics=suite_metrics,
         tags=tags,
         artifacts=(Artifact(path=candidate.relative_path, sha256=candidate.sha256),),
         fingerprints=dict(experiment.fingerprints),
-        cases=entries,
-        complete=complete,
-        status=run_status(complete, metrics, experiment.promotion, over),
         promotion=experiment.promotion,
         frozen=frozen,
-        evidence=evidence_of(metrics, experiment.promotion),
-        comparisons=comparisons,
         budget=budget,
-        over_budget=over,
         experiment_path=experiment_path,
-        cases_sha256=cases_digest(entry.case_sha256 or "" for entry in entries),
+        **aggregates(entries, complete, latencies, [suite.name for suite in experiment.suites], role,
+                     experiment.promotion, budget, baselines),
     )
 
 
-def _with_cost(metrics: Metrics, entries: Sequence[CaseEntry], calls: Mapping[str, tuple[Usage, ...]]) -> Metrics:
+def aggregates(
+    entries: Sequence[CaseEntry], complete: bool, latencies: Mapping[str, Sequence[float]], suites: Sequence[str],
+    role: Role, promotion: Promotion, budget: Budget | None, baselines: Sequence[RunRecord] = (),
+) -> dict[str, Any]:
+    """A record's figures worked out from its case entries: metrics (per suite too), comparisons with each
+    baseline, budget, status, evidence and the case-set digest. One session's record and ``llmgate merge``'s
+    merged record are both made here, so a merged run is judged exactly as one session's run would be."""
+    confidence = confidence_of(promotion)
+    metrics = _with_cost(Metrics.of(entries, confidence), entries, latencies)
+    suite_metrics = {
+        suite: _with_cost(Metrics.of([entry for entry in entries if entry.suite == suite], confidence),
+                          [entry for entry in entries if entry.suite == suite], latencies)
+        for suite in suites
+    }
+    comparisons = () if role is Role.BASELINE else tuple(
+        compare(((entry.case_id, entry.outcome) for entry in entries),
+                ((entry.case_id, entry.outcome) for entry in baseline.cases), baseline.run_id, baseline.template_id)
+        for baseline in baselines
+    )
+    over = over_budget(budget, metrics.cost) if complete else ()
+    return {
+        "metrics": metrics, "suite_metrics": suite_metrics, "cases": tuple(entries), "complete": complete,
+        "status": run_status(complete, metrics, promotion, over), "evidence": evidence_of(metrics, promotion),
+        "comparisons": comparisons, "over_budget": over,
+        "cases_sha256": cases_digest(entry.case_sha256 or "" for entry in entries),
+    }
+
+
+def _with_cost(metrics: Metrics, entries: Sequence[CaseEntry], latencies: Mapping[str, Sequence[float]]) -> Metrics:
     """``metrics`` with the cost figures of the entries that have them (unchanged when none has)."""
     costed = [entry for entry in entries if entry.cost is not None]
     if not costed:
         return metrics
-    latencies = [call.latency_ms for entry in costed for call in calls.get(entry.case_id, ())
-                 if call.latency_ms is not None]
+    measured = [latency for entry in costed for latency in latencies.get(entry.case_id, ())]
     return msgspec.structs.replace(
-        metrics, cost=cost_metrics([entry.cost for entry in costed if entry.cost is not None], latencies)
+        metrics, cost=cost_metrics([entry.cost for entry in costed if entry.cost is not None], measured)
     )
 
 

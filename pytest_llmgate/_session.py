@@ -32,13 +32,13 @@ from .providers import (
 from .providers._calls import DEFAULT_CONCURRENCY, Answers
 from ._candidate import CASE_TIMEOUT
 from ._suite import SuiteCache
-from ._record import Artifact, RunRecord, build_run_record, redacted_eval
+from ._record import Artifact, Part, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
 from ._codec import dump, from_data, to_data
 from ._signing import signed, signing_key
 from ._report import ExperimentReport, SessionReport, experiment_report
 from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
-from ._vocab import Role, Route, RunStatus, ShowMode
+from ._vocab import DecisionStatus, Role, Route, RunStatus, ShowMode
 
 T = TypeVar("T")
 
@@ -55,6 +55,19 @@ class Selection:
     @property
     def empty(self) -> bool:
         return not self.candidates and not self.baselines
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartSpec:
+    """A session that runs one part of a split run: the split id asked for (None: worked out from the cases run)
+    and how the session was narrowed, in words (``pytest-split group 1 of 4``, ``-k ...``)."""
+
+    split_id: str | None
+    selection: str
+
+
+#: What a part session says, in its summary and report, instead of a decision.
+WAITS_FOR_MERGE = "the decision waits for `llmgate merge` of every part"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +187,8 @@ class GateSession:
         self.notices: list[str] = []  # what the session did before the runs (a freeze), for the header
         self.notes: list[str] = []  # what it says once at the end (a model with no known price), in the summary
         self._priced: dict[tuple[str, str, str | None], Pricer | None] = {}
+        self.part: PartSpec | None = None  # set before ``finish`` when the session runs one part of a split run
+        self.deselected = 0  # case items deselected (by a splitter, -k, --deselect), summed over xdist workers
 
     # -- experiments -------------------------------------------------------------------------
     def load(self, directory: Path) -> Experiment:
@@ -305,6 +320,8 @@ class GateSession:
         """Build, hand to the hooks, and write every run record, then the session report."""
         self.answers.shutdown()
         finished = utc_now()
+        if self.part is not None:
+            self.notes.append(self._part_note())
         outcomes: list[ExperimentOutcome] = []
         run_paths: list[Path] = []
         errors: list[LlmgateError] = []
@@ -333,9 +350,12 @@ class GateSession:
                 records.append(record)
                 run_paths.append(path)
             not_run_candidates = [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE]
+            verdict = decide(records, unrecorded, not_run_candidates)
+            if self.part is not None and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
+                verdict = dataclasses.replace(verdict, reason=f"part {self.split_id()} of a split run: {WAITS_FOR_MERGE}")
             outcomes.append(ExperimentOutcome(
                 experiment=experiment, records=tuple(records), not_run=tuple(not_run),
-                verdict=decide(records, unrecorded, not_run_candidates), frozen=self.frozen(experiment),
+                verdict=verdict, frozen=self.frozen(experiment),
             ))
         notes = tuple(self.notes)
         if not outcomes:
@@ -381,6 +401,13 @@ class GateSession:
             budget=experiment.budget,
             experiment_path=_relative(experiment.directory, self.out_dir),
         )
+        if self.part is not None:
+            draft = msgspec.structs.replace(draft, part=Part(
+                split_id=self.split_id(), selection=self.part.selection, evaluated=tuple(sorted(results)),
+                latencies_ms={case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
+                              for case_id, ran in sorted(results.items())
+                              if ran and any(call.latency_ms is not None for call in ran[-1].calls)},
+            ))
         if self.compare_to is not None:
             before, matched_by = counterpart(draft, self.stored)
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
@@ -402,6 +429,20 @@ class GateSession:
             report_path.unlink(missing_ok=True)
             raise
         return record, path
+
+    def split_id(self) -> str:
+        """The part's split id: as asked for, else ``cases-`` and a digest of every (experiment, template, case) run."""
+        if self.part is not None and self.part.split_id:
+            return self.part.split_id
+        ran = sorted(f"{experiment}\0{template}\0{case_id}" for (experiment, template), cases in self._results.items()
+                     for case_id in cases)
+        return "cases-" + hashlib.sha256("\n".join(ran).encode("utf-8")).hexdigest()[:12]
+
+    def _part_note(self) -> str:
+        ran = sum(len(cases) for cases in self._results.values())
+        selection = self.part.selection if self.part is not None else ""
+        return (f"llmgate: this session is part {self.split_id()} of a split run ({selection}; {ran} case result(s)); "
+                f"its exit status reflects only the cases it ran; {WAITS_FOR_MERGE}")
 
     def _pricer(self, candidate: Candidate, results: Mapping[str, list[CaseResult]]) -> Pricer | None:
         """How a candidate's calls are priced: its ``price:`` override, else the genai-prices list (looked up only

@@ -1,0 +1,150 @@
+"""A suite split over CI jobs (pytest-split, pytest-shard, -k) and merged by `llmgate merge` into one decision."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmgate._cli import main
+
+from .conftest import BASELINE, FIX_B, MakeExperiment, case, write_yaml
+
+VOLATILE = {"run_id", "source_run_id", "generated_at", "started_at", "finished_at", "signature", "baseline_run_id",
+            "latency_p50_ms", "latency_p95_ms", "latency_max_ms", "latency_ms"}  # ids, times, measured latencies
+
+
+def scrub(value: Any) -> Any:
+    """A report or record without its run ids and times."""
+    if isinstance(value, dict):
+        return {key: scrub(item) for key, item in value.items() if key not in VOLATILE}
+    if isinstance(value, list):
+        return [scrub(item) for item in value]
+    return value
+
+
+def report(out: Path) -> Any:
+    return scrub(json.loads((out / "report.json").read_text(encoding="utf-8")))
+
+
+def runs(out: Path) -> dict[str, Any]:
+    found = {}
+    for path in (out / "runs").glob("*.json"):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("artifacts", "merged_from", "experiment_path"):
+            record.pop(key, None)
+        found[record["params"]["template_id"]] = scrub(record)
+    return found
+
+
+def run_parts(pytester: pytest.Pytester, target: str, args: list[str], splits: list[list[str]],
+              xdist_part: int = 0) -> list[Path]:
+    outs = []
+    for index, split in enumerate(splits):
+        out = pytester.path / f"part{index}"
+        extra = ["-n", "2"] if index == xdist_part else []
+        result = pytester.runpytest(target, "-p", "no:cacheprovider", *args, f"--llmgate-out={out}", *split, *extra)
+        assert result.ret in (0, 1), result.stdout.str()
+        outs.append(out)
+    return outs
+
+
+def merged(pytester: pytest.Pytester, outs: list[Path], capsys: pytest.CaptureFixture[str]) -> tuple[int, Path, str]:
+    out = pytester.path / "merged"
+    code = main(["merge", *map(str, outs), "--out", str(out), "--markdown", str(pytester.path / "m.md")])
+    return code, out, capsys.readouterr().out
+
+
+SPLIT = [["--splits", "4", "--group", str(i)] for i in range(1, 5)]
+SHARD = [["--num-shards", "4", "--shard-id", str(i)] for i in range(4)]
+
+
+@pytest.mark.usefixtures("example")
+@pytest.mark.parametrize("splits", [SPLIT, SHARD], ids=["pytest-split", "pytest-shard"])
+def test_example_parts_merge_to_the_single_session(pytester: pytest.Pytester, splits: list[list[str]],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    args = [f"--llmgate-baseline={BASELINE}", "--llmgate-candidate=all"]
+    single = pytester.runpytest("example_suites", "-p", "no:cacheprovider", *args,
+                                f"--llmgate-out={pytester.path / 'single'}")
+    assert single.ret == 1
+    outs = run_parts(pytester, "example_suites", args, splits)
+    for out in outs:
+        part = json.loads((out / "report.json").read_text())
+        assert part["experiments"][0]["decision_status"] == "INCOMPLETE_EVALUATION"
+        assert "llmgate merge" in part["experiments"][0]["decision_reason"]
+    code, out, text = merged(pytester, outs, capsys)
+    assert report(out) == report(pytester.path / "single")
+    assert runs(out) == runs(pytester.path / "single")
+    assert f"PROMOTE {FIX_B}" in text
+    assert code == 1  # a rejected candidate, as the single session failed
+
+
+@pytest.mark.usefixtures("example")
+def test_a_part_exits_on_its_own_cases_and_says_the_decision_waits(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={FIX_B}",
+                                "--splits", "4", "--group", "1")
+    assert result.ret == 0
+    result.stdout.re_match_lines([r".*part split-1-of-4 of a split run.*the decision waits for `llmgate merge`.*"])
+
+
+def big_experiment(make_experiment: MakeExperiment, count: int) -> Path:
+    cases = [case(f"c{i:05d}", "log" if i % 3 else "none", "SERVE" if i % 3 else "ABSTAIN") for i in range(count)]
+    return make_experiment("big", suites={"main": cases[: count // 2], "holdout": cases[count // 2:]}, templates={
+        "good": {"provider": "evidence_policy", "serve_evidence": ["log"]},
+        "wide": {"provider": "evidence_policy", "serve_evidence": ["log", "none"]},
+    })
+
+
+@pytest.mark.parametrize("splits", [SPLIT, SHARD], ids=["pytest-split", "pytest-shard"])
+def test_generated_experiment_parts_under_xdist_merge_exactly(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, splits: list[list[str]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    big_experiment(make_experiment, 300)
+    args = ["--llmgate-baseline=wide", "--llmgate-candidate=good"]
+    single = pytester.runpytest("big", "-p", "no:cacheprovider", *args, f"--llmgate-out={pytester.path / 'single'}")
+    assert single.ret == 0
+    outs = run_parts(pytester, "big", args, splits, xdist_part=1)
+    code, out, _ = merged(pytester, outs, capsys)
+    assert code == 0
+    assert report(out) == report(pytester.path / "single")
+    assert runs(out) == runs(pytester.path / "single")
+    assert report(out)["experiments"][0]["decision_status"] == "PROMOTE"
+
+
+def test_k_lists_a_missing_part_and_a_rerun(pytester: pytest.Pytester, make_experiment: MakeExperiment,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    big_experiment(make_experiment, 40)
+    args = ["--llmgate-candidate=good"]
+    lists = [["-k", " or ".join(f"c{i:05d}" for i in range(start, 40, 3))] for start in range(3)]
+    outs = run_parts(pytester, "big", args, lists[:2], xdist_part=-1)
+    code, out, text = merged(pytester, outs, capsys)
+    assert code == 1
+    merged_report = json.loads((out / "report.json").read_text())["experiments"][0]
+    assert merged_report["decision_status"] == "INCOMPLETE_EVALUATION"
+    assert re.search(r"13 of 40 case\(s\) of good are in no part \(c00002, c00005", merged_report["decision_reason"])
+    assert merged_report["runs"][0]["status"] == "INCOMPLETE_EVALUATION"
+    # the missing job runs, and the first job is re-run into its folder: newest part of a split id wins
+    outs += run_parts(pytester, "big", args, lists[2:], xdist_part=-1)
+    rerun = pytester.runpytest("big", "-p", "no:cacheprovider", *args, f"--llmgate-out={outs[0]}", *lists[0])
+    assert rerun.ret == 0
+    code, out, text = merged(pytester, outs, capsys)
+    assert code == 0, text
+    assert json.loads((out / "report.json").read_text())["experiments"][-1]["decision_status"] == "PROMOTE"
+
+
+def test_a_part_from_a_refrozen_suite_is_refused(pytester: pytest.Pytester, make_experiment: MakeExperiment,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    directory = big_experiment(make_experiment, 40)
+    args = ["--llmgate-candidate=good", "--llmgate-freeze"]
+    outs = run_parts(pytester, "big", args, SPLIT[:2], xdist_part=-1)
+    suite = directory / "main.suite.yaml"
+    write_yaml(suite, {"cases": [case(f"c{i:05d}", "log", "SERVE") for i in range(20)]})
+    outs += run_parts(pytester, "big", args, SPLIT[2:], xdist_part=-1)
+    code = main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "not comparable" in error and "evaluation_sha" in error
