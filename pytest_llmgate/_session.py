@@ -352,7 +352,9 @@ class GateSession:
             not_run_candidates = [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE]
             verdict = decide(records, unrecorded, not_run_candidates)
             if self.part is not None and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
-                verdict = dataclasses.replace(verdict, reason=f"part {self.split_id()} of a split run: {WAITS_FOR_MERGE}")
+                verdict = dataclasses.replace(
+                    verdict, reason=f"{verdict.reason}; this session is part {self.split_id()} of a split run: "
+                                    f"{WAITS_FOR_MERGE}")
             outcomes.append(ExperimentOutcome(
                 experiment=experiment, records=tuple(records), not_run=tuple(not_run),
                 verdict=verdict, frozen=self.frozen(experiment),

@@ -155,7 +155,7 @@ def test_a_candidate_none_of_whose_cases_ran_gets_no_record_and_keeps_the_decisi
     result.stdout.fnmatch_lines([
         "  also-good (candidate): not run - every case deselected or never reached; no run record",
         "  decision: INCOMPLETE_EVALUATION: not run in this session: also-good (every case deselected, or never "
-        "reached after a stop)",
+        "reached after a stop); this session is part * of a split run: the decision waits for `llmgate merge`*",
         "records: 1 run(s) in .llmgate/runs",
     ])
     (experiment,) = read_report(pytester.path / ".llmgate")["experiments"]
