@@ -45,9 +45,10 @@ PROBE_CONFTEST = (
 )
 
 
-def modules_after(pytester: pytest.Pytester, *args: str) -> set[str]:
+def modules_after(pytester: pytest.Pytester, *args: str, passed: int = 1) -> set[str]:
     (pytester.path / "mods.json").unlink(missing_ok=True)
-    pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    result.assert_outcomes(passed=passed)
     return set(json.loads((Path(pytester.path) / "mods.json").read_text()))
 
 
@@ -58,3 +59,158 @@ def test_a_bare_pytest_session_does_not_load_the_gate(pytester: pytest.Pytester)
     assert "pytest_llmgate._plugin" in modules  # the plugin is installed and loaded ...
     assert "pytest_llmgate._gate_plugin" not in modules  # ... and the gate is not
     assert not modules & set(HEAVY)
+
+
+# --- the exact fast validator (jsonschema only when a fast check does not say VALID) ---------------------------
+
+from typing import Any  # noqa: E402
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from jsonschema import Draft202012Validator  # noqa: E402
+
+from pytest_llmgate._candidate import COMMON_PROPERTIES  # noqa: E402
+from pytest_llmgate._fastcheck import INVALID, UNKNOWN, VALID, compile_schema  # noqa: E402
+from pytest_llmgate._schemas import schema  # noqa: E402
+from pytest_llmgate.providers import BUILTIN, builtin_factory  # noqa: E402
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(-3, 3, allow_nan=False) | st.sampled_from([1.0, 0.0])
+    | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+    max_leaves=6,
+)
+
+
+def guided(sub: Any, root: Any, depth: int = 0) -> st.SearchStrategy[Any]:
+    """Documents shaped like ``sub`` mostly, with a random value now and then: near the edges of what it accepts."""
+    if depth > 6 or not isinstance(sub, dict):
+        return JSON
+    options: list[st.SearchStrategy[Any]] = []
+    if "$ref" in sub:
+        options.append(st.deferred(lambda: guided(root["$defs"][sub["$ref"].split("/")[-1]], root, depth + 1)))
+    for key in ("anyOf", "oneOf"):
+        options.extend(guided(branch, root, depth + 1) for branch in sub.get(key, ()))
+    if "enum" in sub:
+        options.append(st.sampled_from(sub["enum"]))
+    if "const" in sub:
+        options.append(st.just(sub["const"]))
+    types = sub.get("type", [])
+    for kind in [types] if isinstance(types, str) else types:
+        if kind == "object":
+            properties = sub.get("properties", {})
+            extra = sub.get("additionalProperties", True)
+            keys = st.from_regex(sub["propertyNames"]["pattern"], fullmatch=True) if "propertyNames" in sub else st.text(max_size=4)
+            values = guided(extra, root, depth + 1) if isinstance(extra, dict) else JSON
+            options.append(st.builds(
+                lambda required, optional, more: {**required, **optional, **more},
+                st.fixed_dictionaries({key: guided(properties.get(key, {}), root, depth + 1)
+                                       for key in sub.get("required", ())}),
+                st.fixed_dictionaries({}, optional={key: guided(value, root, depth + 1)
+                                                    for key, value in properties.items()}),
+                st.dictionaries(keys, values, max_size=2) if extra is not False
+                else st.dictionaries(st.text(max_size=3), JSON, max_size=1) | st.just({}),
+            ))
+        elif kind == "array":
+            options.append(st.lists(guided(sub.get("items", {}), root, depth + 1), max_size=3))
+        elif kind == "string":
+            options.append(st.from_regex(sub["pattern"]) if "pattern" in sub else st.text(min_size=sub.get("minLength", 0), max_size=6))
+        elif kind in ("integer", "number"):
+            low = sub.get("minimum", sub.get("exclusiveMinimum", 0))
+            options.append(st.sampled_from([low - 1, low, low + 1, float(low), low + 0.5, sub.get("maximum", 99)]))
+        elif kind == "boolean":
+            options.append(st.booleans())
+        elif kind == "null":
+            options.append(st.none())
+    if not options:
+        return JSON
+    shaped = st.one_of(*options)
+    return st.integers(0, 11).flatmap(lambda pick: JSON if pick == 0 else shaped)  # now and then a stray value
+
+
+def settings_schema(provider: str) -> dict[str, Any]:
+    """The schema ``providers.check_settings`` builds for a provider's artifact."""
+    factory = builtin_factory(provider)
+    assert factory is not None
+    fragment = factory.settings_schema
+    return {"type": "object", "required": ["template_id", "provider", *fragment.get("required", ())],
+            "properties": {**COMMON_PROPERTIES, **fragment.get("properties", {})}, "additionalProperties": False}
+
+
+SCHEMAS: dict[str, tuple[Any, Any]] = {
+    "manifest": (schema("manifest"), schema("manifest")),
+    "candidate": (schema("candidate"), schema("candidate")),
+    "suite": (schema("suite"), schema("suite")),
+    "suite case": (schema("suite")["properties"]["cases"]["items"], schema("suite")),
+    **{f"provider {name}": (settings_schema(name), settings_schema(name)) for name in BUILTIN},
+}
+
+
+@pytest.mark.parametrize("name", SCHEMAS)
+def test_the_fast_validator_never_says_valid_where_jsonschema_says_invalid(name: str) -> None:
+    sub, root = SCHEMAS[name]
+    fast = compile_schema(sub, root=root)
+    exact = Draft202012Validator({**sub, "$defs": root.get("$defs", {})} if isinstance(sub, dict) else sub)
+    seen: dict[str, int] = {VALID: 0, INVALID: 0, UNKNOWN: 0}
+
+    @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(guided(sub, root))
+    def agrees(document: Any) -> None:
+        verdict = fast(document)
+        seen[verdict] += 1
+        if verdict != UNKNOWN:
+            assert (verdict == VALID) == exact.is_valid(document), (verdict, document)
+
+    agrees()
+    assert seen[VALID] and seen[INVALID]  # both answers were exercised, not only UNKNOWN
+
+
+def test_the_shipped_examples_are_valid_to_the_fast_validator() -> None:
+    import yaml
+
+    examples = Path(__file__).resolve().parent.parent / "example_suites"
+    for pattern, name in (("*/llmgate.yaml", "manifest"), ("*/templates/*.yaml", "candidate"), ("*/*.suite.yaml", "suite")):
+        files = sorted(examples.glob(pattern))
+        assert files
+        for path in files:
+            assert compile_schema(schema(name))(yaml.safe_load(path.read_text(encoding="utf-8"))) == VALID, path
+
+
+@pytest.mark.parametrize(("sub", "document", "verdict"), [
+    ({"type": "integer"}, 1.0, UNKNOWN),  # jsonschema takes 1.0 as an integer
+    ({"type": "integer"}, True, INVALID),
+    ({"enum": [1]}, 1.0, UNKNOWN),
+    ({"enum": ["a"]}, "b", INVALID),
+    ({"enum": [[1]]}, [True], UNKNOWN),
+    ({"uniqueItems": True}, [1, 1], UNKNOWN),  # a keyword it does not know
+    ({"$ref": "other.json"}, 1, UNKNOWN),
+    ({"type": "string"}, Path("x"), UNKNOWN),  # not a JSON value
+    ({"type": "object"}, {1: "a"}, UNKNOWN),
+    ({"oneOf": [{"type": "integer"}, {"minimum": 0}]}, 3, INVALID),
+    ({"type": "object", "x-refused": True, "description": "d"}, {}, VALID),
+])
+def test_what_the_fast_validator_leaves_to_jsonschema(sub: Any, document: Any, verdict: str) -> None:
+    assert compile_schema(sub)(document) == verdict
+
+
+LLM_EXAMPLE = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-gate-llm"
+
+
+@pytest.fixture
+def llm_example(pytester: pytest.Pytester) -> Path:
+    import shutil
+
+    target = pytester.path / "example_suites" / LLM_EXAMPLE.name
+    shutil.copytree(LLM_EXAMPLE, target)
+    pytester.makeconftest(PROBE_CONFTEST)
+    return target
+
+
+def test_a_one_case_replayed_session_imports_no_jsonschema_and_no_sdk(
+    pytester: pytest.Pytester, llm_example: Path
+) -> None:
+    first = sorted(line for line in (llm_example / "regression.suite.yaml").read_text().splitlines()
+                   if "case_id:" in line)[0].split("case_id:")[1].strip()
+    modules = modules_after(pytester, "example_suites", "--llmgate-candidate=ci-answerer-llm-v2", "-k", first)
+    assert "pytest_llmgate._gate_plugin" in modules and "pytest_llmgate.providers.openai_chat" in modules
+    assert not {"jsonschema", "openai"} & modules

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from jsonschema import Draft202012Validator
-
 from .._candidate import COMMON_PROPERTIES, Candidate
 from .._errors import CandidateError, ProviderError
 from .._schemas import check_document_against
@@ -153,7 +151,7 @@ def check_settings(candidate: Candidate, factory: ProviderFactory) -> None:
         "properties": {**COMMON_PROPERTIES, **fragment.get("properties", {})},
         "additionalProperties": False,
     }
-    check_document_against(candidate.document, Draft202012Validator(schema), CandidateError)
+    check_document_against(candidate.document, schema, CandidateError)  # jsonschema only when it fails
     factory.check(candidate)
 
 
