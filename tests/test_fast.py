@@ -214,3 +214,33 @@ def test_a_one_case_replayed_session_imports_no_jsonschema_and_no_sdk(
     modules = modules_after(pytester, "example_suites", "--llmgate-candidate=ci-answerer-llm-v2", "-k", first)
     assert "pytest_llmgate._gate_plugin" in modules and "pytest_llmgate.providers.openai_chat" in modules
     assert not {"jsonschema", "openai"} & modules
+
+
+def modules_after_collection(pytester: pytest.Pytester, *args: str) -> set[str]:
+    """The modules loaded by a ``--collect-only`` session: no case runs, so no call imports an SDK itself."""
+    (pytester.path / "mods.json").unlink(missing_ok=True)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--collect-only", "-q", *args)
+    assert result.ret == 0, result.stdout.str()
+    return set(json.loads((Path(pytester.path) / "mods.json").read_text()))
+
+
+@pytest.mark.usefixtures("llm_example")
+def test_the_sdk_import_starts_at_session_start_when_a_call_may_go_live(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("openai")
+    selected = ("example_suites", "--llmgate-candidate=ci-answerer-llm-v2")
+    assert "openai" in modules_after_collection(pytester, *selected, "--llmgate-record=new_episodes")
+    assert "openai" not in modules_after_collection(pytester, *selected)  # replay: no call can go live
+
+
+def test_a_live_session_against_a_dead_endpoint_still_says_cannot_connect(
+    pytester: pytest.Pytester, llm_example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openai")
+    monkeypatch.setenv("LLMGATE_EXAMPLE_API_KEY", "sk-test")
+    template = llm_example / "templates" / "ci-answerer-llm-v2.yaml"
+    template.write_text(template.read_text().replace("127.0.0.1:8000", "127.0.0.1:9"), encoding="utf-8")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "example_suites", "--llmgate-freeze",
+                                           "--llmgate-candidate=ci-answerer-llm-v2", "--llmgate-record=all",
+                                           "--llmgate-concurrency=1", "-x")
+    result.stdout.fnmatch_lines(["*cannot connect to http://127.0.0.1:9/v1*"])
+    assert "openai" in json.loads((Path(pytester.path) / "mods.json").read_text())
