@@ -244,3 +244,53 @@ def test_a_live_session_against_a_dead_endpoint_still_says_cannot_connect(
                                            "--llmgate-concurrency=1", "-x")
     result.stdout.fnmatch_lines(["*cannot connect to http://127.0.0.1:9/v1*"])
     assert "openai" in json.loads((Path(pytester.path) / "mods.json").read_text())
+
+
+def test_ptw_reruns_the_replayed_gate_when_a_file_is_saved(pytester: pytest.Pytester) -> None:
+    """The local loop of docs/loop.md: pytest-watcher reruns the gate on save, replaying the recordings.
+
+    The experiment is at the watched folder's top: on this machine the watcher saw no change in a subfolder
+    (inotify watches are shared by many processes here), which is the watcher's business, not the gate's."""
+    import os
+    import shutil
+    import signal
+    import time
+
+    for item in LLM_EXAMPLE.iterdir():
+        (shutil.copytree if item.is_dir() else shutil.copy)(item, pytester.path / item.name)
+    pytester.makeconftest(PROBE_CONFTEST)
+
+    ptw = shutil.which("ptw", path=str(Path(sys.executable).parent))
+    if ptw is None:
+        pytest.skip("pytest-watcher is not installed: pip install 'pytest-llmgate[test]'")
+    log = pytester.path / "ptw.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                                       os.environ.get("PYTHONPATH", "")])}
+    with log.open("w") as out:
+        watcher = subprocess.Popen(
+            [ptw, ".", "--now", "--delay", "0.1", "--patterns", "*.yaml,*.jsonl", "--runner",
+             str(Path(sys.executable).parent / "pytest"), ".",
+             "--llmgate-candidate=ci-answerer-llm-v2", "-p", "no:randomly"],
+            cwd=pytester.path, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            start_new_session=True,
+        )
+    try:
+        def runs() -> int:
+            return log.read_text(errors="replace").count(" passed in ")  # sessions finished
+
+        def wait_for(count: int) -> None:
+            deadline = time.monotonic() + 90
+            while runs() < count and time.monotonic() < deadline and watcher.poll() is None:
+                time.sleep(0.2)
+            assert runs() >= count, log.read_text(errors="replace")
+
+        wait_for(1)  # --now: the first run
+        first = runs()
+        time.sleep(1.0)  # a change made while a run is under way is not watched for
+        manifest = pytester.path / "llmgate.yaml"
+        manifest.write_text(manifest.read_text() + "\n# edited\n", encoding="utf-8")
+        wait_for(first + 1)  # the save started a second run ...
+        assert log.read_text(errors="replace").count("4 passed in ") == 2, log.read_text(errors="replace")  # ... replayed
+    finally:
+        os.killpg(watcher.pid, signal.SIGTERM)
+        watcher.wait(timeout=30)
