@@ -82,10 +82,17 @@ class Wiring:
         gate = self.gate
         try:
             gate.start(found, controller=self.controller)
+            if not self._distributing():
+                gate.warm()  # the SDK's import overlaps collection, in the process that makes the calls
             if self.controller and not gate.selection.empty and not self.config.option.collectonly:
                 gate.mark_in_progress()
         except LlmgateError as exc:
             raise pytest.UsageError(exc.message()) from None
+
+    def _distributing(self) -> bool:
+        """Whether this is an xdist controller: its workers make the calls, not it."""
+        option = self.config.option
+        return self.controller and bool(getattr(option, "numprocesses", None)) and getattr(option, "dist", "no") != "no"
 
     def header_lines(self) -> list[str]:
         return self.gate.header_lines()

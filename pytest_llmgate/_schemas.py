@@ -1,4 +1,8 @@
-"""The JSON Schemas shipped in ``schemas/``, and validation with errors that name a line."""
+"""The JSON Schemas shipped in ``schemas/``, and validation with errors that name a line.
+
+Every check runs the exact fast validator (``_fastcheck``) first; jsonschema is imported and asked only when that
+does not say VALID: to explain an error with its line, or to decide what the fast validator does not know.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,15 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from ._errors import LlmgateError
+from ._fastcheck import VALID, Check, compile_schema
 from ._yaml import Document
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 SCHEMA_DIR = Path(__file__).parent / "schemas"
 
@@ -32,24 +38,50 @@ def schema(name: str) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # only when the fast check cannot say VALID
+
     return Draft202012Validator(schema(name))
+
+
+@functools.lru_cache(maxsize=None)
+def fast_check(name: str) -> Check:
+    """The exact fast validator for schema ``name`` (see ``_fastcheck``)."""
+    return compile_schema(schema(name))
+
+
+def _best_error(checker: Draft202012Validator, data: Any) -> ValidationError | None:
+    from jsonschema.exceptions import best_match
+
+    return best_match(checker.iter_errors(data))
 
 
 def check_json(data: Any, name: str) -> None:
     """Raise ``jsonschema.ValidationError`` when ``data`` does not match schema ``name``."""
-    error = best_match(validator(name).iter_errors(data))
+    if fast_check(name)(data) == VALID:
+        return
+    error = _best_error(validator(name), data)
     if error is not None:
         raise error
 
 
 def check_document(document: Document, name: str, error: type[LlmgateError]) -> None:
     """Validate a parsed file against schema ``name``; raise ``error`` at the offending line."""
-    check_document_against(document, validator(name), error)
+    if fast_check(name)(document.data) == VALID:
+        return
+    _explain(document, validator(name), error)
 
 
-def check_document_against(document: Document, checker: Draft202012Validator, error: type[LlmgateError]) -> None:
-    """Validate a parsed file with ``checker`` (a schema built in code: a provider's settings, say)."""
-    found = best_match(checker.iter_errors(document.data))
+def check_document_against(document: Document, fragment: Mapping[str, Any], error: type[LlmgateError]) -> None:
+    """Validate a parsed file against ``fragment`` (a schema built in code: a provider's settings, say)."""
+    if compile_schema(fragment)(document.data) == VALID:
+        return
+    from jsonschema import Draft202012Validator
+
+    _explain(document, Draft202012Validator(fragment), error)
+
+
+def _explain(document: Document, checker: Draft202012Validator, error: type[LlmgateError]) -> None:
+    found = _best_error(checker, document.data)
     if found is None:
         return
     location = list(found.absolute_path)
@@ -88,9 +120,11 @@ def check_item(
     instance: Any, subschema: Mapping[str, Any], name: str, path: Path, line: int | None, error: type[LlmgateError]
 ) -> None:
     """Validate one item (a JSON Lines case, say) against a part of schema ``name``; raise ``error`` at ``line``."""
-    found = best_match(
-        Draft202012Validator({**subschema, "$defs": schema(name).get("$defs", {})}).iter_errors(instance)
-    )
+    if compile_schema(subschema, root=schema(name))(instance) == VALID:
+        return
+    from jsonschema import Draft202012Validator
+
+    found = _best_error(Draft202012Validator({**subschema, "$defs": schema(name).get("$defs", {})}), instance)
     if found is None:
         return
     location = list(found.absolute_path)

@@ -26,7 +26,7 @@ from ._experiment import EVALUATION, Experiment, load_experiment
 from ._fingerprint import short
 from ._lock import frozen_state, read_lock, write_lock
 from .providers import (
-    MakeProvider, Provider, ProviderContext, ProviderFactory, ProviderOptions, builtin_factory, check_settings,
+    MakeProvider, Provider, ProviderContext, ProviderFactory, ProviderOptions, builtin_factory, check_settings, warm,
     unknown_provider,
 )
 from .providers._calls import DEFAULT_CONCURRENCY, Answers
@@ -276,6 +276,17 @@ class GateSession:
             self.freeze_all()
         for experiment in self.experiments:
             self.frozen(experiment)  # suites that differ from their lock stop the session before any run
+
+    def warm(self) -> None:
+        """Let each selected artifact's factory start its slow work in the background (see ``ProviderFactory``)."""
+        for experiment in self.experiments:
+            for planned in self.plans(experiment):
+                candidate = experiment.candidates[planned.template_id]
+                try:
+                    factory = self._factory(candidate)
+                except LlmgateError:
+                    continue  # an unknown provider is reported when its cases run
+                warm(factory, candidate, self._context(experiment))
 
     def frozen(self, experiment: Experiment) -> bool:
         """Whether the experiment matches its lock (False: no lock); a mismatch raises ``LockError``."""

@@ -9,12 +9,12 @@ fragment, checked with errors naming the artifact's line), its run params and it
 from __future__ import annotations
 
 import importlib
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-
-from jsonschema import Draft202012Validator
 
 from .._candidate import COMMON_PROPERTIES, Candidate
 from .._errors import CandidateError, ProviderError
@@ -34,6 +34,8 @@ __all__ = [
     "builtin_factory",
     "check_settings",
     "coerce_route",
+    "import_in_background",
+    "warm",
 ]
 
 
@@ -122,6 +124,11 @@ class ProviderFactory(Protocol):
         """
         ...
 
+    # Optional: ``warm(candidate, context) -> None``, called at session start for each selected artifact in each
+    # process that runs cases, before pytest collects: a factory may start slow work there in the background (the
+    # LLM providers start importing their SDK in a daemon thread when a call may go live). It must return at
+    # once, never raise for an unusable artifact (``build`` says so), and make no call of its own.
+
 
 #: The built-in providers: name -> module that defines ``FACTORY``, imported when an artifact names it.
 BUILTIN = {
@@ -153,8 +160,32 @@ def check_settings(candidate: Candidate, factory: ProviderFactory) -> None:
         "properties": {**COMMON_PROPERTIES, **fragment.get("properties", {})},
         "additionalProperties": False,
     }
-    check_document_against(candidate.document, Draft202012Validator(schema), CandidateError)
+    check_document_against(candidate.document, schema, CandidateError)  # jsonschema only when it fails
     factory.check(candidate)
+
+
+def warm(factory: ProviderFactory, candidate: Candidate, context: ProviderContext) -> None:
+    """Call a factory's optional ``warm`` hook (see ``ProviderFactory``)."""
+    hook = getattr(factory, "warm", None)
+    if callable(hook):
+        hook(candidate, context)
+
+
+def import_in_background(module: str) -> threading.Thread | None:
+    """Start importing ``module`` in a daemon thread (None: already imported). An import that fails is left to the
+    first real import, which then says why; Python's import lock makes that one wait for this one."""
+    if module in sys.modules:
+        return None
+
+    def run() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:  # noqa: BLE001, S110 - reported by the import that needs it
+            pass
+
+    thread = threading.Thread(target=run, name=f"llmgate-import-{module}", daemon=True)
+    thread.start()
+    return thread
 
 
 def unknown_provider(candidate: Candidate) -> CandidateError:

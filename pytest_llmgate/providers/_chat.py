@@ -21,8 +21,8 @@ from .._candidate import Candidate
 from .._costs import Usage
 from .._errors import CandidateError, ProviderError
 from .._transcript import TrialTranscript
-from .._vocab import Route
-from . import ProviderContext
+from .._vocab import RecordMode, Route
+from . import ProviderContext, import_in_background
 from ._calls import Pace, Throttles, Window, slot
 from ._recordings import Recordings, recordings_path, recordings_sha256
 from ._render import MissingField, placeholders, render
@@ -289,6 +289,16 @@ class ChatFactory:
             except re.error as exc:
                 raise CandidateError(candidate.path, candidate.document.line_of(["route", "regex"]),
                                      f"route.regex {rule['regex']!r} is not a regular expression: {exc}") from None
+
+    def warm(self, candidate: Candidate, context: ProviderContext) -> None:
+        """When a call may go live (a record mode other than ``none``), start importing the SDK while pytest
+        collects: a live one-case session then pays for the import and the collection side by side. (``once`` with
+        a recordings file replays only.)"""
+        mode = context.record_mode
+        if mode is RecordMode.NONE or (
+                mode is RecordMode.ONCE and recordings_path(context.experiment_dir, candidate.template_id).exists()):
+            return
+        import_in_background(self.provider_class.sdk)
 
     def build(self, candidate: Candidate, context: ProviderContext) -> ChatProvider:
         recordings = Recordings(recordings_path(context.experiment_dir, candidate.template_id), context.record_mode)
