@@ -28,6 +28,7 @@ import http.client
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -134,7 +135,7 @@ def timed(function: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def measure(count: int, repeat: int, root: Path) -> list[dict[str, Any]]:
+def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dict[str, Any]]:
     from pytest_llmgate import canonical_json, fingerprint
     from pytest_llmgate._suite import SuiteCache, load_suite, read_cases
 
@@ -168,8 +169,9 @@ def measure(count: int, repeat: int, root: Path) -> list[dict[str, Any]]:
     accounting_s = cost_accounting_s(count, repeat)
     row("a", "pytest, one candidate, without vs with its cost accounting", max(plugin_s - accounting_s, 1e-9),
         plugin_s, 1.02)
-    xdist_s = median_of(repeat, lambda: run_pytest(root, *plugin_args, "-n", "2")[0])
-    row("d", "pytest -n 2 vs serial", plugin_s, xdist_s, None)
+    if xdist:
+        xdist_s = median_of(repeat, lambda: run_pytest(root, *plugin_args, "-n", "2")[0])
+        row("d", "pytest -n 2 vs serial", plugin_s, xdist_s, None)
     rss_kib = statistics.median(rss for _, rss in plugin_runs)
     rows.append({"cases": count, "key": "e", "measure": "peak RSS of the plugin run", "baseline": None,
                  "ours": rss_kib, "unit": "KiB", "ratio": round(rss_kib * 1024 / count, 1), "target": None,
@@ -262,11 +264,12 @@ class LLMBench:
         renderer = self.provider(RecordMode.NONE)
         self.bodies = [{"model": "local", "messages": renderer.request(case, 0)["messages"]} for case in self.cases]
 
-    def provider(self, mode: Any) -> Any:
+    def provider(self, mode: Any, throttles: Any = None) -> Any:
         from pytest_llmgate.providers import ProviderContext
         from pytest_llmgate.providers.openai_chat import FACTORY
 
-        return FACTORY.build(self.candidate, ProviderContext(experiment_dir=self.directory, record_mode=mode))
+        return FACTORY.build(self.candidate, ProviderContext(experiment_dir=self.directory, record_mode=mode,
+                                                             throttles=throttles))
 
     def set_delay(self, delay: float) -> None:
         control = urllib.request.Request(self.url.rsplit("/v1", 1)[0] + "/control", method="POST",
@@ -279,14 +282,15 @@ class LLMBench:
         from pytest_llmgate.providers._calls import Answers
 
         self.set_delay(delay)
-        provider = self.provider(RecordMode.ALL)
+        answers = Answers(concurrency)  # as in a session: the provider's endpoint window is the session's
+        provider = self.provider(RecordMode.ALL, answers.throttles)
         provider.route(self.cases[0])  # the SDK imported and its client made, as after a session's first call
-        answers = Answers(concurrency)
         cases = self.cases
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for case in cases:
             answers.routes(provider, case, lambda: cases)
         elapsed = time.perf_counter() - start
+        self.cpu_per_call = (time.process_time() - cpu) / len(cases)  # the whole process: every thread
         answers.shutdown()
         return elapsed
 
@@ -343,8 +347,10 @@ def measure_llm(repeat: int, root: Path, scale: float = 1.0) -> list[dict[str, A
         # a batch takes under a second: many of them steady the medians.
         batches = max(repeat, LLM_BATCHES)
         timings: dict[str, list[float]] = {"slow": [], "slow_sdk": [], "slow_bare": [], "instant": [], "instant_sdk": []}
+        cpu: list[float] = []
         for _ in range(batches):
             timings["slow"].append(bench.ours(LLM_LATENCY, LLM_CONCURRENCY))
+            cpu.append(bench.cpu_per_call)
             timings["slow_sdk"].append(bench.sdk_alone(LLM_LATENCY, LLM_CONCURRENCY))
             timings["slow_bare"].append(bench.bare(LLM_LATENCY, LLM_CONCURRENCY))
         for _ in range(batches):
@@ -384,7 +390,80 @@ def measure_llm(repeat: int, root: Path, scale: float = 1.0) -> list[dict[str, A
         llm_row("g", g_calls, f"{g_label}, vs the ideal {g_calls:,} / {G_CONCURRENCY} x {G_LATENCY:g} s", g_ideal, g_s,
                 target=1.15),
         llm_row("g", g_calls, f"{g_label}: the SDK alone, vs the ideal", g_ideal, g_sdk_s),
+        {"cases": f_calls, "key": "l", "measure": f"{slow}: process CPU per call (time.process_time)",
+         "baseline": None, "ours": round(statistics.median(cpu) * 1000, 3), "unit": "ms", "ratio": None,
+         "target": 2.5, "met": statistics.median(cpu) * 1000 <= 2.5},
     ]
+
+
+def measure_startup(repeat: int, root: Path) -> list[dict[str, Any]]:
+    """Issue 19's figures for a prompt engineer's rerun loop, each against bare pytest measured alternately:
+    (i) the plugin installed, no option and no experiment, vs the same session with it disabled (target: at most
+    0.1 s more); (j) one case of the LLM example replayed vs bare pytest with one test (target <= 1.15x); (k) one
+    case live against the local endpoint vs bare pytest + the SDK's import + the call (target: at most 0.2 s more)."""
+    example = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-gate-llm"
+    work = root / "startup"
+    shutil.copytree(example, work / "exp")
+    (work / "test_one.py").write_text("def test_one():\n    pass\n")
+    one = ("test_one.py", "-p", "no:cacheprovider")
+    bare_off: list[float] = []
+    bare_on: list[float] = []
+    replay: list[float] = []
+    replay_args = ("exp", "--llmgate-candidate=ci-answerer-llm-v2", "-k", "req_205", "-p", "no:cacheprovider",
+                   f"--llmgate-out={root / 'startup-records'}")
+    for _ in range(2):  # warm: bytecode and the OS's file cache
+        run_pytest(work, *one)
+        run_pytest(work, *replay_args)
+    for _ in range(max(repeat, 5)):
+        bare_off.append(run_pytest(work, *one, "-p", "no:llmgate")[0])
+        bare_on.append(run_pytest(work, *one)[0])
+        replay.append(run_pytest(work, *replay_args)[0])
+    off, on, replay_s = statistics.median(bare_off), statistics.median(bare_on), statistics.median(replay)
+
+    server, url = start_server(root)
+    try:
+        template = work / "exp" / "templates" / "live.yaml"
+        import yaml
+
+        settings = yaml.safe_load((work / "exp" / "templates" / "ci-answerer-llm-v2.yaml").read_text())
+        settings.update(template_id="live", base_url=url, api_key_env="LLMGATE_BENCH_KEY")
+        template.write_text(yaml.safe_dump(settings))
+        os.environ["LLMGATE_BENCH_KEY"] = "local"
+        live_args = ("exp", "--llmgate-candidate=live", "-k", "req_205", "--llmgate-record=all", "-p",
+                     "no:cacheprovider", f"--llmgate-out={root / 'startup-records'}")
+        run_pytest(work, *live_args)
+        live = [run_pytest(work, *live_args)[0] for _ in range(max(repeat, 5))]
+        sdk_import = [_python(work, "import openai") - _python(work, "pass") for _ in range(max(repeat, 5))]
+        client_call = [_python(work, _ONE_CALL.format(url=url)) - _python(work, "import openai")
+                       for _ in range(max(repeat, 5))]
+    finally:
+        server.terminate()
+        server.wait()
+    live_s, import_s, call_s = statistics.median(live), statistics.median(sdk_import), statistics.median(client_call)
+    allowed = on + import_s + call_s
+    return [
+        {"cases": 0, "key": "i", "measure": "startup: plugin installed, no option, no experiment, vs disabled "
+         "(-p no:llmgate), one trivial test", "baseline": round(off, 4), "ours": round(on, 4), "unit": "s",
+         "ratio": round(on - off, 4), "target": 0.1, "met": on - off <= 0.1, "note": "ratio column: seconds more"},
+        {"cases": 1, "key": "j", "measure": "one case of the LLM example replayed vs bare pytest with one test",
+         "baseline": round(on, 4), "ours": round(replay_s, 4), "unit": "s", "ratio": round(replay_s / on, 3),
+         "target": 1.15, "met": replay_s / on <= 1.15},
+        {"cases": 1, "key": "k", "measure": "one case live vs bare pytest + the openai import + one SDK call "
+         f"({import_s:.3f} s + {call_s:.3f} s)", "baseline": round(allowed, 4), "ours": round(live_s, 4),
+         "unit": "s", "ratio": round(live_s - allowed, 4), "target": 0.2, "met": live_s - allowed <= 0.2,
+         "note": "ratio column: seconds more"},
+    ]
+
+
+_ONE_CALL = ("import openai; openai.OpenAI(api_key='local', base_url='{url}', max_retries=0).post("
+             "'/chat/completions', body={{'model': 'm', 'messages': [{{'role': 'user', 'content': 'x'}}]}}, "
+             "cast_to=object)")
+
+
+def _python(cwd: Path, code: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=cwd, env=USER_ENV, check=True)
+    return time.perf_counter() - start
 
 
 def llm_row(key: str, calls: int, measure: str, baseline: float, ours: float,
@@ -400,10 +479,16 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "latest.json")
     parser.add_argument("--no-llm", action="store_true", help="skip (f) and (g), which need the openai extra")
+    parser.add_argument("--no-xdist", action="store_true", help="skip (d), the -n 2 sessions (long at 100,000)")
+    parser.add_argument("--no-startup", action="store_true", help="skip (i)-(k), the one-case sessions")
     parser.add_argument("--llm-scale", type=float, default=1.0,
                         help="scale the call counts of (f) and (g) (a smoke run: 0.05; figures only at 1.0)")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
+    if not args.no_startup and not args.no_llm:
+        with tempfile.TemporaryDirectory(prefix="llmgate-bench-") as tmp:
+            print("measuring one-case sessions ...", file=sys.stderr, flush=True)
+            rows.extend(measure_startup(args.repeat, Path(tmp)))
     if not args.no_llm:
         with tempfile.TemporaryDirectory(prefix="llmgate-bench-") as tmp:
             print("measuring the openai_chat provider ...", file=sys.stderr, flush=True)
@@ -411,7 +496,7 @@ def main() -> None:
     for count in (int(size) for size in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="llmgate-bench-") as tmp:
             print(f"measuring {count:,} cases ...", file=sys.stderr, flush=True)
-            rows.extend(measure(count, args.repeat, Path(tmp)))
+            rows.extend(measure(count, args.repeat, Path(tmp), xdist=not args.no_xdist))
     rss = {row["cases"]: row["ours"] for row in rows if row["key"] == "e"}
     if 10_000 in rss and 100_000 in rss:
         growth = rss[100_000] / rss[10_000]
@@ -434,8 +519,9 @@ def table(result: dict[str, Any]) -> str:
         target = "" if row["target"] is None else f"≤ {row['target']}"
         met = "" if row["met"] is None else ("yes" if row["met"] else "**no**")
         baseline = "" if row["baseline"] is None else f"{row['baseline']} {row['unit']}"
+        ratio = "" if row["ratio"] is None else row["ratio"]
         lines.append(f"| {row['cases']:,} | ({row['key']}) | {row['measure']} | {baseline} | {row['ours']} {row['unit']} "
-                     f"| {row['ratio']} | {target} | {met} |")
+                     f"| {ratio} | {target} | {met} |")
     return "\n".join(lines)
 
 
