@@ -433,6 +433,7 @@ def measure_startup(repeat: int, root: Path) -> list[dict[str, Any]]:
                      "no:cacheprovider", f"--llmgate-out={root / 'startup-records'}")
         run_pytest(work, *live_args)
         live = [run_pytest(work, *live_args)[0] for _ in range(max(repeat, 5))]
+        whole = _whole_session(root, url, repeat)
         sdk_import = [_python(work, "import openai") - _python(work, "pass") for _ in range(max(repeat, 5))]
         client_call = [_python(work, _ONE_CALL.format(url=url)) - _python(work, "import openai")
                        for _ in range(max(repeat, 5))]
@@ -452,7 +453,34 @@ def measure_startup(repeat: int, root: Path) -> list[dict[str, Any]]:
          f"({import_s:.3f} s + {call_s:.3f} s)", "baseline": round(allowed, 4), "ours": round(live_s, 4),
          "unit": "s", "ratio": round(live_s - allowed, 4), "target": 0.2, "met": live_s - allowed <= 0.2,
          "note": "ratio column: seconds more"},
+        {"cases": WHOLE_CALLS, "key": "m", "measure": f"whole session: {WHOLE_CALLS} cases live, endpoint answering in "
+         f"{int(LLM_LATENCY * 1000)} ms, {LLM_CONCURRENCY} in flight, vs the ideal "
+         f"({WHOLE_CALLS} x {LLM_LATENCY:g} s / {LLM_CONCURRENCY}) + bare pytest with one test",
+         "baseline": round(WHOLE_CALLS * LLM_LATENCY / LLM_CONCURRENCY + on, 4), "ours": round(whole, 4), "unit": "s",
+         "ratio": round(whole / (WHOLE_CALLS * LLM_LATENCY / LLM_CONCURRENCY + on), 3), "target": 1.3,
+         "met": whole / (WHOLE_CALLS * LLM_LATENCY / LLM_CONCURRENCY + on) <= 1.3},
     ]
+
+
+WHOLE_CALLS = 500
+
+
+def _whole_session(root: Path, url: str, repeat: int) -> float:
+    """One pytest process gating a 500-case experiment whose candidate calls the endpoint live (record: all)."""
+    directory = write_experiment(root / "whole", WHOLE_CALLS, ".yaml")
+    (directory / "templates" / "llm.yaml").write_text(json.dumps({
+        "template_id": "llm", "provider": "openai_chat", "model": "local", "base_url": url,
+        "api_key_env": "LLMGATE_BENCH_KEY", "max_retries": 0, "timeout": 30,
+        "prompt": {"system": "Serve only when the evidence state is one of: test_failure_log, dependency_error.",
+                   "user": "Evidence state: {{ evidence_state }}"},
+    }))
+    control = urllib.request.Request(url.rsplit("/v1", 1)[0] + "/control", method="POST",
+                                     data=json.dumps({"mode": "ok", "delay": LLM_LATENCY}).encode())
+    urllib.request.urlopen(control).read()
+    args = (directory.name, "--llmgate-candidate=llm", "--llmgate-record=all",
+            f"--llmgate-concurrency={LLM_CONCURRENCY}", "-p", "no:cacheprovider", f"--llmgate-out={root / 'whole-out'}")
+    run_pytest(directory.parent, *args)
+    return median_of(max(repeat, 3), lambda: run_pytest(directory.parent, *args)[0])
 
 
 _ONE_CALL = ("import openai; openai.OpenAI(api_key='local', base_url='{url}', max_retries=0).post("

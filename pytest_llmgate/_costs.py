@@ -22,7 +22,7 @@ MTOK = 1_000_000
 PRICE_PROVIDERS = {"openai_chat": "openai", "anthropic_messages": "anthropic"}
 
 
-class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """One call: the tokens the endpoint reported (None: not reported), its latency, and the 429s absorbed.
 
     ``input_tokens`` counts every input token, cached ones included (``cached_tokens`` of them read from a
@@ -38,7 +38,7 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     rate_limited: int = 0
 
 
-class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
     """What one case cost, over its calls (one per trial): tokens summed (None: never reported), money (None:
     unknown price, or no tokens), the slowest call's latency and the 429s absorbed."""
 

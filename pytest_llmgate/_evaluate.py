@@ -54,7 +54,7 @@ def guardrail_violation(case: Case, template_id: str, outcome: Outcome, routes: 
     )
 
 
-class CaseResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
+class CaseResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     """One (case, candidate) result as it travels from a pytest item (or an xdist worker) to the gate.
 
     On a test report it is carried as MessagePack bytes (``to_payload``): one compact value per item, which

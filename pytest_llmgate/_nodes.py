@@ -130,6 +130,7 @@ class CaseItem(pytest.Item):
             case_id=self.case.case_id, predicted_route=predicted, outcome=outcome, error=error,
             trial_routes=trial_routes, calls=self._calls,
         )
+        self._routes, self._calls = (), ()  # the result holds them now; an item keeps no per-call objects
 
     def _context(self) -> str:
         case = self.case

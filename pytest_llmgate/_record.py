@@ -19,7 +19,7 @@ from ._stats import DEFAULT_CONFIDENCE, upper_bound
 from ._vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
 
 
-class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     """One case's line in a record: labels, prediction and outcome; its input only as a hash.
 
     With several trials: every trial's route, the share of the most common route (``agreement``) and the

@@ -12,6 +12,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
+
 from ._errors import SuiteError
 from ._fingerprint import fingerprint, value_sha256
 from ._provenance import llmgate_version
@@ -97,9 +99,9 @@ class SuiteCache:
 
     def get(self, key: str) -> _Parsed | None:
         try:
-            data = json.loads((self.directory / f"{key}.json").read_bytes())
+            data = msgspec.json.decode((self.directory / f"{key}.json").read_bytes())  # plain JSON data, in C
             cases, lines, stored = data["cases"], data["lines"], data["fingerprint"]
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, msgspec.DecodeError, KeyError, TypeError):
             return None
         if not (type(cases) is list and cases and type(lines) is list and len(lines) == len(cases)
                 and all(line is None or type(line) is int for line in lines) and all(map(plainly_valid, cases))):
