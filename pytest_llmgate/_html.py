@@ -227,6 +227,7 @@ table{border-collapse:collapse;margin:.4em 0}th,td{border:1px solid #d0d7de;padd
 .decision[data-status=PROMOTE]{border-color:#1a7f37;background:#dafbe1}
 .decision h2{margin:.2em 0}.error{color:#cf222e}
 .matrix-wrap{max-height:70vh;overflow:auto}.matrix td{font-family:monospace;font-size:12px}
+table.only-f tbody tr:not(.f),table.only-ch tbody tr:not(.ch){display:none}
 td.o-PASS{background:#dafbe1}td.o-UNSAFE_CLAIM_SERVED{background:#ffcecb}
 td.o-UNNECESSARY_ABSTENTION{background:#fff1c2}td.o-ERROR{background:#e0c8ff}td.o-NOT_RUN{background:#eaeef2}
 td.c-broken{outline:2px solid #cf222e;outline-offset:-2px}td.c-fixed{outline:2px solid #1a7f37;outline-offset:-2px}
@@ -268,16 +269,19 @@ _SCRIPT = """
           esc(outcome) + (mark !== "." ? " [" + esc(change) + "]" : "") + "</td>";
       });
       return {failing: failing, changed: changed,
-              html: "<tr><td>" + esc(c[0]) + "</td><td>" + esc(c[1]) + "</td><td>" + esc(c[2]) + "</td><td>" +
+              html: "<tr" + (failing || changed ? ' class="' + (failing ? "f" : "") + (changed ? " ch" : "") + '"' : "") +
+                    "><td>" + esc(c[0]) + "</td><td>" + esc(c[1]) + "</td><td>" + esc(c[2]) + "</td><td>" +
                     esc(c[3]) + "</td><td>" + esc(c[4]) + "</td>" + cells + "</tr>"};
     });
+    // Every row is drawn once; a filter only sets a class on the table, and the style hides the other rows.
+    table.tBodies[0].innerHTML = rows.map(function (row) { return row.html; }).join("");
     var draw = function () {
-      var html = [], count = 0;
+      table.classList.toggle("only-f", failures.checked);
+      table.classList.toggle("only-ch", changes.checked);
+      var count = 0;
       rows.forEach(function (row) {
-        if ((failures.checked && !row.failing) || (changes.checked && !row.changed)) { return; }
-        html.push(row.html); count += 1;
+        if (!((failures.checked && !row.failing) || (changes.checked && !row.changed))) { count += 1; }
       });
-      table.tBodies[0].innerHTML = html.join("");
       shown.textContent = "showing " + count + " of " + rows.length + " cases";
       table.dataset.shown = String(count);
     };
