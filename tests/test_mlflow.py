@@ -59,8 +59,6 @@ def test_every_run_becomes_an_mlflow_run_and_the_promotion_a_prompt_alias(
     result.stdout.no_fnmatch_line("*ERROR llmgate*")
     result.stdout.fnmatch_lines([f"mlflow: 3 run(s) logged to {uri}", "mlflow: experiment ci-claim-gate-repair (id *)",
                                  f"mlflow: promoted prompt prompts:/{FIX_B}@canary_candidate"])
-    result.stdout.no_fnmatch_line("*warnings summary*")
-    result.stdout.no_fnmatch_line("*Warning*")
     out = pytester.path / ".llmgate"
     records = runs_by_template(out)
     tracking = client(uri)
