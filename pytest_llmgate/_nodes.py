@@ -207,7 +207,14 @@ class CaseItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, GuardrailViolation):
-            return excinfo.value.full() + self._said  # the guardrail, the full sentence, what the model said
+            # pytest's own one-line view (the short summary, JUnit's message) stays "GUARDRAIL: sentence", on
+            # pytest 8 and 9 and through xdist; the failure section shows the sentence and what the model said.
+            shown = excinfo.getrepr(style="value")
+            entries = getattr(getattr(shown, "reprtraceback", None), "reprentries", None)
+            if entries:
+                entries[-1].lines = (excinfo.value.full() + self._said).split("\n")
+                return shown
+            return excinfo.value.full() + self._said
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
