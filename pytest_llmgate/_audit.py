@@ -10,6 +10,7 @@ since the run, or (with ``LLMGATE_SIGNING_KEY`` set) when its signature is missi
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,9 +27,9 @@ from ._evaluate import judge, judge_trials
 from ._experiment import load_experiment
 from ._fingerprint import short, value_sha256
 from ._record import Metrics, RedactedEval, RunRecord, cases_digest, run_status
-from ._signing import signature_problem
+from ._signing import signature_of_struct, signature_problem
 from ._store import REPORTS, RUNS
-from ._vocab import Outcome
+from ._vocab import SIGNING_KEY_ENV, Outcome
 
 _UNANSWERED = (Outcome.ERROR, Outcome.NOT_RUN)
 
@@ -76,6 +77,23 @@ def run_problems(run: StoredRun, key: bytes | None) -> list[str]:
     problems += _derived_problems(record)
     problems += _artifact_problems(run)
     return problems
+
+
+def part_problems(path: Path, record: RunRecord, key: bytes | None) -> list[str]:
+    """What ``llmgate merge`` checks of a part before merging it (the parts are read one by one, never as JSON
+    dicts): its signature (with a key), its name, each case's outcome against its labels and prediction, its
+    case-set digest, and its figures and status recomputed. Its candidate file and redacted report are not read:
+    the merge uses neither; ``llmgate verify`` on the merged folder checks the merged run's."""
+    problems: list[str] = []
+    if key is not None:
+        if record.signature is None:
+            problems.append(f"is not signed, and {SIGNING_KEY_ENV} is set: unsigned files are refused")
+        elif not hmac.compare_digest(record.signature, signature_of_struct(record, key)):
+            problems.append(f"signature does not match (checked with {SIGNING_KEY_ENV}): the file was altered after "
+                            "it was signed, or signed with another key")
+    if path.parent.name == RUNS and path.stem != record.run_id:
+        problems.append(f"run_id {record.run_id} differs from its file name {path.name}")
+    return problems + _case_problems(record) + _derived_problems(record)
 
 
 def _case_problems(record: RunRecord) -> list[str]:
@@ -130,10 +148,12 @@ def _derived_problems(record: RunRecord) -> list[str]:
         else:
             entries = [entry for entry in record.cases if entry.suite == suite]
             problems += _metric_problems(f"suite_metrics.{suite}", stored, Metrics.of(entries, confidence))
-    can_be_complete = bool(outcomes) and not any(outcome in _UNANSWERED for outcome in outcomes)
+    can_be_complete = (bool(outcomes) and not any(outcome in _UNANSWERED for outcome in outcomes)
+                       and not record.missing_cases and record.part is None)
     complete = record.complete and can_be_complete
     if record.complete and not can_be_complete:
-        problems.append("complete is true, but its cases hold an ERROR or NOT_RUN outcome (or none at all)")
+        problems.append("complete is true, but its cases hold an ERROR or NOT_RUN outcome (or none at all), or it "
+                        "is a part or misses cases")
     over = over_budget(record.budget, record.metrics.cost) if complete else ()
     if tuple(record.over_budget) != tuple(over):
         problems.append(f"over_budget is {list(record.over_budget)}, but its cost figures and budget give {list(over)}")

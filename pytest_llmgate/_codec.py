@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -36,23 +37,79 @@ def dump(obj: Any) -> bytes:
     """JSON for people and diffs: objects indented by two spaces; a list of objects or lists has each element on
     one line of its own (100,000 cases are 100,000 lines, each encoded in C), except a short list of objects that
     hold objects (the report's experiments and runs), which is indented like an object."""
-    return (_pretty(msgspec.to_builtins(obj), "") + "\n").encode("utf-8")
+    return b"".join(dump_chunks(obj))
+
+
+def dump_chunks(obj: Any) -> Iterator[bytes]:
+    """``dump``'s bytes in pieces, for writing a large record without holding it twice: a per-case list of
+    ``Struct`` entries is encoded entry by entry from the objects (never turned into dicts first)."""
+    yield from _pieces(shallow_data(obj), b"")
+    yield b"\n"
+
+
+def shallow_data(obj: Any) -> Any:
+    """``msgspec.to_builtins(obj)``, except that a long list of Structs held by a field of ``obj`` stays a list of
+    Structs (an ``Entries``), encoded one by one when written."""
+    if not isinstance(obj, msgspec.Struct):
+        return msgspec.to_builtins(obj)
+    long = long_lists(obj)
+    if not long:
+        return msgspec.to_builtins(obj)
+    data = msgspec.to_builtins(msgspec.structs.replace(obj, **{name: items[:1] for name, items in long.items()}))
+    for name, items in long.items():
+        data[name] = Entries(items)
+    return data
+
+
+def long_lists(obj: msgspec.Struct) -> dict[str, Sequence[msgspec.Struct]]:
+    """The fields of ``obj`` holding more than a few Structs (the per-case lists of a record)."""
+    found: dict[str, Sequence[msgspec.Struct]] = {}
+    for name in obj.__struct_fields__:
+        value = getattr(obj, name)
+        if isinstance(value, (tuple, list)) and len(value) > _SHORT_LIST and isinstance(value[0], msgspec.Struct):
+            found[name] = value
+    return found
+
+
+class Entries(tuple):  # type: ignore[type-arg]
+    """A per-case list kept as Structs until it is written."""
 
 
 #: A list of at most this many nested objects is indented in full; a longer one (per-case lists) is one per line.
 _SHORT_LIST = 8
 
 
-def _pretty(value: Any, indent: str) -> str:
-    inner = indent + "  "
-    if isinstance(value, dict) and value:
-        members = (f"{inner}{_encode(str(key)).decode()}: {_pretty(item, inner)}" for key, item in value.items())
-        return "{\n" + ",\n".join(members) + f"\n{indent}}}"
-    if isinstance(value, (list, tuple)) and value and isinstance(value[0], (dict, list, tuple)):
+def _pieces(value: Any, indent: bytes) -> Iterator[bytes]:
+    inner = indent + b"  "
+    if isinstance(value, Entries):
+        separator = b",\n" + inner
+        yield b"[\n" + inner
+        first = True
+        for item in value:
+            if not first:
+                yield separator
+            first = False
+            yield _encode(item)
+        yield b"\n" + indent + b"]"
+    elif isinstance(value, dict) and value:
+        yield b"{\n"
+        first = True
+        for key, item in value.items():
+            yield (inner if first else b",\n" + inner) + _encode(str(key)) + b": "
+            first = False
+            yield from _pieces(item, inner)
+        yield b"\n" + indent + b"}"
+    elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (dict, list, tuple)):
         if len(value) <= _SHORT_LIST and any(_nested(item) for item in value):
-            return "[\n" + ",\n".join(inner + _pretty(item, inner) for item in value) + f"\n{indent}]"
-        return "[\n" + ",\n".join(inner + _encode(item).decode() for item in value) + f"\n{indent}]"
-    return _encode(value).decode()
+            yield b"[\n"
+            for index, item in enumerate(value):
+                yield inner if index == 0 else b",\n" + inner
+                yield from _pieces(item, inner)
+            yield b"\n" + indent + b"]"
+        else:
+            yield b"[\n" + b",\n".join(inner + _encode(item) for item in value) + b"\n" + indent + b"]"
+    else:
+        yield _encode(value)
 
 
 def _nested(item: Any) -> bool:

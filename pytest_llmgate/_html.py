@@ -143,7 +143,7 @@ def _run_row(record: RunRecord) -> str:
         if comparison.comparable else "not comparable" if comparison.comparability_issues else "no stored run")
     return (f'<tr data-role="{_e(record.role.value)}"><th>{_e(record.template_id)}</th><td>{_e(record.role.value)}</td>'
             f"<td>{metrics.unsafe_claim_served}</td><td>{metrics.unnecessary_abstention}</td><td>{metrics.error_count}</td>"
-            f"<td>{metrics.not_run_count}</td><td>{rate(metrics.exact_route_rate)}</td>"
+            f"<td>{record.unevaluated}</td><td>{rate(metrics.exact_route_rate)}</td>"
             f'<td class="run-status">{_e(record.status.value)}</td><td>{_e(versus)}</td></tr>')
 
 

@@ -8,7 +8,7 @@ and the decision come from the same code as a session's (``_record.aggregates``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +16,8 @@ from typing import Any, cast
 
 import msgspec
 
-from ._codec import dump, load, to_data
+from ._audit import part_problems, refuse
+from ._codec import dump, dump_chunks, load, to_data
 from ._costs import Budget
 from ._decision import compared_fields, decide
 from ._errors import RecordError, display_path
@@ -25,8 +26,8 @@ from ._fingerprint import short
 from ._history import load_run, run_files
 from ._record import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 from ._report import SessionReport
-from ._session import ExperimentOutcome, PlannedRun, SessionResult, _sha256
-from ._signing import signed, signing_key
+from ._session import ExperimentOutcome, PlannedRun, SessionResult
+from ._signing import signature_of_struct, signed, signing_key
 from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
 from ._vocab import DecisionStatus, Outcome, Role, RunStatus
 
@@ -57,14 +58,24 @@ class Merged:
     missing: tuple[str, ...]
 
 
-def read_parts(directories: Sequence[Path]) -> tuple[list[RunRecord], list[SessionReport]]:
-    """Every part record of the records folders, and their session reports (for the order of the runs)."""
+def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[list[RunRecord], list[SessionReport]]:
+    """Every part record of the records folders, each checked as it is read (``_audit.part_problems``), and
+    their session reports (for the order of the runs). Parts are decoded one at a time straight into records, and
+    the parts of one run share one list of its case ids, so memory holds each evaluated case about once."""
     parts: list[RunRecord] = []
     reports: list[SessionReport] = []
+    shared: list[tuple[str, ...]] = []
     for directory in directories:
         if not directory.is_dir():
             raise RecordError(directory, None, "is not a records folder")
-        parts.extend(record for record in map(load_run, run_files(directory)) if record.part is not None)
+        for path in run_files(directory):
+            record = load_run(path)
+            if record.part is None:
+                continue
+            problems = part_problems(path, record, key)
+            if problems:
+                raise refuse(path, problems)
+            parts.append(_sharing(record, shared))
         report = directory / REPORT_FILE
         if report.is_file():
             reports.append(load(report.read_bytes(), SessionReport, report))
@@ -72,6 +83,17 @@ def read_parts(directories: Sequence[Path]) -> tuple[list[RunRecord], list[Sessi
         raise RecordError(None, None, "no part records in " + ", ".join(display_path(d) for d in directories)
                           + " (a part is written by a session run with a splitter, -k/--deselect or --llmgate-part)")
     return parts, reports
+
+
+def _sharing(record: RunRecord, shared: list[tuple[str, ...]]) -> RunRecord:
+    """``record`` with its part's case ids replaced by an equal list already read (one copy for all parts)."""
+    assert record.part is not None
+    ids = record.part.case_ids
+    for known in shared:
+        if known is ids or (len(known) == len(ids) and known == ids):
+            return msgspec.structs.replace(record, part=msgspec.structs.replace(record.part, case_ids=known))
+    shared.append(ids)
+    return record
 
 
 def newest_parts(parts: Iterable[RunRecord]) -> dict[tuple[str, str], list[RunRecord]]:
@@ -94,7 +116,8 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
     for name in ("role", "frozen", "promotion", "budget", "fingerprints", "experiment_path"):
         if len({msgspec.json.encode(getattr(part, name)) for part in parts}) > 1:
             found.append(name)
-    if len({tuple(entry.case_id for entry in part.cases) for part in parts}) > 1:
+    if len({(p.part.cases_sha256, len(p.part.case_ids)) if p.part else None for p in parts}) > 1 or any(
+            p.part is None or p.part.case_ids != parts[0].part.case_ids for p in parts[1:]):  # type: ignore[union-attr]
         found.append("cases")
     return found
 
@@ -102,6 +125,7 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
 def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -> Merged:
     """The parts of one (experiment, template) as one run; refused when they are not comparable or disagree."""
     first = parts[0]
+    assert first.part is not None
     differ = _differences(parts)
     if differ:
         shown = "; ".join(f"{p.part.split_id if p.part else '?'} (run {p.run_id}): "
@@ -113,10 +137,7 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
     latencies: dict[str, tuple[float, ...]] = {}
     for part in parts:
         assert part.part is not None
-        evaluated = set(part.part.evaluated)
         for entry in part.cases:
-            if entry.case_id not in evaluated:
-                continue
             seen = chosen.get(entry.case_id)
             if seen is not None and _judged(seen[0]) != _judged(entry):
                 other = seen[1].part.split_id if seen[1].part else "?"
@@ -124,18 +145,27 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
                                   f"{other} and {part.part.split_id} with different outcomes "
                                   f"({seen[0].outcome.value}, {entry.outcome.value}); re-run one of them")
             chosen[entry.case_id] = (entry, part)
-            if entry.case_id in part.part.latencies_ms:
-                latencies[entry.case_id] = part.part.latencies_ms[entry.case_id]
-    entries = tuple(chosen[entry.case_id][0] if entry.case_id in chosen else entry for entry in first.cases)
-    missing = tuple(entry.case_id for entry in first.cases if entry.case_id not in chosen)
+        latencies.update(part.part.latencies_ms)
+    ids = first.part.case_ids
+    entries = [chosen[case_id][0] for case_id in ids if case_id in chosen]
+    if len(entries) != len(chosen):
+        known = set(ids)
+        extra = sorted(case_id for case_id in chosen if case_id not in known)
+        raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} evaluated {len(extra)} "
+                          f"case(s) that are not in the run they were split from ({', '.join(extra[:SHOWN])})")
+    missing = tuple(case_id for case_id in ids if case_id not in chosen) if len(entries) < len(ids) else ()
+    chosen.clear()
     complete = bool(entries) and not missing and all(
         entry.outcome not in (Outcome.ERROR, Outcome.NOT_RUN) for entry in entries)
-    suites = list(first.suite_metrics)
+    figures = aggregates(entries, complete, latencies, list(first.suite_metrics), first.role, first.promotion,
+                         first.budget, baselines)
+    if not missing and first.part.cases_sha256 is not None and figures["cases_sha256"] != first.part.cases_sha256:
+        raise RecordError(None, None, f"the cases of the parts of {first.experiment} / {first.template_id} do not "
+                          "give the case set they were split from (cases_sha256): a part's cases were replaced")
     record = msgspec.structs.replace(
         first, run_id=new_run_id(utc_now()), started_at=min(p.started_at for p in parts),
         finished_at=max(p.finished_at for p in parts), artifacts=first.artifacts[:1], signature=None,
-        comparison=None, part=None, merged_from=tuple(p.run_id for p in parts),
-        **aggregates(entries, complete, latencies, suites, first.role, first.promotion, first.budget, baselines),
+        comparison=None, part=None, merged_from=tuple(p.run_id for p in parts), missing_cases=missing, **figures,
     )
     return Merged(record=record, missing=missing)
 
@@ -153,7 +183,8 @@ def _shown(record: RunRecord, field: str) -> str:
 def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, dict[str, tuple[str, ...]]]:
     """Merge every part in ``directories``; write the merged runs and report into ``out_dir``. Returns the
     session-like result (for the summaries) and, per merged run id, the cases no part evaluated."""
-    parts, reports = read_parts(directories)
+    key_bytes = signing_key()
+    parts, reports = read_parts(directories, key_bytes)
     order: dict[tuple[str, str], int] = {}
     selected: dict[str, list[tuple[str, Role]]] = {}
     for report in reports:
@@ -164,7 +195,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                 if run not in selected.setdefault(listed.experiment, []):
                     selected[listed.experiment].append(run)
     groups = newest_parts(parts)
-    key_bytes = signing_key()
+    del parts  # each group's parts are let go once merged
     outcomes: list[ExperimentOutcome] = []
     missing: dict[str, tuple[str, ...]] = {}
     run_paths: list[Path] = []
@@ -174,7 +205,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
         records: list[RunRecord] = []
         for key in keys:
             baselines = [record for record in records if record.role is Role.BASELINE]
-            merged = merge_run(groups[key], baselines)
+            merged = merge_run(groups.pop(key), baselines)
             record = _write(merged.record, out_dir, key_bytes)
             run_paths.append(out_dir / RUNS / f"{record.run_id}.json")
             records.append(record)
@@ -186,7 +217,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
         gaps = [(record, missing[record.run_id]) for record in records if record.run_id in missing]
         if gaps and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
             verdict = dataclasses.replace(verdict, reason="; ".join(_missing_text(r, ids) for r, ids in gaps))
-        first = groups[keys[0]][0]
+        first = records[0]
         stored = StoredExperiment(name=name, directory=out_dir / (first.experiment_path or "."),
                                       fingerprints=dict(first.fingerprints), budget=first.budget,
                                       promotion=first.promotion)
@@ -201,18 +232,17 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
 
 def _missing_text(record: RunRecord, ids: Sequence[str]) -> str:
     few = ", ".join(ids[:SHOWN]) + (", ..." if len(ids) > SHOWN else "")
-    return (f"{len(ids)} of {len(record.cases)} case(s) of {record.template_id} are in no part ({few}): a part is "
+    return (f"{len(ids)} of {len(record.cases) + len(ids)} case(s) of {record.template_id} are in no part ({few}): a part is "
             f"missing; the merged run is {RunStatus.INCOMPLETE_EVALUATION.value}")
 
 
 def _write(record: RunRecord, out_dir: Path, key: bytes | None) -> RunRecord:
-    """The merged run's redacted evaluation report, then its record (signed when a key is set)."""
+    """The merged run's redacted evaluation report, then its record (signed when a key is set), each written
+    piece by piece from the objects."""
     report_rel = f"{REPORTS}/{record.run_id}-redacted-eval.json"
-    report_bytes = dump(redacted_eval(record))
-    write_new(out_dir / report_rel, report_bytes)
-    record = msgspec.structs.replace(
-        record, artifacts=(*record.artifacts, Artifact(path=report_rel, sha256=_sha256(report_bytes))))
-    data: Mapping[str, Any] = signed(to_data(record), key)
-    stored = msgspec.convert(data, RunRecord)
-    write_new(out_dir / RUNS / f"{record.run_id}.json", dump(stored))
-    return stored
+    report_sha = write_new(out_dir / report_rel, dump_chunks(redacted_eval(record)))
+    record = msgspec.structs.replace(record, artifacts=(*record.artifacts, Artifact(path=report_rel, sha256=report_sha)))
+    if key is not None:
+        record = msgspec.structs.replace(record, signature=signature_of_struct(record, key))
+    write_new(out_dir / RUNS / f"{record.run_id}.json", dump_chunks(record))
+    return record

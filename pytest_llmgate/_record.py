@@ -135,12 +135,15 @@ class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 class Part(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """A run made by one job of a split session (docs/ci.md, "Split over CI jobs"): ``split_id`` names the split
     (``--llmgate-part``, else the splitter's group, else a digest of the cases it ran), ``selection`` how the
-    session was narrowed, ``evaluated`` the case ids it ran (the other cases are NOT_RUN in this record), and
-    ``latencies_ms`` each evaluated case's call latencies (what ``llmgate merge`` needs for the percentiles)."""
+    session was narrowed. A part's ``cases`` are the cases it evaluated, and its figures theirs; ``case_ids``
+    lists every case of the whole run in the run's order and ``cases_sha256`` is the whole run's case-set digest
+    (what ``llmgate merge`` orders by, checks the merged run against, and names missing cases from);
+    ``latencies_ms`` holds each evaluated case's call latencies (what the merge needs for the percentiles)."""
 
     split_id: str
     selection: str
-    evaluated: tuple[str, ...]
+    case_ids: tuple[str, ...]
+    cases_sha256: str | None = None
     latencies_ms: dict[str, tuple[float, ...]] = {}
 
 
@@ -189,6 +192,14 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     # -- split over CI jobs (issue 17) --
     part: Part | None = None  # this run is one part of a split run; its decision waits for ``llmgate merge``
     merged_from: tuple[str, ...] = ()  # a merged run: the run ids of its parts
+    missing_cases: tuple[str, ...] = ()  # a merged run: the cases of the run that no part evaluated
+
+    @property
+    def unevaluated(self) -> int:
+        """How many cases of the run have no result here: not run, in no part of a merge (``missing_cases``), or
+        (a part) evaluated by other parts."""
+        others = len(self.part.case_ids) - len(self.cases) if self.part is not None else 0
+        return self.metrics.not_run_count + len(self.missing_cases) + others
 
     @property
     def template_id(self) -> str:

@@ -32,7 +32,7 @@ from .providers import (
 from .providers._calls import DEFAULT_CONCURRENCY, Answers
 from ._candidate import CASE_TIMEOUT
 from ._suite import SuiteCache
-from ._record import Artifact, Part, RunRecord, build_run_record, redacted_eval
+from ._record import Artifact, Part, RunRecord, aggregates, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
 from ._codec import dump, from_data, to_data
 from ._signing import signed, signing_key
@@ -415,12 +415,7 @@ class GateSession:
             experiment_path=_relative(experiment.directory, self.out_dir),
         )
         if self.part is not None:
-            draft = msgspec.structs.replace(draft, part=Part(
-                split_id=self.split_id(), selection=self.part.selection, evaluated=tuple(sorted(results)),
-                latencies_ms={case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
-                              for case_id, ran in sorted(results.items())
-                              if ran and any(call.latency_ms is not None for call in ran[-1].calls)},
-            ))
+            draft = self._as_part(experiment, draft, results, baselines)
         if self.compare_to is not None:
             before, matched_by = counterpart(draft, self.stored)
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
@@ -442,6 +437,23 @@ class GateSession:
             report_path.unlink(missing_ok=True)
             raise
         return record, path
+
+    def _as_part(self, experiment: Experiment, draft: RunRecord, results: Mapping[str, list[CaseResult]],
+                 baselines: Sequence[RunRecord]) -> RunRecord:
+        """A part's record: the cases it evaluated and their figures, and what the merge needs of the rest."""
+        assert self.part is not None
+        evaluated = [entry for entry in draft.cases if entry.case_id in results]
+        latencies = {case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
+                     for case_id, ran in results.items() if ran}
+        return msgspec.structs.replace(
+            draft,
+            part=Part(split_id=self.split_id(), selection=self.part.selection,
+                      case_ids=tuple(entry.case_id for entry in draft.cases), cases_sha256=draft.cases_sha256,
+                      latencies_ms={case_id: latencies[case_id] for case_id in (e.case_id for e in evaluated)
+                                    if latencies.get(case_id)}),
+            **aggregates(evaluated, False, latencies, [suite.name for suite in experiment.suites], draft.role,
+                         draft.promotion, draft.budget, baselines),
+        )
 
     def split_id(self) -> str:
         """The part's split id: as asked for, else ``cases-`` and a digest of every (experiment, template, case) run."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import tempfile
 from datetime import datetime, timezone
+from collections.abc import Iterable
 from pathlib import Path
 
 from ._defaults import DEFAULT_DIR as DEFAULT_DIR
@@ -31,9 +33,10 @@ def new_run_id(moment: datetime) -> str:
     return f"{moment.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.token_hex(4)}"
 
 
-def write_new(path: Path, payload: bytes) -> None:
-    """Write ``path`` atomically; an existing file of that name is never replaced."""
-    _write(path, payload, replace=False)
+def write_new(path: Path, payload: bytes | Iterable[bytes]) -> str:
+    """Write ``path`` atomically (``payload``: bytes, or pieces written one after another); an existing file of
+    that name is never replaced. Returns the SHA-256 (hex) of what was written."""
+    return _write(path, payload, replace=False)
 
 
 def write_replacing(path: Path, payload: bytes) -> None:
@@ -41,7 +44,7 @@ def write_replacing(path: Path, payload: bytes) -> None:
     _write(path, payload, replace=True)
 
 
-def _write(path: Path, payload: bytes, *, replace: bool) -> None:
+def _write(path: Path, payload: bytes | Iterable[bytes], *, replace: bool) -> str:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -52,8 +55,11 @@ def _write(path: Path, payload: bytes, *, replace: bool) -> None:
         raise RecordError(path, None, f"cannot be written: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
+            for piece in (payload,) if isinstance(payload, bytes) else payload:
+                handle.write(piece)
+                digest.update(piece)
             handle.flush()
             os.fsync(handle.fileno())
         if replace:
@@ -66,3 +72,4 @@ def _write(path: Path, payload: bytes, *, replace: bool) -> None:
         raise RecordError(path, None, f"cannot be written: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
+    return digest.hexdigest()

@@ -68,7 +68,7 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
             record.role.value,
             str(record.metrics.unsafe_claim_served),
             str(record.metrics.unnecessary_abstention),
-            *((str(record.metrics.error_count), str(record.metrics.not_run_count)) if why else ()),
+            *((str(record.metrics.error_count), str(record.unevaluated)) if why else ()),
             rate(record.metrics.exact_route_rate),
             *(cost_cells(record.metrics.cost) if costs else ()),
             record.status.value,

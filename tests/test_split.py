@@ -127,6 +127,9 @@ def test_k_lists_a_missing_part_and_a_rerun(pytester: pytest.Pytester, make_expe
     assert merged_report["decision_status"] == "INCOMPLETE_EVALUATION"
     assert re.search(r"13 of 40 case\(s\) of good are in no part \(c00002, c00005", merged_report["decision_reason"])
     assert merged_report["runs"][0]["status"] == "INCOMPLETE_EVALUATION"
+    (run,) = (out / "runs").glob("*.json")
+    assert len(json.loads(run.read_text())["missing_cases"]) == 13
+    assert re.search(r"good +candidate +0 +0 +0 +13 ", text), text  # the not-run column counts them
     # the missing job runs, and the first job is re-run into its folder: newest part of a split id wins
     outs += run_parts(pytester, "big", args, lists[2:], xdist_part=-1)
     rerun = pytester.runpytest("big", "-p", "no:cacheprovider", *args, f"--llmgate-out={outs[0]}", *lists[0])

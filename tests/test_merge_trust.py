@@ -1,0 +1,99 @@
+"""Parts are checked before they are merged, and the merge writes large runs piece by piece."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from pytest_llmgate._cli import main
+from pytest_llmgate._codec import dump, dump_chunks, to_data
+from pytest_llmgate._record import CaseEntry, RunRecord
+from pytest_llmgate._signing import signature_of, signature_of_struct
+from pytest_llmgate._vocab import SIGNING_KEY_ENV, Outcome, Route
+
+from .conftest import MakeExperiment
+from .test_split import big_experiment, run_parts
+
+LISTS = [["-k", " or ".join(f"c{i:05d}" for i in range(start, 40, 2))] for start in range(2)]
+ARGS = ["--llmgate-candidate=good"]
+
+
+def part_files(out: Path) -> list[Path]:
+    return sorted((out / "runs").glob("*.json"))
+
+
+def test_a_part_holds_the_cases_it_evaluated_and_the_ids_of_the_whole_run(
+        pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    big_experiment(make_experiment, 40)
+    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    for start, out in enumerate(outs):
+        (path,) = part_files(out)
+        record = json.loads(path.read_text())
+        assert [entry["case_id"] for entry in record["cases"]] == [f"c{i:05d}" for i in range(start, 40, 2)]
+        assert record["part"]["case_ids"] == [f"c{i:05d}" for i in range(40)]
+        assert record["metrics"]["case_count"] == 20 and record["complete"] is False
+        assert record["status"] == "INCOMPLETE_EVALUATION"
+
+
+def test_a_tampered_part_is_refused_naming_its_file_and_the_case(
+        pytester: pytest.Pytester, make_experiment: MakeExperiment, capsys: pytest.CaptureFixture[str]) -> None:
+    big_experiment(make_experiment, 40)
+    outs = run_parts(pytester, "big", ["--llmgate-candidate=wide"], LISTS, xdist_part=-1)
+    (path,) = part_files(outs[1])
+    record = json.loads(path.read_text())
+    failing = next(entry for entry in record["cases"] if entry["outcome"] != "PASS")
+    failing["outcome"] = "PASS"  # a failure edited away by hand
+    path.write_text(json.dumps(record, indent=2))
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 2
+    error = capsys.readouterr().err
+    assert path.name in error and failing["case_id"] in error and "outcome is PASS" in error
+    assert not (pytester.path / "merged" / "runs").exists()
+
+
+def test_signed_parts_merge_into_a_signed_run_that_verifies(
+        pytester: pytest.Pytester, make_experiment: MakeExperiment, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SIGNING_KEY_ENV, "k3y-for-tests")
+    big_experiment(make_experiment, 40)
+    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    merged = pytester.path / "merged"
+    assert main(["merge", *map(str, outs), "--out", str(merged)]) == 0
+    (run,) = part_files(merged)
+    assert json.loads(run.read_text())["signature"].startswith("hmac-sha256:")
+    capsys.readouterr()
+    assert main(["verify", str(run)]) == 0, capsys.readouterr().out
+    # a part whose signature was removed is refused while the key is set
+    (path,) = part_files(outs[0])
+    record = json.loads(path.read_text())
+    del record["signature"]
+    path.write_text(json.dumps(record))
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "again")]) == 2
+    error = capsys.readouterr().err
+    assert path.name in error and "is not signed" in error
+
+
+def entries(count: int) -> tuple[CaseEntry, ...]:
+    return tuple(CaseEntry(suite="main", case_id=f"c{i:05d}", slice_name="Zürich ✓", evidence_state="log",
+                           expected_route=Route.SERVE, predicted_route=Route.SERVE if i % 4 else Route.ABSTAIN,
+                           outcome=Outcome.PASS if i % 4 else Outcome.UNNECESSARY_ABSTENTION, input_sha256=f"{i:064x}")
+                 for i in range(count))
+
+
+@pytest.mark.parametrize("count", [3, 40])
+def test_a_long_record_is_written_and_signed_piece_by_piece_as_a_whole(count: int) -> None:
+    golden = Path(__file__).parent / "golden"
+    record = msgspec.json.decode(next((golden / "v0.1.0" / "runs").glob("*.json")).read_bytes(), type=RunRecord)
+    record = msgspec.structs.replace(record, cases=entries(count))
+    assert b"".join(dump_chunks(record)) == dump(record)
+    data = to_data(record)
+    # the same bytes as the plain, dict-by-dict encoding of the whole record
+    reference = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+    assert json.loads(dump(record)) == json.loads(reference)
+    if count > 8:  # one line per case
+        assert all(line.startswith(b'    {"suite"') for line in dump(record).split(b"\n")
+                   if b'"case_id"' in line) and dump(record).count(b'"case_id"') == count
+    assert signature_of_struct(record, b"key") == signature_of(data, b"key")
+    assert signature_of_struct(record, b"key") != signature_of_struct(record, b"other")
