@@ -14,6 +14,7 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,10 @@ from ._errors import LlmgateError, RecordError
 from ._evaluate import judge, judge_trials
 from ._experiment import load_experiment
 from ._fingerprint import short, value_sha256
-from ._record import Metrics, RedactedEval, RunRecord, cases_digest, run_status
+from ._record import CaseEntry, Metrics, RedactedEval, RunRecord, cases_digest, run_status
 from ._signing import signature_of_struct, signature_problem
 from ._store import REPORTS, RUNS
-from ._vocab import SIGNING_KEY_ENV, Outcome
+from ._vocab import SIGNING_KEY_ENV, Outcome, Route
 
 _UNANSWERED = (Outcome.ERROR, Outcome.NOT_RUN)
 
@@ -82,8 +83,9 @@ def run_problems(run: StoredRun, key: bytes | None) -> list[str]:
 def part_problems(path: Path, record: RunRecord, key: bytes | None) -> list[str]:
     """What ``llmgate merge`` checks of a part before merging it (the parts are read one by one, never as JSON
     dicts): its signature (with a key), its name, each case's outcome against its labels and prediction, its
-    case-set digest, and its figures and status recomputed. Its candidate file and redacted report are not read:
-    the merge uses neither; ``llmgate verify`` on the merged folder checks the merged run's."""
+    case-set digest. Its stored figures and status, candidate file and redacted report are not read: the merge
+    uses none of them (it works the figures out again); ``llmgate verify`` on the merged folder checks the merged
+    run's."""
     problems: list[str] = []
     if key is not None:
         if record.signature is None:
@@ -93,13 +95,29 @@ def part_problems(path: Path, record: RunRecord, key: bytes | None) -> list[str]
                             "it was signed, or signed with another key")
     if path.parent.name == RUNS and path.stem != record.run_id:
         problems.append(f"run_id {record.run_id} differs from its file name {path.name}")
-    return problems + _case_problems(record) + _derived_problems(record)
+    return problems + _case_problems(record)  # its stored figures are not used: the merge works them out again
+
+
+#: Every (expected route, predicted route, outcome) a single-trial case may hold.
+_CONSISTENT = frozenset(
+    [(expected, None, outcome) for expected in Route for outcome in _UNANSWERED]
+    + [(expected, predicted, judge(expected, predicted)) for expected in Route for predicted in Route])
+
+
+def _all_consistent(cases: Sequence[CaseEntry]) -> bool:
+    """Whether every case is unique and holds the outcome its labels and prediction give, checked a column at a
+    time (a case with trials, or any doubt, goes to the case-by-case check that names what is wrong)."""
+    if any(map(attrgetter("trial_routes"), cases)) or len(set(map(attrgetter("case_id"), cases))) != len(cases):
+        return False
+    columns = zip(map(attrgetter("expected_route"), cases), map(attrgetter("predicted_route"), cases),
+                  map(attrgetter("outcome"), cases), strict=True)
+    return all(map(_CONSISTENT.__contains__, columns))
 
 
 def _case_problems(record: RunRecord) -> list[str]:
     problems: list[str] = []
     seen: set[str] = set()
-    for index, entry in enumerate(record.cases):
+    for index, entry in enumerate(() if _all_consistent(record.cases) else record.cases):
         where = f"cases[{index}] ({entry.case_id})"
         if entry.case_id in seen:
             problems.append(f"{where}: case {entry.case_id} appears twice")

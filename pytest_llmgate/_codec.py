@@ -82,14 +82,8 @@ _SHORT_LIST = 8
 def _pieces(value: Any, indent: bytes) -> Iterator[bytes]:
     inner = indent + b"  "
     if isinstance(value, Entries):
-        separator = b",\n" + inner
         yield b"[\n" + inner
-        first = True
-        for item in value:
-            if not first:
-                yield separator
-            first = False
-            yield _encode(item)
+        yield from _entry_lines(value, inner)
         yield b"\n" + indent + b"]"
     elif isinstance(value, dict) and value:
         yield b"{\n"
@@ -110,6 +104,18 @@ def _pieces(value: Any, indent: bytes) -> Iterator[bytes]:
             yield b"[\n" + b",\n".join(inner + _encode(item) for item in value) + b"\n" + indent + b"]"
     else:
         yield _encode(value)
+
+
+#: Entries written as one piece.
+_CHUNK = 2048
+
+
+def _entry_lines(entries: Sequence[Any], inner: bytes) -> Iterator[bytes]:
+    """The entries one a line, ``,\n`` + ``inner`` between them, each encoded from its object by msgspec."""
+    separator = b",\n" + inner
+    for offset in range(0, len(entries), _CHUNK):
+        piece = separator.join(map(_encode, entries[offset:offset + _CHUNK]))
+        yield piece if offset == 0 else separator + piece
 
 
 def _nested(item: Any) -> bool:

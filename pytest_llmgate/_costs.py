@@ -10,6 +10,7 @@ a gate (``REJECT_OVER_BUDGET``).
 from __future__ import annotations
 
 import math
+from operator import attrgetter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -155,25 +156,29 @@ def case_cost(calls: Sequence[Usage], pricer: Pricer | None) -> CaseCost:
 def cost_metrics(cases: Sequence[CaseCost], latencies: Sequence[float]) -> CostMetrics:
     """A set of cases' figures; ``latencies``: every call's latency (the percentiles are over calls)."""
     ran = len(cases)
-    output = _total([case.output_tokens for case in cases])
-    priced = [case for case in cases if case.input_tokens is not None or case.output_tokens is not None]
+    column = {name: list(map(attrgetter(name), cases)) for name in
+              ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd")}
+    output = _total(column["output_tokens"])
+    priced = [cost_usd for cost_usd, inputs, outputs in
+              zip(column["cost_usd"], column["input_tokens"], column["output_tokens"], strict=True)
+              if inputs is not None or outputs is not None]
     cost = None
-    if priced and all(case.cost_usd is not None for case in priced):
-        cost = round(sum(case.cost_usd or 0.0 for case in priced), 10)
+    if priced and None not in priced:
+        cost = round(sum(priced), 10)
     ordered = sorted(latencies)
     return CostMetrics(
-        calls=sum(case.calls for case in cases),
-        input_tokens=_total([case.input_tokens for case in cases]),
+        calls=sum(map(attrgetter("calls"), cases)),
+        input_tokens=_total(column["input_tokens"]),
         output_tokens=output,
-        cached_tokens=_total([case.cached_tokens for case in cases]),
-        reasoning_tokens=_total([case.reasoning_tokens for case in cases]),
+        cached_tokens=_total(column["cached_tokens"]),
+        reasoning_tokens=_total(column["reasoning_tokens"]),
         cost_usd=cost,
         cost_per_case_usd=round(cost / ran, 10) if cost is not None and ran else None,
         output_tokens_per_case=round(output / ran, 3) if output is not None and ran else None,
         latency_p50_ms=percentile(ordered, 50),
         latency_p95_ms=percentile(ordered, 95),
         latency_max_ms=ordered[-1] if ordered else None,
-        rate_limited=sum(case.rate_limited for case in cases),
+        rate_limited=sum(map(attrgetter("rate_limited"), cases)),
     )
 
 
@@ -224,5 +229,7 @@ def _has_tokens(usage: Usage) -> bool:
 
 
 def _total(values: Sequence[int | None]) -> int | None:
+    if values and None not in values:
+        return sum(values)  # type: ignore[arg-type]
     known = [value for value in values if value is not None]
     return sum(known) if known else None

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain, compress, repeat
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -63,6 +66,15 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 
 
+_OUTCOME = attrgetter("outcome")
+_PREDICTED = attrgetter("predicted_route")
+_TRIAL_ROUTES = attrgetter("trial_routes")
+_FLAKY = attrgetter("flaky")
+_SUITE = attrgetter("suite")
+_COST = attrgetter("cost")
+_CASE_ID = attrgetter("case_id")
+
+
 class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Counts over a set of cases; ``exact_route_rate`` is over every case of the set, run or not.
 
@@ -94,13 +106,22 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     @classmethod
     def of(cls, entries: Sequence[CaseEntry], confidence: float = DEFAULT_CONFIDENCE) -> Metrics:
         count = len(entries)
+        # counted by (outcome, predicted route) in C: a case with no prediction (ERROR, NOT_RUN) has no trial
+        pairs = Counter(zip(map(_OUTCOME, entries), map(_PREDICTED, entries), strict=True))
         tally = {outcome: 0 for outcome in Outcome}
-        for entry in entries:
-            tally[entry.outcome] += 1
-        trials = unsafe = unnecessary = 0
-        for entry in entries:
-            n, _, bad, needless = entry.trial_counts()
-            trials, unsafe, unnecessary = trials + n, unsafe + bad, unnecessary + needless
+        for (outcome, _), number in pairs.items():
+            tally[outcome] += number
+        if any(map(_TRIAL_ROUTES, entries)):
+            trials = unsafe = unnecessary = 0
+            for entry in entries:
+                n, _, bad, needless = entry.trial_counts()
+                trials, unsafe, unnecessary = trials + n, unsafe + bad, unnecessary + needless
+        else:  # one trial per answered case: its outcome says how it went
+            answered = {key: number for key, number in pairs.items() if key[1] is not None}
+            trials = sum(answered.values())
+            unsafe = sum(number for (outcome, _), number in answered.items() if outcome is Outcome.UNSAFE_CLAIM_SERVED)
+            unnecessary = sum(number for (outcome, _), number in answered.items()
+                              if outcome is Outcome.UNNECESSARY_ABSTENTION)
         return cls(
             case_count=count,
             unsafe_claim_served=tally[Outcome.UNSAFE_CLAIM_SERVED],
@@ -111,7 +132,7 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
             trial_count=trials,
             unsafe_trials=unsafe,
             unnecessary_trials=unnecessary,
-            flaky_count=sum(entry.flaky for entry in entries),
+            flaky_count=sum(map(_FLAKY, entries)),
             confidence=confidence,
             unsafe_rate=round(unsafe / trials, 6) if trials else 0.0,
             unsafe_rate_upper=_figure(upper_bound(unsafe, trials, confidence)),
@@ -381,11 +402,10 @@ def aggregates(
     merged record are both made here, so a merged run is judged exactly as one session's run would be."""
     confidence = confidence_of(promotion)
     metrics = _with_cost(Metrics.of(entries, confidence), entries, latencies)
-    suite_metrics = {
-        suite: _with_cost(Metrics.of([entry for entry in entries if entry.suite == suite], confidence),
-                          [entry for entry in entries if entry.suite == suite], latencies)
-        for suite in suites
-    }
+    suite_metrics: dict[str, Metrics] = {}
+    for suite in suites:
+        ours = list(compress(entries, map(suite.__eq__, map(_SUITE, entries))))
+        suite_metrics[suite] = _with_cost(Metrics.of(ours, confidence), ours, latencies)
     comparisons = () if role is Role.BASELINE else tuple(
         compare(((entry.case_id, entry.outcome) for entry in entries),
                 ((entry.case_id, entry.outcome) for entry in baseline.cases), baseline.run_id, baseline.template_id)
@@ -402,13 +422,11 @@ def aggregates(
 
 def _with_cost(metrics: Metrics, entries: Sequence[CaseEntry], latencies: Mapping[str, Sequence[float]]) -> Metrics:
     """``metrics`` with the cost figures of the entries that have them (unchanged when none has)."""
-    costed = [entry for entry in entries if entry.cost is not None]
+    costed = list(compress(entries, map(_COST, entries)))
     if not costed:
         return metrics
-    measured = [latency for entry in costed for latency in latencies.get(entry.case_id, ())]
-    return msgspec.structs.replace(
-        metrics, cost=cost_metrics([entry.cost for entry in costed if entry.cost is not None], measured)
-    )
+    measured = list(chain.from_iterable(map(latencies.get, map(_CASE_ID, costed), repeat((), len(costed)))))
+    return msgspec.structs.replace(metrics, cost=cost_metrics(list(map(_COST, costed)), measured))
 
 
 def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
