@@ -49,7 +49,8 @@ STATE = State()
 
 
 def decide(messages: list[dict[str, Any]]) -> str:
-    system = " ".join(m.get("content", "") for m in messages if m.get("role") == "system")
+    # OpenAI's newer models take the system prompt as a "developer" message (Inspect AI sends it so)
+    system = " ".join(m.get("content", "") for m in messages if m.get("role") in ("system", "developer"))
     user = " ".join(m.get("content", "") for m in messages if m.get("role") == "user")
     evidence = EVIDENCE.search(user)
     if "Serve always." in system:
