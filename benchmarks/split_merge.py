@@ -160,11 +160,13 @@ def main() -> None:
     parser.add_argument("--million", type=int, default=1_000_000, help="cases of the scaled merge (n3)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "split.json")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
     os.environ["LLMGATE_BENCH_KEY"] = "local"
     with tempfile.TemporaryDirectory(prefix="llmgate-split-") as tmp:
-        root = Path(tmp)
+        root = Path(tmp) if args.keep is None else args.keep
+        root.mkdir(parents=True, exist_ok=True)
         server, url = start_server(root)
         try:
             directory = llm_experiment(root, args.cases, url)

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 import dataclasses
+from itertools import chain, islice
+from operator import attrgetter, eq
+from sys import intern
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
 import msgspec
+from msgspec.structs import force_setattr
 
 from ._audit import part_problems, refuse
 from ._codec import dump, dump_chunks, load, to_data
@@ -30,6 +34,8 @@ from ._session import ExperimentOutcome, PlannedRun, SessionResult
 from ._signing import signature_of_struct, signed, signing_key
 from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
 from ._vocab import DecisionStatus, Outcome, Role, RunStatus
+
+_CASE_ID = attrgetter("case_id")
 
 #: How many missing case ids a message names.
 SHOWN = 5
@@ -75,6 +81,7 @@ def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[l
             problems = part_problems(path, record, key)
             if problems:
                 raise refuse(path, problems)
+            _share_labels(record.cases)
             parts.append(_sharing(record, shared))
         report = directory / REPORT_FILE
         if report.is_file():
@@ -94,6 +101,15 @@ def _sharing(record: RunRecord, shared: list[tuple[str, ...]]) -> RunRecord:
             return msgspec.structs.replace(record, part=msgspec.structs.replace(record.part, case_ids=known))
     shared.append(ids)
     return record
+
+
+def _share_labels(cases: Sequence[CaseEntry]) -> None:
+    """The few label values every case repeats (suite, slice, evidence state) held once, not once per case: a
+    million merged cases keep about 170 MB less. The entries are fresh from the decoder and not yet shared."""
+    for entry in cases:
+        force_setattr(entry, "suite", intern(entry.suite))
+        force_setattr(entry, "slice_name", intern(entry.slice_name))
+        force_setattr(entry, "evidence_state", intern(entry.evidence_state))
 
 
 def newest_parts(parts: Iterable[RunRecord]) -> dict[tuple[str, str], list[RunRecord]]:
@@ -133,28 +149,28 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
         raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} are not comparable: they "
                           f"differ in {', '.join(differ)} ({shown}); merge only parts of one frozen suite and one "
                           "artifact")
-    chosen: dict[str, tuple[CaseEntry, RunRecord]] = {}
+    ids = first.part.case_ids
+    position = dict(zip(ids, range(len(ids)), strict=True))
+    pooled = list(chain.from_iterable(part.cases for part in parts))
+    try:  # in the run's order; a case from two parts: the later part's after the earlier's
+        entries = sorted(pooled, key=lambda entry: position[entry.case_id])
+    except KeyError:
+        extra = sorted({entry.case_id for entry in pooled} - position.keys())
+        raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} evaluated {len(extra)} "
+                          f"case(s) that are not in the run they were split from ({', '.join(extra[:SHOWN])})"
+                          ) from None
+    del pooled
+    position.clear()
+    if any(map(eq, map(_CASE_ID, entries), map(_CASE_ID, islice(entries, 1, None)))):
+        entries = _once(entries, parts)
     latencies: dict[str, tuple[float, ...]] = {}
     for part in parts:
         assert part.part is not None
-        for entry in part.cases:
-            seen = chosen.get(entry.case_id)
-            if seen is not None and _judged(seen[0]) != _judged(entry):
-                other = seen[1].part.split_id if seen[1].part else "?"
-                raise RecordError(None, None, f"case {entry.case_id} of {first.template_id} was evaluated in parts "
-                                  f"{other} and {part.part.split_id} with different outcomes "
-                                  f"({seen[0].outcome.value}, {entry.outcome.value}); re-run one of them")
-            chosen[entry.case_id] = (entry, part)
         latencies.update(part.part.latencies_ms)
-    ids = first.part.case_ids
-    entries = [chosen[case_id][0] for case_id in ids if case_id in chosen]
-    if len(entries) != len(chosen):
-        known = set(ids)
-        extra = sorted(case_id for case_id in chosen if case_id not in known)
-        raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} evaluated {len(extra)} "
-                          f"case(s) that are not in the run they were split from ({', '.join(extra[:SHOWN])})")
-    missing = tuple(case_id for case_id in ids if case_id not in chosen) if len(entries) < len(ids) else ()
-    chosen.clear()
+    missing: tuple[str, ...] = ()
+    if len(entries) < len(ids):
+        present = set(map(_CASE_ID, entries))
+        missing = tuple(case_id for case_id in ids if case_id not in present)
     complete = bool(entries) and not missing and all(
         entry.outcome not in (Outcome.ERROR, Outcome.NOT_RUN) for entry in entries)
     figures = aggregates(entries, complete, latencies, list(first.suite_metrics), first.role, first.promotion,
@@ -168,6 +184,22 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
         comparison=None, part=None, merged_from=tuple(p.run_id for p in parts), missing_cases=missing, **figures,
     )
     return Merged(record=record, missing=missing)
+
+
+def _once(entries: list[CaseEntry], parts: Sequence[RunRecord]) -> list[CaseEntry]:
+    """``entries`` (in order) with a case evaluated by several parts kept once (the last part's); refused when
+    the parts' outcomes for it differ."""
+    owner = {id(entry): part.part.split_id if part.part else "?" for part in parts for entry in part.cases}
+    kept: list[CaseEntry] = []
+    for entry in entries:
+        if kept and kept[-1].case_id == entry.case_id:
+            seen = kept.pop()
+            if _judged(seen) != _judged(entry):
+                raise RecordError(None, None, f"case {entry.case_id} of {parts[0].template_id} was evaluated in "
+                                  f"parts {owner[id(seen)]} and {owner[id(entry)]} with different outcomes "
+                                  f"({seen.outcome.value}, {entry.outcome.value}); re-run one of them")
+        kept.append(entry)
+    return kept
 
 
 def _judged(entry: CaseEntry) -> tuple[Any, ...]:

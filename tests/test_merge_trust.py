@@ -97,3 +97,13 @@ def test_a_long_record_is_written_and_signed_piece_by_piece_as_a_whole(count: in
         assert lines == [b"    " + msgspec.json.encode(entry) for entry in record.cases]
     assert signature_of_struct(record, b"key") == signature_of(data, b"key")
     assert signature_of_struct(record, b"key") != signature_of_struct(record, b"other")
+
+
+@pytest.mark.parametrize("count", [0, 1, 8192, 20_000])
+def test_the_case_set_digest_is_hashed_in_slices_as_one_joined_text(count: int) -> None:
+    import hashlib
+
+    from pytest_llmgate._record import cases_digest
+
+    hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(count)][::-1]
+    assert cases_digest(hashes) == hashlib.sha256("\n".join(sorted(hashes)).encode("ascii")).hexdigest()
