@@ -18,6 +18,7 @@ import msgspec
 
 from ._codec import dump, load, to_data
 from ._costs import Budget
+from ._defaults import MANIFEST_NAME
 from ._decision import compared_fields, decide
 from ._errors import RecordError, display_path
 from ._experiment import Experiment, Promotion
@@ -25,7 +26,7 @@ from ._fingerprint import short
 from ._history import load_run, run_files
 from ._record import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 from ._report import SessionReport
-from ._session import ExperimentOutcome, PlannedRun, SessionResult, _sha256
+from ._session import ExperimentOutcome, PlannedRun, SessionResult, _relative, _sha256
 from ._signing import signed, signing_key
 from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
 from ._vocab import DecisionStatus, Outcome, Role, RunStatus
@@ -164,6 +165,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                 if run not in selected.setdefault(listed.experiment, []):
                     selected[listed.experiment].append(run)
     groups = newest_parts(parts)
+    folders = part_folders(directories)
     key_bytes = signing_key()
     outcomes: list[ExperimentOutcome] = []
     missing: dict[str, tuple[str, ...]] = {}
@@ -175,7 +177,8 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
         for key in keys:
             baselines = [record for record in records if record.role is Role.BASELINE]
             merged = merge_run(groups[key], baselines)
-            record = _write(merged.record, out_dir, key_bytes)
+            located = experiment_path_from_out(groups[key], folders, out_dir)
+            record = _write(msgspec.structs.replace(merged.record, experiment_path=located), out_dir, key_bytes)
             run_paths.append(out_dir / RUNS / f"{record.run_id}.json")
             records.append(record)
             if merged.missing:
@@ -187,7 +190,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
         if gaps and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
             verdict = dataclasses.replace(verdict, reason="; ".join(_missing_text(r, ids) for r, ids in gaps))
         first = groups[keys[0]][0]
-        stored = StoredExperiment(name=name, directory=out_dir / (first.experiment_path or "."),
+        stored = StoredExperiment(name=name, directory=out_dir / (records[0].experiment_path or "."),
                                       fingerprints=dict(first.fingerprints), budget=first.budget,
                                       promotion=first.promotion)
         outcomes.append(ExperimentOutcome(experiment=cast(Experiment, stored), records=tuple(records),
@@ -197,6 +200,28 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
     report = to_data(result.report(timestamp(utc_now())))
     write_replacing(out_dir / REPORT_FILE, dump(signed(report, key_bytes)))
     return result, missing
+
+
+def part_folders(directories: Sequence[Path]) -> dict[str, Path]:
+    """The records folder of each part, by run id (a record's file is named for its run id)."""
+    return {path.stem: directory for directory in directories for path in run_files(directory)}
+
+
+def experiment_path_from_out(parts: Sequence[RunRecord], folders: Mapping[str, Path], out_dir: Path) -> str | None:
+    """The experiment directory relative to ``out_dir``, for the merged record (docs/cli.md, ``llmgate merge``).
+
+    A part's ``experiment_path`` is relative to its own records folder: where that names an experiment (its
+    manifest is there), the merged record names the same directory from ``out_dir``. Where no part's does (the
+    folders hold only records downloaded from CI jobs), the path is kept as the parts wrote it: it names the
+    experiment when ``out_dir`` stands where the jobs' records folders stood (``.llmgate`` in the checkout)."""
+    for part in parts:
+        folder = folders.get(part.run_id)
+        if part.experiment_path is None or folder is None:
+            continue
+        directory = folder / part.experiment_path
+        if (directory / MANIFEST_NAME).is_file():
+            return _relative(directory, out_dir) or part.experiment_path
+    return parts[0].experiment_path
 
 
 def _missing_text(record: RunRecord, ids: Sequence[str]) -> str:

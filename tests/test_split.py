@@ -39,7 +39,7 @@ def runs(out: Path) -> dict[str, Any]:
     found = {}
     for path in (out / "runs").glob("*.json"):
         record = json.loads(path.read_text(encoding="utf-8"))
-        for key in ("artifacts", "merged_from", "experiment_path"):
+        for key in ("artifacts", "merged_from"):
             record.pop(key, None)
         found[record["params"]["template_id"]] = scrub(record)
     return found
@@ -185,3 +185,39 @@ def test_a_part_from_a_refrozen_suite_is_refused(pytester: pytest.Pytester,
     assert code == 2
     error = capsys.readouterr().err
     assert "not comparable" in error and "evaluation_sha" in error
+
+
+@pytest.mark.usefixtures("example")
+@pytest.mark.parametrize("layout", ["parts/{}/.llmgate", "ci"])
+def test_merged_records_find_the_candidate_file_from_the_out_folder(
+    pytester: pytest.Pytester, layout: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Parts written at another depth (``parts/1/.llmgate``) or downloaded from CI jobs (only the records: each
+    job's ``.llmgate`` is ``parts/llmgate-part-N``) merge into ``.llmgate``, whose records name the experiment
+    from there: ``llmgate verify``/``runs``/``promote`` check the candidate file."""
+    args = ["example_suites", "-p", "no:cacheprovider", f"--llmgate-baseline={BASELINE}",
+            f"--llmgate-candidate={FIX_B}"]
+    folders = []
+    for group in (1, 2):
+        if layout == "ci":
+            assert pytester.runpytest(*args, "--splits", "2", "--group", str(group)).ret == 0
+            folders.append(pytester.path / "parts" / f"llmgate-part-{group}")
+            folders[-1].parent.mkdir(exist_ok=True)
+            shutil.move(pytester.path / ".llmgate", folders[-1])
+        else:
+            folders.append(pytester.path / layout.format(group))
+            assert pytester.runpytest(*args, "--splits", "2", "--group", str(group),
+                                      f"--llmgate-out={folders[-1]}").ret == 0
+    assert main(["merge", *(str(f.relative_to(pytester.path)) for f in folders), "--out", ".llmgate"]) == 0
+    for record in (pytester.path / ".llmgate" / "runs").glob("*.json"):
+        assert json.loads(record.read_text())["experiment_path"] == "../example_suites/ci-claim-gate-repair"
+    assert main(["verify", ".llmgate"]) == 0
+    assert main(["promote", "--last"]) == 0
+    capsys.readouterr()
+    candidate = pytester.path / "example_suites" / "ci-claim-gate-repair" / "templates" / f"{FIX_B}.yaml"
+    candidate.write_text(candidate.read_text() + "# edited after the run\n")
+    assert main(["verify", ".llmgate"]) == 1
+    assert f"templates/{FIX_B}.yaml changed after the run" in capsys.readouterr().out
+    assert main(["runs"]) == 2
+    assert main(["promote", "--last"]) == 2
+    assert f"templates/{FIX_B}.yaml changed after the run" in capsys.readouterr().err
