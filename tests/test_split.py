@@ -59,7 +59,8 @@ def run_parts(pytester: pytest.Pytester, target: str, args: list[str], splits: l
 
 def merged(pytester: pytest.Pytester, outs: list[Path], capsys: pytest.CaptureFixture[str]) -> tuple[int, Path, str]:
     out = pytester.path / "merged"
-    code = main(["merge", *map(str, outs), "--out", str(out), "--markdown", str(pytester.path / "m.md")])
+    code = main(["merge", *map(str, outs), "--out", str(out), "--markdown", str(pytester.path / "m.md"),
+                 "--html", str(pytester.path / "m.html")])
     return code, out, capsys.readouterr().out
 
 
@@ -85,6 +86,7 @@ def test_example_parts_merge_to_the_single_session(pytester: pytest.Pytester, sp
     assert runs(out) == runs(pytester.path / "single")
     assert f"PROMOTE {FIX_B}" in text
     assert code == 1  # a rejected candidate, as the single session failed
+    assert f"PROMOTE {FIX_B}" in (pytester.path / "m.md").read_text() and FIX_B in (pytester.path / "m.html").read_text()
 
 
 @pytest.mark.usefixtures("example")
