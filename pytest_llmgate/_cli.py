@@ -7,7 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import msgspec
 
@@ -28,6 +28,9 @@ from ._store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
 from ._suite import load_suite
 from ._table import format_table, rate
 from ._vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, CaseChange, DecisionStatus, MatchedBy, Role, RunStatus
+
+if TYPE_CHECKING:
+    from ._export import Exporter
 
 OK, REJECTED, ERROR = 0, 1, 2
 T = TypeVar("T")
@@ -95,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
                        f"(default {DEFAULT_DIR})")
     merge.add_argument("--markdown", type=Path, metavar="PATH", help="write the Markdown summary of the merged run")
     merge.add_argument("--html", type=Path, metavar="PATH", help="write the HTML report of the merged run")
+    merge.add_argument("--mlflow", action="store_true", help="export the merged runs to MLflow, as a session with "
+                       "--llmgate-mlflow does (pip install 'pytest-llmgate[mlflow]')")
+    merge.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+                       "else sqlite:///OUT/mlflow.db)")
+    merge.add_argument("--wandb", action="store_true", help="export the merged runs to Weights & Biases, as a session "
+                       "with --llmgate-wandb does; offline unless configured (pip install 'pytest-llmgate[wandb]')")
+    merge.add_argument("--wandb-project", metavar="NAME", help="W&B project (default: the experiment's name)")
     merge.set_defaults(handler=cmd_merge)
 
     fingerprint = commands.add_parser("fingerprint", help="fingerprints of experiments or suites, against the lock")
@@ -292,18 +302,48 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     from ._terminal import summary_lines
 
     result, missing = merge(args.dirs, args.out)
+    exporters = _merge_exporters(args)
+    failed_export: LlmgateError | None = None
+    if exporters:
+        from ._export import export_written
+
+        try:
+            result = export_written(result, args.out, exporters)
+        except LlmgateError as exc:  # the merged records and report are written all the same
+            failed_export = exc
     for line in summary_lines(result):
         print(line, file=out)
+    for exporter in exporters:
+        for line in getattr(exporter, "summary_lines", lambda: [])():
+            print(line, file=out)
     if args.markdown:
         write_replacing(args.markdown, markdown_summary(result).encode("utf-8"))
     if args.html:
         from ._html import html_report
 
         write_replacing(args.html, html_report(result, args.out).encode("utf-8"))
+    if failed_export is not None:
+        print(f"llmgate: error: {failed_export.message()}", file=sys.stderr)
+        return ERROR
     failed = [record for outcome in result.outcomes for record in outcome.records
               if record.role is Role.CANDIDATE and record.status not in
               (RunStatus.ELIGIBLE_FOR_CANARY_REVIEW, RunStatus.INSUFFICIENT_EVIDENCE)]
     return REJECTED if failed or missing else OK
+
+
+def _merge_exporters(args: argparse.Namespace) -> list[Exporter]:
+    """The exporters ``llmgate merge`` was asked for, made as a session makes them (each imports its library at
+    the first run it exports)."""
+    exporters: list[Exporter] = []
+    if args.mlflow:
+        from ._mlflow import MlflowExporter
+
+        exporters.append(MlflowExporter.for_records(args.out, args.mlflow_uri))
+    if args.wandb:
+        from ._wandb import WandbExporter
+
+        exporters.append(WandbExporter.for_records(args.out, args.wandb_project))
+    return exporters
 
 
 # -- canary ----------------------------------------------------------------------------------------

@@ -64,15 +64,15 @@ class Wiring:
         config.stash[GATE_KEY] = gate
         config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
         if value(config, "mlflow") and self.controller:
-            from ._mlflow import ARTIFACTS_DIR, MlflowExporter, default_uri  # MLflow is imported at the first record
+            from ._mlflow import MlflowExporter  # MLflow is imported at the first record
 
-            uri = value(config, "mlflow_uri") or default_uri(gate.out_dir)
-            config.pluginmanager.register(MlflowExporter(uri, gate.out_dir / ARTIFACTS_DIR), "llmgate-mlflow")
+            config.pluginmanager.register(MlflowExporter.for_records(gate.out_dir, value(config, "mlflow_uri")),
+                                          "llmgate-mlflow")
         if value(config, "wandb") and self.controller:
             from ._wandb import WandbExporter  # W&B itself is imported at the first record
 
-            exporter = WandbExporter(gate.out_dir / "wandb", value(config, "wandb_project"))
-            config.pluginmanager.register(exporter, "llmgate-wandb")
+            config.pluginmanager.register(WandbExporter.for_records(gate.out_dir, value(config, "wandb_project")),
+                                          "llmgate-wandb")
 
     def start(self, found: list[Path]) -> None:
         """Load the experiments found, check the selection, freeze; mark the report in progress."""

@@ -8,7 +8,7 @@ and the decision come from the same code as a session's (``_record.aggregates``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 import dataclasses
 from itertools import chain, islice
 from operator import attrgetter, eq
@@ -23,6 +23,7 @@ from msgspec.structs import force_setattr
 from ._audit import part_problems, refuse
 from ._codec import dump, dump_chunks, load, to_data
 from ._costs import Budget
+from ._defaults import MANIFEST_NAME
 from ._decision import compared_fields, decide
 from ._errors import RecordError, display_path
 from ._experiment import Experiment, Promotion
@@ -30,7 +31,7 @@ from ._fingerprint import short
 from ._history import load_run, run_files
 from ._record import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 from ._report import SessionReport
-from ._session import ExperimentOutcome, PlannedRun, SessionResult
+from ._session import ExperimentOutcome, PlannedRun, SessionResult, _relative
 from ._signing import signature_of_struct, signed, signing_key
 from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
 from ._vocab import DecisionStatus, Outcome, Role, RunStatus
@@ -129,7 +130,7 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
     fields = compared_fields(parts)
     others = sorted({key for part in parts for key in part.params} - set(fields))
     found = [field for field in [*fields, *others] if len({part.params.get(field) for part in parts}) > 1]
-    for name in ("role", "frozen", "promotion", "budget", "fingerprints", "experiment_path"):
+    for name in ("role", "frozen", "promotion", "budget", "fingerprints"):
         if len({msgspec.json.encode(getattr(part, name)) for part in parts}) > 1:
             found.append(name)
     if len({(p.part.cases_sha256, len(p.part.case_ids)) if p.part else None for p in parts}) > 1 or any(
@@ -227,6 +228,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                 if run not in selected.setdefault(listed.experiment, []):
                     selected[listed.experiment].append(run)
     groups = newest_parts(parts)
+    folders = part_folders(directories)
     del parts  # each group's parts are let go once merged
     outcomes: list[ExperimentOutcome] = []
     missing: dict[str, tuple[str, ...]] = {}
@@ -237,8 +239,11 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
         records: list[RunRecord] = []
         for key in keys:
             baselines = [record for record in records if record.role is Role.BASELINE]
-            merged = merge_run(groups.pop(key), baselines)
-            record = _write(merged.record, out_dir, key_bytes)
+            group = groups.pop(key)
+            merged = merge_run(group, baselines)
+            located = experiment_path_from_out(group, folders, out_dir)
+            record = _write(msgspec.structs.replace(merged.record, experiment_path=located), out_dir, key_bytes)
+            del group
             run_paths.append(out_dir / RUNS / f"{record.run_id}.json")
             records.append(record)
             if merged.missing:
@@ -260,6 +265,28 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
     report = to_data(result.report(timestamp(utc_now())))
     write_replacing(out_dir / REPORT_FILE, dump(signed(report, key_bytes)))
     return result, missing
+
+
+def part_folders(directories: Sequence[Path]) -> dict[str, Path]:
+    """The records folder of each part, by run id (a record's file is named for its run id)."""
+    return {path.stem: directory for directory in directories for path in run_files(directory)}
+
+
+def experiment_path_from_out(parts: Sequence[RunRecord], folders: Mapping[str, Path], out_dir: Path) -> str | None:
+    """The experiment directory relative to ``out_dir``, for the merged record (docs/cli.md, ``llmgate merge``).
+
+    A part's ``experiment_path`` is relative to its own records folder: where that names an experiment (its
+    manifest is there), the merged record names the same directory from ``out_dir``. Where no part's does (the
+    folders hold only records downloaded from CI jobs), the path is kept as the parts wrote it: it names the
+    experiment when ``out_dir`` stands where the jobs' records folders stood (``.llmgate`` in the checkout)."""
+    for part in parts:
+        folder = folders.get(part.run_id)
+        if part.experiment_path is None or folder is None:
+            continue
+        directory = folder / part.experiment_path
+        if (directory / MANIFEST_NAME).is_file():
+            return _relative(directory, out_dir) or part.experiment_path
+    return parts[0].experiment_path
 
 
 def _missing_text(record: RunRecord, ids: Sequence[str]) -> str:

@@ -53,6 +53,12 @@ class MlflowExporter:
         self._experiments: dict[str, str] = {}  # experiment name -> MLflow experiment id
         self._prompts: list[str] = []
 
+    @classmethod
+    def for_records(cls, out_dir: Path, uri: str | None) -> MlflowExporter:
+        """The exporter of a records folder (a session's, or ``llmgate merge --out``): to ``uri``, else the
+        default store; a new experiment's artifacts beside it in ``DIR/mlflow-artifacts``."""
+        return cls(uri or default_uri(out_dir), out_dir / ARTIFACTS_DIR)
+
     def summary_lines(self) -> list[str]:
         """Where the runs went, for the terminal summary: the store, each experiment, each registered prompt."""
         if self._failed is not None or not self._runs:

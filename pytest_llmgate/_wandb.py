@@ -30,6 +30,11 @@ class WandbExporter:
         self._failed: str | None = None
         self._open: dict[str, tuple[Any, dict[str, Any], Mapping[str, Path]]] = {}  # our run id -> run, record, files
 
+    @classmethod
+    def for_records(cls, out_dir: Path, project: str | None) -> WandbExporter:
+        """The exporter of a records folder (a session's, or ``llmgate merge --out``): W&B's files in ``DIR/wandb``."""
+        return cls(out_dir / "wandb", project)
+
     def _module(self) -> Any:
         if self._wandb is None:
             self.directory.mkdir(parents=True, exist_ok=True)

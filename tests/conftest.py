@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -41,42 +42,44 @@ def case(case_id: str, evidence: str, route: str, *, slice_name: str = "s", sour
 MakeExperiment = Callable[..., Path]
 
 
+def write_experiment(
+    root: Path,
+    name: str = "exp",
+    *,
+    suites: dict[str, list[dict[str, Any]]] | None = None,
+    templates: dict[str, dict[str, Any]] | None = None,
+    **manifest_extra: Any,
+) -> Path:
+    """Write an experiment under ``root``: ``suites`` maps suite name -> cases, ``templates`` maps id -> fields."""
+    directory = root / name
+    suites = suites if suites is not None else {
+        "main": [case("c1", "log", "SERVE"), case("c2", "none", "ABSTAIN")]
+    }
+    templates = templates if templates is not None else {
+        "good": {"provider": "evidence_policy", "serve_evidence": ["log"]},
+        "also-good": {"provider": "evidence_policy", "serve_evidence": ["log", "other"]},
+        "unsafe": {"provider": "evidence_policy", "serve_evidence": "*"},
+    }
+    manifest = {
+        "experiment": name,
+        "policy_id": "p1",
+        "evidence_version": "e1",
+        "evaluator_version": "v1",
+        "suites": {suite: f"{suite}.suite.yaml" for suite in suites},
+        **manifest_extra,
+    }
+    write_yaml(directory / "llmgate.yaml", manifest)
+    for suite, cases in suites.items():
+        write_yaml(directory / f"{suite}.suite.yaml", {"cases": cases})
+    for template_id, fields in templates.items():
+        write_yaml(directory / "templates" / f"{template_id}.yaml", {"template_id": template_id, **fields})
+    return directory
+
+
 @pytest.fixture
 def make_experiment(pytester: pytest.Pytester) -> MakeExperiment:
-    """Write an experiment: ``suites`` maps suite name -> cases, ``templates`` maps id -> artifact fields."""
-
-    def make(
-        name: str = "exp",
-        *,
-        suites: dict[str, list[dict[str, Any]]] | None = None,
-        templates: dict[str, dict[str, Any]] | None = None,
-        **manifest_extra: Any,
-    ) -> Path:
-        directory = pytester.path / name
-        suites = suites if suites is not None else {
-            "main": [case("c1", "log", "SERVE"), case("c2", "none", "ABSTAIN")]
-        }
-        templates = templates if templates is not None else {
-            "good": {"provider": "evidence_policy", "serve_evidence": ["log"]},
-            "also-good": {"provider": "evidence_policy", "serve_evidence": ["log", "other"]},
-            "unsafe": {"provider": "evidence_policy", "serve_evidence": "*"},
-        }
-        manifest = {
-            "experiment": name,
-            "policy_id": "p1",
-            "evidence_version": "e1",
-            "evaluator_version": "v1",
-            "suites": {suite: f"{suite}.suite.yaml" for suite in suites},
-            **manifest_extra,
-        }
-        write_yaml(directory / "llmgate.yaml", manifest)
-        for suite, cases in suites.items():
-            write_yaml(directory / f"{suite}.suite.yaml", {"cases": cases})
-        for template_id, fields in templates.items():
-            write_yaml(directory / "templates" / f"{template_id}.yaml", {"template_id": template_id, **fields})
-        return directory
-
-    return make
+    """Write an experiment in the pytester folder (see ``write_experiment``)."""
+    return functools.partial(write_experiment, pytester.path)
 
 
 def read_report(out: Path) -> dict[str, Any]:

@@ -274,3 +274,14 @@ def test_the_short_summary_starts_with_the_guardrail_and_fits_80_columns(
     assert len(line) <= 80
     result.stdout.fnmatch_lines(["UNSAFE_CLAIM_SERVED: unsafe served where the frozen label says ABSTAIN on case c2 "
                                  "(suite main, slice s, evidence none)"])
+
+
+@pytest.mark.usefixtures("example")
+def test_a_baseline_failure_is_its_reason_without_a_traceback(pytester: pytest.Pytester) -> None:
+    """An expected failure is shown by its reason; drawing a traceback for it cost 0.2 s a case."""
+    recorder = pytester.inline_run("example_suites", "-p", "no:cacheprovider", f"--llmgate-baseline={BASELINE}")
+    xfailed = [report for report in recorder.getreports("pytest_runtest_logreport") if hasattr(report, "wasxfail")]
+    assert len(xfailed) == 2
+    for report in xfailed:
+        assert report.wasxfail.startswith("baseline UNSAFE_CLAIM_SERVED")
+        assert "_multicall" not in str(report.longrepr) and "runner.py" not in str(report.longrepr)

@@ -14,7 +14,6 @@ from pytest_llmgate._record import CaseEntry, RunRecord
 from pytest_llmgate._signing import signature_of, signature_of_struct
 from pytest_llmgate._vocab import SIGNING_KEY_ENV, Outcome, Route
 
-from .conftest import MakeExperiment
 from .test_split import big_experiment, run_parts
 
 LISTS = [["-k", " or ".join(f"c{i:05d}" for i in range(start, 40, 2))] for start in range(2)]
@@ -26,8 +25,8 @@ def part_files(out: Path) -> list[Path]:
 
 
 def test_a_part_holds_the_cases_it_evaluated_and_the_ids_of_the_whole_run(
-        pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
-    big_experiment(make_experiment, 40)
+        pytester: pytest.Pytester) -> None:
+    big_experiment(pytester.path, 40)
     outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
     for start, out in enumerate(outs):
         (path,) = part_files(out)
@@ -39,8 +38,8 @@ def test_a_part_holds_the_cases_it_evaluated_and_the_ids_of_the_whole_run(
 
 
 def test_a_tampered_part_is_refused_naming_its_file_and_the_case(
-        pytester: pytest.Pytester, make_experiment: MakeExperiment, capsys: pytest.CaptureFixture[str]) -> None:
-    big_experiment(make_experiment, 40)
+        pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    big_experiment(pytester.path, 40)
     outs = run_parts(pytester, "big", ["--llmgate-candidate=wide"], LISTS, xdist_part=-1)
     (path,) = part_files(outs[1])
     record = json.loads(path.read_text())
@@ -54,10 +53,10 @@ def test_a_tampered_part_is_refused_naming_its_file_and_the_case(
 
 
 def test_signed_parts_merge_into_a_signed_run_that_verifies(
-        pytester: pytest.Pytester, make_experiment: MakeExperiment, capsys: pytest.CaptureFixture[str],
+        pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(SIGNING_KEY_ENV, "k3y-for-tests")
-    big_experiment(make_experiment, 40)
+    big_experiment(pytester.path, 40)
     outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
     merged = pytester.path / "merged"
     assert main(["merge", *map(str, outs), "--out", str(merged)]) == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Any
 from pathlib import Path
 
@@ -144,3 +145,82 @@ def test_mlflow_adds_no_warnings_of_its_own_to_the_session(pytester: pytest.Pyte
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["mlflow: 1 run(s) logged to sqlite:///*/.llmgate/mlflow.db", "*= 4 passed in *"])
     result.stdout.no_fnmatch_line("*warnings summary*")
+
+
+MEASURED = ("latency_p50_ms", "latency_p95_ms", "latency_max_ms")  # per-call timings: not the same in two runs
+
+
+def exported(uri: str) -> dict[str, dict[str, Any]]:
+    """What an MLflow store holds per run name: params, metrics, tags, dataset, artifact names, without run ids."""
+    tracking = client(uri)
+    experiment = tracking.get_experiment_by_name("ci-claim-gate-repair")
+    found = {}
+    for run in tracking.search_runs([experiment.experiment_id]):
+        tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.") and k != "llmgate.run_id"}
+        (dataset_input,) = tracking.get_run(run.info.run_id).inputs.dataset_inputs
+        found[run.info.run_name] = {
+            "params": run.data.params, "tags": tags, "status": run.info.status,
+            "metrics": {k: v for k, v in run.data.metrics.items() if not k.endswith(MEASURED)},
+            "dataset": (dataset_input.dataset.digest, dataset_input.dataset.source),
+            "artifacts": sorted(a.path.replace(tags.get("llmgate.run_id", "-"), "ID") if "redacted" not in a.path
+                                else "redacted" for a in tracking.list_artifacts(run.info.run_id, "llmgate")),
+        }
+    return found
+
+
+@pytest.mark.usefixtures("example")
+def test_llmgate_merge_exports_the_merged_runs_as_one_session_does(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_llmgate._cli import main
+
+    single_uri = f"sqlite:///{pytester.path / 'single.db'}"
+    single = pytester.runpytest("example_suites", "-p", "no:cacheprovider", *THREE_RUNS, "--llmgate-out=single",
+                                "--llmgate-mlflow", f"--llmgate-mlflow-uri={single_uri}")
+    assert single.ret == pytest.ExitCode.TESTS_FAILED
+    for group in (1, 2):
+        pytester.runpytest("example_suites", "-p", "no:cacheprovider", *THREE_RUNS, f"--llmgate-out=parts/{group}",
+                           "--splits", "2", "--group", str(group))
+    merged_uri = f"sqlite:///{pytester.path / 'merged.db'}"
+    code = main(["merge", "parts/1", "parts/2", "--out", "merged", "--mlflow", "--mlflow-uri", merged_uri])
+    assert code == 1  # v1.2-fix broke a guardrail, as in the single session; the export itself succeeded
+    out = capsys.readouterr().out
+    assert f"mlflow: 3 run(s) logged to {merged_uri}" in out
+    assert f"mlflow: promoted prompt prompts:/{FIX_B}@canary_candidate" in out
+    assert exported(merged_uri) == exported(single_uri)
+    assert exported(merged_uri)[FIX_B]["tags"]["llmgate.decision_status"] == "PROMOTE"
+    records = runs_by_template(pytester.path / "merged")
+    runs = {run.info.run_name: run.info.run_id for run in client(merged_uri).search_runs(
+        [client(merged_uri).get_experiment_by_name("ci-claim-gate-repair").experiment_id])}
+    assert {template: record["tags"]["mlflow_run_id"] for template, record in records.items()} == runs
+    decision = read_report(pytester.path / "merged")["experiments"][0]["decision"]
+    assert decision["prompt_uri"] == f"prompts:/{FIX_B}@canary_candidate"
+    assert "State a root cause only when" in client(merged_uri).load_prompt(decision["prompt_uri"]).template
+    assert main(["verify", "merged"]) == 0  # the records the exporter tagged are still whole
+
+
+@pytest.mark.usefixtures("example")
+def test_llmgate_merge_refuses_to_export_a_candidate_file_changed_since_the_run(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_llmgate._cli import main
+
+    pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={FIX_B}", "--llmgate-out=p1",
+                       "--splits", "2", "--group", "1")
+    candidate = pytester.path / "example_suites" / "ci-claim-gate-repair" / "templates" / f"{FIX_B}.yaml"
+    candidate.write_text(candidate.read_text() + "# edited\n")
+    uri = f"sqlite:///{pytester.path / 'merged.db'}"
+    assert main(["merge", "p1", "--out", "merged", "--mlflow", "--mlflow-uri", uri]) == 2
+    assert f"{FIX_B}.yaml: changed after run" in capsys.readouterr().err
+    assert (pytester.path / "merged" / "report.json").is_file()  # the merged records are written all the same
+    assert not (pytester.path / "merged.db").exists()
+
+
+@pytest.mark.usefixtures("example")
+def test_llmgate_merge_imports_no_mlflow_without_the_option(pytester: pytest.Pytester) -> None:
+    pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={FIX_B}", "--llmgate-out=p1",
+                       "--splits", "2", "--group", "1")
+    code = ("import sys; from pytest_llmgate._cli import main; main(['merge', 'p1', '--out', 'm']); "
+            "print(sorted(m for m in ('mlflow', 'wandb', 'pytest_llmgate._mlflow') if m in sys.modules))")
+    result = pytester.run(sys.executable, "-c", code)
+    assert result.outlines[-1] == "[]" and (pytester.path / "m" / "report.json").is_file()

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +16,7 @@ import pytest
 
 from pytest_llmgate._cli import main
 
-from .conftest import BASELINE, FIX_B, MakeExperiment, case, write_yaml
+from .conftest import BASELINE, FIX_B, case, write_experiment, write_yaml
 
 VOLATILE = {"run_id", "source_run_id", "generated_at", "started_at", "finished_at", "signature", "baseline_run_id",
             "latency_p50_ms", "latency_p95_ms", "latency_max_ms", "latency_ms"}  # ids, times, measured latencies
@@ -34,7 +39,7 @@ def runs(out: Path) -> dict[str, Any]:
     found = {}
     for path in (out / "runs").glob("*.json"):
         record = json.loads(path.read_text(encoding="utf-8"))
-        for key in ("artifacts", "merged_from", "experiment_path"):
+        for key in ("artifacts", "merged_from"):
             record.pop(key, None)
         found[record["params"]["template_id"]] = scrub(record)
     return found
@@ -54,7 +59,8 @@ def run_parts(pytester: pytest.Pytester, target: str, args: list[str], splits: l
 
 def merged(pytester: pytest.Pytester, outs: list[Path], capsys: pytest.CaptureFixture[str]) -> tuple[int, Path, str]:
     out = pytester.path / "merged"
-    code = main(["merge", *map(str, outs), "--out", str(out), "--markdown", str(pytester.path / "m.md")])
+    code = main(["merge", *map(str, outs), "--out", str(out), "--markdown", str(pytester.path / "m.md"),
+                 "--html", str(pytester.path / "m.html")])
     return code, out, capsys.readouterr().out
 
 
@@ -80,6 +86,7 @@ def test_example_parts_merge_to_the_single_session(pytester: pytest.Pytester, sp
     assert runs(out) == runs(pytester.path / "single")
     assert f"PROMOTE {FIX_B}" in text
     assert code == 1  # a rejected candidate, as the single session failed
+    assert f"PROMOTE {FIX_B}" in (pytester.path / "m.md").read_text() and FIX_B in (pytester.path / "m.html").read_text()
 
 
 @pytest.mark.usefixtures("example")
@@ -90,34 +97,66 @@ def test_a_part_exits_on_its_own_cases_and_says_the_decision_waits(pytester: pyt
     result.stdout.re_match_lines([r".*part split-1-of-4 of a split run.*the decision waits for `llmgate merge`.*"])
 
 
-def big_experiment(make_experiment: MakeExperiment, count: int) -> Path:
+def big_experiment(root: Path, count: int) -> Path:
+    """A generated experiment of ``count`` cases in two suites; ``good`` is right on every case, the baseline
+    ``wide`` serves every third case unsafely."""
     cases = [case(f"c{i:05d}", "log" if i % 3 else "none", "SERVE" if i % 3 else "ABSTAIN") for i in range(count)]
-    return make_experiment("big", suites={"main": cases[: count // 2], "holdout": cases[count // 2:]}, templates={
-        "good": {"provider": "evidence_policy", "serve_evidence": ["log"]},
-        "wide": {"provider": "evidence_policy", "serve_evidence": ["log", "none"]},
-    })
+    return write_experiment(root, "big", suites={"main": cases[: count // 2], "holdout": cases[count // 2:]},
+                            templates={"good": {"provider": "evidence_policy", "serve_evidence": ["log"]},
+                                       "wide": {"provider": "evidence_policy", "serve_evidence": ["log", "none"]}})
 
 
+BIG_ARGS = ["--llmgate-baseline=wide", "--llmgate-candidate=good"]
+SingleSession = Callable[[int], tuple[Path, Path]]
+
+
+@pytest.fixture(scope="module")
+def single_session(tmp_path_factory: pytest.TempPathFactory) -> SingleSession:
+    """The generated experiment of a size and the records folder of ONE session over all of it (a fresh
+    ``pytest`` process, run once per module and size: the splitters' parts are compared with it)."""
+    made: dict[int, tuple[Path, Path]] = {}
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("PYTEST_ADDOPTS", "PYTEST_XDIST", "PYTEST_CURRENT_TEST"))}
+
+    def session(count: int) -> tuple[Path, Path]:
+        if count not in made:
+            root = tmp_path_factory.mktemp(f"single{count}")
+            experiment = big_experiment(root, count)
+            out = root / "single"
+            done = subprocess.run([sys.executable, "-m", "pytest", "big", "-p", "no:cacheprovider", *BIG_ARGS,
+                                   f"--llmgate-out={out}"], cwd=root, env=env, capture_output=True, text=True)
+            assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+            made[count] = experiment, out
+        return made[count]
+
+    return session
+
+
+@pytest.mark.parametrize("count", [300, 10_000])
 @pytest.mark.parametrize("splits", [SPLIT, SHARD], ids=["pytest-split", "pytest-shard"])
 def test_generated_experiment_parts_under_xdist_merge_exactly(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment, splits: list[list[str]],
+    pytester: pytest.Pytester, single_session: SingleSession, splits: list[list[str]], count: int,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    big_experiment(make_experiment, 300)
-    args = ["--llmgate-baseline=wide", "--llmgate-candidate=good"]
-    single = pytester.runpytest("big", "-p", "no:cacheprovider", *args, f"--llmgate-out={pytester.path / 'single'}")
-    assert single.ret == 0
-    outs = run_parts(pytester, "big", args, splits, xdist_part=1)
+    """Four parts (the second under -n 2; pytest-split without a durations file splits evenly) merge into the
+    report and records of one session over every case: metrics, statuses, per-case outcomes, the decision."""
+    experiment, single = single_session(count)
+    shutil.copytree(experiment, pytester.path / "big")
+    outs = run_parts(pytester, "big", BIG_ARGS, splits, xdist_part=1)
     code, out, _ = merged(pytester, outs, capsys)
     assert code == 0
-    assert report(out) == report(pytester.path / "single")
-    assert runs(out) == runs(pytester.path / "single")
+    assert report(out) == report(single)
+    assert runs(out) == runs(single)
     assert report(out)["experiments"][0]["decision_status"] == "PROMOTE"
+    merged_runs = runs(out)
+    assert merged_runs["good"]["metrics"]["case_count"] == count
+    assert len(merged_runs["wide"]["cases"]) == count
+    assert merged_runs["wide"]["metrics"]["unsafe_claim_served"] == (count + 2) // 3
 
 
-def test_k_lists_a_missing_part_and_a_rerun(pytester: pytest.Pytester, make_experiment: MakeExperiment,
+def test_k_lists_a_missing_part_and_a_rerun(pytester: pytest.Pytester,
                                             capsys: pytest.CaptureFixture[str]) -> None:
-    big_experiment(make_experiment, 40)
+    big_experiment(pytester.path, 40)
     args = ["--llmgate-candidate=good"]
     lists = [["-k", " or ".join(f"c{i:05d}" for i in range(start, 40, 3))] for start in range(3)]
     outs = run_parts(pytester, "big", args, lists[:2], xdist_part=-1)
@@ -139,9 +178,9 @@ def test_k_lists_a_missing_part_and_a_rerun(pytester: pytest.Pytester, make_expe
     assert json.loads((out / "report.json").read_text())["experiments"][-1]["decision_status"] == "PROMOTE"
 
 
-def test_a_part_from_a_refrozen_suite_is_refused(pytester: pytest.Pytester, make_experiment: MakeExperiment,
+def test_a_part_from_a_refrozen_suite_is_refused(pytester: pytest.Pytester,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    directory = big_experiment(make_experiment, 40)
+    directory = big_experiment(pytester.path, 40)
     args = ["--llmgate-candidate=good", "--llmgate-freeze"]
     outs = run_parts(pytester, "big", args, SPLIT[:2], xdist_part=-1)
     suite = directory / "main.suite.yaml"
@@ -151,3 +190,39 @@ def test_a_part_from_a_refrozen_suite_is_refused(pytester: pytest.Pytester, make
     assert code == 2
     error = capsys.readouterr().err
     assert "not comparable" in error and "evaluation_sha" in error
+
+
+@pytest.mark.usefixtures("example")
+@pytest.mark.parametrize("layout", ["parts/{}/.llmgate", "ci"])
+def test_merged_records_find_the_candidate_file_from_the_out_folder(
+    pytester: pytest.Pytester, layout: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Parts written at another depth (``parts/1/.llmgate``) or downloaded from CI jobs (only the records: each
+    job's ``.llmgate`` is ``parts/llmgate-part-N``) merge into ``.llmgate``, whose records name the experiment
+    from there: ``llmgate verify``/``runs``/``promote`` check the candidate file."""
+    args = ["example_suites", "-p", "no:cacheprovider", f"--llmgate-baseline={BASELINE}",
+            f"--llmgate-candidate={FIX_B}"]
+    folders = []
+    for group in (1, 2):
+        if layout == "ci":
+            assert pytester.runpytest(*args, "--splits", "2", "--group", str(group)).ret == 0
+            folders.append(pytester.path / "parts" / f"llmgate-part-{group}")
+            folders[-1].parent.mkdir(exist_ok=True)
+            shutil.move(pytester.path / ".llmgate", folders[-1])
+        else:
+            folders.append(pytester.path / layout.format(group))
+            assert pytester.runpytest(*args, "--splits", "2", "--group", str(group),
+                                      f"--llmgate-out={folders[-1]}").ret == 0
+    assert main(["merge", *(str(f.relative_to(pytester.path)) for f in folders), "--out", ".llmgate"]) == 0
+    for record in (pytester.path / ".llmgate" / "runs").glob("*.json"):
+        assert json.loads(record.read_text())["experiment_path"] == "../example_suites/ci-claim-gate-repair"
+    assert main(["verify", ".llmgate"]) == 0
+    assert main(["promote", "--last"]) == 0
+    capsys.readouterr()
+    candidate = pytester.path / "example_suites" / "ci-claim-gate-repair" / "templates" / f"{FIX_B}.yaml"
+    candidate.write_text(candidate.read_text() + "# edited after the run\n")
+    assert main(["verify", ".llmgate"]) == 1
+    assert f"templates/{FIX_B}.yaml changed after the run" in capsys.readouterr().out
+    assert main(["runs"]) == 2
+    assert main(["promote", "--last"]) == 2
+    assert f"templates/{FIX_B}.yaml changed after the run" in capsys.readouterr().err

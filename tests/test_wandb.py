@@ -78,3 +78,56 @@ def test_the_project_option_names_the_wandb_project(pytester: pytest.Pytester, m
                                   "--llmgate-wandb-project=gates")
     (run_dir,) = (pytester.path / ".llmgate" / "wandb" / "wandb").glob("offline-run-*")
     assert read_back(run_dir)["state"]["project"] == "gates"
+
+
+def offline_runs(out: Path) -> dict[str, dict[str, Any]]:
+    """Each offline W&B run under ``out`` by name: project, config, summary, tags, artifacts, without run ids,
+    times and measured latencies."""
+    found = {}
+    for run_dir in (out / "wandb" / "wandb").glob("offline-run-*"):
+        back = read_back(run_dir)
+        state = back["state"]
+        found[state["name"]] = {
+            "project": state["project"], "state": state["state"], "tags": sorted(state["tags"]),
+            "config": {k: v for k, v in state["config"].items() if k != "llmgate_run_id"},
+            "summary": {k: v for k, v in state["summary"].items() if not k.startswith("_") and "latency" not in k},
+            "artifacts": [(a["name"], a["type"], sorted(a["aliases"])) for a in back["artifacts"]],
+        }
+    return found
+
+
+@pytest.mark.usefixtures("example")
+def test_llmgate_merge_exports_the_merged_runs_to_wandb_as_one_session_does(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in [v for v in os.environ if v.startswith("WANDB_")]:
+        monkeypatch.delenv(variable)
+    single = pytester.runpytest_subprocess("example_suites", *THREE_RUNS, "--llmgate-wandb", "--llmgate-out=single")
+    assert single.ret == pytest.ExitCode.TESTS_FAILED
+    for group in (1, 2):
+        pytester.runpytest("example_suites", "-p", "no:cacheprovider", *THREE_RUNS, f"--llmgate-out=parts/{group}",
+                           "--splits", "2", "--group", str(group))
+    merged = pytester.run(sys.executable, "-m", "pytest_llmgate._cli", "merge", "parts/1", "parts/2", "--out", "merged",
+                          "--wandb")
+    assert merged.ret == 1, merged.stderr.str()  # v1.2-fix broke a guardrail; the export itself succeeded
+    assert "error" not in merged.stderr.str()
+    exported = offline_runs(pytester.path / "merged")
+    assert exported == offline_runs(pytester.path / "single")
+    assert exported[FIX_B]["artifacts"] == [(FIX_B, "candidate", ["canary_candidate", "latest"])]
+    records = runs_by_template(pytester.path / "merged")
+    assert all(record["tags"]["wandb_run_id"] for record in records.values())
+    assert read_report(pytester.path / "merged")["notes"] == read_report(pytester.path / "single")["notes"]
+    assert not [p for p in pytester.path.iterdir() if p.name == "wandb"]
+
+
+def test_the_wandb_project_of_llmgate_merge(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
+                                            example: Path) -> None:
+    for variable in [v for v in os.environ if v.startswith("WANDB_")]:
+        monkeypatch.delenv(variable)
+    pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={FIX_B}", "--llmgate-out=p1",
+                       "--splits", "2", "--group", "1")
+    merged = pytester.run(sys.executable, "-m", "pytest_llmgate._cli", "merge", "p1", "--out", "merged", "--wandb",
+                          "--wandb-project", "gates")
+    assert merged.ret == 1  # one part of two: the merged run is incomplete, and exported as such
+    (state,) = [read_back(run_dir)["state"] for run_dir in (pytester.path / "merged" / "wandb" / "wandb").glob("offline-run-*")]
+    assert state["project"] == "gates" and "INCOMPLETE_EVALUATION" in state["tags"]
