@@ -203,8 +203,11 @@ def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dic
     rows.append({"cases": count, "key": "e", "measure": RSS_ROW, "baseline": None,
                  "ours": rss_kib, "unit": "KiB", "ratio": round(rss_kib * 1024 / count, 1), "target": None,
                  "met": None, "note": "ratio column: bytes per case"})
-    # Per case, less the fixed cost of a process: an empty session (the plugin installed, nothing collected).
-    empty_kib = statistics.median(run_pytest(root, "empty", codes=(5,))[1] for _ in range(repeat))
+    # Per case, less the fixed cost of a process: an empty session (the plugin installed, nothing collected). It
+    # runs without pytest's cache, which holds the node ids of every item the other sessions ran (a set of them is
+    # read at start): that is a cost per item, which the floor and ours both pay.
+    empty_kib = statistics.median(run_pytest(root, "empty", "-p", "no:cacheprovider", codes=(5,))[1]
+                                  for _ in range(repeat))
     floor_kib = statistics.median(rss for _, rss in floor_runs)
     row("e", f"peak RSS per case vs bare pytest per item (less an empty session's {empty_kib} KiB; "
         f"bare pytest {floor_kib} KiB)", round((floor_kib - empty_kib) * 1024 / count, 1),
