@@ -80,7 +80,7 @@ _SHORT_LIST = 8
 
 def _pretty(value: Any, indent: str, markers: dict[int, str]) -> str:
     inner = indent + "  "
-    if markers and isinstance(value, list) and len(value) == 1 and id(value[0]) in markers:
+    if markers and isinstance(value, (list, tuple)) and len(value) == 1 and id(value[0]) in markers:
         return f"\0{markers[id(value[0])]}\0{inner}\0"
     if isinstance(value, dict) and value:
         members = (f"{inner}{_encode(str(key)).decode()}: {_pretty(item, inner, markers)}" for key, item in value.items())
