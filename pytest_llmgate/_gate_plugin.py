@@ -121,9 +121,11 @@ class Wiring:
         if config.option.collectonly or exitstatus in _NO_RECORDS:
             return
         gate.part = part_spec(config, gate.deselected)
+        listened = bool(config.hook.pytest_llmgate_run_record.get_hookimpls())
         result = gate.finish(
-            on_record=lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record,
-                                                                                  files=files),
+            on_record=(lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record,
+                                                                                   files=files))
+            if listened else None,
             on_report=lambda report, path: config.hook.pytest_llmgate_session_report(config=config, report=report,
                                                                                     path=path),
         )

@@ -327,8 +327,9 @@ class GateSession:
         self._results[(result.experiment_dir, result.template_id)][result.case_id].append(result)
 
     # -- finish ------------------------------------------------------------------------------
-    def finish(self, on_record: RecordHook, on_report: ReportHook) -> SessionResult:
-        """Build, hand to the hooks, and write every run record, then the session report."""
+    def finish(self, on_record: RecordHook | None, on_report: ReportHook) -> SessionResult:
+        """Build, hand to the hooks, and write every run record, then the session report. ``on_record`` is None
+        when nothing listens for run records: a record is then written as built, never turned into plain data."""
         self.answers.shutdown()
         finished = utc_now()
         if self.part is not None:
@@ -391,7 +392,7 @@ class GateSession:
                              errors=tuple(errors), notes=notes)
 
     def _write_run(
-        self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook,
+        self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook | None,
         errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
@@ -428,15 +429,23 @@ class GateSession:
         report_bytes = dump(redacted_eval(draft))
         report_path = self.out_dir / report_rel
         write_new(report_path, report_bytes)
+        report_sha256 = _sha256(report_bytes)
+        del report_bytes  # a large run's report is not kept while its record is written
         try:  # the pair is kept consistent: no redacted report stays behind without its run record
-            artifact = Artifact(path=report_rel, sha256=_sha256(report_bytes))
+            artifact = Artifact(path=report_rel, sha256=report_sha256)
             record = msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))
-            data = to_data(record)
-            files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
-            files[report_rel] = report_path
-            _call_hook(lambda: on_record(data, files), errors)
+            del draft
             path = self.out_dir / RUNS / f"{run_id}.json"
-            record = _checked(signed(to_data(_checked(data, RunRecord, path)), signing_key()), RunRecord, path)
+            key = signing_key()
+            if on_record is not None or key is not None:
+                # As data, for the hooks to see and edit, and for the signature; an edited copy is checked.
+                data = to_data(record)
+                files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
+                files[report_rel] = report_path
+                if on_record is not None:
+                    _call_hook(lambda: on_record(data, files), errors)
+                record = _checked(signed(to_data(_checked(data, RunRecord, path)), key), RunRecord, path)
+                del data
             write_new(path, dump(record))
         except BaseException:
             report_path.unlink(missing_ok=True)
