@@ -197,7 +197,8 @@ class CaseItem(pytest.Item):
         return format_transcripts(trials, show)
 
     def attach_result(self, report: pytest.TestReport) -> None:
-        """Put this item's result on the report that decides it, as plain data (it travels from xdist workers)."""
+        """Put this item's result on the report that decides it, as plain data (it travels from xdist workers); the
+        gate's listener takes it off the report on the controller (pytest keeps every report to the end)."""
         if self._reported or self.result is None:
             return
         if report.when == "call" or (report.when == "setup" and not report.passed):

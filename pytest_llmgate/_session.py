@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,6 +30,7 @@ from .providers import (
 )
 from .providers._calls import DEFAULT_CONCURRENCY, Answers
 from ._candidate import CASE_TIMEOUT
+from ._results import CaseIndex, RunResults
 from ._suite import SuiteCache
 from ._record import Artifact, Part, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
@@ -182,7 +182,8 @@ class GateSession:
         self._loaded: dict[Path, Experiment | LlmgateError] = {}
         self._providers: dict[tuple[Path, str], Provider] = {}
         self._timeouts: dict[int, float] = {}  # id(provider) -> its artifact's case_timeout
-        self._results: dict[tuple[str, str], dict[str, list[CaseResult]]] = defaultdict(lambda: defaultdict(list))
+        self._results: dict[tuple[str, str], RunResults] = {}  # by (experiment directory, template id)
+        self._indexes: dict[str, CaseIndex | None] = {}  # by experiment directory
         self.collected: set[Path] = set()
         self.notices: list[str] = []  # what the session did before the runs (a freeze), for the header
         self.notes: list[str] = []  # what it says once at the end (a model with no known price), in the summary
@@ -324,7 +325,21 @@ class GateSession:
 
     # -- results -----------------------------------------------------------------------------
     def add_result(self, result: CaseResult) -> None:
-        self._results[(result.experiment_dir, result.template_id)][result.case_id].append(result)
+        key = (result.experiment_dir, result.template_id)
+        run = self._results.get(key)
+        if run is None:
+            run = self._results[key] = RunResults(result.experiment_dir, result.template_id, result.role,
+                                                  self._case_index(result.experiment_dir))
+        run.add(result)
+
+    def _case_index(self, experiment_dir: str) -> CaseIndex | None:
+        """The case positions of a loaded experiment (None: this process has not loaded it; its results are kept
+        whole)."""
+        if experiment_dir not in self._indexes:
+            found = self._loaded.get(Path(experiment_dir))
+            self._indexes[experiment_dir] = (CaseIndex([case.case_id for case in found.cases])
+                                             if isinstance(found, Experiment) else None)
+        return self._indexes[experiment_dir]
 
     # -- finish ------------------------------------------------------------------------------
     def finish(self, on_record: RecordHook | None, on_report: ReportHook) -> SessionResult:
@@ -396,7 +411,8 @@ class GateSession:
         errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
-        results: Mapping[str, list[CaseResult]] = self._results.get((str(experiment.directory), plan.template_id), {})
+        results = self._results.get((str(experiment.directory), plan.template_id)) or RunResults(
+            str(experiment.directory), plan.template_id, plan.role, None)
         candidate = experiment.candidates[plan.template_id]
         draft = build_run_record(
             experiment=experiment,
@@ -466,14 +482,13 @@ class GateSession:
         return (f"llmgate: this session is part {self.split_id()} of a split run ({selection}; {ran} case result(s)); "
                 f"its exit status reflects only the cases it ran; {WAITS_FOR_MERGE}")
 
-    def _pricer(self, candidate: Candidate, results: Mapping[str, list[CaseResult]]) -> Pricer | None:
+    def _pricer(self, candidate: Candidate, results: RunResults) -> Pricer | None:
         """How a candidate's calls are priced: its ``price:`` override, else the genai-prices list (looked up only
         when a call reported tokens); a model neither knows is named once per session in the notes."""
         price = override_price(candidate.settings)
         if price is not None:
             return price.of
-        if not any(call.input_tokens is not None or call.output_tokens is not None
-                   for ran in results.values() for result in ran for call in result.calls):
+        if not results.reported_tokens():
             return None
         model = str(candidate.settings.get("model", candidate.template_id))
         base_url = candidate.settings.get("base_url")
