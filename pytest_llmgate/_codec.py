@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,11 +37,18 @@ def from_data(data: Any, kind: type[T]) -> T:
 def dump(obj: Any) -> bytes:
     """JSON for people and diffs: objects indented by two spaces; a list of objects or lists has each element on
     one line of its own (100,000 cases are 100,000 lines, each encoded in C), except a short list of objects that
-    hold objects (the report's experiments and runs), which is indented like an object.
+    hold objects (the report's experiments and runs), which is indented like an object."""
+    out = io.BytesIO()  # getvalue() hands over its buffer: the output is never copied whole
+    for part in dump_parts(obj):
+        out.write(part)
+    return out.getvalue()
 
-    A format object's long lists of objects (a record's cases) are encoded element by element straight into the
-    output, never as plain data first: the bytes are the same, and a record of 100,000 cases never exists three
-    times over (objects, dicts, lines) while it is written."""
+
+def dump_parts(obj: Any) -> Iterator[bytes]:
+    """``dump``'s bytes in parts, in order, for a writer that writes them as they come.
+
+    A format object's long lists of objects (a record's cases) are encoded element by element, never as plain data
+    first: the bytes are the same, and a record of 100,000 cases is never held as dicts, nor whole as bytes."""
     streamed: dict[str, tuple[Any, ...]] = {}
     markers: dict[int, str] = {}
     if isinstance(obj, msgspec.Struct):
@@ -54,24 +62,21 @@ def dump(obj: Any) -> bytes:
             obj = msgspec.structs.replace(obj, **{name: (marker,) for name, marker in fresh.items()})
     text = _pretty(msgspec.to_builtins(obj), "", markers) + "\n"
     if not streamed:
-        return text.encode("utf-8")
-    out = io.BytesIO()  # getvalue() hands over its buffer: the output is never copied whole
+        yield text.encode("utf-8")
+        return
     # A raw NUL never occurs in JSON text (a string's NUL is written \u0000): the text splits into its own pieces
     # and, between them, each marker's field name and indent.
     pieces = text.split("\0")
     for index, piece in enumerate(pieces):
         if index % 3 == 0:
-            out.write(piece.encode("utf-8"))
+            yield piece.encode("utf-8")
         elif index % 3 == 1:
             indent = pieces[index + 1].encode("ascii")
-            out.write(b"[\n")
-            for number, item in enumerate(streamed[piece]):
-                if number:
-                    out.write(b",\n")
-                out.write(indent)
-                out.write(_encode(item))
-            out.write(b"\n" + indent[:-2] + b"]")
-    return out.getvalue()
+            first = True
+            for item in streamed[piece]:
+                yield (b"[\n" if first else b",\n") + indent + _encode(item)
+                first = False
+            yield b"\n" + indent[:-2] + b"]"
 
 
 #: A list of at most this many nested objects is indented in full; a longer one (per-case lists) is one per line.

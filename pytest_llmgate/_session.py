@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from ._results import CaseIndex, RunResults
 from ._suite import SuiteCache
 from ._record import Artifact, Part, RunRecord, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
-from ._codec import dump, from_data, to_data
+from ._codec import dump, dump_parts, from_data, to_data
 from ._signing import signed, signing_key
 from ._report import ExperimentReport, SessionReport, experiment_report
 from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
@@ -442,11 +442,10 @@ class GateSession:
             before, matched_by = counterpart(draft, self.stored)
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
-        report_bytes = dump(redacted_eval(draft))
         report_path = self.out_dir / report_rel
-        write_new(report_path, report_bytes)
-        report_sha256 = _sha256(report_bytes)
-        del report_bytes  # a large run's report is not kept while its record is written
+        digest = hashlib.sha256()
+        write_new(report_path, _hashed(dump_parts(redacted_eval(draft)), digest))
+        report_sha256 = digest.hexdigest()
         try:  # the pair is kept consistent: no redacted report stays behind without its run record
             artifact = Artifact(path=report_rel, sha256=report_sha256)
             record = msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))
@@ -462,7 +461,7 @@ class GateSession:
                     _call_hook(lambda: on_record(data, files), errors)
                 record = _checked(signed(to_data(_checked(data, RunRecord, path)), key), RunRecord, path)
                 del data
-            write_new(path, dump(record))
+            write_new(path, dump_parts(record))
         except BaseException:
             report_path.unlink(missing_ok=True)
             raise
@@ -584,6 +583,13 @@ def _relative(directory: Path, out_dir: Path) -> str | None:
 
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _hashed(parts: Iterable[bytes], digest: hashlib._Hash) -> Iterator[bytes]:
+    """``parts`` as they come, each added to ``digest`` on its way to the file."""
+    for part in parts:
+        digest.update(part)
+        yield part
 
 
 def selection_hint(experiments: Iterable[Experiment]) -> str | None:

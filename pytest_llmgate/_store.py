@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -31,8 +32,9 @@ def new_run_id(moment: datetime) -> str:
     return f"{moment.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.token_hex(4)}"
 
 
-def write_new(path: Path, payload: bytes) -> None:
-    """Write ``path`` atomically; an existing file of that name is never replaced."""
+def write_new(path: Path, payload: bytes | Iterable[bytes]) -> None:
+    """Write ``path`` atomically; an existing file of that name is never replaced. ``payload``: the bytes, or
+    their parts in order (written as they come: a large record is never whole in memory)."""
     _write(path, payload, replace=False)
 
 
@@ -41,7 +43,7 @@ def write_replacing(path: Path, payload: bytes) -> None:
     _write(path, payload, replace=True)
 
 
-def _write(path: Path, payload: bytes, *, replace: bool) -> None:
+def _write(path: Path, payload: bytes | Iterable[bytes], *, replace: bool) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -53,7 +55,11 @@ def _write(path: Path, payload: bytes, *, replace: bool) -> None:
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            if isinstance(payload, bytes):
+                handle.write(payload)
+            else:
+                for part in payload:
+                    handle.write(part)
             handle.flush()
             os.fsync(handle.fileno())
         if replace:
