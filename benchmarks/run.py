@@ -11,7 +11,9 @@ where a run takes seconds):
   (b) loading and validating a suite               vs  json.loads of the same cases
   (c) the fingerprint                              vs  canonical json.dumps plus SHA-256
   (d) pytest -n 2                                  vs  the serial run
-  (e) peak memory (max RSS) per case, and how it grows from 10,000 to 100,000 cases
+  (e) peak memory (max RSS) per case against bare pytest's per item (each less the peak of an empty session with
+      the plugin installed, in the same run: the fixed cost of a process), and how it grows from 10,000 to
+      100,000 cases
   (f) openai_chat: 200 calls to a local endpoint answering in 50 ms, 16 in flight, in the plugin's call pool,
       against the same requests made with the SDK alone in 16 threads in the same run (target <= 1.1x; batches
       alternate, medians of at least 9); for reading: the ideal 200 x 50 ms / 16, bare http.client in 16 threads
@@ -112,17 +114,41 @@ def write_floor(root: Path, count: int) -> Path:
 USER_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
 
 
-def run_pytest(cwd: Path, *args: str) -> tuple[float, int]:
-    """Wall-clock seconds and peak RSS (KiB) of one pytest process."""
-    command = [sys.executable, "-m", "pytest", "-q", "--no-header", "-p", "no:randomly", *args]
-    start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=USER_ENV)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
+#: ``python -m pytest`` that writes its own peak RSS (VmHWM, KiB) at exit to the file named by the environment.
+#: A child's ``ru_maxrss`` counts the RSS of the process it was started from (Linux records the parent's high-water
+#: mark at exec), and this script holds the generated cases: an empty session would read as large as it.
+_PYTEST_WITH_PEAK = """\
+import atexit, os, sys
+def _peak():
+    try:
+        with open("/proc/self/status") as status:
+            peak = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return
+    with open(os.environ["LLMGATE_BENCH_PEAK_FILE"], "w") as out:
+        out.write(peak)
+atexit.register(_peak)
+import pytest
+sys.exit(pytest.console_main())
+"""
+
+
+def run_pytest(cwd: Path, *args: str, codes: tuple[int, ...] = (0, 1)) -> tuple[float, int]:
+    """Wall-clock seconds and peak RSS (KiB) of one pytest process (its own VmHWM where /proc has it, else
+    ``ru_maxrss``)."""
+    command = [sys.executable, "-c", _PYTEST_WITH_PEAK, "-q", "--no-header", "-p", "no:randomly", *args]
+    with tempfile.TemporaryDirectory(prefix="llmgate-peak-") as scratch:
+        peak_file = Path(scratch) / "peak"
+        env = {**USER_ENV, "LLMGATE_BENCH_PEAK_FILE": str(peak_file)}
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+        peak = int(peak_file.read_text()) if peak_file.exists() else usage.ru_maxrss
     code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 1):
+    if code not in codes:
         raise SystemExit(f"pytest {' '.join(args)} exited {code} in {cwd}")
-    return elapsed, usage.ru_maxrss
+    return elapsed, peak
 
 
 def median_of(repeat: int, measure: Callable[[], float]) -> float:
@@ -150,6 +176,7 @@ def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dic
     yaml_exp = write_experiment(root, count, ".yaml")
     jsonl_exp = write_experiment(root, count, ".jsonl")
     write_floor(root, count)
+    (root / "empty").mkdir()  # beside the others: the same rootdir, conftest and plugin activation, no item
     out = str(root / "records")
 
     # (a) and (d): whole pytest sessions; one warm-up each (pytest's and our caches), then the median. The floor
@@ -173,9 +200,19 @@ def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dic
         xdist_s = median_of(repeat, lambda: run_pytest(root, *plugin_args, "-n", "2")[0])
         row("d", "pytest -n 2 vs serial", plugin_s, xdist_s, None)
     rss_kib = statistics.median(rss for _, rss in plugin_runs)
-    rows.append({"cases": count, "key": "e", "measure": "peak RSS of the plugin run", "baseline": None,
+    rows.append({"cases": count, "key": "e", "measure": RSS_ROW, "baseline": None,
                  "ours": rss_kib, "unit": "KiB", "ratio": round(rss_kib * 1024 / count, 1), "target": None,
                  "met": None, "note": "ratio column: bytes per case"})
+    # Per case, less the fixed cost of a process: an empty session (the plugin installed, nothing collected). It
+    # runs without pytest's cache, which holds the node ids of every item the other sessions ran (a set of them is
+    # read at start): that is a cost per item, which the floor and ours both pay.
+    empty_kib = statistics.median(run_pytest(root, "empty", "-p", "no:cacheprovider", codes=(5,))[1]
+                                  for _ in range(repeat))
+    floor_kib = statistics.median(rss for _, rss in floor_runs)
+    row("e", f"peak RSS per case vs bare pytest per item (less an empty session's {empty_kib} KiB; "
+        f"bare pytest {floor_kib} KiB)", round((floor_kib - empty_kib) * 1024 / count, 1),
+        round((rss_kib - empty_kib) * 1024 / count, 1),
+        1.3 if count == 100_000 else None, unit="B")
 
     # (b) loading and validating a suite.
     jsonl_path = jsonl_exp / "main.suite.jsonl"
@@ -204,6 +241,9 @@ def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dic
     row("c", "fingerprint, second session vs SHA-256 of the file", sha_s, fp_s, 2.0)
     assert cache.fingerprint(yaml_path) == fingerprint(cases) == hashlib.sha256(canonical_json(cases)).hexdigest()
     return rows
+
+
+RSS_ROW = "peak RSS of the plugin run"
 
 
 def cost_accounting_s(count: int, repeat: int) -> float:
@@ -525,7 +565,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="llmgate-bench-") as tmp:
             print(f"measuring {count:,} cases ...", file=sys.stderr, flush=True)
             rows.extend(measure(count, args.repeat, Path(tmp), xdist=not args.no_xdist))
-    rss = {row["cases"]: row["ours"] for row in rows if row["key"] == "e"}
+    rss = {row["cases"]: row["ours"] for row in rows if row["key"] == "e" and row["measure"] == RSS_ROW}
     if 10_000 in rss and 100_000 in rss:
         growth = rss[100_000] / rss[10_000]
         rows.append({"cases": 100_000, "key": "e", "measure": "peak RSS, 100,000 vs 10,000 cases",

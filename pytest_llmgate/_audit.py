@@ -167,7 +167,8 @@ def _derived_problems(record: RunRecord) -> list[str]:
             entries = [entry for entry in record.cases if entry.suite == suite]
             problems += _metric_problems(f"suite_metrics.{suite}", stored, Metrics.of(entries, confidence))
     can_be_complete = (bool(outcomes) and not any(outcome in _UNANSWERED for outcome in outcomes)
-                       and not record.missing_cases and record.part is None)
+                       and not record.missing_cases
+                       and (record.part is None or len(record.part.case_ids) == len(record.cases)))
     complete = record.complete and can_be_complete
     if record.complete and not can_be_complete:
         problems.append("complete is true, but its cases hold an ERROR or NOT_RUN outcome (or none at all), or it "

@@ -10,8 +10,8 @@ is a typed decode, not a walk over a dict.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgspec

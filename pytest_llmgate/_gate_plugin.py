@@ -62,7 +62,7 @@ class Wiring:
             compare_to=value(config, "compare_to"),
         )
         config.stash[GATE_KEY] = gate
-        config.pluginmanager.register(_ResultListener(gate), "llmgate-results")
+        config.pluginmanager.register(_ResultListener(gate, self.controller), "llmgate-results")
         if value(config, "mlflow") and self.controller:
             from ._mlflow import MlflowExporter  # MLflow is imported at the first record
 
@@ -121,9 +121,11 @@ class Wiring:
         if config.option.collectonly or exitstatus in _NO_RECORDS:
             return
         gate.part = part_spec(config, gate.deselected)
+        listened = bool(config.hook.pytest_llmgate_run_record.get_hookimpls())
         result = gate.finish(
-            on_record=lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record,
-                                                                                  files=files),
+            on_record=(lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record,
+                                                                                   files=files))
+            if listened else None,
             on_report=lambda report, path: config.hook.pytest_llmgate_session_report(config=config, report=report,
                                                                                     path=path),
         )
@@ -150,8 +152,9 @@ class Wiring:
 class _ResultListener:
     """Receives every test report (on the xdist controller: from every worker) and each worker's end."""
 
-    def __init__(self, gate: GateSession) -> None:
+    def __init__(self, gate: GateSession, controller: bool) -> None:
         self.gate = gate
+        self.controller = controller
         self.collection_errors = 0
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -164,9 +167,12 @@ class _ResultListener:
         self.gate.deselected += sum(isinstance(item, CaseItem) for item in items)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        payload = getattr(report, RESULT_ATTRIBUTE, None)
-        if payload is not None:
-            self.gate.add_result(CaseResult.from_payload(payload))
+        """The controller (or the single process) takes each result off its report: pytest keeps every report to
+        the end of the session, the gate keeps the result (compactly). An xdist worker leaves it for the wire."""
+        if self.controller:
+            payload = report.__dict__.pop(RESULT_ATTRIBUTE, None)
+            if payload is not None:
+                self.gate.add_result(CaseResult.from_payload(payload))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

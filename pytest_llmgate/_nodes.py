@@ -77,6 +77,9 @@ class SuiteFile(pytest.File):
         base = self.nodeid
         directory = str(self.experiment.directory)
         evaluation_sha = self.experiment.short_fingerprints["evaluation"]
+        # Shown by CI test views through --junitxml <properties>: the same few pairs for every item of a run.
+        properties = {plan.template_id: (("llmgate_template_id", plan.template_id), ("llmgate_suite", self.suite.name),
+                                         ("llmgate_evaluation_sha", evaluation_sha)) for plan in self.plans}
         for case in self.suite.cases:
             for plan in self.plans:
                 name = f"{case.case_id}[{plan.template_id}]"
@@ -85,7 +88,7 @@ class SuiteFile(pytest.File):
                 yield CaseItem.from_parent(
                     self, name=name, nodeid=f"{base}::{name}", case=case, plan=plan,
                     provider=self.providers[plan.template_id], experiment_dir=directory,
-                    evaluation_sha=evaluation_sha,
+                    properties=properties[plan.template_id],
                 )
 
 
@@ -103,8 +106,8 @@ class CaseItem(pytest.Item):
     """One case for one candidate: the candidate answers in setup, the guardrails are asserted in the call."""
 
     def __init__(
-        self, *, case: Case, plan: PlannedRun, provider: Provider, experiment_dir: str, evaluation_sha: str,
-        **kwargs: Any,
+        self, *, case: Case, plan: PlannedRun, provider: Provider, experiment_dir: str,
+        properties: tuple[tuple[str, str], ...], **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.case = case
@@ -114,11 +117,7 @@ class CaseItem(pytest.Item):
         self.result: CaseResult | None = None
         self._routes: tuple[Route, ...] = ()
         self._calls: tuple[Usage, ...] = ()
-        # Shown by CI test views through --junitxml <properties>.
-        self.user_properties.extend([
-            ("llmgate_template_id", plan.template_id), ("llmgate_suite", case.suite),
-            ("llmgate_evaluation_sha", evaluation_sha),
-        ])
+        self.user_properties.extend(properties)
         self._reported = False
         self._said = ""
 
@@ -197,7 +196,8 @@ class CaseItem(pytest.Item):
         return format_transcripts(trials, show)
 
     def attach_result(self, report: pytest.TestReport) -> None:
-        """Put this item's result on the report that decides it, as plain data (it travels from xdist workers)."""
+        """Put this item's result on the report that decides it, as plain data (it travels from xdist workers); the
+        gate's listener takes it off the report on the controller (pytest keeps every report to the end)."""
         if self._reported or self.result is None:
             return
         if report.when == "call" or (report.when == "setup" and not report.passed):

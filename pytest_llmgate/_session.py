@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,11 +30,12 @@ from .providers import (
 )
 from .providers._calls import DEFAULT_CONCURRENCY, Answers
 from ._candidate import CASE_TIMEOUT
+from ._results import CaseIndex, RunResults
 from ._suite import SuiteCache
 from ._record import Artifact, Part, RunRecord, aggregates, build_run_record, redacted_eval
 from ._provenance import code_commit, llmgate_version
-from ._codec import dump, from_data, to_data
-from ._signing import signed, signing_key
+from ._codec import dump, dump_chunks, from_data, to_data
+from ._signing import signature_of_struct, signed, signing_key
 from ._report import ExperimentReport, SessionReport, experiment_report
 from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
 from ._vocab import DecisionStatus, Role, Route, RunStatus, ShowMode
@@ -182,7 +182,8 @@ class GateSession:
         self._loaded: dict[Path, Experiment | LlmgateError] = {}
         self._providers: dict[tuple[Path, str], Provider] = {}
         self._timeouts: dict[int, float] = {}  # id(provider) -> its artifact's case_timeout
-        self._results: dict[tuple[str, str], dict[str, list[CaseResult]]] = defaultdict(lambda: defaultdict(list))
+        self._results: dict[tuple[str, str], RunResults] = {}  # by (experiment directory, template id)
+        self._indexes: dict[str, CaseIndex | None] = {}  # by experiment directory
         self.collected: set[Path] = set()
         self.notices: list[str] = []  # what the session did before the runs (a freeze), for the header
         self.notes: list[str] = []  # what it says once at the end (a model with no known price), in the summary
@@ -324,11 +325,26 @@ class GateSession:
 
     # -- results -----------------------------------------------------------------------------
     def add_result(self, result: CaseResult) -> None:
-        self._results[(result.experiment_dir, result.template_id)][result.case_id].append(result)
+        key = (result.experiment_dir, result.template_id)
+        run = self._results.get(key)
+        if run is None:
+            run = self._results[key] = RunResults(result.experiment_dir, result.template_id, result.role,
+                                                  self._case_index(result.experiment_dir))
+        run.add(result)
+
+    def _case_index(self, experiment_dir: str) -> CaseIndex | None:
+        """The case positions of a loaded experiment (None: this process has not loaded it; its results are kept
+        whole)."""
+        if experiment_dir not in self._indexes:
+            found = self._loaded.get(Path(experiment_dir))
+            self._indexes[experiment_dir] = (CaseIndex([case.case_id for case in found.cases])
+                                             if isinstance(found, Experiment) else None)
+        return self._indexes[experiment_dir]
 
     # -- finish ------------------------------------------------------------------------------
-    def finish(self, on_record: RecordHook, on_report: ReportHook) -> SessionResult:
-        """Build, hand to the hooks, and write every run record, then the session report."""
+    def finish(self, on_record: RecordHook | None, on_report: ReportHook) -> SessionResult:
+        """Build, hand to the hooks, and write every run record, then the session report. ``on_record`` is None
+        when nothing listens for run records: a record is then written as built, never turned into plain data."""
         self.answers.shutdown()
         finished = utc_now()
         if self.part is not None:
@@ -391,11 +407,12 @@ class GateSession:
                              errors=tuple(errors), notes=notes)
 
     def _write_run(
-        self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook,
+        self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook | None,
         errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
-        results: Mapping[str, list[CaseResult]] = self._results.get((str(experiment.directory), plan.template_id), {})
+        results = self._results.get((str(experiment.directory), plan.template_id)) or RunResults(
+            str(experiment.directory), plan.template_id, plan.role, None)
         candidate = experiment.candidates[plan.template_id]
         draft = build_run_record(
             experiment=experiment,
@@ -420,25 +437,32 @@ class GateSession:
             before, matched_by = counterpart(draft, self.stored)
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
-        report_bytes = dump(redacted_eval(draft))
         report_path = self.out_dir / report_rel
-        write_new(report_path, report_bytes)
+        report_sha256 = write_new(report_path, dump_chunks(redacted_eval(draft)))
         try:  # the pair is kept consistent: no redacted report stays behind without its run record
-            artifact = Artifact(path=report_rel, sha256=_sha256(report_bytes))
+            artifact = Artifact(path=report_rel, sha256=report_sha256)
             record = msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))
-            data = to_data(record)
-            files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
-            files[report_rel] = report_path
-            _call_hook(lambda: on_record(data, files), errors)
+            del draft
             path = self.out_dir / RUNS / f"{run_id}.json"
-            record = _checked(signed(to_data(_checked(data, RunRecord, path)), signing_key()), RunRecord, path)
-            write_new(path, dump(record))
+            key = signing_key()
+            if on_record is None and key is not None:  # signed over its pieces, never turned into data whole
+                record = msgspec.structs.replace(record, signature=signature_of_struct(record, key))
+            elif on_record is not None:
+                # As data, for the hooks to see and edit, and for the signature; an edited copy is checked.
+                data = to_data(record)
+                files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
+                files[report_rel] = report_path
+                if on_record is not None:
+                    _call_hook(lambda: on_record(data, files), errors)
+                record = _checked(signed(to_data(_checked(data, RunRecord, path)), key), RunRecord, path)
+                del data
+            write_new(path, dump_chunks(record))
         except BaseException:
             report_path.unlink(missing_ok=True)
             raise
         return record, path
 
-    def _as_part(self, experiment: Experiment, draft: RunRecord, results: Mapping[str, list[CaseResult]],
+    def _as_part(self, experiment: Experiment, draft: RunRecord, results: Mapping[str, Sequence[CaseResult]],
                  baselines: Sequence[RunRecord]) -> RunRecord:
         """A part's record: the cases it evaluated and their figures, and what the merge needs of the rest."""
         assert self.part is not None
@@ -451,7 +475,7 @@ class GateSession:
                       case_ids=tuple(entry.case_id for entry in draft.cases), cases_sha256=draft.cases_sha256,
                       latencies_ms={case_id: latencies[case_id] for case_id in (e.case_id for e in evaluated)
                                     if latencies.get(case_id)}),
-            **aggregates(evaluated, False, latencies, [suite.name for suite in experiment.suites], draft.role,
+            **aggregates(evaluated, draft.complete, latencies, [suite.name for suite in experiment.suites], draft.role,
                          draft.promotion, draft.budget, baselines),
         )
 
@@ -469,14 +493,13 @@ class GateSession:
         return (f"llmgate: this session is part {self.split_id()} of a split run ({selection}; {ran} case result(s)); "
                 f"its exit status reflects only the cases it ran; {WAITS_FOR_MERGE}")
 
-    def _pricer(self, candidate: Candidate, results: Mapping[str, list[CaseResult]]) -> Pricer | None:
+    def _pricer(self, candidate: Candidate, results: RunResults) -> Pricer | None:
         """How a candidate's calls are priced: its ``price:`` override, else the genai-prices list (looked up only
         when a call reported tokens); a model neither knows is named once per session in the notes."""
         price = override_price(candidate.settings)
         if price is not None:
             return price.of
-        if not any(call.input_tokens is not None or call.output_tokens is not None
-                   for ran in results.values() for result in ran for call in result.calls):
+        if not results.reported_tokens():
             return None
         model = str(candidate.settings.get("model", candidate.template_id))
         base_url = candidate.settings.get("base_url")

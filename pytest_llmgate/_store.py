@@ -6,8 +6,8 @@ import hashlib
 import os
 import secrets
 import tempfile
-from datetime import datetime, timezone
 from collections.abc import Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from ._defaults import DEFAULT_DIR as DEFAULT_DIR

@@ -150,10 +150,17 @@ def load_suite(name: str, path: Path, cache: SuiteCache | None = None) -> Suite:
     return Suite(name=name, path=path, cases=_build_cases(name, path, parsed), fingerprint=parsed.fingerprint)
 
 
+#: The labels whose values repeat from case to case (a few slices, evidence states, routes and sources).
+_LABELS = ("slice_name", "evidence_state", "expected_route", "source")
+
+
 def _build_cases(name: str, path: Path, parsed: _Parsed) -> tuple[Case, ...]:
     cases: list[Case] = []
     first_line: dict[str, int | None] = {}
+    labels: dict[str, str] = {}  # each label value once: a suite of 100,000 cases holds a handful, not 400,000
     for written, line, input_sha in zip(parsed.cases, parsed.lines, parsed.input_sha256, strict=True):
+        for key in _LABELS:
+            written[key] = labels.setdefault(written[key], written[key])
         case_id = written["case_id"]
         if case_id in first_line:
             raise SuiteError(path, line, f"duplicate case_id {case_id!r} (first on line {first_line[case_id]})")
