@@ -33,10 +33,13 @@ from ._record import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 from ._report import SessionReport
 from ._session import ExperimentOutcome, PlannedRun, SessionResult, _relative
 from ._signing import signature_of_struct, signed, signing_key
-from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
+from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_new_hashed, write_replacing
 from ._vocab import DecisionStatus, Outcome, Role, RunStatus
 
 _CASE_ID = attrgetter("case_id")
+
+#: A part of at least this many cases holds its label values once (memory for time: about 0.8 µs a case).
+SHARED_LABELS_FROM = 50_000
 
 #: How many missing case ids a message names.
 SHOWN = 5
@@ -82,7 +85,8 @@ def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[l
             problems = part_problems(path, record, key)
             if problems:
                 raise refuse(path, problems)
-            _share_labels(record.cases)
+            if len(record.cases) >= SHARED_LABELS_FROM:
+                _share_labels(record.cases)
             parts.append(_sharing(record, shared))
         report = directory / REPORT_FILE
         if report.is_file():
@@ -299,7 +303,7 @@ def _write(record: RunRecord, out_dir: Path, key: bytes | None) -> RunRecord:
     """The merged run's redacted evaluation report, then its record (signed when a key is set), each written
     piece by piece from the objects."""
     report_rel = f"{REPORTS}/{record.run_id}-redacted-eval.json"
-    report_sha = write_new(out_dir / report_rel, dump_chunks(redacted_eval(record)))
+    report_sha = write_new_hashed(out_dir / report_rel, dump_chunks(redacted_eval(record)))
     record = msgspec.structs.replace(record, artifacts=(*record.artifacts, Artifact(path=report_rel, sha256=report_sha)))
     if key is not None:
         record = msgspec.structs.replace(record, signature=signature_of_struct(record, key))

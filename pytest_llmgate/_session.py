@@ -37,7 +37,7 @@ from ._provenance import code_commit, llmgate_version
 from ._codec import dump, dump_chunks, from_data, to_data
 from ._signing import signature_of_struct, signed, signing_key
 from ._report import ExperimentReport, SessionReport, experiment_report
-from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_replacing
+from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_new_hashed, write_replacing
 from ._vocab import DecisionStatus, Role, Route, RunStatus, ShowMode
 
 T = TypeVar("T")
@@ -438,7 +438,7 @@ class GateSession:
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
         report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
         report_path = self.out_dir / report_rel
-        report_sha256 = write_new(report_path, dump_chunks(redacted_eval(draft)))
+        report_sha256 = write_new_hashed(report_path, dump_chunks(redacted_eval(draft)))
         try:  # the pair is kept consistent: no redacted report stays behind without its run record
             artifact = Artifact(path=report_rel, sha256=report_sha256)
             record = msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))

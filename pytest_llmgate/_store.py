@@ -33,18 +33,25 @@ def new_run_id(moment: datetime) -> str:
     return f"{moment.astimezone(timezone.utc).strftime('%Y%m%dT%H%M%S%fZ')}-{secrets.token_hex(4)}"
 
 
-def write_new(path: Path, payload: bytes | Iterable[bytes]) -> str:
+def write_new(path: Path, payload: bytes | Iterable[bytes]) -> None:
     """Write ``path`` atomically (``payload``: bytes, or pieces written one after another); an existing file of
-    that name is never replaced. Returns the SHA-256 (hex) of what was written."""
-    return _write(path, payload, replace=False)
+    that name is never replaced."""
+    _write(path, payload, replace=False, digest=None)
+
+
+def write_new_hashed(path: Path, payload: bytes | Iterable[bytes]) -> str:
+    """``write_new``, returning the SHA-256 (hex) of what was written (worked out on its way to the file)."""
+    digest = hashlib.sha256()
+    _write(path, payload, replace=False, digest=digest)
+    return digest.hexdigest()
 
 
 def write_replacing(path: Path, payload: bytes) -> None:
     """Write ``path`` atomically, replacing an earlier version whole."""
-    _write(path, payload, replace=True)
+    _write(path, payload, replace=True, digest=None)
 
 
-def _write(path: Path, payload: bytes | Iterable[bytes], *, replace: bool) -> str:
+def _write(path: Path, payload: bytes | Iterable[bytes], *, replace: bool, digest: hashlib._Hash | None) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -55,11 +62,11 @@ def _write(path: Path, payload: bytes | Iterable[bytes], *, replace: bool) -> st
         raise RecordError(path, None, f"cannot be written: {exc.strerror or exc}") from None
     tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
         with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
             for piece in (payload,) if isinstance(payload, bytes) else payload:
                 handle.write(piece)
-                digest.update(piece)
+                if digest is not None:
+                    digest.update(piece)
             handle.flush()
             os.fsync(handle.fileno())
         if replace:
@@ -72,4 +79,3 @@ def _write(path: Path, payload: bytes | Iterable[bytes], *, replace: bool) -> st
         raise RecordError(path, None, f"cannot be written: {exc.strerror or exc}") from None
     finally:
         tmp.unlink(missing_ok=True)
-    return digest.hexdigest()
