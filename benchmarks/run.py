@@ -111,7 +111,19 @@ def write_floor(root: Path, count: int) -> Path:
 
 #: Sessions run as on a user's machine: Python caches bytecode (a sandbox may set PYTHONDONTWRITEBYTECODE, which
 #: makes every session compile every module again, the plugin's and pytest's alike).
+#: The loopback endpoint's key (any value): set before USER_ENV is taken, so that every session gets it.
+os.environ.setdefault("LLMGATE_BENCH_KEY", "local")
 USER_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+
+
+def no_errors(out: Path) -> None:
+    """Refuse figures of sessions whose LLM calls failed (a session that errors every case is fast and wrong)."""
+    for path in sorted((out / "runs").glob("*.json")):
+        record = json.loads(path.read_text())
+        if record["metrics"]["error_count"]:
+            first = next(case.get("error") for case in record["cases"] if case.get("error"))
+            raise SystemExit(f"{path}: {record['metrics']['error_count']} case(s) errored ({first}); "
+                             "the benchmark measures sessions whose calls succeed")
 
 
 #: ``python -m pytest`` that writes its own peak RSS (VmHWM, KiB) at exit to the file named by the environment.
@@ -401,6 +413,7 @@ def measure_llm(repeat: int, root: Path, scale: float = 1.0) -> list[dict[str, A
         cwd = bench.directory.parent
         run_pytest(cwd, *common, "--llmgate-candidate=llm", "--llmgate-record=all")  # recordings for the replay
         replay_s = median_of(repeat, lambda: run_pytest(cwd, *common, "--llmgate-candidate=llm")[0])
+        no_errors(root / "records")
         policy_s = median_of(repeat, lambda: run_pytest(cwd, *common, "--llmgate-candidate=t1")[0])
 
         # (g): the endpoint as slow as a real one; ours and the SDK alone alternate here too.
@@ -473,7 +486,9 @@ def measure_startup(repeat: int, root: Path) -> list[dict[str, Any]]:
                      "no:cacheprovider", f"--llmgate-out={root / 'startup-records'}")
         run_pytest(work, *live_args)
         live = [run_pytest(work, *live_args)[0] for _ in range(max(repeat, 5))]
+        no_errors(root / "startup-records")
         whole = _whole_session(root, url, repeat)
+        no_errors(root / "whole-out")
         sdk_import = [_python(work, "import openai") - _python(work, "pass") for _ in range(max(repeat, 5))]
         client_call = [_python(work, _ONE_CALL.format(url=url)) - _python(work, "import openai")
                        for _ in range(max(repeat, 5))]

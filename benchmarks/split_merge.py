@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import USER_ENV, run_pytest, start_server, write_experiment  # noqa: E402
+from run import USER_ENV, no_errors, run_pytest, start_server, write_experiment  # noqa: E402
 
 PARTS = 4
 VOLATILE = {"run_id", "source_run_id", "generated_at", "started_at", "finished_at", "signature", "baseline_run_id",
@@ -163,7 +163,6 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     args = parser.parse_args()
     rows: list[dict[str, Any]] = []
-    os.environ["LLMGATE_BENCH_KEY"] = "local"
     with tempfile.TemporaryDirectory(prefix="llmgate-split-") as tmp:
         root = Path(tmp) if args.keep is None else args.keep
         root.mkdir(parents=True, exist_ok=True)
@@ -177,7 +176,9 @@ def main() -> None:
             server.terminate()
             server.wait()
         print("replaying: one session, then 4 parts ...", file=sys.stderr, flush=True)
+        no_errors(root / "recorded")
         single_s, single_rss = run_pytest(root, *common, f"--llmgate-out={root / 'single'}")
+        no_errors(root / "single")
         parts = []
         part_s = []
         for shard in range(PARTS):
@@ -185,6 +186,7 @@ def main() -> None:
             part_s.append(run_pytest(root, *common, f"--llmgate-out={out}", "--num-shards", str(PARTS),
                                      "--shard-id", str(shard))[0])
             parts.append(out)
+            no_errors(out)
         read_s, merge_s, merge_rss, read_cases = timed_merges(parts, root / "n2", args.repeat)
         assert read_cases == args.cases, (read_cases, args.cases)
         equal = same_outcome(root / "single", root / "n2" / "merged-0")
