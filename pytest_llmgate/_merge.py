@@ -31,7 +31,7 @@ from ._fingerprint import short
 from ._history import load_run, run_files
 from ._record import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 from ._report import SessionReport
-from ._session import ExperimentOutcome, PlannedRun, SessionResult, _relative
+from ._session import WAITS_FOR_MERGE, ExperimentOutcome, PlannedRun, SessionResult, _relative
 from ._signing import signature_of_struct, signed, signing_key
 from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_new_hashed, write_replacing
 from ._vocab import DecisionStatus, Outcome, Role, RunStatus
@@ -87,6 +87,7 @@ def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[l
                 raise refuse(path, problems)
             if len(record.cases) >= SHARED_LABELS_FROM:
                 _share_labels(record.cases)
+                record = _latencies_by_entry_ids(record)
             parts.append(_sharing(record, shared))
         report = directory / REPORT_FILE
         if report.is_file():
@@ -115,6 +116,16 @@ def _share_labels(cases: Sequence[CaseEntry]) -> None:
         force_setattr(entry, "suite", intern(entry.suite))
         force_setattr(entry, "slice_name", intern(entry.slice_name))
         force_setattr(entry, "evidence_state", intern(entry.evidence_state))
+
+
+def _latencies_by_entry_ids(record: RunRecord) -> RunRecord:
+    """``record`` with its part's latencies keyed by its entries' own case-id strings (one copy of each id, not two)."""
+    assert record.part is not None
+    latencies = record.part.latencies_ms
+    keyed = {entry.case_id: latencies[entry.case_id] for entry in record.cases if entry.case_id in latencies}
+    if len(keyed) != len(latencies):
+        return record  # latencies of cases the part does not hold: left as they are, for the checks to name
+    return msgspec.structs.replace(record, part=msgspec.structs.replace(record.part, latencies_ms=keyed))
 
 
 def newest_parts(parts: Iterable[RunRecord]) -> dict[tuple[str, str], list[RunRecord]]:
@@ -264,9 +275,14 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                                       promotion=first.promotion)
         outcomes.append(ExperimentOutcome(experiment=cast(Experiment, stored), records=tuple(records),
                                           verdict=verdict, frozen=first.frozen, not_run=tuple(not_run)))
+    # what the parts' sessions said once (a model with no known price ...), once; not that each was a part
+    notes = tuple(dict.fromkeys(note for part_report in reports for note in part_report.notes
+                                if WAITS_FOR_MERGE not in note))
     result = SessionResult(outcomes=tuple(outcomes), report_path=out_dir / REPORT_FILE, run_paths=tuple(run_paths),
-                           errors=())
+                           errors=(), notes=notes)
     report = to_data(result.report(timestamp(utc_now())))
+    if notes:
+        report["notes"] = [*report.get("notes", ()), *notes]
     write_replacing(out_dir / REPORT_FILE, dump(signed(report, key_bytes)))
     return result, missing
 

@@ -117,3 +117,17 @@ def test_a_large_part_holds_each_label_value_once() -> None:
     assert decoded[0].slice_name is decoded[1].slice_name is decoded[2].slice_name
     assert decoded[0].suite is decoded[2].suite and decoded[0].evidence_state is decoded[1].evidence_state
     assert [entry.slice_name for entry in decoded] == ["Zürich ✓"] * 3
+
+
+def test_the_merged_report_keeps_what_the_parts_said_once_but_not_that_they_were_parts(
+        pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    big_experiment(pytester.path, 40)
+    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    said = "llmgate: no known price for model 'x' (templates/good.yaml): its cost is reported as unknown (null)"
+    for out in outs:  # each job's session said it (as a session does for an unpriced model), and that it was a part
+        report = json.loads((out / "report.json").read_text())
+        assert any("waits for `llmgate merge`" in note for note in report["notes"])
+        report["notes"].append(said)
+        (out / "report.json").write_text(json.dumps(report))
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 0
+    assert json.loads((pytester.path / "merged" / "report.json").read_text())["notes"] == [said]
