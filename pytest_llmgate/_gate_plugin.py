@@ -192,6 +192,7 @@ def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
     shards, shard = getattr(option, "num_shards", None), getattr(option, "shard_id", None)
     if not split_id and not deselected and not (splits and group) and not (shards and shards > 1):
         return None  # pytest-shard drops items without deselecting them: its options say it
+    split_job = bool(split_id or (splits and group) or (shards and shards > 1))
     if splits and group:
         how, split_id = f"pytest-split group {group} of {splits}", split_id or f"split-{group}-of-{splits}"
     elif shards and shards > 1:
@@ -203,7 +204,7 @@ def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
         how = " ".join(narrowed) or ("--llmgate-part" if not deselected else "deselected case items")
     if deselected:
         how += f"; {deselected} case item(s) deselected"
-    return PartSpec(split_id=split_id or None, selection=how)
+    return PartSpec(split_id=split_id or None, selection=how, only_evaluated=split_job)
 
 
 def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:

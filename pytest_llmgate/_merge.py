@@ -167,7 +167,9 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
                           "artifact")
     ids = first.part.case_ids
     position = dict(zip(ids, range(len(ids)), strict=True))
-    pooled = list(chain.from_iterable(part.cases for part in parts))
+    pooled = list(chain.from_iterable(  # a part that lists every case holds those it did not run as NOT_RUN
+        [entry for entry in part.cases if entry.outcome is not Outcome.NOT_RUN] if part.metrics.not_run_count
+        else part.cases for part in parts))
     try:  # in the run's order; a case from two parts: the later part's after the earlier's
         entries = sorted(pooled, key=lambda entry: position[entry.case_id])
     except KeyError:

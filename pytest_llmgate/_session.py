@@ -60,10 +60,13 @@ class Selection:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PartSpec:
     """A session that runs one part of a split run: the split id asked for (None: worked out from the cases run)
-    and how the session was narrowed, in words (``pytest-split group 1 of 4``, ``-k ...``)."""
+    and how the session was narrowed, in words (``pytest-split group 1 of 4``, ``-k ...``). ``only_evaluated``:
+    a job of a split (a splitter or ``--llmgate-part``) records only the cases it evaluated; a session narrowed
+    by ``-k``, ``--deselect`` or ``--lf`` records every case, those it did not run as NOT_RUN (SPEC §5.1)."""
 
     split_id: str | None
     selection: str
+    only_evaluated: bool = True
 
 
 #: What a part session says, in its summary and report, instead of a decision.
@@ -464,17 +467,20 @@ class GateSession:
 
     def _as_part(self, experiment: Experiment, draft: RunRecord, results: Mapping[str, Sequence[CaseResult]],
                  baselines: Sequence[RunRecord]) -> RunRecord:
-        """A part's record: the cases it evaluated and their figures, and what the merge needs of the rest."""
+        """A part's record and what the merge needs of it: a split job's holds the cases it evaluated and their
+        figures; a session narrowed by ``-k``/``--deselect``/``--lf`` keeps every case (``PartSpec``)."""
         assert self.part is not None
         evaluated = [entry for entry in draft.cases if entry.case_id in results]
         latencies = {case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
                      for case_id, ran in results.items() if ran}
+        part = Part(split_id=self.split_id(), selection=self.part.selection,
+                    case_ids=tuple(entry.case_id for entry in draft.cases), cases_sha256=draft.cases_sha256,
+                    latencies_ms={entry.case_id: latencies[entry.case_id] for entry in evaluated
+                                  if latencies.get(entry.case_id)})
+        if not self.part.only_evaluated:
+            return msgspec.structs.replace(draft, part=part)
         return msgspec.structs.replace(
-            draft,
-            part=Part(split_id=self.split_id(), selection=self.part.selection,
-                      case_ids=tuple(entry.case_id for entry in draft.cases), cases_sha256=draft.cases_sha256,
-                      latencies_ms={case_id: latencies[case_id] for case_id in (e.case_id for e in evaluated)
-                                    if latencies.get(case_id)}),
+            draft, part=part,
             **aggregates(evaluated, draft.complete, latencies, [suite.name for suite in experiment.suites], draft.role,
                          draft.promotion, draft.budget, baselines),
         )

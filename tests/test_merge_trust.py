@@ -24,10 +24,10 @@ def part_files(out: Path) -> list[Path]:
     return sorted((out / "runs").glob("*.json"))
 
 
-def test_a_part_holds_the_cases_it_evaluated_and_the_ids_of_the_whole_run(
-        pytester: pytest.Pytester) -> None:
+def test_a_split_job_holds_the_cases_it_evaluated_and_the_ids_of_the_whole_run(pytester: pytest.Pytester) -> None:
     big_experiment(pytester.path, 40)
-    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    jobs = [[*selection, f"--llmgate-part=job{start}"] for start, selection in enumerate(LISTS)]
+    outs = run_parts(pytester, "big", ARGS, jobs, xdist_part=-1)
     for start, out in enumerate(outs):
         (path,) = part_files(out)
         record = json.loads(path.read_text())
@@ -35,6 +35,19 @@ def test_a_part_holds_the_cases_it_evaluated_and_the_ids_of_the_whole_run(
         assert record["part"]["case_ids"] == [f"c{i:05d}" for i in range(40)]
         assert record["metrics"]["case_count"] == 20 and record["complete"] is False
         assert record["status"] == "INCOMPLETE_EVALUATION"
+
+
+def test_a_session_narrowed_by_k_lists_every_case_and_still_merges(
+        pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    big_experiment(pytester.path, 40)
+    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    (path,) = part_files(outs[0])
+    record = json.loads(path.read_text())  # SPEC 5.1: the cases it did not run are NOT_RUN
+    assert len(record["cases"]) == 40 and record["metrics"]["not_run_count"] == 20
+    assert {entry["outcome"] for entry in record["cases"][1::2]} == {"NOT_RUN"}
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 0
+    (merged,) = part_files(pytester.path / "merged")
+    assert json.loads(merged.read_text())["complete"] is True
 
 
 def test_a_tampered_part_is_refused_naming_its_file_and_the_case(
