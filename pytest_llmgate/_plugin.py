@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,10 @@ def _activate(config: pytest.Config) -> Wiring:
     return wiring
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
+    # Registered before pytest's own cleanups, so run after them (after its last garbage collections).
+    config.add_cleanup(_thaw)
     if value(config, "candidates") or value(config, "baselines") or value(config, "freeze"):
         _activate(config)
 
@@ -99,6 +103,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     wiring = _active(config)
     if wiring is not None:
         wiring.terminal_summary(terminalreporter)
+
+
+def _thaw() -> None:
+    providers = sys.modules.get("pytest_llmgate.providers")  # loaded only by a session that gated
+    if providers is not None:
+        providers.thaw()  # see import_in_background
 
 
 def discover(config: pytest.Config) -> list[Path]:

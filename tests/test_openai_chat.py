@@ -322,3 +322,34 @@ def test_the_llm_example_replays_with_no_network_and_no_key(
     run = runs_by_template(pytester.path / ".llmgate")["ci-answerer-llm-v2"]
     recordings = source / "recordings" / "ci-answerer-llm-v2.jsonl"
     assert run["params"]["recordings_sha256"] == hashlib.sha256(recordings.read_bytes()).hexdigest()
+
+
+FREEZE_PROBE = (
+    "import atexit, gc, json, sys\n"
+    "seen = {}\n"
+    "def pytest_sessionfinish(session):\n"
+    "    seen['in_session'] = gc.get_freeze_count()\n"
+    "    seen['sdk_loaded'] = 'openai' in sys.modules\n"
+    "def _at_exit():\n"
+    "    seen['after_session'] = gc.get_freeze_count()\n"
+    "    open('freeze.json', 'w').write(json.dumps(seen))\n"
+    "atexit.register(_at_exit)\n"
+)
+
+
+@pytest.mark.usefixtures("llm_experiment")
+def test_a_live_session_freezes_the_sdks_objects_for_the_collector_and_gives_them_back(
+    pytester: pytest.Pytester, llm_server: LLMServer
+) -> None:
+    # The SDK is imported in the background (a live record mode); what exists then is moved out of the
+    # collector's way (gc.freeze) for the session, and given back when the session ends.
+    pytester.makeconftest(FREEZE_PROBE)
+    result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-record=all")
+    result.assert_outcomes(passed=4)
+    seen = json.loads((pytester.path / "freeze.json").read_text())
+    assert seen["sdk_loaded"] and seen["in_session"] > 10_000, seen
+    assert seen["after_session"] == 0, seen
+    replay = pytester.runpytest_subprocess("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-out=replayed")
+    replay.assert_outcomes(passed=4)
+    seen = json.loads((pytester.path / "freeze.json").read_text())
+    assert not seen["sdk_loaded"] and seen["in_session"] == 0, seen  # a replay imports no SDK and freezes nothing

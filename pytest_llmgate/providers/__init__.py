@@ -8,6 +8,7 @@ fragment, checked with errors naming the artifact's line), its run params and it
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 import threading
@@ -35,6 +36,7 @@ __all__ = [
     "check_settings",
     "coerce_route",
     "import_in_background",
+    "thaw",
     "warm",
 ]
 
@@ -171,21 +173,61 @@ def warm(factory: ProviderFactory, candidate: Candidate, context: ProviderContex
         hook(candidate, context)
 
 
-def import_in_background(module: str) -> threading.Thread | None:
-    """Start importing ``module`` in a daemon thread (None: already imported). An import that fails is left to the
-    first real import, which then says why; Python's import lock makes that one wait for this one."""
-    if module in sys.modules:
+def import_in_background(*modules: str) -> threading.Thread | None:
+    """Start importing ``modules``, one after the other, in a daemon thread (None: all already imported). An
+    import that fails is left to the first real import, which then says why; Python's import lock makes that one
+    wait for this one.
+
+    An SDK's import makes a few hundred thousand objects that live as long as the process (its modules, types
+    and models). Unless something else in the process froze objects already, the thread moves what exists before
+    and after the imports into the garbage collector's permanent generation (``gc.freeze``), so that no full
+    collection of the session (pytest runs several at its end) scans them again; ``thaw`` undoes it when the
+    session ends."""
+    wanted = [module for module in modules if module not in sys.modules]
+    if not wanted:
         return None
 
     def run() -> None:
+        freezing = _freeze()
         try:
-            importlib.import_module(module)
-        except Exception:  # noqa: BLE001, S110 - reported by the import that needs it
-            pass
+            for module in wanted:
+                try:
+                    importlib.import_module(module)
+                except Exception:  # noqa: BLE001, S110 - reported by the import that needs it
+                    pass
+        finally:
+            if freezing:
+                _freeze(again=True)
 
-    thread = threading.Thread(target=run, name=f"llmgate-import-{module}", daemon=True)
+    thread = threading.Thread(target=run, name=f"llmgate-import-{wanted[0]}", daemon=True)
     thread.start()
     return thread
+
+
+_frozen_by_us = False
+_freeze_lock = threading.Lock()
+
+
+def _freeze(again: bool = False) -> bool:
+    """``gc.freeze()`` unless objects are frozen already by anyone else; ``again``: only if we froze before and
+    the session has not ended (``thaw``) since."""
+    global _frozen_by_us
+    with _freeze_lock:
+        if (gc.get_freeze_count() and not _frozen_by_us) or (again and not _frozen_by_us):
+            return False
+        gc.freeze()
+        _frozen_by_us = True
+        return True
+
+
+def thaw() -> None:
+    """Give back to the garbage collector what ``import_in_background`` froze (at the end of a session: a pytest
+    run inside another one, with ``pytester``, leaves the outer process as it found it)."""
+    global _frozen_by_us
+    with _freeze_lock:
+        if _frozen_by_us:
+            gc.unfreeze()
+            _frozen_by_us = False
 
 
 def unknown_provider(candidate: Candidate) -> CandidateError:

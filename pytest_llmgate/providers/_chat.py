@@ -8,6 +8,7 @@ the SDK is imported at the first live call, never for a replay.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -293,12 +294,15 @@ class ChatFactory:
     def warm(self, candidate: Candidate, context: ProviderContext) -> None:
         """When a call may go live (a record mode other than ``none``), start importing the SDK while pytest
         collects: a live one-case session then pays for the import and the collection side by side. (``once`` with
-        a recordings file replays only.)"""
+        a recordings file replays only.) Then, for a model without a ``price:`` override, the price list
+        (``genai_prices``, when installed), which the record needs at the end: it is read while the calls are in
+        flight, not after them."""
         mode = context.record_mode
         if mode is RecordMode.NONE or (
                 mode is RecordMode.ONCE and recordings_path(context.experiment_dir, candidate.template_id).exists()):
             return
-        import_in_background(self.provider_class.sdk)
+        priced = "price" in candidate.settings or importlib.util.find_spec("genai_prices") is None
+        import_in_background(self.provider_class.sdk, *(() if priced else ("genai_prices",)))
 
     def build(self, candidate: Candidate, context: ProviderContext) -> ChatProvider:
         recordings = Recordings(recordings_path(context.experiment_dir, candidate.template_id), context.record_mode)

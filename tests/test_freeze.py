@@ -1,0 +1,43 @@
+"""``import_in_background``: the garbage collector's permanent generation around an SDK's import (issue 19)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+PROBE = """
+import gc, json, sys
+from pytest_llmgate.providers import import_in_background, thaw
+{before}
+start = gc.get_freeze_count()
+thread = import_in_background("json.tool", "this_module_does_not_exist_4711")
+thread.join()
+frozen = gc.get_freeze_count()
+thaw()
+print(json.dumps([start, frozen, gc.get_freeze_count(), "json.tool" in sys.modules]))
+"""
+
+
+def run(before: str = "") -> list[object]:
+    done = subprocess.run([sys.executable, "-c", PROBE.format(before=before)], capture_output=True, text=True,
+                          check=True, timeout=60)
+    return list(__import__("json").loads(done.stdout))
+
+
+def test_the_import_freezes_what_exists_and_thaw_gives_it_back() -> None:
+    start, frozen, after, imported = run()
+    assert start == 0 and imported
+    assert isinstance(frozen, int) and frozen > 1000  # the interpreter's objects and the module's
+    assert after == 0
+
+
+def test_objects_frozen_by_someone_else_are_left_as_they_are() -> None:
+    start, frozen, after, imported = run("gc.freeze()")
+    assert isinstance(start, int) and start > 0 and imported
+    assert frozen == start and after == start  # neither frozen further nor thawed by the gate
+
+
+def test_nothing_to_import_starts_no_thread() -> None:
+    from pytest_llmgate.providers import import_in_background
+
+    assert import_in_background("json", "sys") is None
