@@ -122,7 +122,7 @@ def scale_parts(parts: list[Path], single: Path, factor: int, root: Path) -> lis
 
     from pytest_llmgate._codec import dump_chunks
     from pytest_llmgate._history import load_run, run_files
-    from pytest_llmgate._record import aggregates, cases_digest
+    from pytest_llmgate._record import aggregates, cases_digest, implied_latencies
     from pytest_llmgate._store import RUNS, write_new
 
     def scaled_hash(case_sha256: str | None, k: int) -> str:
@@ -140,7 +140,9 @@ def scale_parts(parts: list[Path], single: Path, factor: int, root: Path) -> lis
         entries = [msgspec.structs.replace(entry, case_id=f"{entry.case_id}~{k}",
                                            case_sha256=scaled_hash(entry.case_sha256, k))
                    for entry in record.cases for k in range(factor)]
-        latencies = {f"{case_id}~{k}": value for case_id, value in part.latencies_ms.items() for k in range(factor)}
+        cost_of = {entry.case_id: entry.cost for entry in record.cases}  # a session lists only other latencies
+        latencies = {f"{case_id}~{k}": value for case_id, value in part.latencies_ms.items()
+                     if value != implied_latencies(cost_of.get(case_id)) for k in range(factor)}
         new_part = msgspec.structs.replace(
             part, case_ids=tuple(f"{case_id}~{k}" for case_id in part.case_ids for k in range(factor)),
             latencies_ms=latencies, cases_sha256=whole)

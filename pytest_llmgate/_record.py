@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from itertools import chain, compress, repeat
+from itertools import chain, compress
 from operator import attrgetter
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 
@@ -159,7 +159,8 @@ class Part(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
     session was narrowed. A part's ``cases`` are the cases it evaluated, and its figures theirs; ``case_ids``
     lists every case of the whole run in the run's order and ``cases_sha256`` is the whole run's case-set digest
     (what ``llmgate merge`` orders by, checks the merged run against, and names missing cases from);
-    ``latencies_ms`` holds each evaluated case's call latencies (what the merge needs for the percentiles)."""
+    ``latencies_ms`` holds the call latencies of each evaluated case whose latencies are not just the one its
+    ``cost.latency_ms`` says (a case with several trials, say): what the merge needs for the percentiles."""
 
     split_id: str
     selection: str
@@ -431,12 +432,23 @@ def aggregates(
 
 
 def _with_cost(metrics: Metrics, entries: Sequence[CaseEntry], latencies: Mapping[str, Sequence[float]]) -> Metrics:
-    """``metrics`` with the cost figures of the entries that have them (unchanged when none has)."""
+    """``metrics`` with the cost figures of the entries that have them (unchanged when none has). A case's call
+    latencies are ``latencies[case_id]``; a case not in ``latencies`` made the one call its cost's ``latency_ms``
+    says (none without one): a part's record lists only the cases for which that does not hold (``Part``)."""
     costed = list(compress(entries, map(_COST, entries)))
     if not costed:
         return metrics
-    measured = list(chain.from_iterable(map(latencies.get, map(_CASE_ID, costed), repeat((), len(costed)))))
-    return msgspec.structs.replace(metrics, cost=cost_metrics(list(map(_COST, costed)), measured))
+    costs = list(map(_COST, costed))
+    listed: list[Sequence[float] | None] = list(map(latencies.get, map(_CASE_ID, costed)))
+    measured = chain.from_iterable(
+        [calls if calls is not None else implied_latencies(cost) for calls, cost in zip(listed, costs, strict=True)]
+        if None in listed else cast("list[Sequence[float]]", listed))
+    return msgspec.structs.replace(metrics, cost=cost_metrics(costs, list(measured)))
+
+
+def implied_latencies(cost: CaseCost | None) -> tuple[float, ...]:
+    """The call latencies a part's record leaves out for a case (``Part.latencies_ms``): its cost's one latency."""
+    return () if cost is None or cost.latency_ms is None else (cost.latency_ms,)
 
 
 def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

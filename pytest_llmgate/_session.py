@@ -32,7 +32,7 @@ from .providers._calls import DEFAULT_CONCURRENCY, Answers
 from ._candidate import CASE_TIMEOUT
 from ._results import CaseIndex, RunResults
 from ._suite import SuiteCache
-from ._record import Artifact, Part, RunRecord, aggregates, build_run_record, redacted_eval
+from ._record import Artifact, Part, RunRecord, aggregates, build_run_record, implied_latencies, redacted_eval
 from ._provenance import code_commit, llmgate_version
 from ._codec import dump, dump_chunks, from_data, to_data
 from ._signing import signature_of_struct, signed, signing_key
@@ -476,7 +476,7 @@ class GateSession:
         part = Part(split_id=self.split_id(), selection=self.part.selection,
                     case_ids=tuple(entry.case_id for entry in draft.cases), cases_sha256=draft.cases_sha256,
                     latencies_ms={entry.case_id: latencies[entry.case_id] for entry in evaluated
-                                  if latencies.get(entry.case_id)})
+                                  if latencies.get(entry.case_id, ()) != implied_latencies(entry.cost)})
         if not self.part.only_evaluated:
             return msgspec.structs.replace(draft, part=part)
         return msgspec.structs.replace(

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy  # the reference for percentiles (imported here: pytester's in-process runs drop modules first imported inside them)
 import pytest
 
 from pytest_llmgate._cli import main
@@ -226,3 +227,47 @@ def test_merged_records_find_the_candidate_file_from_the_out_folder(
     assert main(["runs"]) == 2
     assert main(["promote", "--last"]) == 2
     assert f"templates/{FIX_B}.yaml changed after the run" in capsys.readouterr().err
+
+
+SLEEPY_PY = '''
+import time
+
+def answer(case, artifact):
+    time.sleep(0.001 * (int(case["case_id"][1:]) % 7))  # latencies that differ from case to case
+    return "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+'''
+
+
+@pytest.mark.parametrize("trials", [1, 3])
+def test_merged_latency_percentiles_are_those_of_every_call_of_the_parts(
+    pytester: pytest.Pytester, trials: int, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A part's record leaves out the latencies its cases' costs already say (one call each) and lists the others
+    (several trials); the merged run's percentiles are over every call of every part, as numpy computes them."""
+    cases = [case(f"c{i:03d}", "log" if i % 3 else "none", "SERVE" if i % 3 else "ABSTAIN") for i in range(30)]
+    directory = write_experiment(pytester.path, "timed", suites={"main": cases},
+                                 templates={"sleepy": {"provider": "python", "callable": "sleepy:answer"}})
+    (directory / "sleepy.py").write_text(SLEEPY_PY)
+    outs = run_parts(pytester, "timed", ["--llmgate-candidate=sleepy", f"--llmgate-trials={trials}"],
+                     [["--num-shards", "2", "--shard-id", str(i)] for i in range(2)], xdist_part=-1)
+    calls: list[float] = []
+    for out in outs:
+        (path,) = (out / "runs").glob("*.json")
+        part = json.loads(path.read_text())
+        listed = part["part"].get("latencies_ms", {})
+        for entry in part["cases"]:
+            if trials == 1:
+                assert entry["case_id"] not in listed  # its one call's latency is its cost's
+                calls.append(entry["cost"]["latency_ms"])
+            else:
+                assert len(listed[entry["case_id"]]) == trials
+                assert entry["cost"]["latency_ms"] == max(listed[entry["case_id"]])
+                calls.extend(listed[entry["case_id"]])
+    code, out, _ = merged(pytester, outs, capsys)
+    assert code == 0
+    (path,) = (out / "runs").glob("*.json")
+    cost = json.loads(path.read_text())["metrics"]["cost"]
+    assert len(calls) == 30 * trials and cost["calls"] == 30 * trials
+    for name, p in (("latency_p50_ms", 50), ("latency_p95_ms", 95)):
+        assert cost[name] == float(numpy.percentile(calls, p, method="inverted_cdf"))  # nearest rank
+    assert cost["latency_max_ms"] == max(calls)
