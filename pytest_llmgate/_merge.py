@@ -31,9 +31,9 @@ from ._fingerprint import short
 from ._history import load_run, run_files
 from ._record import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 from ._report import SessionReport
-from ._session import WAITS_FOR_MERGE, ExperimentOutcome, PlannedRun, SessionResult, _relative
+from ._session import WAITS_FOR_MERGE, ExperimentOutcome, PlannedRun, SessionResult
 from ._signing import signature_of_struct, signed, signing_key
-from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_new_hashed, write_replacing
+from ._store import REPORT_FILE, REPORTS, RUNS, new_run_id, relative_to_records, timestamp, utc_now, write_new, write_new_hashed, write_replacing
 from ._vocab import DecisionStatus, Outcome, Role, RunStatus
 
 _CASE_ID = attrgetter("case_id")
@@ -307,7 +307,7 @@ def experiment_path_from_out(parts: Sequence[RunRecord], folders: Mapping[str, P
             continue
         directory = folder / part.experiment_path
         if (directory / MANIFEST_NAME).is_file():
-            return _relative(directory, out_dir) or part.experiment_path
+            return relative_to_records(directory, out_dir) or part.experiment_path
     return parts[0].experiment_path
 
 

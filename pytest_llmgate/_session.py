@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +36,7 @@ from ._provenance import code_commit, llmgate_version
 from ._codec import dump, dump_chunks, from_data, to_data
 from ._signing import signature_of_struct, signed, signing_key
 from ._report import ExperimentReport, SessionReport, experiment_report
-from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, timestamp, utc_now, write_new, write_new_hashed, write_replacing
+from ._store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, relative_to_records, timestamp, utc_now, write_new, write_new_hashed, write_replacing
 from ._vocab import DecisionStatus, Role, Route, RunStatus, ShowMode
 
 T = TypeVar("T")
@@ -432,7 +431,7 @@ class GateSession:
             baselines=baselines,
             pricer=self._pricer(candidate, results),
             budget=experiment.budget,
-            experiment_path=_relative(experiment.directory, self.out_dir),
+            experiment_path=relative_to_records(experiment.directory, self.out_dir),
         )
         if self.part is not None:
             draft = self._as_part(experiment, draft, results, baselines)
@@ -589,14 +588,6 @@ def _checked(data: Any, kind: type[T], path: Path) -> T:
         return from_data(data, kind)
     except msgspec.ValidationError as exc:
         raise RecordError(path, None, f"an exporter hook left it invalid ({exc}); it is not written") from None
-
-
-def _relative(directory: Path, out_dir: Path) -> str | None:
-    """The experiment directory relative to the records folder (None when they are on different drives)."""
-    try:
-        return Path(os.path.relpath(directory.resolve(), out_dir.resolve())).as_posix()
-    except ValueError:
-        return None
 
 
 def _sha256(data: bytes) -> str:

@@ -19,6 +19,15 @@ REPORT_FILE = "report.json"
 PREVIOUS_REPORT_FILE = "report.previous.json"
 
 
+def relative_to_records(directory: Path, out_dir: Path) -> str | None:
+    """A directory (an experiment's) relative to a records folder, as a record's ``experiment_path`` names it
+    (None when they are on different drives)."""
+    try:
+        return Path(os.path.relpath(directory.resolve(), out_dir.resolve())).as_posix()
+    except ValueError:
+        return None
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
