@@ -48,10 +48,13 @@ def _activate(config: pytest.Config) -> Wiring:
     return wiring
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config: pytest.Config) -> None:
-    # Registered before pytest's own cleanups, so run after them (after its last garbage collections).
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    # Before any plugin's pytest_configure adds its cleanups: ours runs after them (after pytest's last garbage
+    # collection). An xdist worker calls this hook too.
     config.add_cleanup(_thaw)
+
+
+def pytest_configure(config: pytest.Config) -> None:
     if value(config, "candidates") or value(config, "baselines") or value(config, "freeze"):
         _activate(config)
 
