@@ -41,3 +41,24 @@ def test_nothing_to_import_starts_no_thread() -> None:
     from pytest_llmgate.providers import import_in_background
 
     assert import_in_background("json", "sys") is None
+
+
+SLOW = """
+import gc, json, sys, time
+sys.path.insert(0, sys.argv[1])
+from pytest_llmgate.providers import import_in_background, thaw
+thread = import_in_background("slow_import_4711")
+during = gc.get_freeze_count()
+thaw()  # the session ends while the import is still running
+thread.join()
+print(json.dumps([during, gc.get_freeze_count(), "slow_import_4711" in sys.modules]))
+"""
+
+
+def test_a_session_that_ends_during_the_import_is_not_frozen_again_by_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "slow_import_4711.py").write_text("import time\ntime.sleep(0.5)\n")
+    done = subprocess.run([sys.executable, "-c", SLOW, str(tmp_path)], capture_output=True, text=True, check=True,
+                          timeout=60)
+    during, after, imported = __import__("json").loads(done.stdout)
+    assert during > 0 and imported
+    assert after == 0

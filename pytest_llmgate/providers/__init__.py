@@ -179,16 +179,16 @@ def import_in_background(*modules: str) -> threading.Thread | None:
     wait for this one.
 
     An SDK's import makes a few hundred thousand objects that live as long as the process (its modules, types
-    and models). Unless something else in the process froze objects already, the thread moves what exists before
-    and after the imports into the garbage collector's permanent generation (``gc.freeze``), so that no full
-    collection of the session (pytest runs several at its end) scans them again; ``thaw`` undoes it when the
-    session ends."""
+    and models). Unless something else in the process froze objects already, what exists before the imports
+    (here, in the caller) and after them (in the thread) is collected once and then moved into the garbage
+    collector's permanent generation (``gc.freeze``), so that the session's later full collections (pytest runs
+    several at its end) do not scan it again; ``thaw`` gives it back when the session ends."""
     wanted = [module for module in modules if module not in sys.modules]
     if not wanted:
         return None
+    freezing = _freeze()
 
     def run() -> None:
-        freezing = _freeze()
         try:
             for module in wanted:
                 try:
@@ -209,20 +209,22 @@ _freeze_lock = threading.Lock()
 
 
 def _freeze(again: bool = False) -> bool:
-    """``gc.freeze()`` unless objects are frozen already by anyone else; ``again``: only if we froze before and
-    the session has not ended (``thaw``) since."""
+    """Collect, then ``gc.freeze()``, unless objects are frozen already by anyone else (or this Python has no
+    ``gc.freeze``); ``again``: only if we froze before and the session has not ended (``thaw``) since."""
     global _frozen_by_us
     with _freeze_lock:
-        if (gc.get_freeze_count() and not _frozen_by_us) or (again and not _frozen_by_us):
+        if not hasattr(gc, "freeze") or (gc.get_freeze_count() and not _frozen_by_us) or (again and not _frozen_by_us):
             return False
+        gc.collect()  # garbage is not frozen: what pytest's checks at the end of the session look for stays visible
         gc.freeze()
         _frozen_by_us = True
         return True
 
 
 def thaw() -> None:
-    """Give back to the garbage collector what ``import_in_background`` froze (at the end of a session: a pytest
-    run inside another one, with ``pytester``, leaves the outer process as it found it)."""
+    """Give back to the garbage collector what ``import_in_background`` froze, at the end of a session (so that a
+    pytest run inside another one, with ``pytester``, does not leave the outer process frozen). ``gc.unfreeze``
+    has no partial form: it also gives back what anything else froze since our freeze."""
     global _frozen_by_us
     with _freeze_lock:
         if _frozen_by_us:
