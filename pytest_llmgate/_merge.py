@@ -179,12 +179,20 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
                           ) from None
     del pooled
     position.clear()
+    latencies: dict[str, tuple[float, ...]] = {}
     if any(map(eq, map(_CASE_ID, entries), map(_CASE_ID, islice(entries, 1, None)))):
         entries = _once(entries, parts)
-    latencies: dict[str, tuple[float, ...]] = {}
-    for part in parts:
-        assert part.part is not None
-        latencies.update(part.part.latencies_ms)
+        for part in parts:  # a case's latencies are those of the part whose entry is kept (the last), or implied
+            assert part.part is not None
+            listed = part.part.latencies_ms
+            for entry in part.cases:
+                latencies.pop(entry.case_id, None)
+                if entry.case_id in listed:
+                    latencies[entry.case_id] = listed[entry.case_id]
+    else:
+        for part in parts:
+            assert part.part is not None
+            latencies.update(part.part.latencies_ms)
     missing: tuple[str, ...] = ()
     if len(entries) < len(ids):
         present = set(map(_CASE_ID, entries))

@@ -271,3 +271,57 @@ def test_merged_latency_percentiles_are_those_of_every_call_of_the_parts(
     for name, p in (("latency_p50_ms", 50), ("latency_p95_ms", 95)):
         assert cost[name] == float(numpy.percentile(calls, p, method="inverted_cdf"))  # nearest rank
     assert cost["latency_max_ms"] == max(calls)
+
+
+FLIPPY_PY = '''
+import os, time
+
+def answer(case, artifact):
+    time.sleep(0.001 * (int(case["case_id"][1:]) % 5))
+    right = "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+    if os.environ.get("LLMGATE_TEST_FLIP") == case["case_id"]:  # this job's endpoint answered otherwise
+        return "ABSTAIN" if right == "SERVE" else "SERVE"
+    return right
+'''
+
+
+def test_parts_that_overlap_merge_each_case_once_and_refuse_a_case_judged_two_ways(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two jobs that both evaluated c010-c019 (three trials each): the merged run holds each case once, the later
+    part's, with that part's latencies in the percentiles; a case the two parts judged differently is refused,
+    naming the case and both parts."""
+    cases = [case(f"c{i:03d}", "log" if i % 3 else "none", "SERVE" if i % 3 else "ABSTAIN") for i in range(30)]
+    directory = write_experiment(pytester.path, "timed", suites={"main": cases},
+                                 templates={"flippy": {"provider": "python", "callable": "flippy:answer"}})
+    (directory / "flippy.py").write_text(FLIPPY_PY)
+    args = ["--llmgate-candidate=flippy", "--llmgate-trials=3"]
+    first = [["--llmgate-part=a", "-k", " or ".join(f"c{i:03d}" for i in range(0, 20))],
+             ["--llmgate-part=b", "-k", " or ".join(f"c{i:03d}" for i in range(10, 30))]]
+    outs = run_parts(pytester, "timed", args, first, xdist_part=-1)
+    parts = {}
+    for out in outs:
+        (path,) = (out / "runs").glob("*.json")
+        record = json.loads(path.read_text())
+        parts[record["part"]["split_id"]] = record
+    calls = [latency for case_id, latencies in parts["a"]["part"]["latencies_ms"].items() if case_id < "c010"
+             for latency in latencies] + [latency for latencies in parts["b"]["part"]["latencies_ms"].values()
+                                          for latency in latencies]
+    code, out, _ = merged(pytester, outs, capsys)
+    assert code == 0
+    (path,) = (out / "runs").glob("*.json")
+    run = json.loads(path.read_text())
+    assert [entry["case_id"] for entry in run["cases"]] == [f"c{i:03d}" for i in range(30)]
+    assert run["status"] == "ELIGIBLE_FOR_CANARY_REVIEW" and run["metrics"]["trial_count"] == 90
+    cost = run["metrics"]["cost"]
+    assert len(calls) == 90 and cost["calls"] == 90
+    assert cost["latency_p95_ms"] == float(numpy.percentile(calls, 95, method="inverted_cdf"))
+    assert cost["latency_max_ms"] == max(calls)
+    # part b is re-run on an endpoint that answers c015 otherwise: the two parts disagree on it
+    monkeypatch.setenv("LLMGATE_TEST_FLIP", "c015")
+    rerun = pytester.runpytest("timed", "-p", "no:cacheprovider", *args, f"--llmgate-out={outs[1]}", *first[1])
+    assert rerun.ret == 1
+    code = main(["merge", *map(str, outs), "--out", str(pytester.path / "merged-again")])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert re.search(r"case c015 of flippy was evaluated in parts a and b with different outcomes", error), error
