@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+#: A process started by a test inherits PYTEST_CURRENT_TEST, which makes it a session run inside a test: no freeze.
+TOP_LEVEL = {key: value for key, value in os.environ.items() if key != "PYTEST_CURRENT_TEST"}
 
 PROBE = """
 import gc, json, sys
@@ -20,7 +24,7 @@ print(json.dumps([start, frozen, gc.get_freeze_count(), "json.tool" in sys.modul
 
 def run(before: str = "") -> list[object]:
     done = subprocess.run([sys.executable, "-c", PROBE.format(before=before)], capture_output=True, text=True,
-                          check=True, timeout=60)
+                          check=True, timeout=60, env=TOP_LEVEL)
     return list(__import__("json").loads(done.stdout))
 
 
@@ -58,7 +62,14 @@ print(json.dumps([during, gc.get_freeze_count(), "slow_import_4711" in sys.modul
 def test_a_session_that_ends_during_the_import_is_not_frozen_again_by_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "slow_import_4711.py").write_text("import time\ntime.sleep(0.5)\n")
     done = subprocess.run([sys.executable, "-c", SLOW, str(tmp_path)], capture_output=True, text=True, check=True,
-                          timeout=60)
+                          timeout=60, env=TOP_LEVEL)
     during, after, imported = __import__("json").loads(done.stdout)
     assert during > 0 and imported
     assert after == 0
+
+
+def test_a_session_inside_another_sessions_test_freezes_nothing() -> None:
+    done = subprocess.run([sys.executable, "-c", PROBE.format(before="")], capture_output=True, text=True,
+                          check=True, timeout=60, env={**TOP_LEVEL, "PYTEST_CURRENT_TEST": "t.py::test (call)"})
+    start, frozen, after, imported = __import__("json").loads(done.stdout)
+    assert imported and start == frozen == after == 0

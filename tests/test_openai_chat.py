@@ -343,11 +343,12 @@ FREEZE_PROBE = (
 
 @pytest.mark.usefixtures("llm_experiment")
 def test_a_live_session_freezes_the_sdks_objects_for_the_collector_and_gives_them_back(
-    pytester: pytest.Pytester, llm_server: LLMServer
+    pytester: pytest.Pytester, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The SDK is imported in the background (a live record mode); what exists then is moved out of the
     # collector's way (gc.freeze) for the session, and given back when the session ends.
     pytester.makeconftest(FREEZE_PROBE)
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # a session started by a test does not freeze: this one is top level
     result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-record=all")
     result.assert_outcomes(passed=4)
     seen = json.loads((pytester.path / "freeze.json").read_text())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import importlib
+import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -179,10 +180,10 @@ def import_in_background(*modules: str) -> threading.Thread | None:
     wait for this one.
 
     An SDK's import makes a few hundred thousand objects that live as long as the process (its modules, types
-    and models). Unless something else in the process froze objects already, what exists before the imports
-    (here, in the caller) and after them (in the thread) is collected once and then moved into the garbage
-    collector's permanent generation (``gc.freeze``), so that the session's later full collections (pytest runs
-    several at its end) do not scan it again; ``thaw`` gives it back when the session ends."""
+    and models). What exists before the imports (here, in the caller) and after them (in the thread) is moved
+    into the garbage collector's permanent generation (``gc.freeze``, see ``_freeze`` for when not), so that the
+    session's later full collections (pytest runs several at its end) do not scan it again; ``thaw`` gives it
+    back when the session ends."""
     wanted = [module for module in modules if module not in sys.modules]
     if not wanted:
         return None
@@ -209,13 +210,18 @@ _freeze_lock = threading.Lock()
 
 
 def _freeze(again: bool = False) -> bool:
-    """Collect, then ``gc.freeze()``, unless objects are frozen already by anyone else (or this Python has no
-    ``gc.freeze``); ``again``: only if we froze before and the session has not ended (``thaw``) since."""
+    """``gc.freeze()``, unless objects are frozen already by anyone else, this Python has no ``gc.freeze``, or
+    this session runs inside a test of another session (``PYTEST_CURRENT_TEST`` is set: pytester, or a pytest
+    started by a test), whose process's collector is that session's business; ``again``: only if we froze before
+    and the session has not ended (``thaw``) since."""
     global _frozen_by_us
     with _freeze_lock:
-        if not hasattr(gc, "freeze") or (gc.get_freeze_count() and not _frozen_by_us) or (again and not _frozen_by_us):
+        if again:
+            if not _frozen_by_us:
+                return False
+        elif not _frozen_by_us and (not hasattr(gc, "freeze") or gc.get_freeze_count()
+                                    or os.environ.get("PYTEST_CURRENT_TEST")):
             return False
-        gc.collect()  # garbage is not frozen: what pytest's checks at the end of the session look for stays visible
         gc.freeze()
         _frozen_by_us = True
         return True
