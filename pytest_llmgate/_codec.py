@@ -9,6 +9,8 @@ is a typed decode, not a walk over a dict.
 
 from __future__ import annotations
 
+import inspect
+import json
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -142,7 +144,27 @@ def _name(kind: type[Any]) -> str:
 
 
 def json_schema(kind: type[Any]) -> dict[str, Any]:
-    """The JSON Schema (2020-12) of a format, as shipped in ``schemas/``."""
+    """The JSON Schema (2020-12) of a format, as shipped in ``schemas/``, in a normal form that does not depend on
+    the msgspec release that generated it (``normal_schema``)."""
     schema: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
     schema.update(msgspec.json.schema(kind))
-    return schema
+    return normal_schema(schema)
+
+
+def normal_schema(node: Any) -> Any:
+    """A schema in the one form we ship, whatever msgspec release made it: each ``description`` cleaned as
+    ``inspect.cleandoc`` cleans a docstring (msgspec releases keep a docstring's indentation differently), and no
+    ``propertyNames`` that only refers to an enum (msgspec 0.23 adds one for a map keyed by an enum, earlier
+    releases do not; the reader checks those keys either way; key patterns stay: every release writes them), and
+    the branches of an ``anyOf`` in one order (releases before 0.20 put ``null`` first)."""
+    if isinstance(node, dict):
+        normal = {key: normal_schema(value) for key, value in node.items()
+                  if not (key == "propertyNames" and isinstance(value, dict) and value.keys() == {"$ref"})}
+        if isinstance(normal.get("anyOf"), list):
+            normal["anyOf"] = sorted(normal["anyOf"], key=lambda branch: json.dumps(branch, sort_keys=True))
+        if isinstance(normal.get("description"), str):
+            normal["description"] = inspect.cleandoc(normal["description"])
+        return normal
+    if isinstance(node, list):
+        return [normal_schema(item) for item in node]
+    return node

@@ -34,6 +34,24 @@ def test_shipped_schema_is_generated_from_its_definition(name: str) -> None:
     )
 
 
+def test_generated_schemas_do_not_depend_on_the_msgspec_release() -> None:
+    """What msgspec 0.19-0.22 and 0.23 write differently comes out the same (docstring indentation, enum-keyed
+    maps, the order of an anyOf's branches); what every release writes (a key pattern) stays."""
+    from pytest_llmgate._codec import normal_schema
+
+    older = {"description": "Doc line.\n\n    More.", "properties": {
+        "e": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "d": {"type": "object", "propertyNames": {"pattern": "^x"}},
+        "u": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/Usage"}]}}}
+    newer = {"description": "Doc line.\n\nMore.", "properties": {
+        "e": {"type": "object", "propertyNames": {"$ref": "#/$defs/E"}, "additionalProperties": {"type": "integer"}},
+        "d": {"type": "object", "propertyNames": {"pattern": "^x"}},
+        "u": {"anyOf": [{"$ref": "#/$defs/Usage"}, {"type": "null"}]}}}
+    assert normal_schema(older) == normal_schema(newer)
+    assert normal_schema(newer)["description"] == "Doc line.\n\nMore."
+    assert normal_schema(newer)["properties"]["d"]["propertyNames"] == {"pattern": "^x"}
+
+
 @pytest.mark.parametrize("name", [*INPUT_SCHEMAS, *sorted(FORMATS)])
 def test_schema_is_valid_draft_2020_12(name: str) -> None:
     Draft202012Validator.check_schema(json.loads(schema_path(name).read_text()))
