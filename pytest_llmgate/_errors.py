@@ -42,8 +42,11 @@ class LlmgateError(Exception):
         return f"{shown}:{self.line}" if self.line is not None else shown
 
     def message(self) -> str:
+        """``path:line: problem``; a URL the problem quotes (a ``base_url`` a schema refused, say) is shown without
+        its credentials and query string."""
         where = self.where()
-        return f"{where}: {self.problem}" if where else self.problem
+        problem = redact_urls(self.problem)
+        return f"{where}: {problem}" if where else problem
 
 
 class ManifestError(LlmgateError):

@@ -356,6 +356,19 @@ def test_credentials_in_base_url_reach_no_record_report_junit_or_terminal(
     assert [p for p in written if SECRET.encode() in p.read_bytes()] == []
 
 
+def test_a_refused_base_url_is_quoted_without_its_credentials(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment("exp", suites={"main": CASES[:1]}, templates={
+        "llm": llm_template(f"ftp://user:{SECRET}@127.0.0.1:9/v1?api-key={SECRET}", ["test_failure_log"])})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--junitxml=junit.xml")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/templates/llm.yaml:4: base_url: 'ftp://***@127.0.0.1:9/v1?***' does not "
+                                 "match*"])
+    assert SECRET not in "\n".join(result.outlines + result.errlines)
+    assert SECRET not in (pytester.path / "junit.xml").read_text()
+
+
 def test_a_url_in_a_providers_message_is_shown_without_credentials_or_query() -> None:
     from pytest_llmgate._errors import redact_urls
 
