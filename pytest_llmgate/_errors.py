@@ -3,7 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+
+#: A URL in running text: its scheme, then its address up to a query or fragment, then those (up to a space or a
+#: quote).
+_URL = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)([^\s?#'"<>`]*)([?#][^\s'"<>`]*)?""")
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with each URL's credentials (``user:password@``) and its query string or fragment replaced by
+    ``***``: what a message may show of an address (an endpoint's ``base_url``, a tracking URI), which may carry a
+    key in either place (``http://u:KEY@host/v1?api-key=KEY`` -> ``http://***@host/v1?***``)."""
+
+    def redacted(match: re.Match[str]) -> str:
+        scheme, address, rest = match.groups()
+        if "@" in address:  # everything up to the last @ is the userinfo (a password may hold an @ or a /)
+            address = "***@" + address.rpartition("@")[2]
+        return scheme + address + (rest[0] + "***" if rest else "")
+
+    return _URL.sub(redacted, text)
 
 
 class LlmgateError(Exception):
@@ -22,8 +42,11 @@ class LlmgateError(Exception):
         return f"{shown}:{self.line}" if self.line is not None else shown
 
     def message(self) -> str:
+        """``path:line: problem``; a URL the problem quotes (a ``base_url`` a schema refused, say) is shown without
+        its credentials and query string."""
         where = self.where()
-        return f"{where}: {self.problem}" if where else self.problem
+        problem = redact_urls(self.problem)
+        return f"{where}: {problem}" if where else problem
 
 
 class ManifestError(LlmgateError):

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ._errors import ExportError
+from ._errors import ExportError, redact_urls
 from ._record import flat_metrics
 
 DEFAULT_STORE = "mlflow.db"
@@ -63,7 +63,7 @@ class MlflowExporter:
         """Where the runs went, for the terminal summary: the store, each experiment, each registered prompt."""
         if self._failed is not None or not self._runs:
             return []
-        lines = [f"mlflow: {len(self._runs)} run(s) logged to {self.uri}"]
+        lines = [f"mlflow: {len(self._runs)} run(s) logged to {redact_urls(self.uri)}"]
         lines += [f"mlflow: experiment {name} (id {experiment_id})" for name, experiment_id in self._experiments.items()]
         lines += [f"mlflow: promoted prompt {uri}" for uri in self._prompts]
         return lines
@@ -81,8 +81,9 @@ class MlflowExporter:
         return self._client
 
     def _fail(self, reason: str) -> None:
-        self._failed = reason.splitlines()[0] if reason else "unknown error"
-        raise ExportError(None, None, f"mlflow ({self.uri}): {self._failed}; the local records are written")
+        self._failed = redact_urls(reason.splitlines()[0]) if reason else "unknown error"
+        raise ExportError(None, None, f"mlflow ({redact_urls(self.uri)}): {self._failed}; the local records are "
+                                       "written")
 
     def pytest_llmgate_run_record(self, config: Any, record: dict[str, Any], files: Mapping[str, Path]) -> None:
         if self._failed is not None:

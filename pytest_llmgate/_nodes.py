@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from ._errors import GuardrailViolation, LlmgateError, ProviderError, SuiteError
+from ._errors import GuardrailViolation, LlmgateError, ProviderError, SuiteError, redact_urls
 from ._evaluate import CaseResult, guardrail_violation, judge_trials
 from ._costs import Usage
 from ._experiment import Experiment
@@ -239,8 +239,9 @@ def _user_traceback(exc: BaseException) -> str:
 
 
 def safe_reason(error: BaseException) -> str | None:
-    """The one-line reason of an error the gate composed itself (no input, no secret), else None."""
+    """The one-line reason of an error the gate composed itself (no input, no secret), else None. A URL in it is
+    shown without its credentials and query string (a plugin's message may name its endpoint)."""
     if not isinstance(error, ProviderError):
         return None
     lines = str(error).splitlines()
-    return lines[0] if lines else None
+    return redact_urls(lines[0]) if lines else None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,12 +45,6 @@ def _activate(config: pytest.Config) -> Wiring:
 
         wiring = config.stash[_WIRING] = Wiring(config)
     return wiring
-
-
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    # Before any plugin's pytest_configure adds its cleanups: ours runs after them (after pytest's last garbage
-    # collection). An xdist worker calls this hook too.
-    config.add_cleanup(_thaw)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -106,12 +99,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     wiring = _active(config)
     if wiring is not None:
         wiring.terminal_summary(terminalreporter)
-
-
-def _thaw() -> None:
-    providers = sys.modules.get("pytest_llmgate.providers")  # loaded only by a session that gated
-    if providers is not None:
-        providers.thaw()  # see import_in_background
 
 
 def discover(config: pytest.Config) -> list[Path]:

@@ -17,7 +17,7 @@ from ._costs import Pricer, Usage, listed_pricer, override_price
 from ._decision import Verdict, decide
 from ._diff import compare, counterpart
 from ._history import stored_runs
-from ._errors import ExportError, LlmgateError, RecordError, SelectionError
+from ._errors import ExportError, LlmgateError, RecordError, SelectionError, redact_urls
 from ._evaluate import CaseResult
 from ._errors import display_path
 from ._experiment import EVALUATION, Experiment, load_experiment
@@ -579,7 +579,7 @@ def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:
     except LlmgateError as exc:
         errors.append(exc)
     except Exception as exc:  # noqa: BLE001 - any exporter failure is reported, never lost
-        errors.append(ExportError(None, None, f"{type(exc).__name__}: {exc}".splitlines()[0]))
+        errors.append(ExportError(None, None, redact_urls(f"{type(exc).__name__}: {exc}".splitlines()[0])))
 
 
 def _checked(data: Any, kind: type[T], path: Path) -> T:

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ._errors import ExportError
+from ._errors import ExportError, redact_urls
 from ._record import flat_metrics
 
 #: What W&B cannot do offline; skipped with a note in the report.
@@ -51,7 +51,7 @@ class WandbExporter:
         return self._wandb
 
     def _fail(self, reason: str) -> None:
-        self._failed = reason.splitlines()[0] if reason else "unknown error"
+        self._failed = redact_urls(reason.splitlines()[0]) if reason else "unknown error"
         raise ExportError(None, None, f"wandb: {self._failed}; the local records are written")
 
     @property

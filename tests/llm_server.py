@@ -3,10 +3,10 @@
 
 It answers deterministically from the request: the system message says which evidence states to serve
 ("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
-"Evidence state: <state>". POST /control switches behaviour (slow, 429, 500, drop, malformed, unreadable,
-alternate, close_idle, gzip_chunked; ``{"mode": "ok", "limit_first": N}``: the first N chat requests get a 429
-with ``Retry-After: 1``); GET /stats counts the chat requests, lists each one's arrival (the requests in flight
-then, and its status) and the usage each reply reported.
+"Evidence state: <state>". POST /control switches behaviour (slow, 401, 429, 500, drop, malformed, unreadable,
+alternate, close_idle, gzip_chunked, big, drip, drip_chunked, drip_headers; ``{"mode": "ok", "limit_first": N}``:
+the first N chat requests get a 429 with ``Retry-After: 1``); GET /stats counts the chat requests, lists each
+one's arrival (the requests in flight then, and its status) and the usage each reply reported.
 
 Every reply reports ``usage`` in its protocol's shape: input tokens = words of the messages, output tokens =
 words of the reply, cached = a quarter of the input, reasoning (OpenAI only) = 3, counted in the output.
@@ -132,14 +132,15 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.in_flight -= 1
 
     def _answer(self, body: dict[str, Any], mode: str, delay: float, anthropic: bool = False) -> None:
-        if delay:
+        if delay and not mode.startswith("drip"):
             time.sleep(delay)
-        if mode in ("429", "500"):
-            kind = "rate_limit" if mode == "429" else "server_error"
-            message = "rate limited" if mode == "429" else "server error"
-            error = (_anthropic_error(f"{kind}_error" if mode == "429" else "api_error", message) if anthropic
-                     else {"error": {"message": message, "type": kind}})
+        if mode in ERRORS:
+            kind, message = ERRORS[mode]
+            error = (_anthropic_error(kind, message) if anthropic else {"error": {"message": message, "type": kind}})
             self._json(int(mode), error, {"retry-after-ms": "10"})
+            return
+        if mode.startswith("drip"):
+            self._drip(mode, delay or 0.5)
             return
         if mode == "drop":
             self.close_connection = True
@@ -184,21 +185,55 @@ class Handler(BaseHTTPRequestHandler):
                              "message": {"role": "assistant", "content": content}}],
                 "usage": usage,
             }
-        if mode == "gzip_chunked":  # as a server behind a compressing proxy: gzip, in chunks, no Content-Length
-            data = gzip.compress(json.dumps(reply).encode())
+        if mode in ("gzip_chunked", "big"):
+            # gzip_chunked: as a server behind a compressing proxy: gzip, in chunks, no Content-Length;
+            # big: a reply of 1 MB (the JSON and spaces) in chunks of 64 kB, no Content-Length
+            data = gzip.compress(json.dumps(reply).encode()) if mode == "gzip_chunked" else (
+                json.dumps(reply).encode().ljust(1024 * 1024))
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Encoding", "gzip")
+            if mode == "gzip_chunked":
+                self.send_header("Content-Encoding", "gzip")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            half = len(data) // 2
-            for chunk in (data[:half], data[half:], b""):
+            size = len(data) // 2 if mode == "gzip_chunked" else 64 * 1024
+            for chunk in [data[start:start + size] for start in range(0, len(data), size)] + [b""]:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
             return
         self._json(200, reply)
         if mode == "close_idle":  # as a server whose keep-alive timeout is shorter than the client's pause
             self.close_connection = True  # a kept-alive connection, closed without "Connection: close"
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+    def _drip(self, mode: str, interval: float) -> None:
+        """A reply that never ends, one byte every ``interval`` seconds, until the client goes away: ``drip``
+        after headers that announce 100 MB, ``drip_chunked`` in chunks of one byte with no length, ``drip_headers``
+        while still sending the headers."""
+        self.close_connection = True
+        try:
+            if mode == "drip_headers":
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+            else:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                if mode == "drip":
+                    self.send_header("Content-Length", str(100 * 1024 * 1024))
+                else:
+                    self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+            self.wfile.flush()
+            while True:
+                time.sleep(interval)
+                self.wfile.write(b"1\r\n \r\n" if mode == "drip_chunked" else b" " if mode == "drip" else b"a")
+                self.wfile.flush()
+        except OSError:
+            return  # the client gave up
+
+
+#: Error replies by mode: (the error's type, its message).
+ERRORS = {"401": ("authentication_error", "invalid x-api-key"), "429": ("rate_limit_error", "rate limited"),
+          "500": ("api_error", "server error")}
 
 
 def _anthropic_error(kind: str, message: str) -> dict[str, Any]:

@@ -137,9 +137,9 @@ def test_repeated_trials_keep_each_route_and_any_unsafe_trial_counts(
 @pytest.mark.parametrize(
     ("mode", "delay", "reason"),
     [
-        ("slow", 3.0, "timed out after 1s and 0 retries"),
-        ("429", 0.0, "HTTP 429 from the endpoint after 0 retries"),
-        ("500", 0.0, "HTTP 500 from the endpoint after 0 retries"),
+        ("slow", 3.0, "timed out after 1s (not retried)"),
+        ("429", 0.0, "HTTP 429 from the endpoint (not retried)"),
+        ("500", 0.0, "HTTP 500 from the endpoint (not retried)"),
         ("drop", 0.0, "*cannot connect to*"),  # the first call in flight says so; the others point to it
         ("malformed", 0.0, "malformed response from the endpoint*"),
         ("unreadable", 0.0, "unreadable reply: not a JSON object"),
@@ -172,6 +172,30 @@ def test_retries_absorb_a_passing_fault(
     result = pytester.runpytest("exp", "--llmgate-candidate=claude", "--llmgate-record=new_episodes")
     result.assert_outcomes(errors=1)
     assert llm_server.requests == 3  # the first try and two retries
+
+
+@pytest.mark.parametrize(("mode", "delay", "reason", "requests"), [
+    ("401", 0.0, "HTTP 401 from the endpoint (not retried)", 1),  # the SDK retries no 4xx but 408, 409 and 429
+    ("500", 0.0, "HTTP 500 from the endpoint after 2 retries", 3),
+    ("drip", 0.2, "reply larger than 4 MB (max_response_mb); not read further", 1),  # not asked again
+    ("drip_chunked", 0.2, "timed out after 1s and 2 retries", 3),  # a byte every 0.2 s: the whole reply is bounded
+])
+def test_what_the_reason_says_was_tried_is_what_was_tried(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch,
+    mode: str, delay: float, reason: str, requests: int,
+) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_ANTHROPIC_KEY", KEY)
+    make_experiment("exp", suites={"main": CASES[:1]}, templates={
+        "claude": claude_template(llm_server.root, ["test_failure_log"], timeout=1, max_retries=2, case_timeout=30)})
+    llm_server.control(mode, delay=delay)
+    try:
+        result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=claude", "--llmgate-record=new_episodes",
+                                               timeout=60)
+    finally:
+        llm_server.control("ok")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"ERROR: claude on case req_205 (suite main, slice s, evidence no_source): {reason}"])
+    assert llm_server.requests == requests
 
 
 @XDIST

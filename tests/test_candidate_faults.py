@@ -108,6 +108,95 @@ def test_a_slow_llm_endpoint_is_an_error_after_case_timeout(
     result.stdout.fnmatch_lines(["*ERROR: slow on case c1 *: no answer within 0.5s (case_timeout)*"])
 
 
+def drip_experiment(make_experiment: MakeExperiment, url: str, **settings: object) -> None:
+    make_experiment("exp", suites={"main": [case("c1", "log", "SERVE", input={"question": "q"})]}, templates={
+        "drip": {"provider": "openai_chat", "model": "m", "base_url": url, "api_key_env": "LLMGATE_TEST_KEY",
+                 "max_retries": 0, **settings,
+                 "prompt": {"system": "Serve always.", "user": "Evidence state: {{ evidence_state }}"}}})
+
+
+@pytest.mark.parametrize(("mode", "reason"), [
+    ("drip_chunked", "timed out after 1s (not retried)"),  # a byte every 0.2 s: no single read times out
+    ("drip", "reply larger than 4 MB (max_response_mb); not read further"),  # Content-Length: 100 MB
+])
+def test_a_reply_that_drips_forever_is_cut_off_and_the_process_ends(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
+    monkeypatch: pytest.MonkeyPatch, mode: str, reason: str,
+) -> None:
+    # The SDK's timeout is per read: each attempt's whole reply is bounded by it, and its size by max_response_mb.
+    # case_timeout is far above both: the call itself ends, the session is not left waiting for it.
+    pytest.importorskip("openai")
+    monkeypatch.setenv("LLMGATE_TEST_KEY", "sk-test")
+    drip_experiment(make_experiment, llm_server.url, timeout=1, case_timeout=20)
+    llm_server.control(mode, delay=0.2)
+    try:
+        result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=drip", "--llmgate-record=all", timeout=40)
+    finally:
+        llm_server.control("ok")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"ERROR: drip on case c1 (suite main, slice s, evidence log): {reason}"])
+
+
+def test_a_reply_over_max_response_mb_is_an_error_and_one_under_it_is_read(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pytest.importorskip("openai")
+    monkeypatch.setenv("LLMGATE_TEST_KEY", "sk-test")
+    drip_experiment(make_experiment, llm_server.url, max_response_mb=0.5)
+    llm_server.control("big")  # a 1 MB reply in chunks, with no Content-Length
+    result = pytester.runpytest("exp", "--llmgate-candidate=drip", "--llmgate-record=all", "--llmgate-out=small")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["ERROR: drip on case c1 *: reply larger than 0.5 MB (max_response_mb); not read "
+                                 "further"])
+    drip_experiment(make_experiment, llm_server.url, max_response_mb=2)
+    pytester.runpytest("exp", "--llmgate-candidate=drip", "--llmgate-record=all",
+                       "--llmgate-out=large").assert_outcomes(passed=1)
+
+
+@XDIST
+def test_an_endpoint_that_drips_its_headers_does_not_keep_the_process_alive(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
+    monkeypatch: pytest.MonkeyPatch, xdist: tuple[str, ...],
+) -> None:
+    # Before the headers are complete no deadline of the HTTP client applies: the case timeout abandons the call,
+    # and its thread, a daemon, does not hold the process at exit.
+    pytest.importorskip("openai")
+    monkeypatch.setenv("LLMGATE_TEST_KEY", "sk-test")
+    drip_experiment(make_experiment, llm_server.url, timeout=1, case_timeout=2)
+    llm_server.control("drip_headers", delay=0.2)
+    try:
+        result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=drip", "--llmgate-record=all", *xdist,
+                                               timeout=40)
+    finally:
+        llm_server.control("ok")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*ERROR: drip on case c1 *: no answer within 2s (case_timeout)*"])
+
+
+STUCK_PY = """
+import threading
+threading.Event().wait()  # never returns
+
+def answer(case, artifact):
+    return "SERVE"
+"""
+
+
+@XDIST
+def test_a_candidate_module_that_hangs_at_import_is_a_collection_error(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, xdist: tuple[str, ...]
+) -> None:
+    directory = make_experiment("exp", suites={"main": [case("c1", "log", "SERVE")]}, templates={
+        "stuck": {"provider": "python", "callable": "gate_stuck:answer", "case_timeout": 0.5}})
+    (directory / "gate_stuck.py").write_text(STUCK_PY)
+    result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=stuck", *xdist, timeout=40)
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/templates/stuck.yaml:3: callable 'gate_stuck:answer': its module did not "
+                                 "finish importing within 0.5s (case_timeout); the import was abandoned*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
 def test_case_timeout_must_be_a_positive_number(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
     make_experiment("exp", suites={"main": [case("c1", "log", "SERVE")]},
                     templates={"bad": {"provider": "evidence_policy", "serve_evidence": ["log"], "case_timeout": 0}})

@@ -119,9 +119,9 @@ def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pyteste
 @pytest.mark.parametrize(
     ("mode", "delay", "reason"),
     [
-        ("slow", 3.0, "timed out after 1s and 0 retries"),
-        ("429", 0.0, "HTTP 429 from the endpoint after 0 retries"),
-        ("500", 0.0, "HTTP 500 from the endpoint after 0 retries"),
+        ("slow", 3.0, "timed out after 1s (not retried)"),
+        ("429", 0.0, "HTTP 429 from the endpoint (not retried)"),
+        ("500", 0.0, "HTTP 500 from the endpoint (not retried)"),
         ("drop", 0.0, "*cannot connect to*"),  # the first call in flight says so; the others point to it
         ("malformed", 0.0, "malformed response from the endpoint*"),
         ("unreadable", 0.0, "unreadable reply: not a JSON object"),
@@ -154,6 +154,48 @@ def test_retries_absorb_a_passing_fault(
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
     result.assert_outcomes(errors=1)
     assert llm_server.requests == 3  # the first try and two retries
+
+
+@pytest.mark.parametrize(("mode", "reason", "requests"), [
+    ("401", "HTTP 401 from the endpoint (not retried)", 1),  # the SDK retries no 4xx but 408, 409 and 429
+    ("500", "HTTP 500 from the endpoint after 2 retries", 3),
+])
+def test_the_reason_counts_the_retries_that_were_made(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch,
+    mode: str, reason: str, requests: int,
+) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    make_experiment("exp", suites={"main": CASES[:1]}, templates={
+        "llm": llm_template(llm_server.url, ["test_failure_log"], max_retries=2)})
+    llm_server.control(mode)
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([f"ERROR: llm on case req_205 (suite main, slice s, evidence no_source): {reason}"])
+    assert llm_server.requests == requests
+
+
+def test_an_endpoint_that_keeps_answering_429_is_not_called_again(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Five calls in a row refused with 429 after their retries: the candidate stops calling, as for a dead endpoint,
+    # and says so once; the other cases are errors at once (a 60-case storm took minutes of backoff).
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    many = [case(f"c{i:02d}", "no_source", "ABSTAIN", input={"question": "q"}) for i in range(12)]
+    make_experiment("exp", suites={"main": many}, templates={
+        "llm": llm_template(llm_server.url, ["test_failure_log"], max_retries=1)})
+    llm_server.control("429")
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-concurrency=1")
+    result.assert_outcomes(errors=12)
+    assert llm_server.requests == 10  # five calls, each tried twice
+    reasons = [line for line in result.stdout.lines if line.startswith("ERROR: llm on case")]
+    assert reasons[:4] == [f"ERROR: llm on case c{i:02d} (suite main, slice s, evidence no_source): HTTP 429 from "
+                           "the endpoint after 1 retry" for i in range(4)]
+    assert reasons[4].endswith("HTTP 429 from the endpoint after 1 retry; 5 calls in a row were refused: the "
+                               "endpoint is not called again this session")
+    assert all(line.endswith("endpoint refusing calls (not called again this session): 5 calls in a row got HTTP "
+                             "429 after their retries") for line in reasons[5:])
+    assert runs_by_template(pytester.path / ".llmgate")["llm"]["status"] == "INCOMPLETE_EVALUATION"
 
 
 def test_a_dead_endpoint_is_one_clear_error_and_records_are_written(
@@ -286,6 +328,85 @@ def test_no_api_key_value_reaches_any_written_file(pytester: pytest.Pytester, ll
     assert not [p for p in written if KEY.encode() in p.read_bytes()]
 
 
+SECRET = "hunter2-4711"
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_credentials_in_base_url_reach_no_record_report_junit_or_terminal(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch,
+    xdist: tuple[str, ...],
+) -> None:
+    # A key in the URL's userinfo and in its query string: every message that names the endpoint shows it as
+    # http://***@127.0.0.1:9/v1?***, in the records, the redacted report, JUnit and the terminal.
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    url = f"http://user:{SECRET}@127.0.0.1:9/v1?api-key={SECRET}"
+    make_experiment("exp", suites={"main": CASES}, templates={
+        "llm": llm_template(url, ["test_failure_log"], max_retries=0),
+        "policy": {"provider": "evidence_policy", "serve_evidence": ["test_failure_log"]}})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-baseline=policy",
+                                "--llmgate-record=new_episodes", "--llmgate-show=full", "--junitxml=junit.xml", "-rA",
+                                *xdist)
+    result.assert_outcomes(errors=4, passed=3, xfailed=1)
+    result.stdout.fnmatch_lines(["*cannot connect to http://***@127.0.0.1:9/v1?*** (ConnectError)*"])
+    assert SECRET not in "\n".join(result.outlines + result.errlines)
+    templates = pytester.path / "exp" / "templates"
+    written = [p for p in pytester.path.rglob("*") if p.is_file() and templates not in p.parents]
+    assert {"junit.xml", "report.json"} <= {p.name for p in written}
+    assert len([p for p in written if p.parent.name == "runs"]) == 2
+    assert [p for p in written if SECRET.encode() in p.read_bytes()] == []
+
+
+def test_a_refused_base_url_is_quoted_without_its_credentials(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment("exp", suites={"main": CASES[:1]}, templates={
+        "llm": llm_template(f"ftp://user:{SECRET}@127.0.0.1:9/v1?api-key={SECRET}", ["test_failure_log"])})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--junitxml=junit.xml")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/templates/llm.yaml:4: base_url: 'ftp://***@127.0.0.1:9/v1?***' does not "
+                                 "match*"])
+    assert SECRET not in "\n".join(result.outlines + result.errlines)
+    assert SECRET not in (pytester.path / "junit.xml").read_text()
+
+
+def test_a_url_in_a_providers_message_is_shown_without_credentials_or_query() -> None:
+    from pytest_llmgate._errors import redact_urls
+
+    assert redact_urls(f"cannot connect to http://u:{SECRET}@h:8/v1?key={SECRET} (ConnectError)") == (
+        "cannot connect to http://***@h:8/v1?*** (ConnectError)")
+    assert redact_urls(f"'https://{SECRET}@h/x#token={SECRET}'") == "'https://***@h/x#***'"
+    assert redact_urls(f"http://u:a@b/{SECRET}@h/v1") == "http://***@h/v1"  # an @ or a / in the password
+    assert redact_urls("http://127.0.0.1:8000/v1 and sqlite:///tmp/x.db") == "http://127.0.0.1:8000/v1 and sqlite:///tmp/x.db"
+
+
+@pytest.mark.parametrize("linked", ["folder", "file"])
+def test_recordings_linked_out_of_the_experiment_are_neither_read_nor_appended(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
+    monkeypatch: pytest.MonkeyPatch, linked: str,
+) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
+    directory = make_experiment("exp", suites={"main": CASES[:1]}, templates={
+        "llm": llm_template(llm_server.url, ["test_failure_log"])})
+    pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes").assert_outcomes(passed=1)
+    outside = pytester.path / "outside"
+    outside.mkdir()
+    (directory / "recordings" / "llm.jsonl").rename(outside / "llm.jsonl")
+    if linked == "folder":
+        (directory / "recordings").rmdir()
+        (directory / "recordings").symlink_to(Path("..", "outside"))
+    else:
+        (directory / "recordings" / "llm.jsonl").symlink_to(Path("..", "..", "outside", "llm.jsonl"))
+    kept = (outside / "llm.jsonl").read_bytes()
+    for mode in ("none", "all"):  # replay would read it; record would append to it
+        result = pytester.runpytest("exp", "--llmgate-candidate=llm", f"--llmgate-record={mode}")
+        assert result.ret == pytest.ExitCode.INTERRUPTED
+        result.stdout.fnmatch_lines(["*exp/recordings*: leads through a link to '*outside*llm.jsonl', which leaves "
+                                     "the experiment directory; recordings are read and written only inside it"])
+        result.stdout.no_fnmatch_line("*Traceback*")
+    assert (outside / "llm.jsonl").read_bytes() == kept
+    assert llm_server.requests == 1
+
+
 @pytest.mark.usefixtures("llm_experiment")
 def test_calls_run_concurrently_and_selection_still_works(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
     # The server counts the requests it is answering at one time: with a slow endpoint, four cases and
@@ -322,42 +443,3 @@ def test_the_llm_example_replays_with_no_network_and_no_key(
     run = runs_by_template(pytester.path / ".llmgate")["ci-answerer-llm-v2"]
     recordings = source / "recordings" / "ci-answerer-llm-v2.jsonl"
     assert run["params"]["recordings_sha256"] == hashlib.sha256(recordings.read_bytes()).hexdigest()
-
-
-FREEZE_PROBE = (
-    "import atexit, gc, json, sys\n"
-    "seen = {}\n"
-    "def pytest_sessionfinish(session):\n"
-    "    seen['in_session'] = gc.get_freeze_count()\n"
-    "    seen['sdk_loaded'] = 'openai' in sys.modules\n"
-    "def pytest_configure(config):\n"
-    "    config.add_cleanup(lambda: seen.update(at_cleanup=gc.get_freeze_count()))\n"
-    "def pytest_unconfigure(config):\n"
-    "    seen['at_unconfigure'] = gc.get_freeze_count()\n"
-    "def _at_exit():\n"
-    "    seen['after_session'] = gc.get_freeze_count()\n"
-    "    open('freeze.json', 'w').write(json.dumps(seen))\n"
-    "atexit.register(_at_exit)\n"
-)
-
-
-@pytest.mark.usefixtures("llm_experiment")
-def test_a_live_session_freezes_the_sdks_objects_for_the_collector_and_gives_them_back(
-    pytester: pytest.Pytester, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The SDK is imported in the background (a live record mode); what exists then is moved out of the
-    # collector's way (gc.freeze) for the session, and given back when the session ends.
-    pytester.makeconftest(FREEZE_PROBE)
-    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # a session started by a test does not freeze: this one is top level
-    result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-record=all")
-    result.assert_outcomes(passed=4)
-    seen = json.loads((pytester.path / "freeze.json").read_text())
-    assert seen["sdk_loaded"] and seen["in_session"] > 10_000, seen
-    # still frozen for pytest's collections at the end (in unconfigure, and in the cleanups plugins add when
-    # configured: they run before ours) ...
-    assert seen["at_unconfigure"] > 10_000 and seen["at_cleanup"] > 10_000, seen
-    assert seen["after_session"] == 0, seen  # ... and given back in the session's cleanup
-    replay = pytester.runpytest_subprocess("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-out=replayed")
-    replay.assert_outcomes(passed=4)
-    seen = json.loads((pytester.path / "freeze.json").read_text())
-    assert not seen["sdk_loaded"] and seen["in_session"] == 0, seen  # a replay imports no SDK and freezes nothing

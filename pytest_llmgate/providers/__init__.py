@@ -8,9 +8,7 @@ fragment, checked with errors naming the artifact's line), its run params and it
 
 from __future__ import annotations
 
-import gc
 import importlib
-import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
@@ -37,7 +35,6 @@ __all__ = [
     "check_settings",
     "coerce_route",
     "import_in_background",
-    "thaw",
     "warm",
 ]
 
@@ -177,65 +174,21 @@ def warm(factory: ProviderFactory, candidate: Candidate, context: ProviderContex
 def import_in_background(*modules: str) -> threading.Thread | None:
     """Start importing ``modules``, one after the other, in a daemon thread (None: all already imported). An
     import that fails is left to the first real import, which then says why; Python's import lock makes that one
-    wait for this one.
-
-    An SDK's import makes a few hundred thousand objects that live as long as the process (its modules, types
-    and models). What exists before the imports (here, in the caller) and after them (in the thread) is moved
-    into the garbage collector's permanent generation (``gc.freeze``, see ``_freeze`` for when not), so that the
-    session's later full collections (pytest runs several at its end) do not scan it again; ``thaw`` gives it
-    back when the session ends."""
+    wait for this one."""
     wanted = [module for module in modules if module not in sys.modules]
     if not wanted:
         return None
-    freezing = _freeze()
 
     def run() -> None:
-        try:
-            for module in wanted:
-                try:
-                    importlib.import_module(module)
-                except Exception:  # noqa: BLE001, S110 - reported by the import that needs it
-                    pass
-        finally:
-            if freezing:
-                _freeze(again=True)
+        for module in wanted:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001, S110 - reported by the import that needs it
+                pass
 
     thread = threading.Thread(target=run, name=f"llmgate-import-{wanted[0]}", daemon=True)
     thread.start()
     return thread
-
-
-_frozen_by_us = False
-_freeze_lock = threading.Lock()
-
-
-def _freeze(again: bool = False) -> bool:
-    """``gc.freeze()``, unless objects are frozen already by anyone else, this Python has no ``gc.freeze``, or
-    this session runs inside a test of another session (``PYTEST_CURRENT_TEST`` is set: pytester, or a pytest
-    started by a test), whose process's collector is that session's business; ``again``: only if we froze before
-    and the session has not ended (``thaw``) since."""
-    global _frozen_by_us
-    with _freeze_lock:
-        if again:
-            if not _frozen_by_us:
-                return False
-        elif not _frozen_by_us and (not hasattr(gc, "freeze") or gc.get_freeze_count()
-                                    or os.environ.get("PYTEST_CURRENT_TEST")):
-            return False
-        gc.freeze()
-        _frozen_by_us = True
-        return True
-
-
-def thaw() -> None:
-    """Give back to the garbage collector what ``import_in_background`` froze, at the end of a session (so that a
-    pytest run inside another one, with ``pytester``, does not leave the outer process frozen). ``gc.unfreeze``
-    has no partial form: it also gives back what anything else froze since our freeze."""
-    global _frozen_by_us
-    with _freeze_lock:
-        if _frozen_by_us:
-            gc.unfreeze()
-            _frozen_by_us = False
 
 
 def unknown_provider(candidate: Candidate) -> CandidateError:

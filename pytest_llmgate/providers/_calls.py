@@ -1,5 +1,5 @@
-"""Concurrent candidate calls: a bounded thread pool, prefetching of the calls this process will make, each
-call measured, and the share of an endpoint a session may take (backing off on 429s, at most N a minute)."""
+"""Concurrent candidate calls: a bounded pool of daemon threads, prefetching of the calls this process will make,
+each call measured, and the share of an endpoint a session may take (backing off on 429s, at most N a minute)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
 from functools import partial
@@ -48,18 +48,25 @@ def guarded(call: Callable[[], Any]) -> Any:
         ) from None
 
 
-class _Worker:
-    """One daemon thread running the in-process calls handed to it, one at a time. When a call overruns its
-    timeout the worker is abandoned: it finishes (or hangs in) that call and then ends; being a daemon, it never
-    keeps the process alive. The next call gets a new worker."""
+class _Threads:
+    """Daemon threads (at most ``size``, started as calls arrive) running the calls handed to them, each call with
+    a skip, xfail or exit it raises turned into a ``CandidateEscaped`` (``guarded``).
 
-    def __init__(self) -> None:
+    Being daemons, they never keep the process alive: a call abandoned past its case timeout (a stuck candidate, an
+    endpoint that drips its reply) is left to end with the process. ``stop`` lets each thread end after the call
+    it is making; with ``wait``, it also waits for those calls."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size = max(1, size)
+        self.name = name
         self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = queue.SimpleQueue()
-        threading.Thread(target=self._serve, name="llmgate-candidate", daemon=True).start()
+        self._threads: list[threading.Thread] = []
 
     def _serve(self) -> None:
         while (job := self._queue.get()) is not None:
             call, future = job
+            if not future.set_running_or_notify_cancel():
+                continue  # cancelled while it waited in the queue
             try:
                 future.set_result(guarded(call))
             except BaseException as exc:  # noqa: BLE001 - handed to the waiting item
@@ -67,12 +74,20 @@ class _Worker:
 
     def submit(self, call: Callable[[], Any]) -> Future[Any]:
         future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()
         self._queue.put((call, future))
+        if len(self._threads) < self.size:
+            thread = threading.Thread(target=self._serve, name=f"{self.name}-{len(self._threads)}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return future
 
-    def stop(self) -> None:
-        self._queue.put(None)
+    def stop(self, wait: bool = False) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+        self._threads = []
 
 
 def _timed_out(timeout: float) -> CaseTimeout:
@@ -80,20 +95,21 @@ def _timed_out(timeout: float) -> CaseTimeout:
 
 
 class CallPool:
-    """At most ``concurrency`` calls in flight; each call is made once and its result (or exception) kept."""
+    """At most ``concurrency`` calls in flight, in daemon threads; each call is made once and its result (or
+    exception) kept."""
 
     def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self.concurrency = max(1, concurrency)
-        self._executor: ThreadPoolExecutor | None = None
+        self._threads: _Threads | None = None
         self._futures: dict[Hashable, Future[Any]] = {}
         self.overrun = False  # a call outlived its timeout: shutdown does not wait for it
 
     def submit(self, key: Hashable, call: Callable[[], Any]) -> Future[Any]:
         future = self._futures.get(key)
         if future is None:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="llmgate-call")
-            future = self._futures[key] = self._executor.submit(call)
+            if self._threads is None:
+                self._threads = _Threads(self.concurrency, "llmgate-call")
+            future = self._futures[key] = self._threads.submit(call)
         return future
 
     def prefetch(self, calls: Iterable[tuple[Hashable, Callable[[], Any]]]) -> None:
@@ -113,11 +129,13 @@ class CallPool:
             del self._futures[key]  # each result is taken once: memory stays bounded by what is in flight
 
     def shutdown(self) -> None:
-        if self._executor is not None:
+        """Cancel the calls not started; wait for those in flight, unless one overran its timeout (then none is
+        waited for: the threads are daemons, and the process may end under them)."""
+        if self._threads is not None:
             for future in self._futures.values():
                 future.cancel()
-            self._executor.shutdown(wait=not self.overrun, cancel_futures=True)
-            self._executor = None
+            self._threads.stop(wait=not self.overrun)
+            self._threads = None
             self._futures.clear()
 
 
@@ -226,7 +244,7 @@ class Answers:
         self.pool = CallPool(concurrency)
         self.throttles = Throttles(concurrency)
         self._used: set[int] = set()
-        self._worker: _Worker | None = None
+        self._worker: _Threads | None = None
 
     def routes(
         self, provider: Provider, case: Mapping[str, Any],
@@ -264,7 +282,7 @@ class Answers:
     def _in_worker(self, call: Callable[[], tuple[Route, Usage]], timeout: float) -> tuple[Route, Usage]:
         """An in-process provider's answer from the worker thread, waited for at most ``timeout`` seconds."""
         if self._worker is None:
-            self._worker = _Worker()
+            self._worker = _Threads(1, "llmgate-candidate")
         future = self._worker.submit(call)
         try:
             return future.result(timeout)  # type: ignore[no-any-return]

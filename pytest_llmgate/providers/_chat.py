@@ -7,11 +7,13 @@ the SDK is imported at the first live call, never for a replay.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -20,20 +22,32 @@ from typing import Any, ClassVar
 
 from .._candidate import Candidate
 from .._costs import Usage
-from .._errors import CandidateError, ProviderError
+from .._errors import CandidateError, ProviderError, RecordError, redact_urls
 from .._transcript import TrialTranscript
 from .._vocab import RecordMode, Route
 from . import ProviderContext, import_in_background
 from ._calls import Pace, Throttles, Window, slot
-from ._recordings import Recordings, recordings_path, recordings_sha256
+from ._recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
 from ._render import MissingField, placeholders, render
 
 #: The case fields a prompt may name (never ``expected_route``).
 CASE_FIELDS = ("case_id", "slice_name", "evidence_state", "source", "input")
 
 
+#: A reply larger than this many megabytes (MiB) is an error unless the artifact says ``max_response_mb``.
+DEFAULT_MAX_RESPONSE_MB = 4.0
+
+#: After this many calls in a row ended refused with HTTP 429 (each after its own retries), a candidate stops
+#: calling its endpoint for the rest of the session, as it does an endpoint it cannot connect to.
+REFUSED_IN_A_ROW = 5
+
+
 class CallFailed(ProviderError):
     """The endpoint did not give a usable reply; the message is one line and holds no secret."""
+
+
+class ReplyTooLarge(Exception):
+    """A reply grew past the artifact's ``max_response_mb``; its reading stopped there."""
 
 
 #: Settings every LLM provider has; a subclass adds its own (``seed``, a ``max_tokens`` default ...).
@@ -46,9 +60,13 @@ CHAT_PROPERTIES: Mapping[str, Any] = {
     },
     "temperature": {"type": "number", "minimum": 0},
     "max_tokens": {"type": "integer", "minimum": 1},
-    "timeout": {"type": "number", "exclusiveMinimum": 0, "description": "Seconds per request."},
+    "timeout": {"type": "number", "exclusiveMinimum": 0,
+                "description": "Seconds per request: each attempt's reply must be complete by then."},
     "max_retries": {"type": "integer", "minimum": 0,
-                    "description": "The SDK's retries of timeouts, 429 and 5xx, with backoff."},
+                    "description": "The SDK's retries of timeouts, dropped connections, 408, 409, 429 and 5xx, "
+                                   "with backoff."},
+    "max_response_mb": {"type": "number", "exclusiveMinimum": 0,
+                        "description": "A reply larger than this many megabytes is an error; default 4."},
     "trials": {"type": "integer", "minimum": 1},
     "max_requests_per_minute": {"type": "number", "exclusiveMinimum": 0,
                                 "description": "At most this many calls a minute from this artifact, evenly spaced."},
@@ -98,6 +116,8 @@ class ChatProvider:
         self.sampling = {**self.sampling_defaults, **{key: settings[key] for key in self.sampling_keys if key in settings}}
         self.timeout = float(settings.get("timeout", 60))
         self.max_retries = int(settings.get("max_retries", 2))
+        self.max_response_mb = float(settings.get("max_response_mb", DEFAULT_MAX_RESPONSE_MB))
+        self.max_response_bytes = int(self.max_response_mb * 1024 * 1024)
         self.messages: Mapping[str, str] = settings["prompt"]
         self.route_rule: Mapping[str, str] = settings.get("route", {"json_key": "route"})
         self.trials = trials if trials is not None else int(settings.get("trials", 1))
@@ -106,12 +126,13 @@ class ChatProvider:
         self._client: Any = None
         self._sdk: ModuleType | None = None
         self._lock = threading.Lock()
-        self._down: str | None = None
+        self._stopped: str | None = None  # why this candidate no longer calls its endpoint (said once, then this)
+        self._refusals = 0  # calls in a row that ended refused with HTTP 429
         self.endpoint = self.base_url or f"{self.name} default endpoint"
         self.window: Window = (throttles or Throttles()).window(self.endpoint)
         per_minute = settings.get("max_requests_per_minute")
         self.pace = Pace(float(per_minute)) if per_minute else None
-        self._local = threading.local()  # the call in this thread: its last attempt's start, its 429s
+        self._local = threading.local()  # the call in this thread: its attempts, their deadline, its 429s
 
     # -- what a subclass says -------------------------------------------------------------------
     def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:
@@ -165,8 +186,7 @@ class ChatProvider:
         messages = tuple((m["role"], m["content"]) for m in request["messages"])
         reply, live = self.recordings.seen(request)
         if reply is None:
-            return TrialTranscript(trial=trial, messages=messages, reply=None, source="no reply",
-                                   note=self._down and f"endpoint: {self._down}")
+            return TrialTranscript(trial=trial, messages=messages, reply=None, source="no reply", note=self._stopped)
         return TrialTranscript(trial=trial, messages=messages, reply=reply, source="live" if live else "replayed")
 
     def read_route(self, reply: str) -> Route:
@@ -209,56 +229,98 @@ class ChatProvider:
 
     # -- observing the SDK's attempts (its own retry loop honours Retry-After) --------------------
     def _on_request(self, request: Any) -> None:
-        self._local.started = time.perf_counter()  # each attempt: the latency is the last one's
+        local = self._local
+        if local.too_large:  # an SDK that retries any transport error (anthropic) is not answered again
+            raise ReplyTooLarge()
+        local.attempts += 1
+        local.started = time.perf_counter()  # each attempt: the latency is the last one's
+        local.deadline = local.started + self.timeout
 
     def _on_response(self, response: Any) -> None:
-        if response.status_code != 429:
-            return
+        """Before the reply's body is read: count a 429, refuse a reply that says it is too large, and bound the
+        reading of the rest by the attempt's deadline and the size limit (the SDK's own timeout is per read: a
+        reply dripping a byte at a time would never end)."""
         local = self._local
-        local.met += 1
-        self.window.limited(local.round)
-        wait = _retry_after(response.headers)
-        if wait is not None and wait > self.timeout:
-            local.too_long = wait
-            response.headers["x-should-retry"] = "false"  # both SDKs obey it: no wait beyond the timeout
+        if response.has_redirect_location:
+            local.attempts -= 1  # the next request follows this one: the same attempt
+        if response.status_code == 429:
+            local.met += 1
+            self.window.limited(local.round)
+            wait = _retry_after(response.headers)
+            if wait is not None and wait > self.timeout:
+                local.too_long = wait
+                response.headers["x-should-retry"] = "false"  # both SDKs obey it: no wait beyond the timeout
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_response_bytes:
+            local.too_large = True
+            raise ReplyTooLarge()
+        http = sys.modules[type(response).__module__.partition(".")[0]]  # httpx or httpx2: the SDK's own
+        response.stream = _bounded_stream(http)(response.stream, response.request, local, self.max_response_bytes)
 
     def _call(self, request: Mapping[str, Any]) -> tuple[str, Usage]:
-        if self._down is not None:
-            raise CallFailed(f"endpoint unreachable (not called again this session): {self._down}")
+        if self._stopped is not None:
+            raise CallFailed(self._stopped)
         sdk, client = self._client_or_new()
         local = self._local
-        local.met, local.too_long = 0, None
+        local.met, local.too_long, local.attempts, local.too_large = 0, None, 0, False
         with slot(self.window, self.pace, lambda: local.met > 0) as started_round:
             local.round = started_round
             local.started = time.perf_counter()
-            response = self._post(sdk, client, request)
+            try:
+                response = self.post(client, request)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes one safe line
+                raise self._failure(sdk, exc) from None
             latency_ms = round((time.perf_counter() - local.started) * 1000, 3)
+        with self._lock:
+            self._refusals = 0  # answered: the refusals are no longer in a row
         return self.content(response), Usage(**self.tokens(response), latency_ms=latency_ms, rate_limited=local.met)
 
-    def _post(self, sdk: Any, client: Any, request: Mapping[str, Any]) -> Any:
-        try:
-            return self.post(client, request)
-        except sdk.APITimeoutError:
-            raise CallFailed(f"timed out after {self.timeout:g}s and {self.max_retries} retries") from None
-        except sdk.APIConnectionError as exc:
-            with self._lock:  # calls in flight together fail together: the first one says why, the others point to it
-                first = self._down is None
-                if first:
-                    self._down = f"cannot connect to {self.base_url or 'the default endpoint'} ({_cause(exc)})"
-            if first:
-                raise CallFailed(self._down) from None
-            raise CallFailed(f"endpoint unreachable (not called again this session): {self._down}") from None
-        except sdk.APIStatusError as exc:
-            if exc.status_code == 429 and self._local.too_long is not None:
-                raise CallFailed(f"HTTP 429 from the endpoint: Retry-After {self._local.too_long:g}s is longer than "
-                                 f"the timeout ({self.timeout:g}s)") from None
-            raise CallFailed(f"HTTP {exc.status_code} from the endpoint after {self.max_retries} retries") from None
-        except (sdk.APIError, ValueError) as exc:
-            raise CallFailed(f"malformed response from the endpoint ({type(exc).__name__})") from None
-        except Exception as exc:  # noqa: BLE001 - a transport error the SDK let through unwrapped
-            if "timeout" in type(exc).__name__.lower():
-                raise CallFailed(f"timed out after {self.timeout:g}s and {self.max_retries} retries") from None
-            raise CallFailed(f"request failed ({type(exc).__name__})") from None
+    def _failure(self, sdk: Any, exc: Exception) -> CallFailed:
+        """The one line that says why a call failed (never the SDK's own message, which may quote the request)."""
+        local = self._local
+        retries = max(0, local.attempts - 1)
+        if local.too_large:
+            return CallFailed(f"reply larger than {self.max_response_mb:g} MB (max_response_mb); not read further")
+        if isinstance(exc, sdk.APITimeoutError) or (
+                not isinstance(exc, sdk.APIError) and "timeout" in type(exc).__name__.lower()):
+            return CallFailed(f"timed out after {self.timeout:g}s" + (
+                " (not retried)" if retries == 0 else f" and {_retries(retries)}"))
+        if isinstance(exc, sdk.APIConnectionError):
+            return self._unreachable(exc)
+        if isinstance(exc, sdk.APIStatusError):
+            if exc.status_code == 429 and local.too_long is not None:
+                return self._refused(f"HTTP 429 from the endpoint: Retry-After {local.too_long:g}s is longer than "
+                                     f"the timeout ({self.timeout:g}s)")
+            said = f"HTTP {exc.status_code} from the endpoint " + (
+                "(not retried)" if retries == 0 else f"after {_retries(retries)}")
+            return self._refused(said) if exc.status_code == 429 else CallFailed(said)
+        if isinstance(exc, (sdk.APIError, ValueError)):
+            return CallFailed(f"malformed response from the endpoint ({type(exc).__name__})")
+        return CallFailed(f"request failed ({type(exc).__name__})")  # a transport error the SDK let through
+
+    def _unreachable(self, exc: Exception) -> CallFailed:
+        """Calls in flight together fail together: the first one says why, the others (and every later call,
+        which is not made) point to it."""
+        with self._lock:
+            if self._stopped is not None:
+                return CallFailed(self._stopped)
+            where = redact_urls(self.base_url) if self.base_url else "the default endpoint"
+            reason = f"cannot connect to {where} ({_cause(exc)})"
+            self._stopped = f"endpoint unreachable (not called again this session): {reason}"
+        return CallFailed(reason)
+
+    def _refused(self, said: str) -> CallFailed:
+        """A call that ended refused with HTTP 429; the ``REFUSED_IN_A_ROW``-th in a row stops the calls."""
+        with self._lock:
+            self._refusals += 1
+            stop = self._refusals >= REFUSED_IN_A_ROW and self._stopped is None
+            if stop:
+                self._stopped = (f"endpoint refusing calls (not called again this session): {REFUSED_IN_A_ROW} calls "
+                                 "in a row got HTTP 429 after their retries")
+        if stop:
+            return CallFailed(f"{said}; {REFUSED_IN_A_ROW} calls in a row were refused: the endpoint is not called "
+                              "again this session")
+        return CallFailed(said)
 
 
 class ChatFactory:
@@ -305,13 +367,16 @@ class ChatFactory:
         import_in_background(self.provider_class.sdk, *(() if priced else ("genai_prices",)))
 
     def build(self, candidate: Candidate, context: ProviderContext) -> ChatProvider:
-        recordings = Recordings(recordings_path(context.experiment_dir, candidate.template_id), context.record_mode)
-        return self.provider_class(candidate, recordings, context.trials, context.throttles)
+        path = checked_recordings_path(context.experiment_dir, candidate.template_id)
+        return self.provider_class(candidate, Recordings(path, context.record_mode), context.trials, context.throttles)
 
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
         """Model, trials, record mode and the recordings file's hash: what makes an LLM run reproducible."""
         trials = context.trials if context.trials is not None else candidate.settings.get("trials", 1)
-        sha = recordings_sha256(recordings_path(context.experiment_dir, candidate.template_id))
+        try:
+            sha = recordings_sha256(checked_recordings_path(context.experiment_dir, candidate.template_id))
+        except CandidateError as exc:  # linked out of the experiment since the cases ran: no record claims it
+            raise RecordError(exc.path, exc.line, exc.problem) from None
         return {
             "model": candidate.settings["model"],
             "trials": str(trials),
@@ -341,6 +406,37 @@ def _closing(base: type[Any]) -> type[Any]:
                 pass
 
     return ClosingClient
+
+
+def _retries(count: int) -> str:
+    return "1 retry" if count == 1 else f"{count} retries"
+
+
+@functools.cache
+def _bounded_stream(http: ModuleType) -> type[Any]:
+    """A reply's byte stream for ``http`` (httpx or httpx2, whichever the SDK uses) that stops the reading past the
+    attempt's deadline (``http.ReadTimeout``: the SDK retries it as a timeout) or over the size limit
+    (``ReplyTooLarge``)."""
+
+    class Bounded(http.SyncByteStream):  # type: ignore[misc, name-defined]
+        def __init__(self, inner: Any, request: Any, local: Any, limit: int) -> None:
+            self._inner, self._request, self._local, self._limit = inner, request, local, limit
+
+        def __iter__(self) -> Any:
+            size = 0
+            for chunk in self._inner:
+                size += len(chunk)
+                if size > self._limit:
+                    self._local.too_large = True
+                    raise ReplyTooLarge()
+                if time.perf_counter() > self._local.deadline:
+                    raise http.ReadTimeout("the reply was not complete within the timeout", request=self._request)
+                yield chunk
+
+        def close(self) -> None:
+            self._inner.close()
+
+    return Bounded
 
 
 def _retry_after(headers: Any) -> float | None:

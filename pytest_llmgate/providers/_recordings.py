@@ -47,6 +47,20 @@ def recordings_path(experiment_dir: Path, template_id: str) -> Path:
     return experiment_dir / RECORDINGS / f"{template_id}.jsonl"
 
 
+def checked_recordings_path(experiment_dir: Path, template_id: str) -> Path:
+    """``recordings_path``, as the file it really is: a ``CandidateError`` when a link (the recordings folder or
+    the file) leads it out of the experiment directory, or when it exists but is not a regular file (a FIFO, a
+    device: reading it could hang)."""
+    path = recordings_path(experiment_dir, template_id)
+    real = Path(os.path.realpath(path))
+    if not real.is_relative_to(Path(os.path.realpath(experiment_dir))):
+        raise CandidateError(path, None, f"leads through a link to {str(real)!r}, which leaves the experiment "
+                                         "directory; recordings are read and written only inside it")
+    if real.exists() and not real.is_file():
+        raise CandidateError(path, None, "is not a regular file")
+    return real
+
+
 def request_key(request: Mapping[str, Any]) -> str:
     """SHA-256 of everything that determines a reply (provider, model, settings, messages, trial); never headers or keys."""
     return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()

@@ -5,14 +5,18 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
+import threading
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
 
-from .._candidate import Candidate
+from .._candidate import CASE_TIMEOUT, Candidate
 from .._errors import CandidateError
 from .._vocab import Route
 from . import PROMPT_ANY, ProviderContext, coerce_route
+from ._calls import DEFAULT_CASE_TIMEOUT
 
 CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
@@ -90,10 +94,28 @@ FACTORY = PythonCallableFactory()
 
 
 def _import_callable(target: str, experiment_dir: Path, candidate: Candidate) -> Callable[..., Any]:
+    """The function ``target`` names. Its module is imported in a daemon thread, waited for as long as a case
+    (the artifact's ``case_timeout``, else ``DEFAULT_CASE_TIMEOUT``): a module that hangs at import is a
+    collection error, never a hung session."""
     module_name, _, attribute = target.partition(":")
     line = candidate.line_of("callable")
+    timeout = float(candidate.settings.get(CASE_TIMEOUT, DEFAULT_CASE_TIMEOUT[False]))
+    imported: Future[Any] = Future()
+
+    def run() -> None:
+        try:
+            imported.set_result(_import(module_name, experiment_dir))
+        except BaseException as exc:  # noqa: BLE001 - handed to the collecting thread
+            imported.set_exception(exc)
+
+    threading.Thread(target=run, name=f"llmgate-import-{module_name}", daemon=True).start()
     try:
-        module = _import(module_name, experiment_dir)
+        module = imported.result(timeout)
+    except FutureTimeout:
+        raise CandidateError(
+            candidate.path, line, f"callable {target!r}: its module did not finish importing within {timeout:g}s "
+                                  "(case_timeout); the import was abandoned"
+        ) from None
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import failure (even sys.exit) is the user's to see
         raise CandidateError(
             candidate.path, line, f"callable {target!r} cannot be imported: {type(exc).__name__}: {exc}"
