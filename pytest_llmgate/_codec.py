@@ -148,7 +148,8 @@ def json_schema(kind: type[Any]) -> dict[str, Any]:
     the msgspec release that generated it (``normal_schema``)."""
     schema: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
     schema.update(msgspec.json.schema(kind))
-    return normal_schema(schema)
+    normal: dict[str, Any] = normal_schema(schema)
+    return normal
 
 
 def normal_schema(node: Any) -> Any:
