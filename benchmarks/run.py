@@ -175,7 +175,7 @@ def timed(function: Callable[[], object]) -> float:
 
 def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dict[str, Any]]:
     from pytest_llmgate import canonical_json, fingerprint
-    from pytest_llmgate._suite import SuiteCache, load_suite, read_cases
+    from pytest_llmgate._suite import load_suite, read_cases
 
     rows: list[dict[str, Any]] = []
 
@@ -191,7 +191,7 @@ def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dic
     (root / "empty").mkdir()  # beside the others: the same rootdir, conftest and plugin activation, no item
     out = str(root / "records")
 
-    # (a) and (d): whole pytest sessions; one warm-up each (pytest's and our caches), then the median. The floor
+    # (a) and (d): whole pytest sessions; one warm-up each (pytest's cache, the OS's file cache), then the median. The floor
     # and the plugin alternate, so that the shared machine's drift falls on both alike.
     plugin_args = ("exp_yaml", "--llmgate-candidate=t1", f"--llmgate-out={out}")
     run_pytest(root, *plugin_args)
@@ -235,12 +235,8 @@ def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dic
     whole_s = median_of(repeat, lambda: timed(lambda: load_suite("main", jsonl_path)))
     row("b", "JSONL suite, whole load_suite (+ fingerprint, case objects) vs json.loads", json_s, whole_s, None)
     yaml_path = yaml_exp / "main.suite.yaml"
-    cache = SuiteCache(root / "suite-cache")
-    load_suite("main", yaml_path, cache=cache)  # the first session fills the cache
-    cached_s = median_of(repeat, lambda: timed(lambda: load_suite("main", yaml_path, cache=cache)))
-    row("b", "YAML suite, second session vs json.loads", json_s, cached_s, 3.0 if count == 100_000 else None)
-    cold_s = median_of(max(1, repeat // 2), lambda: timed(lambda: load_suite("main", yaml_path)))
-    row("b", "YAML suite, first session vs json.loads", json_s, cold_s, None)
+    yaml_s = median_of(max(1, repeat // 2), lambda: timed(lambda: load_suite("main", yaml_path)))
+    row("b", "YAML suite, whole load_suite vs json.loads", json_s, yaml_s, None)
 
     # (c) the fingerprint.
     cases = make_cases(count)[::-1]
@@ -248,10 +244,8 @@ def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dic
         json.dumps(cases, sort_keys=True, separators=(",", ":")).encode()).hexdigest()))
     ours_s = median_of(repeat, lambda: timed(lambda: fingerprint(cases)))
     row("c", "fingerprint vs json.dumps + SHA-256", raw_s, ours_s, 1.3)
-    sha_s = median_of(repeat, lambda: timed(lambda: hashlib.sha256(yaml_path.read_bytes()).hexdigest()))
-    fp_s = median_of(repeat, lambda: timed(lambda: cache.fingerprint(yaml_path)))
-    row("c", "fingerprint, second session vs SHA-256 of the file", sha_s, fp_s, 2.0)
-    assert cache.fingerprint(yaml_path) == fingerprint(cases) == hashlib.sha256(canonical_json(cases)).hexdigest()
+    assert load_suite("main", yaml_path).fingerprint == fingerprint(cases) == hashlib.sha256(
+        canonical_json(cases)).hexdigest()
     return rows
 
 

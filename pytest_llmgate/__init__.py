@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 _LAZY: dict[str, str] = {
     "Candidate": "_candidate",
     "CandidateError": "_errors",
+    "CandidateSettings": "_candidate",
     "Case": "_suite",
     "CaseResult": "_evaluate",
     "ComparabilityIssue": "_decision",
@@ -49,7 +50,7 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from ._candidate import Candidate, load_candidate
+    from ._candidate import Candidate, CandidateSettings, load_candidate
     from ._decision import ComparabilityIssue, Decision, Verdict, comparability_issues, decide
     from ._errors import CandidateError, ExportError, GuardrailViolation, LlmgateError, ManifestError, ProviderError, RecordError, SelectionError, SuiteError
     from ._evaluate import CaseResult, judge
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Candidate",
     "CandidateError",
+    "CandidateSettings",
     "Case",
     "CaseResult",
     "ComparabilityIssue",

@@ -7,24 +7,53 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any, ClassVar
 
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from ._convert import convert
 from ._errors import CandidateError
-from ._schemas import check_document, schema
 from ._yaml import Document, load_yaml
 
 ARTIFACT_SUFFIXES = (".yaml", ".yml")
 
 #: The artifact key (any provider) for the seconds a case waits for its answer before it is an ERROR.
 CASE_TIMEOUT = "case_timeout"
+#: The longest ``case_timeout`` (a day): a wait past it is no timeout, and infinity is not a number of seconds.
+MAX_CASE_TIMEOUT = 86_400
 
-#: The keys every artifact may have, whatever its provider (the provider checks the rest): ``schemas/candidate``.
-COMMON_PROPERTIES: Mapping[str, Any] = MappingProxyType(schema("candidate")["properties"])
+
+# A provider declares its artifacts' keys as a subclass (``frozen=True, kw_only=True, forbid_unknown_fields=True``):
+# the common keys and its own, with their limits, defaults and descriptions (docs/providers.md).
+class CandidateSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The keys every candidate artifact has, whatever its provider; the other keys belong to its provider (the
+    schema ``candidate-<provider>.schema.json`` of a built-in provider has them all)."""
+
+    #: Keys the provider refuses with a reason, shown instead of "unknown key" (say ``trials`` for a deterministic
+    #: provider).
+    refused_keys: ClassVar[Mapping[str, str]] = {}
+
+    template_id: Annotated[str, Meta(
+        pattern="^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="a template id starts with a letter or digit and holds only letters, digits and _ . -; it "
+                    "equals the artifact's file name without .yaml")]
+    provider: Annotated[str, Meta(
+        pattern="^[A-Za-z_][A-Za-z0-9_.-]*$",
+        description="a provider name starts with a letter or _ and holds only letters, digits and _ . -; built "
+                    "in: evidence_policy, python, openai_chat, anthropic_messages (a plugin adds more through "
+                    "the hook pytest_llmgate_make_provider)")]
+    description: Annotated[str, Meta(description="What the candidate is, for people.")] | UnsetType = UNSET
+    case_timeout: Annotated[float, Meta(
+        gt=0, le=MAX_CASE_TIMEOUT,
+        description="Seconds each case (each trial) waits for the candidate's answer before it is an ERROR for that "
+                    "case; default 300 for LLM providers (openai_chat, anthropic_messages), 60 for in-process ones "
+                    "(python, evidence_policy); at most a day.")] | UnsetType = UNSET
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Candidate:
-    """One candidate artifact: its id, file, SHA-256 and validated settings."""
+    """One candidate artifact: its id, file, SHA-256 and its keys as written (validated by its provider's Struct)."""
 
     template_id: str
     path: Path
@@ -39,21 +68,21 @@ class Candidate:
 
 
 def load_candidate(path: Path, experiment_dir: Path) -> Candidate:
-    """Load and validate the artifact at ``path``; its ``template_id`` must equal the file's stem."""
+    """Load the artifact at ``path`` and check its common keys (its provider checks the rest: ``check_settings``);
+    its ``template_id`` must equal the file's stem."""
     document = load_yaml(path, CandidateError)
-    check_document(document, "candidate", CandidateError)
-    data = document.data
-    if data["template_id"] != path.stem:
+    common = convert(document, CandidateSettings, CandidateError)
+    if common.template_id != path.stem:
         raise CandidateError(
             path, document.line_of(["template_id"]),
-            f"template_id {data['template_id']!r} differs from the file name {path.stem!r}; they must be equal",
+            f"template_id {common.template_id!r} differs from the file name {path.stem!r}; they must be equal",
         )
     return Candidate(
-        template_id=data["template_id"],
+        template_id=common.template_id,
         path=path,
         relative_path=path.relative_to(experiment_dir).as_posix(),
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-        provider=data["provider"],
-        settings=MappingProxyType(data),
+        provider=common.provider,
+        settings=MappingProxyType(document.data),
         document=document,
     )

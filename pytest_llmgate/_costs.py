@@ -13,6 +13,7 @@ import math
 from operator import attrgetter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import msgspec
 
@@ -73,12 +74,19 @@ class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     rate_limited: int
 
 
+#: A budget's limit: a number, 0 or more.
+_Limit = Annotated[float, msgspec.Meta(ge=0)]
+
+
 class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """The manifest's ``budget`` block: limits a candidate run must stay within to be eligible (each optional)."""
 
-    max_cost_per_case_usd: float | None = None
-    max_latency_p95_ms: float | None = None
-    max_output_tokens_per_case: float | None = None
+    max_cost_per_case_usd: Annotated[_Limit | None, msgspec.Meta(
+        description="At most this many USD per case, on average.")] = None
+    max_latency_p95_ms: Annotated[_Limit | None, msgspec.Meta(
+        description="The 95th percentile of the calls' latency, in milliseconds, at most this.")] = None
+    max_output_tokens_per_case: Annotated[_Limit | None, msgspec.Meta(
+        description="At most this many output tokens per case, on average.")] = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import msgspec
+from msgspec import Meta
 
 from ._experiment import Promotion
 from ._vocab import ApprovalStatus, DecisionStatus, Role, RunStatus
@@ -46,15 +47,16 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     registered the promoted artifact, when one did; ``signature`` is written on a decision file by ``llmgate promote``
     when a signing key is set (a decision inside a report is covered by the report's signature)."""
 
-    artifact_name: str
-    alias: str
-    source_run_id: str
-    evaluation_sha: str
-    rollback_artifact: str | None
-    status: ApprovalStatus
-    limitation: str
-    prompt_uri: str | None = None
-    signature: str | None = None  # trust (issue 18): on a decision file, when LLMGATE_SIGNING_KEY is set
+    artifact_name: Annotated[str, Meta(description="The promoted artifact's template id.")]
+    alias: Annotated[str, Meta(description="The alias it gets.")]
+    source_run_id: Annotated[str, Meta(description="The run that earned it.")]
+    evaluation_sha: Annotated[str, Meta(description="The short fingerprint of the cases it was evaluated on.")]
+    rollback_artifact: Annotated[str | None, Meta(description="What a canary rolls back to; null: none named.")]
+    status: Annotated[ApprovalStatus, Meta(description="What the artifact may get: canary traffic.")]
+    limitation: Annotated[str, Meta(description="What the promotion does not claim.")]
+    prompt_uri: Annotated[str | None, Meta(description="Where an exporter registered the artifact.")] = None
+    # trust (issue 18): on a decision file, when LLMGATE_SIGNING_KEY is set
+    signature: Annotated[str | None, Meta(description="HMAC-SHA-256 of the decision file, with a signing key.")] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,19 +7,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
+from typing import Annotated
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
 from ._candidate import ARTIFACT_SUFFIXES, Candidate, load_candidate
+from ._convert import convert
 from ._costs import Budget
 from ._defaults import MANIFEST_NAME as MANIFEST_NAME, SUITE_SUFFIXES as SUITE_SUFFIXES
 from ._errors import CandidateError, ManifestError, SuiteError
 from ._fingerprint import fingerprint, short
-from ._schemas import check_document
-from ._suite import Case, Suite, SuiteCache, load_suite
-from ._vocab import DEFAULT_ALIAS, DEFAULT_LIMITATION
+from ._suite import Case, Suite, load_suite
 from ._yaml import Document, load_yaml
 
+#: The fingerprint over every suite of an experiment; no suite may take its name.
 EVALUATION = "evaluation"
 
 
@@ -30,16 +32,89 @@ class Promotion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     confidence bound (at ``confidence``, default 0.95) of its unsafe-serve rate is at most ``max_unsafe_rate``
     and that of its unnecessary-abstention rate at most ``max_unnecessary_rate``; omitted when not set."""
 
-    alias: str
-    rollback_artifact: str | None
-    limitation: str
-    max_unsafe_rate: float | None = None
-    max_unnecessary_rate: float | None = None
-    confidence: float | None = None
+    alias: Annotated[str, Meta(description="The alias a promoted artifact gets.")]
+    rollback_artifact: Annotated[str | None, Meta(description="What a canary rolls back to; null: none named.")]
+    limitation: Annotated[str, Meta(description="What the promotion does not claim.")]
+    max_unsafe_rate: Annotated[float | None, Meta(description="The evidence requirement on the unsafe-serve rate.")] = None
+    max_unnecessary_rate: Annotated[float | None, Meta(
+        description="The evidence requirement on the unnecessary-abstention rate.")] = None
+    confidence: Annotated[float | None, Meta(description="The confidence of the upper bounds.")] = None
 
     @property
     def requires_evidence(self) -> bool:
         return self.max_unsafe_rate is not None or self.max_unnecessary_rate is not None
+
+
+# -- the manifest, llmgate.yaml ---------------------------------------------------------------------------------
+
+_Text = Annotated[str, Meta(min_length=1)]
+_Rate = Annotated[float, Meta(gt=0, le=1)]
+
+
+class PromotionBlock(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The manifest's ``promotion`` block, every key optional; a run record keeps it whole as ``Promotion``."""
+
+    alias: Annotated[_Text, Meta(description="The alias a promoted artifact gets.")] = "canary_candidate"
+    rollback_artifact: Annotated[_Text | None, Meta(
+        description="What a canary rolls back to (llmgate canary); none by default.")] = None
+    limitation: Annotated[str, Meta(
+        description="What the promotion does not claim; shown with the decision.")] = (
+        "requires production review and monitored canary")
+    max_unsafe_rate: Annotated[_Rate | None, Meta(
+        description="Opt-in evidence requirement: the upper confidence bound of the unsafe-serve rate over "
+                    "case-trials must be at most this.")] = None
+    max_unnecessary_rate: Annotated[_Rate | None, Meta(
+        description="Opt-in evidence requirement: the upper confidence bound of the unnecessary-abstention rate "
+                    "over case-trials must be at most this.")] = None
+    confidence: Annotated[Annotated[float, Meta(gt=0, lt=1)] | None, Meta(
+        description="Confidence of the one-sided Clopper-Pearson upper bounds; default 0.95.")] = None
+
+
+class Handoff(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The manifest's ``handoff`` block: lineage from the incident, every key optional; each becomes a run tag."""
+
+    incident_request_id: Annotated[str, Meta(description="The request the incident was found on.")] | UnsetType = UNSET
+    failing_template_id: Annotated[str, Meta(description="The artifact that failed.")] | UnsetType = UNSET
+    candidate_template_id: Annotated[str, Meta(description="The artifact proposed as the fix.")] | UnsetType = UNSET
+    required_metric: Annotated[str, Meta(description="What the fix must show.")] | UnsetType = UNSET
+    hypothesis: Annotated[str, Meta(description="Why the fix should work.")] | UnsetType = UNSET
+
+
+_NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: A suite name (its rule is said in ``Manifest.suites``: msgspec 0.19 drops a key type's description, and
+#: its pattern from the schema with it).
+SuiteName = Annotated[str, Meta(pattern=f"^(?!{EVALUATION}$)[A-Za-z][A-Za-z0-9_-]*$")]
+SuitePath = Annotated[str, Meta(
+    pattern=r"\.suite\.(yaml|jsonl)$",
+    description="a suite file's name ends in .suite.yaml or .suite.jsonl; its path is relative to the manifest's "
+                "directory, inside it")]
+
+
+class Manifest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An experiment manifest, ``llmgate.yaml``: the experiment's name and versions, its suites, where its candidate
+    artifacts are, the incident's handoff, and what a promotion gives and requires."""
+
+    experiment: Annotated[str, Meta(
+        pattern=_NAME, description="an experiment name starts with a letter or digit and holds only letters, "
+                                   "digits and _ . - (it groups the experiment's runs)")]
+    policy_id: Annotated[_Text, Meta(description="The policy the candidates are held to; runs compare only when "
+                                                 "it is equal.")]
+    evidence_version: Annotated[_Text, Meta(description="The evidence the cases refer to; runs compare only when "
+                                                        "it is equal.")]
+    evaluator_version: Annotated[_Text, Meta(description="The evaluator's version; runs compare only when it is "
+                                                         "equal.")]
+    suites: Annotated[dict[SuiteName, SuitePath], Meta(
+        min_length=1,
+        description=f"Suite names -> suite files: a suite name starts with a letter and holds only letters, digits, _ "
+                    f"and - (it becomes the <name>_sha param; '{EVALUATION}' names the fingerprint over all "
+                    f"suites); a suite file, relative to the manifest's directory, ends in .suite.yaml or "
+                    f".suite.jsonl.")]
+    templates: Annotated[_Text, Meta(description="The folder of candidate artifacts, relative to the manifest's "
+                                                 "directory.")] = "templates"
+    handoff: Annotated[Handoff, Meta(description="Lineage from the incident; run tags.")] = Handoff()
+    promotion: Annotated[PromotionBlock, Meta(description="What a promotion gives and requires.")] = PromotionBlock()
+    budget: Annotated[Budget | None, Meta(description="Limits a run must stay within to be eligible; over one: "
+                                                      "REJECT_OVER_BUDGET (docs/costs.md).")] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,26 +157,21 @@ def is_suite_file(path: Path) -> bool:
     return path.name.endswith(SUITE_SUFFIXES)
 
 
-def load_experiment(directory: Path, cache: SuiteCache | None = None) -> Experiment:
-    """Load the experiment whose ``llmgate.yaml`` is in ``directory``; any bad input raises with file and line.
-
-    With a ``cache``, a suite file whose bytes are unchanged since an earlier session is not parsed again.
-    """
+def load_experiment(directory: Path) -> Experiment:
+    """Load the experiment whose ``llmgate.yaml`` is in ``directory``; any bad input raises with file and line."""
     directory = directory.resolve()
     manifest_path = directory / MANIFEST_NAME
     document = load_yaml(manifest_path, ManifestError)
-    if not isinstance(document.data, Mapping):
-        raise ManifestError(manifest_path, document.line_of([]), "must be a mapping of manifest keys")
-    check_document(document, "manifest", ManifestError)
-    data = document.data
+    manifest = convert(document, Manifest, ManifestError)
+    written = document.data  # which optional keys the file has
 
     suites: list[Suite] = []
     seen_cases: dict[str, Suite] = {}
-    for name, relative in data["suites"].items():
+    for name, relative in manifest.suites.items():
         path = _inside(directory, relative, document, ["suites", name])
         if not path.is_file():
             raise ManifestError(manifest_path, document.line_of(["suites", name]), f"suite {name!r}: no file {relative!r}")
-        suite = load_suite(name, path, cache)
+        suite = load_suite(name, path)
         for case in suite.cases:
             other = seen_cases.get(case.case_id)
             if other is not None:
@@ -113,41 +183,41 @@ def load_experiment(directory: Path, cache: SuiteCache | None = None) -> Experim
             seen_cases[case.case_id] = suite
         suites.append(suite)
 
-    templates_rel = data.get("templates", "templates")
+    templates_rel = manifest.templates
     templates_dir = _inside(directory, templates_rel, document, ["templates"])
-    templates_line = document.line_of(["templates"]) if "templates" in data else None
+    templates_line = document.line_of(["templates"]) if "templates" in written else None
     if templates_dir.exists() and not templates_dir.is_dir():
         raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} is not a folder")
-    if "templates" in data and not templates_dir.is_dir():
+    if "templates" in written and not templates_dir.is_dir():
         raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} does not exist")
     try:
         candidates = _load_candidates(templates_dir, directory)
     except _Unlistable as exc:
         raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} cannot be listed: {exc}") from None
 
-    promotion = data.get("promotion", {})
+    promotion = manifest.promotion
     all_cases = [case.written for suite in suites for case in suite.cases]
     return Experiment(
-        name=data["experiment"],
+        name=manifest.experiment,
         directory=directory,
         manifest_path=manifest_path,
-        policy_id=data["policy_id"],
-        evidence_version=data["evidence_version"],
-        evaluator_version=data["evaluator_version"],
+        policy_id=manifest.policy_id,
+        evidence_version=manifest.evidence_version,
+        evaluator_version=manifest.evaluator_version,
         suites=tuple(suites),
         candidates=MappingProxyType(candidates),
-        handoff=MappingProxyType(dict(data.get("handoff", {}))),
+        handoff=MappingProxyType(dict(written.get("handoff") or {})),  # in the file's order: the run's tags
         promotion=Promotion(
-            alias=promotion.get("alias", DEFAULT_ALIAS),
-            rollback_artifact=promotion.get("rollback_artifact"),
-            limitation=promotion.get("limitation", DEFAULT_LIMITATION),
-            max_unsafe_rate=promotion.get("max_unsafe_rate"),
-            max_unnecessary_rate=promotion.get("max_unnecessary_rate"),
-            confidence=promotion.get("confidence"),
+            alias=promotion.alias,
+            rollback_artifact=promotion.rollback_artifact,
+            limitation=promotion.limitation,
+            max_unsafe_rate=promotion.max_unsafe_rate,
+            max_unnecessary_rate=promotion.max_unnecessary_rate,
+            confidence=promotion.confidence,
         ),
         # One suite: its fingerprint already is the evaluation's (the same cases), no second pass needed.
         evaluation_fingerprint=suites[0].fingerprint if len(suites) == 1 else fingerprint(all_cases),
-        budget=msgspec.convert(data["budget"], Budget) if "budget" in data else None,
+        budget=manifest.budget,
     )
 
 

@@ -1,7 +1,9 @@
-"""The formats the gate writes, by the name of their shipped schema file, generated from their one definition.
+"""Every file format, by the name of its shipped schema file, generated from its one definition.
 
-``python -m pytest_llmgate._formats`` rewrites ``schemas/<name>.schema.json`` for each; a test fails when a
-shipped file differs from what its definition generates.
+The formats the gate reads (manifest, suite, candidate artifact: the common keys, and each built-in provider's)
+and those it writes (run record, redacted evaluation, session report, decision file, lock, recordings line, the
+xdist result). ``python -m pytest_llmgate._formats`` rewrites ``schemas/<name>.schema.json`` for each; a test
+fails when a shipped file differs from what its definition generates.
 """
 
 from __future__ import annotations
@@ -10,19 +12,40 @@ import json
 import sys
 from typing import Any
 
+from ._candidate import CandidateSettings
 from ._codec import json_schema
+from ._decision import Decision
 from ._evaluate import CaseResult
+from ._experiment import Manifest
 from ._lock import Lock
 from ._record import RedactedEval, RunRecord
 from ._report import SessionReport
 from ._schemas import schema_path
+from ._suite import SuiteFile
+from .providers import BUILTIN, builtin_factory
 from .providers._recordings import RecordingLine
+
+
+def _provider_settings() -> dict[str, type[Any]]:
+    """``candidate-<provider>``: each built-in provider's artifact, the common keys included."""
+    formats: dict[str, type[Any]] = {}
+    for name in BUILTIN:
+        factory = builtin_factory(name)
+        assert factory is not None
+        formats[f"candidate-{name}"] = factory.settings
+    return formats
+
 
 #: Schema file name -> the type that defines the format.
 FORMATS: dict[str, type[Any]] = {
+    "manifest": Manifest,
+    "suite": SuiteFile,
+    "candidate": CandidateSettings,
+    **_provider_settings(),
     "run": RunRecord,
     "redacted-eval": RedactedEval,
     "report": SessionReport,
+    "decision": Decision,
     "lock": Lock,
     "result": CaseResult,
     "recording": RecordingLine,

@@ -20,7 +20,6 @@ from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanS
 from ._options import value
 from ._session import GateSession, PartSpec, Selection, SessionResult, selection_hint
 from ._store import write_replacing
-from ._suite import SuiteCache
 from ._terminal import summary_lines
 from ._vocab import RecordMode, ShowMode
 from .providers import ProviderFactory, ProviderOptions, builtin_factory
@@ -48,12 +47,9 @@ class Wiring:
         self.started = False
         self.result: SessionResult | None = None
         config.pluginmanager.register(BuiltinProviders(), "llmgate-providers")
-        pytest_cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
-        use_cache = pytest_cache is not None and value(config, "suite_cache") != "off"
         self.gate = gate = GateSession(
             Selection(candidates=value(config, "candidates"), baselines=value(config, "baselines")),
             value(config, "out") or config.rootpath / DEFAULT_DIR, freeze=value(config, "freeze"),
-            cache=SuiteCache(pytest_cache.mkdir("llmgate-suites")) if use_cache and pytest_cache else None,
             options=ProviderOptions(record_mode=RecordMode(value(config, "record") or RecordMode.NONE.value),
                                     trials=value(config, "trials")),
             concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,

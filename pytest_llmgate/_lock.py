@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from ._codec import dump, load
 from ._errors import LockError
@@ -22,13 +23,13 @@ LOCK_NAME = "llmgate.lock"
 class LockedCase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One case as frozen: the SHA-256 of its mapping as written, its labels, and its input only as a hash."""
 
-    sha256: str
-    suite: str
-    slice_name: str
-    evidence_state: str
-    expected_route: Route
-    source: str
-    input_sha256: str | None
+    sha256: Annotated[str, Meta(description="SHA-256 of the case's mapping as written (canonical JSON).")]
+    suite: Annotated[str, Meta(description="The suite it is in.")]
+    slice_name: Annotated[str, Meta(description="Its slice.")]
+    evidence_state: Annotated[str, Meta(description="Its evidence state.")]
+    expected_route: Annotated[Route, Meta(description="Its frozen label.")]
+    source: Annotated[str, Meta(description="Where it comes from.")]
+    input_sha256: Annotated[str | None, Meta(description="SHA-256 of its input; null: it has none.")]
 
 
 #: The case fields a lock keeps, in the order a diff names them.
@@ -38,9 +39,9 @@ LOCKED_FIELDS = tuple(field for field in LockedCase.__struct_fields__ if field !
 class Lock(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema", tag=LOCK_SCHEMA):
     """``llmgate.lock``: the experiment's full fingerprints and every case, by case id."""
 
-    experiment: str
-    fingerprints: dict[str, str]
-    cases: dict[str, LockedCase]
+    experiment: Annotated[str, Meta(description="The experiment's name.")]
+    fingerprints: Annotated[dict[str, str], Meta(description="Full fingerprints: one per suite, then 'evaluation'.")]
+    cases: Annotated[dict[str, LockedCase], Meta(description="Every case, by case id.")]
 
 
 def lock_path(experiment: Experiment) -> Path:

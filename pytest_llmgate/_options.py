@@ -63,9 +63,6 @@ OPTIONS: tuple[Option, ...] = (
            help="export every run to Weights & Biases, offline unless configured (pip install 'pytest-llmgate[wandb]')."),
     Option(flag="--llmgate-wandb-project", dest="wandb_project", kind="text", metavar="NAME",
            help="W&B project (default: the experiment name)."),
-    Option(flag="--llmgate-suite-cache", dest="suite_cache", kind="choice", choices=("on", "off"),
-           help="keep parsed suites in pytest's cache folder, .pytest_cache (default on). The cache holds the cases "
-                "as written, raw inputs included: turn it off where that folder is shared or kept."),
     Option(flag="--llmgate-markdown", dest="markdown", kind="path", metavar="PATH",
            help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when that is set)."),
     Option(flag="--llmgate-compare-to", dest="compare_to", kind="path", metavar="PATH",

@@ -30,7 +30,6 @@ from .providers import (
 from .providers._calls import DEFAULT_CONCURRENCY, Answers
 from ._candidate import CASE_TIMEOUT
 from ._results import CaseIndex, RunResults
-from ._suite import SuiteCache
 from ._record import Artifact, Part, RunRecord, aggregates, build_run_record, implied_latencies, redacted_eval
 from ._provenance import code_commit, llmgate_version
 from ._codec import dump, dump_chunks, from_data, to_data
@@ -161,7 +160,6 @@ class GateSession:
         out_dir: Path,
         *,
         freeze: bool = False,
-        cache: SuiteCache | None = None,
         options: ProviderOptions | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         make_provider: MakeProvider = builtin_factory,
@@ -171,7 +169,6 @@ class GateSession:
         self.selection = selection
         self.compare_to = compare_to
         self.stored: list[RunRecord] = []  # the runs of ``compare_to``, read at start on the controller
-        self.cache = cache
         self.options = options or ProviderOptions()
         self.answers = Answers(concurrency)
         self.show = show  # what a failing case shows of its prompt and reply (terminal and JUnit only)
@@ -200,7 +197,7 @@ class GateSession:
         found = self._loaded.get(directory)
         if found is None:
             try:
-                found = load_experiment(directory, self.cache)
+                found = load_experiment(directory)
                 for candidate in found.candidates.values():
                     check_settings(candidate, self._factory(candidate))
             except LlmgateError as exc:

@@ -3,28 +3,55 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 
+from ._convert import convert, explain
 from ._errors import SuiteError
 from ._fingerprint import fingerprint, value_sha256
-from ._provenance import llmgate_version
-from ._schemas import check_document, check_item, plain_check, schema
-from ._store import write_replacing
 from ._vocab import Route
 from ._yaml import load_yaml
 
 JSONL_SUFFIX = ".suite.jsonl"
 NO_CASES = "has no cases; a suite needs at least one case"
 _ROUTES = {route.value: route for route in Route}
+
+#: What a case id is: it becomes part of a pytest node id (``suite.yaml::case_id[template_id]``).
+CASE_ID_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]|:(?!:))*$(?!\n)"
+
+
+# gc=False: reading a 100,000-case suite converts as many cases, never part of a cycle; untracked by the collector
+# they convert in half the time.
+class SuiteCase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """One case of a suite, as written: its id (unique across the experiment's suites), its labels and what the
+    candidate is handed."""
+
+    case_id: Annotated[str, Meta(
+        pattern=CASE_ID_PATTERN,
+        description="a case id starts with a letter or digit and holds only letters, digits and _ . - : (never "
+                    "'::', which separates pytest node ids, and no line break)")]
+    slice_name: Annotated[str, Meta(min_length=1, description="The slice of traffic the case stands for.")]
+    evidence_state: Annotated[str, Meta(min_length=1, description="The evidence the case comes with (a category, "
+                                                                  "never raw log text).")]
+    expected_route: Annotated[Route, Meta(description="The frozen label: SERVE or ABSTAIN; never shown to the "
+                                                      "candidate.")]
+    source: Annotated[str, Meta(min_length=1, description="Where the case comes from (incident, holdout, ...).")]
+    input: Annotated[dict[str, Any], Meta(description="Handed to the candidate (a question, evidence references); "
+                                                      "records keep only its SHA-256.")] | UnsetType = UNSET
+
+
+class SuiteFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A suite file, ``*.suite.yaml``: frozen cases; its fingerprint is SHA-256 over the cases as written (sorted by
+    ``case_id``, keys sorted, no spaces). A ``*.suite.jsonl`` file holds one case per line instead."""
+
+    cases: Annotated[list[SuiteCase], Meta(min_length=1, description="The cases; at least one.")]
 
 
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
@@ -61,104 +88,37 @@ class Suite:
     fingerprint: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Parsed:
-    """A suite file's validated cases, their lines and input hashes, and its fingerprint."""
+def load_suite(name: str, path: Path) -> Suite:
+    """Load, validate and fingerprint one suite file (YAML or JSON Lines).
 
-    cases: list[dict[str, Any]]
-    lines: list[int | None]
-    input_sha256: list[str | None]
-    fingerprint: str
-
-    def to_json(self) -> dict[str, Any]:
-        """What the cache keeps: the cases and their lines, and the fingerprint they must give again."""
-        return {"cases": self.cases, "lines": self.lines, "fingerprint": self.fingerprint}
-
-
-class SuiteCache:
-    """Parsed suites keyed by the file's bytes and the plugin's version, so an unchanged suite is not re-parsed.
-
-    A changed byte, or another version of the plugin, is another key. An entry is trusted for nothing that can be
-    checked cheaply: its cases must pass the schema's fast check, and the input hashes and the fingerprint are
-    computed again from the cases it holds, so a run's records always carry the fingerprint of the cases that were
-    evaluated. An entry whose cases do not give the fingerprint it was written with (a label flipped by hand, a
-    truncated file) is ignored and written anew. An entry rewritten consistently is not detected here: its cases
-    then have another fingerprint than the file's, which the lock and ``llmgate fingerprint`` show. Where the cache
-    folder is shared or restored from elsewhere, turn the cache off (``--llmgate-suite-cache=off``). The cache
-    holds the cases as written, raw ``input`` included. Entries are written atomically.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    @staticmethod
-    def key(raw: bytes, kind: str) -> str:
-        digest = hashlib.sha256(f"{llmgate_version()}\0{kind}\0".encode())
-        digest.update(raw)
-        return digest.hexdigest()
-
-    def get(self, key: str) -> _Parsed | None:
-        try:
-            data = msgspec.json.decode((self.directory / f"{key}.json").read_bytes())  # plain JSON data, in C
-            cases, lines, stored = data["cases"], data["lines"], data["fingerprint"]
-        except (OSError, msgspec.DecodeError, KeyError, TypeError):
-            return None
-        if not (type(cases) is list and cases and type(lines) is list and len(lines) == len(cases)
-                and all(line is None or type(line) is int for line in lines) and all(map(plainly_valid, cases))):
-            return None
-        try:
-            parsed = _derive(cases, lines)
-        except (TypeError, ValueError, RecursionError):
-            return None
-        return parsed if parsed.fingerprint == stored else None
-
-    def put(self, key: str, parsed: _Parsed) -> None:
-        try:
-            write_replacing(self.directory / f"{key}.json", json.dumps(parsed.to_json()).encode())
-            write_replacing(self.directory / f"{key}.fingerprint", parsed.fingerprint.encode())
-        except Exception:  # noqa: BLE001 - a cache that cannot be written only costs speed
-            pass
-
-    def fingerprint(self, path: Path) -> str | None:
-        """The cached fingerprint of an unchanged suite file, without parsing it (None: not cached).
-
-        Unchecked, for a quick look only: records take the fingerprint from the cases loaded (``load_suite``).
-        """
-        raw = path.read_bytes()
-        try:
-            return (self.directory / f"{self.key(raw, _kind(path))}.fingerprint").read_text(encoding="ascii")
-        except OSError:
-            return None
-
-
-def _kind(path: Path) -> str:
-    return "jsonl" if path.name.endswith(JSONL_SUFFIX) else "yaml"
-
-
-def load_suite(name: str, path: Path, cache: SuiteCache | None = None) -> Suite:
-    """Load, validate and fingerprint one suite file (YAML or JSON Lines)."""
+    Every session reads the file itself: the fingerprint recorded is always that of the bytes on disk."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise SuiteError(path, None, f"cannot be read: {exc.strerror or exc}") from None
-    key = SuiteCache.key(raw, _kind(path)) if cache is not None else ""
-    parsed = cache.get(key) if cache is not None else None
-    if parsed is None:
-        parsed = _parse(path, raw)
-        if cache is not None:
-            cache.put(key, parsed)
-    return Suite(name=name, path=path, cases=_build_cases(name, path, parsed), fingerprint=parsed.fingerprint)
+    cases, lines, input_line = read_cases(path, raw)
+    hashes: list[str | None] = []
+    for index, case in enumerate(cases):
+        try:
+            hashes.append(value_sha256(case["input"]) if "input" in case else None)
+        except (TypeError, ValueError) as exc:
+            raise SuiteError(path, input_line(index),
+                             f"case {case['case_id']!r}: input is not JSON data ({exc})") from None
+    return Suite(name=name, path=path, cases=_build_cases(name, path, cases, lines, hashes),
+                 fingerprint=fingerprint(cases))
 
 
 #: The labels whose values repeat from case to case (a few slices, evidence states, routes and sources).
 _LABELS = ("slice_name", "evidence_state", "expected_route", "source")
 
 
-def _build_cases(name: str, path: Path, parsed: _Parsed) -> tuple[Case, ...]:
+def _build_cases(
+    name: str, path: Path, written_cases: list[dict[str, Any]], lines: list[int | None], hashes: list[str | None]
+) -> tuple[Case, ...]:
     cases: list[Case] = []
     first_line: dict[str, int | None] = {}
     labels: dict[str, str] = {}  # each label value once: a suite of 100,000 cases holds a handful, not 400,000
-    for written, line, input_sha in zip(parsed.cases, parsed.lines, parsed.input_sha256, strict=True):
+    for written, line, input_sha in zip(written_cases, lines, hashes, strict=True):
         for key in _LABELS:
             written[key] = labels.setdefault(written[key], written[key])
         case_id = written["case_id"]
@@ -182,8 +142,8 @@ def _build_cases(name: str, path: Path, parsed: _Parsed) -> tuple[Case, ...]:
 
 
 def read_cases(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int | None], Callable[[int], int | None]]:
-    """Parse and validate a suite file: its cases, each case's line, and where a case's ``input`` is written."""
-    if _kind(path) == "jsonl":
+    """Parse and validate a suite file: its cases as written, each case's line, and where a case's ``input`` is."""
+    if path.name.endswith(JSONL_SUFFIX):
         return _read_jsonl(path, raw)
     return _read_yaml(path)
 
@@ -193,16 +153,14 @@ def _read_yaml(path: Path) -> tuple[list[dict[str, Any]], list[int | None], Call
     data = document.data
     if isinstance(data, dict) and data.get("cases") == []:
         raise SuiteError(path, document.line_of(["cases"]), NO_CASES)
-    if not (isinstance(data, dict) and data.keys() == {"cases"} and isinstance(data["cases"], list)
-            and all(map(plainly_valid, data["cases"]))):
-        check_document(document, "suite", SuiteError)  # the schema names what is wrong, and where
-    cases = data["cases"]
+    convert(document, SuiteFile, SuiteError)  # validated by the definition; the cases are kept as written
+    cases: list[dict[str, Any]] = data["cases"]
     lines = [document.line_of(["cases", index]) for index in range(len(cases))]
     return cases, lines, lambda index: document.line_of(["cases", index, "input"])
 
 
 def _read_jsonl(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int | None], Callable[[int], int | None]]:
-    cases: list[dict[str, Any]] = []
+    cases: list[Any] = []
     lines: list[int | None] = []
     try:
         text = raw.decode("utf-8")
@@ -221,12 +179,16 @@ def _read_jsonl(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int 
             raise SuiteError(path, number, f"not a JSON object: {exc}") from None
         except RecursionError:
             raise SuiteError(path, number, "not a JSON object: nested too deeply") from None
-        if not plainly_valid(case):
-            check_item(case, _CASE_SCHEMA, "suite", path, number, SuiteError)
         cases.append(case)
         lines.append(number)
     if not cases:
         raise SuiteError(path, None, NO_CASES)
+    try:
+        msgspec.convert(cases, list[SuiteCase])  # all lines at once; an error names its line's index
+    except msgspec.ValidationError as exc:
+        problem = explain(exc, cases, list[SuiteCase])
+        index = problem.location[0] if problem.location and isinstance(problem.location[0], int) else 0
+        raise SuiteError(path, lines[index], problem.message(skip=1)) from None
     return cases, lines, lambda index: lines[index]
 
 
@@ -249,40 +211,3 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 _JSON = json.JSONDecoder(object_pairs_hook=_unique_keys)  # built once: json.loads(..., hook) builds one per call
-
-
-def _parse(path: Path, raw: bytes) -> _Parsed:
-    cases, lines, input_line = read_cases(path, raw)
-    try:
-        return _derive(cases, lines)
-    except _BadInput as exc:
-        case = cases[exc.index]
-        raise SuiteError(path, input_line(exc.index), f"case {case['case_id']!r}: input is not JSON data ({exc})") from None
-
-
-class _BadInput(ValueError):
-    def __init__(self, index: int, problem: Exception) -> None:
-        super().__init__(str(problem))
-        self.index = index
-
-
-def _derive(cases: list[dict[str, Any]], lines: list[int | None]) -> _Parsed:
-    """The input hashes and the fingerprint of validated cases: computed from the cases, never taken on trust."""
-    hashes: list[str | None] = []
-    for index, case in enumerate(cases):
-        if "input" not in case:
-            hashes.append(None)
-            continue
-        try:
-            hashes.append(value_sha256(case["input"]))
-        except (TypeError, ValueError) as exc:
-            raise _BadInput(index, exc) from None
-    return _Parsed(cases=cases, lines=lines, input_sha256=hashes, fingerprint=fingerprint(cases))
-
-
-_CASE_SCHEMA: dict[str, Any] = schema("suite")["$defs"]["case"]
-#: The suite schema's case_id pattern, matched as jsonschema matches patterns (re.search).
-CASE_ID_PATTERN = re.compile(_CASE_SCHEMA["properties"]["case_id"]["pattern"])
-#: The fast path of case validation: it accepts only cases the suite schema accepts, anything else goes to the
-#: schema for a precise error. Built from the schema's case definition, so there is no second copy to keep in step.
-plainly_valid: Callable[[Any], bool] = plain_check(_CASE_SCHEMA)

@@ -34,8 +34,16 @@ class _DuplicateKey(Exception):
         self.first_line = first_line
 
 
+class _BadScalar(Exception):
+    def __init__(self, line: int, problem: str) -> None:
+        super().__init__(problem)
+        self.line = line
+        self.problem = problem
+
+
 class _Loader(_BaseLoader):
-    """A safe loader that keeps dates as strings (JSON has none) and refuses duplicate keys."""
+    """A safe loader that keeps dates as strings (JSON has none), refuses duplicate keys and says which line holds
+    an integer too long for Python to read."""
 
     yaml_implicit_resolvers = {
         first: [r for r in resolvers if r[0] != _TIMESTAMP]
@@ -57,6 +65,17 @@ class _Loader(_BaseLoader):
                 raise _DuplicateKey(key, line, first)
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:  # more digits than int() reads (sys.get_int_max_str_digits, 4300 by default)
+            digits = sum(character.isdigit() for character in node.value)
+            raise _BadScalar(node.start_mark.line + 1, f"an integer of {digits} digits is more than Python reads; "
+                                                       "quote it to keep it as text") from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +156,8 @@ def load_yaml(path: Path, error: type[LlmgateError]) -> Document:
         if root is not None and _has_alias(root):
             raise error(path, *_alias_problem(raw))
         data = loader.construct_document(root) if root is not None else None
+    except _BadScalar as exc:
+        raise error(path, exc.line, exc.problem) from None
     except _DuplicateKey as exc:
         raise error(
             path, exc.line, f"duplicate key {exc.key!r} (first defined on line {exc.first_line})"

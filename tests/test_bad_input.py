@@ -75,7 +75,7 @@ BAD_INPUTS = [
                  id="yaml-syntax"),
     pytest.param(replace_suite(SUITE_HEAD + "  - case_id: c2\n    slice_name: s\n    evidence_state: log\n"
                                "    expected_route: SERVE\n"),
-                 "exp/main.suite.yaml:7: cases[1]: 'source' is a required property", id="schema-missing-field"),
+                 "exp/main.suite.yaml:7: cases[1]: missing required key 'source'", id="schema-missing-field"),
     pytest.param(replace_suite(SUITE_HEAD + "    colour: blue\n"),
                  "exp/main.suite.yaml:7: cases[0]: unknown key 'colour' (allowed: case_id, slice_name, evidence_state, "
                  "expected_route, source, input)", id="schema-unknown-key"),
@@ -197,3 +197,87 @@ def test_a_run_record_that_cannot_be_written_stops_the_promotion(
     report = read_report(pytester.path / ".llmgate")["experiments"][0]
     assert report["decision_status"] == "INCOMPLETE_EVALUATION" and report["decision"] is None
     assert [run["template_id"] for run in report["runs"]] == ["good"]
+
+
+# -- each input format's definition says what is wrong, where (unit level: no session) ---------------------------
+
+MANIFEST = ("experiment: exp\npolicy_id: p\nevidence_version: e\nevaluator_version: v\n"
+            "suites:\n  main: main.suite.yaml\n")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (MANIFEST + "promotion:\n  alias: x\n  rollbak_artifact: y\n",
+     "llmgate.yaml:9: promotion: unknown key 'rollbak_artifact', a misspelling of 'rollback_artifact'? (allowed: "
+     "alias, rollback_artifact, limitation, max_unsafe_rate, max_unnecessary_rate, confidence)"),
+    (MANIFEST + "handoff:\n  hypothesis: 3\n", "llmgate.yaml:8: handoff.hypothesis: 3 is not a string"),
+    (MANIFEST + "budget:\n  max_latency_p95_ms: -1\n",
+     "llmgate.yaml:8: budget.max_latency_p95_ms: -1 is less than the minimum of 0"),
+    (MANIFEST + "promotion:\n  max_unsafe_rate: 2\n",
+     "llmgate.yaml:8: promotion.max_unsafe_rate: 2 is greater than the maximum of 1"),
+    (MANIFEST + "promotion:\n  confidence: .nan\n", "llmgate.yaml:8: promotion.confidence: NaN is not a number"),
+    (MANIFEST.replace("main: main", "evaluation: main"),
+     "llmgate.yaml:6: suites: key 'evaluation' is refused: Suite names -> suite files: a suite name starts with a "
+     "letter*'evaluation' names the fingerprint over all suites*"),
+    (MANIFEST.replace("main.suite.yaml", "main.yaml"),
+     "llmgate.yaml:6: suites.main: 'main.yaml' is refused: a suite file's name ends in .suite.yaml or .suite.jsonl*"),
+    (MANIFEST + "  other: 3\n", "llmgate.yaml:7: suites.other: 3 is not a string"),
+    ("- a\n- b\n", "llmgate.yaml:1: ['a', 'b'] is not a mapping"),
+    ("", "llmgate.yaml: is empty; expected a mapping"),
+    ("experiment: exp\n", "llmgate.yaml:1: missing required key 'policy_id'"),
+    (MANIFEST + "7: seven\n", "llmgate.yaml:1: key 7 is not a string"),
+    (MANIFEST + "handoff: {2: x}\n", "llmgate.yaml:7: handoff: key 2 is not a string"),
+])
+def test_a_bad_manifest_names_its_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    from fnmatch import fnmatchcase
+
+    from pytest_llmgate import ManifestError, load_experiment
+
+    (tmp_path / "llmgate.yaml").write_text(text)
+    (tmp_path / "main.suite.yaml").write_text(SUITE_HEAD)
+    with pytest.raises(ManifestError) as info:
+        load_experiment(tmp_path)
+    shown = f"llmgate.yaml{str(info.value).split('llmgate.yaml', 1)[1]}"
+    assert fnmatchcase(shown, brackets_escaped(message)), shown
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("provider: evidence_policy\nserve_evidence: x\n", "3: serve_evidence: 'x' is not '*' or a list"),
+    ("provider: evidence_policy\nserve_evidence: [a, b, a]\n", "3: serve_evidence: 'a' is listed twice"),
+    ("provider: evidence_policy\nserve_evidence: '*'\nprompt: {system: s}\n", "4: prompt: missing required key 'user'"),
+    ("provider: evidence_policy\nserve_evidence: '*'\nprompt: 3\n", "4: prompt: 3 is not a string or a mapping"),
+    ("provider: openai_chat\nmodel: m\nprompt: {user: u}\nroute: {json_key: a, regex: b}\n",
+     "5: route: give one of json_key and regex"),
+    ("provider: openai_chat\nmodel: m\nprompt: {user: u}\nprice: {input_per_mtok: 1}\n",
+     "5: price: missing required key 'output_per_mtok'"),
+    ("provider: openai_chat\nmodel: m\nprompt: {user: u}\ntimeout: .inf\n",
+     "5: timeout: inf is greater than the maximum of 86400"),
+    ("provider: openai_chat\nmodel: m\nprompt: {user: u}\nbase_url: ftp://x\n",
+     "5: base_url: 'ftp://x' is refused: an endpoint URL starts with http:// or https://*"),
+    ("provider: openai_chat\nprompt: {user: u}\nmodl: m\n",
+     "4: unknown key 'modl', a misspelling of 'model'? (allowed: template_id, provider, description, case_timeout, "
+     "model, *, seed)"),
+    ("provider: anthropic_messages\nmodel: m\nprompt: {user: u}\nmax_tokens: 1.5\n", "5: max_tokens: 1.5 is not an integer"),
+    ("provider: python\ncallable: 'a b'\n", "3: callable: 'a b' is refused: the callable is written "
+                                            "package.module:function*"),
+    ("provider: python\ncallable: a:b\nparams: [1]\n", "4: params: [1] is not a mapping"),
+    ("provider: 3\n", "2: provider: 3 is not a string"),
+    ("templat_id: t\nprovider: python\n",
+     "1: missing required key 'template_id' (unknown key 'templat_id', a misspelling of 'template_id'?)"),
+    ("provider: python\ncallable: a:b\ndescription: ~\n", "4: description: null is not a string"),
+])
+def test_a_bad_artifact_names_its_line_and_key(tmp_path: Path, text: str, message: str) -> None:
+    from fnmatch import fnmatchcase
+
+    from pytest_llmgate import CandidateError, load_candidate
+    from pytest_llmgate.providers import builtin_factory, check_settings
+
+    path = tmp_path / "templates" / "t.yaml"
+    path.parent.mkdir()
+    path.write_text(text if text.startswith("templat") else "template_id: t\n" + text)
+    with pytest.raises(CandidateError) as info:
+        candidate = load_candidate(path, tmp_path)
+        factory = builtin_factory(candidate.provider)
+        assert factory is not None
+        check_settings(candidate, factory)
+    shown = str(info.value).split("t.yaml:", 1)[1]
+    assert fnmatchcase(shown, brackets_escaped(message)), shown

@@ -205,6 +205,6 @@ def test_a_misspelt_required_key_names_the_unknown_key_next_to_the_missing_one(
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([
-        "exp/llmgate.yaml:1: 'evaluator_version' is a required property (unknown key 'evalutor_version' on line *, "
-        "a misspelling of 'evaluator_version'?)"
+        "exp/llmgate.yaml:4: unknown key 'evalutor_version', a misspelling of 'evaluator_version'? (allowed: "
+        "experiment, policy_id, evidence_version, evaluator_version, suites, templates, handoff, promotion, budget)"
     ])

@@ -7,6 +7,8 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
+
 import msgspec
 import pytest
 from jsonschema import Draft202012Validator
@@ -20,11 +22,10 @@ from pytest_llmgate._formats import FORMATS, schema_text
 from pytest_llmgate._history import load_run
 from pytest_llmgate._vocab import Role
 
-from .conftest import FIX_B, THREE_RUNS
+from .conftest import EVALUATION_SHA, FIX_B, THREE_RUNS
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("LLMGATE_UPDATE_GOLDEN") == "1"
-INPUT_SCHEMAS = ["manifest", "suite", "candidate"]
 
 
 @pytest.mark.parametrize("name", sorted(FORMATS))
@@ -52,7 +53,7 @@ def test_generated_schemas_do_not_depend_on_the_msgspec_release() -> None:
     assert normal_schema(newer)["properties"]["d"]["propertyNames"] == {"pattern": "^x"}
 
 
-@pytest.mark.parametrize("name", [*INPUT_SCHEMAS, *sorted(FORMATS)])
+@pytest.mark.parametrize("name", sorted(FORMATS))
 def test_schema_is_valid_draft_2020_12(name: str) -> None:
     Draft202012Validator.check_schema(json.loads(schema_path(name).read_text()))
 
@@ -65,7 +66,66 @@ def test_vocabularies_in_the_schemas_are_the_code_s() -> None:
     assert set(run["Outcome"]["enum"]) == {o.value for o in Outcome}
     assert set(run["Route"]["enum"]) == {r.value for r in Route}
     assert set(report["DecisionStatus"]["enum"]) == {d.value for d in DecisionStatus}
-    assert suite["$defs"]["case"]["properties"]["expected_route"]["enum"] == [r.value for r in Route]
+    assert set(suite["$defs"]["Route"]["enum"]) == {r.value for r in Route}
+
+
+def test_the_run_record_example_in_the_docs_is_a_run_record() -> None:
+    """docs/records.md shows a run record; it must read as one (and match the shipped schema), so that a field
+    renamed or added as required in the definition cannot leave the example behind."""
+    from pytest_llmgate import RunRecord
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "records.md").read_text(encoding="utf-8")
+    section = text.split("\n## The run record\n", 1)[1]
+    example = section.split("```json\n", 1)[1].split("\n```", 1)[0]
+    record = msgspec.json.decode(example, type=RunRecord)
+    assert json.loads(dump(record)) == json.loads(example)  # nothing in the example is dropped or defaulted away
+    check_json(json.loads(example), "run")
+    assert record.params["evaluation_sha"] == EVALUATION_SHA and record.status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
+
+
+def test_the_shipped_examples_match_the_published_input_schemas() -> None:
+    """What the gate reads, users can check with the published schemas: every example manifest, suite and artifact
+    (an artifact against the schema of its provider)."""
+    import yaml
+
+    examples = Path(__file__).resolve().parent.parent / "example_suites"
+    for pattern, name in (("*/llmgate.yaml", "manifest"), ("*/*.suite.yaml", "suite"), ("*/templates/*.yaml", "")):
+        files = sorted(examples.glob(pattern))
+        assert files
+        for path in files:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            check_json(data, name or "candidate")
+            if not name:
+                check_json(data, f"candidate-{data['provider']}")
+
+
+@pytest.mark.parametrize("provider", ["openai_chat", "anthropic_messages", "python"])
+def test_the_defaults_an_artifact_schema_shows_are_the_ones_its_provider_uses(tmp_path: Path, provider: str) -> None:
+    """The providers read an artifact as written; the defaults their settings Struct declares (and the published
+    schema shows) must be the ones they fall back on."""
+    from pytest_llmgate import load_candidate
+    from pytest_llmgate.providers import ProviderContext, builtin_factory
+    from pytest_llmgate.providers.python_callable import trials_of
+
+    factory = builtin_factory(provider)
+    assert factory is not None
+    written = {"template_id": "t", "provider": provider}
+    written |= {"callable": "json:dumps"} if provider == "python" else {"model": "m", "prompt": {"user": "u"}}
+    path = tmp_path / "templates" / "t.yaml"
+    path.parent.mkdir()
+    path.write_text(json.dumps(written))
+    candidate = load_candidate(path, tmp_path)
+    declared: Any = msgspec.convert(written, factory.settings)
+    context = ProviderContext(experiment_dir=tmp_path)
+    if provider == "python":
+        assert trials_of(candidate, context) == declared.trials
+        return
+    built: Any = factory.build(candidate, context)
+    assert (built.timeout, built.max_retries, built.trials, built.api_key_env, dict(built.route_rule)) == (
+        declared.timeout, declared.max_retries, declared.trials, declared.api_key_env,
+        msgspec.to_builtins(declared.route))
+    if provider == "anthropic_messages":
+        assert built.sampling["max_tokens"] == declared.max_tokens
 
 
 def test_the_xdist_result_round_trips_as_bytes() -> None:
@@ -136,6 +196,7 @@ def test_records_written_by_0_1_0_still_load(capsys: pytest.CaptureFixture[str])
     assert FIX_B in capsys.readouterr().out
     assert llmgate(["promote", *(r.run_id for r in records), "--dir", str(old)]) == 0
     decision = json.loads(capsys.readouterr().out)
+    check_json(decision, "decision")
     assert (decision["artifact_name"], decision["status"]) == (FIX_B, "APPROVED_FOR_CANARY")
     assert llmgate(["canary", str(old / "report.json"), "--unsafe-claims", "1"]) == 1
     assert capsys.readouterr().out.splitlines()[-1] == "ROLL_BACK_TO:ci-answerer-v1"

@@ -8,8 +8,11 @@ from .conftest import MakeExperiment, case, runs_by_template
 
 KEYWORD_CONFTEST = '''
 import json
+from typing import Annotated
 
-from pytest_llmgate import ProviderError, Route
+import msgspec
+
+from pytest_llmgate import CandidateSettings, ProviderError, Route
 
 
 class NoInput(ProviderError):
@@ -31,9 +34,13 @@ class Keyword:
         return Route.SERVE if self.word in json.dumps(case["input"]) else Route.ABSTAIN
 
 
+class KeywordSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    word: Annotated[str, msgspec.Meta(min_length=1, description="The word to look for in the input.")]
+
+
 class KeywordFactory:
     name = "keyword"
-    settings_schema = {"required": ["word"], "properties": {"word": {"type": "string", "minLength": 1}}}
+    settings = KeywordSettings
 
     def check(self, candidate):
         pass
@@ -118,4 +125,27 @@ def test_an_unusable_artifact_names_its_file_and_line(
     result = pytester.runpytest("exp", "--llmgate-candidate=kw")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([f"*exp/templates/kw.yaml:{line}: {message}*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+@pytest.mark.parametrize(("declares", "problem"), [
+    ('settings_schema = {"required": ["word"], "properties": {"word": {"type": "string"}}}',
+     "provider 'keyword': its factory declares no settings Struct (settings_schema, a JSON-Schema fragment, is not "
+     "read); a provider declares settings = a subclass of pytest_llmgate.CandidateSettings with "
+     "forbid_unknown_fields=True (docs/providers.md)"),
+    ("class settings(CandidateSettings, kw_only=True):\n        word: str",
+     "provider 'keyword': its factory declares no settings Struct; a provider declares settings = a subclass of "
+     "pytest_llmgate.CandidateSettings with forbid_unknown_fields=True (docs/providers.md)"),
+], ids=["json-schema-fragment", "unknown-keys-allowed"])
+def test_a_factory_without_a_settings_struct_is_an_error_naming_the_artifact(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, declares: str, problem: str
+) -> None:
+    """A settings declaration that would let a misspelt key through is refused, not trusted."""
+    conftest = KEYWORD_CONFTEST.replace("    settings = KeywordSettings", f"    {declares}")
+    assert conftest != KEYWORD_CONFTEST
+    pytester.makeconftest(conftest)
+    make_experiment("exp", suites={"main": CASES}, templates={"kw": {"provider": "keyword", "word": "log"}})
+    result = pytester.runpytest("exp", "--llmgate-candidate=kw")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([f"*exp/templates/kw.yaml:2: {problem}"])
     result.stdout.no_fnmatch_line("*Traceback*")

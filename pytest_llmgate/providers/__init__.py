@@ -1,9 +1,10 @@
 """Providers: how a candidate artifact turns a case into a route, and the one door through which they are found.
 
 Every provider, built in or not, is a ``ProviderFactory`` returned by the hook ``pytest_llmgate_make_provider``
-for the name in an artifact's ``provider:`` key. The factory owns the provider's settings (a JSON-Schema
-fragment, checked with errors naming the artifact's line), its run params and its ``Provider`` objects; a
-``Provider`` answers cases and raises ``ProviderError`` with a safe one-line reason when it cannot.
+for the name in an artifact's ``provider:`` key. The factory owns the provider's settings (a ``msgspec.Struct``
+subclassing ``CandidateSettings``, checked with errors naming the artifact's line), its run params and its
+``Provider`` objects; a ``Provider`` answers cases and raises ``ProviderError`` with a safe one-line reason when it
+cannot.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
-from .._candidate import COMMON_PROPERTIES, Candidate
+import msgspec
+from msgspec import Meta
+
+from .._candidate import Candidate, CandidateSettings
+from .._convert import convert
 from .._errors import CandidateError, ProviderError
-from .._schemas import check_document_against
 from .._vocab import RecordMode, Route
 
 if TYPE_CHECKING:
@@ -26,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN",
+    "CandidateSettings",
+    "Messages",
     "Provider",
     "ProviderContext",
     "ProviderError",
@@ -98,15 +104,16 @@ class ProviderFactory(Protocol):
         ...
 
     @property
-    def settings_schema(self) -> Mapping[str, Any]:
-        """A JSON-Schema fragment for its own keys: ``{"properties": {...}, "required": [...]}``.
-
-        The common keys (``template_id``, ``provider``, ``description``) are added; any other key is an error.
-        """
+    def settings(self) -> type[CandidateSettings]:
+        """The keys of its artifacts: a ``msgspec.Struct`` subclassing ``CandidateSettings`` (which holds the
+        common keys, ``template_id``, ``provider``, ``description``, ``case_timeout``) declared with
+        ``kw_only=True, forbid_unknown_fields=True``; limits, patterns and defaults as ``Annotated[...,
+        msgspec.Meta(...)]``, each with a description. An artifact is converted to it when it loads; any other key
+        is an error naming its line."""
         ...
 
     def check(self, candidate: Candidate) -> None:
-        """Rules the schema cannot say (a regex that compiles, say); raise ``CandidateError`` at the line.
+        """Rules the Struct cannot say (a regex that compiles, say); raise ``CandidateError`` at the line.
 
         Called for every artifact of an experiment when it loads, selected or not: no import of user code, no
         network.
@@ -152,15 +159,21 @@ MakeProvider = Callable[[str], "ProviderFactory | None"]
 
 
 def check_settings(candidate: Candidate, factory: ProviderFactory) -> None:
-    """Validate an artifact against the common keys plus its provider's fragment, then the provider's own rules."""
-    fragment = factory.settings_schema
-    schema = {
-        "type": "object",
-        "required": ["template_id", "provider", *fragment.get("required", ())],
-        "properties": {**COMMON_PROPERTIES, **fragment.get("properties", {})},
-        "additionalProperties": False,
-    }
-    check_document_against(candidate.document, schema, CandidateError)  # jsonschema only when it fails
+    """Convert an artifact to its provider's settings Struct (errors name the line), then the provider's own rules."""
+    settings = getattr(factory, "settings", None)
+    # Told by its shape, not by issubclass: a test of a plugin run inline by pytester may hold a CandidateSettings
+    # of an earlier import of this package.
+    if not (isinstance(settings, type) and issubclass(settings, msgspec.Struct)
+            and settings.__struct_config__.forbid_unknown_fields
+            and set(CandidateSettings.__struct_fields__) <= set(settings.__struct_fields__)):
+        before = " (settings_schema, a JSON-Schema fragment, is not read)" if hasattr(factory, "settings_schema") else ""
+        raise CandidateError(
+            candidate.path, candidate.line_of("provider"),
+            f"provider {candidate.provider!r}: its factory declares no settings Struct{before}; a provider declares "
+            "settings = a subclass of pytest_llmgate.CandidateSettings with forbid_unknown_fields=True "
+            "(docs/providers.md)",
+        )
+    convert(candidate.document, settings, CandidateError)
     factory.check(candidate)
 
 
@@ -211,12 +224,15 @@ def coerce_route(value: Any, source: str) -> Route:
         raise ValueError(f"{source} returned {value!r}; expected SERVE or ABSTAIN") from None
 
 
-#: The prompt key of the providers that do not render it: free text (or system/user messages), kept as written.
-PROMPT_ANY = {
-    "oneOf": [
-        {"type": "string"},
-        {"type": "object", "required": ["user"], "additionalProperties": False,
-         "properties": {"system": {"type": "string"}, "user": {"type": "string"}}},
-    ]
-}
+class Messages(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A prompt as a system and a user message."""
+
+    system: Annotated[str, Meta(description="The system message.")] | msgspec.UnsetType = msgspec.UNSET
+    user: Annotated[str, Meta(description="The user message.")]
+
+
+#: The prompt key of the providers that do not render it: free text, or system/user messages, kept as written.
+FreePrompt = Annotated[str | Messages, Meta(
+    description="The prompt the candidate stands for: free text or system/user messages, kept as written (this "
+                "provider does not send it anywhere).")]
 

@@ -18,14 +18,17 @@ import threading
 import time
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from .._candidate import Candidate
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from .._candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
 from .._costs import Usage
 from .._errors import CandidateError, ProviderError, RecordError, redact_urls
 from .._transcript import TrialTranscript
 from .._vocab import RecordMode, Route
-from . import ProviderContext, import_in_background
+from . import Messages, ProviderContext, import_in_background
 from ._calls import Pace, Throttles, Window, slot
 from ._recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
 from ._render import MissingField, placeholders, render
@@ -50,49 +53,63 @@ class ReplyTooLarge(Exception):
     """A reply grew past the artifact's ``max_response_mb``; its reading stopped there."""
 
 
-#: Settings every LLM provider has; a subclass adds its own (``seed``, a ``max_tokens`` default ...).
-CHAT_PROPERTIES: Mapping[str, Any] = {
-    "model": {"type": "string", "minLength": 1},
-    "base_url": {"type": "string", "pattern": "^https?://"},
-    "api_key_env": {
-        "type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
-        "description": "Name of the environment variable holding the key; the key itself never appears in a file.",
-    },
-    "temperature": {"type": "number", "minimum": 0},
-    "max_tokens": {"type": "integer", "minimum": 1},
-    "timeout": {"type": "number", "exclusiveMinimum": 0,
-                "description": "Seconds per request: each attempt's reply must be complete by then."},
-    "max_retries": {"type": "integer", "minimum": 0,
-                    "description": "The SDK's retries of timeouts, dropped connections, 408, 409, 429 and 5xx, "
-                                   "with backoff."},
-    "max_response_mb": {"type": "number", "exclusiveMinimum": 0,
-                        "description": "A reply larger than this many megabytes is an error; default 4."},
-    "trials": {"type": "integer", "minimum": 1},
-    "max_requests_per_minute": {"type": "number", "exclusiveMinimum": 0,
-                                "description": "At most this many calls a minute from this artifact, evenly spaced."},
-    "price": {
-        "type": "object", "required": ["input_per_mtok", "output_per_mtok"], "additionalProperties": False,
-        "properties": {"input_per_mtok": {"type": "number", "minimum": 0},
-                       "output_per_mtok": {"type": "number", "minimum": 0}},
-        "description": "USD per million input and output tokens, for a model the price list does not know "
-                       "(a private or local model); overrides the list.",
-    },
-    "route": {
-        "oneOf": [
-            {"type": "object", "required": ["json_key"], "additionalProperties": False,
-             "properties": {"json_key": {"type": "string"}}},
-            {"type": "object", "required": ["regex"], "additionalProperties": False,
-             "properties": {"regex": {"type": "string"}}},
-        ],
-        "description": "How to read the route: a key of a JSON reply (default 'route') or a regular expression "
-                       "whose first group (else its whole match) is the route.",
-    },
-    "prompt": {
-        "type": "object", "required": ["user"], "additionalProperties": False,
-        "properties": {"system": {"type": "string"}, "user": {"type": "string"}},
-        "description": "Messages rendered from the case with {{ field }} / {{ input.name }} placeholders.",
-    },
-}
+_Seconds = Annotated[float, Meta(gt=0, le=MAX_CASE_TIMEOUT)]
+#: The ``api_key_env`` key; each provider gives its own default.
+ApiKeyEnv = Annotated[str, Meta(
+    pattern="^[A-Za-z_][A-Za-z0-9_]*$",
+    description="the name of the environment variable holding the key (letters, digits and _); the key itself never "
+                "appears in a file")]
+_Price = Annotated[float, Meta(ge=0)]
+
+
+class PriceSetting(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """USD per million input and output tokens."""
+
+    input_per_mtok: Annotated[_Price, Meta(description="USD per million input tokens.")]
+    output_per_mtok: Annotated[_Price, Meta(description="USD per million output tokens.")]
+
+
+class RouteRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the route is read from the reply: one of ``json_key`` and ``regex``."""
+
+    json_key: Annotated[str, Meta(description="The key of a JSON reply that holds the route.")] | UnsetType = UNSET
+    regex: Annotated[str, Meta(description="A regular expression whose first group (else its whole match) is the "
+                                           "route.")] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if (self.json_key is UNSET) == (self.regex is UNSET):
+            raise ValueError("give one of json_key and regex")
+
+
+class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The settings every LLM provider has; a subclass adds its own (``seed``, a ``max_tokens`` default ...)."""
+
+    model: Annotated[str, Meta(min_length=1, description="The model asked.")]
+    base_url: Annotated[str, Meta(
+        pattern="^https?://", description="an endpoint URL starts with http:// or https://; default: the SDK's "
+                                          "endpoint")] | UnsetType = UNSET
+    api_key_env: ApiKeyEnv | UnsetType = UNSET
+    temperature: Annotated[float, Meta(ge=0, description="Sampling temperature.")] | UnsetType = UNSET
+    max_tokens: Annotated[int, Meta(ge=1, description="At most this many output tokens.")] | UnsetType = UNSET
+    timeout: Annotated[_Seconds, Meta(description="Seconds per request: each attempt's reply must be complete by "
+                                                  "then (at most a day).")] = 60.0
+    max_retries: Annotated[int, Meta(ge=0, description="The SDK's retries of timeouts, dropped connections, 408, "
+                                                       "409, 429 and 5xx, with backoff.")] = 2
+    max_response_mb: Annotated[float, Meta(gt=0, description="A reply larger than this many megabytes is an "
+                                                             "error.")] = DEFAULT_MAX_RESPONSE_MB
+    trials: Annotated[int, Meta(ge=1, description="How often each case is asked (--llmgate-trials overrides "
+                                                  "it).")] = 1
+    max_requests_per_minute: Annotated[float, Meta(
+        gt=0, description="At most this many calls a minute from this artifact, evenly spaced.")] | UnsetType = UNSET
+    price: Annotated[PriceSetting, Meta(
+        description="USD per million input and output tokens, for a model the price list does not know (a private "
+                    "or local model); overrides the list.")] | UnsetType = UNSET
+    route: Annotated[RouteRule, Meta(
+        description="How to read the route: a key of a JSON reply (default 'route') or a regular expression whose "
+                    "first group (else its whole match) is the route.",
+        extra_json_schema={"minProperties": 1, "maxProperties": 1})] = RouteRule(json_key="route")
+    prompt: Annotated[Messages, Meta(
+        description="Messages rendered from the case with {{ field }} / {{ input.name }} placeholders.")]
 
 
 class ChatProvider:
@@ -327,15 +344,11 @@ class ChatFactory:
     """Settings, checks and run params of an LLM provider; ``build`` gives one ``provider_class`` per artifact."""
 
     provider_class: ClassVar[type[ChatProvider]]
-    extra_properties: ClassVar[Mapping[str, Any]] = {}
+    settings: ClassVar[type[ChatSettings]]
 
     @property
     def name(self) -> str:
         return self.provider_class.name
-
-    @property
-    def settings_schema(self) -> Mapping[str, Any]:
-        return {"required": ["model", "prompt"], "properties": {**CHAT_PROPERTIES, **self.extra_properties}}
 
     def check(self, candidate: Candidate) -> None:
         """Placeholders name case fields only, and a route regex compiles."""

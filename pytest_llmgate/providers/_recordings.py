@@ -8,7 +8,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
@@ -27,11 +27,12 @@ class RecordingLine(msgspec.Struct, frozen=True, kw_only=True):
     replay reports (and gates on) the same figures; absent in recordings made before they were kept. The 429s a
     call absorbed belong to the session that met them and are not recorded."""
 
-    key: str
-    model: str | None = None
-    reply: str
-    trial: int | None = None
-    usage: Usage | None = None
+    key: Annotated[str, msgspec.Meta(description="SHA-256 of everything that determines the reply (provider, model, "
+                                                 "sampling settings, rendered messages, trial).")]
+    model: Annotated[str | None, msgspec.Meta(description="The model asked.")] = None
+    reply: Annotated[str, msgspec.Meta(description="The reply's text.")]
+    trial: Annotated[int | None, msgspec.Meta(description="The trial's index (0, 1, ...).")] = None
+    usage: Annotated[Usage | None, msgspec.Meta(description="The call's tokens and latency.")] = None
 
 
 _decode_line = msgspec.json.Decoder(RecordingLine).decode

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from ._chat import CallFailed, ChatFactory, ChatProvider, token_count
+from msgspec import UNSET, Meta, UnsetType
+
+from ._chat import ApiKeyEnv, CallFailed, ChatFactory, ChatProvider, ChatSettings, token_count
 
 #: The Messages API requires ``max_tokens``; an artifact without one gets this.
 DEFAULT_MAX_TOKENS = 1024
+#: Where the key is read from unless the artifact says ``api_key_env``.
+DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
+
+
+class AnthropicMessagesSettings(ChatSettings, frozen=True, kw_only=True):
+    """An ``anthropic_messages`` artifact: the Anthropic Messages API; ``max_tokens`` defaults to 1024,
+    ``temperature`` is at most 1."""
+
+    provider: Annotated[Literal["anthropic_messages"], Meta(description="The provider: anthropic_messages.")]
+    api_key_env: ApiKeyEnv = DEFAULT_KEY_ENV
+    temperature: Annotated[float, Meta(ge=0, le=1, description="Sampling temperature.")] | UnsetType = UNSET
+    max_tokens: Annotated[int, Meta(ge=1, description="At most this many output tokens.")] = DEFAULT_MAX_TOKENS
 
 
 class AnthropicMessages(ChatProvider):
@@ -17,7 +31,7 @@ class AnthropicMessages(ChatProvider):
 
     name = "anthropic_messages"
     sdk = "anthropic"
-    default_key_env = "ANTHROPIC_API_KEY"
+    default_key_env = DEFAULT_KEY_ENV
     sampling_keys = ("max_tokens", "temperature")
     sampling_defaults = {"max_tokens": DEFAULT_MAX_TOKENS}
 
@@ -68,7 +82,7 @@ class AnthropicMessagesFactory(ChatFactory):
     """``anthropic_messages`` settings: the common LLM ones; ``max_tokens`` defaults to 1024, ``temperature`` <= 1."""
 
     provider_class = AnthropicMessages
-    extra_properties = {"temperature": {"type": "number", "minimum": 0, "maximum": 1}}
+    settings = AnthropicMessagesSettings
 
 
 FACTORY = AnthropicMessagesFactory()

@@ -3,17 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal
 
-from .._candidate import Candidate
+from msgspec import UNSET, Meta, UnsetType
+
+from .._candidate import Candidate, CandidateSettings
 from .._errors import CandidateError
 from .._vocab import Route
-from . import PROMPT_ANY, ProviderContext
+from . import FreePrompt, ProviderContext
 
 
 #: Why ``trials:`` is refused in an ``evidence_policy`` artifact (``--llmgate-trials`` is noted, not refused).
-DETERMINISTIC = ("trials: evidence_policy is deterministic (every trial gives the same route), so trials do not "
-                 "apply; remove the key (a python or LLM candidate can be asked several times)")
+DETERMINISTIC = ("evidence_policy is deterministic (every trial gives the same route), so trials do not apply; "
+                 "remove the key (a python or LLM candidate can be asked several times)")
+
+_EvidenceState = Annotated[str, Meta(min_length=1)]
+
+
+class EvidencePolicySettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An ``evidence_policy`` artifact: SERVE when the case's evidence state is in ``serve_evidence``, else
+    ABSTAIN. Deterministic: ``trials`` is refused."""
+
+    refused_keys: ClassVar[Mapping[str, str]] = {"trials": DETERMINISTIC}
+
+    provider: Annotated[Literal["evidence_policy"], Meta(description="The provider: evidence_policy.")]
+    serve_evidence: Annotated[Literal["*"] | Annotated[list[_EvidenceState], Meta(extra_json_schema={"uniqueItems": True})], Meta(
+        description="The evidence states served (each once), or '*' to serve every case.")]
+    prompt: FreePrompt | UnsetType = UNSET
 
 
 class EvidencePolicy:
@@ -39,21 +55,16 @@ class EvidencePolicyFactory:
     name = "evidence_policy"
     #: Asked once per case whatever ``--llmgate-trials`` says (the session notes it in its header).
     deterministic = True
-    settings_schema: Mapping[str, Any] = {
-        "required": ["serve_evidence"],
-        "properties": {
-            "serve_evidence": {"oneOf": [
-                {"const": "*"},
-                {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
-            ]},
-            "prompt": PROMPT_ANY,
-            "trials": {"x-refused": True, "description": "Refused with a reason: the policy is deterministic."},
-        },
-    }
+    settings = EvidencePolicySettings
 
     def check(self, candidate: Candidate) -> None:
-        if "trials" in candidate.settings:
-            raise CandidateError(candidate.path, candidate.line_of("trials"), DETERMINISTIC)
+        """An evidence state listed twice is a slip (the Struct's list cannot say "each once")."""
+        served = candidate.settings["serve_evidence"]
+        if isinstance(served, list):
+            for index, state in enumerate(served):
+                if state in served[:index]:
+                    raise CandidateError(candidate.path, candidate.document.line_of(["serve_evidence", index]),
+                                         f"serve_evidence: {state!r} is listed twice")
 
     def build(self, candidate: Candidate, context: ProviderContext) -> EvidencePolicy:
         return EvidencePolicy(candidate.settings["serve_evidence"])

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from ._chat import CallFailed, ChatFactory, ChatProvider, token_count
+from msgspec import UNSET, Meta, UnsetType
+
+from ._chat import ApiKeyEnv, CallFailed, ChatFactory, ChatProvider, ChatSettings, token_count
+
+#: Where the key is read from unless the artifact says ``api_key_env``.
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+
+
+class OpenAIChatSettings(ChatSettings, frozen=True, kw_only=True):
+    """An ``openai_chat`` artifact: any OpenAI-compatible chat endpoint; the LLM settings plus ``seed``."""
+
+    provider: Annotated[Literal["openai_chat"], Meta(description="The provider: openai_chat.")]
+    api_key_env: ApiKeyEnv = DEFAULT_KEY_ENV
+    seed: Annotated[int, Meta(description="The sampling seed, for endpoints that honour one.")] | UnsetType = UNSET
 
 
 class OpenAIChat(ChatProvider):
@@ -14,7 +27,7 @@ class OpenAIChat(ChatProvider):
 
     name = "openai_chat"
     sdk = "openai"
-    default_key_env = "OPENAI_API_KEY"
+    default_key_env = DEFAULT_KEY_ENV
     sampling_keys = ("temperature", "seed", "max_tokens")
 
     def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:
@@ -59,7 +72,7 @@ class OpenAIChatFactory(ChatFactory):
     """``openai_chat`` settings: the common LLM ones plus ``seed``; ``api_key_env`` defaults to OPENAI_API_KEY."""
 
     provider_class = OpenAIChat
-    extra_properties = {"seed": {"type": "integer"}}
+    settings = OpenAIChatSettings
 
 
 FACTORY = OpenAIChatFactory()

@@ -10,15 +10,31 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from .._candidate import CASE_TIMEOUT, Candidate
+from msgspec import UNSET, Meta, UnsetType
+
+from .._candidate import CASE_TIMEOUT, Candidate, CandidateSettings
 from .._errors import CandidateError
 from .._vocab import Route
-from . import PROMPT_ANY, ProviderContext, coerce_route
+from . import FreePrompt, ProviderContext, coerce_route
 from ._calls import DEFAULT_CASE_TIMEOUT
 
 CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+
+
+class PythonSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A ``python`` artifact: a function called with each case (without its expected route) and the artifact."""
+
+    provider: Annotated[Literal["python"], Meta(description="The provider: python.")]
+    callable: Annotated[str, Meta(
+        pattern=CALLABLE_PATTERN,
+        description="the callable is written package.module:function (a module importable as it is, or from the "
+                    "experiment's directory)")]
+    params: Annotated[dict[str, Any], Meta(
+        description="Free-form settings, handed to the callable with the rest of the artifact.")] | UnsetType = UNSET
+    trials: Annotated[int, Meta(ge=1, description="How often each case is asked (--llmgate-trials overrides it).")] = 1
+    prompt: FreePrompt | UnsetType = UNSET
 
 
 class PythonCallable:
@@ -60,16 +76,7 @@ class PythonCallableFactory:
     ``trials`` (how often each case is asked; ``--llmgate-trials`` overrides it)."""
 
     name = "python"
-    settings_schema: Mapping[str, Any] = {
-        "required": ["callable"],
-        "properties": {
-            "callable": {"type": "string", "pattern": CALLABLE_PATTERN,
-                         "description": "package.module:function, for provider python."},
-            "params": {"type": "object", "description": "Free-form settings handed to the callable with the artifact."},
-            "trials": {"type": "integer", "minimum": 1, "description": "How often each case is asked; default 1."},
-            "prompt": PROMPT_ANY,
-        },
-    }
+    settings = PythonSettings
 
     def check(self, candidate: Candidate) -> None:
         pass  # the module is imported only when the artifact is selected
