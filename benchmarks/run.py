@@ -175,7 +175,7 @@ def timed(function: Callable[[], object]) -> float:
 
 def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dict[str, Any]]:
     from pytest_llmgate import canonical_json, fingerprint
-    from pytest_llmgate._suite import load_suite, read_cases
+    from pytest_llmgate.records.suite import load_suite, read_cases
 
     rows: list[dict[str, Any]] = []
 
@@ -256,7 +256,7 @@ def cost_accounting_s(count: int, repeat: int) -> float:
     """Seconds the cost accounting adds to a session of ``count`` cases: measuring each call (the clock read twice
     and a ``Usage``) over calling the provider's ``route`` directly, plus building each case's ``CaseCost`` and the
     run's ``CostMetrics`` (twice: the run and its one suite) from the calls."""
-    from pytest_llmgate._costs import Usage, case_cost, cost_metrics
+    from pytest_llmgate.model.costs import Usage, case_cost, cost_metrics
     from pytest_llmgate.providers._calls import measured
     from pytest_llmgate.providers.evidence_policy import EvidencePolicy
 
@@ -289,7 +289,7 @@ class LLMBench:
     path (the openai_chat provider, its recordings and the session's call pool) and the SDK alone in as many threads."""
 
     def __init__(self, root: Path, url: str, calls: int) -> None:
-        from pytest_llmgate._candidate import load_candidate
+        from pytest_llmgate.records.candidate import load_candidate
 
         self.url = url
         self.directory = write_experiment(root, calls, ".yaml")
@@ -305,7 +305,7 @@ class LLMBench:
         import openai
 
         self.client = openai.OpenAI(api_key="local", base_url=url, max_retries=0, timeout=30)
-        from pytest_llmgate._vocab import RecordMode
+        from pytest_llmgate.model.vocab import RecordMode
 
         renderer = self.provider(RecordMode.NONE)
         self.bodies = [{"model": "local", "messages": renderer.request(case, 0)["messages"]} for case in self.cases]
@@ -324,7 +324,7 @@ class LLMBench:
 
     def ours(self, delay: float, concurrency: int) -> float:
         """The plugin's path: the provider (render, recording key, recording, reply parsing) in the session's pool."""
-        from pytest_llmgate._vocab import RecordMode
+        from pytest_llmgate.model.vocab import RecordMode
         from pytest_llmgate.providers._calls import Answers
 
         self.set_delay(delay)

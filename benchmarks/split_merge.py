@@ -40,8 +40,8 @@ VOLATILE = {"run_id", "source_run_id", "generated_at", "started_at", "finished_a
 READ = """
 import sys, time
 from pathlib import Path
-from pytest_llmgate._audit import read_run, run_problems
-from pytest_llmgate._history import load_run, run_files
+from pytest_llmgate.io.audit import read_run, run_problems
+from pytest_llmgate.io.history import load_run, run_files
 files = [path for folder in sys.argv[1:] for path in run_files(Path(folder))]
 start = time.perf_counter()
 cases = sum(len(load_run(path).cases) for path in files)
@@ -53,7 +53,7 @@ print(decoded, cases, time.perf_counter() - start)
 MERGE = """
 import sys, time
 from pathlib import Path
-from pytest_llmgate._merge import merge
+from pytest_llmgate.engine.merge import merge
 start = time.perf_counter()
 merge([Path(folder) for folder in sys.argv[2:]], Path(sys.argv[1]))
 print(time.perf_counter() - start)
@@ -120,10 +120,10 @@ def scale_parts(parts: list[Path], single: Path, factor: int, root: Path) -> lis
     figure recomputed by the gate's own code and written as the gate writes records."""
     import msgspec
 
-    from pytest_llmgate._codec import dump_chunks
-    from pytest_llmgate._history import load_run, run_files
-    from pytest_llmgate._record import aggregates, cases_digest, implied_latencies
-    from pytest_llmgate._store import RUNS, write_new
+    from pytest_llmgate.records.codec import dump_chunks
+    from pytest_llmgate.io.history import load_run, run_files
+    from pytest_llmgate.records.run import aggregates, cases_digest, implied_latencies
+    from pytest_llmgate.io.store import RUNS, write_new
 
     def scaled_hash(case_sha256: str | None, k: int) -> str:
         return hashlib.sha256(f"{case_sha256}~{k}".encode()).hexdigest()
@@ -215,7 +215,7 @@ def main() -> None:
         big = scale_parts(parts, root / "single", factor, root / "big")
         big_read_s, _, _, big_cases = timed_merges(big, root / "n3-read", 1)
         start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "pytest_llmgate._cli", "merge", *map(str, big), "--out",
+        process = subprocess.Popen([sys.executable, "-m", "pytest_llmgate.cli.main", "merge", *map(str, big), "--out",
                                     str(root / "n3")], stdout=subprocess.DEVNULL, env=USER_ENV)
         _, status, usage = os.wait4(process.pid, 0)
         big_merge_s = time.perf_counter() - start

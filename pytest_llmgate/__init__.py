@@ -6,60 +6,62 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 #: Public name -> the module that defines it. Nothing is imported until a name is used (PEP 562), so that
-#: ``import pytest_llmgate._plugin`` (pytest's entry point, on every pytest run) does not load the core.
+#: ``import pytest_llmgate.plugin.entry`` (pytest's entry point, on every pytest run) does not load the core.
 _LAZY: dict[str, str] = {
-    "Candidate": "_candidate",
-    "CandidateError": "_errors",
-    "CandidateSettings": "_candidate",
-    "Case": "_suite",
-    "CaseResult": "_evaluate",
-    "ComparabilityIssue": "_decision",
-    "Decision": "_decision",
-    "DecisionStatus": "_vocab",
-    "Experiment": "_experiment",
-    "ExportError": "_errors",
-    "GuardrailViolation": "_errors",
-    "LlmgateError": "_errors",
-    "ManifestError": "_errors",
-    "Metrics": "_record",
-    "Outcome": "_vocab",
-    "Promotion": "_experiment",
-    "ProviderError": "_errors",
-    "RecordError": "_errors",
-    "Role": "_vocab",
-    "Route": "_vocab",
-    "RunRecord": "_record",
-    "RunStatus": "_vocab",
-    "SelectionError": "_errors",
-    "Suite": "_suite",
-    "SuiteError": "_errors",
-    "Verdict": "_decision",
-    "build_run_record": "_record",
-    "canonical_json": "_fingerprint",
-    "check_json": "_schemas",
-    "comparability_issues": "_decision",
-    "decide": "_decision",
-    "fingerprint": "_fingerprint",
-    "judge": "_evaluate",
-    "load_candidate": "_candidate",
-    "load_experiment": "_experiment",
-    "load_suite": "_suite",
-    "run_status": "_record",
-    "schema_path": "_schemas",
-    "short": "_fingerprint",
+    "Candidate": "records.candidate",
+    "CandidateError": "model.errors",
+    "CandidateSettings": "records.candidate",
+    "Case": "model.case",
+    "CaseResult": "model.evaluate",
+    "ComparabilityIssue": "model.decision",
+    "Decision": "model.decision",
+    "DecisionStatus": "model.vocab",
+    "Experiment": "records.experiment",
+    "ExportError": "model.errors",
+    "GuardrailViolation": "model.errors",
+    "LlmgateError": "model.errors",
+    "ManifestError": "model.errors",
+    "Metrics": "records.run",
+    "Outcome": "model.vocab",
+    "Promotion": "model.decision",
+    "ProviderError": "model.errors",
+    "RecordError": "model.errors",
+    "Role": "model.vocab",
+    "Route": "model.vocab",
+    "RunRecord": "records.run",
+    "RunStatus": "model.vocab",
+    "SelectionError": "model.errors",
+    "Suite": "records.suite",
+    "SuiteError": "model.errors",
+    "Verdict": "model.decision",
+    "build_run_record": "records.run",
+    "canonical_json": "model.fingerprint",
+    "check_json": "records.schemas",
+    "comparability_issues": "model.decision",
+    "decide": "model.decision",
+    "fingerprint": "model.fingerprint",
+    "judge": "model.evaluate",
+    "load_candidate": "records.candidate",
+    "load_experiment": "records.experiment",
+    "load_suite": "records.suite",
+    "run_status": "records.run",
+    "schema_path": "records.schemas",
+    "short": "model.fingerprint",
 }
 
 if TYPE_CHECKING:
-    from ._candidate import Candidate, CandidateSettings, load_candidate
-    from ._decision import ComparabilityIssue, Decision, Verdict, comparability_issues, decide
-    from ._errors import CandidateError, ExportError, GuardrailViolation, LlmgateError, ManifestError, ProviderError, RecordError, SelectionError, SuiteError
-    from ._evaluate import CaseResult, judge
-    from ._experiment import Experiment, Promotion, load_experiment
-    from ._fingerprint import canonical_json, fingerprint, short
-    from ._record import Metrics, RunRecord, build_run_record, run_status
-    from ._schemas import check_json, schema_path
-    from ._suite import Case, Suite, load_suite
-    from ._vocab import DecisionStatus, Outcome, Role, Route, RunStatus
+    from pytest_llmgate.records.candidate import Candidate, CandidateSettings, load_candidate
+    from pytest_llmgate.model.decision import ComparabilityIssue, Decision, Verdict, comparability_issues, decide
+    from pytest_llmgate.model.errors import CandidateError, ExportError, GuardrailViolation, LlmgateError, ManifestError, ProviderError, RecordError, SelectionError, SuiteError
+    from pytest_llmgate.model.evaluate import CaseResult, judge
+    from pytest_llmgate.records.experiment import Experiment, load_experiment
+    from pytest_llmgate.model.decision import Promotion
+    from pytest_llmgate.model.fingerprint import canonical_json, fingerprint, short
+    from pytest_llmgate.records.run import Metrics, RunRecord, build_run_record, run_status
+    from pytest_llmgate.records.schemas import check_json, schema_path
+    from pytest_llmgate.records.suite import Suite, load_suite
+    from pytest_llmgate.model.case import Case
+    from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, Route, RunStatus
 
     __version__: str
 
@@ -108,7 +110,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name == "__version__":
-        from ._provenance import llmgate_version
+        from pytest_llmgate.io.provenance import llmgate_version
 
         found: Any = llmgate_version()
     elif name in _LAZY:

@@ -13,7 +13,7 @@ from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, MakeExperiment, read_rep
 
 
 def llmgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_llmgate._cli", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=60, check=False)
 
 
@@ -24,13 +24,13 @@ def three_runs(pytester: pytest.Pytester, example: Path) -> dict[str, dict]:  # 
 
 
 def test_the_console_script_is_installed_and_loads_no_pytest_layer_session_or_provider(tmp_path: Path) -> None:
-    probe = "import json, sys, pytest_llmgate._cli; print(json.dumps(sorted(sys.modules)))"
+    probe = "import json, sys, pytest_llmgate.cli.main; print(json.dumps(sorted(sys.modules)))"
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = json.loads(done.stdout)
     assert [m for m in loaded if m.split(".")[0] in ("pytest", "_pytest", "openai", "anthropic", "mlflow", "wandb")] == []
     ours = {m for m in loaded if m.startswith("pytest_llmgate")}
-    pytest_layer_session_providers = {"pytest_llmgate._plugin", "pytest_llmgate._nodes", "pytest_llmgate._session",
-                                      "pytest_llmgate._options", "pytest_llmgate._terminal", "pytest_llmgate._markdown"}
+    pytest_layer_session_providers = {"pytest_llmgate.plugin.entry", "pytest_llmgate.plugin.nodes", "pytest_llmgate.engine.session",
+                                      "pytest_llmgate.plugin.options", "pytest_llmgate.reports.terminal", "pytest_llmgate.reports.markdown"}
     assert not ours & pytest_layer_session_providers
     assert not {m for m in ours if "provider" in m or "openai" in m or "anthropic" in m or m.endswith("_calls")}
     script = Path(sys.executable).parent / "llmgate"
@@ -211,7 +211,7 @@ def test_compare_and_promote_take_a_session_by_its_report_or_last(
 
 
 def test_every_option_of_every_command_has_help_text() -> None:
-    from pytest_llmgate._cli import _parser
+    from pytest_llmgate.cli.main import _parser
 
     parser = _parser()
     subparsers = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))

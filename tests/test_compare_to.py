@@ -8,14 +8,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from pytest_llmgate._cli import main as llmgate
-from pytest_llmgate._diff import compare
-from pytest_llmgate._markdown import COMMENT_LIMIT, markdown_summary
-from pytest_llmgate._record import CaseEntry, Metrics, RunRecord
-from pytest_llmgate._decision import decide
-from pytest_llmgate._experiment import Promotion
-from pytest_llmgate._session import ExperimentOutcome, SessionResult
-from pytest_llmgate._vocab import Outcome, Role, Route, RunStatus
+from pytest_llmgate.cli.main import main as llmgate
+from pytest_llmgate.records.diff import compare
+from pytest_llmgate.reports.markdown import COMMENT_LIMIT, markdown_summary
+from pytest_llmgate.records.run import CaseEntry, Metrics, RunRecord
+from pytest_llmgate.model.decision import decide
+from pytest_llmgate.model.decision import Promotion
+from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
+from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
 
 from .conftest import FIX, FIX_B, THREE_RUNS, read_report, runs_by_template
 

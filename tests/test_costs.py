@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_llmgate import check_json
-from pytest_llmgate._costs import (
+from pytest_llmgate.model.costs import (
     Budget, CostMetrics, Price, Usage, case_cost, cost_metrics, over_budget, percentile,
 )
 from pytest_llmgate.providers._calls import Pace, Window

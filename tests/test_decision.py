@@ -7,8 +7,8 @@ import msgspec
 import pytest
 
 from pytest_llmgate import CaseResult, DecisionStatus, Experiment, Outcome, Role, Route, build_run_record, decide, load_experiment
-from pytest_llmgate._codec import to_data
-from pytest_llmgate._evaluate import judge
+from pytest_llmgate.records.codec import to_data
+from pytest_llmgate.model.evaluate import judge
 
 from .conftest import EXAMPLE, FIX, FIX_B, BASELINE
 

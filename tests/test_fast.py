@@ -19,16 +19,16 @@ def imported_by(code: str) -> set[str]:
 
 
 def test_the_plugin_entry_imports_no_heavy_library_and_not_the_core() -> None:
-    modules = imported_by("import pytest_llmgate._plugin")
-    assert "pytest_llmgate._plugin" in modules
+    modules = imported_by("import pytest_llmgate.plugin.entry")
+    assert "pytest_llmgate.plugin.entry" in modules
     assert not modules & set(HEAVY)
-    assert not {"pytest_llmgate._gate_plugin", "pytest_llmgate._candidate", "pytest_llmgate._session"} & modules
+    assert not {"pytest_llmgate.plugin.wiring", "pytest_llmgate.records.candidate", "pytest_llmgate.engine.session"} & modules
 
 
 def test_the_package_names_stay_public_and_load_when_used() -> None:
     modules = imported_by("import pytest_llmgate as p\nassert p.Candidate.__name__ == 'Candidate'\n"
                           "assert isinstance(p.__version__, str)\nassert set(p.__all__) <= set(dir(p))")
-    assert "pytest_llmgate._candidate" in modules
+    assert "pytest_llmgate.records.candidate" in modules
 
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
@@ -56,8 +56,8 @@ def test_a_bare_pytest_session_does_not_load_the_gate(pytester: pytest.Pytester)
     pytester.makeconftest(PROBE_CONFTEST)
     pytester.makepyfile(test_one="def test_one():\n    assert True\n")
     modules = modules_after(pytester)
-    assert "pytest_llmgate._plugin" in modules  # the plugin is installed and loaded ...
-    assert "pytest_llmgate._gate_plugin" not in modules  # ... and the gate is not
+    assert "pytest_llmgate.plugin.entry" in modules  # the plugin is installed and loaded ...
+    assert "pytest_llmgate.plugin.wiring" not in modules  # ... and the gate is not
     assert not modules & set(HEAVY)
 
 
@@ -83,7 +83,7 @@ def test_a_one_case_replayed_session_imports_no_jsonschema_and_no_sdk(
     first = sorted(line for line in (llm_example / "regression.suite.yaml").read_text().splitlines()
                    if "case_id:" in line)[0].split("case_id:")[1].strip()
     modules = modules_after(pytester, "example_suites", "--llmgate-candidate=ci-answerer-llm-v2", "-k", first)
-    assert "pytest_llmgate._gate_plugin" in modules and "pytest_llmgate.providers.openai_chat" in modules
+    assert "pytest_llmgate.plugin.wiring" in modules and "pytest_llmgate.providers.openai_chat" in modules
     assert not {"jsonschema", "openai"} & modules
 
 

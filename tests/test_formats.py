@@ -14,13 +14,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from pytest_llmgate import DecisionStatus, Outcome, Route, RunStatus, check_json, schema_path
-from pytest_llmgate._cli import main as llmgate
-from pytest_llmgate._codec import dump, load
-from pytest_llmgate._costs import Usage
-from pytest_llmgate._evaluate import CaseResult
-from pytest_llmgate._formats import FORMATS, schema_text
-from pytest_llmgate._history import load_run
-from pytest_llmgate._vocab import Role
+from pytest_llmgate.cli.main import main as llmgate
+from pytest_llmgate.records.codec import dump, load
+from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.evaluate import CaseResult
+from pytest_llmgate.cli.schemas import FORMATS, schema_text
+from pytest_llmgate.io.history import load_run
+from pytest_llmgate.model.vocab import Role
 
 from .conftest import EVALUATION_SHA, FIX_B, THREE_RUNS
 
@@ -31,14 +31,14 @@ UPDATE = os.environ.get("LLMGATE_UPDATE_GOLDEN") == "1"
 @pytest.mark.parametrize("name", sorted(FORMATS))
 def test_shipped_schema_is_generated_from_its_definition(name: str) -> None:
     assert schema_path(name).read_text(encoding="utf-8") == schema_text(name), (
-        f"schemas/{name}.schema.json differs from its definition: run python -m pytest_llmgate._formats"
+        f"schemas/{name}.schema.json differs from its definition: run python -m pytest_llmgate.cli.schemas"
     )
 
 
 def test_generated_schemas_do_not_depend_on_the_msgspec_release() -> None:
     """What msgspec 0.19-0.22 and 0.23 write differently comes out the same (docstring indentation, enum-keyed
     maps, the order of an anyOf's branches); what every release writes (a key pattern) stays."""
-    from pytest_llmgate._codec import normal_schema
+    from pytest_llmgate.records.codec import normal_schema
 
     older = {"description": "Doc line.\n\n    More.", "properties": {
         "e": {"type": "object", "additionalProperties": {"type": "integer"}},
@@ -214,7 +214,7 @@ def test_a_record_that_does_not_match_its_definition_is_refused_naming_the_field
 
 
 def test_golden_recording_line_and_xdist_result(tmp_path: Path) -> None:
-    from pytest_llmgate._vocab import RecordMode
+    from pytest_llmgate.model.vocab import RecordMode
     from pytest_llmgate.providers._recordings import Recordings
 
     recordings = Recordings(tmp_path / "recordings" / "t.jsonl", RecordMode.ALL)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_llmgate import CandidateError, ManifestError, SuiteError, load_suite
-from pytest_llmgate._yaml import _Loader, load_yaml
+from pytest_llmgate.records.yaml_loader import _Loader, load_yaml
 
 from .conftest import MakeExperiment, case, write_yaml
 
@@ -29,7 +29,7 @@ def alias_bomb() -> str:
 
 
 def llmgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_llmgate._cli", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=60, check=False)
 
 
@@ -219,7 +219,7 @@ def poison(cache: Path) -> None:
     """Rewrite every cached copy of a case in pytest's cache folder: each ABSTAIN label becomes SERVE, and a stored
     fingerprint is computed again over the rewritten cases, as someone who can write the folder would do it (a CI
     cache restored from a fork, say)."""
-    from pytest_llmgate._fingerprint import fingerprint
+    from pytest_llmgate.model.fingerprint import fingerprint
 
     for entry in sorted(p for p in cache.rglob("*") if p.is_file()):
         try:
@@ -242,7 +242,7 @@ def test_a_rewritten_pytest_cache_cannot_promote_an_unsafe_candidate(
 ) -> None:
     """A session reads its suites from the files: the labels evaluated and the fingerprint recorded are the files',
     whatever the cache folder holds, and the cache folder holds no case."""
-    from pytest_llmgate._experiment import load_experiment
+    from pytest_llmgate.records.experiment import load_experiment
 
     from .conftest import read_report, read_runs
 
@@ -332,7 +332,7 @@ def test_a_templates_path_that_is_a_file_is_a_clean_error(
 def test_a_templates_folder_that_cannot_be_listed_is_a_clean_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pytest_llmgate._experiment import load_experiment
+    from pytest_llmgate.records.experiment import load_experiment
 
     directory = tmp_path / "exp"
     write_yaml(directory / "llmgate.yaml", {"experiment": "exp", "policy_id": "p", "evidence_version": "e",

@@ -8,11 +8,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from pytest_llmgate._cli import main
-from pytest_llmgate._codec import dump, dump_chunks, to_data
-from pytest_llmgate._record import CaseEntry, RunRecord
-from pytest_llmgate._signing import signature_of, signature_of_struct
-from pytest_llmgate._vocab import SIGNING_KEY_ENV, Outcome, Route
+from pytest_llmgate.cli.main import main
+from pytest_llmgate.records.codec import dump, dump_chunks, to_data
+from pytest_llmgate.records.run import CaseEntry, RunRecord
+from pytest_llmgate.io.signing import signature_of, signature_of_struct
+from pytest_llmgate.model.vocab import SIGNING_KEY_ENV, Outcome, Route
 
 from .test_split import big_experiment, run_parts
 
@@ -115,14 +115,14 @@ def test_a_long_record_is_written_and_signed_piece_by_piece_as_a_whole(count: in
 def test_the_case_set_digest_is_hashed_in_slices_as_one_joined_text(count: int) -> None:
     import hashlib
 
-    from pytest_llmgate._record import cases_digest
+    from pytest_llmgate.records.run import cases_digest
 
     hashes = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(count)][::-1]
     assert cases_digest(hashes) == hashlib.sha256("\n".join(sorted(hashes)).encode("ascii")).hexdigest()
 
 
 def test_a_large_part_holds_each_label_value_once() -> None:
-    from pytest_llmgate._merge import _share_labels
+    from pytest_llmgate.engine.merge import _share_labels
 
     decoded = msgspec.json.decode(msgspec.json.encode(entries(3)), type=list[CaseEntry])
     assert decoded[0].slice_name is not decoded[1].slice_name

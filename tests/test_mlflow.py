@@ -172,7 +172,7 @@ def exported(uri: str) -> dict[str, dict[str, Any]]:
 def test_llmgate_merge_exports_the_merged_runs_as_one_session_does(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_llmgate._cli import main
+    from pytest_llmgate.cli.main import main
 
     single_uri = f"sqlite:///{pytester.path / 'single.db'}"
     single = pytester.runpytest("example_suites", "-p", "no:cacheprovider", *THREE_RUNS, "--llmgate-out=single",
@@ -203,7 +203,7 @@ def test_llmgate_merge_exports_the_merged_runs_as_one_session_does(
 def test_llmgate_merge_refuses_to_export_a_candidate_file_changed_since_the_run(
     pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pytest_llmgate._cli import main
+    from pytest_llmgate.cli.main import main
 
     pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={FIX_B}", "--llmgate-out=p1",
                        "--splits", "2", "--group", "1")
@@ -220,7 +220,7 @@ def test_llmgate_merge_refuses_to_export_a_candidate_file_changed_since_the_run(
 def test_llmgate_merge_imports_no_mlflow_without_the_option(pytester: pytest.Pytester) -> None:
     pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={FIX_B}", "--llmgate-out=p1",
                        "--splits", "2", "--group", "1")
-    code = ("import sys; from pytest_llmgate._cli import main; main(['merge', 'p1', '--out', 'm']); "
-            "print(sorted(m for m in ('mlflow', 'wandb', 'pytest_llmgate._mlflow') if m in sys.modules))")
+    code = ("import sys; from pytest_llmgate.cli.main import main; main(['merge', 'p1', '--out', 'm']); "
+            "print(sorted(m for m in ('mlflow', 'wandb', 'pytest_llmgate.exporters.mlflow') if m in sys.modules))")
     result = pytester.run(sys.executable, "-c", code)
     assert result.outlines[-1] == "[]" and (pytester.path / "m" / "report.json").is_file()

@@ -369,7 +369,7 @@ def test_a_refused_base_url_is_quoted_without_its_credentials(
 
 
 def test_a_url_in_a_providers_message_is_shown_without_credentials_or_query() -> None:
-    from pytest_llmgate._errors import redact_urls
+    from pytest_llmgate.model.errors import redact_urls
 
     assert redact_urls(f"cannot connect to http://u:{SECRET}@h:8/v1?key={SECRET} (ConnectError)") == (
         "cannot connect to http://***@h:8/v1?*** (ConnectError)")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_llmgate._options import OPTIONS
+from pytest_llmgate.plugin.options import OPTIONS
 
 from .conftest import MakeExperiment, read_report
 

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from pytest_llmgate import Suite, SuiteError, load_suite
-from pytest_llmgate._schemas import schema
-from pytest_llmgate._suite import SuiteCase
+from pytest_llmgate.records.schemas import schema
+from pytest_llmgate.records.suite import SuiteCase
 
 BOUNDED = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from pytest_llmgate._provenance import code_commit
+from pytest_llmgate.io.provenance import code_commit
 
 
 def git(directory: Path, *args: str) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pytest_llmgate._costs import Usage
-from pytest_llmgate._evaluate import CaseResult
-from pytest_llmgate._results import CaseIndex, RunResults
-from pytest_llmgate._vocab import Outcome, Role, Route
+from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.evaluate import CaseResult
+from pytest_llmgate.model.results import CaseIndex, RunResults
+from pytest_llmgate.model.vocab import Outcome, Role, Route
 
 
 def result(case_id: str, outcome: Outcome = Outcome.PASS, predicted: Route | None = Route.SERVE,

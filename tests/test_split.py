@@ -15,7 +15,7 @@ from typing import Any
 import numpy  # the reference for percentiles (imported here: pytester's in-process runs drop modules first imported inside them)
 import pytest
 
-from pytest_llmgate._cli import main
+from pytest_llmgate.cli.main import main
 
 from .conftest import BASELINE, FIX_B, case, write_experiment, write_yaml
 

@@ -10,10 +10,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from pytest_llmgate._cli import main as llmgate
-from pytest_llmgate._history import load_run
-from pytest_llmgate._record import rejudged
-from pytest_llmgate._vocab import RunStatus
+from pytest_llmgate.cli.main import main as llmgate
+from pytest_llmgate.io.history import load_run
+from pytest_llmgate.records.run import rejudged
+from pytest_llmgate.model.vocab import RunStatus
 
 from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, MakeExperiment, case, read_report, runs_by_template
 

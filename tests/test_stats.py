@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmgate._stats import bound_at_most, mcnemar_exact, more_clean_trials, upper_bound
+from pytest_llmgate.model.stats import bound_at_most, mcnemar_exact, more_clean_trials, upper_bound
 
 scipy_stats = pytest.importorskip("scipy.stats")
 contingency = pytest.importorskip("statsmodels.stats.contingency_tables")

@@ -25,7 +25,7 @@ def llmgate(cwd: Path, *args: str, key: str | None = None) -> subprocess.Complet
     env = {k: v for k, v in os.environ.items() if k != "LLMGATE_SIGNING_KEY"}
     if key is not None:
         env["LLMGATE_SIGNING_KEY"] = key
-    return subprocess.run([sys.executable, "-m", "pytest_llmgate._cli", *args], cwd=cwd, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", *args], cwd=cwd, capture_output=True,
                           text=True, timeout=60, check=False, env=env)
 
 

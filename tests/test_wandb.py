@@ -107,7 +107,7 @@ def test_llmgate_merge_exports_the_merged_runs_to_wandb_as_one_session_does(
     for group in (1, 2):
         pytester.runpytest("example_suites", "-p", "no:cacheprovider", *THREE_RUNS, f"--llmgate-out=parts/{group}",
                            "--splits", "2", "--group", str(group))
-    merged = pytester.run(sys.executable, "-m", "pytest_llmgate._cli", "merge", "parts/1", "parts/2", "--out", "merged",
+    merged = pytester.run(sys.executable, "-m", "pytest_llmgate.cli.main", "merge", "parts/1", "parts/2", "--out", "merged",
                           "--wandb")
     assert merged.ret == 1, merged.stderr.str()  # v1.2-fix broke a guardrail; the export itself succeeded
     assert "error" not in merged.stderr.str()
@@ -126,7 +126,7 @@ def test_the_wandb_project_of_llmgate_merge(pytester: pytest.Pytester, monkeypat
         monkeypatch.delenv(variable)
     pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={FIX_B}", "--llmgate-out=p1",
                        "--splits", "2", "--group", "1")
-    merged = pytester.run(sys.executable, "-m", "pytest_llmgate._cli", "merge", "p1", "--out", "merged", "--wandb",
+    merged = pytester.run(sys.executable, "-m", "pytest_llmgate.cli.main", "merge", "p1", "--out", "merged", "--wandb",
                           "--wandb-project", "gates")
     assert merged.ret == 1  # one part of two: the merged run is incomplete, and exported as such
     (state,) = [read_back(run_dir)["state"] for run_dir in (pytester.path / "merged" / "wandb" / "wandb").glob("offline-run-*")]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pytest_llmgate import SuiteError
-from pytest_llmgate._yaml import load_yaml
+from pytest_llmgate.records.yaml_loader import load_yaml
 
 
 def test_duplicate_key_names_both_lines(tmp_path: Path) -> None:

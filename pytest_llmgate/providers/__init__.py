@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 import msgspec
 from msgspec import Meta
 
-from .._candidate import Candidate, CandidateSettings
-from .._convert import convert
-from .._errors import CandidateError, ProviderError
-from .._vocab import RecordMode, Route
+from pytest_llmgate.records.candidate import Candidate, CandidateSettings
+from pytest_llmgate.records.convert import convert
+from pytest_llmgate.model.errors import CandidateError, ProviderError
+from pytest_llmgate.model.vocab import RecordMode, Route
 
 if TYPE_CHECKING:
-    from ._calls import Throttles
+    from pytest_llmgate.providers._calls import Throttles
 
 __all__ = [
     "BUILTIN",
@@ -54,7 +54,7 @@ class Provider(Protocol):
     in the terminal and JUnit only (``--llmgate-show``), never written to a record.
 
     A provider that knows what a call used may also have ``answer(case, trial) -> (Route, Usage)`` (see
-    ``pytest_llmgate._costs.Usage``: tokens, latency, 429s absorbed); the session calls it instead of ``route``.
+    ``pytest_llmgate.model.costs.Usage``: tokens, latency, 429s absorbed); the session calls it instead of ``route``.
     Without it, the session measures the time ``route`` took and reports no tokens.
     """
 

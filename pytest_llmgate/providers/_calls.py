@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .._costs import Usage
-from .._defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
-from .._errors import ProviderError
-from .._vocab import Route
+from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
+from pytest_llmgate.model.errors import ProviderError
+from pytest_llmgate.model.vocab import Route
 
 if TYPE_CHECKING:
-    from . import Provider
+    from pytest_llmgate.providers import Provider
 
 #: Seconds a case waits for its answer unless the artifact says ``case_timeout``: an LLM provider (``concurrent``)
 #: gets time for its SDK's own timeout and retries; an in-process one (``python``, ``evidence_policy``) less.

@@ -23,15 +23,15 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from .._candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
-from .._costs import Usage
-from .._errors import CandidateError, ProviderError, RecordError, redact_urls
-from .._transcript import TrialTranscript
-from .._vocab import RecordMode, Route
-from . import Messages, ProviderContext, import_in_background
-from ._calls import Pace, Throttles, Window, slot
-from ._recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
-from ._render import MissingField, placeholders, render
+from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
+from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, redact_urls
+from pytest_llmgate.model.transcript import TrialTranscript
+from pytest_llmgate.model.vocab import RecordMode, Route
+from pytest_llmgate.providers import Messages, ProviderContext, import_in_background
+from pytest_llmgate.providers._calls import Pace, Throttles, Window, slot
+from pytest_llmgate.providers._recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
+from pytest_llmgate.providers._render import MissingField, placeholders, render
 
 #: The case fields a prompt may name (never ``expected_route``).
 CASE_FIELDS = ("case_id", "slice_name", "evidence_state", "source", "input")

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import msgspec
 
-from .._costs import Usage
-from .._errors import CandidateError, ProviderError
-from .._vocab import RecordMode
+from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.errors import CandidateError, ProviderError
+from pytest_llmgate.model.vocab import RecordMode
 
 RECORDINGS = "recordings"
 

@@ -7,10 +7,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from .._candidate import Candidate, CandidateSettings
-from .._errors import CandidateError
-from .._vocab import Route
-from . import FreePrompt, ProviderContext
+from pytest_llmgate.records.candidate import Candidate, CandidateSettings
+from pytest_llmgate.model.errors import CandidateError
+from pytest_llmgate.model.vocab import Route
+from pytest_llmgate.providers import FreePrompt, ProviderContext
 
 
 #: Why ``trials:`` is refused in an ``evidence_policy`` artifact (``--llmgate-trials`` is noted, not refused).

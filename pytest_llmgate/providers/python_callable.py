@@ -14,11 +14,11 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from .._candidate import CASE_TIMEOUT, Candidate, CandidateSettings
-from .._errors import CandidateError
-from .._vocab import Route
-from . import FreePrompt, ProviderContext, coerce_route
-from ._calls import DEFAULT_CASE_TIMEOUT
+from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate, CandidateSettings
+from pytest_llmgate.model.errors import CandidateError
+from pytest_llmgate.model.vocab import Route
+from pytest_llmgate.providers import FreePrompt, ProviderContext, coerce_route
+from pytest_llmgate.providers._calls import DEFAULT_CASE_TIMEOUT
 
 CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 

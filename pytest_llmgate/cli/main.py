@@ -1,0 +1,527 @@
+"""The ``llmgate`` command: audit, compare, diff, promote and watch a canary from stored records alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+
+import msgspec
+
+from pytest_llmgate.model.canary import canary_call, unsafe_requests_in
+from pytest_llmgate.records.codec import dump, from_data, load, to_data
+from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
+from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
+from pytest_llmgate.records.experiment import MANIFEST_NAME, load_experiment
+from pytest_llmgate.records.diff import compare, comparison_lines, counterpart
+from pytest_llmgate.model.fingerprint import short
+from pytest_llmgate.io.audit import StoredRun, SuiteCheck, audit, read_run, refuse, run_problems, same_template
+from pytest_llmgate.io.history import find_runs, resolve_runs, run_files
+from pytest_llmgate.io.lock import lock_state, read_lock
+from pytest_llmgate.records.run import RunRecord
+from pytest_llmgate.records.report import ExperimentReport, SessionReport
+from pytest_llmgate.io.signing import signature_problem, signed, signing_key
+from pytest_llmgate.io.store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
+from pytest_llmgate.records.suite import load_suite
+from pytest_llmgate.reports.table import format_table, rate
+from pytest_llmgate.model.vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, CaseChange, DecisionStatus, MatchedBy, Role, RunStatus
+
+if TYPE_CHECKING:
+    from pytest_llmgate.exporters.export import Exporter
+
+OK, REJECTED, ERROR = 0, 1, 2
+T = TypeVar("T")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args, sys.stdout))
+    except LlmgateError as exc:
+        print(f"llmgate: error: {exc.message()}", file=sys.stderr)
+        return ERROR
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmgate", description="Audit and decide from pytest-llmgate's stored run records."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    records_dir = f"the records folder (default {DEFAULT_DIR})"
+    runs = commands.add_parser("runs", help="one line per stored run, oldest first")
+    runs.add_argument("--experiment", metavar="NAME", help="only this experiment's runs")
+    runs.add_argument("--template", metavar="ID", help="only this template's runs")
+    runs.add_argument("--last", type=_positive, metavar="N", help="only the last N runs (after the filters)")
+    runs.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
+    runs.set_defaults(handler=cmd_runs)
+
+    compare = commands.add_parser("compare", help="comparability audit, then the runs side by side")
+    _run_selection(compare, records_dir)
+    compare.set_defaults(handler=cmd_compare)
+
+    diff = commands.add_parser("diff", help="what changed from OLD to NEW: fixed, broken, unchanged cases")
+    diff.add_argument("old", metavar="OLD", help="records folder, report.json, run file, or run id (prefix) in --dir")
+    diff.add_argument("new", metavar="NEW", help="the same kinds; each of its runs is compared with its counterpart")
+    diff.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
+    diff.add_argument("--limit", type=_count, default=10, metavar="N", help="cases listed per kind (default 10)")
+    diff.set_defaults(handler=cmd_diff)
+
+    promote = commands.add_parser("promote", help="the promotion decision over stored runs")
+    _run_selection(promote, records_dir)
+    promote.add_argument("--alias", help="alias to point at the promoted artifact (default: the recorded one)")
+    promote.add_argument("--rollback", metavar="ARTIFACT", help="rollback artifact (default: the recorded one)")
+    promote.add_argument("--out", type=Path, metavar="FILE", help="write the decision JSON here instead of stdout")
+    promote.set_defaults(handler=cmd_promote)
+
+    canary = commands.add_parser("canary", help="continue the canary, or roll back")
+    canary.add_argument("source", type=Path, metavar="REPORT_OR_DECISION", help="report.json or a decision JSON")
+    observed = canary.add_mutually_exclusive_group(required=True)
+    observed.add_argument("--unsafe-claims", type=_count, metavar="N", help="unsafe claims observed in the canary")
+    observed.add_argument("--window", type=Path, metavar="FILE.jsonl", help="one observed canary request per line")
+    canary.set_defaults(handler=cmd_canary)
+
+    verify = commands.add_parser(
+        "verify", help="check stored records, reports and decisions: recomputed fields, hashes, signatures",
+        description="Check run records, session reports and decision files (a folder: its runs/ and report.json). "
+                    f"With {SIGNING_KEY_ENV} set, a missing or wrong signature is refused too.",
+    )
+    verify.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="a record, report, decision or records folder")
+    verify.set_defaults(handler=cmd_verify)
+
+    merge = commands.add_parser("merge", help="the parts of a split run (one per CI job) as one run and decision")
+    merge.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a records folder holding part records")
+    merge.add_argument("--out", type=Path, default=Path(DEFAULT_DIR), help=f"where the merged runs and report go "
+                       f"(default {DEFAULT_DIR})")
+    merge.add_argument("--markdown", type=Path, metavar="PATH", help="write the Markdown summary of the merged run")
+    merge.add_argument("--html", type=Path, metavar="PATH", help="write the HTML report of the merged run")
+    merge.add_argument("--mlflow", action="store_true", help="export the merged runs to MLflow, as a session with "
+                       "--llmgate-mlflow does (pip install 'pytest-llmgate[mlflow]')")
+    merge.add_argument("--mlflow-uri", metavar="URI", help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, "
+                       "else sqlite:///OUT/mlflow.db)")
+    merge.add_argument("--wandb", action="store_true", help="export the merged runs to Weights & Biases, as a session "
+                       "with --llmgate-wandb does; offline unless configured (pip install 'pytest-llmgate[wandb]')")
+    merge.add_argument("--wandb-project", metavar="NAME", help="W&B project (default: the experiment's name)")
+    merge.set_defaults(handler=cmd_merge)
+
+    fingerprint = commands.add_parser("fingerprint", help="fingerprints of experiments or suites, against the lock")
+    fingerprint.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="experiment directory or suite file")
+    fingerprint.set_defaults(handler=cmd_fingerprint)
+    return parser
+
+
+def _run_selection(command: argparse.ArgumentParser, records_dir: str) -> None:
+    """The runs a command works on: named one by one, or the runs of a session by its report."""
+    command.add_argument("runs", nargs="*", metavar="RUN", help="run id, unique id prefix, or path of a run record")
+    which = command.add_mutually_exclusive_group()
+    which.add_argument("--report", type=Path, metavar="REPORT.json",
+                       help="the runs a session recorded, from its report (records beside it, in runs/)")
+    which.add_argument("--last", action="store_true", help="the runs of the last session: --report DIR/report.json")
+    command.add_argument("--experiment", metavar="NAME", help="with --report or --last: this experiment's runs")
+    command.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
+
+
+def _selected_runs(args: argparse.Namespace) -> list[StoredRun]:
+    """The runs named on the command line, or those of the session whose report is given (``--last``: in --dir)."""
+    report_path: Path | None = args.dir / REPORT_FILE if args.last else args.report
+    if report_path is None:
+        if not args.runs:
+            raise RecordError(None, None, "name the runs (run ids or paths), or give --report REPORT.json or --last")
+        return find_runs(args.runs, args.dir)
+    if args.runs:
+        raise RecordError(None, None, "give runs by id, or --report/--last, not both")
+    try:
+        raw = report_path.read_bytes()
+    except OSError as exc:
+        raise RecordError(report_path, None, f"cannot be read: {exc.strerror or exc}") from None
+    report = load(raw, SessionReport, report_path)
+    if report.in_progress:
+        raise RecordError(report_path, None, "is the marker of a session that has not finished (no verdict yet)")
+    experiments = [e for e in report.experiments if args.experiment in (None, e.experiment)]
+    if not experiments:
+        raise RecordError(report_path, None, f"has no experiment {args.experiment!r}" if args.experiment
+                          else "lists no experiment")
+    if len(experiments) > 1:
+        names = ", ".join(e.experiment for e in experiments)
+        raise RecordError(report_path, None, f"lists several experiments ({names}); pick one with --experiment")
+    (experiment,) = experiments
+    runs_dir = report_path.parent / RUNS
+    return [read_run(runs_dir / f"{run.run_id}.json") for run in experiment.runs]
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+# -- runs ----------------------------------------------------------------------------------------
+RUN_COLUMNS = ("time", "run id", "template", "role", "status", "unsafe", "unnecessary", "exact", "evaluation", "frozen")
+
+
+def run_row(record: RunRecord) -> tuple[str, ...]:
+    metrics = record.metrics
+    return (
+        record.finished_at, record.run_id, record.template_id, record.role.value, record.status.value,
+        str(metrics.unsafe_claim_served), str(metrics.unnecessary_abstention), rate(metrics.exact_route_rate),
+        record.evaluation_sha, "yes" if record.frozen else "no",
+    )
+
+
+def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
+    key = signing_key()
+    suites = SuiteCheck()
+    records: list[RunRecord] = []
+    refused: list[LlmgateError] = []
+    for path in run_files(args.dir):
+        try:
+            run = read_run(path)
+            problems = run_problems(run, key) + suites.problems(run)
+            if problems:
+                raise refuse(path, problems)
+        except LlmgateError as exc:
+            refused.append(exc)  # the others are listed; each bad file is named at the end
+            continue
+        records.append(run.record)
+    if args.experiment:
+        records = [record for record in records if record.experiment == args.experiment]
+    if args.template:
+        records = [record for record in records if record.template_id == args.template]
+    if args.last:
+        records = records[-args.last:]
+    if not records:
+        filters = [f"experiment {args.experiment}"] * bool(args.experiment) + [f"template {args.template}"] * bool(args.template)
+        print(f"no stored runs in {args.dir}" + (f" for {' and '.join(filters)}" if filters else ""), file=out)
+    else:
+        for line in format_table([RUN_COLUMNS, *map(run_row, records)], right={5, 6, 7}):
+            print(line, file=out)
+    for error in refused:
+        print(f"llmgate: error: {error.message()}", file=sys.stderr)
+    return ERROR if refused else OK
+
+
+# -- compare ---------------------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
+    runs = _selected_runs(args)
+    records = audit(runs, signing_key())
+    issues = comparability_issues(records)
+    if issues:
+        print("NOT COMPARABLE: these runs are not ranked; they differ in:", file=out)
+        for issue in issues:
+            values = ", ".join(f"{run_id}={value}" for run_id, value in issue.values.items())
+            print(f"  {issue.field}: {values}", file=out)
+        return ERROR
+    print(f"comparable: same policy, evidence, evaluator and fingerprints (evaluation {records[0].evaluation_sha})",
+          file=out)
+    for line in format_table(_side_by_side(records)):
+        print(line, file=out)
+    twice = same_template(runs)
+    print(f"decision: {'refused: ' + twice[1] if twice else decision_text(decide(records))}", file=out)
+    return OK
+
+
+def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
+    rows = [["", *(record.run_id for record in records)]]
+    rows.append(["template", *(record.template_id for record in records)])
+    rows.append(["role", *(record.role.value for record in records)])
+    rows.append(["status", *(record.status.value for record in records)])
+    rows.append(["complete", *("yes" if record.complete else "no" for record in records)])
+    rows.append(["frozen", *("yes" if record.frozen else "no" for record in records)])
+    for scope in ["", *records[0].suite_metrics]:
+        for key in ("unsafe_claim_served", "unnecessary_abstention", "exact_route_rate", "error_count"):
+            label = f"{scope}.{key}" if scope else key
+            values = []
+            for record in records:
+                metrics = record.suite_metrics.get(scope) if scope else record.metrics
+                value = getattr(metrics, key) if metrics is not None else None
+                values.append("-" if value is None else rate(value) if key == "exact_route_rate" else str(value))
+            rows.append([label, *values])
+    return rows
+
+
+# -- diff ----------------------------------------------------------------------------------------
+def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
+    old = resolve_runs(args.old, args.dir)
+    new = resolve_runs(args.new, args.dir)
+    single = len(old) == 1 and len(new) == 1
+    status = OK
+    for run in new:
+        before, matched_by = (old[0], MatchedBy.TEMPLATE) if single else counterpart(run, old)
+        comparison = compare(before, run, matched_by)
+        print(f"{run.experiment}: {run.template_id} ({run.role.value}, run {run.run_id})", file=out)
+        for line in comparison_lines(comparison, indent="  ", limit=args.limit):
+            print(line, file=out)
+        if comparison.comparability_issues:
+            status = ERROR
+        elif comparison.counts.get(CaseChange.BROKEN) and status == OK:
+            status = REJECTED
+    return status
+
+
+# -- promote ---------------------------------------------------------------------------------------
+def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
+    key = signing_key()
+    records = audit(_selected_runs(args), key, one_per_template=True)
+    verdict = decide(records)
+    if verdict.decision is None:
+        print(f"llmgate: no promotion: {verdict.status.value}: {verdict.reason}", file=sys.stderr)
+        for record in records:
+            if record.evidence is not None and record.role is Role.CANDIDATE:
+                print(f"llmgate: evidence: {record.template_id}: {record.evidence.reason}", file=sys.stderr)
+        return ERROR if verdict.status is DecisionStatus.RUNS_NOT_COMPARABLE else REJECTED
+    decision = verdict.decision
+    if args.alias:
+        decision = msgspec.structs.replace(decision, alias=args.alias)
+    if args.rollback:
+        decision = msgspec.structs.replace(decision, rollback_artifact=args.rollback)
+    decision = from_data(signed(to_data(decision), key), Decision)
+    if args.out:
+        write_replacing(args.out, dump(decision))
+        print(f"decision written to {args.out}: {decision_text(verdict)}", file=out)
+    else:
+        out.write(dump(decision).decode("utf-8"))
+    return OK
+
+
+# -- merge -----------------------------------------------------------------------------------------
+def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
+    """Merge, write, summarize; 1 when a merged candidate run broke a guardrail or budget or is incomplete."""
+    from pytest_llmgate.engine.merge import merge
+    from pytest_llmgate.reports.markdown import markdown_summary
+    from pytest_llmgate.reports.terminal import summary_lines
+
+    result, missing = merge(args.dirs, args.out)
+    exporters = _merge_exporters(args)
+    failed_export: LlmgateError | None = None
+    if exporters:
+        from pytest_llmgate.exporters.export import export_written
+
+        try:
+            result = export_written(result, args.out, exporters)
+        except LlmgateError as exc:  # the merged records and report are written all the same
+            failed_export = exc
+    for line in summary_lines(result):
+        print(line, file=out)
+    for exporter in exporters:
+        for line in getattr(exporter, "summary_lines", lambda: [])():
+            print(line, file=out)
+    if args.markdown:
+        write_replacing(args.markdown, markdown_summary(result).encode("utf-8"))
+    if args.html:
+        from pytest_llmgate.reports.html import html_report
+
+        write_replacing(args.html, html_report(result, args.out).encode("utf-8"))
+    if failed_export is not None:
+        print(f"llmgate: error: {failed_export.message()}", file=sys.stderr)
+        return ERROR
+    failed = [record for outcome in result.outcomes for record in outcome.records
+              if record.role is Role.CANDIDATE and record.status not in
+              (RunStatus.ELIGIBLE_FOR_CANARY_REVIEW, RunStatus.INSUFFICIENT_EVIDENCE)]
+    return REJECTED if failed or missing else OK
+
+
+def _merge_exporters(args: argparse.Namespace) -> list[Exporter]:
+    """The exporters ``llmgate merge`` was asked for, made as a session makes them (each imports its library at
+    the first run it exports)."""
+    exporters: list[Exporter] = []
+    if args.mlflow:
+        from pytest_llmgate.exporters.mlflow import MlflowExporter
+
+        exporters.append(MlflowExporter.for_records(args.out, args.mlflow_uri))
+    if args.wandb:
+        from pytest_llmgate.exporters.wandb import WandbExporter
+
+        exporters.append(WandbExporter.for_records(args.out, args.wandb_project))
+    return exporters
+
+
+# -- canary ----------------------------------------------------------------------------------------
+def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
+    decision = _read_decision(args.source)
+    if args.window is None:
+        unsafe, evidence = args.unsafe_claims, f"--unsafe-claims {args.unsafe_claims}"
+    else:
+        requests = unsafe_requests_in(args.window)
+        unsafe = len(requests)
+        shown = ", ".join(requests[:5]) + (f" and {len(requests) - 5} more" if len(requests) > 5 else "")
+        evidence = f"in {args.window}: request(s) {shown}" if requests else f"in {args.window}"
+    call = canary_call(unsafe, decision.rollback_artifact, args.source)
+    print(call.line, file=out)
+    if call.verdict is CanaryVerdict.ROLL_BACK:
+        print(f"llmgate: {unsafe} unsafe claim(s) served, {evidence}; the canary of {decision.artifact_name} allows "
+              f"none: roll back to {decision.rollback_artifact}", file=sys.stderr)
+        return REJECTED
+    return OK
+
+
+def _read_decision(path: Path) -> Decision:
+    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``; with a
+    signing key, its signature is checked; in a report beside its run records, the decision must be what they give."""
+    data = _read_json(path)
+    key = signing_key()
+    if key is not None and isinstance(data, dict):
+        problem = signature_problem(data, key)
+        if problem:
+            raise refuse(path, [problem])
+    if isinstance(data, dict) and "experiments" in data:
+        report = _convert(data, SessionReport, path)
+        decided = [e for e in report.experiments if e.decision is not None]
+        if len(decided) != 1:
+            raise RecordError(
+                path, None,
+                f"holds {len(decided)} promotion decisions; give one decision (llmgate promote --out FILE)",
+            )
+        _check_against_runs(path, decided[0], key)
+        return decided[0].decision  # type: ignore[return-value]
+    if isinstance(data, dict) and "artifact_name" in data:
+        return _convert(data, Decision, path)
+    raise RecordError(path, None, "is neither a session report nor a promotion decision")
+
+
+#: What a report's decision must share with the decision its runs give.
+_DECIDED = ("artifact_name", "alias", "source_run_id", "evaluation_sha", "rollback_artifact", "status", "limitation")
+
+
+def _check_against_runs(path: Path, experiment: ExperimentReport, key: bytes | None) -> None:
+    """When every run the report lists is stored beside it (``DIR/runs``), audit them and decide again."""
+    files = [path.parent / RUNS / f"{run.run_id}.json" for run in experiment.runs]
+    if not files or not all(file.is_file() for file in files):
+        return  # a report that travels alone is checked by its signature only
+    verdict = decide(audit([read_run(file) for file in files], key, one_per_template=True))
+    stated = experiment.decision
+    if verdict.decision is None or stated is None or any(
+        getattr(verdict.decision, name) != getattr(stated, name) for name in _DECIDED
+    ):
+        raise refuse(path, [f"its decision is not what its run records give ({decision_text(verdict)})"])
+
+
+def _read_json(path: Path) -> Any:
+    """A JSON file's data; an unreadable file or bad JSON is a ``RecordError`` naming it."""
+    try:
+        return json.loads(path.read_bytes())
+    except OSError as exc:
+        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise RecordError(path, None, f"is not JSON: {exc}") from None
+
+
+def _convert(data: Any, kind: type[T], path: Path) -> T:
+    try:
+        return from_data(data, kind)
+    except msgspec.ValidationError as exc:
+        raise RecordError(path, None, f"is not a valid {kind.__name__} ({exc})") from None
+
+
+# -- verify ----------------------------------------------------------------------------------------
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    key = signing_key()
+    if key is None:
+        print(f"{SIGNING_KEY_ENV} is not set: signatures are not checked, only what the files themselves show",
+              file=out)
+    suites = SuiteCheck()
+    refused = 0
+    for path in _verified_files(args.paths):
+        try:
+            _verify_one(path, key, suites)
+        except LlmgateError as exc:
+            refused += 1
+            print(f"REFUSED {exc.message()}", file=out)
+            continue
+        print(f"ok {display_path(path)}", file=out)
+    print(f"{refused} refused" if refused else "all verified", file=out)
+    return REJECTED if refused else OK
+
+
+def _verified_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files += run_files(path)
+            files += [report for report in (path / REPORT_FILE,) if report.is_file()]
+        else:
+            files.append(path)
+    return files
+
+
+def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> None:
+    data = _read_json(path)
+    if isinstance(data, dict) and data.get("schema") == RUN_SCHEMA:
+        run = read_run(path)
+        problems = run_problems(run, key) + suites.problems(run)
+        if problems:
+            raise refuse(path, problems)
+    elif isinstance(data, dict) and ("experiments" in data or "artifact_name" in data):
+        if key is not None:
+            problem = signature_problem(data, key)
+            if problem:
+                raise refuse(path, [problem])
+        if "experiments" in data:
+            report = _convert(data, SessionReport, path)
+            for experiment in report.experiments:
+                if experiment.decision is not None:
+                    _check_against_runs(path, experiment, key)
+        else:
+            _convert(data, Decision, path)
+    else:
+        raise RecordError(path, None, "is not a run record, a session report or a promotion decision")
+
+
+# -- fingerprint -----------------------------------------------------------------------------------
+def cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
+    status = OK
+    for path in args.paths:
+        if path.is_dir():
+            status = max(status, _experiment_prints(path, out))
+        else:
+            status = max(status, _suite_prints(path, out))
+    return status
+
+
+def _experiment_prints(directory: Path, out: TextIO) -> int:
+    experiment = load_experiment(directory)
+    prints = "  ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
+    print(f"{experiment.name} ({directory}): {prints}", file=out)
+    state = lock_state(experiment)
+    if not state.locked:
+        print("  lock: none (not frozen; pytest --llmgate-freeze freezes it)", file=out)
+        return OK
+    if state.matches:
+        print("  lock: matches", file=out)
+        return OK
+    print("  lock: DIFFERS", file=out)
+    for line in [change.describe() for change in state.changes] or [state.describe()]:
+        print(f"    {line}", file=out)
+    return REJECTED
+
+
+def _suite_prints(path: Path, out: TextIO) -> int:
+    manifest_dir = next((p for p in path.resolve().parents if (p / MANIFEST_NAME).is_file()), None)
+    suite = load_suite(path.name, path)
+    line = f"{path}: {short(suite.fingerprint)}"
+    if manifest_dir is None:
+        print(f"{line} (no experiment)", file=out)
+        return OK
+    experiment = load_experiment(manifest_dir)
+    name = next((s.name for s in experiment.suites if s.path == path.resolve()), None)
+    lock = read_lock(experiment)
+    if name is None or lock is None:
+        print(f"{line} (lock: none)", file=out)
+        return OK
+    matches = lock.fingerprints.get(name) == suite.fingerprint
+    print(f"{line} (suite {name}; lock: {'matches' if matches else 'DIFFERS'})", file=out)
+    return OK if matches else REJECTED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""``llmgate merge``: the parts of a split run (one per CI job) combined into the run one session would have made.
+
+A part is a run record with a ``part`` block (``_record.Part``). The per-case entries are the unit merged: each
+case is taken from the part that evaluated it, and the merged record's figures, status, evidence, comparisons
+and the decision come from the same code as a session's (``_record.aggregates``, ``_decision.decide``,
+``_report.experiment_report``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+import dataclasses
+from itertools import chain, islice
+from operator import attrgetter, eq
+from sys import intern
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import msgspec
+from msgspec.structs import force_setattr
+
+from pytest_llmgate.io.audit import part_problems, refuse
+from pytest_llmgate.records.codec import dump, dump_chunks, load, to_data
+from pytest_llmgate.model.costs import Budget
+from pytest_llmgate.model.defaults import MANIFEST_NAME
+from pytest_llmgate.model.decision import compared_fields, decide
+from pytest_llmgate.model.errors import RecordError, display_path
+from pytest_llmgate.records.experiment import Experiment
+from pytest_llmgate.model.decision import Promotion
+from pytest_llmgate.model.fingerprint import short
+from pytest_llmgate.io.history import load_run, run_files
+from pytest_llmgate.records.run import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
+from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.engine.session import WAITS_FOR_MERGE
+from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
+from pytest_llmgate.io.signing import signature_of_struct, signed, signing_key
+from pytest_llmgate.io.store import REPORT_FILE, REPORTS, RUNS, new_run_id, relative_to_records, timestamp, utc_now, write_new, write_new_hashed, write_replacing
+from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, RunStatus
+
+_CASE_ID = attrgetter("case_id")
+
+#: A part of at least this many cases holds its label values once (memory for time: about 0.8 µs a case).
+SHARED_LABELS_FROM = 50_000
+
+#: How many missing case ids a message names.
+SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredExperiment:
+    """What the summaries read of an experiment, from its parts' records (the experiment need not be on disk)."""
+
+    name: str
+    directory: Path
+    fingerprints: dict[str, str]
+    budget: Budget | None
+    promotion: Promotion
+
+    @property
+    def short_fingerprints(self) -> dict[str, str]:
+        return {name: short(value) for name, value in self.fingerprints.items()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Merged:
+    """One merged run and the cases no part evaluated."""
+
+    record: RunRecord
+    missing: tuple[str, ...]
+
+
+def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[list[RunRecord], list[SessionReport]]:
+    """Every part record of the records folders, each checked as it is read (``_audit.part_problems``), and
+    their session reports (for the order of the runs). Parts are decoded one at a time straight into records, and
+    the parts of one run share one list of its case ids, so memory holds each evaluated case about once."""
+    parts: list[RunRecord] = []
+    reports: list[SessionReport] = []
+    shared: list[tuple[str, ...]] = []
+    for directory in directories:
+        if not directory.is_dir():
+            raise RecordError(directory, None, "is not a records folder")
+        for path in run_files(directory):
+            record = load_run(path)
+            if record.part is None:
+                continue
+            problems = part_problems(path, record, key)
+            if problems:
+                raise refuse(path, problems)
+            if len(record.cases) >= SHARED_LABELS_FROM:
+                _share_labels(record.cases)
+                record = _latencies_by_entry_ids(record)
+            parts.append(_sharing(record, shared))
+        report = directory / REPORT_FILE
+        if report.is_file():
+            reports.append(load(report.read_bytes(), SessionReport, report))
+    if not parts:
+        raise RecordError(None, None, "no part records in " + ", ".join(display_path(d) for d in directories)
+                          + " (a part is written by a session run with a splitter, -k/--deselect or --llmgate-part)")
+    return parts, reports
+
+
+def _sharing(record: RunRecord, shared: list[tuple[str, ...]]) -> RunRecord:
+    """``record`` with its part's case ids replaced by an equal list already read (one copy for all parts)."""
+    assert record.part is not None
+    ids = record.part.case_ids
+    for known in shared:
+        if known is ids or (len(known) == len(ids) and known == ids):
+            return msgspec.structs.replace(record, part=msgspec.structs.replace(record.part, case_ids=known))
+    shared.append(ids)
+    return record
+
+
+def _share_labels(cases: Sequence[CaseEntry]) -> None:
+    """The few label values every case repeats (suite, slice, evidence state) held once, not once per case: a
+    million merged cases keep about 170 MB less. The entries are fresh from the decoder and not yet shared."""
+    for entry in cases:
+        force_setattr(entry, "suite", intern(entry.suite))
+        force_setattr(entry, "slice_name", intern(entry.slice_name))
+        force_setattr(entry, "evidence_state", intern(entry.evidence_state))
+
+
+def _latencies_by_entry_ids(record: RunRecord) -> RunRecord:
+    """``record`` with its part's latencies keyed by its entries' own case-id strings (one copy of each id, not two)."""
+    assert record.part is not None
+    latencies = record.part.latencies_ms
+    keyed = {entry.case_id: latencies[entry.case_id] for entry in record.cases if entry.case_id in latencies}
+    if len(keyed) != len(latencies):
+        return record  # latencies of cases the part does not hold: left as they are, for the checks to name
+    return msgspec.structs.replace(record, part=msgspec.structs.replace(record.part, latencies_ms=keyed))
+
+
+def newest_parts(parts: Iterable[RunRecord]) -> dict[tuple[str, str], list[RunRecord]]:
+    """The parts of each (experiment, template), one per split id: a re-run job's part replaces the earlier one."""
+    latest: dict[tuple[str, str, str], RunRecord] = {}
+    for record in sorted(parts, key=lambda r: (r.finished_at, r.run_id)):
+        assert record.part is not None
+        latest[(record.experiment, record.template_id, record.part.split_id)] = record
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for (experiment, template, _), record in sorted(latest.items()):
+        groups.setdefault((experiment, template), []).append(record)
+    return groups
+
+
+def _differences(parts: Sequence[RunRecord]) -> list[str]:
+    """The fields in which the parts differ (compared params first: ``evaluation_sha`` ...)."""
+    fields = compared_fields(parts)
+    others = sorted({key for part in parts for key in part.params} - set(fields))
+    found = [field for field in [*fields, *others] if len({part.params.get(field) for part in parts}) > 1]
+    for name in ("role", "frozen", "promotion", "budget", "fingerprints"):
+        if len({msgspec.json.encode(getattr(part, name)) for part in parts}) > 1:
+            found.append(name)
+    if len({(p.part.cases_sha256, len(p.part.case_ids)) if p.part else None for p in parts}) > 1 or any(
+            p.part is None or p.part.case_ids != parts[0].part.case_ids for p in parts[1:]):  # type: ignore[union-attr]
+        found.append("cases")
+    return found
+
+
+def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -> Merged:
+    """The parts of one (experiment, template) as one run; refused when they are not comparable or disagree."""
+    first = parts[0]
+    assert first.part is not None
+    differ = _differences(parts)
+    if differ:
+        shown = "; ".join(f"{p.part.split_id if p.part else '?'} (run {p.run_id}): "
+                          + ", ".join(f"{field}={_shown(p, field)}" for field in differ[:3]) for p in parts)
+        raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} are not comparable: they "
+                          f"differ in {', '.join(differ)} ({shown}); merge only parts of one frozen suite and one "
+                          "artifact")
+    ids = first.part.case_ids
+    position = dict(zip(ids, range(len(ids)), strict=True))
+    pooled = list(chain.from_iterable(  # a part that lists every case holds those it did not run as NOT_RUN
+        [entry for entry in part.cases if entry.outcome is not Outcome.NOT_RUN] if part.metrics.not_run_count
+        else part.cases for part in parts))
+    try:  # in the run's order; a case from two parts: the later part's after the earlier's
+        entries = sorted(pooled, key=lambda entry: position[entry.case_id])
+    except KeyError:
+        extra = sorted({entry.case_id for entry in pooled} - position.keys())
+        raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} evaluated {len(extra)} "
+                          f"case(s) that are not in the run they were split from ({', '.join(extra[:SHOWN])})"
+                          ) from None
+    del pooled
+    position.clear()
+    latencies: dict[str, tuple[float, ...]] = {}
+    if any(map(eq, map(_CASE_ID, entries), map(_CASE_ID, islice(entries, 1, None)))):
+        entries = _once(entries, parts)
+        for part in parts:  # a case's latencies are those of the part whose entry is kept (the last), or implied
+            assert part.part is not None
+            listed = part.part.latencies_ms
+            for entry in part.cases:
+                latencies.pop(entry.case_id, None)
+                if entry.case_id in listed:
+                    latencies[entry.case_id] = listed[entry.case_id]
+    else:
+        for part in parts:
+            assert part.part is not None
+            latencies.update(part.part.latencies_ms)
+    missing: tuple[str, ...] = ()
+    if len(entries) < len(ids):
+        present = set(map(_CASE_ID, entries))
+        missing = tuple(case_id for case_id in ids if case_id not in present)
+    complete = bool(entries) and not missing and all(
+        entry.outcome not in (Outcome.ERROR, Outcome.NOT_RUN) for entry in entries)
+    figures = aggregates(entries, complete, latencies, list(first.suite_metrics), first.role, first.promotion,
+                         first.budget, baselines)
+    if not missing and first.part.cases_sha256 is not None and figures["cases_sha256"] != first.part.cases_sha256:
+        raise RecordError(None, None, f"the cases of the parts of {first.experiment} / {first.template_id} do not "
+                          "give the case set they were split from (cases_sha256): a part's cases were replaced")
+    record = msgspec.structs.replace(
+        first, run_id=new_run_id(utc_now()), started_at=min(p.started_at for p in parts),
+        finished_at=max(p.finished_at for p in parts), artifacts=first.artifacts[:1], signature=None,
+        comparison=None, part=None, merged_from=tuple(p.run_id for p in parts), missing_cases=missing, **figures,
+    )
+    return Merged(record=record, missing=missing)
+
+
+def _once(entries: list[CaseEntry], parts: Sequence[RunRecord]) -> list[CaseEntry]:
+    """``entries`` (in order) with a case evaluated by several parts kept once (the last part's); refused when
+    the parts' outcomes for it differ."""
+    owner = {id(entry): part.part.split_id if part.part else "?" for part in parts for entry in part.cases}
+    kept: list[CaseEntry] = []
+    for entry in entries:
+        if kept and kept[-1].case_id == entry.case_id:
+            seen = kept.pop()
+            if _judged(seen) != _judged(entry):
+                raise RecordError(None, None, f"case {entry.case_id} of {parts[0].template_id} was evaluated in "
+                                  f"parts {owner[id(seen)]} and {owner[id(entry)]} with different outcomes "
+                                  f"({seen.outcome.value}, {entry.outcome.value}); re-run one of them")
+        kept.append(entry)
+    return kept
+
+
+def _judged(entry: CaseEntry) -> tuple[Any, ...]:
+    return entry.outcome, entry.predicted_route, entry.trial_routes
+
+
+def _shown(record: RunRecord, field: str) -> str:
+    if field in record.params or field not in RunRecord.__struct_fields__:
+        return str(record.params.get(field))
+    return "..."
+
+
+def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, dict[str, tuple[str, ...]]]:
+    """Merge every part in ``directories``; write the merged runs and report into ``out_dir``. Returns the
+    session-like result (for the summaries) and, per merged run id, the cases no part evaluated."""
+    key_bytes = signing_key()
+    parts, reports = read_parts(directories, key_bytes)
+    order: dict[tuple[str, str], int] = {}
+    selected: dict[str, list[tuple[str, Role]]] = {}
+    for report in reports:
+        for listed in report.experiments:
+            for run in (*[(r.template_id, r.role) for r in listed.runs],
+                        *[(n.template_id, n.role) for n in listed.not_run]):
+                order.setdefault((listed.experiment, run[0]), len(order))
+                if run not in selected.setdefault(listed.experiment, []):
+                    selected[listed.experiment].append(run)
+    groups = newest_parts(parts)
+    folders = part_folders(directories)
+    del parts  # each group's parts are let go once merged
+    outcomes: list[ExperimentOutcome] = []
+    missing: dict[str, tuple[str, ...]] = {}
+    run_paths: list[Path] = []
+    for name in sorted({experiment for experiment, _ in groups}):
+        keys = sorted((key for key in groups if key[0] == name),
+                      key=lambda key: (groups[key][0].role is Role.CANDIDATE, order.get(key, len(order)), key[1]))
+        records: list[RunRecord] = []
+        for key in keys:
+            baselines = [record for record in records if record.role is Role.BASELINE]
+            group = groups.pop(key)
+            merged = merge_run(group, baselines)
+            located = experiment_path_from_out(group, folders, out_dir)
+            record = _write(msgspec.structs.replace(merged.record, experiment_path=located), out_dir, key_bytes)
+            del group
+            run_paths.append(out_dir / RUNS / f"{record.run_id}.json")
+            records.append(record)
+            if merged.missing:
+                missing[record.run_id] = merged.missing
+        ran = {record.template_id for record in records}
+        not_run = [PlannedRun(template_id=t, role=role) for t, role in selected.get(name, []) if t not in ran]
+        verdict = decide(records, (), [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE])
+        gaps = [(record, missing[record.run_id]) for record in records if record.run_id in missing]
+        if gaps and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
+            verdict = dataclasses.replace(verdict, reason="; ".join(_missing_text(r, ids) for r, ids in gaps))
+        first = records[0]
+        stored = StoredExperiment(name=name, directory=out_dir / (first.experiment_path or "."),
+                                      fingerprints=dict(first.fingerprints), budget=first.budget,
+                                      promotion=first.promotion)
+        outcomes.append(ExperimentOutcome(experiment=cast(Experiment, stored), records=tuple(records),
+                                          verdict=verdict, frozen=first.frozen, not_run=tuple(not_run)))
+    # what the parts' sessions said once (a model with no known price ...), once; not that each was a part
+    notes = tuple(dict.fromkeys(note for part_report in reports for note in part_report.notes
+                                if WAITS_FOR_MERGE not in note))
+    result = SessionResult(outcomes=tuple(outcomes), report_path=out_dir / REPORT_FILE, run_paths=tuple(run_paths),
+                           errors=(), notes=notes)
+    report = to_data(result.report(timestamp(utc_now())))
+    if notes:
+        report["notes"] = [*report.get("notes", ()), *notes]
+    write_replacing(out_dir / REPORT_FILE, dump(signed(report, key_bytes)))
+    return result, missing
+
+
+def part_folders(directories: Sequence[Path]) -> dict[str, Path]:
+    """The records folder of each part, by run id (a record's file is named for its run id)."""
+    return {path.stem: directory for directory in directories for path in run_files(directory)}
+
+
+def experiment_path_from_out(parts: Sequence[RunRecord], folders: Mapping[str, Path], out_dir: Path) -> str | None:
+    """The experiment directory relative to ``out_dir``, for the merged record (docs/cli.md, ``llmgate merge``).
+
+    A part's ``experiment_path`` is relative to its own records folder: where that names an experiment (its
+    manifest is there), the merged record names the same directory from ``out_dir``. Where no part's does (the
+    folders hold only records downloaded from CI jobs), the path is kept as the parts wrote it: it names the
+    experiment when ``out_dir`` stands where the jobs' records folders stood (``.llmgate`` in the checkout)."""
+    for part in parts:
+        folder = folders.get(part.run_id)
+        if part.experiment_path is None or folder is None:
+            continue
+        directory = folder / part.experiment_path
+        if (directory / MANIFEST_NAME).is_file():
+            return relative_to_records(directory, out_dir) or part.experiment_path
+    return parts[0].experiment_path
+
+
+def _missing_text(record: RunRecord, ids: Sequence[str]) -> str:
+    few = ", ".join(ids[:SHOWN]) + (", ..." if len(ids) > SHOWN else "")
+    return (f"{len(ids)} of {len(record.cases) + len(ids)} case(s) of {record.template_id} are in no part ({few}): a part is "
+            f"missing; the merged run is {RunStatus.INCOMPLETE_EVALUATION.value}")
+
+
+def _write(record: RunRecord, out_dir: Path, key: bytes | None) -> RunRecord:
+    """The merged run's redacted evaluation report, then its record (signed when a key is set), each written
+    piece by piece from the objects."""
+    report_rel = f"{REPORTS}/{record.run_id}-redacted-eval.json"
+    report_sha = write_new_hashed(out_dir / report_rel, dump_chunks(redacted_eval(record)))
+    record = msgspec.structs.replace(record, artifacts=(*record.artifacts, Artifact(path=report_rel, sha256=report_sha)))
+    if key is not None:
+        record = msgspec.structs.replace(record, signature=signature_of_struct(record, key))
+    write_new(out_dir / RUNS / f"{record.run_id}.json", dump_chunks(record))
+    return record

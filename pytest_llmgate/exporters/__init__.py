@@ -1,0 +1,1 @@
+"""exporters: see docs/architecture.md."""

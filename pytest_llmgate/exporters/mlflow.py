@@ -1,0 +1,172 @@
+"""MLflow exporter: each run record becomes an MLflow run; a promotion registers the prompt and sets the alias.
+
+A plugin of the ``pytest_llmgate_*`` hooks, registered on the controller only when ``--llmgate-mlflow`` is
+given. MLflow (``pip install 'pytest-llmgate[mlflow]'``) is imported only then, with its telemetry off unless
+the user set ``MLFLOW_DISABLE_TELEMETRY`` themselves, and only through an explicit ``MlflowClient``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pytest_llmgate.model.errors import ExportError, redact_urls
+from pytest_llmgate.records.run import flat_metrics
+
+DEFAULT_STORE = "mlflow.db"
+
+
+#: Artifacts of the experiments the exporter creates, beside the default store: ``DIR/mlflow-artifacts/<experiment>``.
+ARTIFACTS_DIR = "mlflow-artifacts"
+
+
+def default_uri(out_dir: Path) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else an embedded SQLite store in the records folder: no server needed."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out_dir / DEFAULT_STORE}"
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """MLflow's own warnings (SQLAlchemy deprecations, say) are not the session's: keep them out of its summary."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+class MlflowExporter:
+    """Maps run records onto MLflow runs (SPEC mapping in the README)."""
+
+    def __init__(self, uri: str, artifacts: Path | None = None) -> None:
+        self.uri = uri
+        self.artifacts = artifacts  # where a new MLflow experiment keeps its artifacts (None: MLflow's default)
+        self._client: Any = None
+        self._failed: str | None = None
+        self._runs: dict[str, str] = {}  # our run id -> MLflow run id
+        self._templates: dict[str, Path] = {}  # our run id -> the candidate artifact
+        self._experiments: dict[str, str] = {}  # experiment name -> MLflow experiment id
+        self._prompts: list[str] = []
+
+    @classmethod
+    def for_records(cls, out_dir: Path, uri: str | None) -> MlflowExporter:
+        """The exporter of a records folder (a session's, or ``llmgate merge --out``): to ``uri``, else the
+        default store; a new experiment's artifacts beside it in ``DIR/mlflow-artifacts``."""
+        return cls(uri or default_uri(out_dir), out_dir / ARTIFACTS_DIR)
+
+    def summary_lines(self) -> list[str]:
+        """Where the runs went, for the terminal summary: the store, each experiment, each registered prompt."""
+        if self._failed is not None or not self._runs:
+            return []
+        lines = [f"mlflow: {len(self._runs)} run(s) logged to {redact_urls(self.uri)}"]
+        lines += [f"mlflow: experiment {name} (id {experiment_id})" for name, experiment_id in self._experiments.items()]
+        lines += [f"mlflow: promoted prompt {uri}" for uri in self._prompts]
+        return lines
+
+    def _mlflow(self) -> Any:
+        if self._client is None:
+            os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+            try:
+                from mlflow import MlflowClient
+            except ImportError:
+                self._fail("the mlflow extra is not installed: pip install 'pytest-llmgate[mlflow]'")
+            if self.uri.startswith("sqlite:///"):
+                Path(self.uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self._client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+        return self._client
+
+    def _fail(self, reason: str) -> None:
+        self._failed = redact_urls(reason.splitlines()[0]) if reason else "unknown error"
+        raise ExportError(None, None, f"mlflow ({redact_urls(self.uri)}): {self._failed}; the local records are "
+                                       "written")
+
+    def pytest_llmgate_run_record(self, config: Any, record: dict[str, Any], files: Mapping[str, Path]) -> None:
+        if self._failed is not None:
+            return  # reported once, where it failed
+        try:
+            with _quiet():
+                run_id = self._log_run(self._mlflow(), record, files)
+        except ExportError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an unwritable store or a bad URI: one clear line
+            self._fail(f"{type(exc).__name__}: {exc}")
+        record["tags"]["mlflow_run_id"] = run_id
+
+    def _log_run(self, client: Any, record: dict[str, Any], files: Mapping[str, Path]) -> str:
+        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+
+        experiment = client.get_experiment_by_name(record["experiment"])
+        if experiment:
+            experiment_id = experiment.experiment_id
+        else:
+            location = (self.artifacts / record["experiment"]).resolve().as_uri() if self.artifacts else None
+            experiment_id = client.create_experiment(record["experiment"], artifact_location=location)
+        self._experiments[record["experiment"]] = experiment_id
+        template_id = record["params"]["template_id"]
+        run = client.create_run(experiment_id, run_name=template_id)
+        mlflow_id = run.info.run_id
+        values = flat_metrics(record["metrics"])
+        for suite, suite_metrics in record["suite_metrics"].items():
+            values.update(flat_metrics(suite_metrics, f"{suite}."))
+        metrics = [Metric(key, value, 0, 0) for key, value in values.items()]
+        tags = {**record["tags"], "llmgate.run_id": record["run_id"], "llmgate.role": record["role"],
+                "llmgate.status": record["status"], "llmgate.complete": str(record["complete"]).lower(),
+                "llmgate.frozen": str(record["frozen"]).lower()}
+        client.log_batch(mlflow_id, metrics=metrics, params=[Param(k, v) for k, v in record["params"].items()],
+                         tags=[RunTag(k, v) for k, v in tags.items()])
+        fingerprints = record["fingerprints"]
+        dataset = Dataset(name=record["experiment"], digest=fingerprints["evaluation"][:16], source_type="llmgate",
+                          source=json.dumps({"fingerprints": fingerprints}, sort_keys=True))
+        client.log_inputs(mlflow_id, datasets=[DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "evaluation")])])
+        for path in files.values():
+            client.log_artifact(mlflow_id, str(path), "llmgate")
+        client.log_dict(mlflow_id, record, "llmgate/run_record.json")
+        client.set_terminated(mlflow_id, "FINISHED")
+        self._runs[record["run_id"]] = mlflow_id
+        self._templates[record["run_id"]] = next(iter(files.values()))
+        return mlflow_id  # type: ignore[no-any-return]
+
+    def pytest_llmgate_session_report(self, config: Any, report: dict[str, Any], path: Path) -> None:
+        if self._failed is not None:
+            return
+        try:
+            with _quiet():
+                self._report(report)
+        except ExportError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            self._fail(f"{type(exc).__name__}: {exc}")
+
+    def _report(self, report: dict[str, Any]) -> None:
+        client = self._mlflow()
+        for experiment in report["experiments"]:
+            for run in experiment["runs"]:
+                if run["run_id"] in self._runs:
+                    client.set_tag(self._runs[run["run_id"]], "llmgate.decision_status", experiment["decision_status"])
+            decision = experiment["decision"]
+            if decision is not None and decision["source_run_id"] in self._runs:
+                decision["prompt_uri"] = self._register(client, decision)
+                self._prompts.append(decision["prompt_uri"])
+
+    def _register(self, client: Any, decision: dict[str, Any]) -> str:
+        """Register the promoted artifact's prompt and point the decision's alias at that version."""
+        artifact = self._templates[decision["source_run_id"]]
+        settings = yaml.safe_load(artifact.read_text(encoding="utf-8"))
+        prompt = settings.get("prompt")
+        if isinstance(prompt, Mapping):
+            template: Any = [{"role": role, "content": text} for role, text in prompt.items()]
+        else:
+            template = prompt or artifact.read_text(encoding="utf-8")
+        name = decision["artifact_name"]
+        version = client.register_prompt(
+            name=name, template=template, commit_message=f"promoted by pytest-llmgate from run {decision['source_run_id']}",
+            tags={"llmgate.source_run_id": decision["source_run_id"], "llmgate.evaluation_sha": decision["evaluation_sha"],
+                  "mlflow_run_id": self._runs[decision["source_run_id"]]},
+        )
+        client.set_prompt_alias(name, alias=decision["alias"], version=version.version)
+        return f"prompts:/{name}@{decision['alias']}"

@@ -1,0 +1,97 @@
+"""Stored runs: reading ``DIR/runs/*.json`` back, and finding runs by id, id prefix or path."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from pytest_llmgate.io.audit import StoredRun, read_run
+from pytest_llmgate.records.codec import load
+from pytest_llmgate.model.errors import RecordError
+from pytest_llmgate.records.run import RunRecord
+from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.io.store import REPORT_FILE, RUNS
+
+
+def run_files(out_dir: Path) -> list[Path]:
+    """Every stored run record, oldest first (run ids sort by time)."""
+    runs = out_dir / RUNS
+    if runs.exists() and not runs.is_dir():
+        raise RecordError(runs, None, "is a file, not a folder: run records are kept in the folder DIR/runs")
+    return sorted(runs.glob("*.json"))
+
+
+def load_run(path: Path) -> RunRecord:
+    """One stored run record, decoded and checked against its definition."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    return load(raw, RunRecord, path)
+
+
+def find_runs(refs: Iterable[str], out_dir: Path) -> list[StoredRun]:
+    """Runs named by path, full run id or unique run-id prefix, in the order given (read, not yet audited)."""
+    stored = run_files(out_dir)
+    found: list[StoredRun] = []
+    for ref in refs:
+        candidate = Path(ref)
+        if candidate.is_file():
+            found.append(read_run(candidate))
+            continue
+        matches = [path for path in stored if path.stem.startswith(ref)]
+        if not matches:
+            raise RecordError(out_dir / RUNS, None, f"no stored run matches {ref!r}")
+        if len(matches) > 1 and not any(path.stem == ref for path in matches):
+            names = ", ".join(path.stem for path in matches[:5])
+            raise RecordError(out_dir / RUNS, None, f"{ref!r} matches {len(matches)} runs ({names}…); give more of the id")
+        exact = [path for path in matches if path.stem == ref]
+        found.append(read_run(exact[0] if exact else matches[0]))
+    return found
+
+
+def stored_runs(path: Path) -> list[RunRecord]:
+    """The runs a path stands for, oldest first: a records folder's every stored run, a session report's runs
+    (read from the ``runs/`` folder beside it), or one run record file."""
+    if path.is_dir():
+        files = run_files(path)
+        if not files:
+            hint = f"; its {REPORT_FILE} is there" if (path / REPORT_FILE).is_file() else ""
+            raise RecordError(path, None, f"holds no run records (no {RUNS}/*.json){hint}")
+        return [load_run(file) for file in files]
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    found = load(raw, RunRecord | SessionReport, path)  # type: ignore[arg-type]
+    if isinstance(found, RunRecord):
+        return [found]
+    if not isinstance(found, SessionReport) or found.in_progress:
+        raise RecordError(path, None, "is the marker of a session that did not finish: it lists no runs")
+    runs = []
+    for experiment in found.experiments:
+        for summary in experiment.runs:
+            record = path.parent / RUNS / f"{summary.run_id}.json"
+            if not record.is_file():
+                raise RecordError(path, None, f"lists run {summary.run_id}, but {RUNS}/{summary.run_id}.json is not "
+                                              "beside it (keep the report with its runs folder)")
+            runs.append(load_run(record))
+    return sorted(runs, key=lambda run: run.run_id)
+
+
+def latest_per_template(runs: Iterable[RunRecord]) -> list[RunRecord]:
+    """The newest run of each (experiment, template), in run order."""
+    newest: dict[tuple[str, str], RunRecord] = {}
+    for run in sorted(runs, key=lambda run: run.run_id):
+        newest[(run.experiment, run.template_id)] = run
+    return sorted(newest.values(), key=lambda run: run.run_id)
+
+
+def resolve_runs(ref: str, out_dir: Path) -> list[RunRecord]:
+    """``llmgate diff``'s side: a records folder or a report (their newest run of each template), a run file,
+    or a run id (prefix) in ``out_dir``."""
+    path = Path(ref)
+    if path.is_dir() or path.is_file():
+        return latest_per_template(stored_runs(path))
+    return [run.record for run in find_runs([ref], out_dir)]
+

@@ -1,0 +1,160 @@
+"""The suite lock, ``llmgate.lock``: frozen fingerprints per suite, evaluation and case, and the diff against it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from pytest_llmgate.records.codec import dump, load
+from pytest_llmgate.model.errors import LockError
+from pytest_llmgate.records.experiment import Experiment
+from pytest_llmgate.model.fingerprint import value_sha256
+from pytest_llmgate.io.store import write_replacing
+from pytest_llmgate.model.case import Case
+from pytest_llmgate.model.vocab import LOCK_SCHEMA, Route
+
+LOCK_NAME = "llmgate.lock"
+
+
+class LockedCase(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One case as frozen: the SHA-256 of its mapping as written, its labels, and its input only as a hash."""
+
+    sha256: Annotated[str, Meta(description="SHA-256 of the case's mapping as written (canonical JSON).")]
+    suite: Annotated[str, Meta(description="The suite it is in.")]
+    slice_name: Annotated[str, Meta(description="Its slice.")]
+    evidence_state: Annotated[str, Meta(description="Its evidence state.")]
+    expected_route: Annotated[Route, Meta(description="Its frozen label.")]
+    source: Annotated[str, Meta(description="Where it comes from.")]
+    input_sha256: Annotated[str | None, Meta(description="SHA-256 of its input; null: it has none.")]
+
+
+#: The case fields a lock keeps, in the order a diff names them.
+LOCKED_FIELDS = tuple(field for field in LockedCase.__struct_fields__ if field != "sha256")
+
+
+class Lock(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, tag_field="schema", tag=LOCK_SCHEMA):
+    """``llmgate.lock``: the experiment's full fingerprints and every case, by case id."""
+
+    experiment: Annotated[str, Meta(description="The experiment's name.")]
+    fingerprints: Annotated[dict[str, str], Meta(description="Full fingerprints: one per suite, then 'evaluation'.")]
+    cases: Annotated[dict[str, LockedCase], Meta(description="Every case, by case id.")]
+
+
+def lock_path(experiment: Experiment) -> Path:
+    return experiment.directory / LOCK_NAME
+
+
+def _locked(case: Case) -> LockedCase:
+    return LockedCase(
+        sha256=value_sha256(case.written), suite=case.suite, slice_name=case.slice_name,
+        evidence_state=case.evidence_state, expected_route=case.expected_route, source=case.source,
+        input_sha256=case.input_sha256,
+    )
+
+
+def lock_of(experiment: Experiment) -> Lock:
+    """What ``llmgate.lock`` holds for the experiment as it is now."""
+    return Lock(
+        experiment=experiment.name,
+        fingerprints=dict(experiment.fingerprints),
+        cases={case.case_id: _locked(case) for case in sorted(experiment.cases, key=lambda c: c.case_id)},
+    )
+
+
+def write_lock(experiment: Experiment) -> Path:
+    """Write or refresh the lock: a deliberate act that starts a new comparison set."""
+    path = lock_path(experiment)
+    write_replacing(path, dump(lock_of(experiment)))
+    return path
+
+
+def read_lock(experiment: Experiment) -> Lock | None:
+    """The stored lock, or None when the experiment has none (it is not frozen)."""
+    path = lock_path(experiment)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LockError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    return load(raw, Lock, path, LockError)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CaseEdit:
+    """A case added, removed or changed since the lock was written."""
+
+    case_id: str
+    kind: str
+    fields: tuple[tuple[str, Any, Any], ...] = ()
+
+    def describe(self) -> str:
+        if self.kind != "changed":
+            return f"{self.case_id}: {self.kind}"
+        changes = ", ".join(f"{field} {_shown(old)} -> {_shown(new)}" for field, old, new in self.fields)
+        return f"{self.case_id}: {changes}"
+
+
+def _shown(value: Any) -> Any:
+    return value.value if isinstance(value, Route) else value
+
+
+def lock_changes(lock: Lock, experiment: Experiment) -> list[CaseEdit]:
+    """Every difference between the locked cases and the experiment's cases, in case-id order."""
+    current = lock_of(experiment).cases
+    changes = []
+    for case_id in sorted(set(lock.cases) | set(current)):
+        old, new = lock.cases.get(case_id), current.get(case_id)
+        if old is None and new is not None:
+            changes.append(CaseEdit(case_id=case_id, kind=f"added (suite {new.suite})"))
+        elif new is None and old is not None:
+            changes.append(CaseEdit(case_id=case_id, kind=f"removed (was in suite {old.suite})"))
+        elif old is not None and new is not None and old != new:
+            fields = tuple(
+                (f, getattr(old, f), getattr(new, f)) for f in LOCKED_FIELDS if getattr(old, f) != getattr(new, f)
+            )
+            changes.append(CaseEdit(case_id=case_id, kind="changed", fields=fields))
+    return changes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockState:
+    """An experiment against its lock: whether there is one, and every difference (none: it matches)."""
+
+    locked: bool
+    changes: tuple[CaseEdit, ...] = ()
+    fingerprints_differ: bool = False
+
+    @property
+    def matches(self) -> bool:
+        return self.locked and not self.changes and not self.fingerprints_differ
+
+    def describe(self) -> str:
+        return "; ".join(change.describe() for change in self.changes) or "the suite fingerprints differ"
+
+
+def lock_state(experiment: Experiment) -> LockState:
+    """The one comparison of an experiment with its ``llmgate.lock`` (the plugin and ``llmgate fingerprint`` use it)."""
+    lock = read_lock(experiment)
+    if lock is None:
+        return LockState(locked=False)
+    return LockState(
+        locked=True, changes=tuple(lock_changes(lock, experiment)),
+        fingerprints_differ=lock.fingerprints != experiment.fingerprints,
+    )
+
+
+def frozen_state(experiment: Experiment) -> bool:
+    """True when a lock exists and matches; raises ``LockError`` naming every change when it does not match."""
+    state = lock_state(experiment)
+    if state.locked and not state.matches:
+        raise LockError(
+            lock_path(experiment), None,
+            f"the suites differ from the lock: {state.describe()}. A frozen suite is not edited in place; "
+            "if the change is deliberate, refreeze with pytest --llmgate-freeze (a new comparison set)",
+        )
+    return state.locked

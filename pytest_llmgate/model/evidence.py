@@ -1,0 +1,145 @@
+"""What the counts support: the manifest's evidence requirement on upper bounds, and the paired comparison with a
+baseline (cases fixed and broken, exact McNemar). The decision stays the guardrail rule; see docs/statistics.md."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+import msgspec
+
+from pytest_llmgate.model.decision import Promotion
+from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, bound_at_most, mcnemar_exact, more_clean_trials, upper_bound
+from pytest_llmgate.model.vocab import Outcome
+
+#: Outcomes that pair: the case ran and was judged (an error or a case not run has no pass/fail to compare).
+JUDGED = (Outcome.PASS, Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENTION)
+
+
+def confidence_of(promotion: Promotion | None) -> float:
+    """The confidence of the bounds: the manifest's ``promotion.confidence``, else 0.95."""
+    if promotion is None or promotion.confidence is None:
+        return DEFAULT_CONFIDENCE
+    return promotion.confidence
+
+
+class Evidence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """How a run's counts meet the manifest's evidence requirement (present only when one is set).
+
+    ``met``: every required upper bound is at most its requirement. ``more_clean_trials``: how many more
+    case-trials without an unsafe serve or unnecessary abstention would meet them all (0 when met; absent when
+    no number would). ``reason``: the same in one sentence."""
+
+    confidence: float
+    max_unsafe_rate: float | None = None
+    max_unnecessary_rate: float | None = None
+    met: bool
+    more_clean_trials: int | None = None
+    reason: str
+
+
+class Counts(Protocol):
+    """What the requirement reads of a run's metrics (a ``Metrics`` is one): case-trials and each guardrail's events."""
+
+    @property
+    def trial_count(self) -> int | None: ...
+    @property
+    def unsafe_trials(self) -> int | None: ...
+    @property
+    def unnecessary_trials(self) -> int | None: ...
+
+
+def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
+    """Judge a run's case-trial counts against the requirement of ``promotion`` (None: no requirement set)."""
+    if promotion is None or not promotion.requires_evidence:
+        return None
+    confidence = confidence_of(promotion)
+    n = counts.trial_count or 0  # None: a record from before case-trials were counted
+    parts: list[str] = []
+    needed: list[int | None] = []
+    met = True
+    for name, events, requirement in (
+        ("unsafe-serve", counts.unsafe_trials or 0, promotion.max_unsafe_rate),
+        ("unnecessary-abstention", counts.unnecessary_trials or 0, promotion.max_unnecessary_rate),
+    ):
+        if requirement is None:
+            continue
+        bound = upper_bound(events, n, confidence)
+        ok = bound_at_most(events, n, confidence, requirement)
+        met = met and ok
+        needed.append(more_clean_trials(events, n, confidence, requirement))
+        relation = "<=" if ok else ">"
+        parts.append(
+            f"{name} rate {events} of {n} case-trials, upper bound {percent(bound)} at {percent(confidence)} "
+            f"confidence {relation} {percent(requirement)} required"
+        )
+    more = None if None in needed else max(n for n in needed if n is not None)
+    reason = "; ".join(parts)
+    if met:
+        reason += ": the evidence requirement is met"
+    elif more is None:
+        reason += ": no number of clean case-trials can meet it"
+    else:
+        reason += f": {more} more clean case-trials would meet it"
+    return Evidence(
+        confidence=confidence, max_unsafe_rate=promotion.max_unsafe_rate,
+        max_unnecessary_rate=promotion.max_unnecessary_rate, met=met, more_clean_trials=more, reason=reason,
+    )
+
+
+def percent(value: float) -> str:
+    """A rate as a percentage with three significant digits (``0.0499`` -> ``4.99%``)."""
+    return f"{value * 100:.3g}%"
+
+
+class Comparison(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A candidate against a baseline run on the same frozen cases, case by case (pass = every trial passed).
+
+    ``fixed``: cases the baseline failed and the candidate passes; ``broken``: the other way round;
+    ``both_pass``/``both_fail``: the concordant pairs; ``p_value``: the exact McNemar test (a two-sided binomial
+    test, p = 1/2, on the discordant pairs). Cases that errored or did not run on either side are not paired.
+    Evidence for the reviewer: the decision stays the guardrail rule."""
+
+    baseline_run_id: str
+    baseline_template_id: str
+    fixed: tuple[str, ...]
+    broken: tuple[str, ...]
+    both_pass: int
+    both_fail: int
+    p_value: float
+
+    def text(self) -> str:
+        def cases(ids: tuple[str, ...]) -> str:
+            shown = ", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")
+            return f"{len(ids)}" + (f" ({shown})" if ids else "")
+
+        return (f"vs baseline {self.baseline_template_id}: fixed {cases(self.fixed)}, broken {cases(self.broken)}; "
+                f"exact McNemar p = {self.p_value:.4g}")
+
+
+def paired_comparison(
+    candidate: Iterable[tuple[str, Outcome]], baseline: Iterable[tuple[str, Outcome]], baseline_run_id: str,
+    baseline_template_id: str,
+) -> Comparison:
+    """Pair a candidate's (case_id, outcome) with a baseline's on the cases both judged."""
+    theirs = {case_id: outcome for case_id, outcome in baseline if outcome in JUDGED}
+    fixed, broken = [], []
+    both_pass = both_fail = 0
+    for case_id, outcome in candidate:
+        other = theirs.get(case_id)
+        if other is None or outcome not in JUDGED:
+            continue
+        passes, passed = outcome is Outcome.PASS, other is Outcome.PASS
+        if passes and not passed:
+            fixed.append(case_id)
+        elif passed and not passes:
+            broken.append(case_id)
+        elif passes:
+            both_pass += 1
+        else:
+            both_fail += 1
+    return Comparison(
+        baseline_run_id=baseline_run_id, baseline_template_id=baseline_template_id, fixed=tuple(fixed),
+        broken=tuple(broken), both_pass=both_pass, both_fail=both_fail,
+        p_value=mcnemar_exact(len(fixed), len(broken)),
+    )

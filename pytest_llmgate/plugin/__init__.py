@@ -1,0 +1,1 @@
+"""plugin: see docs/architecture.md."""

@@ -1,0 +1,126 @@
+"""The pytest plugin ``llmgate``: thin hooks. A session that gates nothing pays for nothing.
+
+This module imports only pytest and the option table. The gate itself (experiments, providers, records:
+``_gate_plugin``) is loaded when a session asks for it: an llmgate option or ini key selects a run or a freeze,
+or the paths pytest collects hold an experiment (``llmgate.yaml``) or a suite file.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmgate.plugin import hookspecs as _hookspecs
+from pytest_llmgate.model.defaults import MANIFEST_NAME, SUITE_SUFFIXES
+from pytest_llmgate.plugin.options import add_options, value
+
+if TYPE_CHECKING:
+    from pytest_llmgate.plugin.wiring import Wiring
+
+_WIRING = pytest.StashKey["Wiring"]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(_hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def _active(config: pytest.Config) -> Wiring | None:
+    return config.stash.get(_WIRING, None)
+
+
+def _activate(config: pytest.Config) -> Wiring:
+    """The gate's machinery for this session, loaded the first time it is needed."""
+    wiring = _active(config)
+    if wiring is None:
+        from pytest_llmgate.plugin.wiring import Wiring
+
+        wiring = config.stash[_WIRING] = Wiring(config)
+    return wiring
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if value(config, "candidates") or value(config, "baselines") or value(config, "freeze"):
+        _activate(config)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    found = discover(config)
+    if found or _active(config) is not None:
+        _activate(config).start(found)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    wiring = _active(config)
+    return wiring.header_lines() if wiring is not None else []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if (path / MANIFEST_NAME).is_file():
+        return _activate(parent.config).experiment_dir(path, parent)
+    return None
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.name.endswith(SUITE_SUFFIXES):
+        return _activate(parent.config).suite_file(file_path, parent)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    attach = getattr(item, "attach_result", None)  # a gate's case item (no import needed to tell)
+    if attach is not None:
+        attach(report)
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    wiring = _active(session.config)
+    if wiring is not None:
+        wiring.finish(session, exitstatus)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    wiring = _active(config)
+    if wiring is not None:
+        wiring.terminal_summary(terminalreporter)
+
+
+def discover(config: pytest.Config) -> list[Path]:
+    """Experiment directories under the paths pytest was given (or that hold a suite it was given)."""
+    ignored = {Path(p).resolve() for p in config.getoption("ignore") or []}
+    norecurse = config.getini("norecursedirs")
+    found: list[Path] = []
+    for arg in config.args:
+        path = (config.invocation_params.dir / arg.split("::")[0]).resolve()
+        if path.is_dir():
+            for top, dirs, files in os.walk(path):
+                if MANIFEST_NAME in files:
+                    found.append(Path(top))
+                dirs[:] = sorted(
+                    d for d in dirs
+                    if not any(fnmatch.fnmatch(d, pattern) for pattern in norecurse)
+                    and Path(top, d) not in ignored
+                    and not Path(top, d, "pyvenv.cfg").exists()
+                )
+        elif path.is_file():
+            for parent in path.parents:
+                if (parent / MANIFEST_NAME).is_file():
+                    found.append(parent)
+                    break
+    return list(dict.fromkeys(found))

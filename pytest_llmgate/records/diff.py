@@ -1,0 +1,199 @@
+"""What changed against a stored run: the counterpart chosen, comparability first, then per case and per suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from pytest_llmgate.model.decision import ComparabilityIssue, comparability_issues
+from pytest_llmgate.model.vocab import CaseChange, MatchedBy, Outcome
+
+if TYPE_CHECKING:
+    from pytest_llmgate.records.run import Metrics, RunRecord
+
+#: The scope of the metric deltas over every case, beside one per suite.
+ALL_CASES = "all"
+#: The order changes are listed in: what a reviewer must see first.
+CHANGE_ORDER = (CaseChange.BROKEN, CaseChange.CHANGED, CaseChange.FIXED, CaseChange.NEW, CaseChange.REMOVED,
+                CaseChange.NOT_COMPARED, CaseChange.UNCHANGED)
+#: Handoff keys (kept in a run's tags) naming the run to compare with when no stored run has the same template.
+HANDOFF_ORDER = ((MatchedBy.HANDOFF_CANDIDATE, "candidate_template_id"),
+                 (MatchedBy.HANDOFF_FAILING, "failing_template_id"))
+
+
+class CaseDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One case whose outcome differs from the stored run's (``None``: no such case on that side)."""
+
+    suite: str
+    case_id: str
+    change: CaseChange
+    before: Outcome | None
+    after: Outcome | None
+
+
+class MetricDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """This run's metrics minus the stored run's, over one suite or every case."""
+
+    unsafe_claim_served: int
+    unnecessary_abstention: int
+    exact_route_rate: float
+    error_count: int
+    not_run_count: int
+
+
+class StoredComparison(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A run against the stored run it is compared with (``--llmgate-compare-to``, ``llmgate diff``).
+
+    ``comparable`` is false when no stored run matches (``matched_by`` ``none``) or when the two differ in a
+    compared field (``comparability_issues``): then nothing else is filled in. ``counts`` has every change
+    kind; ``cases`` lists every case that is not ``unchanged`` (in the run record; the session report keeps
+    the counts only)."""
+
+    matched_by: MatchedBy
+    comparable: bool
+    against_run_id: str | None = None
+    against_template_id: str | None = None
+    against_code_commit: str | None = None
+    template_changed: bool = False
+    comparability_issues: tuple[ComparabilityIssue, ...] = ()
+    counts: dict[CaseChange, int] = {}
+    metric_deltas: dict[str, MetricDelta] = {}
+    cases: tuple[CaseDelta, ...] = ()
+
+    def summary(self) -> StoredComparison:
+        """The same without the per-case list (for the session report)."""
+        return msgspec.structs.replace(self, cases=())
+
+
+def counterpart(run: RunRecord, stored: Iterable[RunRecord]) -> tuple[RunRecord | None, MatchedBy]:
+    """The stored run to compare ``run`` with: the newest of the same experiment and template, else of the
+    template its handoff names as the candidate, else as the failing release; never ``run`` itself."""
+    same_experiment = [other for other in stored if other.experiment == run.experiment and other.run_id != run.run_id]
+    wanted = [(MatchedBy.TEMPLATE, run.template_id)]
+    wanted += [(by, run.tags[key]) for by, key in HANDOFF_ORDER if run.tags.get(key)]
+    for by, template_id in wanted:
+        matches = [other for other in same_experiment if other.template_id == template_id]
+        if matches:
+            return max(matches, key=lambda other: other.run_id), by
+    return None, MatchedBy.NONE
+
+
+def compare(before: RunRecord | None, after: RunRecord, matched_by: MatchedBy = MatchedBy.TEMPLATE) -> StoredComparison:
+    """``after`` against ``before``: refused (nothing compared) when they are not comparable."""
+    if before is None:
+        return StoredComparison(matched_by=MatchedBy.NONE, comparable=False)
+    refused = StoredComparison(
+        matched_by=matched_by, comparable=False, against_run_id=before.run_id, against_template_id=before.template_id,
+        against_code_commit=before.params.get("code_commit"),
+        template_changed=before.params.get("template_sha256") != after.params.get("template_sha256"),
+        comparability_issues=comparability_issues([before, after]),
+    )
+    if refused.comparability_issues:
+        return refused
+    old = {(entry.suite, entry.case_id): entry.outcome for entry in before.cases}
+    new = {(entry.suite, entry.case_id): entry.outcome for entry in after.cases}
+    counts = {change: 0 for change in CHANGE_ORDER}
+    deltas = []
+    for key in [*new, *(key for key in old if key not in new)]:
+        change = case_change(old.get(key), new.get(key))
+        counts[change] += 1
+        if change is not CaseChange.UNCHANGED:
+            deltas.append(CaseDelta(suite=key[0], case_id=key[1], change=change, before=old.get(key),
+                                    after=new.get(key)))
+    deltas.sort(key=lambda delta: CHANGE_ORDER.index(delta.change))  # stable: in case order within a kind
+    metric_deltas = {ALL_CASES: metric_delta(before.metrics, after.metrics)}
+    for suite, metrics in after.suite_metrics.items():
+        if suite in before.suite_metrics:
+            metric_deltas[suite] = metric_delta(before.suite_metrics[suite], metrics)
+    return msgspec.structs.replace(refused, comparable=True, counts=counts, metric_deltas=metric_deltas,
+                                   cases=tuple(deltas))
+
+
+def case_change(before: Outcome | None, after: Outcome | None) -> CaseChange:
+    """How a case moved from ``before`` to ``after`` (``None``: absent on that side)."""
+    if before is None:
+        return CaseChange.NEW
+    if after is None:
+        return CaseChange.REMOVED
+    if before is after:
+        return CaseChange.UNCHANGED
+    if Outcome.NOT_RUN in (before, after):
+        return CaseChange.NOT_COMPARED
+    if after is Outcome.PASS:
+        return CaseChange.FIXED
+    if before is Outcome.PASS:
+        return CaseChange.BROKEN
+    return CaseChange.CHANGED
+
+
+def metric_delta(before: Metrics, after: Metrics) -> MetricDelta:
+    return MetricDelta(
+        unsafe_claim_served=after.unsafe_claim_served - before.unsafe_claim_served,
+        unnecessary_abstention=after.unnecessary_abstention - before.unnecessary_abstention,
+        exact_route_rate=round(after.exact_route_rate - before.exact_route_rate, 6),
+        error_count=after.error_count - before.error_count,
+        not_run_count=after.not_run_count - before.not_run_count,
+    )
+
+
+# -- text ------------------------------------------------------------------------------------------
+def with_sign(value: float, is_rate: bool = False) -> str:
+    if is_rate:
+        points = round(value * 100, 1)
+        return f"{points:+g} pt"
+    return f"{int(value):+d}"
+
+
+def headline(comparison: StoredComparison) -> str:
+    """One line: what it was compared with and the counts, or why nothing was compared."""
+    if comparison.matched_by is MatchedBy.NONE:
+        return "no stored run of this template, nor of one its handoff names: nothing compared"
+    notes = [f"template {comparison.against_template_id}"]
+    if comparison.matched_by is not MatchedBy.TEMPLATE:
+        notes.append(f"named by {comparison.matched_by.value}")
+    if comparison.template_changed:
+        notes.append("edited" if comparison.matched_by is MatchedBy.TEMPLATE else "another file")
+    against = f"run {comparison.against_run_id} ({', '.join(notes)})"
+    if not comparison.comparable:
+        return f"NOT COMPARABLE with {against}: differs in {issue_text(comparison.comparability_issues)}; nothing compared"
+    counts = ", ".join(f"{comparison.counts.get(change, 0)} {change.value}" for change in CHANGE_ORDER
+                       if comparison.counts.get(change, 0) or change in (CaseChange.BROKEN, CaseChange.FIXED))
+    return f"against {against}: {counts}"
+
+
+def issue_text(issues: Sequence[ComparabilityIssue]) -> str:
+    return "; ".join(f"{issue.field} ({' -> '.join(str(value) for value in issue.values.values())})" for issue in issues)
+
+
+def delta_text(comparison: StoredComparison, scope: str = ALL_CASES) -> str:
+    """The metric deltas of one scope, e.g. ``unsafe +1, unnecessary -1, exact +0 pt``."""
+    delta = comparison.metric_deltas.get(scope)
+    if delta is None:
+        return ""
+    return (f"unsafe {with_sign(delta.unsafe_claim_served)}, unnecessary {with_sign(delta.unnecessary_abstention)}, "
+            f"exact {with_sign(delta.exact_route_rate, True)}, errors {with_sign(delta.error_count)}")
+
+
+def comparison_lines(comparison: StoredComparison, indent: str = "", limit: int = 10) -> list[str]:
+    """The headline, the deltas per scope, then the changed cases by kind (at most ``limit`` of each kind)."""
+    lines = [indent + headline(comparison)]
+    if not comparison.comparable:
+        return lines
+    for scope, delta in comparison.metric_deltas.items():
+        if scope == ALL_CASES or any(msgspec.structs.astuple(delta)):
+            lines.append(f"{indent}  {scope}: {delta_text(comparison, scope)}")
+    for change in CHANGE_ORDER[:-1]:
+        cases = [delta for delta in comparison.cases if delta.change is change]
+        if not cases:
+            continue
+        shown = ", ".join(f"{d.case_id} ({_outcome(d.before)} -> {_outcome(d.after)})" for d in cases[:limit])
+        more = f" and {len(cases) - limit} more" if len(cases) > limit else ""
+        lines.append(f"{indent}  {change.value}: {shown}{more}")
+    return lines
+
+
+def _outcome(outcome: Outcome | None) -> str:
+    return outcome.value if outcome is not None else "absent"
+

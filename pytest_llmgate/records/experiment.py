@@ -1,0 +1,241 @@
+"""Experiments: a manifest with its suites and candidate artifacts, loaded and fingerprinted together."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from pytest_llmgate.records.candidate import ARTIFACT_SUFFIXES, Candidate, load_candidate
+from pytest_llmgate.records.convert import convert
+from pytest_llmgate.model.costs import Budget
+from pytest_llmgate.model.defaults import MANIFEST_NAME as MANIFEST_NAME, SUITE_SUFFIXES as SUITE_SUFFIXES
+from pytest_llmgate.model.errors import CandidateError, ManifestError, SuiteError
+from pytest_llmgate.model.fingerprint import fingerprint, short
+from pytest_llmgate.records.suite import Suite, load_suite
+from pytest_llmgate.model.case import Case
+from pytest_llmgate.model.decision import Promotion
+from pytest_llmgate.records.yaml_loader import Document, load_yaml
+
+#: The fingerprint over every suite of an experiment; no suite may take its name.
+EVALUATION = "evaluation"
+
+
+# -- the manifest, llmgate.yaml ---------------------------------------------------------------------------------
+
+_Text = Annotated[str, Meta(min_length=1)]
+_Rate = Annotated[float, Meta(gt=0, le=1)]
+
+
+class PromotionBlock(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The manifest's ``promotion`` block, every key optional; a run record keeps it whole as ``Promotion``."""
+
+    alias: Annotated[_Text, Meta(description="The alias a promoted artifact gets.")] = "canary_candidate"
+    rollback_artifact: Annotated[_Text | None, Meta(
+        description="What a canary rolls back to (llmgate canary); none by default.")] = None
+    limitation: Annotated[str, Meta(
+        description="What the promotion does not claim; shown with the decision.")] = (
+        "requires production review and monitored canary")
+    max_unsafe_rate: Annotated[_Rate | None, Meta(
+        description="Opt-in evidence requirement: the upper confidence bound of the unsafe-serve rate over "
+                    "case-trials must be at most this.")] = None
+    max_unnecessary_rate: Annotated[_Rate | None, Meta(
+        description="Opt-in evidence requirement: the upper confidence bound of the unnecessary-abstention rate "
+                    "over case-trials must be at most this.")] = None
+    confidence: Annotated[Annotated[float, Meta(gt=0, lt=1)] | None, Meta(
+        description="Confidence of the one-sided Clopper-Pearson upper bounds; default 0.95.")] = None
+
+
+class Handoff(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The manifest's ``handoff`` block: lineage from the incident, every key optional; each becomes a run tag."""
+
+    incident_request_id: Annotated[str, Meta(description="The request the incident was found on.")] | UnsetType = UNSET
+    failing_template_id: Annotated[str, Meta(description="The artifact that failed.")] | UnsetType = UNSET
+    candidate_template_id: Annotated[str, Meta(description="The artifact proposed as the fix.")] | UnsetType = UNSET
+    required_metric: Annotated[str, Meta(description="What the fix must show.")] | UnsetType = UNSET
+    hypothesis: Annotated[str, Meta(description="Why the fix should work.")] | UnsetType = UNSET
+
+
+_NAME = "^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+#: A suite name (its rule is said in ``Manifest.suites``: msgspec 0.19 drops a key type's description, and
+#: its pattern from the schema with it).
+SuiteName = Annotated[str, Meta(pattern=f"^(?!{EVALUATION}$)[A-Za-z][A-Za-z0-9_-]*$")]
+SuitePath = Annotated[str, Meta(
+    pattern=r"\.suite\.(yaml|jsonl)$",
+    description="a suite file's name ends in .suite.yaml or .suite.jsonl; its path is relative to the manifest's "
+                "directory, inside it")]
+
+
+class Manifest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """An experiment manifest, ``llmgate.yaml``: the experiment's name and versions, its suites, where its candidate
+    artifacts are, the incident's handoff, and what a promotion gives and requires."""
+
+    experiment: Annotated[str, Meta(
+        pattern=_NAME, description="an experiment name starts with a letter or digit and holds only letters, "
+                                   "digits and _ . - (it groups the experiment's runs)")]
+    policy_id: Annotated[_Text, Meta(description="The policy the candidates are held to; runs compare only when "
+                                                 "it is equal.")]
+    evidence_version: Annotated[_Text, Meta(description="The evidence the cases refer to; runs compare only when "
+                                                        "it is equal.")]
+    evaluator_version: Annotated[_Text, Meta(description="The evaluator's version; runs compare only when it is "
+                                                         "equal.")]
+    suites: Annotated[dict[SuiteName, SuitePath], Meta(
+        min_length=1,
+        description=f"Suite names -> suite files: a suite name starts with a letter and holds only letters, digits, _ "
+                    f"and - (it becomes the <name>_sha param; '{EVALUATION}' names the fingerprint over all "
+                    f"suites); a suite file, relative to the manifest's directory, ends in .suite.yaml or "
+                    f".suite.jsonl.")]
+    templates: Annotated[_Text, Meta(description="The folder of candidate artifacts, relative to the manifest's "
+                                                 "directory.")] = "templates"
+    handoff: Annotated[Handoff, Meta(description="Lineage from the incident; run tags.")] = Handoff()
+    promotion: Annotated[PromotionBlock, Meta(description="What a promotion gives and requires.")] = PromotionBlock()
+    budget: Annotated[Budget | None, Meta(description="Limits a run must stay within to be eligible; over one: "
+                                                      "REJECT_OVER_BUDGET (docs/costs.md).")] = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Experiment:
+    """Everything one manifest names, validated, with the fingerprints of its suites."""
+
+    name: str
+    directory: Path
+    manifest_path: Path
+    policy_id: str
+    evidence_version: str
+    evaluator_version: str
+    suites: tuple[Suite, ...]
+    candidates: Mapping[str, Candidate]
+    handoff: Mapping[str, str]
+    promotion: Promotion
+    evaluation_fingerprint: str
+    budget: Budget | None = None  # the manifest's budget block (None: no budget, nothing changes)
+
+    @property
+    def cases(self) -> tuple[Case, ...]:
+        return tuple(case for suite in self.suites for case in suite.cases)
+
+    @property
+    def fingerprints(self) -> dict[str, str]:
+        """Full fingerprints: one per suite, then ``evaluation``."""
+        prints = {suite.name: suite.fingerprint for suite in self.suites}
+        prints[EVALUATION] = self.evaluation_fingerprint
+        return prints
+
+    @property
+    def short_fingerprints(self) -> dict[str, str]:
+        return {name: short(value) for name, value in self.fingerprints.items()}
+
+    def suite_paths(self) -> frozenset[Path]:
+        return frozenset(suite.path for suite in self.suites)
+
+
+def load_experiment(directory: Path) -> Experiment:
+    """Load the experiment whose ``llmgate.yaml`` is in ``directory``; any bad input raises with file and line."""
+    directory = directory.resolve()
+    manifest_path = directory / MANIFEST_NAME
+    document = load_yaml(manifest_path, ManifestError)
+    manifest = convert(document, Manifest, ManifestError)
+    written = document.data  # which optional keys the file has
+
+    suites: list[Suite] = []
+    seen_cases: dict[str, Suite] = {}
+    for name, relative in manifest.suites.items():
+        path = _inside(directory, relative, document, ["suites", name])
+        if not path.is_file():
+            raise ManifestError(manifest_path, document.line_of(["suites", name]), f"suite {name!r}: no file {relative!r}")
+        suite = load_suite(name, path)
+        for case in suite.cases:
+            other = seen_cases.get(case.case_id)
+            if other is not None:
+                raise SuiteError(
+                    path, case.line,
+                    f"duplicate case_id {case.case_id!r}: already in suite {other.name!r} ({other.path.name}); "
+                    "case ids are unique across the suites of an experiment",
+                )
+            seen_cases[case.case_id] = suite
+        suites.append(suite)
+
+    templates_rel = manifest.templates
+    templates_dir = _inside(directory, templates_rel, document, ["templates"])
+    templates_line = document.line_of(["templates"]) if "templates" in written else None
+    if templates_dir.exists() and not templates_dir.is_dir():
+        raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} is not a folder")
+    if "templates" in written and not templates_dir.is_dir():
+        raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} does not exist")
+    try:
+        candidates = _load_candidates(templates_dir, directory)
+    except _Unlistable as exc:
+        raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} cannot be listed: {exc}") from None
+
+    promotion = manifest.promotion
+    all_cases = [case.written for suite in suites for case in suite.cases]
+    return Experiment(
+        name=manifest.experiment,
+        directory=directory,
+        manifest_path=manifest_path,
+        policy_id=manifest.policy_id,
+        evidence_version=manifest.evidence_version,
+        evaluator_version=manifest.evaluator_version,
+        suites=tuple(suites),
+        candidates=MappingProxyType(candidates),
+        handoff=MappingProxyType(dict(written.get("handoff") or {})),  # in the file's order: the run's tags
+        promotion=Promotion(
+            alias=promotion.alias,
+            rollback_artifact=promotion.rollback_artifact,
+            limitation=promotion.limitation,
+            max_unsafe_rate=promotion.max_unsafe_rate,
+            max_unnecessary_rate=promotion.max_unnecessary_rate,
+            confidence=promotion.confidence,
+        ),
+        # One suite: its fingerprint already is the evaluation's (the same cases), no second pass needed.
+        evaluation_fingerprint=suites[0].fingerprint if len(suites) == 1 else fingerprint(all_cases),
+        budget=manifest.budget,
+    )
+
+
+def _inside(directory: Path, relative: str, document: Document, location: list[str | int]) -> Path:
+    """``relative`` resolved against ``directory``; a path that leaves it is an error."""
+    path = (directory / relative).resolve()
+    if not path.is_relative_to(directory):
+        raise ManifestError(
+            document.path, document.line_of(location),
+            f"{'.'.join(map(str, location))}: path {relative!r} leaves the experiment directory",
+        )
+    return path
+
+
+class _Unlistable(Exception):
+    """The templates folder exists but cannot be listed; the message is the system's reason."""
+
+
+def _load_candidates(templates_dir: Path, directory: Path) -> dict[str, Candidate]:
+    candidates: dict[str, Candidate] = {}
+    if not templates_dir.is_dir():
+        return candidates
+    try:
+        paths = sorted(templates_dir.iterdir())
+    except OSError as exc:
+        raise _Unlistable(exc.strerror or str(exc)) from None
+    for path in paths:
+        if path.suffix not in ARTIFACT_SUFFIXES:
+            continue
+        if path.is_symlink() and not Path(os.path.realpath(path)).is_relative_to(directory):
+            # Suites and the templates folder are held inside the experiment; an artifact is too.
+            raise CandidateError(
+                path, None, f"is a link to {os.readlink(path)!r}, which leaves the experiment directory"
+            )
+        if not path.is_file():
+            continue
+        candidate = load_candidate(path, directory)
+        if candidate.template_id in candidates:
+            raise CandidateError(
+                path, None, f"template_id {candidate.template_id!r} is also {candidates[candidate.template_id].path.name}"
+            )
+        candidates[candidate.template_id] = candidate
+    return candidates

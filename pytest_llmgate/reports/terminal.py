@@ -1,0 +1,135 @@
+"""What the gate prints: the fingerprints in the header, and a table, fingerprints and decision per experiment."""
+
+from __future__ import annotations
+
+from pytest_llmgate.model.costs import CostMetrics
+from pytest_llmgate.model.decision import decision_text
+from pytest_llmgate.records.diff import comparison_lines
+from pytest_llmgate.model.errors import display_path
+from pytest_llmgate.records.run import RunRecord
+from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
+from pytest_llmgate.reports.table import format_table, rate
+
+COLUMNS = ("template", "role", "unsafe", "unnecessary", "exact", "status")
+#: Shown after ``unnecessary`` when a run is incomplete, so the table says why at a glance.
+INCOMPLETE_COLUMNS = ("errors", "not run")
+#: Shown before ``status`` when a run reported tokens (an LLM candidate) or the experiment has a budget.
+COST_COLUMNS = ("tokens in", "tokens out", "cost", "p50", "p95")
+
+
+def shows_costs(outcome: ExperimentOutcome) -> bool:
+    """Whether the experiment's table gets the cost columns: an LLM candidate ran, or there is a budget."""
+    return outcome.experiment.budget is not None or any(
+        record.metrics.cost is not None and record.metrics.cost.output_tokens is not None for record in outcome.records
+    )
+
+
+def cost_cells(cost: CostMetrics | None) -> tuple[str, ...]:
+    """Tokens in and out, cost (``?``: unknown price; ``-``: no tokens) and latency p50/p95 of a run."""
+    if cost is None:
+        return ("-",) * len(COST_COLUMNS)
+    tokens = cost.input_tokens is not None or cost.output_tokens is not None
+    return (
+        _count(cost.input_tokens), _count(cost.output_tokens),
+        ("?" if tokens else "-") if cost.cost_usd is None else usd(cost.cost_usd),
+        _ms(cost.latency_p50_ms), _ms(cost.latency_p95_ms),
+    )
+
+
+def usd(value: float) -> str:
+    return f"${value:.4f}" if value >= 0.01 else f"${value:.2g}"
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f}ms" if value >= 10 else f"{value:.2g}ms"
+
+
+def budget_lines(records: tuple[RunRecord, ...]) -> list[str]:
+    return [f"  {record.template_id}: over budget: {'; '.join(record.over_budget)}"
+            for record in records if record.over_budget]
+
+
+def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
+    """The experiment's table (SPEC §5.4; with errors and not-run counts when a run is incomplete), the
+    templates that did not run, the fingerprints, the lock state and the decision."""
+    experiment = outcome.experiment
+    why = any(not record.complete for record in outcome.records)
+    costs = shows_costs(outcome)
+    rows = [(*COLUMNS[:4], *(INCOMPLETE_COLUMNS if why else ()), COLUMNS[4], *(COST_COLUMNS if costs else ()),
+             COLUMNS[5])] + [
+        (
+            record.template_id,
+            record.role.value,
+            str(record.metrics.unsafe_claim_served),
+            str(record.metrics.unnecessary_abstention),
+            *((str(record.metrics.error_count), str(record.unevaluated)) if why else ()),
+            rate(record.metrics.exact_route_rate),
+            *(cost_cells(record.metrics.cost) if costs else ()),
+            record.status.value,
+        )
+        for record in outcome.records
+    ]
+    lines = [f"{experiment.name} ({display_path(experiment.directory)})"]
+    lines.extend(format_table(rows, right=set(range(2, len(rows[0]) - 1)), indent="  "))
+    lines.extend(budget_lines(outcome.records))
+    lines.extend(f"  {note}" for record in outcome.records for note in run_notes(record))
+    for plan in outcome.not_run:
+        lines.append(f"  {plan.template_id} ({plan.role.value}): not run - every case deselected or never reached; "
+                     "no run record")
+    prints = "  ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
+    lines.append(f"  fingerprints: {prints}")
+    lines.append(
+        "  frozen: yes (llmgate.lock matches)" if outcome.frozen
+        else "  frozen: NO - no llmgate.lock; pytest --llmgate-freeze freezes these suites"
+    )
+    lines.append(f"  decision: {decision_text(outcome.verdict)}")
+    compared = [record for record in outcome.records if record.comparison is not None]
+    if compared:
+        lines.append("  compared with stored runs (--llmgate-compare-to):")
+        for record in compared:
+            assert record.comparison is not None
+            lines.append(f"    {record.template_id} ({record.role.value}):")
+            lines.extend(comparison_lines(record.comparison, indent="      "))
+    return lines
+
+
+#: How many flaky cases a summary names per run (the least agreeing first).
+WORST_FLAKY = 3
+
+
+def run_notes(record: RunRecord) -> list[str]:
+    """What a run's counts support beyond the table (docs/statistics.md): its evidence against the manifest's
+    requirement, its flaky cases (how many; the worst by agreement), and its comparison with each baseline."""
+    notes = []
+    if record.evidence is not None:
+        notes.append(f"evidence: {record.template_id}: {record.status.value}: {record.evidence.reason}")
+    flaky = sorted((case for case in record.cases if case.flaky), key=lambda case: (case.agreement or 0, case.case_id))
+    if flaky:
+        worst = ", ".join(
+            f"{case.case_id} ({case.passed_trials} of {len(case.trial_routes)} passed, "
+            f"agreement {rate(case.agreement or 0)})" for case in flaky[:WORST_FLAKY]
+        )
+        notes.append(f"flaky: {record.template_id}: {len(flaky)} case(s); worst: {worst}")
+    notes.extend(f"{record.template_id} {comparison.text()}" for comparison in record.comparisons)
+    return notes
+
+
+def summary_lines(result: SessionResult) -> list[str]:
+    lines: list[str] = []
+    for outcome in result.outcomes:
+        lines.extend(experiment_lines(outcome))
+    if result.run_paths:
+        runs_dir = result.run_paths[0].parent
+        lines.append(f"records: {len(result.run_paths)} run(s) in {display_path(runs_dir)}")
+    if result.report_path is not None:
+        lines.append(f"report: {display_path(result.report_path)}")
+    lines.extend(result.notes)
+    for error in result.errors:
+        lines.append(f"ERROR llmgate: {error.message()}")
+    return lines

@@ -1,0 +1,67 @@
+"""The package's layers (docs/architecture.md) hold: import-linter's contracts in pyproject.toml, and no public
+name defined in two modules."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "pytest_llmgate"
+LINT_IMPORTS = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
+                "sys.exit(lint_imports_command())"]
+
+#: Names every provider module defines by convention (providers.md): the factory and its key variable.
+PROVIDER_CONVENTION = {"FACTORY", "DEFAULT_KEY_ENV", "main"}
+
+
+def _lint(root: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*LINT_IMPORTS, "--config", str(ROOT / "pyproject.toml"), "--no-cache"], cwd=root,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_the_layers_and_the_pytest_rule_hold() -> None:
+    result = _lint(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 2 kept, 0 broken." in result.stdout
+
+
+@pytest.mark.parametrize(("module", "line", "contract"), [
+    ("model/vocab.py", "import pytest_llmgate.engine.session", "Layers"),
+    ("reports/terminal.py", "import pytest_llmgate.engine.session", "Layers"),
+    ("records/run.py", "import pytest", "Only the plugin imports pytest"),
+])
+def test_a_wrong_import_breaks_a_contract(tmp_path: Path, module: str, line: str, contract: str) -> None:
+    shutil.copytree(PACKAGE, tmp_path / "pytest_llmgate", ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "pytest_llmgate" / module
+    target.write_text(target.read_text() + f"\n{line}\n")
+    result = _lint(tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 broken" in result.stdout
+    assert contract in result.stdout.split("Broken contracts")[1]
+
+
+def test_no_public_name_is_defined_in_two_modules() -> None:
+    where: dict[str, list[str]] = defaultdict(list)
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names = [node.name]
+            elif isinstance(node, ast.Assign):
+                names = [target.id for target in node.targets if isinstance(target, ast.Name)]
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names = [node.target.id]
+            else:
+                continue
+            for name in names:
+                if not name.startswith("_") and name not in PROVIDER_CONVENTION and name != "T":
+                    where[name].append(str(path.relative_to(ROOT)))
+    twice = {name: paths for name, paths in where.items() if len(paths) > 1}
+    assert twice == {}
