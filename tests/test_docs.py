@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from pytest_llmgate import ManifestError, load_candidate, load_experiment, load_suite
-from pytest_llmgate._experiment import Manifest
+from pytest_llmgate.records.experiment import Manifest
 from pytest_llmgate.providers import builtin_factory, check_settings
 
 ROOT = Path(__file__).resolve().parent.parent
