@@ -128,6 +128,7 @@ def test_the_example_report_in_a_browser(pytester: pytest.Pytester, example: Pat
     page.close()
 
 
+@pytest.mark.slow
 def test_a_10000_case_report_in_a_browser(pytester: pytest.Pytester, make_experiment: Any, browser: Any) -> None:
     directory = make_experiment("big", suites={"main": []})
     states = ("log", "none", "other")

@@ -133,7 +133,7 @@ def single_session(tmp_path_factory: pytest.TempPathFactory) -> SingleSession:
     return session
 
 
-@pytest.mark.parametrize("count", [300, 10_000])
+@pytest.mark.parametrize("count", [300, pytest.param(10_000, marks=pytest.mark.slow)])
 @pytest.mark.parametrize("splits", [SPLIT, SHARD], ids=["pytest-split", "pytest-shard"])
 def test_generated_experiment_parts_under_xdist_merge_exactly(
     pytester: pytest.Pytester, single_session: SingleSession, splits: list[list[str]], count: int,
