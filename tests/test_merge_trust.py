@@ -146,3 +146,19 @@ def test_the_merged_report_keeps_what_the_parts_said_once_but_not_that_they_were
         (out / "report.json").write_text(json.dumps(report))
     assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 0
     assert json.loads((pytester.path / "merged" / "report.json").read_text())["notes"] == [said]
+
+
+def test_with_a_key_merge_refuses_an_edited_part_report_and_signs_what_it_writes(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(SIGNING_KEY_ENV, "k")
+    big_experiment(pytester.path, 40)
+    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 0
+    assert main(["verify", str(pytester.path / "merged")]) == 0
+    report = outs[1] / "report.json"
+    edited = json.loads(report.read_text())
+    edited["notes"].append("a note the job never wrote")
+    report.write_text(json.dumps(edited))
+    capsys.readouterr()
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "again")]) == 2
+    assert f"{report.name}: refused: signature does not match" in capsys.readouterr().err

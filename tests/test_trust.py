@@ -201,7 +201,7 @@ def test_a_forged_record_is_refused_by_promote_without_a_key(
     assert llmgate(pytester.path, "promote", *_all(runs)).returncode == 0  # untouched, it promotes
     refs = forgery.forge(pytester.path, runs)
     done = llmgate(pytester.path, "promote", *refs)
-    if not forgery.words:  # only a signature catches it: documented in docs/records.md, "Trust"
+    if not forgery.words:  # only a signature catches it: documented in docs/trust.md
         assert done.returncode == 0, done.stderr
         return
     assert done.returncode == 2, done.stdout
@@ -580,3 +580,18 @@ def test_records_signed_in_the_earlier_form_keep_verifying(pytester: pytest.Pyte
     done = llmgate(pytester.path, "verify", str(runs[0].path), key=KEY)
     assert done.returncode == 1 and SIGNATURE_WORDS in done.stdout
     assert llmgate(pytester.path, "verify", "records/decision.json", key="another key").returncode == 1
+
+
+def test_every_test_this_page_names_exists() -> None:
+    """docs/trust.md cites the tests that show what it says; each must exist."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "trust.md").read_text(encoding="utf-8")
+    cited = set(re.findall(r"`(test_\w+)`", page))
+    defined = {name for path in (root / "tests").glob("test_*.py")
+               for name in re.findall(r"^def (test_\w+)\(", path.read_text(encoding="utf-8"), re.MULTILINE)}
+    assert len(cited) >= 10
+    assert sorted(cited - defined) == []
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "(docs/trust.md)" in readme
