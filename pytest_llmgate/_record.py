@@ -180,7 +180,7 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     the trust fields (docs/trust.md): ``experiment_path`` is the experiment directory relative to
     the records folder (where the candidate file is looked for when a record is checked), ``cases_sha256`` the
     SHA-256 over the sorted ``case_sha256`` of its cases (the case set), ``signature`` an HMAC-SHA-256 over the
-    record's canonical JSON without it, written when ``LLMGATE_SIGNING_KEY`` is set.;
+    record without it, encoded by msgspec with keys sorted, written when ``LLMGATE_SIGNING_KEY`` is set;
     ``comparison`` is this run against a stored run (``--llmgate-compare-to``); omitted when none was asked for."""
 
     run_id: str
