@@ -502,6 +502,11 @@ def test_verify_of_mains_records_in_a_pull_request_checkout_notes_the_edit_and_l
         assert sum(run["run_id"] in line for line in lines) == 1
     assert (f"ok .llmgate-main/runs/{runs[FIX_B]['run_id']}.json; template changed since this run: "
             f"templates/{FIX_B}.yaml") in done.stdout
+    # the pull request's session compares with main's records all the same, saying so in its header
+    compared = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-compare-to=.llmgate-main")
+    assert compared.ret == 0
+    compared.stdout.fnmatch_lines([f"llmgate: note: .llmgate-main/runs/{runs[FIX_B]['run_id']}.json: template changed "
+                                   f"since this run: templates/{FIX_B}.yaml*"])
 
 
 # -- must also fix: bad input is a clean error naming the file ----------------------------------------------------
