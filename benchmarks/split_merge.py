@@ -40,14 +40,15 @@ VOLATILE = {"run_id", "source_run_id", "generated_at", "started_at", "finished_a
 READ = """
 import sys, time
 from pathlib import Path
-from pytest_llmgate.io.audit import read_run, run_problems
+from pytest_llmgate.io.audit import SuiteCheck, check_run, read_run
 from pytest_llmgate.io.history import load_run, run_files
 files = [path for folder in sys.argv[1:] for path in run_files(Path(folder))]
 start = time.perf_counter()
 cases = sum(len(load_run(path).cases) for path in files)
 decoded = time.perf_counter() - start
 start = time.perf_counter()
-assert not any(run_problems(read_run(path), None) for path in files)
+suites = SuiteCheck()
+assert not any(check_run(read_run(path), None, suites).refused for path in files)
 print(decoded, cases, time.perf_counter() - start)
 """
 MERGE = """
@@ -204,7 +205,7 @@ def main() -> None:
                      "ratio": round(merge_s / read_s, 3), "target": 2.0, "met": merge_s / read_s <= 2.0})
         audited_s = statistics.median(AUDITED)
         rows.append({"cases": args.cases, "key": "n", "measure": f"llmgate merge of the {PARTS} parts vs reading "
-                     "them as llmgate reads a stored record (decoded and audited: read_run + run_problems)",
+                     "them as llmgate reads a stored record (decoded and audited: read_run + check_run)",
                      "baseline": round(audited_s, 4), "ours": round(merge_s, 4), "unit": "s",
                      "ratio": round(merge_s / audited_s, 3), "target": None, "met": None})
         rows.append({"cases": args.cases, "key": "n", "measure": "peak RSS: the merge vs the single session",

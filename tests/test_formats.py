@@ -192,14 +192,16 @@ def test_records_written_by_0_1_0_still_load(capsys: pytest.CaptureFixture[str])
     assert {record.template_id: record.status for record in records}[FIX_B] is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
     for record in records:  # reading and writing again gives the same data
         assert json.loads(dump(record)) == json.loads((old / "runs" / f"{record.run_id}.json").read_text())
-    assert llmgate(["runs", "--dir", str(old)]) == 0
-    assert FIX_B in capsys.readouterr().out
-    assert llmgate(["promote", *(r.run_id for r in records), "--dir", str(old)]) == 0
-    decision = json.loads(capsys.readouterr().out)
-    check_json(decision, "decision")
-    assert (decision["artifact_name"], decision["status"]) == (FIX_B, "APPROVED_FOR_CANARY")
-    assert llmgate(["canary", str(old / "report.json"), "--unsafe-claims", "1"]) == 1
-    assert capsys.readouterr().out.splitlines()[-1] == "ROLL_BACK_TO:ci-answerer-v1"
+    assert llmgate(["runs", "--dir", str(old)]) == 0  # readable: listed, compared, each saying it cannot be checked
+    out = capsys.readouterr().out
+    assert FIX_B in out and out.count(": unverifiable: it names no experiment_path") == 3
+    assert llmgate(["compare", *(r.run_id for r in records), "--dir", str(old)]) == 0
+    assert f"decision: PROMOTE {FIX_B}" in capsys.readouterr().out
+    # not promotable: its candidate files and redacted reports (not kept here) cannot be checked
+    assert llmgate(["promote", *(r.run_id for r in records), "--dir", str(old)]) == 2
+    assert ": unverifiable: it names no experiment_path" in capsys.readouterr().err
+    assert llmgate(["canary", str(old / "report.json"), "--unsafe-claims", "1"]) == 2
+    assert "report.json: unverifiable: it rests on" in capsys.readouterr().err
 
 
 def test_a_record_that_does_not_match_its_definition_is_refused_naming_the_field(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from pytest_llmgate.cli.main import main
 from pytest_llmgate.records.codec import dump, dump_chunks, to_data
 from pytest_llmgate.records.run import CaseEntry, RunRecord
-from pytest_llmgate.io.signing import signature_of, signature_of_struct
+from pytest_llmgate.io.signing import canonical, signature_of
 from pytest_llmgate.model.vocab import SIGNING_KEY_ENV, Outcome, Route
 
 from .test_split import big_experiment, run_parts
@@ -95,7 +95,7 @@ def entries(count: int) -> tuple[CaseEntry, ...]:
 
 
 @pytest.mark.parametrize("count", [3, 40, 5000])
-def test_a_long_record_is_written_and_signed_piece_by_piece_as_a_whole(count: int) -> None:
+def test_a_long_record_is_written_piece_by_piece_and_signed_over_its_sorted_encoding(count: int) -> None:
     golden = Path(__file__).parent / "golden"
     record = msgspec.json.decode(next((golden / "v0.1.0" / "runs").glob("*.json")).read_bytes(), type=RunRecord)
     record = msgspec.structs.replace(record, cases=entries(count))
@@ -107,8 +107,10 @@ def test_a_long_record_is_written_and_signed_piece_by_piece_as_a_whole(count: in
     if count > 8:  # one line per case, each the entry as msgspec encodes it alone
         lines = [line.rstrip(b",") for line in dump(record).split(b"\n") if b'"case_id"' in line]
         assert lines == [b"    " + msgspec.json.encode(entry) for entry in record.cases]
-    assert signature_of_struct(record, b"key") == signature_of(data, b"key")
-    assert signature_of_struct(record, b"key") != signature_of_struct(record, b"other")
+    # signed over msgspec's sorted encoding of the objects: the same bytes as the sorted encoding of its data
+    body = {name: value for name, value in data.items() if name != "signature"}
+    assert canonical(record) == msgspec.json.encode(body, order="sorted")
+    assert signature_of(record, b"key") != signature_of(record, b"other")
 
 
 @pytest.mark.parametrize("count", [0, 1, 8192, 20_000])
@@ -144,3 +146,19 @@ def test_the_merged_report_keeps_what_the_parts_said_once_but_not_that_they_were
         (out / "report.json").write_text(json.dumps(report))
     assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 0
     assert json.loads((pytester.path / "merged" / "report.json").read_text())["notes"] == [said]
+
+
+def test_with_a_key_merge_refuses_an_edited_part_report_and_signs_what_it_writes(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(SIGNING_KEY_ENV, "k")
+    big_experiment(pytester.path, 40)
+    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 0
+    assert main(["verify", str(pytester.path / "merged")]) == 0
+    report = outs[1] / "report.json"
+    edited = json.loads(report.read_text())
+    edited["notes"].append("a note the job never wrote")
+    report.write_text(json.dumps(edited))
+    capsys.readouterr()
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "again")]) == 2
+    assert f"{report.name}: refused: signature does not match" in capsys.readouterr().err

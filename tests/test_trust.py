@@ -175,7 +175,7 @@ FORGERIES = [
     Forgery("a copied record made consistent", copied_record_consistently, ""),  # only a signature catches it
     Forgery("an edited rollback_artifact", rollback_edited, ""),  # only a signature catches it
     Forgery("the template changed after the run", template_changed,
-            f"templates/{FIX_B}.yaml changed after the run"),
+            f"template changed since this run: templates/{FIX_B}.yaml"),
     Forgery("the redacted report changed after the run", redacted_report_changed,
             "reports/{fix_b}-redacted-eval.json changed after the run"),
     Forgery("the same run given twice", same_run_twice, "is given twice; each run counts once"),
@@ -201,7 +201,7 @@ def test_a_forged_record_is_refused_by_promote_without_a_key(
     assert llmgate(pytester.path, "promote", *_all(runs)).returncode == 0  # untouched, it promotes
     refs = forgery.forge(pytester.path, runs)
     done = llmgate(pytester.path, "promote", *refs)
-    if not forgery.words:  # only a signature catches it: documented in docs/records.md, "Trust"
+    if not forgery.words:  # only a signature catches it: documented in docs/trust.md
         assert done.returncode == 0, done.stderr
         return
     assert done.returncode == 2, done.stdout
@@ -317,3 +317,286 @@ def test_runs_when_runs_is_a_file_says_so(pytester: pytest.Pytester) -> None:
     assert done.returncode == 2
     assert done.stderr == ("llmgate: error: .llmgate/runs: is a file, not a folder: run records are kept in the "
                            "folder DIR/runs\n")
+
+
+# -- issue 24, item 3: every path that reads a report, record or decision checks it as verify does -------------
+def _tie(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, key: str | None) -> Runs:
+    """Two eligible candidates of one experiment: the session's verdict is TIE_REQUIRES_REVIEW."""
+    from .conftest import write_experiment
+
+    write_experiment(pytester.path, "exp")
+    if key is None:
+        monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    else:
+        monkeypatch.setenv("LLMGATE_SIGNING_KEY", key)
+    pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good")
+    assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "TIE_REQUIRES_REVIEW"
+    return runs_by_template(pytester.path / ".llmgate")
+
+
+def _drop_a_run(report: Path, template: str) -> None:
+    edit(report, lambda d: d["experiments"][0].update(
+        runs=[r for r in d["experiments"][0]["runs"] if r["template_id"] != template]))
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["no key", "with a key"])
+def test_a_run_dropped_from_report_json_does_not_turn_a_tie_into_a_promotion(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, key: str | None
+) -> None:
+    _tie(pytester, monkeypatch, key)
+    assert llmgate(pytester.path, "promote", "--last", key=key).returncode == 1  # the tie, untouched
+    _drop_a_run(pytester.path / ".llmgate" / "report.json", "also-good")
+    words = SIGNATURE_WORDS if key else "its decision is not what its run records give (PROMOTE good"
+    for command in (["promote", "--last", "--out", "d.json"], ["compare", "--last"]):
+        done = llmgate(pytester.path, *command, key=key)
+        assert done.returncode == 2, (command, done.stdout)
+        assert done.stderr.startswith("llmgate: error: .llmgate/report.json: refused: ")
+        assert words in done.stderr
+    assert not (pytester.path / "d.json").exists()
+
+
+@pytest.mark.parametrize("command", [
+    ["runs"], ["compare", "--last"], ["promote", "--last"], ["diff", ".llmgate", ".llmgate/report.json"],
+    ["canary", ".llmgate/report.json", "--unsafe-claims", "0"], ["verify", ".llmgate"],
+], ids=lambda command: command[0])
+def test_with_a_key_every_command_refuses_unsigned_records_and_reports(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    _session(pytester, monkeypatch, None)
+    done = llmgate(pytester.path, *command, key=KEY)
+    assert done.returncode != 0
+    assert "is not signed, and LLMGATE_SIGNING_KEY is set: unsigned files are refused" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_compare_to_with_a_key_refuses_unsigned_stored_runs(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=main")
+    monkeypatch.setenv("LLMGATE_SIGNING_KEY", KEY)
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-compare-to=main")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*main/runs/*.json: refused: is not signed, and LLMGATE_SIGNING_KEY is set*"])
+
+
+def test_canary_refuses_a_decision_whose_run_is_not_beside_it(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _session(pytester, monkeypatch, KEY)
+    assert llmgate(pytester.path, "promote", "--last", "--out", "d.json", key=KEY).returncode == 0
+    done = llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0", key=KEY)  # its run in .llmgate/runs
+    assert (done.returncode, done.stdout) == (0, "CONTINUE_CANARY_MONITORING\n")
+    elsewhere = pytester.path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(pytester.path / "d.json", elsewhere / "d.json")
+    done = llmgate(elsewhere, "canary", "d.json", "--unsafe-claims", "0", key=KEY)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"llmgate: error: d.json: unverifiable: its run {runs[FIX_B]['run_id']} is not in "
+                           ".llmgate/runs (keep the decision with its records folder, or name it with --dir)\n")
+    named = llmgate(elsewhere, "canary", "d.json", "--unsafe-claims", "0", "--dir", "../.llmgate", key=KEY)
+    assert (named.returncode, named.stdout) == (0, "CONTINUE_CANARY_MONITORING\n")
+    # a decision that is not what its run gives: another template's name on the eligible run
+    edit(pytester.path / "d.json", lambda d: d.update(artifact_name=FIX))
+    done = llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0")
+    assert done.returncode == 2
+    assert f"d.json: refused: it is not what its run {runs[FIX_B]['run_id']} gives (artifact_name)" in done.stderr
+
+
+# -- issue 24, item 4: a missing companion file is never a skipped check ------------------------------------------
+def _redacted_report_deleted(root: Path, runs: Runs, template: str) -> None:
+    (root / ".llmgate" / "reports" / f"{runs[template]['run_id']}-redacted-eval.json").unlink()
+
+
+def outcome_flipped_consistently(root: Path, runs: Runs) -> list[str]:
+    """fix's one unnecessary abstention made a served PASS (prediction, outcome, figures, status)."""
+    import msgspec
+
+    from pytest_llmgate.model.evidence import confidence_of
+    from pytest_llmgate.model.decision import Promotion
+    from pytest_llmgate.records.run import CaseEntry, Metrics
+
+    def flip(data: dict[str, Any]) -> None:
+        for entry in data["cases"]:
+            if entry["outcome"] == "UNNECESSARY_ABSTENTION":
+                entry.update(outcome="PASS", predicted_route="SERVE")
+        cases = msgspec.convert(data["cases"], list[CaseEntry])
+        confidence = confidence_of(msgspec.convert(data["promotion"], Promotion))
+        for figures, entries in [(data["metrics"], cases), *((data["suite_metrics"][suite], [
+                e for e in cases if e.suite == suite]) for suite in data["suite_metrics"])]:
+            figures.update({k: v for k, v in msgspec.to_builtins(Metrics.of(entries, confidence)).items()
+                            if k != "cost"})
+        data["status"] = "ELIGIBLE_FOR_CANARY_REVIEW"
+    edit(_record(root, runs, FIX), flip)
+    return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
+
+
+def experiment_path_to_nowhere(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX_B), lambda d: d.update(experiment_path="../nowhere"))
+    return _all(runs)
+
+
+@pytest.mark.parametrize(("forge", "template", "words"), [
+    (baseline_made_candidate, BASELINE, "unverifiable: reports/{run}-redacted-eval.json is missing"),
+    (outcome_flipped_consistently, FIX, "unverifiable: reports/{run}-redacted-eval.json is missing"),
+    (experiment_path_to_nowhere, None, "unverifiable: experiment_path ../nowhere names no folder"),
+], ids=["a baseline made a candidate", "an outcome flipped consistently", "experiment_path pointing nowhere"])
+def test_a_deleted_companion_file_makes_a_record_unverifiable_and_promote_refuses_it(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch,
+    forge: Callable[[Path, Runs], list[str]], template: str | None, words: str,
+) -> None:
+    runs = _session(pytester, monkeypatch, None)
+    refs = forge(pytester.path, runs)
+    if template is not None:
+        assert llmgate(pytester.path, "promote", *refs).returncode == 2  # the redacted report still disagrees
+        _redacted_report_deleted(pytester.path, runs, template)
+    shown = words.format(run=runs[template or FIX_B]["run_id"])
+    done = llmgate(pytester.path, "promote", *refs)
+    assert done.returncode == 2 and done.stdout == ""
+    assert shown in done.stderr and "a run is promoted only when every file it names can be checked" in done.stderr
+    verified = llmgate(pytester.path, "verify", ".llmgate")
+    assert verified.returncode == 1
+    assert f"UNVERIFIABLE .llmgate/runs/{runs[template or FIX_B]['run_id']}.json: {shown}" in verified.stdout
+    assert verified.stdout.splitlines()[-1].endswith("1 unverifiable")
+    listed = llmgate(pytester.path, "runs")  # still readable, saying why it cannot be checked
+    assert listed.returncode == 0 and f": {shown}" in listed.stdout
+
+
+# -- issue 24, item 12: a prompt edit leaves history readable ------------------------------------------------------
+def test_an_edited_template_leaves_history_readable_and_only_promotion_refused(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _session(pytester, monkeypatch, KEY)
+    template_changed(pytester.path, runs)
+    note = (f"note: .llmgate/runs/{runs[FIX_B]['run_id']}.json: template changed since this run: "
+            f"templates/{FIX_B}.yaml")
+    listed = llmgate(pytester.path, "runs", key=KEY)
+    assert listed.returncode == 0, listed.stderr
+    assert len([line for line in listed.stdout.splitlines() if FIX_B in line and "candidate" in line]) == 1
+    assert note in listed.stdout
+    other = llmgate(pytester.path, "runs", "--template", FIX, key=KEY)
+    assert (other.returncode, other.stderr) == (0, "")
+    assert FIX_B not in other.stdout and "note:" not in other.stdout
+    compared = llmgate(pytester.path, "compare", *_all(runs), key=KEY)
+    assert compared.returncode == 0 and note in compared.stdout
+    diffed = llmgate(pytester.path, "diff", runs[FIX_B]["run_id"], runs[FIX_B]["run_id"], key=KEY)
+    assert diffed.returncode == 0 and note in diffed.stdout
+    refused = llmgate(pytester.path, "promote", "--last", key=KEY)
+    assert refused.returncode == 2
+    assert "template changed since this run" in refused.stderr
+
+
+def test_verify_of_mains_records_in_a_pull_request_checkout_notes_the_edit_and_lists_each_record_once(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LLMGATE_SIGNING_KEY", KEY)
+    pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=.llmgate-main")
+    runs = runs_by_template(pytester.path / ".llmgate-main")
+    template = example / "templates" / f"{FIX_B}.yaml"
+    template.write_text(template.read_text() + "# the pull request's edit\n")
+    done = llmgate(pytester.path, "verify", ".llmgate-main", key=KEY)
+    assert done.returncode == 0, done.stdout
+    lines = done.stdout.splitlines()
+    assert len(lines) == 5 and lines[-1] == "all verified"  # three runs, the report, the verdict
+    for run in runs.values():
+        assert sum(run["run_id"] in line for line in lines) == 1
+    assert (f"ok .llmgate-main/runs/{runs[FIX_B]['run_id']}.json; template changed since this run: "
+            f"templates/{FIX_B}.yaml") in done.stdout
+    # the pull request's session compares with main's records all the same, saying so in its header
+    compared = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-compare-to=.llmgate-main")
+    assert compared.ret == 0
+    compared.stdout.fnmatch_lines([f"llmgate: note: .llmgate-main/runs/{runs[FIX_B]['run_id']}.json: template changed "
+                                   f"since this run: templates/{FIX_B}.yaml*"])
+
+
+# -- must also fix: bad input is a clean error naming the file ----------------------------------------------------
+def test_an_empty_object_as_a_compare_to_report_or_a_diff_argument_is_a_clean_error(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _session(pytester, monkeypatch, None)
+    (pytester.path / "empty.json").write_text("{}")
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-compare-to=empty.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*empty.json: is not a valid llmgate.run/1 or llmgate.report/1 (Object missing "
+                                 "required field `schema`)*"])
+    assert "AttributeError" not in result.stdout.str() + result.stderr.str()
+    for args in (["empty.json", ".llmgate"], [runs[FIX_B]["run_id"], "empty.json"]):
+        done = llmgate(pytester.path, "diff", *args)
+        assert done.returncode == 2
+        assert done.stderr == ("llmgate: error: empty.json: is not a valid llmgate.run/1 or llmgate.report/1 "
+                               "(Object missing required field `schema`)\n")
+
+
+def test_a_record_of_100000_nested_brackets_given_to_verify_is_a_clean_error(pytester: pytest.Pytester) -> None:
+    (pytester.path / "deep.json").write_text("[" * 100_000)
+    done = llmgate(pytester.path, "verify", "deep.json")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stdout.splitlines()[1:] == [
+        "REFUSED deep.json:1: cannot be read as JSON: it nests arrays or objects too deeply", "1 refused"]
+
+
+# -- issue 25: signed over msgspec's canonical encoding; records signed before keep verifying ------------------------
+def test_a_signature_is_an_hmac_of_the_sorted_msgspec_encoding_without_the_signature(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+    import hmac
+
+    import msgspec
+
+    from .conftest import case, write_experiment
+
+    write_experiment(pytester.path, "exp", suites={"main": [case("c1", "log", "SERVE", slice_name="Zürich ✓"),
+                                                            case("c2", "none", "ABSTAIN", slice_name="Zürich ✓")]})
+    monkeypatch.setenv("LLMGATE_SIGNING_KEY", KEY)
+    pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-baseline=unsafe")
+    assert llmgate(pytester.path, "promote", "--last", "--out", ".llmgate/d.json", key=KEY).returncode == 0
+    out = pytester.path / ".llmgate"
+    files = [*(out / "runs").glob("*.json"), out / "report.json", out / "d.json"]
+    for path in files:
+        data = json.loads(path.read_bytes())
+        body = {k: v for k, v in data.items() if k != "signature"}
+        encoded = msgspec.json.encode(body, order="sorted")
+        assert data["signature"] == "hmac-sha256:" + hmac.new(KEY.encode(), encoded, hashlib.sha256).hexdigest()
+        if path.parent.name == "runs":  # UTF-8, not the ASCII escapes of the earlier form
+            assert encoded != json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_records_signed_in_the_earlier_form_keep_verifying(pytester: pytest.Pytester) -> None:
+    """tests/golden/signed-before: an experiment and its records, signed with KEY by the code before msgspec's
+    canonical encoding (``json.dumps`` with ASCII escapes: its slice names are not ASCII, so the two forms differ)."""
+    from pytest_llmgate.io.audit import read_run
+    from pytest_llmgate.io.signing import signature_of
+
+    shutil.copytree(Path(__file__).parent / "golden" / "signed-before", pytester.path, dirs_exist_ok=True)
+    # kept under another name so that `pytest tests` does not find the experiment
+    (pytester.path / "exp" / "llmgate.yaml.txt").rename(pytester.path / "exp" / "llmgate.yaml")
+    records = pytester.path / "records"
+    runs = [read_run(path) for path in sorted((records / "runs").glob("*.json"))]
+    assert all(run.record.signature != signature_of(run.record, KEY.encode()) for run in runs)  # the earlier form
+    done = llmgate(pytester.path, "verify", "records", "records/decision.json", key=KEY)
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines()[-1] == "all verified" and done.stdout.count("ok ") == 4
+    assert llmgate(pytester.path, "promote", "--last", "--dir", "records", key=KEY).returncode == 0
+    canary = llmgate(pytester.path, "canary", "records/decision.json", "--unsafe-claims", "0", key=KEY)
+    assert (canary.returncode, canary.stdout) == (0, "CONTINUE_CANARY_MONITORING\n")
+    # the earlier form is accepted when checking, never a way around it: an edit is still refused
+    edit(runs[0].path, lambda d: d["promotion"].update(rollback_artifact="attacker-choice"))
+    done = llmgate(pytester.path, "verify", str(runs[0].path), key=KEY)
+    assert done.returncode == 1 and SIGNATURE_WORDS in done.stdout
+    assert llmgate(pytester.path, "verify", "records/decision.json", key="another key").returncode == 1
+
+
+def test_every_test_this_page_names_exists() -> None:
+    """docs/trust.md cites the tests that show what it says; each must exist."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    page = (root / "docs" / "trust.md").read_text(encoding="utf-8")
+    cited = set(re.findall(r"`(test_\w+)`", page))
+    defined = {name for path in (root / "tests").glob("test_*.py")
+               for name in re.findall(r"^def (test_\w+)\(", path.read_text(encoding="utf-8"), re.MULTILINE)}
+    assert len(cited) >= 10
+    assert sorted(cited - defined) == []
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "(docs/trust.md)" in readme

@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 import msgspec
 
 from pytest_llmgate.model.canary import canary_call, unsafe_requests_in
-from pytest_llmgate.records.codec import dump, from_data, load, to_data
+from pytest_llmgate.records.codec import dump, load, load_json
 from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.records.experiment import MANIFEST_NAME, load_experiment
 from pytest_llmgate.records.diff import compare, comparison_lines, counterpart
 from pytest_llmgate.model.fingerprint import short
-from pytest_llmgate.io.audit import StoredRun, SuiteCheck, audit, read_run, refuse, run_problems, same_template
+from pytest_llmgate.io.audit import (Audited, StoredRun, SuiteCheck, Unverifiable, audit, check_run, decision_run, note_lines,
+                     read_bytes, read_report, read_run, refuse, report_runs, same_template, unverifiable)
 from pytest_llmgate.io.history import find_runs, resolve_runs, run_files
 from pytest_llmgate.io.lock import lock_state, read_lock
 from pytest_llmgate.records.run import RunRecord
-from pytest_llmgate.records.report import ExperimentReport, SessionReport
-from pytest_llmgate.io.signing import signature_problem, signed, signing_key
+from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
 from pytest_llmgate.records.suite import load_suite
 from pytest_llmgate.reports.table import format_table, rate
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from pytest_llmgate.exporters.export import Exporter
 
 OK, REJECTED, ERROR = 0, 1, 2
-T = TypeVar("T")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -82,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     observed = canary.add_mutually_exclusive_group(required=True)
     observed.add_argument("--unsafe-claims", type=_count, metavar="N", help="unsafe claims observed in the canary")
     observed.add_argument("--window", type=Path, metavar="FILE.jsonl", help="one observed canary request per line")
+    canary.add_argument("--dir", type=Path, metavar="DIR", help="the records folder holding a decision file's run "
+                        f"(default: the folder beside the decision when it has a runs/ folder, else {DEFAULT_DIR})")
     canary.set_defaults(handler=cmd_canary)
 
     verify = commands.add_parser(
@@ -124,20 +124,28 @@ def _run_selection(command: argparse.ArgumentParser, records_dir: str) -> None:
     command.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
 
 
-def _selected_runs(args: argparse.Namespace) -> list[StoredRun]:
-    """The runs named on the command line, or those of the session whose report is given (``--last``: in --dir)."""
+class SelectedRuns(NamedTuple):
+    """The runs a command works on, checked: the stored files, the records and notes, and the selected candidates
+    of their session that got no run (from its report)."""
+
+    runs: list[StoredRun]
+    audited: Audited
+    not_run: list[str]
+
+
+def _selected_runs(args: argparse.Namespace, *, promote: bool) -> SelectedRuns:
+    """The runs named on the command line, or those of the session whose report is given (``--last``: in --dir),
+    each checked as ``llmgate verify`` checks it (a report too: its signature, with a key, and its verdict)."""
+    key = signing_key()
     report_path: Path | None = args.dir / REPORT_FILE if args.last else args.report
     if report_path is None:
         if not args.runs:
             raise RecordError(None, None, "name the runs (run ids or paths), or give --report REPORT.json or --last")
-        return find_runs(args.runs, args.dir)
+        runs = find_runs(args.runs, args.dir)
+        return SelectedRuns(runs, audit(runs, key, promote=promote), [])
     if args.runs:
         raise RecordError(None, None, "give runs by id, or --report/--last, not both")
-    try:
-        raw = report_path.read_bytes()
-    except OSError as exc:
-        raise RecordError(report_path, None, f"cannot be read: {exc.strerror or exc}") from None
-    report = load(raw, SessionReport, report_path)
+    report = read_report(report_path, key)
     if report.in_progress:
         raise RecordError(report_path, None, "is the marker of a session that has not finished (no verdict yet)")
     experiments = [e for e in report.experiments if args.experiment in (None, e.experiment)]
@@ -148,8 +156,13 @@ def _selected_runs(args: argparse.Namespace) -> list[StoredRun]:
         names = ", ".join(e.experiment for e in experiments)
         raise RecordError(report_path, None, f"lists several experiments ({names}); pick one with --experiment")
     (experiment,) = experiments
-    runs_dir = report_path.parent / RUNS
-    return [read_run(runs_dir / f"{run.run_id}.json") for run in experiment.runs]
+    runs, audited = report_runs(report_path, experiment, key, promote=promote)
+    return SelectedRuns(runs, audited, [e.template_id for e in experiment.not_run if e.role is Role.CANDIDATE])
+
+
+def _print_notes(notes: Sequence[str], out: TextIO) -> None:
+    for note in notes:
+        print(f"note: {note}", file=out)
 
 
 def _positive(text: str) -> int:
@@ -182,30 +195,31 @@ def run_row(record: RunRecord) -> tuple[str, ...]:
 def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     key = signing_key()
     suites = SuiteCheck()
-    records: list[RunRecord] = []
+    listed: list[tuple[RunRecord, list[str]]] = []
     refused: list[LlmgateError] = []
     for path in run_files(args.dir):
         try:
             run = read_run(path)
-            problems = run_problems(run, key) + suites.problems(run)
-            if problems:
-                raise refuse(path, problems)
+            found = check_run(run, key, suites)
+            if found.refused:
+                raise refuse(path, found.refused)
         except LlmgateError as exc:
             refused.append(exc)  # the others are listed; each bad file is named at the end
             continue
-        records.append(run.record)
+        listed.append((run.record, note_lines(path, found)))
     if args.experiment:
-        records = [record for record in records if record.experiment == args.experiment]
+        listed = [(record, notes) for record, notes in listed if record.experiment == args.experiment]
     if args.template:
-        records = [record for record in records if record.template_id == args.template]
+        listed = [(record, notes) for record, notes in listed if record.template_id == args.template]
     if args.last:
-        records = records[-args.last:]
-    if not records:
+        listed = listed[-args.last:]
+    if not listed:
         filters = [f"experiment {args.experiment}"] * bool(args.experiment) + [f"template {args.template}"] * bool(args.template)
         print(f"no stored runs in {args.dir}" + (f" for {' and '.join(filters)}" if filters else ""), file=out)
     else:
-        for line in format_table([RUN_COLUMNS, *map(run_row, records)], right={5, 6, 7}):
+        for line in format_table([RUN_COLUMNS, *(run_row(record) for record, _ in listed)], right={5, 6, 7}):
             print(line, file=out)
+        _print_notes([note for _, notes in listed for note in notes], out)
     for error in refused:
         print(f"llmgate: error: {error.message()}", file=sys.stderr)
     return ERROR if refused else OK
@@ -213,8 +227,9 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- compare ---------------------------------------------------------------------------------------
 def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
-    runs = _selected_runs(args)
-    records = audit(runs, signing_key())
+    selection = _selected_runs(args, promote=False)
+    records = selection.audited.records
+    _print_notes(selection.audited.notes, out)
     issues = comparability_issues(records)
     if issues:
         print("NOT COMPARABLE: these runs are not ranked; they differ in:", file=out)
@@ -226,8 +241,9 @@ def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
           file=out)
     for line in format_table(_side_by_side(records)):
         print(line, file=out)
-    twice = same_template(runs)
-    print(f"decision: {'refused: ' + twice[1] if twice else decision_text(decide(records))}", file=out)
+    twice = same_template(selection.runs)
+    print(f"decision: {'refused: ' + twice[1] if twice else decision_text(decide(records, (), selection.not_run))}",
+          file=out)
     return OK
 
 
@@ -252,8 +268,11 @@ def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
 
 # -- diff ----------------------------------------------------------------------------------------
 def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
-    old = resolve_runs(args.old, args.dir)
-    new = resolve_runs(args.new, args.dir)
+    key = signing_key()
+    old_runs = resolve_runs(args.old, args.dir, key)
+    new_runs = resolve_runs(args.new, args.dir, key)
+    _print_notes(old_runs.notes + new_runs.notes, out)
+    old, new = old_runs.records, new_runs.records
     single = len(old) == 1 and len(new) == 1
     status = OK
     for run in new:
@@ -272,8 +291,9 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
 # -- promote ---------------------------------------------------------------------------------------
 def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
     key = signing_key()
-    records = audit(_selected_runs(args), key, one_per_template=True)
-    verdict = decide(records)
+    selection = _selected_runs(args, promote=True)
+    records = selection.audited.records
+    verdict = decide(records, (), selection.not_run)
     if verdict.decision is None:
         print(f"llmgate: no promotion: {verdict.status.value}: {verdict.reason}", file=sys.stderr)
         for record in records:
@@ -285,7 +305,7 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
         decision = msgspec.structs.replace(decision, alias=args.alias)
     if args.rollback:
         decision = msgspec.structs.replace(decision, rollback_artifact=args.rollback)
-    decision = from_data(signed(to_data(decision), key), Decision)
+    decision = sign(decision, key)
     if args.out:
         write_replacing(args.out, dump(decision))
         print(f"decision written to {args.out}: {decision_text(verdict)}", file=out)
@@ -348,7 +368,9 @@ def _merge_exporters(args: argparse.Namespace) -> list[Exporter]:
 
 # -- canary ----------------------------------------------------------------------------------------
 def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
-    decision = _read_decision(args.source)
+    decision, notes = _read_decision(args.source, args.dir, checkable=True)
+    for note in notes:
+        print(f"llmgate: note: {note}", file=sys.stderr)
     if args.window is None:
         unsafe, evidence = args.unsafe_claims, f"--unsafe-claims {args.unsafe_claims}"
     else:
@@ -365,62 +387,32 @@ def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
     return OK
 
 
-def _read_decision(path: Path) -> Decision:
-    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``; with a
-    signing key, its signature is checked; in a report beside its run records, the decision must be what they give."""
-    data = _read_json(path)
+def _read_decision(path: Path, records_dir: Path | None, *, checkable: bool,
+                   suites: SuiteCheck | None = None) -> tuple[Decision, list[str]]:
+    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``, checked
+    against the run records it rests on (a report's beside it in ``runs/``; a decision file's in ``records_dir``,
+    by default beside it when it has a ``runs/`` folder, else the default records folder) and, with a signing key,
+    by its signature. ``checkable`` (``canary``): a run that cannot be checked is refused too. Returns the decision
+    and the notes on its runs."""
     key = signing_key()
-    if key is not None and isinstance(data, dict):
-        problem = signature_problem(data, key)
-        if problem:
-            raise refuse(path, [problem])
+    raw = read_bytes(path)
+    data = load_json(raw, path)
     if isinstance(data, dict) and "experiments" in data:
-        report = _convert(data, SessionReport, path)
+        report = read_report(path, key)
         decided = [e for e in report.experiments if e.decision is not None]
         if len(decided) != 1:
             raise RecordError(
                 path, None,
                 f"holds {len(decided)} promotion decisions; give one decision (llmgate promote --out FILE)",
             )
-        _check_against_runs(path, decided[0], key)
-        return decided[0].decision  # type: ignore[return-value]
+        audited = report_runs(path, decided[0], key, checkable=checkable, suites=suites)[1]
+        return decided[0].decision, audited.notes  # type: ignore[return-value]
     if isinstance(data, dict) and "artifact_name" in data:
-        return _convert(data, Decision, path)
+        decision = load(raw, Decision, path)
+        if records_dir is None:
+            records_dir = path.parent if (path.parent / RUNS).is_dir() else Path(DEFAULT_DIR)
+        return decision, decision_run(path, decision, raw, key, records_dir, checkable=checkable).notes
     raise RecordError(path, None, "is neither a session report nor a promotion decision")
-
-
-#: What a report's decision must share with the decision its runs give.
-_DECIDED = ("artifact_name", "alias", "source_run_id", "evaluation_sha", "rollback_artifact", "status", "limitation")
-
-
-def _check_against_runs(path: Path, experiment: ExperimentReport, key: bytes | None) -> None:
-    """When every run the report lists is stored beside it (``DIR/runs``), audit them and decide again."""
-    files = [path.parent / RUNS / f"{run.run_id}.json" for run in experiment.runs]
-    if not files or not all(file.is_file() for file in files):
-        return  # a report that travels alone is checked by its signature only
-    verdict = decide(audit([read_run(file) for file in files], key, one_per_template=True))
-    stated = experiment.decision
-    if verdict.decision is None or stated is None or any(
-        getattr(verdict.decision, name) != getattr(stated, name) for name in _DECIDED
-    ):
-        raise refuse(path, [f"its decision is not what its run records give ({decision_text(verdict)})"])
-
-
-def _read_json(path: Path) -> Any:
-    """A JSON file's data; an unreadable file or bad JSON is a ``RecordError`` naming it."""
-    try:
-        return json.loads(path.read_bytes())
-    except OSError as exc:
-        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
-    except ValueError as exc:
-        raise RecordError(path, None, f"is not JSON: {exc}") from None
-
-
-def _convert(data: Any, kind: type[T], path: Path) -> T:
-    try:
-        return from_data(data, kind)
-    except msgspec.ValidationError as exc:
-        raise RecordError(path, None, f"is not a valid {kind.__name__} ({exc})") from None
 
 
 # -- verify ----------------------------------------------------------------------------------------
@@ -430,17 +422,22 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         print(f"{SIGNING_KEY_ENV} is not set: signatures are not checked, only what the files themselves show",
               file=out)
     suites = SuiteCheck()
-    refused = 0
+    refused = unchecked = 0
     for path in _verified_files(args.paths):
         try:
-            _verify_one(path, key, suites)
+            changed = _verify_one(path, key, suites)
+        except Unverifiable as exc:
+            unchecked += 1
+            print(f"UNVERIFIABLE {exc.message()}", file=out)
+            continue
         except LlmgateError as exc:
             refused += 1
             print(f"REFUSED {exc.message()}", file=out)
             continue
-        print(f"ok {display_path(path)}", file=out)
-    print(f"{refused} refused" if refused else "all verified", file=out)
-    return REJECTED if refused else OK
+        print("; ".join([f"ok {display_path(path)}", *changed]), file=out)
+    counts = [f"{refused} refused"] * bool(refused) + [f"{unchecked} unverifiable"] * bool(unchecked)
+    print(", ".join(counts) or "all verified", file=out)
+    return REJECTED if counts else OK
 
 
 def _verified_files(paths: Sequence[Path]) -> list[Path]:
@@ -451,30 +448,29 @@ def _verified_files(paths: Sequence[Path]) -> list[Path]:
             files += [report for report in (path / REPORT_FILE,) if report.is_file()]
         else:
             files.append(path)
-    return files
+    return list(dict.fromkeys(files))
 
 
-def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> None:
-    data = _read_json(path)
+def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> list[str]:
+    """Check one file; what changed since its run (a run record's candidate file or suites), else nothing."""
+    data = load_json(read_bytes(path), path)
     if isinstance(data, dict) and data.get("schema") == RUN_SCHEMA:
         run = read_run(path)
-        problems = run_problems(run, key) + suites.problems(run)
-        if problems:
-            raise refuse(path, problems)
-    elif isinstance(data, dict) and ("experiments" in data or "artifact_name" in data):
-        if key is not None:
-            problem = signature_problem(data, key)
-            if problem:
-                raise refuse(path, [problem])
-        if "experiments" in data:
-            report = _convert(data, SessionReport, path)
-            for experiment in report.experiments:
-                if experiment.decision is not None:
-                    _check_against_runs(path, experiment, key)
-        else:
-            _convert(data, Decision, path)
-    else:
-        raise RecordError(path, None, "is not a run record, a session report or a promotion decision")
+        found = check_run(run, key, suites)
+        if found.refused:
+            raise refuse(path, found.refused)
+        if found.unverifiable:
+            raise unverifiable(path, found.unverifiable)
+        return found.changed
+    if isinstance(data, dict) and "experiments" in data:
+        report = read_report(path, key)
+        for experiment in report.experiments:  # its runs' own notes are on their own lines
+            report_runs(path, experiment, key, suites=suites)
+        return []
+    if isinstance(data, dict) and "artifact_name" in data:
+        _read_decision(path, None, checkable=False, suites=suites)
+        return []
+    raise RecordError(path, None, "is not a run record, a session report or a promotion decision")
 
 
 # -- fingerprint -----------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from typing import Any, cast
 import msgspec
 from msgspec.structs import force_setattr
 
-from pytest_llmgate.io.audit import part_problems, refuse
-from pytest_llmgate.records.codec import dump, dump_chunks, load, to_data
+from pytest_llmgate.io.audit import part_problems, read_bytes, read_report, refuse
+from pytest_llmgate.records.codec import dump, dump_chunks, load
 from pytest_llmgate.model.costs import Budget
 from pytest_llmgate.model.defaults import MANIFEST_NAME
 from pytest_llmgate.model.decision import compared_fields, decide
@@ -29,12 +29,14 @@ from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.model.decision import Promotion
 from pytest_llmgate.model.fingerprint import short
-from pytest_llmgate.io.history import load_run, run_files
+from pytest_llmgate.io.history import run_files
 from pytest_llmgate.records.run import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.engine.session import WAITS_FOR_MERGE
-from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
-from pytest_llmgate.io.signing import signature_of_struct, signed, signing_key
+from pytest_llmgate.records.outcome import SessionResult
+from pytest_llmgate.records.outcome import PlannedRun
+from pytest_llmgate.records.outcome import ExperimentOutcome
+from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import REPORT_FILE, REPORTS, RUNS, new_run_id, relative_to_records, timestamp, utc_now, write_new, write_new_hashed, write_replacing
 from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, RunStatus
 
@@ -81,10 +83,12 @@ def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[l
         if not directory.is_dir():
             raise RecordError(directory, None, "is not a records folder")
         for path in run_files(directory):
-            record = load_run(path)
+            raw = read_bytes(path)
+            record = load(raw, RunRecord, path)
             if record.part is None:
                 continue
-            problems = part_problems(path, record, key)
+            problems = part_problems(path, record, raw, key)
+            del raw
             if problems:
                 raise refuse(path, problems)
             if len(record.cases) >= SHARED_LABELS_FROM:
@@ -92,8 +96,8 @@ def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[l
                 record = _latencies_by_entry_ids(record)
             parts.append(_sharing(record, shared))
         report = directory / REPORT_FILE
-        if report.is_file():
-            reports.append(load(report.read_bytes(), SessionReport, report))
+        if report.is_file():  # with a key, its signature is checked: its notes and run order are used
+            reports.append(read_report(report, key))
     if not parts:
         raise RecordError(None, None, "no part records in " + ", ".join(display_path(d) for d in directories)
                           + " (a part is written by a session run with a splitter, -k/--deselect or --llmgate-part)")
@@ -292,10 +296,10 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                                 if WAITS_FOR_MERGE not in note))
     result = SessionResult(outcomes=tuple(outcomes), report_path=out_dir / REPORT_FILE, run_paths=tuple(run_paths),
                            errors=(), notes=notes)
-    report = to_data(result.report(timestamp(utc_now())))
+    report = result.report(timestamp(utc_now()))
     if notes:
-        report["notes"] = [*report.get("notes", ()), *notes]
-    write_replacing(out_dir / REPORT_FILE, dump(signed(report, key_bytes)))
+        report = msgspec.structs.replace(report, notes=(*report.notes, *notes))
+    write_replacing(out_dir / REPORT_FILE, dump(sign(report, key_bytes)))
     return result, missing
 
 
@@ -333,7 +337,6 @@ def _write(record: RunRecord, out_dir: Path, key: bytes | None) -> RunRecord:
     report_rel = f"{REPORTS}/{record.run_id}-redacted-eval.json"
     report_sha = write_new_hashed(out_dir / report_rel, dump_chunks(redacted_eval(record)))
     record = msgspec.structs.replace(record, artifacts=(*record.artifacts, Artifact(path=report_rel, sha256=report_sha)))
-    if key is not None:
-        record = msgspec.structs.replace(record, signature=signature_of_struct(record, key))
+    record = sign(record, key)
     write_new(out_dir / RUNS / f"{record.run_id}.json", dump_chunks(record))
     return record

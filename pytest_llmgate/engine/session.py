@@ -33,7 +33,7 @@ from pytest_llmgate.model.results import CaseIndex, RunResults
 from pytest_llmgate.records.run import Artifact, Part, RunRecord, aggregates, build_run_record, implied_latencies, redacted_eval
 from pytest_llmgate.io.provenance import code_commit, llmgate_version
 from pytest_llmgate.records.codec import dump, dump_chunks, from_data, to_data
-from pytest_llmgate.io.signing import signature_of_struct, signed, signing_key
+from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.io.store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, relative_to_records, timestamp, utc_now, write_new, write_new_hashed, write_replacing
@@ -226,7 +226,10 @@ class GateSession:
                 pass
         self.check_selection()
         if self.compare_to is not None and controller:
-            self.stored = stored_runs(self.compare_to)  # an unreadable folder or report stops the session here
+            # checked as `llmgate verify` checks them: a refused or unreadable folder or report stops the session here
+            stored = stored_runs(self.compare_to, signing_key())
+            self.stored = stored.records
+            self.notices += [f"llmgate: note: {note}" for note in stored.notes]
         if self.freeze and controller:
             self.freeze_all()
         for experiment in self.experiments:
@@ -352,8 +355,7 @@ class GateSession:
         report_path = self.out_dir / REPORT_FILE
         _call_hook(lambda: on_report(report, report_path), errors)
         try:
-            checked = to_data(_checked(report, SessionReport, report_path))
-            write_replacing(report_path, dump(_checked(signed(checked, signing_key()), SessionReport, report_path)))
+            write_replacing(report_path, dump(sign(_checked(report, SessionReport, report_path), signing_key())))
         except RecordError as exc:
             errors.append(exc)
             report_path = None  # type: ignore[assignment]
@@ -399,16 +401,16 @@ class GateSession:
             del draft
             path = self.out_dir / RUNS / f"{run_id}.json"
             key = signing_key()
-            if on_record is None and key is not None:  # signed over its pieces, never turned into data whole
-                record = msgspec.structs.replace(record, signature=signature_of_struct(record, key))
-            elif on_record is not None:
+            if on_record is None:  # signed as it is, never turned into data whole
+                record = sign(record, key)
+            else:
                 # As data, for the hooks to see and edit, and for the signature; an edited copy is checked.
                 data = to_data(record)
                 files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
                 files[report_rel] = report_path
                 if on_record is not None:
                     _call_hook(lambda: on_record(data, files), errors)
-                record = _checked(signed(to_data(_checked(data, RunRecord, path)), key), RunRecord, path)
+                record = sign(_checked(data, RunRecord, path), key)
                 del data
             write_new(path, dump_chunks(record))
         except BaseException:
@@ -478,8 +480,8 @@ class GateSession:
             previous = None
         if previous is not None:
             write_replacing(self.out_dir / PREVIOUS_REPORT_FILE, previous)
-        marker = to_data(SessionReport(generated_at=timestamp(self.started), experiments=(), in_progress=True))
-        write_replacing(report, dump(signed(marker, signing_key())))
+        marker = SessionReport(generated_at=timestamp(self.started), experiments=(), in_progress=True)
+        write_replacing(report, dump(sign(marker, signing_key())))
 
     def header_lines(self) -> list[str]:
         lines = list(self.notices)

@@ -16,7 +16,7 @@ from pytest_llmgate.model.errors import ExportError, display_path
 from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.records.outcome import SessionResult
-from pytest_llmgate.io.signing import signed, signing_key
+from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
 
 
@@ -59,7 +59,7 @@ def export_written(result: SessionResult, out_dir: Path, exporters: Sequence[Exp
             for exporter in exporters:
                 exporter.pytest_llmgate_run_record(None, data, files[record.run_id])
             if data["tags"] != record.tags:
-                record = msgspec.convert(signed(data, key), RunRecord)
+                record = sign(msgspec.convert(data, RunRecord), key)
                 write_replacing(out_dir / RUNS / f"{record.run_id}.json", dump(record))
             records.append(record)
         outcomes.append(dataclasses.replace(outcome, records=tuple(records)))
@@ -70,5 +70,5 @@ def export_written(result: SessionResult, out_dir: Path, exporters: Sequence[Exp
     for exporter in exporters:
         exporter.pytest_llmgate_session_report(None, report, path)
     if msgspec.json.encode(report) != before:
-        write_replacing(path, dump(from_data(signed(to_data(from_data(report, SessionReport)), key), SessionReport)))
+        write_replacing(path, dump(sign(from_data(report, SessionReport), key)))
     return dataclasses.replace(result, outcomes=tuple(outcomes))

@@ -1,47 +1,62 @@
 """Stored records are checked, never trusted: what can be derived is recomputed, hashes are checked, signatures too.
 
-``llmgate runs``, ``compare``, ``promote``, ``canary`` and ``verify`` read records through this module. A record
-is refused, naming its file and the field, when a stored status, metric or outcome differs from what its cases
-give, when its case set differs from its digest or from the suites it names, when a file it depends on changed
-since the run, or (with ``LLMGATE_SIGNING_KEY`` set) when its signature is missing or wrong. See docs/records.md,
-"Trust", for what each check does and does not catch.
+Every ``llmgate`` command and ``--llmgate-compare-to`` read run records, session reports and decision files
+through this module, the way ``llmgate verify`` does. What a check finds is one of three kinds:
+
+- **refused**: the file contradicts itself or a file it names (a stored status, metric or outcome that its cases
+  do not give, a case set that is not its digest or its suites', a redacted report that changed or disagrees), or
+  (with ``LLMGATE_SIGNING_KEY`` set) it is unsigned or its signature does not match. Nothing reads it.
+- **unverifiable**: a file it names is not there (the redacted report, the experiment at ``experiment_path``, the
+  candidate file, the runs a report or decision rests on), so a check cannot be made. It is read and listed, with
+  that said; ``promote`` and ``canary`` refuse it. A check is never skipped in silence.
+- **changed since this run**: the candidate file (or the suites) on disk are no longer those the run evaluated.
+  History stays readable (listing, comparing, diffing show the note); only ``promote`` refuses it.
+
+See docs/trust.md for what each check does and does not catch.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
-import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from pytest_llmgate.records.codec import load
 from pytest_llmgate.model.costs import over_budget
+from pytest_llmgate.model.decision import Decision, decide, decision_text
 from pytest_llmgate.model.evidence import confidence_of
-from pytest_llmgate.model.errors import LlmgateError, RecordError
+from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.model.evaluate import judge, judge_trials
 from pytest_llmgate.records.experiment import load_experiment
 from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.records.run import CaseEntry, Metrics, RedactedEval, RunRecord, cases_digest, run_status
-from pytest_llmgate.io.signing import signature_of_struct, signature_problem
+from pytest_llmgate.records.report import ExperimentReport, SessionReport
+from pytest_llmgate.io.signing import signature_problem
 from pytest_llmgate.io.store import REPORTS, RUNS
-from pytest_llmgate.model.vocab import SIGNING_KEY_ENV, Outcome, Route
+from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
 
 _UNANSWERED = (Outcome.ERROR, Outcome.NOT_RUN)
+
+#: What ``promote`` says of a run whose candidate file is not the one on disk.
+TEMPLATE_CHANGED = "template changed since this run"
+
+
+class Unverifiable(RecordError):
+    """A file cannot be checked because a file it names is missing; ``promote`` and ``canary`` refuse it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredRun:
-    """A run record as read from its file: the typed record and the JSON data its signature is over."""
+    """A run record as read from its file: the typed record and the bytes its signature is over."""
 
     path: Path
     record: RunRecord
-    data: Any
+    raw: bytes
 
     @property
     def records_dir(self) -> Path | None:
@@ -49,50 +64,71 @@ class StoredRun:
         return self.path.parent.parent if self.path.parent.name == RUNS else None
 
 
-def read_run(path: Path) -> StoredRun:
-    """One stored run record, decoded and checked against its definition (not yet audited)."""
+@dataclass(slots=True)
+class Findings:
+    """What the checks of one file found, by kind."""
+
+    refused: list[str] = field(default_factory=list)
+    unverifiable: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)
+
+
+class Audited(NamedTuple):
+    """Records that hold up, and what to say about them (unverifiable, changed since the run), one line each."""
+
+    records: list[RunRecord]
+    notes: list[str]
+
+
+def read_bytes(path: Path) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
-    record = load(raw, RunRecord, path)
-    return StoredRun(path=path, record=record, data=json.loads(raw))
 
 
-def refuse(path: Path, problems: Sequence[str]) -> RecordError:
+def read_run(path: Path) -> StoredRun:
+    """One stored run record, decoded and checked against its definition (not yet audited)."""
+    raw = read_bytes(path)
+    return StoredRun(path=path, record=load(raw, RunRecord, path), raw=raw)
+
+
+def refuse(path: Path | None, problems: Sequence[str]) -> RecordError:
     return RecordError(path, None, "refused: " + "; ".join(problems))
 
 
+def unverifiable(path: Path | None, problems: Sequence[str]) -> Unverifiable:
+    return Unverifiable(path, None, "unverifiable: " + "; ".join(problems))
+
+
 # -- one record ---------------------------------------------------------------------------------
-def run_problems(run: StoredRun, key: bytes | None) -> list[str]:
-    """Everything wrong with one stored record; empty when it holds up."""
+def check_run(run: StoredRun, key: bytes | None, suites: SuiteCheck) -> Findings:
+    """Everything one stored record's checks find, by kind (empty when it holds up)."""
+    found = Findings()
+    record = run.record
+    if key is not None:
+        problem = signature_problem(record, key, run.raw)
+        if problem:
+            found.refused.append(problem)
+    if run.records_dir is not None and run.path.stem != record.run_id:
+        found.refused.append(f"run_id {record.run_id} differs from its file name {run.path.name}")
+    found.refused += _case_problems(record)
+    found.refused += _derived_problems(record)
+    _check_artifacts(run, found)
+    suites.check(run, found)
+    return found
+
+
+def part_problems(path: Path, record: RunRecord, raw: bytes, key: bytes | None) -> list[str]:
+    """What ``llmgate merge`` checks of a part before merging it: its signature (with a key), its name, each
+    case's outcome against its labels and prediction, its case-set digest. Its stored figures and status,
+    candidate file and redacted report are not read: the merge uses none of them (it works the figures out
+    again); ``llmgate verify`` on the merged folder checks the merged run's."""
     problems: list[str] = []
     if key is not None:
-        problem = signature_problem(run.data, key)
+        problem = signature_problem(record, key, raw)
         if problem:
             problems.append(problem)
-    record = run.record
-    if run.records_dir is not None and run.path.stem != record.run_id:
-        problems.append(f"run_id {record.run_id} differs from its file name {run.path.name}")
-    problems += _case_problems(record)
-    problems += _derived_problems(record)
-    problems += _artifact_problems(run)
-    return problems
-
-
-def part_problems(path: Path, record: RunRecord, key: bytes | None) -> list[str]:
-    """What ``llmgate merge`` checks of a part before merging it (the parts are read one by one, never as JSON
-    dicts): its signature (with a key), its name, each case's outcome against its labels and prediction, its
-    case-set digest. Its stored figures and status, candidate file and redacted report are not read: the merge
-    uses none of them (it works the figures out again); ``llmgate verify`` on the merged folder checks the merged
-    run's."""
-    problems: list[str] = []
-    if key is not None:
-        if record.signature is None:
-            problems.append(f"is not signed, and {SIGNING_KEY_ENV} is set: unsigned files are refused")
-        elif not hmac.compare_digest(record.signature, signature_of_struct(record, key)):
-            problems.append(f"signature does not match (checked with {SIGNING_KEY_ENV}): the file was altered after "
-                            "it was signed, or signed with another key")
     if path.parent.name == RUNS and path.stem != record.run_id:
         problems.append(f"run_id {record.run_id} differs from its file name {path.name}")
     return problems + _case_problems(record)  # its stored figures are not used: the merge works them out again
@@ -198,46 +234,70 @@ def _metric_problems(scope: str, stored: Metrics, recomputed: Metrics) -> list[s
     ]
 
 
-def _artifact_problems(run: StoredRun) -> list[str]:
-    """The candidate file and the redacted report: named for this run, and unchanged when present."""
+def _check_artifacts(run: StoredRun, found: Findings) -> None:
+    """The candidate file and the redacted report: named for this run, present, and unchanged."""
     record = run.record
-    problems: list[str] = []
     if not record.artifacts:
-        return ["artifacts is empty: the candidate file is not recorded"]
+        found.refused.append("artifacts is empty: the candidate file is not recorded")
+        return
     template, *produced = record.artifacts
     if Path(template.path).stem != record.template_id:
-        problems.append(f"params.template_id is {record.template_id}, but its candidate file is {template.path}")
+        found.refused.append(f"params.template_id is {record.template_id}, but its candidate file is {template.path}")
     if record.params.get("template_sha256") not in (None, template.sha256):
-        problems.append("params.template_sha256 differs from the sha256 of its candidate file artifact")
-    if record.experiment_path is not None and run.records_dir is not None:
-        problems += _file_problems(run.records_dir / record.experiment_path / template.path, template.path,
-                                   template.sha256)
+        found.refused.append("params.template_sha256 differs from the sha256 of its candidate file artifact")
+    if run.records_dir is None:
+        found.unverifiable.append(f"it is not in a records folder (DIR/{RUNS}/<run_id>.json): the candidate file "
+                                  "and redacted report it names cannot be found")
+        return
+    directory = experiment_directory(run)
+    if directory is None:
+        found.unverifiable.append("it names no experiment_path (a record written before 0.2): its candidate file "
+                                  "and suites cannot be checked")
+    elif not directory.is_dir():
+        found.unverifiable.append(f"experiment_path {record.experiment_path} names no folder "
+                                  f"({display_path(directory)}): its candidate file and suites cannot be checked")
+    else:
+        now = _sha256_of(directory / template.path, template.path, found)
+        if now is not None and now != template.sha256:
+            found.changed.append(f"{TEMPLATE_CHANGED}: {template.path} (sha256 now {now[:16]}, recorded "
+                                 f"{template.sha256[:16]})")
     expected_report = f"{REPORTS}/{record.run_id}-redacted-eval.json"
+    if not produced:
+        found.unverifiable.append(f"it records no redacted report ({expected_report}) to check its cases against")
     for artifact in produced:
         if artifact.path != expected_report:
-            problems.append(f"artifact {artifact.path} is not this run's redacted report ({expected_report})")
-            continue
-        if run.records_dir is None:
+            found.refused.append(f"artifact {artifact.path} is not this run's redacted report ({expected_report})")
             continue
         path = run.records_dir / artifact.path
-        changed = _file_problems(path, artifact.path, artifact.sha256)
-        problems += changed
-        if not changed and path.is_file():
-            problems += _redacted_problems(path, record)
-    return problems
+        now = _sha256_of(path, artifact.path, found)
+        if now is None:
+            continue
+        if now != artifact.sha256:
+            found.refused.append(f"{artifact.path} changed after the run (sha256 now {now[:16]}, recorded "
+                                 f"{artifact.sha256[:16]})")
+        else:
+            found.refused += _redacted_problems(path, record)
 
 
-def _file_problems(path: Path, shown: str, sha256: str) -> list[str]:
+def experiment_directory(run: StoredRun) -> Path | None:
+    """The experiment folder a record names (``experiment_path``, relative to its records folder)."""
+    if run.records_dir is None or run.record.experiment_path is None:
+        return None
+    return run.records_dir / run.record.experiment_path
+
+
+def _sha256_of(path: Path, shown: str, found: Findings) -> str | None:
+    """The SHA-256 of a file a record names; None, with the reason in ``found``, when it cannot be read."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return []  # checked when present: a record may travel without the files it names
+        found.unverifiable.append(f"{shown} is missing ({display_path(path)}): it was deleted or not kept with the "
+                                  "record, so it cannot be checked")
+        return None
     except OSError as exc:
-        return [f"{shown} cannot be read to check it: {exc.strerror or exc}"]
-    now = hashlib.sha256(data).hexdigest()
-    if now != sha256:
-        return [f"{shown} changed after the run (sha256 now {now[:16]}, recorded {sha256[:16]})"]
-    return []
+        found.unverifiable.append(f"{shown} cannot be read to check it: {exc.strerror or exc}")
+        return None
+    return hashlib.sha256(data).hexdigest()
 
 
 def _redacted_problems(path: Path, record: RunRecord) -> list[str]:
@@ -258,23 +318,33 @@ def _redacted_problems(path: Path, record: RunRecord) -> list[str]:
 
 # -- against the suites -------------------------------------------------------------------------
 class SuiteCheck:
-    """The case set of records against the experiment's suites as they are, when they still give the record's
-    evaluation fingerprint (each experiment directory loaded once)."""
+    """The case set of records against the experiment's suites as they are (each experiment loaded once)."""
 
     def __init__(self) -> None:
-        self._loaded: dict[Path, Mapping[str, tuple[Any, ...]] | None] = {}
+        self._loaded: dict[Path, Mapping[str, tuple[Any, ...]] | str] = {}
 
-    def problems(self, run: StoredRun) -> list[str]:
+    def check(self, run: StoredRun, found: Findings) -> None:
         record = run.record
-        if record.experiment_path is None or run.records_dir is None:
-            return []
-        directory = (run.records_dir / record.experiment_path).resolve()
+        directory = experiment_directory(run)
+        if directory is None or not directory.is_dir():
+            return  # said by the artifact check: the experiment cannot be found
+        directory = directory.resolve()
         if directory not in self._loaded:
             self._loaded[directory] = self._cases(directory)
-        found = self._loaded[directory]
-        evaluation = record.fingerprints.get("evaluation")
-        if found is None or found.get("") != (evaluation,):
-            return []  # the suites are gone or changed since the run: the fingerprints say so elsewhere
+        cases = self._loaded[directory]
+        if isinstance(cases, str):
+            found.unverifiable.append(f"its experiment at {record.experiment_path} cannot be loaded ({cases}): its "
+                                      "cases cannot be checked against its suites")
+            return
+        evaluation = record.fingerprints.get("evaluation", "")
+        if cases[""] != (evaluation,):
+            found.changed.append(f"suites changed since this run (evaluation {short(cases[''][0])} now, "
+                                 f"{short(evaluation)} recorded): its cases are checked against its digest only")
+            return
+        found.refused += self._differences(record, cases)
+
+    @staticmethod
+    def _differences(record: RunRecord, found: Mapping[str, tuple[Any, ...]]) -> list[str]:
         ours = {entry.case_id: (entry.suite, entry.slice_name, entry.evidence_state, entry.expected_route.value,
                                 entry.case_sha256 or "") for entry in record.cases}
         # a 0.1.0 record has no case_sha256: its labels are compared all the same
@@ -294,11 +364,13 @@ class SuiteCheck:
         return problems
 
     @staticmethod
-    def _cases(directory: Path) -> Mapping[str, tuple[Any, ...]] | None:
+    def _cases(directory: Path) -> Mapping[str, tuple[Any, ...]] | str:
         try:
             experiment = load_experiment(directory)
-        except (LlmgateError, OSError):
-            return None
+        except LlmgateError as exc:
+            return exc.problem
+        except OSError as exc:
+            return str(exc.strerror or exc)
         cases: dict[str, tuple[Any, ...]] = {"": (experiment.fingerprints["evaluation"],)}
         for case in experiment.cases:
             cases[case.case_id] = (case.suite, case.slice_name, case.evidence_state, case.expected_route.value,
@@ -307,20 +379,30 @@ class SuiteCheck:
 
 
 # -- a set of records ---------------------------------------------------------------------------
-def audit(runs: Sequence[StoredRun], key: bytes | None, *, one_per_template: bool = False) -> list[RunRecord]:
-    """The records of ``runs`` when every one holds up and the set is sound; else ``RecordError`` naming the
-    first file refused and why. ``one_per_template``: two runs of one template are refused (promotion)."""
-    seen: dict[str, Path] = {}
+def audit(runs: Sequence[StoredRun], key: bytes | None, *, promote: bool = False, checkable: bool = False,
+          suites: SuiteCheck | None = None) -> Audited:
+    """The records of ``runs`` when every one holds up and the set is sound, with a note for each unverifiable or
+    changed one; else ``RecordError`` naming the first file refused and why. ``checkable`` (``canary``): an
+    unverifiable run is refused (``Unverifiable``); ``promote``: that, a run whose candidate file or suites changed
+    since, and two runs of one template too."""
+    seen: set[str] = set()
     for run in runs:
-        first = seen.get(run.record.run_id)
-        if first is not None:
+        if run.record.run_id in seen:
             raise refuse(run.path, [f"run {run.record.run_id} is given twice; each run counts once"])
-        seen[run.record.run_id] = run.path
-    suites = SuiteCheck()
+        seen.add(run.record.run_id)
+    suites = suites or SuiteCheck()
+    notes: list[str] = []
     for run in runs:
-        problems = run_problems(run, key) + suites.problems(run)
-        if problems:
-            raise refuse(run.path, problems)
+        found = check_run(run, key, suites)
+        if found.refused:
+            raise refuse(run.path, found.refused)
+        if (promote or checkable) and found.unverifiable:
+            raise unverifiable(run.path, [*found.unverifiable, "a run is promoted only when every file it names "
+                                          "can be checked"])
+        if promote and found.changed:
+            raise refuse(run.path, [*found.changed, "a run is promoted only with the candidate file and suites it "
+                                    "evaluated; run the gate again"])
+        notes += note_lines(run.path, found)
     by_evaluation: dict[str, StoredRun] = {}
     for run in runs:
         record = run.record
@@ -330,11 +412,18 @@ def audit(runs: Sequence[StoredRun], key: bytes | None, *, one_per_template: boo
                 f"its case set differs from run {other.record.run_id}'s, which has the same evaluation fingerprint "
                 f"{short(record.fingerprints.get('evaluation', ''))}"
             ])
-    if one_per_template:
+    if promote:
         twice = same_template(runs)
         if twice is not None:
             raise refuse(twice[0], [twice[1]])
-    return [run.record for run in runs]
+    return Audited([run.record for run in runs], notes)
+
+
+def note_lines(path: Path, found: Findings) -> list[str]:
+    """What is said of a file that is read all the same: unverifiable, changed since its run."""
+    where = display_path(path)
+    return [f"{where}: unverifiable: {problem}" for problem in found.unverifiable] + [
+        f"{where}: {change}" for change in found.changed]
 
 
 def same_template(runs: Sequence[StoredRun]) -> tuple[Path, str] | None:
@@ -349,3 +438,85 @@ def same_template(runs: Sequence[StoredRun]) -> tuple[Path, str] | None:
             )
     return None
 
+
+# -- reports and decisions ----------------------------------------------------------------------
+def read_report(path: Path, key: bytes | None) -> SessionReport:
+    """A session report, decoded; with a key, its signature checked."""
+    raw = read_bytes(path)
+    report = load(raw, SessionReport, path)
+    if key is not None:
+        problem = signature_problem(report, key, raw)
+        if problem:
+            raise refuse(path, [problem])
+    return report
+
+
+def report_runs(path: Path, experiment: ExperimentReport, key: bytes | None, *, promote: bool = False,
+                checkable: bool = False, suites: SuiteCheck | None = None) -> tuple[list[StoredRun], Audited]:
+    """The runs a report lists for one experiment, read from the ``runs/`` folder beside it and audited; the
+    report's verdict must be the one they give. A run that is not there makes the report unverifiable; a run
+    refused makes it refused."""
+    files = [path.parent / RUNS / f"{run.run_id}.json" for run in experiment.runs]
+    absent = [file for file in files if not file.is_file()]
+    if absent:
+        raise unverifiable(path, [f"its run {file.stem} is not beside it ({RUNS}/{file.name}): keep the report with "
+                                  "its runs folder" for file in absent[:5]])
+    runs = [read_run(file) for file in files]
+    try:
+        audited = audit(runs, key, promote=promote, checkable=checkable, suites=suites)
+    except LlmgateError as exc:
+        raise _rests_on(path, exc) from None
+    not_run = [entry.template_id for entry in experiment.not_run if entry.role is Role.CANDIDATE]
+    verdict = decide(audited.records, (), not_run)
+    stated = experiment.decision
+    given = verdict.decision
+    eligible = tuple(run.run_id for run in verdict.eligible)
+    if (verdict.status is not experiment.decision_status or eligible != tuple(r.run_id for r in experiment.eligible_runs)
+            or (given is None) != (stated is None)
+            or (given is not None and stated is not None and _decision_differs(given, stated))):
+        raise refuse(path, [f"its decision is not what its run records give ({decision_text(verdict)})"])
+    return runs, audited
+
+
+def _rests_on(path: Path, exc: LlmgateError) -> RecordError:
+    """A report's or decision's error for a run it rests on that was refused or is unverifiable."""
+    shown = display_path(exc.path) if exc.path is not None else "a run"
+    kind = Unverifiable if isinstance(exc, Unverifiable) else RecordError
+    return kind(path, None, f"{'unverifiable' if kind is Unverifiable else 'refused'}: it rests on {shown}, which "
+                f"is {exc.problem}")
+
+
+#: What a report's decision must share with the decision its runs give (``prompt_uri`` is an exporter's).
+_DECIDED = ("artifact_name", "alias", "source_run_id", "evaluation_sha", "rollback_artifact", "status", "limitation")
+
+
+def _decision_differs(given: Decision, stated: Decision) -> bool:
+    return any(getattr(given, name) != getattr(stated, name) for name in _DECIDED)
+
+
+def decision_run(path: Path, decision: Decision, raw: bytes, key: bytes | None, records_dir: Path,
+                 *, checkable: bool = False) -> Audited:
+    """A decision file checked: its signature (with a key), and against the run it names (``source_run_id`` in
+    ``records_dir/runs``), which must hold up and be the eligible candidate it promotes. Without that run the
+    decision is unverifiable."""
+    if key is not None:
+        problem = signature_problem(decision, key, raw)
+        if problem:
+            raise refuse(path, [problem])
+    file = records_dir / RUNS / f"{decision.source_run_id}.json"
+    if not file.is_file():
+        raise unverifiable(path, [f"its run {decision.source_run_id} is not in {display_path(records_dir / RUNS)} "
+                                  "(keep the decision with its records folder, or name it with --dir)"])
+    try:
+        audited = audit([read_run(file)], key, checkable=checkable)
+    except LlmgateError as exc:
+        raise _rests_on(path, exc) from None
+    record = audited.records[0]
+    differ = [name for name, ours, theirs in (
+        ("artifact_name", decision.artifact_name, record.template_id),
+        ("evaluation_sha", decision.evaluation_sha, record.evaluation_sha)) if ours != theirs]
+    if record.role is not Role.CANDIDATE or record.status is not RunStatus.ELIGIBLE_FOR_CANARY_REVIEW:
+        differ.append(f"its run is a {record.role.value} run with status {record.status.value}")
+    if differ:
+        raise refuse(path, [f"it is not what its run {record.run_id} gives ({', '.join(differ)})"])
+    return audited

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pytest_llmgate.io.audit import StoredRun, read_run
+from pytest_llmgate.io.audit import Audited, StoredRun, SuiteCheck, audit, read_bytes, read_report, read_run, report_runs
 from pytest_llmgate.records.codec import load
 from pytest_llmgate.model.errors import RecordError
 from pytest_llmgate.records.run import RunRecord
@@ -23,11 +23,7 @@ def run_files(out_dir: Path) -> list[Path]:
 
 def load_run(path: Path) -> RunRecord:
     """One stored run record, decoded and checked against its definition."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
-    return load(raw, RunRecord, path)
+    return load(read_bytes(path), RunRecord, path)
 
 
 def find_runs(refs: Iterable[str], out_dir: Path) -> list[StoredRun]:
@@ -50,33 +46,32 @@ def find_runs(refs: Iterable[str], out_dir: Path) -> list[StoredRun]:
     return found
 
 
-def stored_runs(path: Path) -> list[RunRecord]:
-    """The runs a path stands for, oldest first: a records folder's every stored run, a session report's runs
-    (read from the ``runs/`` folder beside it), or one run record file."""
+def stored_runs(path: Path, key: bytes | None) -> Audited:
+    """The runs a path stands for, oldest first, each checked as ``llmgate verify`` checks it: a records folder's
+    every stored run, a session report's runs (read from the ``runs/`` folder beside it; its signature, with a key,
+    and its verdict checked), or one run record file. A refused file raises ``RecordError``; an unverifiable or
+    changed one is read, with a note."""
     if path.is_dir():
         files = run_files(path)
         if not files:
             hint = f"; its {REPORT_FILE} is there" if (path / REPORT_FILE).is_file() else ""
             raise RecordError(path, None, f"holds no run records (no {RUNS}/*.json){hint}")
-        return [load_run(file) for file in files]
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+        return audit([read_run(file) for file in files], key)
+    raw = read_bytes(path)
     found = load(raw, RunRecord | SessionReport, path)  # type: ignore[arg-type]
     if isinstance(found, RunRecord):
-        return [found]
-    if not isinstance(found, SessionReport) or found.in_progress:
+        return audit([StoredRun(path=path, record=found, raw=raw)], key)
+    report = read_report(path, key)
+    if report.in_progress:
         raise RecordError(path, None, "is the marker of a session that did not finish: it lists no runs")
-    runs = []
-    for experiment in found.experiments:
-        for summary in experiment.runs:
-            record = path.parent / RUNS / f"{summary.run_id}.json"
-            if not record.is_file():
-                raise RecordError(path, None, f"lists run {summary.run_id}, but {RUNS}/{summary.run_id}.json is not "
-                                              "beside it (keep the report with its runs folder)")
-            runs.append(load_run(record))
-    return sorted(runs, key=lambda run: run.run_id)
+    records: list[RunRecord] = []
+    notes: list[str] = []
+    suites = SuiteCheck()
+    for experiment in report.experiments:
+        audited = report_runs(path, experiment, key, suites=suites)[1]
+        records += audited.records
+        notes += audited.notes
+    return Audited(sorted(records, key=lambda run: run.run_id), notes)
 
 
 def latest_per_template(runs: Iterable[RunRecord]) -> list[RunRecord]:
@@ -87,11 +82,12 @@ def latest_per_template(runs: Iterable[RunRecord]) -> list[RunRecord]:
     return sorted(newest.values(), key=lambda run: run.run_id)
 
 
-def resolve_runs(ref: str, out_dir: Path) -> list[RunRecord]:
-    """``llmgate diff``'s side: a records folder or a report (their newest run of each template), a run file,
-    or a run id (prefix) in ``out_dir``."""
+def resolve_runs(ref: str, out_dir: Path, key: bytes | None) -> Audited:
+    """``llmgate diff``'s side, checked: a records folder or a report (their newest run of each template), a run
+    file, or a run id (prefix) in ``out_dir``."""
     path = Path(ref)
     if path.is_dir() or path.is_file():
-        return latest_per_template(stored_runs(path))
-    return [run.record for run in find_runs([ref], out_dir)]
+        audited = stored_runs(path, key)
+        return Audited(latest_per_template(audited.records), audited.notes)
+    return audit(find_runs([ref], out_dir), key)
 

@@ -1,8 +1,13 @@
-"""Signatures on what the gate writes: HMAC-SHA-256 over a file's canonical JSON, with a key from the environment.
+"""Signatures on what the gate writes: HMAC-SHA-256 over a format object's canonical encoding, with a key from the
+environment.
 
-The canonical form of a record, report or decision is its JSON data without the ``signature`` member, encoded
-with sorted keys, no spaces and ASCII escapes (``json.dumps(data, sort_keys=True, separators=(",", ":"))``).
-The signature is ``hmac-sha256:<64 hex>``. See docs/records.md, "Trust", for what it does and does not protect.
+The canonical form of a run record, session report or decision is msgspec's JSON encoding of its ``Struct`` with
+``signature`` unset, fields and keys sorted (``msgspec.json.encode(obj, order="sorted")``): compact UTF-8, encoded
+in C straight from the objects (a 100,000-case record is never turned into dicts to be signed). A file is checked
+by decoding it into its ``Struct`` and encoding that again, so the bytes signed and the bytes checked come from
+the same encoder. The signature is ``hmac-sha256:<64 hex>``. Files signed before this form (over
+``json.dumps(data, sort_keys=True, separators=(",", ":"))``) keep verifying: that form is accepted when checking,
+never written. See docs/trust.md for what a signature does and does not protect.
 """
 
 from __future__ import annotations
@@ -11,16 +16,20 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
-from pytest_llmgate.records.codec import Entries, shallow_data
 from pytest_llmgate.model.vocab import SIGNING_KEY_ENV
 
 SIGNATURE = "signature"
 PREFIX = "hmac-sha256:"
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+UNSIGNED = f"is not signed, and {SIGNING_KEY_ENV} is set: unsigned files are refused"
+MISMATCH = (f"signature does not match (checked with {SIGNING_KEY_ENV}): the file was altered after it was signed, "
+            "or signed with another key")
 
 
 def signing_key() -> bytes | None:
@@ -29,51 +38,44 @@ def signing_key() -> bytes | None:
     return value.encode("utf-8") if value else None
 
 
-def canonical(data: Mapping[str, Any]) -> bytes:
-    """The bytes signed: the data without its signature, sorted keys, compact, ASCII."""
-    body = {key: value for key, value in data.items() if key != SIGNATURE}
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
+def canonical(obj: msgspec.Struct) -> bytes:
+    """The bytes signed: ``obj`` without its signature, encoded by msgspec with fields and keys sorted."""
+    return msgspec.json.encode(msgspec.structs.replace(obj, signature=None), order="sorted")
 
 
-def signature_of(data: Mapping[str, Any], key: bytes) -> str:
-    return PREFIX + hmac.new(key, canonical(data), hashlib.sha256).hexdigest()
+def signature_of(obj: msgspec.Struct, key: bytes) -> str:
+    return PREFIX + hmac.new(key, canonical(obj), hashlib.sha256).hexdigest()
 
 
-def signature_of_struct(obj: Any, key: bytes) -> str:
-    """``signature_of(to_data(obj), key)``, worked out without turning a long per-case list into dicts all at
-    once: the canonical bytes are hashed piece by piece, each entry's as it comes."""
-    data = shallow_data(obj)
-    body = {name: value for name, value in data.items() if name != SIGNATURE}
-    lists = {name: value for name, value in body.items() if isinstance(value, Entries)}
-    marks = {name: f"\x00llmgate-entries:{name}\x00" for name in lists}
-    text = json.dumps({**body, **marks}, sort_keys=True, separators=(",", ":")).encode("ascii")
-    mac = hmac.new(key, digestmod=hashlib.sha256)
-    for name in sorted(lists, key=lambda name: text.index(json.dumps(marks[name]).encode("ascii"))):
-        before, text = text.split(json.dumps(marks[name]).encode("ascii"), 1)
-        mac.update(before + b"[")
-        for index, entry in enumerate(lists[name]):
-            piece = json.dumps(msgspec.to_builtins(entry), sort_keys=True, separators=(",", ":"))
-            mac.update(piece.encode("ascii") if index == 0 else b"," + piece.encode("ascii"))
-        mac.update(b"]")
-    mac.update(text)
-    return PREFIX + mac.hexdigest()
-
-
-def signed(data: dict[str, Any], key: bytes | None) -> dict[str, Any]:
-    """``data`` with its signature (unchanged without a key)."""
+def sign(obj: S, key: bytes | None) -> S:
+    """``obj`` with its signature (unchanged without a key)."""
     if key is None:
-        return data
-    return {**data, SIGNATURE: signature_of(data, key)}
+        return obj
+    return msgspec.structs.replace(obj, signature=signature_of(obj, key))
 
 
-def signature_problem(data: Any, key: bytes) -> str | None:
-    """Why ``data`` (a decoded JSON file) does not carry a good signature under ``key``; None when it does."""
-    if not isinstance(data, dict):
-        return "is not a JSON object"
-    stored = data.get(SIGNATURE)
+def signature_problem(obj: msgspec.Struct, key: bytes, raw: bytes | None = None) -> str | None:
+    """Why ``obj`` (decoded from the file bytes ``raw``) does not carry a good signature under ``key``; None when it
+    does. ``raw`` lets a file signed in the earlier form verify."""
+    stored = getattr(obj, SIGNATURE, None)
     if stored is None:
-        return f"is not signed, and {SIGNING_KEY_ENV} is set: unsigned files are refused"
-    if not isinstance(stored, str) or not hmac.compare_digest(stored, signature_of(data, key)):
-        return (f"signature does not match (checked with {SIGNING_KEY_ENV}): the file was altered after it was "
-                "signed, or signed with another key")
-    return None
+        return UNSIGNED
+    if not isinstance(stored, str):
+        return MISMATCH
+    if hmac.compare_digest(stored, signature_of(obj, key)):
+        return None
+    if raw is not None and hmac.compare_digest(stored, _earlier_signature(raw, key)):
+        return None
+    return MISMATCH
+
+
+def _earlier_signature(raw: bytes, key: bytes) -> str:
+    """The signature in the form written before msgspec's canonical encoding: over the file's JSON data without
+    its signature, ``json.dumps`` with sorted keys, no spaces, ASCII escapes. ``raw`` has already been decoded
+    into its Struct, so its nesting is bounded."""
+    data: Any = json.loads(raw)
+    if not isinstance(data, dict):
+        return ""
+    body = {name: value for name, value in data.items() if name != SIGNATURE}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":")).encode("ascii")
+    return PREFIX + hmac.new(key, text, hashlib.sha256).hexdigest()

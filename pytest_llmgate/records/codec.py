@@ -12,6 +12,8 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import types
+import typing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -131,16 +133,34 @@ def load(raw: bytes, kind: type[T], path: Path | None, error: type[LlmgateError]
         return msgspec.json.decode(raw, type=kind)
     except msgspec.ValidationError as exc:
         raise error(path, None, f"is not a valid {_name(kind)} ({exc})") from None
-    except msgspec.DecodeError as exc:
-        offset = re.search(r"\(byte (\d+)\)", str(exc))
-        line = raw.count(b"\n", 0, int(offset.group(1))) + 1 if offset else None
-        raise error(path, line, f"cannot be read as JSON ({exc})") from None
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _unreadable(raw, exc, path, error) from None
 
 
-def _name(kind: type[Any]) -> str:
-    config = getattr(kind, "__struct_config__", None)
-    tag = getattr(config, "tag", None)
-    return str(tag) if isinstance(tag, str) else kind.__name__
+def load_json(raw: bytes, path: Path | None, error: type[LlmgateError] = RecordError) -> Any:
+    """Any JSON document, decoded; bad JSON, or nesting deeper than the decoder goes, raises ``error``."""
+    try:
+        return msgspec.json.decode(raw)
+    except (msgspec.DecodeError, RecursionError) as exc:
+        raise _unreadable(raw, exc, path, error) from None
+
+
+def _unreadable(raw: bytes, exc: Exception, path: Path | None, error: type[LlmgateError]) -> LlmgateError:
+    if isinstance(exc, RecursionError):
+        return error(path, 1, "cannot be read as JSON: it nests arrays or objects too deeply")
+    offset = re.search(r"\(byte (\d+)\)", str(exc))
+    line = raw.count(b"\n", 0, int(offset.group(1))) + 1 if offset else None
+    return error(path, line, f"cannot be read as JSON ({exc})")
+
+
+def _name(kind: Any) -> str:
+    """What a format is called in a message: its schema tag, else its name; a union names each member."""
+    members = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+    names = []
+    for member in members:
+        tag = getattr(getattr(member, "__struct_config__", None), "tag", None)
+        names.append(str(tag) if isinstance(tag, str) else getattr(member, "__name__", "JSON document"))
+    return " or ".join(names)
 
 
 def json_schema(kind: type[Any]) -> dict[str, Any]:

@@ -178,10 +178,10 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     ``comparisons``: the run against each baseline run of its session, case by case (docs/statistics.md);
     ``budget``: the manifest's budget the run was held to, and ``over_budget`` each limit it broke with its
     figure (both omitted when there is none);
-    the trust fields (docs/records.md, "Trust"): ``experiment_path`` is the experiment directory relative to
+    the trust fields (docs/trust.md): ``experiment_path`` is the experiment directory relative to
     the records folder (where the candidate file is looked for when a record is checked), ``cases_sha256`` the
     SHA-256 over the sorted ``case_sha256`` of its cases (the case set), ``signature`` an HMAC-SHA-256 over the
-    record's canonical JSON without it, written when ``LLMGATE_SIGNING_KEY`` is set.;
+    record without it, encoded by msgspec with keys sorted, written when ``LLMGATE_SIGNING_KEY`` is set;
     ``comparison`` is this run against a stored run (``--llmgate-compare-to``); omitted when none was asked for."""
 
     run_id: str
