@@ -391,9 +391,9 @@ class GateSession:
             budget=experiment.budget,
             experiment_path=relative_to_records(experiment.directory, self.out_dir),
         )
-        draft = with_standing(draft, standing(experiment), results)
         if self.part is not None:
             draft = self._as_part(experiment, draft, results, baselines)
+        draft = with_standing(draft, standing(experiment), results)
         if self.compare_to is not None:
             before, matched_by = counterpart(draft, self.stored)
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
