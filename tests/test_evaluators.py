@@ -268,3 +268,61 @@ def test_self_consistency_and_ties_over_trials() -> None:
     assert (figures.served_caught, figures.abstain_kept) == (2, 1)  # the 1-1 tie counts against the label
     assert cohen_kappa([], []) is None
     assert lower_bound(0, 10) == 0.0 and lower_bound(3, 0) == 0.0
+
+
+# -- the other kinds ---------------------------------------------------------------------------------------
+
+
+def _use_evaluator(experiment: Path, evaluator_id: str, written: str) -> None:
+    (experiment / "evaluators").mkdir(exist_ok=True)
+    (experiment / "evaluators" / f"{evaluator_id}.yaml").write_text(written)
+    manifest = experiment / "llmgate.yaml"
+    text = manifest.read_text()
+    if "evaluator:" in text:  # the prose example: its block's path
+        text = text.replace("evaluators/claim-judge-v1.yaml", f"evaluators/{evaluator_id}.yaml")
+    else:
+        text += f"evaluator: evaluators/{evaluator_id}.yaml\n"
+    manifest.write_text(text)
+
+
+def test_a_python_evaluator_reads_prose_and_gates_without_calibration(pytester: pytest.Pytester, prose: Path) -> None:
+    (prose / "claim_rules.py").write_text(
+        "def served(case, reply):\n"
+        "    assert 'expected_route' not in case\n"
+        "    claim = 'root cause is' in reply\n"
+        "    return {'route': 'SERVE' if claim else 'ABSTAIN', 'reason': 'names a root cause' if claim else 'no claim'}\n")
+    _use_evaluator(prose, "claim-rule-v1", "evaluator_id: claim-rule-v1\nkind: python\ncallable: claim_rules:served\n")
+    result = gate(pytester)
+    result.stdout.fnmatch_lines([
+        "*python evaluator claim-rule-v1: names a root cause*",
+        f"  decision: PROMOTE {V2} -> canary_candidate*",
+        "llmgate: ci-claim-gate-prose: python evaluator claim-rule-v1",
+    ])
+    run = runs_by_template(pytester.path / ".llmgate")[V2]
+    assert run["evaluator"]["may_gate"] is True and "judge_calls" not in run["evaluator"]  # none made
+    assert run["params"]["evaluator_version"].startswith("claim-judge-eval-v1+claim-rule-v1@")
+
+
+def test_a_route_evaluator_gives_the_candidates_own_routes_under_its_own_version(pytester: pytest.Pytester) -> None:
+    llm = pytester.path / "example_suites" / "ci-claim-gate-llm"
+    shutil.copytree(PROSE.parent / "ci-claim-gate-llm", llm)
+    (llm / "llmgate.lock").unlink()  # an evaluator changes the evaluation fingerprint a lock holds
+    args = ("example_suites", "-p", "no:cacheprovider", "--llmgate-candidate=ci-answerer-llm-v2")
+    pytester.runpytest(*args, "--llmgate-out=plain")
+    _use_evaluator(llm, "route-field-v1", "evaluator_id: route-field-v1\nkind: route\nroute:\n  json_key: route\n")
+    pytester.runpytest(*args, "--llmgate-out=evaluated")
+    plain = runs_by_template(pytester.path / "plain")["ci-answerer-llm-v2"]
+    evaluated = runs_by_template(pytester.path / "evaluated")["ci-answerer-llm-v2"]
+    assert [c["predicted_route"] for c in plain["cases"]] == [c["predicted_route"] for c in evaluated["cases"]]
+    assert plain["status"] == evaluated["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
+    assert plain["params"]["evaluator_version"] == "claim-route-eval-v2"
+    assert evaluated["params"]["evaluator_version"].startswith("claim-route-eval-v2+route-field-v1@")
+    assert plain["params"]["evaluation_sha"] != evaluated["params"]["evaluation_sha"]
+
+
+def test_a_judge_prompt_may_not_name_the_expected_route(pytester: pytest.Pytester, prose: Path) -> None:
+    path = prose / JUDGE
+    path.write_text(path.read_text().replace("Reply: {{ reply }}", "Label: {{ expected_route }}\n    Reply: {{ reply }}"))
+    result = gate(pytester)
+    result.stdout.fnmatch_lines(["*claim-judge-v1.yaml:*prompt.user: {{ expected_route }} is not a case field*"])
+    assert "Traceback" not in result.stdout.str()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from pytest_llmgate.engine.judging import calibrate, figures_text
 from pytest_llmgate.io.provenance import llmgate_version
 from pytest_llmgate.io.store import timestamp, utc_now, write_replacing
 from pytest_llmgate.model.agreement import shortfalls
@@ -14,10 +13,12 @@ from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
 from pytest_llmgate.model.errors import display_path
 from pytest_llmgate.model.transcript import CUT_AT, cut
 from pytest_llmgate.model.vocab import RecordMode
-from pytest_llmgate.providers import ProviderFactory, builtin_factory, unknown_provider
-from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.codec import dump
 from pytest_llmgate.records.experiment import load_experiment
+
+if TYPE_CHECKING:
+    from pytest_llmgate.providers import ProviderFactory
+    from pytest_llmgate.records.candidate import Candidate
 
 MET, NOT_MET = 0, 1
 
@@ -38,6 +39,8 @@ def add_calibrate(commands: Any) -> None:
 
 
 def _factory(candidate: Candidate) -> ProviderFactory:
+    from pytest_llmgate.providers import builtin_factory, unknown_provider
+
     factory = builtin_factory(candidate.provider)
     if factory is None:
         raise unknown_provider(candidate)
@@ -46,7 +49,9 @@ def _factory(candidate: Candidate) -> ProviderFactory:
 
 def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
     """Exit 0 when the judge meets the manifest's requirement, 1 when not (or it failed on an item), 2 on bad
-    input."""
+    input. The judging engine and the providers are imported here, never by ``llmgate --help``."""
+    from pytest_llmgate.engine.judging import calibrate, figures_text
+
     experiment = load_experiment(args.experiment)
     done = calibrate(experiment, _factory, record_mode=RecordMode(args.record), concurrency=max(1, args.concurrency),
                      calibrated_at=timestamp(utc_now()), version=llmgate_version())
