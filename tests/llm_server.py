@@ -60,6 +60,32 @@ def decide(messages: list[dict[str, Any]]) -> str:
     return "SERVE" if evidence and evidence.group(1) in served else "ABSTAIN"
 
 
+#: A judge (docs/evaluators.md) is told "You judge"; it calls a reply SERVE when it states a root cause ("the root
+#: cause is/was ..."), else ABSTAIN; "Judge backwards." makes it say the opposite (a judge that disagrees on purpose).
+CLAIM = re.compile(r"\broot cause (is|was)\b", re.IGNORECASE)
+JUDGED_REPLY = re.compile(r"Reply:\s*(.*)", re.DOTALL)
+
+
+def reply_text(messages: list[dict[str, Any]], route: str) -> str:
+    """The reply's text: a judge's verdict, a prose answer ("Answer in prose."), or the route as JSON."""
+    system = " ".join(m.get("content", "") for m in messages if m.get("role") in ("system", "developer"))
+    user = " ".join(m.get("content", "") for m in messages if m.get("role") == "user")
+    if "You judge" in system:
+        found = JUDGED_REPLY.search(user)
+        claim = bool(found and CLAIM.search(found.group(1)))
+        if "Judge backwards." in system:
+            claim = not claim
+        reason = "the reply names a root cause" if claim else "the reply names no root cause"
+        return json.dumps({"verdict": "SERVE" if claim else "ABSTAIN", "reason": reason})
+    if "Answer in prose." in system:
+        evidence = EVIDENCE.search(user)
+        state = evidence.group(1) if evidence else "unknown"
+        if route == "SERVE":
+            return f"The root cause is the failure shown in the {state.replace('_', ' ')} evidence; fix that step."
+        return "The evidence does not show what failed, so I cannot say why this build broke. Please attach the log."
+    return json.dumps({"route": route, "claim": "root cause from the cited evidence" if route == "SERVE" else None})
+
+
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out as two writes: no 40 ms delayed-ACK stall
@@ -156,9 +182,7 @@ class Handler(BaseHTTPRequestHandler):
             with STATE.lock:
                 count = STATE.answers[key] = STATE.answers.get(key, 0) + 1
             route = "SERVE" if count % 2 else "ABSTAIN"
-        content = "I cannot tell." if mode == "unreadable" else json.dumps(
-            {"route": route, "claim": "root cause from the cited evidence" if route == "SERVE" else None}
-        )
+        content = "I cannot tell." if mode == "unreadable" else reply_text(messages, route)
         words = sum(len(m.get("content", "").split()) for m in messages)
         out, cached = len(content.split()), words // 4
         user = " ".join(m.get("content", "") for m in messages if m.get("role") == "user")

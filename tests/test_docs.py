@@ -28,6 +28,8 @@ import yaml
 from pytest_llmgate import ManifestError, load_candidate, load_experiment, load_suite
 from pytest_llmgate.records.experiment import Manifest
 from pytest_llmgate.providers import builtin_factory, check_settings
+from pytest_llmgate.engine.judging import check_evaluator
+from pytest_llmgate.records.evaluator import load_calibration_set
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example_suites"
@@ -149,9 +151,28 @@ def _check_artifact(data: dict[str, Any], text: str | None, tmp_path: Path) -> N
 
 def _check_manifest(data: dict[str, Any], text: str | None, tmp_path: Path) -> None:
     experiment = tmp_path / "exp"
-    shutil.copytree(EXAMPLES / "ci-claim-gate-repair", experiment)
+    # a manifest naming an evaluator is checked in the example that has one (docs/evaluators.md)
+    shutil.copytree(EXAMPLES / ("ci-claim-gate-prose" if "evaluator" in data else "ci-claim-gate-repair"), experiment)
     (experiment / "llmgate.yaml").write_text(text if text is not None else yaml.safe_dump(data), encoding="utf-8")
     load_experiment(experiment)
+
+
+def _check_evaluator(data: dict[str, Any], text: str, tmp_path: Path) -> None:
+    """An evaluator file, loaded as the prose example's evaluator (a judge's keys checked by its provider)."""
+    experiment = tmp_path / "exp"
+    shutil.copytree(EXAMPLES / "ci-claim-gate-prose", experiment)
+    (experiment / "evaluators" / f"{data['evaluator_id']}.yaml").write_text(text, encoding="utf-8")
+    manifest = experiment / "llmgate.yaml"
+    manifest.write_text(manifest.read_text(encoding="utf-8").replace("claim-judge-v1.yaml", f"{data['evaluator_id']}.yaml"))
+    loaded = load_experiment(experiment)
+    assert loaded.evaluator is not None and loaded.evaluator.evaluator_id == data["evaluator_id"]
+
+    def factory_of(candidate: Any) -> Any:
+        factory = builtin_factory(candidate.provider)
+        assert factory is not None, f"provider {candidate.provider!r} is not built in"
+        return factory
+
+    check_evaluator(loaded.evaluator, factory_of)
 
 
 YAML_BLOCKS = [block for block in ALL if block.lang in YAML and not block.illustrative]
@@ -169,13 +190,19 @@ def test_yaml_block(block: Block, tmp_path: Path) -> None:
         pytest.fail(f"{block.where}: not valid YAML: {exc}")
     if not isinstance(data, dict):
         return
-    if "template_id" in data and "provider" in data:
+    if "evaluator_id" in data:
+        _check_evaluator(data, block.text, tmp_path)
+    elif "template_id" in data and "provider" in data:
         _check_artifact(data, block.text, tmp_path)
     elif "provider" in data:
         example = yaml.safe_load(_example_artifact(data["provider"]).read_text(encoding="utf-8"))
         _check_artifact({**example, **data}, None, tmp_path)
     elif "experiment" in data:
         _check_manifest(data, block.text, tmp_path)
+    elif "cases" in data and any("label" in item for item in data["cases"]):
+        path = tmp_path / "calibration.suite.yaml"
+        path.write_text(block.text, encoding="utf-8")
+        load_calibration_set(path)
     elif "cases" in data:
         path = tmp_path / "doc.suite.yaml"
         path.write_text(block.text, encoding="utf-8")

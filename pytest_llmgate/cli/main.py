@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple, TextIO
 import msgspec
 
 from pytest_llmgate.model.canary import canary_call, unsafe_requests_in
+from pytest_llmgate.cli.calibrate import add_calibrate
 from pytest_llmgate.records.codec import dump, load, load_json
 from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
@@ -110,6 +111,8 @@ def _parser() -> argparse.ArgumentParser:
     fingerprint = commands.add_parser("fingerprint", help="fingerprints of experiments or suites, against the lock")
     fingerprint.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="experiment directory or suite file")
     fingerprint.set_defaults(handler=cmd_fingerprint)
+
+    add_calibrate(commands)
     return parser
 
 

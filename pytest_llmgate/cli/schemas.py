@@ -22,6 +22,7 @@ from pytest_llmgate.records.run import RedactedEval, RunRecord
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.records.schemas import schema_path
 from pytest_llmgate.records.suite import SuiteFile
+from pytest_llmgate.records.evaluator import CalibrationFile, CalibrationResult, PythonEvaluatorFile, RouteEvaluatorFile
 from pytest_llmgate.providers import BUILTIN, builtin_factory
 from pytest_llmgate.providers._recordings import RecordingLine
 
@@ -49,6 +50,10 @@ FORMATS: dict[str, type[Any]] = {
     "lock": Lock,
     "result": CaseResult,
     "recording": RecordingLine,
+    "evaluator-route": RouteEvaluatorFile,
+    "evaluator-python": PythonEvaluatorFile,
+    "calibration-set": CalibrationFile,
+    "calibration": CalibrationResult,
 }
 
 

@@ -30,6 +30,7 @@ from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.model.decision import Promotion
 from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.io.history import run_files
+from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.run import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.engine.session import WAITS_FOR_MERGE
@@ -207,6 +208,7 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
         entry.outcome not in (Outcome.ERROR, Outcome.NOT_RUN) for entry in entries)
     figures = aggregates(entries, complete, latencies, list(first.suite_metrics), first.role, first.promotion,
                          first.budget, baselines)
+    figures["status"] = judged_status(figures["status"], first.evaluator)  # an unfit judge stays unfit merged
     if not missing and first.part.cases_sha256 is not None and figures["cases_sha256"] != first.part.cases_sha256:
         raise RecordError(None, None, f"the cases of the parts of {first.experiment} / {first.template_id} do not "
                           "give the case set they were split from (cases_sha256): a part's cases were replaced")

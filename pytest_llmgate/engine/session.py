@@ -32,6 +32,7 @@ from pytest_llmgate.records.candidate import CASE_TIMEOUT
 from pytest_llmgate.model.results import CaseIndex, RunResults
 from pytest_llmgate.records.run import Artifact, Part, RunRecord, aggregates, build_run_record, implied_latencies, redacted_eval
 from pytest_llmgate.io.provenance import code_commit, llmgate_version
+from pytest_llmgate.engine.judging import check_evaluator, judge_notes, judged, judged_verdict, standing, with_standing
 from pytest_llmgate.records.codec import dump, dump_chunks, from_data, to_data
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
@@ -155,6 +156,8 @@ class GateSession:
                 found = load_experiment(directory)
                 for candidate in found.candidates.values():
                     check_settings(candidate, self._factory(candidate))
+                if found.evaluator is not None:
+                    check_evaluator(found.evaluator, self._factory)
             except LlmgateError as exc:
                 found = exc
             self._loaded[directory] = found
@@ -199,6 +202,8 @@ class GateSession:
         if key not in self._providers:
             candidate = experiment.candidates[template_id]
             provider = self._factory(candidate).build(candidate, self._context(experiment))
+            if experiment.evaluator is not None:  # its replies are judged (docs/evaluators.md)
+                provider = judged(provider, candidate, experiment.evaluator, self._context(experiment), self._factory)
             self._providers[key] = provider
             if CASE_TIMEOUT in candidate.settings:
                 self._timeouts[id(provider)] = float(candidate.settings[CASE_TIMEOUT])
@@ -334,7 +339,8 @@ class GateSession:
                 records.append(record)
                 run_paths.append(path)
             not_run_candidates = [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE]
-            verdict = decide(records, unrecorded, not_run_candidates)
+            verdict = judged_verdict(decide(records, unrecorded, not_run_candidates), records)
+            self.notes.extend(judge_notes(experiment, [plan.template_id for plan in plans], standing(experiment)))
             if self.part is not None and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
                 verdict = dataclasses.replace(
                     verdict, reason=f"{verdict.reason}; this session is part {self.split_id()} of a split run: "
@@ -389,6 +395,7 @@ class GateSession:
         )
         if self.part is not None:
             draft = self._as_part(experiment, draft, results, baselines)
+        draft = with_standing(draft, standing(experiment), results)
         if self.compare_to is not None:
             before, matched_by = counterpart(draft, self.stored)
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))

@@ -69,6 +69,7 @@ class CaseResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=
     error: str | None = None
     trial_routes: tuple[Route, ...] = ()
     calls: tuple[Usage, ...] = ()  # what each trial's call used (empty: the case errored before an answer)
+    judge_calls: tuple[Usage, ...] = ()  # what the evaluator's judge used on this case (counted apart)
 
     def to_payload(self) -> bytes:
         return _ENCODE(self)

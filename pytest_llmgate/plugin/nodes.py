@@ -15,6 +15,7 @@ from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.providers import Provider
 from pytest_llmgate.engine.session import GateSession
+from pytest_llmgate.engine.judging import judge_calls_of
 from pytest_llmgate.records.outcome import PlannedRun
 from pytest_llmgate.records.suite import Suite
 from pytest_llmgate.model.case import Case
@@ -130,6 +131,7 @@ class CaseItem(pytest.Item):
             experiment_dir=self.experiment_dir, template_id=self.plan.template_id, role=self.plan.role,
             case_id=self.case.case_id, predicted_route=predicted, outcome=outcome, error=error,
             trial_routes=trial_routes, calls=self._calls,
+            judge_calls=judge_calls_of(self.provider, self.case.case_id),
         )
         self._routes, self._calls = (), ()  # the result holds them now; an item keeps no per-call objects
 

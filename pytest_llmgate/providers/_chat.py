@@ -187,9 +187,14 @@ class ChatProvider:
 
     def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
         """The route and what the call used (a replay: what the recorded call used)."""
+        reply, usage = self.reply(case, trial)
+        return self.read_route(reply), usage
+
+    def reply(self, case: Mapping[str, Any], trial: int = 0) -> tuple[str, Usage]:
+        """The reply's text and what the call used: what an evaluator reads the route from."""
         request = self.request(case, trial)
         reply, usage = self.recordings.reply(request, lambda: self._call(request))
-        return self.read_route(reply), usage or Usage()
+        return reply, usage or Usage()
 
     def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
         return self.answer(case, trial)[0]
@@ -352,9 +357,11 @@ class ChatFactory:
 
     def check(self, candidate: Candidate) -> None:
         """Placeholders name case fields only, and a route regex compiles."""
+        # A judge (an evaluator of kind judge, docs/evaluators.md) may also name the candidate's reply.
+        fields = (*CASE_FIELDS, "reply") if candidate.settings.get("kind") == "judge" else CASE_FIELDS
         for role, text in candidate.settings["prompt"].items():
             for field in placeholders(text):
-                if field.split(".")[0] not in CASE_FIELDS:
+                if field.split(".")[0] not in fields:
                     raise CandidateError(candidate.path, candidate.document.line_of(["prompt", role]),
                                          f"prompt.{role}: {{{{ {field} }}}} is not a case field (case_id, slice_name, "
                                          "evidence_state, source, input.*)")

@@ -22,6 +22,8 @@ from pytest_llmgate.records.suite import Suite, load_suite
 from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.decision import Promotion
 from pytest_llmgate.records.yaml_loader import Document, load_yaml
+from pytest_llmgate.records.evaluator import Evaluator, EvaluatorBlock, load_evaluator
+from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE
 
 #: The fingerprint over every suite of an experiment; no suite may take its name.
 EVALUATION = "evaluation"
@@ -97,6 +99,10 @@ class Manifest(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     promotion: Annotated[PromotionBlock, Meta(description="What a promotion gives and requires.")] = PromotionBlock()
     budget: Annotated[Budget | None, Meta(description="Limits a run must stay within to be eligible; over one: "
                                                       "REJECT_OVER_BUDGET (docs/costs.md).")] = None
+    evaluator: Annotated[Annotated[str, Meta(pattern=r"\.ya?ml$")] | EvaluatorBlock | None, Meta(
+        description="The evaluator that turns each reply into a route (docs/evaluators.md): its file, or a block "
+                    "with the file (path), a judge's calibration set and requirement; none: the candidate's "
+                    "own route.")] = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -115,6 +121,7 @@ class Experiment:
     promotion: Promotion
     evaluation_fingerprint: str
     budget: Budget | None = None  # the manifest's budget block (None: no budget, nothing changes)
+    evaluator: Evaluator | None = None  # the manifest's evaluator (None: the candidate's own route, as before)
 
     @property
     def cases(self) -> tuple[Case, ...]:
@@ -132,7 +139,11 @@ class Experiment:
         return {name: short(value) for name, value in self.fingerprints.items()}
 
     def suite_paths(self) -> frozenset[Path]:
-        return frozenset(suite.path for suite in self.suites)
+        """The suite files, and a judge's calibration set (a ``*.suite.yaml`` the manifest names too)."""
+        paths = {suite.path for suite in self.suites}
+        if self.evaluator is not None:
+            paths.add(self.evaluator.calibration_path)
+        return frozenset(paths)
 
 
 def load_experiment(directory: Path) -> Experiment:
@@ -175,13 +186,24 @@ def load_experiment(directory: Path) -> Experiment:
 
     promotion = manifest.promotion
     all_cases = [case.written for suite in suites for case in suite.cases]
+    # One suite: its fingerprint already is the evaluation's (the same cases), no second pass needed.
+    evaluation = suites[0].fingerprint if len(suites) == 1 else fingerprint(all_cases)
+    evaluator = None
+    if manifest.evaluator is not None:
+        block = manifest.evaluator
+        if isinstance(block, str):
+            block = EvaluatorBlock(path=block)
+        evaluator = load_evaluator(directory, manifest_path, block, document.line_of(["evaluator"]),
+                                   promotion.confidence or DEFAULT_CONFIDENCE)
+        evaluation = evaluator.evaluation_fingerprint(evaluation)
     return Experiment(
         name=manifest.experiment,
         directory=directory,
         manifest_path=manifest_path,
         policy_id=manifest.policy_id,
         evidence_version=manifest.evidence_version,
-        evaluator_version=manifest.evaluator_version,
+        evaluator_version=(manifest.evaluator_version if evaluator is None
+                           else evaluator.version(manifest.evaluator_version)),
         suites=tuple(suites),
         candidates=MappingProxyType(candidates),
         handoff=MappingProxyType(dict(written.get("handoff") or {})),  # in the file's order: the run's tags
@@ -193,9 +215,9 @@ def load_experiment(directory: Path) -> Experiment:
             max_unnecessary_rate=promotion.max_unnecessary_rate,
             confidence=promotion.confidence,
         ),
-        # One suite: its fingerprint already is the evaluation's (the same cases), no second pass needed.
-        evaluation_fingerprint=suites[0].fingerprint if len(suites) == 1 else fingerprint(all_cases),
+        evaluation_fingerprint=evaluation,
         budget=manifest.budget,
+        evaluator=evaluator,
     )
 
 

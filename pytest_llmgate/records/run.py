@@ -17,6 +17,7 @@ from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.model.decision import Promotion
 from pytest_llmgate.records.candidate import Candidate
+from pytest_llmgate.records.evaluator import JudgeStanding, judged_status
 from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.evidence import Comparison, Evidence, confidence_of, evidence_of, paired_comparison
 from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, upper_bound
@@ -216,6 +217,8 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     part: Part | None = None  # this run is one part of a split run; its decision waits for ``llmgate merge``
     merged_from: tuple[str, ...] = ()  # a merged run: the run ids of its parts
     missing_cases: tuple[str, ...] = ()  # a merged run: the cases of the run that no part evaluated
+    # -- evaluators (issue 26) --
+    evaluator: JudgeStanding | None = None  # the manifest's evaluator, whether it may gate, the judge's calls
 
     @property
     def unevaluated(self) -> int:
@@ -283,7 +286,7 @@ def rejudged(record: RunRecord) -> RunRecord:
     """The record with its status and evidence worked out again from its own counts, completeness and
     requirement (what ``llmgate promote`` applies: stored records alone)."""
     return msgspec.structs.replace(
-        record, status=run_status(record.complete, record.metrics, record.promotion),
+        record, status=judged_status(run_status(record.complete, record.metrics, record.promotion), record.evaluator),
         evidence=evidence_of(record.metrics, record.promotion),
     )
 

@@ -1,0 +1,89 @@
+"""``llmgate calibrate``: run an experiment's judge over its calibration set and write the judge's figures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from pytest_llmgate.io.provenance import llmgate_version
+from pytest_llmgate.io.store import timestamp, utc_now, write_replacing
+from pytest_llmgate.model.agreement import shortfalls
+from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
+from pytest_llmgate.model.errors import display_path
+from pytest_llmgate.model.transcript import CUT_AT, cut
+from pytest_llmgate.model.vocab import RecordMode
+from pytest_llmgate.records.codec import dump
+from pytest_llmgate.records.experiment import load_experiment
+
+if TYPE_CHECKING:
+    from pytest_llmgate.providers import ProviderFactory
+    from pytest_llmgate.records.candidate import Candidate
+
+MET, NOT_MET = 0, 1
+
+
+def add_calibrate(commands: Any) -> None:
+    """Register the ``calibrate`` subcommand on the ``llmgate`` parser's subcommands."""
+    parser = commands.add_parser(
+        "calibrate", help="run an experiment's judge over its calibration set; write its figures beside it")
+    parser.add_argument("experiment", type=Path, help="the experiment directory (its llmgate.yaml names the judge)")
+    parser.add_argument("--record", choices=[mode.value for mode in RecordMode], default=RecordMode.NONE.value,
+                        help="as --llmgate-record: none (the default) replays the judge's recordings only")
+    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+                        help=f"judge calls in flight (default {DEFAULT_CONCURRENCY})")
+    parser.add_argument("--show", choices=("failures", "full", "none"), default="failures",
+                        help="what a disagreement shows of its reply and the judge's reason (terminal only; never "
+                             "written): failures (cut long texts, the default), full, none")
+    parser.set_defaults(handler=cmd_calibrate)
+
+
+def _factory(candidate: Candidate) -> ProviderFactory:
+    from pytest_llmgate.providers import builtin_factory, unknown_provider
+
+    factory = builtin_factory(candidate.provider)
+    if factory is None:
+        raise unknown_provider(candidate)
+    return factory
+
+
+def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
+    """Exit 0 when the judge meets the manifest's requirement, 1 when not (or it failed on an item), 2 on bad
+    input. The judging engine and the providers are imported here, never by ``llmgate --help``."""
+    from pytest_llmgate.engine.judging import calibrate, figures_text
+
+    experiment = load_experiment(args.experiment)
+    done = calibrate(experiment, _factory, record_mode=RecordMode(args.record), concurrency=max(1, args.concurrency),
+                     calibrated_at=timestamp(utc_now()), version=llmgate_version())
+    evaluator = experiment.evaluator
+    assert evaluator is not None  # calibrate refuses an experiment without a judge
+    result = done.result
+    print(f"llmgate: judge {evaluator.evaluator_id} (model {evaluator.model}) on {result.calibration_path}: "
+          f"{result.items} item(s) x {result.trials} trial(s)", file=out)
+    print(f"  {figures_text(result)}", file=out)
+    limit = None if args.show == "full" else CUT_AT
+    if done.disagreements:
+        print(f"disagreements ({len(done.disagreements)}; shown here only, never written to a record):", file=out)
+        for case_id, label, verdict, reply, reason in done.disagreements:
+            print(f"  {case_id}: labelled {label.value}, the judge says {verdict.value}", file=out)
+            if args.show != "none":
+                print("    reply: " + cut(reply, limit).replace("\n", "\n      "), file=out)
+                print("    judge: " + cut(reason, limit).replace("\n", "\n      "), file=out)
+    for case_id, why in done.errors:
+        print(f"  ERROR {case_id}: {why}", file=out)
+    write_replacing(evaluator.result_path, dump(result))
+    print(f"wrote {display_path(evaluator.result_path)}", file=out)
+    missed = shortfalls(result.sensitivity_lower, result.specificity_lower, evaluator.min_sensitivity,
+                        evaluator.min_specificity)
+    if done.errors:
+        missed.append(f"no verdict on {len(done.errors)} item(s)")
+    if missed:
+        print(f"NOT MET: {'; '.join(missed)}: runs this judge judges are not eligible", file=out)
+        return NOT_MET
+    print("MET: the judge may gate (min_sensitivity "
+          f"{_shown(evaluator.min_sensitivity)}, min_specificity {_shown(evaluator.min_specificity)})", file=out)
+    return MET
+
+
+def _shown(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"

@@ -1,0 +1,424 @@
+"""Evaluators at work: a candidate's reply turned into a route by a rule, a callable or a judge model (through the
+same providers as candidates), the judge's calibration, and whether it may gate a run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from types import MappingProxyType
+from typing import Any
+
+import msgspec
+
+from pytest_llmgate.model.agreement import agreement, majority, shortfalls
+from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.decision import Verdict
+from pytest_llmgate.model.errors import CandidateError, LlmgateError, ProviderError, display_path, redact_urls
+from pytest_llmgate.model.evaluate import CaseResult
+from pytest_llmgate.model.transcript import TrialTranscript
+from pytest_llmgate.model.vocab import RecordMode, Route
+from pytest_llmgate.providers import Provider, ProviderContext, ProviderFactory, check_settings, coerce_route
+from pytest_llmgate.providers._calls import CallPool
+from pytest_llmgate.providers.python_callable import _import_callable
+from pytest_llmgate.records.candidate import Candidate
+from pytest_llmgate.records.evaluator import (
+    JUDGE_KIND, PYTHON_KIND, REPLY_FIELD, CalibrationResult, CalibrationSet, Evaluator, JudgeStanding,
+    judged_status, load_calibration_set, read_calibration_result,
+)
+from pytest_llmgate.records.experiment import Experiment
+from pytest_llmgate.records.run import RunRecord
+
+FactoryOf = Callable[[Candidate], ProviderFactory]
+
+
+class JudgeFailed(ProviderError):
+    """An evaluator gave no usable verdict on a case (a judge's timeout, 429 or unreadable verdict): an ERROR."""
+
+
+def judge_candidate(evaluator: Evaluator) -> Candidate:
+    """A judge as its provider sees it: an artifact whose ``template_id`` is the evaluator id and whose settings
+    say ``kind: judge`` (its prompt may then name ``{{ reply }}``)."""
+    document = evaluator.judge_document()
+    return Candidate(
+        template_id=evaluator.evaluator_id, path=evaluator.path, relative_path=evaluator.relative_path,
+        sha256=evaluator.sha256, provider=str(document.data.get("provider", "")),
+        settings=MappingProxyType({**document.data, "kind": JUDGE_KIND}), document=document,
+    )
+
+
+def check_evaluator(evaluator: Evaluator, factory_of: FactoryOf) -> None:
+    """A judge's provider settings, checked by its provider (errors name the evaluator file's line)."""
+    if evaluator.kind == JUDGE_KIND:
+        candidate = judge_candidate(evaluator)
+        if not candidate.provider:
+            raise CandidateError(evaluator.path, evaluator.document.line_of([]),
+                                 "a judge names its provider (provider: openai_chat, anthropic_messages or a "
+                                 "plugin's)")
+        check_settings(candidate, factory_of(candidate))
+
+
+# -- turning a reply into a route ------------------------------------------------------------------------------
+
+
+class _Verdicts:
+    """What an evaluator says of one reply: a route, the judge calls it made and its reason, for the terminal."""
+
+    def __init__(self, evaluator: Evaluator, context: ProviderContext, factory_of: FactoryOf) -> None:
+        self.evaluator = evaluator
+        self.name = f"{evaluator.kind} evaluator {evaluator.evaluator_id}"
+        self.judge: Any = None
+        self.function: Callable[..., Any] | None = None
+        self.rule: Mapping[str, str] = {}
+        if evaluator.kind == JUDGE_KIND:
+            candidate = judge_candidate(evaluator)
+            # --llmgate-trials is the candidate's: a judge asks as often as its own file says
+            self.judge = factory_of(candidate).build(candidate, dataclasses.replace(context, trials=None))
+        elif evaluator.kind == PYTHON_KIND:
+            self.function = _import_callable(str(evaluator.settings["callable"]), context.experiment_dir,
+                                             judge_candidate(evaluator))
+        else:
+            self.rule = evaluator.settings["route"]
+
+    def verdict(self, view: Mapping[str, Any], reply: str) -> tuple[Route, tuple[Usage, ...], str]:
+        """The route of ``reply`` to the case ``view`` (which has no expected route), the judge's calls, a reason."""
+        if self.judge is not None:
+            return self._judged(view, reply)
+        if self.function is not None:
+            try:
+                answer = self.function(view, reply)
+                route = coerce_route(answer, self.name)
+            except Exception as exc:  # noqa: BLE001 - an evaluator's failure is the case's ERROR
+                raise JudgeFailed(f"{self.name} failed: {type(exc).__name__}") from None
+            reason = answer.get("reason") if isinstance(answer, Mapping) else getattr(answer, "reason", None)
+            return route, (), str(reason) if reason else f"{self.name} said {route.value}"
+        return read_reply_route(reply, self.rule, self.name), (), f"read by {self.name}"
+
+    def _judged(self, view: Mapping[str, Any], reply: str) -> tuple[Route, tuple[Usage, ...], str]:
+        judged = MappingProxyType({**view, REPLY_FIELD: reply})
+        routes: list[Route] = []
+        calls: list[Usage] = []
+        reasons: list[str] = []
+        for trial in range(self.judge.trials):
+            try:
+                if hasattr(self.judge, "reply"):
+                    text, usage = self.judge.reply(judged, trial)
+                    route = self.judge.read_route(text)
+                    reasons.append(text)
+                else:
+                    answer = getattr(self.judge, "answer", None)
+                    route, usage = answer(judged, trial) if answer else (self.judge.route(judged, trial), Usage())
+            except ProviderError as exc:
+                line = (str(exc).splitlines() or [""])[0]
+                raise JudgeFailed(f"judge {self.evaluator.evaluator_id}: {redact_urls(line)}") from None
+            except Exception as exc:  # noqa: BLE001 - a judge's failure is the case's ERROR, never a verdict
+                raise JudgeFailed(f"judge {self.evaluator.evaluator_id} raised {type(exc).__name__}") from None
+            routes.append(route)
+            calls.append(usage)
+        served = routes.count(Route.SERVE)
+        if served * 2 == len(routes):
+            raise JudgeFailed(f"judge {self.evaluator.evaluator_id} split {served}-{len(routes) - served} over its "
+                              "trials: no verdict (give it an odd number of trials)")
+        route = Route.SERVE if served * 2 > len(routes) else Route.ABSTAIN
+        return route, tuple(calls), " | ".join(dict.fromkeys(reasons)) or route.value
+
+
+def read_reply_route(reply: str, rule: Mapping[str, str], name: str) -> Route:
+    """The route a ``route`` evaluator reads from a reply: a JSON key, or a regex's first group."""
+    value: Any
+    if "regex" in rule:
+        match = re.search(rule["regex"], reply)
+        value = match.group(1) if match and match.groups() else (match.group(0) if match else None)
+        if value is None:
+            raise JudgeFailed(f"{name}: unreadable reply: no match for {rule['regex']!r}")
+    else:
+        key = rule.get("json_key", "route")
+        try:
+            parsed = json.loads(reply.strip().strip("`").removeprefix("json"))
+        except ValueError:
+            raise JudgeFailed(f"{name}: unreadable reply: not a JSON object") from None
+        if not isinstance(parsed, dict) or key not in parsed:
+            raise JudgeFailed(f"{name}: unreadable reply: no {key!r} in the JSON object")
+        value = parsed[key]
+    try:
+        return Route(value.strip().upper() if isinstance(value, str) else value)
+    except ValueError:
+        raise JudgeFailed(f"{name}: unreadable reply: route {value!r} is not SERVE or ABSTAIN") from None
+
+
+class JudgedProvider:
+    """A candidate whose replies an evaluator turns into routes: what the session asks instead of the candidate.
+
+    The judge's calls are kept apart (``judge_calls``) and travel on the case's result; its reason is shown under
+    a failing case with the reply (``transcript``), never written to a record."""
+
+    def __init__(self, candidate: Provider, verdicts: _Verdicts) -> None:
+        self.candidate = candidate
+        self.verdicts = verdicts
+        self._lock = threading.Lock()
+        self._judge_calls: dict[tuple[str, int], tuple[Usage, ...]] = {}
+        self._reasons: dict[tuple[str, int], str] = {}
+
+    @property
+    def trials(self) -> int:
+        return self.candidate.trials
+
+    @property
+    def concurrent(self) -> bool:
+        return bool(self.candidate.concurrent) or self.verdicts.judge is not None
+
+    def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
+        reply, usage = self.candidate.reply(case, trial)  # type: ignore[attr-defined]
+        route, calls, reason = self.verdicts.verdict(case, reply)
+        with self._lock:
+            key = (str(case["case_id"]), trial)
+            self._judge_calls[key] = calls
+            self._reasons[key] = reason
+        return route, usage
+
+    def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+        return self.answer(case, trial)[0]
+
+    def judge_calls(self, case_id: str) -> tuple[Usage, ...]:
+        """The judge's calls on ``case_id`` (every trial), taken once."""
+        with self._lock:
+            keys = [key for key in self._judge_calls if key[0] == case_id]
+            return tuple(call for key in sorted(keys) for call in self._judge_calls.pop(key))
+
+    def transcript(self, case: Mapping[str, Any], trial: int) -> TrialTranscript:
+        explain = getattr(self.candidate, "transcript", None)
+        shown = explain(case, trial) if explain else TrialTranscript(trial=trial, messages=(), reply=None,
+                                                                    source="no reply")
+        with self._lock:
+            reason = self._reasons.get((str(case["case_id"]), trial))
+        if reason is None:
+            return shown
+        said = f"{self.verdicts.name}: {reason}"
+        return dataclasses.replace(shown, note=f"{shown.note}; {said}" if shown.note else said)
+
+
+def judged(provider: Provider, candidate: Candidate, evaluator: Evaluator, context: ProviderContext,
+           factory_of: FactoryOf) -> JudgedProvider:
+    """``provider`` with its replies judged by ``evaluator``; a provider that gives no reply text is an error."""
+    if not callable(getattr(provider, "reply", None)):
+        raise CandidateError(
+            candidate.path, candidate.line_of("provider"),
+            f"provider {candidate.provider!r} gives no reply text for the {evaluator.kind} evaluator "
+            f"{evaluator.evaluator_id} to read (an LLM provider does: openai_chat, anthropic_messages, or a plugin "
+            "provider with reply(case, trial))",
+        )
+    return JudgedProvider(provider, _Verdicts(evaluator, context, factory_of))
+
+
+def judge_calls_of(provider: object, case_id: str) -> tuple[Usage, ...]:
+    """The judge's calls on a case, when ``provider`` is judged (else none)."""
+    take = getattr(provider, "judge_calls", None)
+    return take(case_id) if callable(take) else ()
+
+
+# -- may the judge gate? ---------------------------------------------------------------------------------------
+
+
+def standing(experiment: Experiment) -> JudgeStanding | None:
+    """Whether the experiment's evaluator may make a run eligible (None: it has none). A rule or a callable may; a
+    judge may when its stored calibration is fresh (the same evaluator file, calibration set and confidence), had
+    no error, and its lower bounds meet the manifest's requirement."""
+    evaluator = experiment.evaluator
+    if evaluator is None:
+        return None
+
+    def made(may_gate: bool, reason: str, result: CalibrationResult | None = None) -> JudgeStanding:
+        made = JudgeStanding(evaluator_id=evaluator.evaluator_id, kind=evaluator.kind, sha256=evaluator.sha256,
+                             model=evaluator.model, may_gate=may_gate, reason=reason)
+        if result is None:
+            return made
+        return msgspec.structs.replace(
+            made, calibration_sha=result.calibration_sha, sensitivity_lower=result.sensitivity_lower,
+            specificity_lower=result.specificity_lower, kappa=result.kappa, base_rate=result.base_rate)
+
+    if evaluator.kind != JUDGE_KIND:
+        return made(True, f"{evaluator.kind} evaluator {evaluator.evaluator_id}")
+    name = f"judge {evaluator.evaluator_id}"
+    redo = f"run llmgate calibrate {display_path(experiment.directory)}"
+    try:
+        result = read_calibration_result(evaluator.result_path)
+        calibration = load_calibration_set(evaluator.calibration_path)
+    except LlmgateError as exc:
+        return made(False, f"{name} is uncalibrated: {exc.message()}")
+    if result is None:
+        return made(False, f"{name} is uncalibrated: no {evaluator.result_path.name}; {redo}")
+    stale = []
+    if result.evaluator_sha256 != evaluator.sha256:
+        stale.append(f"its file changed since (sha256 {result.evaluator_sha256[:16]} -> {evaluator.short_sha}: "
+                     "prompt, model or settings)")
+    if result.calibration_sha != calibration.fingerprint:
+        stale.append(f"the calibration set changed since ({result.calibration_sha[:16]} -> "
+                     f"{calibration.fingerprint[:16]})")
+    if result.confidence != evaluator.confidence:
+        stale.append(f"it was calibrated at confidence {result.confidence:g}, the manifest asks "
+                     f"{evaluator.confidence:g}")
+    if stale:
+        return made(False, f"{name}'s calibration is stale: {'; '.join(stale)}; {redo}")
+    said = figures_text(result)
+    if result.error_count:
+        return made(False, f"{name} gave no verdict on {result.error_count} calibration item(s); {said}", result)
+    missed = shortfalls(result.sensitivity_lower, result.specificity_lower, evaluator.min_sensitivity,
+                        evaluator.min_specificity)
+    if missed:
+        return made(False, f"{name} is below its requirement: {'; '.join(missed)} ({said})", result)
+    return made(True, f"{name} calibrated: {said}", result)
+
+
+def figures_text(result: CalibrationResult) -> str:
+    """A calibration's figures in one line."""
+
+    def rate(value: float | None, lower: float | None, of: int, label: str) -> str:
+        if value is None:
+            return f"{label} none (no item labelled so)"
+        return f"{label} {value:.3f} (lower bound {lower:.3f} at {result.confidence:g}, n={of})"
+
+    kappa = "undefined" if result.kappa is None else f"{result.kappa:.3f}"
+    base = "none" if result.base_rate is None else f"{result.base_rate:.3f}"
+    consistent = "none" if result.self_consistency is None else f"{result.self_consistency:.3f}"
+    return (f"{rate(result.sensitivity, result.sensitivity_lower, result.served_labels, 'sensitivity')}, "
+            f"{rate(result.specificity, result.specificity_lower, result.abstain_labels, 'specificity')}, "
+            f"kappa {kappa} at base rate {base}, self-consistency {consistent} over {result.trials} trial(s), "
+            f"{result.items} items")
+
+
+def with_standing(record: RunRecord, judge: JudgeStanding | None, results: Mapping[str, Sequence[CaseResult]]
+                  ) -> RunRecord:
+    """The run's record with its evaluator's standing and the judge's calls; a judge that may not gate turns an
+    eligible run into INSUFFICIENT_EVIDENCE."""
+    if judge is None:
+        return record
+    calls = [call for ran in results.values() if ran for call in ran[-1].judge_calls]
+    inputs = [call.input_tokens for call in calls]
+    outputs = [call.output_tokens for call in calls]
+    judge = msgspec.structs.replace(
+        judge, judge_calls=len(calls),
+        judge_input_tokens=sum(i for i in inputs if i is not None) if any(i is not None for i in inputs) else None,
+        judge_output_tokens=sum(o for o in outputs if o is not None) if any(o is not None for o in outputs) else None,
+    )
+    status = judged_status(record.status, judge)
+    return msgspec.structs.replace(record, evaluator=judge, status=status)
+
+
+def judged_verdict(verdict: Verdict, records: Iterable[RunRecord]) -> Verdict:
+    """The decision, saying when a judge that may not gate kept a run from being eligible."""
+    unfit = {record.evaluator.reason for record in records
+             if record.evaluator is not None and not record.evaluator.may_gate}
+    if not unfit:
+        return verdict
+    return dataclasses.replace(verdict, reason=f"{verdict.reason}; the evaluator may not gate: {'; '.join(unfit)}")
+
+
+def judge_notes(experiment: Experiment, template_ids: Iterable[str], judge: JudgeStanding | None) -> list[str]:
+    """What the summary says of an experiment's judge: its standing with its figures, and a warning for each
+    candidate whose model is the judge's own."""
+    evaluator = experiment.evaluator
+    if evaluator is None or judge is None:
+        return []
+    notes = [f"llmgate: {experiment.name}: {judge.reason}" + ("" if judge.may_gate else
+                                                               " -- its runs are not eligible")]
+    if evaluator.kind == JUDGE_KIND and evaluator.model is not None:
+        same = [template_id for template_id in template_ids
+                if experiment.candidates[template_id].settings.get("model") == evaluator.model]
+        if same:
+            notes.append(f"llmgate: warning: {experiment.name}: judge {evaluator.evaluator_id} uses model "
+                         f"{evaluator.model!r}, the model of {', '.join(same)}: a model judging its own replies "
+                         "tends to agree with them")
+    return notes
+
+
+# -- calibration -----------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Calibration:
+    """A calibration's result (for the file) and, for the terminal only, each disagreement with its reply and the
+    judge's reason, and each error."""
+
+    result: CalibrationResult
+    disagreements: tuple[tuple[str, Route, Route, str, str], ...]  # case id, label, verdict, reply, reason
+    errors: tuple[tuple[str, str], ...]  # case id, why
+
+
+def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: RecordMode, concurrency: int,
+              calibrated_at: str, version: str | None) -> Calibration:
+    """Run the experiment's judge over its calibration set (each item its trials, ``concurrency`` in flight)."""
+    evaluator = experiment.evaluator
+    if evaluator is None or evaluator.kind != JUDGE_KIND:
+        raise CandidateError(experiment.manifest_path, None,
+                             "llmgate calibrate calibrates a judge: the manifest's evaluator is no judge")
+    check_evaluator(evaluator, factory_of)
+    calibration = load_calibration_set(evaluator.calibration_path)
+    context = ProviderContext(experiment_dir=experiment.directory, record_mode=record_mode)
+    verdicts = _Verdicts(evaluator, context, factory_of)
+    judge = verdicts.judge
+    pool = CallPool(concurrency)
+    futures: list[list[Future[Any]]] = []
+    try:
+        for index in range(len(calibration.items)):
+            view = MappingProxyType({**calibration.judge_view(index)})
+            futures.append([pool.submit((index, trial), _judge_call(judge, view, trial))
+                            for trial in range(judge.trials)])
+        labels, trial_verdicts, rows, errors = _collect(calibration, futures)
+    finally:
+        pool.shutdown()
+    figures = agreement(labels, trial_verdicts, evaluator.confidence)
+    disagreements = tuple(row for row in rows if row[1] is not row[2])
+    result = CalibrationResult(
+        evaluator_id=evaluator.evaluator_id, evaluator_sha256=evaluator.sha256, model=evaluator.model,
+        prompt_sha256=evaluator.prompt_sha256, calibration_path=evaluator.calibration_relative,
+        calibration_sha=calibration.fingerprint, calibrated_at=calibrated_at, record_mode=record_mode.value,
+        confidence=evaluator.confidence, items=figures.items, trials=judge.trials, error_count=len(errors),
+        served_labels=figures.served_labels, served_caught=figures.served_caught,
+        abstain_labels=figures.abstain_labels, abstain_kept=figures.abstain_kept, base_rate=figures.base_rate,
+        sensitivity=figures.sensitivity, sensitivity_lower=figures.sensitivity_lower,
+        specificity=figures.specificity, specificity_lower=figures.specificity_lower, kappa=figures.kappa,
+        self_consistency=figures.self_consistency, disagreements=tuple(row[0] for row in disagreements),
+        llmgate_version=version,
+    )
+    return Calibration(result=result, disagreements=disagreements, errors=tuple(errors))
+
+
+def _judge_call(judge: Any, view: Mapping[str, Any], trial: int) -> Callable[[], tuple[Route, str]]:
+    def call() -> tuple[Route, str]:
+        text, _ = judge.reply(view, trial)
+        return judge.read_route(text), text
+
+    return call
+
+
+def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]]]
+             ) -> tuple[list[Route], list[list[Route]], list[tuple[str, Route, Route, str, str]], list[tuple[str, str]]]:
+    """Each item's label and trial verdicts (items the judge failed on are left out and listed as errors)."""
+    labels: list[Route] = []
+    trial_verdicts: list[list[Route]] = []
+    rows: list[tuple[str, Route, Route, str, str]] = []
+    errors: list[tuple[str, str]] = []
+    for index, item_futures in enumerate(futures):
+        item = calibration.items[index]
+        label = calibration.label(index)
+        routes: list[Route] = []
+        reasons: list[str] = []
+        try:
+            for future in item_futures:
+                route, reason = future.result()
+                routes.append(route)
+                reasons.append(reason)
+        except ProviderError as exc:
+            errors.append((str(item["case_id"]), redact_urls((str(exc).splitlines() or [""])[0])))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a judge's failure on an item is listed, never a verdict
+            errors.append((str(item["case_id"]), type(exc).__name__))
+            continue
+        labels.append(label)
+        trial_verdicts.append(routes)
+        rows.append((str(item["case_id"]), label, majority(routes, label), str(item["reply"]),
+                     " | ".join(dict.fromkeys(reasons))))
+    return labels, trial_verdicts, rows, errors

@@ -1,0 +1,336 @@
+"""Evaluator artifacts (``evaluators/<evaluator_id>.yaml``), calibration sets (``calibration.suite.yaml``) and
+calibration results (``evaluators/<evaluator_id>.calibration.json``): their formats and readers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from pytest_llmgate.model.case import Case
+from pytest_llmgate.model.errors import CandidateError, ManifestError, RecordError, SuiteError
+from pytest_llmgate.model.fingerprint import fingerprint
+from pytest_llmgate.model.vocab import Route, RunStatus
+from pytest_llmgate.records.convert import convert
+from pytest_llmgate.records.yaml_loader import Document, load_yaml
+
+#: The schema tag of a calibration result.
+CALIBRATION_SCHEMA = "llmgate.calibration/1"
+#: The calibration set's file name when the manifest's ``evaluator`` block does not name one.
+DEFAULT_CALIBRATION = "calibration.suite.yaml"
+#: What a judge's prompt may name besides the case fields: the candidate's reply.
+REPLY_FIELD = "reply"
+#: The kinds of evaluator.
+ROUTE_KIND, PYTHON_KIND, JUDGE_KIND = "route", "python", "judge"
+
+_Bound = Annotated[float, Meta(ge=0, le=1)]
+
+
+class EvaluatorBlock(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The manifest's ``evaluator`` block: the evaluator file, and what a judge must show to gate."""
+
+    path: Annotated[str, Meta(pattern=r"\.ya?ml$", description="The evaluator file, relative to the manifest's "
+                                                                "directory (it ends in .yaml).")]
+    calibration: Annotated[str, Meta(
+        pattern=r"\.suite\.yaml$",
+        description="A judge's calibration set: replies labelled by people, relative to the manifest's directory; "
+                    f"default {DEFAULT_CALIBRATION}.")] = DEFAULT_CALIBRATION
+    min_sensitivity: Annotated[_Bound | None, Meta(
+        description="A judge gates only when the lower confidence bound of its sensitivity to served claims (items "
+                    "labelled SERVE it calls SERVE) is at least this.")] = None
+    min_specificity: Annotated[_Bound | None, Meta(
+        description="A judge gates only when the lower confidence bound of its specificity (items labelled ABSTAIN "
+                    "it calls ABSTAIN) is at least this.")] = None
+    confidence: Annotated[Annotated[float, Meta(gt=0, lt=1)] | None, Meta(
+        description="Confidence of the one-sided Clopper-Pearson lower bounds; default the promotion block's, "
+                    "else 0.95.")] = None
+
+
+class ReplyRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How a route is read from a reply: one of ``json_key`` and ``regex``."""
+
+    json_key: Annotated[str, Meta(description="The key of a JSON reply that holds the route.")] | UnsetType = UNSET
+    regex: Annotated[str, Meta(description="A regular expression whose first group (else its whole match) is the "
+                                           "route.")] | UnsetType = UNSET
+
+    def __post_init__(self) -> None:
+        if (self.json_key is UNSET) == (self.regex is UNSET):
+            raise ValueError("give one of json_key and regex")
+
+
+_EvaluatorId = Annotated[str, Meta(
+    pattern="^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+    description="an evaluator id starts with a letter or digit and holds only letters, digits and _ . -; it equals "
+                "the file name without .yaml")]
+
+
+class EvaluatorHead(msgspec.Struct, frozen=True, kw_only=True):
+    """The keys every evaluator file has; the others belong to its kind."""
+
+    evaluator_id: _EvaluatorId
+    kind: Annotated[Literal["route", "python", "judge"], Meta(
+        description="route: the reply's own field or a regex; python: a callable; judge: a model")]
+
+
+class RouteEvaluatorFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A ``route`` evaluator: the route read from the candidate's reply, as the ``route:`` key of an LLM artifact."""
+
+    evaluator_id: _EvaluatorId
+    kind: Literal["route"]
+    description: Annotated[str, Meta(description="What the evaluator is, for people.")] | UnsetType = UNSET
+    route: Annotated[ReplyRule, Meta(description="Where the route is in the reply.")]
+
+
+class PythonEvaluatorFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A ``python`` evaluator: ``callable(case, reply)`` (the case without its expected route) returns a route, or
+    a mapping / object with ``route`` and ``reason``."""
+
+    evaluator_id: _EvaluatorId
+    kind: Literal["python"]
+    description: Annotated[str, Meta(description="What the evaluator is, for people.")] | UnsetType = UNSET
+    callable: Annotated[str, Meta(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
+                                  description="package.module:function")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Evaluator:
+    """An evaluator file, its SHA-256 and the manifest's requirement on it. A judge's provider settings are its
+    keys but ``evaluator_id``, ``kind`` and ``description`` (``judge_document``)."""
+
+    evaluator_id: str
+    kind: str
+    path: Path
+    relative_path: str
+    sha256: str
+    settings: Mapping[str, Any]
+    document: Document
+    calibration_path: Path
+    calibration_relative: str
+    min_sensitivity: float | None
+    min_specificity: float | None
+    confidence: float
+
+    @property
+    def short_sha(self) -> str:
+        return self.sha256[:16]
+
+    def version(self, manifest_version: str) -> str:
+        """The ``evaluator_version`` runs record: the manifest's, the evaluator's id and its file's hash."""
+        return f"{manifest_version}+{self.evaluator_id}@{self.short_sha}"
+
+    def evaluation_fingerprint(self, cases_fingerprint: str) -> str:
+        """The evaluation fingerprint with an evaluator: SHA-256 over the cases' fingerprint and the evaluator
+        file's hash, so an edited evaluator starts a new comparison set."""
+        material = json.dumps({"cases": cases_fingerprint, "evaluator_sha256": self.sha256}, sort_keys=True,
+                              separators=(",", ":"))
+        return hashlib.sha256(material.encode("ascii")).hexdigest()
+
+    @property
+    def model(self) -> str | None:
+        model = self.settings.get("model")
+        return str(model) if model is not None else None
+
+    @property
+    def prompt_sha256(self) -> str | None:
+        prompt = self.settings.get("prompt")
+        if prompt is None:
+            return None
+        return hashlib.sha256(json.dumps(prompt, sort_keys=True).encode("utf-8")).hexdigest()
+
+    def judge_document(self) -> Document:
+        """The judge's provider settings as a document of its own file (its lines are the file's): the keys but
+        ``evaluator_id``, ``kind`` and ``description``, with ``template_id`` set to the evaluator id."""
+        data = {key: value for key, value in self.document.data.items()
+                if key not in ("evaluator_id", "kind", "description")}
+        return Document(self.path, {"template_id": self.evaluator_id, **data}, self.document.root)
+
+    @property
+    def result_path(self) -> Path:
+        """Where ``llmgate calibrate`` writes the judge's calibration result."""
+        return self.path.with_name(f"{self.evaluator_id}.calibration.json")
+
+
+def load_evaluator(directory: Path, manifest_path: Path, block: EvaluatorBlock, line: int | None,
+                   default_confidence: float) -> Evaluator:
+    """The evaluator file the manifest's ``evaluator`` names, checked for its kind's keys (a judge's provider keys
+    are checked by its provider, when the experiment loads)."""
+    path = (directory / block.path).resolve()
+    if not path.is_relative_to(directory):
+        raise ManifestError(manifest_path, line, f"evaluator: path {block.path!r} leaves the experiment directory")
+    if not path.is_file():
+        raise ManifestError(manifest_path, line, f"evaluator: no file {block.path!r}")
+    calibration = (directory / block.calibration).resolve()
+    if not calibration.is_relative_to(directory):
+        raise ManifestError(manifest_path, line,
+                            f"evaluator: calibration {block.calibration!r} leaves the experiment directory")
+    document = load_yaml(path, CandidateError)
+    if not isinstance(document.data, dict):
+        raise CandidateError(path, document.line_of([]), "an evaluator file is a mapping (evaluator_id, kind, ...)")
+    head = convert(document, EvaluatorHead, CandidateError)
+    if head.evaluator_id != path.stem:
+        raise CandidateError(path, document.line_of(["evaluator_id"]),
+                             f"evaluator_id {head.evaluator_id!r} differs from the file name {path.stem!r}; they must "
+                             "be equal")
+    if head.kind == ROUTE_KIND:
+        convert(document, RouteEvaluatorFile, CandidateError)
+    elif head.kind == PYTHON_KIND:
+        convert(document, PythonEvaluatorFile, CandidateError)
+    return Evaluator(
+        evaluator_id=head.evaluator_id,
+        kind=head.kind,
+        path=path,
+        relative_path=path.relative_to(directory).as_posix(),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        settings=MappingProxyType(dict(document.data)),
+        document=document,
+        calibration_path=calibration,
+        calibration_relative=calibration.relative_to(directory).as_posix(),
+        min_sensitivity=block.min_sensitivity,
+        min_specificity=block.min_specificity,
+        confidence=block.confidence if block.confidence is not None else default_confidence,
+    )
+
+
+# -- the calibration set --------------------------------------------------------------------------------------
+
+
+class CalibrationItem(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One labelled reply: what a person says the reply does (SERVE: it states a claim; ABSTAIN: it does not)."""
+
+    case_id: Annotated[str, Meta(pattern="^[A-Za-z0-9][A-Za-z0-9_.:-]*$",
+                                 description="The item's id, unique in the set.")]
+    reply: Annotated[str, Meta(min_length=1, description="The reply's text (kept out of every record).")]
+    label: Annotated[Route, Meta(description="The person's label: SERVE or ABSTAIN; never shown to the judge.")]
+    labeller: Annotated[str, Meta(description="Who labelled it.")] | UnsetType = UNSET
+    slice_name: Annotated[str, Meta(description="A case field the judge's prompt may name.")] | UnsetType = UNSET
+    evidence_state: Annotated[str, Meta(description="A case field the judge's prompt may name.")] | UnsetType = UNSET
+    source: Annotated[str, Meta(description="A case field the judge's prompt may name.")] | UnsetType = UNSET
+    input: Annotated[dict[str, Any], Meta(description="A case field the judge's prompt may name.")] | UnsetType = UNSET
+
+
+class CalibrationFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A calibration set, ``calibration.suite.yaml``: replies labelled by people."""
+
+    cases: Annotated[list[CalibrationItem], Meta(min_length=1, description="The labelled replies; at least one.")]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CalibrationSet:
+    """A calibration set's items as written, with its 64-hex fingerprint."""
+
+    path: Path
+    items: tuple[Mapping[str, Any], ...]
+    fingerprint: str
+
+    def judge_view(self, index: int) -> Mapping[str, Any]:
+        """What the judge may see of an item: everything but its label and labeller."""
+        return MappingProxyType({key: value for key, value in self.items[index].items()
+                                 if key not in ("label", "labeller")})
+
+    def label(self, index: int) -> Route:
+        return Route(self.items[index]["label"])
+
+
+def load_calibration_set(path: Path) -> CalibrationSet:
+    if not path.is_file():
+        raise SuiteError(path, None, "no calibration set: label replies as docs/evaluators.md shows")
+    document = load_yaml(path, SuiteError)
+    parsed = convert(document, CalibrationFile, SuiteError)
+    seen: set[str] = set()
+    for index, item in enumerate(parsed.cases):
+        if item.case_id in seen:
+            raise SuiteError(path, document.line_of(["cases", index, "case_id"]), f"duplicate case_id {item.case_id!r}")
+        seen.add(item.case_id)
+    items = tuple(dict(item) for item in document.data["cases"])
+    return CalibrationSet(path=path, items=items, fingerprint=fingerprint(items))
+
+
+def judge_case_view(case: Case, reply: str) -> Mapping[str, Any]:
+    """What a judge sees of a case: the case without its expected route, and the candidate's reply."""
+    return MappingProxyType({**case.candidate_view(), REPLY_FIELD: reply})
+
+
+# -- the calibration result -----------------------------------------------------------------------------------
+
+
+class CalibrationResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
+                        tag_field="schema", tag=CALIBRATION_SCHEMA):
+    """A judge's figures on a calibration set, written by ``llmgate calibrate`` beside the evaluator file; bound to
+    the judge (its file's hash, model, prompt) and the set (its fingerprint): a change to either makes it stale.
+    It holds counts and figures only, never a reply."""
+
+    evaluator_id: Annotated[str, Meta(description="The judge.")]
+    evaluator_sha256: Annotated[str, Meta(description="SHA-256 of the evaluator file calibrated.")]
+    model: Annotated[str | None, Meta(description="The judge's model.")] = None
+    prompt_sha256: Annotated[str | None, Meta(description="SHA-256 of the judge's prompt.")] = None
+    calibration_path: Annotated[str, Meta(description="The calibration set, relative to the experiment.")]
+    calibration_sha: Annotated[str, Meta(description="The calibration set's fingerprint (64 hex).")]
+    calibrated_at: Annotated[str, Meta(description="When (UTC).")]
+    record_mode: Annotated[str, Meta(description="How the judge's replies were had (none: replayed).")]
+    confidence: Annotated[float, Meta(description="Confidence of the lower bounds.")]
+    items: Annotated[int, Meta(description="Labelled items.")]
+    trials: Annotated[int, Meta(description="The judge's trials per item.")]
+    error_count: Annotated[int, Meta(description="Items the judge gave no readable verdict on.")]
+    served_labels: Annotated[int, Meta(description="Items labelled SERVE.")]
+    served_caught: Annotated[int, Meta(description="Of those, the items the judge called SERVE.")]
+    abstain_labels: Annotated[int, Meta(description="Items labelled ABSTAIN.")]
+    abstain_kept: Annotated[int, Meta(description="Of those, the items the judge called ABSTAIN.")]
+    base_rate: Annotated[float | None, Meta(description="Share of items labelled SERVE.")] = None
+    sensitivity: Annotated[float | None, Meta(description="served_caught / served_labels.")] = None
+    sensitivity_lower: Annotated[float | None, Meta(description="Its one-sided Clopper-Pearson lower bound.")] = None
+    specificity: Annotated[float | None, Meta(description="abstain_kept / abstain_labels.")] = None
+    specificity_lower: Annotated[float | None, Meta(description="Its one-sided Clopper-Pearson lower bound.")] = None
+    kappa: Annotated[float | None, Meta(description="Cohen's kappa, judge against labels (null: undefined).")] = None
+    self_consistency: Annotated[float | None, Meta(description="Share of items all trials agreed on.")] = None
+    disagreements: Annotated[tuple[str, ...], Meta(description="Case ids of the items judge and label differ on.")] = ()
+    llmgate_version: Annotated[str | None, Meta(description="The gate's version.")] = None
+
+
+def read_calibration_result(path: Path) -> CalibrationResult | None:
+    """The stored calibration result (None: there is none); an unreadable one is a ``RecordError``."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        return msgspec.json.decode(raw, type=CalibrationResult)
+    except msgspec.DecodeError as exc:
+        raise RecordError(path, None, f"not a calibration result ({exc}); run llmgate calibrate again") from None
+
+
+# -- what a run records of its evaluator --------------------------------------------------------------------
+
+
+class JudgeStanding(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """A run's evaluator and whether it may gate: a judge needs a fresh calibration that meets the manifest's
+    requirement (``may_gate``; else the run is INSUFFICIENT_EVIDENCE and ``reason`` says why, with the figures).
+    The judge's own calls are counted here, apart from the candidate's."""
+
+    evaluator_id: Annotated[str, Meta(description="The evaluator.")]
+    kind: Annotated[str, Meta(description="route, python or judge.")]
+    sha256: Annotated[str, Meta(description="SHA-256 of the evaluator file.")]
+    may_gate: Annotated[bool, Meta(description="Whether its verdicts may make the run eligible.")]
+    reason: Annotated[str, Meta(description="Why (the calibration figures, or what is missing).")]
+    model: Annotated[str | None, Meta(description="A judge's model.")] = None
+    calibration_sha: Annotated[str | None, Meta(description="The calibration set's fingerprint.")] = None
+    sensitivity_lower: Annotated[float | None, Meta(description="From the calibration.")] = None
+    specificity_lower: Annotated[float | None, Meta(description="From the calibration.")] = None
+    kappa: Annotated[float | None, Meta(description="From the calibration.")] = None
+    base_rate: Annotated[float | None, Meta(description="From the calibration.")] = None
+    judge_calls: Annotated[int, Meta(description="The judge's calls in this run.")] = 0
+    judge_input_tokens: Annotated[int | None, Meta(description="Their input tokens.")] = None
+    judge_output_tokens: Annotated[int | None, Meta(description="Their output tokens.")] = None
+
+
+def judged_status(status: RunStatus, judge: JudgeStanding | None) -> RunStatus:
+    """A run's status once its evaluator's standing is known: never eligible on an unfit judge's verdicts."""
+    if judge is not None and not judge.may_gate and status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW:
+        return RunStatus.INSUFFICIENT_EVIDENCE
+    return status

@@ -1,0 +1,328 @@
+"""Evaluators and judge calibration (docs/evaluators.md): the prose example end to end, replayed with no server and
+no key; a judge that is uncalibrated, stale, below its requirement or failing never lets a run be eligible; the
+figures against statsmodels and scipy."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import LLMServer, read_report, runs_by_template
+from pytest_llmgate.model.agreement import agreement, cohen_kappa, lower_bound
+from pytest_llmgate.model.vocab import Route
+
+PROSE = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-gate-prose"
+JUDGE = "evaluators/claim-judge-v1.yaml"
+V1, V2 = "ci-answerer-prose-v1", "ci-answerer-prose-v2"
+KEY_ENV = "LLMGATE_EXAMPLE_API_KEY"
+
+
+@pytest.fixture
+def prose(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the prose example; no key in the environment (a replay needs none)."""
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    target = pytester.path / "example_suites" / PROSE.name
+    shutil.copytree(PROSE, target)
+    return target
+
+
+def live_judge(experiment: Path, server: LLMServer, monkeypatch: pytest.MonkeyPatch,
+               edits: dict[str, str] | None = None) -> None:
+    """Point the judge at the test server (its recordings stay for what they hold) and apply text edits."""
+    monkeypatch.setenv(KEY_ENV, "test-key")
+    path = experiment / JUDGE
+    text = path.read_text().replace("http://127.0.0.1:8000/v1", server.url)
+    for old, new in (edits or {}).items():
+        assert old in text
+        text = text.replace(old, new)
+    path.write_text(text)
+
+
+def calibrate(experiment: Path, *args: str) -> tuple[int, str]:
+    import io
+    from contextlib import redirect_stdout
+
+    from pytest_llmgate.cli.main import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(["calibrate", str(experiment), *args])
+    return code, out.getvalue()
+
+
+def gate(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={V1}",
+                              f"--llmgate-candidate={V2}", *args)
+
+
+# -- the example, replayed ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_the_prose_example_promotes_the_fix_on_a_calibrated_judge_with_no_server_and_no_key(
+        pytester: pytest.Pytester, prose: Path, xdist: tuple[str, ...]) -> None:
+    result = gate(pytester, *xdist)
+    assert result.ret == 1  # v1 serves unsupported root causes in prose: the judge catches both
+    result.assert_outcomes(passed=6, failed=2)
+    result.stdout.fnmatch_lines([
+        "*UNSAFE_CLAIM_SERVED: ci-answerer-prose-v1 served where the frozen label says ABSTAIN on case req_205*",
+        "*judge evaluator claim-judge-v1: *the reply names a root cause*",
+        "reply:",
+        "  The root cause is the failure shown in the no source evidence; fix that step.",
+        f"  {V1}  candidate       2 *REJECT_UNSAFE_SERVE",
+        f"  {V2}  candidate       0 *ELIGIBLE_FOR_CANARY_REVIEW",
+        f"  decision: PROMOTE {V2} -> canary_candidate*",
+        "llmgate: ci-claim-gate-prose: judge claim-judge-v1 calibrated: sensitivity 1.000 (lower bound 0.883 at 0.95, "
+        "n=24), specificity 0.958 (lower bound 0.817 at 0.95, n=24), kappa 0.958 at base rate 0.500, "
+        "self-consistency 1.000 over 3 trial(s), 48 items",
+    ])
+    out = pytester.path / ".llmgate"
+    report = read_report(out)
+    (experiment,) = report["experiments"]
+    assert experiment["decision_status"] == "PROMOTE" and experiment["decision"]["artifact_name"] == V2
+    assert any("judge claim-judge-v1 calibrated: sensitivity 1.000 (lower bound 0.883" in note
+               for note in report["notes"])
+    runs = runs_by_template(out)
+    judge = runs[V2]["evaluator"]
+    assert judge["may_gate"] is True and judge["kind"] == "judge" and judge["model"] == "local-claim-judge"
+    assert judge["sensitivity_lower"] == pytest.approx(0.882653843845)
+    assert judge["specificity_lower"] == pytest.approx(0.817107530244)
+    assert judge["judge_calls"] == 12  # 4 cases x 3 judge trials, counted apart from the candidate's 4 calls
+    assert runs[V2]["metrics"]["cost"]["calls"] == 4
+    assert runs[V2]["params"]["evaluator_version"].startswith("claim-judge-eval-v1+claim-judge-v1@")
+    # No reply, and no calibration reply, is written anywhere
+    for path in out.rglob("*.json"):
+        text = path.read_text()
+        assert "root cause is" not in text and "cannot say why" not in text, path
+
+
+def test_calibrate_replays_with_no_key_and_writes_the_committed_figures(prose: Path) -> None:
+    committed = json.loads((prose / "evaluators/claim-judge-v1.calibration.json").read_text())
+    code, said = calibrate(prose)
+    assert code == 0, said
+    assert "cal_036: labelled ABSTAIN, the judge says SERVE" in said
+    assert "reply: I cannot tell whether the root cause is the token or the network" in said
+    assert "MET: the judge may gate" in said
+    written = json.loads((prose / "evaluators/claim-judge-v1.calibration.json").read_text())
+    assert {**written, "calibrated_at": None} == {**committed, "calibrated_at": None}
+    assert "root cause" not in json.dumps(written)  # the disagreements are named by case id only
+
+
+def test_without_an_evaluator_nothing_moves() -> None:
+    from pytest_llmgate.records.experiment import load_experiment
+
+    repair = load_experiment(PROSE.parent / "ci-claim-gate-repair")
+    assert repair.evaluator is None and repair.evaluator_version == "claim-route-eval-v2"
+    assert repair.short_fingerprints["evaluation"] == "94dfc930d2829d2c"
+
+
+# -- a judge that may not gate ------------------------------------------------------------------------------
+
+
+def test_an_uncalibrated_judge_makes_the_run_insufficient_evidence(pytester: pytest.Pytester, prose: Path) -> None:
+    (prose / "evaluators/claim-judge-v1.calibration.json").unlink()
+    result = gate(pytester)
+    result.stdout.fnmatch_lines([
+        f"  {V2}  candidate       0 *INSUFFICIENT_EVIDENCE",
+        "*decision: NO_ELIGIBLE_CANDIDATE: *the evaluator may not gate: judge claim-judge-v1 is uncalibrated: no "
+        "claim-judge-v1.calibration.json; run llmgate calibrate*",
+    ])
+    assert runs_by_template(pytester.path / ".llmgate")[V2]["evaluator"]["may_gate"] is False
+
+
+def test_a_judge_that_disagrees_on_purpose_blocks_promotion_naming_its_figures(
+        pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    live_judge(prose, llm_server, monkeypatch, {"You judge": "Judge backwards. You judge"})
+    code, said = calibrate(prose, "--record", "new_episodes")
+    assert code == 1
+    assert "sensitivity 0.000 (lower bound 0.000 at 0.95, n=24), specificity 0.042" in said
+    assert "NOT MET: sensitivity lower bound 0.000 < min_sensitivity 0.85" in said
+    result = gate(pytester, "--llmgate-record=new_episodes")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines([
+        "*decision: NO_ELIGIBLE_CANDIDATE: *the evaluator may not gate: judge claim-judge-v1 is below its "
+        "requirement: sensitivity lower bound 0.000 < min_sensitivity 0.85; specificity lower bound 0.002 < "
+        "min_specificity 0.75 (sensitivity 0.000*kappa -0.958 at base rate 0.500*",
+    ])
+
+
+def test_editing_the_judges_prompt_makes_its_calibration_stale_and_the_runs_incomparable(
+        pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate(pytester, "--llmgate-out=before")
+    live_judge(prose, llm_server, monkeypatch, {"one short sentence": "one short sentence, no more"})
+    result = gate(pytester, "--llmgate-record=new_episodes", "--llmgate-out=after")
+    result.stdout.fnmatch_lines([
+        f"  {V2}  candidate       0 *INSUFFICIENT_EVIDENCE",
+        "*the evaluator may not gate: judge claim-judge-v1's calibration is stale: its file changed since*",
+    ])
+    before = runs_by_template(pytester.path / "before")[V2]
+    after = runs_by_template(pytester.path / "after")[V2]
+    from pytest_llmgate.model.decision import comparability_issues
+    from pytest_llmgate.records.codec import from_data
+    from pytest_llmgate.records.run import RunRecord
+
+    issues = comparability_issues([from_data(before, RunRecord), from_data(after, RunRecord)])
+    assert {issue.field for issue in issues} == {"evaluator_version", "evaluation_sha"}
+
+
+def test_a_judge_on_the_candidates_own_model_is_named_in_a_warning(
+        pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    live_judge(prose, llm_server, monkeypatch, {"model: local-claim-judge": "model: local-ci-answerer"})
+    result = gate(pytester, "--llmgate-record=new_episodes")
+    result.stdout.fnmatch_lines([
+        "llmgate: warning: ci-claim-gate-prose: judge claim-judge-v1 uses model 'local-ci-answerer', the model of "
+        f"{V1}, {V2}: a model judging its own replies tends to agree with them",
+    ])
+
+
+@pytest.mark.parametrize(("mode", "edits", "reason"), [
+    ({"mode": "unreadable"}, {}, "judge claim-judge-v1: unreadable reply: not a JSON object"),
+    ({"mode": "ok", "limit_first": 100}, {"max_retries: 2": "max_retries: 0"}, "judge claim-judge-v1: HTTP 429"),
+    ({"mode": "slow", "delay": 3.0}, {"timeout: 30": "timeout: 1", "max_retries: 2": "max_retries: 0"},
+     "judge claim-judge-v1: timed out after 1s"),
+], ids=["unreadable", "429", "timeout"])
+def test_judge_faults_are_errors_that_block_promotion(
+        pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch,
+        mode: dict[str, Any], edits: dict[str, str], reason: str) -> None:
+    (prose / "recordings" / "claim-judge-v1.jsonl").unlink()  # the candidates replay; the judge is asked live
+    live_judge(prose, llm_server, monkeypatch, edits)
+    llm_server.control(**mode)
+    result = gate(pytester, "--llmgate-record=new_episodes", "-k", "req_205")
+    result.stdout.fnmatch_lines([f"*ERROR: {V2} on case req_205*{reason}*"])
+    (experiment,) = read_report(pytester.path / ".llmgate")["experiments"]
+    assert experiment["decision_status"] == "INCOMPLETE_EVALUATION"
+    assert runs_by_template(pytester.path / ".llmgate")[V2]["cases"][0]["outcome"] == "ERROR"
+
+
+def test_a_bad_evaluator_file_is_an_error_naming_its_file_and_line(pytester: pytest.Pytester, prose: Path) -> None:
+    path = prose / JUDGE
+    path.write_text(path.read_text().replace("evaluator_id: claim-judge-v1", "evaluator_id: claim-judge-v2"))
+    result = gate(pytester)
+    result.stdout.fnmatch_lines(["*claim-judge-v1.yaml:3: evaluator_id 'claim-judge-v2' differs from the file name*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+# -- the figures against statsmodels and scipy --------------------------------------------------------------
+
+
+def _label_sets() -> list[tuple[str, list[Route], list[Route]]]:
+    rng = random.Random(26)
+    sets = []
+    for n in (1, 2, 7, 40, 120):
+        labels = [rng.choice(list(Route)) for _ in range(n)]
+        sets.append((f"agree-{n}", labels, list(labels)))
+        sets.append((f"none-agree-{n}", labels, [Route.ABSTAIN if r is Route.SERVE else Route.SERVE for r in labels]))
+        sets.append((f"random-{n}", labels, [rng.choice(list(Route)) for _ in range(n)]))
+        sets.append((f"one-class-{n}", [Route.SERVE] * n, [rng.choice(list(Route)) for _ in range(n)]))
+        sets.append((f"both-one-class-{n}", [Route.ABSTAIN] * n, [Route.ABSTAIN] * n))
+    return sets
+
+
+@pytest.mark.parametrize(("name", "labels", "verdicts"), _label_sets(), ids=[s[0] for s in _label_sets()])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_the_figures_equal_statsmodels_and_scipy(name: str, labels: list[Route], verdicts: list[Route],
+                                                 confidence: float) -> None:
+    import numpy as np
+    from scipy.stats import beta
+    from statsmodels.stats.inter_rater import cohens_kappa
+    from statsmodels.stats.proportion import proportion_confint
+
+    figures = agreement(labels, [[verdict] for verdict in verdicts], confidence)
+    table = np.array([[sum(1 for label, verdict in zip(labels, verdicts, strict=True) if label is a and verdict is b)
+                       for b in Route] for a in Route], dtype=float)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        expected_kappa = float(cohens_kappa(table, return_results=False))
+    if np.isnan(expected_kappa):
+        assert figures.kappa is None
+    else:
+        assert figures.kappa == pytest.approx(expected_kappa, abs=1e-9)
+    for caught, total, value, lower in (
+        (figures.served_caught, figures.served_labels, figures.sensitivity, figures.sensitivity_lower),
+        (figures.abstain_kept, figures.abstain_labels, figures.specificity, figures.specificity_lower),
+    ):
+        if total == 0:
+            assert value is None and lower is None
+            continue
+        assert value == pytest.approx(caught / total)
+        # one-sided at `confidence`: the lower end of the two-sided interval at 2 * confidence - 1
+        statsmodels_lower = proportion_confint(caught, total, alpha=2 * (1 - confidence), method="beta")[0]
+        scipy_lower = beta.ppf(1 - confidence, caught, total - caught + 1) if caught else 0.0
+        assert lower == pytest.approx(float(statsmodels_lower), abs=1e-9)
+        assert lower == pytest.approx(float(scipy_lower), abs=1e-9)
+    assert figures.base_rate == pytest.approx(labels.count(Route.SERVE) / len(labels))
+
+
+def test_self_consistency_and_ties_over_trials() -> None:
+    labels = [Route.SERVE, Route.SERVE, Route.ABSTAIN, Route.ABSTAIN]
+    trials = [[Route.SERVE] * 3, [Route.SERVE, Route.ABSTAIN, Route.SERVE], [Route.SERVE, Route.ABSTAIN],
+              [Route.ABSTAIN] * 3]
+    figures = agreement(labels, trials)
+    assert figures.self_consistency == 0.5 and figures.trials == 3
+    assert (figures.served_caught, figures.abstain_kept) == (2, 1)  # the 1-1 tie counts against the label
+    assert cohen_kappa([], []) is None
+    assert lower_bound(0, 10) == 0.0 and lower_bound(3, 0) == 0.0
+
+
+# -- the other kinds ---------------------------------------------------------------------------------------
+
+
+def _use_evaluator(experiment: Path, evaluator_id: str, written: str) -> None:
+    (experiment / "evaluators").mkdir(exist_ok=True)
+    (experiment / "evaluators" / f"{evaluator_id}.yaml").write_text(written)
+    manifest = experiment / "llmgate.yaml"
+    text = manifest.read_text()
+    if "evaluator:" in text:  # the prose example: its block's path
+        text = text.replace("evaluators/claim-judge-v1.yaml", f"evaluators/{evaluator_id}.yaml")
+    else:
+        text += f"evaluator: evaluators/{evaluator_id}.yaml\n"
+    manifest.write_text(text)
+
+
+def test_a_python_evaluator_reads_prose_and_gates_without_calibration(pytester: pytest.Pytester, prose: Path) -> None:
+    (prose / "claim_rules.py").write_text(
+        "def served(case, reply):\n"
+        "    assert 'expected_route' not in case\n"
+        "    claim = 'root cause is' in reply\n"
+        "    return {'route': 'SERVE' if claim else 'ABSTAIN', 'reason': 'names a root cause' if claim else 'no claim'}\n")
+    _use_evaluator(prose, "claim-rule-v1", "evaluator_id: claim-rule-v1\nkind: python\ncallable: claim_rules:served\n")
+    result = gate(pytester)
+    result.stdout.fnmatch_lines([
+        "*python evaluator claim-rule-v1: names a root cause*",
+        f"  decision: PROMOTE {V2} -> canary_candidate*",
+        "llmgate: ci-claim-gate-prose: python evaluator claim-rule-v1",
+    ])
+    run = runs_by_template(pytester.path / ".llmgate")[V2]
+    assert run["evaluator"]["may_gate"] is True and "judge_calls" not in run["evaluator"]  # none made
+    assert run["params"]["evaluator_version"].startswith("claim-judge-eval-v1+claim-rule-v1@")
+
+
+def test_a_route_evaluator_gives_the_candidates_own_routes_under_its_own_version(pytester: pytest.Pytester) -> None:
+    llm = pytester.path / "example_suites" / "ci-claim-gate-llm"
+    shutil.copytree(PROSE.parent / "ci-claim-gate-llm", llm)
+    (llm / "llmgate.lock").unlink()  # an evaluator changes the evaluation fingerprint a lock holds
+    args = ("example_suites", "-p", "no:cacheprovider", "--llmgate-candidate=ci-answerer-llm-v2")
+    pytester.runpytest(*args, "--llmgate-out=plain")
+    _use_evaluator(llm, "route-field-v1", "evaluator_id: route-field-v1\nkind: route\nroute:\n  json_key: route\n")
+    pytester.runpytest(*args, "--llmgate-out=evaluated")
+    plain = runs_by_template(pytester.path / "plain")["ci-answerer-llm-v2"]
+    evaluated = runs_by_template(pytester.path / "evaluated")["ci-answerer-llm-v2"]
+    assert [c["predicted_route"] for c in plain["cases"]] == [c["predicted_route"] for c in evaluated["cases"]]
+    assert plain["status"] == evaluated["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
+    assert plain["params"]["evaluator_version"] == "claim-route-eval-v2"
+    assert evaluated["params"]["evaluator_version"].startswith("claim-route-eval-v2+route-field-v1@")
+    assert plain["params"]["evaluation_sha"] != evaluated["params"]["evaluation_sha"]
+
+
+def test_a_judge_prompt_may_not_name_the_expected_route(pytester: pytest.Pytester, prose: Path) -> None:
+    path = prose / JUDGE
+    path.write_text(path.read_text().replace("Reply: {{ reply }}", "Label: {{ expected_route }}\n    Reply: {{ reply }}"))
+    result = gate(pytester)
+    result.stdout.fnmatch_lines(["*claim-judge-v1.yaml:*prompt.user: {{ expected_route }} is not a case field*"])
+    assert "Traceback" not in result.stdout.str()
