@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -16,9 +16,9 @@ from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from ._errors import LlmgateError, RecordError
 from ._evaluate import CaseResult
 from ._markdown import markdown_summary
-from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite
+from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, RunItem, RunItemInfo
 from ._options import value
-from ._session import GateSession, PartSpec, Selection, SessionResult, selection_hint
+from ._session import GateSession, PartSpec, Selection, SessionResult, run_gate_failure, selection_hint
 from ._store import write_replacing
 from ._terminal import summary_lines
 from ._vocab import RecordMode, ShowMode
@@ -26,6 +26,7 @@ from .providers import ProviderFactory, ProviderOptions, builtin_factory
 
 COLLECTED_KEY = "llmgate_collected"
 DESELECTED_KEY = "llmgate_deselected"
+RUN_ITEMS_KEY = "llmgate_run_items"
 _EXPORTERS = ("llmgate-mlflow", "llmgate-wandb")
 _NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
 
@@ -104,11 +105,15 @@ class Wiring:
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:
         config, gate = self.config, self.gate
+        run_items = [item.info() for item in session.items if isinstance(item, RunItem)]
         if not self.controller:
             config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
             config.workeroutput[DESELECTED_KEY] = gate.deselected  # type: ignore[attr-defined]
+            config.workeroutput[RUN_ITEMS_KEY] = [info.to_payload() for info in run_items]  # type: ignore[attr-defined]
             return
         listener = config.pluginmanager.get_plugin("llmgate-results")
+        if listener is not None:
+            run_items += [info for info in listener.run_items.values() if info not in run_items]
         if (listener is not None and listener.collection_errors and not config.option.continue_on_collection_errors
                 and exitstatus not in _NO_RECORDS):
             # Under xdist the workers run the items that did collect and the session ends with 1; serially pytest
@@ -126,8 +131,39 @@ class Wiring:
                                                                                     path=path),
         )
         self.result = result = result.with_errors(_write_summaries(config, result))
-        if (result.errors or result.over_budget) and session.exitstatus == pytest.ExitCode.OK:
+        failed = self._judge_runs(run_items, result)
+        # pytest worked out its exit status before these reports: a failed run item is a failed test. A record,
+        # report or summary that could not be written fails the session too (its ERROR line says which).
+        if (failed or result.errors) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _judge_runs(self, run_items: list[RunItemInfo], result: SessionResult) -> bool:
+        """Report each gating candidate's run item through the ordinary report hooks (terminal counts, short
+        summary, JUnit, --lf): failed with the run-level gate it broke, passed, or, in a job of a split run (a
+        splitter's options or ``--llmgate-part``), skipped: its run is judged by ``llmgate merge``. A session
+        narrowed by -k, --deselect or --lf that kept the run item judges it as any other: its run is incomplete.
+        Whether one failed."""
+        hook, gate = self.config.hook, self.gate
+        failed = False
+        outcome: Literal["passed", "failed", "skipped"]
+        for info in run_items:
+            if gate.part is not None and gate.part.only_evaluated:
+                longrepr: Any = (info.location[0], None, f"Skipped: {info.template_id}: the run-level gates of a job "
+                                 f"of a split run ({gate.part.selection}) are judged by `llmgate merge`")
+                outcome = "skipped"
+            else:
+                failure = run_gate_failure(result.outcome_of(info.experiment_dir), info.template_id)
+                longrepr, outcome = (None, "passed") if failure is None else (_failure_repr(failure), "failed")
+            failed = failed or outcome == "failed"
+            hook.pytest_runtest_logstart(nodeid=info.nodeid, location=info.location)
+            phases: tuple[tuple[Literal["setup", "call", "teardown"], Literal["passed", "failed", "skipped"], Any],
+                          ...] = (("setup", "passed", None), ("call", outcome, longrepr), ("teardown", "passed", None))
+            for when, this, this_repr in phases:
+                hook.pytest_runtest_logreport(report=pytest.TestReport(
+                    nodeid=info.nodeid, location=info.location, keywords={info.template_id: 1}, outcome=this,
+                    longrepr=this_repr, when=when))
+            hook.pytest_runtest_logfinish(nodeid=info.nodeid, location=info.location)
+        return failed
 
     def terminal_summary(self, terminalreporter: Any) -> None:
         gate, result = self.gate, self.result
@@ -152,6 +188,7 @@ class _ResultListener:
         self.gate = gate
         self.controller = controller
         self.collection_errors = 0
+        self.run_items: dict[str, RunItemInfo] = {}  # from the xdist workers, by node id
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Counted on the controller (xdist forwards its workers' reports): see ``Wiring.finish``."""
@@ -173,10 +210,26 @@ class _ResultListener:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist controller: a worker finished; merge the experiments it collected."""
+        for payload in getattr(node, "workeroutput", {}).get(RUN_ITEMS_KEY, []):
+            info = RunItemInfo.from_payload(payload)
+            self.run_items[info.nodeid] = info
         collected = getattr(node, "workeroutput", {}).get(COLLECTED_KEY, [])
         self.gate.collected.update(Path(directory) for directory in collected)
         # every worker collects and deselects the same items: one worker's count is the session's
         self.gate.deselected = max(self.gate.deselected, getattr(node, "workeroutput", {}).get(DESELECTED_KEY, 0))
+
+
+def _failure_repr(failure: BaseException) -> Any:
+    """A run item's failure as pytest shows a failed assertion without its traceback: ``NAME: reason`` in the
+    short summary, the failure section and JUnit's message."""
+    try:
+        raise failure
+    except BaseException:  # noqa: BLE001 - only to give it a traceback, as ExceptionInfo needs one
+        shown = pytest.ExceptionInfo.from_current().getrepr(style="value")
+    entries = getattr(getattr(shown, "reprtraceback", None), "reprentries", None)
+    if entries:  # the failure section says the status too, as the short summary does
+        entries[-1].lines = [f"{type(failure).__name__}: {failure}"]
+    return shown
 
 
 def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:

@@ -17,7 +17,10 @@ from ._costs import Pricer, Usage, listed_pricer, override_price
 from ._decision import Verdict, decide
 from ._diff import compare, counterpart
 from ._history import stored_runs
-from ._errors import ExportError, LlmgateError, RecordError, SelectionError, redact_urls
+from ._errors import (
+    INCOMPLETE_EVALUATION, INSUFFICIENT_EVIDENCE, REJECT_OVER_BUDGET, ExportError, LlmgateError, RecordError,
+    RunGateFailure, SelectionError, redact_urls,
+)
 from ._evaluate import CaseResult
 from ._errors import display_path
 from ._experiment import EVALUATION, Experiment, load_experiment
@@ -118,6 +121,7 @@ class ExperimentOutcome:
     verdict: Verdict
     frozen: bool
     not_run: tuple[PlannedRun, ...] = ()
+    unrecorded: tuple[tuple[str, str], ...] = ()  # (template id, why) of each run whose record was not written
 
     def report(self) -> ExperimentReport:
         return experiment_report(self.experiment.name, self.experiment.short_fingerprints, self.frozen, self.records,
@@ -134,17 +138,43 @@ class SessionResult:
     errors: tuple[LlmgateError, ...]
     notes: tuple[str, ...] = ()  # what the session says once (a model with no known price)
 
-    @property
-    def over_budget(self) -> tuple[RunRecord, ...]:
-        """Candidate runs over their experiment's budget: like a broken guardrail, they fail the session."""
-        return tuple(record for outcome in self.outcomes for record in outcome.records
-                     if record.role is Role.CANDIDATE and record.status is RunStatus.REJECT_OVER_BUDGET)
+    def outcome_of(self, experiment_dir: str) -> ExperimentOutcome | None:
+        return next((outcome for outcome in self.outcomes if str(outcome.experiment.directory) == experiment_dir),
+                    None)
 
     def with_errors(self, errors: Iterable[LlmgateError]) -> SessionResult:
         return dataclasses.replace(self, errors=(*self.errors, *errors))
 
     def report(self, generated_at: str) -> SessionReport:
         return SessionReport(generated_at=generated_at, experiments=tuple(o.report() for o in self.outcomes))
+
+
+def run_gate_failure(outcome: ExperimentOutcome | None, template_id: str) -> RunGateFailure | None:
+    """What fails a gating candidate's run-level gates in this session, or None when they hold: every selected
+    case evaluated and the record written (else ``INCOMPLETE_EVALUATION``), within the budget
+    (``REJECT_OVER_BUDGET``), the evidence requirement met when the guardrails held (``INSUFFICIENT_EVIDENCE``).
+    A broken guardrail is not a run-level gate: its case's item fails."""
+    if outcome is None:
+        return INCOMPLETE_EVALUATION(f"{template_id}: no case was evaluated in this session")
+    if any(plan.template_id == template_id for plan in outcome.not_run):
+        return INCOMPLETE_EVALUATION(f"{template_id}: no case was evaluated in this session (every case item "
+                                     "skipped or deselected, or the session stopped before them)")
+    for unrecorded, why in outcome.unrecorded:
+        if unrecorded == template_id:
+            return INCOMPLETE_EVALUATION(f"{template_id}: its run record could not be written: {why}")
+    record = next((r for r in outcome.records if r.template_id == template_id and r.role is Role.CANDIDATE), None)
+    if record is None:
+        return INCOMPLETE_EVALUATION(f"{template_id}: no run record in this session")
+    if not record.complete:
+        errors, unevaluated = record.metrics.error_count, record.unevaluated
+        return INCOMPLETE_EVALUATION(
+            f"{template_id}: {errors + unevaluated} of {len(record.cases)} case(s) not evaluated "
+            f"({errors} errored, {unevaluated} not run: skipped, deselected or never reached)")
+    if record.over_budget:
+        return REJECT_OVER_BUDGET(f"{template_id}: {'; '.join(record.over_budget)}")
+    if record.status is RunStatus.INSUFFICIENT_EVIDENCE and record.evidence is not None:
+        return INSUFFICIENT_EVIDENCE(f"{template_id}: {record.evidence.reason}")
+    return None
 
 
 RecordHook = Callable[[dict[str, Any], Mapping[str, Path]], None]
@@ -360,7 +390,7 @@ class GateSession:
             if not plans:
                 continue
             records: list[RunRecord] = []
-            unrecorded = []
+            unrecorded: list[tuple[str, str]] = []
             not_run = []
             for plan in plans:
                 if not self._results.get((str(experiment.directory), plan.template_id)):
@@ -371,19 +401,19 @@ class GateSession:
                     record, path = self._write_run(experiment, plan, finished, on_record, errors, baselines)
                 except RecordError as exc:
                     errors.append(exc)
-                    unrecorded.append(plan.template_id)
+                    unrecorded.append((plan.template_id, exc.message()))
                     continue
                 records.append(record)
                 run_paths.append(path)
             not_run_candidates = [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE]
-            verdict = decide(records, unrecorded, not_run_candidates)
+            verdict = decide(records, [template_id for template_id, _ in unrecorded], not_run_candidates)
             if self.part is not None and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
                 verdict = dataclasses.replace(
                     verdict, reason=f"{verdict.reason}; this session is part {self.split_id()} of a split run: "
                                     f"{WAITS_FOR_MERGE}")
             outcomes.append(ExperimentOutcome(
                 experiment=experiment, records=tuple(records), not_run=tuple(not_run),
-                verdict=verdict, frozen=self.frozen(experiment),
+                verdict=verdict, frozen=self.frozen(experiment), unrecorded=tuple(unrecorded),
             ))
         notes = tuple(self.notes)
         if not outcomes:
