@@ -152,3 +152,32 @@ def test_after_a_failed_run_item_lf_reruns_it_and_it_fails_again_as_no_case_runs
     again.assert_outcomes(failed=1, deselected=2)
     assert again.ret == pytest.ExitCode.TESTS_FAILED  # never an exit 0 from a session that evaluated nothing
     again.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::good - INCOMPLETE_EVALUATION: good: no case was evaluated*"])
+
+
+def test_the_merge_of_a_split_run_judges_its_run_gates_by_the_same_rule(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_llmgate._cli import main
+
+    make_experiment(promotion={"max_unsafe_rate": 0.01})
+    outs = []
+    for index, other in enumerate(("c2", "c1")):
+        outs.append(pytester.path / f"part{index}")
+        part = pytester.runpytest("exp", "--llmgate-candidate=good", f"--llmgate-part={index}", "--deselect",
+                                  f"exp/main.suite.yaml::{other}[good]", f"--llmgate-out={outs[-1]}",
+                                  "-p", "no:cacheprovider", "-p", "no:randomly")
+        part.assert_outcomes(passed=1, skipped=1, deselected=1)  # its case; the run item, judged by the merge
+        assert part.ret == pytest.ExitCode.OK
+    code = main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")])
+    assert "INSUFFICIENT_EVIDENCE" in capsys.readouterr().out
+    assert code == 1  # as the single session's run item fails
+
+
+def test_a_session_of_baselines_only_gates_nothing_and_has_no_run_item(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment()
+    result = pytester.runpytest("exp", "--llmgate-baseline=unsafe", "-p", "no:randomly")
+    result.assert_outcomes(passed=1, xfailed=1)
+    assert result.ret == pytest.ExitCode.OK
+    assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "NO_ELIGIBLE_CANDIDATE"
