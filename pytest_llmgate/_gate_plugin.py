@@ -15,11 +15,11 @@ import pytest
 from ._defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from ._errors import LlmgateError, RecordError
 from ._evaluate import CaseResult
-from ._markdown import markdown_summary
+from ._markdown import in_progress_markdown, markdown_summary
 from ._nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, RunItem, RunItemInfo
 from ._options import value
 from ._session import GateSession, PartSpec, Selection, SessionResult, run_gate_failure, selection_hint
-from ._store import write_replacing
+from ._store import timestamp, write_replacing
 from ._terminal import summary_lines
 from ._vocab import RecordMode, ShowMode
 from .providers import ProviderFactory, ProviderOptions, builtin_factory
@@ -78,6 +78,8 @@ class Wiring:
         self.started = True
         gate = self.gate
         try:
+            if self.controller and not self.config.option.collectonly:
+                _mark_summaries_in_progress(self.config, timestamp(gate.started))
             gate.start(found, controller=self.controller)
             if not self._distributing():
                 gate.warm()  # the SDK's import overlaps collection, in the process that makes the calls
@@ -254,6 +256,20 @@ def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
     if deselected:
         how += f"; {deselected} case item(s) deselected"
     return PartSpec(split_id=split_id or None, selection=how, only_evaluated=split_job)
+
+
+def _mark_summaries_in_progress(config: pytest.Config, started: str) -> None:
+    """Before anything can stop the session, replace the last session's Markdown summary and HTML report with a
+    page that holds no verdict, as ``report.json`` is: after a collection error, a usage error or a kill, a CI
+    step never reads (or posts) a verdict this session did not reach."""
+    target = value(config, "markdown")
+    if target:
+        write_replacing(target, in_progress_markdown(started).encode("utf-8"))
+    html_target = value(config, "html")
+    if html_target:
+        from ._html import in_progress_html  # only when asked for
+
+        write_replacing(html_target, in_progress_html(started).encode("utf-8"))
 
 
 def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:
