@@ -149,12 +149,15 @@ class Wiring:
         failed = False
         outcome: Literal["passed", "failed", "skipped"]
         for info in run_items:
+            found = result.outcome_of(info.experiment_dir)
+            properties = [("llmgate_template_id", info.template_id)] + (
+                [("llmgate_evaluation_sha", found.experiment.short_fingerprints["evaluation"])] if found else [])
             if gate.part is not None and gate.part.only_evaluated:
                 longrepr: Any = (info.location[0], None, f"Skipped: {info.template_id}: the run-level gates of a job "
                                  f"of a split run ({gate.part.selection}) are judged by `llmgate merge`")
                 outcome = "skipped"
             else:
-                failure = run_gate_failure(result.outcome_of(info.experiment_dir), info.template_id)
+                failure = run_gate_failure(found, info.template_id)
                 longrepr, outcome = (None, "passed") if failure is None else (_failure_repr(failure), "failed")
             failed = failed or outcome == "failed"
             hook.pytest_runtest_logstart(nodeid=info.nodeid, location=info.location)
@@ -163,7 +166,7 @@ class Wiring:
             for when, this, this_repr in phases:
                 hook.pytest_runtest_logreport(report=pytest.TestReport(
                     nodeid=info.nodeid, location=info.location, keywords={info.template_id: 1}, outcome=this,
-                    longrepr=this_repr, when=when))
+                    longrepr=this_repr, when=when, user_properties=properties))
             hook.pytest_runtest_logfinish(nodeid=info.nodeid, location=info.location)
         return failed
 

@@ -44,6 +44,7 @@ def in_progress_html(started: str) -> str:
     from ._markdown import IN_PROGRESS_MARKER, NO_VERDICT
 
     return (f'<!doctype html>\n{IN_PROGRESS_MARKER}\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'">'
             f'<title>pytest-llmgate: no verdict</title></head><body><h1>pytest-llmgate</h1>'
             f'<p class="in-progress">{_e(NO_VERDICT.format(started=started))}</p></body></html>\n')
 
