@@ -73,7 +73,8 @@ def test_anthropic_messages_gates_like_the_equivalent_evidence_policy(
     result = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=claude-fix-b",
                                 "--llmgate-candidate=claude-fix", "--llmgate-candidate=policy-fix-b",
                                 "--llmgate-candidate=policy-fix", *xdist)
-    result.assert_outcomes(passed=14, failed=2)  # claude-fix and policy-fix abstain on hold_001: a guardrail
+    result.assert_outcomes(passed=14 + 4, failed=2)  # claude-fix and policy-fix abstain on hold_001: a guardrail
+    # (a case item's failure; the 4 run items pass)
     result.stdout.fnmatch_lines(["*UNNECESSARY_ABSTENTION: claude-fix abstained where*"])
     found = metrics_of(pytester.path / ".llmgate")
     assert found["claude-fix-b"] == found["policy-fix-b"]
@@ -95,11 +96,11 @@ def test_replay_with_the_server_stopped_gives_the_same_verdict(
 ) -> None:
     first = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=claude-fix-b",
                                "--llmgate-out=first")
-    first.assert_outcomes(passed=4)
+    first.assert_outcomes(passed=4 + 1)  # + the run item
     assert llm_server.requests == 4
     llm_server.stop()
     replay = pytester.runpytest("exp", "--llmgate-candidate=claude-fix-b", "--llmgate-out=replay", *xdist)
-    replay.assert_outcomes(passed=4)
+    replay.assert_outcomes(passed=4 + 1)  # + the run item
     recorded = runs_by_template(pytester.path / "first")["claude-fix-b"]
     again = runs_by_template(pytester.path / "replay")["claude-fix-b"]
     assert (recorded["metrics"], recorded["status"]) == (again["metrics"], again["status"])
@@ -111,7 +112,7 @@ def test_replay_with_the_server_stopped_gives_the_same_verdict(
 @pytest.mark.usefixtures("claude_experiment")
 def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
     result = pytester.runpytest("exp", "--llmgate-candidate=claude-fix-b")
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=4, failed=1)  # + the run item: no case evaluated
     result.stdout.fnmatch_lines(["*ERROR: claude-fix-b on case req_205 *: not recorded; run with "
                                  "--llmgate-record=new_episodes"])
     assert llm_server.requests == 0
@@ -154,7 +155,7 @@ def test_each_fault_is_an_error_with_a_one_line_reason_and_records_are_written(
         "claude": claude_template(llm_server.root, ["test_failure_log"], timeout=1, max_retries=0)})
     llm_server.control(mode, delay=delay)
     result = pytester.runpytest("exp", "--llmgate-candidate=claude", "--llmgate-record=new_episodes")
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=2, failed=1)  # + the run item: incomplete
     result.stdout.fnmatch_lines([f"*ERROR: claude on case req_205 (suite main, slice s, evidence no_source): {reason}"])
     result.stdout.no_fnmatch_line("*Traceback*")
     run = runs_by_template(pytester.path / ".llmgate")["claude"]
@@ -170,7 +171,7 @@ def test_retries_absorb_a_passing_fault(
         "claude": claude_template(llm_server.root, ["test_failure_log"], max_retries=2)})
     llm_server.control("429")
     result = pytester.runpytest("exp", "--llmgate-candidate=claude", "--llmgate-record=new_episodes")
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
     assert llm_server.requests == 3  # the first try and two retries
 
 
@@ -193,7 +194,7 @@ def test_what_the_reason_says_was_tried_is_what_was_tried(
                                                timeout=60)
     finally:
         llm_server.control("ok")
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
     result.stdout.fnmatch_lines([f"ERROR: claude on case req_205 (suite main, slice s, evidence no_source): {reason}"])
     assert llm_server.requests == requests
 
@@ -208,7 +209,7 @@ def test_a_dead_endpoint_is_one_clear_error_and_records_are_written(
         "claude": claude_template("http://127.0.0.1:9", ["test_failure_log"], max_retries=0)})
     result = pytester.runpytest("exp", "--llmgate-candidate=claude", "--llmgate-record=new_episodes",
                                 "--llmgate-concurrency=1", *xdist)
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=4, failed=1)  # + the run item: incomplete
     result.stdout.no_fnmatch_line("*Traceback*")
     reasons = [line for line in result.stdout.lines if line.startswith("ERROR: claude on case")]
     assert len(reasons) == 4
@@ -223,7 +224,7 @@ def test_calls_run_concurrently(pytester: pytest.Pytester, llm_server: LLMServer
     llm_server.control("slow", delay=0.5, reset=True)
     result = pytester.runpytest("exp", "--llmgate-candidate=claude-fix-b", "--llmgate-record=all",
                                 "--llmgate-concurrency=4")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=4 + 1)  # + the run item
     assert llm_server.max_in_flight == 4
 
 

@@ -71,7 +71,7 @@ def test_python_candidate_never_sees_the_expected_route(pytester: pytest.Pyteste
 @pytest.mark.usefixtures("python_experiment")
 def test_a_richer_result_object_or_mapping_gives_the_route(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("exp", "--llmgate-candidate=rich", "--llmgate-candidate=policy")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=4 + 2)  # 2 cases x 2 candidates, and each candidate's run item
     runs = runs_by_template(pytester.path / ".llmgate")
     gating = {t: {k: v for k, v in run["metrics"].items() if k != "cost"} for t, run in runs.items()}
     assert gating["rich"] == gating["policy"]  # the cost figures hold each one's own latency
@@ -81,7 +81,7 @@ def test_a_richer_result_object_or_mapping_gives_the_route(pytester: pytest.Pyte
 @pytest.mark.usefixtures("python_experiment")
 def test_a_candidate_that_raises_is_an_error_never_a_pass(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("exp", "--llmgate-candidate=explode")
-    result.assert_outcomes(passed=1, errors=1)
+    result.assert_outcomes(passed=1, errors=1, failed=1)  # c1, c2's error; the run item: incomplete
     result.stdout.fnmatch_lines([
         "*ERROR: explode raised RuntimeError on case c2 (suite main, slice s, evidence none)*",
         "*gate_candidates.py*in explode*",
@@ -100,7 +100,7 @@ def test_a_candidate_that_raises_is_an_error_never_a_pass(pytester: pytest.Pytes
 @pytest.mark.usefixtures("python_experiment")
 def test_a_route_that_is_not_serve_or_abstain_is_an_error(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("exp", "--llmgate-candidate=maybe")
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=2, failed=1)  # both cases; the run item: no case evaluated
     result.stdout.fnmatch_lines(["*gate_candidates:maybe returned 'MAYBE'; expected SERVE or ABSTAIN*"])
 
 
@@ -109,7 +109,7 @@ def test_a_baseline_that_raises_or_breaks_a_guardrail_never_fails_the_session(py
     result = pytester.runpytest("exp", "--llmgate-baseline=explode", "--llmgate-baseline=maybe",
                                 "--llmgate-candidate=policy", "-rx")
     assert result.ret == pytest.ExitCode.OK
-    result.assert_outcomes(passed=3, xfailed=3)
+    result.assert_outcomes(passed=3 + 1, xfailed=3)  # and policy's run item: the baselines have none
     result.stdout.fnmatch_lines(["*XFAIL*baseline ERROR: explode raised RuntimeError on case c2*"])
     report = read_report(pytester.path / ".llmgate")["experiments"][0]
     assert report["decision_status"] == "INCOMPLETE_EVALUATION"  # a baseline errored: the set is not complete
@@ -139,7 +139,7 @@ def test_several_experiments_in_one_session(pytester: pytest.Pytester, make_expe
     make_experiment("alpha")
     make_experiment("beta", templates={"good": {"provider": "evidence_policy", "serve_evidence": ["log"]}})
     result = pytester.runpytest(".", "--llmgate-candidate=also-good", "--llmgate-candidate=good")
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=6 + 3)  # 3 runs of 2 cases, each with its run item
     report = read_report(pytester.path / ".llmgate")
     decisions = {e["experiment"]: e["decision_status"] for e in report["experiments"]}
     assert decisions == {"alpha": "TIE_REQUIRES_REVIEW", "beta": "PROMOTE"}
@@ -174,6 +174,7 @@ def test_suites_in_a_subfolder_run_with_their_experiment(pytester: pytest.Pytest
     (directory / "llmgate.yaml").write_text(manifest.replace("main: main.suite.yaml", "main: suites/main.suite.yaml"))
     (directory / "test_plain.py").write_text("def test_other_tests_still_run():\n    pass\n")
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "-v")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*exp/suites/main.suite.yaml::c1[[]good[]] PASSED*", "*test_plain.py::*PASSED*"])
+    result.assert_outcomes(passed=3 + 1)  # and good's run item, exp/llmgate.yaml::good
+    result.stdout.fnmatch_lines(["*exp/suites/main.suite.yaml::c1[[]good[]] PASSED*", "*test_plain.py::*PASSED*",
+                                 "*exp/llmgate.yaml::good PASSED*"])  # the run items come last
     assert runs_by_template(pytester.path / ".llmgate")["good"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"

@@ -42,6 +42,7 @@ def test_junit_xml_carries_template_suite_and_fingerprint(pytester: pytest.Pytes
     for testcase in cases:
         properties = {p.get("name"): p.get("value") for p in testcase.iter("property")}
         found[testcase.get("name")] = properties
-    assert len(found) == 12
+    assert len(found) == 12 + 2  # and each candidate's run item, named by its template id
+    assert found[FIX_B] == {"llmgate_template_id": FIX_B, "llmgate_evaluation_sha": EVALUATION_SHA}
     assert found[f"hold_001[{FIX}]"] == {"llmgate_template_id": FIX, "llmgate_suite": "holdout",
                                          "llmgate_evaluation_sha": EVALUATION_SHA}

@@ -86,7 +86,7 @@ def test_tokens_and_latency_are_the_server_s_and_the_clock_s_and_replay_gives_th
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
                                 "--llmgate-out=live", "-p", "no:cacheprovider")
     wall_ms = (time.perf_counter() - started) * 1000
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=4 + 1)  # + the run item
     live = runs_by_template(pytester.path / "live")["llm"]
     check_json(live, "run")
     server = reported(llm_server)
@@ -115,7 +115,7 @@ def test_tokens_and_latency_are_the_server_s_and_the_clock_s_and_replay_gives_th
     llm_server.stop()  # replay with no server, on two xdist workers: the same figures, the same status
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-out=replay", "-p", "no:cacheprovider",
                                 "-n", "2")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=4 + 1)  # + the run item
     replay = runs_by_template(pytester.path / "replay")["llm"]
     assert replay["status"] == live["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
     assert replay["metrics"] == live["metrics"]
@@ -127,7 +127,7 @@ def test_policy_and_python_candidates_report_latency_and_no_tokens(
 ) -> None:
     make_experiment()
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=2 + 1)  # + the run item
     run = runs_by_template(pytester.path / ".llmgate")["good"]
     cost = run["metrics"]["cost"]
     assert cost["calls"] == 2 and cost["latency_max_ms"] is not None and cost["latency_max_ms"] >= 0
@@ -151,7 +151,7 @@ def test_cost_from_the_price_list_from_an_override_and_unknown_said_once(
     })
     result = pytester.runpytest("exp", "--llmgate-candidate=all", "--llmgate-record=new_episodes",
                                 "--llmgate-markdown=summary.md", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=16)
+    result.assert_outcomes(passed=16 + 4)  # + the 4 candidates' run items (no budget)
     runs = runs_by_template(pytester.path / ".llmgate")
     for entry in runs["listed"]["cases"]:
         cost = entry["cost"]
@@ -196,8 +196,10 @@ def test_a_budget_limit_rejects_a_run_over_it_and_leaves_one_under_it_unchanged(
     make_experiment("none", suites={"main": CASES}, templates={"llm": llm})
     result = pytester.runpytest("over", "under", "none", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
                                 "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=12)  # no guardrail broke ...
-    assert result.ret == pytest.ExitCode.TESTS_FAILED  # ... but a gating candidate over budget fails the session
+    # no guardrail broke; the run items of "under" and "none" pass, "over"'s fails with the limit it broke
+    result.assert_outcomes(passed=12 + 2, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["FAILED over/llmgate.yaml::llm - REJECT_OVER_BUDGET: llm: *"])
     runs = {run["experiment"]: run for run in runs_by_template_all(pytester.path / ".llmgate")}
     rejected = runs["over"]
     assert rejected["status"] == "REJECT_OVER_BUDGET"
@@ -234,7 +236,7 @@ def test_429s_with_retry_after_are_waited_out_the_window_backs_off_and_recovers(
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=all", "--llmgate-concurrency=8",
                                 "-p", "no:cacheprovider")
     elapsed = time.perf_counter() - started
-    result.assert_outcomes(passed=48)  # no case errors
+    result.assert_outcomes(passed=48 + 1)  # no case errors; + the run item
     run = runs_by_template(pytester.path / ".llmgate")["llm"]
     assert run["metrics"]["cost"]["rate_limited"] == 8  # each 429 absorbed is counted
     assert sum(entry["cost"]["rate_limited"] for entry in run["cases"]) == 8

@@ -69,7 +69,7 @@ def test_the_prose_example_promotes_the_fix_on_a_calibrated_judge_with_no_server
         pytester: pytest.Pytester, prose: Path, xdist: tuple[str, ...]) -> None:
     result = gate(pytester, *xdist)
     assert result.ret == 1  # v1 serves unsupported root causes in prose: the judge catches both
-    result.assert_outcomes(passed=6, failed=2)
+    result.assert_outcomes(passed=8, failed=2)  # 8 cases (2 unsafe serves of v1) + 2 run items, passed: no run-level gate broke
     result.stdout.fnmatch_lines([
         "*UNSAFE_CLAIM_SERVED: ci-answerer-prose-v1 served where the frozen label says ABSTAIN on case req_205*",
         "*judge evaluator claim-judge-v1: *the reply names a root cause*",

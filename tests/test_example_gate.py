@@ -22,7 +22,8 @@ def gate(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_three_runs_print_record_and_promote_fix_b(pytester: pytest.Pytester) -> None:
     result = gate(pytester, *THREE_RUNS)
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # v1.2-fix gates and fails
-    result.assert_outcomes(passed=9, failed=1, xfailed=2)
+    # 12 case items and one run item per candidate: v1.2-fix's holds (its failure is a guardrail, not a run gate)
+    result.assert_outcomes(passed=9 + 2, failed=1, xfailed=2)
     result.stdout.re_match_lines(
         [
             r".*llmgate: ci-claim-gate-repair: regression 2be42790a4f41355, holdout d47cdbbfe1caae89, "
@@ -93,7 +94,7 @@ def test_records_follow_the_spec_and_validate_against_the_shipped_schemas(pytest
 def test_without_the_failing_candidate_the_session_passes(pytester: pytest.Pytester) -> None:
     result = gate(pytester, f"--llmgate-baseline={BASELINE}", f"--llmgate-candidate={FIX_B}")
     assert result.ret == pytest.ExitCode.OK
-    result.assert_outcomes(passed=6, xfailed=2)
+    result.assert_outcomes(passed=6 + 1, xfailed=2)  # + fix-b's run item
     assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "PROMOTE"
 
 
@@ -127,7 +128,7 @@ def test_xdist_gives_the_same_report_and_records_as_a_serial_run(pytester: pytes
     serial = gate(pytester, *THREE_RUNS, "--llmgate-out=serial")
     parallel = gate(pytester, *THREE_RUNS, "--llmgate-out=parallel", "-n", "2")
     assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
-    parallel.assert_outcomes(passed=9, failed=1, xfailed=2)
+    parallel.assert_outcomes(passed=9 + 2, failed=1, xfailed=2)  # + 2 run items
     parallel.stdout.fnmatch_lines(["*created: 2/2 workers*", f"*decision: PROMOTE {FIX_B} -> canary_candidate*"])
     assert len(read_runs(pytester.path / "parallel")) == 3  # written once, by the controller
     assert normalised(pytester.path / "serial") == normalised(pytester.path / "parallel")
@@ -176,7 +177,7 @@ def test_one_suite_path_is_incomplete(pytester: pytest.Pytester) -> None:
 @pytest.mark.usefixtures("example")
 def test_last_failed_reruns_exactly_the_failing_case_candidate_items(pytester: pytest.Pytester) -> None:
     first = pytester.runpytest("example_suites", *THREE_RUNS)
-    first.assert_outcomes(passed=9, failed=1, xfailed=2)
+    first.assert_outcomes(passed=9 + 2, failed=1, xfailed=2)  # + 2 run items, both passed: not rerun
     again = pytester.runpytest("example_suites", *THREE_RUNS, "--lf", "-v")
     again.assert_outcomes(failed=1)
     again.stdout.fnmatch_lines(["*run-last-failure: rerun previous 1 failure*",
@@ -196,7 +197,8 @@ def test_one_item_can_be_run_by_its_node_id(pytester: pytest.Pytester) -> None:
 def test_junit_xml_lists_each_case_candidate_item(pytester: pytest.Pytester) -> None:
     gate(pytester, *THREE_RUNS, "--junitxml=junit.xml")
     xml = (pytester.path / "junit.xml").read_text()
-    assert xml.count("<testcase ") == 12
+    assert xml.count("<testcase ") == 12 + 2  # and each candidate's run item
+    assert f'classname="example_suites.ci-claim-gate-repair.llmgate.yaml" name="{FIX_B}"' in xml
     assert f'name="hold_001[{FIX}]"' in xml
 
 
@@ -211,7 +213,7 @@ def test_no_selection_collects_validates_and_writes_nothing(pytester: pytest.Pyt
 @pytest.mark.usefixtures("example")
 def test_all_selects_every_artifact_except_the_baselines(pytester: pytest.Pytester) -> None:
     result = gate(pytester, "--llmgate-candidate=all", f"--llmgate-baseline={BASELINE}")
-    result.assert_outcomes(passed=9, failed=1, xfailed=2)
+    result.assert_outcomes(passed=9 + 2, failed=1, xfailed=2)  # + 2 run items
     runs = runs_by_template(pytester.path / ".llmgate")
     assert {t: r["role"] for t, r in runs.items()} == {BASELINE: "baseline", FIX: "candidate", FIX_B: "candidate"}
 

@@ -161,7 +161,8 @@ def test_ptw_reruns_the_replayed_gate_when_a_file_is_saved(pytester: pytest.Pyte
         manifest = pytester.path / "llmgate.yaml"
         manifest.write_text(manifest.read_text() + "\n# edited\n", encoding="utf-8")
         wait_for(first + 1)  # the save started a second run ...
-        assert log.read_text(errors="replace").count("4 passed in ") == 2, log.read_text(errors="replace")  # ... replayed
+        # ... replayed: 4 cases and the candidate's run item, twice
+        assert log.read_text(errors="replace").count("5 passed in ") == 2, log.read_text(errors="replace")
     finally:
         os.killpg(watcher.pid, signal.SIGTERM)
         watcher.wait(timeout=30)

@@ -369,4 +369,4 @@ def test_a_template_linking_outside_the_experiment_is_refused(
                                  "the experiment directory*"])
     result.stdout.no_fnmatch_line("*Traceback*")
     (directory / "templates" / "evil.yaml").unlink()
-    pytester.runpytest("exp", "--llmgate-candidate=linked").assert_outcomes(passed=2)
+    pytester.runpytest("exp", "--llmgate-candidate=linked").assert_outcomes(passed=2 + 1)  # + its run item

@@ -75,7 +75,7 @@ def test_openai_chat_gives_the_same_metrics_as_the_equivalent_evidence_policy(
     result = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=llm-fix-b",
                                 "--llmgate-candidate=llm-fix", "--llmgate-candidate=policy-fix-b",
                                 "--llmgate-candidate=policy-fix", *xdist)
-    result.assert_outcomes(passed=14, failed=2)
+    result.assert_outcomes(passed=14 + 4, failed=2)  # + 4 run items: a broken guardrail is not a run gate
     found = metrics_of(pytester.path / ".llmgate")
     assert found["llm-fix-b"] == found["policy-fix-b"]
     assert found["llm-fix"] == found["policy-fix"]
@@ -94,7 +94,7 @@ def test_replay_after_recording_makes_no_request_and_names_the_recordings(
     recorded = llm_server.requests
     assert recorded == 4
     replay = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-out=replay", "-n", "2")
-    replay.assert_outcomes(passed=4)
+    replay.assert_outcomes(passed=4 + 1)  # + the run item
     assert llm_server.requests == recorded  # zero HTTP requests in replay
     first, again = runs_by_template(pytester.path / "first")["llm-fix-b"], runs_by_template(pytester.path / "replay")["llm-fix-b"]
     assert (first["metrics"], first["status"]) == (again["metrics"], again["status"])
@@ -108,7 +108,7 @@ def test_replay_after_recording_makes_no_request_and_names_the_recordings(
 @pytest.mark.usefixtures("llm_experiment")
 def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
     result = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b")
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=4, failed=1)  # + the run item: no case evaluated
     result.stdout.fnmatch_lines(["*ERROR: llm-fix-b on case req_205 *: not recorded; run with "
                                  "--llmgate-record=new_episodes"])
     assert llm_server.requests == 0
@@ -136,7 +136,7 @@ def test_each_fault_is_an_error_with_a_one_line_reason_and_records_are_written(
         "llm": llm_template(llm_server.url, ["test_failure_log"], timeout=1, max_retries=0)})
     llm_server.control(mode, delay=delay)
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
-    result.assert_outcomes(errors=2)
+    result.assert_outcomes(errors=2, failed=1)  # + the run item: incomplete
     result.stdout.fnmatch_lines([f"*ERROR: llm on case req_205 (suite main, slice s, evidence no_source): {reason}"])
     result.stdout.no_fnmatch_line("*Traceback*")
     run = runs_by_template(pytester.path / ".llmgate")["llm"]
@@ -152,7 +152,7 @@ def test_retries_absorb_a_passing_fault(
         "llm": llm_template(llm_server.url, ["test_failure_log"], max_retries=2)})
     llm_server.control("429")
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
     assert llm_server.requests == 3  # the first try and two retries
 
 
@@ -169,7 +169,7 @@ def test_the_reason_counts_the_retries_that_were_made(
         "llm": llm_template(llm_server.url, ["test_failure_log"], max_retries=2)})
     llm_server.control(mode)
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
     result.stdout.fnmatch_lines([f"ERROR: llm on case req_205 (suite main, slice s, evidence no_source): {reason}"])
     assert llm_server.requests == requests
 
@@ -186,7 +186,7 @@ def test_an_endpoint_that_keeps_answering_429_is_not_called_again(
     llm_server.control("429")
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
                                 "--llmgate-concurrency=1")
-    result.assert_outcomes(errors=12)
+    result.assert_outcomes(errors=12, failed=1)  # + the run item: incomplete
     assert llm_server.requests == 10  # five calls, each tried twice
     reasons = [line for line in result.stdout.lines if line.startswith("ERROR: llm on case")]
     assert reasons[:4] == [f"ERROR: llm on case c{i:02d} (suite main, slice s, evidence no_source): HTTP 429 from "
@@ -206,7 +206,7 @@ def test_a_dead_endpoint_is_one_clear_error_and_records_are_written(
         "llm": llm_template("http://127.0.0.1:9/v1", ["test_failure_log"], max_retries=0)})
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
                                 "--llmgate-concurrency=1")
-    result.assert_outcomes(errors=4)
+    result.assert_outcomes(errors=4, failed=1)  # + the run item: incomplete
     result.stdout.no_fnmatch_line("*Traceback*")
     # The error sections (the short summary repeats them, in full when CI is set): one line per case.
     reasons = [line for line in result.stdout.lines if line.startswith("ERROR: llm on case")]
@@ -224,7 +224,7 @@ def test_a_dead_endpoint_at_the_default_concurrency_says_cannot_connect_once(
     make_experiment("exp", suites={"main": many}, templates={
         "llm": llm_template("http://127.0.0.1:9/v1", ["test_failure_log"], max_retries=0)})
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
-    result.assert_outcomes(errors=12)
+    result.assert_outcomes(errors=12, failed=1)  # + the run item: incomplete
     reasons = [line for line in result.stdout.lines if line.startswith("ERROR: llm on case")]
     assert len(reasons) == 12
     first = [line for line in reasons if "endpoint unreachable" not in line]
@@ -248,7 +248,7 @@ def test_what_real_servers_do_costs_no_error(
     llm_server.control(mode)
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
                                 "--llmgate-concurrency=1")
-    result.assert_outcomes(passed=3, failed=1)  # llm serves only test_failure_log: hold_001 is a wrong abstention
+    result.assert_outcomes(passed=3 + 1, failed=1)  # llm serves only test_failure_log: hold_001 is a wrong abstention
     assert llm_server.requests == 4
 
 
@@ -262,12 +262,12 @@ def test_the_default_transport_goes_through_a_proxy_named_in_the_environment(
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")  # nothing listens there
     via_proxy = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
                                    "--llmgate-out=proxy")
-    via_proxy.assert_outcomes(errors=1)
+    via_proxy.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
     via_proxy.stdout.fnmatch_lines([f"*cannot connect to {llm_server.url}*"])
     monkeypatch.setenv("no_proxy", "127.0.0.1")  # the endpoint is exempt: the SDK connects directly
     direct = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
                                 "--llmgate-out=direct")
-    direct.assert_outcomes(passed=1)
+    direct.assert_outcomes(passed=1 + 1)  # + the run item
     monkeypatch.delenv("http_proxy")  # the test's own client of the server's /stats
     assert llm_server.requests == 1
 
@@ -303,7 +303,7 @@ def test_a_prompt_field_the_case_lacks_is_a_clear_error(
     template["prompt"]["user"] = "Question: {{ input.ticket }}\nEvidence state: {{ evidence_state }}"
     make_experiment("exp", suites={"main": CASES[:1]}, templates={"llm": template})
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
     result.stdout.fnmatch_lines(["*prompt.user needs {{ input.ticket }}, which case req_205 does not have"])
     assert llm_server.requests == 0
 
@@ -346,7 +346,7 @@ def test_credentials_in_base_url_reach_no_record_report_junit_or_terminal(
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-baseline=policy",
                                 "--llmgate-record=new_episodes", "--llmgate-show=full", "--junitxml=junit.xml", "-rA",
                                 *xdist)
-    result.assert_outcomes(errors=4, passed=3, xfailed=1)
+    result.assert_outcomes(errors=4, passed=3, xfailed=1, failed=1)  # + llm's run item
     result.stdout.fnmatch_lines(["*cannot connect to http://***@127.0.0.1:9/v1?*** (ConnectError)*"])
     assert SECRET not in "\n".join(result.outlines + result.errlines)
     templates = pytester.path / "exp" / "templates"
@@ -386,7 +386,8 @@ def test_recordings_linked_out_of_the_experiment_are_neither_read_nor_appended(
     monkeypatch.setenv("LLMGATE_TEST_KEY", KEY)
     directory = make_experiment("exp", suites={"main": CASES[:1]}, templates={
         "llm": llm_template(llm_server.url, ["test_failure_log"])})
-    pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes").assert_outcomes(passed=1)
+    recorded = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    recorded.assert_outcomes(passed=1 + 1)  # + the run item
     outside = pytester.path / "outside"
     outside.mkdir()
     (directory / "recordings" / "llm.jsonl").rename(outside / "llm.jsonl")
@@ -413,12 +414,12 @@ def test_calls_run_concurrently_and_selection_still_works(pytester: pytest.Pytes
     llm_server.control("slow", delay=0.5, reset=True)
     serial = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-record=all",
                                 "--llmgate-concurrency=1", "--llmgate-out=serial")
-    serial.assert_outcomes(passed=4)
+    serial.assert_outcomes(passed=4 + 1)  # + the run item
     assert llm_server.max_in_flight == 1
     llm_server.control("slow", delay=0.5, reset=True)
     result = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-record=all",
                                 "--llmgate-concurrency=4")
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=4 + 1)  # + the run item
     assert llm_server.max_in_flight == 4  # speed itself is measured in benchmarks/, not asserted here
     subset = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "-k", "hold_001", "-v", "--llmgate-out=k")
     subset.assert_outcomes(passed=1)
@@ -436,7 +437,7 @@ def test_the_llm_example_replays_with_no_network_and_no_key(
     monkeypatch.delenv("LLMGATE_EXAMPLE_API_KEY", raising=False)  # a live call would fail without it
     result = pytester.runpytest("example_suites", "--llmgate-candidate=all", "--llmgate-baseline=ci-answerer-llm-v1")
     assert result.ret == pytest.ExitCode.OK
-    result.assert_outcomes(passed=6, xfailed=2)
+    result.assert_outcomes(passed=6 + 1, xfailed=2)  # + the candidate's run item
     result.stdout.fnmatch_lines(["*frozen: yes (llmgate.lock matches)*",
                                  "*decision: PROMOTE ci-answerer-llm-v2 -> canary_candidate*"])
     run = runs_by_template(pytester.path / ".llmgate")["ci-answerer-llm-v2"]

@@ -90,3 +90,13 @@ def test_the_workflow_steps_post_one_comment_naming_what_broke(tmp_path: Path) -
     assert again.returncode == 1
     calls = [json.loads(line) for line in (stub / "calls.jsonl").read_text().splitlines()]
     assert calls[2:] == [["pr", "comment", "7", "--edit-last", "--body-file", "llmgate-comment.md"]]
+
+    # a push that breaks a suite: the gate stops at collection, its comment file holds no verdict, nothing is posted
+    suite = branch / "example_suites" / EXAMPLE.name / "holdout.suite.yaml"
+    suite.write_text(suite.read_text() + "\n  - [unclosed\n")
+    broken = _step(branch, "pr", env)
+    assert broken.returncode == pytest.ExitCode.INTERRUPTED, broken.stdout + broken.stderr
+    assert "pr-gate: no verdict in llmgate-comment.md" in broken.stderr
+    assert len((stub / "calls.jsonl").read_text().splitlines()) == 3  # no new call
+    assert (branch / "llmgate-comment.md").read_text().startswith("<!-- pytest-llmgate in progress: no verdict -->")
+    assert "<title>pytest-llmgate: no verdict</title>" in (branch / ".llmgate" / "report.html").read_text()

@@ -79,7 +79,8 @@ def keyword_experiment(pytester: pytest.Pytester, make_experiment: MakeExperimen
 def test_a_provider_from_a_conftest_gates_end_to_end(pytester: pytest.Pytester, xdist: tuple[str, ...]) -> None:
     result = pytester.runpytest("exp", "--llmgate-candidate=kw-trace", "--llmgate-candidate=kw-log",
                                 "--llmgate-baseline=policy", *xdist)
-    result.assert_outcomes(passed=8, failed=1)  # kw-log abstains on c1 ("log" is not in its input)
+    # kw-log abstains on c1 ("log" is not in its input); + the 2 candidates' run items (that is not a run gate)
+    result.assert_outcomes(passed=8 + 2, failed=1)
     result.stdout.fnmatch_lines(["*UNNECESSARY_ABSTENTION: kw-log abstained where the frozen label says SERVE "
                                  "on case c1*", "*decision: PROMOTE kw-trace -> canary_candidate*"])
     runs = runs_by_template(pytester.path / ".llmgate")
@@ -96,7 +97,7 @@ def test_its_provider_error_is_a_one_line_reason(
     make_experiment("exp", suites={"main": [case("c1", "log", "SERVE")]},
                     templates={"kw": {"provider": "keyword", "word": "log"}})
     result = pytester.runpytest("exp", "--llmgate-candidate=kw", *xdist)
-    result.assert_outcomes(errors=1)
+    result.assert_outcomes(errors=1, failed=1)  # + the run item: its only case not evaluated
     result.stdout.fnmatch_lines(["*ERROR: kw on case c1 (suite main, slice s, evidence log): "
                                  "case c1 has no input to look for 'log' in"])
     result.stdout.no_fnmatch_line("*Traceback*")

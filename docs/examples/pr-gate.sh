@@ -4,6 +4,7 @@
 #   pr-gate.sh main   on main: run the gate into .llmgate/ (the workflow uploads it as the artifact llmgate-main)
 #   pr-gate.sh pr     on a pull request: run the gate compared with main's records ($LLMGATE_MAIN, when the
 #                     download found them), write the comment and the HTML report, post or update one comment
+#                     (only a finished session's summary: nothing when the gate stopped before its end)
 #
 # Environment: LLMGATE_ARGS  the gate's pytest arguments (default: example_suites --llmgate-candidate=all)
 #              LLMGATE_MAIN  where main's records were downloaded (default: main-llmgate)
@@ -32,7 +33,11 @@ case "$mode" in
     "$python" -m pytest "${gate_args[@]}" --llmgate-out="$out" "${compare[@]}" \
       --llmgate-markdown=llmgate-comment.md --llmgate-html="$out/report.html"
     status=$?
-    if [ -n "${PR_NUMBER:-}" ] && [ -s llmgate-comment.md ]; then
+    # The gate replaces the file with a "no verdict" page at its start and writes the summary at its end: post
+    # only a summary (its first line says so), never a no-verdict page nor a previous run's comment.
+    if [ "$(head -n 1 llmgate-comment.md 2>/dev/null)" != "<!-- pytest-llmgate summary -->" ]; then
+      echo "pr-gate: no verdict in llmgate-comment.md (the gate stopped before its end, exit $status): nothing posted" >&2
+    elif [ -n "${PR_NUMBER:-}" ]; then
       # One comment per pull request: edit this job's last comment, or post the first one.
       gh pr comment "$PR_NUMBER" --edit-last --body-file llmgate-comment.md \
         || gh pr comment "$PR_NUMBER" --body-file llmgate-comment.md \

@@ -319,7 +319,8 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- merge -----------------------------------------------------------------------------------------
 def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
-    """Merge, write, summarize; 1 when a merged candidate run broke a guardrail or budget or is incomplete."""
+    """Merge, write, summarize; 1 when a merged candidate run broke a guardrail, its budget or its evidence
+    requirement, or is incomplete."""
     from pytest_llmgate.engine.merge import merge
     from pytest_llmgate.reports.markdown import markdown_summary
     from pytest_llmgate.reports.terminal import summary_lines
@@ -348,9 +349,9 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     if failed_export is not None:
         print(f"llmgate: error: {failed_export.message()}", file=sys.stderr)
         return ERROR
+    # the session's rule: a candidate run that is not eligible broke a guardrail or a run-level gate
     failed = [record for outcome in result.outcomes for record in outcome.records
-              if record.role is Role.CANDIDATE and record.status not in
-              (RunStatus.ELIGIBLE_FOR_CANARY_REVIEW, RunStatus.INSUFFICIENT_EVIDENCE)]
+              if record.role is Role.CANDIDATE and record.status is not RunStatus.ELIGIBLE_FOR_CANARY_REVIEW]
     return REJECTED if failed or missing else OK
 
 

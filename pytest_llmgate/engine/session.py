@@ -17,7 +17,10 @@ from pytest_llmgate.model.costs import Pricer, Usage, listed_pricer, override_pr
 from pytest_llmgate.model.decision import decide
 from pytest_llmgate.records.diff import compare, counterpart
 from pytest_llmgate.io.history import stored_runs
-from pytest_llmgate.model.errors import ExportError, LlmgateError, RecordError, SelectionError, redact_urls
+from pytest_llmgate.model.errors import (
+    ExportError, LlmgateError, RecordError,
+    SelectionError, redact_urls,
+)
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.errors import display_path
 from pytest_llmgate.records.experiment import EVALUATION, Experiment, load_experiment
@@ -323,7 +326,7 @@ class GateSession:
             if not plans:
                 continue
             records: list[RunRecord] = []
-            unrecorded = []
+            unrecorded: list[tuple[str, str]] = []
             not_run = []
             for plan in plans:
                 if not self._results.get((str(experiment.directory), plan.template_id)):
@@ -334,12 +337,13 @@ class GateSession:
                     record, path = self._write_run(experiment, plan, finished, on_record, errors, baselines)
                 except RecordError as exc:
                     errors.append(exc)
-                    unrecorded.append(plan.template_id)
+                    unrecorded.append((plan.template_id, exc.message()))
                     continue
                 records.append(record)
                 run_paths.append(path)
             not_run_candidates = [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE]
-            verdict = judged_verdict(decide(records, unrecorded, not_run_candidates), records)
+            verdict = judged_verdict(decide(records, [template_id for template_id, _ in unrecorded], not_run_candidates),
+                                     records)
             self.notes.extend(judge_notes(experiment, [plan.template_id for plan in plans], standing(experiment)))
             if self.part is not None and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
                 verdict = dataclasses.replace(
@@ -347,7 +351,7 @@ class GateSession:
                                     f"{WAITS_FOR_MERGE}")
             outcomes.append(ExperimentOutcome(
                 experiment=experiment, records=tuple(records), not_run=tuple(not_run),
-                verdict=verdict, frozen=self.frozen(experiment),
+                verdict=verdict, frozen=self.frozen(experiment), unrecorded=tuple(unrecorded),
             ))
         notes = tuple(self.notes)
         if not outcomes:

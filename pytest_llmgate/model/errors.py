@@ -106,8 +106,28 @@ class UNNECESSARY_ABSTENTION(GuardrailViolation):  # noqa: N801
     """The candidate abstained where the frozen label says SERVE."""
 
 
+class RunGateFailure(AssertionError):
+    """A gating candidate's run broke a run-level gate (its completeness, budget or evidence requirement): the
+    failure of the run's own item, ``<experiment>/llmgate.yaml::<template_id>``. Each is named for the run status
+    it gives, so the short summary and JUnit's ``message`` read ``REJECT_OVER_BUDGET: ...``."""
+
+
+class INCOMPLETE_EVALUATION(RunGateFailure):  # noqa: N801 - named as the run status, as users read it
+    """A selected case was not evaluated (skipped, deselected, errored, never reached) or the record not written."""
+
+
+class REJECT_OVER_BUDGET(RunGateFailure):  # noqa: N801
+    """The run broke a limit of the manifest's budget."""
+
+
+class INSUFFICIENT_EVIDENCE(RunGateFailure):  # noqa: N801
+    """The guardrails held, but the counts do not meet the manifest's evidence requirement."""
+
+
 # Shown without a module path ("UNSAFE_CLAIM_SERVED: ..."), as Python shows its built-in exceptions.
 UNSAFE_CLAIM_SERVED.__module__ = UNNECESSARY_ABSTENTION.__module__ = "builtins"
+INCOMPLETE_EVALUATION.__module__ = REJECT_OVER_BUDGET.__module__ = INSUFFICIENT_EVIDENCE.__module__ = "builtins"
+RunGateFailure.__module__ = "pytest_llmgate"
 GuardrailViolation.__module__ = "pytest_llmgate"
 
 

@@ -79,6 +79,27 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> Generator[None, None, None]:
+    """After every other plugin (-k, --lf, a splitter, a shuffler): the run items go last, after every case item,
+    so that the last case item's teardown is the only one that leads to them (they are never set up)."""
+    yield
+    if _active(config) is not None:
+        items[:] = ([item for item in items if not _judged_at_end(item)]
+                    + [item for item in items if _judged_at_end(item)])
+
+
+def _judged_at_end(item: pytest.Item) -> bool:
+    return bool(getattr(item, "judged_at_session_end", False))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """A run item is judged and reported at session end (``Wiring.finish``): its turn in the run loop does nothing,
+    whatever marks or hooks of a conftest would do to a test."""
+    return True if _judged_at_end(item) else None
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
@@ -89,6 +110,7 @@ def pytest_runtest_makereport(
     return report
 
 
+@pytest.hookimpl(tryfirst=True)  # before the JUnit, cache and terminal plugins: the run items' reports reach them
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     wiring = _active(session.config)
     if wiring is not None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_llmgate.model.defaults import MANIFEST_NAME
 from pytest_llmgate.model.errors import GuardrailViolation, LlmgateError, ProviderError, SuiteError, redact_urls
 from pytest_llmgate.model.evaluate import CaseResult, guardrail_violation, judge_trials
 from pytest_llmgate.model.costs import Usage
@@ -53,6 +55,12 @@ class ExperimentDir(pytest.Dir):  # type: ignore[misc]  # Dir is final for typin
             yield SuiteCollector.from_parent(
                 self, path=path, suite=suite, experiment=experiment, plans=plans, providers=providers
             )
+        manifest = f"{self.nodeid}/{MANIFEST_NAME}" if self.nodeid else MANIFEST_NAME
+        for plan in plans:
+            if plan.role is Role.CANDIDATE:
+                yield RunItem.from_parent(self, name=plan.template_id, nodeid=f"{manifest}::{plan.template_id}",
+                                          path=self.path / MANIFEST_NAME, template_id=plan.template_id,
+                                          experiment_dir=str(experiment.directory))
         for node in super().collect():
             if node.path.resolve() not in listed:
                 yield node
@@ -93,6 +101,45 @@ class SuiteCollector(pytest.File):
                     provider=self.providers[plan.template_id], experiment_dir=directory,
                     properties=properties[plan.template_id],
                 )
+
+
+class RunItem(pytest.Item):
+    """A gating candidate's run-level gates (every selected case evaluated, the record written, the budget, the
+    evidence requirement): judged on the controller at session end, once every case's result is in, and reported
+    then as an ordinary test report (``Wiring.judge_runs``). pytest's run loop does nothing with it."""
+
+    judged_at_session_end = True
+
+    def __init__(self, *, template_id: str, experiment_dir: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.template_id = template_id
+        self.experiment_dir = experiment_dir
+
+    def runtest(self) -> None:  # never called: see ``_plugin.pytest_runtest_protocol``
+        pass
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"{self.template_id} [run-level gates]"
+
+    def info(self) -> RunItemInfo:
+        """What the controller needs to report it (it travels from xdist workers)."""
+        return RunItemInfo(self.nodeid, self.location, self.experiment_dir, self.template_id)
+
+
+@dataclass(frozen=True, slots=True)
+class RunItemInfo:
+    nodeid: str
+    location: tuple[str, int | None, str]
+    experiment_dir: str
+    template_id: str
+
+    def to_payload(self) -> list[Any]:
+        return [self.nodeid, list(self.location), self.experiment_dir, self.template_id]
+
+    @classmethod
+    def from_payload(cls, payload: list[Any]) -> RunItemInfo:
+        nodeid, location, experiment_dir, template_id = payload
+        return cls(nodeid, (location[0], location[1], location[2]), experiment_dir, template_id)
 
 
 class OrphanSuite(pytest.File):

@@ -8,25 +8,26 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from pytest_llmgate.model.errors import LlmgateError, RecordError
 from pytest_llmgate.model.evaluate import CaseResult
-from pytest_llmgate.reports.markdown import markdown_summary
-from pytest_llmgate.plugin.nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite
+from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary
+from pytest_llmgate.plugin.nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, RunItem, RunItemInfo
 from pytest_llmgate.plugin.options import value
 from pytest_llmgate.engine.session import GateSession, PartSpec, Selection, selection_hint
-from pytest_llmgate.records.outcome import SessionResult
-from pytest_llmgate.io.store import write_replacing
+from pytest_llmgate.records.outcome import SessionResult, run_gate_failure
+from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.reports.terminal import summary_lines
 from pytest_llmgate.model.vocab import RecordMode, ShowMode
 from pytest_llmgate.providers import ProviderFactory, ProviderOptions, builtin_factory
 
 COLLECTED_KEY = "llmgate_collected"
 DESELECTED_KEY = "llmgate_deselected"
+RUN_ITEMS_KEY = "llmgate_run_items"
 _EXPORTERS = ("llmgate-mlflow", "llmgate-wandb")
 _NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
 
@@ -78,6 +79,8 @@ class Wiring:
         self.started = True
         gate = self.gate
         try:
+            if self.controller and not self.config.option.collectonly:
+                _mark_summaries_in_progress(self.config, timestamp(gate.started))
             gate.start(found, controller=self.controller)
             if not self._distributing():
                 gate.warm()  # the SDK's import overlaps collection, in the process that makes the calls
@@ -105,11 +108,15 @@ class Wiring:
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:
         config, gate = self.config, self.gate
+        run_items = [item.info() for item in session.items if isinstance(item, RunItem)]
         if not self.controller:
             config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
             config.workeroutput[DESELECTED_KEY] = gate.deselected  # type: ignore[attr-defined]
+            config.workeroutput[RUN_ITEMS_KEY] = [info.to_payload() for info in run_items]  # type: ignore[attr-defined]
             return
         listener = config.pluginmanager.get_plugin("llmgate-results")
+        if listener is not None:
+            run_items += [info for info in listener.run_items.values() if info not in run_items]
         if (listener is not None and listener.collection_errors and not config.option.continue_on_collection_errors
                 and exitstatus not in _NO_RECORDS):
             # Under xdist the workers run the items that did collect and the session ends with 1; serially pytest
@@ -127,8 +134,49 @@ class Wiring:
                                                                                     path=path),
         )
         self.result = result = result.with_errors(_write_summaries(config, result))
-        if (result.errors or result.over_budget) and session.exitstatus == pytest.ExitCode.OK:
+        failed = self._judge_runs(run_items, result)
+        # pytest worked out its exit status before these reports: a failed run item is a failed test. A record,
+        # report or summary that could not be written fails the session too (its ERROR line says which).
+        if (failed or result.errors) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def _judge_runs(self, run_items: list[RunItemInfo], result: SessionResult) -> bool:
+        """Report each gating candidate's run item through the ordinary report hooks (terminal counts, short
+        summary, JUnit, --lf): failed with the run-level gate it broke, passed, or, in a job of a split run (a
+        splitter's options or ``--llmgate-part``), skipped: its run is judged by ``llmgate merge``. A session
+        narrowed by -k, --deselect or --lf that kept the run item judges it as any other: its run is incomplete.
+        Whether one failed."""
+        hook, gate = self.config.hook, self.gate
+        failed = False
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None and run_items:
+            reporter.currentfspath = None  # pytest wrote the run loop's progress already: not once more
+        outcome: Literal["passed", "failed", "skipped"]
+        for info in run_items:
+            found = result.outcome_of(info.experiment_dir)
+            properties = [("llmgate_template_id", info.template_id)] + (
+                [("llmgate_evaluation_sha", found.experiment.short_fingerprints["evaluation"])] if found else [])
+            if gate.part is not None and gate.part.only_evaluated:
+                longrepr: Any = (info.location[0], None, f"Skipped: {info.template_id}: the run-level gates of a job "
+                                 f"of a split run ({gate.part.selection}) are judged by `llmgate merge`")
+                outcome = "skipped"
+            else:
+                failure = run_gate_failure(found, info.template_id)
+                longrepr, outcome = (None, "passed") if failure is None else (_failure_repr(failure), "failed")
+            failed = failed or outcome == "failed"
+            hook.pytest_runtest_logstart(nodeid=info.nodeid, location=info.location)
+            phases: tuple[tuple[Literal["setup", "call", "teardown"], Literal["passed", "failed", "skipped"], Any],
+                          ...] = (("setup", "passed", None), ("call", outcome, longrepr), ("teardown", "passed", None))
+            for when, this, this_repr in phases:
+                hook.pytest_runtest_logreport(report=pytest.TestReport(
+                    nodeid=info.nodeid, location=info.location, keywords={info.template_id: 1}, outcome=this,
+                    longrepr=this_repr, when=when, user_properties=properties))
+            hook.pytest_runtest_logfinish(nodeid=info.nodeid, location=info.location)
+        fill = getattr(reporter, "_write_progress_information_filling_space", None)
+        if run_items and callable(fill) and getattr(reporter, "_show_progress_info", False) \
+                and not self._distributing():
+            fill()  # the final [100%] that pytest writes after its run loop, which these items came after
+        return failed
 
     def terminal_summary(self, terminalreporter: Any) -> None:
         gate, result = self.gate, self.result
@@ -153,6 +201,7 @@ class _ResultListener:
         self.gate = gate
         self.controller = controller
         self.collection_errors = 0
+        self.run_items: dict[str, RunItemInfo] = {}  # from the xdist workers, by node id
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Counted on the controller (xdist forwards its workers' reports): see ``Wiring.finish``."""
@@ -174,10 +223,26 @@ class _ResultListener:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist controller: a worker finished; merge the experiments it collected."""
+        for payload in getattr(node, "workeroutput", {}).get(RUN_ITEMS_KEY, []):
+            info = RunItemInfo.from_payload(payload)
+            self.run_items[info.nodeid] = info
         collected = getattr(node, "workeroutput", {}).get(COLLECTED_KEY, [])
         self.gate.collected.update(Path(directory) for directory in collected)
         # every worker collects and deselects the same items: one worker's count is the session's
         self.gate.deselected = max(self.gate.deselected, getattr(node, "workeroutput", {}).get(DESELECTED_KEY, 0))
+
+
+def _failure_repr(failure: BaseException) -> Any:
+    """A run item's failure as pytest shows a failed assertion without its traceback: ``NAME: reason`` in the
+    short summary, the failure section and JUnit's message."""
+    try:
+        raise failure
+    except BaseException:  # noqa: BLE001 - only to give it a traceback, as ExceptionInfo needs one
+        shown = pytest.ExceptionInfo.from_current().getrepr(style="value")
+    entries = getattr(getattr(shown, "reprtraceback", None), "reprentries", None)
+    if entries:  # the failure section says the status too, as the short summary does
+        entries[-1].lines = [f"{type(failure).__name__}: {failure}"]
+    return shown
 
 
 def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
@@ -202,6 +267,20 @@ def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
     if deselected:
         how += f"; {deselected} case item(s) deselected"
     return PartSpec(split_id=split_id or None, selection=how, only_evaluated=split_job)
+
+
+def _mark_summaries_in_progress(config: pytest.Config, started: str) -> None:
+    """Before anything can stop the session, replace the last session's Markdown summary and HTML report with a
+    page that holds no verdict, as ``report.json`` is: after a collection error, a usage error or a kill, a CI
+    step never reads (or posts) a verdict this session did not reach."""
+    target = value(config, "markdown")
+    if target:
+        write_replacing(target, in_progress_markdown(started).encode("utf-8"))
+    html_target = value(config, "html")
+    if html_target:
+        from pytest_llmgate.reports.html import in_progress_html  # only when asked for
+
+        write_replacing(html_target, in_progress_html(started).encode("utf-8"))
 
 
 def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:

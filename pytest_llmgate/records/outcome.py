@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_llmgate.model.decision import Verdict
-from pytest_llmgate.model.errors import LlmgateError
+from pytest_llmgate.model.errors import (
+    INCOMPLETE_EVALUATION, INSUFFICIENT_EVIDENCE, REJECT_OVER_BUDGET, LlmgateError, RunGateFailure,
+)
 from pytest_llmgate.model.vocab import Role, RunStatus
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.report import ExperimentReport, SessionReport, experiment_report
@@ -33,6 +35,7 @@ class ExperimentOutcome:
     verdict: Verdict
     frozen: bool
     not_run: tuple[PlannedRun, ...] = ()
+    unrecorded: tuple[tuple[str, str], ...] = ()  # (template id, why) of each run whose record was not written
 
     def report(self) -> ExperimentReport:
         return experiment_report(self.experiment.name, self.experiment.short_fingerprints, self.frozen, self.records,
@@ -49,14 +52,40 @@ class SessionResult:
     errors: tuple[LlmgateError, ...]
     notes: tuple[str, ...] = ()  # what the session says once (a model with no known price)
 
-    @property
-    def over_budget(self) -> tuple[RunRecord, ...]:
-        """Candidate runs over their experiment's budget: like a broken guardrail, they fail the session."""
-        return tuple(record for outcome in self.outcomes for record in outcome.records
-                     if record.role is Role.CANDIDATE and record.status is RunStatus.REJECT_OVER_BUDGET)
+    def outcome_of(self, experiment_dir: str) -> ExperimentOutcome | None:
+        return next((outcome for outcome in self.outcomes if str(outcome.experiment.directory) == experiment_dir),
+                    None)
 
     def with_errors(self, errors: Iterable[LlmgateError]) -> SessionResult:
         return dataclasses.replace(self, errors=(*self.errors, *errors))
 
     def report(self, generated_at: str) -> SessionReport:
         return SessionReport(generated_at=generated_at, experiments=tuple(o.report() for o in self.outcomes))
+
+
+def run_gate_failure(outcome: ExperimentOutcome | None, template_id: str) -> RunGateFailure | None:
+    """What fails a gating candidate's run-level gates in this session, or None when they hold: every selected
+    case evaluated and the record written (else ``INCOMPLETE_EVALUATION``), within the budget
+    (``REJECT_OVER_BUDGET``), the evidence requirement met when the guardrails held (``INSUFFICIENT_EVIDENCE``).
+    A broken guardrail is not a run-level gate: its case's item fails."""
+    if outcome is None:
+        return INCOMPLETE_EVALUATION(f"{template_id}: no case was evaluated in this session")
+    if any(plan.template_id == template_id for plan in outcome.not_run):
+        return INCOMPLETE_EVALUATION(f"{template_id}: no case was evaluated in this session (every case item "
+                                     "skipped or deselected, or the session stopped before them)")
+    for unrecorded, why in outcome.unrecorded:
+        if unrecorded == template_id:
+            return INCOMPLETE_EVALUATION(f"{template_id}: its run record could not be written: {why}")
+    record = next((r for r in outcome.records if r.template_id == template_id and r.role is Role.CANDIDATE), None)
+    if record is None:
+        return INCOMPLETE_EVALUATION(f"{template_id}: no run record in this session")
+    if not record.complete:
+        errors, unevaluated = record.metrics.error_count, record.unevaluated
+        return INCOMPLETE_EVALUATION(
+            f"{template_id}: {errors + unevaluated} of {len(record.cases)} case(s) not evaluated "
+            f"({errors} errored, {unevaluated} not run: skipped, deselected or never reached)")
+    if record.over_budget:
+        return REJECT_OVER_BUDGET(f"{template_id}: {'; '.join(record.over_budget)}")
+    if record.status is RunStatus.INSUFFICIENT_EVIDENCE and record.evidence is not None:
+        return INSUFFICIENT_EVIDENCE(f"{template_id}: {record.evidence.reason}")
+    return None

@@ -39,6 +39,16 @@ class _RunHead(msgspec.Struct, frozen=True):
     metrics: Metrics
 
 
+def in_progress_html(started: str) -> str:
+    """What ``--llmgate-html`` holds from a session's start to its end: a page with no verdict."""
+    from pytest_llmgate.reports.markdown import IN_PROGRESS_MARKER, NO_VERDICT
+
+    return (f'<!doctype html>\n{IN_PROGRESS_MARKER}\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'">'
+            f'<title>pytest-llmgate: no verdict</title></head><body><h1>pytest-llmgate</h1>'
+            f'<p class="in-progress">{_e(NO_VERDICT.format(started=started))}</p></body></html>\n')
+
+
 def html_report(result: SessionResult, out_dir: Path) -> str:
     """The report page of a finished session; the chart's history is read from ``out_dir/runs``."""
     history = _history(out_dir)

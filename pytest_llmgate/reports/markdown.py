@@ -4,12 +4,14 @@ collapsed ``<details>``, rows beyond the budget are left out and counted, never 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.records.diff import ALL_CASES, CHANGE_ORDER, CaseDelta, StoredComparison, delta_text, headline
 from pytest_llmgate.records.run import CaseEntry, RunRecord
 from pytest_llmgate.records.outcome import SessionResult
+from pytest_llmgate.records.outcome import ExperimentOutcome
 from pytest_llmgate.reports.table import rate
 from pytest_llmgate.reports.terminal import COST_COLUMNS, cost_cells, run_notes, shows_costs
 from pytest_llmgate.model.vocab import CaseChange, Outcome
@@ -18,10 +20,27 @@ FAILING = (Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENTION, Outcome.
 #: GitHub's limit on a comment body (characters); the summary stays below it with room to spare.
 COMMENT_LIMIT = 65_536
 BUDGET = 60_000
+#: Room kept for the lines that say what was left out.
+RESERVE = 1_000
+#: The most characters of any one text a user wrote (a limitation, a name, a reason) in the summary.
+TEXT_LIMIT = 1_000
+#: The notes and errors shown; the rest are counted.
+SHOWN_MESSAGES = 20
 #: Rows of a table shown open; the rest go into a collapsed ``<details>``.
 OPEN_ROWS = 5
 #: The first line of every summary: a pull-request workflow finds its own comment by it.
 MARKER = "<!-- pytest-llmgate summary -->"
+#: The first line of the file a session writes at its start, before any verdict: a workflow posts nothing then.
+IN_PROGRESS_MARKER = "<!-- pytest-llmgate in progress: no verdict -->"
+#: What the in-progress marker says, in Markdown and in the HTML page.
+NO_VERDICT = ("No verdict: the session that writes this summary started at {started}; it replaces this page when "
+              "it finishes. Still here after it ended: it gated nothing, stopped at collection or on a usage error, "
+              "or was interrupted or killed. Nothing here is a decision.")
+
+
+def in_progress_markdown(started: str) -> str:
+    """What ``--llmgate-markdown`` holds from a session's start to its end: no verdict (never a stale one)."""
+    return f"{IN_PROGRESS_MARKER}\n## pytest-llmgate\n\n**{NO_VERDICT.format(started=started)}**\n"
 
 
 @dataclass
@@ -41,60 +60,96 @@ class _Rows:
 
 def markdown_summary(result: SessionResult, budget: int = BUDGET) -> str:
     """Per experiment: the table, fingerprints, decision, the changes against stored runs (broken first) and the
-    failing cases with their guardrail; within ``budget`` characters."""
-    blocks: list[str | _Rows] = [MARKER, "## pytest-llmgate", ""]
-    for outcome in result.outcomes:
-        experiment = outcome.experiment
-        compared = any(record.comparison is not None for record in outcome.records)
-        costs = shows_costs(outcome)
-        blocks += [f"### {_cell(experiment.name)}", "",
-                   "| template | role | unsafe | unnecessary | exact | "
-                   + "".join(f"{column} | " for column in (COST_COLUMNS if costs else ())) + "status |"
-                   + (" vs stored run |" if compared else ""),
-                   "|---|---|---:|---:|---:|" + ("---:|" * len(COST_COLUMNS) if costs else "") + "---|"
-                   + ("---|" if compared else "")]
-        for record in outcome.records:
-            metrics = record.metrics
-            cells = "".join(f"{cell} | " for cell in (cost_cells(metrics.cost) if costs else ()))
-            vs = f" {_short(record.comparison)} |" if compared else ""
-            blocks.append(f"| `{record.template_id}` | {record.role.value} | {metrics.unsafe_claim_served} | "
-                          f"{metrics.unnecessary_abstention} | {rate(metrics.exact_route_rate)} | {cells}"
-                          f"{record.status.value} |" + vs)
-        for record in outcome.records:
-            if record.over_budget:
-                blocks += ["", f"**Over budget:** `{record.template_id}`: {_text('; '.join(record.over_budget))}"]
-        notes = [note for record in outcome.records for note in run_notes(record)]
-        if notes:
-            blocks += [""] + [f"- {_text(note)}" for note in notes]
-        prints = ", ".join(f"{name} `{value}`" for name, value in experiment.short_fingerprints.items())
-        blocks += ["", f"**Fingerprints:** {prints}" + ("" if outcome.frozen else " (not frozen: no `llmgate.lock`)"),
-                   "", f"**Decision:** {_text(decision_text(outcome.verdict))}", ""]
-        if compared:
-            blocks += ["#### Changes against the stored runs", ""]
-            changes: list[tuple[RunRecord, CaseDelta]] = []
-            for record in outcome.records:
-                if record.comparison is None:
-                    continue
-                blocks.append(f"- `{record.template_id}` ({record.role.value}): {_text(headline(record.comparison))}"
-                              + (f"; {delta_text(record.comparison)}" if record.comparison.comparable else ""))
-                changes += [(record, delta) for delta in record.comparison.cases]
-            blocks.append("")
-            if changes:
-                changes.sort(key=lambda pair: CHANGE_ORDER.index(pair[1].change))  # broken first, stable within
-                blocks.append(_Rows("changed cases", ["| template | case | suite | change | before | after |",
-                                                      "|---|---|---|---|---|---|"],
-                                    [_change_row(record, delta) for record, delta in changes]))
-        failing = [_failing_row(record, case) for record in outcome.records for case in record.cases
-                   if case.outcome in FAILING]
-        if failing:
-            blocks.append(_Rows("failing cases", ["| template | case | suite | slice | evidence | outcome |",
-                                                  "|---|---|---|---|---|---|"], failing))
-    for note in result.notes:
-        blocks.append(f"> **note:** {_text(note.removeprefix('llmgate: '))}")
-    for error in result.errors:
-        blocks.append(f"> **error:** {_text(error.message())}")
+    failing cases with their guardrail; within ``budget`` characters. Experiments that do not fit are listed with
+    their decision, then counted; every text a user wrote (names, ids, the limitation, reasons) is shown as text:
+    no mention, link, image or HTML of it is live."""
+    head: list[str | _Rows] = [MARKER, "## pytest-llmgate", ""]
+    tail: list[str | _Rows] = [f"> **note:** {_text(note.removeprefix('llmgate: '))}"
+                               for note in result.notes[:SHOWN_MESSAGES]]
+    tail += [f"> **error:** {_text(error.message())}" for error in result.errors[:SHOWN_MESSAGES]]
+    more = max(0, len(result.notes) - SHOWN_MESSAGES) + max(0, len(result.errors) - SHOWN_MESSAGES)
+    if more:
+        tail.append(f"> {more} more note(s) and error(s) left out of this summary; the terminal shows them all.")
+    left = budget - _size(head) - _size(tail) - RESERVE
+    blocks = list(head)
+    outcomes = list(result.outcomes)
+    while outcomes and _size(shown := _experiment_blocks(outcomes[0])) <= left:
+        blocks += shown
+        left -= _size(shown)
+        outcomes.pop(0)
+    if outcomes:  # the rest: one line each while they fit, then a count
+        listed = []
+        for outcome in outcomes:
+            line = f"- {_text(outcome.experiment.name, 200)}: {outcome.verdict.status.value}"
+            if len(line) + 1 > left:
+                break
+            listed.append(line)
+            left -= len(line) + 1
+        blocks += ["#### More experiments", "", *listed, "",
+                   f"> {len(outcomes)} experiment(s) summarised in one line"
+                   + (f" ({len(outcomes) - len(listed)} left out entirely)" if len(listed) < len(outcomes) else "")
+                   + f" to stay under GitHub's {COMMENT_LIMIT:,}-character limit; report.json, the run records "
+                   "and the HTML report hold every one.", ""]
+    blocks += tail
     _share(blocks, budget)
     return "\n".join(_render(blocks)).rstrip() + "\n"
+
+
+def _size(blocks: list[str | _Rows]) -> int:
+    """What blocks take before any table row is given: their lines and each table's overhead."""
+    return sum(len(block) + 1 if isinstance(block, str) else block.overhead for block in blocks)
+
+
+def _experiment_blocks(outcome: ExperimentOutcome) -> list[str | _Rows]:
+    """One experiment's part of the summary; its tables get their rows later (``_share``)."""
+    experiment = outcome.experiment
+    compared = any(record.comparison is not None for record in outcome.records)
+    costs = shows_costs(outcome)
+    blocks: list[str | _Rows] = [
+        f"### {_text(experiment.name)}", "",
+        "| template | role | unsafe | unnecessary | exact | "
+        + "".join(f"{column} | " for column in (COST_COLUMNS if costs else ())) + "status |"
+        + (" vs stored run |" if compared else ""),
+        "|---|---|---:|---:|---:|" + ("---:|" * len(COST_COLUMNS) if costs else "") + "---|"
+        + ("---|" if compared else "")]
+    for record in outcome.records:
+        metrics = record.metrics
+        cells = "".join(f"{cell} | " for cell in (cost_cells(metrics.cost) if costs else ()))
+        vs = f" {_text(_short(record.comparison))} |" if compared else ""
+        blocks.append(f"| {_code(record.template_id)} | {record.role.value} | {metrics.unsafe_claim_served} | "
+                      f"{metrics.unnecessary_abstention} | {rate(metrics.exact_route_rate)} | {cells}"
+                      f"{record.status.value} |" + vs)
+    for record in outcome.records:
+        if record.over_budget:
+            blocks += ["", f"**Over budget:** {_code(record.template_id)}: {_text('; '.join(record.over_budget))}"]
+    notes = [note for record in outcome.records for note in run_notes(record)]
+    if notes:
+        blocks += [""] + [f"- {_text(note)}" for note in notes]
+    prints = ", ".join(f"{_text(name)} {_code(value)}" for name, value in experiment.short_fingerprints.items())
+    blocks += ["", f"**Fingerprints:** {prints}" + ("" if outcome.frozen else " (not frozen: no `llmgate.lock`)"),
+               "", f"**Decision:** {_text(decision_text(outcome.verdict))}", ""]
+    if compared:
+        blocks += ["#### Changes against the stored runs", ""]
+        changes: list[tuple[RunRecord, CaseDelta]] = []
+        for record in outcome.records:
+            if record.comparison is None:
+                continue
+            blocks.append(f"- {_code(record.template_id)} ({record.role.value}): "
+                          + _text(headline(record.comparison)
+                                  + (f"; {delta_text(record.comparison)}" if record.comparison.comparable else "")))
+            changes += [(record, delta) for delta in record.comparison.cases]
+        blocks.append("")
+        if changes:
+            changes.sort(key=lambda pair: CHANGE_ORDER.index(pair[1].change))  # broken first, stable within
+            blocks.append(_Rows("changed cases", ["| template | case | suite | change | before | after |",
+                                                  "|---|---|---|---|---|---|"],
+                                [_change_row(record, delta) for record, delta in changes]))
+    failing = [_failing_row(record, case) for record in outcome.records for case in record.cases
+               if case.outcome in FAILING]
+    if failing:
+        blocks.append(_Rows("failing cases", ["| template | case | suite | slice | evidence | outcome |",
+                                              "|---|---|---|---|---|---|"], failing))
+    return blocks
 
 
 def _share(blocks: list[str | _Rows], budget: int) -> None:
@@ -146,20 +201,41 @@ def _short(comparison: StoredComparison | None) -> str:
 def _change_row(record: RunRecord, delta: CaseDelta) -> str:
     before = delta.before.value if delta.before is not None else "-"
     after = delta.after.value if delta.after is not None else "-"
-    return (f"| `{record.template_id}` | `{_cell(delta.case_id)}` | {_cell(delta.suite)} | {delta.change.value} | "
+    return (f"| {_code(record.template_id)} | {_code(delta.case_id)} | {_text(delta.suite)} | {delta.change.value} | "
             f"{before} | {after} |")
 
 
 def _failing_row(record: RunRecord, case: CaseEntry) -> str:
-    return (f"| `{record.template_id}` ({record.role.value}) | `{_cell(case.case_id)}` | {_cell(case.suite)} | "
-            f"{_cell(case.slice_name)} | {_cell(case.evidence_state)} | {case.outcome.value} |")
+    return (f"| {_code(record.template_id)} ({record.role.value}) | {_code(case.case_id)} | {_text(case.suite)} | "
+            f"{_text(case.slice_name)} | {_text(case.evidence_state)} | {case.outcome.value} |")
 
 
-def _text(text: str) -> str:
-    """Text safe in a comment: no HTML tag, one line."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace("\n", " ")
+def _cut(text: str, limit: int) -> str:
+    """One line of at most ``limit`` characters of ``text``, saying how much was cut."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters cut)"
 
 
-def _cell(text: str) -> str:
-    """Text safe in a table cell of a comment: no column break either."""
-    return _text(text).replace("|", "\\|")
+#: The Markdown signs escaped in a user's text: a backslash, a code span, a link or image (brackets), a column
+#: break, emphasis and strike-through.
+_MARKDOWN_SIGNS = re.compile(r"([\\`\[\]|*~])")
+#: Where GitHub would make a link of its own: a mention, a URL, an issue or pull-request number.
+_AUTOLINKS = re.compile(r"(@|:(?=//)|(?<![A-Za-z0-9])www(?=\.)|#(?=[0-9]))", re.IGNORECASE)
+
+
+def _text(text: str, limit: int = TEXT_LIMIT) -> str:
+    """Text a user wrote, safe anywhere in a comment, a table cell included, and shown as written: one line, cut to
+    ``limit`` characters; the Markdown signs of links, images, code and columns escaped; HTML escaped; a
+    zero-width space after each ``@`` (no mention), inside ``://`` and ``www.`` (no autolink) and after a ``#``
+    before a digit (no issue link)."""
+    text = _MARKDOWN_SIGNS.sub(r"\\\1", _cut(text, limit))
+    text = text.replace("&", "&amp;").replace("<", "&lt;")  # no tag, no autolink <...>, no entity of the user's
+    return _AUTOLINKS.sub(lambda match: match.group(1) + "&#8203;", text)
+
+
+def _code(text: str, limit: int = 200) -> str:
+    """An id shown as code (nothing in a code span is live: no mention, link, image or HTML), on one line, with
+    no backtick that could end the span; a ``|`` escaped for tables (GitHub shows it as ``|``)."""
+    return "`" + _cut(text, limit).replace("`", "'").replace("|", "\\|") + "`"

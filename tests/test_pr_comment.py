@@ -1,0 +1,142 @@
+"""The Markdown summary (the pull-request comment) and the HTML report: never a stale verdict after a session that
+did not finish, bounded however many experiments or however long a text, and nothing a user wrote is live in it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pytest_llmgate.reports.markdown import COMMENT_LIMIT, IN_PROGRESS_MARKER, MARKER
+
+from .conftest import MakeExperiment, case, write_experiment
+
+OUTPUTS = ("--llmgate-markdown=comment.md", "--llmgate-html=report.html")
+
+
+def promoted(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> tuple[Path, Path]:
+    """A session that promotes ``good``: the comment and the report both say PROMOTE."""
+    make_experiment()
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", *OUTPUTS, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    comment, report = pytester.path / "comment.md", pytester.path / "report.html"
+    assert comment.read_text().startswith(MARKER) and "PROMOTE good" in comment.read_text()
+    assert "PROMOTE" in report.read_text()
+    return comment, report
+
+
+def assert_no_verdict(comment: Path, report: Path) -> None:
+    text = comment.read_text()
+    assert text.startswith(IN_PROGRESS_MARKER + "\n") and "No verdict" in text and "PROMOTE" not in text
+    page = report.read_text()
+    assert "<title>pytest-llmgate: no verdict</title>" in page and "PROMOTE" not in page
+
+
+def test_after_a_collection_error_no_previous_verdict_is_left(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    comment, report = promoted(pytester, make_experiment)
+    suite = pytester.path / "exp" / "main.suite.yaml"
+    suite.write_text(suite.read_text() + "  - [unclosed\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", *OUTPUTS, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    assert_no_verdict(comment, report)
+
+
+def test_after_a_usage_error_no_previous_verdict_is_left(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    comment, report = promoted(pytester, make_experiment)
+    result = pytester.runpytest("exp", "--llmgate-candidate=nope", *OUTPUTS, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert_no_verdict(comment, report)
+
+
+HANG_PY = '''
+import os, time
+from pathlib import Path
+
+def route(case, artifact):
+    Path(os.environ["STARTED_FILE"]).write_text("started")
+    time.sleep(60)
+    return "SERVE"
+'''
+
+
+def test_after_a_kill_no_previous_verdict_is_left(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    comment, report = promoted(pytester, make_experiment)
+    write_experiment(pytester.path, templates={"hangs": {"provider": "python", "callable": "hang_candidate:route"}})
+    (pytester.path / "exp" / "hang_candidate.py").write_text(HANG_PY)
+    started = pytester.path / "started"
+    env = {**os.environ, "STARTED_FILE": str(started), "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "exp", "--llmgate-candidate=hangs", *OUTPUTS, "-p", "no:cacheprovider"],
+        cwd=pytester.path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.1)
+        assert started.exists(), "the candidate was never called"
+    finally:
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    assert_no_verdict(comment, report)
+
+
+# -- bounded and inert ---------------------------------------------------------------------------
+HOSTILE = "@octocat ![t](https://evil.example/p.png)"
+
+
+def test_250_experiments_and_a_100_kb_limitation_stay_under_the_limit_and_say_so(pytester: pytest.Pytester) -> None:
+    limitation = "requires review " * 6_400  # 102,400 characters
+    for index in range(250):
+        write_experiment(pytester.path, f"exp{index:03d}", promotion={"limitation": limitation},
+                         suites={"main": [case("c1", "log", "SERVE"), case("c2", "none", "ABSTAIN", slice_name=HOSTILE)]})
+    result = pytester.runpytest(".", "--llmgate-candidate=good", "--llmgate-markdown=comment.md",
+                                "-p", "no:cacheprovider", "-q")
+    assert result.ret == pytest.ExitCode.OK
+    text = (pytester.path / "comment.md").read_text()
+    assert len(text) <= 60_000 < COMMENT_LIMIT
+    assert text.startswith(MARKER)
+    assert "### exp000" in text  # the first experiments in full ...
+    assert "requires review requires" in text and "more characters cut" in text  # ... the limitation cut, saying so
+    assert "experiment(s) summarised in one line" in text  # ... the rest summarised, and the summary says so
+    assert "- exp249: PROMOTE" in text or "left out entirely" in text
+    assert_inert(text)
+
+
+def test_a_hostile_slice_name_is_shown_as_text_never_a_mention_image_or_link(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment(suites={"main": [case("c1", "log", "SERVE"), case("c2", "none", "ABSTAIN", slice_name=HOSTILE)]},
+                    promotion={"limitation": "ask <b>@admins</b> at www.evil.example or see #12 [here](http://x.example)"})
+    result = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "--llmgate-candidate=good",
+                                "--llmgate-markdown=comment.md", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    text = (pytester.path / "comment.md").read_text()
+    # the failing case's row shows the slice name, every sign of it escaped
+    assert r"| @&#8203;octocat !\[t\](https:&#8203;//evil.example/p.png) |" in text
+    # the decision's limitation (PROMOTE good): no tag, no mention, no link
+    assert r"ask &lt;b>@&#8203;admins&lt;/b> at www&#8203;.evil.example or see #&#8203;12 \[here\](http:&#8203;//x.example)" in text
+    assert_inert(text)
+
+
+def assert_inert(text: str) -> None:
+    """Nothing in the comment that GitHub would make a mention, an image, a link or an HTML tag of, outside what the
+    summary writes itself (its first-line marker and the collapsed sections)."""
+    import re
+
+    own = text.replace(MARKER, "").replace("<details>", "").replace("</details>", "")
+    own = re.sub(r"<summary>[^<]*</summary>", "", own)
+    assert "<" not in own.replace("&lt;", "")
+    assert not re.search(r"(?<![&\w])@\w", text)  # a mention: @ then a word character
+    assert "](" not in text.replace(r"\](", "")  # a link or image: ](, unescaped
+    assert "://" not in text and not re.search(r"(?<!\w)www\.", text)
