@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._costs import CostMetrics
+from ._costs import CostMetrics, usd
 from ._decision import decision_text
 from ._diff import comparison_lines
 from ._errors import display_path
@@ -34,10 +34,6 @@ def cost_cells(cost: CostMetrics | None) -> tuple[str, ...]:
         ("?" if tokens else "-") if cost.cost_usd is None else usd(cost.cost_usd),
         _ms(cost.latency_p50_ms), _ms(cost.latency_p95_ms),
     )
-
-
-def usd(value: float) -> str:
-    return f"${value:.4f}" if value >= 0.01 else f"${value:.2g}"
 
 
 def _count(value: int | None) -> str:

@@ -24,7 +24,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from .._candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
-from .._costs import Usage
+from .._costs import Usage, impossible_usage
 from .._errors import CandidateError, ProviderError, RecordError, redact_urls
 from .._transcript import TrialTranscript
 from .._vocab import RecordMode, Route
@@ -189,7 +189,13 @@ class ChatProvider:
         """The route and what the call used (a replay: what the recorded call used)."""
         request = self.request(case, trial)
         reply, usage = self.recordings.reply(request, lambda: self._call(request))
-        return self.read_route(reply), usage or Usage()
+        usage = usage or Usage()
+        impossible = impossible_usage(usage)
+        if impossible is not None:  # a bad figure from the endpoint is this case's error, never the session's
+            raise CallFailed(f"{impossible}; the call's usage cannot be priced or budgeted")
+        if usage.input_tokens is None or usage.output_tokens is None:
+            usage = msgspec.structs.replace(usage, usage_missing=1)
+        return self.read_route(reply), usage
 
     def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
         return self.answer(case, trial)[0]
@@ -290,7 +296,8 @@ class ChatProvider:
             latency_ms = round((time.perf_counter() - local.started) * 1000, 3)
         with self._lock:
             self._refusals = 0  # answered: the refusals are no longer in a row
-        return self.content(response), Usage(**self.tokens(response), latency_ms=latency_ms, rate_limited=local.met)
+        counts: dict[str, Any] = self.tokens(response)
+        return self.content(response), Usage(**counts, latency_ms=latency_ms, rate_limited=local.met)
 
     def _failure(self, sdk: Any, exc: Exception) -> CallFailed:
         """The one line that says why a call failed (never the SDK's own message, which may quote the request)."""
