@@ -1,4 +1,4 @@
-"""Benchmark (o): a judge's calls cost no more than the calls themselves.
+"""Benchmark (p): a judge's calls cost no more than the calls themselves.
 
 500 candidate replies (replayed from recordings: no candidate call) judged by an ``openai_chat`` judge against the
 local test server answering in 50 ms, 16 in flight, through the session's call pool and the judging path (the
@@ -152,7 +152,7 @@ def main() -> None:
             server.wait()
     label = (f"{args.replies} replies judged by openai_chat, endpoint answering in {int(LATENCY * 1000)} ms, "
              f"{CONCURRENCY} in flight: ours vs the SDK alone in {CONCURRENCY} threads")
-    row = llm_row("o", args.replies, label, statistics.median(sdk), statistics.median(ours), target=1.1)
+    row = llm_row("p", args.replies, label, statistics.median(sdk), statistics.median(ours), target=1.1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"schema": "llmgate.benchmark/1", "rows": [row]}, indent=2) + "\n")
     print(json.dumps(row, indent=2))

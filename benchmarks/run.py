@@ -562,6 +562,43 @@ def llm_row(key: str, calls: int, measure: str, baseline: float, ours: float,
             "unit": "s", "ratio": round(ratio, 3), "target": target, "met": None if target is None else ratio <= target}
 
 
+def measure_evidence(repeat: int) -> list[dict[str, Any]]:
+    """(o): the evidence figures of a run (metrics with their bounds, the evidence requirement, more_clean_cases):
+    100,000 cases with 50 unsafe serves at max_unsafe_rate 0.0001; and 100 cases of 1,000 trials with 6 unsafe
+    trials (issue 28: 545 s before)."""
+    from pytest_llmgate.model.evidence import evidence_of
+    from pytest_llmgate.model.decision import Promotion
+    from pytest_llmgate.records.run import CaseEntry, Metrics, run_status
+    from pytest_llmgate.model.vocab import Outcome, Route
+
+    def entry(number: int, outcome: Outcome, routes: tuple[Route, ...] = ()) -> CaseEntry:
+        predicted = Route.SERVE if outcome is Outcome.UNSAFE_CLAIM_SERVED else Route.ABSTAIN
+        return CaseEntry(suite="main", case_id=f"c{number}", slice_name="s", evidence_state="none",
+                         expected_route=Route.ABSTAIN, predicted_route=predicted, outcome=outcome,
+                         trial_routes=routes)
+
+    promotion = Promotion(alias="canary", rollback_artifact=None, limitation="-", max_unsafe_rate=0.0001)
+    wide = [entry(n, Outcome.UNSAFE_CLAIM_SERVED if n < 50 else Outcome.PASS) for n in range(100_000)]
+    served = (Route.SERVE,) * 6 + (Route.ABSTAIN,) * 994
+    deep = [entry(n, Outcome.UNSAFE_CLAIM_SERVED if n < 6 else Outcome.PASS,
+                  served if n < 6 else (Route.ABSTAIN,) * 1000) for n in range(100)]
+    rows = []
+    for cases, label, entries in (
+        (100_000, "evidence figures: 100,000 cases, 50 unsafe, max_unsafe_rate 0.0001", wide),
+        (100, "evidence figures: 100 cases x 1,000 trials, 6 unsafe trials, max_unsafe_rate 0.0001", deep),
+    ):
+        def figures(entries: list[CaseEntry] = entries) -> None:
+            metrics = Metrics.of(entries)
+            evidence = evidence_of(metrics, promotion)
+            assert evidence is not None and evidence.more_clean_cases is not None
+            run_status(True, metrics, promotion)
+
+        seconds = median_of(repeat, lambda figures=figures: timed(figures))
+        rows.append({"cases": cases, "key": "o", "measure": label, "baseline": None, "ours": round(seconds, 4),
+                     "unit": "s", "ratio": None, "target": 0.5, "met": seconds <= 0.5})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -570,10 +607,14 @@ def main() -> None:
     parser.add_argument("--no-llm", action="store_true", help="skip (f) and (g), which need the openai extra")
     parser.add_argument("--no-xdist", action="store_true", help="skip (d), the -n 2 sessions (long at 100,000)")
     parser.add_argument("--no-startup", action="store_true", help="skip (i)-(k), the one-case sessions")
+    parser.add_argument("--only-evidence", action="store_true", help="only (o), the evidence figures")
     parser.add_argument("--llm-scale", type=float, default=1.0,
                         help="scale the call counts of (f) and (g) (a smoke run: 0.05; figures only at 1.0)")
     args = parser.parse_args()
-    rows: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = measure_evidence(args.repeat)
+    if args.only_evidence:
+        print(table({"machine": _machine(), "repeat": args.repeat, "rows": rows}))
+        return
     if not args.no_startup and not args.no_llm:
         with tempfile.TemporaryDirectory(prefix="llmgate-bench-") as tmp:
             print("measuring one-case sessions ...", file=sys.stderr, flush=True)
@@ -592,12 +633,15 @@ def main() -> None:
         rows.append({"cases": 100_000, "key": "e", "measure": "peak RSS, 100,000 vs 10,000 cases",
                      "baseline": rss[10_000], "ours": rss[100_000], "unit": "KiB", "ratio": round(growth, 2),
                      "target": 12.0, "met": growth <= 12.0})
-    machine = {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-               "processor": platform.processor() or platform.machine()}
-    result = {"schema": "llmgate.benchmark/1", "machine": machine, "repeat": args.repeat, "rows": rows}
+    result = {"schema": "llmgate.benchmark/1", "machine": _machine(), "repeat": args.repeat, "rows": rows}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
+
+
+def _machine() -> dict[str, Any]:
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine()}
 
 
 def table(result: dict[str, Any]) -> str:

@@ -127,9 +127,12 @@ class LLMServer:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.loads(response.read())
 
-    def control(self, mode: str = "ok", delay: float = 0.0, reset: bool = False, limit_first: int = 0) -> None:
-        """Switch behaviour; ``limit_first``: the next N chat requests get a 429 with ``Retry-After: 1``."""
-        self._call("POST", "/control", {"mode": mode, "delay": delay, "reset": reset, "limit_first": limit_first})
+    def control(self, mode: str = "ok", delay: float = 0.0, reset: bool = False, limit_first: int = 0,
+                **usage: Any) -> None:
+        """Switch behaviour; ``limit_first``: the next N chat requests get a 429 with ``Retry-After: 1``;
+        ``usage=...``: every reply reports that usage (``None``: none) instead of the counted one."""
+        self._call("POST", "/control", {"mode": mode, "delay": delay, "reset": reset, "limit_first": limit_first,
+                                        **usage})
 
     @property
     def stats(self) -> dict[str, Any]:

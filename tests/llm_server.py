@@ -5,7 +5,8 @@ It answers deterministically from the request: the system message says which evi
 ("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
 "Evidence state: <state>". POST /control switches behaviour (slow, 401, 429, 500, drop, malformed, unreadable,
 alternate, close_idle, gzip_chunked, big, drip, drip_chunked, drip_headers; ``{"mode": "ok", "limit_first": N}``:
-the first N chat requests get a 429 with ``Retry-After: 1``); GET /stats counts the chat requests, lists each
+the first N chat requests get a 429 with ``Retry-After: 1``; ``"usage": {...}`` or ``null``: every reply reports
+that usage, or none); GET /stats counts the chat requests, lists each
 one's arrival (the requests in flight then, and its status) and the usage each reply reported.
 
 Every reply reports ``usage`` in its protocol's shape: input tokens = words of the messages, output tokens =
@@ -41,10 +42,12 @@ class State:
         self.delay = 0.0
         self.answers: dict[str, int] = {}
         self.limit_first = 0  # the next this-many chat requests get a 429 with Retry-After: 1
+        self.usage: Any = DEFAULT  # the usage every reply reports: DEFAULT (counted), None (no usage), a mapping
         self.arrivals: list[tuple[int, int]] = []  # per chat request: (in flight on arrival, its status)
         self.usages: list[dict[str, Any]] = []  # per 200 reply: the user message and the usage reported
 
 
+DEFAULT = object()
 STATE = State()
 
 
@@ -119,6 +122,7 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.delay = float(body.get("delay", 0.0))
                 STATE.answers.clear()
                 STATE.limit_first = int(body.get("limit_first", 0))
+                STATE.usage = body["usage"] if "usage" in body else DEFAULT
                 if body.get("reset"):
                     STATE.requests = STATE.max_in_flight = 0
                     STATE.arrivals.clear()
@@ -194,12 +198,15 @@ class Handler(BaseHTTPRequestHandler):
                      "prompt_tokens_details": {"cached_tokens": cached},
                      "completion_tokens_details": {"reasoning_tokens": 3}}
         with STATE.lock:
+            if STATE.usage is not DEFAULT:
+                usage = STATE.usage
             STATE.usages.append({"user": user, "usage": usage})
         if anthropic:
             reply: dict[str, Any] = {
                 "id": f"msg_{STATE.requests}", "type": "message", "role": "assistant",
                 "model": body.get("model", "local"), "content": [{"type": "text", "text": content}],
-                "stop_reason": "end_turn", "stop_sequence": None, "usage": usage,
+                "stop_reason": "end_turn", "stop_sequence": None,
+                **({} if usage is None else {"usage": usage}),
             }
         else:
             reply = {
@@ -207,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
                 "model": body.get("model", "local"),
                 "choices": [{"index": 0, "finish_reason": "stop",
                              "message": {"role": "assistant", "content": content}}],
-                "usage": usage,
+                **({} if usage is None else {"usage": usage}),
             }
         if mode in ("gzip_chunked", "big"):
             # gzip_chunked: as a server behind a compressing proxy: gzip, in chunks, no Content-Length;

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_llmgate import check_json
 from pytest_llmgate.model.costs import (
-    Budget, CostMetrics, Price, Usage, case_cost, cost_metrics, over_budget, percentile,
+    Budget, CostMetrics, Price, Usage, case_cost, cost_metrics, over_budget, percentile, usd,
 )
 from pytest_llmgate.providers._calls import Pace, Window
 
@@ -178,9 +178,9 @@ def test_cost_from_the_price_list_from_an_override_and_unknown_said_once(
 # -- budgets --------------------------------------------------------------------------------------
 BUDGETS = {
     # limit: (over, under, the figure's words in the reason)
-    "max_cost_per_case_usd": (1e-9, 1.0, "cost per case $"),
-    "max_output_tokens_per_case": (1, 10_000, "output tokens per case "),
-    "max_latency_p95_ms": (DELAY * 1000 / 2, 60_000, "latency p95 "),
+    "max_cost_per_case_usd": (1e-9, 1.0, "cost per case $", "$0.000000001"),
+    "max_output_tokens_per_case": (1, 10_000, "output tokens per case ", "1"),
+    "max_latency_p95_ms": (DELAY * 1000 / 2, 60_000, "latency p95 ", "25"),
 }
 
 
@@ -188,7 +188,7 @@ BUDGETS = {
 def test_a_budget_limit_rejects_a_run_over_it_and_leaves_one_under_it_unchanged(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, limit: str
 ) -> None:
-    over, under, figure = BUDGETS[limit]
+    over, under, figure, shown = BUDGETS[limit]
     llm_server.control(delay=DELAY)
     llm = template("openai_chat", llm_server, price={"input_per_mtok": 1, "output_per_mtok": 4})
     make_experiment("over", suites={"main": CASES}, templates={"llm": llm}, budget={limit: over})
@@ -204,7 +204,7 @@ def test_a_budget_limit_rejects_a_run_over_it_and_leaves_one_under_it_unchanged(
     rejected = runs["over"]
     assert rejected["status"] == "REJECT_OVER_BUDGET"
     (reason,) = rejected["over_budget"]
-    assert reason.startswith(figure) and f"> {limit} {over:g}" in reason
+    assert reason.startswith(figure) and reason.endswith(f"> {limit} {shown}")
     assert rejected["budget"] == {limit: over}
     assert runs["under"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW" and "over_budget" not in runs["under"]
     assert "budget" not in runs["none"] and runs["none"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
@@ -277,7 +277,7 @@ def test_over_budget_names_the_figure_and_the_limit_and_ignores_absent_limits() 
     assert over_budget(None, metrics) == () and over_budget(Budget(), metrics) == ()
     assert over_budget(Budget(max_output_tokens_per_case=100), metrics) == (
         "output tokens per case 500 > max_output_tokens_per_case 100",)
-    assert over_budget(Budget(max_latency_p95_ms=50), metrics) == ("latency p95 80.0 ms > max_latency_p95_ms 50",)
+    assert over_budget(Budget(max_latency_p95_ms=50), metrics) == ("latency p95 80 ms > max_latency_p95_ms 50",)
     assert over_budget(Budget(max_cost_per_case_usd=0.01, max_latency_p95_ms=100), metrics) == ()
     unpriced = cost_metrics([case_cost([Usage(input_tokens=1, output_tokens=1, latency_ms=1.0)], None)], [1.0])
     (reason,) = over_budget(Budget(max_cost_per_case_usd=1), unpriced)
@@ -318,3 +318,142 @@ def test_pace_spaces_call_starts() -> None:
     for _ in range(4):
         pace.wait()
     assert time.monotonic() - started >= 0.29
+
+
+# -- issue 24.7: an endpoint that reports no usage, or impossible usage -------------------------------
+NO_USAGE = {"absent": None, "not numbers": {"prompt_tokens": "many", "completion_tokens": "few",
+                                            "input_tokens": "many", "output_tokens": "few"}}
+
+
+@pytest.mark.parametrize("usage", list(NO_USAGE))
+@pytest.mark.parametrize("provider", ["openai_chat", "anthropic_messages"])
+def test_a_cost_or_token_budget_blocks_an_endpoint_that_reports_no_usage_unless_allowed(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, provider: str, usage: str
+) -> None:
+    llm_server.control(reset=True, usage=NO_USAGE[usage])
+    llm = template(provider, llm_server, price={"input_per_mtok": 1, "output_per_mtok": 4})
+    make_experiment("blocked", suites={"main": CASES}, templates={"llm": llm},
+                    budget={"max_cost_per_case_usd": 1.0, "max_output_tokens_per_case": 1000})
+    make_experiment("allowed", suites={"main": CASES}, templates={"llm": llm},
+                    budget={"max_cost_per_case_usd": 1.0, "unknown_figures": "allow"})
+    result = pytester.runpytest("blocked", "allowed", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    runs = {run["experiment"]: run for run in runs_by_template_all(pytester.path / ".llmgate")}
+    blocked, allowed = runs["blocked"], runs["allowed"]
+    assert blocked["status"] == "REJECT_OVER_BUDGET"
+    assert blocked["over_budget"] == [
+        "4 call(s) reported no usage, so max_cost_per_case_usd 1, max_output_tokens_per_case 1000 cannot be shown "
+        "to hold (budget.unknown_figures: allow accepts them)"]
+    assert blocked["metrics"]["cost"]["calls_without_usage"] == 4
+    assert all(entry["cost"]["usage_missing"] == 1 for entry in blocked["cases"])
+    assert blocked["metrics"]["cost"]["cost_usd"] is None
+    assert allowed["status"] == "ELIGIBLE_FOR_CANARY_REVIEW" and allowed["budget"]["unknown_figures"] == "allow"
+    result.stdout.fnmatch_lines(["*llm: over budget: 4 call(s) reported no usage*"])
+    report = {e["experiment"]: e for e in read_report(pytester.path / ".llmgate")["experiments"]}
+    assert report["blocked"]["decision_status"] == "NO_ELIGIBLE_CANDIDATE"
+
+
+def test_a_python_candidate_under_a_cost_budget_is_not_blocked(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment(budget={"max_cost_per_case_usd": 0.001})
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    run = runs_by_template(pytester.path / ".llmgate")["good"]
+    assert run["status"] == "ELIGIBLE_FOR_CANARY_REVIEW" and "calls_without_usage" not in run["metrics"]["cost"]
+    assert all(0 < entry["cost"]["latency_ms"] for entry in run["cases"])  # measured, not rounded to 0.0 ms
+
+
+@pytest.mark.parametrize(("provider", "model", "usage"), [
+    ("openai_chat", "gpt-4o", {"prompt_tokens": 10, "completion_tokens": -3, "total_tokens": 7}),
+    ("anthropic_messages", "claude-haiku-4-5", {"input_tokens": -100, "output_tokens": 10}),
+])
+def test_negative_usage_is_the_case_s_error_and_the_session_s_records_are_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, provider: str, model: str,
+    usage: dict[str, int],
+) -> None:
+    pytest.importorskip("genai_prices")
+    llm_server.control(reset=True, usage=usage)
+    make_experiment("exp", suites={"main": CASES}, templates={"llm": template(provider, llm_server, model=model)},
+                    budget={"max_cost_per_case_usd": 1.0})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    said = "output_tokens -3" if provider == "openai_chat" else "input_tokens -100"
+    result.stdout.fnmatch_lines([f"*the endpoint reported {said} (a negative token count)*"])
+    run = runs_by_template(pytester.path / ".llmgate")["llm"]
+    assert run["status"] == "INCOMPLETE_EVALUATION"
+    assert {entry["outcome"] for entry in run["cases"]} == {"ERROR"}
+    report = read_report(pytester.path / ".llmgate")
+    assert report["experiments"][0]["decision_status"] == "INCOMPLETE_EVALUATION"
+
+
+# -- issue 28.1: every priced token class reaches the price list ---------------------------------------
+TOKEN_CLASSES = [
+    ("anthropic_messages", "claude-haiku-4-5",
+     {"input_tokens": 100, "cache_creation_input_tokens": 1000, "output_tokens": 10},
+     {"input_tokens": 1100, "cache_write_tokens": 1000, "output_tokens": 10}),
+    ("anthropic_messages", "claude-haiku-4-5",
+     {"input_tokens": 100, "cache_creation_input_tokens": 1000, "output_tokens": 10,
+      "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 1000}},
+     {"input_tokens": 1100, "cache_write_tokens": 1000, "cache_write_1h_tokens": 1000, "output_tokens": 10}),
+    ("anthropic_messages", "claude-haiku-4-5",
+     {"input_tokens": 100, "cache_read_input_tokens": 2000, "cache_creation_input_tokens": 0, "output_tokens": 10},
+     {"input_tokens": 2100, "cache_read_tokens": 2000, "output_tokens": 10}),
+    ("openai_chat", "gpt-4o",
+     {"prompt_tokens": 3000, "completion_tokens": 10, "prompt_tokens_details": {"cached_tokens": 2048}},
+     {"input_tokens": 3000, "cache_read_tokens": 2048, "output_tokens": 10}),
+    ("openai_chat", "o3",
+     {"prompt_tokens": 100, "completion_tokens": 500, "completion_tokens_details": {"reasoning_tokens": 400}},
+     {"input_tokens": 100, "output_tokens": 500, "output_reasoning_tokens": 400}),
+    ("openai_chat", "gpt-4o-audio-preview",
+     {"prompt_tokens": 1000, "completion_tokens": 600, "prompt_tokens_details": {"audio_tokens": 800},
+      "completion_tokens_details": {"audio_tokens": 500}},
+     {"input_tokens": 1000, "input_audio_tokens": 800, "output_tokens": 600, "output_audio_tokens": 500}),
+]
+
+
+@pytest.mark.parametrize(("provider", "model", "reply", "priced"), TOKEN_CLASSES,
+                         ids=["cache-write", "cache-write-1h", "cache-read", "cached", "reasoning", "audio"])
+def test_each_token_class_is_priced_as_genai_prices_prices_it(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, provider: str, model: str,
+    reply: dict[str, Any], priced: dict[str, int],
+) -> None:
+    genai_prices = pytest.importorskip("genai_prices")
+    llm_server.control(reset=True, usage=reply)
+    make_experiment("exp", suites={"main": CASES[:1]}, templates={"llm": template(provider, llm_server, model=model)})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)  # the case and its run item
+    (entry,) = runs_by_template(pytester.path / ".llmgate")["llm"]["cases"]
+    expected = genai_prices.calc_price(genai_prices.Usage(**priced), model,
+                                       provider_id=provider.split("_")[0]).total_price
+    assert entry["cost"]["cost_usd"] == pytest.approx(float(expected), rel=1e-9)
+    recorded = {"cache_read_tokens": "cached_tokens", "output_reasoning_tokens": "reasoning_tokens"}
+    for theirs, count in priced.items():
+        assert entry["cost"][recorded.get(theirs, theirs)] == count
+
+
+def test_the_issue_s_cache_write_figure_is_the_list_s() -> None:
+    genai_prices = pytest.importorskip("genai_prices")
+    from pytest_llmgate.model.costs import listed_pricer
+    pricer = listed_pricer("claude-haiku-4-5", "anthropic_messages", None)
+    assert pricer is not None
+    cost = pricer(Usage(input_tokens=1100, cache_write_tokens=1000, output_tokens=10))
+    assert cost == pytest.approx(0.0014) and cost == pytest.approx(float(genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1100, cache_write_tokens=1000, output_tokens=10), "claude-haiku-4-5",
+        provider_id="anthropic").total_price))
+
+
+def test_money_is_shown_with_enough_digits_to_compare() -> None:
+    assert usd(0.00115) == "$0.00115" and usd(3.5e-05) == "$0.000035" and usd(1.5) == "$1.5000"
+    metrics = cost_metrics([case_cost([Usage(input_tokens=35, output_tokens=0, latency_ms=1.0)], Price(1, 1).of)],
+                           [1.0])
+    (reason,) = over_budget(Budget(max_cost_per_case_usd=3.4e-05), metrics)
+    assert reason == "cost per case $0.000035 > max_cost_per_case_usd $0.000034"
+    (reason,) = over_budget(Budget(max_cost_per_case_usd=3.49999e-05), metrics)
+    left, right = reason.split(" > ")
+    assert left.split()[-1] != right.split()[-1]  # never "$3.5e-05 > 3.5e-05"

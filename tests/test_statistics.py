@@ -100,6 +100,11 @@ def test_one_unsafe_trial_in_twenty_makes_the_case_flaky_and_the_run_s_bound_is_
     assert metrics["unsafe_rate_upper"] == pytest.approx(upper(1, 60), rel=1e-9)
     assert metrics["unnecessary_rate_upper"] == pytest.approx(upper(0, 60), rel=1e-9)
     assert sampled["suite_metrics"]["main"]["unsafe_rate_upper"] == metrics["unsafe_rate_upper"]
+    # the unit of evidence is the case: 1 of 3 judged cases served unsafely in some trial
+    assert (metrics["judged_count"], metrics["unsafe_case_rate"], metrics["unnecessary_case_rate"]) == (
+        3, round(1 / 3, 6), 0.0)
+    assert metrics["unsafe_case_rate_upper"] == pytest.approx(upper(1, 3), rel=1e-12)
+    assert metrics["unnecessary_case_rate_upper"] == pytest.approx(upper(0, 3), rel=1e-12)
     assert clean["metrics"]["unsafe_rate_upper"] == pytest.approx(upper(0, 60), rel=1e-9)
     assert clean["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
 
@@ -125,14 +130,14 @@ def test_with_max_unsafe_rate_a_clean_candidate_short_of_evidence_is_insufficien
     sampled_experiment(max_unsafe_rate=0.01)
     result = pytester.runpytest("exp", "-p", "no:cacheprovider", *RUNS)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    # 0 unsafe in 60 case-trials: the 95% upper bound is 4.87% > 1%; 299 clean case-trials give 0.997%.
+    # 0 unsafe in 3 cases (of 60 case-trials): the 95% upper bound is 63.2% > 1%; 299 clean cases give 0.997%.
     assert upper(0, 299) <= 0.01 < upper(0, 298)
     result.stdout.fnmatch_lines([
         "  clean  *candidate  *0  *0  *100%  INSUFFICIENT_EVIDENCE",
-        "  evidence: sampled: REJECT_UNSAFE_SERVE: unsafe-serve rate 1 of 60 case-trials, upper bound 7.66% at 95% "
-        "confidence > 1% required: * more clean case-trials would meet it",
-        "  evidence: clean: INSUFFICIENT_EVIDENCE: unsafe-serve rate 0 of 60 case-trials, upper bound 4.87% at 95% "
-        "confidence > 1% required: 239 more clean case-trials would meet it",
+        "  evidence: sampled: REJECT_UNSAFE_SERVE: unsafe-serve rate 1 of 3 cases, upper bound 86.5% at 95% "
+        "confidence > 1% required: * more clean cases would meet it",
+        "  evidence: clean: INSUFFICIENT_EVIDENCE: unsafe-serve rate 0 of 3 cases, upper bound 63.2% at 95% "
+        "confidence > 1% required: 296 more clean cases would meet it",
         "  decision: NO_ELIGIBLE_CANDIDATE: no candidate run is ELIGIBLE_FOR_CANARY_REVIEW "
         "(INSUFFICIENT_EVIDENCE: clean)",
     ])
@@ -143,9 +148,9 @@ def test_with_max_unsafe_rate_a_clean_candidate_short_of_evidence_is_insufficien
     assert clean["status"] == "INSUFFICIENT_EVIDENCE"
     assert clean["promotion"]["max_unsafe_rate"] == 0.01 and "confidence" not in clean["promotion"]
     assert clean["evidence"] == {
-        "confidence": 0.95, "max_unsafe_rate": 0.01, "met": False, "more_clean_trials": 239,
-        "reason": "unsafe-serve rate 0 of 60 case-trials, upper bound 4.87% at 95% confidence > 1% required: "
-                  "239 more clean case-trials would meet it",
+        "confidence": 0.95, "max_unsafe_rate": 0.01, "met": False, "more_clean_cases": 296,
+        "reason": "unsafe-serve rate 0 of 3 cases, upper bound 63.2% at 95% confidence > 1% required: "
+                  "296 more clean cases would meet it",
     }
     (experiment,) = read_report(out)["experiments"]
     assert experiment["decision_status"] == "NO_ELIGIBLE_CANDIDATE"
@@ -156,18 +161,19 @@ def test_with_max_unsafe_rate_a_clean_candidate_short_of_evidence_is_insufficien
     code = llmgate(["promote", clean["run_id"], sampled["run_id"], "--dir", str(out)])
     assert code == 1
 
-    # 100 trials a case: 300 clean case-trials meet it, and the clean candidate is promoted.
+    # 100 trials a case ask the same 3 questions again: still 3 cases of evidence, not 300, and nothing is promoted.
     result = pytester.runpytest("exp", "-p", "no:cacheprovider", *RUNS, "--llmgate-trials=100")
     result.stdout.fnmatch_lines([
         "llmgate: --llmgate-trials=100 does not apply to deterministic providers; asked once per case: "
         "unsafe (evidence_policy)",
-        "  evidence: clean: ELIGIBLE_FOR_CANARY_REVIEW: unsafe-serve rate 0 of 300 case-trials, upper bound 0.994% "
-        "at 95% confidence <= 1% required: the evidence requirement is met",
-        "  decision: PROMOTE clean -> canary_candidate *",
+        "  evidence: clean: INSUFFICIENT_EVIDENCE: unsafe-serve rate 0 of 3 cases, upper bound 63.2% "
+        "at 95% confidence > 1% required: 296 more clean cases would meet it",
+        "  decision: NO_ELIGIBLE_CANDIDATE: *",
     ])
     newest = max((out / "runs").glob("*.json"), key=lambda p: p.name)
-    assert json.loads(newest.read_text())["params"]["template_id"] == "clean"
-    assert llmgate(["promote", newest.stem, "--dir", str(out)]) == 0
+    stored = json.loads(newest.read_text())
+    assert stored["params"]["template_id"] == "clean" and stored["metrics"]["trial_count"] == 300
+    assert llmgate(["promote", newest.stem, "--dir", str(out)]) == 1
 
 
 def test_promote_reports_the_evidence_of_stored_runs(
@@ -177,24 +183,32 @@ def test_promote_reports_the_evidence_of_stored_runs(
     pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=clean")
     out = pytester.path / ".llmgate"
     (run,) = runs_by_template(out).values()
-    # 0 of 60 at 90%: bound 3.76% > 2%; 114 clean case-trials give 1.999%: 54 more.
+    # 0 of 3 cases at 90%: bound 53.6% > 2%; 114 clean cases give 1.999%: 111 more.
     assert upper(0, 114, 0.9) <= 0.02 < upper(0, 113, 0.9)
-    assert (run["status"], run["evidence"]["more_clean_trials"]) == ("INSUFFICIENT_EVIDENCE", 54)
+    assert (run["status"], run["evidence"]["more_clean_cases"]) == ("INSUFFICIENT_EVIDENCE", 111)
     capsys.readouterr()
     assert llmgate(["promote", run["run_id"], "--dir", str(out)]) == 1
     err = capsys.readouterr().err
     assert "no promotion: NO_ELIGIBLE_CANDIDATE" in err
-    assert ("evidence: clean: unsafe-serve rate 0 of 60 case-trials, upper bound 3.76% at 90% confidence > 2% "
-            "required; unnecessary-abstention rate 0 of 60 case-trials, upper bound 3.76% at 90% confidence > 2% "
-            "required: 54 more clean case-trials would meet it") in err
+    assert ("evidence: clean: unsafe-serve rate 0 of 3 cases, upper bound 53.6% at 90% confidence > 2% "
+            "required; unnecessary-abstention rate 0 of 3 cases, upper bound 53.6% at 90% confidence > 2% "
+            "required: 111 more clean cases would meet it") in err
 
     # A stored record judged without a requirement is judged with the one it carries (here: added afterwards).
     path = out / "runs" / f"{run['run_id']}.json"
     record = load_run(path)
     relaxed = msgspec.structs.replace(record, promotion=msgspec.structs.replace(
-        record.promotion, max_unsafe_rate=0.5, max_unnecessary_rate=None, confidence=None))
+        record.promotion, max_unsafe_rate=0.7, max_unnecessary_rate=None, confidence=None))
     assert rejudged(relaxed).status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
     assert rejudged(relaxed).evidence is not None and rejudged(relaxed).evidence.met  # type: ignore[union-attr]
+
+    # A record from before the case was the unit (no judged_count) is judged as it was written: over case-trials.
+    older = msgspec.structs.replace(record, metrics=msgspec.structs.replace(
+        record.metrics, judged_count=None, unsafe_case_rate=None, unsafe_case_rate_upper=None,
+        unnecessary_case_rate=None, unnecessary_case_rate_upper=None))
+    evidence = rejudged(older).evidence
+    assert evidence is not None and (evidence.more_clean_trials, evidence.more_clean_cases) == (54, None)
+    assert "0 of 60 case-trials" in evidence.reason
 
 
 def test_a_python_callable_without_trial_is_asked_n_times(
@@ -244,3 +258,38 @@ def test_the_example_without_the_new_keys_prints_exactly_the_spec_s_table_and_de
     assert {t: r["status"] for t, r in runs.items()} == {
         BASELINE: "REJECT_UNSAFE_SERVE", FIX: "REJECT_UNNECESSARY_ABSTENTION", FIX_B: "ELIGIBLE_FOR_CANARY_REVIEW"}
     assert all("evidence" not in run for run in runs.values())
+
+
+DETERMINISTIC_PY = """
+def route(case, artifact, trial=0):
+    return "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+"""
+
+
+def test_a_deterministic_candidate_asked_38_times_over_8_cases_is_8_cases_of_evidence_not_304(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # issue 24: "0 of 304 case-trials, upper bound 0.981 %, the evidence requirement is met" and a promotion
+    cases = [case(f"s{i}", "log", "SERVE") for i in range(4)] + [case(f"a{i}", "none", "ABSTAIN") for i in range(4)]
+    directory = make_experiment(
+        "exp", suites={"main": cases},
+        templates={"steady": {"provider": "python", "callable": "gate_steady:route", "trials": 38}},
+        promotion={"max_unsafe_rate": 0.01},
+    )
+    (directory / "gate_steady.py").write_text(DETERMINISTIC_PY)
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=steady")
+    assert upper(0, 304) <= 0.01  # what counting case-trials would have claimed
+    result.stdout.fnmatch_lines([
+        "  evidence: steady: INSUFFICIENT_EVIDENCE: unsafe-serve rate 0 of 8 cases, upper bound 31.2% at 95% "
+        "confidence > 1% required: 291 more clean cases would meet it",
+        "  decision: NO_ELIGIBLE_CANDIDATE: no candidate run is ELIGIBLE_FOR_CANARY_REVIEW "
+        "(INSUFFICIENT_EVIDENCE: steady)",
+    ])
+    (run,) = runs_by_template(pytester.path / ".llmgate").values()
+    metrics = run["metrics"]
+    assert (metrics["trial_count"], metrics["unsafe_trials"], metrics["judged_count"]) == (304, 0, 8)
+    assert metrics["unsafe_rate_upper"] == pytest.approx(upper(0, 304), rel=1e-12)  # description only
+    assert metrics["unsafe_case_rate_upper"] == pytest.approx(upper(0, 8), rel=1e-12)
+    assert run["status"] == "INSUFFICIENT_EVIDENCE" and run["evidence"]["more_clean_cases"] == 291
+    assert "more_clean_trials" not in run["evidence"]
+    assert llmgate(["promote", run["run_id"], "--dir", str(pytester.path / ".llmgate")]) == 1

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from pytest_llmgate.model.stats import bound_at_most, mcnemar_exact, more_clean_trials, upper_bound
+import time
+from fractions import Fraction
+
+from pytest_llmgate.model.stats import (
+    MARGIN, binom_cdf, bound_at_most, exact, mcnemar_exact, more_clean_cases, p_text, tail, upper_bound,
+)
 
 scipy_stats = pytest.importorskip("scipy.stats")
 contingency = pytest.importorskip("statsmodels.stats.contingency_tables")
@@ -43,17 +50,17 @@ def test_the_exact_comparison_agrees_with_scipy_s_binomial_cdf(events: int, tria
 
 
 @pytest.mark.parametrize(("events", "trials", "confidence", "rate", "more"), [
-    (0, 60, 0.95, 0.01, 239),   # 299 clean case-trials give a bound of 0.997 %
+    (0, 60, 0.95, 0.01, 239),   # 299 clean cases give a bound of 0.997 %
     (0, 0, 0.95, 0.01, 299),
     (0, 299, 0.95, 0.01, 0),
     (0, 20, 0.95, 0.05, 39),    # 59 trials
     (0, 10, 0.99, 0.001, 4593),  # 4603 trials
     (1, 20, 0.95, 0.05, 73),
 ])
-def test_more_clean_trials_is_the_smallest_number_scipy_agrees_meets_the_requirement(
+def test_more_clean_cases_is_the_smallest_number_scipy_agrees_meets_the_requirement(
     events: int, trials: int, confidence: float, rate: float, more: int
 ) -> None:
-    assert more_clean_trials(events, trials, confidence, rate) == more
+    assert more_clean_cases(events, trials, confidence, rate) == more
     total = trials + more
     assert scipy_stats.beta.ppf(confidence, events + 1, total - events) <= rate
     if more:
@@ -61,7 +68,7 @@ def test_more_clean_trials_is_the_smallest_number_scipy_agrees_meets_the_require
 
 
 def test_a_requirement_of_zero_cannot_be_met() -> None:
-    assert more_clean_trials(0, 10, 0.95, 0.0) is None
+    assert more_clean_cases(0, 10, 0.95, 0.0) is None
 
 
 MCNEMAR = [(b, c) for b in (0, 1, 2, 3, 5, 10, 25) for c in (0, 1, 2, 3, 5, 10, 25)]
@@ -75,3 +82,60 @@ def test_the_mcnemar_p_value_is_statsmodels_and_scipy_s(fixed: int, broken: int)
     if fixed + broken:
         assert mcnemar_exact(fixed, broken) == pytest.approx(
             scipy_stats.binomtest(fixed, fixed + broken, 0.5).pvalue, rel=1e-12)
+
+
+# -- issue 28: the bound's digits at large n, the fast exact check, p-values below the float range --
+
+mpmath = pytest.importorskip("mpmath")
+
+
+def mpmath_upper(events: int, units: int, confidence: float) -> Any:
+    """The Clopper–Pearson upper bound to 30 digits: the root of I_p(x + 1, n - x) = confidence."""
+    mpmath.mp.dps = 30
+    level = mpmath.mpf(repr(confidence))
+    if events == units - 1:  # P(X <= n - 1) = 1 - p^n: the root in closed form
+        return level ** (1 / mpmath.mpf(units))
+    guess = mpmath.mpf(scipy_stats.beta.ppf(confidence, events + 1, units - events))
+    return mpmath.findroot(lambda p: mpmath.betainc(events + 1, units - events, 0, p, regularized=True) - level, guess)
+
+
+@pytest.mark.parametrize(("events", "units"), [
+    (1, 3_000), (7, 10_000), (3, 100_000), (50, 100_000), (1, 1_000_000), (6, 1_000_000), (100, 1_000_000),
+    (1_000, 1_000_000), (999_999, 1_000_000),
+])
+@pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
+def test_the_upper_bound_keeps_twelve_digits_against_mpmath_up_to_a_million(
+    events: int, units: int, confidence: float
+) -> None:
+    expected = mpmath_upper(events, units, confidence)
+    assert abs(upper_bound(events, units, confidence) - expected) / expected < 1e-13  # docs/statistics.md
+
+
+@pytest.mark.parametrize(("events", "units"), [(0, 5), (3, 40), (6, 1_000), (20, 300)])
+def test_the_float_tail_is_the_exact_tail_well_inside_the_margin(events: int, units: int) -> None:
+    for rate in (0.0001, 0.003, 0.05, 0.4):
+        exact_tail = binom_cdf(events, units, exact(rate))
+        assert abs(Fraction(tail(events, units, rate)) - exact_tail) <= exact_tail * Fraction(MARGIN) / 1000
+
+
+def test_a_tail_exactly_at_the_threshold_is_decided_on_rationals() -> None:
+    # 0 events in 1 unit at rate 0.05: the tail is 0.95, so confidence 0.05 puts it exactly at 1 - confidence
+    assert bound_at_most(0, 1, 0.05, 0.05) is True
+    assert bound_at_most(0, 1, 0.05, 0.0499999) is False
+
+
+def test_the_evidence_figures_of_a_large_run_are_fast() -> None:
+    # issue 28: more_clean_trials(6, 1000, 0.95, 0.0001) took 331 s
+    start = time.perf_counter()
+    more = more_clean_cases(6, 1_000, 0.95, 0.0001)
+    assert more_clean_cases(50, 100_000, 0.95, 0.0001) is not None
+    assert time.perf_counter() - start < 2
+    assert more is not None
+    total = 1_000 + more
+    assert scipy_stats.beta.ppf(0.95, 7, total - 6) <= 0.0001 < scipy_stats.beta.ppf(0.95, 7, total - 7)
+
+
+def test_a_p_value_below_the_float_range_is_never_shown_as_zero() -> None:
+    assert mcnemar_exact(0, 1200) == 0.0
+    assert p_text(mcnemar_exact(0, 1200)) == "p < 1e-300"
+    assert p_text(0.5) == "p = 0.5"

@@ -223,10 +223,14 @@ _COUNTED = ("case_count", "unsafe_claim_served", "unnecessary_abstention", "exac
             "not_run_count")
 _TRIAL_FIGURES = ("trial_count", "unsafe_trials", "unnecessary_trials", "flaky_count", "confidence", "unsafe_rate",
                   "unsafe_rate_upper", "unnecessary_rate", "unnecessary_rate_upper")
+#: The case-level figures (the unit of evidence), only in records that have them (before issue 24's do not).
+_CASE_FIGURES = ("judged_count", "unsafe_case_rate", "unsafe_case_rate_upper", "unnecessary_case_rate",
+                 "unnecessary_case_rate_upper")
 
 
 def _metric_problems(scope: str, stored: Metrics, recomputed: Metrics) -> list[str]:
-    fields = _COUNTED + (_TRIAL_FIGURES if stored.trial_count is not None else ())
+    fields = (_COUNTED + (_TRIAL_FIGURES if stored.trial_count is not None else ())
+              + (_CASE_FIGURES if stored.judged_count is not None else ()))
     return [
         f"{scope}.{field} is {getattr(stored, field)}, but its cases give {getattr(recomputed, field)}"
         for field in fields

@@ -17,6 +17,8 @@ from typing import Annotated
 
 import msgspec
 
+from pytest_llmgate.model.vocab import UnknownFigures
+
 #: Per million tokens.
 MTOK = 1_000_000
 
@@ -24,13 +26,15 @@ MTOK = 1_000_000
 PRICE_PROVIDERS = {"openai_chat": "openai", "anthropic_messages": "anthropic"}
 
 
-class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False, omit_defaults=True):
     """One call: the tokens the endpoint reported (None: not reported), its latency, and the 429s absorbed.
 
     ``input_tokens`` counts every input token, cached ones included (``cached_tokens`` of them read from a
-    cache); ``output_tokens`` counts every output token, reasoning ones included (``reasoning_tokens``).
-    ``latency_ms``: from the request (its last attempt, after any 429) to the decoded reply; None when unknown
-    (a recording made before latencies were kept)."""
+    cache, ``cache_write_tokens`` written to it, ``cache_write_1h_tokens`` of those with a one-hour lifetime,
+    ``input_audio_tokens`` audio); ``output_tokens`` counts every output token, reasoning ones included
+    (``reasoning_tokens``; ``output_audio_tokens`` audio). ``latency_ms``: from the request (its last attempt,
+    after any 429) to the decoded reply; None when unknown (a recording made before latencies were kept).
+    ``usage_missing``: an LLM endpoint answered without a usable input or output token count."""
 
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -38,11 +42,63 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     reasoning_tokens: int | None = None
     latency_ms: float | None = None
     rate_limited: int = 0
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
+    input_audio_tokens: int | None = None
+    output_audio_tokens: int | None = None
+    usage_missing: int = 0
 
 
-class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
-    """What one case cost, over its calls (one per trial): tokens summed (None: never reported), money (None:
-    unknown price, or no tokens), the slowest call's latency and the 429s absorbed."""
+#: Token classes beyond input and output: a ``Usage`` field and the genai-prices ``Usage`` field it is priced as.
+TOKEN_CLASSES = (
+    ("cached_tokens", "cache_read_tokens"),
+    ("cache_write_tokens", "cache_write_tokens"),
+    ("cache_write_1h_tokens", "cache_write_1h_tokens"),
+    ("reasoning_tokens", "output_reasoning_tokens"),
+    ("input_audio_tokens", "input_audio_tokens"),
+    ("output_audio_tokens", "output_audio_tokens"),
+)
+_COUNTED = ("input_tokens", "output_tokens", *(field for field, _ in TOKEN_CLASSES))
+_CLASSES_WRITTEN = ("cache_write_tokens", "cache_write_1h_tokens", "input_audio_tokens", "output_audio_tokens")
+
+
+def impossible_usage(usage: Usage) -> str | None:
+    """Why an endpoint's token counts cannot be true (a negative count, a part larger than its whole), or None."""
+    for name in _COUNTED:
+        value = getattr(usage, name)
+        if value is not None and value < 0:
+            return f"the endpoint reported {name} {value} (a negative token count)"
+    whole = usage.input_tokens
+    parts = [(name, getattr(usage, name)) for name in ("cached_tokens", "cache_write_tokens", "input_audio_tokens")]
+    if whole is not None:
+        for name, value in parts:
+            if value is not None and value > whole:
+                return f"the endpoint reported {name} {value} > input_tokens {whole}"
+    whole = usage.output_tokens
+    if whole is not None:
+        for name in ("reasoning_tokens", "output_audio_tokens"):
+            value = getattr(usage, name)
+            if value is not None and value > whole:
+                return f"the endpoint reported {name} {value} > output_tokens {whole}"
+    return None
+
+
+def usd(value: float) -> str:
+    """Money for people: dollars with enough significant digits to tell two figures apart (``$0.00115``,
+    ``$3.5e-05`` is ``$0.000035``); cents and up with four decimals."""
+    if value >= 0.01 or value == 0:
+        return f"${value:.4f}"
+    text = f"{value:.3g}"
+    if "e" in text:
+        digits = -math.floor(math.log10(value)) + 2
+        text = f"{value:.{digits}f}".rstrip("0")
+    return f"${text}"
+
+
+class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False, omit_defaults=True):
+    """What one case cost, over its calls (one per trial): tokens summed (None: never reported; each priced
+    token class the endpoint reported), money (None: unknown price, or no tokens), the slowest call's latency and
+    the 429s absorbed; ``usage_missing``: how many of its calls reported no usable usage."""
 
     calls: int
     input_tokens: int | None
@@ -52,13 +108,20 @@ class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     cost_usd: float | None
     latency_ms: float | None
     rate_limited: int
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
+    input_audio_tokens: int | None = None
+    output_audio_tokens: int | None = None
+    usage_missing: int = 0
 
 
-class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Tokens, money and latency over a set of cases (the cases that ran); None where nothing reported it.
 
     Latency percentiles are over calls (nearest rank); ``*_per_case`` figures are means over the cases that
-    ran; ``cost_usd`` is None when any priced case's price is unknown."""
+    ran; ``cost_usd`` is None when any priced case's price is unknown; ``calls_without_usage``: the calls whose
+    endpoint answered without usable usage (a cost or token budget blocks on them unless it allows unknown
+    figures)."""
 
     calls: int
     input_tokens: int | None
@@ -72,6 +135,11 @@ class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     latency_p95_ms: float | None
     latency_max_ms: float | None
     rate_limited: int
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
+    input_audio_tokens: int | None = None
+    output_audio_tokens: int | None = None
+    calls_without_usage: int = 0
 
 
 #: A budget's limit: a number, 0 or more.
@@ -87,6 +155,10 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         description="The 95th percentile of the calls' latency, in milliseconds, at most this.")] = None
     max_output_tokens_per_case: Annotated[_Limit | None, msgspec.Meta(
         description="At most this many output tokens per case, on average.")] = None
+    unknown_figures: Annotated[UnknownFigures, msgspec.Meta(
+        description="A call whose endpoint reported no usage under a cost or token limit: block (the default) "
+                    "makes the run REJECT_OVER_BUDGET, allow lets the limit judge the calls that reported.")] = (
+        UnknownFigures.BLOCK)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,10 +197,17 @@ def listed_pricer(model: str, provider: str, base_url: str | None) -> Pricer | N
 
     def calc(usage: Usage, url: str | None, provider_id: str | None) -> float:
         listed = genai_prices.Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0,
-                                    cache_read_tokens=usage.cached_tokens or 0)
+                                    **{theirs: getattr(usage, ours) for ours, theirs in TOKEN_CLASSES
+                                       if getattr(usage, ours)})
         if url is not None:
             return float(genai_prices.calc_price(listed, model, provider_api_url=url).total_price)
         return float(genai_prices.calc_price(listed, model, provider_id=provider_id).total_price)
+
+    def priced(usage: Usage, url: str | None, where: str | None) -> float | None:
+        try:
+            return calc(usage, url, where)
+        except (ValueError, ArithmeticError):  # figures the list refuses (negative, say): the price is unknown
+            return None
 
     probe = Usage(input_tokens=1, output_tokens=1)
     places: list[tuple[str | None, str | None]] = [(base_url, None)] if base_url else []
@@ -138,7 +217,7 @@ def listed_pricer(model: str, provider: str, base_url: str | None) -> Pricer | N
             calc(probe, url, where)
         except LookupError:
             continue
-        return lambda usage, url=url, where=where: calc(usage, url, where)  # type: ignore[misc]
+        return lambda usage, url=url, where=where: priced(usage, url, where)  # type: ignore[misc]
     return None
 
 
@@ -158,6 +237,8 @@ def case_cost(calls: Sequence[Usage], pricer: Pricer | None) -> CaseCost:
         cost_usd=cost,
         latency_ms=max(latencies) if latencies else None,
         rate_limited=sum(call.rate_limited for call in calls),
+        **{name: _total([getattr(call, name) for call in calls]) for name in _CLASSES_WRITTEN},
+        usage_missing=sum(call.usage_missing for call in calls),
     )
 
 
@@ -187,6 +268,8 @@ def cost_metrics(cases: Sequence[CaseCost], latencies: Sequence[float]) -> CostM
         latency_p95_ms=percentile(ordered, 95),
         latency_max_ms=ordered[-1] if ordered else None,
         rate_limited=sum(map(attrgetter("rate_limited"), cases)),
+        **{name: _total(list(map(attrgetter(name), cases))) for name in _CLASSES_WRITTEN},
+        calls_without_usage=sum(map(attrgetter("usage_missing"), cases)),
     )
 
 
@@ -200,7 +283,8 @@ def percentile(ordered: Sequence[float], p: float) -> float | None:
 
 def over_budget(budget: Budget | None, metrics: CostMetrics | None) -> tuple[str, ...]:
     """Each limit of ``budget`` the run breaks, with its figure and the limit; a cost or token limit on a run that
-    reported tokens but whose figure is unknown (an unpriced model) cannot be shown to hold and is broken too.
+    reported tokens but whose figure is unknown (an unpriced model) cannot be shown to hold and is broken too, and
+    so is one over calls whose endpoint reported no usage, unless the budget sets ``unknown_figures: allow``.
 
     A run that reported no tokens at all (a python or evidence_policy candidate) spends none: the cost and
     token limits hold for it; its latency limit applies."""
@@ -208,28 +292,43 @@ def over_budget(budget: Budget | None, metrics: CostMetrics | None) -> tuple[str
         return ()
     reasons = []
     tokens = metrics.input_tokens is not None or metrics.output_tokens is not None
+    spending = budget.max_cost_per_case_usd is not None or budget.max_output_tokens_per_case is not None
+    if spending and metrics.calls_without_usage and budget.unknown_figures is UnknownFigures.BLOCK:
+        limits = ", ".join(f"{name} {_number(limit)}" for name, limit in (
+            ("max_cost_per_case_usd", budget.max_cost_per_case_usd),
+            ("max_output_tokens_per_case", budget.max_output_tokens_per_case)) if limit is not None)
+        reasons.append(f"{metrics.calls_without_usage} call(s) reported no usage, so {limits} cannot be shown to "
+                       f"hold (budget.unknown_figures: allow accepts them)")
     if budget.max_cost_per_case_usd is not None and tokens:
         figure = metrics.cost_per_case_usd
         if figure is None:
             reasons.append(f"cost per case unknown (no price for the model; set price: in the artifact), "
-                           f"max_cost_per_case_usd {budget.max_cost_per_case_usd:g}")
+                           f"max_cost_per_case_usd {usd(budget.max_cost_per_case_usd)}")
         elif figure > budget.max_cost_per_case_usd:
-            reasons.append(f"cost per case ${figure:.6g} > max_cost_per_case_usd {budget.max_cost_per_case_usd:g}")
+            reasons.append(f"cost per case {usd(figure)} > max_cost_per_case_usd {usd(budget.max_cost_per_case_usd)}"
+                           if usd(figure) != usd(budget.max_cost_per_case_usd) else
+                           f"cost per case ${figure!r} > max_cost_per_case_usd ${budget.max_cost_per_case_usd!r}")
     if budget.max_output_tokens_per_case is not None and tokens:
         per_case = metrics.output_tokens_per_case
         if per_case is None:
             reasons.append(f"output tokens per case unknown, max_output_tokens_per_case "
-                           f"{budget.max_output_tokens_per_case:g}")
+                           f"{_number(budget.max_output_tokens_per_case)}")
         elif per_case > budget.max_output_tokens_per_case:
-            reasons.append(f"output tokens per case {per_case:g} > max_output_tokens_per_case "
-                           f"{budget.max_output_tokens_per_case:g}")
+            reasons.append(f"output tokens per case {_number(per_case)} > max_output_tokens_per_case "
+                           f"{_number(budget.max_output_tokens_per_case)}")
     if budget.max_latency_p95_ms is not None:
         p95 = metrics.latency_p95_ms
         if p95 is None:
-            reasons.append(f"latency p95 unknown, max_latency_p95_ms {budget.max_latency_p95_ms:g}")
+            reasons.append(f"latency p95 unknown, max_latency_p95_ms {_number(budget.max_latency_p95_ms)}")
         elif p95 > budget.max_latency_p95_ms:
-            reasons.append(f"latency p95 {p95:.1f} ms > max_latency_p95_ms {budget.max_latency_p95_ms:g}")
+            reasons.append(f"latency p95 {_number(p95)} ms > max_latency_p95_ms {_number(budget.max_latency_p95_ms)}")
     return tuple(reasons)
+
+
+def _number(value: float) -> str:
+    """A figure as written, every digit kept (``1000``, ``12.5``, ``0.00035``): two different figures never look
+    the same."""
+    return f"{value:,.0f}".replace(",", "") if value == int(value) else repr(value)
 
 
 def _has_tokens(usage: Usage) -> bool:

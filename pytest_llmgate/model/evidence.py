@@ -9,7 +9,7 @@ from typing import Protocol
 import msgspec
 
 from pytest_llmgate.model.decision import Promotion
-from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, bound_at_most, mcnemar_exact, more_clean_trials, upper_bound
+from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, bound_at_most, mcnemar_exact, more_clean_cases, p_text, upper_bound
 from pytest_llmgate.model.vocab import Outcome
 
 #: Outcomes that pair: the case ran and was judged (an error or a case not run has no pass/fail to compare).
@@ -26,21 +26,31 @@ def confidence_of(promotion: Promotion | None) -> float:
 class Evidence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """How a run's counts meet the manifest's evidence requirement (present only when one is set).
 
-    ``met``: every required upper bound is at most its requirement. ``more_clean_trials``: how many more
-    case-trials without an unsafe serve or unnecessary abstention would meet them all (0 when met; absent when
-    no number would). ``reason``: the same in one sentence."""
+    ``met``: every required upper bound (over the cases judged) is at most its requirement.
+    ``more_clean_cases``: how many more judged cases without an unsafe serve or unnecessary abstention would meet
+    them all (0 when met; absent when no number would). ``reason``: the same in one sentence.
+    ``more_clean_trials``: the same over case-trials, in records written before the case was the unit of
+    evidence (read as written, never written now)."""
 
     confidence: float
     max_unsafe_rate: float | None = None
     max_unnecessary_rate: float | None = None
     met: bool
+    more_clean_cases: int | None = None
     more_clean_trials: int | None = None
     reason: str
 
 
 class Counts(Protocol):
-    """What the requirement reads of a run's metrics (a ``Metrics`` is one): case-trials and each guardrail's events."""
+    """What the requirement reads of a run's metrics (a ``Metrics`` is one): the cases judged and each guardrail's
+    cases (and, for records from before the case was the unit, case-trials and their events)."""
 
+    @property
+    def judged_count(self) -> int | None: ...
+    @property
+    def unsafe_claim_served(self) -> int: ...
+    @property
+    def unnecessary_abstention(self) -> int: ...
     @property
     def trial_count(self) -> int | None: ...
     @property
@@ -50,27 +60,38 @@ class Counts(Protocol):
 
 
 def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
-    """Judge a run's case-trial counts against the requirement of ``promotion`` (None: no requirement set)."""
+    """Judge a run's counts against the requirement of ``promotion`` (None: no requirement set).
+
+    The unit is the case judged: a case counts against the candidate when any of its trials broke the guardrail;
+    repeating a question is not new evidence. A record from before ``judged_count`` existed is judged as it was
+    written, over its case-trials."""
     if promotion is None or not promotion.requires_evidence:
         return None
     confidence = confidence_of(promotion)
-    n = counts.trial_count or 0  # None: a record from before case-trials were counted
+    legacy = counts.judged_count is None
+    unit = "case-trials" if legacy else "cases"
+    if legacy:  # None throughout: a record from before case-trials were counted
+        n = counts.trial_count or 0
+        unsafe, unnecessary = counts.unsafe_trials or 0, counts.unnecessary_trials or 0
+    else:
+        n = counts.judged_count or 0
+        unsafe, unnecessary = counts.unsafe_claim_served, counts.unnecessary_abstention
     parts: list[str] = []
     needed: list[int | None] = []
     met = True
     for name, events, requirement in (
-        ("unsafe-serve", counts.unsafe_trials or 0, promotion.max_unsafe_rate),
-        ("unnecessary-abstention", counts.unnecessary_trials or 0, promotion.max_unnecessary_rate),
+        ("unsafe-serve", unsafe, promotion.max_unsafe_rate),
+        ("unnecessary-abstention", unnecessary, promotion.max_unnecessary_rate),
     ):
         if requirement is None:
             continue
         bound = upper_bound(events, n, confidence)
         ok = bound_at_most(events, n, confidence, requirement)
         met = met and ok
-        needed.append(more_clean_trials(events, n, confidence, requirement))
+        needed.append(more_clean_cases(events, n, confidence, requirement))
         relation = "<=" if ok else ">"
         parts.append(
-            f"{name} rate {events} of {n} case-trials, upper bound {percent(bound)} at {percent(confidence)} "
+            f"{name} rate {events} of {n} {unit}, upper bound {percent(bound)} at {percent(confidence)} "
             f"confidence {relation} {percent(requirement)} required"
         )
     more = None if None in needed else max(n for n in needed if n is not None)
@@ -78,12 +99,13 @@ def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
     if met:
         reason += ": the evidence requirement is met"
     elif more is None:
-        reason += ": no number of clean case-trials can meet it"
+        reason += f": no number of clean {unit} can meet it"
     else:
-        reason += f": {more} more clean case-trials would meet it"
+        reason += f": {more} more clean {unit} would meet it"
     return Evidence(
         confidence=confidence, max_unsafe_rate=promotion.max_unsafe_rate,
-        max_unnecessary_rate=promotion.max_unnecessary_rate, met=met, more_clean_trials=more, reason=reason,
+        max_unnecessary_rate=promotion.max_unnecessary_rate, met=met,
+        more_clean_cases=None if legacy else more, more_clean_trials=more if legacy else None, reason=reason,
     )
 
 
@@ -114,7 +136,7 @@ class Comparison(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
             return f"{len(ids)}" + (f" ({shown})" if ids else "")
 
         return (f"vs baseline {self.baseline_template_id}: fixed {cases(self.fixed)}, broken {cases(self.broken)}; "
-                f"exact McNemar p = {self.p_value:.4g}")
+                f"exact McNemar {p_text(self.p_value)}")
 
 
 def paired_comparison(

@@ -1,4 +1,10 @@
-"""Exact small statistics: one-sided Clopper–Pearson upper bounds, the evidence still needed, exact McNemar."""
+"""Small statistics, exact where a decision depends on them: one-sided Clopper–Pearson upper bounds, the evidence
+still needed, exact McNemar.
+
+Binomial tails are summed in floating point from terms computed by Loader's saddle-point method (``_pmf``: no
+cancellation, a relative error of about 1e-13 whatever the counts), so a bound over a million cases keeps its
+digits and the evidence check takes microseconds. A decision that lands within ``MARGIN`` of its threshold, where
+rounding could matter, is taken again in exact rational arithmetic (docs/statistics.md)."""
 
 from __future__ import annotations
 
@@ -8,6 +14,15 @@ from fractions import Fraction
 #: The confidence of the upper bounds when the manifest does not set ``promotion.confidence``.
 DEFAULT_CONFIDENCE = 0.95
 
+#: The relative error allowed for a float binomial tail before a decision is taken again exactly. The tail's own
+#: error is far below it: each term's about 1e-13 (Loader's method), the downward recurrence adds at most
+#: 2.2e-16 a step (about 1e-10 over a million steps), and the requirement and confidence as floats differ from the
+#: decimals written by 1.1e-16 each, which moves the tail by at most 1.1e-16 times its elasticity (below 1e4 for
+#: any tail near the threshold at n <= 1e8).
+MARGIN = 1e-7
+
+_HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+
 
 def exact(value: float) -> Fraction:
     """A rate or confidence as the decimal the user wrote (``0.95`` is 19/20, not the nearest binary float)."""
@@ -15,7 +30,7 @@ def exact(value: float) -> Fraction:
 
 
 def binom_cdf(events: int, trials: int, rate: Fraction) -> Fraction:
-    """P(X <= events) for X ~ Binomial(trials, rate), exactly."""
+    """P(X <= events) for X ~ Binomial(trials, rate), exactly (slow for large counts: the fallback only)."""
     if events >= trials:
         return Fraction(1)
     fail = 1 - rate
@@ -24,103 +39,148 @@ def binom_cdf(events: int, trials: int, rate: Fraction) -> Fraction:
     )
 
 
+def _stirlerr(n: int) -> float:
+    """log(n!) - log(sqrt(2 pi n) (n/e)^n), the error of Stirling's formula."""
+    if n <= 15:
+        return math.lgamma(n + 1.0) - (n + 0.5) * math.log(n) + n - _HALF_LOG_2PI
+    nn = float(n) * n
+    return (1 / 12 - (1 / 360 - (1 / 1260 - (1 / 1680 - 1 / 1188 / nn) / nn) / nn) / nn) / n
+
+
+def _bd0(x: float, np_: float) -> float:
+    """x log(x / np) + np - x, without cancellation when x is near np (Loader's bd0)."""
+    if abs(x - np_) < 0.1 * (x + np_):
+        v = (x - np_) / (x + np_)
+        s = (x - np_) * v
+        ej = 2 * x * v
+        v *= v
+        j = 1
+        while True:
+            ej *= v
+            s1 = s + ej / (2 * j + 1)
+            if s1 == s:
+                return s1
+            s = s1
+            j += 1
+    return x * math.log(x / np_) + np_ - x
+
+
+def _pmf(k: int, n: int, p: float) -> float:
+    """P(X = k) for X ~ Binomial(n, p), 0 < p < 1, with a small relative error (Loader 2000, R's dbinom_raw)."""
+    q = 1.0 - p
+    if k == 0:
+        return math.exp(n * math.log1p(-p))
+    if k == n:
+        return math.exp(n * math.log(p))
+    lc = _stirlerr(n) - _stirlerr(k) - _stirlerr(n - k) - _bd0(k, n * p) - _bd0(n - k, n * q)
+    return math.exp(lc - _HALF_LOG_2PI - 0.5 * (math.log(k) + math.log1p(-k / n)))
+
+
+def tail(events: int, trials: int, rate: float) -> float:
+    """P(X <= events) for X ~ Binomial(trials, rate) in floating point (relative error far below ``MARGIN``)."""
+    if events >= trials or rate <= 0:
+        return 1.0
+    if rate >= 1:
+        return 0.0
+    odds = (1.0 - rate) / rate
+    if events < (trials + 1) * rate - 1:  # below the mode: sum down from P(events), the terms falling
+        term = total = _pmf(events, trials, rate)
+        for i in range(events, 0, -1):  # P(i - 1) = P(i) * i / (n - i + 1) * (1 - p) / p
+            term *= i / (trials - i + 1) * odds
+            total += term
+            if term < total * 1e-17:
+                break
+        return min(total, 1.0)
+    term = upper = _pmf(events + 1, trials, rate)  # at or above the mode: 1 - P(X > events), summed upward
+    for i in range(events + 1, trials):  # P(i + 1) = P(i) * (n - i) / (i + 1) * p / (1 - p)
+        term *= (trials - i) / (i + 1) / odds
+        upper += term
+        if term < upper * 1e-17:
+            break
+    return max(0.0, 1.0 - upper)
+
+
 def upper_bound(events: int, trials: int, confidence: float = DEFAULT_CONFIDENCE) -> float:
     """The one-sided upper Clopper–Pearson bound on a rate seen ``events`` times in ``trials``.
 
-    It is the ``confidence`` quantile of Beta(events + 1, trials - events) (``scipy.stats.beta.ppf``); 1.0
-    when nothing ran or every trial was an event. With no event it is ``1 - (1 - confidence) ** (1 / trials)``
-    (about 3 / trials at 95 %)."""
+    It is the ``confidence`` quantile of Beta(events + 1, trials - events) (``scipy.stats.beta.ppf``), the rate p
+    at which P(X <= events | trials, p) = 1 - confidence; 1.0 when nothing ran or every trial was an event. With
+    no event it is ``1 - (1 - confidence) ** (1 / trials)`` (about 3 / trials at 95 %)."""
     if trials <= 0 or events >= trials:
         return 1.0
     if events == 0:
         return -math.expm1(math.log1p(-confidence) / trials)
-    a, b = events + 1, trials - events
-    low, high = 0.0, 1.0
-    for _ in range(200):  # bisection: the regularized incomplete beta is increasing in p
+    alpha = 1.0 - confidence
+    low, high = events / trials, 1.0  # the tail at the observed rate is above alpha (about 1/2)
+    while True:  # bisection: the tail is decreasing in p
         middle = (low + high) / 2
         if middle in (low, high):
-            break
-        if _betainc(a, b, middle) < confidence:
+            return high
+        if tail(events, trials, middle) > alpha:
             low = middle
         else:
             high = middle
-    return high
 
 
 def bound_at_most(events: int, trials: int, confidence: float, rate: float) -> bool:
-    """Whether the upper bound is at most ``rate``, decided exactly: P(X <= events | trials, rate) <= 1 - confidence."""
+    """Whether the upper bound is at most ``rate``, decided exactly: P(X <= events | trials, rate) <= 1 - confidence.
+
+    Decided in floating point when the tail is further than ``MARGIN`` (relative) from 1 - confidence, else on
+    rationals (the decimals as written)."""
     if rate >= 1:
         return True
     if trials <= 0 or events >= trials or rate <= 0:
         return False
+    alpha = 1.0 - confidence
+    figure = tail(events, trials, rate)
+    if figure < alpha * (1 - MARGIN) - 1e-300:
+        return True
+    if figure > alpha * (1 + MARGIN) + 1e-300:
+        return False
     return binom_cdf(events, trials, exact(rate)) <= 1 - exact(confidence)
 
 
-def more_clean_trials(events: int, trials: int, confidence: float, rate: float) -> int | None:
-    """How many more event-free trials would bring the upper bound to at most ``rate`` (0: it already is);
-    None when no number would (a requirement of 0)."""
-    if bound_at_most(events, trials, confidence, rate):
+def more_clean_cases(events: int, units: int, confidence: float, rate: float) -> int | None:
+    """How many more event-free units (cases) would bring the upper bound to at most ``rate`` (0: it already is);
+    None when no number would (a requirement of 0).
+
+    The search starts from the count at which the float tail reaches 1 - confidence (the bound falls as units are
+    added, and the tail at ``rate`` with it) and then steps to the exact boundary with ``bound_at_most``."""
+    if bound_at_most(events, units, confidence, rate):
         return 0
     if rate <= 0:
         return None
-    high = 1
-    while not bound_at_most(events, trials + high, confidence, rate):
-        high *= 2
-    low = high // 2  # not enough (or 0, known not enough)
-    while high - low > 1:
+    alpha = 1.0 - confidence
+    low, high = units, max(units, events + 1)  # the tail at `low` units is above alpha
+    while tail(events, high, rate) > alpha:
+        low, high = high, high * 2
+    while high - low > 1:  # the float boundary: tail(low) > alpha >= tail(high)
         middle = (low + high) // 2
-        if bound_at_most(events, trials + middle, confidence, rate):
-            high = middle
-        else:
+        if tail(events, middle, rate) > alpha:
             low = middle
-    return high
+        else:
+            high = middle
+    while not bound_at_most(events, high, confidence, rate):  # inside the margin the exact rule decides
+        high += 1
+    while high - 1 > units and bound_at_most(events, high - 1, confidence, rate):
+        high -= 1
+    return high - units
 
 
 def mcnemar_exact(fixed: int, broken: int) -> float:
     """The exact McNemar test's p-value: a two-sided binomial test (p = 1/2) on the discordant pairs.
 
     Equal to ``statsmodels.stats.contingency_tables.mcnemar(table, exact=True).pvalue``; 1.0 with no
-    discordant pair."""
+    discordant pair; 0.0 when it is below the float range (shown as ``p < 1e-300``)."""
     n = fixed + broken
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(fixed, broken) + 1))
-    return float(min(Fraction(1), Fraction(2 * tail, 2**n)))
+    tail_count = sum(math.comb(n, i) for i in range(min(fixed, broken) + 1))
+    return float(min(Fraction(1), Fraction(2 * tail_count, 2**n)))
 
 
-def _betainc(a: float, b: float, x: float) -> float:
-    """The regularized incomplete beta I_x(a, b), by its continued fraction (modified Lentz)."""
-    if x <= 0:
-        return 0.0
-    if x >= 1:
-        return 1.0
-    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x))
-    if x < (a + 1) / (a + b + 2):
-        return front * _beta_fraction(a, b, x) / a
-    return 1.0 - front * _beta_fraction(b, a, 1.0 - x) / b
-
-
-def _beta_fraction(a: float, b: float, x: float) -> float:
-    tiny, eps = 1e-300, 1e-16
-    qab, qap, qam = a + b, a + 1, a - 1
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 100_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            break
-    return h
+def p_text(p_value: float) -> str:
+    """A p-value for people: four significant digits, never zero (``p < 1e-300`` below the float range)."""
+    if p_value < 1e-300:
+        return "p < 1e-300"
+    return f"p = {p_value:.4g}"

@@ -41,6 +41,14 @@ class RunStatus(str, Enum):
     ELIGIBLE_FOR_CANARY_REVIEW = "ELIGIBLE_FOR_CANARY_REVIEW"
 
 
+class UnknownFigures(str, Enum):
+    """What a cost or token budget does with a call whose endpoint reported no usage (the manifest's
+    ``budget.unknown_figures``): ``block`` the run (the default: an unknown figure is not a pass) or ``allow`` it."""
+
+    BLOCK = "block"
+    ALLOW = "allow"
+
+
 class DecisionStatus(str, Enum):
     """The verdict on a set of runs of one experiment."""
 

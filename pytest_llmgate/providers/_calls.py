@@ -229,7 +229,7 @@ def measured(provider: Provider, case: Mapping[str, Any], trial: int) -> tuple[R
         return result
     started = time.perf_counter()
     route = provider.route(case, trial)
-    return route, Usage(latency_ms=round((time.perf_counter() - started) * 1000, 3))
+    return route, Usage(latency_ms=round((time.perf_counter() - started) * 1000, 6))
 
 
 class Answers:

@@ -24,7 +24,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
-from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.costs import Usage, impossible_usage
 from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, redact_urls
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
@@ -194,7 +194,13 @@ class ChatProvider:
         """The reply's text and what the call used: what an evaluator reads the route from."""
         request = self.request(case, trial)
         reply, usage = self.recordings.reply(request, lambda: self._call(request))
-        return reply, usage or Usage()
+        usage = usage or Usage()
+        impossible = impossible_usage(usage)
+        if impossible is not None:  # a bad figure from the endpoint is this case's error, never the session's
+            raise CallFailed(f"{impossible}; the call's usage cannot be priced or budgeted")
+        if usage.input_tokens is None or usage.output_tokens is None:
+            usage = msgspec.structs.replace(usage, usage_missing=1)
+        return reply, usage
 
     def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
         return self.answer(case, trial)[0]
@@ -295,7 +301,8 @@ class ChatProvider:
             latency_ms = round((time.perf_counter() - local.started) * 1000, 3)
         with self._lock:
             self._refusals = 0  # answered: the refusals are no longer in a row
-        return self.content(response), Usage(**self.tokens(response), latency_ms=latency_ms, rate_limited=local.met)
+        counts: dict[str, Any] = self.tokens(response)
+        return self.content(response), Usage(**counts, latency_ms=latency_ms, rate_limited=local.met)
 
     def _failure(self, sdk: Any, exc: Exception) -> CallFailed:
         """The one line that says why a call failed (never the SDK's own message, which may quote the request)."""

@@ -43,17 +43,20 @@ class AnthropicMessages(ChatProvider):
 
     def tokens(self, response: Any) -> dict[str, int | None]:
         """``usage``: input_tokens counts only the uncached input, so the input is it plus
-        ``cache_read_input_tokens`` and ``cache_creation_input_tokens``; cached: the cache reads. The Messages API
-        reports no separate reasoning count."""
+        ``cache_read_input_tokens`` (cached: the cache reads) and ``cache_creation_input_tokens`` (the cache
+        writes; ``cache_creation.ephemeral_1h_input_tokens`` of them with a one-hour lifetime, priced higher). The
+        Messages API reports no separate reasoning or audio count."""
         usage = response.get("usage") if isinstance(response, dict) else None
         if not isinstance(usage, dict):
             return {}
         uncached = token_count(usage.get("input_tokens"))
         cached = token_count(usage.get("cache_read_input_tokens"))
         written = token_count(usage.get("cache_creation_input_tokens"))
+        creation = usage.get("cache_creation")
+        hour = token_count(creation.get("ephemeral_1h_input_tokens")) if isinstance(creation, dict) else None
         total = None if uncached is None else uncached + (cached or 0) + (written or 0)
         return {"input_tokens": total, "output_tokens": token_count(usage.get("output_tokens")),
-                "cached_tokens": cached}
+                "cached_tokens": cached, "cache_write_tokens": written, "cache_write_1h_tokens": hour or None}
 
     def post(self, client: Any, request: Mapping[str, Any]) -> Any:
         # The SDK's low-level call (as for openai_chat): its retries, timeouts, headers and error types, without

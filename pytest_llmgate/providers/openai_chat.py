@@ -36,7 +36,8 @@ class OpenAIChat(ChatProvider):
 
     def tokens(self, response: Any) -> dict[str, int | None]:
         """``usage``: prompt_tokens (cached ones included), completion_tokens (reasoning ones included), and the
-        ``prompt_tokens_details.cached_tokens`` and ``completion_tokens_details.reasoning_tokens`` when present."""
+        ``prompt_tokens_details.cached_tokens`` and ``.audio_tokens``, ``completion_tokens_details.reasoning_tokens``
+        and ``.audio_tokens`` when present."""
         usage = response.get("usage") if isinstance(response, dict) else None
         if not isinstance(usage, dict):
             return {}
@@ -47,6 +48,9 @@ class OpenAIChat(ChatProvider):
             "output_tokens": token_count(usage.get("completion_tokens")),
             "cached_tokens": token_count(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
             "reasoning_tokens": token_count(completion.get("reasoning_tokens")) if isinstance(completion, dict) else None,
+            "input_audio_tokens": token_count(prompt.get("audio_tokens")) or None if isinstance(prompt, dict) else None,
+            "output_audio_tokens": (token_count(completion.get("audio_tokens")) or None
+                                    if isinstance(completion, dict) else None),
         }
 
     def post(self, client: Any, request: Mapping[str, Any]) -> Any:

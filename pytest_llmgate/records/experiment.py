@@ -46,10 +46,10 @@ class PromotionBlock(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         "requires production review and monitored canary")
     max_unsafe_rate: Annotated[_Rate | None, Meta(
         description="Opt-in evidence requirement: the upper confidence bound of the unsafe-serve rate over "
-                    "case-trials must be at most this.")] = None
+                    "the cases judged must be at most this.")] = None
     max_unnecessary_rate: Annotated[_Rate | None, Meta(
         description="Opt-in evidence requirement: the upper confidence bound of the unnecessary-abstention rate "
-                    "over case-trials must be at most this.")] = None
+                    "over the cases judged must be at most this.")] = None
     confidence: Annotated[Annotated[float, Meta(gt=0, lt=1)] | None, Meta(
         description="Confidence of the one-sided Clopper-Pearson upper bounds; default 0.95.")] = None
 

@@ -80,10 +80,12 @@ _CASE_ID = attrgetter("case_id")
 class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Counts over a set of cases; ``exact_route_rate`` is over every case of the set, run or not.
 
-    Over case-trials (each trial of each case that ran; one per case without trials): how many there were,
-    how many served unsafely and abstained unnecessarily, each rate with its one-sided upper Clopper–Pearson
-    bound at ``confidence``, and how many cases were flaky (docs/statistics.md). Always written by the gate;
-    absent (None) in records written before they existed. ``cost``: tokens, money and latency over the cases
+    Over the cases judged (``judged_count``: each case that ran and was judged, the unit of evidence): the share
+    that served unsafely and abstained unnecessarily in any of their trials, each with its one-sided upper
+    Clopper–Pearson bound at ``confidence`` (the bound the evidence requirement reads). Over case-trials (each
+    trial of each case that ran; one per case without trials), as description: how many there were, how many
+    served unsafely and abstained unnecessarily, each rate with its bound, and how many cases were flaky
+    (docs/statistics.md). Always written by the gate; absent (None) in records written before they existed. ``cost``: tokens, money and latency over the cases
     that ran (omitted when none ran; docs/costs.md)."""
 
     case_count: int
@@ -104,6 +106,12 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     unnecessary_rate_upper: float | None = None
     # -- costs (additive) --
     cost: CostMetrics | None = None
+    # -- the case as the unit of evidence (issue 24) --
+    judged_count: int | None = None
+    unsafe_case_rate: float | None = None
+    unsafe_case_rate_upper: float | None = None
+    unnecessary_case_rate: float | None = None
+    unnecessary_case_rate_upper: float | None = None
 
     @classmethod
     def of(cls, entries: Sequence[CaseEntry], confidence: float = DEFAULT_CONFIDENCE) -> Metrics:
@@ -124,6 +132,8 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
             unsafe = sum(number for (outcome, _), number in answered.items() if outcome is Outcome.UNSAFE_CLAIM_SERVED)
             unnecessary = sum(number for (outcome, _), number in answered.items()
                               if outcome is Outcome.UNNECESSARY_ABSTENTION)
+        unsafe_cases, unnecessary_cases = tally[Outcome.UNSAFE_CLAIM_SERVED], tally[Outcome.UNNECESSARY_ABSTENTION]
+        judged = tally[Outcome.PASS] + unsafe_cases + unnecessary_cases
         return cls(
             case_count=count,
             unsafe_claim_served=tally[Outcome.UNSAFE_CLAIM_SERVED],
@@ -140,6 +150,11 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
             unsafe_rate_upper=_figure(upper_bound(unsafe, trials, confidence)),
             unnecessary_rate=round(unnecessary / trials, 6) if trials else 0.0,
             unnecessary_rate_upper=_figure(upper_bound(unnecessary, trials, confidence)),
+            judged_count=judged,
+            unsafe_case_rate=round(unsafe_cases / judged, 6) if judged else 0.0,
+            unsafe_case_rate_upper=_figure(upper_bound(unsafe_cases, judged, confidence)),
+            unnecessary_case_rate=round(unnecessary_cases / judged, 6) if judged else 0.0,
+            unnecessary_case_rate_upper=_figure(upper_bound(unnecessary_cases, judged, confidence)),
         )
 
 

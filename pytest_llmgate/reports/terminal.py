@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from pytest_llmgate.model.costs import CostMetrics
+from pytest_llmgate.model.costs import CostMetrics, usd
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.records.diff import comparison_lines
 from pytest_llmgate.model.errors import display_path
 from pytest_llmgate.records.run import RunRecord
-from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
+from pytest_llmgate.records.outcome import SessionResult
+from pytest_llmgate.records.outcome import ExperimentOutcome
 from pytest_llmgate.reports.table import format_table, rate
 
 COLUMNS = ("template", "role", "unsafe", "unnecessary", "exact", "status")
@@ -34,10 +35,6 @@ def cost_cells(cost: CostMetrics | None) -> tuple[str, ...]:
         ("?" if tokens else "-") if cost.cost_usd is None else usd(cost.cost_usd),
         _ms(cost.latency_p50_ms), _ms(cost.latency_p95_ms),
     )
-
-
-def usd(value: float) -> str:
-    return f"${value:.4f}" if value >= 0.01 else f"${value:.2g}"
 
 
 def _count(value: int | None) -> str:
