@@ -92,7 +92,8 @@ class JudgeBench:
 
     def ours(self) -> tuple[float, list[dict[str, Any]]]:
         """The judging path in the session's pool: candidate replies replayed, each judged live."""
-        from pytest_llmgate.engine.session import GateSession, Selection
+        from pytest_llmgate.engine.plan import Selection
+        from pytest_llmgate.engine.session import GateSession
         from pytest_llmgate.model.vocab import RecordMode
         from pytest_llmgate.providers import ProviderOptions
 

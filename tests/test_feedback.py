@@ -206,5 +206,5 @@ def test_a_misspelt_required_key_names_the_unknown_key_next_to_the_missing_one(
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([
         "exp/llmgate.yaml:4: unknown key 'evalutor_version', a misspelling of 'evaluator_version'? (allowed: "
-        "experiment, policy_id, evidence_version, evaluator_version, suites, templates, handoff, promotion, budget)"
+        "experiment, policy_id, evidence_version, evaluator_version, suites, templates, handoff, promotion, budget, evaluator)"
     ])

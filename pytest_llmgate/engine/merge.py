@@ -33,7 +33,7 @@ from pytest_llmgate.io.history import run_files
 from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.run import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 from pytest_llmgate.records.report import SessionReport
-from pytest_llmgate.engine.session import WAITS_FOR_MERGE
+from pytest_llmgate.engine.plan import WAITS_FOR_MERGE
 from pytest_llmgate.records.outcome import SessionResult
 from pytest_llmgate.records.outcome import PlannedRun
 from pytest_llmgate.records.outcome import ExperimentOutcome

@@ -18,7 +18,8 @@ from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary
 from pytest_llmgate.plugin.nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, RunItem, RunItemInfo
 from pytest_llmgate.plugin.options import value
-from pytest_llmgate.engine.session import GateSession, PartSpec, Selection, selection_hint
+from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
+from pytest_llmgate.engine.session import GateSession
 from pytest_llmgate.records.outcome import SessionResult, run_gate_failure
 from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.reports.terminal import summary_lines

@@ -1,0 +1,249 @@
+"""Writing what a session found: a run record (and its redacted report) per planned run, then the session report,
+signed when a key is set, each handed to the exporters' hooks first; and the in-progress marker at the start."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+
+from pytest_llmgate.engine.judging import judge_notes, judged_verdict, standing, with_standing
+from pytest_llmgate.engine.loading import Experiments
+from pytest_llmgate.engine.plan import WAITS_FOR_MERGE, PartSpec
+from pytest_llmgate.engine.pricing import Pricing
+from pytest_llmgate.engine.providing import Providers
+from pytest_llmgate.io.provenance import code_commit, llmgate_version
+from pytest_llmgate.io.signing import sign, signing_key
+from pytest_llmgate.io.store import (
+    PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, relative_to_records, timestamp, utc_now, write_new,
+    write_new_hashed, write_replacing,
+)
+from pytest_llmgate.model.decision import decide
+from pytest_llmgate.model.errors import ExportError, LlmgateError, RecordError, redact_urls
+from pytest_llmgate.model.evaluate import CaseResult
+from pytest_llmgate.model.results import RunResults
+from pytest_llmgate.model.vocab import DecisionStatus, Role
+from pytest_llmgate.records.codec import dump, dump_chunks, from_data, to_data
+from pytest_llmgate.records.diff import compare, counterpart
+from pytest_llmgate.records.experiment import Experiment
+from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
+from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.records.run import Artifact, Part, RunRecord, aggregates, build_run_record, implied_latencies, redacted_eval
+
+T = TypeVar("T")
+
+RecordHook = Callable[[dict[str, Any], Mapping[str, Path]], None]
+ReportHook = Callable[[dict[str, Any], Path], None]
+
+
+class RecordWriter:
+    """Writes a session's records and report into ``out_dir``. ``results`` and ``notes`` are the session's own (it
+    fills them as cases run); ``part`` is set when the session runs one part of a split run; ``stored`` holds the
+    runs of ``--llmgate-compare-to`` when it is given."""
+
+    def __init__(self, out_dir: Path, experiments: Experiments, providers: Providers, pricing: Pricing,
+                 plans: Callable[[Experiment], tuple[PlannedRun, ...]], results: dict[tuple[str, str], RunResults],
+                 notes: list[str]) -> None:
+        self.out_dir = out_dir
+        self.experiments = experiments
+        self.providers = providers
+        self.pricing = pricing
+        self.plans = plans
+        self.results = results
+        self.notes = notes
+        self.started = utc_now()
+        self.part: PartSpec | None = None
+        self.compare_to: Path | None = None
+        self.stored: list[RunRecord] = []
+
+    def finish(self, collected: Iterable[Path], on_record: RecordHook | None, on_report: ReportHook) -> SessionResult:
+        """Build, hand to the hooks, and write every run record, then the session report. ``on_record`` is None
+        when nothing listens for run records: a record is then written as built, never turned into plain data."""
+        finished = utc_now()
+        if self.part is not None:
+            self.notes.append(self._part_note())
+        outcomes: list[ExperimentOutcome] = []
+        run_paths: list[Path] = []
+        errors: list[LlmgateError] = []
+        for directory in sorted(collected):
+            try:
+                experiment = self.experiments.load(directory)
+            except LlmgateError:
+                continue
+            plans = self.plans(experiment)
+            if not plans:
+                continue
+            records: list[RunRecord] = []
+            unrecorded: list[tuple[str, str]] = []
+            not_run = []
+            for plan in plans:
+                if not self.results.get((str(experiment.directory), plan.template_id)):
+                    not_run.append(plan)  # deselected or never reached: no record, listed in the report
+                    continue
+                baselines = [record for record in records if record.role is Role.BASELINE]
+                try:
+                    record, path = self._write_run(experiment, plan, finished, on_record, errors, baselines)
+                except RecordError as exc:
+                    errors.append(exc)
+                    unrecorded.append((plan.template_id, exc.message()))
+                    continue
+                records.append(record)
+                run_paths.append(path)
+            not_run_candidates = [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE]
+            verdict = judged_verdict(decide(records, [template_id for template_id, _ in unrecorded], not_run_candidates),
+                                     records)
+            self.notes.extend(judge_notes(experiment, [plan.template_id for plan in plans], standing(experiment)))
+            if self.part is not None and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
+                verdict = dataclasses.replace(
+                    verdict, reason=f"{verdict.reason}; this session is part {self.split_id()} of a split run: "
+                                    f"{WAITS_FOR_MERGE}")
+            outcomes.append(ExperimentOutcome(
+                experiment=experiment, records=tuple(records), not_run=tuple(not_run),
+                verdict=verdict, frozen=self.experiments.frozen(experiment), unrecorded=tuple(unrecorded),
+            ))
+        notes = tuple(self.notes)
+        if not outcomes:
+            return SessionResult(outcomes=(), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors),
+                                 notes=notes)
+        report = to_data(SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=()).report(
+            timestamp(finished)
+        ))
+        if notes:
+            report["notes"] = [*report.get("notes", ()), *notes]
+        report_path = self.out_dir / REPORT_FILE
+        _call_hook(lambda: on_report(report, report_path), errors)
+        try:
+            write_replacing(report_path, dump(sign(_checked(report, SessionReport, report_path), signing_key())))
+        except RecordError as exc:
+            errors.append(exc)
+            report_path = None  # type: ignore[assignment]
+        return SessionResult(outcomes=tuple(outcomes), report_path=report_path, run_paths=tuple(run_paths),
+                             errors=tuple(errors), notes=notes)
+
+    def _write_run(
+        self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook | None,
+        errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
+    ) -> tuple[RunRecord, Path]:
+        run_id = new_run_id(utc_now())
+        results = self.results.get((str(experiment.directory), plan.template_id)) or RunResults(
+            str(experiment.directory), plan.template_id, plan.role, None)
+        candidate = experiment.candidates[plan.template_id]
+        draft = build_run_record(
+            experiment=experiment,
+            candidate=candidate,
+            role=plan.role,
+            results=results,
+            run_id=run_id,
+            started_at=timestamp(self.started),
+            finished_at=timestamp(finished),
+            code_commit=code_commit(experiment.directory),
+            version=llmgate_version(),
+            frozen=self.experiments.frozen(experiment),
+            extra_params=dict(self.providers.factory(candidate).params(candidate, self.providers.context(experiment))),
+            baselines=baselines,
+            pricer=self.pricing.pricer(candidate, results),
+            budget=experiment.budget,
+            experiment_path=relative_to_records(experiment.directory, self.out_dir),
+        )
+        if self.part is not None:
+            draft = self._as_part(experiment, draft, results, baselines)
+        draft = with_standing(draft, standing(experiment), results)
+        if self.compare_to is not None:
+            before, matched_by = counterpart(draft, self.stored)
+            draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
+        report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
+        report_path = self.out_dir / report_rel
+        report_sha256 = write_new_hashed(report_path, dump_chunks(redacted_eval(draft)))
+        try:  # the pair is kept consistent: no redacted report stays behind without its run record
+            artifact = Artifact(path=report_rel, sha256=report_sha256)
+            record = msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))
+            del draft
+            path = self.out_dir / RUNS / f"{run_id}.json"
+            key = signing_key()
+            if on_record is None:  # signed as it is, never turned into data whole
+                record = sign(record, key)
+            else:
+                # As data, for the hooks to see and edit, and for the signature; an edited copy is checked.
+                data = to_data(record)
+                files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
+                files[report_rel] = report_path
+                if on_record is not None:
+                    _call_hook(lambda: on_record(data, files), errors)
+                record = sign(_checked(data, RunRecord, path), key)
+                del data
+            write_new(path, dump_chunks(record))
+        except BaseException:
+            report_path.unlink(missing_ok=True)
+            raise
+        return record, path
+
+    def _as_part(self, experiment: Experiment, draft: RunRecord, results: Mapping[str, Sequence[CaseResult]],
+                 baselines: Sequence[RunRecord]) -> RunRecord:
+        """A part's record and what the merge needs of it: a split job's holds the cases it evaluated and their
+        figures; a session narrowed by ``-k``/``--deselect``/``--lf`` keeps every case (``PartSpec``)."""
+        assert self.part is not None
+        evaluated = [entry for entry in draft.cases if entry.case_id in results]
+        latencies = {case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
+                     for case_id, ran in results.items() if ran}
+        part = Part(split_id=self.split_id(), selection=self.part.selection,
+                    case_ids=tuple(entry.case_id for entry in draft.cases), cases_sha256=draft.cases_sha256,
+                    latencies_ms={entry.case_id: latencies[entry.case_id] for entry in evaluated
+                                  if latencies.get(entry.case_id, ()) != implied_latencies(entry.cost)})
+        if not self.part.only_evaluated:
+            return msgspec.structs.replace(draft, part=part)
+        return msgspec.structs.replace(
+            draft, part=part,
+            **aggregates(evaluated, draft.complete, latencies, [suite.name for suite in experiment.suites], draft.role,
+                         draft.promotion, draft.budget, baselines),
+        )
+
+    def split_id(self) -> str:
+        """The part's split id: as asked for, else ``cases-`` and a digest of every (experiment, template, case) run."""
+        if self.part is not None and self.part.split_id:
+            return self.part.split_id
+        ran = sorted(f"{experiment}\0{template}\0{case_id}" for (experiment, template), cases in self.results.items()
+                     for case_id in cases)
+        return "cases-" + hashlib.sha256("\n".join(ran).encode("utf-8")).hexdigest()[:12]
+
+    def _part_note(self) -> str:
+        ran = sum(len(cases) for cases in self.results.values())
+        selection = self.part.selection if self.part is not None else ""
+        return (f"llmgate: this session is part {self.split_id()} of a split run ({selection}; {ran} case result(s)); "
+                f"its exit status reflects only the cases it ran; {WAITS_FOR_MERGE}")
+
+    def mark_in_progress(self) -> None:
+        """Before any run, replace the last session's report with one that holds no verdict: a CI step reading
+        ``report.json`` after this session stopped on bad input, was interrupted or killed never sees a verdict
+        this session did not reach. The last report is kept whole as ``report.previous.json``."""
+        report = self.out_dir / REPORT_FILE
+        try:
+            previous = report.read_bytes()
+        except OSError:
+            previous = None
+        if previous is not None:
+            write_replacing(self.out_dir / PREVIOUS_REPORT_FILE, previous)
+        marker = SessionReport(generated_at=timestamp(self.started), experiments=(), in_progress=True)
+        write_replacing(report, dump(sign(marker, signing_key())))
+
+
+def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:
+    """Run an exporter hook; its failure is one error line, and the local records are written all the same."""
+    try:
+        call()
+    except LlmgateError as exc:
+        errors.append(exc)
+    except Exception as exc:  # noqa: BLE001 - any exporter failure is reported, never lost
+        errors.append(ExportError(None, None, redact_urls(f"{type(exc).__name__}: {exc}".splitlines()[0])))
+
+
+def _checked(data: Any, kind: type[T], path: Path) -> T:
+    """A hook's edited copy of a record or report, checked against its definition before it is written."""
+    try:
+        return from_data(data, kind)
+    except msgspec.ValidationError as exc:
+        raise RecordError(path, None, f"an exporter hook left it invalid ({exc}); it is not written") from None
