@@ -9,6 +9,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,16 @@ from typing import Any
 import pytest
 
 from .conftest import FIX, FIX_B, THREE_RUNS, case, read_report, runs_by_template
+
+# Imported here, once, when installed: pytester's in-process runs drop the modules first imported inside a test,
+# and what they leave behind breaks the next in-process runs (the LLM SDK, MLflow's SQL store).
+for _module in ("openai", "httpcore", "mlflow", "mlflow.store.tracking.sqlalchemy_store"):
+    with warnings.catch_warnings():  # as pytest.importorskip: a dependency's deprecation warning is not ours
+        warnings.simplefilter("ignore")
+        try:
+            __import__(_module)
+        except ImportError:
+            pass
 
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -291,3 +304,90 @@ def test_the_report_shows_costs_trials_bounds_and_mcnemar_as_the_record_says(
 def _report_runs(pytester: pytest.Pytester) -> list[dict[str, Any]]:
     (experiment,) = read_report(pytester.path / ".llmgate")["experiments"]
     return list(experiment["runs"])
+
+
+# -- the replies view: for the person who ran the session, never for the records ------------------
+def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else_holds_them(
+    pytester: pytest.Pytester, make_experiment: Any, llm_server: Any, browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openai", reason="the openai extra is not installed")
+    pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
+    monkeypatch.setenv("LLMGATE_TEST_KEY", "sk-test-html")
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    unsafe = llm_template(llm_server, trials=2)
+    unsafe["prompt"] = {**unsafe["prompt"], "system": "You answer questions about CI failures. Serve always. Reply "
+                                                      "with JSON."}
+    make_experiment("exp", suites={"main": LLM_CASES}, templates={"careful": llm_template(llm_server), "eager": unsafe})
+    both = ("exp", "--llmgate-candidate=careful", "--llmgate-candidate=eager", "-p", "no:cacheprovider")
+    pytester.runpytest(*both, "--llmgate-record=new_episodes", "--llmgate-out=live")
+    llm_server.stop()  # from here on: replayed, no server
+
+    refused = pytester.runpytest(*both, "--llmgate-save-replies=.llmgate/replies.json")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*--llmgate-save-replies=*replies.json: is inside the records folder*"])
+
+    tracking = f"sqlite:///{pytester.path / 'exports' / 'mlflow.db'}"
+    result = pytester.runpytest(*both, "--llmgate-save-replies=mine/replies.json", "--llmgate-html=report.html",
+                                "--llmgate-markdown=summary.md", "--llmgate-mlflow", f"--llmgate-mlflow-uri={tracking}")
+    result.stdout.fnmatch_lines(["replies: *replies.json (case input and model output*never part of the records)"])
+    result.stdout.no_fnmatch_line("*ERROR llmgate*")
+    saved = json.loads((pytester.path / "mine" / "replies.json").read_text())
+    runs = runs_by_template(pytester.path / ".llmgate")
+    for entry in saved["cases"]:  # each case's verdict is its run record's
+        (recorded,) = [c for c in runs[entry["template_id"]]["cases"] if c["case_id"] == entry["case_id"]]
+        assert entry["outcome"] == recorded["outcome"]
+        assert all(trial["source"] == "replayed" for trial in entry["trials"])
+    replies = {trial["reply"] for entry in saved["cases"] for trial in entry["trials"]}
+    assert len(replies) == 2 and None not in replies  # a careful ABSTAIN and an eager SERVE, as JSON
+    assert "root cause from the cited evidence" in "".join(replies)
+
+    # under xdist the workers' transcripts reach the same file
+    xdist = pytester.runpytest(*both, "--llmgate-save-replies=xdist.json", "--llmgate-out=xdist-records", "-n", "2")
+    assert xdist.ret == result.ret
+    assert json.loads((pytester.path / "xdist.json").read_text())["cases"] == saved["cases"]
+    assert not list(pytester.path.glob(".xdist.json.*"))  # the workers' parts are merged and gone
+
+    done = subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", "view", "mine/replies.json"],
+                          cwd=pytester.path, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "replies view: mine/replies.html (3 case(s), 2 candidate(s))" in done.stdout
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto((pytester.path / "mine" / "replies.html").as_uri())
+    case_c2 = page.locator('section.case[data-case="c2"]')
+    careful, eager = case_c2.locator('article[data-template="careful"]'), case_c2.locator('article[data-template="eager"]')
+    left, right = careful.bounding_box(), eager.bounding_box()
+    assert left["y"] == right["y"] and left["x"] + left["width"] <= right["x"]  # side by side
+    by_template = {e["template_id"]: e for e in saved["cases"] if e["case_id"] == "c2"}
+    assert careful.locator(".verdict").inner_text() == "PASS"
+    assert eager.locator(".verdict").inner_text() == "UNSAFE_CLAIM_SERVED (0/2 trials passed)"
+    assert careful.locator("pre.reply").inner_text() == by_template["careful"]["trials"][0]["reply"]
+    assert [text for text in eager.locator("pre.reply").all_inner_texts()] == [
+        trial["reply"] for trial in by_template["eager"]["trials"]]
+    assert eager.locator(".trial-head").first.inner_text() == "trial 1 of 2: SERVE (replayed)"
+    prompt = case_c2.locator("details.prompt").first
+    prompt.locator("summary").click()  # the prompt, folded under each candidate's column, opens on a click
+    assert "Question: why did build 4411 fail?" in prompt.inner_text()
+    assert all(url.startswith("file://") for url in requests)
+    page.close()
+
+    # nothing the gate writes for others holds a reply: records, report, HTML, Markdown, the MLflow export
+    written = [path for path in pytester.path.rglob("*") if path.is_file()
+               and not path.is_relative_to(pytester.path / "exp")  # the experiment and its recordings
+               and path.name not in ("replies.json", "replies.html", "xdist.json")]
+    assert {path.name for path in written} >= {"report.json", "report.html", "summary.md", "mlflow.db"}
+    for path in written:
+        data = path.read_bytes()
+        for reply in replies:
+            assert reply.encode() not in data, path
+        assert b"root cause from the cited evidence" not in data, path
+
+    bad = pytester.path / "not-replies.json"
+    bad.write_text('{"schema": "llmgate.run/1"}')
+    done = subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", "view", str(bad)],
+                          cwd=pytester.path, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("llmgate: error: not-replies.json: not a replies file written by "
+                                  "--llmgate-save-replies")
