@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from pytest_llmgate.reports.html import money
+
 from .conftest import FIX, FIX_B, THREE_RUNS, case, read_report, runs_by_template
 
 # Imported here, once, when installed: pytester's in-process runs drop the modules first imported inside a test,
@@ -248,6 +250,8 @@ def test_the_report_shows_costs_trials_bounds_and_mcnemar_as_the_record_says(
     pytester: pytest.Pytester, gated: Any, browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     gated("--llmgate-record=new_episodes", "--llmgate-out=main")
+    for trials in ("--llmgate-trials=5", "--llmgate-trials=10"):  # stored runs for the charts: one of 5 trials
+        pytester.runpytest("exp", "--llmgate-candidate=sampled", trials, "-p", "no:cacheprovider")
     monkeypatch.setenv("FLAKY", "1")
     result = gated("--llmgate-compare-to=main", "--llmgate-html=report.html")
     result.stdout.fnmatch_lines(["*flaky: sampled: 1 case(s); worst: c2 (9 of 10 passed, agreement 90%)*"])
@@ -291,6 +295,9 @@ def test_the_report_shows_costs_trials_bounds_and_mcnemar_as_the_record_says(
     assert page.locator("table.changed tr.ch-broken td").first.inner_text() == "c2"
     # axes on the charts
     assert page.locator("figure.chart text.axis-label").count() == 3
+    captions = page.locator("figure.chart figcaption").all_inner_texts()
+    assert [caption.split(";")[0] for caption in captions] == [  # the 5-trial run is not charted with 10-trial ones
+        "unsafe: 1 run(s), one trial per case", "llm: 1 run(s), one trial per case", "sampled: 2 run(s), 10 trials per case"]
     # the layout holds on a laptop and on a phone: no table cut off (element widths, not eyes)
     for width, strict in ((1280, True), (390, False)):
         page.set_viewport_size({"width": width, "height": 900})
@@ -391,3 +398,8 @@ def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith("llmgate: error: not-replies.json: not a replies file written by "
                                   "--llmgate-save-replies")
+
+
+def test_money_is_money() -> None:
+    assert [money(value) for value in (0.0, 3.6e-05, 0.000123456, 0.0123, 0.5, 12.5, 1234.5)] == [
+        "$0", "$0.000036", "$0.00012", "$0.0123", "$0.5", "$12.50", "$1,234.50"]
