@@ -16,8 +16,11 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-
 BASELINE = "ci-answerer-v1.1-regression"
 FIX = "ci-answerer-v1.2-fix"
 FIX_B = "ci-answerer-v1.2-fix-b"
-EVALUATION_SHA = "94dfc930d2829d2c"  # the example's evaluation fingerprint, SPEC §4
+EVALUATION_SHA = "94dfc930d2829d2c"  # the example's evaluation fingerprint (docs/experiments.md)
 THREE_RUNS = (f"--llmgate-baseline={BASELINE}", f"--llmgate-candidate={FIX}", f"--llmgate-candidate={FIX_B}")
+
+#: Golden files are data the tests read (an experiment signed the earlier way among them), not tests to collect.
+collect_ignore = ["golden"]
 
 
 @pytest.fixture

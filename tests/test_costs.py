@@ -449,7 +449,7 @@ def test_the_issue_s_cache_write_figure_is_the_list_s() -> None:
 
 
 def test_money_is_shown_with_enough_digits_to_compare() -> None:
-    assert usd(0.00115) == "$0.00115" and usd(3.5e-05) == "$0.000035" and usd(1.5) == "$1.5000"
+    assert usd(0.00115) == "$0.00115" and usd(3.5e-05) == "$0.000035" and usd(1.5) == "$1.50"
     metrics = cost_metrics([case_cost([Usage(input_tokens=35, output_tokens=0, latency_ms=1.0)], Price(1, 1).of)],
                            [1.0])
     (reason,) = over_budget(Budget(max_cost_per_case_usd=3.4e-05), metrics)

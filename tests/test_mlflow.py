@@ -143,7 +143,7 @@ def test_mlflow_adds_no_warnings_of_its_own_to_the_session(pytester: pytest.Pyte
     result = pytester.runpytest_subprocess("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-mlflow",
                                            "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["mlflow: 1 run(s) logged to sqlite:///*/.llmgate/mlflow.db", "*= 4 passed in *"])
+    result.stdout.fnmatch_lines(["mlflow: 1 run(s) logged to sqlite:///*/.llmgate/mlflow.db", "*= 5 passed in *"])
     result.stdout.no_fnmatch_line("*warnings summary*")
 
 

@@ -12,6 +12,7 @@ import msgspec
 
 from pytest_llmgate.model.canary import canary_call, unsafe_requests_in
 from pytest_llmgate.cli.calibrate import add_calibrate
+from pytest_llmgate.cli.view import add_view
 from pytest_llmgate.records.codec import dump, load, load_json
 from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
@@ -113,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
     fingerprint.set_defaults(handler=cmd_fingerprint)
 
     add_calibrate(commands)
+    add_view(commands)
     return parser
 
 

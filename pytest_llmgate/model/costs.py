@@ -84,13 +84,18 @@ def impossible_usage(usage: Usage) -> str | None:
 
 
 def usd(value: float) -> str:
-    """Money for people: dollars with enough significant digits to tell two figures apart (``$0.00115``,
-    ``$3.5e-05`` is ``$0.000035``); cents and up with four decimals."""
-    if value >= 0.01 or value == 0:
-        return f"${value:.4f}"
+    """Money for people, never in exponent notation, with enough significant digits to tell two figures apart:
+    ``$0``, ``$0.000035``, ``$0.00115``, ``$0.0123``, ``$0.50``, ``$1.0012``, ``$1,234.50``. The one money
+    formatter of the package (terminal, Markdown, HTML, budget messages)."""
+    if value == 0:
+        return "$0"
+    if abs(value) >= 0.01:
+        text = f"{value:,.4f}".rstrip("0")
+        whole, _, cents = text.partition(".")
+        return f"${whole}.{cents.ljust(2, '0')}"
     text = f"{value:.3g}"
     if "e" in text:
-        digits = -math.floor(math.log10(value)) + 2
+        digits = -math.floor(math.log10(abs(value))) + 2
         text = f"{value:.{digits}f}".rstrip("0")
     return f"${text}"
 

@@ -70,6 +70,10 @@ OPTIONS: tuple[Option, ...] = (
                 "records folder or report.json, e.g. main's: fixed, broken and unchanged cases, metric deltas."),
     Option(flag="--llmgate-html", dest="html", kind="path", metavar="PATH",
            help="write a self-contained HTML report (decision, case x candidate matrix, metrics, provenance)."),
+    Option(flag="--llmgate-save-replies", dest="save_replies", kind="path", metavar="PATH", ini=False,
+           help="also write each candidate's prompt and replies per case to PATH (case input and model output: "
+                "for you to read with `llmgate view PATH`; never inside the records folder, never in records, "
+                "reports or exports; command line only)."),
     Option(flag="--llmgate-part", dest="part", kind="text", metavar="ID",
            help="this session runs one part of a split run (e.g. the CI matrix index): its records are parts, "
                 "merged into one decision by `llmgate merge`. Deselected cases (pytest-split, pytest-shard, -k, "

@@ -61,6 +61,11 @@ class Wiring:
             compare_to=value(config, "compare_to"),
         )
         config.stash[GATE_KEY] = gate
+        replies = value(config, "save_replies")
+        if replies:
+            from pytest_llmgate.plugin.replies import ReplySaver  # only when asked for
+
+            config.pluginmanager.register(ReplySaver(replies, gate.out_dir, config), "llmgate-replies")
         config.pluginmanager.register(_ResultListener(gate, self.controller), "llmgate-results")
         if value(config, "mlflow") and self.controller:
             from pytest_llmgate.exporters.mlflow import MlflowExporter  # MLflow is imported at the first record
@@ -114,6 +119,9 @@ class Wiring:
             config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
             config.workeroutput[DESELECTED_KEY] = gate.deselected  # type: ignore[attr-defined]
             config.workeroutput[RUN_ITEMS_KEY] = [info.to_payload() for info in run_items]  # type: ignore[attr-defined]
+            saver = config.pluginmanager.get_plugin("llmgate-replies")
+            if saver is not None:
+                saver.write_part()
             return
         listener = config.pluginmanager.get_plugin("llmgate-results")
         if listener is not None:
@@ -135,6 +143,9 @@ class Wiring:
                                                                                     path=path),
         )
         self.result = result = result.with_errors(_write_summaries(config, result))
+        saver = config.pluginmanager.get_plugin("llmgate-replies")
+        if saver is not None:
+            self.result = result = result.with_errors(saver.write(result))
         failed = self._judge_runs(run_items, result)
         # pytest worked out its exit status before these reports: a failed run item is a failed test. A record,
         # report or summary that could not be written fails the session too (its ERROR line says which).
@@ -189,6 +200,9 @@ class Wiring:
         terminalreporter.write_sep("=", "llmgate")
         for line in summary_lines(result):
             terminalreporter.write_line(line)
+        saver = self.config.pluginmanager.get_plugin("llmgate-replies")
+        if saver is not None:
+            terminalreporter.write_line(saver.summary_line())
         for name in _EXPORTERS:  # where an exporter put the runs (its own lines, when it has any)
             exporter = self.config.pluginmanager.get_plugin(name)
             for line in getattr(exporter, "summary_lines", lambda: [])():

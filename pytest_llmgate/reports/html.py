@@ -1,7 +1,8 @@
 """The HTML report (``--llmgate-html``): one self-contained file, no network, every value escaped, no case input.
 
-The static parts (decision, runs, metrics, fingerprints, provenance, the chart) are rendered here; the case x
-run matrix is drawn in the page from the data embedded as JSON in a ``<script type="application/json">``, with a
+The static parts (decision, runs, trials and bounds, the paired comparison, cost and latency with the budget,
+the judge, the comparison with a stored run, metrics, fingerprints, provenance, the charts) are rendered here;
+the case x run matrix is drawn in the page from the data embedded as JSON in a ``<script type="application/json">``, with a
 small script for its filters (failures only, changes against the compared run only)."""
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Any
 
 import msgspec
 
+from pytest_llmgate.model.costs import Budget, CostMetrics, usd
 from pytest_llmgate.model.decision import decision_text
+from pytest_llmgate.model.evidence import percent
 from pytest_llmgate.records.diff import CHANGE_ORDER, delta_text, headline
 from pytest_llmgate.io.history import run_files
-from pytest_llmgate.records.run import Metrics, RunRecord
+from pytest_llmgate.records.run import CaseEntry, Metrics, RunRecord
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.reports.table import rate
 from pytest_llmgate.model.vocab import CaseChange, Outcome
@@ -92,56 +95,52 @@ def _history(out_dir: Path) -> list[_RunHead]:
 def _experiment_section(index: int, outcome: ExperimentOutcome, history: Sequence[_RunHead]) -> str:
     experiment = outcome.experiment
     verdict = outcome.verdict
+    records = outcome.records
     comparable = "yes" if verdict.comparable else "NO: " + "; ".join(
         f"{issue.field} differs" for issue in verdict.issues)
-    rows = "".join(_run_row(record) for record in outcome.records)
+    rows = "".join(_run_row(record) for record in records)
     not_run = "".join(f"<li>{_e(plan.template_id)} ({_e(plan.role.value)}): not run, no record</li>"
                       for plan in outcome.not_run)
     prints = "".join(f"<tr><th>{_e(name)}</th><td><code>{_e(value)}</code></td></tr>"
                      for name, value in experiment.fingerprints.items())
-    provenance = "".join(
-        f"<tr><th>{_e(record.template_id)}</th><td><code>{_e(record.run_id)}</code></td>"
-        + "".join(f"<td><code>{_e(record.params.get(key, '-'))}</code></td>" for key in PROVENANCE_PARAMS)
-        + f"<td>{_e(record.started_at)} - {_e(record.finished_at)}</td></tr>"
-        for record in outcome.records
-    )
-    suites = sorted({suite for record in outcome.records for suite in record.suite_metrics})
+    suites = sorted({suite for record in records for suite in record.suite_metrics})
     suite_rows = "".join(
         f"<tr><th>{_e(record.template_id)}</th>" + "".join(_metric_cells(record.suite_metrics.get(suite))
                                                            for suite in suites) + "</tr>"
-        for record in outcome.records
+        for record in records
     )
     suite_head = "".join(f'<th colspan="3">{_e(suite)}</th>' for suite in suites)
     suite_sub = "<th>unsafe</th><th>unnecessary</th><th>exact</th>" * len(suites)
-    comparisons = "".join(
-        f"<li><b>{_e(record.template_id)}</b>: {_e(headline(record.comparison))}"
-        + (f"; {_e(delta_text(record.comparison))}" if record.comparison.comparable else "") + "</li>"
-        for record in outcome.records if record.comparison is not None
-    )
-    charts = "".join(_chart(record, history) for record in outcome.records)
+    charts = "".join(_chart(record, history) for record in records)
     return f"""
 <section class="experiment" id="exp-{index}">
 <h2>{_e(experiment.name)}</h2>
 <p>Comparable: <b class="comparable">{_e(comparable)}</b>; frozen: {"yes" if outcome.frozen else "no (no llmgate.lock)"}</p>
 <h3>Runs</h3>
-<table class="runs"><thead><tr><th>template</th><th>role</th><th>unsafe</th><th>unnecessary</th><th>errors</th>
-<th>not run</th><th>exact</th><th>status</th><th>vs compared run</th></tr></thead><tbody>{rows}</tbody></table>
+<div class="wrap"><table class="runs"><thead><tr><th>template</th><th>role</th><th>unsafe</th><th>unnecessary</th>
+<th>errors</th><th>not run</th><th>exact</th><th>status</th><th>vs compared run</th></tr></thead>
+<tbody>{rows}</tbody></table></div>
 {f"<ul>{not_run}</ul>" if not_run else ""}
-{f"<h3>Against the compared runs</h3><ul class='comparisons'>{comparisons}</ul>" if comparisons else ""}
+{_trials_section(records)}
+{_paired_section(records)}
+{_cost_section(experiment.budget, records)}
+{_judge_section(records)}
+{_compared_section(records)}
 <h3>Cases</h3>
 <p class="filters"><label><input type="checkbox" class="only-failures"> failures only</label>
 <label><input type="checkbox" class="only-changes"> changes against the compared run only</label>
 <span class="shown"></span></p>
+<p class="legend">A cell: the case's outcome; with trials, how many of them passed (<code>19/20</code>) and
+their agreement; then the case's cost and its slowest call, when measured.</p>
 <div class="matrix-wrap"><table class="matrix" data-experiment="{index}"><thead></thead><tbody></tbody></table></div>
 <h3>Metrics per suite</h3>
-<table class="suites"><thead><tr><th></th>{suite_head}</tr><tr><th></th>{suite_sub}</tr></thead>
-<tbody>{suite_rows}</tbody></table>
+<div class="wrap"><table class="suites"><thead><tr><th></th>{suite_head}</tr><tr><th></th>{suite_sub}</tr></thead>
+<tbody>{suite_rows}</tbody></table></div>
 <h3>Over the stored runs of this comparison set (evaluation {_e(experiment.short_fingerprints.get("evaluation", ""))})</h3>
 <div class="charts">{charts}</div>
-<h3>Fingerprints</h3><table class="prints">{prints}</table>
+<h3>Fingerprints</h3><div class="wrap"><table class="prints">{prints}</table></div>
 <h3>Provenance</h3>
-<table class="provenance"><thead><tr><th>template</th><th>run</th>{"".join(f"<th>{_e(k)}</th>" for k in PROVENANCE_PARAMS)}
-<th>time</th></tr></thead><tbody>{provenance}</tbody></table>
+<div class="provenance-list">{"".join(_provenance(record) for record in records)}</div>
 </section>"""
 
 
@@ -151,10 +150,157 @@ def _run_row(record: RunRecord) -> str:
     versus = "-" if comparison is None else (
         ", ".join(f"{comparison.counts.get(change, 0)} {change.value}" for change in CHANGE_ORDER[:3])
         if comparison.comparable else "not comparable" if comparison.comparability_issues else "no stored run")
-    return (f'<tr data-role="{_e(record.role.value)}"><th>{_e(record.template_id)}</th><td>{_e(record.role.value)}</td>'
+    return (f'<tr data-role="{_e(record.role.value)}" data-template="{_e(record.template_id)}">'
+            f"<th>{_e(record.template_id)}</th><td>{_e(record.role.value)}</td>"
             f"<td>{metrics.unsafe_claim_served}</td><td>{metrics.unnecessary_abstention}</td><td>{metrics.error_count}</td>"
             f"<td>{record.unevaluated}</td><td>{rate(metrics.exact_route_rate)}</td>"
             f'<td class="run-status">{_e(record.status.value)}</td><td>{_e(versus)}</td></tr>')
+
+
+def _trials_section(records: Sequence[RunRecord]) -> str:
+    """Case-trials, each guardrail's rate with its upper confidence bound, flaky cases and the evidence."""
+    rows = []
+    for record in records:
+        metrics = record.metrics
+        if metrics.trial_count is None:
+            continue
+        per_case = record.params.get("trials", "1")
+        confidence = rate(metrics.confidence or 0.95)
+        evidence = record.evidence.reason if record.evidence is not None else "no requirement set"
+        flaky = sorted((case for case in record.cases if case.flaky), key=lambda case: (case.agreement or 0, case.case_id))
+        worst = ", ".join(f"{case.case_id} ({case.passed_trials}/{len(case.trial_routes)} passed, agreement "
+                          f"{rate(case.agreement or 0)})" for case in flaky[:3])
+        rows.append(
+            f'<tr data-template="{_e(record.template_id)}"><th>{_e(record.template_id)}</th>'
+            f"<td>{metrics.trial_count} ({_e(per_case)} per case)</td>"
+            f'<td class="unsafe-rate">{metrics.unsafe_trials} ({_percent(metrics.unsafe_rate)})</td>'
+            f'<td class="unsafe-bound">{_percent(metrics.unsafe_rate_upper)} at {confidence}</td>'
+            f'<td class="unnecessary-rate">{metrics.unnecessary_trials} ({_percent(metrics.unnecessary_rate)})</td>'
+            f'<td class="unnecessary-bound">{_percent(metrics.unnecessary_rate_upper)} at {confidence}</td>'
+            f'<td class="flaky">{metrics.flaky_count or 0}{": " + _e(worst) if worst else ""}</td>'
+            f'<td class="evidence">{_e(evidence)}</td></tr>')
+    if not rows:
+        return ""
+    return ("<h3>Trials and confidence bounds</h3>"
+            '<div class="wrap"><table class="trials"><thead><tr><th>template</th><th>case-trials</th>'
+            "<th>unsafe trials (rate)</th><th>unsafe upper bound</th><th>unnecessary trials (rate)</th>"
+            "<th>unnecessary upper bound</th><th>flaky cases (worst)</th><th>evidence</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
+
+
+def _paired_section(records: Sequence[RunRecord]) -> str:
+    """Each candidate against each baseline of the session, case by case, with the exact McNemar p-value."""
+    rows = "".join(
+        f'<tr data-template="{_e(record.template_id)}" data-baseline="{_e(comparison.baseline_template_id)}">'
+        f"<th>{_e(record.template_id)}</th><td>{_e(comparison.baseline_template_id)}</td>"
+        f"<td>{len(comparison.fixed)}{_ids(comparison.fixed)}</td><td>{len(comparison.broken)}{_ids(comparison.broken)}</td>"
+        f"<td>{comparison.both_pass}</td><td>{comparison.both_fail}</td>"
+        f'<td class="mcnemar-p">{_e(f"{comparison.p_value:.4g}")}</td></tr>'
+        for record in records for comparison in record.comparisons
+    )
+    if not rows:
+        return ""
+    return ("<h3>Against the baseline, case by case</h3>"
+            '<div class="wrap"><table class="paired"><thead><tr><th>candidate</th><th>baseline</th><th>fixed</th>'
+            "<th>broken</th><th>both pass</th><th>both fail</th><th>exact McNemar p</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>"
+            '<p class="note">Pass = every trial passed; cases that errored or did not run on either side are not '
+            "paired. The p-value is evidence for the reviewer; the decision stays the guardrail rule.</p>")
+
+
+def _ids(ids: Sequence[str], limit: int = 5) -> str:
+    if not ids:
+        return ""
+    return " (" + _e(", ".join(ids[:limit]) + (", ..." if len(ids) > limit else "")) + ")"
+
+
+def _cost_section(budget: Budget | None, records: Sequence[RunRecord]) -> str:
+    """Tokens, money and latency per run, the budget's limits and each limit a run broke."""
+    if budget is None and all(record.metrics.cost is None for record in records):
+        return ""
+    rows = []
+    for record in records:
+        cost = record.metrics.cost
+        cells: list[str] = ["-"] * 10 if cost is None else [
+            str(cost.calls), _count(cost.input_tokens), _count(cost.output_tokens),
+            _money_or_unknown(cost.cost_usd, cost), _money_or_unknown(cost.cost_per_case_usd, cost),
+            _count(cost.output_tokens_per_case), _ms(cost.latency_p50_ms), _ms(cost.latency_p95_ms),
+            _ms(cost.latency_max_ms), str(cost.rate_limited)]
+        names = ("calls", "tokens-in", "tokens-out", "cost", "cost-per-case", "out-per-case", "p50", "p95", "max",
+                 "rate-limited")
+        budget_cell = ("over: " + "; ".join(record.over_budget)) if record.over_budget else (
+            "within" if budget is not None and record.complete else "-")
+        rows.append(f'<tr data-template="{_e(record.template_id)}"><th>{_e(record.template_id)}</th>'
+                    + "".join(f'<td class="{name}">{_e(cell)}</td>' for name, cell in zip(names, cells, strict=True))
+                    + f'<td class="budget">{_e(budget_cell)}</td></tr>')
+    set_limits = [] if budget is None else [f"{name} {_limit(name, value)}"
+                                            for name, value in msgspec.structs.asdict(budget).items()
+                                            if value is not None]
+    limits = "budget: " + ", ".join(set_limits) if set_limits else "no budget set"
+    return ("<h3>Cost and latency</h3>"
+            f'<p class="budget-limits">{_e(limits)}</p>'
+            '<div class="wrap"><table class="costs"><thead><tr><th>template</th><th>calls</th><th>tokens in</th>'
+            "<th>tokens out</th><th>cost</th><th>cost per case</th><th>output tokens per case</th>"
+            "<th>latency p50</th><th>latency p95</th><th>latency max</th><th>429s absorbed</th><th>budget</th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
+            '<p class="note">Latency percentiles are over calls (nearest rank); cost <code>?</code>: the model has '
+            "no known price; <code>-</code>: no tokens reported.</p>")
+
+
+def _limit(name: str, value: object) -> str:
+    if not isinstance(value, (int, float)):
+        return str(getattr(value, "value", value))  # unknown_figures: block or allow
+    if name.endswith("_usd"):
+        return usd(value)
+    if name.endswith("_ms"):
+        return _ms(value)
+    return f"{value:g}"
+
+
+def _judge_section(records: Sequence[RunRecord]) -> str:
+    rows = "".join(
+        f"<tr><th>{_e(record.template_id)}</th><td>{_e(judge.evaluator_id)} ({_e(judge.kind)}"
+        f"{', ' + _e(judge.model) if judge.model else ''})</td><td>{'yes' if judge.may_gate else 'NO'}</td>"
+        f"<td>{_e(judge.reason)}</td><td>{judge.judge_calls}</td>"
+        f"<td>{_count(judge.judge_input_tokens)} / {_count(judge.judge_output_tokens)}</td></tr>"
+        for record in records if (judge := record.evaluator) is not None
+    )
+    if not rows:
+        return ""
+    return ("<h3>Evaluator</h3>"
+            '<div class="wrap"><table class="judge"><thead><tr><th>template</th><th>evaluator</th><th>may gate</th>'
+            "<th>why</th><th>judge calls</th><th>judge tokens in / out</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div>")
+
+
+def _compared_section(records: Sequence[RunRecord]) -> str:
+    """Each run against its stored counterpart (``--llmgate-compare-to``): the headline, deltas, changed cases."""
+    parts = []
+    for record in records:
+        comparison = record.comparison
+        if comparison is None:
+            continue
+        deltas = f"; {_e(delta_text(comparison))}" if comparison.comparable else ""
+        changed = "".join(
+            f'<tr class="ch-{_e(delta.change.value)}"><td>{_e(delta.case_id)}</td><td>{_e(delta.suite)}</td>'
+            f"<td>{_e(delta.change.value)}</td><td>{_e(delta.before.value if delta.before else 'absent')}</td>"
+            f"<td>{_e(delta.after.value if delta.after else 'absent')}</td></tr>"
+            for delta in comparison.cases)
+        table = ('<div class="wrap"><table class="changed"><thead><tr><th>case</th><th>suite</th><th>change</th>'
+                 f"<th>before</th><th>after</th></tr></thead><tbody>{changed}</tbody></table></div>") if changed else ""
+        parts.append(f"<li><b>{_e(record.template_id)}</b>: {_e(headline(comparison))}{deltas}{table}</li>")
+    if not parts:
+        return ""
+    return f"<h3>Against the compared runs</h3><ul class='comparisons'>{''.join(parts)}</ul>"
+
+
+def _provenance(record: RunRecord) -> str:
+    """One run's provenance as a two-column table: it holds on a phone, long hashes wrap."""
+    rows = [("run", record.run_id), *((key, record.params.get(key, "-")) for key in PROVENANCE_PARAMS),
+            ("started", record.started_at), ("finished", record.finished_at)]
+    return (f'<table class="provenance"><caption>{_e(record.template_id)} ({_e(record.role.value)})</caption>'
+            + "".join(f"<tr><th>{_e(name)}</th><td><code>{_e(text)}</code></td></tr>" for name, text in rows)
+            + "</table>")
 
 
 def _metric_cells(metrics: Metrics | None) -> str:
@@ -162,6 +308,45 @@ def _metric_cells(metrics: Metrics | None) -> str:
         return "<td>-</td>" * 3
     return (f"<td>{metrics.unsafe_claim_served}</td><td>{metrics.unnecessary_abstention}</td>"
             f"<td>{rate(metrics.exact_route_rate)}</td>")
+
+
+# -- figures as people read them ------------------------------------------------------------------
+def _money_or_unknown(value: float | None, cost: CostMetrics) -> str:
+    if value is not None:
+        return usd(value)
+    return "?" if cost.input_tokens is not None or cost.output_tokens is not None else "-"
+
+
+def _count(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.2g} ms"
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else percent(value)
+
+
+def _case_detail(entry: CaseEntry) -> str:
+    """What a matrix cell says beyond the outcome: k of n trials passed and their agreement, cost, latency."""
+    parts = []
+    if entry.trial_routes:
+        parts.append(f"{entry.passed_trials}/{len(entry.trial_routes)} passed, agreement {rate(entry.agreement or 0)}")
+    cost = entry.cost
+    if cost is not None:
+        if cost.cost_usd is not None:
+            parts.append(usd(cost.cost_usd))
+        if cost.latency_ms is not None:
+            parts.append(_ms(cost.latency_ms))
+        if cost.rate_limited:
+            parts.append(f"{cost.rate_limited} 429s")
+    return "; ".join(parts)
 
 
 def _matrix_data(outcome: ExperimentOutcome) -> dict[str, Any]:
@@ -177,74 +362,108 @@ def _matrix_data(outcome: ExperimentOutcome) -> dict[str, Any]:
                               entry.expected_route.value])
     outcomes: list[str] = []
     changes: list[str | None] = []
+    details: list[list[str] | None] = []
     for record in records:
         codes = ["-"] * len(cases)
+        detail = [""] * len(cases)
         for entry in record.cases:
-            codes[order[(entry.suite, entry.case_id)]] = OUTCOME_CODES[entry.outcome]
+            position = order[(entry.suite, entry.case_id)]
+            codes[position] = OUTCOME_CODES[entry.outcome]
+            detail[position] = _case_detail(entry)
         outcomes.append("".join(codes))
+        details.append(detail if any(detail) else None)
         comparison = record.comparison
         if comparison is None or not comparison.comparable:
             changes.append(None)
             continue
         marks = ["."] * len(cases)
         for delta in comparison.cases:
-            position = order.get((delta.suite, delta.case_id))
-            if position is not None:
-                marks[position] = CHANGE_CODES[delta.change]
+            found = order.get((delta.suite, delta.case_id))
+            if found is not None:
+                marks[found] = CHANGE_CODES[delta.change]
         changes.append("".join(marks))
     return {"runs": [{"template_id": r.template_id, "role": r.role.value} for r in records],
-            "cases": cases, "outcomes": outcomes, "changes": changes}
+            "cases": cases, "outcomes": outcomes, "changes": changes, "details": details}
 
 
 def _chart(record: RunRecord, history: Iterable[_RunHead]) -> str:
-    """A small SVG of the exact-route rate and the guardrail-failure rate over the stored runs of this template
-    with the same evaluation fingerprint (this run included), oldest first."""
+    """An SVG of the exact-route rate and the guardrail-failure rate (percent, y) over the stored runs (x, oldest
+    first) of this template with the same evaluation fingerprint and the same trials per case, this run included."""
+    trials = record.params.get("trials", "1")
     points = [head for head in history if head.experiment == record.experiment
               and head.params.get("template_id") == record.template_id
-              and head.params.get("evaluation_sha") == record.evaluation_sha]
+              and head.params.get("evaluation_sha") == record.evaluation_sha
+              and head.params.get("trials", "1") == trials]
     if not any(head.run_id == record.run_id for head in points):
         points.append(_RunHead(run_id=record.run_id, experiment=record.experiment, params=record.params,
                                metrics=record.metrics))
     points.sort(key=lambda head: head.run_id)
-    width, height, pad = 260, 90, 12
-    step = (width - 2 * pad) / max(len(points) - 1, 1)
+    width, height = 300, 150
+    left, right, top, bottom = 40, 10, 10, 34
+    plot_w, plot_h = width - left - right, height - top - bottom
+    step = plot_w / max(len(points) - 1, 1)
+
+    def x(i: int) -> float:
+        return round(left + (i * step if len(points) > 1 else plot_w / 2), 1)
 
     def y(value: float) -> float:
-        return round(height - pad - value * (height - 2 * pad), 1)
+        return round(top + plot_h - value * plot_h, 1)
 
     def line(values: list[float], css: str) -> str:
-        coords = " ".join(f"{round(pad + i * step, 1)},{y(v)}" for i, v in enumerate(values))
-        dots = "".join(f'<circle cx="{round(pad + i * step, 1)}" cy="{y(v)}" r="2.5" class="{css}">'
+        coords = " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(values))
+        dots = "".join(f'<circle cx="{x(i)}" cy="{y(v)}" r="3" class="{css}">'
                        f"<title>{_e(points[i].run_id)}: {rate(v)}</title></circle>" for i, v in enumerate(values))
         return f'<polyline points="{coords}" class="{css}" fill="none"/>{dots}'
 
+    ticks = "".join(
+        f'<line x1="{left}" y1="{y(v)}" x2="{width - right}" y2="{y(v)}" class="grid"/>'
+        f'<text x="{left - 4}" y="{y(v) + 4}" text-anchor="end" class="tick">{int(v * 100)}%</text>'
+        for v in (0.0, 0.5, 1.0))
+    axes = (f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + plot_h}" class="axis"/>'
+            f'<line x1="{left}" y1="{top + plot_h}" x2="{width - right}" y2="{top + plot_h}" class="axis"/>'
+            f'<text x="{left}" y="{height - 18}" class="tick">1</text>'
+            f'<text x="{width - right}" y="{height - 18}" text-anchor="end" class="tick">{len(points)}</text>'
+            f'<text x="{left + plot_w / 2}" y="{height - 4}" text-anchor="middle" class="axis-label">'
+            "stored run (oldest first)</text>")
     exact = [head.metrics.exact_route_rate for head in points]
     failing = [(head.metrics.unsafe_claim_served + head.metrics.unnecessary_abstention) / head.metrics.case_count
                if head.metrics.case_count else 0.0 for head in points]
-    return (f'<figure class="chart"><svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'role="img" aria-label="{_e(record.template_id)} over {len(points)} run(s)">'
-            f'<rect x="0" y="0" width="{width}" height="{height}" class="frame"/>'
-            f"{line(exact, 'exact')}{line(failing, 'failing')}</svg>"
-            f"<figcaption>{_e(record.template_id)}: {len(points)} run(s); "
+    per_case = f"{trials} trials per case" if trials != "1" else "one trial per case"
+    return (f'<figure class="chart"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+            f'width="{width}" height="{height}" role="img" aria-label="{_e(record.template_id)} over '
+            f'{len(points)} run(s)"><rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>'
+            f"{ticks}{axes}{line(exact, 'exact')}{line(failing, 'failing')}</svg>"
+            f"<figcaption>{_e(record.template_id)}: {len(points)} run(s), {per_case}; y: percent of cases; "
             f'<span class="exact">exact-route rate</span>, <span class="failing">guardrail failures</span> '
             f"(last {rate(exact[-1])}, {rate(failing[-1])})</figcaption></figure>")
 
 
 _STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1f24}
-table{border-collapse:collapse;margin:.4em 0}th,td{border:1px solid #d0d7de;padding:2px 6px;text-align:left}
+*{box-sizing:border-box}
+body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1f24;max-width:100%}
+h1,h2,h3,p,li{overflow-wrap:anywhere}
+table{border-collapse:collapse;margin:.4em 0;overflow-wrap:normal}th,td{border:1px solid #d0d7de;padding:2px 6px;text-align:left;
+vertical-align:top}caption{text-align:left;font-weight:600;padding:.2em 0}
+td code{word-break:break-all}
+.wrap{max-width:100%;overflow-x:auto}
 .decision{border:2px solid #57606a;padding:.2em 1em;margin-bottom:.6em}
 .decision[data-status=PROMOTE]{border-color:#1a7f37;background:#dafbe1}
-.decision h2{margin:.2em 0}.error{color:#cf222e}
-.matrix-wrap{max-height:70vh;overflow:auto}.matrix td{font-family:monospace;font-size:12px}
+.decision h2{margin:.2em 0}.error{color:#cf222e}.note,.legend,.budget-limits{color:#57606a}
+.matrix-wrap{max-height:70vh;max-width:100%;overflow:auto}.matrix td{font-family:monospace;font-size:12px}
+.matrix td small{display:block;color:#424a53;white-space:nowrap}
 table.only-f tbody tr:not(.f),table.only-ch tbody tr:not(.ch){display:none}
 td.o-PASS{background:#dafbe1}td.o-UNSAFE_CLAIM_SERVED{background:#ffcecb}
 td.o-UNNECESSARY_ABSTENTION{background:#fff1c2}td.o-ERROR{background:#e0c8ff}td.o-NOT_RUN{background:#eaeef2}
 td.c-broken{outline:2px solid #cf222e;outline-offset:-2px}td.c-fixed{outline:2px solid #1a7f37;outline-offset:-2px}
-.charts{display:flex;flex-wrap:wrap;gap:1em}.chart{margin:0}.frame{fill:#f6f8fa;stroke:#d0d7de}
+.provenance-list{display:flex;flex-wrap:wrap;gap:1em}.provenance-list table{max-width:36em;width:100%}
+.provenance th{white-space:nowrap}
+.charts{display:flex;flex-wrap:wrap;gap:1em}.chart{margin:0;width:300px;max-width:100%}.chart svg{max-width:100%;height:auto}
+.frame{fill:#f6f8fa;stroke:none}.grid{stroke:#d0d7de;stroke-dasharray:2 2}.axis{stroke:#57606a}
+.tick,.axis-label{font-size:10px;fill:#424a53}
 polyline.exact{stroke:#0969da;stroke-width:2}circle.exact{fill:#0969da}
 polyline.failing{stroke:#cf222e;stroke-width:2}circle.failing{fill:#cf222e}
 span.exact{color:#0969da}span.failing{color:#cf222e}
+@media (max-width:700px){body{margin:.5em;font-size:13px}th,td{padding:2px 4px}}
 """
 
 _SCRIPT = """
@@ -275,8 +494,10 @@ _SCRIPT = """
         var change = data.codes.change[mark];
         if (code !== "P") { failing = true; }
         if (mark !== ".") { changed = true; }
+        var detail = exp.details[r] === null ? "" : exp.details[r][i];
         cells += '<td data-run="' + r + '" class="o-' + outcome + (mark !== "." ? " c-" + change : "") + '">' +
-          esc(outcome) + (mark !== "." ? " [" + esc(change) + "]" : "") + "</td>";
+          '<span class="verdict">' + esc(outcome) + (mark !== "." ? " [" + esc(change) + "]" : "") + "</span>" +
+          (detail ? "<small>" + esc(detail) + "</small>" : "") + "</td>";
       });
       return {failing: failing, changed: changed,
               html: "<tr" + (failing || changed ? ' class="' + (failing ? "f" : "") + (changed ? " ch" : "") + '"' : "") +
