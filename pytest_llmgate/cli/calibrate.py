@@ -39,12 +39,12 @@ def add_calibrate(commands: Any) -> None:
 
 
 def _factory(candidate: Candidate) -> ProviderFactory:
-    from pytest_llmgate.providers import builtin_factory, unknown_provider
+    from pytest_llmgate.providers import builtin_factory, complete_factory, unknown_provider
 
     factory = builtin_factory(candidate.provider)
     if factory is None:
         raise unknown_provider(candidate)
-    return factory
+    return complete_factory(factory)
 
 
 def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:

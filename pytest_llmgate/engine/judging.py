@@ -109,8 +109,7 @@ class _Verdicts:
                     route = self.judge.read_route(text)
                     reasons.append(text)
                 else:
-                    answer = getattr(self.judge, "answer", None)
-                    route, usage = answer(judged, trial) if answer else (self.judge.route(judged, trial), Usage())
+                    route, usage = self.judge.answer(judged, trial)
             except ProviderError as exc:
                 line = (str(exc).splitlines() or [""])[0]
                 raise JudgeFailed(f"judge {self.evaluator.evaluator_id}: {redact_urls(line)}") from None
@@ -155,6 +154,8 @@ class JudgedProvider:
     The judge's calls are kept apart (``judge_calls``) and travel on the case's result; its reason is shown under
     a failing case with the reply (``transcript``), never written to a record."""
 
+    bounded = False
+
     def __init__(self, candidate: Provider, verdicts: _Verdicts) -> None:
         self.candidate = candidate
         self.verdicts = verdicts
@@ -189,9 +190,8 @@ class JudgedProvider:
             return tuple(call for key in sorted(keys) for call in self._judge_calls.pop(key))
 
     def transcript(self, case: Mapping[str, Any], trial: int) -> TrialTranscript:
-        explain = getattr(self.candidate, "transcript", None)
-        shown = explain(case, trial) if explain else TrialTranscript(trial=trial, messages=(), reply=None,
-                                                                    source="no reply")
+        shown = self.candidate.transcript(case, trial) or TrialTranscript(trial=trial, messages=(), reply=None,
+                                                                         source="no reply")
         with self._lock:
             reason = self._reasons.get((str(case["case_id"]), trial))
         if reason is None:

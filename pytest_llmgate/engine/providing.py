@@ -12,7 +12,7 @@ from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.errors import LlmgateError
 from pytest_llmgate.model.vocab import Route
 from pytest_llmgate.providers import (
-    MakeProvider, Provider, ProviderContext, ProviderFactory, ProviderOptions, unknown_provider, warm,
+    MakeProvider, Provider, ProviderContext, ProviderFactory, ProviderOptions, complete_factory, unknown_provider,
 )
 from pytest_llmgate.providers._calls import Answers
 from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate
@@ -35,7 +35,8 @@ class Providers:
         """The factory for an artifact's ``provider:``, asked of the registry once per name per session."""
         name = candidate.provider
         if name not in self._factories:
-            self._factories[name] = self._make_provider(name)
+            found = self._make_provider(name)
+            self._factories[name] = None if found is None else complete_factory(found)
         factory = self._factories[name]
         if factory is None:
             raise unknown_provider(candidate)
@@ -75,7 +76,7 @@ class Providers:
                 factory = self.factory(candidate)
             except LlmgateError:
                 continue  # an unknown provider is reported when its cases run
-            warm(factory, candidate, self.context(experiment))
+            factory.warm(candidate, self.context(experiment))
 
     def deterministic_note(self, planned: Iterable[tuple[Experiment, PlannedRun]]) -> list[str]:
         """With ``--llmgate-trials`` above 1: the selected runs whose provider is deterministic (a factory with
@@ -85,7 +86,7 @@ class Providers:
         once = []
         for experiment, plan in planned:
             candidate = experiment.candidates[plan.template_id]
-            if getattr(self.factory(candidate), "deterministic", False):
+            if self.factory(candidate).deterministic:
                 once.append(f"{plan.template_id} ({candidate.provider})")
         if not once:
             return []

@@ -236,15 +236,16 @@ class CaseItem(pytest.Item):
     def _what_the_model_said(self) -> str:
         """The rendered messages and each trial's reply, for the failure text (terminal and JUnit) only."""
         show = gate_of(self.config).show
-        explain = getattr(self.provider, "transcript", None)
-        if show is ShowMode.NONE or explain is None:
+        explain = self.provider.transcript
+        if show is ShowMode.NONE:
             return ""
         view = self.case.candidate_view()
         try:
             trials = [explain(view, trial) for trial in range(self.provider.trials)]
         except Exception:  # noqa: BLE001 - a transcript is a help; its failure never hides the verdict
             return ""
-        return format_transcripts(trials, show)
+        shown = [transcript for transcript in trials if transcript is not None]
+        return format_transcripts(shown, show) if shown else ""
 
     def attach_result(self, report: pytest.TestReport) -> None:
         """Put this item's result on the report that decides it, as plain data (it travels from xdist workers); the

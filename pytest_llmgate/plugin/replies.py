@@ -50,20 +50,22 @@ class ReplySaver:
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         if not isinstance(item, CaseItem):
             return
-        explain = getattr(item.provider, "transcript", None)
+        explain = item.provider.transcript
         suite = item.parent
-        if explain is None or not isinstance(suite, SuiteCollector):
-            return  # a python or evidence_policy candidate has no prompt and no reply
+        if not isinstance(suite, SuiteCollector):
+            return
         view = item.case.candidate_view()
         try:
             trials = [explain(view, trial) for trial in range(item.provider.trials)]
         except Exception:  # noqa: BLE001 - a transcript is a help; its failure never fails the session
             return
+        if any(transcript is None for transcript in trials):
+            return  # a python or evidence_policy candidate has no prompt and no reply
         self.cases.append(CaseReplies(
             experiment=suite.experiment.name, suite=item.case.suite, case_id=item.case.case_id,
             template_id=item.plan.template_id, role=item.plan.role, expected_route=item.case.expected_route,
             trials=tuple(TrialReply(trial=t.trial, messages=t.messages, reply=t.reply, source=t.source, note=t.note)
-                         for t in trials)))
+                         for t in trials if t is not None)))
 
     def _parts(self) -> list[Path]:
         return sorted(self.path.parent.glob(f".{self.path.name}.*{_PART_SUFFIX}"))

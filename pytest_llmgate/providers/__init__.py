@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,39 +24,42 @@ from msgspec import Meta
 from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.records.convert import convert
 from pytest_llmgate.model.errors import CandidateError, ProviderError
+from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
 
 if TYPE_CHECKING:
     from pytest_llmgate.providers._calls import Throttles
 
+#: What a provider plugin needs (docs/providers.md); the rest of this module is the gate's own.
 __all__ = [
-    "BUILTIN",
     "CandidateSettings",
+    "FactoryDefaults",
     "Messages",
     "Provider",
     "ProviderContext",
+    "ProviderDefaults",
     "ProviderError",
     "ProviderFactory",
-    "ProviderOptions",
-    "builtin_factory",
-    "check_settings",
     "coerce_route",
     "import_in_background",
-    "warm",
 ]
 
 
 class Provider(Protocol):
     """Answers one case (without its expected route) with a route.
 
-    ``trials`` is how often each case is asked; ``concurrent`` says whether calls may run in the session's
-    thread pool (an LLM call: yes; a pure function: no). A provider may also have
-    ``transcript(case, trial) -> TrialTranscript``: what it sent and what came back, shown under a failing case
-    in the terminal and JUnit only (``--llmgate-show``), never written to a record.
+    Required: ``trials`` (how often each case is asked), ``concurrent`` (whether calls may run in the session's
+    thread pool: an LLM call yes, a pure function no) and ``route``. Optional, each with the default that
+    ``ProviderDefaults`` gives (a provider may subclass it, or leave the member out: the gate completes a provider
+    with ``complete_provider``, the one place that looks them up):
 
-    A provider that knows what a call used may also have ``answer(case, trial) -> (Route, Usage)`` (see
-    ``pytest_llmgate.model.costs.Usage``: tokens, latency, 429s absorbed); the session calls it instead of ``route``.
-    Without it, the session measures the time ``route`` took and reports no tokens.
+    - ``answer(case, trial) -> (Route, Usage)``: the route and what the call used (tokens, latency, 429s absorbed;
+      ``pytest_llmgate.model.costs.Usage``). Default: ``route``, timed, with no tokens.
+    - ``transcript(case, trial) -> TrialTranscript | None``: what it sent and what came back, shown under a failing
+      case in the terminal and JUnit only (``--llmgate-show``), never written to a record. Default: None.
+    - ``bounded: bool``: True for a provider that answers at once (a set lookup), called in place with no timeout
+      watchdog. Default: False.
     """
 
     @property
@@ -64,6 +68,9 @@ class Provider(Protocol):
     @property
     def concurrent(self) -> bool: ...
 
+    @property
+    def bounded(self) -> bool: ...
+
     def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
         """The candidate's route for ``case`` in ``trial``.
 
@@ -71,6 +78,58 @@ class Provider(Protocol):
         ERROR shown with the candidate's traceback.
         """
         ...
+
+    def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]: ...
+
+    def transcript(self, case: Mapping[str, Any], trial: int) -> TrialTranscript | None: ...
+
+
+class ProviderDefaults:
+    """The defaults of a ``Provider``'s optional members; a provider class may subclass it."""
+
+    __slots__ = ()
+    bounded = False
+
+    def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+        raise NotImplementedError
+
+    def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
+        """``route``, timed: its latency and no tokens."""
+        started = time.perf_counter()
+        route = self.route(case, trial)
+        return route, Usage(latency_ms=round((time.perf_counter() - started) * 1000, 6))
+
+    def transcript(self, case: Mapping[str, Any], trial: int) -> TrialTranscript | None:
+        return None
+
+
+class _CompletedProvider(ProviderDefaults):
+    """A plugin's provider with the optional members it left out (``complete_provider``)."""
+
+    def __init__(self, provider: Any) -> None:
+        self.provider = provider
+        self.trials: int = provider.trials
+        self.concurrent: bool = provider.concurrent
+        self.bounded = bool(getattr(provider, "bounded", False))
+        for name in ("answer", "transcript"):
+            own = getattr(provider, name, None)
+            if callable(own):
+                setattr(self, name, own)
+
+    def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
+        route: Route = self.provider.route(case, trial)
+        return route
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.provider, name)  # the provider's own other members (an LLM provider's ``reply``)
+
+
+def complete_provider(provider: Any) -> Provider:
+    """``provider`` with every optional member (see ``Provider``): itself when it has them all."""
+    if all(hasattr(provider, name) for name in ("answer", "transcript", "bounded")):
+        complete: Provider = provider
+        return complete
+    return _CompletedProvider(provider)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,8 +154,21 @@ class ProviderContext:
 class ProviderFactory(Protocol):
     """One kind of provider, named by artifacts' ``provider:`` key; what ``pytest_llmgate_make_provider`` returns.
 
-    A factory whose providers always give the same route may say so with a class attribute ``deterministic =
-    True``: its providers are asked once per case, and ``--llmgate-trials`` is noted as not applying to them."""
+    Required: ``name``, ``settings``, ``check``, ``build`` and ``params``. Optional, with the defaults of
+    ``FactoryDefaults`` (the gate completes a factory with ``complete_factory``):
+
+    - ``deterministic: bool``: its providers always give the same route, so they are asked once per case and
+      ``--llmgate-trials`` is noted as not applying to them. Default: False.
+    - ``warm(candidate, context) -> None``: called at session start for each selected artifact in each process that
+      runs cases, before pytest collects: a factory may start slow work there in the background (the LLM providers
+      start importing their SDK in a daemon thread when a call may go live). It must return at once, never raise
+      for an unusable artifact (``build`` says so), and make no call of its own. Default: nothing.
+    """
+
+    @property
+    def deterministic(self) -> bool: ...
+
+    def warm(self, candidate: Candidate, context: ProviderContext) -> None: ...
 
     @property
     def name(self) -> str:
@@ -131,10 +203,46 @@ class ProviderFactory(Protocol):
         """
         ...
 
-    # Optional: ``warm(candidate, context) -> None``, called at session start for each selected artifact in each
-    # process that runs cases, before pytest collects: a factory may start slow work there in the background (the
-    # LLM providers start importing their SDK in a daemon thread when a call may go live). It must return at
-    # once, never raise for an unusable artifact (``build`` says so), and make no call of its own.
+
+
+class FactoryDefaults:
+    """The defaults of a ``ProviderFactory``'s optional members; a factory class may subclass it."""
+
+    deterministic = False
+
+    def warm(self, candidate: Candidate, context: ProviderContext) -> None:
+        return None
+
+
+class _CompletedFactory(FactoryDefaults):
+    """A plugin's factory with the optional members it left out (``complete_factory``)."""
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+        self.name: str = factory.name
+        self.settings: Any = getattr(factory, "settings", None)  # checked by check_settings
+        self.deterministic = bool(getattr(factory, "deterministic", False))
+        own = getattr(factory, "warm", None)
+        if callable(own):
+            self.warm = own  # type: ignore[method-assign]
+
+    def check(self, candidate: Candidate) -> None:
+        self.factory.check(candidate)
+
+    def build(self, candidate: Candidate, context: ProviderContext) -> Provider:
+        return complete_provider(self.factory.build(candidate, context))
+
+    def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
+        params: Mapping[str, str] = self.factory.params(candidate, context)
+        return params
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.factory, name)  # the factory's own other members
+
+
+def complete_factory(factory: Any) -> ProviderFactory:
+    """``factory`` with every optional member (see ``ProviderFactory``), its providers completed too."""
+    return _CompletedFactory(factory)
 
 
 #: The built-in providers: name -> module that defines ``FACTORY``, imported when an artifact names it.
@@ -175,13 +283,6 @@ def check_settings(candidate: Candidate, factory: ProviderFactory) -> None:
         )
     convert(candidate.document, settings, CandidateError)
     factory.check(candidate)
-
-
-def warm(factory: ProviderFactory, candidate: Candidate, context: ProviderContext) -> None:
-    """Call a factory's optional ``warm`` hook (see ``ProviderFactory``)."""
-    hook = getattr(factory, "warm", None)
-    if callable(hook):
-        hook(candidate, context)
 
 
 def import_in_background(*modules: str) -> threading.Thread | None:

@@ -221,15 +221,8 @@ def slot(window: Window, pace: Pace | None, met_429: Callable[[], bool]) -> Iter
 
 
 def measured(provider: Provider, case: Mapping[str, Any], trial: int) -> tuple[Route, Usage]:
-    """The provider's route and the call's usage: its own report (``answer``) or, for a provider without one
-    (a python callable, an evidence policy), the time ``route`` took and no tokens."""
-    answer = getattr(provider, "answer", None)
-    if answer is not None:
-        result: tuple[Route, Usage] = answer(case, trial)
-        return result
-    started = time.perf_counter()
-    route = provider.route(case, trial)
-    return route, Usage(latency_ms=round((time.perf_counter() - started) * 1000, 6))
+    """The provider's route and the call's usage (``Provider.answer``)."""
+    return provider.answer(case, trial)
 
 
 class Answers:
@@ -264,7 +257,7 @@ class Answers:
         if timeout is None:
             timeout = DEFAULT_CASE_TIMEOUT[bool(provider.concurrent)]
         if not provider.concurrent:
-            if getattr(provider, "bounded", False):  # the gate's own pure providers: nothing to time out
+            if provider.bounded:  # the gate's own pure providers: nothing to time out
                 return tuple(measured(provider, case, trial) for trial in trials)
             return tuple(self._in_worker(partial(measured, provider, case, trial), timeout) for trial in trials)
         if id(provider) not in self._used:

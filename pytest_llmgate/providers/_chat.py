@@ -28,7 +28,7 @@ from pytest_llmgate.model.costs import Usage, impossible_usage
 from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, redact_urls
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
-from pytest_llmgate.providers import Messages, ProviderContext, import_in_background
+from pytest_llmgate.providers import FactoryDefaults, ProviderDefaults, Messages, ProviderContext, import_in_background
 from pytest_llmgate.providers._calls import Pace, Throttles, Window, slot
 from pytest_llmgate.providers._recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
 from pytest_llmgate.providers._render import MissingField, placeholders, render
@@ -112,7 +112,7 @@ class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_
         description="Messages rendered from the case with {{ field }} / {{ input.name }} placeholders.")]
 
 
-class ChatProvider:
+class ChatProvider(ProviderDefaults):
     """Renders the artifact's prompt from a case, asks the endpoint (or the recording), reads the route."""
 
     name: ClassVar[str]
@@ -352,7 +352,7 @@ class ChatProvider:
         return CallFailed(said)
 
 
-class ChatFactory:
+class ChatFactory(FactoryDefaults):
     """Settings, checks and run params of an LLM provider; ``build`` gives one ``provider_class`` per artifact."""
 
     provider_class: ClassVar[type[ChatProvider]]

@@ -10,7 +10,7 @@ from msgspec import UNSET, Meta, UnsetType
 from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.model.errors import CandidateError
 from pytest_llmgate.model.vocab import Route
-from pytest_llmgate.providers import FreePrompt, ProviderContext
+from pytest_llmgate.providers import FactoryDefaults, ProviderDefaults, FreePrompt, ProviderContext
 
 
 #: Why ``trials:`` is refused in an ``evidence_policy`` artifact (``--llmgate-trials`` is noted, not refused).
@@ -32,7 +32,7 @@ class EvidencePolicySettings(CandidateSettings, frozen=True, kw_only=True, forbi
     prompt: FreePrompt | UnsetType = UNSET
 
 
-class EvidencePolicy:
+class EvidencePolicy(ProviderDefaults):
     """SERVE when the case's evidence state is in the served set (``*``: all), else ABSTAIN."""
 
     __slots__ = ("_serve",)
@@ -49,7 +49,7 @@ class EvidencePolicy:
         return Route.ABSTAIN
 
 
-class EvidencePolicyFactory:
+class EvidencePolicyFactory(FactoryDefaults):
     """The ``evidence_policy`` settings: ``serve_evidence`` (a list of evidence states, or ``"*"``) and a prompt."""
 
     name = "evidence_policy"

@@ -17,7 +17,7 @@ from msgspec import UNSET, Meta, UnsetType
 from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate, CandidateSettings
 from pytest_llmgate.model.errors import CandidateError
 from pytest_llmgate.model.vocab import Route
-from pytest_llmgate.providers import FreePrompt, ProviderContext, coerce_route
+from pytest_llmgate.providers import FactoryDefaults, ProviderDefaults, FreePrompt, ProviderContext, coerce_route
 from pytest_llmgate.providers._calls import DEFAULT_CASE_TIMEOUT
 
 CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
@@ -37,7 +37,7 @@ class PythonSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknow
     prompt: FreePrompt | UnsetType = UNSET
 
 
-class PythonCallable:
+class PythonCallable(ProviderDefaults):
     """Calls ``function(case, artifact)`` once per trial; it returns a route, or a mapping or object with ``route``.
 
     A function that takes a keyword argument ``trial`` (or ``**kwargs``) is given the trial's index (0, 1, ...),
@@ -71,7 +71,7 @@ def _takes_trial(function: Callable[..., Any]) -> bool:
     )
 
 
-class PythonCallableFactory:
+class PythonCallableFactory(FactoryDefaults):
     """The ``python`` settings: ``callable`` (required), free-form ``params``, a prompt (handed to the function), and
     ``trials`` (how often each case is asked; ``--llmgate-trials`` overrides it)."""
 
