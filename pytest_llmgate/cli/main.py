@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--experiment", metavar="NAME", help="only this experiment's runs")
     runs.add_argument("--template", metavar="ID", help="only this template's runs")
     runs.add_argument("--last", type=_positive, metavar="N", help="only the last N runs (after the filters)")
+    runs.add_argument("--all", action="store_true", help="partial runs too (of a session narrowed by -k, --deselect "
+                      "or --lf); hidden by default")
     runs.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
     runs.set_defaults(handler=cmd_runs)
 
@@ -195,6 +197,12 @@ def run_row(record: RunRecord) -> tuple[str, ...]:
     )
 
 
+def is_partial(record: RunRecord) -> bool:
+    """A run of a session narrowed by -k, --deselect or --lf (or stopped early): cases not run, yet neither a part
+    of a split run nor a merge of parts. It is incomplete: never promoted."""
+    return record.part is None and not record.merged_from and record.metrics.not_run_count > 0
+
+
 def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     key = signing_key()
     suites = SuiteCheck()
@@ -214,6 +222,9 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
         listed = [(record, notes) for record, notes in listed if record.experiment == args.experiment]
     if args.template:
         listed = [(record, notes) for record, notes in listed if record.template_id == args.template]
+    partial = sum(is_partial(record) for record, _ in listed)
+    if not args.all:
+        listed = [(record, notes) for record, notes in listed if not is_partial(record)]
     if args.last:
         listed = listed[-args.last:]
     if not listed:
@@ -223,6 +234,9 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
         for line in format_table([RUN_COLUMNS, *(run_row(record) for record, _ in listed)], right={5, 6, 7}):
             print(line, file=out)
         _print_notes([note for _, notes in listed for note in notes], out)
+    if partial and not args.all:
+        print(f"{partial} partial run(s) hidden (sessions narrowed by -k, --deselect or --lf); --all lists them",
+              file=out)
     for error in refused:
         print(f"llmgate: error: {error.message()}", file=sys.stderr)
     return ERROR if refused else OK

@@ -18,7 +18,7 @@ from pytest_llmgate.model.decision import decide
 from pytest_llmgate.records.diff import compare, counterpart
 from pytest_llmgate.io.history import stored_runs
 from pytest_llmgate.model.errors import (
-    ExportError, LlmgateError, RecordError,
+    CandidateError, ExportError, LlmgateError, RecordError,
     SelectionError, redact_urls,
 )
 from pytest_llmgate.model.evaluate import CaseResult
@@ -28,7 +28,7 @@ from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.io.lock import frozen_state, read_lock, write_lock
 from pytest_llmgate.providers import (
     MakeProvider, Provider, ProviderContext, ProviderFactory, ProviderOptions, builtin_factory, check_settings, warm,
-    unknown_provider,
+    not_ready, unknown_provider,
 )
 from pytest_llmgate.providers._calls import DEFAULT_CONCURRENCY, Answers
 from pytest_llmgate.records.candidate import CASE_TIMEOUT
@@ -253,6 +253,19 @@ class GateSession:
                 except LlmgateError:
                     continue  # an unknown provider is reported when its cases run
                 warm(factory, candidate, self._context(experiment))
+
+    def check_ready(self) -> None:
+        """Before any case runs: a selected artifact none of whose cases can be answered (no API key for a live
+        call, nothing recorded to replay) is one ``CandidateError`` saying so, not an error per case."""
+        for experiment in self.experiments:
+            for planned in self.plans(experiment):
+                candidate = experiment.candidates[planned.template_id]
+                try:
+                    problem = not_ready(self._factory(candidate), candidate, self._context(experiment))
+                except LlmgateError:
+                    continue  # an unknown provider is reported when its cases run
+                if problem is not None:
+                    raise CandidateError(None, None, problem)
 
     def frozen(self, experiment: Experiment) -> bool:
         """Whether the experiment matches its lock (False: no lock); a mismatch raises ``LockError``."""

@@ -135,6 +135,10 @@ class ProviderFactory(Protocol):
     # process that runs cases, before pytest collects: a factory may start slow work there in the background (the
     # LLM providers start importing their SDK in a daemon thread when a call may go live). It must return at
     # once, never raise for an unusable artifact (``build`` says so), and make no call of its own.
+    #
+    # Optional: ``ready(candidate, context) -> str | None``, called once on the controller before any case runs
+    # for each selected artifact: why none of its cases can be answered (no API key for a live call, nothing
+    # recorded to replay), said as one usage error instead of an error per case; None when it may answer. No call.
 
 
 #: The built-in providers: name -> module that defines ``FACTORY``, imported when an artifact names it.
@@ -182,6 +186,15 @@ def warm(factory: ProviderFactory, candidate: Candidate, context: ProviderContex
     hook = getattr(factory, "warm", None)
     if callable(hook):
         hook(candidate, context)
+
+
+def not_ready(factory: ProviderFactory, candidate: Candidate, context: ProviderContext) -> str | None:
+    """Call a factory's optional ``ready`` hook (see ``ProviderFactory``): why no case of ``candidate`` can run."""
+    hook = getattr(factory, "ready", None)
+    if not callable(hook):
+        return None
+    problem = hook(candidate, context)
+    return str(problem) if problem else None
 
 
 def import_in_background(*modules: str) -> threading.Thread | None:

@@ -1,0 +1,124 @@
+"""A quiet terminal (issue 27): a failing case with trials shows its prompt once and each distinct reply once, a
+session narrowed by -k/--deselect/--lf says plainly that it is partial, a first run without recordings prints one
+hint, a missing API key is one usage error before any case runs, and 429s absorbed are counted in the summary."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_llmgate.cli.main import main
+
+from .conftest import LLMServer, MakeExperiment, case
+from .test_openai_chat import llm_template
+
+pytest.importorskip("openai", reason="the openai extra is not installed: pip install 'pytest-llmgate[openai]'")
+
+MARKER = "PROMPT-MARKER-51c2"
+CASES = [case("r1", "no_source", "ABSTAIN", input={"question": f"why? {MARKER}"}),
+         case("r2", "test_failure_log", "SERVE", input={"question": "why did test_login fail?"})]
+XDIST = pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
+
+
+@pytest.fixture
+def llm_exp(make_experiment: MakeExperiment, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> LLMServer:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", "sk-test-quiet")
+    make_experiment("exp", suites={"main": CASES}, templates={"llm": llm_template(llm_server.url, "*")})
+    return llm_server
+
+
+@XDIST
+def test_with_trials_a_failing_case_shows_its_prompt_once_and_each_distinct_reply_with_its_trials(
+        pytester: pytest.Pytester, llm_exp: LLMServer, xdist: tuple[str, ...]) -> None:
+    llm_exp.control("alternate")
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-trials=6", "-p", "no:randomly", *xdist)
+    text = result.stdout.str()
+    assert text.count(MARKER) == 1, text  # the prompt once, not once per trial
+    result.stdout.fnmatch_lines([
+        "*what the model said (--llmgate-show=none hides this)*",
+        "[[]request: 6 trials[]]",
+        "system:",
+        "  You answer questions about CI failures. Serve always.*",
+        "user:",
+        f"  Question: why? {MARKER}",
+        "  Evidence state: no_source",
+    ])
+    # the server alternates SERVE and ABSTAIN per request: two distinct replies, each once with its three trials
+    result.stdout.re_match_lines([r"reply \(trials \d, \d, \d: live\):", r'  \{"route": "(SERVE|ABSTAIN)"',
+                                  r"reply \(trials \d, \d, \d: live\):", r'  \{"route": "(SERVE|ABSTAIN)"'])
+    assert text.count("reply (") == 4 and text.count("[request: 6 trials]") == 2, text  # two failing cases
+
+
+@XDIST
+def test_a_k_session_says_it_is_partial_not_a_part_and_llmgate_runs_hides_it_unless_all(
+        pytester: pytest.Pytester, make_experiment: MakeExperiment, xdist: tuple[str, ...]) -> None:
+    make_experiment()
+    full = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:randomly", *xdist)
+    assert full.ret == pytest.ExitCode.OK
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--deselect", "exp/main.suite.yaml::c2[good]",
+                                "-p", "no:randomly", *xdist)
+    result.assert_outcomes(passed=1, failed=1, deselected=0 if xdist else 1)
+    text = result.stdout.str()
+    assert "split run" not in text and "llmgate merge" not in text, text
+    result.stdout.fnmatch_lines([
+        "  decision: INCOMPLETE_EVALUATION: incomplete runs cannot be promoted: good*",
+        "llmgate: partial session (--deselect 1 id(s); 1 case item(s) deselected): its runs list the cases it did "
+        "not run as NOT_RUN, are incomplete and are never promoted; run every case for a decision (llmgate runs "
+        "lists partial runs with --all)",
+    ])
+    (partial,) = [path for path in (pytester.path / ".llmgate" / "runs").glob("*.json")
+                  if '"part"' not in path.read_text() and '"NOT_RUN"' in path.read_text()]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(pytester.path)
+        lines = []
+        for extra in ([], ["--all"]):
+            import io
+            import contextlib
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                assert main(["runs", *extra]) == 0
+            lines.append(out.getvalue())
+    shown, every = lines
+    assert partial.stem not in shown and partial.stem in every
+    assert "1 partial run(s) hidden (sessions narrowed by -k, --deselect or --lf); --all lists them" in shown
+    assert "hidden" not in every
+    assert shown.count("ELIGIBLE_FOR_CANARY_REVIEW") == every.count("ELIGIBLE_FOR_CANARY_REVIEW") == 1
+
+
+@XDIST
+def test_a_first_run_with_no_recordings_prints_the_hint_once_and_runs_no_case(
+        pytester: pytest.Pytester, llm_exp: LLMServer, xdist: tuple[str, ...]) -> None:
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "-p", "no:randomly", *xdist)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stdout.str() + result.stderr.str()
+    hint = ("llm (exp/templates/llm.yaml) has no recordings to replay (exp/recordings/llm.jsonl does not exist) and "
+            "--llmgate-record=none only replays: record them once with --llmgate-record=once (a live run; needs "
+            "LLMGATE_TEST_KEY)")
+    assert text.count(hint) == 1, text
+    assert MARKER not in text and "not recorded" not in text and llm_exp.requests == 0
+    # as it says: one live run records, then the default replays with no key and no server call
+    assert pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=once", *xdist).ret == 1
+    called = llm_exp.requests
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("LLMGATE_TEST_KEY")
+        replay = pytester.runpytest("exp", "--llmgate-candidate=llm", *xdist)
+    assert replay.ret == pytest.ExitCode.TESTS_FAILED  # r1 is served unsafely, from the recording
+    replay.assert_outcomes(passed=2, failed=1)
+    assert llm_exp.requests == called
+
+
+@XDIST
+def test_a_missing_api_key_is_one_usage_error_before_any_case_runs(
+        pytester: pytest.Pytester, llm_exp: LLMServer, monkeypatch: pytest.MonkeyPatch,
+        xdist: tuple[str, ...]) -> None:
+    monkeypatch.delenv("LLMGATE_TEST_KEY")
+    for mode in ("once", "new_episodes", "all"):
+        result = pytester.runpytest("exp", "--llmgate-candidate=llm", f"--llmgate-record={mode}", *xdist)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        text = result.stdout.str() + result.stderr.str()
+        said = ("ERROR: LLMGATE_TEST_KEY is not set; llm (exp/templates/llm.yaml) calls its endpoint live "
+                f"(--llmgate-record={mode}, nothing recorded yet): set LLMGATE_TEST_KEY, or replay recordings with "
+                "--llmgate-record=none")
+        assert text.count(said) == 1, text
+        assert MARKER not in text and "r1" not in text and llm_exp.requests == 0
+    assert not (pytester.path / ".llmgate" / "runs").exists()
