@@ -4,6 +4,10 @@ hint, a missing API key is one usage error before any case runs, and 429s absorb
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+
 import pytest
 
 from pytest_llmgate.cli.main import main
@@ -72,8 +76,6 @@ def test_a_k_session_says_it_is_partial_not_a_part_and_llmgate_runs_hides_it_unl
         patch.chdir(pytester.path)
         lines = []
         for extra in ([], ["--all"]):
-            import io
-            import contextlib
             out = io.StringIO()
             with contextlib.redirect_stdout(out):
                 assert main(["runs", *extra]) == 0
@@ -122,3 +124,47 @@ def test_a_missing_api_key_is_one_usage_error_before_any_case_runs(
         assert text.count(said) == 1, text
         assert MARKER not in text and "r1" not in text and llm_exp.requests == 0
     assert not (pytester.path / ".llmgate" / "runs").exists()
+
+
+PRICE = {"input_per_mtok": 1.0, "output_per_mtok": 2.0}
+COST_DELTA = (r".*all: unsafe \+0, unnecessary \+0, exact \+0 pt, errors \+0, cost \+\$0\.000008, tokens in \+8, "
+              r"tokens out \+0, p50 [+-][0-9.]+(e-0\d)?ms, p95 [+-][0-9.]+(e-0\d)?ms$")
+
+
+def test_diffs_show_cost_tokens_and_latency_changes_and_a_policy_run_none(
+        pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("LLMGATE_TEST_KEY", "sk-test-quiet")
+    directory = make_experiment("exp", suites={"main": CASES}, templates={
+        "llm": llm_template(llm_server.url, ["test_failure_log"], price=PRICE),
+        "policy": {"provider": "evidence_policy", "serve_evidence": ["test_failure_log"]}})
+    args = ["exp", "--llmgate-candidate=all", "--llmgate-record=new_episodes", "-p", "no:randomly"]
+    assert pytester.runpytest(*args, "--llmgate-out=main").ret == 0
+    template = directory / "templates" / "llm.yaml"  # four more words of system prompt: 8 input tokens over 2 cases
+    template.write_text(template.read_text().replace("You answer questions", "Be brief and exact. You answer questions"))
+    result = pytester.runpytest(*args, "--llmgate-out=branch", "--llmgate-compare-to=main",
+                                "--llmgate-markdown=comment.md")
+    assert result.ret == 0
+    result.stdout.re_match_lines([r"    llm \(candidate\):", r".*template llm, edited\): 0 broken, 0 fixed",
+                                  COST_DELTA, r"    policy \(candidate\):",
+                                  r".*all: unsafe \+0, unnecessary \+0, exact \+0 pt, errors \+0$"])
+    # the policy candidate made no call: its latency is no column, its table cells say so
+    result.stdout.re_match_lines([r"  template +role +unsafe +unnecessary +exact +tokens in +tokens out +cost +p50 +p95 "
+                                  r"+status", r"  llm +candidate +0 +0 +100% +\d+ +\d+ +\$0\.0\d+ +\S+ms +\S+ms +ELIG.*",
+                                  r"  policy +candidate +0 +0 +100% +- +- +- +- +- +ELIG.*"])
+    comment = (pytester.path / "comment.md").read_text()
+    assert "cost +$0.000008, tokens in +8, tokens out +0, p50 " in comment
+    capsys.readouterr()
+    assert main(["diff", str(pytester.path / "main"), str(pytester.path / "branch")]) == 0
+    out = capsys.readouterr().out
+    assert any(re.match(COST_DELTA, line) for line in out.splitlines()), out
+    runs = {}
+    for folder in ("main", "branch"):
+        for path in (pytester.path / folder / "runs").glob("*.json"):
+            if '"llm"' in path.read_text():
+                runs[folder] = path
+    assert main(["compare", str(runs["main"]), str(runs["branch"])]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\ncost +\$0\.0\d+ +\$0\.0\d+ \(\+\$0\.000008\)\n", out), out
+    assert re.search(r"\ntokens in +(\d+) +(\d+) \(\+8\)\n", out), out
+    assert re.search(r"\nlatency p95 +\S+ms +\S+ms \([+-]\S+ms\)\n", out), out

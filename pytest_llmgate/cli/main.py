@@ -16,7 +16,8 @@ from pytest_llmgate.records.codec import dump, load, load_json
 from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.records.experiment import MANIFEST_NAME, load_experiment
-from pytest_llmgate.records.diff import compare, comparison_lines, counterpart
+from pytest_llmgate.model.costs import usd, usd_change
+from pytest_llmgate.records.diff import compare, comparison_lines, counterpart, ms_change
 from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.io.audit import (Audited, StoredRun, SuiteCheck, Unverifiable, audit, check_run, decision_run, note_lines,
                      read_bytes, read_report, read_run, refuse, report_runs, same_template, unverifiable)
@@ -26,7 +27,7 @@ from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
 from pytest_llmgate.records.suite import load_suite
-from pytest_llmgate.reports.table import format_table, rate
+from pytest_llmgate.reports.table import format_table, ms, rate
 from pytest_llmgate.model.vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, CaseChange, DecisionStatus, MatchedBy, Role, RunStatus
 
 if TYPE_CHECKING:
@@ -280,6 +281,30 @@ def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
                 value = getattr(metrics, key) if metrics is not None else None
                 values.append("-" if value is None else rate(value) if key == "exact_route_rate" else str(value))
             rows.append([label, *values])
+    rows += _cost_rows(records)
+    return rows
+
+
+def _cost_rows(records: Sequence[RunRecord]) -> list[list[str]]:
+    """Money, tokens and call latency of each run (rows only for figures some run has), each after the first with
+    its change from the first: ``$0.000040 (+$0.000004)``."""
+    rows = []
+    costs = [record.metrics.cost for record in records]
+    for label, name, shown, change in (
+            ("cost", "cost_usd", usd, usd_change), ("tokens in", "input_tokens", str, "{:+d}".format),
+            ("tokens out", "output_tokens", str, "{:+d}".format), ("latency p50", "latency_p50_ms", ms, ms_change),
+            ("latency p95", "latency_p95_ms", ms, ms_change)):
+        values = [getattr(cost, name) if cost is not None else None for cost in costs]
+        if all(value is None for value in values):
+            continue
+        first = values[0]
+        cells = []
+        for index, value in enumerate(values):
+            cell = "-" if value is None else shown(value)
+            if index and value is not None and first is not None:
+                cell += f" ({change(value - first)})"
+            cells.append(cell)
+        rows.append([label, *cells])
     return rows
 
 
