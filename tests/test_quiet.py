@@ -168,3 +168,17 @@ def test_diffs_show_cost_tokens_and_latency_changes_and_a_policy_run_none(
     assert re.search(r"\ncost +\$0\.0\d+ +\$0\.0\d+ \(\+\$0\.000008\)\n", out), out
     assert re.search(r"\ntokens in +(\d+) +(\d+) \(\+8\)\n", out), out
     assert re.search(r"\nlatency p95 +\S+ms +\S+ms \([+-]\S+ms\)\n", out), out
+
+
+@XDIST
+def test_an_lf_rerun_is_partial_too(pytester: pytest.Pytester, make_experiment: MakeExperiment,
+                                    xdist: tuple[str, ...]) -> None:
+    make_experiment()
+    first = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "-p", "no:randomly")
+    first.assert_outcomes(passed=2, failed=1)  # c2 served unsafely; c1 and the run item passed
+    rerun = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "--lf", "-p", "no:randomly", *xdist)
+    rerun.assert_outcomes(failed=1)  # c1 is dropped at collection; the manifest, with no failure, not collected
+    rerun.stdout.fnmatch_lines(["  unsafe * 1 * INCOMPLETE_EVALUATION",
+                                "llmgate: partial session (--lf): its runs list the cases it did not run as NOT_RUN, "
+                                "are incomplete and are never promoted; *"])
+    assert "split run" not in rerun.stdout.str()

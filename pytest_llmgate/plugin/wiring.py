@@ -282,13 +282,17 @@ def _narrowed(config: pytest.Config) -> list[str]:
 
 
 def partial_note(config: pytest.Config, deselected: int) -> str | None:
-    """What a session narrowed by -k, --deselect or --lf (not a job of a split run) says once: it is partial."""
-    if not deselected:
+    """What a session narrowed by -k, --deselect or --lf (not a job of a split run) says once: it is partial. (--lf
+    drops the passed cases of a file at collection, without deselecting them: its stored failures say it.)"""
+    last_failed = config.pluginmanager.get_plugin("lfplugin")
+    rerun = bool(getattr(config.option, "lf", False) and getattr(last_failed, "lastfailed", None))
+    if not deselected and not rerun:
         return None
     how = " ".join(_narrowed(config)) or "deselected case items"
-    return (f"llmgate: partial session ({how}; {deselected} case item(s) deselected): its runs list the cases it did "
-            "not run as NOT_RUN, are incomplete and are never promoted; run every case for a decision "
-            "(llmgate runs lists partial runs with --all)")
+    if deselected:
+        how += f"; {deselected} case item(s) deselected"
+    return (f"llmgate: partial session ({how}): its runs list the cases it did not run as NOT_RUN, are incomplete "
+            "and are never promoted; run every case for a decision (llmgate runs lists partial runs with --all)")
 
 
 def _mark_summaries_in_progress(config: pytest.Config, started: str) -> None:
