@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +184,15 @@ def test_an_lf_rerun_is_partial_too(pytester: pytest.Pytester, make_experiment: 
                                 "llmgate: partial session (--lf): its runs list the cases it did not run as NOT_RUN, "
                                 "are incomplete and are never promoted; *"])
     assert "split run" not in rerun.stdout.str()
+
+
+def test_a_judge_with_nothing_recorded_is_the_same_one_hint(pytester: pytest.Pytester) -> None:
+    prose = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-gate-prose"
+    shutil.copytree(prose, pytester.path / "prose")
+    (pytester.path / "prose" / "recordings" / "claim-judge-v1.jsonl").unlink()
+    result = pytester.runpytest("prose", "--llmgate-candidate=ci-answerer-prose-v2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    text = result.stdout.str() + result.stderr.str()
+    assert text.count("ERROR: judge claim-judge-v1 (prose/evaluators/") == 1, text
+    assert "has no recordings to replay (prose/recordings/claim-judge-v1.jsonl does not exist)" in text
+    assert "record them once with --llmgate-record=once" in text

@@ -35,7 +35,9 @@ from pytest_llmgate.records.candidate import CASE_TIMEOUT
 from pytest_llmgate.model.results import CaseIndex, RunResults
 from pytest_llmgate.records.run import Artifact, Part, RunRecord, aggregates, build_run_record, implied_latencies, redacted_eval
 from pytest_llmgate.io.provenance import code_commit, llmgate_version
-from pytest_llmgate.engine.judging import check_evaluator, judge_notes, judged, judged_verdict, standing, with_standing
+from pytest_llmgate.engine.judging import (
+    check_evaluator, judge_not_ready, judge_notes, judged, judged_verdict, standing, with_standing,
+)
 from pytest_llmgate.records.codec import dump, dump_chunks, from_data, to_data
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
@@ -258,12 +260,17 @@ class GateSession:
         """Before any case runs: a selected artifact none of whose cases can be answered (no API key for a live
         call, nothing recorded to replay) is one ``CandidateError`` saying so, not an error per case."""
         for experiment in self.experiments:
-            for planned in self.plans(experiment):
+            plans = self.plans(experiment)
+            problems = []
+            for planned in plans:
                 candidate = experiment.candidates[planned.template_id]
                 try:
-                    problem = not_ready(self._factory(candidate), candidate, self._context(experiment))
+                    problems.append(not_ready(self._factory(candidate), candidate, self._context(experiment)))
                 except LlmgateError:
                     continue  # an unknown provider is reported when its cases run
+            if plans:  # the judge of the experiment's evaluator, when it has one
+                problems.append(judge_not_ready(experiment, self._context(experiment), self._factory))
+            for problem in problems:
                 if problem is not None:
                     raise CandidateError(None, None, problem)
 
