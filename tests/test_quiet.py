@@ -196,3 +196,15 @@ def test_a_judge_with_nothing_recorded_is_the_same_one_hint(pytester: pytest.Pyt
     assert text.count("ERROR: judge claim-judge-v1 (prose/evaluators/") == 1, text
     assert "has no recordings to replay (prose/recordings/claim-judge-v1.jsonl does not exist)" in text
     assert "record them once with --llmgate-record=once" in text
+
+
+@pytest.mark.parametrize(("budget", "latency"), [({"max_cost_per_case_usd": 0.01}, False),
+                                                 ({"max_latency_p95_ms": 1000}, True)])
+def test_latency_columns_are_left_out_when_no_candidate_made_a_call_unless_the_budget_limits_latency(
+        pytester: pytest.Pytester, make_experiment: MakeExperiment, budget: dict[str, float], latency: bool) -> None:
+    make_experiment(budget=budget)
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:randomly")
+    assert result.ret == 0
+    header = next(line for line in result.outlines if line.startswith("  template "))
+    assert "tokens in" in header and "cost" in header
+    assert ("p50" in header and "p95" in header) is latency, header
