@@ -111,11 +111,14 @@ def test_replay_with_the_server_stopped_gives_the_same_verdict(
 
 @pytest.mark.usefixtures("claude_experiment")
 def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
+    """A recordings file that lacks a case's reply: that case is an error (no recordings at all: test_quiet.py)."""
+    pytester.runpytest("exp", "--llmgate-candidate=claude-fix-b", "--llmgate-record=new_episodes", "-k", "not req_205")
+    recorded = llm_server.requests
     result = pytester.runpytest("exp", "--llmgate-candidate=claude-fix-b")
-    result.assert_outcomes(errors=4, failed=1)  # + the run item: no case evaluated
+    result.assert_outcomes(passed=3, errors=1, failed=1)  # + the run item: a case not evaluated
     result.stdout.fnmatch_lines(["*ERROR: claude-fix-b on case req_205 *: not recorded; run with "
                                  "--llmgate-record=new_episodes"])
-    assert llm_server.requests == 0
+    assert llm_server.requests == recorded
 
 
 @pytest.mark.usefixtures("claude_experiment")

@@ -240,6 +240,8 @@ def test_429s_with_retry_after_are_waited_out_the_window_backs_off_and_recovers(
     run = runs_by_template(pytester.path / ".llmgate")["llm"]
     assert run["metrics"]["cost"]["rate_limited"] == 8  # each 429 absorbed is counted
     assert sum(entry["cost"]["rate_limited"] for entry in run["cases"]) == 8
+    result.stdout.fnmatch_lines(["  rate limits: llm: 8 HTTP 429 response(s) absorbed by retries (the calls then "
+                                 "answered)"])  # and said in the summary
     assert elapsed >= 1.0  # Retry-After: 1 was waited out
     arrivals = llm_server.stats["arrivals"]
     assert [status for _, status in arrivals].count(429) == 8 and len(arrivals) == 8 + 48

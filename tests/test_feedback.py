@@ -155,9 +155,14 @@ def test_a_candidate_none_of_whose_cases_ran_gets_no_record_and_keeps_the_decisi
     result.stdout.fnmatch_lines([
         "  also-good (candidate): not run - every case deselected or never reached; no run record",
         "  decision: INCOMPLETE_EVALUATION: not run in this session: also-good (every case deselected, or never "
-        "reached after a stop); this session is part * of a split run: the decision waits for `llmgate merge`*",
+        "reached after a stop)",
         "records: 1 run(s) in .llmgate/runs",
+        "report: .llmgate/report.json",
+        "llmgate: partial session (-k 'not also'; 2 case item(s) deselected): its runs list the cases it did not run "
+        "as NOT_RUN, are incomplete and are never promoted; run every case for a decision (llmgate runs lists "
+        "partial runs with --all)",
     ])
+    assert "split run" not in result.stdout.str() and "llmgate merge" not in result.stdout.str()
     (experiment,) = read_report(pytester.path / ".llmgate")["experiments"]
     assert [run["template_id"] for run in experiment["runs"]] == ["good"]
     assert experiment["not_run"] == [{"template_id": "also-good", "role": "candidate"}]

@@ -16,7 +16,8 @@ from pytest_llmgate.model.vocab import SIGNING_KEY_ENV, Outcome, Route
 
 from .test_split import big_experiment, run_parts
 
-LISTS = [["-k", " or ".join(f"c{i:05d}" for i in range(start, 40, 2))] for start in range(2)]
+LISTS = [[f"--llmgate-part=k{start}", "-k", " or ".join(f"c{i:05d}" for i in range(start, 40, 2))]
+         for start in range(2)]
 ARGS = ["--llmgate-candidate=good"]
 
 
@@ -37,17 +38,17 @@ def test_a_split_job_holds_the_cases_it_evaluated_and_the_ids_of_the_whole_run(p
         assert record["status"] == "INCOMPLETE_EVALUATION"
 
 
-def test_a_session_narrowed_by_k_lists_every_case_and_still_merges(
+def test_a_session_narrowed_by_k_lists_every_case_and_is_no_part(
         pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    """Only a splitter or --llmgate-part makes a part: a -k session is partial, its record lists every case."""
     big_experiment(pytester.path, 40)
-    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    outs = run_parts(pytester, "big", ARGS, [selection[1:] for selection in LISTS], xdist_part=-1)
     (path,) = part_files(outs[0])
     record = json.loads(path.read_text())  # SPEC 5.1: the cases it did not run are NOT_RUN
-    assert len(record["cases"]) == 40 and record["metrics"]["not_run_count"] == 20
+    assert len(record["cases"]) == 40 and record["metrics"]["not_run_count"] == 20 and "part" not in record
     assert {entry["outcome"] for entry in record["cases"][1::2]} == {"NOT_RUN"}
-    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 0
-    (merged,) = part_files(pytester.path / "merged")
-    assert json.loads(merged.read_text())["complete"] is True
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 2
+    assert "no part records in" in capsys.readouterr().err
 
 
 def test_a_tampered_part_is_refused_naming_its_file_and_the_case(

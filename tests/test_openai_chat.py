@@ -107,13 +107,16 @@ def test_replay_after_recording_makes_no_request_and_names_the_recordings(
 
 @pytest.mark.usefixtures("llm_experiment")
 def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
+    """A recordings file that lacks a case's reply: that case is an error (no recordings at all: test_quiet.py)."""
+    pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b", "--llmgate-record=new_episodes", "-k", "not req_205")
+    recorded = llm_server.requests
     result = pytester.runpytest("exp", "--llmgate-candidate=llm-fix-b")
-    result.assert_outcomes(errors=4, failed=1)  # + the run item: no case evaluated
+    result.assert_outcomes(passed=3, errors=1, failed=1)  # + the run item: a case not evaluated
     result.stdout.fnmatch_lines(["*ERROR: llm-fix-b on case req_205 *: not recorded; run with "
                                  "--llmgate-record=new_episodes"])
-    assert llm_server.requests == 0
+    assert llm_server.requests == recorded
     run = runs_by_template(pytester.path / ".llmgate")["llm-fix-b"]
-    assert run["status"] == "INCOMPLETE_EVALUATION" and run["params"]["recordings_sha256"] == "none"
+    assert run["status"] == "INCOMPLETE_EVALUATION" and run["metrics"]["error_count"] == 1
 
 
 @pytest.mark.parametrize(

@@ -159,7 +159,8 @@ def test_k_lists_a_missing_part_and_a_rerun(pytester: pytest.Pytester,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     big_experiment(pytester.path, 40)
     args = ["--llmgate-candidate=good"]
-    lists = [["-k", " or ".join(f"c{i:05d}" for i in range(start, 40, 3))] for start in range(3)]
+    lists = [[f"--llmgate-part=k{start}", "-k", " or ".join(f"c{i:05d}" for i in range(start, 40, 3))]
+             for start in range(3)]
     outs = run_parts(pytester, "big", args, lists[:2], xdist_part=-1)
     code, out, text = merged(pytester, outs, capsys)
     assert code == 1

@@ -17,7 +17,8 @@ from pytest_llmgate.records.codec import dump, load, load_json
 from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.records.experiment import MANIFEST_NAME, load_experiment
-from pytest_llmgate.records.diff import compare, comparison_lines, counterpart
+from pytest_llmgate.model.costs import usd, usd_change
+from pytest_llmgate.records.diff import compare, comparison_lines, counterpart, ms_change
 from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.io.audit import (Audited, StoredRun, SuiteCheck, Unverifiable, audit, check_run, decision_run, note_lines,
                      read_bytes, read_report, read_run, refuse, report_runs, same_template, unverifiable)
@@ -27,7 +28,7 @@ from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
 from pytest_llmgate.records.suite import load_suite
-from pytest_llmgate.reports.table import format_table, rate
+from pytest_llmgate.reports.table import format_table, ms, rate
 from pytest_llmgate.model.vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, CaseChange, DecisionStatus, MatchedBy, Role, RunStatus
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
     runs.add_argument("--experiment", metavar="NAME", help="only this experiment's runs")
     runs.add_argument("--template", metavar="ID", help="only this template's runs")
     runs.add_argument("--last", type=_positive, metavar="N", help="only the last N runs (after the filters)")
+    runs.add_argument("--all", action="store_true", help="partial runs too (of a session narrowed by -k, --deselect "
+                      "or --lf); hidden by default")
     runs.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
     runs.set_defaults(handler=cmd_runs)
 
@@ -197,6 +200,12 @@ def run_row(record: RunRecord) -> tuple[str, ...]:
     )
 
 
+def is_partial(record: RunRecord) -> bool:
+    """A run of a session narrowed by -k, --deselect or --lf (or stopped early): cases not run, yet neither a part
+    of a split run nor a merge of parts. It is incomplete: never promoted."""
+    return record.part is None and not record.merged_from and record.metrics.not_run_count > 0
+
+
 def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
     key = signing_key()
     suites = SuiteCheck()
@@ -216,6 +225,9 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
         listed = [(record, notes) for record, notes in listed if record.experiment == args.experiment]
     if args.template:
         listed = [(record, notes) for record, notes in listed if record.template_id == args.template]
+    partial = sum(is_partial(record) for record, _ in listed)
+    if not args.all:
+        listed = [(record, notes) for record, notes in listed if not is_partial(record)]
     if args.last:
         listed = listed[-args.last:]
     if not listed:
@@ -225,6 +237,9 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
         for line in format_table([RUN_COLUMNS, *(run_row(record) for record, _ in listed)], right={5, 6, 7}):
             print(line, file=out)
         _print_notes([note for _, notes in listed for note in notes], out)
+    if partial and not args.all:
+        print(f"{partial} partial run(s) hidden (sessions narrowed by -k, --deselect or --lf); --all lists them",
+              file=out)
     for error in refused:
         print(f"llmgate: error: {error.message()}", file=sys.stderr)
     return ERROR if refused else OK
@@ -268,6 +283,30 @@ def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
                 value = getattr(metrics, key) if metrics is not None else None
                 values.append("-" if value is None else rate(value) if key == "exact_route_rate" else str(value))
             rows.append([label, *values])
+    rows += _cost_rows(records)
+    return rows
+
+
+def _cost_rows(records: Sequence[RunRecord]) -> list[list[str]]:
+    """Money, tokens and call latency of each run (rows only for figures some run has), each after the first with
+    its change from the first: ``$0.000040 (+$0.000004)``."""
+    rows = []
+    costs = [record.metrics.cost for record in records]
+    for label, name, shown, change in (
+            ("cost", "cost_usd", usd, usd_change), ("tokens in", "input_tokens", str, "{:+d}".format),
+            ("tokens out", "output_tokens", str, "{:+d}".format), ("latency p50", "latency_p50_ms", ms, ms_change),
+            ("latency p95", "latency_p95_ms", ms, ms_change)):
+        values = [getattr(cost, name) if cost is not None else None for cost in costs]
+        if all(value is None for value in values):
+            continue
+        first = values[0]
+        cells = []
+        for index, value in enumerate(values):
+            cell = "-" if value is None else shown(value)
+            if index and value is not None and first is not None:
+                cell += f" ({change(value - first)})"
+            cells.append(cell)
+        rows.append([label, *cells])
     return rows
 
 

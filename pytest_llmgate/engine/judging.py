@@ -21,7 +21,9 @@ from pytest_llmgate.model.errors import CandidateError, LlmgateError, ProviderEr
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
-from pytest_llmgate.providers import Provider, ProviderContext, ProviderFactory, check_settings, coerce_route
+from pytest_llmgate.providers import (
+    Provider, ProviderContext, ProviderFactory, check_settings, coerce_route,
+)
 from pytest_llmgate.providers._calls import CallPool
 from pytest_llmgate.providers.python_callable import _import_callable
 from pytest_llmgate.records.candidate import Candidate
@@ -211,6 +213,17 @@ def judged(provider: Provider, candidate: Candidate, evaluator: Evaluator, conte
             "provider with reply(case, trial))",
         )
     return JudgedProvider(provider, _Verdicts(evaluator, context, factory_of))
+
+
+def judge_not_ready(experiment: Experiment, context: ProviderContext, factory_of: FactoryOf) -> str | None:
+    """Why the experiment's judge can answer no reply at all (no API key for a live call, nothing recorded to
+    replay), said once before any case runs; None for a judge that may answer, or no judge."""
+    evaluator = experiment.evaluator
+    if evaluator is None or evaluator.kind != JUDGE_KIND:
+        return None
+    candidate = judge_candidate(evaluator)
+    problem = factory_of(candidate).ready(candidate, dataclasses.replace(context, trials=None))
+    return f"judge {problem}" if problem else None
 
 
 def judge_calls_of(provider: object, case_id: str) -> tuple[Usage, ...]:

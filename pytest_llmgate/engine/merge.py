@@ -101,7 +101,7 @@ def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[l
             reports.append(read_report(report, key))
     if not parts:
         raise RecordError(None, None, "no part records in " + ", ".join(display_path(d) for d in directories)
-                          + " (a part is written by a session run with a splitter, -k/--deselect or --llmgate-part)")
+                          + " (a part is written by a session run with a splitter or --llmgate-part)")
     return parts, reports
 
 

@@ -27,14 +27,13 @@ class Selection:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PartSpec:
-    """A session that runs one part of a split run: the split id asked for (None: worked out from the cases run)
-    and how the session was narrowed, in words (``pytest-split group 1 of 4``, ``-k ...``). ``only_evaluated``:
-    a job of a split (a splitter or ``--llmgate-part``) records only the cases it evaluated; a session narrowed
-    by ``-k``, ``--deselect`` or ``--lf`` records every case, those it did not run as NOT_RUN (SPEC §5.1)."""
+    """A job of a split run (a splitter or ``--llmgate-part``): the split id asked for (None: worked out from the
+    cases run) and how the session was split, in words (``pytest-split group 1 of 4``); it records only the cases
+    it evaluated. A session narrowed by ``-k``, ``--deselect`` or ``--lf`` is no part: it is partial, and records
+    every case, those it did not run as NOT_RUN."""
 
     split_id: str | None
     selection: str
-    only_evaluated: bool = True
 
 
 #: What a part session says, in its summary and report, instead of a decision.

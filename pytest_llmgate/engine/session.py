@@ -19,7 +19,7 @@ from pytest_llmgate.engine.writer import RecordHook, RecordWriter, ReportHook
 from pytest_llmgate.io.history import stored_runs
 from pytest_llmgate.io.signing import signing_key
 from pytest_llmgate.model.costs import Usage
-from pytest_llmgate.model.errors import LlmgateError, display_path
+from pytest_llmgate.model.errors import CandidateError, LlmgateError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.results import CaseIndex, RunResults
 from pytest_llmgate.model.vocab import Route, ShowMode
@@ -27,6 +27,7 @@ from pytest_llmgate.providers import MakeProvider, Provider, ProviderOptions, bu
 from pytest_llmgate.providers._calls import DEFAULT_CONCURRENCY, Answers
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun, SessionResult
+from pytest_llmgate.engine.judging import judge_not_ready
 
 
 class GateSession:
@@ -125,6 +126,26 @@ class GateSession:
 
     def warm(self) -> None:
         self.providing.warm(self._planned())
+
+    def check_ready(self) -> None:
+        """Before any case runs: a selected artifact none of whose cases can be answered (no API key for a live
+        call, nothing recorded to replay) is one ``CandidateError`` saying so, not an error per case."""
+        for experiment in self.experiments:
+            plans = self.plans(experiment)
+            problems = []
+            for planned in plans:
+                candidate = experiment.candidates[planned.template_id]
+                try:
+                    factory = self.providing.factory(candidate)
+                except LlmgateError:
+                    continue  # an unknown provider is reported when its cases run
+                problems.append(factory.ready(candidate, self.providing.context(experiment)))
+            if plans:  # the judge of the experiment's evaluator, when it has one
+                problems.append(judge_not_ready(experiment, self.providing.context(experiment),
+                                                self.providing.factory))
+            for problem in problems:
+                if problem:
+                    raise CandidateError(None, None, str(problem))
 
     # -- providers (engine/providing.py) ---------------------------------------------------------
     def provider(self, experiment: Experiment, template_id: str) -> Provider:

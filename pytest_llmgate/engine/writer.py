@@ -184,8 +184,7 @@ class RecordWriter:
 
     def _as_part(self, experiment: Experiment, draft: RunRecord, results: Mapping[str, Sequence[CaseResult]],
                  baselines: Sequence[RunRecord]) -> RunRecord:
-        """A part's record and what the merge needs of it: a split job's holds the cases it evaluated and their
-        figures; a session narrowed by ``-k``/``--deselect``/``--lf`` keeps every case (``PartSpec``)."""
+        """A part's record and what the merge needs of it: the cases it evaluated and their figures."""
         assert self.part is not None
         evaluated = [entry for entry in draft.cases if entry.case_id in results]
         latencies = {case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
@@ -194,8 +193,6 @@ class RecordWriter:
                     case_ids=tuple(entry.case_id for entry in draft.cases), cases_sha256=draft.cases_sha256,
                     latencies_ms={entry.case_id: latencies[entry.case_id] for entry in evaluated
                                   if latencies.get(entry.case_id, ()) != implied_latencies(entry.cost)})
-        if not self.part.only_evaluated:
-            return msgspec.structs.replace(draft, part=part)
         return msgspec.structs.replace(
             draft, part=part,
             **aggregates(evaluated, draft.complete, latencies, [suite.name for suite in experiment.suites], draft.role,

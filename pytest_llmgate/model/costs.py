@@ -100,6 +100,11 @@ def usd(value: float) -> str:
     return f"${text}"
 
 
+def usd_change(value: float) -> str:
+    """A change of money, signed: ``+$0.000036``, ``-$0.0120``, ``+$0.0000``."""
+    return ("-" if value < 0 else "+") + usd(abs(value))
+
+
 class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False, omit_defaults=True):
     """What one case cost, over its calls (one per trial): tokens summed (None: never reported; each priced
     token class the endpoint reported), money (None: unknown price, or no tokens), the slowest call's latency and

@@ -35,20 +35,52 @@ def cut(text: str, limit: int | None) -> str:
 
 
 def format_transcripts(trials: Sequence[TrialTranscript], mode: ShowMode) -> str:
-    """The section shown under a failing case; empty for ``ShowMode.NONE`` or when there is nothing to show."""
+    """The section shown under a failing case; empty for ``ShowMode.NONE`` or when there is nothing to show.
+
+    With several trials the prompt is shown once (once per distinct prompt) and each distinct reply once, with
+    the trials that gave it: 20 trials of one prompt and two replies are one prompt and two replies."""
     if mode is ShowMode.NONE or not trials:
         return ""
     limit = None if mode is ShowMode.FULL else CUT_AT
     lines = ["", "---------- what the model said (--llmgate-show=none hides this) ----------"]
+    if len(trials) == 1:
+        (transcript,) = trials
+        lines.append(f"[request: {transcript.source}]")
+        lines.extend(_messages(transcript.messages, limit))
+        lines.extend(_reply(transcript, "reply:", limit))
+        return "\n".join(lines)
+    prompts: dict[tuple[tuple[str, str], ...], list[int]] = {}
     for transcript in trials:
-        header = f"trial {transcript.trial}" if len(trials) > 1 else "request"
-        lines.append(f"[{header}: {transcript.source}]")
-        for role, text in transcript.messages:
-            lines.append(f"{role}:")
-            lines.extend("  " + line for line in cut(text, limit).splitlines() or [""])
-        if transcript.note:
-            lines.append(f"note: {transcript.note}")
-        if transcript.reply is not None:
-            lines.append("reply:")
-            lines.extend("  " + line for line in cut(transcript.reply, limit).splitlines() or [""])
+        prompts.setdefault(transcript.messages, []).append(transcript.trial)
+    for messages, numbers in prompts.items():
+        lines.append(f"[request: {len(trials)} trials]" if len(prompts) == 1 else f"[request: {_trials(numbers)}]")
+        lines.extend(_messages(messages, limit))
+    replies: dict[tuple[str | None, str | None], list[TrialTranscript]] = {}
+    for transcript in trials:
+        replies.setdefault((transcript.reply, transcript.note), []).append(transcript)
+    for same in replies.values():
+        sources = ", ".join(dict.fromkeys(transcript.source for transcript in same))
+        header = f"{_trials([transcript.trial for transcript in same])}: {sources}"
+        lines.extend(_reply(same[0], f"reply ({header}):", limit) if same[0].reply is not None
+                     else [f"[{header}]", *_reply(same[0], "", limit)])
     return "\n".join(lines)
+
+
+def _trials(numbers: Sequence[int]) -> str:
+    return f"trial {numbers[0]}" if len(numbers) == 1 else f"trials {', '.join(map(str, numbers))}"
+
+
+def _messages(messages: Sequence[tuple[str, str]], limit: int | None) -> list[str]:
+    lines = []
+    for role, text in messages:
+        lines.append(f"{role}:")
+        lines.extend("  " + line for line in cut(text, limit).splitlines() or [""])
+    return lines
+
+
+def _reply(transcript: TrialTranscript, header: str, limit: int | None) -> list[str]:
+    lines = [f"note: {transcript.note}"] if transcript.note else []
+    if transcript.reply is not None:
+        lines.append(header)
+        lines.extend("  " + line for line in cut(transcript.reply, limit).splitlines() or [""])
+    return lines

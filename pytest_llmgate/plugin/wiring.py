@@ -90,6 +90,8 @@ class Wiring:
             gate.start(found, controller=self.controller)
             if not self._distributing():
                 gate.warm()  # the SDK's import overlaps collection, in the process that makes the calls
+            if self.controller and not self.config.option.collectonly:
+                gate.check_ready()  # no key for a live call, nothing to replay: one usage error, before any case
             if self.controller and not gate.selection.empty and not self.config.option.collectonly:
                 gate.mark_in_progress()
         except LlmgateError as exc:
@@ -134,6 +136,9 @@ class Wiring:
         if config.option.collectonly or exitstatus in _NO_RECORDS:
             return
         gate.part = part_spec(config, gate.deselected)
+        partial = partial_note(config, gate.deselected) if gate.part is None else None
+        if partial is not None:
+            gate.notes.append(partial)
         listened = bool(config.hook.pytest_llmgate_run_record.get_hookimpls())
         result = gate.finish(
             on_record=(lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record,
@@ -155,8 +160,9 @@ class Wiring:
     def _judge_runs(self, run_items: list[RunItemInfo], result: SessionResult) -> bool:
         """Report each gating candidate's run item through the ordinary report hooks (terminal counts, short
         summary, JUnit, --lf): failed with the run-level gate it broke, passed, or, in a job of a split run (a
-        splitter's options or ``--llmgate-part``), skipped: its run is judged by ``llmgate merge``. A session
-        narrowed by -k, --deselect or --lf that kept the run item judges it as any other: its run is incomplete.
+        splitter's options or ``--llmgate-part``), skipped: its run is judged by ``llmgate merge``. A partial
+        session (narrowed by -k, --deselect or --lf) that kept the run item judges it as any other: its run is
+        incomplete.
         Whether one failed."""
         hook, gate = self.config.hook, self.gate
         failed = False
@@ -168,7 +174,7 @@ class Wiring:
             found = result.outcome_of(info.experiment_dir)
             properties = [("llmgate_template_id", info.template_id)] + (
                 [("llmgate_evaluation_sha", found.experiment.short_fingerprints["evaluation"])] if found else [])
-            if gate.part is not None and gate.part.only_evaluated:
+            if gate.part is not None:
                 longrepr: Any = (info.location[0], None, f"Skipped: {info.template_id}: the run-level gates of a job "
                                  f"of a split run ({gate.part.selection}) are judged by `llmgate merge`")
                 outcome = "skipped"
@@ -261,27 +267,47 @@ def _failure_repr(failure: BaseException) -> Any:
 
 
 def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
-    """The session's part of a split run: ``--llmgate-part=ID``, or case items deselected (by pytest-split,
-    pytest-shard, -k, --deselect, --lf); None for a session that ran everything it collected."""
+    """The session's part of a split run: ``--llmgate-part=ID`` or a splitter's options (pytest-split,
+    pytest-shard); None for any other session, one narrowed by -k, --deselect or --lf included (it is partial:
+    ``partial_note``)."""
     split_id = value(config, "part")
     option = config.option
     splits, group = getattr(option, "splits", None), getattr(option, "group", None)
     shards, shard = getattr(option, "num_shards", None), getattr(option, "shard_id", None)
-    if not split_id and not deselected and not (splits and group) and not (shards and shards > 1):
-        return None  # pytest-shard drops items without deselecting them: its options say it
-    split_job = bool(split_id or (splits and group) or (shards and shards > 1))
     if splits and group:
         how, split_id = f"pytest-split group {group} of {splits}", split_id or f"split-{group}-of-{splits}"
-    elif shards and shards > 1:
+    elif shards and shards > 1:  # pytest-shard drops items without deselecting them: its options say it
         how, split_id = f"pytest-shard shard {shard} of {shards}", split_id or f"shard-{shard}-of-{shards}"
+    elif split_id:
+        how = " ".join(_narrowed(config)) or "--llmgate-part"
     else:
-        narrowed = [f"-k {option.keyword!r}"] if getattr(option, "keyword", "") else []
-        narrowed += [f"-m {option.markexpr!r}"] if getattr(option, "markexpr", "") else []
-        narrowed += [f"--deselect {len(option.deselect)} id(s)"] if getattr(option, "deselect", None) else []
-        how = " ".join(narrowed) or ("--llmgate-part" if not deselected else "deselected case items")
+        return None
     if deselected:
         how += f"; {deselected} case item(s) deselected"
-    return PartSpec(split_id=split_id or None, selection=how, only_evaluated=split_job)
+    return PartSpec(split_id=split_id or None, selection=how)
+
+
+def _narrowed(config: pytest.Config) -> list[str]:
+    option = config.option
+    narrowed = [f"-k {option.keyword!r}"] if getattr(option, "keyword", "") else []
+    narrowed += [f"-m {option.markexpr!r}"] if getattr(option, "markexpr", "") else []
+    narrowed += [f"--deselect {len(option.deselect)} id(s)"] if getattr(option, "deselect", None) else []
+    narrowed += ["--lf"] if getattr(option, "lf", False) else []
+    return narrowed
+
+
+def partial_note(config: pytest.Config, deselected: int) -> str | None:
+    """What a session narrowed by -k, --deselect or --lf (not a job of a split run) says once: it is partial. (--lf
+    drops the passed cases of a file at collection, without deselecting them: its stored failures say it.)"""
+    last_failed = config.pluginmanager.get_plugin("lfplugin")
+    rerun = bool(getattr(config.option, "lf", False) and getattr(last_failed, "lastfailed", None))
+    if not deselected and not rerun:
+        return None
+    how = " ".join(_narrowed(config)) or "deselected case items"
+    if deselected:
+        how += f"; {deselected} case item(s) deselected"
+    return (f"llmgate: partial session ({how}): its runs list the cases it did not run as NOT_RUN, are incomplete "
+            "and are never promoted; run every case for a decision (llmgate runs lists partial runs with --all)")
 
 
 def _mark_summaries_in_progress(config: pytest.Config, started: str) -> None:

@@ -163,12 +163,17 @@ class ProviderFactory(Protocol):
       runs cases, before pytest collects: a factory may start slow work there in the background (the LLM providers
       start importing their SDK in a daemon thread when a call may go live). It must return at once, never raise
       for an unusable artifact (``build`` says so), and make no call of its own. Default: nothing.
+    - ``ready(candidate, context) -> str | None``: called once on the controller before any case runs, for each
+      selected artifact: why none of its cases can be answered (no API key for a live call, nothing recorded to
+      replay), said as one usage error instead of an error per case. No call. Default: None (it may answer).
     """
 
     @property
     def deterministic(self) -> bool: ...
 
     def warm(self, candidate: Candidate, context: ProviderContext) -> None: ...
+
+    def ready(self, candidate: Candidate, context: ProviderContext) -> str | None: ...
 
     @property
     def name(self) -> str:
@@ -213,6 +218,9 @@ class FactoryDefaults:
     def warm(self, candidate: Candidate, context: ProviderContext) -> None:
         return None
 
+    def ready(self, candidate: Candidate, context: ProviderContext) -> str | None:
+        return None
+
 
 class _CompletedFactory(FactoryDefaults):
     """A plugin's factory with the optional members it left out (``complete_factory``)."""
@@ -222,9 +230,10 @@ class _CompletedFactory(FactoryDefaults):
         self.name: str = factory.name
         self.settings: Any = getattr(factory, "settings", None)  # checked by check_settings
         self.deterministic = bool(getattr(factory, "deterministic", False))
-        own = getattr(factory, "warm", None)
-        if callable(own):
-            self.warm = own  # type: ignore[method-assign]
+        for name in ("warm", "ready"):
+            own = getattr(factory, name, None)
+            if callable(own):
+                setattr(self, name, own)
 
     def check(self, candidate: Candidate) -> None:
         self.factory.check(candidate)

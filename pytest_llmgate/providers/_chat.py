@@ -25,7 +25,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
 from pytest_llmgate.model.costs import Usage, impossible_usage
-from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, redact_urls
+from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, display_path, redact_urls
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import FactoryDefaults, ProviderDefaults, Messages, ProviderContext, import_in_background
@@ -392,6 +392,27 @@ class ChatFactory(FactoryDefaults):
             return
         priced = "price" in candidate.settings or importlib.util.find_spec("genai_prices") is None
         import_in_background(self.provider_class.sdk, *(() if priced else ("genai_prices",)))
+
+    def ready(self, candidate: Candidate, context: ProviderContext) -> str | None:
+        """Why no case of this artifact can be answered, said once before any runs (None: it may answer): nothing
+        recorded to replay in record mode ``none`` (a first run: record with ``--llmgate-record=once``), or no API
+        key when every call goes live (mode ``all``, or ``once``/``new_episodes`` with nothing recorded yet). A
+        replay needs no key."""
+        path = recordings_path(context.experiment_dir, candidate.template_id)
+        recorded = path.exists()
+        mode = context.record_mode
+        key_env = str(candidate.settings.get("api_key_env", self.provider_class.default_key_env))
+        where = f"{candidate.template_id} ({display_path(candidate.path)})"
+        if mode is RecordMode.NONE and not recorded:
+            return (f"{where} has no recordings to replay ({display_path(path)} does not exist) and "
+                    "--llmgate-record=none only replays: record them once with --llmgate-record=once "
+                    f"(a live run; needs {key_env})")
+        live = mode is RecordMode.ALL or (mode in (RecordMode.ONCE, RecordMode.NEW_EPISODES) and not recorded)
+        if live and not os.environ.get(key_env):
+            return (f"{key_env} is not set; {where} calls its endpoint live (--llmgate-record={mode.value}"
+                    + (")" if recorded else ", nothing recorded yet)")
+                    + f": set {key_env}, or replay recordings with --llmgate-record=none")
+        return None
 
     def build(self, candidate: Candidate, context: ProviderContext) -> ChatProvider:
         path = checked_recordings_path(context.experiment_dir, candidate.template_id)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from pytest_llmgate.model.costs import usd_change
 from pytest_llmgate.model.decision import ComparabilityIssue, comparability_issues
 from pytest_llmgate.model.vocab import CaseChange, MatchedBy, Outcome
 
@@ -33,14 +34,21 @@ class CaseDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     after: Outcome | None
 
 
-class MetricDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """This run's metrics minus the stored run's, over one suite or every case."""
+class MetricDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
+    """This run's metrics minus the stored run's, over one suite or every case; money, tokens and latency
+    (``cost_usd`` over the cases that ran, call latency percentiles) only where both runs have the figure
+    (absent: unknown on a side, or a candidate that made no call)."""
 
     unsafe_claim_served: int
     unnecessary_abstention: int
     exact_route_rate: float
     error_count: int
     not_run_count: int
+    cost_usd: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
 
 
 class StoredComparison(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -128,13 +136,30 @@ def case_change(before: Outcome | None, after: Outcome | None) -> CaseChange:
     return CaseChange.CHANGED
 
 
+#: The money, token and latency figures a delta holds, with the digits each is rounded to.
+COST_DELTAS = (("cost_usd", 10), ("input_tokens", 0), ("output_tokens", 0), ("latency_p50_ms", 3),
+               ("latency_p95_ms", 3))
+
+
 def metric_delta(before: Metrics, after: Metrics) -> MetricDelta:
+    costs: dict[str, float | int] = {}
+    if before.cost is not None and after.cost is not None:
+        # the time an in-process candidate (no tokens: no call) took to answer is no latency worth a delta
+        called = all(cost.input_tokens is not None or cost.output_tokens is not None or cost.calls_without_usage
+                     for cost in (before.cost, after.cost))
+        for name, digits in COST_DELTAS:
+            if name.startswith("latency") and not called:
+                continue
+            old, new = getattr(before.cost, name), getattr(after.cost, name)
+            if old is not None and new is not None:
+                costs[name] = new - old if digits == 0 else round(new - old, digits)
     return MetricDelta(
         unsafe_claim_served=after.unsafe_claim_served - before.unsafe_claim_served,
         unnecessary_abstention=after.unnecessary_abstention - before.unnecessary_abstention,
         exact_route_rate=round(after.exact_route_rate - before.exact_route_rate, 6),
         error_count=after.error_count - before.error_count,
         not_run_count=after.not_run_count - before.not_run_count,
+        **costs,  # type: ignore[arg-type]
     )
 
 
@@ -172,8 +197,29 @@ def delta_text(comparison: StoredComparison, scope: str = ALL_CASES) -> str:
     delta = comparison.metric_deltas.get(scope)
     if delta is None:
         return ""
-    return (f"unsafe {with_sign(delta.unsafe_claim_served)}, unnecessary {with_sign(delta.unnecessary_abstention)}, "
+    text = (f"unsafe {with_sign(delta.unsafe_claim_served)}, unnecessary {with_sign(delta.unnecessary_abstention)}, "
             f"exact {with_sign(delta.exact_route_rate, True)}, errors {with_sign(delta.error_count)}")
+    return ", ".join([text, *cost_delta_parts(delta)])
+
+
+def cost_delta_parts(delta: MetricDelta) -> list[str]:
+    """The money, token and latency changes a delta holds, e.g. ``cost +$0.000036``, ``p95 -12ms``."""
+    parts = []
+    if delta.cost_usd is not None:
+        parts.append(f"cost {usd_change(delta.cost_usd)}")
+    if delta.input_tokens is not None:
+        parts.append(f"tokens in {delta.input_tokens:+d}")
+    if delta.output_tokens is not None:
+        parts.append(f"tokens out {delta.output_tokens:+d}")
+    for label, value in (("p50", delta.latency_p50_ms), ("p95", delta.latency_p95_ms)):
+        if value is not None:
+            parts.append(f"{label} {ms_change(value)}")
+    return parts
+
+
+def ms_change(value: float) -> str:
+    """A change of latency, signed: ``+12ms``, ``-0.42ms``."""
+    return f"{value:+.0f}ms" if abs(value) >= 10 else f"{value:+.2g}ms"
 
 
 def comparison_lines(comparison: StoredComparison, indent: str = "", limit: int = 10) -> list[str]:

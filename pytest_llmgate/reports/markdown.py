@@ -13,7 +13,7 @@ from pytest_llmgate.records.run import CaseEntry, RunRecord
 from pytest_llmgate.records.outcome import SessionResult
 from pytest_llmgate.records.outcome import ExperimentOutcome
 from pytest_llmgate.reports.table import rate
-from pytest_llmgate.reports.terminal import COST_COLUMNS, cost_cells, run_notes, shows_costs
+from pytest_llmgate.reports.terminal import cost_cells, cost_columns, run_notes
 from pytest_llmgate.model.vocab import CaseChange, Outcome
 
 FAILING = (Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENTION, Outcome.ERROR, Outcome.NOT_RUN)
@@ -104,17 +104,17 @@ def _experiment_blocks(outcome: ExperimentOutcome) -> list[str | _Rows]:
     """One experiment's part of the summary; its tables get their rows later (``_share``)."""
     experiment = outcome.experiment
     compared = any(record.comparison is not None for record in outcome.records)
-    costs = shows_costs(outcome)
+    columns = cost_columns(outcome)
     blocks: list[str | _Rows] = [
         f"### {_text(experiment.name)}", "",
         "| template | role | unsafe | unnecessary | exact | "
-        + "".join(f"{column} | " for column in (COST_COLUMNS if costs else ())) + "status |"
+        + "".join(f"{column} | " for column in columns) + "status |"
         + (" vs stored run |" if compared else ""),
-        "|---|---|---:|---:|---:|" + ("---:|" * len(COST_COLUMNS) if costs else "") + "---|"
+        "|---|---|---:|---:|---:|" + "---:|" * len(columns) + "---|"
         + ("---|" if compared else "")]
     for record in outcome.records:
         metrics = record.metrics
-        cells = "".join(f"{cell} | " for cell in (cost_cells(metrics.cost) if costs else ()))
+        cells = "".join(f"{cell} | " for cell in cost_cells(outcome, record))
         vs = f" {_text(_short(record.comparison))} |" if compared else ""
         blocks.append(f"| {_code(record.template_id)} | {record.role.value} | {metrics.unsafe_claim_served} | "
                       f"{metrics.unnecessary_abstention} | {rate(metrics.exact_route_rate)} | {cells}"

@@ -19,3 +19,8 @@ def rate(value: float) -> str:
     """A rate as a percentage, without a decimal when it is whole."""
     percent = value * 100
     return f"{percent:.0f}%" if percent == int(percent) else f"{percent:.1f}%"
+
+
+def ms(value: float) -> str:
+    """A latency in milliseconds: whole from 10 ms, else two significant digits."""
+    return f"{value:.0f}ms" if value >= 10 else f"{value:.2g}ms"

@@ -9,7 +9,7 @@ from pytest_llmgate.model.errors import display_path
 from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.records.outcome import SessionResult
 from pytest_llmgate.records.outcome import ExperimentOutcome
-from pytest_llmgate.reports.table import format_table, rate
+from pytest_llmgate.reports.table import format_table, ms, rate
 
 COLUMNS = ("template", "role", "unsafe", "unnecessary", "exact", "status")
 #: Shown after ``unnecessary`` when a run is incomplete, so the table says why at a glance.
@@ -25,16 +25,43 @@ def shows_costs(outcome: ExperimentOutcome) -> bool:
     )
 
 
-def cost_cells(cost: CostMetrics | None) -> tuple[str, ...]:
-    """Tokens in and out, cost (``?``: unknown price; ``-``: no tokens) and latency p50/p95 of a run."""
+def made_calls(cost: CostMetrics | None) -> bool:
+    """Whether a run called a model endpoint: it reported tokens, or calls that answered without usage. A run that
+    did not (a python or evidence_policy candidate) has only the time its in-process answers took."""
+    return cost is not None and (cost.input_tokens is not None or cost.output_tokens is not None
+                                 or bool(cost.calls_without_usage))
+
+
+def _latency_shown(outcome: ExperimentOutcome, record: RunRecord) -> bool:
+    """A run's latency is shown when it made calls, or when the budget limits latency (then it is gated)."""
+    budget = outcome.experiment.budget
+    return made_calls(record.metrics.cost) or (budget is not None and budget.max_latency_p95_ms is not None)
+
+
+def cost_columns(outcome: ExperimentOutcome) -> tuple[str, ...]:
+    """The experiment's cost columns: none (``shows_costs``), or tokens and cost, with p50 and p95 when a run's
+    latency is shown (left out when no candidate made a call)."""
+    if not shows_costs(outcome):
+        return ()
+    if any(_latency_shown(outcome, record) for record in outcome.records):
+        return COST_COLUMNS
+    return COST_COLUMNS[:3]
+
+
+def cost_cells(outcome: ExperimentOutcome, record: RunRecord) -> tuple[str, ...]:
+    """A run's cells under ``cost_columns``: tokens in and out, cost (``?``: unknown price; ``-``: no tokens),
+    latency p50/p95 (``-`` for a run that made no call)."""
+    columns = cost_columns(outcome)
+    cost = record.metrics.cost
     if cost is None:
-        return ("-",) * len(COST_COLUMNS)
+        return ("-",) * len(columns)
     tokens = cost.input_tokens is not None or cost.output_tokens is not None
-    return (
+    cells = (
         _count(cost.input_tokens), _count(cost.output_tokens),
         ("?" if tokens else "-") if cost.cost_usd is None else usd(cost.cost_usd),
-        _ms(cost.latency_p50_ms), _ms(cost.latency_p95_ms),
+        *((_ms(cost.latency_p50_ms), _ms(cost.latency_p95_ms)) if _latency_shown(outcome, record) else ("-", "-")),
     )
+    return cells[:len(columns)]
 
 
 def _count(value: int | None) -> str:
@@ -42,9 +69,7 @@ def _count(value: int | None) -> str:
 
 
 def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0f}ms" if value >= 10 else f"{value:.2g}ms"
+    return "-" if value is None else ms(value)
 
 
 def budget_lines(records: tuple[RunRecord, ...]) -> list[str]:
@@ -57,8 +82,7 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
     templates that did not run, the fingerprints, the lock state and the decision."""
     experiment = outcome.experiment
     why = any(not record.complete for record in outcome.records)
-    costs = shows_costs(outcome)
-    rows = [(*COLUMNS[:4], *(INCOMPLETE_COLUMNS if why else ()), COLUMNS[4], *(COST_COLUMNS if costs else ()),
+    rows = [(*COLUMNS[:4], *(INCOMPLETE_COLUMNS if why else ()), COLUMNS[4], *cost_columns(outcome),
              COLUMNS[5])] + [
         (
             record.template_id,
@@ -67,7 +91,7 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
             str(record.metrics.unnecessary_abstention),
             *((str(record.metrics.error_count), str(record.unevaluated)) if why else ()),
             rate(record.metrics.exact_route_rate),
-            *(cost_cells(record.metrics.cost) if costs else ()),
+            *cost_cells(outcome, record),
             record.status.value,
         )
         for record in outcome.records
@@ -114,6 +138,10 @@ def run_notes(record: RunRecord) -> list[str]:
         )
         notes.append(f"flaky: {record.template_id}: {len(flaky)} case(s); worst: {worst}")
     notes.extend(f"{record.template_id} {comparison.text()}" for comparison in record.comparisons)
+    limited = record.metrics.cost.rate_limited if record.metrics.cost is not None else 0
+    if limited:
+        notes.append(f"rate limits: {record.template_id}: {limited} HTTP 429 response(s) absorbed by retries "
+                     "(the calls then answered)")
     return notes
 
 
