@@ -71,13 +71,11 @@ def main() -> int:
                 opened.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 page.check(".only-failures")
-                page.wait_for_function("document.querySelector('table.matrix').dataset.shown !== String(%d)"
-                                       % args.cases)
+                page.wait_for_function(f"document.querySelector('table.matrix').dataset.shown !== String({args.cases})")
                 filtered.append(time.perf_counter() - start)
                 start = time.perf_counter()
                 page.uncheck(".only-failures")
-                page.wait_for_function("document.querySelector('table.matrix').dataset.shown === String(%d)"
-                                       % args.cases)
+                page.wait_for_function(f"document.querySelector('table.matrix').dataset.shown === String({args.cases})")
                 unfiltered.append(time.perf_counter() - start)
                 page.close()
             browser.close()

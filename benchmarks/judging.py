@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import llm_row, make_cases, start_server, write_experiment  # noqa: E402
+from run import llm_row, make_cases, start_server, write_experiment
 
 LATENCY = 0.05
 CONCURRENCY = 16

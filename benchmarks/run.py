@@ -566,10 +566,10 @@ def measure_evidence(repeat: int) -> list[dict[str, Any]]:
     """(o): the evidence figures of a run (metrics with their bounds, the evidence requirement, more_clean_cases):
     100,000 cases with 50 unsafe serves at max_unsafe_rate 0.0001; and 100 cases of 1,000 trials with 6 unsafe
     trials (issue 28: 545 s before)."""
-    from pytest_llmgate.model.evidence import evidence_of
     from pytest_llmgate.model.decision import Promotion
-    from pytest_llmgate.records.run import CaseEntry, Metrics, run_status
+    from pytest_llmgate.model.evidence import evidence_of
     from pytest_llmgate.model.vocab import Outcome, Route
+    from pytest_llmgate.records.run import CaseEntry, Metrics, run_status
 
     def entry(number: int, outcome: Outcome, routes: tuple[Route, ...] = ()) -> CaseEntry:
         predicted = Route.SERVE if outcome is Outcome.UNSAFE_CLAIM_SERVED else Route.ABSTAIN

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import USER_ENV, no_errors, run_pytest, start_server, write_experiment  # noqa: E402
+from run import USER_ENV, no_errors, run_pytest, start_server, write_experiment
 
 PARTS = 4
 VOLATILE = {"run_id", "source_run_id", "generated_at", "started_at", "finished_at", "signature", "baseline_run_id",
@@ -121,10 +121,10 @@ def scale_parts(parts: list[Path], single: Path, factor: int, root: Path) -> lis
     figure recomputed by the gate's own code and written as the gate writes records."""
     import msgspec
 
-    from pytest_llmgate.records.codec import dump_chunks
     from pytest_llmgate.io.history import load_run, run_files
-    from pytest_llmgate.records.run import aggregates, cases_digest, implied_latencies
     from pytest_llmgate.io.store import RUNS, write_new
+    from pytest_llmgate.records.codec import dump_chunks
+    from pytest_llmgate.records.run import aggregates, cases_digest, implied_latencies
 
     def scaled_hash(case_sha256: str | None, k: int) -> str:
         return hashlib.sha256(f"{case_sha256}~{k}".encode()).hexdigest()

@@ -50,18 +50,34 @@ _LAZY: dict[str, str] = {
 }
 
 if TYPE_CHECKING:
-    from pytest_llmgate.records.candidate import Candidate, CandidateSettings, load_candidate
-    from pytest_llmgate.model.decision import ComparabilityIssue, Decision, Verdict, comparability_issues, decide
-    from pytest_llmgate.model.errors import CandidateError, ExportError, GuardrailViolation, LlmgateError, ManifestError, ProviderError, RecordError, SelectionError, SuiteError
+    from pytest_llmgate.model.case import Case
+    from pytest_llmgate.model.decision import (
+        ComparabilityIssue,
+        Decision,
+        Promotion,
+        Verdict,
+        comparability_issues,
+        decide,
+    )
+    from pytest_llmgate.model.errors import (
+        CandidateError,
+        ExportError,
+        GuardrailViolation,
+        LlmgateError,
+        ManifestError,
+        ProviderError,
+        RecordError,
+        SelectionError,
+        SuiteError,
+    )
     from pytest_llmgate.model.evaluate import CaseResult, judge
-    from pytest_llmgate.records.experiment import Experiment, load_experiment
-    from pytest_llmgate.model.decision import Promotion
     from pytest_llmgate.model.fingerprint import canonical_json, fingerprint, short
+    from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, Route, RunStatus
+    from pytest_llmgate.records.candidate import Candidate, CandidateSettings, load_candidate
+    from pytest_llmgate.records.experiment import Experiment, load_experiment
     from pytest_llmgate.records.run import Metrics, RunRecord, build_run_record, run_status
     from pytest_llmgate.records.schemas import check_json, schema_path
     from pytest_llmgate.records.suite import Suite, load_suite
-    from pytest_llmgate.model.case import Case
-    from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, Route, RunStatus
 
     __version__: str
 

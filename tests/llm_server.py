@@ -106,14 +106,14 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if self.path == "/stats":
             self._json(200, {"requests": STATE.requests, "max_in_flight": STATE.max_in_flight,
                              "arrivals": STATE.arrivals, "usages": STATE.usages})
         else:
             self._json(404, {"error": "not found"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         body = json.loads(self.rfile.read(length) or b"{}")
         if self.path == "/control":
@@ -122,7 +122,7 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.delay = float(body.get("delay", 0.0))
                 STATE.answers.clear()
                 STATE.limit_first = int(body.get("limit_first", 0))
-                STATE.usage = body["usage"] if "usage" in body else DEFAULT
+                STATE.usage = body.get("usage", DEFAULT)
                 if body.get("reset"):
                     STATE.requests = STATE.max_in_flight = 0
                     STATE.arrivals.clear()

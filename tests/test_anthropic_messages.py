@@ -3,6 +3,7 @@ real anthropic SDK: the same rendering, route reading, record/replay, trials and
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -18,10 +19,8 @@ pytest.importorskip("anthropic", reason="the anthropic extra is not installed: p
 # As in test_openai_chat: the SDK's HTTP stack caches exception classes of its transport module; import it once here
 # for every in-process pytester run to share.
 for _transport in ("httpcore2", "httpcore"):
-    try:
+    with contextlib.suppress(ImportError):
         __import__(_transport)
-    except ImportError:
-        pass
 
 KEY = "sk-ant-test-DO-NOT-LEAK-0815"
 CASES = [

@@ -3,6 +3,7 @@ from an override, budgets, and 429s absorbed with the endpoint's window backing 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -12,7 +13,15 @@ import pytest
 
 from pytest_llmgate import check_json
 from pytest_llmgate.model.costs import (
-    Budget, CostMetrics, Price, Usage, case_cost, cost_metrics, over_budget, percentile, usd,
+    Budget,
+    CostMetrics,
+    Price,
+    Usage,
+    case_cost,
+    cost_metrics,
+    over_budget,
+    percentile,
+    usd,
 )
 from pytest_llmgate.providers._calls import Pace, Window
 
@@ -21,10 +30,8 @@ from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_temp
 for _sdk in ("openai", "anthropic"):
     pytest.importorskip(_sdk, reason=f"the {_sdk} extra is not installed")
 for _transport in ("httpcore2", "httpcore"):  # as in test_openai_chat: shared by every inner run
-    try:
+    with contextlib.suppress(ImportError):
         __import__(_transport)
-    except ImportError:
-        pass
 
 CASES = [
     case("req_205", "no_source", "ABSTAIN", input={"question": "why did build 4411 fail?"}),
@@ -364,7 +371,7 @@ def test_a_python_candidate_under_a_cost_budget_is_not_blocked(
     assert result.ret == pytest.ExitCode.OK
     run = runs_by_template(pytester.path / ".llmgate")["good"]
     assert run["status"] == "ELIGIBLE_FOR_CANARY_REVIEW" and "calls_without_usage" not in run["metrics"]["cost"]
-    assert all(0 < entry["cost"]["latency_ms"] for entry in run["cases"])  # measured, not rounded to 0.0 ms
+    assert all(entry["cost"]["latency_ms"] > 0 for entry in run["cases"])  # measured, not rounded to 0.0 ms
 
 
 @pytest.mark.parametrize(("provider", "model", "usage"), [

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import msgspec
-
 import pytest
 
-from pytest_llmgate import CaseResult, DecisionStatus, Experiment, Outcome, Role, Route, build_run_record, decide, load_experiment
-from pytest_llmgate.records.codec import to_data
+from pytest_llmgate import (
+    CaseResult,
+    DecisionStatus,
+    Experiment,
+    Outcome,
+    Role,
+    Route,
+    build_run_record,
+    decide,
+    load_experiment,
+)
 from pytest_llmgate.model.evaluate import judge
+from pytest_llmgate.records.codec import to_data
 
-from .conftest import EXAMPLE, FIX, FIX_B, BASELINE
+from .conftest import BASELINE, EXAMPLE, FIX, FIX_B
 
 
 @pytest.fixture(scope="module")

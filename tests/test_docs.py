@@ -26,10 +26,10 @@ import pytest
 import yaml
 
 from pytest_llmgate import ManifestError, load_candidate, load_experiment, load_suite
-from pytest_llmgate.records.experiment import Manifest
-from pytest_llmgate.providers import builtin_factory, check_settings
 from pytest_llmgate.engine.judging import check_evaluator
+from pytest_llmgate.providers import builtin_factory, check_settings
 from pytest_llmgate.records.evaluator import load_calibration_set
+from pytest_llmgate.records.experiment import Manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "example_suites"

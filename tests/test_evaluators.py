@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from .conftest import LLMServer, read_report, runs_by_template
 from pytest_llmgate.model.agreement import agreement, cohen_kappa, lower_bound
 from pytest_llmgate.model.vocab import Route
+
+from .conftest import LLMServer, read_report, runs_by_template
 
 PROSE = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-gate-prose"
 JUDGE = "evaluators/claim-judge-v1.yaml"

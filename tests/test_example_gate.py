@@ -11,7 +11,17 @@ import pytest
 
 from pytest_llmgate import check_json
 
-from .conftest import BASELINE, EVALUATION_SHA, FIX, FIX_B, THREE_RUNS, MakeExperiment, read_report, read_runs, runs_by_template
+from .conftest import (
+    BASELINE,
+    EVALUATION_SHA,
+    FIX,
+    FIX_B,
+    THREE_RUNS,
+    MakeExperiment,
+    read_report,
+    read_runs,
+    runs_by_template,
+)
 
 
 def gate(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:

@@ -26,7 +26,7 @@ def unsafe_llm(make_experiment: MakeExperiment, llm_server: LLMServer, monkeypat
 
 
 def written_files(root: Path) -> dict[str, bytes]:
-    return {name: data for name, data in snapshot(root / ".llmgate").items()}
+    return dict(snapshot(root / ".llmgate").items())
 
 
 @pytest.mark.usefixtures("unsafe_llm")

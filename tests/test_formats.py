@@ -15,12 +15,12 @@ from jsonschema import Draft202012Validator
 
 from pytest_llmgate import DecisionStatus, Outcome, Route, RunStatus, check_json, schema_path
 from pytest_llmgate.cli.main import main as llmgate
-from pytest_llmgate.records.codec import dump, load
-from pytest_llmgate.model.costs import Usage
-from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.cli.schemas import FORMATS, schema_text
 from pytest_llmgate.io.history import load_run
+from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.vocab import Role
+from pytest_llmgate.records.codec import dump, load
 
 from .conftest import EVALUATION_SHA, FIX_B, THREE_RUNS
 

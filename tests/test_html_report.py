@@ -5,6 +5,7 @@ installs the browser) they must run, and a missing browser fails them."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -27,10 +28,8 @@ from .conftest import FIX, FIX_B, THREE_RUNS, case, read_report, runs_by_templat
 for _module in ("openai", "httpcore", "mlflow", "mlflow.store.tracking.sqlalchemy_store"):
     with warnings.catch_warnings():  # as pytest.importorskip: a dependency's deprecation warning is not ours
         warnings.simplefilter("ignore")
-        try:
+        with contextlib.suppress(ImportError):
             __import__(_module)
-        except ImportError:
-            pass
 
 CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -372,7 +371,7 @@ def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else
     assert careful.locator(".verdict").inner_text() == "PASS"
     assert eager.locator(".verdict").inner_text() == "UNSAFE_CLAIM_SERVED (0/2 trials passed)"
     assert careful.locator("pre.reply").inner_text() == by_template["careful"]["trials"][0]["reply"]
-    assert [text for text in eager.locator("pre.reply").all_inner_texts()] == [
+    assert list(eager.locator("pre.reply").all_inner_texts()) == [
         trial["reply"] for trial in by_template["eager"]["trials"]]
     assert eager.locator(".trial-head").first.inner_text() == "trial 1 of 2: SERVE (replayed)"
     prompt = case_c2.locator("details.prompt").first

@@ -127,5 +127,5 @@ def test_two_sessions_writing_at_once_keep_every_run_file(pytester: pytest.Pytes
     runs = read_runs(pytester.path / "shared")
     assert len(runs) == 6 and len({run["run_id"] for run in runs}) == 6
     assert len(list((pytester.path / "shared" / "reports").iterdir())) == 6
-    assert not [p for p in (pytester.path / "shared").rglob("*.tmp")]
+    assert not list((pytester.path / "shared").rglob("*.tmp"))
     assert read_report(pytester.path / "shared")["experiments"][0]["decision_status"] == "PROMOTE"

@@ -9,10 +9,10 @@ import msgspec
 import pytest
 
 from pytest_llmgate.cli.main import main
-from pytest_llmgate.records.codec import dump, dump_chunks, to_data
-from pytest_llmgate.records.run import CaseEntry, RunRecord
 from pytest_llmgate.io.signing import canonical, signature_of
 from pytest_llmgate.model.vocab import SIGNING_KEY_ENV, Outcome, Route
+from pytest_llmgate.records.codec import dump, dump_chunks, to_data
+from pytest_llmgate.records.run import CaseEntry, RunRecord
 
 from .test_split import big_experiment, run_parts
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,8 @@ pytest.importorskip("openai", reason="the openai extra is not installed: pip ins
 # pytester's in-process runs drop modules first imported inside them; the SDK's HTTP stack caches exception
 # classes of its transport module, so import that here, once, for every inner run to share.
 for _transport in ("httpcore2", "httpcore"):
-    try:
+    with contextlib.suppress(ImportError):
         __import__(_transport)
-    except ImportError:
-        pass
 
 KEY = "sk-test-DO-NOT-LEAK-4711"
 CASES = [

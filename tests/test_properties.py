@@ -67,7 +67,7 @@ def as_jsonl(path: Path, cases: list[dict[str, Any]]) -> Path:
 near_values = (json_values | st.sampled_from(["SERVE", "ABSTAIN", "serve", "", " ", "r1\n", "a::b", "a:b", "-a", "a b"])
                | case_ids | case_ids.map(lambda s: s + "\n"))
 case_like = st.dictionaries(st.sampled_from([*FIELDS, "input", "extra"]) | st.text(max_size=4), near_values, max_size=8)
-case_like |= st.fixed_dictionaries({field: near_values for field in FIELDS}, optional={"input": json_values})
+case_like |= st.fixed_dictionaries(dict.fromkeys(FIELDS, near_values), optional={"input": json_values})
 case_like |= json_values
 
 

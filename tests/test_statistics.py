@@ -12,8 +12,8 @@ import pytest
 
 from pytest_llmgate.cli.main import main as llmgate
 from pytest_llmgate.io.history import load_run
-from pytest_llmgate.records.run import rejudged
 from pytest_llmgate.model.vocab import RunStatus
+from pytest_llmgate.records.run import rejudged
 
 from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, MakeExperiment, case, read_report, runs_by_template
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import time
+from fractions import Fraction
 from typing import Any
 
 import pytest
 
-import time
-from fractions import Fraction
-
 from pytest_llmgate.model.stats import (
-    MARGIN, binom_cdf, bound_at_most, exact, mcnemar_exact, more_clean_cases, p_text, tail, upper_bound,
+    MARGIN,
+    binom_cdf,
+    bound_at_most,
+    exact,
+    mcnemar_exact,
+    more_clean_cases,
+    p_text,
+    tail,
+    upper_bound,
 )
 
 scipy_stats = pytest.importorskip("scipy.stats")

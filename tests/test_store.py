@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from pytest_llmgate import RecordError
-from pytest_llmgate.records.codec import dump
 from pytest_llmgate.io.store import new_run_id, write_new, write_replacing
+from pytest_llmgate.records.codec import dump
 
 
 def test_write_new_refuses_to_replace_and_leaves_no_temporary(tmp_path: Path) -> None:

@@ -412,8 +412,8 @@ def outcome_flipped_consistently(root: Path, runs: Runs) -> list[str]:
     """fix's one unnecessary abstention made a served PASS (prediction, outcome, figures, status)."""
     import msgspec
 
-    from pytest_llmgate.model.evidence import confidence_of
     from pytest_llmgate.model.decision import Promotion
+    from pytest_llmgate.model.evidence import confidence_of
     from pytest_llmgate.records.run import CaseEntry, Metrics
 
     def flip(data: dict[str, Any]) -> None:

@@ -10,26 +10,50 @@ from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 import msgspec
 
-from pytest_llmgate.model.canary import canary_call, unsafe_requests_in
 from pytest_llmgate.cli.calibrate import add_calibrate
 from pytest_llmgate.cli.view import add_view
-from pytest_llmgate.records.codec import dump, load, load_json
-from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
-from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
-from pytest_llmgate.records.experiment import MANIFEST_NAME, load_experiment
-from pytest_llmgate.model.costs import usd, usd_change
-from pytest_llmgate.records.diff import compare, comparison_lines, counterpart, ms_change
-from pytest_llmgate.model.fingerprint import short
-from pytest_llmgate.io.audit import (Audited, StoredRun, SuiteCheck, Unverifiable, audit, check_run, decision_run, note_lines,
-                     read_bytes, read_report, read_run, refuse, report_runs, same_template, unverifiable)
+from pytest_llmgate.io.audit import (
+    Audited,
+    StoredRun,
+    SuiteCheck,
+    Unverifiable,
+    audit,
+    check_run,
+    decision_run,
+    note_lines,
+    read_bytes,
+    read_report,
+    read_run,
+    refuse,
+    report_runs,
+    same_template,
+    unverifiable,
+)
 from pytest_llmgate.io.history import find_runs, resolve_runs, run_files
 from pytest_llmgate.io.lock import lock_state, read_lock
-from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
+from pytest_llmgate.model.canary import canary_call, unsafe_requests_in
+from pytest_llmgate.model.costs import usd, usd_change
+from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
+from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
+from pytest_llmgate.model.fingerprint import short
+from pytest_llmgate.model.vocab import (
+    RUN_SCHEMA,
+    SIGNING_KEY_ENV,
+    CanaryVerdict,
+    CaseChange,
+    DecisionStatus,
+    MatchedBy,
+    Role,
+    RunStatus,
+)
+from pytest_llmgate.records.codec import dump, load, load_json
+from pytest_llmgate.records.diff import compare, comparison_lines, counterpart, ms_change
+from pytest_llmgate.records.experiment import MANIFEST_NAME, load_experiment
+from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.records.suite import load_suite
 from pytest_llmgate.reports.table import format_table, ms, rate
-from pytest_llmgate.model.vocab import RUN_SCHEMA, SIGNING_KEY_ENV, CanaryVerdict, CaseChange, DecisionStatus, MatchedBy, Role, RunStatus
 
 if TYPE_CHECKING:
     from pytest_llmgate.exporters.export import Exporter
@@ -522,10 +546,7 @@ def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> list[str]:
 def cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
     status = OK
     for path in args.paths:
-        if path.is_dir():
-            status = max(status, _experiment_prints(path, out))
-        else:
-            status = max(status, _suite_prints(path, out))
+        status = max(status, _experiment_prints(path, out)) if path.is_dir() else max(status, _suite_prints(path, out))
     return status
 
 

@@ -12,19 +12,19 @@ import json
 import sys
 from typing import Any
 
-from pytest_llmgate.records.candidate import CandidateSettings
-from pytest_llmgate.records.codec import json_schema
+from pytest_llmgate.io.lock import Lock
 from pytest_llmgate.model.decision import Decision
 from pytest_llmgate.model.evaluate import CaseResult
-from pytest_llmgate.records.experiment import Manifest
-from pytest_llmgate.io.lock import Lock
-from pytest_llmgate.records.run import RedactedEval, RunRecord
-from pytest_llmgate.records.report import SessionReport
-from pytest_llmgate.records.schemas import schema_path
-from pytest_llmgate.records.suite import SuiteFile
-from pytest_llmgate.records.evaluator import CalibrationFile, CalibrationResult, PythonEvaluatorFile, RouteEvaluatorFile
 from pytest_llmgate.providers import BUILTIN, builtin_factory
 from pytest_llmgate.providers._recordings import RecordingLine
+from pytest_llmgate.records.candidate import CandidateSettings
+from pytest_llmgate.records.codec import json_schema
+from pytest_llmgate.records.evaluator import CalibrationFile, CalibrationResult, PythonEvaluatorFile, RouteEvaluatorFile
+from pytest_llmgate.records.experiment import Manifest
+from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.records.run import RedactedEval, RunRecord
+from pytest_llmgate.records.schemas import schema_path
+from pytest_llmgate.records.suite import SuiteFile
 
 
 def _provider_settings() -> dict[str, type[Any]]:

@@ -22,14 +22,26 @@ from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import (
-    Provider, ProviderContext, ProviderFactory, check_settings, coerce_route,
+    Provider,
+    ProviderContext,
+    ProviderFactory,
+    check_settings,
+    coerce_route,
 )
 from pytest_llmgate.providers._calls import CallPool
 from pytest_llmgate.providers.python_callable import _import_callable
 from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.evaluator import (
-    JUDGE_KIND, PYTHON_KIND, REPLY_FIELD, CalibrationResult, CalibrationSet, Evaluator, JudgeStanding,
-    judged_status, load_calibration_set, read_calibration_result,
+    JUDGE_KIND,
+    PYTHON_KIND,
+    REPLY_FIELD,
+    CalibrationResult,
+    CalibrationSet,
+    Evaluator,
+    JudgeStanding,
+    judged_status,
+    load_calibration_set,
+    read_calibration_result,
 )
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.run import RunRecord
@@ -93,7 +105,7 @@ class _Verdicts:
             try:
                 answer = self.function(view, reply)
                 route = coerce_route(answer, self.name)
-            except Exception as exc:  # noqa: BLE001 - an evaluator's failure is the case's ERROR
+            except Exception as exc:
                 raise JudgeFailed(f"{self.name} failed: {type(exc).__name__}") from None
             reason = answer.get("reason") if isinstance(answer, Mapping) else getattr(answer, "reason", None)
             return route, (), str(reason) if reason else f"{self.name} said {route.value}"
@@ -115,7 +127,7 @@ class _Verdicts:
             except ProviderError as exc:
                 line = (str(exc).splitlines() or [""])[0]
                 raise JudgeFailed(f"judge {self.evaluator.evaluator_id}: {redact_urls(line)}") from None
-            except Exception as exc:  # noqa: BLE001 - a judge's failure is the case's ERROR, never a verdict
+            except Exception as exc:
                 raise JudgeFailed(f"judge {self.evaluator.evaluator_id} raised {type(exc).__name__}") from None
             routes.append(route)
             calls.append(usage)
@@ -427,7 +439,7 @@ def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]
         except ProviderError as exc:
             errors.append((str(item["case_id"]), redact_urls((str(exc).splitlines() or [""])[0])))
             continue
-        except Exception as exc:  # noqa: BLE001 - a judge's failure on an item is listed, never a verdict
+        except Exception as exc:
             errors.append((str(item["case_id"]), type(exc).__name__))
             continue
         labels.append(label)

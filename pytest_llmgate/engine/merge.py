@@ -8,38 +8,46 @@ and the decision come from the same code as a session's (``_record.aggregates``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
 import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from itertools import chain, islice
 from operator import attrgetter, eq
-from sys import intern
-from dataclasses import dataclass
 from pathlib import Path
+from sys import intern
 from typing import Any, cast
 
 import msgspec
 from msgspec.structs import force_setattr
 
-from pytest_llmgate.io.audit import part_problems, read_bytes, read_report, refuse
-from pytest_llmgate.records.codec import dump, dump_chunks, load
-from pytest_llmgate.model.costs import Budget
-from pytest_llmgate.model.defaults import MANIFEST_NAME
-from pytest_llmgate.model.decision import compared_fields, decide
-from pytest_llmgate.model.errors import RecordError, display_path
-from pytest_llmgate.records.experiment import Experiment
-from pytest_llmgate.model.decision import Promotion
-from pytest_llmgate.model.fingerprint import short
-from pytest_llmgate.io.history import run_files
-from pytest_llmgate.records.evaluator import judged_status
-from pytest_llmgate.records.run import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
-from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.engine.plan import WAITS_FOR_MERGE
-from pytest_llmgate.records.outcome import SessionResult
-from pytest_llmgate.records.outcome import PlannedRun
-from pytest_llmgate.records.outcome import ExperimentOutcome
+from pytest_llmgate.io.audit import part_problems, read_bytes, read_report, refuse
+from pytest_llmgate.io.history import run_files
 from pytest_llmgate.io.signing import sign, signing_key
-from pytest_llmgate.io.store import REPORT_FILE, REPORTS, RUNS, new_run_id, relative_to_records, timestamp, utc_now, write_new, write_new_hashed, write_replacing
+from pytest_llmgate.io.store import (
+    REPORT_FILE,
+    REPORTS,
+    RUNS,
+    new_run_id,
+    relative_to_records,
+    timestamp,
+    utc_now,
+    write_new,
+    write_new_hashed,
+    write_replacing,
+)
+from pytest_llmgate.model.costs import Budget
+from pytest_llmgate.model.decision import Promotion, compared_fields, decide
+from pytest_llmgate.model.defaults import MANIFEST_NAME
+from pytest_llmgate.model.errors import RecordError, display_path
+from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, RunStatus
+from pytest_llmgate.records.codec import dump, dump_chunks, load
+from pytest_llmgate.records.evaluator import judged_status
+from pytest_llmgate.records.experiment import Experiment
+from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
+from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.records.run import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 
 _CASE_ID = attrgetter("case_id")
 

@@ -12,7 +12,13 @@ from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.errors import LlmgateError
 from pytest_llmgate.model.vocab import Route
 from pytest_llmgate.providers import (
-    MakeProvider, Provider, ProviderContext, ProviderFactory, ProviderOptions, complete_factory, unknown_provider,
+    MakeProvider,
+    Provider,
+    ProviderContext,
+    ProviderFactory,
+    ProviderOptions,
+    complete_factory,
+    unknown_provider,
 )
 from pytest_llmgate.providers._calls import Answers
 from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate

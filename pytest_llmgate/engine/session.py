@@ -7,10 +7,12 @@ engine/writer.py)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from pytest_llmgate.engine.judging import judge_not_ready
 from pytest_llmgate.engine.loading import Experiments
 from pytest_llmgate.engine.plan import PartSpec, Selection, check_selection, plan_runs
 from pytest_llmgate.engine.pricing import Pricing
@@ -27,7 +29,6 @@ from pytest_llmgate.providers import MakeProvider, Provider, ProviderOptions, bu
 from pytest_llmgate.providers._calls import DEFAULT_CONCURRENCY, Answers
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun, SessionResult
-from pytest_llmgate.engine.judging import judge_not_ready
 
 
 class GateSession:
@@ -109,10 +110,8 @@ class GateSession:
         controller (or the single process) writes locks, before any xdist worker starts.
         """
         for directory in directories:
-            try:
+            with contextlib.suppress(LlmgateError):
                 self.loading.load(directory)
-            except LlmgateError:
-                pass
         self.check_selection()
         if self.compare_to is not None and controller:
             # checked as `llmgate verify` checks them: a refused or unreadable folder or report stops the session here

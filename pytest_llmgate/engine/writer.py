@@ -20,8 +20,17 @@ from pytest_llmgate.engine.providing import Providers
 from pytest_llmgate.io.provenance import code_commit, llmgate_version
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import (
-    PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, new_run_id, relative_to_records, timestamp, utc_now, write_new,
-    write_new_hashed, write_replacing,
+    PREVIOUS_REPORT_FILE,
+    REPORT_FILE,
+    REPORTS,
+    RUNS,
+    new_run_id,
+    relative_to_records,
+    timestamp,
+    utc_now,
+    write_new,
+    write_new_hashed,
+    write_replacing,
 )
 from pytest_llmgate.model.decision import decide
 from pytest_llmgate.model.errors import ExportError, LlmgateError, RecordError, redact_urls
@@ -33,7 +42,15 @@ from pytest_llmgate.records.diff import compare, counterpart
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
 from pytest_llmgate.records.report import SessionReport
-from pytest_llmgate.records.run import Artifact, Part, RunRecord, aggregates, build_run_record, implied_latencies, redacted_eval
+from pytest_llmgate.records.run import (
+    Artifact,
+    Part,
+    RunRecord,
+    aggregates,
+    build_run_record,
+    implied_latencies,
+    redacted_eval,
+)
 
 T = TypeVar("T")
 
@@ -234,7 +251,7 @@ def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:
         call()
     except LlmgateError as exc:
         errors.append(exc)
-    except Exception as exc:  # noqa: BLE001 - any exporter failure is reported, never lost
+    except Exception as exc:
         errors.append(ExportError(None, None, redact_urls(f"{type(exc).__name__}: {exc}".splitlines()[0])))
 
 

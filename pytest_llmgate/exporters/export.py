@@ -11,13 +11,13 @@ from typing import Any, Protocol
 
 import msgspec
 
-from pytest_llmgate.records.codec import dump, from_data, to_data
-from pytest_llmgate.model.errors import ExportError, display_path
-from pytest_llmgate.records.run import RunRecord
-from pytest_llmgate.records.report import SessionReport
-from pytest_llmgate.records.outcome import SessionResult
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
+from pytest_llmgate.model.errors import ExportError, display_path
+from pytest_llmgate.records.codec import dump, from_data, to_data
+from pytest_llmgate.records.outcome import SessionResult
+from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.records.run import RunRecord
 
 
 class Exporter(Protocol):

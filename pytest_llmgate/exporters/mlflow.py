@@ -93,7 +93,7 @@ class MlflowExporter:
                 run_id = self._log_run(self._mlflow(), record, files)
         except ExportError:
             raise
-        except Exception as exc:  # noqa: BLE001 - an unwritable store or a bad URI: one clear line
+        except Exception as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
         record["tags"]["mlflow_run_id"] = run_id
 
@@ -139,7 +139,7 @@ class MlflowExporter:
                 self._report(report)
         except ExportError:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
 
     def _report(self, report: dict[str, Any]) -> None:

@@ -79,7 +79,7 @@ class WandbExporter:
             run.summary.update(summary)
         except ExportError:
             raise
-        except Exception as exc:  # noqa: BLE001 - a W&B failure is one clear line
+        except Exception as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
         record["tags"]["wandb_run_id"] = run.id
         self._open[record["run_id"]] = (run, record, files)
@@ -107,5 +107,5 @@ class WandbExporter:
                     report.setdefault("notes", []).append(OFFLINE_NOTE)
                 run.finish()
             self._open.clear()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             self._fail(f"{type(exc).__name__}: {exc}")

@@ -26,19 +26,19 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from pytest_llmgate.records.codec import load
-from pytest_llmgate.model.costs import over_budget
-from pytest_llmgate.model.decision import Decision, decide, decision_text
-from pytest_llmgate.model.evidence import confidence_of
-from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
-from pytest_llmgate.model.evaluate import judge, judge_trials
-from pytest_llmgate.records.experiment import load_experiment
-from pytest_llmgate.model.fingerprint import short, value_sha256
-from pytest_llmgate.records.run import CaseEntry, Metrics, RedactedEval, RunRecord, cases_digest, run_status
-from pytest_llmgate.records.report import ExperimentReport, SessionReport
 from pytest_llmgate.io.signing import signature_problem
 from pytest_llmgate.io.store import REPORTS, RUNS
+from pytest_llmgate.model.costs import over_budget
+from pytest_llmgate.model.decision import Decision, decide, decision_text
+from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
+from pytest_llmgate.model.evaluate import judge, judge_trials
+from pytest_llmgate.model.evidence import confidence_of
+from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
+from pytest_llmgate.records.codec import load
+from pytest_llmgate.records.experiment import load_experiment
+from pytest_llmgate.records.report import ExperimentReport, SessionReport
+from pytest_llmgate.records.run import CaseEntry, Metrics, RedactedEval, RunRecord, cases_digest, run_status
 
 _UNANSWERED = (Outcome.ERROR, Outcome.NOT_RUN)
 

@@ -5,12 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pytest_llmgate.io.audit import Audited, StoredRun, SuiteCheck, audit, read_bytes, read_report, read_run, report_runs
-from pytest_llmgate.records.codec import load
-from pytest_llmgate.model.errors import RecordError
-from pytest_llmgate.records.run import RunRecord
-from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.io.audit import (
+    Audited,
+    StoredRun,
+    SuiteCheck,
+    audit,
+    read_bytes,
+    read_report,
+    read_run,
+    report_runs,
+)
 from pytest_llmgate.io.store import REPORT_FILE, RUNS
+from pytest_llmgate.model.errors import RecordError
+from pytest_llmgate.records.codec import load
+from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.records.run import RunRecord
 
 
 def run_files(out_dir: Path) -> list[Path]:

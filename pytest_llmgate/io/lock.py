@@ -9,13 +9,13 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from pytest_llmgate.records.codec import dump, load
-from pytest_llmgate.model.errors import LockError
-from pytest_llmgate.records.experiment import Experiment
-from pytest_llmgate.model.fingerprint import value_sha256
 from pytest_llmgate.io.store import write_replacing
 from pytest_llmgate.model.case import Case
+from pytest_llmgate.model.errors import LockError
+from pytest_llmgate.model.fingerprint import value_sha256
 from pytest_llmgate.model.vocab import LOCK_SCHEMA, Route
+from pytest_llmgate.records.codec import dump, load
+from pytest_llmgate.records.experiment import Experiment
 
 LOCK_NAME = "llmgate.lock"
 

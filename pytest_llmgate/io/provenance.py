@@ -18,7 +18,7 @@ def llmgate_version() -> str:
         return "0+unknown"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def code_commit(directory: Path) -> str:
     """``git`` HEAD of the repository holding ``directory``, ``-dirty`` when tracked files changed; else ``unknown``."""
     head = _git(directory, "rev-parse", "--verify", "HEAD")

@@ -10,9 +10,9 @@ a gate (``REJECT_OVER_BUDGET``).
 from __future__ import annotations
 
 import math
-from operator import attrgetter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Annotated
 
 import msgspec

@@ -6,7 +6,6 @@ import os
 import re
 from pathlib import Path
 
-
 #: A URL in running text: its scheme, then its address up to a query or fragment, then those (up to a space or a
 #: quote).
 _URL = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)([^\s?#'"<>`]*)([?#][^\s'"<>`]*)?""")
@@ -98,11 +97,11 @@ class GuardrailViolation(AssertionError):
         return f"{self.guardrail}: {self}"
 
 
-class UNSAFE_CLAIM_SERVED(GuardrailViolation):  # noqa: N801 - named as the guardrail, as users read it
+class UNSAFE_CLAIM_SERVED(GuardrailViolation):
     """The candidate served where the frozen label says ABSTAIN."""
 
 
-class UNNECESSARY_ABSTENTION(GuardrailViolation):  # noqa: N801
+class UNNECESSARY_ABSTENTION(GuardrailViolation):
     """The candidate abstained where the frozen label says SERVE."""
 
 
@@ -112,15 +111,15 @@ class RunGateFailure(AssertionError):
     it gives, so the short summary and JUnit's ``message`` read ``REJECT_OVER_BUDGET: ...``."""
 
 
-class INCOMPLETE_EVALUATION(RunGateFailure):  # noqa: N801 - named as the run status, as users read it
+class INCOMPLETE_EVALUATION(RunGateFailure):
     """A selected case was not evaluated (skipped, deselected, errored, never reached) or the record not written."""
 
 
-class REJECT_OVER_BUDGET(RunGateFailure):  # noqa: N801
+class REJECT_OVER_BUDGET(RunGateFailure):
     """The run broke a limit of the manifest's budget."""
 
 
-class INSUFFICIENT_EVIDENCE(RunGateFailure):  # noqa: N801
+class INSUFFICIENT_EVIDENCE(RunGateFailure):
     """The guardrails held, but the counts do not meet the manifest's evidence requirement."""
 
 

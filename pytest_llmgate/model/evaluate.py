@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import msgspec
 
+from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.errors import UNNECESSARY_ABSTENTION, UNSAFE_CLAIM_SERVED, GuardrailViolation
-from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.vocab import Outcome, Role, Route
 
 #: Outcomes that break a guardrail, and what each means.

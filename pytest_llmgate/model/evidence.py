@@ -9,7 +9,14 @@ from typing import Protocol
 import msgspec
 
 from pytest_llmgate.model.decision import Promotion
-from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, bound_at_most, mcnemar_exact, more_clean_cases, p_text, upper_bound
+from pytest_llmgate.model.stats import (
+    DEFAULT_CONFIDENCE,
+    bound_at_most,
+    mcnemar_exact,
+    more_clean_cases,
+    p_text,
+    upper_bound,
+)
 from pytest_llmgate.model.vocab import Outcome
 
 #: Outcomes that pair: the case ran and was judged (an error or a case not run has no pass/fail to compare).

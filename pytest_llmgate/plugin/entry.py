@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_llmgate.plugin import hookspecs as _hookspecs
 from pytest_llmgate.model.defaults import MANIFEST_NAME, SUITE_SUFFIXES
+from pytest_llmgate.plugin import hookspecs as _hookspecs
 from pytest_llmgate.plugin.options import add_options, value
 
 if TYPE_CHECKING:

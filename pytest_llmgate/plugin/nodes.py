@@ -10,19 +10,19 @@ from typing import Any
 
 import pytest
 
+from pytest_llmgate.engine.judging import judge_calls_of
+from pytest_llmgate.engine.session import GateSession
+from pytest_llmgate.model.case import Case
+from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import MANIFEST_NAME
 from pytest_llmgate.model.errors import GuardrailViolation, LlmgateError, ProviderError, SuiteError, redact_urls
 from pytest_llmgate.model.evaluate import CaseResult, guardrail_violation, judge_trials
-from pytest_llmgate.model.costs import Usage
-from pytest_llmgate.records.experiment import Experiment
-from pytest_llmgate.providers import Provider
-from pytest_llmgate.engine.session import GateSession
-from pytest_llmgate.engine.judging import judge_calls_of
-from pytest_llmgate.records.outcome import PlannedRun
-from pytest_llmgate.records.suite import Suite
-from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.transcript import format_transcripts
 from pytest_llmgate.model.vocab import Outcome, Role, Route, ShowMode
+from pytest_llmgate.providers import Provider
+from pytest_llmgate.records.experiment import Experiment
+from pytest_llmgate.records.outcome import PlannedRun
+from pytest_llmgate.records.suite import Suite
 
 GATE_KEY = pytest.StashKey[GateSession]()
 RESULT_ATTRIBUTE = "llmgate_result"
@@ -192,7 +192,7 @@ class CaseItem(pytest.Item):
             self._routes = tuple(route for route, _ in answers)
             self._calls = tuple(usage for _, usage in answers)
             return
-        except Exception as exc:  # noqa: BLE001 - a candidate's exception is an ERROR for this case
+        except Exception as exc:
             error = exc
         reason = safe_reason(error)
         self._finish(None, Outcome.ERROR, f"{type(error).__name__}: {reason}" if reason else type(error).__name__)
@@ -242,7 +242,7 @@ class CaseItem(pytest.Item):
         view = self.case.candidate_view()
         try:
             trials = [explain(view, trial) for trial in range(self.provider.trials)]
-        except Exception:  # noqa: BLE001 - a transcript is a help; its failure never hides the verdict
+        except Exception:
             return ""
         shown = [transcript for transcript in trials if transcript is not None]
         return format_transcripts(shown, show) if shown else ""

@@ -9,15 +9,16 @@ nothing in the records, the report, the exports or the Markdown reads it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 from pathlib import Path
 
 import msgspec
 import pytest
 
+from pytest_llmgate.io.store import write_replacing
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.model.vocab import Route
-from pytest_llmgate.io.store import write_replacing
 from pytest_llmgate.plugin.nodes import CaseItem, SuiteCollector
 from pytest_llmgate.records.outcome import SessionResult
 from pytest_llmgate.records.replies import CaseReplies, SavedReplies, TrialReply
@@ -57,7 +58,7 @@ class ReplySaver:
         view = item.case.candidate_view()
         try:
             trials = [explain(view, trial) for trial in range(item.provider.trials)]
-        except Exception:  # noqa: BLE001 - a transcript is a help; its failure never fails the session
+        except Exception:
             return
         if any(transcript is None for transcript in trials):
             return  # a python or evidence_policy candidate has no prompt and no reply
@@ -77,10 +78,9 @@ class ReplySaver:
         """An xdist worker: its transcripts, for the controller to merge."""
         worker = str(self.config.workerinput["workerid"])  # type: ignore[attr-defined]
         if self.cases:
-            try:
+            # on failure the controller's file lacks this worker's cases; the session's verdict stands
+            with contextlib.suppress(LlmgateError):
                 write_replacing(self._part(worker), msgspec.json.encode(self.cases))
-            except LlmgateError:
-                pass  # the controller's file then lacks this worker's cases; the session's verdict stands
 
     def write(self, result: SessionResult | None) -> list[LlmgateError]:
         """The controller: every process's transcripts with their verdicts, to ``PATH``."""

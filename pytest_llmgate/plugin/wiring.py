@@ -12,19 +12,27 @@ from typing import Any, Literal
 
 import pytest
 
+from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
+from pytest_llmgate.engine.session import GateSession
+from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from pytest_llmgate.model.errors import LlmgateError, RecordError
 from pytest_llmgate.model.evaluate import CaseResult
-from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary
-from pytest_llmgate.plugin.nodes import GATE_KEY, RESULT_ATTRIBUTE, CaseItem, ExperimentDir, OrphanSuite, RunItem, RunItemInfo
-from pytest_llmgate.plugin.options import value
-from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
-from pytest_llmgate.engine.session import GateSession
-from pytest_llmgate.records.outcome import SessionResult, run_gate_failure
-from pytest_llmgate.io.store import timestamp, write_replacing
-from pytest_llmgate.reports.terminal import summary_lines
 from pytest_llmgate.model.vocab import RecordMode, ShowMode
+from pytest_llmgate.plugin.nodes import (
+    GATE_KEY,
+    RESULT_ATTRIBUTE,
+    CaseItem,
+    ExperimentDir,
+    OrphanSuite,
+    RunItem,
+    RunItemInfo,
+)
+from pytest_llmgate.plugin.options import value
 from pytest_llmgate.providers import ProviderFactory, ProviderOptions, builtin_factory
+from pytest_llmgate.records.outcome import SessionResult, run_gate_failure
+from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary
+from pytest_llmgate.reports.terminal import summary_lines
 
 COLLECTED_KEY = "llmgate_collected"
 DESELECTED_KEY = "llmgate_deselected"
@@ -258,7 +266,7 @@ def _failure_repr(failure: BaseException) -> Any:
     short summary, the failure section and JUnit's message."""
     try:
         raise failure
-    except BaseException:  # noqa: BLE001 - only to give it a traceback, as ExceptionInfo needs one
+    except BaseException:
         shown = pytest.ExceptionInfo.from_current().getrepr(style="value")
     entries = getattr(getattr(shown, "reprtraceback", None), "reprentries", None)
     if entries:  # the failure section says the status too, as the short summary does

@@ -9,6 +9,7 @@ cannot.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import sys
 import threading
@@ -21,12 +22,12 @@ from typing import TYPE_CHECKING, Annotated, Any, Protocol
 import msgspec
 from msgspec import Meta
 
-from pytest_llmgate.records.candidate import Candidate, CandidateSettings
-from pytest_llmgate.records.convert import convert
-from pytest_llmgate.model.errors import CandidateError, ProviderError
 from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.errors import CandidateError, ProviderError
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
+from pytest_llmgate.records.candidate import Candidate, CandidateSettings
+from pytest_llmgate.records.convert import convert
 
 if TYPE_CHECKING:
     from pytest_llmgate.providers._calls import Throttles
@@ -304,10 +305,8 @@ def import_in_background(*modules: str) -> threading.Thread | None:
 
     def run() -> None:
         for module in wanted:
-            try:
+            with contextlib.suppress(Exception):
                 importlib.import_module(module)
-            except Exception:  # noqa: BLE001, S110 - reported by the import that needs it
-                pass
 
     thread = threading.Thread(target=run, name=f"llmgate-import-{wanted[0]}", daemon=True)
     thread.start()

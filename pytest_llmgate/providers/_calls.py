@@ -41,7 +41,7 @@ def guarded(call: Callable[[], Any]) -> Any:
         return call()
     except Exception:
         raise
-    except BaseException as exc:  # noqa: BLE001 - a candidate may not skip, xfail or end the session
+    except BaseException as exc:
         raise CandidateEscaped(
             f"the candidate raised {type(exc).__name__} (pytest.skip, pytest.xfail or another BaseException): "
             "a candidate cannot skip, xfail or stop its case"
@@ -69,7 +69,7 @@ class _Threads:
                 continue  # cancelled while it waited in the queue
             try:
                 future.set_result(guarded(call))
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting item
+            except BaseException as exc:
                 future.set_exception(exc)
 
     def submit(self, call: Callable[[], Any]) -> Future[Any]:

@@ -23,15 +23,15 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
 from pytest_llmgate.model.costs import Usage, impossible_usage
 from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, display_path, redact_urls
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
-from pytest_llmgate.providers import FactoryDefaults, ProviderDefaults, Messages, ProviderContext, import_in_background
+from pytest_llmgate.providers import FactoryDefaults, Messages, ProviderContext, ProviderDefaults, import_in_background
 from pytest_llmgate.providers._calls import Pace, Throttles, Window, slot
 from pytest_llmgate.providers._recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
 from pytest_llmgate.providers._render import MissingField, placeholders, render
+from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
 
 #: The case fields a prompt may name (never ``expected_route``).
 CASE_FIELDS = ("case_id", "slice_name", "evidence_state", "source", "input")
@@ -296,7 +296,7 @@ class ChatProvider(ProviderDefaults):
             local.started = time.perf_counter()
             try:
                 response = self.post(client, request)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes one safe line
+            except Exception as exc:
                 raise self._failure(sdk, exc) from None
             latency_ms = round((time.perf_counter() - local.started) * 1000, 3)
         with self._lock:
@@ -450,7 +450,7 @@ def _closing(base: type[Any]) -> type[Any]:
             try:
                 if not self.is_closed:
                     self.close()
-            except Exception:  # noqa: BLE001, S110 - at interpreter exit, as the SDK's wrapper does
+            except Exception:
                 pass
 
     return ClosingClient

@@ -7,11 +7,10 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.model.errors import CandidateError
 from pytest_llmgate.model.vocab import Route
-from pytest_llmgate.providers import FactoryDefaults, ProviderDefaults, FreePrompt, ProviderContext
-
+from pytest_llmgate.providers import FactoryDefaults, FreePrompt, ProviderContext, ProviderDefaults
+from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 
 #: Why ``trials:`` is refused in an ``evidence_policy`` artifact (``--llmgate-trials`` is noted, not refused).
 DETERMINISTIC = ("evidence_policy is deterministic (every trial gives the same route), so trials do not apply; "

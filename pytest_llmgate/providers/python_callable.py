@@ -14,11 +14,11 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate, CandidateSettings
 from pytest_llmgate.model.errors import CandidateError
 from pytest_llmgate.model.vocab import Route
-from pytest_llmgate.providers import FactoryDefaults, ProviderDefaults, FreePrompt, ProviderContext, coerce_route
+from pytest_llmgate.providers import FactoryDefaults, FreePrompt, ProviderContext, ProviderDefaults, coerce_route
 from pytest_llmgate.providers._calls import DEFAULT_CASE_TIMEOUT
+from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate, CandidateSettings
 
 CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
@@ -112,7 +112,7 @@ def _import_callable(target: str, experiment_dir: Path, candidate: Candidate) ->
     def run() -> None:
         try:
             imported.set_result(_import(module_name, experiment_dir))
-        except BaseException as exc:  # noqa: BLE001 - handed to the collecting thread
+        except BaseException as exc:
             imported.set_exception(exc)
 
     threading.Thread(target=run, name=f"llmgate-import-{module_name}", daemon=True).start()
@@ -123,7 +123,7 @@ def _import_callable(target: str, experiment_dir: Path, candidate: Candidate) ->
             candidate.path, line, f"callable {target!r}: its module did not finish importing within {timeout:g}s "
                                   "(case_timeout); the import was abandoned"
         ) from None
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import failure (even sys.exit) is the user's to see
+    except (Exception, SystemExit) as exc:
         raise CandidateError(
             candidate.path, line, f"callable {target!r} cannot be imported: {type(exc).__name__}: {exc}"
         ) from None

@@ -12,8 +12,8 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.records.convert import convert
 from pytest_llmgate.model.errors import CandidateError
+from pytest_llmgate.records.convert import convert
 from pytest_llmgate.records.yaml_loader import Document, load_yaml
 
 ARTIFACT_SUFFIXES = (".yaml", ".yml")

@@ -102,7 +102,7 @@ def compare(before: RunRecord | None, after: RunRecord, matched_by: MatchedBy = 
         return refused
     old = {(entry.suite, entry.case_id): entry.outcome for entry in before.cases}
     new = {(entry.suite, entry.case_id): entry.outcome for entry in after.cases}
-    counts = {change: 0 for change in CHANGE_ORDER}
+    counts = dict.fromkeys(CHANGE_ORDER, 0)
     deltas = []
     for key in [*new, *(key for key in old if key not in new)]:
         change = case_change(old.get(key), new.get(key))

@@ -12,18 +12,19 @@ from typing import Annotated
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.records.candidate import ARTIFACT_SUFFIXES, Candidate, load_candidate
-from pytest_llmgate.records.convert import convert
+from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.costs import Budget
-from pytest_llmgate.model.defaults import MANIFEST_NAME as MANIFEST_NAME, SUITE_SUFFIXES as SUITE_SUFFIXES
+from pytest_llmgate.model.decision import Promotion
+from pytest_llmgate.model.defaults import MANIFEST_NAME as MANIFEST_NAME
+from pytest_llmgate.model.defaults import SUITE_SUFFIXES as SUITE_SUFFIXES
 from pytest_llmgate.model.errors import CandidateError, ManifestError, SuiteError
 from pytest_llmgate.model.fingerprint import fingerprint, short
-from pytest_llmgate.records.suite import Suite, load_suite
-from pytest_llmgate.model.case import Case
-from pytest_llmgate.model.decision import Promotion
-from pytest_llmgate.records.yaml_loader import Document, load_yaml
-from pytest_llmgate.records.evaluator import Evaluator, EvaluatorBlock, load_evaluator
 from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE
+from pytest_llmgate.records.candidate import ARTIFACT_SUFFIXES, Candidate, load_candidate
+from pytest_llmgate.records.convert import convert
+from pytest_llmgate.records.evaluator import Evaluator, EvaluatorBlock, load_evaluator
+from pytest_llmgate.records.suite import Suite, load_suite
+from pytest_llmgate.records.yaml_loader import Document, load_yaml
 
 #: The fingerprint over every suite of an experiment; no suite may take its name.
 EVALUATION = "evaluation"

@@ -9,7 +9,11 @@ from pathlib import Path
 
 from pytest_llmgate.model.decision import Verdict
 from pytest_llmgate.model.errors import (
-    INCOMPLETE_EVALUATION, INSUFFICIENT_EVIDENCE, REJECT_OVER_BUDGET, LlmgateError, RunGateFailure,
+    INCOMPLETE_EVALUATION,
+    INSUFFICIENT_EVIDENCE,
+    REJECT_OVER_BUDGET,
+    LlmgateError,
+    RunGateFailure,
 )
 from pytest_llmgate.model.vocab import Role, RunStatus
 from pytest_llmgate.records.experiment import Experiment

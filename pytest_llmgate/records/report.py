@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 
 import msgspec
 
-from pytest_llmgate.records.diff import StoredComparison
 from pytest_llmgate.model.decision import ComparabilityIssue, Decision, Verdict
 from pytest_llmgate.model.evidence import Comparison, Evidence
-from pytest_llmgate.records.run import Metrics, RunRecord
 from pytest_llmgate.model.vocab import REPORT_SCHEMA, DecisionStatus, Role, RunStatus
+from pytest_llmgate.records.diff import StoredComparison
+from pytest_llmgate.records.run import Metrics, RunRecord
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

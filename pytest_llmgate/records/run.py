@@ -12,16 +12,16 @@ from typing import Any, cast
 import msgspec
 
 from pytest_llmgate.model.costs import Budget, CaseCost, CostMetrics, Pricer, case_cost, cost_metrics, over_budget
-from pytest_llmgate.records.diff import StoredComparison
-from pytest_llmgate.model.evaluate import CaseResult
-from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.model.decision import Promotion
-from pytest_llmgate.records.candidate import Candidate
-from pytest_llmgate.records.evaluator import JudgeStanding, judged_status
-from pytest_llmgate.model.fingerprint import short, value_sha256
+from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.evidence import Comparison, Evidence, confidence_of, evidence_of, paired_comparison
+from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, upper_bound
 from pytest_llmgate.model.vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
+from pytest_llmgate.records.candidate import Candidate
+from pytest_llmgate.records.diff import StoredComparison
+from pytest_llmgate.records.evaluator import JudgeStanding, judged_status
+from pytest_llmgate.records.experiment import Experiment
 
 
 class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False):
@@ -118,7 +118,7 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
         count = len(entries)
         # counted by (outcome, predicted route) in C: a case with no prediction (ERROR, NOT_RUN) has no trial
         pairs = Counter(zip(map(_OUTCOME, entries), map(_PREDICTED, entries), strict=True))
-        tally = {outcome: 0 for outcome in Outcome}
+        tally = dict.fromkeys(Outcome, 0)
         for (outcome, _), number in pairs.items():
             tally[outcome] += number
         if any(map(_TRIAL_ROUTES, entries)):

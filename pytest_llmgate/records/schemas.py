@@ -16,7 +16,7 @@ def schema_path(name: str) -> Path:
     return SCHEMA_DIR / f"{name}.schema.json"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def schema(name: str) -> dict[str, Any]:
     """The shipped schema ``name`` as data."""
     return json.loads(schema_path(name).read_text(encoding="utf-8"))  # type: ignore[no-any-return]

@@ -12,10 +12,10 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from pytest_llmgate.model.case import Case
-from pytest_llmgate.records.convert import convert, explain
 from pytest_llmgate.model.errors import SuiteError
 from pytest_llmgate.model.fingerprint import fingerprint, value_sha256
 from pytest_llmgate.model.vocab import Route
+from pytest_llmgate.records.convert import convert, explain
 from pytest_llmgate.records.yaml_loader import load_yaml
 
 JSONL_SUFFIX = ".suite.jsonl"

@@ -15,15 +15,15 @@ from typing import Any
 
 import msgspec
 
+from pytest_llmgate.io.history import run_files
 from pytest_llmgate.model.costs import Budget, CostMetrics, usd
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.evidence import percent
-from pytest_llmgate.records.diff import CHANGE_ORDER, delta_text, headline
-from pytest_llmgate.io.history import run_files
-from pytest_llmgate.records.run import CaseEntry, Metrics, RunRecord
-from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
-from pytest_llmgate.reports.table import rate
 from pytest_llmgate.model.vocab import CaseChange, Outcome
+from pytest_llmgate.records.diff import CHANGE_ORDER, delta_text, headline
+from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
+from pytest_llmgate.records.run import CaseEntry, Metrics, RunRecord
+from pytest_llmgate.reports.table import rate
 
 #: One letter per outcome and per change in the embedded matrix (a 100,000-case run stays a few MB).
 OUTCOME_CODES = {Outcome.PASS: "P", Outcome.UNSAFE_CLAIM_SERVED: "U", Outcome.UNNECESSARY_ABSTENTION: "N",

@@ -8,13 +8,12 @@ import re
 from dataclasses import dataclass, field
 
 from pytest_llmgate.model.decision import decision_text
+from pytest_llmgate.model.vocab import CaseChange, Outcome
 from pytest_llmgate.records.diff import ALL_CASES, CHANGE_ORDER, CaseDelta, StoredComparison, delta_text, headline
+from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import CaseEntry, RunRecord
-from pytest_llmgate.records.outcome import SessionResult
-from pytest_llmgate.records.outcome import ExperimentOutcome
 from pytest_llmgate.reports.table import rate
 from pytest_llmgate.reports.terminal import cost_cells, cost_columns, run_notes
-from pytest_llmgate.model.vocab import CaseChange, Outcome
 
 FAILING = (Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENTION, Outcome.ERROR, Outcome.NOT_RUN)
 #: GitHub's limit on a comment body (characters); the summary stays below it with room to spare.

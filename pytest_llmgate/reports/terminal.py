@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pytest_llmgate.model.costs import CostMetrics, usd
 from pytest_llmgate.model.decision import decision_text
-from pytest_llmgate.records.diff import comparison_lines
 from pytest_llmgate.model.errors import display_path
+from pytest_llmgate.records.diff import comparison_lines
+from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import RunRecord
-from pytest_llmgate.records.outcome import SessionResult
-from pytest_llmgate.records.outcome import ExperimentOutcome
 from pytest_llmgate.reports.table import format_table, ms, rate
 
 COLUMNS = ("template", "role", "unsafe", "unnecessary", "exact", "status")
