@@ -29,7 +29,6 @@ CASES = [
     case("hold_001", "dependency_error", "SERVE", input={"question": "why did the install step fail?"}),
     case("hold_002", "flaky_signal", "ABSTAIN", input={"question": "why is the job red?"}),
 ]
-XDIST = pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 
 
 def claude_template(root: str, served: list[str] | str, **extra: Any) -> dict[str, Any]:
@@ -65,13 +64,12 @@ def metrics_of(out: Path) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("claude_experiment")
-@XDIST
 def test_anthropic_messages_gates_like_the_equivalent_evidence_policy(
-    pytester: pytest.Pytester, llm_server: LLMServer, xdist: tuple[str, ...]
+    pytester: pytest.Pytester, llm_server: LLMServer, workers: tuple[str, ...]
 ) -> None:
     result = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=claude-fix-b",
                                 "--llmgate-candidate=claude-fix", "--llmgate-candidate=policy-fix-b",
-                                "--llmgate-candidate=policy-fix", *xdist)
+                                "--llmgate-candidate=policy-fix", *workers)
     result.assert_outcomes(passed=14 + 4, failed=2)  # claude-fix and policy-fix abstain on hold_001: a guardrail
     # (a case item's failure; the 4 run items pass)
     result.stdout.fnmatch_lines(["*UNNECESSARY_ABSTENTION: claude-fix abstained where*"])
@@ -89,16 +87,15 @@ def test_anthropic_messages_gates_like_the_equivalent_evidence_policy(
 
 
 @pytest.mark.usefixtures("claude_experiment")
-@XDIST
 def test_replay_with_the_server_stopped_gives_the_same_verdict(
-    pytester: pytest.Pytester, llm_server: LLMServer, xdist: tuple[str, ...]
+    pytester: pytest.Pytester, llm_server: LLMServer, workers: tuple[str, ...]
 ) -> None:
     first = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=claude-fix-b",
                                "--llmgate-out=first")
     first.assert_outcomes(passed=4 + 1)  # + the run item
     assert llm_server.requests == 4
     llm_server.stop()
-    replay = pytester.runpytest("exp", "--llmgate-candidate=claude-fix-b", "--llmgate-out=replay", *xdist)
+    replay = pytester.runpytest("exp", "--llmgate-candidate=claude-fix-b", "--llmgate-out=replay", *workers)
     replay.assert_outcomes(passed=4 + 1)  # + the run item
     recorded = runs_by_template(pytester.path / "first")["claude-fix-b"]
     again = runs_by_template(pytester.path / "replay")["claude-fix-b"]
@@ -201,22 +198,21 @@ def test_what_the_reason_says_was_tried_is_what_was_tried(
     assert llm_server.requests == requests
 
 
-@XDIST
 def test_a_dead_endpoint_is_one_clear_error_and_records_are_written(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch,
-    xdist: tuple[str, ...],
+    workers: tuple[str, ...],
 ) -> None:
     monkeypatch.setenv("LLMGATE_TEST_ANTHROPIC_KEY", KEY)
     make_experiment("exp", suites={"main": CASES}, templates={
         "claude": claude_template("http://127.0.0.1:9", ["test_failure_log"], max_retries=0)})
     result = pytester.runpytest("exp", "--llmgate-candidate=claude", "--llmgate-record=new_episodes",
-                                "--llmgate-concurrency=1", *xdist)
+                                "--llmgate-concurrency=1", *workers)
     result.assert_outcomes(errors=4, failed=1)  # + the run item: incomplete
     result.stdout.no_fnmatch_line("*Traceback*")
     reasons = [line for line in result.stdout.lines if line.startswith("ERROR: claude on case")]
     assert len(reasons) == 4
     assert all("cannot connect to http://127.0.0.1:9" in line for line in reasons)
-    processes = 2 if xdist else 1  # each process finds out once, then says so without calling again
+    processes = 2 if workers else 1  # each process finds out once, then says so without calling again
     assert sum("endpoint unreachable (not called again this session)" in line for line in reasons) >= 4 - processes
     assert runs_by_template(pytester.path / ".llmgate")["claude"]["status"] == "INCOMPLETE_EVALUATION"
 

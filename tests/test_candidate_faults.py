@@ -9,8 +9,6 @@ import pytest
 
 from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_template
 
-XDIST = pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
-
 FAULTS_PY = '''
 import threading
 import pytest
@@ -47,13 +45,12 @@ def faults(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> Path:
     return directory
 
 
-@XDIST
 @pytest.mark.usefixtures("faults")
 def test_a_hanging_python_candidate_is_an_error_for_that_case_and_the_session_goes_on(
-    pytester: pytest.Pytester, xdist: tuple[str, ...]
+    pytester: pytest.Pytester, workers: tuple[str, ...]
 ) -> None:
     started = time.monotonic()
-    result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=hangs", *xdist, timeout=60)
+    result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=hangs", *workers, timeout=60)
     assert time.monotonic() - started < 30
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=2, errors=1, failed=1)  # the run item: c2 not evaluated, the run incomplete
@@ -67,13 +64,12 @@ def test_a_hanging_python_candidate_is_an_error_for_that_case_and_the_session_go
     assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "INCOMPLETE_EVALUATION"
 
 
-@XDIST
 @pytest.mark.parametrize(("template", "raised"), [("skips", "Skipped"), ("xfails", "XFailed")])
 @pytest.mark.usefixtures("faults")
 def test_a_candidate_calling_pytest_skip_or_xfail_is_an_error_and_fails_the_session(
-    pytester: pytest.Pytester, xdist: tuple[str, ...], template: str, raised: str
+    pytester: pytest.Pytester, workers: tuple[str, ...], template: str, raised: str
 ) -> None:
-    result = pytester.runpytest_subprocess("exp", f"--llmgate-candidate={template}", *xdist, timeout=60)
+    result = pytester.runpytest_subprocess("exp", f"--llmgate-candidate={template}", *workers, timeout=60)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=2, errors=1, failed=1)  # the run item: c2 not evaluated, the run incomplete
     result.stdout.fnmatch_lines([
@@ -154,10 +150,9 @@ def test_a_reply_over_max_response_mb_is_an_error_and_one_under_it_is_read(
                        "--llmgate-out=large").assert_outcomes(passed=1 + 1)  # + the run item
 
 
-@XDIST
 def test_an_endpoint_that_drips_its_headers_does_not_keep_the_process_alive(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
-    monkeypatch: pytest.MonkeyPatch, xdist: tuple[str, ...],
+    monkeypatch: pytest.MonkeyPatch, workers: tuple[str, ...],
 ) -> None:
     # Before the headers are complete no deadline of the HTTP client applies: the case timeout abandons the call,
     # and its thread, a daemon, does not hold the process at exit.
@@ -166,7 +161,7 @@ def test_an_endpoint_that_drips_its_headers_does_not_keep_the_process_alive(
     drip_experiment(make_experiment, llm_server.url, timeout=1, case_timeout=2)
     llm_server.control("drip_headers", delay=0.2)
     try:
-        result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=drip", "--llmgate-record=all", *xdist,
+        result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=drip", "--llmgate-record=all", *workers,
                                                timeout=40)
     finally:
         llm_server.control("ok")
@@ -183,14 +178,13 @@ def answer(case, artifact):
 """
 
 
-@XDIST
 def test_a_candidate_module_that_hangs_at_import_is_a_collection_error(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment, xdist: tuple[str, ...]
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:
     directory = make_experiment("exp", suites={"main": [case("c1", "log", "SERVE")]}, templates={
         "stuck": {"provider": "python", "callable": "gate_stuck:answer", "case_timeout": 0.5}})
     (directory / "gate_stuck.py").write_text(STUCK_PY)
-    result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=stuck", *xdist, timeout=40)
+    result = pytester.runpytest_subprocess("exp", "--llmgate-candidate=stuck", *workers, timeout=40)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*exp/templates/stuck.yaml:3: callable 'gate_stuck:answer': its module did not "
                                  "finish importing within 0.5s (case_timeout); the import was abandoned*"])
@@ -205,14 +199,13 @@ def test_case_timeout_must_be_a_positive_number(pytester: pytest.Pytester, make_
     result.stdout.fnmatch_lines(["*templates/bad.yaml:*case_timeout*"])
 
 
-@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_a_collection_error_exits_2_with_and_without_xdist(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment, xdist: tuple[str, ...]
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:
     make_experiment("good", suites={"main": [case("c1", "log", "SERVE")]})
     bad = make_experiment("bad", suites={"main": [case("c1", "log", "SERVE")]})
     (bad / "main.suite.yaml").write_text("cases: [\n")
-    result = pytester.runpytest_subprocess(".", "--llmgate-candidate=good", *xdist, timeout=60)
+    result = pytester.runpytest_subprocess(".", "--llmgate-candidate=good", *workers, timeout=60)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*bad/main.suite.yaml*"])
     assert not (pytester.path / ".llmgate" / "runs").exists()

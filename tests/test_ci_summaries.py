@@ -33,9 +33,8 @@ def test_no_summary_without_the_variable_or_the_option(pytester: pytest.Pytester
     assert not list(pytester.path.glob("*.md"))
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 @pytest.mark.usefixtures("example")
-def test_junit_xml_carries_template_suite_and_fingerprint(pytester: pytest.Pytester, workers: list[str]) -> None:
+def test_junit_xml_carries_template_suite_and_fingerprint(pytester: pytest.Pytester, workers: tuple[str, ...]) -> None:
     pytester.runpytest("example_suites", *THREE_RUNS, "--junitxml=junit.xml", *workers)
     cases = ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
     found = {}

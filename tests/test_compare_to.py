@@ -32,9 +32,8 @@ def _main_then_branch(pytester: pytest.Pytester, example: Path) -> pytest.RunRes
                               "--llmgate-markdown=comment.md")
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_compare_to_names_exactly_the_fixed_and_broken_cases(
-    pytester: pytest.Pytester, example: Path, workers: list[str]
+    pytester: pytest.Pytester, example: Path, workers: tuple[str, ...]
 ) -> None:
     pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=main", *workers)
     templates = example / "templates"

@@ -65,10 +65,9 @@ def gate(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 # -- the example, replayed ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_the_prose_example_promotes_the_fix_on_a_calibrated_judge_with_no_server_and_no_key(
-        pytester: pytest.Pytester, prose: Path, xdist: tuple[str, ...]) -> None:
-    result = gate(pytester, *xdist)
+        pytester: pytest.Pytester, prose: Path, workers: tuple[str, ...]) -> None:
+    result = gate(pytester, *workers)
     assert result.ret == 1  # v1 serves unsupported root causes in prose: the judge catches both
     result.assert_outcomes(passed=8, failed=2)  # 8 cases (2 unsafe serves of v1) + 2 run items, passed: no run-level gate broke
     result.stdout.fnmatch_lines([

@@ -260,10 +260,9 @@ def test_collect_only_writes_nothing(pytester: pytest.Pytester) -> None:
     assert not (pytester.path / ".llmgate").exists()
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 @pytest.mark.usefixtures("example")
 def test_the_short_summary_names_the_guardrail(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: tuple[str, ...]
 ) -> None:
     monkeypatch.setenv("CI", "true")  # pytest does not shorten summary lines in CI
     result = gate(pytester, f"--llmgate-candidate={FIX}", *workers)

@@ -30,13 +30,12 @@ def written_files(root: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.usefixtures("unsafe_llm")
-@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_a_failing_llm_case_shows_the_rendered_prompt_and_the_reply(
-    pytester: pytest.Pytester, xdist: tuple[str, ...]
+    pytester: pytest.Pytester, workers: tuple[str, ...]
 ) -> None:
     junit = pytester.path / "junit.xml"
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
-                                f"--junitxml={junit}", *xdist)
+                                f"--junitxml={junit}", *workers)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
         "UNSAFE_CLAIM_SERVED: llm served where the frozen label says ABSTAIN on case r0003*",
@@ -54,7 +53,7 @@ def test_a_failing_llm_case_shows_the_rendered_prompt_and_the_reply(
     files = written_files(pytester.path)
     assert files and not [name for name, data in files.items() if MARKER.encode() in data]
 
-    replay = pytester.runpytest("exp", "--llmgate-candidate=llm", *xdist)
+    replay = pytester.runpytest("exp", "--llmgate-candidate=llm", *workers)
     replay.stdout.fnmatch_lines(["[[]request: replayed[]]"])
 
 

@@ -26,9 +26,8 @@ def pytest_llmgate_session_report(config, report, path):
 '''
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_hooks_fire_on_the_controller_once_per_record_and_report(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: list[str]
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:
     make_experiment("exp")
     pytester.makeconftest(CONFTEST)

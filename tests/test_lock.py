@@ -43,9 +43,8 @@ def change_label(example: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_a_changed_label_after_freezing_stops_the_session_before_any_candidate_runs(
-    pytester: pytest.Pytester, example: Path, workers: list[str]
+    pytester: pytest.Pytester, example: Path, workers: tuple[str, ...]
 ) -> None:
     freeze(pytester, f"--llmgate-candidate={FIX_B}")
     before = snapshot(pytester.path / ".llmgate")

@@ -45,10 +45,9 @@ def client(uri: str):  # type: ignore[no-untyped-def]
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 @pytest.mark.usefixtures("example")
 def test_every_run_becomes_an_mlflow_run_and_the_promotion_a_prompt_alias(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: list[str]
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: tuple[str, ...]
 ) -> None:
     uri = f"sqlite:///{pytester.path / 'tracking' / 'mlflow.db'}"
     connects = pytester.path / "connects.jsonl"

@@ -67,13 +67,12 @@ def metrics_of(out: Path) -> dict[str, Any]:
 
 
 @pytest.mark.usefixtures("llm_experiment")
-@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_openai_chat_gives_the_same_metrics_as_the_equivalent_evidence_policy(
-    pytester: pytest.Pytester, llm_server: LLMServer, xdist: tuple[str, ...]
+    pytester: pytest.Pytester, llm_server: LLMServer, workers: tuple[str, ...]
 ) -> None:
     result = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=llm-fix-b",
                                 "--llmgate-candidate=llm-fix", "--llmgate-candidate=policy-fix-b",
-                                "--llmgate-candidate=policy-fix", *xdist)
+                                "--llmgate-candidate=policy-fix", *workers)
     result.assert_outcomes(passed=14 + 4, failed=2)  # + 4 run items: a broken guardrail is not a run gate
     found = metrics_of(pytester.path / ".llmgate")
     assert found["llm-fix-b"] == found["policy-fix-b"]
@@ -333,10 +332,9 @@ def test_no_api_key_value_reaches_any_written_file(pytester: pytest.Pytester, ll
 SECRET = "hunter2-4711"
 
 
-@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_credentials_in_base_url_reach_no_record_report_junit_or_terminal(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch,
-    xdist: tuple[str, ...],
+    workers: tuple[str, ...],
 ) -> None:
     # A key in the URL's userinfo and in its query string: every message that names the endpoint shows it as
     # http://***@127.0.0.1:9/v1?***, in the records, the redacted report, JUnit and the terminal.
@@ -347,7 +345,7 @@ def test_credentials_in_base_url_reach_no_record_report_junit_or_terminal(
         "policy": {"provider": "evidence_policy", "serve_evidence": ["test_failure_log"]}})
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-baseline=policy",
                                 "--llmgate-record=new_episodes", "--llmgate-show=full", "--junitxml=junit.xml", "-rA",
-                                *xdist)
+                                *workers)
     result.assert_outcomes(errors=4, passed=3, xfailed=1, failed=1)  # + llm's run item
     result.stdout.fnmatch_lines(["*cannot connect to http://***@127.0.0.1:9/v1?*** (ConnectError)*"])
     assert SECRET not in "\n".join(result.outlines + result.errlines)

@@ -61,7 +61,6 @@ CASES = [
     case("c2", "none", "ABSTAIN", input={"question": "why is it red?"}),
     case("c3", "log", "SERVE", input={"question": "a stack trace and a log"}),
 ]
-XDIST = pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 
 
 @pytest.fixture
@@ -75,10 +74,9 @@ def keyword_experiment(pytester: pytest.Pytester, make_experiment: MakeExperimen
 
 
 @pytest.mark.usefixtures("keyword_experiment")
-@XDIST
-def test_a_provider_from_a_conftest_gates_end_to_end(pytester: pytest.Pytester, xdist: tuple[str, ...]) -> None:
+def test_a_provider_from_a_conftest_gates_end_to_end(pytester: pytest.Pytester, workers: tuple[str, ...]) -> None:
     result = pytester.runpytest("exp", "--llmgate-candidate=kw-trace", "--llmgate-candidate=kw-log",
-                                "--llmgate-baseline=policy", *xdist)
+                                "--llmgate-baseline=policy", *workers)
     # kw-log abstains on c1 ("log" is not in its input); + the 2 candidates' run items (that is not a run gate)
     result.assert_outcomes(passed=8 + 2, failed=1)
     result.stdout.fnmatch_lines(["*UNNECESSARY_ABSTENTION: kw-log abstained where the frozen label says SERVE "
@@ -89,14 +87,13 @@ def test_a_provider_from_a_conftest_gates_end_to_end(pytester: pytest.Pytester, 
     assert runs["kw-log"]["status"] == "REJECT_UNNECESSARY_ABSTENTION"
 
 
-@XDIST
 def test_its_provider_error_is_a_one_line_reason(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment, xdist: tuple[str, ...]
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:
     pytester.makeconftest(KEYWORD_CONFTEST)
     make_experiment("exp", suites={"main": [case("c1", "log", "SERVE")]},
                     templates={"kw": {"provider": "keyword", "word": "log"}})
-    result = pytester.runpytest("exp", "--llmgate-candidate=kw", *xdist)
+    result = pytester.runpytest("exp", "--llmgate-candidate=kw", *workers)
     result.assert_outcomes(errors=1, failed=1)  # + the run item: its only case not evaluated
     result.stdout.fnmatch_lines(["*ERROR: kw on case c1 (suite main, slice s, evidence log): "
                                  "case c1 has no input to look for 'log' in"])

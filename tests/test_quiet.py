@@ -22,7 +22,6 @@ pytest.importorskip("openai", reason="the openai extra is not installed: pip ins
 MARKER = "PROMPT-MARKER-51c2"
 CASES = [case("r1", "no_source", "ABSTAIN", input={"question": f"why? {MARKER}"}),
          case("r2", "test_failure_log", "SERVE", input={"question": "why did test_login fail?"})]
-XDIST = pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 
 
 @pytest.fixture
@@ -32,12 +31,11 @@ def llm_exp(make_experiment: MakeExperiment, llm_server: LLMServer, monkeypatch:
     return llm_server
 
 
-@XDIST
 def test_with_trials_a_failing_case_shows_its_prompt_once_and_each_distinct_reply_with_its_trials(
-        pytester: pytest.Pytester, llm_exp: LLMServer, xdist: tuple[str, ...]) -> None:
+        pytester: pytest.Pytester, llm_exp: LLMServer, workers: tuple[str, ...]) -> None:
     llm_exp.control("alternate")
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
-                                "--llmgate-trials=6", "-p", "no:randomly", *xdist)
+                                "--llmgate-trials=6", "-p", "no:randomly", *workers)
     text = result.stdout.str()
     assert text.count(MARKER) == 1, text  # the prompt once, not once per trial
     result.stdout.fnmatch_lines([
@@ -55,15 +53,14 @@ def test_with_trials_a_failing_case_shows_its_prompt_once_and_each_distinct_repl
     assert text.count("reply (") == 4 and text.count("[request: 6 trials]") == 2, text  # two failing cases
 
 
-@XDIST
 def test_a_k_session_says_it_is_partial_not_a_part_and_llmgate_runs_hides_it_unless_all(
-        pytester: pytest.Pytester, make_experiment: MakeExperiment, xdist: tuple[str, ...]) -> None:
+        pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]) -> None:
     make_experiment()
-    full = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:randomly", *xdist)
+    full = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:randomly", *workers)
     assert full.ret == pytest.ExitCode.OK
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "--deselect", "exp/main.suite.yaml::c2[good]",
-                                "-p", "no:randomly", *xdist)
-    result.assert_outcomes(passed=1, failed=1, deselected=0 if xdist else 1)
+                                "-p", "no:randomly", *workers)
+    result.assert_outcomes(passed=1, failed=1, deselected=0 if workers else 1)
     text = result.stdout.str()
     assert "split run" not in text and "llmgate merge" not in text, text
     result.stdout.fnmatch_lines([
@@ -89,10 +86,9 @@ def test_a_k_session_says_it_is_partial_not_a_part_and_llmgate_runs_hides_it_unl
     assert shown.count("ELIGIBLE_FOR_CANARY_REVIEW") == every.count("ELIGIBLE_FOR_CANARY_REVIEW") == 1
 
 
-@XDIST
 def test_a_first_run_with_no_recordings_prints_the_hint_once_and_runs_no_case(
-        pytester: pytest.Pytester, llm_exp: LLMServer, xdist: tuple[str, ...]) -> None:
-    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "-p", "no:randomly", *xdist)
+        pytester: pytest.Pytester, llm_exp: LLMServer, workers: tuple[str, ...]) -> None:
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "-p", "no:randomly", *workers)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     text = result.stdout.str() + result.stderr.str()
     hint = ("llm (exp/templates/llm.yaml) has no recordings to replay (exp/recordings/llm.jsonl does not exist) and "
@@ -101,23 +97,22 @@ def test_a_first_run_with_no_recordings_prints_the_hint_once_and_runs_no_case(
     assert text.count(hint) == 1, text
     assert MARKER not in text and "not recorded" not in text and llm_exp.requests == 0
     # as it says: one live run records, then the default replays with no key and no server call
-    assert pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=once", *xdist).ret == 1
+    assert pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=once", *workers).ret == 1
     called = llm_exp.requests
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("LLMGATE_TEST_KEY")
-        replay = pytester.runpytest("exp", "--llmgate-candidate=llm", *xdist)
+        replay = pytester.runpytest("exp", "--llmgate-candidate=llm", *workers)
     assert replay.ret == pytest.ExitCode.TESTS_FAILED  # r1 is served unsafely, from the recording
     replay.assert_outcomes(passed=2, failed=1)
     assert llm_exp.requests == called
 
 
-@XDIST
 def test_a_missing_api_key_is_one_usage_error_before_any_case_runs(
         pytester: pytest.Pytester, llm_exp: LLMServer, monkeypatch: pytest.MonkeyPatch,
-        xdist: tuple[str, ...]) -> None:
+        workers: tuple[str, ...]) -> None:
     monkeypatch.delenv("LLMGATE_TEST_KEY")
     for mode in ("once", "new_episodes", "all"):
-        result = pytester.runpytest("exp", "--llmgate-candidate=llm", f"--llmgate-record={mode}", *xdist)
+        result = pytester.runpytest("exp", "--llmgate-candidate=llm", f"--llmgate-record={mode}", *workers)
         assert result.ret == pytest.ExitCode.USAGE_ERROR
         text = result.stdout.str() + result.stderr.str()
         said = ("ERROR: LLMGATE_TEST_KEY is not set; llm (exp/templates/llm.yaml) calls its endpoint live "
@@ -172,13 +167,12 @@ def test_diffs_show_cost_tokens_and_latency_changes_and_a_policy_run_none(
     assert re.search(r"\nlatency p95 +\S+ms +\S+ms \([+-]\S+ms\)\n", out), out
 
 
-@XDIST
 def test_an_lf_rerun_is_partial_too(pytester: pytest.Pytester, make_experiment: MakeExperiment,
-                                    xdist: tuple[str, ...]) -> None:
+                                    workers: tuple[str, ...]) -> None:
     make_experiment()
     first = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "-p", "no:randomly")
     first.assert_outcomes(passed=2, failed=1)  # c2 served unsafely; c1 and the run item passed
-    rerun = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "--lf", "-p", "no:randomly", *xdist)
+    rerun = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "--lf", "-p", "no:randomly", *workers)
     rerun.assert_outcomes(failed=1)  # c1 is dropped at collection; the manifest, with no failure, not collected
     rerun.stdout.fnmatch_lines(["  unsafe * 1 * INCOMPLETE_EVALUATION",
                                 "llmgate: partial session (--lf): its runs list the cases it did not run as NOT_RUN, "

@@ -64,12 +64,11 @@ def upper(events: int, trials: int, confidence: float = 0.95) -> float:
     return 1.0 if events == trials else float(scipy_stats.beta.ppf(confidence, events + 1, trials - events))
 
 
-@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_one_unsafe_trial_in_twenty_makes_the_case_flaky_and_the_run_s_bound_is_scipy_s(
-    pytester: pytest.Pytester, sampled_experiment: Any, xdist: tuple[str, ...]
+    pytester: pytest.Pytester, sampled_experiment: Any, workers: tuple[str, ...]
 ) -> None:
     sampled_experiment()
-    result = pytester.runpytest("exp", "-p", "no:cacheprovider", *RUNS, *xdist)
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", *RUNS, *workers)
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # sampled gates and breaks a guardrail on c2
     result.assert_outcomes(passed=6 + 2, failed=1, xfailed=2)  # + the 2 candidates' run items (no requirement)
     result.stdout.fnmatch_lines([
