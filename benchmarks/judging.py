@@ -65,7 +65,9 @@ def setup(root: Path, url: str, replies: int) -> Path:
                              ProviderContext(experiment_dir=directory, record_mode=RecordMode.NONE))
     lines = []
     for index, case in enumerate(make_cases(replies)):
-        text = f"The root cause is the failure in step {index}." if index % 2 else "I cannot tell what failed."
+        # every reply distinct: equal judge requests are recorded once and replayed, which would not be a call
+        text = (f"The root cause is the failure in step {index}." if index % 2
+                else f"I cannot tell what failed in job {index}.")
         key = request_key(renderer.request(case, 0))
         lines.append(json.dumps({"key": key, "model": "local", "reply": text, "trial": 0}))
     path = recordings_path(directory, "prose")
