@@ -32,6 +32,7 @@ from pytest_llmgate.providers._calls import Pace, Throttles, Window, slot
 from pytest_llmgate.providers._recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
 from pytest_llmgate.providers._render import MissingField, placeholders, render
 from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
+from pytest_llmgate.records.evaluator import ReplyRule
 
 #: The case fields a prompt may name (never ``expected_route``).
 CASE_FIELDS = ("case_id", "slice_name", "evidence_state", "source", "input")
@@ -69,18 +70,6 @@ class PriceSetting(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     output_per_mtok: Annotated[_Price, Meta(description="USD per million output tokens.")]
 
 
-class RouteRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """How the route is read from the reply: one of ``json_key`` and ``regex``."""
-
-    json_key: Annotated[str, Meta(description="The key of a JSON reply that holds the route.")] | UnsetType = UNSET
-    regex: Annotated[str, Meta(description="A regular expression whose first group (else its whole match) is the "
-                                           "route.")] | UnsetType = UNSET
-
-    def __post_init__(self) -> None:
-        if (self.json_key is UNSET) == (self.regex is UNSET):
-            raise ValueError("give one of json_key and regex")
-
-
 class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The settings every LLM provider has; a subclass adds its own (``seed``, a ``max_tokens`` default ...)."""
 
@@ -104,10 +93,10 @@ class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_
     price: Annotated[PriceSetting, Meta(
         description="USD per million input and output tokens, for a model the price list does not know (a private "
                     "or local model); overrides the list.")] | UnsetType = UNSET
-    route: Annotated[RouteRule, Meta(
+    route: Annotated[ReplyRule, Meta(
         description="How to read the route: a key of a JSON reply (default 'route') or a regular expression whose "
                     "first group (else its whole match) is the route.",
-        extra_json_schema={"minProperties": 1, "maxProperties": 1})] = RouteRule(json_key="route")
+        extra_json_schema={"minProperties": 1, "maxProperties": 1})] = ReplyRule(json_key="route")
     prompt: Annotated[Messages, Meta(
         description="Messages rendered from the case with {{ field }} / {{ input.name }} placeholders.")]
 
