@@ -43,7 +43,8 @@ def setup(root: Path, url: str, replies: int) -> Path:
     candidate = {
         "template_id": "prose", "provider": "openai_chat", "model": "local", "base_url": url,
         "api_key_env": "LLMGATE_BENCH_KEY", "max_retries": 0, "timeout": 30,
-        "prompt": {"system": "Serve always. Answer in prose.", "user": "Evidence state: {{ evidence_state }}"},
+        "prompt": {"system": "Serve always. Answer in prose.",
+                   "user": "Case {{ case_id }}. Evidence state: {{ evidence_state }}"},  # one reply per case
     }
     (directory / "templates" / "prose.yaml").write_text(json.dumps(candidate))
     (directory / "evaluators").mkdir()
