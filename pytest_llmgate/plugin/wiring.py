@@ -176,6 +176,8 @@ class Wiring:
         failed = False
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and run_items:
+            if self._distributing():
+                reporter.write("\n")  # xdist's line of results ends with its progress: the run items go below
             reporter.currentfspath = None  # pytest wrote the run loop's progress already: not once more
         outcome: Literal["passed", "failed", "skipped"]
         for info in run_items:
@@ -199,8 +201,7 @@ class Wiring:
                     longrepr=this_repr, when=when, user_properties=properties))
             hook.pytest_runtest_logfinish(nodeid=info.nodeid, location=info.location)
         fill = getattr(reporter, "_write_progress_information_filling_space", None)
-        if run_items and callable(fill) and getattr(reporter, "_show_progress_info", False) \
-                and not self._distributing():
+        if run_items and callable(fill) and getattr(reporter, "_show_progress_info", False):
             fill()  # the final [100%] that pytest writes after its run loop, which these items came after
         return failed
 
