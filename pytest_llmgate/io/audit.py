@@ -490,12 +490,13 @@ def _rests_on(path: Path, exc: LlmgateError) -> RecordError:
                 f"is {exc.problem}")
 
 
-#: What a report's decision must share with the decision its runs give (``prompt_uri`` is an exporter's).
-_DECIDED = ("artifact_name", "alias", "source_run_id", "evaluation_sha", "rollback_artifact", "status", "limitation")
-
-
 def _decision_differs(given: Decision, stated: Decision) -> bool:
-    return any(getattr(given, name) != getattr(stated, name) for name in _DECIDED)
+    """Whether a report's decision differs from the one its runs give in any field but the two that are not
+    decided: ``prompt_uri`` (an exporter's) and ``signature``."""
+    def decided(decision: Decision) -> Decision:
+        return msgspec.structs.replace(decision, prompt_uri=None, signature=None)
+
+    return decided(given) != decided(stated)
 
 
 def decision_run(path: Path, decision: Decision, raw: bytes, key: bytes | None, records_dir: Path,
