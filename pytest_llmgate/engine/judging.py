@@ -4,8 +4,6 @@ same providers as candidates), the judge's calibration, and whether it may gate 
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -42,6 +40,7 @@ from pytest_llmgate.records.evaluator import (
     judged_status,
     load_calibration_set,
     read_calibration_result,
+    route_in_reply,
 )
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.run import RunRecord
@@ -140,26 +139,11 @@ class _Verdicts:
 
 
 def read_reply_route(reply: str, rule: Mapping[str, str], name: str) -> Route:
-    """The route a ``route`` evaluator reads from a reply: a JSON key, or a regex's first group."""
-    value: Any
-    if "regex" in rule:
-        match = re.search(rule["regex"], reply)
-        value = match.group(1) if match and match.groups() else (match.group(0) if match else None)
-        if value is None:
-            raise JudgeFailed(f"{name}: unreadable reply: no match for {rule['regex']!r}")
-    else:
-        key = rule.get("json_key", "route")
-        try:
-            parsed = json.loads(reply.strip().strip("`").removeprefix("json"))
-        except ValueError:
-            raise JudgeFailed(f"{name}: unreadable reply: not a JSON object") from None
-        if not isinstance(parsed, dict) or key not in parsed:
-            raise JudgeFailed(f"{name}: unreadable reply: no {key!r} in the JSON object")
-        value = parsed[key]
+    """The route a ``route`` evaluator reads from a reply (``route_in_reply``); unreadable: ``JudgeFailed``."""
     try:
-        return Route(value.strip().upper() if isinstance(value, str) else value)
-    except ValueError:
-        raise JudgeFailed(f"{name}: unreadable reply: route {value!r} is not SERVE or ABSTAIN") from None
+        return route_in_reply(reply, rule)
+    except ValueError as exc:
+        raise JudgeFailed(f"{name}: {exc}") from None
 
 
 class JudgedProvider:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
-import json
 import os
 import re
 import sys
@@ -32,7 +31,7 @@ from pytest_llmgate.providers._calls import Pace, Throttles, Window, slot
 from pytest_llmgate.providers._recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
 from pytest_llmgate.providers._render import MissingField, placeholders, render
 from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
-from pytest_llmgate.records.evaluator import ReplyRule
+from pytest_llmgate.records.evaluator import ReplyRule, route_in_reply
 
 #: The case fields a prompt may name (never ``expected_route``).
 CASE_FIELDS = ("case_id", "slice_name", "evidence_state", "source", "input")
@@ -207,24 +206,10 @@ class ChatProvider(ProviderDefaults):
         return TrialTranscript(trial=trial, messages=messages, reply=reply, source="live" if live else "replayed")
 
     def read_route(self, reply: str) -> Route:
-        if self._pattern is not None:
-            match = self._pattern.search(reply)
-            value: Any = match.group(1) if match and match.groups() else (match.group(0) if match else None)
-            if value is None:
-                raise CallFailed(f"unreadable reply: no match for {self._pattern.pattern!r}")
-        else:
-            key = self.route_rule.get("json_key", "route")
-            try:
-                parsed = json.loads(_unfenced(reply))
-            except ValueError:
-                raise CallFailed("unreadable reply: not a JSON object") from None
-            if not isinstance(parsed, dict) or key not in parsed:
-                raise CallFailed(f"unreadable reply: no {key!r} in the JSON object")
-            value = parsed[key]
         try:
-            return Route(value.strip().upper() if isinstance(value, str) else value)
-        except ValueError:
-            raise CallFailed(f"unreadable reply: route {value!r} is not SERVE or ABSTAIN") from None
+            return route_in_reply(reply, self.route_rule, self._pattern)
+        except ValueError as exc:
+            raise CallFailed(str(exc)) from None
 
     def _client_or_new(self) -> tuple[Any, Any]:
         with self._lock:
@@ -420,14 +405,6 @@ class ChatFactory(FactoryDefaults):
             "record_mode": context.record_mode.value,
             "recordings_sha256": sha or "none",
         }
-
-
-def _unfenced(text: str) -> str:
-    stripped = text.strip()
-    if stripped.startswith("```"):
-        stripped = stripped.strip("`")
-        stripped = stripped[4:] if stripped.lower().startswith("json") else stripped
-    return stripped
 
 
 def _closing(base: type[Any]) -> type[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,3 +335,35 @@ def judged_status(status: RunStatus, judge: JudgeStanding | None) -> RunStatus:
     if judge is not None and not judge.may_gate and status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW:
         return RunStatus.INSUFFICIENT_EVIDENCE
     return status
+
+
+def route_in_reply(reply: str, rule: Mapping[str, str], pattern: re.Pattern[str] | None = None) -> Route:
+    """The route a reply states under ``rule`` (a ``ReplyRule`` as written): a regex's first group (else its whole
+    match), or a key of the reply's JSON object (fences allowed). ``ValueError`` says why a reply is unreadable."""
+    value: Any
+    if "regex" in rule:
+        match = (pattern or re.compile(rule["regex"])).search(reply)
+        value = match.group(1) if match and match.groups() else (match.group(0) if match else None)
+        if value is None:
+            raise ValueError(f"unreadable reply: no match for {rule['regex']!r}")
+    else:
+        key = rule.get("json_key", "route")
+        try:
+            parsed = json.loads(_unfenced(reply))
+        except ValueError:
+            raise ValueError("unreadable reply: not a JSON object") from None
+        if not isinstance(parsed, dict) or key not in parsed:
+            raise ValueError(f"unreadable reply: no {key!r} in the JSON object")
+        value = parsed[key]
+    try:
+        return Route(value.strip().upper() if isinstance(value, str) else value)
+    except ValueError:
+        raise ValueError(f"unreadable reply: route {value!r} is not SERVE or ABSTAIN") from None
+
+
+def _unfenced(text: str) -> str:
+    stripped = text.strip()
+    if stripped.startswith("```"):
+        stripped = stripped.strip("`")
+        stripped = stripped[4:] if stripped.lower().startswith("json") else stripped
+    return stripped
