@@ -115,7 +115,7 @@ def snapshot(directory: Path) -> dict[str, bytes]:
 class LLMServer:
     """The test chat-completions server (tests/llm_server.py), running in its own process."""
 
-    def __init__(self, url: str, process: Any = None) -> None:
+    def __init__(self, url: str, process: Any) -> None:
         self.url = url
         self._process = process
 
@@ -124,10 +124,15 @@ class LLMServer:
         """The server's address without ``/v1`` (the Anthropic SDK's kind of base_url)."""
         return self.url.rsplit("/v1", 1)[0]
 
+    @property
+    def running(self) -> bool:
+        return bool(self._process.poll() is None)
+
     def stop(self) -> None:
-        """Stop the server: from here on, nothing listens at its address."""
-        self._process.terminate()
-        self._process.wait(timeout=10)
+        """Stop the server: from here on, nothing listens at its address (the next test gets a new one)."""
+        if self.running:
+            self._process.terminate()
+            self._process.wait(timeout=10)
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         import urllib.request
@@ -161,21 +166,38 @@ class LLMServer:
         return int(self._call("GET", "/stats")["max_in_flight"])
 
 
-@pytest.fixture
-def llm_server(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def start_llm_server(folder: Path) -> LLMServer:
     import subprocess
     import sys
     import time
 
-    port_file = tmp_path_factory.mktemp("llm-server") / "port"
+    port_file = folder / "port"
+    port_file.unlink(missing_ok=True)
     process = subprocess.Popen([sys.executable, str(Path(__file__).parent / "llm_server.py"), "--port-file", str(port_file)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 20
     while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
         time.sleep(0.02)
-    try:
-        yield LLMServer(f"http://127.0.0.1:{port_file.read_text()}/v1", process)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
+    return LLMServer(f"http://127.0.0.1:{port_file.read_text()}/v1", process)
+
+
+@pytest.fixture(scope="session")
+def _llm_servers(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The test server of this process (of each xdist worker): one for the session, started again after a test
+    that stopped it."""
+    folder = tmp_path_factory.mktemp("llm-server")
+    running: list[LLMServer] = []
+    yield folder, running
+    for server in running:
+        server.stop()
+
+
+@pytest.fixture
+def llm_server(_llm_servers: tuple[Path, list[LLMServer]]) -> LLMServer:
+    """The test server, in its default behaviour with its counts at zero (requests still being answered for an
+    earlier test are not counted)."""
+    folder, running = _llm_servers
+    if not running or not running[-1].running:
+        running[:] = [start_llm_server(folder)]
+    running[-1].control("ok", reset=True)
+    return running[-1]

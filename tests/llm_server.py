@@ -45,6 +45,13 @@ class State:
         self.usage: Any = DEFAULT  # the usage every reply reports: DEFAULT (counted), None (no usage), a mapping
         self.arrivals: list[tuple[int, int]] = []  # per chat request: (in flight on arrival, its status)
         self.usages: list[dict[str, Any]] = []  # per 200 reply: the user message and the usage reported
+        self.generation = 0  # a reset starts a new one: a request still answered from before it counts nowhere
+
+    def finished(self, generation: int) -> None:
+        """A chat request that arrived in ``generation`` is answered."""
+        with self.lock:
+            if generation == self.generation:
+                self.in_flight -= 1
 
 
 DEFAULT = object()
@@ -124,7 +131,8 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.limit_first = int(body.get("limit_first", 0))
                 STATE.usage = body.get("usage", DEFAULT)
                 if body.get("reset"):
-                    STATE.requests = STATE.max_in_flight = 0
+                    STATE.requests = STATE.max_in_flight = STATE.in_flight = 0
+                    STATE.generation += 1
                     STATE.arrivals.clear()
                     STATE.usages.clear()
             self._json(200, {"ok": True})
@@ -146,22 +154,21 @@ class Handler(BaseHTTPRequestHandler):
             limited = STATE.limit_first > 0
             STATE.limit_first -= 1 if limited else 0
             STATE.arrivals.append((STATE.in_flight, 429 if limited else 200))
+            generation = STATE.generation
         if limited:
             try:
                 error = (_anthropic_error("rate_limit_error", "rate limited") if anthropic
                          else {"error": {"message": "rate limited", "type": "rate_limit"}})
                 self._json(429, error, {"retry-after": "1"})
             finally:
-                with STATE.lock:
-                    STATE.in_flight -= 1
+                STATE.finished(generation)
             return
         try:
-            self._answer(body, mode, delay, anthropic)
+            self._answer(body, mode, delay, anthropic, generation)
         finally:
-            with STATE.lock:
-                STATE.in_flight -= 1
+            STATE.finished(generation)
 
-    def _answer(self, body: dict[str, Any], mode: str, delay: float, anthropic: bool = False) -> None:
+    def _answer(self, body: dict[str, Any], mode: str, delay: float, anthropic: bool, generation: int) -> None:
         if delay and not mode.startswith("drip"):
             time.sleep(delay)
         if mode in ERRORS:
@@ -200,7 +207,8 @@ class Handler(BaseHTTPRequestHandler):
         with STATE.lock:
             if STATE.usage is not DEFAULT:
                 usage = STATE.usage
-            STATE.usages.append({"user": user, "usage": usage})
+            if generation == STATE.generation:
+                STATE.usages.append({"user": user, "usage": usage})
         if anthropic:
             reply: dict[str, Any] = {
                 "id": f"msg_{STATE.requests}", "type": "message", "role": "assistant",

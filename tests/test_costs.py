@@ -29,7 +29,7 @@ from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_temp
 
 for _sdk in ("openai", "anthropic"):
     pytest.importorskip(_sdk, reason=f"the {_sdk} extra is not installed")
-for _transport in ("httpcore2", "httpcore"):  # as in test_openai_chat: shared by every inner run
+for _transport in ("httpcore2", "httpcore"):  # as in test_chat_providers: shared by every inner run
     with contextlib.suppress(ImportError):
         __import__(_transport)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import LLMServer, MakeExperiment, case, read_report, snapshot
-from .test_openai_chat import llm_template
+from .test_chat_providers import llm_template
 
 pytest.importorskip("openai", reason="the openai extra is not installed: pip install 'pytest-llmgate[openai]'")
 

@@ -15,7 +15,7 @@ import pytest
 from pytest_llmgate.cli.main import main
 
 from .conftest import LLMServer, MakeExperiment, case
-from .test_openai_chat import llm_template
+from .test_chat_providers import llm_template
 
 pytest.importorskip("openai", reason="the openai extra is not installed: pip install 'pytest-llmgate[openai]'")
 

@@ -1,0 +1,522 @@
+"""The chat providers, openai_chat and anthropic_messages, against a real HTTP server on 127.0.0.1 speaking each
+one's protocol (tests/llm_server.py), through the real SDKs: the same rendering, route reading, record/replay,
+trials and fault handling. A test that takes ``chat`` runs once per provider (ids ``openai`` and ``anthropic``);
+one about what both share (rendering, redaction, the recordings folder) runs with openai_chat alone."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmgate import check_json
+from pytest_llmgate.model.errors import redact_urls
+
+from .conftest import LLMServer, MakeExperiment, case, runs_by_template
+
+# pytester's in-process runs drop modules first imported inside them; the SDKs' HTTP stack caches exception classes
+# of its transport module, so import that here, once, for every inner run to share.
+for _transport in ("httpcore2", "httpcore"):
+    with contextlib.suppress(ImportError):
+        __import__(_transport)
+
+CASES = [
+    case("req_205", "no_source", "ABSTAIN", input={"question": "why did build 4411 fail?"}),
+    case("reg_002", "test_failure_log", "SERVE", input={"question": "why did test_login fail?"}),
+    case("hold_001", "dependency_error", "SERVE", input={"question": "why did the install step fail?"}),
+    case("hold_002", "flaky_signal", "ABSTAIN", input={"question": "why is the job red?"}),
+]
+DEAD = "http://127.0.0.1:9"  # nothing listens there
+
+
+@dataclass(frozen=True)
+class Chat:
+    """A chat provider as these tests drive it: its artifact, its key, and where its API lives below a server."""
+
+    provider: str
+    sdk: str  # the SDK's import name, the extra's name and the test id
+    key_env: str
+    key: str
+    model: str
+    path: str  # openai_chat's base_url ends in /v1; anthropic_messages' does not (its SDK adds /v1/messages)
+    settings: dict[str, Any] = field(default_factory=dict)  # what only this provider has
+
+    def base_url(self, root: str) -> str:
+        return root + self.path
+
+    def template(self, root: str, served: list[str] | str, **extra: Any) -> dict[str, Any]:
+        """An artifact asking the server below ``root`` to serve the ``served`` evidence states (``"*"``: all)."""
+        rule = "Serve always." if served == "*" else f"Serve only when the evidence state is one of: {', '.join(served)}."
+        return {
+            "provider": self.provider, "model": self.model, "base_url": self.base_url(root),
+            "api_key_env": self.key_env, "temperature": 0, "timeout": 5, "max_retries": 1, **self.settings,
+            "prompt": {
+                "system": f"You answer questions about CI failures. {rule} "
+                          'Reply with JSON: {"route": "SERVE" or "ABSTAIN", "claim": "..."}.',
+                "user": "Question: {{ input.question }}\nEvidence state: {{ evidence_state }}",
+            },
+            **extra,
+        }
+
+
+OPENAI = Chat("openai_chat", "openai", "LLMGATE_TEST_KEY", "sk-test-DO-NOT-LEAK-4711", "local-ci-answerer", "/v1",
+              {"seed": 7, "max_tokens": 64})
+# no max_tokens: the server refuses a request without one, so this checks the provider's default
+ANTHROPIC = Chat("anthropic_messages", "anthropic", "LLMGATE_TEST_ANTHROPIC_KEY", "sk-ant-test-DO-NOT-LEAK-0815",
+                 "claude-local-ci", "")
+CHATS = {chat.sdk: chat for chat in (OPENAI, ANTHROPIC)}
+SECRET = "hunter2-4711"
+
+
+def llm_template(url: str, served: list[str] | str, **extra: Any) -> dict[str, Any]:
+    """An openai_chat artifact at ``url`` (a base_url ending in /v1), for the other test files."""
+    return OPENAI.template(url.removesuffix("/v1"), served, **extra)
+
+
+@pytest.fixture(params=list(CHATS), ids=list(CHATS))
+def chat(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Chat:
+    """Each chat provider in turn (parametrize ``chat`` indirectly with a subset), its key in the environment."""
+    found = CHATS[request.param]
+    pytest.importorskip(found.sdk, reason=f"the {found.sdk} extra is not installed: pip install "
+                                          f"'pytest-llmgate[{found.sdk}]'")
+    monkeypatch.setenv(found.key_env, found.key)
+    return found
+
+
+only_openai = pytest.mark.parametrize("chat", ["openai"], indirect=True)
+
+
+@pytest.fixture
+def fixes(chat: Chat, make_experiment: MakeExperiment, llm_server: LLMServer) -> Path:
+    """Two LLM candidates (``fix-b`` serves two evidence states, ``fix`` one) and the evidence policies that
+    decide as they are told to."""
+    return make_experiment("exp", suites={"main": CASES}, templates={
+        "fix-b": chat.template(llm_server.root, ["test_failure_log", "dependency_error"]),
+        "fix": chat.template(llm_server.root, ["test_failure_log"]),
+        "policy-fix-b": {"provider": "evidence_policy", "serve_evidence": ["test_failure_log", "dependency_error"]},
+        "policy-fix": {"provider": "evidence_policy", "serve_evidence": ["test_failure_log"]},
+    })
+
+
+def one_candidate(make_experiment: MakeExperiment, template: dict[str, Any], cases: int = 1) -> None:
+    make_experiment("exp", suites={"main": CASES[:cases]}, templates={"llm": template})
+
+
+def clear_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+
+
+def metrics_of(out: Path) -> dict[str, Any]:
+    """The gating figures of each run (its cost figures differ by provider: latency, tokens)."""
+    return {t: ({k: v for k, v in r["metrics"].items() if k != "cost"}, r["status"], [c["outcome"] for c in r["cases"]])
+            for t, r in runs_by_template(out).items()}
+
+
+def reasons_of(result: pytest.RunResult, template: str = "llm") -> list[str]:
+    """The one-line reason of each case that is an error, as the terminal gives it."""
+    return [line for line in result.stdout.lines if line.startswith(f"ERROR: {template} on case")]
+
+
+@pytest.mark.usefixtures("fixes")
+def test_an_llm_candidate_gates_like_the_equivalent_evidence_policy(
+    pytester: pytest.Pytester, chat: Chat, llm_server: LLMServer, workers: tuple[str, ...]
+) -> None:
+    result = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=fix-b",
+                                "--llmgate-candidate=fix", "--llmgate-candidate=policy-fix-b",
+                                "--llmgate-candidate=policy-fix", *workers)
+    result.assert_outcomes(passed=14 + 4, failed=2)  # fix and policy-fix abstain on hold_001: a broken guardrail
+    # fails that case's item, not a run item (the 4 run items pass)
+    result.stdout.fnmatch_lines(["*UNNECESSARY_ABSTENTION: fix abstained where*"])
+    found = metrics_of(pytester.path / ".llmgate")
+    assert found["fix-b"] == found["policy-fix-b"]
+    assert found["fix"] == found["policy-fix"]
+    assert found["fix-b"][1] == "ELIGIBLE_FOR_CANARY_REVIEW"
+    assert llm_server.requests == 8
+    run = runs_by_template(pytester.path / ".llmgate")["fix-b"]
+    check_json(run, "run")
+    assert run["params"]["provider"] == chat.provider and run["params"]["model"] == chat.model
+    assert run["params"]["record_mode"] == "new_episodes" and run["params"]["trials"] == "1"
+    recordings = (pytester.path / "exp" / "recordings" / "fix-b.jsonl").read_text().splitlines()
+    assert len(recordings) == 4 and all(json.loads(line)["model"] == chat.model for line in recordings)
+
+
+@pytest.mark.usefixtures("fixes")
+def test_replay_with_the_server_stopped_gives_the_same_verdict_and_names_the_recordings(
+    pytester: pytest.Pytester, chat: Chat, llm_server: LLMServer
+) -> None:
+    first = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=fix-b",
+                               "--llmgate-out=first")
+    first.assert_outcomes(passed=4 + 1)  # + the run item
+    assert llm_server.requests == 4
+    llm_server.stop()  # from here on nothing answers: a replay that called would fail
+    replay = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-out=replay", "-n", "2")
+    replay.assert_outcomes(passed=4 + 1)  # + the run item
+    recorded = runs_by_template(pytester.path / "first")["fix-b"]
+    again = runs_by_template(pytester.path / "replay")["fix-b"]
+    assert (recorded["metrics"], recorded["status"]) == (again["metrics"], again["status"])
+    recordings = pytester.path / "exp" / "recordings" / "fix-b.jsonl"
+    assert again["params"]["recordings_sha256"] == hashlib.sha256(recordings.read_bytes()).hexdigest()
+    assert again["params"]["record_mode"] == "none"
+
+
+@pytest.mark.usefixtures("fixes")
+def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
+    """A recordings file that lacks a case's reply: that case is an error (no recordings at all: test_quiet.py)."""
+    pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-record=new_episodes", "-k", "not req_205")
+    recorded = llm_server.requests
+    result = pytester.runpytest("exp", "--llmgate-candidate=fix-b")
+    result.assert_outcomes(passed=3, errors=1, failed=1)  # + the run item: a case not evaluated
+    result.stdout.fnmatch_lines(["*ERROR: fix-b on case req_205 *: not recorded; run with "
+                                 "--llmgate-record=new_episodes"])
+    assert llm_server.requests == recorded
+    run = runs_by_template(pytester.path / ".llmgate")["fix-b"]
+    assert run["status"] == "INCOMPLETE_EVALUATION" and run["metrics"]["error_count"] == 1
+
+
+@pytest.mark.usefixtures("fixes")
+def test_repeated_trials_keep_each_route_and_any_unsafe_trial_counts(
+    pytester: pytest.Pytester, llm_server: LLMServer
+) -> None:
+    llm_server.control("alternate")
+    result = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-record=new_episodes",
+                                "--llmgate-trials=3", "-n", "2")
+    assert llm_server.requests == 12
+    run = runs_by_template(pytester.path / ".llmgate")["fix-b"]
+    check_json(run, "run")
+    assert run["params"]["trials"] == "3"
+    for entry in run["cases"]:
+        assert sorted(entry["trial_routes"]) == ["ABSTAIN", "SERVE", "SERVE"]
+        assert entry["agreement"] == pytest.approx(2 / 3, abs=1e-6)
+    abstain_cases = [c for c in run["cases"] if c["expected_route"] == "ABSTAIN"]
+    assert all(c["outcome"] == "UNSAFE_CLAIM_SERVED" and c["unsafe_trial_rate"] == pytest.approx(2 / 3, abs=1e-6)
+               for c in abstain_cases)
+    assert all(c["outcome"] == "UNNECESSARY_ABSTENTION" for c in run["cases"] if c["expected_route"] == "SERVE")
+    result.stdout.fnmatch_lines(["*UNSAFE_CLAIM_SERVED: fix-b served where*in 2 of 3 trials"])
+    recordings = (pytester.path / "exp" / "recordings" / "fix-b.jsonl").read_text().splitlines()
+    assert sorted({json.loads(line)["trial"] for line in recordings}) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("mode", "delay", "reason"),
+    [
+        ("slow", 3.0, "timed out after 1s (not retried)"),
+        ("429", 0.0, "HTTP 429 from the endpoint (not retried)"),
+        ("500", 0.0, "HTTP 500 from the endpoint (not retried)"),
+        ("drop", 0.0, "*cannot connect to*"),  # the first call in flight says so; the others point to it
+        ("malformed", 0.0, "malformed response from the endpoint*"),
+        ("unreadable", 0.0, "unreadable reply: not a JSON object"),
+    ],
+)
+def test_each_fault_is_an_error_with_a_one_line_reason_and_records_are_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer,
+    mode: str, delay: float, reason: str,
+) -> None:
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"], timeout=1, max_retries=0), 2)
+    llm_server.control(mode, delay=delay)
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(errors=2, failed=1)  # + the run item: incomplete
+    result.stdout.fnmatch_lines([f"*ERROR: llm on case req_205 (suite main, slice s, evidence no_source): {reason}"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+    run = runs_by_template(pytester.path / ".llmgate")["llm"]
+    assert run["status"] == "INCOMPLETE_EVALUATION" and run["metrics"]["error_count"] == 2
+    assert run["cases"][0]["error"].startswith("CallFailed: ")
+
+
+def test_retries_absorb_a_passing_fault(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"], max_retries=2))
+    llm_server.control("ok", limit_first=2)  # two 429s, then the answer
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(passed=1 + 1)  # + the run item
+    assert llm_server.requests == 3  # the first try and two retries
+
+
+@pytest.mark.parametrize(("mode", "delay", "reason", "requests"), [
+    ("401", 0.0, "HTTP 401 from the endpoint (not retried)", 1),  # the SDKs retry no 4xx but 408, 409 and 429
+    ("429", 0.0, "HTTP 429 from the endpoint after 2 retries", 3),
+    ("500", 0.0, "HTTP 500 from the endpoint after 2 retries", 3),
+    ("drip", 0.2, "reply larger than 4 MB (max_response_mb); not read further", 1),  # not asked again
+    ("drip_chunked", 0.2, "timed out after 1s and 2 retries", 3),  # a byte every 0.2 s: the whole reply is bounded
+])
+def test_what_the_reason_says_was_tried_is_what_was_tried(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer,
+    mode: str, delay: float, reason: str, requests: int,
+) -> None:
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"], timeout=1, max_retries=2,
+                                                 case_timeout=30))
+    llm_server.control(mode, delay=delay)
+    args = ("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    # a dripping reply in a process of its own: whatever is left of it ends with that process
+    result = (pytester.runpytest_subprocess(*args, timeout=60) if mode.startswith("drip")
+              else pytester.runpytest(*args))
+    result.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
+    result.stdout.fnmatch_lines([f"ERROR: llm on case req_205 (suite main, slice s, evidence no_source): {reason}"])
+    assert llm_server.requests == requests
+
+
+def test_an_endpoint_that_keeps_answering_429_is_not_called_again(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    # Five calls in a row refused with 429 after their retries: the candidate stops calling, as for a dead endpoint,
+    # and says so once; the other cases are errors at once (a 60-case storm took minutes of backoff).
+    many = [case(f"c{i:02d}", "no_source", "ABSTAIN", input={"question": "q"}) for i in range(12)]
+    make_experiment("exp", suites={"main": many}, templates={
+        "llm": chat.template(llm_server.root, ["test_failure_log"], max_retries=1)})
+    llm_server.control("429")
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-concurrency=1")
+    result.assert_outcomes(errors=12, failed=1)  # + the run item: incomplete
+    assert llm_server.requests == 10  # five calls, each tried twice
+    reasons = reasons_of(result)
+    assert reasons[:4] == [f"ERROR: llm on case c{i:02d} (suite main, slice s, evidence no_source): HTTP 429 from "
+                           "the endpoint after 1 retry" for i in range(4)]
+    assert reasons[4].endswith("HTTP 429 from the endpoint after 1 retry; 5 calls in a row were refused: the "
+                               "endpoint is not called again this session")
+    assert all(line.endswith("endpoint refusing calls (not called again this session): 5 calls in a row got HTTP "
+                             "429 after their retries") for line in reasons[5:])
+    assert runs_by_template(pytester.path / ".llmgate")["llm"]["status"] == "INCOMPLETE_EVALUATION"
+
+
+def test_a_dead_endpoint_is_one_clear_error_and_records_are_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, workers: tuple[str, ...]
+) -> None:
+    one_candidate(make_experiment, chat.template(DEAD, ["test_failure_log"], max_retries=0), 4)
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-concurrency=1", *workers)
+    result.assert_outcomes(errors=4, failed=1)  # + the run item: incomplete
+    result.stdout.no_fnmatch_line("*Traceback*")
+    # The error sections (the short summary repeats them, in full when CI is set): one line per case.
+    reasons = reasons_of(result)
+    assert len(reasons) == 4
+    assert all(f"cannot connect to {chat.base_url(DEAD)}" in line for line in reasons)
+    processes = 2 if workers else 1  # each process finds out once, then says so without calling again
+    assert sum("endpoint unreachable (not called again this session)" in line for line in reasons) == 4 - processes
+    assert runs_by_template(pytester.path / ".llmgate")["llm"]["status"] == "INCOMPLETE_EVALUATION"
+
+
+def test_a_dead_endpoint_at_the_default_concurrency_says_cannot_connect_once(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat
+) -> None:
+    many = [case(f"c{i:02d}", "no_source", "ABSTAIN", input={"question": "q"}) for i in range(12)]
+    make_experiment("exp", suites={"main": many}, templates={
+        "llm": chat.template(DEAD, ["test_failure_log"], max_retries=0)})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(errors=12, failed=1)  # + the run item: incomplete
+    reasons = reasons_of(result)
+    assert len(reasons) == 12
+    first = [line for line in reasons if "endpoint unreachable" not in line]
+    assert len(first) == 1 and first[0].endswith(f"cannot connect to {chat.base_url(DEAD)} (ConnectError)")
+    assert sum("endpoint unreachable (not called again this session): cannot connect" in line for line in reasons) == 11
+
+
+@pytest.mark.parametrize("mode", ["close_idle", "gzip_chunked"])
+def test_what_real_servers_do_costs_no_error(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer, mode: str,
+) -> None:
+    # close_idle: the server closes each kept-alive connection after its answer, without saying so (as one whose
+    # keep-alive timeout is shorter than the client's pause). gzip_chunked: compressed replies in chunks: no retry
+    # allowed, an undecoded reply would be an error. A request sent on a connection the server is closing that very
+    # moment cannot be told from a dead endpoint by any client: the SDK's retry (one is enough) sends it again on a
+    # fresh connection, and the server still answers each case exactly once.
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"],
+                                                 max_retries=1 if mode == "close_idle" else 0), 4)
+    llm_server.control(mode)
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-concurrency=1")
+    result.assert_outcomes(passed=3 + 1, failed=1)  # llm serves only test_failure_log: hold_001 is a wrong abstention
+    assert llm_server.requests == 4
+
+
+def test_the_default_transport_goes_through_a_proxy_named_in_the_environment(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"], max_retries=0))
+    clear_proxies(monkeypatch)
+    monkeypatch.setenv("http_proxy", DEAD)
+    via_proxy = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                   "--llmgate-out=proxy")
+    via_proxy.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
+    via_proxy.stdout.fnmatch_lines([f"*cannot connect to {chat.base_url(llm_server.root)}*"])
+    monkeypatch.setenv("no_proxy", "127.0.0.1")  # the endpoint is exempt: the SDK connects directly
+    direct = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-out=direct")
+    direct.assert_outcomes(passed=1 + 1)  # + the run item
+    monkeypatch.delenv("http_proxy")  # the test's own client of the server's /stats
+    assert llm_server.requests == 1
+
+
+@pytest.mark.usefixtures("fixes")
+def test_calls_run_concurrently_and_selection_still_works(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
+    # The server counts the requests it is answering at one time: with a slow endpoint, four cases and
+    # --llmgate-concurrency=4, all four are in flight together; with 1, never more than one.
+    llm_server.control("slow", delay=0.5, reset=True)
+    serial = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-record=all",
+                                "--llmgate-concurrency=1", "--llmgate-out=serial")
+    serial.assert_outcomes(passed=4 + 1)  # + the run item
+    assert llm_server.max_in_flight == 1
+    llm_server.control("slow", delay=0.5, reset=True)
+    result = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-record=all",
+                                "--llmgate-concurrency=4")
+    result.assert_outcomes(passed=4 + 1)  # + the run item
+    assert llm_server.max_in_flight == 4  # speed itself is measured in benchmarks/, not asserted here
+    subset = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "-k", "hold_001", "-v", "--llmgate-out=k")
+    subset.assert_outcomes(passed=1)
+    assert llm_server.requests == 4  # the subset replays: prefetching asked for nothing outside it
+
+
+@pytest.mark.parametrize(("chat", "extra", "key", "message"), [
+    ("openai", {"top_k": 5}, "top_k",
+     "unknown key 'top_k' (allowed: template_id, provider, description, case_timeout, model, *)"),
+    ("openai", {"temperature": -0.5}, "temperature", "temperature: -0.5 is less than the minimum of 0"),
+    ("anthropic", {"seed": 7}, "seed",
+     "unknown key 'seed' (allowed: template_id, provider, description, case_timeout, model, *)"),
+    ("anthropic", {"temperature": 1.5}, "temperature", "temperature: 1.5 is greater than the maximum of 1"),
+    ("anthropic", {"max_tokens": 0}, "max_tokens", "max_tokens: 0 is less than the minimum of 1"),
+], indirect=["chat"])
+def test_its_settings_are_checked_naming_the_line(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, extra: dict[str, Any], key: str,
+    message: str,
+) -> None:
+    one_candidate(make_experiment, chat.template(DEAD, "*", **extra))
+    lines = (pytester.path / "exp" / "templates" / "llm.yaml").read_text().splitlines()
+    line = next(number for number, text in enumerate(lines, start=1) if text.startswith(f"{key}:"))
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines([f"*exp/templates/llm.yaml:{line}: {message}"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+@pytest.mark.usefixtures("fixes")
+def test_no_api_key_value_reaches_any_written_file(pytester: pytest.Pytester, chat: Chat) -> None:
+    pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=fix-b",
+                       "--llmgate-baseline=fix", "--junitxml=junit.xml")
+    written = [p for p in pytester.path.rglob("*") if p.is_file()]
+    assert any(p.name == "fix-b.jsonl" for p in written)
+    assert not [p for p in written if chat.key.encode() in p.read_bytes()]
+
+
+# What follows is shared by both providers (rendering, redaction, the recordings folder): openai_chat alone.
+
+
+@only_openai
+def test_a_prompt_field_the_case_lacks_is_a_clear_error(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    template = chat.template(llm_server.root, ["test_failure_log"])
+    template["prompt"]["user"] = "Question: {{ input.ticket }}\nEvidence state: {{ evidence_state }}"
+    one_candidate(make_experiment, template)
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
+    result.stdout.fnmatch_lines(["*prompt.user needs {{ input.ticket }}, which case req_205 does not have"])
+    assert llm_server.requests == 0
+
+
+@only_openai
+def test_a_prompt_may_not_name_the_expected_route(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat
+) -> None:
+    template = chat.template(DEAD, ["test_failure_log"])
+    template["prompt"]["user"] = "Label: {{ expected_route }}"
+    one_candidate(make_experiment, template)
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/templates/llm.yaml:*: prompt.user: {{ expected_route }} is not a case field*"])
+
+
+@only_openai
+def test_credentials_in_base_url_reach_no_record_report_junit_or_terminal(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, workers: tuple[str, ...],
+) -> None:
+    # A key in the URL's userinfo and in its query string: every message that names the endpoint shows it as
+    # http://***@127.0.0.1:9/v1?***, in the records, the redacted report, JUnit and the terminal.
+    url = f"http://user:{SECRET}@127.0.0.1:9/v1?api-key={SECRET}"
+    make_experiment("exp", suites={"main": CASES}, templates={
+        "llm": chat.template("", ["test_failure_log"], base_url=url, max_retries=0),
+        "policy": {"provider": "evidence_policy", "serve_evidence": ["test_failure_log"]}})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-baseline=policy",
+                                "--llmgate-record=new_episodes", "--llmgate-show=full", "--junitxml=junit.xml", "-rA",
+                                *workers)
+    result.assert_outcomes(errors=4, passed=3, xfailed=1, failed=1)  # + llm's run item
+    result.stdout.fnmatch_lines(["*cannot connect to http://***@127.0.0.1:9/v1?*** (ConnectError)*"])
+    assert SECRET not in "\n".join(result.outlines + result.errlines)
+    templates = pytester.path / "exp" / "templates"
+    written = [p for p in pytester.path.rglob("*") if p.is_file() and templates not in p.parents]
+    assert {"junit.xml", "report.json"} <= {p.name for p in written}
+    assert len([p for p in written if p.parent.name == "runs"]) == 2
+    assert [p for p in written if SECRET.encode() in p.read_bytes()] == []
+
+
+@only_openai
+def test_a_refused_base_url_is_quoted_without_its_credentials(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat
+) -> None:
+    one_candidate(make_experiment, chat.template(
+        "", ["test_failure_log"], base_url=f"ftp://user:{SECRET}@127.0.0.1:9/v1?api-key={SECRET}"))
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--junitxml=junit.xml")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["*exp/templates/llm.yaml:4: base_url: 'ftp://***@127.0.0.1:9/v1?*** is refused*"])
+    assert SECRET not in "\n".join(result.outlines + result.errlines)
+    assert SECRET not in (pytester.path / "junit.xml").read_text()
+
+
+def test_a_url_in_a_providers_message_is_shown_without_credentials_or_query() -> None:
+    assert redact_urls(f"cannot connect to http://u:{SECRET}@h:8/v1?key={SECRET} (ConnectError)") == (
+        "cannot connect to http://***@h:8/v1?*** (ConnectError)")
+    assert redact_urls(f"'https://{SECRET}@h/x#token={SECRET}'") == "'https://***@h/x#***'"
+    assert redact_urls(f"http://u:a@b/{SECRET}@h/v1") == "http://***@h/v1"  # an @ or a / in the password
+    assert redact_urls("http://127.0.0.1:8000/v1 and sqlite:///tmp/x.db") == "http://127.0.0.1:8000/v1 and sqlite:///tmp/x.db"
+
+
+@only_openai
+@pytest.mark.parametrize("linked", ["folder", "file"])
+def test_recordings_linked_out_of_the_experiment_are_neither_read_nor_appended(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer, linked: str,
+) -> None:
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"]))
+    directory = pytester.path / "exp"
+    recorded = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    recorded.assert_outcomes(passed=1 + 1)  # + the run item
+    outside = pytester.path / "outside"
+    outside.mkdir()
+    (directory / "recordings" / "llm.jsonl").rename(outside / "llm.jsonl")
+    if linked == "folder":
+        (directory / "recordings").rmdir()
+        (directory / "recordings").symlink_to(Path("..", "outside"))
+    else:
+        (directory / "recordings" / "llm.jsonl").symlink_to(Path("..", "..", "outside", "llm.jsonl"))
+    kept = (outside / "llm.jsonl").read_bytes()
+    for mode in ("none", "all"):  # replay would read it; record would append to it
+        result = pytester.runpytest("exp", "--llmgate-candidate=llm", f"--llmgate-record={mode}")
+        assert result.ret == pytest.ExitCode.INTERRUPTED
+        result.stdout.fnmatch_lines(["*exp/recordings*: leads through a link to '*outside*llm.jsonl', which leaves "
+                                     "the experiment directory; recordings are read and written only inside it"])
+        result.stdout.no_fnmatch_line("*Traceback*")
+    assert (outside / "llm.jsonl").read_bytes() == kept
+    assert llm_server.requests == 1
+
+
+def test_the_llm_example_replays_with_no_network_and_no_key(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openai", reason="the openai extra is not installed: pip install 'pytest-llmgate[openai]'")
+    source = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-gate-llm"
+    shutil.copytree(source, pytester.path / "example_suites" / source.name)
+    monkeypatch.delenv("LLMGATE_EXAMPLE_API_KEY", raising=False)  # a live call would fail without it
+    result = pytester.runpytest("example_suites", "--llmgate-candidate=all", "--llmgate-baseline=ci-answerer-llm-v1")
+    assert result.ret == pytest.ExitCode.OK
+    result.assert_outcomes(passed=6 + 1, xfailed=2)  # + the candidate's run item
+    result.stdout.fnmatch_lines(["*frozen: yes (llmgate.lock matches)*",
+                                 "*decision: PROMOTE ci-answerer-llm-v2 -> canary_candidate*"])
+    run = runs_by_template(pytester.path / ".llmgate")["ci-answerer-llm-v2"]
+    recordings = source / "recordings" / "ci-answerer-llm-v2.jsonl"
+    assert run["params"]["recordings_sha256"] == hashlib.sha256(recordings.read_bytes()).hexdigest()
