@@ -19,10 +19,10 @@ FIX_B = "ci-answerer-v1.2-fix-b"
 EVALUATION_SHA = "94dfc930d2829d2c"  # the example's evaluation fingerprint (docs/experiments.md)
 THREE_RUNS = (f"--llmgate-baseline={BASELINE}", f"--llmgate-candidate={FIX}", f"--llmgate-candidate={FIX_B}")
 
-@pytest.fixture(params=[(), ("-n", "2")], ids=["serial", "xdist"])
+@pytest.fixture(params=[pytest.param((), id="serial"), pytest.param(("-n", "2"), id="xdist", marks=pytest.mark.slow)])
 def workers(request: pytest.FixtureRequest) -> tuple[str, ...]:
     """A test that takes ``workers`` runs twice: serially, and under pytest-xdist with two workers (the extra
-    arguments for ``pytester.runpytest``)."""
+    arguments for ``pytester.runpytest``; that one starts processes: ``slow``)."""
     args: tuple[str, ...] = request.param
     return args
 

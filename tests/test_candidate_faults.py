@@ -45,6 +45,7 @@ def faults(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> Path:
     return directory
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("faults")
 def test_a_hanging_python_candidate_is_an_error_for_that_case_and_the_session_goes_on(
     pytester: pytest.Pytester, workers: tuple[str, ...]
@@ -64,6 +65,7 @@ def test_a_hanging_python_candidate_is_an_error_for_that_case_and_the_session_go
     assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "INCOMPLETE_EVALUATION"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("template", "raised"), [("skips", "Skipped"), ("xfails", "XFailed")])
 @pytest.mark.usefixtures("faults")
 def test_a_candidate_calling_pytest_skip_or_xfail_is_an_error_and_fails_the_session(
@@ -80,6 +82,7 @@ def test_a_candidate_calling_pytest_skip_or_xfail_is_an_error_and_fails_the_sess
     assert run["cases"][1]["outcome"] == "ERROR" and run["status"] == "INCOMPLETE_EVALUATION"
 
 
+@pytest.mark.slow
 def test_a_slow_llm_endpoint_is_an_error_after_case_timeout(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
     monkeypatch: pytest.MonkeyPatch,
@@ -111,6 +114,7 @@ def drip_experiment(make_experiment: MakeExperiment, url: str, **settings: objec
                  "prompt": {"system": "Serve always.", "user": "Evidence state: {{ evidence_state }}"}}})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "reason"), [
     ("drip_chunked", "timed out after 1s (not retried)"),  # a byte every 0.2 s: no single read times out
     ("drip", "reply larger than 4 MB (max_response_mb); not read further"),  # Content-Length: 100 MB
@@ -150,6 +154,7 @@ def test_a_reply_over_max_response_mb_is_an_error_and_one_under_it_is_read(
                        "--llmgate-out=large").assert_outcomes(passed=1 + 1)  # + the run item
 
 
+@pytest.mark.slow
 def test_an_endpoint_that_drips_its_headers_does_not_keep_the_process_alive(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer,
     monkeypatch: pytest.MonkeyPatch, workers: tuple[str, ...],
@@ -178,6 +183,7 @@ def answer(case, artifact):
 """
 
 
+@pytest.mark.slow
 def test_a_candidate_module_that_hangs_at_import_is_a_collection_error(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:
@@ -199,6 +205,7 @@ def test_case_timeout_must_be_a_positive_number(pytester: pytest.Pytester, make_
     result.stdout.fnmatch_lines(["*templates/bad.yaml:*case_timeout*"])
 
 
+@pytest.mark.slow
 def test_a_collection_error_exits_2_with_and_without_xdist(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:

@@ -164,6 +164,7 @@ def _record(run_id: str, template_id: str, outcomes: list[Outcome]) -> RunRecord
                      status=RunStatus.REJECT_UNSAFE_SERVE, promotion=Promotion(alias="a", rollback_artifact=None, limitation="l"), frozen=True)
 
 
+@pytest.mark.slow
 def test_markdown_for_100000_cases_stays_under_the_comment_limit_and_counts_what_it_left_out() -> None:
     count = 100_000
     before = [Outcome.PASS if i % 2 else Outcome.UNSAFE_CLAIM_SERVED for i in range(count)]

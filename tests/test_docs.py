@@ -283,6 +283,7 @@ def _assert_output(expected: Block, stdout: str, command: str) -> None:
 SHELL_PAGES = [page for page in PAGES if any(b.lang in SHELL and not b.illustrative for b in blocks(page))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("page", SHELL_PAGES, ids=lambda page: str(page.relative_to(ROOT)))
 def test_shell_blocks(page: Path, tmp_path: Path) -> None:
     """A page's shell commands, in order, in a sandbox (a copy of the examples and the page's files): each exits 0
@@ -340,6 +341,7 @@ def _wait_for(path: Path, count: int, seconds: float, proc: subprocess.Popen[byt
     raise AssertionError(f"no {count} session(s) within {seconds} s; the watcher printed:\n{text}")
 
 
+@pytest.mark.slow
 def test_loop_watcher_reruns_on_save(tmp_path: Path) -> None:
     """docs/loop.md's watcher command, as written there, run with the experiment in a subfolder of the project:
     it runs once at start and again when a template is saved."""

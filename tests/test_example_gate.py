@@ -133,6 +133,7 @@ def normalised(out: Path) -> dict[str, Any]:
     return data
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("example")
 def test_xdist_gives_the_same_report_and_records_as_a_serial_run(pytester: pytest.Pytester) -> None:
     serial = gate(pytester, *THREE_RUNS, "--llmgate-out=serial")
@@ -154,7 +155,7 @@ ALL_THREE = {BASELINE, FIX, FIX_B}
         pytest.param(["--deselect", f"example_suites/ci-claim-gate-repair/holdout.suite.yaml::hold_002[{FIX_B}]"],
                      {FIX_B}, id="--deselect"),
         pytest.param(["-x"], ALL_THREE, id="-x"),  # stops at hold_001[v1.2-fix]: hold_002 ran for no one
-        pytest.param(["-n", "2", "-k", "hold_001"], ALL_THREE, id="xdist -k"),
+        pytest.param(["-n", "2", "-k", "hold_001"], ALL_THREE, id="xdist -k", marks=pytest.mark.slow),
     ],
 )
 @pytest.mark.usefixtures("example")

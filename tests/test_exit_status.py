@@ -11,8 +11,6 @@ import pytest
 
 from .conftest import MakeExperiment, read_report, runs_by_template
 
-SERIAL_AND_XDIST = pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
-
 SLOW_PY = '''
 import time
 
@@ -32,7 +30,6 @@ def junit_cases(path: Path) -> dict[str, ET.Element]:
     return {f"{tc.get('classname')}::{tc.get('name')}": tc for tc in ET.parse(path).getroot().iter("testcase")}
 
 
-@SERIAL_AND_XDIST
 def test_a_budget_only_rejection_is_a_failed_run_item_in_the_counts_the_summary_junit_and_the_status(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:
@@ -51,7 +48,6 @@ def test_a_budget_only_rejection_is_a_failed_run_item_in_the_counts_the_summary_
     assert failure.get("message", "").startswith("REJECT_OVER_BUDGET: slow: latency p95")
 
 
-@SERIAL_AND_XDIST
 def test_insufficient_evidence_fails_the_run_item_and_no_eligible_candidate_does_not_exit_0(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:
@@ -75,7 +71,6 @@ def pytest_collection_modifyitems(items):
 '''
 
 
-@SERIAL_AND_XDIST
 def test_a_conftest_that_skips_every_item_leaves_the_run_incomplete_and_the_session_failed(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:
@@ -89,7 +84,6 @@ def test_a_conftest_that_skips_every_item_leaves_the_run_incomplete_and_the_sess
                                  "evaluated in this session*"])
 
 
-@SERIAL_AND_XDIST
 def test_a_passing_run_is_one_passed_item_per_gating_candidate_and_none_for_a_baseline(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:

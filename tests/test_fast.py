@@ -77,6 +77,7 @@ def llm_example(pytester: pytest.Pytester) -> Path:
     return target
 
 
+@pytest.mark.slow
 def test_a_one_case_replayed_session_imports_no_jsonschema_and_no_sdk(
     pytester: pytest.Pytester, llm_example: Path
 ) -> None:
@@ -95,6 +96,7 @@ def modules_after_collection(pytester: pytest.Pytester, *args: str) -> set[str]:
     return set(json.loads((Path(pytester.path) / "mods.json").read_text()))
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("llm_example")
 def test_the_sdk_import_starts_at_session_start_when_a_call_may_go_live(pytester: pytest.Pytester) -> None:
     pytest.importorskip("openai")
@@ -103,6 +105,7 @@ def test_the_sdk_import_starts_at_session_start_when_a_call_may_go_live(pytester
     assert "openai" not in modules_after_collection(pytester, *selected)  # replay: no call can go live
 
 
+@pytest.mark.slow
 def test_a_live_session_against_a_dead_endpoint_still_says_cannot_connect(
     pytester: pytest.Pytester, llm_example: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,6 +120,7 @@ def test_a_live_session_against_a_dead_endpoint_still_says_cannot_connect(
     assert "openai" in json.loads((Path(pytester.path) / "mods.json").read_text())
 
 
+@pytest.mark.slow
 def test_ptw_reruns_the_replayed_gate_when_a_file_is_saved(pytester: pytest.Pytester) -> None:
     """The local loop of docs/loop.md: pytest-watcher reruns the gate on save, replaying the recordings.
 

@@ -106,6 +106,7 @@ def _check_against_report(page: Any, report: dict[str, Any]) -> None:
             assert _cell_counts(page, index, run_index) == _expected_counts(run["metrics"])
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("example")
 def test_the_example_report_in_a_browser(pytester: pytest.Pytester, example: Path, browser: Any) -> None:
     pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=main")
@@ -245,6 +246,7 @@ def _number(text: str, unit: str) -> float:
     return float(text.removeprefix("$").removesuffix(unit).replace(",", ""))
 
 
+@pytest.mark.slow
 def test_the_report_shows_costs_trials_bounds_and_mcnemar_as_the_record_says(
     pytester: pytest.Pytester, gated: Any, browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -314,6 +316,7 @@ def _report_runs(pytester: pytest.Pytester) -> list[dict[str, Any]]:
 
 
 # -- the replies view: for the person who ran the session, never for the records ------------------
+@pytest.mark.slow
 def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else_holds_them(
     pytester: pytest.Pytester, make_experiment: Any, llm_server: Any, browser: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,6 +14,8 @@ from pytest_llmgate import check_json
 
 from .conftest import EVALUATION_SHA, FIX_B, THREE_RUNS, read_report, runs_by_template
 
+pytestmark = pytest.mark.slow  # a real MLflow tracking store for every test
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed: pip install 'pytest-llmgate[mlflow]'")
 # Import the SQL store here, once: pytester's in-process runs drop modules first imported inside them.

@@ -95,6 +95,7 @@ def test_after_a_kill_no_previous_verdict_is_left(
 HOSTILE = "@octocat ![t](https://evil.example/p.png)"
 
 
+@pytest.mark.slow
 def test_250_experiments_and_a_100_kb_limitation_stay_under_the_limit_and_say_so(pytester: pytest.Pytester) -> None:
     limitation = "requires review " * 6_400  # 102,400 characters
     for index in range(250):

@@ -108,7 +108,7 @@ def mpmath_upper(events: int, units: int, confidence: float) -> Any:
 
 @pytest.mark.parametrize(("events", "units"), [
     (1, 3_000), (7, 10_000), (3, 100_000), (50, 100_000), (1, 1_000_000), (6, 1_000_000), (100, 1_000_000),
-    (1_000, 1_000_000), (999_999, 1_000_000),
+    pytest.param(1_000, 1_000_000, marks=pytest.mark.slow), (999_999, 1_000_000),
 ])
 @pytest.mark.parametrize("confidence", [0.9, 0.95, 0.99])
 def test_the_upper_bound_keeps_twelve_digits_against_mpmath_up_to_a_million(

@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, read_report, runs_by_template
 
+pytestmark = pytest.mark.slow  # a real (offline) W&B run for every test
+
 pytest.importorskip("wandb", reason="the wandb extra is not installed: pip install 'pytest-llmgate[wandb]'")
 
 
