@@ -49,7 +49,7 @@ from pytest_llmgate.model.vocab import (
     RunStatus,
 )
 from pytest_llmgate.records.codec import dump, load, load_json
-from pytest_llmgate.records.diff import compare, comparison_lines, counterpart, ms_change
+from pytest_llmgate.records.diff import GATING_FIGURES, compare, comparison_lines, counterpart, ms_change
 from pytest_llmgate.records.experiment import MANIFEST_NAME, load_experiment
 from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.records.suite import load_suite
@@ -299,7 +299,7 @@ def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
     rows.append(["complete", *("yes" if record.complete else "no" for record in records)])
     rows.append(["frozen", *("yes" if record.frozen else "no" for record in records)])
     for scope in ["", *records[0].suite_metrics]:
-        for key in ("unsafe_claim_served", "unnecessary_abstention", "exact_route_rate", "error_count"):
+        for key in GATING_FIGURES:
             label = f"{scope}.{key}" if scope else key
             values = []
             for record in records:

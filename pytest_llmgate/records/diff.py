@@ -136,31 +136,32 @@ def case_change(before: Outcome | None, after: Outcome | None) -> CaseChange:
     return CaseChange.CHANGED
 
 
-#: The money, token and latency figures a delta holds, with the digits each is rounded to.
-COST_DELTAS = (("cost_usd", 10), ("input_tokens", 0), ("output_tokens", 0), ("latency_p50_ms", 3),
-               ("latency_p95_ms", 3))
+#: The figures a delta holds, read from MetricDelta: the gating ones every delta has (fields of Metrics; the
+#: side-by-side table of ``llmgate compare`` shows them too) and the money, token and latency ones, only where both
+#: runs have them (fields of Metrics.cost).
+GATING_FIGURES = tuple(field.name for field in msgspec.structs.fields(MetricDelta) if field.required)
+COST_FIGURES = tuple(field.name for field in msgspec.structs.fields(MetricDelta) if not field.required)
+#: The digits a float change is rounded to (the cost in USD needs more; a count changes by a whole number).
+_DIGITS = {"cost_usd": 10, "exact_route_rate": 6}
+
+
+def _change(name: str, old: float, new: float) -> float:
+    return new - old if isinstance(new, int) and isinstance(old, int) else round(new - old, _DIGITS.get(name, 3))
 
 
 def metric_delta(before: Metrics, after: Metrics) -> MetricDelta:
-    costs: dict[str, float | int] = {}
+    figures = {name: _change(name, getattr(before, name), getattr(after, name)) for name in GATING_FIGURES}
     if before.cost is not None and after.cost is not None:
         # the time an in-process candidate (no tokens: no call) took to answer is no latency worth a delta
         called = all(cost.input_tokens is not None or cost.output_tokens is not None or cost.calls_without_usage
                      for cost in (before.cost, after.cost))
-        for name, digits in COST_DELTAS:
+        for name in COST_FIGURES:
             if name.startswith("latency") and not called:
                 continue
             old, new = getattr(before.cost, name), getattr(after.cost, name)
             if old is not None and new is not None:
-                costs[name] = new - old if digits == 0 else round(new - old, digits)
-    return MetricDelta(
-        unsafe_claim_served=after.unsafe_claim_served - before.unsafe_claim_served,
-        unnecessary_abstention=after.unnecessary_abstention - before.unnecessary_abstention,
-        exact_route_rate=round(after.exact_route_rate - before.exact_route_rate, 6),
-        error_count=after.error_count - before.error_count,
-        not_run_count=after.not_run_count - before.not_run_count,
-        **costs,  # type: ignore[arg-type]
-    )
+                figures[name] = _change(name, old, new)
+    return MetricDelta(**figures)  # type: ignore[arg-type]
 
 
 # -- text ------------------------------------------------------------------------------------------
