@@ -164,10 +164,10 @@ class CaseItem(pytest.Item):
         self.plan = plan
         self.provider = provider
         self.experiment_dir = experiment_dir
+        self.properties = properties  # one tuple per run, shared by its items (attach_result)
         self.result: CaseResult | None = None
         self._routes: tuple[Route, ...] = ()
         self._calls: tuple[Usage, ...] = ()
-        self.user_properties.extend(properties)
         self._reported = False
         self._said = ""
 
@@ -249,7 +249,11 @@ class CaseItem(pytest.Item):
 
     def attach_result(self, report: pytest.TestReport) -> None:
         """Put this item's result on the report that decides it, as plain data (it travels from xdist workers); the
-        gate's listener takes it off the report on the controller (pytest keeps every report to the end)."""
+        gate's listener takes it off the report on the controller (pytest keeps every report to the end). The JUnit
+        XML properties go on the teardown report only, the one JUnit reads them from (in the item's own
+        ``user_properties`` pytest copies them to each of its three reports: 100 bytes a case, benchmark (e))."""
+        if report.when == "teardown":
+            report.user_properties.extend(self.properties)
         if self._reported or self.result is None:
             return
         if report.when == "call" or (report.when == "setup" and not report.passed):
