@@ -102,10 +102,6 @@ class RecordMode(str, Enum):
     ALL = "all"  # always call the endpoint and record the reply
 
 
-#: Defaults for a manifest without a ``promotion`` block.
-DEFAULT_ALIAS = "canary_candidate"
-DEFAULT_LIMITATION = "requires production review and monitored canary"
-
 #: Schema versions on the root of every JSON file the gate writes.
 RUN_SCHEMA = "llmgate.run/1"
 REPORT_SCHEMA = "llmgate.report/1"

@@ -15,7 +15,6 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.errors import CandidateError, ManifestError, RecordError, SuiteError
 from pytest_llmgate.model.fingerprint import fingerprint
 from pytest_llmgate.model.vocab import Route, RunStatus
@@ -251,11 +250,6 @@ def load_calibration_set(path: Path) -> CalibrationSet:
         seen.add(item.case_id)
     items = tuple(dict(item) for item in document.data["cases"])
     return CalibrationSet(path=path, items=items, fingerprint=fingerprint(items))
-
-
-def judge_case_view(case: Case, reply: str) -> Mapping[str, Any]:
-    """What a judge sees of a case: the case without its expected route, and the candidate's reply."""
-    return MappingProxyType({**case.candidate_view(), REPLY_FIELD: reply})
 
 
 # -- the calibration result -----------------------------------------------------------------------------------
