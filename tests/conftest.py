@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import shutil
@@ -26,6 +27,12 @@ def workers(request: pytest.FixtureRequest) -> tuple[str, ...]:
     args: tuple[str, ...] = request.param
     return args
 
+
+# pytester's in-process runs drop modules first imported inside them; the LLM SDKs' HTTP stack caches exception
+# classes of its transport module, so it is imported here, once, for every inner run to share.
+for _transport in ("httpcore2", "httpcore"):
+    with contextlib.suppress(ImportError):
+        __import__(_transport)
 
 #: Golden files are data the tests read (an experiment signed the earlier way among them), not tests to collect.
 collect_ignore = ["golden"]

@@ -5,7 +5,6 @@ one about what both share (rendering, redaction, the recordings folder) runs wit
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import shutil
@@ -19,12 +18,6 @@ from pytest_llmgate import check_json
 from pytest_llmgate.model.errors import redact_urls
 
 from .conftest import LLMServer, MakeExperiment, case, runs_by_template
-
-# pytester's in-process runs drop modules first imported inside them; the SDKs' HTTP stack caches exception classes
-# of its transport module, so import that here, once, for every inner run to share.
-for _transport in ("httpcore2", "httpcore"):
-    with contextlib.suppress(ImportError):
-        __import__(_transport)
 
 CASES = [
     case("req_205", "no_source", "ABSTAIN", input={"question": "why did build 4411 fail?"}),

@@ -3,7 +3,6 @@ from an override, budgets, and 429s absorbed with the endpoint's window backing 
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
 from pathlib import Path
@@ -29,9 +28,6 @@ from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_temp
 
 for _sdk in ("openai", "anthropic"):
     pytest.importorskip(_sdk, reason=f"the {_sdk} extra is not installed")
-for _transport in ("httpcore2", "httpcore"):  # as in test_chat_providers: shared by every inner run
-    with contextlib.suppress(ImportError):
-        __import__(_transport)
 
 CASES = [
     case("req_205", "no_source", "ABSTAIN", input={"question": "why did build 4411 fail?"}),
