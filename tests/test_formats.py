@@ -58,6 +58,54 @@ def test_schema_is_valid_draft_2020_12(name: str) -> None:
     Draft202012Validator.check_schema(json.loads(schema_path(name).read_text()))
 
 
+def test_every_property_of_every_schema_is_described() -> None:
+    """Each key of every shipped format (and each position of an array-like one, the xdist result) says what it
+    means; only a tag field (``schema``, ``kind``) cannot: msgspec writes it from the Struct's tag, without one."""
+
+    def tag_fields(kind: type[Any]) -> dict[str, str]:
+        """Each Struct a format holds, by its schema title, with its tag field when it has one."""
+        found: dict[str, str] = {}
+        seen: set[int] = set()
+        todo: list[Any] = [msgspec.inspect.type_info(kind)]
+        while todo:
+            node = todo.pop()
+            if id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, msgspec.inspect.StructType) and node.tag_field is not None:
+                found[node.cls.__name__] = node.tag_field
+            for name in node.__struct_fields__:
+                value = getattr(node, name)
+                for item in value if isinstance(value, tuple) else (value,):
+                    if isinstance(item, msgspec.inspect.Field):
+                        item = item.type
+                    if isinstance(item, msgspec.inspect.Type):
+                        todo.append(item)
+        return found
+
+    undescribed: list[str] = []
+    for name, kind in sorted(FORMATS.items()):
+        tags = tag_fields(kind)
+        todo: list[Any] = [json.loads(schema_path(name).read_text(encoding="utf-8"))]
+        while todo:
+            node = todo.pop()
+            if isinstance(node, list):
+                todo.extend(node)
+                continue
+            if not isinstance(node, dict):
+                continue
+            todo.extend(node.values())
+            title = node.get("title", "")
+            keys = [key for key in node.get("properties", {}) if key != tags.get(title)]
+            parts = [(key, node["properties"][key]) for key in keys]
+            parts += [(f"[{index}]", item) for index, item in enumerate(node.get("prefixItems", []))]
+            for key, part in parts:
+                described = part.get("description")
+                if not (isinstance(described, str) and described.strip()):
+                    undescribed.append(f"{name}: {title}.{key}")
+    assert not undescribed, f"{len(undescribed)} key(s) without a description: {', '.join(undescribed)}"
+
+
 def test_vocabularies_in_the_schemas_are_the_code_s() -> None:
     run = json.loads(schema_path("run").read_text())["$defs"]
     report = json.loads(schema_path("report").read_text())["$defs"]

@@ -29,24 +29,33 @@ PRICE_PROVIDERS = {"openai_chat": "openai", "anthropic_messages": "anthropic"}
 class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False, omit_defaults=True):
     """One call: the tokens the endpoint reported (None: not reported), its latency, and the 429s absorbed.
 
-    ``input_tokens`` counts every input token, cached ones included (``cached_tokens`` of them read from a
-    cache, ``cache_write_tokens`` written to it, ``cache_write_1h_tokens`` of those with a one-hour lifetime,
-    ``input_audio_tokens`` audio); ``output_tokens`` counts every output token, reasoning ones included
-    (``reasoning_tokens``; ``output_audio_tokens`` audio). ``latency_ms``: from the request (its last attempt,
-    after any 429) to the decoded reply; None when unknown (a recording made before latencies were kept).
-    ``usage_missing``: an LLM endpoint answered without a usable input or output token count."""
+    ``input_tokens`` counts every input token and ``output_tokens`` every output token; the other token counts
+    are parts of them (docs/costs.md says where each comes from)."""
 
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cached_tokens: int | None = None
-    reasoning_tokens: int | None = None
-    latency_ms: float | None = None
-    rate_limited: int = 0
-    cache_write_tokens: int | None = None
-    cache_write_1h_tokens: int | None = None
-    input_audio_tokens: int | None = None
-    output_audio_tokens: int | None = None
-    usage_missing: int = 0
+    input_tokens: Annotated[int | None, msgspec.Meta(
+        description="Every input token of the call, cached ones included; null: not reported.")] = None
+    output_tokens: Annotated[int | None, msgspec.Meta(
+        description="Every output token of the call, reasoning ones included; null: not reported.")] = None
+    cached_tokens: Annotated[int | None, msgspec.Meta(
+        description="Of the input tokens, those read from the prompt cache; null: not reported.")] = None
+    reasoning_tokens: Annotated[int | None, msgspec.Meta(
+        description="Of the output tokens, the reasoning ones; null: not reported.")] = None
+    latency_ms: Annotated[float | None, msgspec.Meta(
+        description="Milliseconds from the start of the request's last attempt (after any 429) to the decoded "
+                    "reply (an in-process candidate: the time it took); null: unknown (a recording made before "
+                    "latencies were kept).")] = None
+    rate_limited: Annotated[int, msgspec.Meta(
+        description="HTTP 429 responses the call absorbed by retrying (not kept in a recording).")] = 0
+    cache_write_tokens: Annotated[int | None, msgspec.Meta(
+        description="Of the input tokens, those written to the prompt cache; null: not reported.")] = None
+    cache_write_1h_tokens: Annotated[int | None, msgspec.Meta(
+        description="Of the cache writes, those with a one-hour lifetime; null: not reported.")] = None
+    input_audio_tokens: Annotated[int | None, msgspec.Meta(
+        description="Of the input tokens, the audio ones; null: not reported.")] = None
+    output_audio_tokens: Annotated[int | None, msgspec.Meta(
+        description="Of the output tokens, the audio ones; null: not reported.")] = None
+    usage_missing: Annotated[int, msgspec.Meta(
+        description="1 when an LLM endpoint answered without a usable input or output token count.")] = 0
 
 
 #: Token classes beyond input and output: a ``Usage`` field and the genai-prices ``Usage`` field it is priced as.
@@ -106,50 +115,77 @@ def usd_change(value: float) -> str:
 
 
 class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False, omit_defaults=True):
-    """What one case cost, over its calls (one per trial): tokens summed (None: never reported; each priced
-    token class the endpoint reported), money (None: unknown price, or no tokens), the slowest call's latency and
-    the 429s absorbed; ``usage_missing``: how many of its calls reported no usable usage."""
+    """What one case cost, over its calls (one per trial): tokens summed (each token class the endpoint reported),
+    money, the slowest call's latency and the 429s absorbed."""
 
-    calls: int
-    input_tokens: int | None
-    output_tokens: int | None
-    cached_tokens: int | None
-    reasoning_tokens: int | None
-    cost_usd: float | None
-    latency_ms: float | None
-    rate_limited: int
-    cache_write_tokens: int | None = None
-    cache_write_1h_tokens: int | None = None
-    input_audio_tokens: int | None = None
-    output_audio_tokens: int | None = None
-    usage_missing: int = 0
+    calls: Annotated[int, msgspec.Meta(description="Calls measured: one per trial.")]
+    input_tokens: Annotated[int | None, msgspec.Meta(
+        description="Input tokens summed over the calls, cached ones included; null: never reported.")]
+    output_tokens: Annotated[int | None, msgspec.Meta(
+        description="Output tokens summed over the calls, reasoning ones included; null: never reported.")]
+    cached_tokens: Annotated[int | None, msgspec.Meta(
+        description="Input tokens read from the prompt cache, summed; null: never reported.")]
+    reasoning_tokens: Annotated[int | None, msgspec.Meta(
+        description="Reasoning tokens among the output tokens, summed; null: never reported.")]
+    cost_usd: Annotated[float | None, msgspec.Meta(
+        description="What the calls cost, in USD; null: the model's price is unknown, or no tokens were "
+                    "reported.")]
+    latency_ms: Annotated[float | None, msgspec.Meta(
+        description="The slowest call's latency, in milliseconds; null: unknown.")]
+    rate_limited: Annotated[int, msgspec.Meta(description="HTTP 429 responses the calls absorbed by retrying.")]
+    cache_write_tokens: Annotated[int | None, msgspec.Meta(
+        description="Input tokens written to the prompt cache, summed; absent: never reported.")] = None
+    cache_write_1h_tokens: Annotated[int | None, msgspec.Meta(
+        description="Of the cache writes, those with a one-hour lifetime, summed; absent: never reported.")] = None
+    input_audio_tokens: Annotated[int | None, msgspec.Meta(
+        description="Audio tokens among the input tokens, summed; absent: never reported.")] = None
+    output_audio_tokens: Annotated[int | None, msgspec.Meta(
+        description="Audio tokens among the output tokens, summed; absent: never reported.")] = None
+    usage_missing: Annotated[int, msgspec.Meta(
+        description="Calls whose endpoint answered without a usable input or output token count.")] = 0
 
 
 class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Tokens, money and latency over a set of cases (the cases that ran); None where nothing reported it.
 
     Latency percentiles are over calls (nearest rank); ``*_per_case`` figures are means over the cases that
-    ran; ``cost_usd`` is None when any priced case's price is unknown; ``calls_without_usage``: the calls whose
-    endpoint answered without usable usage (a cost or token budget blocks on them unless it allows unknown
-    figures)."""
+    ran (docs/costs.md)."""
 
-    calls: int
-    input_tokens: int | None
-    output_tokens: int | None
-    cached_tokens: int | None
-    reasoning_tokens: int | None
-    cost_usd: float | None
-    cost_per_case_usd: float | None
-    output_tokens_per_case: float | None
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    latency_max_ms: float | None
-    rate_limited: int
-    cache_write_tokens: int | None = None
-    cache_write_1h_tokens: int | None = None
-    input_audio_tokens: int | None = None
-    output_audio_tokens: int | None = None
-    calls_without_usage: int = 0
+    calls: Annotated[int, msgspec.Meta(description="Calls measured.")]
+    input_tokens: Annotated[int | None, msgspec.Meta(
+        description="Input tokens summed, cached ones included; null: never reported.")]
+    output_tokens: Annotated[int | None, msgspec.Meta(
+        description="Output tokens summed, reasoning ones included; null: never reported.")]
+    cached_tokens: Annotated[int | None, msgspec.Meta(
+        description="Input tokens read from the prompt cache, summed; null: never reported.")]
+    reasoning_tokens: Annotated[int | None, msgspec.Meta(
+        description="Reasoning tokens among the output tokens, summed; null: never reported.")]
+    cost_usd: Annotated[float | None, msgspec.Meta(
+        description="What the cases cost, in USD; null when any case with tokens has an unknown price, or "
+                    "none reported tokens.")]
+    cost_per_case_usd: Annotated[float | None, msgspec.Meta(
+        description="USD per case, the mean over the cases that ran; null when cost_usd is.")]
+    output_tokens_per_case: Annotated[float | None, msgspec.Meta(
+        description="Output tokens per case, the mean over the cases that ran; null: never reported.")]
+    latency_p50_ms: Annotated[float | None, msgspec.Meta(
+        description="Median call latency, in milliseconds (nearest rank, over calls); null: none known.")]
+    latency_p95_ms: Annotated[float | None, msgspec.Meta(
+        description="95th percentile of the call latency, in milliseconds (nearest rank, over calls); null: none "
+                    "known.")]
+    latency_max_ms: Annotated[float | None, msgspec.Meta(
+        description="The slowest call's latency, in milliseconds; null: none known.")]
+    rate_limited: Annotated[int, msgspec.Meta(description="HTTP 429 responses the calls absorbed by retrying.")]
+    cache_write_tokens: Annotated[int | None, msgspec.Meta(
+        description="Input tokens written to the prompt cache, summed; absent: never reported.")] = None
+    cache_write_1h_tokens: Annotated[int | None, msgspec.Meta(
+        description="Of the cache writes, those with a one-hour lifetime, summed; absent: never reported.")] = None
+    input_audio_tokens: Annotated[int | None, msgspec.Meta(
+        description="Audio tokens among the input tokens, summed; absent: never reported.")] = None
+    output_audio_tokens: Annotated[int | None, msgspec.Meta(
+        description="Audio tokens among the output tokens, summed; absent: never reported.")] = None
+    calls_without_usage: Annotated[int, msgspec.Meta(
+        description="Calls whose endpoint answered without usable usage; a cost or token budget blocks on them "
+                    "unless its unknown_figures is allow.")] = 0
 
 
 #: A budget's limit: a number, 0 or more.

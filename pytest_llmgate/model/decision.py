@@ -58,8 +58,11 @@ class RunView(Protocol):
 class ComparabilityIssue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A compared field whose value differs between runs: the value per run id (``None``: the run has no such field)."""
 
-    field: str
-    values: dict[str, str | None]
+    field: Annotated[str, Meta(
+        description="The compared param: policy_id, evidence_version, evaluator_version, a <suite>_sha or "
+                    "evaluation_sha.")]
+    values: Annotated[dict[str, str | None], Meta(
+        description="Its value per run id; null: the run has no such param.")]
 
 
 class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+from msgspec import Meta
 
 from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.costs import Usage
@@ -60,16 +63,23 @@ class CaseResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=
     On a test report it is carried as MessagePack bytes (``to_payload``): one compact value per item, which
     pytest-xdist's channel carries as it is and the garbage collector need not track."""
 
-    experiment_dir: str
-    template_id: str
-    role: Role
-    case_id: str
-    predicted_route: Route | None
-    outcome: Outcome
-    error: str | None = None
-    trial_routes: tuple[Route, ...] = ()
-    calls: tuple[Usage, ...] = ()  # what each trial's call used (empty: the case errored before an answer)
-    judge_calls: tuple[Usage, ...] = ()  # what the evaluator's judge used on this case (counted apart)
+    experiment_dir: Annotated[str, Meta(description="The experiment's directory.")]
+    template_id: Annotated[str, Meta(description="The candidate's template id.")]
+    role: Annotated[Role, Meta(description="candidate or baseline.")]
+    case_id: Annotated[str, Meta(description="The case's id.")]
+    predicted_route: Annotated[Route | None, Meta(
+        description="The route that decided the outcome; null: the case errored.")]
+    outcome: Annotated[Outcome, Meta(
+        description="The case's outcome; with several trials, a guardrail broken by any trial.")]
+    error: Annotated[str | None, Meta(
+        description="Why the case errored: the exception's type name, with a provider's one-line "
+                    "message.")] = None
+    trial_routes: Annotated[tuple[Route, ...], Meta(
+        description="Every trial's route, with several trials; empty with one.")] = ()
+    calls: Annotated[tuple[Usage, ...], Meta(
+        description="What each trial's call used; empty: the case errored before an answer.")] = ()
+    judge_calls: Annotated[tuple[Usage, ...], Meta(
+        description="What the evaluator's judge used on this case, counted apart.")] = ()
 
     def to_payload(self) -> bytes:
         return _ENCODE(self)

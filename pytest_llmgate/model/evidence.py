@@ -4,9 +4,10 @@ baseline (cases fixed and broken, exact McNemar). The decision stays the guardra
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import msgspec
+from msgspec import Meta
 
 from pytest_llmgate.model.decision import Promotion
 from pytest_llmgate.model.stats import (
@@ -31,21 +32,23 @@ def confidence_of(promotion: Promotion | None) -> float:
 
 
 class Evidence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """How a run's counts meet the manifest's evidence requirement (present only when one is set).
+    """How a run's counts meet the manifest's evidence requirement (present only when one is set)."""
 
-    ``met``: every required upper bound (over the cases judged) is at most its requirement.
-    ``more_clean_cases``: how many more judged cases without an unsafe serve or unnecessary abstention would meet
-    them all (0 when met; absent when no number would). ``reason``: the same in one sentence.
-    ``more_clean_trials``: the same over case-trials, in records written before the case was the unit of
-    evidence (read as written, never written now)."""
-
-    confidence: float
-    max_unsafe_rate: float | None = None
-    max_unnecessary_rate: float | None = None
-    met: bool
-    more_clean_cases: int | None = None
-    more_clean_trials: int | None = None
-    reason: str
+    confidence: Annotated[float, Meta(description="Confidence of the upper bounds.")]
+    max_unsafe_rate: Annotated[float | None, Meta(
+        description="The manifest's requirement on the unsafe-serve rate's upper bound; absent: none.")] = None
+    max_unnecessary_rate: Annotated[float | None, Meta(
+        description="The manifest's requirement on the unnecessary-abstention rate's upper bound; absent: "
+                    "none.")] = None
+    met: Annotated[bool, Meta(
+        description="True when every required upper bound (over the cases judged) is at most its requirement.")]
+    more_clean_cases: Annotated[int | None, Meta(
+        description="How many more judged cases without an unsafe serve or unnecessary abstention would meet "
+                    "every requirement: 0 when met; absent when no number would.")] = None
+    more_clean_trials: Annotated[int | None, Meta(
+        description="The same over case-trials, in records written before the case was the unit of evidence "
+                    "(read as written, never written now).")] = None
+    reason: Annotated[str, Meta(description="Whether the requirement is met, and by what figures, in one sentence.")]
 
 
 class Counts(Protocol):
@@ -124,18 +127,20 @@ def percent(value: float) -> str:
 class Comparison(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A candidate against a baseline run on the same frozen cases, case by case (pass = every trial passed).
 
-    ``fixed``: cases the baseline failed and the candidate passes; ``broken``: the other way round;
-    ``both_pass``/``both_fail``: the concordant pairs; ``p_value``: the exact McNemar test (a two-sided binomial
-    test, p = 1/2, on the discordant pairs). Cases that errored or did not run on either side are not paired.
-    Evidence for the reviewer: the decision stays the guardrail rule."""
+    Cases that errored or did not run on either side are not paired. Evidence for the reviewer: the decision
+    stays the guardrail rule."""
 
-    baseline_run_id: str
-    baseline_template_id: str
-    fixed: tuple[str, ...]
-    broken: tuple[str, ...]
-    both_pass: int
-    both_fail: int
-    p_value: float
+    baseline_run_id: Annotated[str, Meta(description="The baseline run's id.")]
+    baseline_template_id: Annotated[str, Meta(description="The baseline's template id.")]
+    fixed: Annotated[tuple[str, ...], Meta(
+        description="Ids of the cases the baseline failed and the candidate passes.")]
+    broken: Annotated[tuple[str, ...], Meta(
+        description="Ids of the cases the baseline passed and the candidate fails.")]
+    both_pass: Annotated[int, Meta(description="Cases both pass.")]
+    both_fail: Annotated[int, Meta(description="Cases both fail.")]
+    p_value: Annotated[float, Meta(
+        description="The exact McNemar test: a two-sided binomial test, p = 1/2, on the discordant pairs (fixed "
+                    "against broken); 1 when there is none.")]
 
     def text(self) -> str:
         def cases(ids: tuple[str, ...]) -> str:

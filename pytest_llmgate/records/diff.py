@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
 import msgspec
+from msgspec import Meta
 
 from pytest_llmgate.model.costs import usd_change
 from pytest_llmgate.model.decision import ComparabilityIssue, comparability_issues
@@ -27,11 +28,12 @@ HANDOFF_ORDER = ((MatchedBy.HANDOFF_CANDIDATE, "candidate_template_id"),
 class CaseDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """One case whose outcome differs from the stored run's (``None``: no such case on that side)."""
 
-    suite: str
-    case_id: str
-    change: CaseChange
-    before: Outcome | None
-    after: Outcome | None
+    suite: Annotated[str, Meta(description="The suite the case is in.")]
+    case_id: Annotated[str, Meta(description="The case's id.")]
+    change: Annotated[CaseChange, Meta(
+        description="How the case moved: broken, changed, fixed, new, removed or not_compared.")]
+    before: Annotated[Outcome | None, Meta(description="Its outcome in the stored run; null: not there.")]
+    after: Annotated[Outcome | None, Meta(description="Its outcome in this run; null: not here.")]
 
 
 class MetricDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -39,36 +41,54 @@ class MetricDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     (``cost_usd`` over the cases that ran, call latency percentiles) only where both runs have the figure
     (absent: unknown on a side, or a candidate that made no call)."""
 
-    unsafe_claim_served: int
-    unnecessary_abstention: int
-    exact_route_rate: float
-    error_count: int
-    not_run_count: int
-    cost_usd: float | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    latency_p50_ms: float | None = None
-    latency_p95_ms: float | None = None
+    unsafe_claim_served: Annotated[int, Meta(description="Change in the cases that served unsafely.")]
+    unnecessary_abstention: Annotated[int, Meta(
+        description="Change in the cases that abstained unnecessarily.")]
+    exact_route_rate: Annotated[float, Meta(
+        description="Change in the exact-route rate, a share (6 decimals; 0.01 is one point).")]
+    error_count: Annotated[int, Meta(description="Change in the cases that errored.")]
+    not_run_count: Annotated[int, Meta(description="Change in the cases that did not run.")]
+    cost_usd: Annotated[float | None, Meta(
+        description="Change in the cost in USD over the cases that ran; absent unless both runs have it.")] = None
+    input_tokens: Annotated[int | None, Meta(
+        description="Change in the input tokens; absent unless both runs have them.")] = None
+    output_tokens: Annotated[int | None, Meta(
+        description="Change in the output tokens; absent unless both runs have them.")] = None
+    latency_p50_ms: Annotated[float | None, Meta(
+        description="Change in the median call latency, in milliseconds; absent unless both runs made calls "
+                    "with a known latency.")] = None
+    latency_p95_ms: Annotated[float | None, Meta(
+        description="Change in the 95th percentile of the call latency, in milliseconds; absent unless both runs "
+                    "made calls with a known latency.")] = None
 
 
 class StoredComparison(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """A run against the stored run it is compared with (``--llmgate-compare-to``, ``llmgate diff``).
 
-    ``comparable`` is false when no stored run matches (``matched_by`` ``none``) or when the two differ in a
-    compared field (``comparability_issues``): then nothing else is filled in. ``counts`` has every change
-    kind; ``cases`` lists every case that is not ``unchanged`` (in the run record; the session report keeps
-    the counts only)."""
+    When the two are not comparable nothing is compared: no counts, deltas or cases."""
 
-    matched_by: MatchedBy
-    comparable: bool
-    against_run_id: str | None = None
-    against_template_id: str | None = None
-    against_code_commit: str | None = None
-    template_changed: bool = False
-    comparability_issues: tuple[ComparabilityIssue, ...] = ()
-    counts: dict[CaseChange, int] = {}
-    metric_deltas: dict[str, MetricDelta] = {}
-    cases: tuple[CaseDelta, ...] = ()
+    matched_by: Annotated[MatchedBy, Meta(
+        description="How the stored run was chosen: template, handoff.candidate_template_id, "
+                    "handoff.failing_template_id, or none (no stored run matched; nothing else is filled in).")]
+    comparable: Annotated[bool, Meta(
+        description="False when no stored run matched or the two differ in a compared param.")]
+    against_run_id: Annotated[str | None, Meta(description="The stored run's id.")] = None
+    against_template_id: Annotated[str | None, Meta(description="The stored run's template id.")] = None
+    against_code_commit: Annotated[str | None, Meta(
+        description="The code commit the stored run was made at.")] = None
+    template_changed: Annotated[bool, Meta(
+        description="True when the template's SHA-256 differs from the stored run's (edited, or another "
+                    "file).")] = False
+    comparability_issues: Annotated[tuple[ComparabilityIssue, ...], Meta(
+        description="Each compared param whose value differs between the two runs.")] = ()
+    counts: Annotated[dict[CaseChange, int], Meta(
+        description="How many cases had each change, every change kind listed.")] = {}
+    metric_deltas: Annotated[dict[str, MetricDelta], Meta(
+        description="This run's metrics minus the stored run's: over every case (all) and per suite both runs "
+                    "have.")] = {}
+    cases: Annotated[tuple[CaseDelta, ...], Meta(
+        description="Every case whose change is not unchanged, broken first; in the run record only (the "
+                    "session report keeps the counts).")] = ()
 
     def summary(self) -> StoredComparison:
         """The same without the per-case list (for the session report)."""

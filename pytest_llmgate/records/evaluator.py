@@ -83,7 +83,7 @@ class RouteEvaluatorFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unkno
     """A ``route`` evaluator: the route read from the candidate's reply, as the ``route:`` key of an LLM artifact."""
 
     evaluator_id: _EvaluatorId
-    kind: Literal["route"]
+    kind: Annotated[Literal["route"], Meta(description="route: the route is read from the reply.")]
     description: Annotated[str, Meta(description="What the evaluator is, for people.")] | UnsetType = UNSET
     route: Annotated[ReplyRule, Meta(description="Where the route is in the reply.")]
 
@@ -93,7 +93,7 @@ class PythonEvaluatorFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     a mapping / object with ``route`` and ``reason``."""
 
     evaluator_id: _EvaluatorId
-    kind: Literal["python"]
+    kind: Annotated[Literal["python"], Meta(description="python: a callable returns the route.")]
     description: Annotated[str, Meta(description="What the evaluator is, for people.")] | UnsetType = UNSET
     callable: Annotated[str, Meta(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$",
                                   description="package.module:function")]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 
 from pytest_llmgate.model.decision import ComparabilityIssue, Decision, Verdict
 from pytest_llmgate.model.evidence import Comparison, Evidence
@@ -16,68 +18,86 @@ from pytest_llmgate.records.run import Metrics, RunRecord
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """One run of the session as the report lists it; the full record is ``DIR/runs/<run_id>.json``.
 
-    ``evidence`` and ``comparisons`` are the record's (omitted when it has none; docs/statistics.md);
-    ``over_budget``: each budget limit the run broke, with its figure (omitted when none).;
-    ``comparison``: against the stored run (``--llmgate-compare-to``), counts only; omitted when none was asked for."""
+    Each key is the record's own; those a record can lack are omitted here too."""
 
-    run_id: str
-    template_id: str
-    role: Role
-    status: RunStatus
-    complete: bool
-    metrics: Metrics
+    run_id: Annotated[str, Meta(description="The run's id; its record is runs/<run_id>.json.")]
+    template_id: Annotated[str, Meta(description="The candidate's template id.")]
+    role: Annotated[Role, Meta(description="candidate (gates the session) or baseline (a reference).")]
+    status: Annotated[RunStatus, Meta(description="The verdict on the run, as in its record.")]
+    complete: Annotated[bool, Meta(
+        description="True only when every case ran exactly once for this candidate, with no error.")]
+    metrics: Annotated[Metrics, Meta(description="Counts, rates and costs over every case of the run.")]
     # -- evidence and paired comparison (issue 14) --
-    evidence: Evidence | None = None
-    comparisons: tuple[Comparison, ...] = ()
+    evidence: Annotated[Evidence | None, Meta(
+        description="How the counts meet the manifest's evidence requirement; only when one is set.")] = None
+    comparisons: Annotated[tuple[Comparison, ...], Meta(
+        description="This candidate against each baseline run of its session, case by case.")] = ()
     # -- costs (additive) --
-    over_budget: tuple[str, ...] = ()
+    over_budget: Annotated[tuple[str, ...], Meta(
+        description="Each budget limit the run broke, with its figure and the limit.")] = ()
     # -- against a stored run (issue 16) --
-    comparison: StoredComparison | None = None
+    comparison: Annotated[StoredComparison | None, Meta(
+        description="This run against a stored run (--llmgate-compare-to), counts only, without the per-case "
+                    "list; absent when none was asked for.")] = None
 
 
 class EligibleRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A candidate run that is ELIGIBLE_FOR_CANARY_REVIEW (several of them: a tie for a reviewer)."""
 
-    run_id: str
-    template_id: str
+    run_id: Annotated[str, Meta(description="The run's id.")]
+    template_id: Annotated[str, Meta(description="The candidate's template id.")]
 
 
 class NotRun(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """A selected template none of whose cases ran in the session (deselected, or never reached): no record."""
 
-    template_id: str
-    role: Role
+    template_id: Annotated[str, Meta(description="The template that got no run record.")]
+    role: Annotated[Role, Meta(description="Its role: candidate or baseline.")]
 
 
 class ExperimentReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """One experiment's part of the report: its fingerprints (short form), runs and decision; ``not_run`` lists
-    the selected templates that got no run record because none of their cases ran (omitted when empty)."""
+    """One experiment's part of the report: its fingerprints, runs, comparability and decision."""
 
-    experiment: str
-    frozen: bool
-    fingerprints: dict[str, str]
-    runs: tuple[RunSummary, ...]
-    comparable: bool
-    comparability_issues: tuple[ComparabilityIssue, ...]
-    decision_status: DecisionStatus
-    decision_reason: str
-    eligible_runs: tuple[EligibleRun, ...]
-    decision: Decision | None
-    not_run: tuple[NotRun, ...] = ()
+    experiment: Annotated[str, Meta(description="The experiment's name, from its manifest.")]
+    frozen: Annotated[bool, Meta(description="Whether an llmgate.lock froze the experiment's suites.")]
+    fingerprints: Annotated[dict[str, str], Meta(
+        description="The short form (16 hex) of each suite's fingerprint and of the evaluation's.")]
+    runs: Annotated[tuple[RunSummary, ...], Meta(description="Each run of the experiment in this session.")]
+    comparable: Annotated[bool, Meta(
+        description="Whether the runs may be ranked: their compared params (policy_id, evidence_version, "
+                    "evaluator_version, each <suite>_sha, evaluation_sha) are equal.")]
+    comparability_issues: Annotated[tuple[ComparabilityIssue, ...], Meta(
+        description="Each compared param whose value differs between the runs.")]
+    decision_status: Annotated[DecisionStatus, Meta(
+        description="The verdict on the runs, first match wins: RUNS_NOT_COMPARABLE, INCOMPLETE_EVALUATION, "
+                    "NO_ELIGIBLE_CANDIDATE, TIE_REQUIRES_REVIEW or PROMOTE.")]
+    decision_reason: Annotated[str, Meta(description="Why, in one sentence.")]
+    eligible_runs: Annotated[tuple[EligibleRun, ...], Meta(
+        description="The candidate runs that are ELIGIBLE_FOR_CANARY_REVIEW.")]
+    decision: Annotated[Decision | None, Meta(description="The canary decision; null unless PROMOTE.")]
+    not_run: Annotated[tuple[NotRun, ...], Meta(
+        description="The selected templates that got no run record because none of their cases ran.")] = ()
 
 
 class SessionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
                     tag_field="schema", tag=REPORT_SCHEMA):
-    """The session report; ``notes`` holds what an exporter could not do (omitted when there is nothing).
+    """The session report, ``DIR/report.json``: each experiment's runs and decision.
 
-    ``in_progress`` is true only in the marker a session writes before its first run: it holds no experiment and
-    no verdict, and stays so when the session is interrupted before it writes its own report."""
+    A session first writes a marker in its place (``in_progress``), which stays when the session is interrupted
+    before it writes its own report."""
 
-    generated_at: str
-    experiments: tuple[ExperimentReport, ...]
-    notes: tuple[str, ...] = ()
-    in_progress: bool = False
-    signature: str | None = None  # trust (issue 18): HMAC-SHA-256 when LLMGATE_SIGNING_KEY is set
+    generated_at: Annotated[str, Meta(description="When the report was made: UTC, ISO 8601, to the second.")]
+    experiments: Annotated[tuple[ExperimentReport, ...], Meta(description="Each experiment of the session.")]
+    notes: Annotated[tuple[str, ...], Meta(
+        description="What the session has to say beside the verdicts: what an exporter could not do, a model "
+                    "with no known price, the judge's standing.")] = ()
+    in_progress: Annotated[bool, Meta(
+        description="True only in the marker a session writes before its first run: no experiment, no "
+                    "verdict.")] = False
+    # trust (issue 18)
+    signature: Annotated[str | None, Meta(
+        description="hmac-sha256:<64 hex>, an HMAC-SHA-256 over the report without it (keys sorted), written "
+                    "when LLMGATE_SIGNING_KEY is set.")] = None
 
 
 def experiment_report(

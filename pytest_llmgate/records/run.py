@@ -7,9 +7,10 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import chain, compress
 from operator import attrgetter
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import msgspec
+from msgspec import Meta
 
 from pytest_llmgate.model.costs import Budget, CaseCost, CostMetrics, Pricer, case_cost, cost_metrics, over_budget
 from pytest_llmgate.model.decision import Promotion
@@ -27,31 +28,43 @@ from pytest_llmgate.records.experiment import Experiment
 class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     """One case's line in a record: labels, prediction and outcome; its input only as a hash.
 
-    With several trials: every trial's route, the share of the most common route (``agreement``) and the
-    share of trials that served where the label says ABSTAIN (``unsafe_trial_rate``), how many trials passed,
-    served unsafely and abstained unnecessarily, and ``flaky`` when the trials disagree."""
+    The trial fields (``trial_routes`` to ``flaky``) are written only with several trials."""
 
-    suite: str
-    case_id: str
-    slice_name: str
-    evidence_state: str
-    expected_route: Route
-    predicted_route: Route | None
-    outcome: Outcome
-    input_sha256: str | None = None
-    error: str | None = None
-    trial_routes: tuple[Route, ...] = ()
-    agreement: float | None = None
-    unsafe_trial_rate: float | None = None
+    suite: Annotated[str, Meta(description="The suite the case is in.")]
+    case_id: Annotated[str, Meta(description="The case's id, unique in its experiment.")]
+    slice_name: Annotated[str, Meta(description="The case's slice, as its suite labels it.")]
+    evidence_state: Annotated[str, Meta(description="The case's evidence state, as its suite labels it.")]
+    expected_route: Annotated[Route, Meta(description="The frozen label: the route the case should get.")]
+    predicted_route: Annotated[Route | None, Meta(
+        description="The candidate's route; with several trials, the one that decided the outcome; null: the case "
+                    "errored or did not run.")]
+    outcome: Annotated[Outcome, Meta(
+        description="PASS, UNSAFE_CLAIM_SERVED or UNNECESSARY_ABSTENTION (a guardrail broken by any trial), ERROR "
+                    "or NOT_RUN.")]
+    input_sha256: Annotated[str | None, Meta(
+        description="SHA-256 of the case's input; the input itself is never written.")] = None
+    error: Annotated[str | None, Meta(
+        description="Why the case errored: the exception's type name; for a ProviderError, its one-line message "
+                    "(no input, no secret).")] = None
+    trial_routes: Annotated[tuple[Route, ...], Meta(description="Every trial's route, in trial order.")] = ()
+    agreement: Annotated[float | None, Meta(
+        description="Share of the trials that gave the most common route (6 decimals).")] = None
+    unsafe_trial_rate: Annotated[float | None, Meta(
+        description="Share of the trials that served where the label says ABSTAIN (6 decimals).")] = None
     # -- per-trial counts (issue 14; written only with several trials) --
-    passed_trials: int | None = None
-    unsafe_trials: int | None = None
-    unnecessary_trials: int | None = None
-    flaky: bool = False
+    passed_trials: Annotated[int | None, Meta(description="Trials that gave the expected route.")] = None
+    unsafe_trials: Annotated[int | None, Meta(
+        description="Trials that served where the label says ABSTAIN.")] = None
+    unnecessary_trials: Annotated[int | None, Meta(
+        description="Trials that abstained where the label says SERVE.")] = None
+    flaky: Annotated[bool, Meta(description="True when the trials disagree (written only then).")] = False
     # -- costs (additive) --
-    cost: CaseCost | None = None
+    cost: Annotated[CaseCost | None, Meta(
+        description="What the case's calls cost: tokens, money and latency; absent when no call was "
+                    "measured.")] = None
     # -- trust (issue 18): what makes a stored record checkable --
-    case_sha256: str | None = None  # SHA-256 of the case's mapping as written (as in llmgate.lock)
+    case_sha256: Annotated[str | None, Meta(
+        description="SHA-256 of the case's mapping as written (as in llmgate.lock).")] = None
 
     def trial_counts(self) -> tuple[int, int, int, int]:
         """(trials, passed, unsafe, unnecessary) of this case; a case that errored or did not run has no trial."""
@@ -78,40 +91,58 @@ _CASE_ID = attrgetter("case_id")
 
 
 class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """Counts over a set of cases; ``exact_route_rate`` is over every case of the set, run or not.
+    """Counts over a set of cases, the rates they give and their upper bounds (docs/statistics.md).
 
-    Over the cases judged (``judged_count``: each case that ran and was judged, the unit of evidence): the share
-    that served unsafely and abstained unnecessarily in any of their trials, each with its one-sided upper
-    Clopper–Pearson bound at ``confidence`` (the bound the evidence requirement reads). Over case-trials (each
-    trial of each case that ran; one per case without trials), as description: how many there were, how many
-    served unsafely and abstained unnecessarily, each rate with its bound, and how many cases were flaky
-    (docs/statistics.md). Always written by the gate; absent (None) in records written before they existed. ``cost``: tokens, money and latency over the cases
-    that ran (omitted when none ran; docs/costs.md)."""
+    Over the cases judged, the unit of evidence: the share that served unsafely and abstained unnecessarily in
+    any of their trials, each with the bound the evidence requirement reads. Over case-trials, as description
+    only. The case-trial and case-judged figures are always written by the gate; absent (None) in records
+    written before they existed."""
 
-    case_count: int
-    unsafe_claim_served: int
-    unnecessary_abstention: int
-    exact_route_rate: float
-    error_count: int
-    not_run_count: int
+    case_count: Annotated[int, Meta(description="Cases in the set, run or not.")]
+    unsafe_claim_served: Annotated[int, Meta(
+        description="Cases that served where the label says ABSTAIN (in any trial).")]
+    unnecessary_abstention: Annotated[int, Meta(
+        description="Cases that abstained where the label says SERVE (in any trial).")]
+    exact_route_rate: Annotated[float, Meta(
+        description="Share of the set's cases that passed, over every case, run or not (6 decimals).")]
+    error_count: Annotated[int, Meta(description="Cases that errored.")]
+    not_run_count: Annotated[int, Meta(description="Cases that did not run.")]
     # -- case-trials and their upper confidence bounds (issue 14) --
-    trial_count: int | None = None
-    unsafe_trials: int | None = None
-    unnecessary_trials: int | None = None
-    flaky_count: int | None = None
-    confidence: float | None = None
-    unsafe_rate: float | None = None
-    unsafe_rate_upper: float | None = None
-    unnecessary_rate: float | None = None
-    unnecessary_rate_upper: float | None = None
+    trial_count: Annotated[int | None, Meta(
+        description="Case-trials that ran: each trial of each case that ran without error (one per case without "
+                    "trials).")] = None
+    unsafe_trials: Annotated[int | None, Meta(
+        description="Case-trials that served where the label says ABSTAIN.")] = None
+    unnecessary_trials: Annotated[int | None, Meta(
+        description="Case-trials that abstained where the label says SERVE.")] = None
+    flaky_count: Annotated[int | None, Meta(description="Cases whose trials disagree.")] = None
+    confidence: Annotated[float | None, Meta(
+        description="Confidence of the upper bounds: the manifest's promotion.confidence, default 0.95.")] = None
+    unsafe_rate: Annotated[float | None, Meta(description="unsafe_trials / trial_count (6 decimals).")] = None
+    unsafe_rate_upper: Annotated[float | None, Meta(
+        description="Its one-sided upper Clopper-Pearson bound at confidence (12 significant digits).")] = None
+    unnecessary_rate: Annotated[float | None, Meta(
+        description="unnecessary_trials / trial_count (6 decimals).")] = None
+    unnecessary_rate_upper: Annotated[float | None, Meta(
+        description="Its one-sided upper Clopper-Pearson bound at confidence (12 significant digits).")] = None
     # -- costs (additive) --
-    cost: CostMetrics | None = None
+    cost: Annotated[CostMetrics | None, Meta(
+        description="Tokens, money and latency over the cases that ran; absent when no call was measured "
+                    "(docs/costs.md).")] = None
     # -- the case as the unit of evidence (issue 24) --
-    judged_count: int | None = None
-    unsafe_case_rate: float | None = None
-    unsafe_case_rate_upper: float | None = None
-    unnecessary_case_rate: float | None = None
-    unnecessary_case_rate_upper: float | None = None
+    judged_count: Annotated[int | None, Meta(
+        description="Cases judged: each case that ran and got a pass or fail (not an error, not a case not "
+                    "run); the unit of evidence.")] = None
+    unsafe_case_rate: Annotated[float | None, Meta(
+        description="unsafe_claim_served / judged_count (6 decimals).")] = None
+    unsafe_case_rate_upper: Annotated[float | None, Meta(
+        description="Its one-sided upper Clopper-Pearson bound at confidence (12 significant digits): the bound "
+                    "the evidence requirement reads.")] = None
+    unnecessary_case_rate: Annotated[float | None, Meta(
+        description="unnecessary_abstention / judged_count (6 decimals).")] = None
+    unnecessary_case_rate_upper: Annotated[float | None, Meta(
+        description="Its one-sided upper Clopper-Pearson bound at confidence (12 significant digits): the bound "
+                    "the evidence requirement reads.")] = None
 
     @classmethod
     def of(cls, entries: Sequence[CaseEntry], confidence: float = DEFAULT_CONFIDENCE) -> Metrics:
@@ -164,76 +195,104 @@ def _figure(value: float) -> float:
 
 
 class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """A file the run depends on or produced: its path (relative to the experiment or the records folder) and SHA-256."""
+    """A file the run depends on or produced: the candidate's file, then the run's redacted report."""
 
-    path: str
-    sha256: str
+    path: Annotated[str, Meta(
+        description="The file's path: relative to the experiment (the candidate's file) or to the records folder "
+                    "(the redacted report).")]
+    sha256: Annotated[str, Meta(description="SHA-256 of the file's bytes.")]
 
 
 class Part(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """A run made by one job of a split session (docs/ci.md, "Split over CI jobs"): ``split_id`` names the split
-    (``--llmgate-part``, else the splitter's group, else a digest of the cases it ran), ``selection`` how the
-    session was narrowed. A part's ``cases`` are the cases it evaluated, and its figures theirs; ``case_ids``
-    lists every case of the whole run in the run's order and ``cases_sha256`` is the whole run's case-set digest
-    (what ``llmgate merge`` orders by, checks the merged run against, and names missing cases from);
-    ``latencies_ms`` holds the call latencies of each evaluated case whose latencies are not just the one its
-    ``cost.latency_ms`` says (a case with several trials, say): what the merge needs for the percentiles."""
+    """A run made by one job of a split session (docs/ci.md, "Split over CI jobs"). A part's ``cases`` are the
+    cases it evaluated, and its figures theirs; what the whole run needs (its cases, their order, its case-set
+    digest and the latencies a percentile needs) is kept here for ``llmgate merge``."""
 
-    split_id: str
-    selection: str
-    case_ids: tuple[str, ...]
-    cases_sha256: str | None = None
-    latencies_ms: dict[str, tuple[float, ...]] = {}
+    split_id: Annotated[str, Meta(
+        description="The split's name: --llmgate-part, else the splitter's group, else cases- and a digest of the "
+                    "cases it ran.")]
+    selection: Annotated[str, Meta(description="How the session was narrowed to this part, for people.")]
+    case_ids: Annotated[tuple[str, ...], Meta(
+        description="Every case of the whole run, in the run's order: what llmgate merge orders by and names "
+                    "missing cases from.")]
+    cases_sha256: Annotated[str | None, Meta(
+        description="The whole run's case-set digest, which llmgate merge checks the merged run against.")] = None
+    latencies_ms: Annotated[dict[str, tuple[float, ...]], Meta(
+        description="By case id, the call latencies in milliseconds of each evaluated case whose latencies are not "
+                    "just the one its cost.latency_ms says (a case with several trials, say).")] = {}
 
 
 class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
                 tag_field="schema", tag=RUN_SCHEMA):
     """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``.
 
-    ``evidence``: how the counts meet the manifest's evidence requirement (only when one is set);
-    ``comparisons``: the run against each baseline run of its session, case by case (docs/statistics.md);
-    ``budget``: the manifest's budget the run was held to, and ``over_budget`` each limit it broke with its
-    figure (both omitted when there is none);
-    the trust fields (docs/trust.md): ``experiment_path`` is the experiment directory relative to
-    the records folder (where the candidate file is looked for when a record is checked), ``cases_sha256`` the
-    SHA-256 over the sorted ``case_sha256`` of its cases (the case set), ``signature`` an HMAC-SHA-256 over the
-    record without it, encoded by msgspec with keys sorted, written when ``LLMGATE_SIGNING_KEY`` is set;
-    ``comparison`` is this run against a stored run (``--llmgate-compare-to``); omitted when none was asked for."""
+    Its metrics, status and provenance; the evidence and comparisons (docs/statistics.md), costs and budget
+    (docs/costs.md) and the trust fields (docs/trust.md) are added keys, omitted when they do not apply."""
 
-    run_id: str
-    experiment: str
-    role: Role
-    started_at: str
-    finished_at: str
-    params: dict[str, str]
-    metrics: Metrics
-    suite_metrics: dict[str, Metrics]
-    tags: dict[str, str]
-    artifacts: tuple[Artifact, ...]
-    fingerprints: dict[str, str]
-    cases: tuple[CaseEntry, ...]
-    complete: bool
-    status: RunStatus
-    promotion: Promotion
-    frozen: bool
+    run_id: Annotated[str, Meta(
+        description="The run's id: UTC time to the microsecond, then 8 random hex digits "
+                    "(YYYYMMDDTHHMMSSffffffZ-<8 hex>), so ids sort by time.")]
+    experiment: Annotated[str, Meta(description="The experiment's name, from its manifest.")]
+    role: Annotated[Role, Meta(description="candidate (gates the session) or baseline (a reference).")]
+    started_at: Annotated[str, Meta(description="When the run started: UTC, ISO 8601, to the second.")]
+    finished_at: Annotated[str, Meta(description="When the run finished: UTC, ISO 8601, to the second.")]
+    params: Annotated[dict[str, str], Meta(
+        description="What the run was made with: template id and SHA-256, provider, policy, evidence and evaluator "
+                    "versions, one <suite>_sha per suite, evaluation_sha, code commit and gate version; an LLM "
+                    "candidate adds model, trials, record_mode and recordings_sha256.")]
+    metrics: Annotated[Metrics, Meta(description="Counts, rates and costs over every case of the run.")]
+    suite_metrics: Annotated[dict[str, Metrics], Meta(description="The same figures per suite, by suite name.")]
+    tags: Annotated[dict[str, str], Meta(
+        description="The manifest's handoff entries, plus raw_log_text_stored; an exporter may add more.")]
+    artifacts: Annotated[tuple[Artifact, ...], Meta(
+        description="The files the run depends on or produced, with their SHA-256: the candidate's file first, "
+                    "then the redacted report.")]
+    fingerprints: Annotated[dict[str, str], Meta(
+        description="The full SHA-256 fingerprint of each suite and of the whole evaluation (evaluation).")]
+    cases: Annotated[tuple[CaseEntry, ...], Meta(
+        description="One entry per case of the experiment; a part's record: per case it evaluated.")]
+    complete: Annotated[bool, Meta(
+        description="True only when every case ran exactly once for this candidate, with no error.")]
+    status: Annotated[RunStatus, Meta(
+        description="The verdict on the run, first match wins: INCOMPLETE_EVALUATION, REJECT_UNSAFE_SERVE, "
+                    "REJECT_UNNECESSARY_ABSTENTION, REJECT_OVER_BUDGET, INSUFFICIENT_EVIDENCE, "
+                    "ELIGIBLE_FOR_CANARY_REVIEW.")]
+    promotion: Annotated[Promotion, Meta(
+        description="The manifest's promotion block: what a promotion gives and requires.")]
+    frozen: Annotated[bool, Meta(description="Whether an llmgate.lock froze the experiment's suites.")]
     # -- evidence and paired comparison (issue 14) --
-    evidence: Evidence | None = None
-    comparisons: tuple[Comparison, ...] = ()
+    evidence: Annotated[Evidence | None, Meta(
+        description="How the counts meet the manifest's evidence requirement; only when one is set.")] = None
+    comparisons: Annotated[tuple[Comparison, ...], Meta(
+        description="This candidate against each baseline run of its session, case by case.")] = ()
     # -- costs (additive) --
-    budget: Budget | None = None
-    over_budget: tuple[str, ...] = ()
+    budget: Annotated[Budget | None, Meta(
+        description="The manifest's budget the run was held to; absent without one.")] = None
+    over_budget: Annotated[tuple[str, ...], Meta(
+        description="Each budget limit the run broke, with its figure and the limit.")] = ()
     # -- trust (issue 18) --
-    experiment_path: str | None = None
-    cases_sha256: str | None = None
-    signature: str | None = None
+    experiment_path: Annotated[str | None, Meta(
+        description="The experiment directory, relative to the records folder: where the candidate file is "
+                    "looked for when the record is checked.")] = None
+    cases_sha256: Annotated[str | None, Meta(
+        description="The case set's digest: SHA-256 over the sorted case_sha256 of its cases, one per "
+                    "line.")] = None
+    signature: Annotated[str | None, Meta(
+        description="hmac-sha256:<64 hex>, an HMAC-SHA-256 over the record without it (keys sorted), written "
+                    "when LLMGATE_SIGNING_KEY is set.")] = None
     # -- against a stored run (issue 16) --
-    comparison: StoredComparison | None = None
+    comparison: Annotated[StoredComparison | None, Meta(
+        description="This run against a stored run (--llmgate-compare-to); absent when none was asked "
+                    "for.")] = None
     # -- split over CI jobs (issue 17) --
-    part: Part | None = None  # this run is one part of a split run; its decision waits for ``llmgate merge``
-    merged_from: tuple[str, ...] = ()  # a merged run: the run ids of its parts
-    missing_cases: tuple[str, ...] = ()  # a merged run: the cases of the run that no part evaluated
+    part: Annotated[Part | None, Meta(
+        description="This run is one part of a split run; its decision waits for llmgate merge.")] = None
+    merged_from: Annotated[tuple[str, ...], Meta(description="A merged run: the run ids of its parts.")] = ()
+    missing_cases: Annotated[tuple[str, ...], Meta(
+        description="A merged run: the ids of the run's cases that no part evaluated.")] = ()
     # -- evaluators (issue 26) --
-    evaluator: JudgeStanding | None = None  # the manifest's evaluator, whether it may gate, the judge's calls
+    evaluator: Annotated[JudgeStanding | None, Meta(
+        description="The manifest's evaluator, whether it may gate, and its judge's calls.")] = None
 
     @property
     def unevaluated(self) -> int:
@@ -253,17 +312,20 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 class RedactedEval(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
                    tag_field="schema", tag=REDACTED_EVAL_SCHEMA):
-    """The redacted evaluation report of a run, ``DIR/reports/<run_id>-redacted-eval.json``: no inputs; ``role``
-    (absent before 0.2) lets a check of the record see a role changed by hand."""
+    """The redacted evaluation report of a run, ``DIR/reports/<run_id>-redacted-eval.json``: no inputs."""
 
-    run_id: str
-    experiment: str
-    template_id: str
-    evaluation_sha: str
-    metrics: Metrics
-    suite_metrics: dict[str, Metrics]
-    cases: tuple[CaseEntry, ...]
-    role: Role | None = None
+    run_id: Annotated[str, Meta(description="The run's id; its record is runs/<run_id>.json.")]
+    experiment: Annotated[str, Meta(description="The experiment's name.")]
+    template_id: Annotated[str, Meta(description="The candidate's template id.")]
+    evaluation_sha: Annotated[str, Meta(
+        description="The short form (16 hex) of the fingerprint over every suite, as in the record's params.")]
+    metrics: Annotated[Metrics, Meta(description="Counts, rates and costs over every case of the run.")]
+    suite_metrics: Annotated[dict[str, Metrics], Meta(description="The same figures per suite, by suite name.")]
+    cases: Annotated[tuple[CaseEntry, ...], Meta(
+        description="Each case's labels, prediction and outcome; its input only as a hash.")]
+    role: Annotated[Role | None, Meta(
+        description="The run's role (absent before 0.2), so that a check of the record sees a role changed by "
+                    "hand.")] = None
 
 
 def cases_digest(hashes: Iterable[str]) -> str:
