@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from .conftest import BASELINE, EVALUATION_SHA, FIX, FIX_B, THREE_RUNS
+from .conftest import BASELINE, EVALUATION_SHA, FIX, FIX_B, THREE_RUNS, MakeExperiment, case
 
 
 @pytest.mark.usefixtures("example")
@@ -45,3 +45,44 @@ def test_junit_xml_carries_template_suite_and_fingerprint(pytester: pytest.Pytes
     assert found[FIX_B] == {"llmgate_template_id": FIX_B, "llmgate_evaluation_sha": EVALUATION_SHA}
     assert found[f"hold_001[{FIX}]"] == {"llmgate_template_id": FIX, "llmgate_suite": "holdout",
                                          "llmgate_evaluation_sha": EVALUATION_SHA}
+    # every case item, passed, failed (FIX on hold_001) or xfailed (the baseline's broken guardrails), carries all three
+    for name, properties in found.items():
+        if "[" in name:
+            template = name.split("[", 1)[1].rstrip("]")
+            suite = "holdout" if name.startswith("hold_") else "regression"
+            assert properties == {"llmgate_template_id": template, "llmgate_suite": suite,
+                                  "llmgate_evaluation_sha": EVALUATION_SHA}, name
+
+
+ANSWERS_PY = """
+def answer(case, artifact):
+    if case["case_id"] == "c3":
+        raise RuntimeError("no answer today")
+    return "SERVE"
+"""
+TEARDOWN_FAILS = """
+def pytest_runtest_teardown(item):
+    if item.name.startswith("c2["):
+        raise RuntimeError("a teardown of the project's own fails")
+"""
+
+
+def test_junit_properties_are_on_a_case_whatever_its_outcome(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
+) -> None:
+    # c1 passes, c2 fails (served where it should abstain) and a conftest's teardown then errors (JUnit closes the
+    # failed call's testcase and opens one for the teardown), c3 is an error in setup (the candidate raised).
+    directory = make_experiment("exp", suites={"main": [case("c1", "log", "SERVE"), case("c2", "none", "ABSTAIN"),
+                                                        case("c3", "log", "SERVE")]},
+                                templates={"cand": {"provider": "python", "callable": "gate_answers:answer"}})
+    (directory / "gate_answers.py").write_text(ANSWERS_PY)
+    (pytester.path / "conftest.py").write_text(TEARDOWN_FAILS)
+    result = pytester.runpytest("exp", "--llmgate-candidate=cand", "--junitxml=junit.xml", *workers)
+    result.assert_outcomes(passed=1, failed=2, errors=2)  # c2's call and the run item; c2's teardown, c3's setup
+    testcases = [testcase for testcase in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
+                 if "[" in (testcase.get("name") or "")]
+    assert sorted(testcase.get("name") for testcase in testcases) == ["c1[cand]", "c2[cand]", "c2[cand]", "c3[cand]"]
+    for testcase in testcases:
+        properties = {p.get("name"): p.get("value") for p in testcase.iter("property")}
+        assert properties.keys() == {"llmgate_template_id", "llmgate_suite", "llmgate_evaluation_sha"}, testcase.get("name")
+        assert properties["llmgate_template_id"] == "cand" and properties["llmgate_suite"] == "main"

@@ -250,9 +250,10 @@ class CaseItem(pytest.Item):
     def attach_result(self, report: pytest.TestReport) -> None:
         """Put this item's result on the report that decides it, as plain data (it travels from xdist workers); the
         gate's listener takes it off the report on the controller (pytest keeps every report to the end). The JUnit
-        XML properties go on the teardown report only, the one JUnit reads them from (in the item's own
-        ``user_properties`` pytest copies them to each of its three reports: 100 bytes a case, benchmark (e))."""
-        if report.when == "teardown":
+        XML properties go only on the reports JUnit reads them from: the teardown report, and a failed call's (when
+        the teardown fails too, JUnit closes that one first). In the item's own ``user_properties`` pytest copies
+        them to each of its three reports: 100 bytes a case, benchmark (e)."""
+        if report.when == "teardown" or (report.when == "call" and report.failed):
             report.user_properties.extend(self.properties)
         if self._reported or self.result is None:
             return
