@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -139,7 +140,11 @@ class LLMServer:
         """Stop the server: from here on, nothing listens at its address (the next test gets a new one)."""
         if self.running:
             self._process.terminate()
-            self._process.wait(timeout=10)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
 
     def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         import urllib.request
@@ -174,18 +179,22 @@ class LLMServer:
 
 
 def start_llm_server(folder: Path) -> LLMServer:
-    import subprocess
     import sys
     import time
 
     port_file = folder / "port"
     port_file.unlink(missing_ok=True)
-    process = subprocess.Popen([sys.executable, str(Path(__file__).parent / "llm_server.py"), "--port-file", str(port_file)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen([sys.executable, str(Path(__file__).parent / "llm_server.py"), "--port-file", str(port_file),
+                                "--exit-with-parent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = LLMServer("", process)
     deadline = time.monotonic() + 20
-    while not (port_file.exists() and port_file.read_text()) and time.monotonic() < deadline:
+    while not (port_file.exists() and port_file.read_text()):
+        if time.monotonic() > deadline or not server.running:
+            server.stop()
+            raise RuntimeError("the test LLM server (tests/llm_server.py) did not start within 20 s")
         time.sleep(0.02)
-    return LLMServer(f"http://127.0.0.1:{port_file.read_text()}/v1", process)
+    server.url = f"http://127.0.0.1:{port_file.read_text()}/v1"
+    return server
 
 
 @pytest.fixture(scope="session")

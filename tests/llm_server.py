@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import re
 import socket
 import threading
@@ -302,11 +303,21 @@ def _anthropic_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     return found + [{"role": m.get("role"), "content": text(m.get("content", ""))} for m in body.get("messages", [])]
 
 
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:  # a process whose parent is gone is adopted by another
+        time.sleep(0.5)
+    os._exit(0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file", type=Path)
+    parser.add_argument("--exit-with-parent", action="store_true",
+                        help="end when the process that started it is gone (the tests' server outlives no test run)")
     args = parser.parse_args()
+    if args.exit_with_parent:
+        threading.Thread(target=_exit_with, args=(os.getppid(),), daemon=True).start()
     ThreadingHTTPServer.request_queue_size = 256  # 64 clients connecting at once (benchmark g) must not wait for SYN retries
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     server.daemon_threads = True

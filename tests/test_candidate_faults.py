@@ -218,6 +218,7 @@ def test_a_collection_error_exits_2_with_and_without_xdist(
     assert not (pytester.path / ".llmgate" / "runs").exists()
 
 
+@pytest.mark.slow
 def test_an_interrupt_in_the_write_phase_leaves_no_redacted_report_without_its_run_record(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:

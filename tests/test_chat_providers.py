@@ -143,14 +143,14 @@ def test_an_llm_candidate_gates_like_the_equivalent_evidence_policy(
 
 @pytest.mark.usefixtures("fixes")
 def test_replay_with_the_server_stopped_gives_the_same_verdict_and_names_the_recordings(
-    pytester: pytest.Pytester, chat: Chat, llm_server: LLMServer
+    pytester: pytest.Pytester, chat: Chat, llm_server: LLMServer, workers: tuple[str, ...]
 ) -> None:
     first = pytester.runpytest("exp", "--llmgate-record=new_episodes", "--llmgate-candidate=fix-b",
                                "--llmgate-out=first")
     first.assert_outcomes(passed=4 + 1)  # + the run item
     assert llm_server.requests == 4
     llm_server.stop()  # from here on nothing answers: a replay that called would fail
-    replay = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-out=replay", "-n", "2")
+    replay = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-out=replay", *workers)
     replay.assert_outcomes(passed=4 + 1)  # + the run item
     recorded = runs_by_template(pytester.path / "first")["fix-b"]
     again = runs_by_template(pytester.path / "replay")["fix-b"]
@@ -176,11 +176,11 @@ def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pyteste
 
 @pytest.mark.usefixtures("fixes")
 def test_repeated_trials_keep_each_route_and_any_unsafe_trial_counts(
-    pytester: pytest.Pytester, llm_server: LLMServer
+    pytester: pytest.Pytester, llm_server: LLMServer, workers: tuple[str, ...]
 ) -> None:
     llm_server.control("alternate")
     result = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-record=new_episodes",
-                                "--llmgate-trials=3")
+                                "--llmgate-trials=3", *workers)
     assert llm_server.requests == 12
     run = runs_by_template(pytester.path / ".llmgate")["fix-b"]
     check_json(run, "run")
@@ -231,6 +231,7 @@ def test_retries_absorb_a_passing_fault(
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
     result.assert_outcomes(passed=1 + 1)  # + the run item
     assert llm_server.requests == 2  # the first try and its retry
+    assert runs_by_template(pytester.path / ".llmgate")["llm"]["metrics"]["cost"]["rate_limited"] == 1
 
 
 @pytest.mark.parametrize(("mode", "delay", "reason", "requests"), [
@@ -354,12 +355,12 @@ def test_the_default_transport_goes_through_a_proxy_named_in_the_environment(
 def test_calls_run_concurrently_and_selection_still_works(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
     # The server counts the requests it is answering at one time: with a slow endpoint, four cases and
     # --llmgate-concurrency=4, all four are in flight together; with 1, never more than one.
-    llm_server.control("slow", delay=0.2, reset=True)
+    llm_server.control("slow", delay=0.1, reset=True)
     serial = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-record=all",
                                 "--llmgate-concurrency=1", "--llmgate-out=serial")
     serial.assert_outcomes(passed=4 + 1)  # + the run item
     assert llm_server.max_in_flight == 1
-    llm_server.control("slow", delay=0.2, reset=True)
+    llm_server.control("slow", delay=0.5, reset=True)  # time enough for all four to be in flight together
     result = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-record=all",
                                 "--llmgate-concurrency=4")
     result.assert_outcomes(passed=4 + 1)  # + the run item
@@ -377,7 +378,8 @@ def test_calls_run_concurrently_and_selection_still_works(pytester: pytest.Pytes
      "unknown key 'seed' (allowed: template_id, provider, description, case_timeout, model, *)"),
     ("anthropic", {"temperature": 1.5}, "temperature", "temperature: 1.5 is greater than the maximum of 1"),
     ("anthropic", {"max_tokens": 0}, "max_tokens", "max_tokens: 0 is less than the minimum of 1"),
-], indirect=["chat"])
+], indirect=["chat"], ids=["openai-unknown-key", "openai-temperature", "anthropic-unknown-key",
+                             "anthropic-temperature", "anthropic-max-tokens"])
 def test_its_settings_are_checked_naming_the_line(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, extra: dict[str, Any], key: str,
     message: str,

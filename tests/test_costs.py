@@ -79,6 +79,7 @@ def expected_tokens(provider: str, usage: dict[str, Any]) -> dict[str, int | Non
 
 
 # -- end to end against the loopback servers -------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", ["openai_chat", "anthropic_messages"])
 def test_tokens_and_latency_are_the_server_s_and_the_clock_s_and_replay_gives_the_same(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer, provider: str

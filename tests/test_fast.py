@@ -52,6 +52,7 @@ def modules_after(pytester: pytest.Pytester, *args: str, passed: int = 1) -> set
     return set(json.loads((Path(pytester.path) / "mods.json").read_text()))
 
 
+@pytest.mark.slow
 def test_a_bare_pytest_session_does_not_load_the_gate(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(PROBE_CONFTEST)
     pytester.makepyfile(test_one="def test_one():\n    assert True\n")

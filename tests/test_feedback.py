@@ -179,6 +179,7 @@ def test_an_incomplete_run_shows_errors_and_not_run_columns(
     ])
 
 
+@pytest.mark.slow
 def test_an_interrupted_session_leaves_no_verdict_in_the_report(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:

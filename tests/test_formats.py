@@ -281,3 +281,14 @@ def test_golden_recording_line_and_xdist_result(tmp_path: Path) -> None:
     result = CaseResult(experiment_dir="/x", template_id="t", role=Role.CANDIDATE, case_id="c1",
                         predicted_route=Route.SERVE, outcome=Outcome.PASS, calls=(usage,))
     check_golden("result.msgpack.hex", result.to_payload().hex() + "\n")
+
+
+def test_a_deltas_figures_are_the_runs_figures() -> None:
+    """MetricDelta's required fields are the gating figures of Metrics, its optional ones figures of
+    Metrics.cost: metric_delta reads each from there by name."""
+    from pytest_llmgate.model.costs import CostMetrics
+    from pytest_llmgate.records.diff import COST_FIGURES, GATING_FIGURES
+    from pytest_llmgate.records.run import Metrics
+
+    assert GATING_FIGURES and set(GATING_FIGURES) <= set(Metrics.__struct_fields__)
+    assert COST_FIGURES and set(COST_FIGURES) <= set(CostMetrics.__struct_fields__)

@@ -77,6 +77,7 @@ def test_an_anchor_without_an_alias_is_harmless(tmp_path: Path) -> None:
     assert load_yaml(path, SuiteError).data == {"a": 1, "b": [2]}
 
 
+@pytest.mark.slow
 def test_an_alias_bomb_suite_stops_the_session_and_the_fingerprint_command(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:

@@ -111,6 +111,7 @@ def pytest_sessionfinish(session):
 '''
 
 
+@pytest.mark.slow
 def test_two_sessions_writing_at_once_keep_every_run_file(pytester: pytest.Pytester, example: Path) -> None:
     pytester.makeconftest(BARRIER)
     barrier = pytester.mkdir("barrier")

@@ -68,6 +68,7 @@ def route(case, artifact):
 '''
 
 
+@pytest.mark.slow
 def test_after_a_kill_no_previous_verdict_is_left(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:

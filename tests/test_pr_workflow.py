@@ -45,6 +45,7 @@ def _step(checkout: Path, mode: str, env: dict[str, str]) -> subprocess.Complete
                           timeout=300)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_the_workflow_steps_post_one_comment_naming_what_broke(tmp_path: Path) -> None:
     origin = tmp_path / "origin"

@@ -69,6 +69,7 @@ SPLIT = [["--splits", "4", "--group", str(i)] for i in range(1, 5)]
 SHARD = [["--num-shards", "4", "--shard-id", str(i)] for i in range(4)]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("example")
 @pytest.mark.parametrize("splits", [SPLIT, SHARD], ids=["pytest-split", "pytest-shard"])
 def test_example_parts_merge_to_the_single_session(pytester: pytest.Pytester, splits: list[list[str]],
@@ -133,7 +134,8 @@ def single_session(tmp_path_factory: pytest.TempPathFactory) -> SingleSession:
     return session
 
 
-@pytest.mark.parametrize("count", [300, pytest.param(10_000, marks=pytest.mark.slow)])
+@pytest.mark.slow
+@pytest.mark.parametrize("count", [300, 10_000])
 @pytest.mark.parametrize("splits", [SPLIT, SHARD], ids=["pytest-split", "pytest-shard"])
 def test_generated_experiment_parts_under_xdist_merge_exactly(
     pytester: pytest.Pytester, single_session: SingleSession, splits: list[list[str]], count: int,

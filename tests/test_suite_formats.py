@@ -51,6 +51,7 @@ def test_a_bad_jsonl_line_is_an_error_naming_its_line(tmp_path: Path, lines: lis
     assert f"bad.suite.jsonl{message}" in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_jsonl_experiment_runs_end_to_end(pytester: pytest.Pytester) -> None:
     directory = pytester.mkdir("exp")
     write_yaml(directory / "llmgate.yaml", {"experiment": "exp", "policy_id": "p", "evidence_version": "e",

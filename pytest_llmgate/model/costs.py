@@ -27,19 +27,19 @@ PRICE_PROVIDERS = {"openai_chat": "openai", "anthropic_messages": "anthropic"}
 
 
 class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False, omit_defaults=True):
-    """One call: the tokens the endpoint reported (None: not reported), its latency, and the 429s absorbed.
+    """One call: the tokens the endpoint reported (None, absent when written: not reported), its latency, and the 429s absorbed.
 
     ``input_tokens`` counts every input token and ``output_tokens`` every output token; the other token counts
     are parts of them (docs/costs.md says where each comes from)."""
 
     input_tokens: Annotated[int | None, msgspec.Meta(
-        description="Every input token of the call, cached ones included; null: not reported.")] = None
+        description="Every input token of the call, cached ones included; absent: not reported.")] = None
     output_tokens: Annotated[int | None, msgspec.Meta(
-        description="Every output token of the call, reasoning ones included; null: not reported.")] = None
+        description="Every output token of the call, reasoning ones included; absent: not reported.")] = None
     cached_tokens: Annotated[int | None, msgspec.Meta(
-        description="Of the input tokens, those read from the prompt cache; null: not reported.")] = None
+        description="Of the input tokens, those read from the prompt cache; absent: not reported.")] = None
     reasoning_tokens: Annotated[int | None, msgspec.Meta(
-        description="Of the output tokens, the reasoning ones; null: not reported.")] = None
+        description="Of the output tokens, the reasoning ones; absent: not reported.")] = None
     latency_ms: Annotated[float | None, msgspec.Meta(
         description="Milliseconds from the start of the request's last attempt (after any 429) to the decoded "
                     "reply (an in-process candidate: the time it took); null: unknown (a recording made before "
@@ -47,13 +47,13 @@ class Usage(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tru
     rate_limited: Annotated[int, msgspec.Meta(
         description="HTTP 429 responses the call absorbed by retrying (not kept in a recording).")] = 0
     cache_write_tokens: Annotated[int | None, msgspec.Meta(
-        description="Of the input tokens, those written to the prompt cache; null: not reported.")] = None
+        description="Of the input tokens, those written to the prompt cache; absent: not reported.")] = None
     cache_write_1h_tokens: Annotated[int | None, msgspec.Meta(
-        description="Of the cache writes, those with a one-hour lifetime; null: not reported.")] = None
+        description="Of the cache writes, those with a one-hour lifetime; absent: not reported.")] = None
     input_audio_tokens: Annotated[int | None, msgspec.Meta(
-        description="Of the input tokens, the audio ones; null: not reported.")] = None
+        description="Of the input tokens, the audio ones; absent: not reported.")] = None
     output_audio_tokens: Annotated[int | None, msgspec.Meta(
-        description="Of the output tokens, the audio ones; null: not reported.")] = None
+        description="Of the output tokens, the audio ones; absent: not reported.")] = None
     usage_missing: Annotated[int, msgspec.Meta(
         description="1 when an LLM endpoint answered without a usable input or output token count.")] = 0
 
@@ -146,10 +146,11 @@ class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 
 class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
-    """Tokens, money and latency over a set of cases (the cases that ran); None where nothing reported it.
+    """Tokens, money and latency over a set of cases (those whose calls were measured: an errored case may have
+    none); None where nothing reported it.
 
-    Latency percentiles are over calls (nearest rank); ``*_per_case`` figures are means over the cases that
-    ran (docs/costs.md)."""
+    Latency percentiles are over calls (nearest rank); ``*_per_case`` figures are means over the cases whose calls
+    were measured (docs/costs.md)."""
 
     calls: Annotated[int, msgspec.Meta(description="Calls measured.")]
     input_tokens: Annotated[int | None, msgspec.Meta(
@@ -164,9 +165,10 @@ class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         description="What the cases cost, in USD; null when any case with tokens has an unknown price, or "
                     "none reported tokens.")]
     cost_per_case_usd: Annotated[float | None, msgspec.Meta(
-        description="USD per case, the mean over the cases that ran; null when cost_usd is.")]
+        description="USD per case, the mean over the cases whose calls were measured; null when cost_usd is.")]
     output_tokens_per_case: Annotated[float | None, msgspec.Meta(
-        description="Output tokens per case, the mean over the cases that ran; null: never reported.")]
+        description="Output tokens per case, the mean over the cases whose calls were measured; null: never "
+                    "reported.")]
     latency_p50_ms: Annotated[float | None, msgspec.Meta(
         description="Median call latency, in milliseconds (nearest rank, over calls); null: none known.")]
     latency_p95_ms: Annotated[float | None, msgspec.Meta(

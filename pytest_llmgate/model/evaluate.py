@@ -72,8 +72,8 @@ class CaseResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=
     outcome: Annotated[Outcome, Meta(
         description="The case's outcome; with several trials, a guardrail broken by any trial.")]
     error: Annotated[str | None, Meta(
-        description="Why the case errored: the exception's type name, with a provider's one-line "
-                    "message.")] = None
+        description="Why the case errored: the exception's type name, then ': ' and its one-line reason where "
+                    "it has a safe one.")] = None
     trial_routes: Annotated[tuple[Route, ...], Meta(
         description="Every trial's route, with several trials; empty with one.")] = ()
     calls: Annotated[tuple[Usage, ...], Meta(

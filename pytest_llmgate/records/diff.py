@@ -38,7 +38,7 @@ class CaseDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 class MetricDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """This run's metrics minus the stored run's, over one suite or every case; money, tokens and latency
-    (``cost_usd`` over the cases that ran, call latency percentiles) only where both runs have the figure
+    (``cost_usd`` over the cases whose calls were measured, call latency percentiles) only where both runs have the figure
     (absent: unknown on a side, or a candidate that made no call)."""
 
     unsafe_claim_served: Annotated[int, Meta(description="Change in the cases that served unsafely.")]
@@ -49,7 +49,7 @@ class MetricDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     error_count: Annotated[int, Meta(description="Change in the cases that errored.")]
     not_run_count: Annotated[int, Meta(description="Change in the cases that did not run.")]
     cost_usd: Annotated[float | None, Meta(
-        description="Change in the cost in USD over the cases that ran; absent unless both runs have it.")] = None
+        description="Change in the cost in USD; absent unless both runs have it.")] = None
     input_tokens: Annotated[int | None, Meta(
         description="Change in the input tokens; absent unless both runs have them.")] = None
     output_tokens: Annotated[int | None, Meta(

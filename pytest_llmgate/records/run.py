@@ -44,8 +44,8 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     input_sha256: Annotated[str | None, Meta(
         description="SHA-256 of the case's input; the input itself is never written.")] = None
     error: Annotated[str | None, Meta(
-        description="Why the case errored: the exception's type name; for a ProviderError, its one-line message "
-                    "(no input, no secret).")] = None
+        description="Why the case errored: the exception's type name, then ': ' and its one-line reason where it "
+                    "has a safe one (a provider's message; no input, no secret).")] = None
     trial_routes: Annotated[tuple[Route, ...], Meta(description="Every trial's route, in trial order.")] = ()
     agreement: Annotated[float | None, Meta(
         description="Share of the trials that gave the most common route (6 decimals).")] = None
@@ -127,7 +127,7 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
         description="Its one-sided upper Clopper-Pearson bound at confidence (12 significant digits).")] = None
     # -- costs (additive) --
     cost: Annotated[CostMetrics | None, Meta(
-        description="Tokens, money and latency over the cases that ran; absent when no call was measured "
+        description="Tokens, money and latency over the cases whose calls were measured; absent when none was "
                     "(docs/costs.md).")] = None
     # -- the case as the unit of evidence (issue 24) --
     judged_count: Annotated[int | None, Meta(
@@ -256,7 +256,8 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     status: Annotated[RunStatus, Meta(
         description="The verdict on the run, first match wins: INCOMPLETE_EVALUATION, REJECT_UNSAFE_SERVE, "
                     "REJECT_UNNECESSARY_ABSTENTION, REJECT_OVER_BUDGET, INSUFFICIENT_EVIDENCE, "
-                    "ELIGIBLE_FOR_CANARY_REVIEW.")]
+                    "ELIGIBLE_FOR_CANARY_REVIEW; an eligible run judged by a judge that may not gate (uncalibrated, "
+                    "stale, below its requirement) is INSUFFICIENT_EVIDENCE.")]
     promotion: Annotated[Promotion, Meta(
         description="The manifest's promotion block: what a promotion gives and requires.")]
     frozen: Annotated[bool, Meta(description="Whether an llmgate.lock froze the experiment's suites.")]
