@@ -114,33 +114,45 @@ def usd_change(value: float) -> str:
     return ("-" if value < 0 else "+") + usd(abs(value))
 
 
+#: The figures a case's cost and a run's cost figures share: the same keys, the same meaning, summed over calls.
+InputTokens = Annotated[int | None, msgspec.Meta(
+    description="Input tokens summed, cached ones included; null: never reported.")]
+OutputTokens = Annotated[int | None, msgspec.Meta(
+    description="Output tokens summed, reasoning ones included; null: never reported.")]
+CachedTokens = Annotated[int | None, msgspec.Meta(
+    description="Input tokens read from the prompt cache, summed; null: never reported.")]
+ReasoningTokens = Annotated[int | None, msgspec.Meta(
+    description="Reasoning tokens among the output tokens, summed; null: never reported.")]
+RateLimited = Annotated[int, msgspec.Meta(description="HTTP 429 responses the calls absorbed by retrying.")]
+CacheWriteTokens = Annotated[int | None, msgspec.Meta(
+    description="Input tokens written to the prompt cache, summed; absent: never reported.")]
+CacheWrite1hTokens = Annotated[int | None, msgspec.Meta(
+    description="Of the cache writes, those with a one-hour lifetime, summed; absent: never reported.")]
+InputAudioTokens = Annotated[int | None, msgspec.Meta(
+    description="Audio tokens among the input tokens, summed; absent: never reported.")]
+OutputAudioTokens = Annotated[int | None, msgspec.Meta(
+    description="Audio tokens among the output tokens, summed; absent: never reported.")]
+
+
 class CaseCost(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False, omit_defaults=True):
     """What one case cost, over its calls (one per trial): tokens summed (each token class the endpoint reported),
     money, the slowest call's latency and the 429s absorbed."""
 
     calls: Annotated[int, msgspec.Meta(description="Calls measured: one per trial.")]
-    input_tokens: Annotated[int | None, msgspec.Meta(
-        description="Input tokens summed over the calls, cached ones included; null: never reported.")]
-    output_tokens: Annotated[int | None, msgspec.Meta(
-        description="Output tokens summed over the calls, reasoning ones included; null: never reported.")]
-    cached_tokens: Annotated[int | None, msgspec.Meta(
-        description="Input tokens read from the prompt cache, summed; null: never reported.")]
-    reasoning_tokens: Annotated[int | None, msgspec.Meta(
-        description="Reasoning tokens among the output tokens, summed; null: never reported.")]
+    input_tokens: InputTokens
+    output_tokens: OutputTokens
+    cached_tokens: CachedTokens
+    reasoning_tokens: ReasoningTokens
     cost_usd: Annotated[float | None, msgspec.Meta(
         description="What the calls cost, in USD; null: the model's price is unknown, or no tokens were "
                     "reported.")]
     latency_ms: Annotated[float | None, msgspec.Meta(
         description="The slowest call's latency, in milliseconds; null: unknown.")]
-    rate_limited: Annotated[int, msgspec.Meta(description="HTTP 429 responses the calls absorbed by retrying.")]
-    cache_write_tokens: Annotated[int | None, msgspec.Meta(
-        description="Input tokens written to the prompt cache, summed; absent: never reported.")] = None
-    cache_write_1h_tokens: Annotated[int | None, msgspec.Meta(
-        description="Of the cache writes, those with a one-hour lifetime, summed; absent: never reported.")] = None
-    input_audio_tokens: Annotated[int | None, msgspec.Meta(
-        description="Audio tokens among the input tokens, summed; absent: never reported.")] = None
-    output_audio_tokens: Annotated[int | None, msgspec.Meta(
-        description="Audio tokens among the output tokens, summed; absent: never reported.")] = None
+    rate_limited: RateLimited
+    cache_write_tokens: CacheWriteTokens = None
+    cache_write_1h_tokens: CacheWrite1hTokens = None
+    input_audio_tokens: InputAudioTokens = None
+    output_audio_tokens: OutputAudioTokens = None
     usage_missing: Annotated[int, msgspec.Meta(
         description="Calls whose endpoint answered without a usable input or output token count.")] = 0
 
@@ -153,14 +165,10 @@ class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     were measured (docs/costs.md)."""
 
     calls: Annotated[int, msgspec.Meta(description="Calls measured.")]
-    input_tokens: Annotated[int | None, msgspec.Meta(
-        description="Input tokens summed, cached ones included; null: never reported.")]
-    output_tokens: Annotated[int | None, msgspec.Meta(
-        description="Output tokens summed, reasoning ones included; null: never reported.")]
-    cached_tokens: Annotated[int | None, msgspec.Meta(
-        description="Input tokens read from the prompt cache, summed; null: never reported.")]
-    reasoning_tokens: Annotated[int | None, msgspec.Meta(
-        description="Reasoning tokens among the output tokens, summed; null: never reported.")]
+    input_tokens: InputTokens
+    output_tokens: OutputTokens
+    cached_tokens: CachedTokens
+    reasoning_tokens: ReasoningTokens
     cost_usd: Annotated[float | None, msgspec.Meta(
         description="What the cases cost, in USD; null when any case with tokens has an unknown price, or "
                     "none reported tokens.")]
@@ -176,15 +184,11 @@ class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
                     "known.")]
     latency_max_ms: Annotated[float | None, msgspec.Meta(
         description="The slowest call's latency, in milliseconds; null: none known.")]
-    rate_limited: Annotated[int, msgspec.Meta(description="HTTP 429 responses the calls absorbed by retrying.")]
-    cache_write_tokens: Annotated[int | None, msgspec.Meta(
-        description="Input tokens written to the prompt cache, summed; absent: never reported.")] = None
-    cache_write_1h_tokens: Annotated[int | None, msgspec.Meta(
-        description="Of the cache writes, those with a one-hour lifetime, summed; absent: never reported.")] = None
-    input_audio_tokens: Annotated[int | None, msgspec.Meta(
-        description="Audio tokens among the input tokens, summed; absent: never reported.")] = None
-    output_audio_tokens: Annotated[int | None, msgspec.Meta(
-        description="Audio tokens among the output tokens, summed; absent: never reported.")] = None
+    rate_limited: RateLimited
+    cache_write_tokens: CacheWriteTokens = None
+    cache_write_1h_tokens: CacheWrite1hTokens = None
+    input_audio_tokens: InputAudioTokens = None
+    output_audio_tokens: OutputAudioTokens = None
     calls_without_usage: Annotated[int, msgspec.Meta(
         description="Calls whose endpoint answered without usable usage; a cost or token budget blocks on them "
                     "unless its unknown_figures is allow.")] = 0

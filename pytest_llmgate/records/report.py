@@ -9,10 +9,17 @@ import msgspec
 from msgspec import Meta
 
 from pytest_llmgate.model.decision import ComparabilityIssue, Decision, Verdict
-from pytest_llmgate.model.evidence import Comparison, Evidence
 from pytest_llmgate.model.vocab import REPORT_SCHEMA, DecisionStatus, Role, RunStatus
 from pytest_llmgate.records.diff import StoredComparison
-from pytest_llmgate.records.run import Metrics, RunRecord
+from pytest_llmgate.records.run import (
+    Comparisons,
+    Complete,
+    EvidenceBlock,
+    Metrics,
+    OverBudget,
+    RunRecord,
+    RunRole,
+)
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -22,19 +29,15 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
     run_id: Annotated[str, Meta(description="The run's id; its record is runs/<run_id>.json.")]
     template_id: Annotated[str, Meta(description="The candidate's template id.")]
-    role: Annotated[Role, Meta(description="candidate (gates the session) or baseline (a reference).")]
+    role: RunRole
     status: Annotated[RunStatus, Meta(description="The verdict on the run, as in its record.")]
-    complete: Annotated[bool, Meta(
-        description="True only when every case ran exactly once for this candidate, with no error.")]
+    complete: Complete
     metrics: Annotated[Metrics, Meta(description="Counts, rates and costs over every case of the run.")]
     # -- evidence and paired comparison (issue 14) --
-    evidence: Annotated[Evidence | None, Meta(
-        description="How the counts meet the manifest's evidence requirement; only when one is set.")] = None
-    comparisons: Annotated[tuple[Comparison, ...], Meta(
-        description="This candidate against each baseline run of its session, case by case.")] = ()
+    evidence: EvidenceBlock = None
+    comparisons: Comparisons = ()
     # -- costs (additive) --
-    over_budget: Annotated[tuple[str, ...], Meta(
-        description="Each budget limit the run broke, with its figure and the limit.")] = ()
+    over_budget: OverBudget = ()
     # -- against a stored run (issue 16) --
     comparison: Annotated[StoredComparison | None, Meta(
         description="This run against a stored run (--llmgate-compare-to), counts only, without the per-case "

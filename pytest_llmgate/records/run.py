@@ -222,6 +222,18 @@ class Part(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True
                     "just the one its cost.latency_ms says (a case with several trials, say).")] = {}
 
 
+#: Fields a run record and the report's summary of it share: the same keys, the same meaning.
+RunRole = Annotated[Role, Meta(description="candidate (gates the session) or baseline (a reference).")]
+Complete = Annotated[bool, Meta(
+    description="True only when every case ran exactly once for this candidate, with no error.")]
+EvidenceBlock = Annotated[Evidence | None, Meta(
+    description="How the counts meet the manifest's evidence requirement; only when one is set.")]
+Comparisons = Annotated[tuple[Comparison, ...], Meta(
+    description="This candidate against each baseline run of its session, case by case.")]
+OverBudget = Annotated[tuple[str, ...], Meta(
+    description="Each budget limit the run broke, with its figure and the limit.")]
+
+
 class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True,
                 tag_field="schema", tag=RUN_SCHEMA):
     """Everything needed to audit one run without rerunning it (SPEC §5.1): ``DIR/runs/<run_id>.json``.
@@ -233,7 +245,7 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         description="The run's id: UTC time to the microsecond, then 8 random hex digits "
                     "(YYYYMMDDTHHMMSSffffffZ-<8 hex>), so ids sort by time.")]
     experiment: Annotated[str, Meta(description="The experiment's name, from its manifest.")]
-    role: Annotated[Role, Meta(description="candidate (gates the session) or baseline (a reference).")]
+    role: RunRole
     started_at: Annotated[str, Meta(description="When the run started: UTC, ISO 8601, to the second.")]
     finished_at: Annotated[str, Meta(description="When the run finished: UTC, ISO 8601, to the second.")]
     params: Annotated[dict[str, str], Meta(
@@ -251,8 +263,7 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         description="The full SHA-256 fingerprint of each suite and of the whole evaluation (evaluation).")]
     cases: Annotated[tuple[CaseEntry, ...], Meta(
         description="One entry per case of the experiment; a part's record: per case it evaluated.")]
-    complete: Annotated[bool, Meta(
-        description="True only when every case ran exactly once for this candidate, with no error.")]
+    complete: Complete
     status: Annotated[RunStatus, Meta(
         description="The verdict on the run, first match wins: INCOMPLETE_EVALUATION, REJECT_UNSAFE_SERVE, "
                     "REJECT_UNNECESSARY_ABSTENTION, REJECT_OVER_BUDGET, INSUFFICIENT_EVIDENCE, "
@@ -262,15 +273,12 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         description="The manifest's promotion block: what a promotion gives and requires.")]
     frozen: Annotated[bool, Meta(description="Whether an llmgate.lock froze the experiment's suites.")]
     # -- evidence and paired comparison (issue 14) --
-    evidence: Annotated[Evidence | None, Meta(
-        description="How the counts meet the manifest's evidence requirement; only when one is set.")] = None
-    comparisons: Annotated[tuple[Comparison, ...], Meta(
-        description="This candidate against each baseline run of its session, case by case.")] = ()
+    evidence: EvidenceBlock = None
+    comparisons: Comparisons = ()
     # -- costs (additive) --
     budget: Annotated[Budget | None, Meta(
         description="The manifest's budget the run was held to; absent without one.")] = None
-    over_budget: Annotated[tuple[str, ...], Meta(
-        description="Each budget limit the run broke, with its figure and the limit.")] = ()
+    over_budget: OverBudget = ()
     # -- trust (issue 18) --
     experiment_path: Annotated[str | None, Meta(
         description="The experiment directory, relative to the records folder: where the candidate file is "
