@@ -192,7 +192,9 @@ class Handler(BaseHTTPRequestHandler):
         if mode == "alternate":  # the same request gets SERVE and ABSTAIN in turn
             key = json.dumps(messages, sort_keys=True)
             with STATE.lock:
-                count = STATE.answers[key] = STATE.answers.get(key, 0) + 1
+                count = STATE.answers.get(key, 0) + 1
+                if generation == STATE.generation:  # a request from before the last reset counts nowhere
+                    STATE.answers[key] = count
             route = "SERVE" if count % 2 else "ABSTAIN"
         content = "I cannot tell." if mode == "unreadable" else reply_text(messages, route)
         words = sum(len(m.get("content", "").split()) for m in messages)
