@@ -38,8 +38,8 @@ class CaseDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
 
 class MetricDelta(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """This run's metrics minus the stored run's, over one suite or every case; money, tokens and latency
-    (``cost_usd`` over the cases whose calls were measured, call latency percentiles) only where both runs have the figure
-    (absent: unknown on a side, or a candidate that made no call)."""
+    (``cost_usd`` over the cases whose calls were measured, call latency percentiles) only where both runs have
+    the figure (absent: unknown on a side, or a candidate that made no call)."""
 
     unsafe_claim_served: Annotated[int, Meta(description="Change in the cases that served unsafely.")]
     unnecessary_abstention: Annotated[int, Meta(
