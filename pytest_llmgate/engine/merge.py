@@ -1,9 +1,9 @@
 """``llmgate merge``: the parts of a split run (one per CI job) combined into the run one session would have made.
 
-A part is a run record with a ``part`` block (``_record.Part``). The per-case entries are the unit merged: each
+A part is a run record with a ``part`` block (``records.run.Part``). The per-case entries are the unit merged: each
 case is taken from the part that evaluated it, and the merged record's figures, status, evidence, comparisons
-and the decision come from the same code as a session's (``_record.aggregates``, ``_decision.decide``,
-``_report.experiment_report``).
+and the decision come from the same code as a session's (``records.run.aggregates``, ``model.decision.decide``,
+``records.report.experiment_report``).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ class Merged:
 
 
 def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[list[RunRecord], list[SessionReport]]:
-    """Every part record of the records folders, each checked as it is read (``_audit.part_problems``), and
+    """Every part record of the records folders, each checked as it is read (``io.audit.part_problems``), and
     their session reports (for the order of the runs). Parts are decoded one at a time straight into records, and
     the parts of one run share one list of its case ids, so memory holds each evaluated case about once."""
     parts: list[RunRecord] = []

@@ -21,8 +21,8 @@ from pytest_llmgate.records.run import RunRecord
 
 
 class Exporter(Protocol):
-    """What a session's exporter implements (``_mlflow.MlflowExporter``, ``_wandb.WandbExporter``): the record
-    hooks of ``_hookspecs``, called here with no pytest config."""
+    """What a session's exporter implements (``exporters.mlflow.MlflowExporter``,
+    ``exporters.wandb.WandbExporter``): the record hooks of ``plugin.hookspecs``, called here with no pytest config."""
 
     def pytest_llmgate_run_record(self, config: Any, record: dict[str, Any], files: Mapping[str, Path]) -> None: ...
 

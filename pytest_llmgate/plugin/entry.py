@@ -1,15 +1,15 @@
 """The pytest plugin ``llmgate``: thin hooks. A session that gates nothing pays for nothing.
 
 This module imports only pytest and the option table. The gate itself (experiments, providers, records:
-``_gate_plugin``) is loaded when a session asks for it: an llmgate option or ini key selects a run or a freeze,
-or the paths pytest collects hold an experiment (``llmgate.yaml``) or a suite file.
+``plugin.wiring``) is loaded when a session asks for it: an llmgate option or ini key selects a run or a freeze,
+or pytest collects an experiment directory (``llmgate.yaml``) or a suite file.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,10 +65,26 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     return wiring.header_lines() if wiring is not None else []
 
 
+class ExperimentDir(pytest.Dir):  # type: ignore[misc]  # Dir is final for typing; only collect() is extended
+    """A directory holding ``llmgate.yaml``: yields its suites and run items first, then whatever else pytest
+    finds there, collected exactly as pytest would (conftest files, Python tests, sub-directories).
+
+    pytest makes a node for every entry of a directory it walks through, selected or not (``pytest
+    test_one.py`` makes one for an experiment beside it): the gate is loaded when this node is collected, not
+    when it is made."""
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        nodes, listed = _activate(self.config).experiment_nodes(self)
+        yield from nodes
+        for node in super().collect():
+            if node.path.resolve() not in listed:
+                yield node
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if (path / MANIFEST_NAME).is_file():
-        return _activate(parent.config).experiment_dir(path, parent)
+        return ExperimentDir.from_parent(parent, path=path)
     return None
 
 

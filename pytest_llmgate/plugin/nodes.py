@@ -32,38 +32,29 @@ def gate_of(config: pytest.Config) -> GateSession:
     return config.stash[GATE_KEY]
 
 
-class ExperimentDir(pytest.Dir):  # type: ignore[misc]  # Dir is final for typing; only collect() is extended
-    """A directory holding ``llmgate.yaml``: yields its suites first, then whatever else pytest finds there.
-
-    It extends ``pytest.Dir`` (rather than re-implementing ``pytest.Directory``) so that conftest files,
-    Python tests and sub-directories in an experiment directory are collected exactly as pytest would.
-    """
-
-    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
-        gate = gate_of(self.config)
-        try:
-            experiment = gate.load(self.path)
-            gate.frozen(experiment)  # a lock that no longer matches stops the experiment here
-            gate.collected.add(experiment.directory)
-            plans = gate.plans(experiment)
-            providers = {plan.template_id: gate.provider(experiment, plan.template_id) for plan in plans}
-        except LlmgateError as exc:
-            raise self.CollectError(exc.message()) from None
-        listed = experiment.suite_paths()
-        for suite in experiment.suites:
-            path = self.path / suite.path.relative_to(experiment.directory)
-            yield SuiteCollector.from_parent(
-                self, path=path, suite=suite, experiment=experiment, plans=plans, providers=providers
-            )
-        manifest = f"{self.nodeid}/{MANIFEST_NAME}" if self.nodeid else MANIFEST_NAME
-        for plan in plans:
-            if plan.role is Role.CANDIDATE:
-                yield RunItem.from_parent(self, name=plan.template_id, nodeid=f"{manifest}::{plan.template_id}",
-                                          path=self.path / MANIFEST_NAME, template_id=plan.template_id,
-                                          experiment_dir=str(experiment.directory))
-        for node in super().collect():
-            if node.path.resolve() not in listed:
-                yield node
+def experiment_nodes(directory: pytest.Dir) -> tuple[list[pytest.Item | pytest.Collector], frozenset[Path]]:
+    """What an experiment directory holds for pytest: a collector per suite, then a run item per selected
+    candidate; and the suite files the manifest lists (the rest of the directory is collected as pytest would)."""
+    gate = gate_of(directory.config)
+    try:
+        experiment = gate.load(directory.path)
+        gate.frozen(experiment)  # a lock that no longer matches stops the experiment here
+        gate.collected.add(experiment.directory)
+        plans = gate.plans(experiment)
+        providers = {plan.template_id: gate.provider(experiment, plan.template_id) for plan in plans}
+    except LlmgateError as exc:
+        raise directory.CollectError(exc.message()) from None
+    nodes: list[pytest.Item | pytest.Collector] = [
+        SuiteCollector.from_parent(directory, path=directory.path / suite.path.relative_to(experiment.directory),
+                                   suite=suite, experiment=experiment, plans=plans, providers=providers)
+        for suite in experiment.suites
+    ]
+    manifest = f"{directory.nodeid}/{MANIFEST_NAME}" if directory.nodeid else MANIFEST_NAME
+    nodes += [RunItem.from_parent(directory, name=plan.template_id, nodeid=f"{manifest}::{plan.template_id}",
+                                  path=directory.path / MANIFEST_NAME, template_id=plan.template_id,
+                                  experiment_dir=str(experiment.directory))
+              for plan in plans if plan.role is Role.CANDIDATE]
+    return nodes, experiment.suite_paths()
 
 
 class SuiteCollector(pytest.File):
@@ -115,7 +106,7 @@ class RunItem(pytest.Item):
         self.template_id = template_id
         self.experiment_dir = experiment_dir
 
-    def runtest(self) -> None:  # never called: see ``_plugin.pytest_runtest_protocol``
+    def runtest(self) -> None:  # never called: see ``plugin.entry.pytest_runtest_protocol``
         pass
 
     def reportinfo(self) -> tuple[Path, int | None, str]:

@@ -1,7 +1,7 @@
-"""The gate's pytest side, loaded by ``_plugin`` only when a session gates or collects an experiment.
+"""The gate's pytest side, loaded by ``plugin.entry`` only when a session gates or collects an experiment.
 
 ``Wiring`` builds the session's ``GateSession`` and registers what listens for results and exports runs; the
-light hooks in ``_plugin`` hand each step to it.
+light hooks in ``plugin.entry`` hand each step to it.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from pytest_llmgate.plugin.nodes import (
     GATE_KEY,
     RESULT_ATTRIBUTE,
     CaseItem,
-    ExperimentDir,
     OrphanSuite,
     RunItem,
     RunItemInfo,
+    experiment_nodes,
 )
 from pytest_llmgate.plugin.options import value
 from pytest_llmgate.providers import ProviderFactory, ProviderOptions, builtin_factory
@@ -113,8 +113,8 @@ class Wiring:
     def header_lines(self) -> list[str]:
         return self.gate.header_lines()
 
-    def experiment_dir(self, path: Path, parent: pytest.Collector) -> pytest.Collector:
-        return ExperimentDir.from_parent(parent, path=path)
+    def experiment_nodes(self, directory: pytest.Dir) -> tuple[list[pytest.Item | pytest.Collector], frozenset[Path]]:
+        return experiment_nodes(directory)
 
     def suite_file(self, path: Path, parent: pytest.Collector) -> pytest.Collector | None:
         """A suite file that no collected manifest lists is a collection error."""

@@ -1,4 +1,4 @@
-"""The JSON Schemas shipped in ``schemas/`` (generated from the format definitions: ``_formats``), for users and
+"""The JSON Schemas shipped in ``schemas/`` (generated from the format Structs), for users and
 tools that validate a file without the gate; jsonschema is imported only by ``check_json``."""
 
 from __future__ import annotations
