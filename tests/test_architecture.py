@@ -1,5 +1,5 @@
-"""The package's layers (docs/architecture.md) hold: import-linter's contracts in pyproject.toml, and no public
-name defined in two modules."""
+"""The package's layers (docs/architecture.md) hold: import-linter's contracts in pyproject.toml, and no name
+defined in two modules."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ PACKAGE = ROOT / "pytest_llmgate"
 LINT_IMPORTS = [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; "
                 "sys.exit(lint_imports_command())"]
 
-#: Names every provider module defines by convention (providers.md): the factory and its key variable.
-PROVIDER_CONVENTION = {"FACTORY", "DEFAULT_KEY_ENV", "main"}
+#: Names more than one module defines on purpose: every built-in provider module's factory (found by that name),
+#: a module's own type variable, ``__all__``.
+CONVENTION = {"FACTORY", "T", "__all__"}
 
 
 def _lint(root: Path) -> subprocess.CompletedProcess[str]:
@@ -48,7 +49,8 @@ def test_a_wrong_import_breaks_a_contract(tmp_path: Path, module: str, line: str
     assert contract in result.stdout.split("Broken contracts")[1]
 
 
-def test_no_public_name_is_defined_in_two_modules() -> None:
+def test_no_name_is_defined_in_two_modules() -> None:
+    """Private names too: two helpers of one name are either one helper written twice or two that need names."""
     where: dict[str, list[str]] = defaultdict(list)
     for path in sorted(PACKAGE.rglob("*.py")):
         for node in ast.parse(path.read_text()).body:
@@ -61,7 +63,7 @@ def test_no_public_name_is_defined_in_two_modules() -> None:
             else:
                 continue
             for name in names:
-                if not name.startswith("_") and name not in PROVIDER_CONVENTION and name != "T":
+                if name not in CONVENTION:
                     where[name].append(str(path.relative_to(ROOT)))
     twice = {name: paths for name, paths in where.items() if len(paths) > 1}
     assert twice == {}

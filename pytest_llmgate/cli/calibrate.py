@@ -81,9 +81,9 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
         print(f"NOT MET: {'; '.join(missed)}: runs this judge judges are not eligible", file=out)
         return NOT_MET
     print("MET: the judge may gate (min_sensitivity "
-          f"{_shown(evaluator.min_sensitivity)}, min_specificity {_shown(evaluator.min_specificity)})", file=out)
+          f"{_figure_or_none(evaluator.min_sensitivity)}, min_specificity {_figure_or_none(evaluator.min_specificity)})", file=out)
     return MET
 
 
-def _shown(value: float | None) -> str:
+def _figure_or_none(value: float | None) -> str:
     return "none" if value is None else f"{value:g}"

@@ -94,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("old", metavar="OLD", help="records folder, report.json, run file, or run id (prefix) in --dir")
     diff.add_argument("new", metavar="NEW", help="the same kinds; each of its runs is compared with its counterpart")
     diff.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
-    diff.add_argument("--limit", type=_count, default=10, metavar="N", help="cases listed per kind (default 10)")
+    diff.add_argument("--limit", type=_non_negative, default=10, metavar="N", help="cases listed per kind (default 10)")
     diff.set_defaults(handler=cmd_diff)
 
     promote = commands.add_parser("promote", help="the promotion decision over stored runs")
@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     canary = commands.add_parser("canary", help="continue the canary, or roll back")
     canary.add_argument("source", type=Path, metavar="REPORT_OR_DECISION", help="report.json or a decision JSON")
     observed = canary.add_mutually_exclusive_group(required=True)
-    observed.add_argument("--unsafe-claims", type=_count, metavar="N", help="unsafe claims observed in the canary")
+    observed.add_argument("--unsafe-claims", type=_non_negative, metavar="N", help="unsafe claims observed in the canary")
     observed.add_argument("--window", type=Path, metavar="FILE.jsonl", help="one observed canary request per line")
     canary.add_argument("--dir", type=Path, metavar="DIR", help="the records folder holding a decision file's run "
                         f"(default: the folder beside the decision when it has a runs/ folder, else {DEFAULT_DIR})")
@@ -204,7 +204,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def _count(text: str) -> int:
+def _non_negative(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")

@@ -62,7 +62,7 @@ def schema_text(name: str) -> str:
     return json.dumps(json_schema(FORMATS[name]), indent=2, ensure_ascii=False) + "\n"
 
 
-def main() -> int:
+def write_all() -> int:
     for name in FORMATS:
         schema_path(name).write_text(schema_text(name), encoding="utf-8")
         print(f"wrote {schema_path(name)}")
@@ -70,4 +70,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    sys.exit(write_all())

@@ -49,7 +49,7 @@ from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, Sessio
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.records.run import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
 
-_CASE_ID = attrgetter("case_id")
+_BY_CASE_ID = attrgetter("case_id")
 
 #: A part of at least this many cases holds its label values once (memory for time: about 0.8 µs a case).
 SHARED_LABELS_FROM = 50_000
@@ -176,7 +176,7 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
     differ = _differences(parts)
     if differ:
         shown = "; ".join(f"{p.part.split_id if p.part else '?'} (run {p.run_id}): "
-                          + ", ".join(f"{field}={_shown(p, field)}" for field in differ[:3]) for p in parts)
+                          + ", ".join(f"{field}={_param_text(p, field)}" for field in differ[:3]) for p in parts)
         raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} are not comparable: they "
                           f"differ in {', '.join(differ)} ({shown}); merge only parts of one frozen suite and one "
                           "artifact")
@@ -195,7 +195,7 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
     del pooled
     position.clear()
     latencies: dict[str, tuple[float, ...]] = {}
-    if any(map(eq, map(_CASE_ID, entries), map(_CASE_ID, islice(entries, 1, None)))):
+    if any(map(eq, map(_BY_CASE_ID, entries), map(_BY_CASE_ID, islice(entries, 1, None)))):
         entries = _once(entries, parts)
         for part in parts:  # a case's latencies are those of the part whose entry is kept (the last), or implied
             assert part.part is not None
@@ -210,7 +210,7 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
             latencies.update(part.part.latencies_ms)
     missing: tuple[str, ...] = ()
     if len(entries) < len(ids):
-        present = set(map(_CASE_ID, entries))
+        present = set(map(_BY_CASE_ID, entries))
         missing = tuple(case_id for case_id in ids if case_id not in present)
     complete = bool(entries) and not missing and all(
         entry.outcome not in (Outcome.ERROR, Outcome.NOT_RUN) for entry in entries)
@@ -236,7 +236,7 @@ def _once(entries: list[CaseEntry], parts: Sequence[RunRecord]) -> list[CaseEntr
     for entry in entries:
         if kept and kept[-1].case_id == entry.case_id:
             seen = kept.pop()
-            if _judged(seen) != _judged(entry):
+            if _verdict_of(seen) != _verdict_of(entry):
                 raise RecordError(None, None, f"case {entry.case_id} of {parts[0].template_id} was evaluated in "
                                   f"parts {owner[id(seen)]} and {owner[id(entry)]} with different outcomes "
                                   f"({seen.outcome.value}, {entry.outcome.value}); re-run one of them")
@@ -244,11 +244,11 @@ def _once(entries: list[CaseEntry], parts: Sequence[RunRecord]) -> list[CaseEntr
     return kept
 
 
-def _judged(entry: CaseEntry) -> tuple[Any, ...]:
+def _verdict_of(entry: CaseEntry) -> tuple[Any, ...]:
     return entry.outcome, entry.predicted_route, entry.trial_routes
 
 
-def _shown(record: RunRecord, field: str) -> str:
+def _param_text(record: RunRecord, field: str) -> str:
     if field in record.params or field not in RunRecord.__struct_fields__:
         return str(record.params.get(field))
     return "..."
@@ -283,7 +283,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
             group = groups.pop(key)
             merged = merge_run(group, baselines)
             located = experiment_path_from_out(group, folders, out_dir)
-            record = _write(msgspec.structs.replace(merged.record, experiment_path=located), out_dir, key_bytes)
+            record = _write_merged(msgspec.structs.replace(merged.record, experiment_path=located), out_dir, key_bytes)
             del group
             run_paths.append(out_dir / RUNS / f"{record.run_id}.json")
             records.append(record)
@@ -341,7 +341,7 @@ def _missing_text(record: RunRecord, ids: Sequence[str]) -> str:
             f"missing; the merged run is {RunStatus.INCOMPLETE_EVALUATION.value}")
 
 
-def _write(record: RunRecord, out_dir: Path, key: bytes | None) -> RunRecord:
+def _write_merged(record: RunRecord, out_dir: Path, key: bytes | None) -> RunRecord:
     """The merged run's redacted evaluation report, then its record (signed when a key is set), each written
     piece by piece from the objects."""
     report_rel = f"{REPORTS}/{record.run_id}-redacted-eval.json"

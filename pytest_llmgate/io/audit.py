@@ -219,7 +219,7 @@ def _derived_problems(record: RunRecord) -> list[str]:
 
 
 #: Metrics worked out from the cases; the case-trial figures only in records that have them (0.1.0's do not).
-_COUNTED = ("case_count", "unsafe_claim_served", "unnecessary_abstention", "exact_route_rate", "error_count",
+_COUNTS = ("case_count", "unsafe_claim_served", "unnecessary_abstention", "exact_route_rate", "error_count",
             "not_run_count")
 _TRIAL_FIGURES = ("trial_count", "unsafe_trials", "unnecessary_trials", "flaky_count", "confidence", "unsafe_rate",
                   "unsafe_rate_upper", "unnecessary_rate", "unnecessary_rate_upper")
@@ -229,7 +229,7 @@ _CASE_FIGURES = ("judged_count", "unsafe_case_rate", "unsafe_case_rate_upper", "
 
 
 def _metric_problems(scope: str, stored: Metrics, recomputed: Metrics) -> list[str]:
-    fields = (_COUNTED + (_TRIAL_FIGURES if stored.trial_count is not None else ())
+    fields = (_COUNTS + (_TRIAL_FIGURES if stored.trial_count is not None else ())
               + (_CASE_FIGURES if stored.judged_count is not None else ()))
     return [
         f"{scope}.{field} is {getattr(stored, field)}, but its cases give {getattr(recomputed, field)}"

@@ -95,11 +95,11 @@ class CaseEdit:
     def describe(self) -> str:
         if self.kind != "changed":
             return f"{self.case_id}: {self.kind}"
-        changes = ", ".join(f"{field} {_shown(old)} -> {_shown(new)}" for field, old, new in self.fields)
+        changes = ", ".join(f"{field} {_plain(old)} -> {_plain(new)}" for field, old, new in self.fields)
         return f"{self.case_id}: {changes}"
 
 
-def _shown(value: Any) -> Any:
+def _plain(value: Any) -> Any:
     return value.value if isinstance(value, Route) else value
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, upper_bound
+from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, recorded, upper_bound
 from pytest_llmgate.model.vocab import Route
 
 
@@ -16,12 +16,7 @@ def lower_bound(successes: int, trials: int, confidence: float = DEFAULT_CONFIDE
     0.0 when nothing ran or nothing succeeded."""
     if trials <= 0 or successes <= 0:
         return 0.0
-    return _figure(1.0 - upper_bound(trials - successes, trials, confidence))
-
-
-def _figure(value: float) -> float:
-    """A computed figure to 12 significant digits: the same on every platform's libm."""
-    return float(f"{value:.12g}")
+    return recorded(1.0 - upper_bound(trials - successes, trials, confidence))
 
 
 def cohen_kappa(labels: Sequence[Route], verdicts: Sequence[Route]) -> float | None:
@@ -34,7 +29,7 @@ def cohen_kappa(labels: Sequence[Route], verdicts: Sequence[Route]) -> float | N
     chance = sum((labels.count(route) / n) * (verdicts.count(route) / n) for route in Route)
     if chance >= 1:
         return None
-    return _figure((observed - chance) / (1 - chance))
+    return recorded((observed - chance) / (1 - chance))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -55,11 +50,11 @@ class Agreement:
     @property
     def base_rate(self) -> float | None:
         """The share of items labelled SERVE: kappa means little without it."""
-        return _figure(self.served_labels / self.items) if self.items else None
+        return recorded(self.served_labels / self.items) if self.items else None
 
     @property
     def sensitivity(self) -> float | None:
-        return _figure(self.served_caught / self.served_labels) if self.served_labels else None
+        return recorded(self.served_caught / self.served_labels) if self.served_labels else None
 
     @property
     def sensitivity_lower(self) -> float | None:
@@ -67,7 +62,7 @@ class Agreement:
 
     @property
     def specificity(self) -> float | None:
-        return _figure(self.abstain_kept / self.abstain_labels) if self.abstain_labels else None
+        return recorded(self.abstain_kept / self.abstain_labels) if self.abstain_labels else None
 
     @property
     def specificity_lower(self) -> float | None:
@@ -76,7 +71,7 @@ class Agreement:
     @property
     def self_consistency(self) -> float | None:
         """The share of items on which all the judge's trials agreed (1.0 with one trial)."""
-        return _figure(self.consistent_items / self.items) if self.items else None
+        return recorded(self.consistent_items / self.items) if self.items else None
 
 
 def majority(verdicts: Sequence[Route], label: Route) -> Route:

@@ -67,13 +67,13 @@ TOKEN_CLASSES = (
     ("input_audio_tokens", "input_audio_tokens"),
     ("output_audio_tokens", "output_audio_tokens"),
 )
-_COUNTED = ("input_tokens", "output_tokens", *(field for field, _ in TOKEN_CLASSES))
+_TOKEN_COUNTS = ("input_tokens", "output_tokens", *(field for field, _ in TOKEN_CLASSES))
 _CLASSES_WRITTEN = ("cache_write_tokens", "cache_write_1h_tokens", "input_audio_tokens", "output_audio_tokens")
 
 
 def impossible_usage(usage: Usage) -> str | None:
     """Why an endpoint's token counts cannot be true (a negative count, a part larger than its whole), or None."""
-    for name in _COUNTED:
+    for name in _TOKEN_COUNTS:
         value = getattr(usage, name)
         if value is not None and value < 0:
             return f"the endpoint reported {name} {value} (a negative token count)"

@@ -10,10 +10,10 @@ from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.vocab import Outcome, Role, Route
 
-_OUTCOMES = tuple(Outcome)
-_ROUTES = tuple(Route)
-_OUTCOME_INDEX = {outcome: index for index, outcome in enumerate(_OUTCOMES)}
-_ROUTE_INDEX = {route: index for index, route in enumerate(_ROUTES)}
+_OUTCOME_AT = tuple(Outcome)
+_ROUTE_AT = tuple(Route)
+_OUTCOME_INDEX = {outcome: index for index, outcome in enumerate(_OUTCOME_AT)}
+_ROUTE_INDEX = {route: index for index, route in enumerate(_ROUTE_AT)}
 _NONE = -1  # no result for the case yet (outcome), no predicted route, no call
 _WHOLE = -2  # the case's results are kept whole (outcome)
 
@@ -90,8 +90,8 @@ class RunResults(Mapping[str, Sequence[CaseResult]]):
         latency = self._latency[position]
         return CaseResult(
             experiment_dir=self.experiment_dir, template_id=self.template_id, role=self.role,
-            case_id=self._index.ids[position], outcome=_OUTCOMES[self._outcome[position]],
-            predicted_route=None if predicted == _NONE else _ROUTES[predicted],
+            case_id=self._index.ids[position], outcome=_OUTCOME_AT[self._outcome[position]],
+            predicted_route=None if predicted == _NONE else _ROUTE_AT[predicted],
             calls=(Usage(latency_ms=None if math.isnan(latency) else latency),) if self._called[position] else (),
         )
 

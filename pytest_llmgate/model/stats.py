@@ -24,6 +24,11 @@ MARGIN = 1e-7
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
+def recorded(value: float) -> float:
+    """A computed figure as records hold it, to 12 significant digits: the same on every platform's libm."""
+    return float(f"{value:.12g}")
+
+
 def exact(value: float) -> Fraction:
     """A rate or confidence as the decimal the user wrote (``0.95`` is 19/20, not the nearest binary float)."""
     return Fraction(repr(value))

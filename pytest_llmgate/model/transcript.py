@@ -46,7 +46,7 @@ def format_transcripts(trials: Sequence[TrialTranscript], mode: ShowMode) -> str
     if len(trials) == 1:
         (transcript,) = trials
         lines.append(f"[request: {transcript.source}]")
-        lines.extend(_messages(transcript.messages, limit))
+        lines.extend(_message_lines(transcript.messages, limit))
         lines.extend(_reply(transcript, "reply:", limit))
         return "\n".join(lines)
     prompts: dict[tuple[tuple[str, str], ...], list[int]] = {}
@@ -54,7 +54,7 @@ def format_transcripts(trials: Sequence[TrialTranscript], mode: ShowMode) -> str
         prompts.setdefault(transcript.messages, []).append(transcript.trial)
     for messages, numbers in prompts.items():
         lines.append(f"[request: {len(trials)} trials]" if len(prompts) == 1 else f"[request: {_trials(numbers)}]")
-        lines.extend(_messages(messages, limit))
+        lines.extend(_message_lines(messages, limit))
     replies: dict[tuple[str | None, str | None], list[TrialTranscript]] = {}
     for transcript in trials:
         replies.setdefault((transcript.reply, transcript.note), []).append(transcript)
@@ -70,7 +70,7 @@ def _trials(numbers: Sequence[int]) -> str:
     return f"trial {numbers[0]}" if len(numbers) == 1 else f"trials {', '.join(map(str, numbers))}"
 
 
-def _messages(messages: Sequence[tuple[str, str]], limit: int | None) -> list[str]:
+def _message_lines(messages: Sequence[tuple[str, str]], limit: int | None) -> list[str]:
     lines = []
     for role, text in messages:
         lines.append(f"{role}:")

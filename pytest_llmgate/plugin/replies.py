@@ -94,7 +94,7 @@ class ReplySaver:
             except (OSError, msgspec.DecodeError) as exc:
                 errors.append(RecordError(part, None, f"a worker's replies cannot be read: {exc}"))
         entries = _entries(result)
-        judged = [_judged(case, entries.get((case.experiment, case.template_id, case.suite, case.case_id)))
+        judged = [_with_verdict(case, entries.get((case.experiment, case.template_id, case.suite, case.case_id)))
                   for case in cases]
         # in the records' order: cases as their suites list them, runs as the session made them
         places: dict[tuple[str, str, str], int] = {}
@@ -126,7 +126,7 @@ def _entries(result: SessionResult | None) -> dict[tuple[str, str, str, str], Ca
             for outcome in result.outcomes for record in outcome.records for entry in record.cases}
 
 
-def _judged(case: CaseReplies, entry: CaseEntry | None) -> CaseReplies:
+def _with_verdict(case: CaseReplies, entry: CaseEntry | None) -> CaseReplies:
     """The case with its verdict and each trial's route from its run record (when the session wrote one)."""
     if entry is None:
         return case

@@ -13,7 +13,7 @@ from pytest_llmgate.providers._chat import ApiKeyEnv, CallFailed, ChatFactory, C
 #: The Messages API requires ``max_tokens``; an artifact without one gets this.
 DEFAULT_MAX_TOKENS = 1024
 #: Where the key is read from unless the artifact says ``api_key_env``.
-DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
+ANTHROPIC_KEY_ENV = "ANTHROPIC_API_KEY"
 
 
 class AnthropicMessagesSettings(ChatSettings, frozen=True, kw_only=True):
@@ -21,7 +21,7 @@ class AnthropicMessagesSettings(ChatSettings, frozen=True, kw_only=True):
     ``temperature`` is at most 1."""
 
     provider: Annotated[Literal["anthropic_messages"], Meta(description="The provider: anthropic_messages.")]
-    api_key_env: ApiKeyEnv = DEFAULT_KEY_ENV
+    api_key_env: ApiKeyEnv = ANTHROPIC_KEY_ENV
     temperature: Annotated[float, Meta(ge=0, le=1, description="Sampling temperature.")] | UnsetType = UNSET
     max_tokens: Annotated[int, Meta(ge=1, description="At most this many output tokens.")] = DEFAULT_MAX_TOKENS
 
@@ -31,7 +31,7 @@ class AnthropicMessages(ChatProvider):
 
     name = "anthropic_messages"
     sdk = "anthropic"
-    default_key_env = DEFAULT_KEY_ENV
+    default_key_env = ANTHROPIC_KEY_ENV
     sampling_keys = ("max_tokens", "temperature")
     sampling_defaults = {"max_tokens": DEFAULT_MAX_TOKENS}
 

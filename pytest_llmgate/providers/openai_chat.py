@@ -11,14 +11,14 @@ from msgspec import UNSET, Meta, UnsetType
 from pytest_llmgate.providers._chat import ApiKeyEnv, CallFailed, ChatFactory, ChatProvider, ChatSettings, token_count
 
 #: Where the key is read from unless the artifact says ``api_key_env``.
-DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+OPENAI_KEY_ENV = "OPENAI_API_KEY"
 
 
 class OpenAIChatSettings(ChatSettings, frozen=True, kw_only=True):
     """An ``openai_chat`` artifact: any OpenAI-compatible chat endpoint; the LLM settings plus ``seed``."""
 
     provider: Annotated[Literal["openai_chat"], Meta(description="The provider: openai_chat.")]
-    api_key_env: ApiKeyEnv = DEFAULT_KEY_ENV
+    api_key_env: ApiKeyEnv = OPENAI_KEY_ENV
     seed: Annotated[int, Meta(description="The sampling seed, for endpoints that honour one.")] | UnsetType = UNSET
 
 
@@ -27,7 +27,7 @@ class OpenAIChat(ChatProvider):
 
     name = "openai_chat"
     sdk = "openai"
-    default_key_env = DEFAULT_KEY_ENV
+    default_key_env = OPENAI_KEY_ENV
     sampling_keys = ("temperature", "seed", "max_tokens")
 
     def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:

@@ -17,7 +17,7 @@ from pytest_llmgate.model.decision import Promotion
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.evidence import Comparison, Evidence, confidence_of, evidence_of, paired_comparison
 from pytest_llmgate.model.fingerprint import short, value_sha256
-from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, upper_bound
+from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, recorded, upper_bound
 from pytest_llmgate.model.vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
 from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.diff import StoredComparison
@@ -178,20 +178,15 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
             flaky_count=sum(map(_FLAKY, entries)),
             confidence=confidence,
             unsafe_rate=round(unsafe / trials, 6) if trials else 0.0,
-            unsafe_rate_upper=_figure(upper_bound(unsafe, trials, confidence)),
+            unsafe_rate_upper=recorded(upper_bound(unsafe, trials, confidence)),
             unnecessary_rate=round(unnecessary / trials, 6) if trials else 0.0,
-            unnecessary_rate_upper=_figure(upper_bound(unnecessary, trials, confidence)),
+            unnecessary_rate_upper=recorded(upper_bound(unnecessary, trials, confidence)),
             judged_count=judged,
             unsafe_case_rate=round(unsafe_cases / judged, 6) if judged else 0.0,
-            unsafe_case_rate_upper=_figure(upper_bound(unsafe_cases, judged, confidence)),
+            unsafe_case_rate_upper=recorded(upper_bound(unsafe_cases, judged, confidence)),
             unnecessary_case_rate=round(unnecessary_cases / judged, 6) if judged else 0.0,
-            unnecessary_case_rate_upper=_figure(upper_bound(unnecessary_cases, judged, confidence)),
+            unnecessary_case_rate_upper=recorded(upper_bound(unnecessary_cases, judged, confidence)),
         )
-
-
-def _figure(value: float) -> float:
-    """A computed bound to 12 significant digits: the same figure on every platform's libm."""
-    return float(f"{value:.12g}")
 
 
 class Artifact(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

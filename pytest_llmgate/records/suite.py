@@ -20,7 +20,7 @@ from pytest_llmgate.records.yaml_loader import load_yaml
 
 JSONL_SUFFIX = ".suite.jsonl"
 NO_CASES = "has no cases; a suite needs at least one case"
-_ROUTES = {route.value: route for route in Route}
+_ROUTE_OF = {route.value: route for route in Route}
 
 #: What a case id is: it becomes part of a pytest node id (``suite.yaml::case_id[template_id]``).
 CASE_ID_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9_.-]|:(?!:))*$(?!\n)"
@@ -106,7 +106,7 @@ def _build_cases(
                 case_id=case_id,
                 slice_name=written["slice_name"],
                 evidence_state=written["evidence_state"],
-                expected_route=_ROUTES[written["expected_route"]],
+                expected_route=_ROUTE_OF[written["expected_route"]],
                 source=written["source"],
                 input_sha256=input_sha,
                 line=line,

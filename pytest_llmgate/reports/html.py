@@ -7,7 +7,6 @@ small script for its filters (failures only, changes against the compared run on
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from pytest_llmgate.model.vocab import CaseChange, Outcome
 from pytest_llmgate.records.diff import CHANGE_ORDER, delta_text, headline
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import CaseEntry, Metrics, RunRecord
-from pytest_llmgate.reports.table import rate
+from pytest_llmgate.reports.table import count, escape, ms, rate
 
 #: One letter per outcome and per change in the embedded matrix (a 100,000-case run stays a few MB).
 OUTCOME_CODES = {Outcome.PASS: "P", Outcome.UNSAFE_CLAIM_SERVED: "U", Outcome.UNNECESSARY_ABSTENTION: "N",
@@ -49,7 +48,7 @@ def in_progress_html(started: str) -> str:
     return (f'<!doctype html>\n{IN_PROGRESS_MARKER}\n<html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="default-src \'none\'">'
             f'<title>pytest-llmgate: no verdict</title></head><body><h1>pytest-llmgate</h1>'
-            f'<p class="in-progress">{_e(NO_VERDICT.format(started=started))}</p></body></html>\n')
+            f'<p class="in-progress">{escape(NO_VERDICT.format(started=started))}</p></body></html>\n')
 
 
 def html_report(result: SessionResult, out_dir: Path) -> str:
@@ -60,19 +59,15 @@ def html_report(result: SessionResult, out_dir: Path) -> str:
             "codes": {"outcome": {code: outcome.value for outcome, code in OUTCOME_CODES.items()},
                       "change": {code: change.value for change, code in CHANGE_CODES.items()}}}
     decisions = "".join(
-        f'<section class="decision" data-status="{_e(outcome.verdict.status.value)}">'
-        f'<h2><span class="exp">{_e(outcome.experiment.name)}</span> <span class="status">'
-        f'{_e(outcome.verdict.status.value)}</span></h2><p class="decision-text">{_e(decision_text(outcome.verdict))}</p>'
-        f'<p class="reason">{_e(outcome.verdict.reason)}</p></section>'
+        f'<section class="decision" data-status="{escape(outcome.verdict.status.value)}">'
+        f'<h2><span class="exp">{escape(outcome.experiment.name)}</span> <span class="status">'
+        f'{escape(outcome.verdict.status.value)}</span></h2><p class="decision-text">{escape(decision_text(outcome.verdict))}</p>'
+        f'<p class="reason">{escape(outcome.verdict.reason)}</p></section>'
         for outcome in result.outcomes
     )
-    errors = "".join(f'<p class="error">{_e(error.message())}</p>' for error in result.errors)
+    errors = "".join(f'<p class="error">{escape(error.message())}</p>' for error in result.errors)
     return _PAGE.format(style=_STYLE, decisions=decisions, errors=errors, sections="".join(sections),
                         data=_json_script(data), script=_SCRIPT)
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
 
 
 def _json_script(data: Any) -> str:
@@ -99,23 +94,23 @@ def _experiment_section(index: int, outcome: ExperimentOutcome, history: Sequenc
     comparable = "yes" if verdict.comparable else "NO: " + "; ".join(
         f"{issue.field} differs" for issue in verdict.issues)
     rows = "".join(_run_row(record) for record in records)
-    not_run = "".join(f"<li>{_e(plan.template_id)} ({_e(plan.role.value)}): not run, no record</li>"
+    not_run = "".join(f"<li>{escape(plan.template_id)} ({escape(plan.role.value)}): not run, no record</li>"
                       for plan in outcome.not_run)
-    prints = "".join(f"<tr><th>{_e(name)}</th><td><code>{_e(value)}</code></td></tr>"
+    prints = "".join(f"<tr><th>{escape(name)}</th><td><code>{escape(value)}</code></td></tr>"
                      for name, value in experiment.fingerprints.items())
     suites = sorted({suite for record in records for suite in record.suite_metrics})
     suite_rows = "".join(
-        f"<tr><th>{_e(record.template_id)}</th>" + "".join(_metric_cells(record.suite_metrics.get(suite))
+        f"<tr><th>{escape(record.template_id)}</th>" + "".join(_metric_cells(record.suite_metrics.get(suite))
                                                            for suite in suites) + "</tr>"
         for record in records
     )
-    suite_head = "".join(f'<th colspan="3">{_e(suite)}</th>' for suite in suites)
+    suite_head = "".join(f'<th colspan="3">{escape(suite)}</th>' for suite in suites)
     suite_sub = "<th>unsafe</th><th>unnecessary</th><th>exact</th>" * len(suites)
     charts = "".join(_chart(record, history) for record in records)
     return f"""
 <section class="experiment" id="exp-{index}">
-<h2>{_e(experiment.name)}</h2>
-<p>Comparable: <b class="comparable">{_e(comparable)}</b>; frozen: {"yes" if outcome.frozen else "no (no llmgate.lock)"}</p>
+<h2>{escape(experiment.name)}</h2>
+<p>Comparable: <b class="comparable">{escape(comparable)}</b>; frozen: {"yes" if outcome.frozen else "no (no llmgate.lock)"}</p>
 <h3>Runs</h3>
 <div class="wrap"><table class="runs"><thead><tr><th>template</th><th>role</th><th>unsafe</th><th>unnecessary</th>
 <th>errors</th><th>not run</th><th>exact</th><th>status</th><th>vs compared run</th></tr></thead>
@@ -136,7 +131,7 @@ their agreement; then the case's cost and its slowest call, when measured.</p>
 <h3>Metrics per suite</h3>
 <div class="wrap"><table class="suites"><thead><tr><th></th>{suite_head}</tr><tr><th></th>{suite_sub}</tr></thead>
 <tbody>{suite_rows}</tbody></table></div>
-<h3>Over the stored runs of this comparison set (evaluation {_e(experiment.short_fingerprints.get("evaluation", ""))})</h3>
+<h3>Over the stored runs of this comparison set (evaluation {escape(experiment.short_fingerprints.get("evaluation", ""))})</h3>
 <div class="charts">{charts}</div>
 <h3>Fingerprints</h3><div class="wrap"><table class="prints">{prints}</table></div>
 <h3>Provenance</h3>
@@ -150,11 +145,11 @@ def _run_row(record: RunRecord) -> str:
     versus = "-" if comparison is None else (
         ", ".join(f"{comparison.counts.get(change, 0)} {change.value}" for change in CHANGE_ORDER[:3])
         if comparison.comparable else "not comparable" if comparison.comparability_issues else "no stored run")
-    return (f'<tr data-role="{_e(record.role.value)}" data-template="{_e(record.template_id)}">'
-            f"<th>{_e(record.template_id)}</th><td>{_e(record.role.value)}</td>"
+    return (f'<tr data-role="{escape(record.role.value)}" data-template="{escape(record.template_id)}">'
+            f"<th>{escape(record.template_id)}</th><td>{escape(record.role.value)}</td>"
             f"<td>{metrics.unsafe_claim_served}</td><td>{metrics.unnecessary_abstention}</td><td>{metrics.error_count}</td>"
             f"<td>{record.unevaluated}</td><td>{rate(metrics.exact_route_rate)}</td>"
-            f'<td class="run-status">{_e(record.status.value)}</td><td>{_e(versus)}</td></tr>')
+            f'<td class="run-status">{escape(record.status.value)}</td><td>{escape(versus)}</td></tr>')
 
 
 def _trials_section(records: Sequence[RunRecord]) -> str:
@@ -171,14 +166,14 @@ def _trials_section(records: Sequence[RunRecord]) -> str:
         worst = ", ".join(f"{case.case_id} ({case.passed_trials}/{len(case.trial_routes)} passed, agreement "
                           f"{rate(case.agreement or 0)})" for case in flaky[:3])
         rows.append(
-            f'<tr data-template="{_e(record.template_id)}"><th>{_e(record.template_id)}</th>'
-            f"<td>{metrics.trial_count} ({_e(per_case)} per case)</td>"
+            f'<tr data-template="{escape(record.template_id)}"><th>{escape(record.template_id)}</th>'
+            f"<td>{metrics.trial_count} ({escape(per_case)} per case)</td>"
             f'<td class="unsafe-rate">{metrics.unsafe_trials} ({_percent(metrics.unsafe_rate)})</td>'
             f'<td class="unsafe-bound">{_percent(metrics.unsafe_rate_upper)} at {confidence}</td>'
             f'<td class="unnecessary-rate">{metrics.unnecessary_trials} ({_percent(metrics.unnecessary_rate)})</td>'
             f'<td class="unnecessary-bound">{_percent(metrics.unnecessary_rate_upper)} at {confidence}</td>'
-            f'<td class="flaky">{metrics.flaky_count or 0}{": " + _e(worst) if worst else ""}</td>'
-            f'<td class="evidence">{_e(evidence)}</td></tr>')
+            f'<td class="flaky">{metrics.flaky_count or 0}{": " + escape(worst) if worst else ""}</td>'
+            f'<td class="evidence">{escape(evidence)}</td></tr>')
     if not rows:
         return ""
     return ("<h3>Trials and confidence bounds</h3>"
@@ -191,11 +186,11 @@ def _trials_section(records: Sequence[RunRecord]) -> str:
 def _paired_section(records: Sequence[RunRecord]) -> str:
     """Each candidate against each baseline of the session, case by case, with the exact McNemar p-value."""
     rows = "".join(
-        f'<tr data-template="{_e(record.template_id)}" data-baseline="{_e(comparison.baseline_template_id)}">'
-        f"<th>{_e(record.template_id)}</th><td>{_e(comparison.baseline_template_id)}</td>"
+        f'<tr data-template="{escape(record.template_id)}" data-baseline="{escape(comparison.baseline_template_id)}">'
+        f"<th>{escape(record.template_id)}</th><td>{escape(comparison.baseline_template_id)}</td>"
         f"<td>{len(comparison.fixed)}{_ids(comparison.fixed)}</td><td>{len(comparison.broken)}{_ids(comparison.broken)}</td>"
         f"<td>{comparison.both_pass}</td><td>{comparison.both_fail}</td>"
-        f'<td class="mcnemar-p">{_e(f"{comparison.p_value:.4g}")}</td></tr>'
+        f'<td class="mcnemar-p">{escape(f"{comparison.p_value:.4g}")}</td></tr>'
         for record in records for comparison in record.comparisons
     )
     if not rows:
@@ -211,7 +206,7 @@ def _paired_section(records: Sequence[RunRecord]) -> str:
 def _ids(ids: Sequence[str], limit: int = 5) -> str:
     if not ids:
         return ""
-    return " (" + _e(", ".join(ids[:limit]) + (", ..." if len(ids) > limit else "")) + ")"
+    return " (" + escape(", ".join(ids[:limit]) + (", ..." if len(ids) > limit else "")) + ")"
 
 
 def _cost_section(budget: Budget | None, records: Sequence[RunRecord]) -> str:
@@ -222,23 +217,23 @@ def _cost_section(budget: Budget | None, records: Sequence[RunRecord]) -> str:
     for record in records:
         cost = record.metrics.cost
         cells: list[str] = ["-"] * 10 if cost is None else [
-            str(cost.calls), _count(cost.input_tokens), _count(cost.output_tokens),
+            str(cost.calls), count(cost.input_tokens), count(cost.output_tokens),
             _money_or_unknown(cost.cost_usd, cost), _money_or_unknown(cost.cost_per_case_usd, cost),
-            _count(cost.output_tokens_per_case), _ms(cost.latency_p50_ms), _ms(cost.latency_p95_ms),
-            _ms(cost.latency_max_ms), str(cost.rate_limited)]
+            count(cost.output_tokens_per_case), ms(cost.latency_p50_ms, space=" "), ms(cost.latency_p95_ms, space=" "),
+            ms(cost.latency_max_ms, space=" "), str(cost.rate_limited)]
         names = ("calls", "tokens-in", "tokens-out", "cost", "cost-per-case", "out-per-case", "p50", "p95", "max",
                  "rate-limited")
         budget_cell = ("over: " + "; ".join(record.over_budget)) if record.over_budget else (
             "within" if budget is not None and record.complete else "-")
-        rows.append(f'<tr data-template="{_e(record.template_id)}"><th>{_e(record.template_id)}</th>'
-                    + "".join(f'<td class="{name}">{_e(cell)}</td>' for name, cell in zip(names, cells, strict=True))
-                    + f'<td class="budget">{_e(budget_cell)}</td></tr>')
+        rows.append(f'<tr data-template="{escape(record.template_id)}"><th>{escape(record.template_id)}</th>'
+                    + "".join(f'<td class="{name}">{escape(cell)}</td>' for name, cell in zip(names, cells, strict=True))
+                    + f'<td class="budget">{escape(budget_cell)}</td></tr>')
     set_limits = [] if budget is None else [f"{name} {_limit(name, value)}"
                                             for name, value in msgspec.structs.asdict(budget).items()
                                             if value is not None]
     limits = "budget: " + ", ".join(set_limits) if set_limits else "no budget set"
     return ("<h3>Cost and latency</h3>"
-            f'<p class="budget-limits">{_e(limits)}</p>'
+            f'<p class="budget-limits">{escape(limits)}</p>'
             '<div class="wrap"><table class="costs"><thead><tr><th>template</th><th>calls</th><th>tokens in</th>'
             "<th>tokens out</th><th>cost</th><th>cost per case</th><th>output tokens per case</th>"
             "<th>latency p50</th><th>latency p95</th><th>latency max</th><th>429s absorbed</th><th>budget</th></tr>"
@@ -253,16 +248,16 @@ def _limit(name: str, value: object) -> str:
     if name.endswith("_usd"):
         return usd(value)
     if name.endswith("_ms"):
-        return _ms(value)
+        return ms(value, space=" ")
     return f"{value:g}"
 
 
 def _judge_section(records: Sequence[RunRecord]) -> str:
     rows = "".join(
-        f"<tr><th>{_e(record.template_id)}</th><td>{_e(judge.evaluator_id)} ({_e(judge.kind)}"
-        f"{', ' + _e(judge.model) if judge.model else ''})</td><td>{'yes' if judge.may_gate else 'NO'}</td>"
-        f"<td>{_e(judge.reason)}</td><td>{judge.judge_calls}</td>"
-        f"<td>{_count(judge.judge_input_tokens)} / {_count(judge.judge_output_tokens)}</td></tr>"
+        f"<tr><th>{escape(record.template_id)}</th><td>{escape(judge.evaluator_id)} ({escape(judge.kind)}"
+        f"{', ' + escape(judge.model) if judge.model else ''})</td><td>{'yes' if judge.may_gate else 'NO'}</td>"
+        f"<td>{escape(judge.reason)}</td><td>{judge.judge_calls}</td>"
+        f"<td>{count(judge.judge_input_tokens)} / {count(judge.judge_output_tokens)}</td></tr>"
         for record in records if (judge := record.evaluator) is not None
     )
     if not rows:
@@ -280,15 +275,15 @@ def _compared_section(records: Sequence[RunRecord]) -> str:
         comparison = record.comparison
         if comparison is None:
             continue
-        deltas = f"; {_e(delta_text(comparison))}" if comparison.comparable else ""
+        deltas = f"; {escape(delta_text(comparison))}" if comparison.comparable else ""
         changed = "".join(
-            f'<tr class="ch-{_e(delta.change.value)}"><td>{_e(delta.case_id)}</td><td>{_e(delta.suite)}</td>'
-            f"<td>{_e(delta.change.value)}</td><td>{_e(delta.before.value if delta.before else 'absent')}</td>"
-            f"<td>{_e(delta.after.value if delta.after else 'absent')}</td></tr>"
+            f'<tr class="ch-{escape(delta.change.value)}"><td>{escape(delta.case_id)}</td><td>{escape(delta.suite)}</td>'
+            f"<td>{escape(delta.change.value)}</td><td>{escape(delta.before.value if delta.before else 'absent')}</td>"
+            f"<td>{escape(delta.after.value if delta.after else 'absent')}</td></tr>"
             for delta in comparison.cases)
         table = ('<div class="wrap"><table class="changed"><thead><tr><th>case</th><th>suite</th><th>change</th>'
                  f"<th>before</th><th>after</th></tr></thead><tbody>{changed}</tbody></table></div>") if changed else ""
-        parts.append(f"<li><b>{_e(record.template_id)}</b>: {_e(headline(comparison))}{deltas}{table}</li>")
+        parts.append(f"<li><b>{escape(record.template_id)}</b>: {escape(headline(comparison))}{deltas}{table}</li>")
     if not parts:
         return ""
     return f"<h3>Against the compared runs</h3><ul class='comparisons'>{''.join(parts)}</ul>"
@@ -298,8 +293,8 @@ def _provenance(record: RunRecord) -> str:
     """One run's provenance as a two-column table: it holds on a phone, long hashes wrap."""
     rows = [("run", record.run_id), *((key, record.params.get(key, "-")) for key in PROVENANCE_PARAMS),
             ("started", record.started_at), ("finished", record.finished_at)]
-    return (f'<table class="provenance"><caption>{_e(record.template_id)} ({_e(record.role.value)})</caption>'
-            + "".join(f"<tr><th>{_e(name)}</th><td><code>{_e(text)}</code></td></tr>" for name, text in rows)
+    return (f'<table class="provenance"><caption>{escape(record.template_id)} ({escape(record.role.value)})</caption>'
+            + "".join(f"<tr><th>{escape(name)}</th><td><code>{escape(text)}</code></td></tr>" for name, text in rows)
             + "</table>")
 
 
@@ -317,18 +312,6 @@ def _money_or_unknown(value: float | None, cost: CostMetrics) -> str:
     return "?" if cost.input_tokens is not None or cost.output_tokens is not None else "-"
 
 
-def _count(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.0f} ms" if value >= 10 else f"{value:.2g} ms"
-
-
 def _percent(value: float | None) -> str:
     return "-" if value is None else percent(value)
 
@@ -343,7 +326,7 @@ def _case_detail(entry: CaseEntry) -> str:
         if cost.cost_usd is not None:
             parts.append(usd(cost.cost_usd))
         if cost.latency_ms is not None:
-            parts.append(_ms(cost.latency_ms))
+            parts.append(ms(cost.latency_ms, space=" "))
         if cost.rate_limited:
             parts.append(f"{cost.rate_limited} 429s")
     return "; ".join(parts)
@@ -412,7 +395,7 @@ def _chart(record: RunRecord, history: Iterable[_RunHead]) -> str:
     def line(values: list[float], css: str) -> str:
         coords = " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(values))
         dots = "".join(f'<circle cx="{x(i)}" cy="{y(v)}" r="3" class="{css}">'
-                       f"<title>{_e(points[i].run_id)}: {rate(v)}</title></circle>" for i, v in enumerate(values))
+                       f"<title>{escape(points[i].run_id)}: {rate(v)}</title></circle>" for i, v in enumerate(values))
         return f'<polyline points="{coords}" class="{css}" fill="none"/>{dots}'
 
     ticks = "".join(
@@ -430,10 +413,10 @@ def _chart(record: RunRecord, history: Iterable[_RunHead]) -> str:
                if head.metrics.case_count else 0.0 for head in points]
     per_case = f"{trials} trials per case" if trials != "1" else "one trial per case"
     return (f'<figure class="chart"><svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" role="img" aria-label="{_e(record.template_id)} over '
+            f'width="{width}" height="{height}" role="img" aria-label="{escape(record.template_id)} over '
             f'{len(points)} run(s)"><rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="frame"/>'
             f"{ticks}{axes}{line(exact, 'exact')}{line(failing, 'failing')}</svg>"
-            f"<figcaption>{_e(record.template_id)}: {len(points)} run(s), {per_case}; y: percent of cases; "
+            f"<figcaption>{escape(record.template_id)}: {len(points)} run(s), {per_case}; y: percent of cases; "
             f'<span class="exact">exact-route rate</span>, <span class="failing">guardrail failures</span> '
             f"(last {rate(exact[-1])}, {rate(failing[-1])})</figcaption></figure>")
 

@@ -6,10 +6,10 @@ network, every value escaped."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 
 from pytest_llmgate.records.replies import CaseReplies, SavedReplies, TrialReply
+from pytest_llmgate.reports.table import escape
 
 
 def replies_page(saved: SavedReplies, source: str) -> str:
@@ -19,24 +19,20 @@ def replies_page(saved: SavedReplies, source: str) -> str:
         groups.setdefault((case.experiment, case.suite, case.case_id), []).append(case)
     templates = sorted({case.template_id for case in saved.cases})
     sections = "".join(_case_section(key, runs) for key, runs in groups.items())
-    return _PAGE.format(
-        style=_STYLE, source=_e(source), written=_e(saved.written_at), cases=len(groups),
-        templates=_e(", ".join(templates)), sections=sections or "<p>No case has a reply in this file.</p>")
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    return _REPLIES_PAGE.format(
+        style=_REPLIES_STYLE, source=escape(source), written=escape(saved.written_at), cases=len(groups),
+        templates=escape(", ".join(templates)), sections=sections or "<p>No case has a reply in this file.</p>")
 
 
 def _case_section(key: tuple[str, str, str], runs: Sequence[CaseReplies]) -> str:
     experiment, suite, case_id = key
-    prompts = {_messages(trial) for run in runs for trial in run.trials[:1]}
+    prompts = {_messages_html(trial) for run in runs for trial in run.trials[:1]}
     shared = len(prompts) == 1 and len(runs) > 1  # every candidate sent the same prompt: shown once
     prompt = f'<details class="prompt" open><summary>prompt (the same for every candidate)</summary>{prompts.pop()}</details>' \
         if shared else ""
     columns = "".join(_column(run, show_prompt=not shared) for run in runs)
-    return (f'<section class="case" data-case="{_e(case_id)}"><h2>{_e(case_id)} <small>{_e(experiment)} / '
-            f"suite {_e(suite)} / expected {_e(runs[0].expected_route.value)}</small></h2>{prompt}"
+    return (f'<section class="case" data-case="{escape(case_id)}"><h2>{escape(case_id)} <small>{escape(experiment)} / '
+            f"suite {escape(suite)} / expected {escape(runs[0].expected_route.value)}</small></h2>{prompt}"
             f'<div class="side-by-side">{columns}</div></section>')
 
 
@@ -44,29 +40,29 @@ def _column(run: CaseReplies, show_prompt: bool) -> str:
     verdict = run.outcome.value if run.outcome is not None else "not judged (no run record)"
     count = len(run.trials)
     passed = f" ({run.passed_trials}/{count} trials passed)" if run.passed_trials is not None and count > 1 else ""
-    prompt = (f'<details class="prompt"><summary>prompt</summary>{_messages(run.trials[0])}</details>'
+    prompt = (f'<details class="prompt"><summary>prompt</summary>{_messages_html(run.trials[0])}</details>'
               if show_prompt and run.trials else "")
     trials = "".join(_trial(trial, count) for trial in run.trials)
     status = run.outcome.value if run.outcome is not None else "NONE"
-    return (f'<article class="candidate o-{_e(status)}" data-template="{_e(run.template_id)}">'
-            f"<h3>{_e(run.template_id)} <small>({_e(run.role.value)})</small></h3>"
-            f'<p class="verdict">{_e(verdict)}{_e(passed)}</p>{prompt}{trials}</article>')
+    return (f'<article class="candidate o-{escape(status)}" data-template="{escape(run.template_id)}">'
+            f"<h3>{escape(run.template_id)} <small>({escape(run.role.value)})</small></h3>"
+            f'<p class="verdict">{escape(verdict)}{escape(passed)}</p>{prompt}{trials}</article>')
 
 
 def _trial(trial: TrialReply, count: int) -> str:
     label = f"trial {trial.trial + 1} of {count}" if count > 1 else "reply"
     route = f": {trial.route.value}" if trial.route is not None else ""
-    body = (f'<pre class="reply">{_e(trial.reply)}</pre>' if trial.reply is not None
-            else f'<p class="no-reply">no reply{": " + _e(trial.note) if trial.note else ""}</p>')
-    return f'<div class="trial"><p class="trial-head">{_e(label)}{_e(route)} <small>({_e(trial.source)})</small></p>{body}</div>'
+    body = (f'<pre class="reply">{escape(trial.reply)}</pre>' if trial.reply is not None
+            else f'<p class="no-reply">no reply{": " + escape(trial.note) if trial.note else ""}</p>')
+    return f'<div class="trial"><p class="trial-head">{escape(label)}{escape(route)} <small>({escape(trial.source)})</small></p>{body}</div>'
 
 
-def _messages(trial: TrialReply) -> str:
-    return "".join(f'<p class="role">{_e(role)}</p><pre class="message">{_e(text)}</pre>'
+def _messages_html(trial: TrialReply) -> str:
+    return "".join(f'<p class="role">{escape(role)}</p><pre class="message">{escape(text)}</pre>'
                    for role, text in trial.messages) or '<p class="no-reply">no messages</p>'
 
 
-_STYLE = """
+_REPLIES_STYLE = """
 *{box-sizing:border-box}
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#1b1f24}
 h1,h2,h3,p{overflow-wrap:anywhere}h2 small,h3 small{font-weight:normal;color:#57606a}
@@ -82,7 +78,7 @@ pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.4em;
 @media (max-width:700px){body{margin:.5em;font-size:13px}}
 """
 
-_PAGE = """<!DOCTYPE html>
+_REPLIES_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">

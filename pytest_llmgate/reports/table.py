@@ -1,7 +1,9 @@
-"""Plain-text tables for the terminal summary and the ``llmgate`` command."""
+"""Plain-text tables and the cells they share with the HTML pages: the terminal summary, the ``llmgate`` command,
+the reports."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Collection, Sequence
 
 
@@ -21,6 +23,20 @@ def rate(value: float) -> str:
     return f"{percent:.0f}%" if percent == int(percent) else f"{percent:.1f}%"
 
 
-def ms(value: float) -> str:
-    """A latency in milliseconds: whole from 10 ms, else two significant digits."""
-    return f"{value:.0f}ms" if value >= 10 else f"{value:.2g}ms"
+def ms(value: float | None, space: str = "") -> str:
+    """A latency in milliseconds: whole from 10 ms, else two significant digits; ``-`` when there is none."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}{space}ms" if value >= 10 else f"{value:.2g}{space}ms"
+
+
+def count(value: float | None) -> str:
+    """A count, or a per-case figure; ``-`` when there is none."""
+    if value is None:
+        return "-"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def escape(value: object) -> str:
+    """A value as HTML text or attribute."""
+    return html.escape(str(value), quote=True)

@@ -8,7 +8,7 @@ from pytest_llmgate.model.errors import display_path
 from pytest_llmgate.records.diff import comparison_lines
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import RunRecord
-from pytest_llmgate.reports.table import format_table, ms, rate
+from pytest_llmgate.reports.table import count, format_table, ms, rate
 
 COLUMNS = ("template", "role", "unsafe", "unnecessary", "exact", "status")
 #: Shown after ``unnecessary`` when a run is incomplete, so the table says why at a glance.
@@ -56,19 +56,11 @@ def cost_cells(outcome: ExperimentOutcome, record: RunRecord) -> tuple[str, ...]
         return ("-",) * len(columns)
     tokens = cost.input_tokens is not None or cost.output_tokens is not None
     cells = (
-        _count(cost.input_tokens), _count(cost.output_tokens),
+        count(cost.input_tokens), count(cost.output_tokens),
         ("?" if tokens else "-") if cost.cost_usd is None else usd(cost.cost_usd),
-        *((_ms(cost.latency_p50_ms), _ms(cost.latency_p95_ms)) if _latency_shown(outcome, record) else ("-", "-")),
+        *((ms(cost.latency_p50_ms), ms(cost.latency_p95_ms)) if _latency_shown(outcome, record) else ("-", "-")),
     )
     return cells[:len(columns)]
-
-
-def _count(value: int | None) -> str:
-    return "-" if value is None else str(value)
-
-
-def _ms(value: float | None) -> str:
-    return "-" if value is None else ms(value)
 
 
 def budget_lines(records: tuple[RunRecord, ...]) -> list[str]:
