@@ -94,10 +94,11 @@ def test_a_one_case_replayed_session_imports_no_jsonschema_and_no_sdk(
 def test_a_test_selected_beside_an_experiment_does_not_load_the_gate(
     pytester: pytest.Pytester, llm_example: Path
 ) -> None:
-    """pytest makes a node for every entry of a directory it walks through: the experiment beside the selected
-    test gets one, and the gate is loaded only if it is collected."""
+    """pytest makes a node for every entry of a directory it walks through: the experiment (or a suite file)
+    beside the selected test gets one, and the gate is loaded only if it is collected."""
     pytester.makepyfile(test_one="def test_one():\n    assert True\n")
     (pytester.path / "example_suites" / "test_one.py").write_text("def test_one():\n    assert True\n")
+    (pytester.path / "loose.suite.yaml").write_text("cases: []\n")
     assert "pytest_llmgate.plugin.wiring" not in modules_after(pytester, "test_one.py")
     assert "pytest_llmgate.plugin.wiring" not in modules_after(pytester, "example_suites/test_one.py")
     assert not (pytester.path / ".llmgate").exists()
@@ -105,6 +106,10 @@ def test_a_test_selected_beside_an_experiment_does_not_load_the_gate(
     modules = modules_after(pytester, "example_suites/test_one.py", "example_suites",
                             "--llmgate-candidate=ci-answerer-llm-v2", "-k", "test_one or req_205", passed=2)
     assert "pytest_llmgate.plugin.wiring" in modules
+    # the suite file beside it, selected, is a collection error: no manifest lists it
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "loose.suite.yaml")
+    result.stdout.fnmatch_lines(["*loose.suite.yaml: is not listed in the suites of any llmgate.yaml*"])
+    assert result.ret == pytest.ExitCode.INTERRUPTED
 
 def modules_after_collection(pytester: pytest.Pytester, *args: str) -> set[str]:
     """The modules loaded by a ``--collect-only`` session: no case runs, so no call imports an SDK itself."""

@@ -88,9 +88,19 @@ def pytest_collect_directory(path: Path, parent: pytest.Collector) -> pytest.Col
     return None
 
 
+class SuiteFileNode(pytest.File):
+    """A suite file met outside its experiment's collector. Its experiment collects the cases; collecting this
+    node loads the gate (not making it: pytest makes one for every file of a folder it walks through) and is a
+    collection error when no manifest lists the file."""
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        _activate(self.config).check_listed(self)
+        return iter(())
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.name.endswith(SUITE_SUFFIXES):
-        return _activate(parent.config).suite_file(file_path, parent)
+        return SuiteFileNode.from_parent(parent, path=file_path)
     return None
 
 

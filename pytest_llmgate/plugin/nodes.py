@@ -15,7 +15,7 @@ from pytest_llmgate.engine.session import GateSession
 from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import MANIFEST_NAME
-from pytest_llmgate.model.errors import GuardrailViolation, LlmgateError, ProviderError, SuiteError, redact_urls
+from pytest_llmgate.model.errors import GuardrailViolation, LlmgateError, ProviderError, redact_urls
 from pytest_llmgate.model.evaluate import CaseResult, guardrail_violation, judge_trials
 from pytest_llmgate.model.transcript import format_transcripts
 from pytest_llmgate.model.vocab import Outcome, Role, Route, ShowMode
@@ -131,16 +131,6 @@ class RunItemInfo:
     def from_payload(cls, payload: list[Any]) -> RunItemInfo:
         nodeid, location, experiment_dir, template_id = payload
         return cls(nodeid, (location[0], location[1], location[2]), experiment_dir, template_id)
-
-
-class OrphanSuite(pytest.File):
-    """A suite file that no manifest lists: a collection error."""
-
-    def collect(self) -> Iterator[pytest.Item]:
-        error = SuiteError(
-            self.path, None, "is not listed in the suites of any llmgate.yaml; a suite belongs to the manifest that lists it"
-        )
-        raise self.CollectError(error.message())
 
 
 class CaseItem(pytest.Item):

@@ -16,14 +16,13 @@ from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
 from pytest_llmgate.engine.session import GateSession
 from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
-from pytest_llmgate.model.errors import LlmgateError, RecordError
+from pytest_llmgate.model.errors import LlmgateError, RecordError, SuiteError
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.vocab import RecordMode, ShowMode
 from pytest_llmgate.plugin.nodes import (
     GATE_KEY,
     RESULT_ATTRIBUTE,
     CaseItem,
-    OrphanSuite,
     RunItem,
     RunItemInfo,
     experiment_nodes,
@@ -116,11 +115,13 @@ class Wiring:
     def experiment_nodes(self, directory: pytest.Dir) -> tuple[list[pytest.Item | pytest.Collector], frozenset[Path]]:
         return experiment_nodes(directory)
 
-    def suite_file(self, path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-        """A suite file that no collected manifest lists is a collection error."""
-        if self.gate.claims(path):
-            return None
-        return OrphanSuite.from_parent(parent, path=path)
+    def check_listed(self, suite: pytest.File) -> None:
+        """A suite file that no loaded manifest lists is a collection error (one that is listed is collected by
+        its experiment)."""
+        if not self.gate.claims(suite.path):
+            error = SuiteError(suite.path, None, "is not listed in the suites of any llmgate.yaml; a suite belongs "
+                               "to the manifest that lists it")
+            raise suite.CollectError(error.message())
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:
         config, gate = self.config, self.gate
