@@ -37,7 +37,7 @@ JUDGE_PROMPT = {
 
 def setup(root: Path, url: str, replies: int) -> Path:
     """An experiment of ``replies`` cases, a prose candidate whose replies are all recorded, and a judge."""
-    from pytest_llmgate.providers._recordings import recordings_path, request_key
+    from pytest_llmgate.providers.recordings import recordings_path, request_key
 
     directory = write_experiment(root, replies, ".yaml")
     candidate = {

@@ -261,7 +261,7 @@ def cost_accounting_s(count: int, repeat: int) -> float:
     and a ``Usage``) over calling the provider's ``route`` directly, plus building each case's ``CaseCost`` and the
     run's ``CostMetrics`` (twice: the run and its one suite) from the calls."""
     from pytest_llmgate.model.costs import Usage, case_cost, cost_metrics
-    from pytest_llmgate.providers._calls import measured
+    from pytest_llmgate.providers.calls import measured
     from pytest_llmgate.providers.evidence_policy import EvidencePolicy
 
     policy = EvidencePolicy(["test_failure_log", "dependency_error"])
@@ -329,7 +329,7 @@ class LLMBench:
     def ours(self, delay: float, concurrency: int) -> float:
         """The plugin's path: the provider (render, recording key, recording, reply parsing) in the session's pool."""
         from pytest_llmgate.model.vocab import RecordMode
-        from pytest_llmgate.providers._calls import Answers
+        from pytest_llmgate.providers.calls import Answers
 
         self.set_delay(delay)
         answers = Answers(concurrency)  # as in a session: the provider's endpoint window is the session's

@@ -67,3 +67,16 @@ def test_no_name_is_defined_in_two_modules() -> None:
                     where[name].append(str(path.relative_to(ROOT)))
     twice = {name: paths for name, paths in where.items() if len(paths) > 1}
     assert twice == {}
+
+
+def test_no_test_imports_a_private_name_of_the_package() -> None:
+    """Tests use the package as its modules offer it: a private module or helper can be renamed without touching a
+    test."""
+    private = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pytest_llmgate"):
+                module = node.module or ""
+                private += [f"{path.name}:{node.lineno} {module}.{alias.name}" for alias in node.names
+                            if alias.name.startswith("_") or any(part.startswith("_") for part in module.split("."))]
+    assert private == []

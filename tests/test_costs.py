@@ -22,7 +22,7 @@ from pytest_llmgate.model.costs import (
     percentile,
     usd,
 )
-from pytest_llmgate.providers._calls import Pace, Window
+from pytest_llmgate.providers.calls import Pace, Window
 
 from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_template
 

@@ -268,7 +268,7 @@ def test_a_record_that_does_not_match_its_definition_is_refused_naming_the_field
 
 def test_golden_recording_line_and_xdist_result(tmp_path: Path) -> None:
     from pytest_llmgate.model.vocab import RecordMode
-    from pytest_llmgate.providers._recordings import Recordings
+    from pytest_llmgate.providers.recordings import Recordings
 
     recordings = Recordings(tmp_path / "recordings" / "t.jsonl", RecordMode.ALL)
     request = {"provider": "openai_chat", "model": "m", "messages": [{"role": "user", "content": "hi"}], "trial": 0}

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pytest_llmgate import CandidateError, ManifestError, SuiteError, load_suite
-from pytest_llmgate.records.yaml_loader import _Loader, load_yaml
+from pytest_llmgate.records.yaml_loader import load_yaml
 
 from .conftest import MakeExperiment, case, write_yaml
 
@@ -44,7 +45,8 @@ def test_an_alias_bomb_is_refused_before_anything_is_constructed(tmp_path: Path,
     def never(*args: object) -> None:
         raise AssertionError("a value was constructed from a file with aliases")
 
-    monkeypatch.setattr(_Loader, "construct_document", never)  # no wall clock: construction never starts
+    # no wall clock: construction never starts (every PyYAML loader builds a document through BaseConstructor)
+    monkeypatch.setattr(yaml.constructor.BaseConstructor, "construct_document", never)
     with pytest.raises(SuiteError) as info:
         load_suite("bomb", path)
     assert str(info.value).endswith("bomb.suite.yaml:9: YAML alias *l1, of the anchor on line 8: aliases are not allowed; "

@@ -125,11 +125,11 @@ def test_the_case_set_digest_is_hashed_in_slices_as_one_joined_text(count: int) 
 
 
 def test_a_large_part_holds_each_label_value_once() -> None:
-    from pytest_llmgate.engine.merge import _share_labels
+    from pytest_llmgate.engine.merge import share_labels
 
     decoded = msgspec.json.decode(msgspec.json.encode(entries(3)), type=list[CaseEntry])
     assert decoded[0].slice_name is not decoded[1].slice_name
-    _share_labels(decoded)
+    share_labels(decoded)
     assert decoded[0].slice_name is decoded[1].slice_name is decoded[2].slice_name
     assert decoded[0].suite is decoded[2].suite and decoded[0].evidence_state is decoded[1].evidence_state
     assert [entry.slice_name for entry in decoded] == ["Zürich ✓"] * 3

@@ -62,7 +62,7 @@ OK, REJECTED, ERROR = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return int(args.handler(args, sys.stdout))
     except LlmgateError as exc:
@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ERROR
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llmgate", description="Audit and decide from pytest-llmgate's stored run records."
     )

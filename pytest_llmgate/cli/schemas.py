@@ -16,7 +16,7 @@ from pytest_llmgate.io.lock import Lock
 from pytest_llmgate.model.decision import Decision
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.providers import BUILTIN, builtin_factory
-from pytest_llmgate.providers._recordings import RecordingLine
+from pytest_llmgate.providers.recordings import RecordingLine
 from pytest_llmgate.records.candidate import CandidateSettings
 from pytest_llmgate.records.codec import json_schema
 from pytest_llmgate.records.evaluator import CalibrationFile, CalibrationResult, PythonEvaluatorFile, RouteEvaluatorFile

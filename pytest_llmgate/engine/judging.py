@@ -26,7 +26,7 @@ from pytest_llmgate.providers import (
     check_settings,
     coerce_route,
 )
-from pytest_llmgate.providers._calls import CallPool
+from pytest_llmgate.providers.calls import CallPool
 from pytest_llmgate.providers.python_callable import _import_callable
 from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.evaluator import (

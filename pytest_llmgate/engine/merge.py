@@ -103,7 +103,7 @@ def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[l
             if problems:
                 raise refuse(path, problems)
             if len(record.cases) >= SHARED_LABELS_FROM:
-                _share_labels(record.cases)
+                share_labels(record.cases)
                 record = _latencies_by_entry_ids(record)
             parts.append(_sharing(record, shared))
         report = directory / REPORT_FILE
@@ -126,7 +126,7 @@ def _sharing(record: RunRecord, shared: list[tuple[str, ...]]) -> RunRecord:
     return record
 
 
-def _share_labels(cases: Sequence[CaseEntry]) -> None:
+def share_labels(cases: Sequence[CaseEntry]) -> None:
     """The few label values every case repeats (suite, slice, evidence state) held once, not once per case: a
     million merged cases keep about 170 MB less. The entries are fresh from the decoder and not yet shared."""
     for entry in cases:

@@ -20,7 +20,7 @@ from pytest_llmgate.providers import (
     complete_factory,
     unknown_provider,
 )
-from pytest_llmgate.providers._calls import Answers
+from pytest_llmgate.providers.calls import Answers
 from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun

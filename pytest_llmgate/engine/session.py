@@ -26,7 +26,7 @@ from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.results import CaseIndex, RunResults
 from pytest_llmgate.model.vocab import Route, ShowMode
 from pytest_llmgate.providers import MakeProvider, Provider, ProviderOptions, builtin_factory
-from pytest_llmgate.providers._calls import DEFAULT_CONCURRENCY, Answers
+from pytest_llmgate.providers.calls import DEFAULT_CONCURRENCY, Answers
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun, SessionResult
 

@@ -30,7 +30,7 @@ from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.records.convert import convert
 
 if TYPE_CHECKING:
-    from pytest_llmgate.providers._calls import Throttles
+    from pytest_llmgate.providers.calls import Throttles
 
 #: What a provider plugin needs (docs/providers.md); the rest of this module is the gate's own.
 __all__ = [

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.providers._chat import ApiKeyEnv, CallFailed, ChatFactory, ChatProvider, ChatSettings, token_count
+from pytest_llmgate.providers.chat import ApiKeyEnv, CallFailed, ChatFactory, ChatProvider, ChatSettings, token_count
 
 #: The Messages API requires ``max_tokens``; an artifact without one gets this.
 DEFAULT_MAX_TOKENS = 1024

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.providers._chat import ApiKeyEnv, CallFailed, ChatFactory, ChatProvider, ChatSettings, token_count
+from pytest_llmgate.providers.chat import ApiKeyEnv, CallFailed, ChatFactory, ChatProvider, ChatSettings, token_count
 
 #: Where the key is read from unless the artifact says ``api_key_env``.
 OPENAI_KEY_ENV = "OPENAI_API_KEY"

@@ -17,7 +17,7 @@ from msgspec import UNSET, Meta, UnsetType
 from pytest_llmgate.model.errors import CandidateError
 from pytest_llmgate.model.vocab import Route
 from pytest_llmgate.providers import FactoryDefaults, FreePrompt, ProviderContext, ProviderDefaults, coerce_route
-from pytest_llmgate.providers._calls import DEFAULT_CASE_TIMEOUT
+from pytest_llmgate.providers.calls import DEFAULT_CASE_TIMEOUT
 from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate, CandidateSettings
 
 CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"

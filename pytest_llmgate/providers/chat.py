@@ -27,9 +27,9 @@ from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordErr
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import FactoryDefaults, Messages, ProviderContext, ProviderDefaults, import_in_background
-from pytest_llmgate.providers._calls import Pace, Throttles, Window, slot
-from pytest_llmgate.providers._recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
-from pytest_llmgate.providers._render import MissingField, placeholders, render
+from pytest_llmgate.providers.calls import Pace, Throttles, Window, slot
+from pytest_llmgate.providers.recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
+from pytest_llmgate.providers.render import MissingField, placeholders, render
 from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
 from pytest_llmgate.records.evaluator import ReplyRule, route_in_reply
 
