@@ -8,7 +8,7 @@
      with pytest-shard (``--num-shards 4 --shard-id I``); ``llmgate merge`` of the parts must give the single
      session's report and record (metrics, statuses, decision, per-case outcomes; run ids, times and measured
      latencies aside).
-(n2) The merge, in a fresh process, against reading the four parts' records (``load_run``) in a fresh process:
+(n2) The merge, in a fresh process, against reading the four parts' records (``read_run``) in a fresh process:
      target under 2x; medians of ``--repeat``.
 (n3) ``llmgate merge`` of ``--million`` cases in 4 parts: the parts are the 100,000-case run's part records scaled
      up (each case repeated under new ids, figures recomputed by the gate's own code), merged by the ``llmgate``
@@ -41,10 +41,10 @@ READ = """
 import sys, time
 from pathlib import Path
 from pytest_llmgate.io.audit import SuiteCheck, check_run, read_run
-from pytest_llmgate.io.history import load_run, run_files
+from pytest_llmgate.io.history import run_files
 files = [path for folder in sys.argv[1:] for path in run_files(Path(folder))]
 start = time.perf_counter()
-cases = sum(len(load_run(path).cases) for path in files)
+cases = sum(len(read_run(path).record.cases) for path in files)
 decoded = time.perf_counter() - start
 start = time.perf_counter()
 suites = SuiteCheck()
@@ -121,7 +121,8 @@ def scale_parts(parts: list[Path], single: Path, factor: int, root: Path) -> lis
     figure recomputed by the gate's own code and written as the gate writes records."""
     import msgspec
 
-    from pytest_llmgate.io.history import load_run, run_files
+    from pytest_llmgate.io.audit import read_run
+    from pytest_llmgate.io.history import run_files
     from pytest_llmgate.io.store import RUNS, write_new
     from pytest_llmgate.records.codec import dump_chunks
     from pytest_llmgate.records.run import aggregates, cases_digest, implied_latencies
@@ -130,12 +131,12 @@ def scale_parts(parts: list[Path], single: Path, factor: int, root: Path) -> lis
         return hashlib.sha256(f"{case_sha256}~{k}".encode()).hexdigest()
 
     (single_path,) = run_files(single)
-    whole = cases_digest(scaled_hash(entry.case_sha256, k) for entry in load_run(single_path).cases
+    whole = cases_digest(scaled_hash(entry.case_sha256, k) for entry in read_run(single_path).record.cases
                          for k in range(factor))
     scaled = []
     for number, folder in enumerate(parts):
         (path,) = run_files(folder)
-        record = load_run(path)
+        record = read_run(path).record
         part = record.part
         assert part is not None
         entries = [msgspec.structs.replace(entry, case_id=f"{entry.case_id}~{k}",

@@ -16,7 +16,7 @@ from jsonschema import Draft202012Validator
 from pytest_llmgate import DecisionStatus, Outcome, Route, RunStatus, check_json, schema_path
 from pytest_llmgate.cli.main import main as llmgate
 from pytest_llmgate.cli.schemas import FORMATS, schema_text
-from pytest_llmgate.io.history import load_run
+from pytest_llmgate.io.audit import read_run
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.vocab import Role
@@ -239,7 +239,7 @@ def test_golden_files_pin_every_written_format(pytester: pytest.Pytester) -> Non
 
 def test_records_written_by_0_1_0_still_load(capsys: pytest.CaptureFixture[str]) -> None:
     old = GOLDEN / "v0.1.0"
-    records = [load_run(path) for path in sorted((old / "runs").glob("*.json"))]
+    records = [read_run(path).record for path in sorted((old / "runs").glob("*.json"))]
     assert {record.template_id: record.status for record in records}[FIX_B] is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
     for record in records:  # reading and writing again gives the same data
         assert json.loads(dump(record)) == json.loads((old / "runs" / f"{record.run_id}.json").read_text())

@@ -11,9 +11,11 @@ import msgspec
 import pytest
 
 from pytest_llmgate.cli.main import main as llmgate
-from pytest_llmgate.io.history import load_run
+from pytest_llmgate.io.audit import read_run
+from pytest_llmgate.model.evidence import evidence_of
 from pytest_llmgate.model.vocab import RunStatus
-from pytest_llmgate.records.run import rejudged
+from pytest_llmgate.records.evaluator import judged_status
+from pytest_llmgate.records.run import RunRecord, run_status
 
 from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, MakeExperiment, case, read_report, runs_by_template
 
@@ -58,6 +60,12 @@ def sampled_experiment(pytester: pytest.Pytester, make_experiment: MakeExperimen
         return directory
 
     return make
+
+
+def rejudged(record: RunRecord) -> RunRecord:
+    """The record with its status and evidence worked out again from its own counts and requirement."""
+    status = judged_status(run_status(record.complete, record.metrics, record.promotion), record.evaluator)
+    return msgspec.structs.replace(record, status=status, evidence=evidence_of(record.metrics, record.promotion))
 
 
 def upper(events: int, trials: int, confidence: float = 0.95) -> float:
@@ -195,7 +203,7 @@ def test_promote_reports_the_evidence_of_stored_runs(
 
     # A stored record judged without a requirement is judged with the one it carries (here: added afterwards).
     path = out / "runs" / f"{run['run_id']}.json"
-    record = load_run(path)
+    record = read_run(path).record
     relaxed = msgspec.structs.replace(record, promotion=msgspec.structs.replace(
         record.promotion, max_unsafe_rate=0.7, max_unnecessary_rate=None, confidence=None))
     assert rejudged(relaxed).status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW

@@ -32,10 +32,11 @@ from pytest_llmgate.io.audit import (
 from pytest_llmgate.io.history import find_runs, resolve_runs, run_files
 from pytest_llmgate.io.lock import lock_state, read_lock
 from pytest_llmgate.io.signing import sign, signing_key
-from pytest_llmgate.io.store import DEFAULT_DIR, REPORT_FILE, RUNS, write_replacing
+from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
 from pytest_llmgate.model.canary import canary_call, unsafe_requests_in
 from pytest_llmgate.model.costs import usd, usd_change
 from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
+from pytest_llmgate.model.defaults import DEFAULT_DIR, MANIFEST_NAME
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.model.vocab import (
@@ -50,7 +51,7 @@ from pytest_llmgate.model.vocab import (
 )
 from pytest_llmgate.records.codec import dump, load, load_json
 from pytest_llmgate.records.diff import GATING_FIGURES, compare, comparison_lines, counterpart, ms_change
-from pytest_llmgate.records.experiment import MANIFEST_NAME, load_experiment
+from pytest_llmgate.records.experiment import load_experiment
 from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.records.suite import load_suite
 from pytest_llmgate.reports.table import format_table, ms, rate

@@ -65,16 +65,14 @@ class Experiments:
             self._frozen[experiment.directory] = frozen_state(experiment)
         return self._frozen[experiment.directory]
 
-    def freeze_all(self) -> list[Path]:
+    def freeze_all(self) -> None:
         """Write or refresh the lock of every loaded experiment (``--llmgate-freeze``), saying what it did."""
-        paths = []
         for experiment in self.loaded:
             try:
                 old = read_lock(experiment)
             except LlmgateError:
                 old = None  # an unreadable lock is replaced whole
             path = write_lock(experiment)
-            paths.append(path)
             new_sha = short(experiment.fingerprints[EVALUATION])
             where = display_path(path)
             if old is None:
@@ -87,4 +85,3 @@ class Experiments:
                     f"llmgate: refroze {experiment.name}: replaced {where}; a new comparison set starts "
                     f"(evaluation {old_sha} -> {new_sha}); runs before it are not comparable with runs after it"
                 )
-        return paths

@@ -21,12 +21,13 @@ from pytest_llmgate.engine.writer import RecordHook, RecordWriter, ReportHook
 from pytest_llmgate.io.history import stored_runs
 from pytest_llmgate.io.signing import signing_key
 from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
 from pytest_llmgate.model.errors import CandidateError, LlmgateError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.results import CaseIndex, RunResults
 from pytest_llmgate.model.vocab import Route, ShowMode
 from pytest_llmgate.providers import MakeProvider, Provider, ProviderOptions, builtin_factory
-from pytest_llmgate.providers.calls import DEFAULT_CONCURRENCY, Answers
+from pytest_llmgate.providers.calls import Answers
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun, SessionResult
 
@@ -179,9 +180,6 @@ class GateSession:
         """Stop the call pool, then write every run record and the session report (see ``RecordWriter``)."""
         self.answers.shutdown()
         return self.writer.finish(self.collected, on_record, on_report)
-
-    def split_id(self) -> str:
-        return self.writer.split_id()
 
     def mark_in_progress(self) -> None:
         self.writer.mark_in_progress()

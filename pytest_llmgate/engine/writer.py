@@ -189,8 +189,7 @@ class RecordWriter:
                 data = to_data(record)
                 files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
                 files[report_rel] = report_path
-                if on_record is not None:
-                    _call_hook(lambda: on_record(data, files), errors)
+                _call_hook(lambda: on_record(data, files), errors)
                 record = sign(_checked(data, RunRecord, path), key)
                 del data
             write_new(path, dump_chunks(record))

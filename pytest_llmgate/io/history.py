@@ -30,11 +30,6 @@ def run_files(out_dir: Path) -> list[Path]:
     return sorted(runs.glob("*.json"))
 
 
-def load_run(path: Path) -> RunRecord:
-    """One stored run record, decoded and checked against its definition."""
-    return load(read_bytes(path), RunRecord, path)
-
-
 def find_runs(refs: Iterable[str], out_dir: Path) -> list[StoredRun]:
     """Runs named by path, full run id or unique run-id prefix, in the order given (read, not yet audited)."""
     stored = run_files(out_dir)

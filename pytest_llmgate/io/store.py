@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pytest_llmgate.model.defaults import DEFAULT_DIR as DEFAULT_DIR
 from pytest_llmgate.model.errors import RecordError, display_path
 
 RUNS = "runs"

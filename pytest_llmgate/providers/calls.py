@@ -14,7 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmgate.model.costs import Usage
-from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY as DEFAULT_CONCURRENCY
+from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
 from pytest_llmgate.model.errors import ProviderError
 from pytest_llmgate.model.vocab import Route
 

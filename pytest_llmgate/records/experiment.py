@@ -15,8 +15,7 @@ from msgspec import UNSET, Meta, UnsetType
 from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.costs import Budget
 from pytest_llmgate.model.decision import Promotion
-from pytest_llmgate.model.defaults import MANIFEST_NAME as MANIFEST_NAME
-from pytest_llmgate.model.defaults import SUITE_SUFFIXES as SUITE_SUFFIXES
+from pytest_llmgate.model.defaults import MANIFEST_NAME
 from pytest_llmgate.model.errors import CandidateError, ManifestError, SuiteError
 from pytest_llmgate.model.fingerprint import fingerprint, short
 from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE

@@ -21,7 +21,7 @@ from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, recorded, upper_bound
 from pytest_llmgate.model.vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
 from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.diff import StoredComparison
-from pytest_llmgate.records.evaluator import JudgeStanding, judged_status
+from pytest_llmgate.records.evaluator import JudgeStanding
 from pytest_llmgate.records.experiment import Experiment
 
 
@@ -361,15 +361,6 @@ def run_status(
     if evidence is not None and not evidence.met:
         return RunStatus.INSUFFICIENT_EVIDENCE
     return RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
-
-
-def rejudged(record: RunRecord) -> RunRecord:
-    """The record with its status and evidence worked out again from its own counts, completeness and
-    requirement (what ``llmgate promote`` applies: stored records alone)."""
-    return msgspec.structs.replace(
-        record, status=judged_status(run_status(record.complete, record.metrics, record.promotion), record.evaluator),
-        evidence=evidence_of(record.metrics, record.promotion),
-    )
 
 
 def case_entries(
