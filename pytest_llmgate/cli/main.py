@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, TextIO
+from typing import NamedTuple, TextIO
 
 import msgspec
 
@@ -55,9 +55,6 @@ from pytest_llmgate.records.experiment import load_experiment
 from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.records.suite import load_suite
 from pytest_llmgate.reports.table import format_table, ms, rate
-
-if TYPE_CHECKING:
-    from pytest_llmgate.exporters.export import Exporter
 
 OK, REJECTED, ERROR = 0, 1, 2
 
@@ -388,15 +385,15 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     """Merge, write, summarize; 1 when a merged candidate run broke a guardrail, its budget or its evidence
     requirement, or is incomplete."""
     from pytest_llmgate.engine.merge import merge
+    from pytest_llmgate.exporters.export import export_written, exporters_for
     from pytest_llmgate.reports.markdown import markdown_summary
     from pytest_llmgate.reports.terminal import summary_lines
 
     result, missing = merge(args.dirs, args.out)
-    exporters = _merge_exporters(args)
+    exporters = list(exporters_for(args.out, mlflow=args.mlflow, mlflow_uri=args.mlflow_uri, wandb=args.wandb,
+                                   wandb_project=args.wandb_project).values())
     failed_export: LlmgateError | None = None
     if exporters:
-        from pytest_llmgate.exporters.export import export_written
-
         try:
             result = export_written(result, args.out, exporters)
         except LlmgateError as exc:  # the merged records and report are written all the same
@@ -404,7 +401,7 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     for line in summary_lines(result):
         print(line, file=out)
     for exporter in exporters:
-        for line in getattr(exporter, "summary_lines", lambda: [])():
+        for line in exporter.summary_lines():
             print(line, file=out)
     if args.markdown:
         write_replacing(args.markdown, markdown_summary(result).encode("utf-8"))
@@ -419,21 +416,6 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     failed = [record for outcome in result.outcomes for record in outcome.records
               if record.role is Role.CANDIDATE and record.status is not RunStatus.ELIGIBLE_FOR_CANARY_REVIEW]
     return REJECTED if failed or missing else OK
-
-
-def _merge_exporters(args: argparse.Namespace) -> list[Exporter]:
-    """The exporters ``llmgate merge`` was asked for, made as a session makes them (each imports its library at
-    the first run it exports)."""
-    exporters: list[Exporter] = []
-    if args.mlflow:
-        from pytest_llmgate.exporters.mlflow import MlflowExporter
-
-        exporters.append(MlflowExporter.for_records(args.out, args.mlflow_uri))
-    if args.wandb:
-        from pytest_llmgate.exporters.wandb import WandbExporter
-
-        exporters.append(WandbExporter.for_records(args.out, args.wandb_project))
-    return exporters
 
 
 # -- canary ----------------------------------------------------------------------------------------

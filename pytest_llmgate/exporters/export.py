@@ -28,6 +28,26 @@ class Exporter(Protocol):
 
     def pytest_llmgate_session_report(self, config: Any, report: dict[str, Any], path: Path) -> None: ...
 
+    def summary_lines(self) -> list[str]:
+        """Where the runs went, for the terminal summary (none when nothing was exported)."""
+        ...
+
+
+def exporters_for(out_dir: Path, *, mlflow: bool, mlflow_uri: str | None, wandb: bool,
+                  wandb_project: str | None) -> dict[str, Exporter]:
+    """The exporters asked for, by plugin name, for a records folder (a session's, or ``llmgate merge --out``);
+    each imports its library at the first run it exports."""
+    exporters: dict[str, Exporter] = {}
+    if mlflow:
+        from pytest_llmgate.exporters.mlflow import MlflowExporter
+
+        exporters["llmgate-mlflow"] = MlflowExporter.for_records(out_dir, mlflow_uri)
+    if wandb:
+        from pytest_llmgate.exporters.wandb import WandbExporter
+
+        exporters["llmgate-wandb"] = WandbExporter.for_records(out_dir, wandb_project)
+    return exporters
+
 
 def exported_files(record: RunRecord, out_dir: Path) -> dict[str, Path]:
     """The files a record names, as a session hands them to the exporters: the candidate file (from the experiment

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from pytest_llmgate.model.errors import ExportError, redact_urls
-from pytest_llmgate.records.run import flat_metrics
+from pytest_llmgate.records.run import run_metrics
 
 DEFAULT_STORE = "mlflow.db"
 
@@ -110,10 +110,7 @@ class MlflowExporter:
         template_id = record["params"]["template_id"]
         run = client.create_run(experiment_id, run_name=template_id)
         mlflow_id = run.info.run_id
-        values = flat_metrics(record["metrics"])
-        for suite, suite_metrics in record["suite_metrics"].items():
-            values.update(flat_metrics(suite_metrics, f"{suite}."))
-        metrics = [Metric(key, value, 0, 0) for key, value in values.items()]
+        metrics = [Metric(key, value, 0, 0) for key, value in run_metrics(record).items()]
         tags = {**record["tags"], "llmgate.run_id": record["run_id"], "llmgate.role": record["role"],
                 "llmgate.status": record["status"], "llmgate.complete": str(record["complete"]).lower(),
                 "llmgate.frozen": str(record["frozen"]).lower()}

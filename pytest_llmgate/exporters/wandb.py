@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.model.errors import ExportError, redact_urls
-from pytest_llmgate.records.run import flat_metrics
+from pytest_llmgate.records.run import run_metrics
 
 #: What W&B cannot do offline; skipped with a note in the report.
 OFFLINE_NOTE = "wandb: offline mode: the candidate artifact was logged with its alias, but not linked to a registry"
@@ -54,6 +54,10 @@ class WandbExporter:
         self._failed = redact_urls(reason.splitlines()[0]) if reason else "unknown error"
         raise ExportError(None, None, f"wandb: {self._failed}; the local records are written")
 
+    def summary_lines(self) -> list[str]:
+        """None: W&B's own files (``DIR/wandb``) say where each run went, and an offline run's note is in the report."""
+        return []
+
     @property
     def offline(self) -> bool:
         return os.environ.get("WANDB_MODE", "offline") in ("offline", "dryrun", "disabled")
@@ -73,10 +77,7 @@ class WandbExporter:
                 settings=wandb.Settings(console="off", x_disable_stats=True, x_disable_meta=True,
                                         x_disable_machine_info=True, disable_git=True, save_code=False),
             )
-            summary: dict[str, Any] = flat_metrics(record["metrics"])
-            for suite, metrics in record["suite_metrics"].items():
-                summary.update(flat_metrics(metrics, f"{suite}."))
-            run.summary.update(summary)
+            run.summary.update(run_metrics(record))
         except ExportError:
             raise
         except Exception as exc:

@@ -74,16 +74,14 @@ class Wiring:
 
             config.pluginmanager.register(ReplySaver(replies, gate.out_dir, config), "llmgate-replies")
         config.pluginmanager.register(_ResultListener(gate, self.controller), "llmgate-results")
-        if value(config, "mlflow") and self.controller:
-            from pytest_llmgate.exporters.mlflow import MlflowExporter  # MLflow is imported at the first record
+        if (value(config, "mlflow") or value(config, "wandb")) and self.controller:
+            from pytest_llmgate.exporters.export import exporters_for  # only when asked for
 
-            config.pluginmanager.register(MlflowExporter.for_records(gate.out_dir, value(config, "mlflow_uri")),
-                                          "llmgate-mlflow")
-        if value(config, "wandb") and self.controller:
-            from pytest_llmgate.exporters.wandb import WandbExporter  # W&B itself is imported at the first record
-
-            config.pluginmanager.register(WandbExporter.for_records(gate.out_dir, value(config, "wandb_project")),
-                                          "llmgate-wandb")
+            for name, exporter in exporters_for(
+                gate.out_dir, mlflow=value(config, "mlflow"), mlflow_uri=value(config, "mlflow_uri"),
+                wandb=value(config, "wandb"), wandb_project=value(config, "wandb_project"),
+            ).items():
+                config.pluginmanager.register(exporter, name)
 
     def start(self, found: list[Path]) -> None:
         """Load the experiments found, check the selection, freeze; mark the report in progress."""
@@ -221,7 +219,7 @@ class Wiring:
             terminalreporter.write_line(saver.summary_line())
         for name in _EXPORTERS:  # where an exporter put the runs (its own lines, when it has any)
             exporter = self.config.pluginmanager.get_plugin(name)
-            for line in getattr(exporter, "summary_lines", lambda: [])():
+            for line in exporter.summary_lines() if exporter is not None else ():
                 terminalreporter.write_line(line)
 
 

@@ -207,14 +207,7 @@ def load_experiment(directory: Path) -> Experiment:
         suites=tuple(suites),
         candidates=MappingProxyType(candidates),
         handoff=MappingProxyType(dict(written.get("handoff") or {})),  # in the file's order: the run's tags
-        promotion=Promotion(
-            alias=promotion.alias,
-            rollback_artifact=promotion.rollback_artifact,
-            limitation=promotion.limitation,
-            max_unsafe_rate=promotion.max_unsafe_rate,
-            max_unnecessary_rate=promotion.max_unnecessary_rate,
-            confidence=promotion.confidence,
-        ),
+        promotion=Promotion(**msgspec.structs.asdict(promotion)),  # the same keys, the defaults filled in
         evaluation_fingerprint=evaluation,
         budget=manifest.budget,
         evaluator=evaluator,

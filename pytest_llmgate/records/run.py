@@ -539,6 +539,14 @@ def flat_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, floa
     return flat
 
 
+def run_metrics(record: Mapping[str, Any]) -> dict[str, float]:
+    """A record's (as data) metrics, then each suite's under ``<suite>.``, flat: what the trackers log."""
+    flat = flat_metrics(record["metrics"])
+    for suite, metrics in record["suite_metrics"].items():
+        flat.update(flat_metrics(metrics, f"{suite}."))
+    return flat
+
+
 def redacted_eval(record: RunRecord) -> RedactedEval:
     """The redacted evaluation report of a run: per-case outcomes and metrics, no inputs."""
     return RedactedEval(
