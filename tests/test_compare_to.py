@@ -11,7 +11,7 @@ import pytest
 from pytest_llmgate.cli.main import main as llmgate
 from pytest_llmgate.model.decision import Promotion, decide
 from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
-from pytest_llmgate.records.diff import compare
+from pytest_llmgate.records.comparison import compare
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import CaseEntry, Metrics, RunRecord
 from pytest_llmgate.reports.markdown import COMMENT_LIMIT, markdown_summary

@@ -50,7 +50,8 @@ from pytest_llmgate.model.vocab import (
     RunStatus,
 )
 from pytest_llmgate.records.codec import dump, load, load_json
-from pytest_llmgate.records.diff import GATING_FIGURES, compare, comparison_lines, counterpart, ms_change
+from pytest_llmgate.records.comparison import compare, counterpart
+from pytest_llmgate.records.diff import GATING_FIGURES, comparison_lines, ms_change
 from pytest_llmgate.records.experiment import load_experiment
 from pytest_llmgate.records.run import RunRecord
 from pytest_llmgate.records.suite import load_suite

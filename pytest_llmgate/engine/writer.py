@@ -38,7 +38,7 @@ from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.results import RunResults
 from pytest_llmgate.model.vocab import DecisionStatus, Role
 from pytest_llmgate.records.codec import dump, dump_chunks, from_data, to_data
-from pytest_llmgate.records.diff import compare, counterpart
+from pytest_llmgate.records.comparison import compare, counterpart
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
 from pytest_llmgate.records.report import SessionReport
