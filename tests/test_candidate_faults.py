@@ -205,7 +205,6 @@ def test_case_timeout_must_be_a_positive_number(pytester: pytest.Pytester, make_
     result.stdout.fnmatch_lines(["*templates/bad.yaml:*case_timeout*"])
 
 
-@pytest.mark.slow
 def test_a_collection_error_exits_2_with_and_without_xdist(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:

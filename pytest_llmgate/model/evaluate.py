@@ -57,6 +57,8 @@ def guardrail_violation(case: Case, template_id: str, outcome: Outcome, routes: 
     )
 
 
+# gc=False (msgspec): one per case and candidate, never part of a cycle; untracked, each is 16 bytes smaller and never
+# scanned by the collector (benchmarks (a) and (e): 100,000 cases).
 class CaseResult(msgspec.Struct, frozen=True, kw_only=True, array_like=True, gc=False):
     """One (case, candidate) result as it travels from a pytest item (or an xdist worker) to the gate.
 

@@ -25,6 +25,8 @@ from pytest_llmgate.records.evaluator import JudgeStanding
 from pytest_llmgate.records.experiment import Experiment
 
 
+# gc=False (msgspec): one per case of a record, never part of a cycle; untracked, each is 16 bytes smaller and never
+# scanned by the collector (benchmarks (a) and (e): 100,000 cases).
 class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     """One case's line in a record: labels, prediction and outcome; its input only as a hash.
 
