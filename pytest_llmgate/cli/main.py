@@ -21,7 +21,6 @@ from pytest_llmgate.io.audit import (
     check_run,
     decision_run,
     note_lines,
-    read_bytes,
     read_report,
     read_run,
     refuse,
@@ -49,7 +48,7 @@ from pytest_llmgate.model.vocab import (
     Role,
     RunStatus,
 )
-from pytest_llmgate.records.codec import dump, load, load_json
+from pytest_llmgate.records.codec import dump, load, load_json, read_bytes
 from pytest_llmgate.records.comparison import compare, counterpart
 from pytest_llmgate.records.diff import GATING_FIGURES, comparison_lines, ms_change
 from pytest_llmgate.records.experiment import load_experiment

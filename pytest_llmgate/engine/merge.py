@@ -21,7 +21,7 @@ import msgspec
 from msgspec.structs import force_setattr
 
 from pytest_llmgate.engine.plan import WAITS_FOR_MERGE
-from pytest_llmgate.io.audit import part_problems, read_bytes, read_report, refuse
+from pytest_llmgate.io.audit import part_problems, read_report, refuse
 from pytest_llmgate.io.history import run_files
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import (
@@ -42,7 +42,7 @@ from pytest_llmgate.model.defaults import MANIFEST_NAME
 from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, RunStatus
-from pytest_llmgate.records.codec import dump, dump_chunks, load
+from pytest_llmgate.records.codec import dump, dump_chunks, load, read_bytes
 from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult

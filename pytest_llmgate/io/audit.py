@@ -35,7 +35,7 @@ from pytest_llmgate.model.evaluate import judge, judge_trials
 from pytest_llmgate.model.evidence import confidence_of
 from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
-from pytest_llmgate.records.codec import load
+from pytest_llmgate.records.codec import load, read_bytes
 from pytest_llmgate.records.experiment import load_experiment
 from pytest_llmgate.records.report import ExperimentReport, SessionReport
 from pytest_llmgate.records.run import CaseEntry, Metrics, RedactedEval, RunRecord, cases_digest, run_status
@@ -78,13 +78,6 @@ class Audited(NamedTuple):
 
     records: list[RunRecord]
     notes: list[str]
-
-
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
 
 
 def read_run(path: Path) -> StoredRun:

@@ -10,14 +10,13 @@ from pytest_llmgate.io.audit import (
     StoredRun,
     SuiteCheck,
     audit,
-    read_bytes,
     read_report,
     read_run,
     report_runs,
 )
 from pytest_llmgate.io.store import REPORT_FILE, RUNS
 from pytest_llmgate.model.errors import RecordError
-from pytest_llmgate.records.codec import load
+from pytest_llmgate.records.codec import load, read_bytes
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.records.run import RunRecord
 

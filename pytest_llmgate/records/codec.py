@@ -127,6 +127,14 @@ def _nested(item: Any) -> bool:
                                           for v in item.values())
 
 
+def read_bytes(path: Path, error: type[LlmgateError] = RecordError) -> bytes:
+    """The bytes of a file to be read; ``error`` naming it when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise error(path, None, f"cannot be read: {exc.strerror or exc}") from None
+
+
 def load(raw: bytes, kind: type[T], path: Path | None, error: type[LlmgateError] = RecordError) -> T:
     """Decode ``raw`` as ``kind``; anything else raises ``error`` naming the file and what is wrong."""
     try:

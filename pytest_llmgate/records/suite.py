@@ -15,6 +15,7 @@ from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.errors import SuiteError
 from pytest_llmgate.model.fingerprint import fingerprint, value_sha256
 from pytest_llmgate.model.vocab import Route
+from pytest_llmgate.records.codec import read_bytes
 from pytest_llmgate.records.convert import convert, explain
 from pytest_llmgate.records.yaml_loader import load_yaml
 
@@ -67,10 +68,7 @@ def load_suite(name: str, path: Path) -> Suite:
     """Load, validate and fingerprint one suite file (YAML or JSON Lines).
 
     Every session reads the file itself: the fingerprint recorded is always that of the bytes on disk."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SuiteError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    raw = read_bytes(path, SuiteError)
     cases, lines, input_line = read_cases(path, raw)
     hashes: list[str | None] = []
     for index, case in enumerate(cases):

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from pytest_llmgate.model.errors import LlmgateError
+from pytest_llmgate.records.codec import read_bytes
 
 try:
     from yaml import CSafeLoader as _BaseLoader
@@ -146,10 +147,7 @@ def _alias_problem(raw: bytes) -> tuple[int | None, str]:
 
 def load_yaml(path: Path, error: type[LlmgateError]) -> Document:
     """Parse ``path`` safely; any problem is raised as ``error`` naming the file and line."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise error(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    raw = read_bytes(path, error)
     loader = _Loader(raw)
     try:
         root = loader.get_single_node()
