@@ -26,14 +26,13 @@ from pytest_llmgate.io.history import run_files
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import (
     REPORT_FILE,
-    REPORTS,
     RUNS,
     new_run_id,
     relative_to_records,
     timestamp,
     utc_now,
     write_new,
-    write_new_hashed,
+    write_redacted,
     write_replacing,
 )
 from pytest_llmgate.model.costs import Budget
@@ -47,7 +46,7 @@ from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
 from pytest_llmgate.records.report import SessionReport
-from pytest_llmgate.records.run import Artifact, CaseEntry, RunRecord, aggregates, redacted_eval
+from pytest_llmgate.records.run import CaseEntry, RunRecord, aggregates
 
 _BY_CASE_ID = attrgetter("case_id")
 
@@ -346,9 +345,6 @@ def _missing_text(record: RunRecord, ids: Sequence[str]) -> str:
 def _write_merged(record: RunRecord, out_dir: Path, key: bytes | None) -> RunRecord:
     """The merged run's redacted evaluation report, then its record (signed when a key is set), each written
     piece by piece from the objects."""
-    report_rel = f"{REPORTS}/{record.run_id}-redacted-eval.json"
-    report_sha = write_new_hashed(out_dir / report_rel, dump_chunks(redacted_eval(record)))
-    record = msgspec.structs.replace(record, artifacts=(*record.artifacts, Artifact(path=report_rel, sha256=report_sha)))
-    record = sign(record, key)
+    record = sign(write_redacted(record, out_dir), key)
     write_new(out_dir / RUNS / f"{record.run_id}.json", dump_chunks(record))
     return record

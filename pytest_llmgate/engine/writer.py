@@ -22,14 +22,13 @@ from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import (
     PREVIOUS_REPORT_FILE,
     REPORT_FILE,
-    REPORTS,
     RUNS,
     new_run_id,
     relative_to_records,
     timestamp,
     utc_now,
     write_new,
-    write_new_hashed,
+    write_redacted,
     write_replacing,
 )
 from pytest_llmgate.model.decision import decide
@@ -43,13 +42,11 @@ from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.records.run import (
-    Artifact,
     Part,
     RunRecord,
     aggregates,
     build_run_record,
     implied_latencies,
-    redacted_eval,
 )
 
 T = TypeVar("T")
@@ -173,13 +170,10 @@ class RecordWriter:
         if self.compare_to is not None:
             before, matched_by = counterpart(draft, self.stored)
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
-        report_rel = f"{REPORTS}/{run_id}-redacted-eval.json"
-        report_path = self.out_dir / report_rel
-        report_sha256 = write_new_hashed(report_path, dump_chunks(redacted_eval(draft)))
+        record = write_redacted(draft, self.out_dir)
+        del draft
+        report_path = self.out_dir / record.artifacts[-1].path
         try:  # the pair is kept consistent: no redacted report stays behind without its run record
-            artifact = Artifact(path=report_rel, sha256=report_sha256)
-            record = msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))
-            del draft
             path = self.out_dir / RUNS / f"{run_id}.json"
             key = signing_key()
             if on_record is None:  # signed as it is, never turned into data whole
@@ -188,7 +182,7 @@ class RecordWriter:
                 # As data, for the hooks to see and edit, and for the signature; an edited copy is checked.
                 data = to_data(record)
                 files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
-                files[report_rel] = report_path
+                files[record.artifacts[-1].path] = report_path
                 _call_hook(lambda: on_record(data, files), errors)
                 record = sign(_checked(data, RunRecord, path), key)
                 del data

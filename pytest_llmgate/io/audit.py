@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from pytest_llmgate.io.signing import signature_problem
-from pytest_llmgate.io.store import REPORTS, RUNS
+from pytest_llmgate.io.store import RUNS, redacted_path
 from pytest_llmgate.model.costs import over_budget
 from pytest_llmgate.model.decision import Decision, decide, decision_text
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
@@ -258,7 +258,7 @@ def _check_artifacts(run: StoredRun, found: Findings) -> None:
         if now is not None and now != template.sha256:
             found.changed.append(f"{TEMPLATE_CHANGED}: {template.path} (sha256 now {now[:16]}, recorded "
                                  f"{template.sha256[:16]})")
-    expected_report = f"{REPORTS}/{record.run_id}-redacted-eval.json"
+    expected_report = redacted_path(record.run_id)
     if not produced:
         found.unverifiable.append(f"it records no redacted report ({expected_report}) to check its cases against")
     for artifact in produced:

@@ -10,12 +10,28 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+import msgspec
+
 from pytest_llmgate.model.errors import RecordError, display_path
+from pytest_llmgate.records.codec import dump_chunks
+from pytest_llmgate.records.run import Artifact, RunRecord, redacted_eval
 
 RUNS = "runs"
 REPORTS = "reports"
 REPORT_FILE = "report.json"
 PREVIOUS_REPORT_FILE = "report.previous.json"
+
+
+def redacted_path(run_id: str) -> str:
+    """A run's redacted evaluation report, relative to the records folder."""
+    return f"{REPORTS}/{run_id}-redacted-eval.json"
+
+
+def write_redacted(draft: RunRecord, out_dir: Path) -> RunRecord:
+    """Write a run's redacted evaluation report, piece by piece; the record with it as its last artifact."""
+    relative = redacted_path(draft.run_id)
+    sha256 = write_new_hashed(out_dir / relative, dump_chunks(redacted_eval(draft)))
+    return msgspec.structs.replace(draft, artifacts=(*draft.artifacts, Artifact(path=relative, sha256=sha256)))
 
 
 def relative_to_records(directory: Path, out_dir: Path) -> str | None:
