@@ -2,22 +2,24 @@
 
 ``GateSession`` is the face the pytest plugin talks to; each part is its own class: ``Experiments`` (loading and
 locks, engine/loading.py), ``Providers`` (factories, providers and the call pool, engine/providing.py),
-``Pricing`` (engine/pricing.py), the case results gathered here, and ``RecordWriter`` (records and the report,
-engine/writer.py)."""
+``Pricing`` (engine/pricing.py), and ``RecordWriter`` (records and the report, engine/writer.py), which is handed
+what to write (``ExperimentToWrite``) and holds none of the others. The session keeps the case results itself."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from pytest_llmgate.engine.judging import judge_not_ready
 from pytest_llmgate.engine.loading import Experiments
-from pytest_llmgate.engine.plan import PartSpec, Selection, check_selection, plan_runs
+from pytest_llmgate.engine.plan import WAITS_FOR_MERGE, PartSpec, Selection, check_selection, plan_runs
 from pytest_llmgate.engine.pricing import Pricing
 from pytest_llmgate.engine.providing import Providers
-from pytest_llmgate.engine.writer import RecordHook, RecordWriter, ReportHook
+from pytest_llmgate.engine.writer import ExperimentToWrite, RecordHook, RecordWriter, ReportHook, RunToWrite
 from pytest_llmgate.io.history import stored_runs
 from pytest_llmgate.io.signing import signing_key
 from pytest_llmgate.model.costs import Usage
@@ -59,8 +61,7 @@ class GateSession:
         self._results: dict[tuple[str, str], RunResults] = {}  # by (experiment directory, template id)
         self._indexes: dict[str, CaseIndex | None] = {}  # by experiment directory
         self.notes = self.pricing.notes  # what the session says once at the end, in the summary
-        self.writer = RecordWriter(out_dir, self.loading, self.providing, self.pricing, self.plans, self._results,
-                                   self.notes)
+        self.writer = RecordWriter(out_dir, self.notes)
         self.writer.compare_to = compare_to
         self.started = self.writer.started
         self.collected: set[Path] = set()
@@ -179,7 +180,43 @@ class GateSession:
     def finish(self, on_record: RecordHook | None, on_report: ReportHook) -> SessionResult:
         """Stop the call pool, then write every run record and the session report (see ``RecordWriter``)."""
         self.answers.shutdown()
-        return self.writer.finish(self.collected, on_record, on_report)
+        if self.part is not None:
+            self.part = dataclasses.replace(self.part, split_id=self._split_id())
+            ran = sum(len(cases) for cases in self._results.values())
+            self.notes.append(f"llmgate: this session is part {self.part.split_id} of a split run "
+                              f"({self.part.selection}; {ran} case result(s)); its exit status reflects only the cases "
+                              f"it ran; {WAITS_FOR_MERGE}")
+        return self.writer.finish(self._to_write(), on_record, on_report)
+
+    def _split_id(self) -> str:
+        """The part's split id: as asked for, else ``cases-`` and a digest of every (experiment, template, case) run."""
+        if self.part is not None and self.part.split_id:
+            return self.part.split_id
+        ran = sorted(f"{experiment}\0{template}\0{case_id}" for (experiment, template), cases in self._results.items()
+                     for case_id in cases)
+        return "cases-" + hashlib.sha256("\n".join(ran).encode("utf-8")).hexdigest()[:12]
+
+    def _to_write(self) -> Iterator[ExperimentToWrite]:
+        """Each collected experiment that loaded and has planned runs, with what its runs that ran need to be
+        written (made one experiment at a time, as the writer gets to it)."""
+        for directory in sorted(self.collected):
+            try:
+                experiment = self.loading.load(directory)
+            except LlmgateError:
+                continue
+            plans = self.plans(experiment)
+            if not plans:
+                continue
+            ran = []
+            for plan in plans:
+                results = self._results.get((str(experiment.directory), plan.template_id))
+                if results:
+                    candidate = experiment.candidates[plan.template_id]
+                    params = self.providing.factory(candidate).params(candidate, self.providing.context(experiment))
+                    ran.append(RunToWrite(plan=plan, results=results, params=params,
+                                          pricer=self.pricing.pricer(candidate, results)))
+            yield ExperimentToWrite(experiment=experiment, frozen=self.loading.frozen(experiment), plans=plans,
+                                    ran=tuple(ran))
 
     def mark_in_progress(self) -> None:
         self.writer.mark_in_progress()

@@ -4,7 +4,6 @@ signed when a key is set, each handed to the exporters' hooks first; and the in-
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -13,10 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from pytest_llmgate.engine.judging import judge_notes, judged_verdict, standing, with_standing
-from pytest_llmgate.engine.loading import Experiments
 from pytest_llmgate.engine.plan import WAITS_FOR_MERGE, PartSpec
-from pytest_llmgate.engine.pricing import Pricing
-from pytest_llmgate.engine.providing import Providers
 from pytest_llmgate.io.provenance import code_commit, llmgate_version
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import (
@@ -31,6 +27,7 @@ from pytest_llmgate.io.store import (
     write_redacted,
     write_replacing,
 )
+from pytest_llmgate.model.costs import Pricer
 from pytest_llmgate.model.decision import decide
 from pytest_llmgate.model.errors import ExportError, LlmgateError, RecordError, redact_urls
 from pytest_llmgate.model.evaluate import CaseResult
@@ -55,70 +52,73 @@ RecordHook = Callable[[dict[str, Any], Mapping[str, Path]], None]
 ReportHook = Callable[[dict[str, Any], Path], None]
 
 
-class RecordWriter:
-    """Writes a session's records and report into ``out_dir``. ``results`` and ``notes`` are the session's own (it
-    fills them as cases run); ``part`` is set when the session runs one part of a split run; ``stored`` holds the
-    runs of ``--llmgate-compare-to`` when it is given."""
+class RunToWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """A planned run that ran, as the session hands it over: its results, its provider's params, its pricer."""
 
-    def __init__(self, out_dir: Path, experiments: Experiments, providers: Providers, pricing: Pricing,
-                 plans: Callable[[Experiment], tuple[PlannedRun, ...]], results: dict[tuple[str, str], RunResults],
-                 notes: list[str]) -> None:
+    plan: PlannedRun
+    results: RunResults
+    params: Mapping[str, str]
+    pricer: Pricer | None
+
+
+class ExperimentToWrite(msgspec.Struct, frozen=True, kw_only=True):
+    """An experiment's planned runs, and those of them that ran (to be recorded; the others are listed in the
+    report as not run)."""
+
+    experiment: Experiment
+    frozen: bool
+    plans: tuple[PlannedRun, ...]
+    ran: tuple[RunToWrite, ...]
+
+
+class RecordWriter:
+    """Writes a session's records and report into ``out_dir``: it is handed what to write, and holds only where,
+    whether the session is one part of a split run (``part``, its split id resolved), and the runs of
+    ``--llmgate-compare-to`` (``stored``). ``notes`` is the session's own list of what it says at the end."""
+
+    def __init__(self, out_dir: Path, notes: list[str]) -> None:
         self.out_dir = out_dir
-        self.experiments = experiments
-        self.providers = providers
-        self.pricing = pricing
-        self.plans = plans
-        self.results = results
         self.notes = notes
         self.started = utc_now()
         self.part: PartSpec | None = None
         self.compare_to: Path | None = None
         self.stored: list[RunRecord] = []
 
-    def finish(self, collected: Iterable[Path], on_record: RecordHook | None, on_report: ReportHook) -> SessionResult:
+    def finish(self, experiments: Iterable[ExperimentToWrite], on_record: RecordHook | None,
+               on_report: ReportHook) -> SessionResult:
         """Build, hand to the hooks, and write every run record, then the session report. ``on_record`` is None
         when nothing listens for run records: a record is then written as built, never turned into plain data."""
         finished = utc_now()
-        if self.part is not None:
-            self.notes.append(self._part_note())
         outcomes: list[ExperimentOutcome] = []
         run_paths: list[Path] = []
         errors: list[LlmgateError] = []
-        for directory in sorted(collected):
-            try:
-                experiment = self.experiments.load(directory)
-            except LlmgateError:
-                continue
-            plans = self.plans(experiment)
-            if not plans:
-                continue
+        for written in experiments:
+            experiment, ran = written.experiment, {run.plan.template_id for run in written.ran}
+            not_run = tuple(plan for plan in written.plans if plan.template_id not in ran)  # deselected, never reached
             records: list[RunRecord] = []
             unrecorded: list[tuple[str, str]] = []
-            not_run = []
-            for plan in plans:
-                if not self.results.get((str(experiment.directory), plan.template_id)):
-                    not_run.append(plan)  # deselected or never reached: no record, listed in the report
-                    continue
+            for run in written.ran:
                 baselines = [record for record in records if record.role is Role.BASELINE]
                 try:
-                    record, path = self._write_run(experiment, plan, finished, on_record, errors, baselines)
+                    record, path = self._write_run(experiment, written.frozen, run, finished, on_record, errors,
+                                                   baselines)
                 except RecordError as exc:
                     errors.append(exc)
-                    unrecorded.append((plan.template_id, exc.message()))
+                    unrecorded.append((run.plan.template_id, exc.message()))
                     continue
                 records.append(record)
                 run_paths.append(path)
             not_run_candidates = [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE]
             verdict = judged_verdict(decide(records, [template_id for template_id, _ in unrecorded], not_run_candidates),
                                      records)
-            self.notes.extend(judge_notes(experiment, [plan.template_id for plan in plans], standing(experiment)))
+            self.notes.extend(judge_notes(experiment, [plan.template_id for plan in written.plans], standing(experiment)))
             if self.part is not None and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
                 verdict = dataclasses.replace(
-                    verdict, reason=f"{verdict.reason}; this session is part {self.split_id()} of a split run: "
+                    verdict, reason=f"{verdict.reason}; this session is part {self.part.split_id} of a split run: "
                                     f"{WAITS_FOR_MERGE}")
             outcomes.append(ExperimentOutcome(
-                experiment=experiment, records=tuple(records), not_run=tuple(not_run),
-                verdict=verdict, frozen=self.experiments.frozen(experiment), unrecorded=tuple(unrecorded),
+                experiment=experiment, records=tuple(records), not_run=not_run,
+                verdict=verdict, frozen=written.frozen, unrecorded=tuple(unrecorded),
             ))
         notes = tuple(self.notes)
         if not outcomes:
@@ -140,27 +140,25 @@ class RecordWriter:
                              errors=tuple(errors), notes=notes)
 
     def _write_run(
-        self, experiment: Experiment, plan: PlannedRun, finished: datetime, on_record: RecordHook | None,
-        errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
+        self, experiment: Experiment, frozen: bool, run: RunToWrite, finished: datetime,
+        on_record: RecordHook | None, errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
-        results = self.results.get((str(experiment.directory), plan.template_id)) or RunResults(
-            str(experiment.directory), plan.template_id, plan.role, None)
-        candidate = experiment.candidates[plan.template_id]
+        results = run.results
         draft = build_run_record(
             experiment=experiment,
-            candidate=candidate,
-            role=plan.role,
+            candidate=experiment.candidates[run.plan.template_id],
+            role=run.plan.role,
             results=results,
             run_id=run_id,
             started_at=timestamp(self.started),
             finished_at=timestamp(finished),
             code_commit=code_commit(experiment.directory),
             version=llmgate_version(),
-            frozen=self.experiments.frozen(experiment),
-            extra_params=dict(self.providers.factory(candidate).params(candidate, self.providers.context(experiment))),
+            frozen=frozen,
+            extra_params=dict(run.params),
             baselines=baselines,
-            pricer=self.pricing.pricer(candidate, results),
+            pricer=run.pricer,
             budget=experiment.budget,
             experiment_path=relative_to_records(experiment.directory, self.out_dir),
         )
@@ -199,7 +197,7 @@ class RecordWriter:
         evaluated = [entry for entry in draft.cases if entry.case_id in results]
         latencies = {case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
                      for case_id, ran in results.items() if ran}
-        part = Part(split_id=self.split_id(), selection=self.part.selection,
+        part = Part(split_id=self.part.split_id or "", selection=self.part.selection,
                     case_ids=tuple(entry.case_id for entry in draft.cases), cases_sha256=draft.cases_sha256,
                     latencies_ms={entry.case_id: latencies[entry.case_id] for entry in evaluated
                                   if latencies.get(entry.case_id, ()) != implied_latencies(entry.cost)})
@@ -208,20 +206,6 @@ class RecordWriter:
             **aggregates(evaluated, draft.complete, latencies, [suite.name for suite in experiment.suites], draft.role,
                          draft.promotion, draft.budget, baselines),
         )
-
-    def split_id(self) -> str:
-        """The part's split id: as asked for, else ``cases-`` and a digest of every (experiment, template, case) run."""
-        if self.part is not None and self.part.split_id:
-            return self.part.split_id
-        ran = sorted(f"{experiment}\0{template}\0{case_id}" for (experiment, template), cases in self.results.items()
-                     for case_id in cases)
-        return "cases-" + hashlib.sha256("\n".join(ran).encode("utf-8")).hexdigest()[:12]
-
-    def _part_note(self) -> str:
-        ran = sum(len(cases) for cases in self.results.values())
-        selection = self.part.selection if self.part is not None else ""
-        return (f"llmgate: this session is part {self.split_id()} of a split run ({selection}; {ran} case result(s)); "
-                f"its exit status reflects only the cases it ran; {WAITS_FOR_MERGE}")
 
     def mark_in_progress(self) -> None:
         """Before any run, replace the last session's report with one that holds no verdict: a CI step reading
