@@ -266,6 +266,28 @@ def test_a_record_that_does_not_match_its_definition_is_refused_naming_the_field
         load(path.read_bytes(), RunRecord, path)
 
 
+def test_golden_replies_file(tmp_path: Path) -> None:
+    """The replies file as --llmgate-save-replies writes it (msgspec's JSON of ``SavedReplies``), pinned byte for
+    byte, and read back by ``llmgate view`` as the same value."""
+    from pytest_llmgate.records.replies import CaseReplies, SavedReplies, TrialReply, read_replies
+
+    trials = (TrialReply(trial=0, messages=(("system", "Be careful."), ("user", "Why did build 4411 fail?")),
+                         reply='{"route": "ABSTAIN"}', source="live", route=Route.ABSTAIN),
+              TrialReply(trial=1, messages=(("user", "Why did build 4411 fail?"),), reply='{"route": "SERVE"}',
+                         source="replayed", route=Route.SERVE),
+              TrialReply(trial=2, messages=(), reply=None, source="no reply", note="missing placeholder {question}"))
+    saved = SavedReplies(written_at="2026-11-27T15:00:00+00:00", cases=(
+        CaseReplies(experiment="exp", suite="main", case_id="c1", template_id="careful", role=Role.CANDIDATE,
+                    expected_route=Route.ABSTAIN, trials=trials, outcome=Outcome.UNSAFE_CLAIM_SERVED, passed_trials=1),
+        CaseReplies(experiment="exp", suite="main", case_id="c2", template_id="eager", role=Role.BASELINE,
+                    expected_route=Route.SERVE, trials=trials[:1])))
+    written = msgspec.json.encode(saved)
+    check_golden("replies.json", written.decode("utf-8") + "\n")
+    path = tmp_path / "replies.json"
+    path.write_bytes(written)
+    assert read_replies(path) == saved
+
+
 def test_golden_recording_line_and_xdist_result(tmp_path: Path) -> None:
     from pytest_llmgate.model.vocab import RecordMode
     from pytest_llmgate.providers.recordings import Recordings
