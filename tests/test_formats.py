@@ -11,9 +11,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
-from pytest_llmgate import DecisionStatus, Outcome, Route, RunStatus, check_json, schema_path
+from pytest_llmgate import DecisionStatus, Outcome, RecordError, Route, RunStatus, check_json, schema_path
 from pytest_llmgate.cli.main import main as llmgate
 from pytest_llmgate.cli.schemas import FORMATS, schema_text
 from pytest_llmgate.io.history import load_run
@@ -260,7 +260,7 @@ def test_a_record_that_does_not_match_its_definition_is_refused_naming_the_field
     record["metrics"]["case_count"] = "four"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(record))
-    from pytest_llmgate import RecordError, RunRecord
+    from pytest_llmgate import RunRecord
 
     with pytest.raises(RecordError, match=r"bad.json: is not a valid llmgate.run/1 .*\$\.metrics\.case_count"):
         load(path.read_bytes(), RunRecord, path)
@@ -283,9 +283,17 @@ def test_golden_replies_file(tmp_path: Path) -> None:
                     expected_route=Route.SERVE, trials=trials[:1])))
     written = msgspec.json.encode(saved)
     check_golden("replies.json", written.decode("utf-8") + "\n")
+    check_json(json.loads(written), "replies")
     path = tmp_path / "replies.json"
     path.write_bytes(written)
     assert read_replies(path) == saved
+    # where a reply came from is one of three words, for the reader as for the schema
+    path.write_bytes(written.replace(b'"source":"replayed"', b'"source":"cached"'))
+    with pytest.raises(RecordError, match=r"replies.json: not a replies file .*Invalid enum value 'cached' - at "
+                                          r"`\$\.cases\[0\]\.trials\[1\]\.source`"):
+        read_replies(path)
+    with pytest.raises(ValidationError, match="'cached' is not one of"):
+        check_json(json.loads(path.read_bytes()), "replies")
 
 
 def test_golden_recording_line_and_xdist_result(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 The formats the gate reads (manifest, suite, candidate artifact: the common keys, and each built-in provider's)
 and those it writes (run record, redacted evaluation, session report, decision file, lock, recordings line, the
-xdist result). ``python -m pytest_llmgate.cli.schemas`` rewrites ``schemas/<name>.schema.json`` for each; a test
+xdist result, the replies file). ``python -m pytest_llmgate.cli.schemas`` rewrites ``schemas/<name>.schema.json`` for each; a test
 fails when a shipped file differs from what its definition generates.
 """
 
@@ -21,6 +21,7 @@ from pytest_llmgate.records.candidate import CandidateSettings
 from pytest_llmgate.records.codec import json_schema
 from pytest_llmgate.records.evaluator import CalibrationFile, CalibrationResult, PythonEvaluatorFile, RouteEvaluatorFile
 from pytest_llmgate.records.experiment import Manifest
+from pytest_llmgate.records.replies import SavedReplies
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.records.run import RedactedEval, RunRecord
 from pytest_llmgate.records.schemas import schema_path
@@ -54,6 +55,7 @@ FORMATS: dict[str, type[Any]] = {
     "evaluator-python": PythonEvaluatorFile,
     "calibration-set": CalibrationFile,
     "calibration": CalibrationResult,
+    "replies": SavedReplies,
 }
 
 
