@@ -188,6 +188,26 @@ def test_the_xdist_result_round_trips_as_bytes() -> None:
     assert CaseResult.from_payload(payload) == result
 
 
+def test_the_canary_window_schema_says_what_llmgate_canary_reads(tmp_path: Path) -> None:
+    """A line the published schema takes, ``llmgate canary --window`` takes (other keys too); one it refuses, the
+    command refuses, naming the line and the key."""
+    from pytest_llmgate.records.canary_window import unsafe_requests_in
+
+    good = [{"request_id": 7, "route": "SERVE", "supported": False, "latency_ms": 412},
+            {"request_id": "r2", "route": "ABSTAIN", "supported": False}]
+    for line in good:
+        check_json(line, "canary-window")
+    window = tmp_path / "window.jsonl"
+    window.write_text("\n".join(json.dumps(line) for line in good) + "\n\n")
+    assert unsafe_requests_in(window) == ["7"]
+    bad = {"request_id": "r3", "route": "SERVE", "supported": "no"}
+    with pytest.raises(ValidationError):
+        check_json(bad, "canary-window")
+    window.write_text(json.dumps(good[0]) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(RecordError, match=r"window.jsonl:2: supported: 'no' is not true or false$"):
+        unsafe_requests_in(window)
+
+
 # -- golden files ------------------------------------------------------------------------------------
 RUN_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{8}")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
