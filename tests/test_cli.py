@@ -133,7 +133,7 @@ def test_canary_from_a_number(pytester: pytest.Pytester, three_runs: dict, sourc
 def test_canary_from_a_window_file(pytester: pytest.Pytester, three_runs: dict) -> None:  # type: ignore[type-arg]
     report = str(pytester.path / ".llmgate" / "report.json")
     window = pytester.path / "window.jsonl"
-    safe = [{"request_id": "r1", "route": "SERVE", "supported": True},
+    safe = [{"request_id": "r1", "route": "SERVE", "supported": True, "latency_ms": 412},  # other keys: ignored
             {"request_id": "r2", "route": "ABSTAIN", "supported": False}]
     window.write_text("".join(json.dumps(line) + "\n" for line in safe) + "\n")
     calm = llmgate(pytester.path, "canary", report, "--window", str(window))
@@ -147,10 +147,16 @@ def test_canary_from_a_window_file(pytester: pytest.Pytester, three_runs: dict) 
 @pytest.mark.parametrize(
     ("bad_line", "problem"),
     [
-        ('{"request_id": "r9", "route": "MAYBE", "supported": false}', "route 'MAYBE' is not SERVE or ABSTAIN"),
-        ('{"request_id": "r9", "route": "SERVE"}', "missing supported"),
-        ('{"request_id": "r9", "route": "SERVE", "supported": "no"}', "supported 'no' is not true or false"),
+        ('{"request_id": "r9", "route": "MAYBE", "supported": false}',
+         "route: 'MAYBE' is not one of ['SERVE', 'ABSTAIN']"),
+        ('{"request_id": "r9", "route": "SERVE"}', "missing required key 'supported'"),
+        ('{"request_id": "r9", "route": "SERVE", "suported": false}',
+         "missing required key 'supported' (unknown key 'suported', a misspelling of 'supported'?)"),
+        ('{"request_id": "r9", "route": "SERVE", "supported": "no"}', "supported: 'no' is not true or false"),
+        ('{"request_id": null, "route": "SERVE", "supported": false}',
+         "request_id: null is not a string or an integer"),
         ("{not json", "not a JSON object"),
+        ('["r9", "SERVE", false]', "not a JSON object"),
     ],
 )
 def test_a_malformed_window_line_is_an_error_naming_the_line(

@@ -11,9 +11,9 @@ from typing import Any
 
 import msgspec
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
-from pytest_llmgate import DecisionStatus, Outcome, Route, RunStatus, check_json, schema_path
+from pytest_llmgate import DecisionStatus, Outcome, RecordError, Route, RunStatus, check_json, schema_path
 from pytest_llmgate.cli.main import main as llmgate
 from pytest_llmgate.cli.schemas import FORMATS, schema_text
 from pytest_llmgate.io.audit import read_run
@@ -188,6 +188,26 @@ def test_the_xdist_result_round_trips_as_bytes() -> None:
     assert CaseResult.from_payload(payload) == result
 
 
+def test_the_canary_window_schema_says_what_llmgate_canary_reads(tmp_path: Path) -> None:
+    """A line the published schema takes, ``llmgate canary --window`` takes (other keys too); one it refuses, the
+    command refuses, naming the line and the key."""
+    from pytest_llmgate.records.canary_window import unsafe_requests_in
+
+    good = [{"request_id": 7, "route": "SERVE", "supported": False, "latency_ms": 412},
+            {"request_id": "r2", "route": "ABSTAIN", "supported": False}]
+    for line in good:
+        check_json(line, "canary-window")
+    window = tmp_path / "window.jsonl"
+    window.write_text("\n".join(json.dumps(line) for line in good) + "\n\n")
+    assert unsafe_requests_in(window) == ["7"]
+    bad = {"request_id": "r3", "route": "SERVE", "supported": "no"}
+    with pytest.raises(ValidationError):
+        check_json(bad, "canary-window")
+    window.write_text(json.dumps(good[0]) + "\n" + json.dumps(bad) + "\n")
+    with pytest.raises(RecordError, match=r"window.jsonl:2: supported: 'no' is not true or false$"):
+        unsafe_requests_in(window)
+
+
 # -- golden files ------------------------------------------------------------------------------------
 RUN_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{8}")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
@@ -260,10 +280,40 @@ def test_a_record_that_does_not_match_its_definition_is_refused_naming_the_field
     record["metrics"]["case_count"] = "four"
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(record))
-    from pytest_llmgate import RecordError, RunRecord
+    from pytest_llmgate import RunRecord
 
     with pytest.raises(RecordError, match=r"bad.json: is not a valid llmgate.run/1 .*\$\.metrics\.case_count"):
         load(path.read_bytes(), RunRecord, path)
+
+
+def test_golden_replies_file(tmp_path: Path) -> None:
+    """The replies file as --llmgate-save-replies writes it (msgspec's JSON of ``SavedReplies``), pinned byte for
+    byte, and read back by ``llmgate view`` as the same value."""
+    from pytest_llmgate.records.replies import CaseReplies, SavedReplies, TrialReply, read_replies
+
+    trials = (TrialReply(trial=0, messages=(("system", "Be careful."), ("user", "Why did build 4411 fail?")),
+                         reply='{"route": "ABSTAIN"}', source="live", route=Route.ABSTAIN),
+              TrialReply(trial=1, messages=(("user", "Why did build 4411 fail?"),), reply='{"route": "SERVE"}',
+                         source="replayed", route=Route.SERVE),
+              TrialReply(trial=2, messages=(), reply=None, source="no reply", note="missing placeholder {question}"))
+    saved = SavedReplies(written_at="2026-11-27T15:00:00+00:00", cases=(
+        CaseReplies(experiment="exp", suite="main", case_id="c1", template_id="careful", role=Role.CANDIDATE,
+                    expected_route=Route.ABSTAIN, trials=trials, outcome=Outcome.UNSAFE_CLAIM_SERVED, passed_trials=1),
+        CaseReplies(experiment="exp", suite="main", case_id="c2", template_id="eager", role=Role.BASELINE,
+                    expected_route=Route.SERVE, trials=trials[:1])))
+    written = msgspec.json.encode(saved)
+    check_golden("replies.json", written.decode("utf-8") + "\n")
+    check_json(json.loads(written), "replies")
+    path = tmp_path / "replies.json"
+    path.write_bytes(written)
+    assert read_replies(path) == saved
+    # where a reply came from is one of three words, for the reader as for the schema
+    path.write_bytes(written.replace(b'"source":"replayed"', b'"source":"cached"'))
+    with pytest.raises(RecordError, match=r"replies.json: not a replies file .*Invalid enum value 'cached' - at "
+                                          r"`\$\.cases\[0\]\.trials\[1\]\.source`"):
+        read_replies(path)
+    with pytest.raises(ValidationError, match="'cached' is not one of"):
+        check_json(json.loads(path.read_bytes()), "replies")
 
 
 def test_golden_recording_line_and_xdist_result(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from pytest_llmgate.io.history import find_runs, resolve_runs, run_files
 from pytest_llmgate.io.lock import lock_state, read_lock
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
-from pytest_llmgate.model.canary import canary_call, unsafe_requests_in
+from pytest_llmgate.model.canary import canary_call
 from pytest_llmgate.model.costs import usd, usd_change
 from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
 from pytest_llmgate.model.defaults import DEFAULT_DIR, MANIFEST_NAME
@@ -48,6 +48,7 @@ from pytest_llmgate.model.vocab import (
     Role,
     RunStatus,
 )
+from pytest_llmgate.records.canary_window import unsafe_requests_in
 from pytest_llmgate.records.codec import dump, load, load_json, read_bytes
 from pytest_llmgate.records.comparison import compare, counterpart
 from pytest_llmgate.records.diff import GATING_FIGURES, comparison_lines, ms_change

@@ -1,9 +1,10 @@
 """Every file format, by the name of its shipped schema file, generated from its one definition.
 
-The formats the gate reads (manifest, suite, candidate artifact: the common keys, and each built-in provider's)
-and those it writes (run record, redacted evaluation, session report, decision file, lock, recordings line, the
-xdist result). ``python -m pytest_llmgate.cli.schemas`` rewrites ``schemas/<name>.schema.json`` for each; a test
-fails when a shipped file differs from what its definition generates.
+The formats the gate reads (manifest, suite, candidate artifact: the common keys, and each built-in provider's; a
+line of the canary window) and those it writes (run record, redacted evaluation, session report, decision file,
+lock, recordings line, the xdist result, the replies file). ``python -m pytest_llmgate.cli.schemas`` rewrites
+``schemas/<name>.schema.json`` for each; a test fails when a shipped file differs from what its definition
+generates.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from pytest_llmgate.model.decision import Decision
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.providers import BUILTIN, builtin_factory
 from pytest_llmgate.providers.recordings import RecordingLine
+from pytest_llmgate.records.canary_window import CanaryRequest
 from pytest_llmgate.records.candidate import CandidateSettings
 from pytest_llmgate.records.codec import json_schema
 from pytest_llmgate.records.evaluator import CalibrationFile, CalibrationResult, PythonEvaluatorFile, RouteEvaluatorFile
 from pytest_llmgate.records.experiment import Manifest
+from pytest_llmgate.records.replies import SavedReplies
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.records.run import RedactedEval, RunRecord
 from pytest_llmgate.records.schemas import schema_path
@@ -54,6 +57,8 @@ FORMATS: dict[str, type[Any]] = {
     "evaluator-python": PythonEvaluatorFile,
     "calibration-set": CalibrationFile,
     "calibration": CalibrationResult,
+    "replies": SavedReplies,
+    "canary-window": CanaryRequest,
 }
 
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from pytest_llmgate.model.vocab import ShowMode
 
 #: Characters of one message or reply shown before it is cut (``--llmgate-show=full`` shows all).
 CUT_AT = 2000
+
+#: Where a trial's reply came from: the endpoint, a recording, or nowhere (the call failed or was not made).
+ReplySource = Literal["live", "replayed", "no reply"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -23,7 +27,7 @@ class TrialTranscript:
     trial: int
     messages: tuple[tuple[str, str], ...]
     reply: str | None
-    source: str  # "live", "replayed" or "no reply"
+    source: ReplySource
     note: str | None = None  # why there is no reply or messages (a missing placeholder, say)
 
 

@@ -1,0 +1,46 @@
+"""The canary window (``llmgate canary --window FILE.jsonl``): the requests a canary saw, one JSON object a line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+from msgspec import Meta
+
+from pytest_llmgate.model.errors import RecordError
+from pytest_llmgate.model.vocab import Route
+from pytest_llmgate.records.codec import read_bytes
+from pytest_llmgate.records.convert import explain
+
+
+class CanaryRequest(msgspec.Struct, frozen=True, kw_only=True):
+    """One request the canary saw, a line of the window: a served request whose claim is not supported is an
+    unsafe claim. Other keys (a log line's own) are ignored."""
+
+    request_id: Annotated[str | int, Meta(description="The request's id, named when it counts as unsafe.")]
+    route: Annotated[Route, Meta(description="What the canary did with the request: SERVE or ABSTAIN.")]
+    supported: Annotated[bool, Meta(description="Whether the claim was supported by its evidence (true or false).")]
+
+
+_decode_request = msgspec.json.Decoder(CanaryRequest).decode
+
+
+def unsafe_requests_in(window: Path) -> list[str]:
+    """The ids of the served requests whose claim was not supported, in a JSON Lines window of canary requests;
+    a line that is not a ``CanaryRequest`` raises ``RecordError`` naming the file, the line and the field."""
+    unsafe: list[str] = []
+    for number, line in enumerate(read_bytes(window).split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            request = _decode_request(line)
+        except msgspec.ValidationError as exc:  # JSON, but not a request: said as the other input files say it
+            data = msgspec.json.decode(line)
+            problem = explain(exc, data, CanaryRequest).message() if isinstance(data, dict) else "not a JSON object"
+            raise RecordError(window, number, problem) from None
+        except msgspec.DecodeError as exc:
+            raise RecordError(window, number, f"not a JSON object: {exc}") from None
+        if request.route is Route.SERVE and not request.supported:
+            unsafe.append(str(request.request_id))
+    return unsafe
