@@ -27,7 +27,7 @@ from pytest_llmgate.providers import (
     coerce_route,
 )
 from pytest_llmgate.providers.calls import CallPool
-from pytest_llmgate.providers.python_callable import _import_callable
+from pytest_llmgate.providers.python_callable import import_callable
 from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.evaluator import (
     JUDGE_KIND,
@@ -91,7 +91,7 @@ class _Verdicts:
             # --llmgate-trials is the candidate's: a judge asks as often as its own file says
             self.judge = factory_of(candidate).build(candidate, dataclasses.replace(context, trials=None))
         elif evaluator.kind == PYTHON_KIND:
-            self.function = _import_callable(str(evaluator.settings["callable"]), context.experiment_dir,
+            self.function = import_callable(str(evaluator.settings["callable"]), context.experiment_dir,
                                              judge_candidate(evaluator))
         else:
             self.rule = evaluator.settings["route"]

@@ -83,7 +83,7 @@ class PythonCallableFactory(FactoryDefaults):
 
     def build(self, candidate: Candidate, context: ProviderContext) -> PythonCallable:
         target = candidate.settings["callable"]
-        return PythonCallable(_import_callable(target, context.experiment_dir, candidate), candidate.settings, target,
+        return PythonCallable(import_callable(target, context.experiment_dir, candidate), candidate.settings, target,
                               trials_of(candidate, context))
 
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
@@ -100,10 +100,10 @@ def trials_of(candidate: Candidate, context: ProviderContext) -> int:
 FACTORY = PythonCallableFactory()
 
 
-def _import_callable(target: str, experiment_dir: Path, candidate: Candidate) -> Callable[..., Any]:
-    """The function ``target`` names. Its module is imported in a daemon thread, waited for as long as a case
-    (the artifact's ``case_timeout``, else ``DEFAULT_CASE_TIMEOUT``): a module that hangs at import is a
-    collection error, never a hung session."""
+def import_callable(target: str, experiment_dir: Path, candidate: Candidate) -> Callable[..., Any]:
+    """The function ``target`` names (a python candidate's, or a python evaluator's). Its module is imported in a
+    daemon thread, waited for as long as a case (the artifact's ``case_timeout``, else ``DEFAULT_CASE_TIMEOUT``): a
+    module that hangs at import is a collection error, never a hung session."""
     module_name, _, attribute = target.partition(":")
     line = candidate.line_of("callable")
     timeout = float(candidate.settings.get(CASE_TIMEOUT, DEFAULT_CASE_TIMEOUT[False]))
