@@ -147,3 +147,24 @@ def test_a_factory_without_a_settings_struct_is_an_error_naming_the_artifact(
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([f"*exp/templates/kw.yaml:2: {problem}"])
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_every_type_the_protocols_name_is_offered_to_plugins() -> None:
+    """A plugin imports what the Provider and ProviderFactory signatures name from pytest_llmgate.providers (or the
+    package), never from an internal module."""
+    import builtins
+    import re
+
+    import pytest_llmgate
+    from pytest_llmgate import providers
+
+    assert set(providers.__all__) <= set(dir(providers))
+    named: set[str] = set()
+    for protocol in (providers.Provider, providers.ProviderFactory):
+        for member in vars(protocol).values():
+            function = member.fget if isinstance(member, property) else member
+            annotations = getattr(function, "__annotations__", {})
+            named.update(re.findall(r"[A-Za-z_]\w*", " ".join(map(str, annotations.values()))))
+    offered = {*providers.__all__, *pytest_llmgate.__all__, *dir(builtins), "Any", "Callable", "Mapping"}
+    assert {"Usage", "TrialTranscript", "Candidate"} <= named
+    assert named - offered == set()

@@ -42,6 +42,8 @@ __all__ = [
     "ProviderDefaults",
     "ProviderError",
     "ProviderFactory",
+    "TrialTranscript",
+    "Usage",
     "coerce_route",
     "import_in_background",
 ]
@@ -56,7 +58,7 @@ class Provider(Protocol):
     with ``complete_provider``, the one place that looks them up):
 
     - ``answer(case, trial) -> (Route, Usage)``: the route and what the call used (tokens, latency, 429s absorbed;
-      ``pytest_llmgate.model.costs.Usage``). Default: ``route``, timed, with no tokens.
+      ``Usage``, from this module). Default: ``route``, timed, with no tokens.
     - ``transcript(case, trial) -> TrialTranscript | None``: what it sent and what came back, shown under a failing
       case in the terminal and JUnit only (``--llmgate-show``), never written to a record. Default: None.
     - ``bounded: bool``: True for a provider that answers at once (a set lookup), called in place with no timeout
