@@ -158,14 +158,6 @@ def complete_provider(provider: Any) -> Provider:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ProviderOptions:
-    """Session settings that shape providers: the record mode and a trials override (``--llmgate-trials``)."""
-
-    record_mode: RecordMode = RecordMode.NONE
-    trials: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderContext:
     """What a provider may use besides its artifact: the experiment's directory, the session's options and its
     per-endpoint concurrency windows (``throttles``; None: the provider's own)."""
