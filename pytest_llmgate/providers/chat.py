@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.model.costs import Usage, impossible_usage
+from pytest_llmgate.model.costs import Price, Usage, impossible_usage
 from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, display_path, redact_urls
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
@@ -59,14 +59,6 @@ ApiKeyEnv = Annotated[str, Meta(
     pattern="^[A-Za-z_][A-Za-z0-9_]*$",
     description="the name of the environment variable holding the key (letters, digits and _); the key itself never "
                 "appears in a file")]
-_Price = Annotated[float, Meta(ge=0)]
-
-
-class PriceSetting(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """USD per million input and output tokens."""
-
-    input_per_mtok: Annotated[_Price, Meta(description="USD per million input tokens.")]
-    output_per_mtok: Annotated[_Price, Meta(description="USD per million output tokens.")]
 
 
 class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -89,7 +81,7 @@ class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_
                                                   "it).")] = 1
     max_requests_per_minute: Annotated[float, Meta(
         gt=0, description="At most this many calls a minute from this artifact, evenly spaced.")] | UnsetType = UNSET
-    price: Annotated[PriceSetting, Meta(
+    price: Annotated[Price, Meta(
         description="USD per million input and output tokens, for a model the price list does not know (a private "
                     "or local model); overrides the list.")] | UnsetType = UNSET
     route: Annotated[ReplyRule, Meta(
