@@ -27,17 +27,19 @@ from pytest_llmgate.providers import (
     check_settings,
     coerce_route,
 )
-from pytest_llmgate.providers.calls import CallPool
+from pytest_llmgate.providers.calls import DEFAULT_CASE_TIMEOUT, CallPool
 from pytest_llmgate.providers.python_callable import import_callable
 from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.evaluator import (
+    JSON_ROUTE,
     JUDGE_KIND,
-    PYTHON_KIND,
     REPLY_FIELD,
     CalibrationResult,
     CalibrationSet,
     Evaluator,
     JudgeStanding,
+    PythonEvaluatorFile,
+    RouteEvaluatorFile,
     judged_status,
     load_calibration_set,
     read_calibration_result,
@@ -92,14 +94,14 @@ class _Verdicts:
         self.name = f"{evaluator.kind} evaluator {evaluator.evaluator_id}"
         self.judge: Provider | None = None
         self.function: Callable[..., Any] | None = None
-        self.rule: Mapping[str, str] = {}
-        if evaluator.kind == JUDGE_KIND:
-            self.judge = _judge(evaluator, context, factory_of)
-        elif evaluator.kind == PYTHON_KIND:
-            self.function = import_callable(str(evaluator.settings["callable"]), context.experiment_dir,
-                                             judge_candidate(evaluator))
+        self.rule = JSON_ROUTE
+        if isinstance(evaluator.parsed, PythonEvaluatorFile):
+            self.function = import_callable(evaluator.parsed.callable, context.experiment_dir,
+                                            judge_candidate(evaluator), DEFAULT_CASE_TIMEOUT[False])
+        elif isinstance(evaluator.parsed, RouteEvaluatorFile):
+            self.rule = evaluator.parsed.route
         else:
-            self.rule = evaluator.settings["route"]
+            self.judge = _judge(evaluator, context, factory_of)
 
     def verdict(self, view: Mapping[str, Any], reply: str) -> tuple[Route, tuple[Usage, ...], str]:
         """The route of ``reply`` to the case ``view`` (which has no expected route), the judge's calls, a reason."""
@@ -113,7 +115,10 @@ class _Verdicts:
                 raise JudgeFailed(f"{self.name} failed: {type(exc).__name__}") from None
             reason = answer.get("reason") if isinstance(answer, Mapping) else getattr(answer, "reason", None)
             return route, (), str(reason) if reason else f"{self.name} said {route.value}"
-        return read_reply_route(reply, self.rule, self.name), (), f"read by {self.name}"
+        try:
+            return route_in_reply(reply, self.rule), (), f"read by {self.name}"
+        except ValueError as exc:
+            raise JudgeFailed(f"{self.name}: {exc}") from None
 
     def _judged(self, judge: Provider, view: Mapping[str, Any], reply: str) -> tuple[Route, tuple[Usage, ...], str]:
         judged = MappingProxyType({**view, REPLY_FIELD: reply})
@@ -140,21 +145,12 @@ class _Verdicts:
 
 
 def _judge_answer(judge: Provider, view: Mapping[str, Any], trial: int) -> tuple[Route, Usage, str | None]:
-    """A judge's route on ``view`` in ``trial``, what its call used and its reply's text (its reason; None: a judge
-    that gives no reply text answers with its route)."""
+    """A judge's route, what its call used and its reply's text (its reason; None: it gives no reply text)."""
     reply = judge.reply
     if reply is None:
         return (*judge.answer(view, trial), None)
     text, usage = reply(view, trial)
     return judge.read_route(text), usage, text
-
-
-def read_reply_route(reply: str, rule: Mapping[str, str], name: str) -> Route:
-    """The route a ``route`` evaluator reads from a reply (``route_in_reply``); unreadable: ``JudgeFailed``."""
-    try:
-        return route_in_reply(reply, rule)
-    except ValueError as exc:
-        raise JudgeFailed(f"{name}: {exc}") from None
 
 
 class JudgedProvider(ProviderDefaults):

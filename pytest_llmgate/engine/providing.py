@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from pytest_llmgate.engine.judging import judged
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.errors import LlmgateError
@@ -20,7 +22,7 @@ from pytest_llmgate.providers import (
     unknown_provider,
 )
 from pytest_llmgate.providers.calls import Answers
-from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate
+from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun
 
@@ -63,8 +65,9 @@ class Providers:
             if experiment.evaluator is not None:  # its replies are judged (docs/evaluators.md)
                 provider = judged(provider, candidate, experiment.evaluator, self.context(experiment), self.factory)
             self._providers[key] = provider
-            if CASE_TIMEOUT in candidate.settings:
-                self._timeouts[id(provider)] = float(candidate.settings[CASE_TIMEOUT])
+            timeout = msgspec.convert(candidate.document.data, CandidateSettings).case_timeout
+            if timeout is not msgspec.UNSET:
+                self._timeouts[id(provider)] = timeout
         return self._providers[key]
 
     def routes(

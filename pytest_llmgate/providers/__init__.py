@@ -28,7 +28,7 @@ from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.records.convert import convert
-from pytest_llmgate.records.evaluator import route_in_reply
+from pytest_llmgate.records.evaluator import JSON_ROUTE, route_in_reply
 
 if TYPE_CHECKING:
     from pytest_llmgate.providers.calls import Throttles
@@ -121,7 +121,7 @@ class ProviderDefaults:
     def read_route(self, reply: str) -> Route:
         """The ``route`` key of a JSON reply."""
         try:
-            return route_in_reply(reply, {})
+            return route_in_reply(reply, JSON_ROUTE)
         except ValueError as exc:
             raise ProviderError(str(exc)) from None
 
@@ -224,7 +224,6 @@ class ProviderFactory(Protocol):
         Called once per run on the process that writes the records (the xdist controller), after the cases ran.
         """
         ...
-
 
 
 class FactoryDefaults:
