@@ -98,14 +98,13 @@ class JudgeBench:
         from pytest_llmgate.engine.plan import Selection
         from pytest_llmgate.engine.session import GateSession
         from pytest_llmgate.model.vocab import RecordMode
-        from pytest_llmgate.providers import ProviderOptions
 
         self.set_delay(LATENCY)
         # new_episodes: the candidate's recorded replies are replayed; the judge's recordings of the last batch are
         # removed first, so every judge call is live
         (self.experiment.directory / "recordings" / "judge.jsonl").unlink(missing_ok=True)
         gate = GateSession(Selection(candidates=("prose",), baselines=()), Path(tempfile.mkdtemp()),
-                           options=ProviderOptions(record_mode=RecordMode.NEW_EPISODES), concurrency=CONCURRENCY)
+                           record_mode=RecordMode.NEW_EPISODES, concurrency=CONCURRENCY)
         gate.load(self.experiment.directory)
         provider = gate.provider(gate.load(self.experiment.directory), "prose")
         judge = provider.verdicts.judge  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from pytest_llmgate import check_json
@@ -274,6 +275,19 @@ def test_case_cost_sums_tokens_over_trials_and_keeps_unknown_prices_unknown() ->
     assert case_cost(calls, None).cost_usd is None
     assert case_cost(calls, lambda usage: None).cost_usd is None
     assert case_cost([Usage(latency_ms=1.0)], Price(1.0, 2.0).of).cost_usd is None  # no tokens: nothing to price
+
+
+def test_an_artifacts_price_override_is_the_price_its_settings_hold() -> None:
+    """One Price: what an LLM artifact's settings declare is what the session prices with (ints as floats)."""
+    from pytest_llmgate.model.costs import override_price
+    from pytest_llmgate.providers.openai_chat import OpenAIChatSettings
+
+    written = {"template_id": "t", "provider": "openai_chat", "model": "m", "prompt": {"user": "u"},
+               "price": {"input_per_mtok": 2, "output_per_mtok": 0.5}}
+    price = override_price(written)
+    assert price == Price(2.0, 0.5) == msgspec.convert(written, OpenAIChatSettings).price
+    assert price is not None and type(price.input_per_mtok) is float
+    assert override_price({"model": "m"}) is None
 
 
 def test_over_budget_names_the_figure_and_the_limit_and_ignores_absent_limits() -> None:

@@ -150,33 +150,28 @@ def test_the_shipped_examples_match_the_published_input_schemas() -> None:
                 check_json(data, f"candidate-{data['provider']}")
 
 
-@pytest.mark.parametrize("provider", ["openai_chat", "anthropic_messages", "python"])
-def test_the_defaults_an_artifact_schema_shows_are_the_ones_its_provider_uses(tmp_path: Path, provider: str) -> None:
-    """The providers read an artifact as written; the defaults their settings Struct declares (and the published
-    schema shows) must be the ones they fall back on."""
+@pytest.mark.parametrize("provider", ["openai_chat", "anthropic_messages"])
+def test_an_llm_artifacts_sampling_settings_are_sent_as_written_and_a_key_left_out_takes_its_structs_default(
+        tmp_path: Path, provider: str) -> None:
+    """The request (the recording key's material) holds the sampling settings as written, ``temperature: 0`` an
+    int, never the Struct's float ``0.0`` (recorded replies would no longer replay); a key the artifact leaves out
+    takes its settings Struct's default (anthropic_messages' max_tokens)."""
     from pytest_llmgate import load_candidate
     from pytest_llmgate.providers import ProviderContext, builtin_factory
-    from pytest_llmgate.providers.python_callable import trials_of
 
     factory = builtin_factory(provider)
     assert factory is not None
-    written = {"template_id": "t", "provider": provider}
-    written |= {"callable": "json:dumps"} if provider == "python" else {"model": "m", "prompt": {"user": "u"}}
+    written = {"template_id": "t", "provider": provider, "model": "m", "prompt": {"user": "u"}, "temperature": 0}
     path = tmp_path / "templates" / "t.yaml"
     path.parent.mkdir()
     path.write_text(json.dumps(written))
-    candidate = load_candidate(path, tmp_path)
+    built: Any = factory.build(load_candidate(path, tmp_path), ProviderContext(experiment_dir=tmp_path))
+    request = built.request({"case_id": "c1"}, 0)
+    assert request["temperature"] == 0 and type(request["temperature"]) is int
     declared: Any = msgspec.convert(written, factory.settings)
-    context = ProviderContext(experiment_dir=tmp_path)
-    if provider == "python":
-        assert trials_of(candidate, context) == declared.trials
-        return
-    built: Any = factory.build(candidate, context)
-    assert (built.timeout, built.max_retries, built.trials, built.api_key_env, dict(built.route_rule)) == (
-        declared.timeout, declared.max_retries, declared.trials, declared.api_key_env,
-        msgspec.to_builtins(declared.route))
-    if provider == "anthropic_messages":
-        assert built.sampling["max_tokens"] == declared.max_tokens
+    assert type(declared.temperature) is float  # what the request must not hold
+    assert request.get("max_tokens") == (1024 if provider == "anthropic_messages" else None)
+    assert (built.timeout, built.trials, built.route_rule) == (declared.timeout, declared.trials, declared.route)
 
 
 def test_the_xdist_result_round_trips_as_bytes() -> None:

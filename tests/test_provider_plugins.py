@@ -147,3 +147,123 @@ def test_a_factory_without_a_settings_struct_is_an_error_naming_the_artifact(
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines([f"*exp/templates/kw.yaml:2: {problem}"])
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_every_type_the_protocols_name_is_offered_to_plugins() -> None:
+    """A plugin imports what the Provider and ProviderFactory signatures name from pytest_llmgate.providers (or the
+    package), never from an internal module."""
+    import builtins
+    import re
+
+    import pytest_llmgate
+    from pytest_llmgate import providers
+
+    assert set(providers.__all__) <= set(dir(providers))
+    named: set[str] = set()
+    for protocol in (providers.Provider, providers.ProviderFactory):
+        for member in vars(protocol).values():
+            function = member.fget if isinstance(member, property) else member
+            annotations = getattr(function, "__annotations__", {})
+            named.update(re.findall(r"[A-Za-z_]\w*", " ".join(map(str, annotations.values()))))
+    offered = {*providers.__all__, *pytest_llmgate.__all__, *dir(builtins), "Any", "Callable", "Mapping"}
+    assert {"Usage", "TrialTranscript", "Candidate"} <= named
+    assert named - offered == set()
+
+
+# -- a provider that gives reply text, for an evaluator to read -------------------------------------------------
+
+REPLYING_CONFTEST = KEYWORD_CONFTEST + '''
+
+from pytest_llmgate.providers import Usage
+
+
+class Replying(Keyword):
+    """Keyword's route, said in a JSON reply (no answer, transcript or read_route of its own)."""
+
+    def reply(self, case, trial=0):
+        said = Keyword.route(self, case, trial).value
+        return json.dumps({"route": said, "verdict": said}), Usage(input_tokens=10, output_tokens=1)
+
+
+class ReplyingFactory(KeywordFactory):
+    name = "replying"
+
+    def build(self, candidate, context):
+        return Replying(candidate.settings["word"])
+
+
+def pytest_llmgate_make_provider(config, name):
+    return {"keyword": KeywordFactory, "replying": ReplyingFactory}.get(name, lambda: None)()
+'''
+
+
+def _replying_experiment(pytester: pytest.Pytester, make_experiment: MakeExperiment, provider: str,
+                         evaluator: str) -> None:
+    pytester.makeconftest(REPLYING_CONFTEST)
+    directory = make_experiment("exp", suites={"main": CASES}, evaluator="evaluators/ev.yaml",
+                                templates={"rp": {"provider": provider, "word": "stack trace"}})
+    (directory / "evaluators").mkdir()
+    (directory / "evaluators" / "ev.yaml").write_text(f"evaluator_id: ev\n{evaluator}")
+
+
+def test_a_plugin_providers_reply_text_is_read_by_the_experiments_evaluator(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
+) -> None:
+    _replying_experiment(pytester, make_experiment, "replying", "kind: route\nroute:\n  json_key: verdict\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=rp", *workers)
+    result.assert_outcomes(passed=3 + 1)
+    run = runs_by_template(pytester.path / ".llmgate")["rp"]
+    assert [c["predicted_route"] for c in run["cases"]] == ["SERVE", "ABSTAIN", "SERVE"]
+    assert run["params"]["evaluator_version"].startswith("v1+ev@") and run["evaluator"]["kind"] == "route"
+    assert run["metrics"]["cost"]["input_tokens"] == 30  # what reply said it used
+
+
+def test_a_plugin_provider_judges_with_its_reply_text_and_the_default_read_route(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    """A judge's provider without read_route reads the route key of its JSON reply."""
+    _replying_experiment(pytester, make_experiment, "replying", "kind: judge\nprovider: replying\nword: stack trace\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=rp", "--llmgate-show=full")
+    result.assert_outcomes(passed=3 + 1)
+    run = runs_by_template(pytester.path / ".llmgate")["rp"]
+    assert [c["predicted_route"] for c in run["cases"]] == ["SERVE", "ABSTAIN", "SERVE"]
+    assert run["status"] == "INSUFFICIENT_EVIDENCE"
+    assert (run["evaluator"]["judge_calls"], run["evaluator"]["judge_input_tokens"]) == (3, 30)
+
+
+def test_a_provider_without_reply_text_cannot_be_judged(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    _replying_experiment(pytester, make_experiment, "keyword", "kind: route\nroute:\n  json_key: verdict\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=rp")
+    result.stdout.fnmatch_lines(["*exp/templates/rp.yaml:2: provider 'keyword' gives no reply text for the route "
+                                 "evaluator ev to read (an LLM provider does: openai_chat, anthropic_messages, or a "
+                                 "plugin provider with reply(case, trial))*"])
+
+
+def test_a_providers_optional_members_are_its_own_or_the_defaults() -> None:
+    from pytest_llmgate import Route
+    from pytest_llmgate.engine.judging import judge_calls_of
+    from pytest_llmgate.providers import ProviderError, Usage, complete_provider
+
+    class Bare:
+        trials, concurrent = 1, False
+
+        def route(self, case: object, trial: int = 0) -> Route:
+            return Route.SERVE
+
+    class Talking(Bare):
+        def reply(self, case: object, trial: int = 0) -> tuple[str, Usage]:
+            return "SERVE", Usage(output_tokens=1)
+
+        def read_route(self, reply: str) -> Route:
+            return Route(reply)
+
+    bare, talking = complete_provider(Bare()), complete_provider(Talking())
+    assert bare.reply is None and bare.read_route('```json\n{"route": "abstain"}\n```') is Route.ABSTAIN
+    with pytest.raises(ProviderError, match="^unreadable reply: not a JSON object$"):
+        bare.read_route("SERVE")
+    assert talking.reply is not None and talking.reply({}, 0) == ("SERVE", Usage(output_tokens=1))
+    assert talking.read_route("ABSTAIN") is Route.ABSTAIN and talking.bounded is False
+    assert judge_calls_of(bare, "c1") == ()
+    assert not hasattr(bare, "word")  # no passthrough of other members

@@ -22,21 +22,24 @@ from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import (
     Provider,
     ProviderContext,
+    ProviderDefaults,
     ProviderFactory,
     check_settings,
     coerce_route,
 )
-from pytest_llmgate.providers.calls import CallPool
-from pytest_llmgate.providers.python_callable import _import_callable
+from pytest_llmgate.providers.calls import DEFAULT_CASE_TIMEOUT, CallPool
+from pytest_llmgate.providers.python_callable import import_callable
 from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.evaluator import (
+    JSON_ROUTE,
     JUDGE_KIND,
-    PYTHON_KIND,
     REPLY_FIELD,
     CalibrationResult,
     CalibrationSet,
     Evaluator,
     JudgeStanding,
+    PythonEvaluatorFile,
+    RouteEvaluatorFile,
     judged_status,
     load_calibration_set,
     read_calibration_result,
@@ -77,29 +80,33 @@ def check_evaluator(evaluator: Evaluator, factory_of: FactoryOf) -> None:
 # -- turning a reply into a route ------------------------------------------------------------------------------
 
 
+def _judge(evaluator: Evaluator, context: ProviderContext, factory_of: FactoryOf) -> Provider:
+    """A judge's provider (``--llmgate-trials`` is the candidate's: a judge asks as often as its own file says)."""
+    candidate = judge_candidate(evaluator)
+    return factory_of(candidate).build(candidate, dataclasses.replace(context, trials=None))
+
+
 class _Verdicts:
     """What an evaluator says of one reply: a route, the judge calls it made and its reason, for the terminal."""
 
     def __init__(self, evaluator: Evaluator, context: ProviderContext, factory_of: FactoryOf) -> None:
         self.evaluator = evaluator
         self.name = f"{evaluator.kind} evaluator {evaluator.evaluator_id}"
-        self.judge: Any = None
+        self.judge: Provider | None = None
         self.function: Callable[..., Any] | None = None
-        self.rule: Mapping[str, str] = {}
-        if evaluator.kind == JUDGE_KIND:
-            candidate = judge_candidate(evaluator)
-            # --llmgate-trials is the candidate's: a judge asks as often as its own file says
-            self.judge = factory_of(candidate).build(candidate, dataclasses.replace(context, trials=None))
-        elif evaluator.kind == PYTHON_KIND:
-            self.function = _import_callable(str(evaluator.settings["callable"]), context.experiment_dir,
-                                             judge_candidate(evaluator))
+        self.rule = JSON_ROUTE
+        if isinstance(evaluator.parsed, PythonEvaluatorFile):
+            self.function = import_callable(evaluator.parsed.callable, context.experiment_dir,
+                                            judge_candidate(evaluator), DEFAULT_CASE_TIMEOUT[False])
+        elif isinstance(evaluator.parsed, RouteEvaluatorFile):
+            self.rule = evaluator.parsed.route
         else:
-            self.rule = evaluator.settings["route"]
+            self.judge = _judge(evaluator, context, factory_of)
 
     def verdict(self, view: Mapping[str, Any], reply: str) -> tuple[Route, tuple[Usage, ...], str]:
         """The route of ``reply`` to the case ``view`` (which has no expected route), the judge's calls, a reason."""
         if self.judge is not None:
-            return self._judged(view, reply)
+            return self._judged(self.judge, view, reply)
         if self.function is not None:
             try:
                 answer = self.function(view, reply)
@@ -108,21 +115,19 @@ class _Verdicts:
                 raise JudgeFailed(f"{self.name} failed: {type(exc).__name__}") from None
             reason = answer.get("reason") if isinstance(answer, Mapping) else getattr(answer, "reason", None)
             return route, (), str(reason) if reason else f"{self.name} said {route.value}"
-        return read_reply_route(reply, self.rule, self.name), (), f"read by {self.name}"
+        try:
+            return route_in_reply(reply, self.rule), (), f"read by {self.name}"
+        except ValueError as exc:
+            raise JudgeFailed(f"{self.name}: {exc}") from None
 
-    def _judged(self, view: Mapping[str, Any], reply: str) -> tuple[Route, tuple[Usage, ...], str]:
+    def _judged(self, judge: Provider, view: Mapping[str, Any], reply: str) -> tuple[Route, tuple[Usage, ...], str]:
         judged = MappingProxyType({**view, REPLY_FIELD: reply})
         routes: list[Route] = []
         calls: list[Usage] = []
         reasons: list[str] = []
-        for trial in range(self.judge.trials):
+        for trial in range(judge.trials):
             try:
-                if hasattr(self.judge, "reply"):
-                    text, usage = self.judge.reply(judged, trial)
-                    route = self.judge.read_route(text)
-                    reasons.append(text)
-                else:
-                    route, usage = self.judge.answer(judged, trial)
+                route, usage, text = _judge_answer(judge, judged, trial)
             except ProviderError as exc:
                 line = (str(exc).splitlines() or [""])[0]
                 raise JudgeFailed(f"judge {self.evaluator.evaluator_id}: {redact_urls(line)}") from None
@@ -130,6 +135,7 @@ class _Verdicts:
                 raise JudgeFailed(f"judge {self.evaluator.evaluator_id} raised {type(exc).__name__}") from None
             routes.append(route)
             calls.append(usage)
+            reasons += [text] if text is not None else []
         served = routes.count(Route.SERVE)
         if served * 2 == len(routes):
             raise JudgeFailed(f"judge {self.evaluator.evaluator_id} split {served}-{len(routes) - served} over its "
@@ -138,24 +144,26 @@ class _Verdicts:
         return route, tuple(calls), " | ".join(dict.fromkeys(reasons)) or route.value
 
 
-def read_reply_route(reply: str, rule: Mapping[str, str], name: str) -> Route:
-    """The route a ``route`` evaluator reads from a reply (``route_in_reply``); unreadable: ``JudgeFailed``."""
-    try:
-        return route_in_reply(reply, rule)
-    except ValueError as exc:
-        raise JudgeFailed(f"{name}: {exc}") from None
+def _judge_answer(judge: Provider, view: Mapping[str, Any], trial: int) -> tuple[Route, Usage, str | None]:
+    """A judge's route, what its call used and its reply's text (its reason; None: it gives no reply text)."""
+    reply = judge.reply
+    if reply is None:
+        return (*judge.answer(view, trial), None)
+    text, usage = reply(view, trial)
+    return judge.read_route(text), usage, text
 
 
-class JudgedProvider:
-    """A candidate whose replies an evaluator turns into routes: what the session asks instead of the candidate.
+class JudgedProvider(ProviderDefaults):
+    """A candidate whose replies (``replies``: its ``reply``) an evaluator turns into routes: what the session asks
+    instead of the candidate.
 
     The judge's calls are kept apart (``judge_calls``) and travel on the case's result; its reason is shown under
     a failing case with the reply (``transcript``), never written to a record."""
 
-    bounded = False
-
-    def __init__(self, candidate: Provider, verdicts: _Verdicts) -> None:
+    def __init__(self, candidate: Provider, replies: Callable[[Mapping[str, Any], int], tuple[str, Usage]],
+                 verdicts: _Verdicts) -> None:
         self.candidate = candidate
+        self.replies = replies
         self.verdicts = verdicts
         self._lock = threading.Lock()
         self._judge_calls: dict[tuple[str, int], tuple[Usage, ...]] = {}
@@ -170,7 +178,7 @@ class JudgedProvider:
         return bool(self.candidate.concurrent) or self.verdicts.judge is not None
 
     def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
-        reply, usage = self.candidate.reply(case, trial)  # type: ignore[attr-defined]
+        reply, usage = self.replies(case, trial)
         route, calls, reason = self.verdicts.verdict(case, reply)
         with self._lock:
             key = (str(case["case_id"]), trial)
@@ -201,14 +209,15 @@ class JudgedProvider:
 def judged(provider: Provider, candidate: Candidate, evaluator: Evaluator, context: ProviderContext,
            factory_of: FactoryOf) -> JudgedProvider:
     """``provider`` with its replies judged by ``evaluator``; a provider that gives no reply text is an error."""
-    if not callable(getattr(provider, "reply", None)):
+    replies = provider.reply
+    if replies is None:
         raise CandidateError(
             candidate.path, candidate.line_of("provider"),
             f"provider {candidate.provider!r} gives no reply text for the {evaluator.kind} evaluator "
             f"{evaluator.evaluator_id} to read (an LLM provider does: openai_chat, anthropic_messages, or a plugin "
             "provider with reply(case, trial))",
         )
-    return JudgedProvider(provider, _Verdicts(evaluator, context, factory_of))
+    return JudgedProvider(provider, replies, _Verdicts(evaluator, context, factory_of))
 
 
 def judge_not_ready(experiment: Experiment, context: ProviderContext, factory_of: FactoryOf) -> str | None:
@@ -222,10 +231,9 @@ def judge_not_ready(experiment: Experiment, context: ProviderContext, factory_of
     return f"judge {problem}" if problem else None
 
 
-def judge_calls_of(provider: object, case_id: str) -> tuple[Usage, ...]:
+def judge_calls_of(provider: Provider, case_id: str) -> tuple[Usage, ...]:
     """The judge's calls on a case, when ``provider`` is judged (else none)."""
-    take = getattr(provider, "judge_calls", None)
-    return take(case_id) if callable(take) else ()
+    return provider.judge_calls(case_id) if isinstance(provider, JudgedProvider) else ()
 
 
 # -- may the judge gate? ---------------------------------------------------------------------------------------
@@ -366,8 +374,7 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
     check_evaluator(evaluator, factory_of)
     calibration = load_calibration_set(evaluator.calibration_path)
     context = ProviderContext(experiment_dir=experiment.directory, record_mode=record_mode)
-    verdicts = _Verdicts(evaluator, context, factory_of)
-    judge = verdicts.judge
+    judge = _judge(evaluator, context, factory_of)
     pool = CallPool(concurrency)
     futures: list[list[Future[Any]]] = []
     try:
@@ -395,10 +402,10 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
     return Calibration(result=result, disagreements=disagreements, errors=tuple(errors))
 
 
-def _judge_call(judge: Any, view: Mapping[str, Any], trial: int) -> Callable[[], tuple[Route, str]]:
+def _judge_call(judge: Provider, view: Mapping[str, Any], trial: int) -> Callable[[], tuple[Route, str]]:
     def call() -> tuple[Route, str]:
-        text, _ = judge.reply(view, trial)
-        return judge.read_route(text), text
+        route, _, text = _judge_answer(judge, view, trial)
+        return route, text or ""
 
     return call
 

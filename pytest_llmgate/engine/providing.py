@@ -7,30 +7,34 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from pytest_llmgate.engine.judging import judged
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.errors import LlmgateError
-from pytest_llmgate.model.vocab import Route
+from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import (
     MakeProvider,
     Provider,
     ProviderContext,
     ProviderFactory,
-    ProviderOptions,
     complete_factory,
     unknown_provider,
 )
 from pytest_llmgate.providers.calls import Answers
-from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate
+from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun
 
 
 class Providers:
-    """The providers of a session's selected artifacts, and the pool their calls go through (``answers``)."""
+    """The providers of a session's selected artifacts, in its record mode and ``--llmgate-trials`` (None: the
+    artifacts' own), and the pool their calls go through (``answers``)."""
 
-    def __init__(self, options: ProviderOptions, answers: Answers, make_provider: MakeProvider) -> None:
-        self.options = options
+    def __init__(self, record_mode: RecordMode, trials: int | None, answers: Answers, make_provider: MakeProvider
+                 ) -> None:
+        self.record_mode = record_mode
+        self.trials = trials
         self.answers = answers
         self._make_provider = make_provider
         self._factories: dict[str, ProviderFactory | None] = {}
@@ -49,8 +53,8 @@ class Providers:
         return factory
 
     def context(self, experiment: Experiment) -> ProviderContext:
-        return ProviderContext(experiment_dir=experiment.directory, record_mode=self.options.record_mode,
-                               trials=self.options.trials, throttles=self.answers.throttles)
+        return ProviderContext(experiment_dir=experiment.directory, record_mode=self.record_mode, trials=self.trials,
+                               throttles=self.answers.throttles)
 
     def provider(self, experiment: Experiment, template_id: str) -> Provider:
         """The provider of a selected artifact, built once per process; an unusable one raises ``CandidateError``."""
@@ -61,8 +65,9 @@ class Providers:
             if experiment.evaluator is not None:  # its replies are judged (docs/evaluators.md)
                 provider = judged(provider, candidate, experiment.evaluator, self.context(experiment), self.factory)
             self._providers[key] = provider
-            if CASE_TIMEOUT in candidate.settings:
-                self._timeouts[id(provider)] = float(candidate.settings[CASE_TIMEOUT])
+            timeout = msgspec.convert(candidate.document.data, CandidateSettings).case_timeout
+            if timeout is not msgspec.UNSET:
+                self._timeouts[id(provider)] = timeout
         return self._providers[key]
 
     def routes(
@@ -87,7 +92,7 @@ class Providers:
     def deterministic_note(self, planned: Iterable[tuple[Experiment, PlannedRun]]) -> list[str]:
         """With ``--llmgate-trials`` above 1: the selected runs whose provider is deterministic (a factory with
         ``deterministic = True``), asked once per case all the same."""
-        if (self.options.trials or 1) <= 1:
+        if (self.trials or 1) <= 1:
             return []
         once = []
         for experiment, plan in planned:
@@ -96,5 +101,5 @@ class Providers:
                 once.append(f"{plan.template_id} ({candidate.provider})")
         if not once:
             return []
-        return [f"llmgate: --llmgate-trials={self.options.trials} does not apply to deterministic providers; "
+        return [f"llmgate: --llmgate-trials={self.trials} does not apply to deterministic providers; "
                 f"asked once per case: {', '.join(dict.fromkeys(once))}"]

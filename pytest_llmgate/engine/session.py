@@ -27,8 +27,8 @@ from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
 from pytest_llmgate.model.errors import CandidateError, LlmgateError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.results import CaseIndex, RunResults
-from pytest_llmgate.model.vocab import Route, ShowMode
-from pytest_llmgate.providers import MakeProvider, Provider, ProviderOptions, builtin_factory
+from pytest_llmgate.model.vocab import RecordMode, Route, ShowMode
+from pytest_llmgate.providers import MakeProvider, Provider, builtin_factory
 from pytest_llmgate.providers.calls import Answers
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun, SessionResult
@@ -43,7 +43,8 @@ class GateSession:
         out_dir: Path,
         *,
         freeze: bool = False,
-        options: ProviderOptions | None = None,
+        record_mode: RecordMode = RecordMode.NONE,
+        trials: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         make_provider: MakeProvider = builtin_factory,
         show: ShowMode = ShowMode.FAILURES,
@@ -55,7 +56,7 @@ class GateSession:
         self.out_dir = out_dir
         self.freeze = freeze
         self.answers = Answers(concurrency)
-        self.providing = Providers(options or ProviderOptions(), self.answers, make_provider)
+        self.providing = Providers(record_mode, trials, self.answers, make_provider)
         self.loading = Experiments(self.providing.factory)
         self.pricing = Pricing()
         self._results: dict[tuple[str, str], RunResults] = {}  # by (experiment directory, template id)

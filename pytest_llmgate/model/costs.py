@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from operator import attrgetter
 from typing import Annotated
 
@@ -217,12 +216,11 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
         UnknownFigures.BLOCK)
 
 
-@dataclass(frozen=True, slots=True)
-class Price:
-    """USD per million input and output tokens (an artifact's ``price:`` override)."""
+class Price(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """USD per million input and output tokens."""
 
-    input_per_mtok: float
-    output_per_mtok: float
+    input_per_mtok: Annotated[float, msgspec.Meta(ge=0, description="USD per million input tokens.")]
+    output_per_mtok: Annotated[float, msgspec.Meta(ge=0, description="USD per million output tokens.")]
 
     def of(self, usage: Usage) -> float:
         return ((usage.input_tokens or 0) * self.input_per_mtok + (usage.output_tokens or 0) * self.output_per_mtok) / MTOK
@@ -235,9 +233,7 @@ Pricer = Callable[[Usage], "float | None"]
 def override_price(settings: Mapping[str, object]) -> Price | None:
     """The artifact's ``price: {input_per_mtok, output_per_mtok}``, if it has one."""
     price = settings.get("price")
-    if not isinstance(price, Mapping):
-        return None
-    return Price(float(price["input_per_mtok"]), float(price["output_per_mtok"]))
+    return msgspec.convert(price, Price) if isinstance(price, Mapping) else None
 
 
 def listed_pricer(model: str, provider: str, base_url: str | None) -> Pricer | None:

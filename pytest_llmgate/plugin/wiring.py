@@ -28,7 +28,7 @@ from pytest_llmgate.plugin.nodes import (
     experiment_nodes,
 )
 from pytest_llmgate.plugin.options import value
-from pytest_llmgate.providers import ProviderFactory, ProviderOptions, builtin_factory
+from pytest_llmgate.providers import ProviderFactory, builtin_factory
 from pytest_llmgate.records.outcome import SessionResult, run_gate_failure
 from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary
 from pytest_llmgate.reports.terminal import summary_lines
@@ -60,8 +60,7 @@ class Wiring:
         self.gate = gate = GateSession(
             Selection(candidates=value(config, "candidates"), baselines=value(config, "baselines")),
             value(config, "out") or config.rootpath / DEFAULT_DIR, freeze=value(config, "freeze"),
-            options=ProviderOptions(record_mode=RecordMode(value(config, "record") or RecordMode.NONE.value),
-                                    trials=value(config, "trials")),
+            record_mode=RecordMode(value(config, "record") or RecordMode.NONE.value), trials=value(config, "trials"),
             concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,
             make_provider=lambda name: config.hook.pytest_llmgate_make_provider(config=config, name=name),
             show=ShowMode(value(config, "show") or ShowMode.FAILURES.value),

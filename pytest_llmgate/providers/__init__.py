@@ -28,6 +28,7 @@ from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.records.convert import convert
+from pytest_llmgate.records.evaluator import JSON_ROUTE, route_in_reply
 
 if TYPE_CHECKING:
     from pytest_llmgate.providers.calls import Throttles
@@ -42,6 +43,8 @@ __all__ = [
     "ProviderDefaults",
     "ProviderError",
     "ProviderFactory",
+    "TrialTranscript",
+    "Usage",
     "coerce_route",
     "import_in_background",
 ]
@@ -56,11 +59,17 @@ class Provider(Protocol):
     with ``complete_provider``, the one place that looks them up):
 
     - ``answer(case, trial) -> (Route, Usage)``: the route and what the call used (tokens, latency, 429s absorbed;
-      ``pytest_llmgate.model.costs.Usage``). Default: ``route``, timed, with no tokens.
+      ``Usage``, from this module). Default: ``route``, timed, with no tokens.
     - ``transcript(case, trial) -> TrialTranscript | None``: what it sent and what came back, shown under a failing
       case in the terminal and JUnit only (``--llmgate-show``), never written to a record. Default: None.
     - ``bounded: bool``: True for a provider that answers at once (a set lookup), called in place with no timeout
       watchdog. Default: False.
+    - ``reply(case, trial) -> (str, Usage)``: the reply's text and what the call used, for the experiment's
+      evaluator to read the route from (docs/evaluators.md). Default: None, no reply text (no evaluator can judge
+      the provider's candidates).
+    - ``read_route(reply) -> Route``: the route a reply's text states, for a provider that judges (a judge's
+      provider, docs/evaluators.md); a ``ProviderError`` when it states none. Default: the ``route`` key of a JSON
+      reply (an LLM artifact's default ``route:``).
     """
 
     @property
@@ -84,12 +93,18 @@ class Provider(Protocol):
 
     def transcript(self, case: Mapping[str, Any], trial: int) -> TrialTranscript | None: ...
 
+    @property
+    def reply(self) -> Callable[[Mapping[str, Any], int], tuple[str, Usage]] | None: ...
+
+    def read_route(self, reply: str) -> Route: ...
+
 
 class ProviderDefaults:
     """The defaults of a ``Provider``'s optional members; a provider class may subclass it."""
 
     __slots__ = ()
     bounded = False
+    reply: Callable[[Mapping[str, Any], int], tuple[str, Usage]] | None = None
 
     def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
         raise NotImplementedError
@@ -103,6 +118,17 @@ class ProviderDefaults:
     def transcript(self, case: Mapping[str, Any], trial: int) -> TrialTranscript | None:
         return None
 
+    def read_route(self, reply: str) -> Route:
+        """The ``route`` key of a JSON reply."""
+        try:
+            return route_in_reply(reply, JSON_ROUTE)
+        except ValueError as exc:
+            raise ProviderError(str(exc)) from None
+
+
+#: The optional methods of a ``Provider``.
+OPTIONAL_METHODS = ("answer", "transcript", "reply", "read_route")
+
 
 class _CompletedProvider(ProviderDefaults):
     """A plugin's provider with the optional members it left out (``complete_provider``)."""
@@ -112,7 +138,7 @@ class _CompletedProvider(ProviderDefaults):
         self.trials: int = provider.trials
         self.concurrent: bool = provider.concurrent
         self.bounded = bool(getattr(provider, "bounded", False))
-        for name in ("answer", "transcript"):
+        for name in OPTIONAL_METHODS:
             own = getattr(provider, name, None)
             if callable(own):
                 setattr(self, name, own)
@@ -121,24 +147,14 @@ class _CompletedProvider(ProviderDefaults):
         route: Route = self.provider.route(case, trial)
         return route
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.provider, name)  # the provider's own other members (an LLM provider's ``reply``)
 
 
 def complete_provider(provider: Any) -> Provider:
     """``provider`` with every optional member (see ``Provider``): itself when it has them all."""
-    if all(hasattr(provider, name) for name in ("answer", "transcript", "bounded")):
+    if all(hasattr(provider, name) for name in (*OPTIONAL_METHODS, "bounded")):
         complete: Provider = provider
         return complete
     return _CompletedProvider(provider)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProviderOptions:
-    """Session settings that shape providers: the record mode and a trials override (``--llmgate-trials``)."""
-
-    record_mode: RecordMode = RecordMode.NONE
-    trials: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,7 +224,6 @@ class ProviderFactory(Protocol):
         Called once per run on the process that writes the records (the xdist controller), after the cases ran.
         """
         ...
-
 
 
 class FactoryDefaults:

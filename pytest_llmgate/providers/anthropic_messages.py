@@ -31,9 +31,7 @@ class AnthropicMessages(ChatProvider):
 
     name = "anthropic_messages"
     sdk = "anthropic"
-    default_key_env = ANTHROPIC_KEY_ENV
     sampling_keys = ("max_tokens", "temperature")
-    sampling_defaults = {"max_tokens": DEFAULT_MAX_TOKENS}
 
     def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:
         return sdk.Anthropic(

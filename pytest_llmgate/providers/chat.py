@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.model.costs import Usage, impossible_usage
+from pytest_llmgate.model.costs import Price, Usage, impossible_usage
 from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, display_path, redact_urls
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
@@ -31,7 +31,7 @@ from pytest_llmgate.providers.calls import Pace, Throttles, Window, slot
 from pytest_llmgate.providers.recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
 from pytest_llmgate.providers.render import MissingField, placeholders, render
 from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
-from pytest_llmgate.records.evaluator import ReplyRule, route_in_reply
+from pytest_llmgate.records.evaluator import JSON_ROUTE, ReplyRule, route_in_reply
 
 #: The case fields a prompt may name (never ``expected_route``).
 CASE_FIELDS = ("case_id", "slice_name", "evidence_state", "source", "input")
@@ -59,14 +59,6 @@ ApiKeyEnv = Annotated[str, Meta(
     pattern="^[A-Za-z_][A-Za-z0-9_]*$",
     description="the name of the environment variable holding the key (letters, digits and _); the key itself never "
                 "appears in a file")]
-_Price = Annotated[float, Meta(ge=0)]
-
-
-class PriceSetting(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """USD per million input and output tokens."""
-
-    input_per_mtok: Annotated[_Price, Meta(description="USD per million input tokens.")]
-    output_per_mtok: Annotated[_Price, Meta(description="USD per million output tokens.")]
 
 
 class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -76,7 +68,7 @@ class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_
     base_url: Annotated[str, Meta(
         pattern="^https?://", description="an endpoint URL starts with http:// or https://; default: the SDK's "
                                           "endpoint")] | UnsetType = UNSET
-    api_key_env: ApiKeyEnv | UnsetType = UNSET
+    api_key_env: ApiKeyEnv  # each provider's Struct gives its default
     temperature: Annotated[float, Meta(ge=0, description="Sampling temperature.")] | UnsetType = UNSET
     max_tokens: Annotated[int, Meta(ge=1, description="At most this many output tokens.")] | UnsetType = UNSET
     timeout: Annotated[_Seconds, Meta(description="Seconds per request: each attempt's reply must be complete by "
@@ -89,13 +81,13 @@ class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_
                                                   "it).")] = 1
     max_requests_per_minute: Annotated[float, Meta(
         gt=0, description="At most this many calls a minute from this artifact, evenly spaced.")] | UnsetType = UNSET
-    price: Annotated[PriceSetting, Meta(
+    price: Annotated[Price, Meta(
         description="USD per million input and output tokens, for a model the price list does not know (a private "
                     "or local model); overrides the list.")] | UnsetType = UNSET
     route: Annotated[ReplyRule, Meta(
         description="How to read the route: a key of a JSON reply (default 'route') or a regular expression whose "
                     "first group (else its whole match) is the route.",
-        extra_json_schema={"minProperties": 1, "maxProperties": 1})] = ReplyRule(json_key="route")
+        extra_json_schema={"minProperties": 1, "maxProperties": 1})] = JSON_ROUTE
     prompt: Annotated[Messages, Meta(
         description="Messages rendered from the case with {{ field }} / {{ input.name }} placeholders.")]
 
@@ -105,29 +97,29 @@ class ChatProvider(ProviderDefaults):
 
     name: ClassVar[str]
     sdk: ClassVar[str]  # the SDK's import name, also the name of the pyproject extra
-    default_key_env: ClassVar[str]
     sampling_keys: ClassVar[tuple[str, ...]]
-    sampling_defaults: ClassVar[Mapping[str, Any]] = {}
     concurrent = True
 
-    def __init__(
-        self, candidate: Candidate, recordings: Recordings, trials: int | None, throttles: Throttles | None = None
-    ) -> None:
+    def __init__(self, candidate: Candidate, typed: ChatSettings, recordings: Recordings, trials: int | None,
+                 throttles: Throttles | None = None) -> None:
+        """``typed``: the artifact as its settings Struct (its defaults); the sampling settings are sent as written
+        (``0``, not the Struct's ``0.0``: they are the recording key's material)."""
         settings = candidate.settings
         self.template_id = candidate.template_id
         self.model: str = settings["model"]
         self.base_url: str | None = settings.get("base_url")
-        self.api_key_env: str = settings.get("api_key_env", self.default_key_env)
-        self.sampling = {**self.sampling_defaults, **{key: settings[key] for key in self.sampling_keys if key in settings}}
-        self.timeout = float(settings.get("timeout", 60))
-        self.max_retries = int(settings.get("max_retries", 2))
-        self.max_response_mb = float(settings.get("max_response_mb", DEFAULT_MAX_RESPONSE_MB))
+        self.api_key_env = typed.api_key_env
+        self.sampling = {key: settings[key] if key in settings else getattr(typed, key) for key in self.sampling_keys
+                         if key in settings or getattr(typed, key) is not UNSET}
+        self.timeout = typed.timeout
+        self.max_retries = typed.max_retries
+        self.max_response_mb = typed.max_response_mb
         self.max_response_bytes = int(self.max_response_mb * 1024 * 1024)
         self.messages: Mapping[str, str] = settings["prompt"]
-        self.route_rule: Mapping[str, str] = settings.get("route", {"json_key": "route"})
-        self.trials = trials if trials is not None else int(settings.get("trials", 1))
+        self.route_rule = typed.route
+        self.trials = trials if trials is not None else typed.trials
         self.recordings = recordings
-        self._pattern = re.compile(self.route_rule["regex"]) if "regex" in self.route_rule else None
+        self._pattern = re.compile(typed.route.regex) if isinstance(typed.route.regex, str) else None
         self._client: Any = None
         self._sdk: ModuleType | None = None
         self._lock = threading.Lock()
@@ -135,8 +127,8 @@ class ChatProvider(ProviderDefaults):
         self._refusals = 0  # calls in a row that ended refused with HTTP 429
         self.endpoint = self.base_url or f"{self.name} default endpoint"
         self.window: Window = (throttles or Throttles()).window(self.endpoint)
-        per_minute = settings.get("max_requests_per_minute")
-        self.pace = Pace(float(per_minute)) if per_minute else None
+        per_minute = typed.max_requests_per_minute
+        self.pace = Pace(per_minute) if isinstance(per_minute, float) else None
         self._local = threading.local()  # the call in this thread: its attempts, their deadline, its 429s
 
     # -- what a subclass says -------------------------------------------------------------------
@@ -336,6 +328,10 @@ class ChatFactory(FactoryDefaults):
     def name(self) -> str:
         return self.provider_class.name
 
+    def typed(self, candidate: Candidate) -> ChatSettings:
+        """The artifact as its settings Struct (it was checked when it loaded): where its defaults are read from."""
+        return msgspec.convert(candidate.document.data, self.settings)
+
     def check(self, candidate: Candidate) -> None:
         """Placeholders name case fields only, and a route regex compiles."""
         # A judge (an evaluator of kind judge, docs/evaluators.md) may also name the candidate's reply.
@@ -375,7 +371,7 @@ class ChatFactory(FactoryDefaults):
         path = recordings_path(context.experiment_dir, candidate.template_id)
         recorded = path.exists()
         mode = context.record_mode
-        key_env = str(candidate.settings.get("api_key_env", self.provider_class.default_key_env))
+        key_env = self.typed(candidate).api_key_env
         where = f"{candidate.template_id} ({display_path(candidate.path)})"
         if mode is RecordMode.NONE and not recorded:
             return (f"{where} has no recordings to replay ({display_path(path)} does not exist) and "
@@ -390,11 +386,12 @@ class ChatFactory(FactoryDefaults):
 
     def build(self, candidate: Candidate, context: ProviderContext) -> ChatProvider:
         path = checked_recordings_path(context.experiment_dir, candidate.template_id)
-        return self.provider_class(candidate, Recordings(path, context.record_mode), context.trials, context.throttles)
+        return self.provider_class(candidate, self.typed(candidate), Recordings(path, context.record_mode), context.trials,
+                                   context.throttles)
 
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
         """Model, trials, record mode and the recordings file's hash: what makes an LLM run reproducible."""
-        trials = context.trials if context.trials is not None else candidate.settings.get("trials", 1)
+        trials = context.trials if context.trials is not None else self.typed(candidate).trials
         try:
             sha = recordings_sha256(checked_recordings_path(context.experiment_dir, candidate.template_id))
         except CandidateError as exc:  # linked out of the experiment since the cases ran: no record claims it

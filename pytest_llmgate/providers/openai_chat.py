@@ -27,7 +27,6 @@ class OpenAIChat(ChatProvider):
 
     name = "openai_chat"
     sdk = "openai"
-    default_key_env = OPENAI_KEY_ENV
     sampling_keys = ("temperature", "seed", "max_tokens")
 
     def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:

@@ -12,13 +12,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from pytest_llmgate.model.errors import CandidateError
 from pytest_llmgate.model.vocab import Route
 from pytest_llmgate.providers import FactoryDefaults, FreePrompt, ProviderContext, ProviderDefaults, coerce_route
 from pytest_llmgate.providers.calls import DEFAULT_CASE_TIMEOUT
-from pytest_llmgate.records.candidate import CASE_TIMEOUT, Candidate, CandidateSettings
+from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 
 CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
@@ -82,9 +83,10 @@ class PythonCallableFactory(FactoryDefaults):
         pass  # the module is imported only when the artifact is selected
 
     def build(self, candidate: Candidate, context: ProviderContext) -> PythonCallable:
-        target = candidate.settings["callable"]
-        return PythonCallable(_import_callable(target, context.experiment_dir, candidate), candidate.settings, target,
-                              trials_of(candidate, context))
+        typed = msgspec.convert(candidate.document.data, PythonSettings)
+        timeout = DEFAULT_CASE_TIMEOUT[False] if typed.case_timeout is UNSET else typed.case_timeout
+        function = import_callable(typed.callable, context.experiment_dir, candidate, timeout)
+        return PythonCallable(function, candidate.settings, typed.callable, trials_of(candidate, context))
 
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
         """``trials``, when a case is asked more than once."""
@@ -93,20 +95,19 @@ class PythonCallableFactory(FactoryDefaults):
 
 
 def trials_of(candidate: Candidate, context: ProviderContext) -> int:
-    """The trials of a run: ``--llmgate-trials`` when given, else the artifact's ``trials:``, else 1."""
-    return context.trials if context.trials is not None else int(candidate.settings.get("trials", 1))
+    """The trials of a run: ``--llmgate-trials`` when given, else the artifact's ``trials:`` (its Struct's default)."""
+    return context.trials if context.trials is not None else msgspec.convert(candidate.document.data, PythonSettings).trials
 
 
 FACTORY = PythonCallableFactory()
 
 
-def _import_callable(target: str, experiment_dir: Path, candidate: Candidate) -> Callable[..., Any]:
-    """The function ``target`` names. Its module is imported in a daemon thread, waited for as long as a case
-    (the artifact's ``case_timeout``, else ``DEFAULT_CASE_TIMEOUT``): a module that hangs at import is a
-    collection error, never a hung session."""
+def import_callable(target: str, experiment_dir: Path, candidate: Candidate, timeout: float) -> Callable[..., Any]:
+    """The function ``target`` names (a python candidate's, or a python evaluator's). Its module is imported in a
+    daemon thread, waited for as long as a case (``timeout``: the artifact's ``case_timeout``, else
+    ``DEFAULT_CASE_TIMEOUT``): a module that hangs at import is a collection error, never a hung session."""
     module_name, _, attribute = target.partition(":")
     line = candidate.line_of("callable")
-    timeout = float(candidate.settings.get(CASE_TIMEOUT, DEFAULT_CASE_TIMEOUT[False]))
     imported: Future[Any] = Future()
 
     def run() -> None:

@@ -18,8 +18,6 @@ from pytest_llmgate.records.yaml_loader import Document, load_yaml
 
 ARTIFACT_SUFFIXES = (".yaml", ".yml")
 
-#: The artifact key (any provider) for the seconds a case waits for its answer before it is an ERROR.
-CASE_TIMEOUT = "case_timeout"
 #: The longest ``case_timeout`` (a day): a wait past it is no timeout, and infinity is not a number of seconds.
 MAX_CASE_TIMEOUT = 86_400
 

@@ -65,6 +65,10 @@ class ReplyRule(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
             raise ValueError("give one of json_key and regex")
 
 
+#: The route under the key ``route`` of a JSON reply: an LLM artifact's default ``route:``.
+JSON_ROUTE = ReplyRule(json_key="route")
+
+
 _EvaluatorId = Annotated[str, Meta(
     pattern="^[A-Za-z0-9][A-Za-z0-9_.-]*$",
     description="an evaluator id starts with a letter or digit and holds only letters, digits and _ . -; it equals "
@@ -110,6 +114,8 @@ class Evaluator:
     relative_path: str
     sha256: str
     settings: Mapping[str, Any]
+    #: The file as its kind's Struct; None for a judge, whose keys its provider checks.
+    parsed: RouteEvaluatorFile | PythonEvaluatorFile | None
     document: Document
     calibration_path: Path
     calibration_relative: str
@@ -178,10 +184,11 @@ def load_evaluator(directory: Path, manifest_path: Path, block: EvaluatorBlock, 
         raise CandidateError(path, document.line_of(["evaluator_id"]),
                              f"evaluator_id {head.evaluator_id!r} differs from the file name {path.stem!r}; they must "
                              "be equal")
+    parsed: RouteEvaluatorFile | PythonEvaluatorFile | None = None
     if head.kind == ROUTE_KIND:
-        convert(document, RouteEvaluatorFile, CandidateError)
+        parsed = convert(document, RouteEvaluatorFile, CandidateError)
     elif head.kind == PYTHON_KIND:
-        convert(document, PythonEvaluatorFile, CandidateError)
+        parsed = convert(document, PythonEvaluatorFile, CandidateError)
     return Evaluator(
         evaluator_id=head.evaluator_id,
         kind=head.kind,
@@ -189,6 +196,7 @@ def load_evaluator(directory: Path, manifest_path: Path, block: EvaluatorBlock, 
         relative_path=path.relative_to(directory).as_posix(),
         sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         settings=MappingProxyType(dict(document.data)),
+        parsed=parsed,
         document=document,
         calibration_path=calibration,
         calibration_relative=calibration.relative_to(directory).as_posix(),
@@ -331,17 +339,17 @@ def judged_status(status: RunStatus, judge: JudgeStanding | None) -> RunStatus:
     return status
 
 
-def route_in_reply(reply: str, rule: Mapping[str, str], pattern: re.Pattern[str] | None = None) -> Route:
-    """The route a reply states under ``rule`` (a ``ReplyRule`` as written): a regex's first group (else its whole
-    match), or a key of the reply's JSON object (fences allowed). ``ValueError`` says why a reply is unreadable."""
+def route_in_reply(reply: str, rule: ReplyRule, pattern: re.Pattern[str] | None = None) -> Route:
+    """The route a reply states under ``rule``: a regex's first group (else its whole match), or a key of the
+    reply's JSON object (fences allowed). ``ValueError`` says why a reply is unreadable."""
     value: Any
-    if "regex" in rule:
-        match = (pattern or re.compile(rule["regex"])).search(reply)
+    if isinstance(rule.regex, str):
+        match = (pattern or re.compile(rule.regex)).search(reply)
         value = match.group(1) if match and match.groups() else (match.group(0) if match else None)
         if value is None:
-            raise ValueError(f"unreadable reply: no match for {rule['regex']!r}")
+            raise ValueError(f"unreadable reply: no match for {rule.regex!r}")
     else:
-        key = rule.get("json_key", "route")
+        key = str(rule.json_key)
         try:
             parsed = json.loads(_unfenced(reply))
         except ValueError:
