@@ -261,13 +261,12 @@ def cost_accounting_s(count: int, repeat: int) -> float:
     and a ``Usage``) over calling the provider's ``route`` directly, plus building each case's ``CaseCost`` and the
     run's ``CostMetrics`` (twice: the run and its one suite) from the calls."""
     from pytest_llmgate.model.costs import Usage, case_cost, cost_metrics
-    from pytest_llmgate.providers.calls import measured
     from pytest_llmgate.providers.evidence_policy import EvidencePolicy
 
     policy = EvidencePolicy(["test_failure_log", "dependency_error"])
     views = [{key: value for key, value in case.items() if key != "expected_route"} for case in make_cases(count)]
     plain_s = median_of(repeat, lambda: timed(lambda: [policy.route(view) for view in views]))
-    measured_s = median_of(repeat, lambda: timed(lambda: [measured(policy, view, 0) for view in views]))
+    measured_s = median_of(repeat, lambda: timed(lambda: [policy.answer(view, 0) for view in views]))
     calls = [(Usage(latency_ms=0.002),) for _ in range(count)]
 
     def figures() -> None:
@@ -328,8 +327,8 @@ class LLMBench:
 
     def ours(self, delay: float, concurrency: int) -> float:
         """The plugin's path: the provider (render, recording key, recording, reply parsing) in the session's pool."""
+        from pytest_llmgate.engine.providing import Answers
         from pytest_llmgate.model.vocab import RecordMode
-        from pytest_llmgate.providers.calls import Answers
 
         self.set_delay(delay)
         answers = Answers(concurrency)  # as in a session: the provider's endpoint window is the session's

@@ -1,9 +1,11 @@
 """A session's providers: each factory asked for once, each selected artifact's provider built once per process,
-and their calls made through the session's pool."""
+and their calls made through the session's pool (``Answers``)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import TimeoutError as FutureTimeout
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import msgspec
 
 from pytest_llmgate.engine.judging import judged
 from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
 from pytest_llmgate.model.errors import LlmgateError
 from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import (
@@ -21,7 +24,13 @@ from pytest_llmgate.providers import (
     complete_factory,
     unknown_provider,
 )
-from pytest_llmgate.providers.calls import Answers
+from pytest_llmgate.providers.calls import (
+    DEFAULT_CASE_TIMEOUT,
+    CallPool,
+    Threads,
+    Throttles,
+    timed_out,
+)
 from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun
@@ -103,3 +112,69 @@ class Providers:
             return []
         return [f"llmgate: --llmgate-trials={self.trials} does not apply to deterministic providers; "
                 f"asked once per case: {', '.join(dict.fromkeys(once))}"]
+
+
+class Answers:
+    """A session's answers from its providers: the one place where calls are pooled and prefetched.
+
+    A provider that is not ``concurrent`` answers in the caller's thread. A concurrent one answers from the
+    pool; on its first use in this process, the calls of every case this process will ask it about are queued
+    in order (``upcoming``), so that ``concurrency`` of them are in flight while the items run one by one.
+    """
+
+    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        self.pool = CallPool(concurrency)
+        self.throttles = Throttles(concurrency)
+        self._used: set[int] = set()
+        self._worker: Threads | None = None
+
+    def routes(
+        self, provider: Provider, case: Mapping[str, Any],
+        upcoming: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[tuple[Route, Usage], ...]:
+        """The provider's route for ``case`` in each trial (``case`` without its expected route), with the call's
+        usage (``Provider.answer``).
+
+        ``upcoming``: the cases this process will ask the provider about, in order (None: unknown, as on an
+        xdist worker, which is handed its items one by one); asked once, at the provider's first use.
+        ``timeout``: seconds each trial's answer is waited for (default ``DEFAULT_CASE_TIMEOUT``); past it, the
+        case is a ``CaseTimeout``. An in-process provider answers in a worker thread watched by that timeout,
+        unless it says it is ``bounded`` (the built-in ``evidence_policy``: a set lookup, answered in place).
+        """
+        trials = range(provider.trials)
+        if timeout is None:
+            timeout = DEFAULT_CASE_TIMEOUT[bool(provider.concurrent)]
+        if not provider.concurrent:
+            if provider.bounded:  # the gate's own pure providers: nothing to time out
+                return tuple(provider.answer(case, trial) for trial in trials)
+            return tuple(self._in_worker(partial(provider.answer, case, trial), timeout) for trial in trials)
+        if id(provider) not in self._used:
+            self._used.add(id(provider))
+            if upcoming is not None:
+                self.pool.prefetch(
+                    ((id(provider), later["case_id"], trial), partial(provider.answer, later, trial))
+                    for later in upcoming() for trial in trials
+                )
+        return tuple(
+            self.pool.result((id(provider), case["case_id"], trial), partial(provider.answer, case, trial), timeout)
+            for trial in trials
+        )
+
+    def _in_worker(self, call: Callable[[], tuple[Route, Usage]], timeout: float) -> tuple[Route, Usage]:
+        """An in-process provider's answer from the worker thread, waited for at most ``timeout`` seconds."""
+        if self._worker is None:
+            self._worker = Threads(1, "llmgate-candidate")
+        future = self._worker.submit(call)
+        try:
+            return future.result(timeout)  # type: ignore[no-any-return]
+        except FutureTimeout:
+            self._worker.stop()  # it ends after the stuck call, if ever; a new worker serves the next case
+            self._worker = None
+            raise timed_out(timeout) from None
+
+    def shutdown(self) -> None:
+        self.pool.shutdown()
+        if self._worker is not None:
+            self._worker.stop()
+            self._worker = None

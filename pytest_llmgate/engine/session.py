@@ -18,7 +18,7 @@ from pytest_llmgate.engine.judging import judge_not_ready
 from pytest_llmgate.engine.loading import Experiments
 from pytest_llmgate.engine.plan import WAITS_FOR_MERGE, PartSpec, Selection, check_selection, plan_runs
 from pytest_llmgate.engine.pricing import Pricing
-from pytest_llmgate.engine.providing import Providers
+from pytest_llmgate.engine.providing import Answers, Providers
 from pytest_llmgate.engine.writer import ExperimentToWrite, RecordHook, RecordWriter, ReportHook, RunToWrite
 from pytest_llmgate.io.history import stored_runs
 from pytest_llmgate.io.signing import signing_key
@@ -29,7 +29,6 @@ from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.results import CaseIndex, RunResults
 from pytest_llmgate.model.vocab import RecordMode, Route, ShowMode
 from pytest_llmgate.providers import MakeProvider, Provider, builtin_factory
-from pytest_llmgate.providers.calls import Answers
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun, SessionResult
 

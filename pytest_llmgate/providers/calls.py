@@ -6,20 +6,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import contextmanager
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
 from pytest_llmgate.model.errors import ProviderError
-from pytest_llmgate.model.vocab import Route
-
-if TYPE_CHECKING:
-    from pytest_llmgate.providers import Provider
 
 #: Seconds a case waits for its answer unless the artifact says ``case_timeout``: an LLM provider (``concurrent``)
 #: gets time for its SDK's own timeout and retries; an in-process one (``python``, ``evidence_policy``) less.
@@ -48,7 +42,7 @@ def guarded(call: Callable[[], Any]) -> Any:
         ) from None
 
 
-class _Threads:
+class Threads:
     """Daemon threads (at most ``size``, started as calls arrive) running the calls handed to them, each call with
     a skip, xfail or exit it raises turned into a ``CandidateEscaped`` (``guarded``).
 
@@ -90,7 +84,7 @@ class _Threads:
         self._threads = []
 
 
-def _timed_out(timeout: float) -> CaseTimeout:
+def timed_out(timeout: float) -> CaseTimeout:
     return CaseTimeout(f"no answer within {timeout:g}s (case_timeout); the call was abandoned and the session goes on")
 
 
@@ -100,7 +94,7 @@ class CallPool:
 
     def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
         self.concurrency = max(1, concurrency)
-        self._threads: _Threads | None = None
+        self._threads: Threads | None = None
         self._futures: dict[Hashable, Future[Any]] = {}
         self.overrun = False  # a call outlived its timeout: shutdown does not wait for it
 
@@ -108,7 +102,7 @@ class CallPool:
         future = self._futures.get(key)
         if future is None:
             if self._threads is None:
-                self._threads = _Threads(self.concurrency, "llmgate-call")
+                self._threads = Threads(self.concurrency, "llmgate-call")
             future = self._futures[key] = self._threads.submit(call)
         return future
 
@@ -124,7 +118,7 @@ class CallPool:
             return future.result(timeout)
         except FutureTimeout:
             self.overrun = True
-            raise _timed_out(timeout or 0) from None
+            raise timed_out(timeout or 0) from None
         finally:
             del self._futures[key]  # each result is taken once: memory stays bounded by what is in flight
 
@@ -218,74 +212,3 @@ def slot(window: Window, pace: Pace | None, met_429: Callable[[], bool]) -> Iter
         yield started
     finally:
         window.release(met_429())
-
-
-def measured(provider: Provider, case: Mapping[str, Any], trial: int) -> tuple[Route, Usage]:
-    """The provider's route and the call's usage (``Provider.answer``)."""
-    return provider.answer(case, trial)
-
-
-class Answers:
-    """A session's answers from its providers: the one place where calls are pooled and prefetched.
-
-    A provider that is not ``concurrent`` answers in the caller's thread. A concurrent one answers from the
-    pool; on its first use in this process, the calls of every case this process will ask it about are queued
-    in order (``upcoming``), so that ``concurrency`` of them are in flight while the items run one by one.
-    """
-
-    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
-        self.pool = CallPool(concurrency)
-        self.throttles = Throttles(concurrency)
-        self._used: set[int] = set()
-        self._worker: _Threads | None = None
-
-    def routes(
-        self, provider: Provider, case: Mapping[str, Any],
-        upcoming: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
-        timeout: float | None = None,
-    ) -> tuple[tuple[Route, Usage], ...]:
-        """The provider's route for ``case`` in each trial (``case`` without its expected route), with the call's
-        usage (see ``measured``).
-
-        ``upcoming``: the cases this process will ask the provider about, in order (None: unknown, as on an
-        xdist worker, which is handed its items one by one); asked once, at the provider's first use.
-        ``timeout``: seconds each trial's answer is waited for (default ``DEFAULT_CASE_TIMEOUT``); past it, the
-        case is a ``CaseTimeout``. An in-process provider answers in a worker thread watched by that timeout,
-        unless it says it is ``bounded`` (the built-in ``evidence_policy``: a set lookup, answered in place).
-        """
-        trials = range(provider.trials)
-        if timeout is None:
-            timeout = DEFAULT_CASE_TIMEOUT[bool(provider.concurrent)]
-        if not provider.concurrent:
-            if provider.bounded:  # the gate's own pure providers: nothing to time out
-                return tuple(measured(provider, case, trial) for trial in trials)
-            return tuple(self._in_worker(partial(measured, provider, case, trial), timeout) for trial in trials)
-        if id(provider) not in self._used:
-            self._used.add(id(provider))
-            if upcoming is not None:
-                self.pool.prefetch(
-                    ((id(provider), later["case_id"], trial), partial(measured, provider, later, trial))
-                    for later in upcoming() for trial in trials
-                )
-        return tuple(
-            self.pool.result((id(provider), case["case_id"], trial), partial(measured, provider, case, trial), timeout)
-            for trial in trials
-        )
-
-    def _in_worker(self, call: Callable[[], tuple[Route, Usage]], timeout: float) -> tuple[Route, Usage]:
-        """An in-process provider's answer from the worker thread, waited for at most ``timeout`` seconds."""
-        if self._worker is None:
-            self._worker = _Threads(1, "llmgate-candidate")
-        future = self._worker.submit(call)
-        try:
-            return future.result(timeout)  # type: ignore[no-any-return]
-        except FutureTimeout:
-            self._worker.stop()  # it ends after the stuck call, if ever; a new worker serves the next case
-            self._worker = None
-            raise _timed_out(timeout) from None
-
-    def shutdown(self) -> None:
-        self.pool.shutdown()
-        if self._worker is not None:
-            self._worker.stop()
-            self._worker = None
