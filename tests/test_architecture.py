@@ -52,6 +52,45 @@ def test_a_wrong_import_breaks_a_contract(tmp_path: Path, module: str, line: str
     assert contract in result.stdout.split("Broken contracts")[1]
 
 
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of a module graph (its strongly connected components of more than one module)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for imported in graph.get(module, ()):
+            if imported not in index:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], index[imported])
+        if low[module] == index[module]:
+            component = [stack.pop()]
+            while component[-1] != module:
+                component.append(stack.pop())
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return cycles
+
+
+def test_no_module_imports_itself_back() -> None:
+    """Module by module, a package's ``__init__`` included and imports made for the type checker only counted
+    (import-linter's contract compares sibling modules and folders, not a package with its own modules)."""
+    import grimp
+
+    graph = grimp.build_graph("pytest_llmgate")
+    assert import_cycles({module: graph.find_modules_directly_imported_by(module) for module in graph.modules}) == []
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
 def test_no_name_is_defined_in_two_modules() -> None:
     """Private names too: two helpers of one name are either one helper written twice or two that need names."""
     where: dict[str, list[str]] = defaultdict(list)
