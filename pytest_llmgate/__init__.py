@@ -5,123 +5,76 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-#: Public name -> the module that defines it. Nothing is imported until a name is used (PEP 562), so that
-#: ``import pytest_llmgate.plugin.entry`` (pytest's entry point, on every pytest run) does not load the core.
-_LAZY: dict[str, str] = {
-    "Candidate": "records.candidate",
-    "CandidateError": "model.errors",
-    "CandidateSettings": "records.candidate",
-    "Case": "model.case",
-    "CaseResult": "model.evaluate",
-    "ComparabilityIssue": "model.decision",
-    "Decision": "model.decision",
-    "DecisionStatus": "model.vocab",
-    "Experiment": "records.experiment",
-    "ExportError": "model.errors",
-    "GuardrailViolation": "model.errors",
-    "LlmgateError": "model.errors",
-    "ManifestError": "model.errors",
-    "Metrics": "records.run",
-    "Outcome": "model.vocab",
-    "Promotion": "model.decision",
-    "ProviderError": "model.errors",
-    "RecordError": "model.errors",
-    "Role": "model.vocab",
-    "Route": "model.vocab",
-    "RunRecord": "records.run",
-    "RunStatus": "model.vocab",
-    "SelectionError": "model.errors",
-    "Suite": "records.suite",
-    "SuiteError": "model.errors",
-    "Verdict": "model.decision",
-    "build_run_record": "records.run",
-    "canonical_json": "model.fingerprint",
-    "check_json": "records.schemas",
-    "comparability_issues": "model.decision",
-    "decide": "model.decision",
-    "fingerprint": "model.fingerprint",
-    "judge": "model.evaluate",
-    "load_candidate": "records.candidate",
-    "load_experiment": "records.experiment",
-    "load_suite": "records.suite",
-    "run_status": "records.run",
-    "schema_path": "records.schemas",
-    "short": "model.fingerprint",
+#: Module -> the public names it defines. Nothing is imported until a name is used (PEP 562), so that
+#: ``import pytest_llmgate.plugin.entry`` (pytest's entry point, on every pytest run) does not load the core. The
+#: imports below say the same to type checkers (``X as X``: re-exported); a test keeps the two alike.
+_PUBLIC: dict[str, tuple[str, ...]] = {
+    "model.case": ("Case",),
+    "model.decision": ("ComparabilityIssue", "Decision", "Promotion", "Verdict", "comparability_issues", "decide"),
+    "model.errors": ("CandidateError", "ExportError", "GuardrailViolation", "LlmgateError", "ManifestError",
+                     "ProviderError", "RecordError", "SelectionError", "SuiteError"),
+    "model.evaluate": ("CaseResult", "judge"),
+    "model.fingerprint": ("canonical_json", "fingerprint", "short"),
+    "model.vocab": ("DecisionStatus", "Outcome", "Role", "Route", "RunStatus"),
+    "records.candidate": ("Candidate", "CandidateSettings", "load_candidate"),
+    "records.experiment": ("Experiment", "load_experiment"),
+    "records.run": ("Metrics", "RunRecord", "build_run_record", "run_status"),
+    "records.schemas": ("check_json", "schema_path"),
+    "records.suite": ("Suite", "load_suite"),
 }
+_LAZY = {name: module for module, names in _PUBLIC.items() for name in names}
+__all__ = sorted(_LAZY)
 
 if TYPE_CHECKING:
-    from pytest_llmgate.model.case import Case
+    from pytest_llmgate.model.case import Case as Case
     from pytest_llmgate.model.decision import (
-        ComparabilityIssue,
-        Decision,
-        Promotion,
-        Verdict,
-        comparability_issues,
-        decide,
+        ComparabilityIssue as ComparabilityIssue,
+        Decision as Decision,
+        Promotion as Promotion,
+        Verdict as Verdict,
+        comparability_issues as comparability_issues,
+        decide as decide,
     )
     from pytest_llmgate.model.errors import (
-        CandidateError,
-        ExportError,
-        GuardrailViolation,
-        LlmgateError,
-        ManifestError,
-        ProviderError,
-        RecordError,
-        SelectionError,
-        SuiteError,
+        CandidateError as CandidateError,
+        ExportError as ExportError,
+        GuardrailViolation as GuardrailViolation,
+        LlmgateError as LlmgateError,
+        ManifestError as ManifestError,
+        ProviderError as ProviderError,
+        RecordError as RecordError,
+        SelectionError as SelectionError,
+        SuiteError as SuiteError,
     )
-    from pytest_llmgate.model.evaluate import CaseResult, judge
-    from pytest_llmgate.model.fingerprint import canonical_json, fingerprint, short
-    from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, Route, RunStatus
-    from pytest_llmgate.records.candidate import Candidate, CandidateSettings, load_candidate
-    from pytest_llmgate.records.experiment import Experiment, load_experiment
-    from pytest_llmgate.records.run import Metrics, RunRecord, build_run_record, run_status
-    from pytest_llmgate.records.schemas import check_json, schema_path
-    from pytest_llmgate.records.suite import Suite, load_suite
+    from pytest_llmgate.model.evaluate import CaseResult as CaseResult, judge as judge
+    from pytest_llmgate.model.fingerprint import (
+        canonical_json as canonical_json,
+        fingerprint as fingerprint,
+        short as short,
+    )
+    from pytest_llmgate.model.vocab import (
+        DecisionStatus as DecisionStatus,
+        Outcome as Outcome,
+        Role as Role,
+        Route as Route,
+        RunStatus as RunStatus,
+    )
+    from pytest_llmgate.records.candidate import (
+        Candidate as Candidate,
+        CandidateSettings as CandidateSettings,
+        load_candidate as load_candidate,
+    )
+    from pytest_llmgate.records.experiment import Experiment as Experiment, load_experiment as load_experiment
+    from pytest_llmgate.records.run import (
+        Metrics as Metrics,
+        RunRecord as RunRecord,
+        build_run_record as build_run_record,
+        run_status as run_status,
+    )
+    from pytest_llmgate.records.schemas import check_json as check_json, schema_path as schema_path
+    from pytest_llmgate.records.suite import Suite as Suite, load_suite as load_suite
 
     __version__: str
-
-__all__ = [
-    "Candidate",
-    "CandidateError",
-    "CandidateSettings",
-    "Case",
-    "CaseResult",
-    "ComparabilityIssue",
-    "Decision",
-    "DecisionStatus",
-    "Experiment",
-    "ExportError",
-    "GuardrailViolation",
-    "LlmgateError",
-    "ManifestError",
-    "Metrics",
-    "Outcome",
-    "Promotion",
-    "ProviderError",
-    "RecordError",
-    "Role",
-    "Route",
-    "RunRecord",
-    "RunStatus",
-    "SelectionError",
-    "Suite",
-    "SuiteError",
-    "Verdict",
-    "build_run_record",
-    "canonical_json",
-    "check_json",
-    "comparability_issues",
-    "decide",
-    "fingerprint",
-    "judge",
-    "load_candidate",
-    "load_experiment",
-    "load_suite",
-    "run_status",
-    "schema_path",
-    "short",
-]
 
 
 def __getattr__(name: str) -> Any:

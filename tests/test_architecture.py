@@ -4,6 +4,7 @@ defined in two modules."""
 from __future__ import annotations
 
 import ast
+import importlib
 import shutil
 import subprocess
 import sys
@@ -89,6 +90,19 @@ def test_no_module_imports_itself_back() -> None:
     graph = grimp.build_graph("pytest_llmgate")
     assert import_cycles({module: graph.find_modules_directly_imported_by(module) for module in graph.modules}) == []
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_package_offers_the_same_names_at_run_time_and_to_type_checkers() -> None:
+    """``pytest_llmgate.__all__`` (loaded when used) and the imports type checkers read (``X as X``) name the same
+    objects, from the modules that define them."""
+    import pytest_llmgate
+
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    static = {alias.name: node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+              for alias in node.names if alias.asname == alias.name}
+    assert sorted(static) == pytest_llmgate.__all__
+    for name, module in static.items():
+        assert getattr(importlib.import_module(module), name) is getattr(pytest_llmgate, name)
 
 
 def test_no_name_is_defined_in_two_modules() -> None:

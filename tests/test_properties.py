@@ -14,8 +14,7 @@ from typing import Any
 
 import msgspec
 import yaml
-from hypothesis import HealthCheck, given, settings  # in the `test` extra
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st  # in the `test` extra
 from jsonschema import Draft202012Validator
 
 from pytest_llmgate import Suite, SuiteError, load_suite
