@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import MakeExperiment, case, runs_by_template
+from .conftest import MakeExperiment, case, read_report, runs_by_template
 
 KEYWORD_CONFTEST = '''
 import json
@@ -85,6 +85,34 @@ def test_a_provider_from_a_conftest_gates_end_to_end(pytester: pytest.Pytester, 
     assert runs["kw-trace"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
     assert runs["kw-trace"]["params"]["provider"] == "keyword" and runs["kw-trace"]["params"]["word"] == "stack trace"
     assert runs["kw-log"]["status"] == "REJECT_UNNECESSARY_ABSTENTION"
+
+
+def test_a_run_whose_params_cannot_be_had_is_unrecorded_and_the_others_are_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    """As the built-in LLM providers do when a run's recordings left the experiment after its cases ran: that run
+    is not recorded (its candidate's run item fails INCOMPLETE_EVALUATION), and every other record and the report
+    are written."""
+    pytester.makeconftest(KEYWORD_CONFTEST.replace(
+        '        return {"word": candidate.settings["word"]}',
+        '        if candidate.settings["word"] == "log":\n'
+        '            from pytest_llmgate import RecordError\n'
+        '            raise RecordError(candidate.path, None, "its recordings left the experiment")\n'
+        '        return {"word": candidate.settings["word"]}'))
+    make_experiment("exp", suites={"main": CASES}, templates={
+        "kw-trace": {"provider": "keyword", "word": "stack trace"},
+        "kw-log": {"provider": "keyword", "word": "log"},
+        "policy": {"provider": "evidence_policy", "serve_evidence": ["log"]},
+    })
+    result = pytester.runpytest("exp", "--llmgate-candidate=kw-trace", "--llmgate-candidate=kw-log",
+                                "--llmgate-baseline=policy")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*kw-log: its run record could not be written: *kw-log.yaml: its recordings left "
+                                 "the experiment*"])
+    result.stdout.no_fnmatch_line("*INTERNALERROR*")
+    assert set(runs_by_template(pytester.path / ".llmgate")) == {"kw-trace", "policy"}
+    report = read_report(pytester.path / ".llmgate")
+    assert [run["template_id"] for run in report["experiments"][0]["runs"]] == ["policy", "kw-trace"]
 
 
 def test_its_provider_error_is_a_one_line_reason(

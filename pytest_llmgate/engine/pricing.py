@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from pytest_llmgate.model.costs import Pricer, listed_pricer, override_price
+from pytest_llmgate.model.errors import CandidateError
 from pytest_llmgate.model.results import RunResults
 from pytest_llmgate.records.candidate import Candidate
 
@@ -17,7 +20,10 @@ class Pricing:
     def pricer(self, candidate: Candidate, results: RunResults) -> Pricer | None:
         """How a candidate's calls are priced: its ``price:`` override, else the genai-prices list (looked up only
         when a call reported tokens); a model neither knows is named once per session in the notes."""
-        price = override_price(candidate.settings)
+        try:
+            price = override_price(candidate.settings)
+        except msgspec.ValidationError as exc:  # a plugin's artifact, not checked against the built-in Price
+            raise CandidateError(candidate.path, candidate.line_of("price"), f"price: {exc}") from None
         if price is not None:
             return price.of
         if not results.reported_tokens():

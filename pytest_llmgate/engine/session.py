@@ -212,9 +212,12 @@ class GateSession:
                 results = self._results.get((str(experiment.directory), plan.template_id))
                 if results:
                     candidate = experiment.candidates[plan.template_id]
-                    params = self.providing.factory(candidate).params(candidate, self.providing.context(experiment))
-                    ran.append(RunToWrite(plan=plan, results=results, params=params,
-                                          pricer=self.pricing.pricer(candidate, results)))
+                    try:
+                        params = self.providing.factory(candidate).params(candidate, self.providing.context(experiment))
+                        ran.append(RunToWrite(plan=plan, results=results, params=params,
+                                              pricer=self.pricing.pricer(candidate, results)))
+                    except LlmgateError as exc:  # e.g. its recordings moved out of the experiment: not recorded
+                        ran.append(RunToWrite(plan=plan, results=results, unrecordable=exc))
             yield ExperimentToWrite(experiment=experiment, frozen=self.loading.frozen(experiment), plans=plans,
                                     ran=tuple(ran))
 

@@ -53,12 +53,14 @@ ReportHook = Callable[[dict[str, Any], Path], None]
 
 
 class RunToWrite(msgspec.Struct, frozen=True, kw_only=True):
-    """A planned run that ran, as the session hands it over: its results, its provider's params, its pricer."""
+    """A planned run that ran, as the session hands it over: its results, its provider's params, its pricer; or
+    why it cannot be recorded (``unrecordable``: its provider's params or price could not be had)."""
 
     plan: PlannedRun
     results: RunResults
-    params: Mapping[str, str]
-    pricer: Pricer | None
+    params: Mapping[str, str] = {}
+    pricer: Pricer | None = None
+    unrecordable: LlmgateError | None = None
 
 
 class ExperimentToWrite(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,9 +102,11 @@ class RecordWriter:
             for run in written.ran:
                 baselines = [record for record in records if record.role is Role.BASELINE]
                 try:
+                    if run.unrecordable is not None:
+                        raise run.unrecordable
                     record, path = self._write_run(experiment, written.frozen, run, finished, on_record, errors,
                                                    baselines)
-                except RecordError as exc:
+                except LlmgateError as exc:
                     errors.append(exc)
                     unrecorded.append((run.plan.template_id, exc.message()))
                     continue
@@ -197,7 +201,8 @@ class RecordWriter:
         evaluated = [entry for entry in draft.cases if entry.case_id in results]
         latencies = {case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
                      for case_id, ran in results.items() if ran}
-        part = Part(split_id=self.part.split_id or "", selection=self.part.selection,
+        assert self.part.split_id, "the session resolves the split id before writing"
+        part = Part(split_id=self.part.split_id, selection=self.part.selection,
                     case_ids=tuple(entry.case_id for entry in draft.cases), cases_sha256=draft.cases_sha256,
                     latencies_ms={entry.case_id: latencies[entry.case_id] for entry in evaluated
                                   if latencies.get(entry.case_id, ()) != implied_latencies(entry.cost)})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pytest
 
@@ -33,10 +33,12 @@ from pytest_llmgate.records.outcome import SessionResult, run_gate_failure
 from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary
 from pytest_llmgate.reports.terminal import summary_lines
 
+if TYPE_CHECKING:
+    from pytest_llmgate.exporters.export import Exporter
+
 COLLECTED_KEY = "llmgate_collected"
 DESELECTED_KEY = "llmgate_deselected"
 RUN_ITEMS_KEY = "llmgate_run_items"
-_EXPORTERS = ("llmgate-mlflow", "llmgate-wandb")
 _NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
 
 
@@ -56,6 +58,7 @@ class Wiring:
         self.controller = not hasattr(config, "workerinput")
         self.started = False
         self.result: SessionResult | None = None
+        self.exporters: list[Exporter] = []  # the exporters asked for (registered as plugins of the record hooks)
         config.pluginmanager.register(BuiltinProviders(), "llmgate-providers")
         self.gate = gate = GateSession(
             Selection(candidates=value(config, "candidates"), baselines=value(config, "baselines")),
@@ -81,6 +84,7 @@ class Wiring:
                 wandb=value(config, "wandb"), wandb_project=value(config, "wandb_project"),
             ).items():
                 config.pluginmanager.register(exporter, name)
+                self.exporters.append(exporter)
 
     def start(self, found: list[Path]) -> None:
         """Load the experiments found, check the selection, freeze; mark the report in progress."""
@@ -216,9 +220,8 @@ class Wiring:
         saver = self.config.pluginmanager.get_plugin("llmgate-replies")
         if saver is not None:
             terminalreporter.write_line(saver.summary_line())
-        for name in _EXPORTERS:  # where an exporter put the runs (its own lines, when it has any)
-            exporter = self.config.pluginmanager.get_plugin(name)
-            for line in exporter.summary_lines() if exporter is not None else ():
+        for exporter in self.exporters:  # where an exporter put the runs (its own lines, when it has any)
+            for line in exporter.summary_lines():
                 terminalreporter.write_line(line)
 
 

@@ -15,6 +15,7 @@ from msgspec import Meta
 from pytest_llmgate.model.errors import RecordError
 from pytest_llmgate.model.transcript import ReplySource
 from pytest_llmgate.model.vocab import Outcome, Role, Route
+from pytest_llmgate.records.codec import read_bytes
 
 REPLIES_SCHEMA = "llmgate.replies/1"
 
@@ -64,10 +65,7 @@ class SavedReplies(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 def read_replies(path: Path) -> SavedReplies:
     """The replies file at ``path``; a clear error naming it when it is missing or not one."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    data = read_bytes(path)
     try:
         return msgspec.json.decode(data, type=SavedReplies)
     except msgspec.DecodeError as exc:
