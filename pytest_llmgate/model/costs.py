@@ -196,6 +196,12 @@ class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         description="Calls whose endpoint answered without usable usage; a cost or token budget blocks on them "
                     "unless its unknown_figures is allow.")] = 0
 
+    @property
+    def made_calls(self) -> bool:
+        """Whether the run called a model endpoint: it reported tokens, or calls that answered without usage. A run
+        that did not (a python or evidence_policy candidate) has only the time its in-process answers took."""
+        return self.input_tokens is not None or self.output_tokens is not None or bool(self.calls_without_usage)
+
 
 #: A budget's limit: a number, 0 or more.
 _Limit = Annotated[float, msgspec.Meta(ge=0)]

@@ -17,7 +17,7 @@ from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import MANIFEST_NAME
 from pytest_llmgate.model.errors import GuardrailViolation, LlmgateError, ProviderError, redact_urls
 from pytest_llmgate.model.evaluate import CaseResult, guardrail_violation, judge_trials
-from pytest_llmgate.model.transcript import format_transcripts
+from pytest_llmgate.model.transcript import TrialTranscript, format_transcripts
 from pytest_llmgate.model.vocab import Outcome, Role, Route, ShowMode
 from pytest_llmgate.providers import Provider
 from pytest_llmgate.records.experiment import Experiment
@@ -217,16 +217,16 @@ class CaseItem(pytest.Item):
     def _what_the_model_said(self) -> str:
         """The rendered messages and each trial's reply, for the failure text (terminal and JUnit) only."""
         show = gate_of(self.config).show
-        explain = self.provider.transcript
-        if show is ShowMode.NONE:
-            return ""
+        shown = [] if show is ShowMode.NONE else [transcript for transcript in self.transcripts() if transcript]
+        return format_transcripts(shown, show) if shown else ""
+
+    def transcripts(self) -> list[TrialTranscript | None]:
+        """What each trial sent and got back (None for a trial, or all: the provider has none to give)."""
         view = self.case.candidate_view()
         try:
-            trials = [explain(view, trial) for trial in range(self.provider.trials)]
+            return [self.provider.transcript(view, trial) for trial in range(self.provider.trials)]
         except Exception:
-            return ""
-        shown = [transcript for transcript in trials if transcript is not None]
-        return format_transcripts(shown, show) if shown else ""
+            return []
 
     def attach_result(self, report: pytest.TestReport) -> None:
         """Put this item's result on the report that decides it, as plain data (it travels from xdist workers); the

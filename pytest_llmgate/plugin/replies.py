@@ -51,16 +51,11 @@ class ReplySaver:
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
         if not isinstance(item, CaseItem):
             return
-        explain = item.provider.transcript
         suite = item.parent
         if not isinstance(suite, SuiteCollector):
             return
-        view = item.case.candidate_view()
-        try:
-            trials = [explain(view, trial) for trial in range(item.provider.trials)]
-        except Exception:
-            return
-        if any(transcript is None for transcript in trials):
+        trials = item.transcripts()
+        if not trials or any(transcript is None for transcript in trials):
             return  # a python or evidence_policy candidate has no prompt and no reply
         self.cases.append(CaseReplies(
             experiment=suite.experiment.name, suite=item.case.suite, case_id=item.case.case_id,

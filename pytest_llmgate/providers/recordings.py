@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -14,6 +13,7 @@ import msgspec
 
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.errors import CandidateError, ProviderError
+from pytest_llmgate.model.fingerprint import value_sha256
 from pytest_llmgate.model.vocab import RecordMode
 
 RECORDINGS = "recordings"
@@ -64,7 +64,7 @@ def checked_recordings_path(experiment_dir: Path, template_id: str) -> Path:
 
 def request_key(request: Mapping[str, Any]) -> str:
     """SHA-256 of everything that determines a reply (provider, model, settings, messages, trial); never headers or keys."""
-    return hashlib.sha256(json.dumps(request, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return value_sha256(request)  # JSON is ASCII (escaped): the same bytes as the UTF-8 encoding keys were made with
 
 
 class Recordings:

@@ -98,8 +98,7 @@ def metric_delta(before: Metrics, after: Metrics) -> MetricDelta:
     figures = {name: _change(name, getattr(before, name), getattr(after, name)) for name in GATING_FIGURES}
     if before.cost is not None and after.cost is not None:
         # the time an in-process candidate (no tokens: no call) took to answer is no latency worth a delta
-        called = all(cost.input_tokens is not None or cost.output_tokens is not None or cost.calls_without_usage
-                     for cost in (before.cost, after.cost))
+        called = before.cost.made_calls and after.cost.made_calls
         for name in COST_FIGURES:
             if name.startswith("latency") and not called:
                 continue

@@ -16,7 +16,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from pytest_llmgate.model.errors import CandidateError, ManifestError, RecordError, SuiteError
-from pytest_llmgate.model.fingerprint import fingerprint
+from pytest_llmgate.model.fingerprint import fingerprint, value_sha256
 from pytest_llmgate.model.vocab import Route, RunStatus
 from pytest_llmgate.records.convert import convert
 from pytest_llmgate.records.yaml_loader import Document, load_yaml
@@ -134,9 +134,7 @@ class Evaluator:
     def evaluation_fingerprint(self, cases_fingerprint: str) -> str:
         """The evaluation fingerprint with an evaluator: SHA-256 over the cases' fingerprint and the evaluator
         file's hash, so an edited evaluator starts a new comparison set."""
-        material = json.dumps({"cases": cases_fingerprint, "evaluator_sha256": self.sha256}, sort_keys=True,
-                              separators=(",", ":"))
-        return hashlib.sha256(material.encode("ascii")).hexdigest()
+        return value_sha256({"cases": cases_fingerprint, "evaluator_sha256": self.sha256})
 
     @property
     def model(self) -> str | None:

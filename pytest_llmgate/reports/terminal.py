@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_llmgate.model.costs import CostMetrics, usd
+from pytest_llmgate.model.costs import usd
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.errors import display_path
 from pytest_llmgate.records.diff import comparison_lines
@@ -24,17 +24,11 @@ def shows_costs(outcome: ExperimentOutcome) -> bool:
     )
 
 
-def made_calls(cost: CostMetrics | None) -> bool:
-    """Whether a run called a model endpoint: it reported tokens, or calls that answered without usage. A run that
-    did not (a python or evidence_policy candidate) has only the time its in-process answers took."""
-    return cost is not None and (cost.input_tokens is not None or cost.output_tokens is not None
-                                 or bool(cost.calls_without_usage))
-
-
 def _latency_shown(outcome: ExperimentOutcome, record: RunRecord) -> bool:
     """A run's latency is shown when it made calls, or when the budget limits latency (then it is gated)."""
     budget = outcome.experiment.budget
-    return made_calls(record.metrics.cost) or (budget is not None and budget.max_latency_p95_ms is not None)
+    cost = record.metrics.cost
+    return (cost is not None and cost.made_calls) or (budget is not None and budget.max_latency_p95_ms is not None)
 
 
 def cost_columns(outcome: ExperimentOutcome) -> tuple[str, ...]:
