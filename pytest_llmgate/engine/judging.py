@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from pytest_llmgate.model.agreement import agreement, majority, shortfalls
-from pytest_llmgate.model.costs import Usage
+from pytest_llmgate.model.costs import Usage, total_known
 from pytest_llmgate.model.decision import Verdict
 from pytest_llmgate.model.errors import CandidateError, LlmgateError, ProviderError, display_path, redact_urls
 from pytest_llmgate.model.evaluate import CaseResult
@@ -313,12 +313,9 @@ def with_standing(record: RunRecord, judge: JudgeStanding | None, results: Mappi
     if judge is None:
         return record
     calls = [call for ran in results.values() if ran for call in ran[-1].judge_calls]
-    inputs = [call.input_tokens for call in calls]
-    outputs = [call.output_tokens for call in calls]
     judge = msgspec.structs.replace(
-        judge, judge_calls=len(calls),
-        judge_input_tokens=sum(i for i in inputs if i is not None) if any(i is not None for i in inputs) else None,
-        judge_output_tokens=sum(o for o in outputs if o is not None) if any(o is not None for o in outputs) else None,
+        judge, judge_calls=len(calls), judge_input_tokens=total_known([call.input_tokens for call in calls]),
+        judge_output_tokens=total_known([call.output_tokens for call in calls]),
     )
     status = judged_status(record.status, judge)
     return msgspec.structs.replace(record, evaluator=judge, status=status)

@@ -288,14 +288,14 @@ def case_cost(calls: Sequence[Usage], pricer: Pricer | None) -> CaseCost:
     latencies = [call.latency_ms for call in calls if call.latency_ms is not None]
     return CaseCost(
         calls=len(calls),
-        input_tokens=_total([call.input_tokens for call in calls]),
-        output_tokens=_total([call.output_tokens for call in calls]),
-        cached_tokens=_total([call.cached_tokens for call in calls]),
-        reasoning_tokens=_total([call.reasoning_tokens for call in calls]),
+        input_tokens=total_known([call.input_tokens for call in calls]),
+        output_tokens=total_known([call.output_tokens for call in calls]),
+        cached_tokens=total_known([call.cached_tokens for call in calls]),
+        reasoning_tokens=total_known([call.reasoning_tokens for call in calls]),
         cost_usd=cost,
         latency_ms=max(latencies) if latencies else None,
         rate_limited=sum(call.rate_limited for call in calls),
-        **{name: _total([getattr(call, name) for call in calls]) for name in _CLASSES_WRITTEN},
+        **{name: total_known([getattr(call, name) for call in calls]) for name in _CLASSES_WRITTEN},
         usage_missing=sum(call.usage_missing for call in calls),
     )
 
@@ -305,7 +305,7 @@ def cost_metrics(cases: Sequence[CaseCost], latencies: Sequence[float]) -> CostM
     ran = len(cases)
     column = {name: list(map(attrgetter(name), cases)) for name in
               ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd")}
-    output = _total(column["output_tokens"])
+    output = total_known(column["output_tokens"])
     priced = [cost_usd for cost_usd, inputs, outputs in
               zip(column["cost_usd"], column["input_tokens"], column["output_tokens"], strict=True)
               if inputs is not None or outputs is not None]
@@ -315,10 +315,10 @@ def cost_metrics(cases: Sequence[CaseCost], latencies: Sequence[float]) -> CostM
     ordered = sorted(latencies)
     return CostMetrics(
         calls=sum(map(attrgetter("calls"), cases)),
-        input_tokens=_total(column["input_tokens"]),
+        input_tokens=total_known(column["input_tokens"]),
         output_tokens=output,
-        cached_tokens=_total(column["cached_tokens"]),
-        reasoning_tokens=_total(column["reasoning_tokens"]),
+        cached_tokens=total_known(column["cached_tokens"]),
+        reasoning_tokens=total_known(column["reasoning_tokens"]),
         cost_usd=cost,
         cost_per_case_usd=round(cost / ran, 10) if cost is not None and ran else None,
         output_tokens_per_case=round(output / ran, 3) if output is not None and ran else None,
@@ -326,7 +326,7 @@ def cost_metrics(cases: Sequence[CaseCost], latencies: Sequence[float]) -> CostM
         latency_p95_ms=percentile(ordered, 95),
         latency_max_ms=ordered[-1] if ordered else None,
         rate_limited=sum(map(attrgetter("rate_limited"), cases)),
-        **{name: _total(list(map(attrgetter(name), cases))) for name in _CLASSES_WRITTEN},
+        **{name: total_known(list(map(attrgetter(name), cases))) for name in _CLASSES_WRITTEN},
         calls_without_usage=sum(map(attrgetter("usage_missing"), cases)),
     )
 
@@ -393,7 +393,8 @@ def _has_tokens(usage: Usage) -> bool:
     return usage.input_tokens is not None or usage.output_tokens is not None
 
 
-def _total(values: Sequence[int | None]) -> int | None:
+def total_known(values: Sequence[int | None]) -> int | None:
+    """The sum of the values reported (None: none was)."""
     if values and None not in values:
         return sum(values)  # type: ignore[arg-type]
     known = [value for value in values if value is not None]
