@@ -85,17 +85,17 @@ class PythonCallableFactory(FactoryDefaults):
         typed = msgspec.convert(candidate.document.data, PythonSettings)
         timeout = DEFAULT_CASE_TIMEOUT[False] if typed.case_timeout is UNSET else typed.case_timeout
         function = import_callable(typed.callable, context.experiment_dir, candidate, timeout)
-        return PythonCallable(function, candidate.settings, typed.callable, trials_of(candidate, context))
+        return PythonCallable(function, candidate.settings, typed.callable, trials_of(typed, context))
 
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
         """``trials``, when a case is asked more than once."""
-        trials = trials_of(candidate, context)
+        trials = trials_of(msgspec.convert(candidate.document.data, PythonSettings), context)
         return {"trials": str(trials)} if trials > 1 else {}
 
 
-def trials_of(candidate: Candidate, context: ProviderContext) -> int:
+def trials_of(typed: PythonSettings, context: ProviderContext) -> int:
     """The trials of a run: ``--llmgate-trials`` when given, else the artifact's ``trials:`` (its Struct's default)."""
-    return context.trials if context.trials is not None else msgspec.convert(candidate.document.data, PythonSettings).trials
+    return context.trials if context.trials is not None else typed.trials
 
 
 FACTORY = PythonCallableFactory()
