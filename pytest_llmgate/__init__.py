@@ -123,10 +123,11 @@ def __getattr__(name: str) -> Any:
 
         found: Any = llmgate_version()
     elif name in _LAZY:
+        # Looked up on each use, not kept: a module imported again (pytester's inline runs drop the modules a run
+        # imported) must give its own class, the one the gate checks for.
         found = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    globals()[name] = found
     return found
 
 

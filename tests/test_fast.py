@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -36,6 +37,22 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
 
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
         pytest_llmgate.nothing_here  # noqa: B018
+
+
+def test_a_package_name_follows_its_module_when_it_is_imported_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytester's inline runs drop the modules a run imported, so a provider plugin tested that way imports them
+    again: its ``pytest_llmgate.ProviderError`` must be the class the gate then checks for, not one kept from the
+    run before (a kept one made the second run's provider error a traceback)."""
+    import pytest_llmgate
+    from pytest_llmgate import model
+    from pytest_llmgate.model import errors
+
+    assert pytest_llmgate.ProviderError is errors.ProviderError
+    monkeypatch.setattr(model, "errors", errors)  # restored after the test, as is sys.modules
+    monkeypatch.delitem(sys.modules, "pytest_llmgate.model.errors")
+    again = importlib.import_module("pytest_llmgate.model.errors")
+    assert again is not errors
+    assert pytest_llmgate.ProviderError is again.ProviderError
 
 
 PROBE_CONFTEST = (
