@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from .conftest import MakeExperiment, case, read_report, runs_by_template
@@ -294,4 +296,31 @@ def test_a_providers_optional_members_are_its_own_or_the_defaults() -> None:
     assert talking.reply is not None and talking.reply({}, 0) == ("SERVE", Usage(output_tokens=1))
     assert talking.read_route("ABSTAIN") is Route.ABSTAIN and talking.bounded is False
     assert judge_calls_of(bare, "c1") == ()
+    assert not hasattr(bare, "word")  # no passthrough of other members
+
+
+def test_a_factorys_optional_members_are_its_own_or_the_defaults() -> None:
+    from pytest_llmgate.providers import complete_factory
+
+    class Bare:
+        name, settings, word = "bare", None, "log"
+
+        def check(self, candidate: object) -> None: ...
+
+        def build(self, candidate: object, context: object) -> object: ...
+
+        def params(self, candidate: object, context: object) -> dict[str, str]:
+            return {}
+
+    class Warm(Bare):
+        deterministic = True
+
+        def ready(self, candidate: object, context: object) -> str | None:
+            return "no recordings"
+
+    bare, warm = complete_factory(Bare()), complete_factory(Warm())
+    candidate: Any = None
+    bare.warm(candidate, candidate)  # the default does nothing
+    assert (bare.deterministic, bare.ready(candidate, candidate)) == (False, None)
+    assert (warm.deterministic, warm.ready(candidate, candidate)) == (True, "no recordings")
     assert not hasattr(bare, "word")  # no passthrough of other members

@@ -245,6 +245,8 @@ class _CompletedFactory(FactoryDefaults):
         self.factory = factory
         self.name: str = factory.name
         self.settings: Any = getattr(factory, "settings", None)  # checked by check_settings
+        #: What unreleased versions read instead of ``settings``; check_settings names it when it refuses one.
+        self.settings_schema: object = getattr(factory, "settings_schema", None)
         self.deterministic = bool(getattr(factory, "deterministic", False))
         for name in ("warm", "ready"):
             own = getattr(factory, name, None)
@@ -260,9 +262,6 @@ class _CompletedFactory(FactoryDefaults):
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
         params: Mapping[str, str] = self.factory.params(candidate, context)
         return params
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.factory, name)  # the factory's own other members
 
 
 def complete_factory(factory: Any) -> ProviderFactory:
@@ -299,7 +298,8 @@ def check_settings(candidate: Candidate, factory: ProviderFactory) -> None:
     if not (isinstance(settings, type) and issubclass(settings, msgspec.Struct)
             and settings.__struct_config__.forbid_unknown_fields
             and set(CandidateSettings.__struct_fields__) <= set(settings.__struct_fields__)):
-        before = " (settings_schema, a JSON-Schema fragment, is not read)" if hasattr(factory, "settings_schema") else ""
+        legacy = getattr(factory, "settings_schema", None) is not None
+        before = " (settings_schema, a JSON-Schema fragment, is not read)" if legacy else ""
         raise CandidateError(
             candidate.path, candidate.line_of("provider"),
             f"provider {candidate.provider!r}: its factory declares no settings Struct{before}; a provider declares "
