@@ -155,15 +155,18 @@ def test_canary_from_a_window_file(pytester: pytest.Pytester, three_runs: dict) 
         ('{"request_id": "r9", "route": "SERVE", "supported": "no"}', "supported: 'no' is not true or false"),
         ('{"request_id": null, "route": "SERVE", "supported": false}',
          "request_id: null is not a string or an integer"),
-        ("{not json", "not a JSON object"),
+        ("{not json", "cannot be read as JSON (JSON is malformed: object keys must be strings"),
+        (b'{"request_id": "r\xff", "route": "SERVE", "supported": false}',
+         "cannot be read as JSON (Invalid UTF-8 encoded string)"),
         ('["r9", "SERVE", false]', "not a JSON object"),
     ],
 )
 def test_a_malformed_window_line_is_an_error_naming_the_line(
-    pytester: pytest.Pytester, three_runs: dict, bad_line: str, problem: str  # type: ignore[type-arg]
+    pytester: pytest.Pytester, three_runs: dict, bad_line: str | bytes, problem: str  # type: ignore[type-arg]
 ) -> None:
     window = pytester.path / "window.jsonl"
-    window.write_text('{"request_id": 1, "route": "SERVE", "supported": true}\n' + bad_line + "\n")
+    line = bad_line if isinstance(bad_line, bytes) else bad_line.encode()
+    window.write_bytes(b'{"request_id": 1, "route": "SERVE", "supported": true}\n' + line + b"\n")
     done = llmgate(pytester.path, "canary", str(pytester.path / ".llmgate" / "report.json"), "--window", str(window))
     assert done.returncode == 2 and done.stdout == ""
     assert f"window.jsonl:2: {problem}" in done.stderr

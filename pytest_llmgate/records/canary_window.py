@@ -40,7 +40,7 @@ def unsafe_requests_in(window: Path) -> list[str]:
             problem = explain(exc, data, CanaryRequest).message() if isinstance(data, dict) else "not a JSON object"
             raise RecordError(window, number, problem) from None
         except msgspec.DecodeError as exc:
-            raise RecordError(window, number, f"not a JSON object: {exc}") from None
+            raise RecordError(window, number, f"cannot be read as JSON ({exc})") from None
         if request.route is Route.SERVE and not request.supported:
             unsafe.append(str(request.request_id))
     return unsafe
