@@ -61,7 +61,11 @@ def answer(case, artifact):
     return "SERVE"
 """
 TEARDOWN_FAILS = """
+import pytest
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item):
+    yield  # pytest's own teardown first: raising before it would leave its setup state to fail the next item
     if item.name.startswith("c2["):
         raise RuntimeError("a teardown of the project's own fails")
 """
@@ -79,6 +83,8 @@ def test_junit_properties_are_on_a_case_whatever_its_outcome(
     (pytester.path / "conftest.py").write_text(TEARDOWN_FAILS)
     result = pytester.runpytest("exp", "--llmgate-candidate=cand", "--junitxml=junit.xml", *workers)
     result.assert_outcomes(passed=1, failed=2, errors=2)  # c2's call and the run item; c2's teardown, c3's setup
+    result.stdout.fnmatch_lines(["*ERROR: cand raised RuntimeError on case c3*", "*no answer today*"])
+    result.stdout.no_fnmatch_line("*not torn down properly*")
     testcases = [testcase for testcase in ET.parse(pytester.path / "junit.xml").getroot().iter("testcase")
                  if "[" in (testcase.get("name") or "")]
     assert sorted(testcase.get("name") for testcase in testcases) == ["c1[cand]", "c2[cand]", "c2[cand]", "c3[cand]"]
