@@ -4,12 +4,13 @@ one item of their own, ``<experiment>/llmgate.yaml::<template_id>``, that passes
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from .conftest import MakeExperiment, read_report, runs_by_template
+from .conftest import MakeExperiment, case, read_report, runs_by_template
 
 SLOW_PY = '''
 import time
@@ -98,6 +99,40 @@ def test_a_passing_run_is_one_passed_item_per_gating_candidate_and_none_for_a_ba
     cases = junit_cases(pytester.path / "junit.xml")
     assert {"exp.llmgate.yaml::good", "exp.llmgate.yaml::also-good"} <= set(cases)
     assert "exp.llmgate.yaml::unsafe" not in cases
+
+
+SHUFFLER = """
+import random
+
+def pytest_collection_modifyitems(items):
+    random.Random(7).shuffle(items)  # as pytest-randomly does, with one seed in every xdist worker
+"""
+
+
+def test_a_shuffled_session_judges_each_run_item_after_every_case_and_decides_the_same(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
+) -> None:
+    """A plugin that reorders the items (pytest-randomly, say) does not move a run item before a case of its run."""
+    make_experiment(suites={"main": [case(f"c{i}", "log" if i % 2 else "none", "SERVE" if i % 2 else "ABSTAIN")
+                                     for i in range(6)]})
+    args = ("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good", "--llmgate-baseline=unsafe", "-v",
+            "-p", "no:randomly", *workers)
+    plain = pytester.runpytest(*args, "--llmgate-out=plain")
+    pytester.makeconftest(SHUFFLER)
+    shuffled = pytester.runpytest(*args, "--llmgate-out=shuffled")
+    assert shuffled.parseoutcomes() == plain.parseoutcomes() == {"passed": 6 * 3 - 3 + 2, "xfailed": 3}
+    if not workers:  # serially, in the order they ran: shuffled, and the two run items last
+        ran = [sum((re.findall(r"(exp/\S+::\S+) (?:PASSED|XFAIL)", line) for line in result.stdout.lines), [])
+               for result in (plain, shuffled)]
+        assert sorted(ran[0]) == sorted(ran[1]) and ran[0][:-2] != ran[1][:-2]
+        assert [item.split("::")[0] for item in ran[1][-2:]] == ["exp/llmgate.yaml"] * 2, ran[1]
+    for template, run in runs_by_template(pytester.path / "shuffled").items():
+        expected = runs_by_template(pytester.path / "plain")[template]
+        assert (run["status"], run["metrics"]["case_count"]) == (expected["status"], expected["metrics"]["case_count"])
+        assert {c["case_id"]: c["outcome"] for c in run["cases"]} == {
+            c["case_id"]: c["outcome"] for c in expected["cases"]}
+    decisions = [read_report(pytester.path / out)["experiments"][0]["decision_status"] for out in ("plain", "shuffled")]
+    assert decisions == ["TIE_REQUIRES_REVIEW"] * 2
 
 
 def test_an_errored_case_fails_its_item_and_leaves_the_run_incomplete(
