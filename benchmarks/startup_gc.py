@@ -1,12 +1,14 @@
 """Where part of benchmark (j)'s floor goes: the garbage collector's full collections in a one-test session.
 
-    python benchmarks/startup_gc.py [--repeat 7]
+    python benchmarks/startup_gc.py [--repeat 9]
 
 Runs the three sessions of (i) and (j) in the example's copy (bare pytest with one test and the plugin disabled;
 the same with it loaded; one case of the LLM example replayed, selected by ``-k``), each with a ``gc.callbacks``
 hook that counts the full (generation 2) collections, the time they take, and whether pytest asked for them
 (``gc.collect`` at unconfigure, to report unraisable exceptions) or the interpreter started one on its own because
-enough objects were allocated. Prints medians. Nothing here changes the collector's settings.
+enough objects were allocated. Prints medians. Nothing here changes the collector's settings. The sessions are
+run as ``run.py`` runs them (its flags, its environment: bytecode written), and a session that exits other than 0
+or 1 stops the script.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import USER_ENV
 
 _PROBE = """
 import gc, json, sys, time
@@ -38,24 +43,29 @@ class Probe:
         state["unconfigured"] = True
         seen["objects"] = len(gc.get_objects())
 gc.callbacks.append(count)
-pytest.main(sys.argv[2:], plugins=[Probe()])
+code = pytest.main(sys.argv[2:], plugins=[Probe()])
 with open(sys.argv[1], "w") as handle:
     json.dump(seen, handle)
+sys.exit(code)
 """
 
 
 def probe(cwd: Path, *args: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="llmgate-gc-") as scratch:
         out = Path(scratch) / "gc.json"
-        subprocess.run([sys.executable, "-c", _PROBE, str(out), "-q", "-p", "no:cacheprovider", *args], cwd=cwd,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        command = [sys.executable, "-c", _PROBE, str(out), "-q", "--no-header", "-p", "no:randomly", "-p",
+                   "no:cacheprovider", *args]
+        done = subprocess.run(command, cwd=cwd, env=USER_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              check=False)
+        if done.returncode not in (0, 1):
+            raise SystemExit(f"pytest {' '.join(args)} exited {done.returncode} in {cwd}")
         figures: dict[str, float] = json.loads(out.read_text())
         return figures
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=9)
     repeat = parser.parse_args().repeat
     example = Path(__file__).resolve().parent.parent / "example_suites" / "ci-claim-gate-llm"
     with tempfile.TemporaryDirectory(prefix="llmgate-gc-") as root:

@@ -203,6 +203,19 @@ def test_the_canary_window_schema_says_what_llmgate_canary_reads(tmp_path: Path)
         unsafe_requests_in(window)
 
 
+@pytest.mark.parametrize("nested_in", ["line", "extra key"])
+def test_a_canary_window_line_nested_too_deeply_is_an_error_naming_the_line(tmp_path: Path, nested_in: str) -> None:
+    from pytest_llmgate.records.canary_window import unsafe_requests_in
+
+    deep = "[" * 100_000 + "]" * 100_000
+    line = deep if nested_in == "line" else f'{{"request_id": 1, "route": "SERVE", "supported": true, "x": {deep}}}'
+    window = tmp_path / "window.jsonl"
+    window.write_text('{"request_id": 1, "route": "SERVE", "supported": true}\n' + line + "\n")
+    with pytest.raises(RecordError, match=r"window.jsonl:2: cannot be read as JSON: it nests arrays or objects too "
+                                          r"deeply$"):
+        unsafe_requests_in(window)
+
+
 # -- golden files ------------------------------------------------------------------------------------
 RUN_ID = re.compile(r"\d{8}T\d{12}Z-[0-9a-f]{8}")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")

@@ -10,7 +10,7 @@ from msgspec import Meta
 
 from pytest_llmgate.model.errors import RecordError
 from pytest_llmgate.model.vocab import Route
-from pytest_llmgate.records.codec import read_bytes
+from pytest_llmgate.records.codec import TOO_DEEP, read_bytes
 from pytest_llmgate.records.convert import explain
 
 
@@ -35,12 +35,20 @@ def unsafe_requests_in(window: Path) -> list[str]:
             continue
         try:
             request = _decode_request(line)
+            if request.route is Route.SERVE and not request.supported:
+                unsafe.append(str(request.request_id))
         except msgspec.ValidationError as exc:  # JSON, but not a request: said as the other input files say it
-            data = msgspec.json.decode(line)
-            problem = explain(exc, data, CanaryRequest).message() if isinstance(data, dict) else "not a JSON object"
-            raise RecordError(window, number, problem) from None
+            raise RecordError(window, number, _not_a_request(line, exc)) from None
         except msgspec.DecodeError as exc:
             raise RecordError(window, number, f"cannot be read as JSON ({exc})") from None
-        if request.route is Route.SERVE and not request.supported:
-            unsafe.append(str(request.request_id))
+        except RecursionError:
+            raise RecordError(window, number, TOO_DEEP) from None
     return unsafe
+
+
+def _not_a_request(line: bytes, exc: msgspec.ValidationError) -> str:
+    try:
+        data = msgspec.json.decode(line)
+    except RecursionError:
+        return TOO_DEEP
+    return explain(exc, data, CanaryRequest).message() if isinstance(data, dict) else "not a JSON object"

@@ -26,6 +26,9 @@ T = TypeVar("T")
 
 _encode = msgspec.json.Encoder().encode
 
+#: What a JSON document nested deeper than the decoder goes (a ``RecursionError``) is said to be.
+TOO_DEEP = "cannot be read as JSON: it nests arrays or objects too deeply"
+
 
 def to_data(obj: Any) -> Any:
     """Plain JSON data (dicts, lists, strings, numbers) of a format object, for hooks and exporters."""
@@ -155,7 +158,7 @@ def load_json(raw: bytes, path: Path | None, error: type[LlmgateError] = RecordE
 
 def _unreadable(raw: bytes, exc: Exception, path: Path | None, error: type[LlmgateError]) -> LlmgateError:
     if isinstance(exc, RecursionError):
-        return error(path, 1, "cannot be read as JSON: it nests arrays or objects too deeply")
+        return error(path, 1, TOO_DEEP)
     offset = re.search(r"\(byte (\d+)\)", str(exc))
     line = raw.count(b"\n", 0, int(offset.group(1))) + 1 if offset else None
     return error(path, line, f"cannot be read as JSON ({exc})")
