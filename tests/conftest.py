@@ -29,6 +29,15 @@ def workers(request: pytest.FixtureRequest) -> tuple[str, ...]:
     return args
 
 
+@pytest.fixture
+def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytest's ``pytester``, its sessions (in process or not) run in pytest's own order whatever shuffler is
+    installed (pytest-randomly, say): the tests read their sessions' output in that order. pytester clears
+    ``PYTEST_ADDOPTS`` when it starts; this sets it after."""
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p no:randomly")
+    return pytester
+
+
 # pytester's in-process runs drop modules first imported inside them; the LLM SDKs' HTTP stack caches exception
 # classes of its transport module, so it is imported here, once, for every inner run to share.
 for _transport in ("httpcore2", "httpcore"):

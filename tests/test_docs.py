@@ -222,10 +222,12 @@ def test_yaml_checks_refuse_a_bad_block(tmp_path: Path) -> None:
 # Shell blocks ---------------------------------------------------------------------------------------------------
 
 def _environment() -> dict[str, str]:
-    """This interpreter's scripts first on PATH; nothing of the outer pytest session or of a signing key."""
+    """This interpreter's scripts first on PATH; nothing of the outer pytest session or of a signing key; pytest's
+    own order, as the documented output shows it, whatever shuffler is installed."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("PYTEST_", "LLMGATE_", "GITHUB_", "MLFLOW_", "WANDB_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTEST_ADDOPTS"] = "-p no:randomly"
     return env
 
 

@@ -37,7 +37,7 @@ def test_a_budget_only_rejection_is_a_failed_run_item_in_the_counts_the_summary_
     directory = make_experiment(templates={"slow": {"provider": "python", "callable": "slow_candidate:route"}},
                                 budget={"max_latency_p95_ms": 1})
     (directory / "slow_candidate.py").write_text(SLOW_PY)
-    result = pytester.runpytest("exp", "--llmgate-candidate=slow", "--junitxml=junit.xml", "-p", "no:randomly",
+    result = pytester.runpytest("exp", "--llmgate-candidate=slow", "--junitxml=junit.xml",
                                 *workers)
     assert runs_by_template(pytester.path / ".llmgate")["slow"]["status"] == "REJECT_OVER_BUDGET"
     result.assert_outcomes(passed=2, failed=1)  # both cases held their guardrail; the run's budget did not
@@ -53,7 +53,7 @@ def test_insufficient_evidence_fails_the_run_item_and_no_eligible_candidate_does
     pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:
     make_experiment(promotion={"max_unsafe_rate": 0.01})  # two clean cases are far from a 1 % bound
-    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:randomly", *workers)
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", *workers)
     assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "NO_ELIGIBLE_CANDIDATE"
     result.assert_outcomes(passed=2, failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -77,7 +77,7 @@ def test_a_conftest_that_skips_every_item_leaves_the_run_incomplete_and_the_sess
 ) -> None:
     make_experiment()
     pytester.makeconftest(CONFTEST_SKIPS_ALL)
-    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:randomly", *workers)
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", *workers)
     assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "INCOMPLETE_EVALUATION"
     result.assert_outcomes(skipped=2, failed=1)  # a run item is never skipped by a mark or a hook
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -90,7 +90,7 @@ def test_a_passing_run_is_one_passed_item_per_gating_candidate_and_none_for_a_ba
 ) -> None:
     make_experiment()
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good",
-                                "--llmgate-baseline=unsafe", "--junitxml=junit.xml", "-p", "no:randomly", "-rA",
+                                "--llmgate-baseline=unsafe", "--junitxml=junit.xml", "-rA",
                                 *workers)
     result.assert_outcomes(passed=5 + 2, xfailed=1)  # 2 cases x 3 runs (the baseline breaks c2), 2 run items
     assert result.ret == pytest.ExitCode.OK
@@ -116,7 +116,7 @@ def test_a_shuffled_session_judges_each_run_item_after_every_case_and_decides_th
     make_experiment(suites={"main": [case(f"c{i}", "log" if i % 2 else "none", "SERVE" if i % 2 else "ABSTAIN")
                                      for i in range(6)]})
     args = ("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good", "--llmgate-baseline=unsafe", "-v",
-            "-p", "no:randomly", *workers)
+            *workers)
     plain = pytester.runpytest(*args, "--llmgate-out=plain")
     pytester.makeconftest(SHUFFLER)
     shuffled = pytester.runpytest(*args, "--llmgate-out=shuffled")
@@ -142,7 +142,7 @@ def test_an_errored_case_fails_its_item_and_leaves_the_run_incomplete(
     (directory / "boom_candidate.py").write_text(
         "def route(case, artifact):\n    if case['case_id'] == 'c2':\n        raise RuntimeError('no')\n"
         "    return 'SERVE'\n")
-    result = pytester.runpytest("exp", "--llmgate-candidate=boom", "-p", "no:randomly")
+    result = pytester.runpytest("exp", "--llmgate-candidate=boom")
     result.assert_outcomes(passed=1, failed=1, errors=1)  # c1; the run item; c2's error in setup
     result.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::boom - INCOMPLETE_EVALUATION: boom: 1 of 2 case(s) not "
                                  "evaluated (1 errored, 0 not run*"])
@@ -153,18 +153,17 @@ def test_a_narrowed_session_judges_a_kept_run_item_and_a_split_job_skips_it(
 ) -> None:
     make_experiment()
     # --deselect keeps the run item: the run is incomplete, and the session says so
-    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--deselect", "exp/main.suite.yaml::c2[good]",
-                                "-p", "no:randomly")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--deselect", "exp/main.suite.yaml::c2[good]")
     result.assert_outcomes(passed=1, failed=1, deselected=1)
     result.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::good - INCOMPLETE_EVALUATION: good: 1 of 2 case(s) not "
                                  "evaluated (0 errored, 1 not run: skipped, deselected or never reached)"])
     # -k that names a case leaves the run item out, as any test whose name it does not match
-    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-k", "c1", "-p", "no:randomly")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-k", "c1")
     result.assert_outcomes(passed=1, deselected=2)
     assert result.ret == pytest.ExitCode.OK
     # a job of a split run: the run item is skipped with the reason; llmgate merge judges the run
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-part=1", "--deselect",
-                                "exp/main.suite.yaml::c2[good]", "-rs", "-p", "no:randomly")
+                                "exp/main.suite.yaml::c2[good]", "-rs")
     result.assert_outcomes(passed=1, skipped=1, deselected=1)
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["SKIPPED [1] exp/llmgate.yaml: good: the run-level gates of a job of a split run "
@@ -175,9 +174,9 @@ def test_after_a_failed_run_item_lf_reruns_it_and_it_fails_again_as_no_case_runs
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:
     make_experiment(promotion={"max_unsafe_rate": 0.01})
-    first = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:randomly")
+    first = pytester.runpytest("exp", "--llmgate-candidate=good")
     first.assert_outcomes(passed=2, failed=1)
-    again = pytester.runpytest("exp", "--llmgate-candidate=good", "--lf", "-p", "no:randomly")
+    again = pytester.runpytest("exp", "--llmgate-candidate=good", "--lf")
     again.assert_outcomes(failed=1, deselected=2)
     assert again.ret == pytest.ExitCode.TESTS_FAILED  # never an exit 0 from a session that evaluated nothing
     again.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::good - INCOMPLETE_EVALUATION: good: no case was evaluated*"])
@@ -194,7 +193,7 @@ def test_the_merge_of_a_split_run_judges_its_run_gates_by_the_same_rule(
         outs.append(pytester.path / f"part{index}")
         part = pytester.runpytest("exp", "--llmgate-candidate=good", f"--llmgate-part={index}", "--deselect",
                                   f"exp/main.suite.yaml::{other}[good]", f"--llmgate-out={outs[-1]}",
-                                  "-p", "no:cacheprovider", "-p", "no:randomly")
+                                  "-p", "no:cacheprovider")
         part.assert_outcomes(passed=1, skipped=1, deselected=1)  # its case; the run item, judged by the merge
         assert part.ret == pytest.ExitCode.OK
     code = main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")])
@@ -206,7 +205,7 @@ def test_a_session_of_baselines_only_gates_nothing_and_has_no_run_item(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:
     make_experiment()
-    result = pytester.runpytest("exp", "--llmgate-baseline=unsafe", "-p", "no:randomly")
+    result = pytester.runpytest("exp", "--llmgate-baseline=unsafe")
     result.assert_outcomes(passed=1, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
     assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "NO_ELIGIBLE_CANDIDATE"

@@ -185,7 +185,7 @@ def test_ptw_reruns_the_replayed_gate_when_a_file_is_saved(pytester: pytest.Pyte
         watcher = subprocess.Popen(
             [ptw, ".", "--now", "--delay", "0.1", "--patterns", "*.yaml,*.jsonl", "--runner",
              str(Path(sys.executable).parent / "pytest"), ".",
-             "--llmgate-candidate=ci-answerer-llm-v2", "-p", "no:randomly"],
+             "--llmgate-candidate=ci-answerer-llm-v2"],
             cwd=pytester.path, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
             start_new_session=True,
         )

@@ -35,7 +35,7 @@ def test_with_trials_a_failing_case_shows_its_prompt_once_and_each_distinct_repl
         pytester: pytest.Pytester, llm_exp: LLMServer, workers: tuple[str, ...]) -> None:
     llm_exp.control("alternate")
     result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
-                                "--llmgate-trials=6", "-p", "no:randomly", *workers)
+                                "--llmgate-trials=6", *workers)
     text = result.stdout.str()
     assert text.count(MARKER) == 1, text  # the prompt once, not once per trial
     result.stdout.fnmatch_lines([
@@ -56,10 +56,10 @@ def test_with_trials_a_failing_case_shows_its_prompt_once_and_each_distinct_repl
 def test_a_k_session_says_it_is_partial_not_a_part_and_llmgate_runs_hides_it_unless_all(
         pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]) -> None:
     make_experiment()
-    full = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:randomly", *workers)
+    full = pytester.runpytest("exp", "--llmgate-candidate=good", *workers)
     assert full.ret == pytest.ExitCode.OK
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "--deselect", "exp/main.suite.yaml::c2[good]",
-                                "-p", "no:randomly", *workers)
+                                *workers)
     result.assert_outcomes(passed=1, failed=1, deselected=0 if workers else 1)
     text = result.stdout.str()
     assert "split run" not in text and "llmgate merge" not in text, text
@@ -88,7 +88,7 @@ def test_a_k_session_says_it_is_partial_not_a_part_and_llmgate_runs_hides_it_unl
 
 def test_a_first_run_with_no_recordings_prints_the_hint_once_and_runs_no_case(
         pytester: pytest.Pytester, llm_exp: LLMServer, workers: tuple[str, ...]) -> None:
-    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "-p", "no:randomly", *workers)
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", *workers)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     text = result.stdout.str() + result.stderr.str()
     hint = ("llm (exp/templates/llm.yaml) has no recordings to replay (exp/recordings/llm.jsonl does not exist) and "
@@ -135,7 +135,7 @@ def test_diffs_show_cost_tokens_and_latency_changes_and_a_policy_run_none(
     directory = make_experiment("exp", suites={"main": CASES}, templates={
         "llm": llm_template(llm_server.url, ["test_failure_log"], price=PRICE),
         "policy": {"provider": "evidence_policy", "serve_evidence": ["test_failure_log"]}})
-    args = ["exp", "--llmgate-candidate=all", "--llmgate-record=new_episodes", "-p", "no:randomly"]
+    args = ["exp", "--llmgate-candidate=all", "--llmgate-record=new_episodes"]
     assert pytester.runpytest(*args, "--llmgate-out=main").ret == 0
     template = directory / "templates" / "llm.yaml"  # four more words of system prompt: 8 input tokens over 2 cases
     template.write_text(template.read_text().replace("You answer questions", "Be brief and exact. You answer questions"))
@@ -170,9 +170,9 @@ def test_diffs_show_cost_tokens_and_latency_changes_and_a_policy_run_none(
 def test_an_lf_rerun_is_partial_too(pytester: pytest.Pytester, make_experiment: MakeExperiment,
                                     workers: tuple[str, ...]) -> None:
     make_experiment()
-    first = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "-p", "no:randomly")
+    first = pytester.runpytest("exp", "--llmgate-candidate=unsafe")
     first.assert_outcomes(passed=2, failed=1)  # c2 served unsafely; c1 and the run item passed
-    rerun = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "--lf", "-p", "no:randomly", *workers)
+    rerun = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "--lf", *workers)
     rerun.assert_outcomes(failed=1)  # c1 is dropped at collection; the manifest, with no failure, not collected
     rerun.stdout.fnmatch_lines(["  unsafe * 1 * INCOMPLETE_EVALUATION",
                                 "llmgate: partial session (--lf): its runs list the cases it did not run as NOT_RUN, "
@@ -197,7 +197,7 @@ def test_a_judge_with_nothing_recorded_is_the_same_one_hint(pytester: pytest.Pyt
 def test_latency_columns_are_left_out_when_no_candidate_made_a_call_unless_the_budget_limits_latency(
         pytester: pytest.Pytester, make_experiment: MakeExperiment, budget: dict[str, float], latency: bool) -> None:
     make_experiment(budget=budget)
-    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:randomly")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
     assert result.ret == 0
     header = next(line for line in result.outlines if line.startswith("  template "))
     assert "tokens in" in header and "cost" in header
