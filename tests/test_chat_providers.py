@@ -365,9 +365,10 @@ def test_calls_run_concurrently_and_selection_still_works(pytester: pytest.Pytes
                                 "--llmgate-concurrency=4")
     result.assert_outcomes(passed=4 + 1)  # + the run item
     assert llm_server.max_in_flight == 4  # speed itself is measured in benchmarks/, not asserted here
-    subset = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "-k", "hold_001", "-v", "--llmgate-out=k")
+    subset = pytester.runpytest("exp", "--llmgate-candidate=fix-b", "--llmgate-record=all", "-k", "hold_001", "-v",
+                                "--llmgate-out=k")
     subset.assert_outcomes(passed=1)
-    assert llm_server.requests == 4  # the subset replays: prefetching asked for nothing outside it
+    assert llm_server.requests == 4 + 1  # the subset's one call: prefetching asked for nothing outside it
 
 
 @pytest.mark.parametrize(("chat", "extra", "key", "message"), [

@@ -218,53 +218,27 @@ def test_a_case_id_with_a_trailing_newline_in_yaml_names_its_line(
 # --- the pytest cache: no suite is read from it (issue 24, item 5) ----------------------------------------------
 
 
-def poison(cache: Path) -> None:
-    """Rewrite every cached copy of a case in pytest's cache folder: each ABSTAIN label becomes SERVE, and a stored
-    fingerprint is computed again over the rewritten cases, as someone who can write the folder would do it (a CI
-    cache restored from a fork, say)."""
-    from pytest_llmgate.model.fingerprint import fingerprint
-
-    for entry in sorted(p for p in cache.rglob("*") if p.is_file()):
-        try:
-            data = json.loads(entry.read_text())
-        except ValueError:
-            continue
-        if not (isinstance(data, dict) and isinstance(data.get("cases"), list)):
-            continue
-        for written in data["cases"]:
-            if isinstance(written, dict) and written.get("expected_route") == "ABSTAIN":
-                written["expected_route"] = "SERVE"
-        if "fingerprint" in data:
-            data["fingerprint"] = fingerprint(data["cases"])
-            entry.with_suffix(".fingerprint").write_text(data["fingerprint"])
-        entry.write_text(json.dumps(data))
-
-
-def test_a_rewritten_pytest_cache_cannot_promote_an_unsafe_candidate(
+def test_the_pytest_cache_holds_no_case_and_the_records_carry_the_files_fingerprints(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:
-    """A session reads its suites from the files: the labels evaluated and the fingerprint recorded are the files',
-    whatever the cache folder holds, and the cache folder holds no case."""
+    """A session reads its suites from the files, never from pytest's cache folder (which a CI cache restored from
+    a fork, say, could have rewritten): the folder holds no case, and the fingerprints recorded are the files'."""
     from pytest_llmgate.records.experiment import load_experiment
 
     from .conftest import read_report, read_runs
 
     directory = make_experiment("exp", templates={"serve-all": {"provider": "evidence_policy", "serve_evidence": "*"}})
-    first = pytester.runpytest("exp", "--llmgate-candidate=serve-all")
-    assert first.ret == pytest.ExitCode.TESTS_FAILED  # it serves the case the label says to abstain on
-    cache = pytester.path / ".pytest_cache"
-    assert cache.is_dir()
-    poison(cache)
-
-    again = pytester.runpytest("exp", "--llmgate-candidate=serve-all")
-    assert again.ret == pytest.ExitCode.TESTS_FAILED
+    result = pytester.runpytest("exp", "--llmgate-candidate=serve-all")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # it serves the case the label says to abstain on
     report = read_report(pytester.path / ".llmgate")["experiments"][0]
     assert report["decision_status"] == "NO_ELIGIBLE_CANDIDATE" and report["decision"] is None
     on_disk = load_experiment(directory).fingerprints
     for run in read_runs(pytester.path / ".llmgate"):
         assert run["status"] == "REJECT_UNSAFE_SERVE"
         assert run["fingerprints"] == on_disk
-    assert not [p for p in cache.rglob("*") if p.is_file() and b"expected_route" in p.read_bytes()]
+    cached = [p for p in (pytester.path / ".pytest_cache").rglob("*") if p.is_file()]
+    assert cached  # pytest's own entries (lastfailed, nodeids)
+    assert not [p for p in cached if b"expected_route" in p.read_bytes() or b"evidence_state" in p.read_bytes()]
 
 
 # --- numbers Python cannot read, or a case cannot wait for --------------------------------------------------------
