@@ -40,6 +40,9 @@ def pytest_configure(config):
 
 def pytest_unconfigure(config):
     socket.socket.connect = _connect  # in-process runs share the socket module with the outer session
+    if "LLMGATE_CONNECTS" in os.environ:  # after the export (at session finish): was MLflow's telemetry turned off?
+        with open(os.environ["LLMGATE_CONNECTS"] + ".telemetry", "w") as out:
+            out.write(os.environ.get("MLFLOW_DISABLE_TELEMETRY", "unset"))
 '''
 
 
@@ -54,9 +57,11 @@ def test_every_run_becomes_an_mlflow_run_and_the_promotion_a_prompt_alias(
     uri = f"sqlite:///{pytester.path / 'tracking' / 'mlflow.db'}"
     connects = pytester.path / "connects.jsonl"
     monkeypatch.setenv("LLMGATE_CONNECTS", str(connects))
+    monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY")  # set for this module's own client: the exporter must set it
     pytester.makeconftest(NO_NETWORK)
     result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-mlflow", f"--llmgate-mlflow-uri={uri}",
                                 *workers)
+    assert (pytester.path / "connects.jsonl.telemetry").read_text() == "true"  # MLflow's telemetry turned off
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # v1.2-fix gates and fails; the export itself succeeded
     result.stdout.no_fnmatch_line("*ERROR llmgate*")
     result.stdout.fnmatch_lines([f"mlflow: 3 run(s) logged to {uri}", "mlflow: experiment ci-claim-gate-repair (id *)",
@@ -130,10 +135,14 @@ def test_the_default_store_is_sqlite_in_the_records_folder(pytester: pytest.Pyte
         "run_record.json", f"{runs_by_template(pytester.path / '.llmgate')[FIX_B]['run_id']}-redacted-eval.json"])
 
 
+@pytest.mark.usefixtures("example")
 def test_mlflow_is_not_imported_without_the_option(pytester: pytest.Pytester) -> None:
+    """A gate session that writes its records and report but was not asked to export imports no MLflow."""
     pytester.makeconftest("import sys\ndef pytest_unconfigure(config):\n"
                           "    open('mods.txt', 'w').write(str('mlflow' in sys.modules))\n")
-    pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("example_suites", f"--llmgate-candidate={FIX_B}", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    assert set(runs_by_template(pytester.path / ".llmgate")) == {FIX_B}
     assert (Path(pytester.path) / "mods.txt").read_text() == "False"
 
 

@@ -208,7 +208,11 @@ from pytest_llmgate.providers import Usage
 
 
 class Replying(Keyword):
-    """Keyword's route, said in a JSON reply (no answer, transcript or read_route of its own)."""
+    """Keyword's route, said in a JSON reply (no answer, transcript or read_route of its own). Its own route() says
+    the opposite: a gate that took the route from anything but the reply text would show it."""
+
+    def route(self, case, trial=0):
+        return Route.ABSTAIN if Keyword.route(self, case, trial) is Route.SERVE else Route.SERVE
 
     def reply(self, case, trial=0):
         said = Keyword.route(self, case, trial).value
