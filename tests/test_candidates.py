@@ -176,5 +176,5 @@ def test_suites_in_a_subfolder_run_with_their_experiment(pytester: pytest.Pytest
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "-v")
     result.assert_outcomes(passed=3 + 1)  # and good's run item, exp/llmgate.yaml::good
     result.stdout.fnmatch_lines(["*exp/suites/main.suite.yaml::c1[[]good[]] PASSED*", "*test_plain.py::*PASSED*",
-                                 "*exp/llmgate.yaml::good PASSED*"])  # the run items come last
+                                 "*exp/llmgate.yaml::good PASSED*"])  # the run items are reported last
     assert runs_by_template(pytester.path / ".llmgate")["good"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"

@@ -4,7 +4,7 @@ one item of their own, ``<experiment>/llmgate.yaml::<template_id>``, that passes
 
 from __future__ import annotations
 
-import re
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -101,35 +101,51 @@ def test_a_passing_run_is_one_passed_item_per_gating_candidate_and_none_for_a_ba
     assert "exp.llmgate.yaml::unsafe" not in cases
 
 
-SHUFFLER = """
-import random
+ORDER = """
+import json, os, random
 
 def pytest_collection_modifyitems(items):
-    random.Random(7).shuffle(items)  # as pytest-randomly does, with one seed in every xdist worker
+    if os.environ.get("SHUFFLE"):
+        random.Random(7).shuffle(items)  # as pytest-randomly does, with one seed in every xdist worker
+
+def pytest_collection_finish(session):  # the order the items run in, in each process that runs them
+    with open(f"order-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}.json", "w") as out:
+        json.dump([item.nodeid for item in session.items], out)
 """
 
 
-def test_a_shuffled_session_judges_each_run_item_after_every_case_and_decides_the_same(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
+def test_a_shuffled_session_runs_each_run_item_after_every_case_and_decides_the_same(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch,
+    workers: tuple[str, ...]
 ) -> None:
     """A plugin that reorders the items (pytest-randomly, say) does not move a run item before a case of its run."""
     make_experiment(suites={"main": [case(f"c{i}", "log" if i % 2 else "none", "SERVE" if i % 2 else "ABSTAIN")
                                      for i in range(6)]})
-    args = ("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good", "--llmgate-baseline=unsafe", "-v",
+    pytester.makeconftest(ORDER)
+    args = ("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good", "--llmgate-baseline=unsafe",
             *workers)
-    plain = pytester.runpytest(*args, "--llmgate-out=plain")
-    pytester.makeconftest(SHUFFLER)
-    shuffled = pytester.runpytest(*args, "--llmgate-out=shuffled")
+
+    def run(out: str) -> tuple[pytest.RunResult, list[list[str]]]:
+        for written in pytester.path.glob("order-*.json"):
+            written.unlink()
+        result = pytester.runpytest(*args, f"--llmgate-out={out}")
+        orders = [json.loads(path.read_text()) for path in sorted(pytester.path.glob("order-*.json"))]
+        assert len(orders) == (2 if workers else 1)
+        return result, orders
+
+    plain, plain_orders = run("plain")
+    monkeypatch.setenv("SHUFFLE", "1")
+    shuffled, shuffled_orders = run("shuffled")
     assert shuffled.parseoutcomes() == plain.parseoutcomes() == {"passed": 6 * 3 - 3 + 2, "xfailed": 3}
-    if not workers:  # serially, in the order they ran: shuffled, and the two run items last
-        ran = [sum((re.findall(r"(exp/\S+::\S+) (?:PASSED|XFAIL)", line) for line in result.stdout.lines), [])
-               for result in (plain, shuffled)]
-        assert sorted(ran[0]) == sorted(ran[1]) and ran[0][:-2] != ran[1][:-2]
-        assert [item.split("::")[0] for item in ran[1][-2:]] == ["exp/llmgate.yaml"] * 2, ran[1]
-    for template, run in runs_by_template(pytester.path / "shuffled").items():
+    run_items = ["exp/llmgate.yaml::good", "exp/llmgate.yaml::also-good"]
+    for plain_order, order in zip(plain_orders, shuffled_orders, strict=True):
+        assert order[:-2] != plain_order[:-2] and sorted(order) == sorted(plain_order)  # shuffled
+        assert order[-2:] == run_items, order  # and the run items last
+    for template, record in runs_by_template(pytester.path / "shuffled").items():
         expected = runs_by_template(pytester.path / "plain")[template]
-        assert (run["status"], run["metrics"]["case_count"]) == (expected["status"], expected["metrics"]["case_count"])
-        assert {c["case_id"]: c["outcome"] for c in run["cases"]} == {
+        assert (record["status"], record["metrics"]["case_count"]) == (
+            expected["status"], expected["metrics"]["case_count"])
+        assert {c["case_id"]: c["outcome"] for c in record["cases"]} == {
             c["case_id"]: c["outcome"] for c in expected["cases"]}
     decisions = [read_report(pytester.path / out)["experiments"][0]["decision_status"] for out in ("plain", "shuffled")]
     assert decisions == ["TIE_REQUIRES_REVIEW"] * 2

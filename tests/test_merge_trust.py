@@ -102,7 +102,7 @@ def test_a_long_record_is_written_piece_by_piece_and_signed_over_its_sorted_enco
     record = msgspec.structs.replace(record, cases=entries(count))
     assert b"".join(dump_chunks(record)) == dump(record)
     data = to_data(record)
-    # the same bytes as the plain, dict-by-dict encoding of the whole record
+    # the same JSON as the plain, dict-by-dict encoding of the whole record (its bytes are laid out otherwise)
     reference = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
     assert json.loads(dump(record)) == json.loads(reference)
     if count > 8:  # one line per case, each the entry as msgspec encodes it alone

@@ -78,10 +78,35 @@ def read_as_a_case(instance: Any) -> bool:
     return True
 
 
+@st.composite
+def near_misses(draw: st.DrawFn) -> dict[str, Any]:
+    """A valid case as written, or with one change (a value swapped for a near value, a key dropped, a key added):
+    instances either side of the line, where the two definitions could disagree."""
+    written = draw(valid_cases())[0]
+    change = draw(st.sampled_from(["none", "value", "drop", "extra"]))
+    if change == "value":
+        written[draw(st.sampled_from([*FIELDS, "input"]))] = draw(near_values)
+    elif change == "drop":
+        written.pop(draw(st.sampled_from([*FIELDS, "input"])), None)
+    elif change == "extra":
+        written[draw(st.text(max_size=6).filter(lambda key: key not in (*FIELDS, "input")))] = draw(json_values)
+    return written
+
+
 @BOUNDED
-@given(case_like)
+@given(near_misses() | case_like)
 def test_the_case_definition_and_the_published_schema_agree(instance: Any) -> None:
     assert read_as_a_case(instance) == CASE_VALIDATOR.is_valid(instance), instance
+
+
+def test_the_agreement_is_checked_on_both_sides_of_the_line() -> None:
+    """The instances above are accepted and refused alike by both: a valid case, and that case with each kind of
+    change."""
+    valid = {"case_id": "req_1", "slice_name": "s", "evidence_state": "log", "expected_route": "SERVE", "source": "x"}
+    changed = [{**valid, "case_id": "a b"}, {**valid, "slice_name": ""}, {**valid, "expected_route": "serve"},
+               {k: v for k, v in valid.items() if k != "source"}, {**valid, "extra": 1}]
+    assert read_as_a_case(valid) and CASE_VALIDATOR.is_valid(valid)
+    assert [(read_as_a_case(c), CASE_VALIDATOR.is_valid(c)) for c in changed] == [(False, False)] * len(changed)
 
 
 @BOUNDED

@@ -53,7 +53,7 @@ def test_with_trials_a_failing_case_shows_its_prompt_once_and_each_distinct_repl
     assert text.count("reply (") == 4 and text.count("[request: 6 trials]") == 2, text  # two failing cases
 
 
-def test_a_k_session_says_it_is_partial_not_a_part_and_llmgate_runs_hides_it_unless_all(
+def test_a_deselecting_session_says_it_is_partial_not_a_part_and_llmgate_runs_hides_it_unless_all(
         pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]) -> None:
     make_experiment()
     full = pytester.runpytest("exp", "--llmgate-candidate=good", *workers)
