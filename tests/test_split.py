@@ -329,3 +329,32 @@ def test_parts_that_overlap_merge_each_case_once_and_refuse_a_case_judged_two_wa
     assert code == 2
     error = capsys.readouterr().err
     assert re.search(r"case c015 of flippy was evaluated in parts a and b with different outcomes", error), error
+
+
+def test_parts_split_from_different_shuffles_leave_cases_out_and_the_merge_says_so(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pytest-split splits by place in the collected order: jobs that shuffle with a seed each (as pytest-randomly
+    does by default) split different orders, and the merged run is incomplete, saying why it may be."""
+    big_experiment(pytester.path, 40)
+    pytester.makeconftest("import os, random\ndef pytest_collection_modifyitems(items):\n"
+                          "    random.Random(int(os.environ['SEED'])).shuffle(items)\n")
+
+    def parts(seeds: tuple[int, int]) -> list[Path]:
+        outs = []
+        for group, seed in zip((1, 2), seeds, strict=True):
+            monkeypatch.setenv("SEED", str(seed))
+            outs.append(pytester.path / f"seeds{seeds[0]}-{seeds[1]}" / str(group))
+            result = pytester.runpytest("big", "-p", "no:cacheprovider", "--llmgate-candidate=good", "--splits", "2",
+                                        "--group", str(group), f"--llmgate-out={outs[-1]}")
+            assert result.ret == 0, result.stdout.str()
+        return outs
+
+    code, out, _ = merged(pytester, parts((1, 2)), capsys)  # a seed per job
+    merged_report = json.loads((out / "report.json").read_text())["experiments"][0]
+    assert (code, merged_report["decision_status"]) == (1, "INCOMPLETE_EVALUATION")
+    assert "are in no part" in merged_report["decision_reason"]
+    assert "the parts were split from different orders" in merged_report["decision_reason"]
+    code, out, text = merged(pytester, parts((1, 1)), capsys)  # one seed for every job: the parts merge whole
+    assert code == 0, text
+    assert json.loads((out / "report.json").read_text())["experiments"][0]["decision_status"] == "PROMOTE"

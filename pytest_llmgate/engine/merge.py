@@ -339,7 +339,8 @@ def experiment_path_from_out(parts: Sequence[RunRecord], folders: Mapping[str, P
 def _missing_text(record: RunRecord, ids: Sequence[str]) -> str:
     few = ", ".join(ids[:SHOWN]) + (", ..." if len(ids) > SHOWN else "")
     return (f"{len(ids)} of {len(record.cases) + len(ids)} case(s) of {record.template_id} are in no part ({few}): a part is "
-            f"missing; the merged run is {RunStatus.INCOMPLETE_EVALUATION.value}")
+            "missing, or the parts were split from different orders (a shuffler with a seed per job); the merged run "
+            f"is {RunStatus.INCOMPLETE_EVALUATION.value}")
 
 
 def _write_merged(record: RunRecord, out_dir: Path, key: bytes | None) -> RunRecord:
