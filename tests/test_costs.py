@@ -300,6 +300,14 @@ def test_over_budget_names_the_figure_and_the_limit_and_ignores_absent_limits() 
         "output tokens per case 500 > max_output_tokens_per_case 100",)
     assert over_budget(Budget(max_latency_p95_ms=50), metrics) == ("latency p95 80 ms > max_latency_p95_ms 50",)
     assert over_budget(Budget(max_cost_per_case_usd=0.01, max_latency_p95_ms=100), metrics) == ()
+    # a figure at its limit holds it; one just over does not
+    assert metrics.cost_per_case_usd == 0.0015  # 1,500 tokens at $1 per million
+    assert over_budget(Budget(max_cost_per_case_usd=0.0015, max_output_tokens_per_case=500, max_latency_p95_ms=80),
+                       metrics) == ()
+    assert over_budget(Budget(max_cost_per_case_usd=0.0014, max_output_tokens_per_case=499, max_latency_p95_ms=79.5),
+                       metrics) == ("cost per case $0.0015 > max_cost_per_case_usd $0.0014",
+                                    "output tokens per case 500 > max_output_tokens_per_case 499",
+                                    "latency p95 80 ms > max_latency_p95_ms 79.5")
     unpriced = cost_metrics([case_cost([Usage(input_tokens=1, output_tokens=1, latency_ms=1.0)], None)], [1.0])
     (reason,) = over_budget(Budget(max_cost_per_case_usd=1), unpriced)
     assert "unknown" in reason  # a limit that cannot be shown to hold is not met

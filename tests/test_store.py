@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -20,6 +21,20 @@ def test_write_new_refuses_to_replace_and_leaves_no_temporary(tmp_path: Path) ->
         write_new(target, b"second")
     assert target.read_bytes() == b"first"
     assert sorted(p.name for p in target.parent.iterdir()) == ["a.json"]
+
+
+def test_a_write_that_fails_partway_leaves_nothing_under_the_name(tmp_path: Path) -> None:
+    """A record written in pieces (a run's cases) whose writing fails partway leaves no file at all: the name
+    appears only once every piece is on disk."""
+    target = tmp_path / "runs" / "a.json"
+
+    def pieces() -> Iterator[bytes]:
+        yield b'{"x":'
+        raise RuntimeError("the encoder failed")
+
+    with pytest.raises(RuntimeError, match="the encoder failed"):
+        write_new(target, pieces())
+    assert list(target.parent.iterdir()) == []
 
 
 def test_write_replacing_replaces_whole(tmp_path: Path) -> None:
