@@ -128,3 +128,17 @@ def test_example_metrics(experiment: Experiment) -> None:
             metrics[FIX].exact_route_rate) == (0, 1, 0.75)
     assert (metrics[FIX_B].unsafe_claim_served, metrics[FIX_B].unnecessary_abstention,
             metrics[FIX_B].exact_route_rate) == (0, 0, 1.0)
+
+
+def test_a_canary_rolls_back_to_the_decisions_artifact_and_never_to_none() -> None:
+    """Unsafe claims with no rollback artifact named are an error (exit 2), not ``ROLL_BACK_TO:None``."""
+    from pathlib import Path
+
+    from pytest_llmgate import RecordError
+    from pytest_llmgate.model.canary import canary_call
+
+    assert canary_call(0, None).line == "CONTINUE_CANARY_MONITORING"
+    assert canary_call(1, "ci-answerer-v1").line == "ROLL_BACK_TO:ci-answerer-v1"
+    with pytest.raises(RecordError, match=r"decision.json: 2 unsafe claim\(s\) observed, but the decision names no "
+                                          r"rollback_artifact$"):
+        canary_call(2, None, Path("decision.json"))

@@ -104,6 +104,13 @@ def cases_cut_consistently(root: Path, runs: Runs) -> list[str]:
     return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
 
 
+def cases_cut_keeping_the_digest(root: Path, runs: Runs) -> list[str]:
+    """As above, the recorded digest of the whole case set kept: the entries left do not give it."""
+    cases_cut_consistently(root, runs)
+    edit(_record(root, runs, FIX), lambda d: d.update(cases_sha256=runs[FIX]["cases_sha256"]))
+    return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
+
+
 def copied_record(root: Path, runs: Runs) -> list[str]:
     source = _record(root, runs, FIX_B)
     new_id = runs[FIX_B]["run_id"][:-8] + "deadbeef"
@@ -170,6 +177,8 @@ FORGERIES = [
     Forgery("cases cut to one entry", cases_cut_to_one, "metrics.case_count is 4, but its cases give 1"),
     Forgery("cases cut to one entry, consistently", cases_cut_consistently,
             "its cases lack 3 case(s) of the suites it names"),
+    Forgery("cases cut to one entry, the digest kept", cases_cut_keeping_the_digest,
+            "cases (1 entries) do not give the recorded cases_sha256: cases were removed, added or replaced"),
     Forgery("a copied record with a new run id and template id", copied_record,
             f"params.template_id is {FIX}, but its candidate file is templates/{FIX_B}.yaml"),
     Forgery("a copied record made consistent", copied_record_consistently, ""),  # only a signature catches it
@@ -401,6 +410,12 @@ def test_canary_refuses_a_decision_whose_run_is_not_beside_it(
     done = llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0")
     assert done.returncode == 2
     assert f"d.json: refused: it is not what its run {runs[FIX_B]['run_id']} gives (artifact_name)" in done.stderr
+    # a decision resting on a rejected run, its names made to agree with that run
+    edit(pytester.path / "d.json", lambda d: d.update(source_run_id=runs[FIX]["run_id"], artifact_name=FIX))
+    done = llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert (f"d.json: refused: it is not what its run {runs[FIX]['run_id']} gives (its run is a candidate run with "
+            "status REJECT_UNNECESSARY_ABSTENTION)") in done.stderr
 
 
 # -- issue 24, item 4: a missing companion file is never a skipped check ------------------------------------------
