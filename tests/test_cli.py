@@ -90,6 +90,12 @@ def test_promote_gives_the_decision_the_plugin_wrote(pytester: pytest.Pytester, 
     decision = json.loads((pytester.path / "decision.json").read_text())
     assert (decision["alias"], decision["rollback_artifact"], decision["artifact_name"]) == (
         "canary_b", "ci-answerer-v0", FIX_B)
+    # into a folder not made yet, replacing an earlier decision whole, no temporary file left
+    for alias in ("first", "second"):
+        done = llmgate(pytester.path, "promote", *ids, "--alias", alias, "--out", "decisions/d.json")
+        assert done.returncode == 0, done.stderr
+    assert json.loads((pytester.path / "decisions" / "d.json").read_text())["alias"] == "second"
+    assert [p.name for p in (pytester.path / "decisions").iterdir()] == ["d.json"]
 
 
 def test_promote_refuses_a_tie_and_names_both(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:

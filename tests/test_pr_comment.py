@@ -119,7 +119,8 @@ def test_a_hostile_slice_name_is_shown_as_text_never_a_mention_image_or_link(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:
     make_experiment(suites={"main": [case("c1", "log", "SERVE"), case("c2", "none", "ABSTAIN", slice_name=HOSTILE)]},
-                    promotion={"limitation": "ask <b>@admins</b> at www.evil.example or see #12 [here](http://x.example)"})
+                    promotion={"limitation": "ask <b>@admins</b> at www.evil.example or see #12 [here](http://x.example)"
+                                             " | a&amp;b"})
     result = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "--llmgate-candidate=good",
                                 "--llmgate-markdown=comment.md", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
@@ -127,7 +128,8 @@ def test_a_hostile_slice_name_is_shown_as_text_never_a_mention_image_or_link(
     # the failing case's row shows the slice name, every sign of it escaped
     assert r"| @&#8203;octocat !\[t\](https:&#8203;//evil.example/p.png) |" in text
     # the decision's limitation (PROMOTE good): no tag, no mention, no link
-    assert r"ask &lt;b>@&#8203;admins&lt;/b> at www&#8203;.evil.example or see #&#8203;12 \[here\](http:&#8203;//x.example)" in text
+    assert (r"ask &lt;b>@&#8203;admins&lt;/b> at www&#8203;.evil.example or see #&#8203;12 \[here\](http:&#8203;//x.example)"
+            r" \| a&amp;amp;b") in text  # a column break and an entity of the user's shown as written
     assert_inert(text)
 
 
