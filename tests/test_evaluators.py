@@ -136,6 +136,26 @@ def test_an_uncalibrated_judge_makes_the_run_insufficient_evidence(pytester: pyt
     assert runs_by_template(pytester.path / ".llmgate")[V2]["evaluator"]["may_gate"] is False
 
 
+def test_a_judge_that_gave_no_verdict_on_a_calibration_item_may_not_gate(pytester: pytest.Pytester, prose: Path) -> None:
+    """Its figures would meet the requirement; an item it could not answer still keeps it from gating."""
+    recordings = prose / "recordings" / "claim-judge-v1.jsonl"
+    lines = recordings.read_text().splitlines()
+    last = json.loads(lines[-1])  # the recorded reply to the last calibration item, cal_048
+    lines[-1] = json.dumps({**last, "reply": "not json"})
+    recordings.write_text("\n".join(lines) + "\n")
+    code, said = calibrate(prose)
+    assert code == 1, said
+    assert "ERROR cal_048: unreadable reply: not a JSON object" in said
+    assert "NOT MET: no verdict on 1 item(s): runs this judge judges are not eligible" in said
+    assert "sensitivity 1.000 (lower bound 0.883" in said  # the figures alone would meet it
+    result = gate(pytester)
+    result.stdout.fnmatch_lines([
+        f"  {V2}  candidate       0 *INSUFFICIENT_EVIDENCE",
+        "*the evaluator may not gate: judge claim-judge-v1 gave no verdict on 1 calibration item(s)*",
+    ])
+    assert runs_by_template(pytester.path / ".llmgate")[V2]["evaluator"]["may_gate"] is False
+
+
 def test_a_judge_that_disagrees_on_purpose_blocks_promotion_naming_its_figures(
         pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
     live_judge(prose, llm_server, monkeypatch, {"You judge": "Judge backwards. You judge"})
