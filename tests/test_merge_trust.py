@@ -66,6 +66,25 @@ def test_a_tampered_part_is_refused_naming_its_file_and_the_case(
     assert not (pytester.path / "merged" / "runs").exists()
 
 
+def test_a_part_whose_case_was_replaced_and_its_digest_made_to_agree_is_refused(
+        pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without a key a part's own digest can be recomputed; the merged cases must still give the case set the
+    parts were split from."""
+    from pytest_llmgate.records.run import cases_digest
+
+    big_experiment(pytester.path, 40)
+    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    (path,) = part_files(outs[1])
+    record = json.loads(path.read_text())
+    record["cases"][0]["case_sha256"] = "0" * 64  # another case's hash in its place
+    record["cases_sha256"] = cases_digest(entry["case_sha256"] for entry in record["cases"])
+    path.write_text(json.dumps(record, indent=2))
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 2
+    assert "do not give the case set they were split from (cases_sha256): a part's cases were replaced" in (
+        capsys.readouterr().err)
+    assert not (pytester.path / "merged" / "runs").exists()
+
+
 def test_signed_parts_merge_into_a_signed_run_that_verifies(
         pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
