@@ -178,3 +178,17 @@ def test_suites_in_a_subfolder_run_with_their_experiment(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(["*exp/suites/main.suite.yaml::c1[[]good[]] PASSED*", "*test_plain.py::*PASSED*",
                                  "*exp/llmgate.yaml::good PASSED*"])  # the run items are reported last
     assert runs_by_template(pytester.path / ".llmgate")["good"]["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"
+
+
+def test_a_kwargs_candidate_is_given_the_trial() -> None:
+    from typing import Any
+
+    from pytest_llmgate.providers.python_callable import PythonCallable
+
+    seen = []
+
+    def route(case: Any, artifact: Any, **kwargs: Any) -> str:
+        seen.append(kwargs.get("trial"))
+        return "SERVE"
+    PythonCallable(route, {}, "m:route", trials=2).route({"case_id": "c"}, trial=1)
+    assert seen == [1]

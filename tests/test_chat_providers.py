@@ -518,3 +518,40 @@ def test_the_llm_example_replays_with_no_network_and_no_key(
     run = runs_by_template(pytester.path / ".llmgate")["ci-answerer-llm-v2"]
     recordings = source / "recordings" / "ci-answerer-llm-v2.jsonl"
     assert run["params"]["recordings_sha256"] == hashlib.sha256(recordings.read_bytes()).hexdigest()
+
+
+@only_openai
+def test_once_with_a_recordings_file_replays_only(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"]), 2)
+    pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=once", "-k", "not req_205")
+    recorded = llm_server.requests
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=once")
+    result.stdout.fnmatch_lines(["*ERROR: llm on case req_205 *: not recorded; run with --llmgate-record=new_episodes"])
+    assert llm_server.requests == recorded
+
+
+@only_openai
+def test_a_placeholder_error_names_the_prompt_line(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    template = chat.template(llm_server.root, ["test_failure_log"])
+    template["prompt"]["user"] = "Label: {{ expected_route }}"
+    one_candidate(make_experiment, template)
+    lines = (pytester.path / "exp" / "templates" / "llm.yaml").read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if text.lstrip().startswith("user:"))
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm")
+    result.stdout.fnmatch_lines(
+        [f"*exp/templates/llm.yaml:{line}: prompt.user: {{{{ expected_route }}}} is not a case field*"])
+
+
+def test_a_retry_after_longer_than_the_timeout_is_not_waited_for(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"], timeout=0.5, max_retries=2))
+    llm_server.control("ok", limit_first=1)  # a 429 with Retry-After: 1
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(errors=1, failed=1)
+    result.stdout.fnmatch_lines(["*: HTTP 429 from the endpoint: Retry-After 1s is longer than the timeout (0.5s)"])
+    assert llm_server.requests == 1

@@ -16,7 +16,7 @@ from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import CaseEntry, Metrics, RunRecord
 from pytest_llmgate.reports.markdown import COMMENT_LIMIT, markdown_summary
 
-from .conftest import FIX, FIX_B, THREE_RUNS, read_report, runs_by_template
+from .conftest import FIX, FIX_B, THREE_RUNS, MakeExperiment, read_report, runs_by_template
 
 
 def _main_then_branch(pytester: pytest.Pytester, example: Path) -> pytest.RunResult:
@@ -191,3 +191,22 @@ def test_markdown_for_100000_cases_stays_under_the_comment_limit_and_counts_what
     assert text.index("| broken |") < text.index("<details><summary>")
     assert "<details><summary>" in text and text.count("<details>") == text.count("</details>")
     json.dumps(text)  # plain text, any JSON API takes it
+
+
+def test_a_not_run_case_is_not_compared() -> None:
+    from pytest_llmgate.model.vocab import CaseChange, Outcome
+    from pytest_llmgate.records.comparison import case_change
+
+    assert case_change(Outcome.NOT_RUN, Outcome.PASS) is CaseChange.NOT_COMPARED
+    assert case_change(Outcome.PASS, Outcome.NOT_RUN) is CaseChange.NOT_COMPARED
+
+
+def test_compare_to_takes_the_newest_stored_run(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    make_experiment("exp", templates={"t": {"provider": "evidence_policy", "serve_evidence": "*"}})
+    pytester.runpytest("exp", "--llmgate-candidate=t", "--llmgate-out=main")
+    make_experiment("exp", templates={"t": {"provider": "evidence_policy", "serve_evidence": ["log"]}})
+    pytester.runpytest("exp", "--llmgate-candidate=t", "--llmgate-out=main")
+    newest = max(p.stem for p in (pytester.path / "main" / "runs").glob("*.json"))
+    pytester.runpytest("exp", "--llmgate-candidate=t", "--llmgate-out=branch", "--llmgate-compare-to=main")
+    comparison = runs_by_template(pytester.path / "branch")["t"]["comparison"]
+    assert comparison["against_run_id"] == newest and not comparison.get("template_changed", False)

@@ -225,3 +225,12 @@ def test_a_session_of_baselines_only_gates_nothing_and_has_no_run_item(
     result.assert_outcomes(passed=1, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
     assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "NO_ELIGIBLE_CANDIDATE"
+
+
+def test_a_case_collected_twice_makes_the_run_incomplete(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment("exp")
+    pytester.runpytest("--keep-duplicates", "exp/main.suite.yaml", "exp/main.suite.yaml", "--llmgate-candidate=good")
+    run = runs_by_template(pytester.path / ".llmgate")["good"]
+    assert run["complete"] is False and run["status"] == "INCOMPLETE_EVALUATION"
