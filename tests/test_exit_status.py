@@ -136,7 +136,8 @@ def test_a_shuffled_session_runs_each_run_item_after_every_case_and_decides_the_
     plain, plain_orders = run("plain")
     monkeypatch.setenv("SHUFFLE", "1")
     shuffled, shuffled_orders = run("shuffled")
-    assert shuffled.parseoutcomes() == plain.parseoutcomes() == {"passed": 6 * 3 - 3 + 2, "xfailed": 3}
+    for result in (plain, shuffled):
+        result.assert_outcomes(passed=6 * 3 - 3 + 2, xfailed=3)  # the baseline breaks the 3 ABSTAIN cases
     run_items = ["exp/llmgate.yaml::good", "exp/llmgate.yaml::also-good"]
     for plain_order, order in zip(plain_orders, shuffled_orders, strict=True):
         assert order[:-2] != plain_order[:-2] and sorted(order) == sorted(plain_order)  # shuffled
