@@ -4,7 +4,8 @@
 It answers deterministically from the request: the system message says which evidence states to serve
 ("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
 "Evidence state: <state>". POST /control switches behaviour (slow, 401, 429, 500, drop, malformed, unreadable,
-alternate, close_idle, gzip_chunked, big, drip, drip_chunked, drip_headers; ``{"mode": "ok", "limit_first": N}``:
+alternate, close_idle, gzip_chunked, big, drip, drip_chunked, drip_headers; 429_marked: a 429 for a request whose
+messages say "[429]", the others answered; ``{"mode": "ok", "limit_first": N}``:
 the first N chat requests get a 429 with ``Retry-After: 1``; ``"usage": {...}`` or ``null``: every reply reports
 that usage, or none); GET /stats counts the chat requests, lists each
 one's arrival (the requests in flight then, and its status) and the usage each reply reported.
@@ -172,6 +173,8 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, body: dict[str, Any], mode: str, delay: float, anthropic: bool, generation: int) -> None:
         if delay and not mode.startswith("drip"):
             time.sleep(delay)
+        if mode == "429_marked":  # only a request whose messages say "[429]" is refused
+            mode = "429" if "[429]" in json.dumps(body.get("messages")) else "ok"
         if mode in ERRORS:
             kind, message = ERRORS[mode]
             error = (_anthropic_error(kind, message) if anthropic else {"error": {"message": message, "type": kind}})

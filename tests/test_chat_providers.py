@@ -282,6 +282,24 @@ def test_an_endpoint_that_keeps_answering_429_is_not_called_again(
     assert runs_by_template(pytester.path / ".llmgate")["llm"]["status"] == "INCOMPLETE_EVALUATION"
 
 
+def test_refusals_between_answers_do_not_stop_the_endpoint(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    # Every other call is refused after its retries, six in all: never five in a row, so every call is made.
+    many = [case(f"c{i:02d}", "no_source", "ABSTAIN", input={"question": f"[429] q{i}" if i % 2 == 0 else f"q{i}"})
+            for i in range(12)]
+    make_experiment("exp", suites={"main": many}, templates={
+        "llm": chat.template(llm_server.root, ["test_failure_log"], max_retries=1)})
+    llm_server.control("429_marked")
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-concurrency=1")
+    result.assert_outcomes(passed=6, errors=6, failed=1)  # + the run item: incomplete
+    assert llm_server.requests == 6 * 2 + 6  # each refused call tried twice, each answered one once
+    reasons = reasons_of(result)
+    assert reasons == [f"ERROR: llm on case c{i:02d} (suite main, slice s, evidence no_source): HTTP 429 from "
+                       "the endpoint after 1 retry" for i in range(0, 12, 2)]
+
+
 def test_a_dead_endpoint_is_one_clear_error_and_records_are_written(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, workers: tuple[str, ...]
 ) -> None:
