@@ -174,6 +174,34 @@ def test_an_llm_artifacts_sampling_settings_are_sent_as_written_and_a_key_left_o
     assert (built.timeout, built.trials, built.route_rule) == (declared.timeout, declared.trials, declared.route)
 
 
+@pytest.mark.parametrize("provider", ["openai_chat", "anthropic_messages"])
+def test_every_sampling_setting_and_the_trial_are_in_the_recording_key_and_nothing_else_is(
+        tmp_path: Path, provider: str) -> None:
+    """A reply recorded at one temperature, seed or max_tokens never replays for another (a changed artifact is
+    asked again); a setting that does not change the reply (timeout, retries) keeps the recordings."""
+    from pytest_llmgate import load_candidate
+    from pytest_llmgate.providers import ProviderContext, builtin_factory
+    from pytest_llmgate.providers.recordings import request_key
+
+    factory = builtin_factory(provider)
+    assert factory is not None
+
+    def key(trial: int = 0, **settings: Any) -> str:
+        written = {"template_id": "t", "provider": provider, "model": "m", "prompt": {"user": "u {{ case_id }}"},
+                   "temperature": 0, "max_tokens": 64, **settings}
+        path = tmp_path / "templates" / "t.yaml"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(written))
+        built: Any = factory.build(load_candidate(path, tmp_path), ProviderContext(experiment_dir=tmp_path))
+        return request_key(built.request({"case_id": "c1"}, trial))
+
+    first = key()
+    changed = [key(temperature=0.7), key(max_tokens=65), key(model="m2"), key(trial=1),
+               *([key(seed=7), key(seed=8)] if provider == "openai_chat" else [])]
+    assert len({first, *changed}) == 1 + len(changed)
+    assert key(timeout=9, max_retries=0) == first
+
+
 def test_the_xdist_result_round_trips_as_bytes() -> None:
     result = CaseResult(experiment_dir="/x", template_id="t", role=Role.BASELINE, case_id="c1",
                         predicted_route=None, outcome=Outcome.ERROR, error="CallFailed: boom",
