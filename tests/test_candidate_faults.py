@@ -217,6 +217,21 @@ def test_a_collection_error_exits_2_with_and_without_xdist(
     assert not (pytester.path / ".llmgate" / "runs").exists()
 
 
+def test_a_run_record_that_cannot_be_written_takes_its_redacted_report_with_it(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # The redacted report is written first; when the run record then fails (here: runs/ is a file), it goes too.
+    make_experiment("exp", suites={"main": [case("c1", "log", "SERVE")]})
+    (pytester.path / ".llmgate").mkdir()
+    (pytester.path / ".llmgate" / "runs").write_text("not a folder")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*INCOMPLETE_EVALUATION: good: its run record could not be written: *"
+                                 ".llmgate/runs is a file, not a folder"])
+    assert (pytester.path / ".llmgate" / "reports").is_dir()  # it was written, then taken back
+    assert list((pytester.path / ".llmgate" / "reports").glob("*")) == []
+
+
 @pytest.mark.slow
 def test_an_interrupt_in_the_write_phase_leaves_no_redacted_report_without_its_run_record(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
