@@ -222,7 +222,8 @@ MANIFEST = ("experiment: exp\npolicy_id: p\nevidence_version: e\nevaluator_versi
     (MANIFEST + "  other: 3\n", "llmgate.yaml:7: suites.other: 3 is not a string"),
     ("- a\n- b\n", "llmgate.yaml:1: ['a', 'b'] is not a mapping"),
     ("", "llmgate.yaml: is empty; expected a mapping"),
-    ("experiment: exp\n", "llmgate.yaml:1: missing required key 'policy_id'"),
+    ("experiment: exp\n", "llmgate.yaml:1: missing required keys 'policy_id', 'evidence_version', "
+         "'evaluator_version' and 'suites'"),
     (MANIFEST + "7: seven\n", "llmgate.yaml:1: key 7 is not a string"),
     (MANIFEST + "handoff: {2: x}\n", "llmgate.yaml:7: handoff: key 2 is not a string"),
 ])

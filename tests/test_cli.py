@@ -158,6 +158,8 @@ def test_canary_from_a_window_file(pytester: pytest.Pytester, three_runs: dict) 
         ('{"request_id": "r9", "route": "SERVE"}', "missing required key 'supported'"),
         ('{"request_id": "r9", "route": "SERVE", "suported": false}',
          "missing required key 'supported' (unknown key 'suported', a misspelling of 'supported'?)"),
+        ('{"request_id": "r9", "rout": "SERVE"}',  # every missing key at once, each with its misspelling
+         "missing required keys 'route' (unknown key 'rout', a misspelling of 'route'?) and 'supported'"),
         ('{"request_id": "r9", "route": "SERVE", "supported": "no"}', "supported: 'no' is not true or false"),
         ('{"request_id": null, "route": "SERVE", "supported": false}',
          "request_id: null is not a string or an integer"),

@@ -36,6 +36,8 @@ def test_one_suite_in_both_forms_has_one_fingerprint(tmp_path: Path) -> None:
          ":2: expected_route: 'NOPE' is not one of ['SERVE', 'ABSTAIN']"),
         (['{"case_id": "a", "slice_name": "s", "evidence_state": "e", "expected_route": "SERVE"}'],
          ":1: missing required key 'source'"),
+        (['{"case_id": "a", "slice_name": "s", "expected_route": "SERVE"}'],
+         ":1: missing required keys 'evidence_state' and 'source'"),
         (['{"case_id": "a", "slice_name": "s", "evidence_state": "e", "expected_route": "SERVE", "source": "t", "x": 1}'],
          ":1: unknown key 'x'"),
         (['{"case_id": "a", "slice_name": "s", "evidence_state": "e", "expected_route": "SERVE", "source": "t"}'] * 2,

@@ -103,8 +103,12 @@ def _problem(text: str, location: Location, value: Any, tp: Any) -> Problem:
     if unknown:
         return _unknown_key(unknown[1], location, value, tp)
     missing = re.fullmatch(r"Object missing required field `(.*)`", text, re.DOTALL)
-    if missing:
-        return Problem(location, f"missing required key {missing[1]!r}{_misspelt(missing[1], value, tp)}")
+    if missing:  # msgspec names the first; every required key not written is said at once
+        names = _missing_keys(value, tp)
+        names = names if missing[1] in names else [missing[1]]  # a union's other Struct: msgspec's word only
+        said = [f"{name!r}{_misspelt(name, value, tp)}" for name in names]
+        keys = said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
+        return Problem(location, f"missing required key{'s' if len(said) > 1 else ''} {keys}")
     return Problem(location, _value_text(text, value, tp))
 
 
@@ -119,6 +123,15 @@ def _unknown_key(key: str, location: Location, value: Any, tp: Any) -> Problem:
     hint = f", a misspelling of {close[0]!r}?" if close else ""
     return Problem(location, f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})",
                    line_location=[*location, key])
+
+
+def _missing_keys(value: Any, tp: Any) -> list[str]:
+    """The required keys of ``tp``'s Struct that ``value`` does not have, in the Struct's order."""
+    struct = _member(tp, "struct")
+    if not isinstance(value, Mapping) or not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+        return []
+    return [field.encode_name for field in msgspec.structs.fields(struct)
+            if field.required and field.encode_name not in value]
 
 
 def _misspelt(missing: str, value: Any, tp: Any) -> str:
