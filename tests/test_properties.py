@@ -78,19 +78,35 @@ def read_as_a_case(instance: Any) -> bool:
     return True
 
 
+#: A case id either side of its pattern: a character, a place or a line break away from a valid one.
+near_ids = st.builds(lambda before, case_id, after: before + case_id + after,
+                     st.sampled_from(["", "-", "_", ":", "é", " "]), case_ids,
+                     st.sampled_from(["", ":", "::", ":x", "/", " ", "\n", "\n\n", "é"]))
+
+
 @st.composite
 def near_misses(draw: st.DrawFn) -> dict[str, Any]:
-    """A valid case as written, or with one change (a value swapped for a near value, a key dropped, a key added):
+    """A valid case as written, or with one change (a value swapped for a near value, a case id moved near its
+    pattern's edge, a key dropped, a key added):
     instances either side of the line, where the two definitions could disagree."""
     written = draw(valid_cases())[0]
-    change = draw(st.sampled_from(["none", "value", "drop", "extra"]))
-    if change == "value":
+    change = draw(st.sampled_from(["none", "value", "id", "drop", "extra"]))
+    if change == "id":
+        written["case_id"] = draw(near_ids)
+    elif change == "value":
         written[draw(st.sampled_from([*FIELDS, "input"]))] = draw(near_values)
     elif change == "drop":
         written.pop(draw(st.sampled_from([*FIELDS, "input"])), None)
     elif change == "extra":
         written[draw(st.text(max_size=6).filter(lambda key: key not in (*FIELDS, "input")))] = draw(json_values)
     return written
+
+
+@BOUNDED
+@given(near_ids)
+def test_the_case_id_rule_is_the_published_schemas(case_id: str) -> None:
+    written = {"case_id": case_id, "slice_name": "s", "evidence_state": "log", "expected_route": "SERVE", "source": "x"}
+    assert read_as_a_case(written) == CASE_VALIDATOR.is_valid(written), case_id
 
 
 @BOUNDED
