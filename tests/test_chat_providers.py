@@ -437,6 +437,14 @@ def test_a_prompt_field_the_case_lacks_is_a_clear_error(
     assert llm_server.requests == 0
 
 
+def test_a_placeholder_naming_a_mapping_renders_it_as_json_with_sorted_keys() -> None:
+    # protects: a prompt (so its recording key) does not depend on the order a suite wrote its input's keys in
+    from pytest_llmgate.providers.render import render
+
+    view = {"input": {"b": 1, "a": [2, {"d": 3, "c": "x"}]}, "evidence_state": "log"}
+    assert render("{{ input }} / {{ evidence_state }}", view) == '{"a": [2, {"c": "x", "d": 3}], "b": 1} / log'
+
+
 @only_openai
 def test_a_prompt_may_not_name_the_expected_route(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat

@@ -210,3 +210,70 @@ def test_compare_to_takes_the_newest_stored_run(pytester: pytest.Pytester, make_
     pytester.runpytest("exp", "--llmgate-candidate=t", "--llmgate-out=branch", "--llmgate-compare-to=main")
     comparison = runs_by_template(pytester.path / "branch")["t"]["comparison"]
     assert comparison["against_run_id"] == newest and not comparison.get("template_changed", False)
+
+
+def test_the_counterpart_is_never_the_run_itself() -> None:
+    # protects: `llmgate diff DIR DIR` compares each run with the stored run before it, not with itself
+    from pytest_llmgate.records.comparison import counterpart
+
+    older, newer = _record("r1", "t", [Outcome.PASS]), _record("r2", "t", [Outcome.PASS])
+    assert counterpart(newer, [older, newer])[0] is older
+
+
+def test_a_case_only_in_the_stored_run_is_removed() -> None:
+    # protects: a case the run lacks (a merged run's missing case) is listed, not silently dropped
+    from pytest_llmgate.model.vocab import CaseChange
+    from pytest_llmgate.records.diff import CaseDelta
+
+    comparison = compare(_record("r1", "t", [Outcome.PASS, Outcome.PASS]), _record("r2", "t", [Outcome.PASS]))
+    assert comparison.counts[CaseChange.REMOVED] == 1 and comparison.counts[CaseChange.UNCHANGED] == 1
+    assert comparison.cases == (CaseDelta(suite="big", case_id="case_000001", change=CaseChange.REMOVED,
+                                          before=Outcome.PASS, after=None),)
+
+
+def test_a_cost_delta_keeps_micro_dollars_and_latency_is_compared_only_between_runs_that_called() -> None:
+    # protects: money deltas to 10 digits; no latency delta against a run whose answers made no call
+    from pytest_llmgate.model.costs import Price, Usage, case_cost, cost_metrics
+    from pytest_llmgate.records.comparison import metric_delta
+    from pytest_llmgate.records.diff import cost_delta_parts
+
+    def metrics(tokens: int | None, latency: float) -> Metrics:
+        usage = Usage(input_tokens=tokens, output_tokens=None if tokens is None else 0, latency_ms=latency)
+        cost = cost_metrics([case_cost([usage], Price(1, 1).of)], [latency])
+        return msgspec.structs.replace(Metrics.of(()), cost=cost)
+
+    delta = metric_delta(metrics(12, 100.0), metrics(48, 130.0))  # $0.000012 -> $0.000048
+    assert delta.cost_usd == pytest.approx(0.000036) and delta.latency_p50_ms == 30.0
+    assert "cost +$0.000036" in cost_delta_parts(delta)
+    in_process = metric_delta(metrics(None, 5.0), metrics(48, 130.0))  # before: a python candidate
+    assert in_process.latency_p50_ms is None and in_process.latency_p95_ms is None
+
+
+def test_latency_changes_and_listed_cases_read_as_written() -> None:
+    # protects: a large negative latency change is whole milliseconds; "and N more" only past the limit
+    from pytest_llmgate.records.diff import comparison_lines, ms_change
+
+    assert (ms_change(-123.4), ms_change(12.0), ms_change(-0.42)) == ("-123ms", "+12ms", "-0.42ms")
+    comparison = compare(_record("r1", "t", [Outcome.PASS] * 2), _record("r2", "t", [Outcome.UNSAFE_CLAIM_SERVED] * 2))
+    (broken,) = [line for line in comparison_lines(comparison, limit=2) if "broken:" in line]
+    assert broken.endswith("case_000001 (PASS -> UNSAFE_CLAIM_SERVED)")
+    (broken,) = [line for line in comparison_lines(comparison, limit=1) if "broken:" in line]
+    assert broken.endswith("(PASS -> UNSAFE_CLAIM_SERVED) and 1 more")
+
+
+def test_a_short_comment_gives_its_rows_to_the_changed_cases_first() -> None:
+    # protects: when the budget runs out, changed cases (broken first) keep their rows before failing cases
+    old = _record("r1", "t", [Outcome.PASS] * 20)
+    new = _record("r2", "t", [Outcome.UNSAFE_CLAIM_SERVED] * 20)
+    new = msgspec.structs.replace(new, comparison=compare(old, new))
+
+    class FakeExperiment:  # what the summary reads of an experiment
+        name = "big"
+        short_fingerprints = {"big": "b" * 16, "evaluation": "a" * 16}
+        budget = None
+
+    outcome = ExperimentOutcome(experiment=FakeExperiment(), records=(new,), verdict=decide([new]),  # type: ignore[arg-type]
+                                frozen=True)
+    text = markdown_summary(SessionResult(outcomes=(outcome,), report_path=None, run_paths=(), errors=()), budget=3_000)
+    assert "<details><summary>15 more changed cases</summary>" in text and "changed cases left out" not in text
+    assert "> 19 more failing cases left out" in text

@@ -25,7 +25,7 @@ from pytest_llmgate.model.costs import (
 )
 from pytest_llmgate.providers.calls import Pace, Window
 
-from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_template
+from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_template, write_experiment
 
 for _sdk in ("openai", "anthropic"):
     pytest.importorskip(_sdk, reason=f"the {_sdk} extra is not installed")
@@ -486,3 +486,29 @@ def test_money_is_shown_with_enough_digits_to_compare() -> None:
     (reason,) = over_budget(Budget(max_cost_per_case_usd=3.49999e-05), metrics)
     left, right = reason.split(" > ")
     assert left.split()[-1] != right.split()[-1]  # never "$3.5e-05 > 3.5e-05"
+
+
+def test_one_model_is_priced_per_endpoint(tmp_path: Path) -> None:
+    # protects: the price list is asked once per (provider, model, endpoint), not once per model
+    pytest.importorskip("genai_prices")
+    from pytest_llmgate.engine.pricing import Pricing
+    from pytest_llmgate.model.evaluate import CaseResult
+    from pytest_llmgate.model.results import RunResults
+    from pytest_llmgate.model.vocab import Outcome, Role, Route
+    from pytest_llmgate.records.experiment import load_experiment
+
+    def served_by(url: str) -> dict[str, Any]:
+        return {"provider": "openai_chat", "model": "llama-3.3-70b-versatile", "base_url": url,
+                "prompt": {"user": "{{ evidence_state }}"}}
+
+    directory = write_experiment(tmp_path, templates={"local": served_by("http://127.0.0.1:9/v1"),
+                                                      "groq": served_by("https://api.groq.com/openai/v1")})
+    candidates = load_experiment(directory).candidates
+    results = RunResults(str(directory), "local", Role.CANDIDATE, None)
+    results.add(CaseResult(experiment_dir=str(directory), template_id="local", role=Role.CANDIDATE, case_id="c1",
+                           predicted_route=Route.SERVE, outcome=Outcome.PASS,
+                           calls=(Usage(input_tokens=10, output_tokens=1, latency_ms=1.0),)))
+    pricing = Pricing()
+    assert pricing.pricer(candidates["local"], results) is None  # a loopback server: not in the list
+    groq = pricing.pricer(candidates["groq"], results)
+    assert groq is not None and groq(Usage(input_tokens=1_000_000, output_tokens=0)) > 0

@@ -191,6 +191,19 @@ def test_editing_the_judges_prompt_makes_its_calibration_stale_and_the_runs_inco
     assert {issue.field for issue in issues} == {"evaluator_version", "evaluation_sha"}
 
 
+def test_a_calibration_at_another_confidence_is_stale(pytester: pytest.Pytester, prose: Path) -> None:
+    # protects: a judge calibrated at 0.95 may not gate once the manifest asks its bounds at another confidence
+    manifest = prose / "llmgate.yaml"
+    manifest.write_text(manifest.read_text().replace("  min_specificity: 0.75\n",
+                                                     "  min_specificity: 0.75\n  confidence: 0.9\n"))
+    result = gate(pytester)
+    result.stdout.fnmatch_lines([
+        f"  {V2}  candidate       0 *INSUFFICIENT_EVIDENCE",
+        "*the evaluator may not gate: judge claim-judge-v1's calibration is stale: it was calibrated at confidence "
+        "0.95, the manifest asks 0.9*",
+    ])
+
+
 def test_a_judge_on_the_candidates_own_model_is_named_in_a_warning(
         pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
     live_judge(prose, llm_server, monkeypatch, {"model: local-claim-judge": "model: local-ci-answerer"})
@@ -217,6 +230,22 @@ def test_judge_faults_are_errors_that_block_promotion(
     result.stdout.fnmatch_lines([f"*ERROR: {V2} on case req_205*{reason}*"])
     (experiment,) = read_report(pytester.path / ".llmgate")["experiments"]
     assert experiment["decision_status"] == "INCOMPLETE_EVALUATION"
+    assert runs_by_template(pytester.path / ".llmgate")[V2]["cases"][0]["outcome"] == "ERROR"
+
+
+def test_a_judge_whose_trials_split_evenly_gives_no_verdict(pytester: pytest.Pytester, prose: Path) -> None:
+    # protects: a 1-1 split over a judge's trials is the case's ERROR, never a silent ABSTAIN
+    path = prose / JUDGE
+    path.write_text(path.read_text().replace("trials: 3", "trials: 2"))
+    recordings = prose / "recordings" / "claim-judge-v1.jsonl"
+    lines = [json.loads(line) for line in recordings.read_text().splitlines()]
+    for line in lines:  # every second trial says the opposite of the first
+        if line["trial"] == 1:
+            line["reply"] = line["reply"].replace("SERVE", "?").replace("ABSTAIN", "SERVE").replace("?", "ABSTAIN")
+    recordings.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = gate(pytester, "-k", "req_205")
+    result.stdout.fnmatch_lines([f"*ERROR: {V2} on case req_205*judge claim-judge-v1 split 1-1 over its trials: no "
+                                 "verdict (give it an odd number of trials)*"])
     assert runs_by_template(pytester.path / ".llmgate")[V2]["cases"][0]["outcome"] == "ERROR"
 
 

@@ -235,3 +235,14 @@ def test_a_case_collected_twice_makes_the_run_incomplete(
     pytester.runpytest("--keep-duplicates", "exp/main.suite.yaml", "exp/main.suite.yaml", "--llmgate-candidate=good")
     run = runs_by_template(pytester.path / ".llmgate")["good"]
     assert run["complete"] is False and run["status"] == "INCOMPLETE_EVALUATION"
+
+
+def test_an_incomplete_run_is_not_held_to_the_budget(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    # protects: only a complete run is judged against the budget; a partial run's figures are never "over budget"
+    directory = make_experiment(templates={"slow": {"provider": "python", "callable": "slow_candidate:route"}},
+                                budget={"max_latency_p95_ms": 1})
+    (directory / "slow_candidate.py").write_text(SLOW_PY)
+    result = pytester.runpytest("exp", "--llmgate-candidate=slow", "--deselect", "exp/main.suite.yaml::c2[slow]")
+    run = runs_by_template(pytester.path / ".llmgate")["slow"]
+    assert run["status"] == "INCOMPLETE_EVALUATION" and "over_budget" not in run
+    result.stdout.no_fnmatch_line("*over budget*")

@@ -49,3 +49,16 @@ def test_hookspecs_are_registered_with_docs(pytester: pytest.Pytester) -> None:
     for name in ("pytest_llmgate_run_record", "pytest_llmgate_session_report"):
         caller = getattr(config.hook, name)
         assert caller.spec is not None and caller.spec.function.__doc__
+
+
+def test_a_failing_session_report_hook_fails_a_passing_session(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # protects: an exporter hook that fails is an ERROR line and exit status 1, though every test passed
+    make_experiment("exp")
+    pytester.makeconftest("def pytest_llmgate_session_report(config, report, path):\n    raise OSError('store down')\n")
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good")
+    result.assert_outcomes(passed=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["ERROR llmgate: OSError: store down"])
+    assert (pytester.path / ".llmgate" / "report.json").is_file()  # the local records are written all the same

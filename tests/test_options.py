@@ -69,3 +69,33 @@ def test_a_bad_command_line_count_names_the_flag(pytester: pytest.Pytester, make
     result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good", "--llmgate-trials=0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llmgate-trials=0: must be 1 or more*"])
+
+
+def test_an_ini_path_is_relative_to_the_rootdir(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # protects: llmgate_out in an ini file names the same folder wherever pytest is invoked from
+    make_experiment("exp")
+    pytester.makeini("[pytest]\nllmgate_out = records\n")
+    (pytester.path / "sub").mkdir()
+    monkeypatch.chdir(pytester.path / "sub")
+    result = pytester.runpytest("../exp", "-p", "no:cacheprovider", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.OK
+    assert (pytester.path / "records" / "report.json").is_file() and not (pytester.path / "sub" / "records").exists()
+
+
+def test_all_candidates_leave_out_the_baselines(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    # protects: --llmgate-candidate=all never runs a baseline a second time, as a candidate
+    make_experiment("exp")
+    pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=all", "--llmgate-baseline=unsafe")
+    (experiment,) = read_report(pytester.path / ".llmgate")["experiments"]
+    assert sorted((run["template_id"], run["role"]) for run in experiment["runs"]) == [
+        ("also-good", "candidate"), ("good", "candidate"), ("unsafe", "baseline")]
+
+
+def test_all_as_a_baseline_is_a_usage_error(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    # protects: --llmgate-baseline=all is refused, never silently a session without a baseline
+    make_experiment("exp")
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good", "--llmgate-baseline=all")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*'all' selects candidates only; name each baseline*"])

@@ -265,6 +265,40 @@ def test_a_plugin_provider_judges_with_its_reply_text_and_the_default_read_route
     assert (run["evaluator"]["judge_calls"], run["evaluator"]["judge_input_tokens"]) == (3, 30)
 
 
+SLOW_REPLIES = """
+
+import threading, time
+
+_said, _lock, _in_flight = Replying.reply, threading.Lock(), [0, 0]  # replies in flight now, the most at once
+
+
+def _slow_reply(self, case, trial=0):
+    with _lock:
+        _in_flight[0] += 1
+        _in_flight[1] = max(_in_flight)
+    time.sleep(0.5)
+    with _lock:
+        _in_flight[0] -= 1
+        with open("most_in_flight.txt", "w") as out:
+            out.write(str(_in_flight[1]))
+    return _said(self, case, trial)
+
+
+Replying.reply = _slow_reply
+"""
+
+
+def test_a_candidate_judged_by_a_judge_is_asked_concurrently(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # protects: a judge's calls go through the session's pool (several in flight), even for a non-concurrent candidate
+    _replying_experiment(pytester, make_experiment, "replying", "kind: judge\nprovider: replying\nword: stack trace\n")
+    pytester.makeconftest(REPLYING_CONFTEST + SLOW_REPLIES)
+    result = pytester.runpytest("exp", "--llmgate-candidate=rp", "--llmgate-concurrency=4")
+    result.assert_outcomes(passed=3 + 1)
+    assert int((pytester.path / "most_in_flight.txt").read_text()) > 1
+
+
 def test_a_provider_without_reply_text_cannot_be_judged(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:

@@ -358,3 +358,82 @@ def test_parts_split_from_different_shuffles_leave_cases_out_and_the_merge_says_
     code, out, text = merged(pytester, parts((1, 1)), capsys)  # one seed for every job: the parts merge whole
     assert code == 0, text
     assert json.loads((out / "report.json").read_text())["experiments"][0]["decision_status"] == "PROMOTE"
+
+
+BOOM_PY = '''
+def route(case, artifact):
+    if case["case_id"] == "c2":
+        raise RuntimeError("no")
+    return "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+'''
+
+
+def test_a_case_that_errored_in_its_part_leaves_the_merged_run_incomplete(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # protects: a merged run with an ERROR case is never complete (nor eligible), as one session's would be
+    directory = write_experiment(pytester.path, "exp", templates={"boom": {"provider": "python", "callable": "boom:route"}})
+    (directory / "boom.py").write_text(BOOM_PY)
+    outs = run_parts(pytester, "exp", ["--llmgate-candidate=boom"],
+                     [["--llmgate-part=a", "-k", "c1"], ["--llmgate-part=b", "-k", "c2"]], xdist_part=-1)
+    code, out, _ = merged(pytester, outs, capsys)
+    (path,) = (out / "runs").glob("*.json")
+    run = json.loads(path.read_text())
+    assert (code, run["complete"], run["status"]) == (1, False, "INCOMPLETE_EVALUATION")
+
+
+def test_parts_without_their_reports_merge_the_baseline_before_the_candidate(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # protects: with only runs/ downloaded, a candidate is still compared with its baseline (baselines merge first)
+    write_experiment(pytester.path, "exp")
+    outs = run_parts(pytester, "exp", ["--llmgate-baseline=unsafe", "--llmgate-candidate=good"],
+                     [["--llmgate-part=a", "-k", "c1"], ["--llmgate-part=b", "-k", "c2"]], xdist_part=-1)
+    for folder in outs:
+        (folder / "report.json").unlink()
+    code, out, _ = merged(pytester, outs, capsys)
+    good = next(json.loads(p.read_text()) for p in (out / "runs").glob("*.json")
+                if json.loads(p.read_text())["params"]["template_id"] == "good")
+    assert code == 0
+    assert [(c["baseline_template_id"], c["fixed"]) for c in good.get("comparisons", [])] == [("unsafe", ["c2"])]
+
+
+def test_parts_held_to_different_budgets_are_refused(pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    # protects: the merge refuses parts whose manifests set different budgets (never judged by the first's)
+    outs = []
+    for part, case_id, limit in (("a", "c1", 60_000), ("b", "c2", 1)):
+        write_experiment(pytester.path, "exp", budget={"max_latency_p95_ms": limit})
+        outs.append(pytester.path / f"part-{part}")
+        assert pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good", f"--llmgate-part={part}",
+                                  "-k", case_id, f"--llmgate-out={outs[-1]}").ret == 0
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 2
+    assert "not comparable: they differ in budget" in capsys.readouterr().err
+
+
+TRIALS_PY = '''
+import os
+
+def answer(case, artifact, trial):
+    right = "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+    if case["case_id"] == "c1" and os.environ["LLMGATE_TEST_WRONG_TRIAL"] == str(trial):
+        return "ABSTAIN" if right == "SERVE" else "SERVE"
+    return right
+'''
+
+
+def test_parts_whose_trials_of_a_case_differ_are_refused(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # protects: a case evaluated by two parts must agree trial by trial, not only in its outcome and route
+    directory = write_experiment(pytester.path, "exp",
+                                 templates={"t": {"provider": "python", "callable": "trials:answer", "trials": 3}})
+    (directory / "trials.py").write_text(TRIALS_PY)
+    outs = []
+    for part, wrong in (("a", "0"), ("b", "1")):  # both parts: c1 UNNECESSARY_ABSTENTION, in another trial
+        monkeypatch.setenv("LLMGATE_TEST_WRONG_TRIAL", wrong)
+        outs.append(pytester.path / f"part-{part}")
+        assert pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=t", f"--llmgate-part={part}",
+                                  f"--llmgate-out={outs[-1]}").ret == 1
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 2
+    assert ("case c1 of t was evaluated in parts a and b with different trial routes (ABSTAIN, SERVE, SERVE; SERVE, "
+            "ABSTAIN, SERVE); re-run one of them") in capsys.readouterr().err

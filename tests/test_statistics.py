@@ -300,3 +300,30 @@ def test_a_deterministic_candidate_asked_38_times_over_8_cases_is_8_cases_of_evi
     assert run["status"] == "INSUFFICIENT_EVIDENCE" and run["evidence"]["more_clean_cases"] == 291
     assert "more_clean_trials" not in run["evidence"]
     assert llmgate(["promote", run["run_id"], "--dir", str(pytester.path / ".llmgate")]) == 1
+
+
+WOBBLY_PY = '''
+def route(case, artifact, trial):
+    right = "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+    wrong = trial < (1 if case["case_id"] == "c1" else 3)  # c1 wrong in 1 trial of 10, c2 in 3
+    return ("ABSTAIN" if right == "SERVE" else "SERVE") if wrong else right
+'''
+
+
+def test_the_least_agreeing_flaky_case_is_named_first(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    # protects: the summary names the worst flaky cases (lowest agreement) first, not the first by id
+    directory = make_experiment(templates={"wobbly": {"provider": "python", "callable": "wobbly:route", "trials": 10}})
+    (directory / "wobbly.py").write_text(WOBBLY_PY)
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=wobbly")
+    result.stdout.fnmatch_lines(["  flaky: wobbly: 2 case(s); worst: c2 (7 of 10 passed, agreement 70%), "
+                                 "c1 (9 of 10 passed, agreement 90%)"])
+
+
+def test_one_trial_asked_on_the_command_line_adds_no_deterministic_note(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # protects: the "does not apply to deterministic providers" note only when more than one trial is asked
+    make_experiment()
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good", "--llmgate-trials=1")
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.no_fnmatch_line("*does not apply to deterministic providers*")

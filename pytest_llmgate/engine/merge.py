@@ -239,14 +239,25 @@ def _once(entries: list[CaseEntry], parts: Sequence[RunRecord]) -> list[CaseEntr
             seen = kept.pop()
             if _verdict_of(seen) != _verdict_of(entry):
                 raise RecordError(None, None, f"case {entry.case_id} of {parts[0].template_id} was evaluated in "
-                                  f"parts {owner[id(seen)]} and {owner[id(entry)]} with different outcomes "
-                                  f"({seen.outcome.value}, {entry.outcome.value}); re-run one of them")
+                                  f"parts {owner[id(seen)]} and {owner[id(entry)]} with different "
+                                  f"{_difference(seen, entry)}; re-run one of them")
         kept.append(entry)
     return kept
 
 
 def _verdict_of(entry: CaseEntry) -> tuple[Any, ...]:
     return entry.outcome, entry.predicted_route, entry.trial_routes
+
+
+def _difference(seen: CaseEntry, entry: CaseEntry) -> str:
+    """What two parts' verdicts on a case differ in: the outcomes, else the routes, else the trials' routes."""
+    if seen.outcome != entry.outcome:
+        return f"outcomes ({seen.outcome.value}, {entry.outcome.value})"
+    if seen.predicted_route != entry.predicted_route:
+        first, second = (e.predicted_route.value if e.predicted_route else "none" for e in (seen, entry))
+        return f"routes ({first}, {second})"
+    first, second = (", ".join(route.value for route in e.trial_routes) for e in (seen, entry))
+    return f"trial routes ({first}; {second})"
 
 
 def _param_text(record: RunRecord, field: str) -> str:
