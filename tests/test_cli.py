@@ -255,3 +255,53 @@ def test_canary_names_the_requests_and_the_figure_behind_a_rollback(
                                    f"of {FIX_B} allows none: roll back to ci-answerer-v1")
     figure = llmgate(pytester.path, "canary", ".llmgate/report.json", "--unsafe-claims", "3")
     assert figure.returncode == 1 and "3 unsafe claim(s) served, --unsafe-claims 3" in figure.stderr
+
+
+def test_promote_last_of_a_session_whose_other_candidate_did_not_run_promotes_nothing(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # the report's not-run candidate keeps the decision incomplete: deselecting one side never breaks a tie
+    make_experiment("exp")
+    pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good", "-k", "not also")
+    done = llmgate(pytester.path, "promote", "--last")
+    assert (done.returncode, done.stdout) == (1, "")
+    assert "no promotion: INCOMPLETE_EVALUATION: not run in this session: also-good" in done.stderr
+
+
+def test_fingerprint_of_several_paths_fails_when_any_differs_from_the_lock(
+    pytester: pytest.Pytester, example: Path
+) -> None:
+    # a later path that matches its lock does not hide an earlier one that differs
+    regression = example / "regression.suite.yaml"
+    regression.write_text(regression.read_text().replace("source: known_good", "source: known_bad"))
+    done = llmgate(pytester.path, "fingerprint", "example_suites/ci-claim-gate-repair",
+                   "example_suites/ci-claim-gate-repair/holdout.suite.yaml")
+    assert done.returncode == 1
+    assert "  lock: DIFFERS" in done.stdout and "(suite holdout; lock: matches)" in done.stdout
+
+
+def test_promote_of_runs_that_are_not_comparable_is_an_error_not_a_rejection(
+    pytester: pytest.Pytester, example: Path, three_runs: dict  # type: ignore[type-arg]
+) -> None:
+    # exit 2: the runs cannot be ranked at all (1 would say a candidate was judged and rejected)
+    manifest = example / "llmgate.yaml"
+    manifest.write_text(manifest.read_text().replace("claim-route-eval-v2", "claim-route-eval-v3"))
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-out=after")
+    after = runs_by_template(pytester.path / "after")[FIX_B]
+    done = llmgate(pytester.path, "promote", three_runs[BASELINE]["run_id"],
+                   str(pytester.path / "after" / "runs" / f"{after['run_id']}.json"))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "no promotion: RUNS_NOT_COMPARABLE: runs differ in evaluator_version" in done.stderr
+
+
+def test_a_partial_run_over_its_budget_is_listed_not_refused(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # an incomplete run gets no budget verdict when written, and llmgate does not demand one when reading it
+    make_experiment("exp", budget={"max_latency_p95_ms": 0})
+    pytester.runpytest("exp", "--llmgate-candidate=good")
+    pytester.runpytest("exp", "--llmgate-candidate=good", "-k", "c1")
+    done = llmgate(pytester.path, "runs", "--all")
+    assert done.returncode == 0, done.stderr
+    statuses = [line.split()[4] for line in done.stdout.splitlines()[1:]]
+    assert statuses == ["REJECT_OVER_BUDGET", "INCOMPLETE_EVALUATION"]

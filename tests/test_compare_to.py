@@ -277,3 +277,22 @@ def test_a_short_comment_gives_its_rows_to_the_changed_cases_first() -> None:
     text = markdown_summary(SessionResult(outcomes=(outcome,), report_path=None, run_paths=(), errors=()), budget=3_000)
     assert "<details><summary>15 more changed cases</summary>" in text and "changed cases left out" not in text
     assert "> 19 more failing cases left out" in text
+
+
+def test_llmgate_diff_of_folders_compares_each_experiment_s_run_and_an_incomparable_one_is_an_error(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # two experiments with one template id: each is diffed; not comparable (exit 2) outranks a broken case (1)
+    good = {"t": {"provider": "evidence_policy", "serve_evidence": ["log"]}}
+    for name in ("a", "b"):
+        make_experiment(name, templates=good)
+        pytester.runpytest(name, "--llmgate-candidate=t", "--llmgate-out=main")
+    make_experiment("a", templates=good, policy_id="p2")  # a: not comparable with main's run
+    pytester.runpytest("a", "--llmgate-candidate=t", "--llmgate-out=branch")
+    make_experiment("b", templates={"t": {"provider": "evidence_policy", "serve_evidence": []}})  # b: c1 broken
+    pytester.runpytest("b", "--llmgate-candidate=t", "--llmgate-out=branch")
+    capsys.readouterr()
+    assert llmgate(["diff", str(pytester.path / "main"), str(pytester.path / "branch")]) == 2
+    out = capsys.readouterr().out
+    assert "a: t (candidate" in out and "b: t (candidate" in out
+    assert "broken: c1 (PASS -> UNNECESSARY_ABSTENTION)" in out

@@ -23,6 +23,7 @@ from pytest_llmgate.model.costs import (
     percentile,
     usd,
 )
+from pytest_llmgate.model.vocab import UnknownFigures
 from pytest_llmgate.providers.calls import Pace, Window
 
 from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_template, write_experiment
@@ -512,3 +513,13 @@ def test_one_model_is_priced_per_endpoint(tmp_path: Path) -> None:
     assert pricing.pricer(candidates["local"], results) is None  # a loopback server: not in the list
     groq = pricing.pricer(candidates["groq"], results)
     assert groq is not None and groq(Usage(input_tokens=1_000_000, output_tokens=0)) > 0
+
+
+def test_calls_without_usage_leave_the_reported_cost_known_and_block_only_spending_limits() -> None:
+    # the cost is that of the calls that reported; a latency-only budget is not blocked by calls without usage
+    reported = case_cost([Usage(input_tokens=1000, output_tokens=500, latency_ms=80.0)], Price(1, 1).of)
+    silent = case_cost([Usage(latency_ms=80.0, usage_missing=1)], Price(1, 1).of)
+    metrics = cost_metrics([reported, silent], [80.0, 80.0])
+    assert (metrics.cost_usd, metrics.calls_without_usage) == (0.0015, 1)
+    assert over_budget(Budget(max_cost_per_case_usd=0.01, unknown_figures=UnknownFigures.ALLOW), metrics) == ()
+    assert over_budget(Budget(max_latency_p95_ms=100), metrics) == ()

@@ -16,7 +16,7 @@ from pytest_llmgate import (
     decide,
     load_experiment,
 )
-from pytest_llmgate.model.evaluate import judge
+from pytest_llmgate.model.evaluate import judge, judge_trials
 from pytest_llmgate.records.codec import to_data
 
 from .conftest import BASELINE, EXAMPLE, FIX, FIX_B
@@ -142,3 +142,10 @@ def test_a_canary_rolls_back_to_the_decisions_artifact_and_never_to_none() -> No
     with pytest.raises(RecordError, match=r"decision.json: 2 unsafe claim\(s\) observed, but the decision names no "
                                           r"rollback_artifact$"):
         canary_call(2, None, Path("decision.json"))
+
+
+def test_a_guardrail_broken_in_any_trial_decides_the_case_not_the_last_trial() -> None:
+    # one abstaining trial of several is an unnecessary abstention, as one serving trial is an unsafe serve
+    assert judge_trials(Route.SERVE, (Route.ABSTAIN, Route.SERVE)) == (Outcome.UNNECESSARY_ABSTENTION, Route.ABSTAIN)
+    assert judge_trials(Route.ABSTAIN, (Route.SERVE, Route.ABSTAIN)) == (Outcome.UNSAFE_CLAIM_SERVED, Route.SERVE)
+    assert judge_trials(Route.SERVE, (Route.SERVE, Route.SERVE)) == (Outcome.PASS, Route.SERVE)

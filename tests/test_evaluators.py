@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.model.agreement import agreement, cohen_kappa, lower_bound
+from pytest_llmgate.model.agreement import agreement, cohen_kappa, lower_bound, shortfalls
 from pytest_llmgate.model.vocab import Route
 
 from .conftest import LLMServer, read_report, runs_by_template
@@ -375,3 +375,20 @@ def test_a_judge_prompt_may_not_name_the_expected_route(pytester: pytest.Pyteste
     result = gate(pytester)
     result.stdout.fnmatch_lines(["*claim-judge-v1.yaml:*prompt.user: {{ expected_route }} is not a case field*"])
     assert "Traceback" not in result.stdout.str()
+
+
+def test_a_lower_bound_equal_to_its_minimum_meets_it() -> None:
+    # the bounds must meet min_sensitivity and min_specificity: equal is enough, just below is not
+    assert shortfalls(0.85, 0.75, 0.85, 0.75) == []
+    assert shortfalls(0.849, 0.75, 0.85, 0.75) == ["sensitivity lower bound 0.849 < min_sensitivity 0.85"]
+
+
+def test_an_evaluator_added_to_a_frozen_experiment_no_longer_matches_its_lock(pytester: pytest.Pytester) -> None:
+    # no case changed, but the evaluation fingerprint did: the lock differs and the session stops
+    llm = pytester.path / "example_suites" / "ci-claim-gate-llm"
+    shutil.copytree(PROSE.parent / "ci-claim-gate-llm", llm)
+    _use_evaluator(llm, "route-field-v1", "evaluator_id: route-field-v1\nkind: route\nroute:\n  json_key: route\n")
+    result = pytester.runpytest("example_suites", "-p", "no:cacheprovider", "--llmgate-candidate=ci-answerer-llm-v2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*llmgate.lock*the suites differ from the lock: the suite fingerprints differ*"])
+    assert not (pytester.path / ".llmgate").exists()

@@ -437,3 +437,14 @@ def test_parts_whose_trials_of_a_case_differ_are_refused(
     assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 2
     assert ("case c1 of t was evaluated in parts a and b with different trial routes (ABSTAIN, SERVE, SERVE; SERVE, "
             "ABSTAIN, SERVE); re-run one of them") in capsys.readouterr().err
+
+
+def test_merge_fails_when_the_baseline_s_merged_run_misses_cases(pytester: pytest.Pytester,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    # the candidate ran every case, the baseline not: the decision is incomplete and the merge exits 1, not 0
+    big_experiment(pytester.path, 6)
+    lists = [["--llmgate-part=k0", "-k", "good"], ["--llmgate-part=k1", "-k", "wide and c00000"]]
+    outs = run_parts(pytester, "big", BIG_ARGS, lists, xdist_part=-1)
+    code, out, _ = merged(pytester, outs, capsys)
+    assert (code, json.loads((out / "report.json").read_text())["experiments"][0]["decision_status"]) == (
+        1, "INCOMPLETE_EVALUATION")

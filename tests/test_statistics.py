@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import msgspec
@@ -12,8 +13,10 @@ import pytest
 
 from pytest_llmgate.cli.main import main as llmgate
 from pytest_llmgate.io.audit import read_run
-from pytest_llmgate.model.evidence import evidence_of
-from pytest_llmgate.model.vocab import RunStatus
+from pytest_llmgate.model.decision import Promotion
+from pytest_llmgate.model.evidence import evidence_of, paired_comparison
+from pytest_llmgate.model.stats import more_clean_cases
+from pytest_llmgate.model.vocab import Outcome, RunStatus
 from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.run import RunRecord, run_status
 
@@ -327,3 +330,25 @@ def test_one_trial_asked_on_the_command_line_adds_no_deterministic_note(
     result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good", "--llmgate-trials=1")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.no_fnmatch_line("*does not apply to deterministic providers*")
+
+
+def test_with_two_requirements_the_clean_cases_still_needed_meet_both() -> None:
+    # the figure is the stricter requirement's (49 more for 5%), not the laxer one's (4 more for 20%)
+    promotion = Promotion(alias="a", rollback_artifact=None, limitation="l", max_unsafe_rate=0.05,
+                          max_unnecessary_rate=0.2)
+    counts = SimpleNamespace(judged_count=10, unsafe_claim_served=0, unnecessary_abstention=0, trial_count=None,
+                             unsafe_trials=None, unnecessary_trials=None)
+    evidence = evidence_of(counts, promotion)
+    assert evidence is not None and not evidence.met
+    assert evidence.more_clean_cases == more_clean_cases(0, 10, 0.95, 0.05) == 49
+    assert evidence.reason.endswith(": 49 more clean cases would meet it")
+
+
+def test_a_case_that_errored_or_did_not_run_on_either_side_is_not_paired() -> None:
+    # an ERROR or NOT_RUN has no pass or fail: it is never counted fixed, broken or a shared failure
+    ok, unsafe, error, not_run = Outcome.PASS, Outcome.UNSAFE_CLAIM_SERVED, Outcome.ERROR, Outcome.NOT_RUN
+    comparison = paired_comparison([("a", error), ("b", ok), ("c", ok), ("d", not_run), ("e", unsafe)],
+                                   [("a", ok), ("b", error), ("c", unsafe), ("d", unsafe), ("e", not_run)],
+                                   "run-1", "base")
+    assert (comparison.fixed, comparison.broken, comparison.both_pass, comparison.both_fail) == (("c",), (), 0, 0)
+    assert comparison.p_value == 1.0

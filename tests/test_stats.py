@@ -146,3 +146,9 @@ def test_a_p_value_below_the_float_range_is_never_shown_as_zero() -> None:
     assert mcnemar_exact(0, 1200) == 0.0
     assert p_text(mcnemar_exact(0, 1200)) == "p < 1e-300"
     assert p_text(0.5) == "p = 0.5"
+
+
+def test_a_requirement_of_one_is_always_met() -> None:
+    # a bound is never above 1: a rate requirement of 1 holds with no case, and with every case an event
+    assert bound_at_most(0, 0, 0.95, 1.0) and bound_at_most(5, 5, 0.95, 1.0)
+    assert more_clean_cases(5, 5, 0.95, 1.0) == 0

@@ -166,6 +166,34 @@ def same_run_twice(root: Path, runs: Runs) -> list[str]:
     return [runs[BASELINE]["run_id"], runs[FIX_B]["run_id"], runs[FIX_B]["run_id"]]
 
 
+def error_count_set_to_1(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX_B), lambda d: d["metrics"].update(error_count=1))
+    return _all(runs)
+
+
+def template_sha256_edited(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX_B), lambda d: d["params"].update(template_sha256="0" * 64))
+    return _all(runs)
+
+
+def redacted_report_changed_with_its_hash(root: Path, runs: Runs) -> list[str]:
+    """The redacted report's figures edited, and the record's hash of it made to agree."""
+    import hashlib
+
+    report = root / ".llmgate" / "reports" / f"{runs[FIX_B]['run_id']}-redacted-eval.json"
+    edit(report, lambda d: d["metrics"].update(exact_route_rate=0.5))
+    sha256 = hashlib.sha256(report.read_bytes()).hexdigest()
+    edit(_record(root, runs, FIX_B), lambda d: d["artifacts"][1].update(sha256=sha256))
+    return _all(runs)
+
+
+def record_copied_under_another_name(root: Path, runs: Runs) -> list[str]:
+    source = _record(root, runs, FIX_B)
+    new_id = runs[FIX_B]["run_id"][:-8] + "deadbeef"
+    shutil.copy(source, source.with_name(f"{new_id}.json"))
+    return [runs[BASELINE]["run_id"], new_id]
+
+
 FORGERIES = [
     Forgery("a metric set to 5", metric_set_to_5, "metrics.unnecessary_abstention is 5, but its cases give 1"),
     Forgery("a case outcome flipped", outcome_flipped,
@@ -188,6 +216,13 @@ FORGERIES = [
     Forgery("the redacted report changed after the run", redacted_report_changed,
             "reports/{fix_b}-redacted-eval.json changed after the run"),
     Forgery("the same run given twice", same_run_twice, "is given twice; each run counts once"),
+    Forgery("an error_count set to 1", error_count_set_to_1, "metrics.error_count is 1, but its cases give 0"),
+    Forgery("params.template_sha256 edited", template_sha256_edited,
+            "params.template_sha256 differs from the sha256 of its candidate file artifact"),
+    Forgery("the redacted report changed with its hash", redacted_report_changed_with_its_hash,
+            "its redacted report disagrees on metrics"),
+    Forgery("a record copied under another run's name", record_copied_under_another_name,
+            "run_id {fix_b} differs from its file name"),
 ]
 
 SIGNATURE_WORDS = "signature does not match (checked with LLMGATE_SIGNING_KEY)"
@@ -232,7 +267,8 @@ def test_a_forged_record_is_refused_by_promote_with_a_key(
     done = llmgate(pytester.path, "promote", *refs, key=KEY)
     assert done.returncode == 2, done.stdout
     assert ": refused: " in done.stderr
-    record_edited = forgery.forge not in (template_changed, redacted_report_changed, same_run_twice)
+    record_edited = forgery.forge not in (template_changed, redacted_report_changed, same_run_twice,
+                                          record_copied_under_another_name)
     if record_edited:
         assert SIGNATURE_WORDS in done.stderr
     if forgery.words:
@@ -615,3 +651,64 @@ def test_every_test_this_page_names_exists() -> None:
     assert sorted(cited - defined) == []
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert "(docs/trust.md)" in readme
+
+
+def test_canary_refuses_a_decision_whose_evaluation_sha_was_edited(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a decision file names the cases its run was evaluated on; another evaluation is not that run's decision
+    runs = _session(pytester, monkeypatch, None)
+    assert llmgate(pytester.path, "promote", "--last", "--out", "d.json").returncode == 0
+    edit(pytester.path / "d.json", lambda d: d.update(evaluation_sha="0" * 16))
+    done = llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert f"d.json: refused: it is not what its run {runs[FIX_B]['run_id']} gives (evaluation_sha)" in done.stderr
+
+
+def test_canary_refuses_a_decision_resting_on_an_eligible_baseline_run(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a baseline is never promoted: a decision file naming a baseline run is refused even when that run is eligible
+    monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    pytester.runpytest("example_suites", f"--llmgate-baseline={FIX_B}", f"--llmgate-candidate={FIX}")
+    baseline = runs_by_template(pytester.path / ".llmgate")[FIX_B]
+    assert (baseline["role"], baseline["status"]) == ("baseline", "ELIGIBLE_FOR_CANARY_REVIEW")
+    (pytester.path / "d.json").write_text(json.dumps({
+        "artifact_name": FIX_B, "alias": "canary_candidate", "source_run_id": baseline["run_id"],
+        "evaluation_sha": baseline["params"]["evaluation_sha"], "rollback_artifact": "ci-answerer-v1",
+        "status": "APPROVED_FOR_CANARY", "limitation": "requires production review and monitored canary"}))
+    done = llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert "(its run is a baseline run with status ELIGIBLE_FOR_CANARY_REVIEW)" in done.stderr
+
+
+def test_verify_refuses_a_report_whose_eligible_runs_were_edited(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the eligible runs a report lists are part of its verdict: a rejected run added to them is refused
+    runs = _session(pytester, monkeypatch, None)
+    edit(pytester.path / ".llmgate" / "report.json", lambda d: d["experiments"][0]["eligible_runs"].append(
+        {"run_id": runs[FIX]["run_id"], "template_id": FIX}))
+    done = llmgate(pytester.path, "verify", ".llmgate/report.json")
+    assert done.returncode == 1
+    assert "REFUSED .llmgate/report.json: refused: its decision is not what its run records give" in done.stdout
+
+
+def test_an_empty_signing_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # LLMGATE_SIGNING_KEY="" (a CI secret that is not set) neither signs nor refuses unsigned files
+    from pytest_llmgate.io.signing import signing_key
+
+    monkeypatch.setenv("LLMGATE_SIGNING_KEY", "")
+    assert signing_key() is None
+
+
+def test_compare_refuses_two_runs_of_one_evaluation_whose_case_sets_differ(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # with its experiment out of reach, a record cut consistently is still refused beside a run of the same evaluation
+    runs = _session(pytester, monkeypatch, None)
+    refs = cases_cut_consistently(pytester.path, runs)
+    edit(_record(pytester.path, runs, FIX), lambda d: d.update(experiment_path="../nowhere"))
+    done = llmgate(pytester.path, "compare", *refs)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert f"its case set differs from run {runs[BASELINE]['run_id']}'s, which has the same evaluation" in done.stderr
