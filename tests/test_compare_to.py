@@ -164,6 +164,19 @@ def _record(run_id: str, template_id: str, outcomes: list[Outcome]) -> RunRecord
                      status=RunStatus.REJECT_UNSAFE_SERVE, promotion=Promotion(alias="a", rollback_artifact=None, limitation="l"), frozen=True)
 
 
+class FakeExperiment:  # what the summary reads of an experiment
+    name = "big"
+    short_fingerprints = {"big": "b" * 16, "evaluation": "a" * 16}
+    budget = None
+
+
+def summary_of(record: RunRecord, **budget: int) -> str:
+    """The Markdown summary of a session that wrote ``record`` alone."""
+    outcome = ExperimentOutcome(experiment=FakeExperiment(), records=(record,),  # type: ignore[arg-type]
+                                verdict=decide([record]), frozen=True)
+    return markdown_summary(SessionResult(outcomes=(outcome,), report_path=None, run_paths=(), errors=()), **budget)
+
+
 @pytest.mark.slow
 def test_markdown_for_100000_cases_stays_under_the_comment_limit_and_counts_what_it_left_out() -> None:
     count = 100_000
@@ -173,15 +186,7 @@ def test_markdown_for_100000_cases_stays_under_the_comment_limit_and_counts_what
     comparison = compare(old, new)
     assert comparison.counts["broken"] == comparison.counts["fixed"] == count // 2
     new = msgspec.structs.replace(new, comparison=comparison)
-
-    class FakeExperiment:  # what the summary reads of an experiment
-        name = "big"
-        short_fingerprints = {"big": "b" * 16, "evaluation": "a" * 16}
-        budget = None
-
-    outcome = ExperimentOutcome(experiment=FakeExperiment(), records=(new,), verdict=decide([new]),  # type: ignore[arg-type]
-                                frozen=True)
-    text = markdown_summary(SessionResult(outcomes=(outcome,), report_path=None, run_paths=(), errors=()))
+    text = summary_of(new)
     assert len(text) < COMMENT_LIMIT
     shown_changes = text.count("| broken | PASS |") + text.count("| fixed |")
     left = [line for line in text.splitlines() if "left out of this summary" in line]
@@ -266,15 +271,7 @@ def test_a_short_comment_gives_its_rows_to_the_changed_cases_first() -> None:
     old = _record("r1", "t", [Outcome.PASS] * 20)
     new = _record("r2", "t", [Outcome.UNSAFE_CLAIM_SERVED] * 20)
     new = msgspec.structs.replace(new, comparison=compare(old, new))
-
-    class FakeExperiment:  # what the summary reads of an experiment
-        name = "big"
-        short_fingerprints = {"big": "b" * 16, "evaluation": "a" * 16}
-        budget = None
-
-    outcome = ExperimentOutcome(experiment=FakeExperiment(), records=(new,), verdict=decide([new]),  # type: ignore[arg-type]
-                                frozen=True)
-    text = markdown_summary(SessionResult(outcomes=(outcome,), report_path=None, run_paths=(), errors=()), budget=3_000)
+    text = summary_of(new, budget=3_000)
     assert "<details><summary>15 more changed cases</summary>" in text and "changed cases left out" not in text
     assert "> 19 more failing cases left out" in text
 
