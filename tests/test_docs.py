@@ -41,7 +41,7 @@ CHECKED_BY = re.compile(r"<!--\s*checked by (?P<test>test_\w+)\s*-->")
 FILE = re.compile(r"<!--\s*file:\s*(?P<path>\S+)\s*-->")
 OUTPUT = re.compile(r"<!--\s*output\s*-->")
 #: Parts of a command that set up the environment these tests already run in.
-SETUP = re.compile(r"^(python3? -m venv |\. \.venv/bin/activate$|source \.venv/bin/activate$|pip install )")
+SETUP = re.compile(r"^(python3? -m venv |(\.|source) \.venv[\w-]*/bin/activate$|pip install )")
 ELLIPSIS = re.compile(r"(?<!\.)\.\.\.(?!\.)")  # "...", not a run of pytest's progress dots
 RUN_ID = re.compile(r"\b\d{8}T\d{12}Z(?:-[0-9a-f]{8})?\b")
 
