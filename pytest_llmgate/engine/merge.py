@@ -254,7 +254,8 @@ def _difference(seen: CaseEntry, entry: CaseEntry) -> str:
     if seen.outcome != entry.outcome:
         return f"outcomes ({seen.outcome.value}, {entry.outcome.value})"
     if seen.predicted_route != entry.predicted_route:
-        first, second = (e.predicted_route.value if e.predicted_route else "none" for e in (seen, entry))
+        first, second = (e.predicted_route.value if e.predicted_route is not None else "none"
+                         for e in (seen, entry))
         return f"routes ({first}, {second})"
     first, second = (", ".join(route.value for route in e.trial_routes) for e in (seen, entry))
     return f"trial routes ({first}; {second})"
