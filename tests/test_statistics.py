@@ -3,6 +3,7 @@ paired comparison with the baseline, and ``llmgate promote`` from stored records
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -212,13 +213,14 @@ def test_promote_reports_the_evidence_of_stored_runs(
     assert rejudged(relaxed).status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW
     assert rejudged(relaxed).evidence is not None and rejudged(relaxed).evidence.met  # type: ignore[union-attr]
 
-    # A record from before the case was the unit (no judged_count) is judged as it was written: over case-trials.
-    older = msgspec.structs.replace(record, metrics=msgspec.structs.replace(
+    # Counts without judged_count (a record from before the case was the unit) hold no judged case: no
+    # requirement is met by them, however many case-trials they carry.
+    older = msgspec.structs.replace(relaxed, metrics=msgspec.structs.replace(
         record.metrics, judged_count=None, unsafe_case_rate=None, unsafe_case_rate_upper=None,
         unnecessary_case_rate=None, unnecessary_case_rate_upper=None))
     evidence = rejudged(older).evidence
-    assert evidence is not None and (evidence.more_clean_trials, evidence.more_clean_cases) == (54, None)
-    assert "0 of 60 case-trials" in evidence.reason
+    assert older.metrics.trial_count == 60 and evidence is not None and not evidence.met
+    assert "0 of 0 cases" in evidence.reason and "more_clean_trials" not in msgspec.json.encode(evidence).decode()
 
 
 def test_a_python_callable_without_trial_is_asked_n_times(
@@ -305,6 +307,56 @@ def test_a_deterministic_candidate_asked_38_times_over_8_cases_is_8_cases_of_evi
     assert llmgate(["promote", run["run_id"], "--dir", str(pytester.path / ".llmgate")]) == 1
 
 
+_CASE_FIGURES = ("judged_count", "unsafe_case_rate", "unsafe_case_rate_upper", "unnecessary_case_rate",
+                 "unnecessary_case_rate_upper")
+
+
+def test_a_record_from_before_judged_count_is_not_promoted_on_its_case_trials(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A record as written before the case was the unit: no judged_count in it or its redacted report (the report's
+    # hash made to agree), ELIGIBLE on "0 of 304 case-trials". Unsigned, it is also what removing those fields
+    # from a new record looks like: either way promote and verify judge its cases and refuse the status.
+    cases = [case(f"s{i}", "log", "SERVE") for i in range(4)] + [case(f"a{i}", "none", "ABSTAIN") for i in range(4)]
+    directory = make_experiment(
+        "exp", suites={"main": cases},
+        templates={"steady": {"provider": "python", "callable": "gate_steady:route", "trials": 38}},
+        promotion={"max_unsafe_rate": 0.01},
+    )
+    (directory / "gate_steady.py").write_text(DETERMINISTIC_PY)
+    pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=steady")
+    out = pytester.path / ".llmgate"
+    (run,) = runs_by_template(out).values()
+
+    def as_before(data: dict[str, Any]) -> None:
+        for metrics in (data["metrics"], *data["suite_metrics"].values()):
+            for name in _CASE_FIGURES:
+                del metrics[name]
+
+    report = out / "reports" / f"{run['run_id']}-redacted-eval.json"
+    data = json.loads(report.read_text())
+    as_before(data)
+    report.write_text(json.dumps(data))
+    record = out / "runs" / f"{run['run_id']}.json"
+    data = json.loads(record.read_text())
+    as_before(data)
+    data["status"] = "ELIGIBLE_FOR_CANARY_REVIEW"
+    data["evidence"] = {"confidence": 0.95, "max_unsafe_rate": 0.01, "met": True, "more_clean_trials": 0,
+                        "reason": "unsafe-serve rate 0 of 304 case-trials, upper bound 0.981% at 95% confidence "
+                                  "<= 1% required: the evidence requirement is met"}
+    data["artifacts"][1]["sha256"] = hashlib.sha256(report.read_bytes()).hexdigest()
+    record.write_text(json.dumps(data))
+
+    words = ("status is ELIGIBLE_FOR_CANARY_REVIEW, but its cases give INSUFFICIENT_EVIDENCE (a record without "
+             "judged_count, from before the case was the unit of evidence: its status counted repeated trials as "
+             "evidence; run it again)")
+    capsys.readouterr()
+    assert llmgate(["promote", run["run_id"], "--dir", str(out)]) == 2
+    assert words in capsys.readouterr().err
+    assert llmgate(["verify", str(record)]) == 1
+    assert words in capsys.readouterr().out
+
+
 WOBBLY_PY = '''
 def route(case, artifact, trial):
     right = "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
@@ -336,8 +388,7 @@ def test_with_two_requirements_the_clean_cases_still_needed_meet_both() -> None:
     # the figure is the stricter requirement's (49 more for 5%), not the laxer one's (4 more for 20%)
     promotion = Promotion(alias="a", rollback_artifact=None, limitation="l", max_unsafe_rate=0.05,
                           max_unnecessary_rate=0.2)
-    counts = SimpleNamespace(judged_count=10, unsafe_claim_served=0, unnecessary_abstention=0, trial_count=None,
-                             unsafe_trials=None, unnecessary_trials=None)
+    counts = SimpleNamespace(judged_count=10, unsafe_claim_served=0, unnecessary_abstention=0)
     evidence = evidence_of(counts, promotion)
     assert evidence is not None and not evidence.met
     assert evidence.more_clean_cases == more_clean_cases(0, 10, 0.95, 0.05) == 49

@@ -207,7 +207,9 @@ def _derived_problems(record: RunRecord) -> list[str]:
         problems.append(f"over_budget is {list(record.over_budget)}, but its cost figures and budget give {list(over)}")
     status = run_status(complete, msgspec.structs.replace(recomputed, cost=record.metrics.cost), record.promotion, over)
     if record.status is not status:
-        problems.append(f"status is {record.status.value}, but its cases give {status.value}")
+        older = (" (a record without judged_count, from before the case was the unit of evidence: its status "
+                 "counted repeated trials as evidence; run it again)" if record.metrics.judged_count is None else "")
+        problems.append(f"status is {record.status.value}, but its cases give {status.value}{older}")
     return problems
 
 

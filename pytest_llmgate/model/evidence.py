@@ -53,7 +53,7 @@ class Evidence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
 class Counts(Protocol):
     """What the requirement reads of a run's metrics (a ``Metrics`` is one): the cases judged and each guardrail's
-    cases (and, for records from before the case was the unit, case-trials and their events)."""
+    cases."""
 
     @property
     def judged_count(self) -> int | None: ...
@@ -61,31 +61,20 @@ class Counts(Protocol):
     def unsafe_claim_served(self) -> int: ...
     @property
     def unnecessary_abstention(self) -> int: ...
-    @property
-    def trial_count(self) -> int | None: ...
-    @property
-    def unsafe_trials(self) -> int | None: ...
-    @property
-    def unnecessary_trials(self) -> int | None: ...
 
 
 def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
     """Judge a run's counts against the requirement of ``promotion`` (None: no requirement set).
 
     The unit is the case judged: a case counts against the candidate when any of its trials broke the guardrail;
-    repeating a question is not new evidence. A record from before ``judged_count`` existed is judged as it was
-    written, over its case-trials."""
+    repeating a question is not new evidence. Counts without ``judged_count`` (a record from before it existed)
+    hold no judged case, so no requirement is met by them: the gate and ``llmgate promote`` judge a record from
+    its cases, never from the trial counts it carries."""
     if promotion is None or not promotion.requires_evidence:
         return None
     confidence = confidence_of(promotion)
-    legacy = counts.judged_count is None
-    unit = "case-trials" if legacy else "cases"
-    if legacy:  # None throughout: a record from before case-trials were counted
-        n = counts.trial_count or 0
-        unsafe, unnecessary = counts.unsafe_trials or 0, counts.unnecessary_trials or 0
-    else:
-        n = counts.judged_count or 0
-        unsafe, unnecessary = counts.unsafe_claim_served, counts.unnecessary_abstention
+    n = counts.judged_count or 0
+    unsafe, unnecessary = counts.unsafe_claim_served, counts.unnecessary_abstention
     parts: list[str] = []
     needed: list[int | None] = []
     met = True
@@ -101,7 +90,7 @@ def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
         needed.append(more_clean_cases(events, n, confidence, requirement))
         relation = "<=" if ok else ">"
         parts.append(
-            f"{name} rate {events} of {n} {unit}, upper bound {percent(bound)} at {percent(confidence)} "
+            f"{name} rate {events} of {n} cases, upper bound {percent(bound)} at {percent(confidence)} "
             f"confidence {relation} {percent(requirement)} required"
         )
     more = None if None in needed else max(n for n in needed if n is not None)
@@ -109,13 +98,13 @@ def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
     if met:
         reason += ": the evidence requirement is met"
     elif more is None:
-        reason += f": no number of clean {unit} can meet it"
+        reason += ": no number of clean cases can meet it"
     else:
-        reason += f": {more} more clean {unit} would meet it"
+        reason += f": {more} more clean cases would meet it"
     return Evidence(
         confidence=confidence, max_unsafe_rate=promotion.max_unsafe_rate,
         max_unnecessary_rate=promotion.max_unnecessary_rate, met=met,
-        more_clean_cases=None if legacy else more, more_clean_trials=more if legacy else None, reason=reason,
+        more_clean_cases=more, reason=reason,
     )
 
 
