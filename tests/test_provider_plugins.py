@@ -267,16 +267,21 @@ def test_a_plugin_provider_judges_with_its_reply_text_and_the_default_read_route
 
 SLOW_REPLIES = """
 
-import threading, time
+import threading
 
-_said, _lock, _in_flight = Replying.reply, threading.Lock(), [0, 0]  # replies in flight now, the most at once
+# The first reply waits (10 s at most) until a second is in flight: with calls made one at a time it waits in vain
+# once and the most in flight stays 1. No timing decides the result: only whether a second call starts.
+_said, _lock, _in_flight, _second = Replying.reply, threading.Lock(), [0, 0], threading.Event()
 
 
-def _slow_reply(self, case, trial=0):
+def _waiting_reply(self, case, trial=0):
     with _lock:
         _in_flight[0] += 1
         _in_flight[1] = max(_in_flight)
-    time.sleep(0.5)
+        if _in_flight[0] > 1:
+            _second.set()
+    if not _second.wait(10):
+        _second.set()  # waited in vain once: the calls are not concurrent; the others need not wait too
     with _lock:
         _in_flight[0] -= 1
         with open("most_in_flight.txt", "w") as out:
@@ -284,7 +289,7 @@ def _slow_reply(self, case, trial=0):
     return _said(self, case, trial)
 
 
-Replying.reply = _slow_reply
+Replying.reply = _waiting_reply
 """
 
 
