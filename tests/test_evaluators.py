@@ -136,6 +136,28 @@ def test_an_uncalibrated_judge_makes_the_run_insufficient_evidence(pytester: pyt
     assert runs_by_template(pytester.path / ".llmgate")[V2]["evaluator"]["may_gate"] is False
 
 
+def test_a_run_an_unfit_judge_cannot_vouch_for_fails_its_run_item_and_its_record_still_verifies(
+    pytester: pytest.Pytester, prose: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The fix alone (no guardrail broken): before, its run item passed and the session exited 0, and verify
+    # refused the record the gate had just written ("its cases give ELIGIBLE_FOR_CANARY_REVIEW").
+    from pytest_llmgate.cli.main import main as llmgate
+
+    judge_file = prose / "evaluators/claim-judge-v1.yaml"
+    judge_file.write_text(judge_file.read_text() + "# edited after calibration\n")
+    result = pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={V2}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=4, failed=1)  # the 4 cases pass; the run item fails
+    result.stdout.fnmatch_lines([f"INSUFFICIENT_EVIDENCE: {V2}: the evaluator may not gate: judge claim-judge-v1's "
+                                 "calibration is stale: its file changed since*"])
+    out = pytester.path / ".llmgate"
+    capsys.readouterr()
+    assert llmgate(["verify", str(out)]) == 0
+    assert "refused" not in capsys.readouterr().out
+    assert llmgate(["promote", "--last", "--dir", str(out)]) == 1  # judged, not refused: no eligible candidate
+    assert f"no promotion: NO_ELIGIBLE_CANDIDATE: no candidate run is ELIGIBLE_FOR_CANARY_REVIEW (INSUFFICIENT_EVIDENCE: {V2})" in capsys.readouterr().err
+
+
 def test_a_judge_that_gave_no_verdict_on_a_calibration_item_may_not_gate(pytester: pytest.Pytester, prose: Path) -> None:
     """Its figures would meet the requirement; an item it could not answer still keeps it from gating."""
     recordings = prose / "recordings" / "claim-judge-v1.jsonl"

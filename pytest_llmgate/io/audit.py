@@ -36,6 +36,7 @@ from pytest_llmgate.model.evidence import confidence_of
 from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
 from pytest_llmgate.records.codec import load, read_bytes
+from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.experiment import load_experiment
 from pytest_llmgate.records.report import ExperimentReport, SessionReport
 from pytest_llmgate.records.run import CaseEntry, Metrics, RedactedEval, RunRecord, cases_digest, run_status
@@ -205,7 +206,8 @@ def _derived_problems(record: RunRecord) -> list[str]:
     over = over_budget(record.budget, record.metrics.cost) if complete else ()
     if tuple(record.over_budget) != tuple(over):
         problems.append(f"over_budget is {list(record.over_budget)}, but its cost figures and budget give {list(over)}")
-    status = run_status(complete, msgspec.structs.replace(recomputed, cost=record.metrics.cost), record.promotion, over)
+    status = judged_status(run_status(complete, msgspec.structs.replace(recomputed, cost=record.metrics.cost),
+                                      record.promotion, over), record.evaluator)  # an unfit judge: never eligible
     if record.status is not status:
         older = (" (a record without judged_count, from before the case was the unit of evidence: its status "
                  "counted repeated trials as evidence; run it again)" if record.metrics.judged_count is None else "")

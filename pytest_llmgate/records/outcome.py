@@ -70,7 +70,8 @@ class SessionResult:
 def run_gate_failure(outcome: ExperimentOutcome | None, template_id: str) -> RunGateFailure | None:
     """What fails a gating candidate's run-level gates in this session, or None when they hold: every selected
     case evaluated and the record written (else ``INCOMPLETE_EVALUATION``), within the budget
-    (``REJECT_OVER_BUDGET``), the evidence requirement met when the guardrails held (``INSUFFICIENT_EVIDENCE``).
+    (``REJECT_OVER_BUDGET``), the evidence requirement met and a judge fit to gate when the guardrails held
+    (``INSUFFICIENT_EVIDENCE``).
     A broken guardrail is not a run-level gate: its case's item fails."""
     if outcome is None:
         return INCOMPLETE_EVALUATION(f"{template_id}: no case was evaluated in this session")
@@ -90,6 +91,10 @@ def run_gate_failure(outcome: ExperimentOutcome | None, template_id: str) -> Run
             f"({errors} errored, {unevaluated} not run: skipped, deselected or never reached)")
     if record.over_budget:
         return REJECT_OVER_BUDGET(f"{template_id}: {'; '.join(record.over_budget)}")
-    if record.status is RunStatus.INSUFFICIENT_EVIDENCE and record.evidence is not None:
-        return INSUFFICIENT_EVIDENCE(f"{template_id}: {record.evidence.reason}")
+    if record.status is RunStatus.INSUFFICIENT_EVIDENCE:
+        judge = record.evaluator
+        if judge is not None and not judge.may_gate:
+            return INSUFFICIENT_EVIDENCE(f"{template_id}: the evaluator may not gate: {judge.reason}")
+        if record.evidence is not None:
+            return INSUFFICIENT_EVIDENCE(f"{template_id}: {record.evidence.reason}")
     return None
