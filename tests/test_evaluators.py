@@ -158,6 +158,46 @@ def test_a_run_an_unfit_judge_cannot_vouch_for_fails_its_run_item_and_its_record
     assert f"no promotion: NO_ELIGIBLE_CANDIDATE: no candidate run is ELIGIBLE_FOR_CANARY_REVIEW (INSUFFICIENT_EVIDENCE: {V2})" in capsys.readouterr().err
 
 
+def test_a_judge_standing_edited_in_a_record_or_lost_since_the_run_is_not_promoted(
+    pytester: pytest.Pytester, prose: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No key: a record of a run an uncalibrated judge judged, edited to say the judge may gate and the run is
+    # eligible, is not promoted: promote reads the judge's standing again from the files, as the gate did.
+    from pytest_llmgate.cli.main import main as llmgate
+
+    calibration = prose / "evaluators/claim-judge-v1.calibration.json"
+    kept = calibration.read_bytes()
+    calibration.unlink()
+    pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={V2}", "--llmgate-out=unfit")
+    (run,) = runs_by_template(pytester.path / "unfit").values()
+    path = pytester.path / "unfit" / "runs" / f"{run['run_id']}.json"
+    forged = json.loads(path.read_text())
+    assert forged["evaluator"]["may_gate"] is False
+    forged["evaluator"].update(may_gate=True, reason="judge claim-judge-v1 calibrated: made up")
+    forged["status"] = "ELIGIBLE_FOR_CANARY_REVIEW"
+    path.write_text(json.dumps(forged))
+    capsys.readouterr()
+    assert llmgate(["promote", run["run_id"], "--dir", str(pytester.path / "unfit")]) == 2
+    assert ("judge standing changed since this run: the record says 'judge claim-judge-v1 calibrated: made up'; "
+            "now judge claim-judge-v1 is uncalibrated: no claim-judge-v1.calibration.json") in capsys.readouterr().err
+
+    # Honest history: a run a calibrated judge made eligible, its calibration deleted afterwards. It is read and
+    # listed with the note; only promote refuses it until the judge is calibrated again.
+    calibration.write_bytes(kept)
+    pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={V2}", "--llmgate-out=fit")
+    out = pytester.path / "fit"
+    (run,) = runs_by_template(out).values()
+    assert run["status"] == "ELIGIBLE_FOR_CANARY_REVIEW" and run["evaluator"]["may_gate"] is True
+    calibration.unlink()
+    capsys.readouterr()
+    assert llmgate(["promote", run["run_id"], "--dir", str(out)]) == 2
+    assert "judge standing changed since this run" in capsys.readouterr().err
+    assert llmgate(["verify", str(out)]) == 0
+    assert "judge standing changed since this run" in capsys.readouterr().out
+    calibration.write_bytes(kept)
+    assert llmgate(["promote", run["run_id"], "--dir", str(out)]) == 0
+
+
 def test_a_judge_that_gave_no_verdict_on_a_calibration_item_may_not_gate(pytester: pytest.Pytester, prose: Path) -> None:
     """Its figures would meet the requirement; an item it could not answer still keeps it from gating."""
     recordings = prose / "recordings" / "claim-judge-v1.jsonl"

@@ -50,7 +50,8 @@ def _factory(candidate: Candidate) -> ProviderFactory:
 def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
     """Exit 0 when the judge meets the manifest's requirement, 1 when not (or it failed on an item), 2 on bad
     input. The judging engine and the providers are imported here, never by ``llmgate --help``."""
-    from pytest_llmgate.engine.judging import calibrate, figures_text
+    from pytest_llmgate.engine.judging import calibrate
+    from pytest_llmgate.records.evaluator import figures_text
 
     experiment = load_experiment(args.experiment)
     done = calibrate(experiment, _factory, record_mode=RecordMode(args.record), concurrency=max(1, args.concurrency),

@@ -12,10 +12,10 @@ from typing import Any
 
 import msgspec
 
-from pytest_llmgate.model.agreement import agreement, majority, shortfalls
+from pytest_llmgate.model.agreement import agreement, majority
 from pytest_llmgate.model.costs import Usage, total_known
 from pytest_llmgate.model.decision import Verdict
-from pytest_llmgate.model.errors import CandidateError, LlmgateError, ProviderError, display_path, redact_urls
+from pytest_llmgate.model.errors import CandidateError, ProviderError, redact_urls
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
@@ -42,7 +42,6 @@ from pytest_llmgate.records.evaluator import (
     RouteEvaluatorFile,
     judged_status,
     load_calibration_set,
-    read_calibration_result,
     route_in_reply,
 )
 from pytest_llmgate.records.experiment import Experiment
@@ -237,73 +236,6 @@ def judge_calls_of(provider: Provider, case_id: str) -> tuple[Usage, ...]:
 
 
 # -- may the judge gate? ---------------------------------------------------------------------------------------
-
-
-def standing(experiment: Experiment) -> JudgeStanding | None:
-    """Whether the experiment's evaluator may make a run eligible (None: it has none). A rule or a callable may; a
-    judge may when its stored calibration is fresh (the same evaluator file, calibration set and confidence), had
-    no error, and its lower bounds meet the manifest's requirement."""
-    evaluator = experiment.evaluator
-    if evaluator is None:
-        return None
-
-    def made(may_gate: bool, reason: str, result: CalibrationResult | None = None) -> JudgeStanding:
-        made = JudgeStanding(evaluator_id=evaluator.evaluator_id, kind=evaluator.kind, sha256=evaluator.sha256,
-                             model=evaluator.model, may_gate=may_gate, reason=reason)
-        if result is None:
-            return made
-        return msgspec.structs.replace(
-            made, calibration_sha=result.calibration_sha, sensitivity_lower=result.sensitivity_lower,
-            specificity_lower=result.specificity_lower, kappa=result.kappa, base_rate=result.base_rate)
-
-    if evaluator.kind != JUDGE_KIND:
-        return made(True, f"{evaluator.kind} evaluator {evaluator.evaluator_id}")
-    name = f"judge {evaluator.evaluator_id}"
-    redo = f"run llmgate calibrate {display_path(experiment.directory)}"
-    try:
-        result = read_calibration_result(evaluator.result_path)
-        calibration = load_calibration_set(evaluator.calibration_path)
-    except LlmgateError as exc:
-        return made(False, f"{name} is uncalibrated: {exc.message()}")
-    if result is None:
-        return made(False, f"{name} is uncalibrated: no {evaluator.result_path.name}; {redo}")
-    stale = []
-    if result.evaluator_sha256 != evaluator.sha256:
-        stale.append(f"its file changed since (sha256 {result.evaluator_sha256[:16]} -> {evaluator.short_sha}: "
-                     "prompt, model or settings)")
-    if result.calibration_sha != calibration.fingerprint:
-        stale.append(f"the calibration set changed since ({result.calibration_sha[:16]} -> "
-                     f"{calibration.fingerprint[:16]})")
-    if result.confidence != evaluator.confidence:
-        stale.append(f"it was calibrated at confidence {result.confidence:g}, the manifest asks "
-                     f"{evaluator.confidence:g}")
-    if stale:
-        return made(False, f"{name}'s calibration is stale: {'; '.join(stale)}; {redo}")
-    said = figures_text(result)
-    if result.error_count:
-        return made(False, f"{name} gave no verdict on {result.error_count} calibration item(s); {said}", result)
-    missed = shortfalls(result.sensitivity_lower, result.specificity_lower, evaluator.min_sensitivity,
-                        evaluator.min_specificity)
-    if missed:
-        return made(False, f"{name} is below its requirement: {'; '.join(missed)} ({said})", result)
-    return made(True, f"{name} calibrated: {said}", result)
-
-
-def figures_text(result: CalibrationResult) -> str:
-    """A calibration's figures in one line."""
-
-    def rate(value: float | None, lower: float | None, of: int, label: str) -> str:
-        if value is None:
-            return f"{label} none (no item labelled so)"
-        return f"{label} {value:.3f} (lower bound {lower:.3f} at {result.confidence:g}, n={of})"
-
-    kappa = "undefined" if result.kappa is None else f"{result.kappa:.3f}"
-    base = "none" if result.base_rate is None else f"{result.base_rate:.3f}"
-    consistent = "none" if result.self_consistency is None else f"{result.self_consistency:.3f}"
-    return (f"{rate(result.sensitivity, result.sensitivity_lower, result.served_labels, 'sensitivity')}, "
-            f"{rate(result.specificity, result.specificity_lower, result.abstain_labels, 'specificity')}, "
-            f"kappa {kappa} at base rate {base}, self-consistency {consistent} over {result.trials} trial(s), "
-            f"{result.items} items")
 
 
 def with_standing(record: RunRecord, judge: JudgeStanding | None, results: Mapping[str, Sequence[CaseResult]]

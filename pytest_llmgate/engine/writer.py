@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import msgspec
 
-from pytest_llmgate.engine.judging import judge_notes, judged_verdict, standing, with_standing
+from pytest_llmgate.engine.judging import judge_notes, judged_verdict, with_standing
 from pytest_llmgate.engine.plan import WAITS_FOR_MERGE, PartSpec
 from pytest_llmgate.io.provenance import code_commit, llmgate_version
 from pytest_llmgate.io.signing import sign, signing_key
@@ -115,7 +115,8 @@ class RecordWriter:
             not_run_candidates = [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE]
             verdict = judged_verdict(decide(records, [template_id for template_id, _ in unrecorded], not_run_candidates),
                                      records)
-            self.notes.extend(judge_notes(experiment, [plan.template_id for plan in written.plans], standing(experiment)))
+            self.notes.extend(judge_notes(experiment, [plan.template_id for plan in written.plans],
+                                          experiment.judge_standing()))
             if self.part is not None and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
                 verdict = dataclasses.replace(
                     verdict, reason=f"{verdict.reason}; this session is part {self.part.split_id} of a split run: "
@@ -168,7 +169,7 @@ class RecordWriter:
         )
         if self.part is not None:
             draft = self._as_part(experiment, draft, results, baselines)
-        draft = with_standing(draft, standing(experiment), results)
+        draft = with_standing(draft, experiment.judge_standing(), results)
         if self.compare_to is not None:
             before, matched_by = counterpart(draft, self.stored)
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))

@@ -9,7 +9,8 @@ through this module, the way ``llmgate verify`` does. What a check finds is one 
 - **unverifiable**: a file it names is not there (the redacted report, the experiment at ``experiment_path``, the
   candidate file, the runs a report or decision rests on), so a check cannot be made. It is read and listed, with
   that said; ``promote`` and ``canary`` refuse it. A check is never skipped in silence.
-- **changed since this run**: the candidate file (or the suites) on disk are no longer those the run evaluated.
+- **changed since this run**: the candidate file (or the suites) on disk are no longer those the run evaluated, or
+  a judge the record says may gate no longer may (its calibration is not the one the gate read).
   History stays readable (listing, comparing, diffing show the note); only ``promote`` refuses it.
 
 See docs/trust.md for what each check does and does not catch.
@@ -43,8 +44,9 @@ from pytest_llmgate.records.run import CaseEntry, Metrics, RedactedEval, RunReco
 
 _UNANSWERED = (Outcome.ERROR, Outcome.NOT_RUN)
 
-#: What ``promote`` says of a run whose candidate file is not the one on disk.
+#: What ``promote`` says of a run whose candidate file, or its judge's calibration, is not the one on disk.
 TEMPLATE_CHANGED = "template changed since this run"
+JUDGE_CHANGED = "judge standing changed since this run"
 
 
 class Unverifiable(RecordError):
@@ -338,11 +340,17 @@ class SuiteCheck:
                                       "cases cannot be checked against its suites")
             return
         evaluation = record.fingerprints.get("evaluation", "")
-        if cases[""] != (evaluation,):
-            found.changed.append(f"suites changed since this run (evaluation {short(cases[''][0])} now, "
+        now, judge = cases[""]
+        if now != evaluation:
+            found.changed.append(f"suites changed since this run (evaluation {short(now)} now, "
                                  f"{short(evaluation)} recorded): its cases are checked against its digest only")
             return
         found.refused += self._differences(record, cases)
+        recorded = record.evaluator
+        if recorded is not None and recorded.may_gate and judge != msgspec.structs.replace(
+                recorded, judge_calls=0, judge_input_tokens=None, judge_output_tokens=None):
+            found.changed.append(f"{JUDGE_CHANGED}: the record says {recorded.reason!r}; now "
+                                 f"{judge.reason if judge is not None else 'the manifest names no evaluator'}")
 
     @staticmethod
     def _differences(record: RunRecord, found: Mapping[str, tuple[Any, ...]]) -> list[str]:
@@ -372,7 +380,7 @@ class SuiteCheck:
             return exc.problem
         except OSError as exc:
             return str(exc.strerror or exc)
-        cases: dict[str, tuple[Any, ...]] = {"": (experiment.fingerprints["evaluation"],)}
+        cases: dict[str, tuple[Any, ...]] = {"": (experiment.fingerprints["evaluation"], experiment.judge_standing())}
         for case in experiment.cases:
             cases[case.case_id] = (case.suite, case.slice_name, case.evidence_state, case.expected_route.value,
                                    value_sha256(case.written))

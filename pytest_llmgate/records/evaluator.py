@@ -15,7 +15,15 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.model.errors import CandidateError, ManifestError, RecordError, SuiteError
+from pytest_llmgate.model.agreement import shortfalls
+from pytest_llmgate.model.errors import (
+    CandidateError,
+    LlmgateError,
+    ManifestError,
+    RecordError,
+    SuiteError,
+    display_path,
+)
 from pytest_llmgate.model.fingerprint import fingerprint, value_sha256
 from pytest_llmgate.model.vocab import Route, RunStatus
 from pytest_llmgate.records.convert import convert
@@ -335,6 +343,73 @@ def judged_status(status: RunStatus, judge: JudgeStanding | None) -> RunStatus:
     if judge is not None and not judge.may_gate and status is RunStatus.ELIGIBLE_FOR_CANARY_REVIEW:
         return RunStatus.INSUFFICIENT_EVIDENCE
     return status
+
+
+def judge_standing(evaluator: Evaluator | None, directory: Path) -> JudgeStanding | None:
+    """Whether an experiment's evaluator (its folder: ``directory``) may make a run eligible (None: it has none). A
+    rule or a callable may; a judge may when its stored calibration is fresh (the same evaluator file, calibration
+    set and confidence), had no error, and its lower bounds meet the manifest's requirement. The gate records it
+    in each run; ``llmgate promote`` reads it again."""
+    if evaluator is None:
+        return None
+
+    def made(may_gate: bool, reason: str, result: CalibrationResult | None = None) -> JudgeStanding:
+        made = JudgeStanding(evaluator_id=evaluator.evaluator_id, kind=evaluator.kind, sha256=evaluator.sha256,
+                             model=evaluator.model, may_gate=may_gate, reason=reason)
+        if result is None:
+            return made
+        return msgspec.structs.replace(
+            made, calibration_sha=result.calibration_sha, sensitivity_lower=result.sensitivity_lower,
+            specificity_lower=result.specificity_lower, kappa=result.kappa, base_rate=result.base_rate)
+
+    if evaluator.kind != JUDGE_KIND:
+        return made(True, f"{evaluator.kind} evaluator {evaluator.evaluator_id}")
+    name = f"judge {evaluator.evaluator_id}"
+    redo = f"run llmgate calibrate {display_path(directory)}"
+    try:
+        result = read_calibration_result(evaluator.result_path)
+        calibration = load_calibration_set(evaluator.calibration_path)
+    except LlmgateError as exc:
+        return made(False, f"{name} is uncalibrated: {exc.message()}")
+    if result is None:
+        return made(False, f"{name} is uncalibrated: no {evaluator.result_path.name}; {redo}")
+    stale = []
+    if result.evaluator_sha256 != evaluator.sha256:
+        stale.append(f"its file changed since (sha256 {result.evaluator_sha256[:16]} -> {evaluator.short_sha}: "
+                     "prompt, model or settings)")
+    if result.calibration_sha != calibration.fingerprint:
+        stale.append(f"the calibration set changed since ({result.calibration_sha[:16]} -> "
+                     f"{calibration.fingerprint[:16]})")
+    if result.confidence != evaluator.confidence:
+        stale.append(f"it was calibrated at confidence {result.confidence:g}, the manifest asks "
+                     f"{evaluator.confidence:g}")
+    if stale:
+        return made(False, f"{name}'s calibration is stale: {'; '.join(stale)}; {redo}")
+    said = figures_text(result)
+    if result.error_count:
+        return made(False, f"{name} gave no verdict on {result.error_count} calibration item(s); {said}", result)
+    missed = shortfalls(result.sensitivity_lower, result.specificity_lower, evaluator.min_sensitivity,
+                        evaluator.min_specificity)
+    if missed:
+        return made(False, f"{name} is below its requirement: {'; '.join(missed)} ({said})", result)
+    return made(True, f"{name} calibrated: {said}", result)
+
+
+def figures_text(result: CalibrationResult) -> str:
+    """A calibration's figures in one line."""
+
+    def rate(value: float | None, lower: float | None, of: int, label: str) -> str:
+        if value is None:
+            return f"{label} none (no item labelled so)"
+        return f"{label} {value:.3f} (lower bound {lower:.3f} at {result.confidence:g}, n={of})"
+
+    kappa = "undefined" if result.kappa is None else f"{result.kappa:.3f}"
+    base = "none" if result.base_rate is None else f"{result.base_rate:.3f}"
+    consistent = "none" if result.self_consistency is None else f"{result.self_consistency:.3f}"
+    return (f"{rate(result.sensitivity, result.sensitivity_lower, result.served_labels, 'sensitivity')}, "
+            f"{rate(result.specificity, result.specificity_lower, result.abstain_labels, 'specificity')}, "
+            f"kappa {kappa} at base rate {base}, self-consistency {consistent} over {result.trials} trial(s), "
+            f"{result.items} items")
 
 
 def route_in_reply(reply: str, rule: ReplyRule, pattern: re.Pattern[str] | None = None) -> Route:

@@ -21,7 +21,7 @@ from pytest_llmgate.model.fingerprint import fingerprint, short
 from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE
 from pytest_llmgate.records.candidate import ARTIFACT_SUFFIXES, Candidate, load_candidate
 from pytest_llmgate.records.convert import convert
-from pytest_llmgate.records.evaluator import Evaluator, EvaluatorBlock, load_evaluator
+from pytest_llmgate.records.evaluator import Evaluator, EvaluatorBlock, JudgeStanding, judge_standing, load_evaluator
 from pytest_llmgate.records.suite import Suite, load_suite
 from pytest_llmgate.records.yaml_loader import Document, load_yaml
 
@@ -137,6 +137,10 @@ class Experiment:
     @property
     def short_fingerprints(self) -> dict[str, str]:
         return {name: short(value) for name, value in self.fingerprints.items()}
+
+    def judge_standing(self) -> JudgeStanding | None:
+        """Whether its evaluator may make a run eligible, read from the files as they are now (None: it has none)."""
+        return judge_standing(self.evaluator, self.directory)
 
     def suite_paths(self) -> frozenset[Path]:
         """The suite files, and a judge's calibration set (a ``*.suite.yaml`` the manifest names too)."""
