@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +52,20 @@ def test_runs_lists_one_line_per_stored_run(pytester: pytest.Pytester, three_run
     assert fix_line.split()[1:] == [three_runs[FIX]["run_id"], FIX, "candidate", "REJECT_UNNECESSARY_ABSTENTION",
                                     "0", "1", "75%", "94dfc930d2829d2c", "yes"]
     assert llmgate(pytester.path, "runs", "--experiment", "other").stdout.startswith("no stored runs")
+
+
+@pytest.mark.parametrize("command", [("runs",), ("verify", ".llmgate")])
+def test_output_into_a_closed_pipe_ends_quietly(pytester: pytest.Pytester, three_runs: dict, command: tuple[str, ...]  # type: ignore[type-arg]
+                                                ) -> None:
+    # `llmgate verify .llmgate | head -1`: the reader is gone before the output is; no BrokenPipeError traceback
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", *command], cwd=pytester.path,
+                              stdout=writer, stderr=subprocess.PIPE, text=True, timeout=60, check=False)
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (1, "")
 
 
 def test_compare_comparable_runs_side_by_side(pytester: pytest.Pytester, three_runs: dict) -> None:  # type: ignore[type-arg]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_llmgate.model.agreement import agreement, cohen_kappa, lower_bound, shortfalls
+from pytest_llmgate.model.errors import display_path
 from pytest_llmgate.model.vocab import Route
 
 from .conftest import LLMServer, read_report, runs_by_template
@@ -103,15 +104,46 @@ def test_the_prose_example_promotes_the_fix_on_a_calibrated_judge_with_no_server
 
 
 def test_calibrate_replays_with_no_key_and_writes_the_committed_figures(prose: Path) -> None:
-    committed = json.loads((prose / "evaluators/claim-judge-v1.calibration.json").read_text())
+    path = prose / "evaluators/claim-judge-v1.calibration.json"
+    committed = path.read_bytes()
     code, said = calibrate(prose)
     assert code == 0, said
     assert "cal_036: labelled ABSTAIN, the judge says SERVE" in said
     assert "reply: I cannot tell whether the root cause is the token or the network" in said
     assert "MET: the judge may gate" in said
-    written = json.loads((prose / "evaluators/claim-judge-v1.calibration.json").read_text())
-    assert {**written, "calibrated_at": None} == {**committed, "calibrated_at": None}
+    # only calibrated_at would change: the committed file is left as it is (a checkout stays clean)
+    assert path.read_bytes() == committed
+    assert f"unchanged {display_path(path)} (the same figures as calibrated at 2026-12-05T06:46:13Z)" in said
+    path.unlink()
+    code, said = calibrate(prose)
+    written = json.loads(path.read_text())
+    assert code == 0 and f"wrote {display_path(path)}" in said
+    assert {**written, "calibrated_at": None} == {**json.loads(committed), "calibrated_at": None}
+    assert written["calibrated_at"] != "2026-12-05T06:46:13Z"
     assert "root cause" not in json.dumps(written)  # the disagreements are named by case id only
+
+
+def test_calibrate_names_the_recordings_and_its_own_option_for_a_reply_not_recorded(prose: Path) -> None:
+    calibration = prose / "calibration.suite.yaml"
+    calibration.write_text(calibration.read_text().replace("rotate it and rerun.", "rotate it, then rerun."))
+    code, said = calibrate(prose)
+    assert code == 1
+    assert ("ERROR cal_001: not recorded in example_suites/ci-claim-gate-prose/recordings/claim-judge-v1.jsonl; "
+            "run llmgate calibrate with --record new_episodes") in said
+
+
+def test_calibrate_says_what_the_manifest_names_instead_of_a_judge(
+    prose: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_llmgate.cli.main import main
+
+    assert main(["calibrate", str(PROSE.parent / "ci-claim-gate-repair")]) == 2
+    assert "llmgate calibrate calibrates a judge: the manifest names no evaluator" in capsys.readouterr().err
+    (prose / "evaluators/ev.yaml").write_text("evaluator_id: ev\nkind: route\nroute:\n  json_key: verdict\n")
+    manifest = prose / "llmgate.yaml"
+    manifest.write_text(manifest.read_text().replace("path: evaluators/claim-judge-v1.yaml", "path: evaluators/ev.yaml"))
+    assert main(["calibrate", str(prose)]) == 2
+    assert "the manifest names a route evaluator, not a judge" in capsys.readouterr().err
 
 
 def test_without_an_evaluator_nothing_moves() -> None:

@@ -6,11 +6,13 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+import msgspec
+
 from pytest_llmgate.io.provenance import llmgate_version
 from pytest_llmgate.io.store import timestamp, utc_now, write_replacing
 from pytest_llmgate.model.agreement import shortfalls
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
-from pytest_llmgate.model.errors import display_path
+from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.model.transcript import CUT_AT, cut
 from pytest_llmgate.model.vocab import RecordMode
 from pytest_llmgate.records.codec import dump
@@ -51,7 +53,7 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
     """Exit 0 when the judge meets the manifest's requirement, 1 when not (or it failed on an item), 2 on bad
     input. The judging engine and the providers are imported here, never by ``llmgate --help``."""
     from pytest_llmgate.engine.judging import calibrate
-    from pytest_llmgate.records.evaluator import figures_text
+    from pytest_llmgate.records.evaluator import figures_text, read_calibration_result
 
     experiment = load_experiment(args.experiment)
     done = calibrate(experiment, _factory, record_mode=RecordMode(args.record), concurrency=max(1, args.concurrency),
@@ -72,8 +74,17 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
                 print("    judge: " + cut(reason, limit).replace("\n", "\n      "), file=out)
     for case_id, why in done.errors:
         print(f"  ERROR {case_id}: {why}", file=out)
-    write_replacing(evaluator.result_path, dump(result))
-    print(f"wrote {display_path(evaluator.result_path)}", file=out)
+    try:
+        before = read_calibration_result(evaluator.result_path)
+    except RecordError:
+        before = None  # not a calibration result: replaced
+    if before is not None and msgspec.structs.replace(before, calibrated_at=result.calibrated_at) == result:
+        # only the time would change: a committed result stays as it is
+        print(f"unchanged {display_path(evaluator.result_path)} (the same figures as calibrated at "
+              f"{before.calibrated_at})", file=out)
+    else:
+        write_replacing(evaluator.result_path, dump(result))
+        print(f"wrote {display_path(evaluator.result_path)}", file=out)
     missed = shortfalls(result.sensitivity_lower, result.specificity_lower, evaluator.min_sensitivity,
                         evaluator.min_specificity)
     if done.errors:

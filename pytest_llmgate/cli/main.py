@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,10 +64,15 @@ OK, REJECTED, ERROR = 0, 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return int(args.handler(args, sys.stdout))
+        code = int(args.handler(args, sys.stdout))
+        sys.stdout.flush()  # a closed pipe is said here, not at the interpreter's exit
+        return code
     except LlmgateError as exc:
         print(f"llmgate: error: {exc.message()}", file=sys.stderr)
         return ERROR
+    except BrokenPipeError:  # the reader went away (`llmgate runs | head -1`): stop quietly, as other tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit has nowhere to fail
+        return 1  # what the Python docs advise (signal module: "Note on SIGPIPE")
 
 
 def build_parser() -> argparse.ArgumentParser:

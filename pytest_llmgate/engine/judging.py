@@ -15,7 +15,7 @@ import msgspec
 from pytest_llmgate.model.agreement import agreement, majority
 from pytest_llmgate.model.costs import Usage, total_known
 from pytest_llmgate.model.decision import Verdict
-from pytest_llmgate.model.errors import CandidateError, ProviderError, redact_urls
+from pytest_llmgate.model.errors import CandidateError, ProviderError, display_path, redact_urls
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
@@ -29,6 +29,7 @@ from pytest_llmgate.providers import (
 )
 from pytest_llmgate.providers.calls import DEFAULT_CASE_TIMEOUT, CallPool
 from pytest_llmgate.providers.python_callable import import_callable
+from pytest_llmgate.providers.recordings import NotRecorded, recordings_path
 from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.evaluator import (
     JSON_ROUTE,
@@ -298,8 +299,8 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
     """Run the experiment's judge over its calibration set (each item its trials, ``concurrency`` in flight)."""
     evaluator = experiment.evaluator
     if evaluator is None or evaluator.kind != JUDGE_KIND:
-        raise CandidateError(experiment.manifest_path, None,
-                             "llmgate calibrate calibrates a judge: the manifest's evaluator is no judge")
+        has = "names no evaluator" if evaluator is None else f"names a {evaluator.kind} evaluator, not a judge"
+        raise CandidateError(experiment.manifest_path, None, f"llmgate calibrate calibrates a judge: the manifest {has}")
     check_evaluator(evaluator, factory_of)
     calibration = load_calibration_set(evaluator.calibration_path)
     context = ProviderContext(experiment_dir=experiment.directory, record_mode=record_mode)
@@ -311,7 +312,9 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
             view = MappingProxyType({**calibration.judge_view(index)})
             futures.append([pool.submit((index, trial), _judge_call(judge, view, trial))
                             for trial in range(judge.trials)])
-        labels, trial_verdicts, rows, errors = _collect(calibration, futures)
+        recordings = display_path(recordings_path(experiment.directory, evaluator.evaluator_id))
+        not_recorded = f"not recorded in {recordings}; run llmgate calibrate with --record new_episodes"
+        labels, trial_verdicts, rows, errors = _collect(calibration, futures, not_recorded)
     finally:
         pool.shutdown()
     figures = agreement(labels, trial_verdicts, evaluator.confidence)
@@ -339,9 +342,10 @@ def _judge_call(judge: Provider, view: Mapping[str, Any], trial: int) -> Callabl
     return call
 
 
-def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]]]
+def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]]], not_recorded: str
              ) -> tuple[list[Route], list[list[Route]], list[tuple[str, Route, Route, str, str]], list[tuple[str, str]]]:
-    """Each item's label and trial verdicts (items the judge failed on are left out and listed as errors)."""
+    """Each item's label and trial verdicts (items the judge failed on are left out and listed as errors; a reply
+    with no recording as ``not_recorded`` says)."""
     labels: list[Route] = []
     trial_verdicts: list[list[Route]] = []
     rows: list[tuple[str, Route, Route, str, str]] = []
@@ -356,6 +360,9 @@ def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]
                 route, reason = future.result()
                 routes.append(route)
                 reasons.append(reason)
+        except NotRecorded:
+            errors.append((str(item["case_id"]), not_recorded))
+            continue
         except ProviderError as exc:
             errors.append((str(item["case_id"]), redact_urls((str(exc).splitlines() or [""])[0])))
             continue
