@@ -250,10 +250,9 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
             refused.append(exc)  # the others are listed; each bad file is named at the end
             continue
         listed.append((run.record, note_lines(path, found)))
-    if args.experiment:
-        listed = [(record, notes) for record, notes in listed if record.experiment == args.experiment]
-    if args.template:
-        listed = [(record, notes) for record, notes in listed if record.template_id == args.template]
+    listed = [(record, notes) for record, notes in listed
+              if (not args.experiment or record.experiment == args.experiment)
+              and (not args.template or record.template_id == args.template)]
     partial = sum(is_partial(record) for record, _ in listed)
     if not args.all:
         listed = [(record, notes) for record, notes in listed if not is_partial(record)]

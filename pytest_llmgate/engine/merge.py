@@ -282,7 +282,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                 if run not in selected.setdefault(listed.experiment, []):
                     selected[listed.experiment].append(run)
     groups = newest_parts(parts)
-    folders = part_folders(directories)
+    folders = {path.stem: directory for directory in directories for path in run_files(directory)}  # by run id
     del parts  # each group's parts are let go once merged
     outcomes: list[ExperimentOutcome] = []
     missing: dict[str, tuple[str, ...]] = {}
@@ -296,9 +296,12 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
             group = groups.pop(key)
             merged = merge_run(group, baselines)
             located = experiment_path_from_out(group, folders, out_dir)
-            record = _write_merged(msgspec.structs.replace(merged.record, experiment_path=located), out_dir, key_bytes)
+            # its redacted report, then the record (signed with a key), each written piece by piece
+            record = sign(write_redacted(msgspec.structs.replace(merged.record, experiment_path=located), out_dir),
+                          key_bytes)
             del group
             run_paths.append(out_dir / RUNS / f"{record.run_id}.json")
+            write_new(run_paths[-1], dump_chunks(record))
             records.append(record)
             if merged.missing:
                 missing[record.run_id] = merged.missing
@@ -326,11 +329,6 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
     return result, missing
 
 
-def part_folders(directories: Sequence[Path]) -> dict[str, Path]:
-    """The records folder of each part, by run id (a record's file is named for its run id)."""
-    return {path.stem: directory for directory in directories for path in run_files(directory)}
-
-
 def experiment_path_from_out(parts: Sequence[RunRecord], folders: Mapping[str, Path], out_dir: Path) -> str | None:
     """The experiment directory relative to ``out_dir``, for the merged record (docs/cli.md, ``llmgate merge``).
 
@@ -354,10 +352,3 @@ def _missing_text(record: RunRecord, ids: Sequence[str]) -> str:
             "missing, or the parts were split from different orders (a shuffler with a seed per job); the merged run "
             f"is {RunStatus.INCOMPLETE_EVALUATION.value}")
 
-
-def _write_merged(record: RunRecord, out_dir: Path, key: bytes | None) -> RunRecord:
-    """The merged run's redacted evaluation report, then its record (signed when a key is set), each written
-    piece by piece from the objects."""
-    record = sign(write_redacted(record, out_dir), key)
-    write_new(out_dir / RUNS / f"{record.run_id}.json", dump_chunks(record))
-    return record

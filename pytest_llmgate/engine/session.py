@@ -83,10 +83,6 @@ class GateSession:
     def _planned(self) -> Iterator[tuple[Experiment, PlannedRun]]:
         return ((experiment, plan) for experiment in self.experiments for plan in self.plans(experiment))
 
-    def check_selection(self) -> None:
-        if not self.load_errors:
-            check_selection(self.experiments, self.selection)
-
     # -- experiments (engine/loading.py) ---------------------------------------------------------
     def load(self, directory: Path) -> Experiment:
         return self.loading.load(directory)
@@ -94,10 +90,6 @@ class GateSession:
     @property
     def experiments(self) -> list[Experiment]:
         return self.loading.loaded
-
-    @property
-    def load_errors(self) -> list[LlmgateError]:
-        return self.loading.load_errors
 
     def claims(self, path: Path) -> bool:
         return self.loading.claims(path)
@@ -114,7 +106,8 @@ class GateSession:
         for directory in directories:
             with contextlib.suppress(LlmgateError):
                 self.loading.load(directory)
-        self.check_selection()
+        if not self.loading.load_errors:
+            check_selection(self.experiments, self.selection)
         if self.compare_to is not None and controller:
             # checked as `llmgate verify` checks them: a refused or unreadable folder or report stops the session here
             stored = stored_runs(self.compare_to, signing_key())

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from pytest_llmgate.io.signing import signature_problem
+from pytest_llmgate.io.signing import S, signature_problem
 from pytest_llmgate.io.store import RUNS, redacted_path
 from pytest_llmgate.model.costs import over_budget
 from pytest_llmgate.model.decision import Decision, decide, decision_text
@@ -100,16 +100,8 @@ def unverifiable(path: Path | None, problems: Sequence[str]) -> Unverifiable:
 # -- one record ---------------------------------------------------------------------------------
 def check_run(run: StoredRun, key: bytes | None, suites: SuiteCheck) -> Findings:
     """Everything one stored record's checks find, by kind (empty when it holds up)."""
-    found = Findings()
-    record = run.record
-    if key is not None:
-        problem = signature_problem(record, key, run.raw)
-        if problem:
-            found.refused.append(problem)
-    if run.records_dir is not None and run.path.stem != record.run_id:
-        found.refused.append(f"run_id {record.run_id} differs from its file name {run.path.name}")
-    found.refused += _case_problems(record)
-    found.refused += _derived_problems(record)
+    found = Findings(refused=part_problems(run.path, run.record, run.raw, key))
+    found.refused += _derived_problems(run.record)
     _check_artifacts(run, found)
     suites.check(run, found)
     return found
@@ -120,11 +112,7 @@ def part_problems(path: Path, record: RunRecord, raw: bytes, key: bytes | None) 
     case's outcome against its labels and prediction, its case-set digest. Its stored figures and status,
     candidate file and redacted report are not read: the merge uses none of them (it works the figures out
     again); ``llmgate verify`` on the merged folder checks the merged run's."""
-    problems: list[str] = []
-    if key is not None:
-        problem = signature_problem(record, key, raw)
-        if problem:
-            problems.append(problem)
+    problems = [problem] if key is not None and (problem := signature_problem(record, key, raw)) else []
     if path.parent.name == RUNS and path.stem != record.run_id:
         problems.append(f"run_id {record.run_id} differs from its file name {path.name}")
     return problems + _case_problems(record)  # its stored figures are not used: the merge works them out again
@@ -452,12 +440,15 @@ def same_template(runs: Sequence[StoredRun]) -> tuple[Path, str] | None:
 def read_report(path: Path, key: bytes | None) -> SessionReport:
     """A session report, decoded; with a key, its signature checked."""
     raw = read_bytes(path)
-    report = load(raw, SessionReport, path)
-    if key is not None:
-        problem = signature_problem(report, key, raw)
-        if problem:
-            raise refuse(path, [problem])
-    return report
+    return _signed(path, load(raw, SessionReport, path), raw, key)
+
+
+def _signed(path: Path, obj: S, raw: bytes, key: bytes | None) -> S:
+    """``obj`` (decoded from ``raw``), refused when a key is set and its signature is missing or wrong."""
+    problem = signature_problem(obj, key, raw) if key is not None else None
+    if problem:
+        raise refuse(path, [problem])
+    return obj
 
 
 def report_runs(path: Path, experiment: ExperimentReport, key: bytes | None, *, promote: bool = False,
@@ -509,10 +500,7 @@ def decision_run(path: Path, decision: Decision, raw: bytes, key: bytes | None, 
     """A decision file checked: its signature (with a key), and against the run it names (``source_run_id`` in
     ``records_dir/runs``), which must hold up and be the eligible candidate it promotes. Without that run the
     decision is unverifiable."""
-    if key is not None:
-        problem = signature_problem(decision, key, raw)
-        if problem:
-            raise refuse(path, [problem])
+    _signed(path, decision, raw, key)
     file = records_dir / RUNS / f"{decision.source_run_id}.json"
     if not file.is_file():
         raise unverifiable(path, [f"its run {decision.source_run_id} is not in {display_path(records_dir / RUNS)} "

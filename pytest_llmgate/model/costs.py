@@ -69,7 +69,6 @@ TOKEN_CLASSES = (
     ("output_audio_tokens", "output_audio_tokens"),
 )
 _TOKEN_COUNTS = ("input_tokens", "output_tokens", *(field for field, _ in TOKEN_CLASSES))
-_CLASSES_WRITTEN = ("cache_write_tokens", "cache_write_1h_tokens", "input_audio_tokens", "output_audio_tokens")
 
 
 def impossible_usage(usage: Usage) -> str | None:
@@ -78,18 +77,15 @@ def impossible_usage(usage: Usage) -> str | None:
         value = getattr(usage, name)
         if value is not None and value < 0:
             return f"the endpoint reported {name} {value} (a negative token count)"
-    whole = usage.input_tokens
-    parts = [(name, getattr(usage, name)) for name in ("cached_tokens", "cache_write_tokens", "input_audio_tokens")]
-    if whole is not None:
-        for name, value in parts:
-            if value is not None and value > whole:
-                return f"the endpoint reported {name} {value} > input_tokens {whole}"
-    whole = usage.output_tokens
-    if whole is not None:
-        for name in ("reasoning_tokens", "output_audio_tokens"):
+    for total, parts in (("input_tokens", ("cached_tokens", "cache_write_tokens", "input_audio_tokens")),
+                         ("output_tokens", ("reasoning_tokens", "output_audio_tokens"))):
+        whole = getattr(usage, total)
+        if whole is None:
+            continue
+        for name in parts:
             value = getattr(usage, name)
             if value is not None and value > whole:
-                return f"the endpoint reported {name} {value} > output_tokens {whole}"
+                return f"the endpoint reported {name} {value} > {total} {whole}"
     return None
 
 
@@ -288,14 +284,10 @@ def case_cost(calls: Sequence[Usage], pricer: Pricer | None) -> CaseCost:
     latencies = [call.latency_ms for call in calls if call.latency_ms is not None]
     return CaseCost(
         calls=len(calls),
-        input_tokens=total_known([call.input_tokens for call in calls]),
-        output_tokens=total_known([call.output_tokens for call in calls]),
-        cached_tokens=total_known([call.cached_tokens for call in calls]),
-        reasoning_tokens=total_known([call.reasoning_tokens for call in calls]),
+        **{name: total_known([getattr(call, name) for call in calls]) for name in _TOKEN_COUNTS},
         cost_usd=cost,
         latency_ms=max(latencies) if latencies else None,
         rate_limited=sum(call.rate_limited for call in calls),
-        **{name: total_known([getattr(call, name) for call in calls]) for name in _CLASSES_WRITTEN},
         usage_missing=sum(call.usage_missing for call in calls),
     )
 
@@ -303,22 +295,15 @@ def case_cost(calls: Sequence[Usage], pricer: Pricer | None) -> CaseCost:
 def cost_metrics(cases: Sequence[CaseCost], latencies: Sequence[float]) -> CostMetrics:
     """A set of cases' figures; ``latencies``: every call's latency (the percentiles are over calls)."""
     ran = len(cases)
-    column = {name: list(map(attrgetter(name), cases)) for name in
-              ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens", "cost_usd")}
-    output = total_known(column["output_tokens"])
-    priced = [cost_usd for cost_usd, inputs, outputs in
-              zip(column["cost_usd"], column["input_tokens"], column["output_tokens"], strict=True)
-              if inputs is not None or outputs is not None]
-    cost = None
-    if priced and None not in priced:
-        cost = round(sum(priced), 10)
+    tokens = {name: total_known(list(map(attrgetter(name), cases))) for name in _TOKEN_COUNTS}
+    output = tokens["output_tokens"]
+    priced = [case.cost_usd for case in cases if case.input_tokens is not None or case.output_tokens is not None]
+    known = [price for price in priced if price is not None]
+    cost = round(sum(known), 10) if priced and len(known) == len(priced) else None
     ordered = sorted(latencies)
     return CostMetrics(
         calls=sum(map(attrgetter("calls"), cases)),
-        input_tokens=total_known(column["input_tokens"]),
-        output_tokens=output,
-        cached_tokens=total_known(column["cached_tokens"]),
-        reasoning_tokens=total_known(column["reasoning_tokens"]),
+        **tokens,
         cost_usd=cost,
         cost_per_case_usd=round(cost / ran, 10) if cost is not None and ran else None,
         output_tokens_per_case=round(output / ran, 3) if output is not None and ran else None,
@@ -326,7 +311,6 @@ def cost_metrics(cases: Sequence[CaseCost], latencies: Sequence[float]) -> CostM
         latency_p95_ms=percentile(ordered, 95),
         latency_max_ms=ordered[-1] if ordered else None,
         rate_limited=sum(map(attrgetter("rate_limited"), cases)),
-        **{name: total_known(list(map(attrgetter(name), cases))) for name in _CLASSES_WRITTEN},
         calls_without_usage=sum(map(attrgetter("usage_missing"), cases)),
     )
 

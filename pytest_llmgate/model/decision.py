@@ -35,7 +35,6 @@ class Promotion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         return self.max_unsafe_rate is not None or self.max_unnecessary_rate is not None
 
 
-
 class RunView(Protocol):
     """What the decision rules read of a run; a ``RunRecord`` is one."""
 

@@ -62,7 +62,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     wiring = _active(config)
-    return wiring.header_lines() if wiring is not None else []
+    return wiring.gate.header_lines() if wiring is not None else []
 
 
 class ExperimentDir(pytest.Dir):  # type: ignore[misc]  # Dir is final for typing; only collect() is extended

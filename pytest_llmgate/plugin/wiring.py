@@ -110,9 +110,6 @@ class Wiring:
         option = self.config.option
         return self.controller and bool(getattr(option, "numprocesses", None)) and getattr(option, "dist", "no") != "no"
 
-    def header_lines(self) -> list[str]:
-        return self.gate.header_lines()
-
     def experiment_nodes(self, directory: pytest.Dir) -> tuple[list[pytest.Item | pytest.Collector], frozenset[Path]]:
         return experiment_nodes(directory)
 
@@ -254,13 +251,12 @@ class _ResultListener:
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist controller: a worker finished; merge the experiments it collected."""
-        for payload in getattr(node, "workeroutput", {}).get(RUN_ITEMS_KEY, []):
-            info = RunItemInfo.from_payload(payload)
+        output = getattr(node, "workeroutput", {})
+        for info in map(RunItemInfo.from_payload, output.get(RUN_ITEMS_KEY, [])):
             self.run_items[info.nodeid] = info
-        collected = getattr(node, "workeroutput", {}).get(COLLECTED_KEY, [])
-        self.gate.collected.update(Path(directory) for directory in collected)
+        self.gate.collected.update(Path(directory) for directory in output.get(COLLECTED_KEY, []))
         # every worker collects and deselects the same items: one worker's count is the session's
-        self.gate.deselected = max(self.gate.deselected, getattr(node, "workeroutput", {}).get(DESELECTED_KEY, 0))
+        self.gate.deselected = max(self.gate.deselected, output.get(DESELECTED_KEY, 0))
 
 
 def _failure_repr(failure: BaseException) -> Any:

@@ -148,7 +148,6 @@ class _CompletedProvider(ProviderDefaults):
         return route
 
 
-
 def complete_provider(provider: Any) -> Provider:
     """``provider`` with every optional member (see ``Provider``): itself when it has them all."""
     if all(hasattr(provider, name) for name in (*OPTIONAL_METHODS, "bounded")):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
@@ -31,22 +30,14 @@ class AnthropicMessages(ChatProvider):
 
     name = "anthropic_messages"
     sdk = "anthropic"
+    client_class = "Anthropic"
     sampling_keys = ("max_tokens", "temperature")
 
-    def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:
-        return sdk.Anthropic(
-            api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries,
-            http_client=http_client,
-        )
-
-    def tokens(self, response: Any) -> dict[str, int | None]:
+    def tokens(self, usage: dict[str, Any]) -> dict[str, int | None]:
         """``usage``: input_tokens counts only the uncached input, so the input is it plus
         ``cache_read_input_tokens`` (cached: the cache reads) and ``cache_creation_input_tokens`` (the cache
         writes; ``cache_creation.ephemeral_1h_input_tokens`` of them with a one-hour lifetime, priced higher). The
         Messages API reports no separate reasoning or audio count."""
-        usage = response.get("usage") if isinstance(response, dict) else None
-        if not isinstance(usage, dict):
-            return {}
         uncached = token_count(usage.get("input_tokens"))
         cached = token_count(usage.get("cache_read_input_tokens"))
         written = token_count(usage.get("cache_creation_input_tokens"))

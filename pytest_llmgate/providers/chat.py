@@ -97,6 +97,7 @@ class ChatProvider(ProviderDefaults):
 
     name: ClassVar[str]
     sdk: ClassVar[str]  # the SDK's import name, also the name of the pyproject extra
+    client_class: ClassVar[str]  # the SDK's synchronous client (thread-safe, shared by the session's call pool)
     sampling_keys: ClassVar[tuple[str, ...]]
     concurrent = True
 
@@ -132,14 +133,9 @@ class ChatProvider(ProviderDefaults):
         self._local = threading.local()  # the call in this thread: its attempts, their deadline, its 429s
 
     # -- what a subclass says -------------------------------------------------------------------
-    def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:
-        """The SDK's synchronous client (thread-safe, shared by the session's call pool) over ``http_client``
-        (the SDK's own ``DefaultHttpxClient``, with the gate's event hooks)."""
-        raise NotImplementedError
-
-    def tokens(self, response: Any) -> dict[str, int | None]:
-        """The reply's token counts as ``Usage`` fields (input_tokens, output_tokens, cached_tokens,
-        reasoning_tokens); those the endpoint does not report are left out."""
+    def tokens(self, usage: dict[str, Any]) -> dict[str, int | None]:
+        """The token counts of the reply's ``usage`` object as ``Usage`` fields (input_tokens, output_tokens,
+        cached_tokens, reasoning_tokens ...); those the endpoint does not report are left out."""
         return {}
 
     def post(self, client: Any, request: Mapping[str, Any]) -> Any:
@@ -218,7 +214,9 @@ class ChatProvider(ProviderDefaults):
                 http_client = _closing(self._sdk.DefaultHttpxClient)(
                     event_hooks={"request": [self._on_request], "response": [self._on_response]}
                 )
-                self._client = self.new_client(self._sdk, api_key, http_client)
+                self._client = getattr(self._sdk, self.client_class)(
+                    api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries,
+                    http_client=http_client)
             return self._sdk, self._client
 
     # -- observing the SDK's attempts (its own retry loop honours Retry-After) --------------------
@@ -267,7 +265,8 @@ class ChatProvider(ProviderDefaults):
             latency_ms = round((time.perf_counter() - local.started) * 1000, 3)
         with self._lock:
             self._refusals = 0  # answered: the refusals are no longer in a row
-        counts: dict[str, Any] = self.tokens(response)
+        usage = response.get("usage") if isinstance(response, dict) else None
+        counts: dict[str, Any] = self.tokens(usage) if isinstance(usage, dict) else {}
         return self.content(response), Usage(**counts, latency_ms=latency_ms, rate_limited=local.met)
 
     def _failure(self, sdk: Any, exc: Exception) -> CallFailed:

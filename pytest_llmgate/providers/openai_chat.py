@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from types import ModuleType
 from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, UnsetType
@@ -27,19 +26,13 @@ class OpenAIChat(ChatProvider):
 
     name = "openai_chat"
     sdk = "openai"
+    client_class = "OpenAI"
     sampling_keys = ("temperature", "seed", "max_tokens")
 
-    def new_client(self, sdk: ModuleType, api_key: str, http_client: Any) -> Any:
-        return sdk.OpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries,
-                          http_client=http_client)
-
-    def tokens(self, response: Any) -> dict[str, int | None]:
+    def tokens(self, usage: dict[str, Any]) -> dict[str, int | None]:
         """``usage``: prompt_tokens (cached ones included), completion_tokens (reasoning ones included), and the
         ``prompt_tokens_details.cached_tokens`` and ``.audio_tokens``, ``completion_tokens_details.reasoning_tokens``
         and ``.audio_tokens`` when present."""
-        usage = response.get("usage") if isinstance(response, dict) else None
-        if not isinstance(usage, dict):
-            return {}
         prompt = usage.get("prompt_tokens_details")
         completion = usage.get("completion_tokens_details")
         return {

@@ -177,9 +177,8 @@ def _name(kind: Any) -> str:
 def json_schema(kind: type[Any]) -> dict[str, Any]:
     """The JSON Schema (2020-12) of a format, as shipped in ``schemas/``, in a normal form that does not depend on
     the msgspec release that generated it (``normal_schema``)."""
-    schema: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
-    schema.update(msgspec.json.schema(kind))
-    normal: dict[str, Any] = normal_schema(schema)
+    normal: dict[str, Any] = normal_schema({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                            **msgspec.json.schema(kind)})
     return normal
 
 

@@ -82,7 +82,6 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         return len(routes), len(routes) - wrong, unsafe, wrong - unsafe
 
 
-
 _OUTCOME = attrgetter("outcome")
 _PREDICTED = attrgetter("predicted_route")
 _TRIAL_ROUTES = attrgetter("trial_routes")

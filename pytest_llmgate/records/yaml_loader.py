@@ -27,15 +27,9 @@ _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
 
 
-class _DuplicateKey(Exception):
-    def __init__(self, key: object, line: int, first_line: int) -> None:
-        super().__init__(key)
-        self.key = key
-        self.line = line
-        self.first_line = first_line
+class _Refused(Exception):
+    """What the loader refuses while it builds a value (a duplicate key, an integer too long), and its line."""
 
-
-class _BadScalar(Exception):
     def __init__(self, line: int, problem: str) -> None:
         super().__init__(problem)
         self.line = line
@@ -63,7 +57,7 @@ class _Loader(_BaseLoader):
             except TypeError:
                 continue  # unhashable: the base constructor reports it
             if first is not None:
-                raise _DuplicateKey(key, line, first)
+                raise _Refused(line, f"duplicate key {key!r} (first defined on line {first})")
             seen[key] = line
         return super().construct_mapping(node, deep=deep)
 
@@ -72,8 +66,8 @@ class _Loader(_BaseLoader):
             return super().construct_yaml_int(node)
         except ValueError:  # more digits than int() reads (sys.get_int_max_str_digits, 4300 by default)
             digits = sum(character.isdigit() for character in node.value)
-            raise _BadScalar(node.start_mark.line + 1, f"an integer of {digits} digits is more than Python reads; "
-                                                       "quote it to keep it as text") from None
+            raise _Refused(node.start_mark.line + 1, f"an integer of {digits} digits is more than Python reads; "
+                                                     "quote it to keep it as text") from None
 
 
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
@@ -154,12 +148,8 @@ def load_yaml(path: Path, error: type[LlmgateError]) -> Document:
         if root is not None and _has_alias(root):
             raise error(path, *_alias_problem(raw))
         data = loader.construct_document(root) if root is not None else None
-    except _BadScalar as exc:
+    except _Refused as exc:
         raise error(path, exc.line, exc.problem) from None
-    except _DuplicateKey as exc:
-        raise error(
-            path, exc.line, f"duplicate key {exc.key!r} (first defined on line {exc.first_line})"
-        ) from None
     except yaml.reader.ReaderError as exc:
         at = raw.count(b"\n", 0, exc.position) + 1
         if isinstance(exc.character, bytes) or "UTF-8" in exc.reason:
