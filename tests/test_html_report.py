@@ -340,7 +340,8 @@ def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else
     tracking = f"sqlite:///{pytester.path / 'exports' / 'mlflow.db'}"
     result = pytester.runpytest(*both, "--llmgate-save-replies=mine/replies.json", "--llmgate-html=report.html",
                                 "--llmgate-markdown=summary.md", "--llmgate-mlflow", f"--llmgate-mlflow-uri={tracking}")
-    result.stdout.fnmatch_lines(["replies: *replies.json (case input and model output*never part of the records)"])
+    result.stdout.fnmatch_lines(["markdown: summary.md", "html: report.html (open it in a browser)",
+                                 "replies: *replies.json (case input and model output*never part of the records)"])
     result.stdout.no_fnmatch_line("*ERROR llmgate*")
     saved = json.loads((pytester.path / "mine" / "replies.json").read_text())
     runs = runs_by_template(pytester.path / ".llmgate")

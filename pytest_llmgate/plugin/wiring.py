@@ -16,7 +16,7 @@ from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
 from pytest_llmgate.engine.session import GateSession
 from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
-from pytest_llmgate.model.errors import LlmgateError, RecordError, SuiteError
+from pytest_llmgate.model.errors import LlmgateError, RecordError, SuiteError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.vocab import RecordMode, ShowMode
 from pytest_llmgate.plugin.nodes import (
@@ -58,6 +58,7 @@ class Wiring:
         self.controller = not hasattr(config, "workerinput")
         self.started = False
         self.result: SessionResult | None = None
+        self.summary_files: list[str] = []  # the Markdown summary and HTML report written, as said at the end
         self.exporters: list[Exporter] = []  # the exporters asked for (registered as plugins of the record hooks)
         config.pluginmanager.register(BuiltinProviders(), "llmgate-providers")
         self.gate = gate = GateSession(
@@ -154,7 +155,8 @@ class Wiring:
             on_report=lambda report, path: config.hook.pytest_llmgate_session_report(config=config, report=report,
                                                                                     path=path),
         )
-        self.result = result = result.with_errors(_write_summaries(config, result))
+        errors, self.summary_files = _write_summaries(config, result)
+        self.result = result = result.with_errors(errors)
         saver = config.pluginmanager.get_plugin("llmgate-replies")
         if saver is not None:
             self.result = result = result.with_errors(saver.write(result))
@@ -213,6 +215,8 @@ class Wiring:
             return
         terminalreporter.write_sep("=", "llmgate")
         for line in summary_lines(result):
+            terminalreporter.write_line(line)
+        for line in self.summary_files:
             terminalreporter.write_line(line)
         saver = self.config.pluginmanager.get_plugin("llmgate-replies")
         if saver is not None:
@@ -330,17 +334,19 @@ def _mark_summaries_in_progress(config: pytest.Config, started: str) -> None:
         write_replacing(html_target, in_progress_html(started).encode("utf-8"))
 
 
-def _write_summaries(config: pytest.Config, result: SessionResult) -> list[LlmgateError]:
+def _write_summaries(config: pytest.Config, result: SessionResult) -> tuple[list[LlmgateError], list[str]]:
     """The Markdown summary, to ``--llmgate-markdown`` and appended to ``$GITHUB_STEP_SUMMARY`` when set; the
-    HTML report to ``--llmgate-html``."""
+    HTML report to ``--llmgate-html``. What could not be written, and a line for each file that was."""
     if not result.outcomes:
-        return []
+        return [], []
     text = markdown_summary(result)
     errors: list[LlmgateError] = []
+    written: list[str] = []
     target = value(config, "markdown")
     if target:
         try:
             write_replacing(target, text.encode("utf-8"))
+            written.append(f"markdown: {display_path(Path(target))}")
         except LlmgateError as exc:
             errors.append(exc)
     html_target = value(config, "html")
@@ -349,6 +355,7 @@ def _write_summaries(config: pytest.Config, result: SessionResult) -> list[Llmga
 
         try:
             write_replacing(html_target, html_report(result, config.stash[GATE_KEY].out_dir).encode("utf-8"))
+            written.append(f"html: {display_path(Path(html_target))} (open it in a browser)")
         except LlmgateError as exc:
             errors.append(exc)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -358,4 +365,4 @@ def _write_summaries(config: pytest.Config, result: SessionResult) -> list[Llmga
                 handle.write(text)
         except OSError as exc:
             errors.append(RecordError(Path(step_summary), None, f"cannot append the summary: {exc.strerror or exc}"))
-    return errors
+    return errors, written
