@@ -181,7 +181,8 @@ def test_a_run_an_unfit_judge_cannot_vouch_for_fails_its_run_item_and_its_record
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.assert_outcomes(passed=4, failed=1)  # the 4 cases pass; the run item fails
     result.stdout.fnmatch_lines([f"INSUFFICIENT_EVIDENCE: {V2}: the evaluator may not gate: judge claim-judge-v1's "
-                                 "calibration is stale: its file changed since*"])
+                                 "calibration is stale: its file changed since (sha256 * -> *: any edit counts, a "
+                                 "comment too)*"])
     out = pytester.path / ".llmgate"
     capsys.readouterr()
     assert llmgate(["verify", str(out)]) == 0

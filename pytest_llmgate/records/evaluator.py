@@ -376,7 +376,7 @@ def judge_standing(evaluator: Evaluator | None, directory: Path) -> JudgeStandin
     stale = []
     if result.evaluator_sha256 != evaluator.sha256:
         stale.append(f"its file changed since (sha256 {result.evaluator_sha256[:16]} -> {evaluator.short_sha}: "
-                     "prompt, model or settings)")
+                     "any edit counts, a comment too)")
     if result.calibration_sha != calibration.fingerprint:
         stale.append(f"the calibration set changed since ({result.calibration_sha[:16]} -> "
                      f"{calibration.fingerprint[:16]})")
