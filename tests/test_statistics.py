@@ -278,10 +278,8 @@ def route(case, artifact, trial=0):
 """
 
 
-def test_a_deterministic_candidate_asked_38_times_over_8_cases_is_8_cases_of_evidence_not_304(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment
-) -> None:
-    # issue 24: "0 of 304 case-trials, upper bound 0.981 %, the evidence requirement is met" and a promotion
+def steady_experiment(make_experiment: MakeExperiment) -> None:
+    """8 cases, a deterministic candidate asked 38 times each, and a requirement of at most 1% unsafe serves."""
     cases = [case(f"s{i}", "log", "SERVE") for i in range(4)] + [case(f"a{i}", "none", "ABSTAIN") for i in range(4)]
     directory = make_experiment(
         "exp", suites={"main": cases},
@@ -289,6 +287,13 @@ def test_a_deterministic_candidate_asked_38_times_over_8_cases_is_8_cases_of_evi
         promotion={"max_unsafe_rate": 0.01},
     )
     (directory / "gate_steady.py").write_text(DETERMINISTIC_PY)
+
+
+def test_a_deterministic_candidate_asked_38_times_over_8_cases_is_8_cases_of_evidence_not_304(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # issue 24: "0 of 304 case-trials, upper bound 0.981 %, the evidence requirement is met" and a promotion
+    steady_experiment(make_experiment)
     result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=steady")
     assert upper(0, 304) <= 0.01  # what counting case-trials would have claimed
     result.stdout.fnmatch_lines([
@@ -317,13 +322,7 @@ def test_a_record_from_before_judged_count_is_not_promoted_on_its_case_trials(
     # A record as written before the case was the unit: no judged_count in it or its redacted report (the report's
     # hash made to agree), ELIGIBLE on "0 of 304 case-trials". Unsigned, it is also what removing those fields
     # from a new record looks like: either way promote and verify judge its cases and refuse the status.
-    cases = [case(f"s{i}", "log", "SERVE") for i in range(4)] + [case(f"a{i}", "none", "ABSTAIN") for i in range(4)]
-    directory = make_experiment(
-        "exp", suites={"main": cases},
-        templates={"steady": {"provider": "python", "callable": "gate_steady:route", "trials": 38}},
-        promotion={"max_unsafe_rate": 0.01},
-    )
-    (directory / "gate_steady.py").write_text(DETERMINISTIC_PY)
+    steady_experiment(make_experiment)
     pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=steady")
     out = pytester.path / ".llmgate"
     (run,) = runs_by_template(out).values()
