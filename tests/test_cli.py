@@ -73,6 +73,7 @@ def test_compare_comparable_runs_side_by_side(pytester: pytest.Pytester, three_r
     done = llmgate(pytester.path, "compare", *ids)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("comparable: same policy, evidence, evaluator and fingerprints (evaluation 94dfc930d2829d2c)")
+    assert "latency" not in done.stdout  # policy candidates make no call: no call latency to compare (it showed 0.00072ms)
     assert any(line.split() == ["unnecessary_abstention", "0", "1", "0"] for line in done.stdout.splitlines())
     assert any(line.split() == ["holdout.exact_route_rate", "50%", "50%", "100%"] for line in done.stdout.splitlines())
 

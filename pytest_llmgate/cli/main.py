@@ -324,7 +324,9 @@ def _cost_rows(records: Sequence[RunRecord]) -> list[list[str]]:
             ("cost", "cost_usd", usd, usd_change), ("tokens in", "input_tokens", str, "{:+d}".format),
             ("tokens out", "output_tokens", str, "{:+d}".format), ("latency p50", "latency_p50_ms", ms, ms_change),
             ("latency p95", "latency_p95_ms", ms, ms_change)):
-        values = [getattr(cost, name) if cost is not None else None for cost in costs]
+        # the time an in-process candidate (no call) took to answer is no call latency: `-`, as in the summary
+        values = [getattr(cost, name) if cost is not None and (cost.made_calls or not name.startswith("latency"))
+                  else None for cost in costs]
         if all(value is None for value in values):
             continue
         first = values[0]

@@ -368,9 +368,15 @@ def over_budget(budget: Budget | None, metrics: CostMetrics | None) -> tuple[str
 
 
 def _number(value: float) -> str:
-    """A figure as written, every digit kept (``1000``, ``12.5``, ``0.00035``): two different figures never look
-    the same."""
-    return f"{value:,.0f}".replace(",", "") if value == int(value) else repr(value)
+    """A figure as written, every digit kept (``1000``, ``12.5``, ``0.00035``, ``0.000005``, never ``5e-06``): two
+    different figures never look the same."""
+    if value == int(value):
+        return f"{value:,.0f}".replace(",", "")
+    text = repr(value)
+    if "e" not in text:
+        return text
+    mantissa, exponent = text.split("e")  # 5e-06, 1.25e-07: as many places as the digits need
+    return f"{value:.{len(mantissa.partition('.')[2]) - int(exponent)}f}"
 
 
 def _has_tokens(usage: Usage) -> bool:
