@@ -203,7 +203,7 @@ def test_repeated_trials_keep_each_route_and_any_unsafe_trial_counts(
         ("slow", 3.0, "timed out after 1s (not retried)"),
         ("429", 0.0, "HTTP 429 from the endpoint (not retried)"),
         ("500", 0.0, "HTTP 500 from the endpoint (not retried)"),
-        ("drop", 0.0, "*cannot connect to*"),  # the first call in flight says so; the others point to it
+        ("drop", 0.0, "connection dropped by the endpoint (RemoteProtocolError) (not retried)"),  # not a dead one
         ("malformed", 0.0, "malformed response from the endpoint*"),
         ("unreadable", 0.0, "unreadable reply: not a JSON object"),
     ],
@@ -221,6 +221,20 @@ def test_each_fault_is_an_error_with_a_one_line_reason_and_records_are_written(
     run = runs_by_template(pytester.path / ".llmgate")["llm"]
     assert run["status"] == "INCOMPLETE_EVALUATION" and run["metrics"]["error_count"] == 2
     assert run["cases"][0]["error"].startswith("CallFailed: ")
+
+
+def test_a_dropped_connection_fails_its_call_and_the_endpoint_is_still_called(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    # protects: an endpoint that hangs up is not a dead one: each case is asked, each says what happened
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"], max_retries=1), 2)
+    llm_server.control("drop")
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-concurrency=1")
+    result.assert_outcomes(errors=2, failed=1)
+    assert llm_server.requests == 4  # both cases, each with its retry
+    result.stdout.fnmatch_lines(["*: connection dropped by the endpoint (RemoteProtocolError) after 1 retry"] * 2)
+    result.stdout.no_fnmatch_line("*endpoint unreachable*")
 
 
 def test_retries_absorb_a_passing_fault(

@@ -279,6 +279,10 @@ class ChatProvider(ProviderDefaults):
                 not isinstance(exc, sdk.APIError) and "timeout" in type(exc).__name__.lower()):
             return CallFailed(f"timed out after {self.timeout:g}s" + (
                 " (not retried)" if retries == 0 else f" and {_retries(retries)}"))
+        if isinstance(exc, sdk.APIConnectionError) and _cause(exc) != "ConnectError":
+            # connected, then the endpoint hung up or broke the reply off: this call's fault, not a dead endpoint
+            return CallFailed(f"connection dropped by the endpoint ({_cause(exc)}) " + (
+                "(not retried)" if retries == 0 else f"after {_retries(retries)}"))
         if isinstance(exc, sdk.APIConnectionError):
             return self._unreachable(exc)
         if isinstance(exc, sdk.APIStatusError):
