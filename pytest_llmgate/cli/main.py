@@ -423,7 +423,12 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     # the session's rule: a candidate run that is not eligible broke a guardrail or a run-level gate
     failed = [record for outcome in result.outcomes for record in outcome.records
               if record.role is Role.CANDIDATE and record.status is not RunStatus.ELIGIBLE_FOR_CANARY_REVIEW]
-    return REJECTED if failed or missing else OK
+    why = [f"{record.template_id} is {record.status.value}" for record in failed]
+    why += [f"run {run_id} misses {len(ids)} case(s)" for run_id, ids in missing.items()
+            if not any(record.run_id == run_id for record in failed)]
+    if why:  # the exit status, and why, as pytest's last line says why a session failed
+        print(f"llmgate: merge: exit 1: {'; '.join(why)}", file=out)
+    return REJECTED if why else OK
 
 
 # -- canary ----------------------------------------------------------------------------------------
