@@ -194,6 +194,11 @@ def record_copied_under_another_name(root: Path, runs: Runs) -> list[str]:
     return [runs[BASELINE]["run_id"], new_id]
 
 
+def nul_in_a_path(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX_B), lambda d: d["artifacts"][0].update(path=f"temp\x00lates/{FIX_B}.yaml"))
+    return _all(runs)
+
+
 FORGERIES = [
     Forgery("a metric set to 5", metric_set_to_5, "metrics.unnecessary_abstention is 5, but its cases give 1"),
     Forgery("a case outcome flipped", outcome_flipped,
@@ -223,6 +228,8 @@ FORGERIES = [
             "its redacted report disagrees on metrics"),
     Forgery("a record copied under another run's name", record_copied_under_another_name,
             "run_id {fix_b} differs from its file name"),
+    Forgery("a NUL byte in an artifact's path", nul_in_a_path,  # a traceback before
+            f"'temp\\x00lates/{FIX_B}.yaml' is no file's path (it holds a NUL byte)"),
 ]
 
 SIGNATURE_WORDS = "signature does not match (checked with LLMGATE_SIGNING_KEY)"
@@ -321,6 +328,16 @@ def test_verify_names_what_holds_and_what_is_refused(
     # Without the key the record itself looks sound; the session report beside it still names the edit.
     assert f"ok .llmgate/runs/{runs[FIX_B]['run_id']}.json" in unkeyed.stdout
     assert "REFUSED .llmgate/report.json: refused: its decision is not what its run records give" in unkeyed.stdout
+    # The runs folder itself is verified record by record; a folder with nothing to verify is an error, never
+    # "all verified" (it was, even with a forged record in the runs folder given).
+    in_runs = llmgate(pytester.path, "verify", ".llmgate/runs", key=KEY)
+    assert in_runs.returncode == 1 and in_runs.stdout.splitlines()[-1] == "1 refused", in_runs.stdout
+    (pytester.path / "empty").mkdir()
+    for nothing in ("empty", EXAMPLE):
+        done = llmgate(pytester.path, "verify", nothing, key=KEY)
+        assert done.returncode == 2 and "all verified" not in done.stdout
+        assert done.stderr == (f"llmgate: error: {nothing}: holds no run record or session report to verify (a "
+                               "records folder holds runs/ and report.json)\n")
     assert "rollback attacker-choice" in unkeyed.stdout
     assert unkeyed.returncode == 1
 

@@ -506,11 +506,18 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _verified_files(paths: Sequence[Path]) -> list[Path]:
+    """The files named, and those of each folder: a records folder's runs and report, a runs folder's records. A
+    folder with none of them is an error: "all verified" is never said of nothing."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            files += run_files(path)
-            files += [report for report in (path / REPORT_FILE,) if report.is_file()]
+            found = run_files(path) + [report for report in (path / REPORT_FILE,) if report.is_file()]
+            if not found and path.name == RUNS:
+                found = sorted(path.glob("*.json"))
+            if not found:
+                raise RecordError(path, None, f"holds no run record or session report to verify (a records folder "
+                                              f"holds {RUNS}/ and {REPORT_FILE})")
+            files += found
         else:
             files.append(path)
     return list(dict.fromkeys(files))

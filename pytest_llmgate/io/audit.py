@@ -288,6 +288,9 @@ def _sha256_of(path: Path, shown: str, found: Findings) -> str | None:
     except OSError as exc:
         found.unverifiable.append(f"{shown} cannot be read to check it: {exc.strerror or exc}")
         return None
+    except ValueError:  # a path no file can have (a NUL byte): written by hand
+        found.refused.append(f"{shown!r} is no file's path (it holds a NUL byte)")
+        return None
     return hashlib.sha256(data).hexdigest()
 
 
