@@ -157,6 +157,18 @@ def test_generated_experiment_parts_under_xdist_merge_exactly(
     assert merged_runs["wide"]["metrics"]["unsafe_claim_served"] == (count + 2) // 3
 
 
+def test_a_candidate_that_ran_in_no_part_makes_merge_exit_1(pytester: pytest.Pytester,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    # protects: merge exited 0 with the decision INCOMPLETE_EVALUATION when a selected candidate ran in no part
+    big_experiment(pytester.path, 6)
+    outs = run_parts(pytester, "big", ["--llmgate-candidate=good", "--llmgate-candidate=wide"],
+                     [["--llmgate-part=A", "-k", "good"]], xdist_part=-1)
+    code, out, text = merged(pytester, outs, capsys)
+    assert code == 1
+    assert json.loads((out / "report.json").read_text())["experiments"][0]["decision_status"] == "INCOMPLETE_EVALUATION"
+    assert text.splitlines()[-1] == "llmgate: merge: exit 1: wide ran in no part"
+
+
 def test_k_lists_a_missing_part_and_a_rerun(pytester: pytest.Pytester,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     big_experiment(pytester.path, 40)

@@ -391,7 +391,7 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
 # -- merge -----------------------------------------------------------------------------------------
 def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     """Merge, write, summarize; 1 when a merged candidate run broke a guardrail, its budget or its evidence
-    requirement, or is incomplete."""
+    requirement, or is incomplete (a candidate that ran in no part too)."""
     from pytest_llmgate.engine.merge import merge
     from pytest_llmgate.exporters.export import export_written, exporters_for
     from pytest_llmgate.reports.markdown import markdown_summary
@@ -426,6 +426,8 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     why = [f"{record.template_id} is {record.status.value}" for record in failed]
     why += [f"run {run_id} misses {len(ids)} case(s)" for run_id, ids in missing.items()
             if not any(record.run_id == run_id for record in failed)]
+    why += [f"{plan.template_id} ran in no part" for outcome in result.outcomes for plan in outcome.not_run
+            if plan.role is Role.CANDIDATE]  # selected, yet no part holds a case of it: incomplete
     if why:  # the exit status, and why, as pytest's last line says why a session failed
         print(f"llmgate: merge: exit 1: {'; '.join(why)}", file=out)
     return REJECTED if why else OK
