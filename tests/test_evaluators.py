@@ -213,6 +213,11 @@ def test_a_judge_standing_edited_in_a_record_or_lost_since_the_run_is_not_promot
     assert llmgate(["promote", run["run_id"], "--dir", str(pytester.path / "unfit")]) == 2
     assert ("judge standing changed since this run: the record says 'judge claim-judge-v1 calibrated: made up'; "
             "now judge claim-judge-v1 is uncalibrated: no claim-judge-v1.calibration.json") in capsys.readouterr().err
+    forged.pop("evaluator")  # or the standing cut from the record altogether
+    path.write_text(json.dumps(forged))
+    assert llmgate(["promote", run["run_id"], "--dir", str(pytester.path / "unfit")]) == 2
+    assert ("judge standing changed since this run: the record names no evaluator; the manifest names "
+            "claim-judge-v1") in capsys.readouterr().err
 
     # Honest history: a run a calibrated judge made eligible, its calibration deleted afterwards. It is read and
     # listed with the note; only promote refuses it until the judge is calibrated again.

@@ -45,6 +45,7 @@ class Forgery:
     name: str
     forge: Callable[[Path, Runs], list[str]]  # edits under the pytester root; returns the runs to promote
     words: str  # what promote says without a key ("" when only a signature catches it)
+    changed: bool = False  # found as changed since the run: with a key, the signature's refusal is said instead
 
 
 def _record(root: Path, runs: Runs, template: str) -> Path:
@@ -215,7 +216,8 @@ FORGERIES = [
     Forgery("a copied record with a new run id and template id", copied_record,
             f"params.template_id is {FIX}, but its candidate file is templates/{FIX_B}.yaml"),
     Forgery("a copied record made consistent", copied_record_consistently, ""),  # only a signature catches it
-    Forgery("an edited rollback_artifact", rollback_edited, ""),  # only a signature catches it
+    Forgery("an edited rollback_artifact", rollback_edited,
+            "manifest changed since this run: its promotion block is not the manifest's", changed=True),
     Forgery("the template changed after the run", template_changed,
             f"template changed since this run: templates/{FIX_B}.yaml"),
     Forgery("the redacted report changed after the run", redacted_report_changed,
@@ -278,8 +280,47 @@ def test_a_forged_record_is_refused_by_promote_with_a_key(
                                           record_copied_under_another_name)
     if record_edited:
         assert SIGNATURE_WORDS in done.stderr
-    if forgery.words:
+    if forgery.words and not (record_edited and forgery.changed):
         assert forgery.words.format(fix_b=runs[FIX_B]["run_id"]) in done.stderr
+
+
+@pytest.mark.parametrize("added, cut, words", [
+    ("  max_unsafe_rate: 0.01\n",  # 4 clean cases: INSUFFICIENT_EVIDENCE; the requirement cut from the record
+     lambda d: (d["promotion"].pop("max_unsafe_rate"), d.pop("evidence")),
+     "manifest changed since this run: its promotion block is not the manifest's"),
+    ("budget: {max_latency_p95_ms: 0.0001}\n",  # REJECT_OVER_BUDGET; the budget cut from the record
+     lambda d: d.update(budget=None, over_budget=[]),
+     "manifest changed since this run: its budget is not the manifest's"),
+], ids=["evidence requirement", "budget"])
+def test_a_run_judged_by_a_requirement_cut_from_its_record_is_not_promoted(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, added: str,
+    cut: Callable[[dict[str, Any]], None], words: str,
+) -> None:
+    # Without a key: the record's promotion block and budget are compared with the manifest's (they were not).
+    manifest = pytester.path / EXAMPLE / "llmgate.yaml"
+    manifest.write_text(manifest.read_text() + added)
+    monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}")
+    (run,) = runs_by_template(pytester.path / ".llmgate").values()
+    assert run["status"] in ("INSUFFICIENT_EVIDENCE", "REJECT_OVER_BUDGET")
+    edit(_record(pytester.path, {FIX_B: run}, FIX_B),
+         lambda d: (cut(d), d.update(status="ELIGIBLE_FOR_CANARY_REVIEW")))
+    done = llmgate(pytester.path, "promote", run["run_id"])
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+
+
+def test_a_requirement_added_to_the_manifest_after_a_signed_run_keeps_it_from_promotion(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a key the record is intact, and was judged without the requirement: promote asks for a new run.
+    runs = _session(pytester, monkeypatch, KEY)
+    manifest = pytester.path / EXAMPLE / "llmgate.yaml"
+    manifest.write_text(manifest.read_text() + "  max_unsafe_rate: 0.01\n")
+    done = llmgate(pytester.path, "promote", *_all(runs), key=KEY)
+    assert done.returncode == 2
+    assert "manifest changed since this run: its promotion block is not the manifest's" in done.stderr
+    listed = llmgate(pytester.path, "runs", key=KEY)  # history stays readable, with the note
+    assert listed.returncode == 0 and "manifest changed since this run" in listed.stdout + listed.stderr
 
 
 def test_unsigned_records_are_refused_when_a_key_is_set_and_a_wrong_key_is_named(

@@ -9,8 +9,9 @@ through this module, the way ``llmgate verify`` does. What a check finds is one 
 - **unverifiable**: a file it names is not there (the redacted report, the experiment at ``experiment_path``, the
   candidate file, the runs a report or decision rests on), so a check cannot be made. It is read and listed, with
   that said; ``promote`` and ``canary`` refuse it. A check is never skipped in silence.
-- **changed since this run**: the candidate file (or the suites) on disk are no longer those the run evaluated, or
-  a judge the record says may gate no longer may (its calibration is not the one the gate read).
+- **changed since this run**: the candidate file (or the suites) on disk are no longer those the run evaluated; the
+  manifest's promotion block or budget is not the one the run was judged by; or the manifest's judge does not
+  stand as the record says (its calibration is not the one the gate read, or the record names no evaluator).
   History stays readable (listing, comparing, diffing show the note); only ``promote`` refuses it.
 
 See docs/trust.md for what each check does and does not catch.
@@ -47,6 +48,7 @@ _UNANSWERED = (Outcome.ERROR, Outcome.NOT_RUN)
 #: What ``promote`` says of a run whose candidate file, or its judge's calibration, is not the one on disk.
 TEMPLATE_CHANGED = "template changed since this run"
 JUDGE_CHANGED = "judge standing changed since this run"
+MANIFEST_CHANGED = "manifest changed since this run"
 
 
 class Unverifiable(RecordError):
@@ -312,7 +314,8 @@ def _redacted_problems(path: Path, record: RunRecord) -> list[str]:
 
 # -- against the suites -------------------------------------------------------------------------
 class SuiteCheck:
-    """The case set of records against the experiment's suites as they are (each experiment loaded once)."""
+    """Records against their experiment as it is (each experiment loaded once): the case set against its suites,
+    and the promotion block, budget and judge the run was judged by against the manifest's."""
 
     def __init__(self) -> None:
         self._loaded: dict[Path, Mapping[str, tuple[Any, ...]] | str] = {}
@@ -331,14 +334,24 @@ class SuiteCheck:
                                       "cases cannot be checked against its suites")
             return
         evaluation = record.fingerprints.get("evaluation", "")
-        now, judge = cases[""]
+        now, judge, promotion, budget = cases[""]
         if now != evaluation:
             found.changed.append(f"suites changed since this run (evaluation {short(now)} now, "
                                  f"{short(evaluation)} recorded): its cases are checked against its digest only")
             return
         found.refused += self._differences(record, cases)
+        # what the run was judged by: the manifest's promotion and budget blocks and its judge, as they are now
+        if record.promotion != promotion:
+            found.changed.append(f"{MANIFEST_CHANGED}: its promotion block is not the manifest's (the run was judged "
+                                 "by the one it records)")
+        if record.budget != budget:
+            found.changed.append(f"{MANIFEST_CHANGED}: its budget is not the manifest's (the run was held to the one "
+                                 "it records)")
         recorded = record.evaluator
-        if recorded is not None and recorded.may_gate and judge != msgspec.structs.replace(
+        if recorded is None and judge is not None:
+            found.changed.append(f"{JUDGE_CHANGED}: the record names no evaluator; the manifest names "
+                                 f"{judge.evaluator_id}")
+        elif recorded is not None and recorded.may_gate and judge != msgspec.structs.replace(
                 recorded, judge_calls=0, judge_input_tokens=None, judge_output_tokens=None):
             found.changed.append(f"{JUDGE_CHANGED}: the record says {recorded.reason!r}; now "
                                  f"{judge.reason if judge is not None else 'the manifest names no evaluator'}")
@@ -371,7 +384,8 @@ class SuiteCheck:
             return exc.problem
         except OSError as exc:
             return str(exc.strerror or exc)
-        cases: dict[str, tuple[Any, ...]] = {"": (experiment.fingerprints["evaluation"], experiment.judge_standing())}
+        cases: dict[str, tuple[Any, ...]] = {"": (experiment.fingerprints["evaluation"], experiment.judge_standing(),
+                                                 experiment.promotion, experiment.budget)}
         for case in experiment.cases:
             cases[case.case_id] = (case.suite, case.slice_name, case.evidence_state, case.expected_route.value,
                                    value_sha256(case.written))
@@ -400,8 +414,8 @@ def audit(runs: Sequence[StoredRun], key: bytes | None, *, promote: bool = False
             raise unverifiable(run.path, [*found.unverifiable, "a run is promoted only when every file it names "
                                           "can be checked"])
         if promote and found.changed:
-            raise refuse(run.path, [*found.changed, "a run is promoted only with the candidate file and suites it "
-                                    "evaluated; run the gate again"])
+            raise refuse(run.path, [*found.changed, "a run is promoted only with the candidate file, suites and "
+                                    "manifest it was judged by; run the gate again"])
         notes += note_lines(run.path, found)
     by_evaluation: dict[str, StoredRun] = {}
     for run in runs:
