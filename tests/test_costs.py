@@ -495,9 +495,10 @@ def test_money_is_shown_with_enough_digits_to_compare() -> None:
 
 @pytest.mark.parametrize("value", [5e-06, 1.25e-07, 9.999e-05, 0.00035, 12.5, 1000.0, 0.1 + 0.2, 123456.789])
 def test_a_limit_is_written_with_every_digit_and_no_exponent(value: float) -> None:
-    from pytest_llmgate.model.costs import _number
-
-    assert "e" not in _number(value) and float(_number(value)) == value
+    silent = cost_metrics([case_cost([Usage(latency_ms=1.0, usage_missing=1)], Price(1, 1).of)], [1.0])
+    (reason,) = over_budget(Budget(max_output_tokens_per_case=value), silent)
+    written = reason.split("max_output_tokens_per_case ")[1].split(" cannot")[0]
+    assert "e" not in written and float(written) == value
 
 
 def test_one_model_is_priced_per_endpoint(tmp_path: Path) -> None:
