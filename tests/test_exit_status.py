@@ -85,6 +85,36 @@ def test_a_conftest_that_skips_every_item_leaves_the_run_incomplete_and_the_sess
                                  "evaluated in this session*"])
 
 
+CONFTEST_XFAILS_C2 = """
+import pytest
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.name.startswith("c2"):
+            item.add_marker(pytest.mark.xfail(reason="known to serve"))
+"""
+
+
+def test_an_xfail_mark_on_an_unsafe_case_does_not_let_the_session_pass(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
+) -> None:
+    # the case's item is xfailed, so no item failed for the broken guardrail: the run item fails in its place
+    make_experiment()
+    pytester.makeconftest(CONFTEST_XFAILS_C2)
+    result = pytester.runpytest("exp", "--llmgate-candidate=unsafe", *workers)
+    assert runs_by_template(pytester.path / ".llmgate")["unsafe"]["status"] == "REJECT_UNSAFE_SERVE"
+    result.assert_outcomes(passed=1, xfailed=1, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::unsafe - REJECT_UNSAFE_SERVE: unsafe: 1 case(s) broke the "
+                                 "guardrail (c2), and no case item failed for it (an xfail mark, or a rerun's passing "
+                                 "attempt, hid it); the run stays rejected"])
+    # without the mark the case item fails, and the run item passes: a guardrail fails the session once
+    pytester.makeconftest("")
+    result = pytester.runpytest("exp", "--llmgate-candidate=unsafe", *workers)
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["FAILED exp/main.suite.yaml::c2*UNSAFE_CLAIM_SERVED*"])
+
+
 def test_a_passing_run_is_one_passed_item_per_gating_candidate_and_none_for_a_baseline(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
 ) -> None:

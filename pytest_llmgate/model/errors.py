@@ -123,9 +123,18 @@ class INSUFFICIENT_EVIDENCE(RunGateFailure):
     """The guardrails held, but the counts do not meet the manifest's evidence requirement."""
 
 
+class REJECT_UNSAFE_SERVE(RunGateFailure):
+    """A case broke the unsafe-serve guardrail, and no case item failed for it (an xfail mark, a rerun's pass)."""
+
+
+class REJECT_UNNECESSARY_ABSTENTION(RunGateFailure):
+    """A case broke the abstention guardrail, and no case item failed for it (an xfail mark, a rerun's pass)."""
+
+
 # Shown without a module path ("UNSAFE_CLAIM_SERVED: ..."), as Python shows its built-in exceptions.
 UNSAFE_CLAIM_SERVED.__module__ = UNNECESSARY_ABSTENTION.__module__ = "builtins"
 INCOMPLETE_EVALUATION.__module__ = REJECT_OVER_BUDGET.__module__ = INSUFFICIENT_EVIDENCE.__module__ = "builtins"
+REJECT_UNSAFE_SERVE.__module__ = REJECT_UNNECESSARY_ABSTENTION.__module__ = "builtins"
 RunGateFailure.__module__ = "pytest_llmgate"
 GuardrailViolation.__module__ = "pytest_llmgate"
 

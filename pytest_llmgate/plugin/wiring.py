@@ -190,7 +190,8 @@ class Wiring:
                                  f"of a split run ({gate.part.selection}) are judged by `llmgate merge`")
                 outcome = "skipped"
             else:
-                failure = run_gate_failure(found, info.template_id)
+                failure = run_gate_failure(found, info.template_id,
+                                           (info.experiment_dir, info.template_id) in self._failed_runs())
                 longrepr, outcome = (None, "passed") if failure is None else (_failure_repr(failure), "failed")
             failed = failed or outcome == "failed"
             hook.pytest_runtest_logstart(nodeid=info.nodeid, location=info.location)
@@ -205,6 +206,10 @@ class Wiring:
         if run_items and callable(fill) and getattr(reporter, "_show_progress_info", False):
             fill()  # the final [100%] that pytest writes after its run loop, which these items came after
         return failed
+
+    def _failed_runs(self) -> set[tuple[str, str]]:
+        listener = self.config.pluginmanager.get_plugin("llmgate-results")
+        return listener.failed_runs if listener is not None else set()
 
     def terminal_summary(self, terminalreporter: Any) -> None:
         gate, result = self.gate, self.result
@@ -234,6 +239,7 @@ class _ResultListener:
         self.controller = controller
         self.collection_errors = 0
         self.run_items: dict[str, RunItemInfo] = {}  # from the xdist workers, by node id
+        self.failed_runs: set[tuple[str, str]] = set()  # (experiment dir, template id) with a case item failed
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Counted on the controller (xdist forwards its workers' reports): see ``Wiring.finish``."""
@@ -250,7 +256,10 @@ class _ResultListener:
         if self.controller:
             payload = report.__dict__.pop(RESULT_ATTRIBUTE, None)
             if payload is not None:
-                self.gate.add_result(CaseResult.from_payload(payload))
+                result = CaseResult.from_payload(payload)
+                self.gate.add_result(result)
+                if report.failed:
+                    self.failed_runs.add((result.experiment_dir, result.template_id))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -12,10 +12,12 @@ from pytest_llmgate.model.errors import (
     INCOMPLETE_EVALUATION,
     INSUFFICIENT_EVIDENCE,
     REJECT_OVER_BUDGET,
+    REJECT_UNNECESSARY_ABSTENTION,
+    REJECT_UNSAFE_SERVE,
     LlmgateError,
     RunGateFailure,
 )
-from pytest_llmgate.model.vocab import Role, RunStatus
+from pytest_llmgate.model.vocab import Outcome, Role, RunStatus
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.report import ExperimentReport, SessionReport, experiment_report
 from pytest_llmgate.records.run import RunRecord
@@ -67,12 +69,22 @@ class SessionResult:
         return SessionReport(generated_at=generated_at, experiments=tuple(o.report() for o in self.outcomes))
 
 
-def run_gate_failure(outcome: ExperimentOutcome | None, template_id: str) -> RunGateFailure | None:
+#: A rejecting status, the failure it gives a run item, and the outcomes that count for it.
+_GUARDRAILS: dict[RunStatus, tuple[type[RunGateFailure], tuple[Outcome, ...]]] = {
+    RunStatus.REJECT_UNSAFE_SERVE: (REJECT_UNSAFE_SERVE, (Outcome.UNSAFE_CLAIM_SERVED,)),
+    RunStatus.REJECT_UNNECESSARY_ABSTENTION: (REJECT_UNNECESSARY_ABSTENTION, (Outcome.UNNECESSARY_ABSTENTION,)),
+}
+
+
+def run_gate_failure(outcome: ExperimentOutcome | None, template_id: str, case_failed: bool = True
+                     ) -> RunGateFailure | None:
     """What fails a gating candidate's run-level gates in this session, or None when they hold: every selected
     case evaluated and the record written (else ``INCOMPLETE_EVALUATION``), within the budget
     (``REJECT_OVER_BUDGET``), the evidence requirement met and a judge fit to gate when the guardrails held
     (``INSUFFICIENT_EVIDENCE``).
-    A broken guardrail is not a run-level gate: its case's item fails."""
+    A broken guardrail is not a run-level gate: its case's item fails. When none of the run's case items was
+    reported failed (``case_failed`` False: an xfail mark, a rerun plugin's passing attempt), the run item fails
+    with the guardrail's status, so that the session never exits 0 on a rejected run."""
     if outcome is None:
         return INCOMPLETE_EVALUATION(f"{template_id}: no case was evaluated in this session")
     if any(plan.template_id == template_id for plan in outcome.not_run):
@@ -89,6 +101,11 @@ def run_gate_failure(outcome: ExperimentOutcome | None, template_id: str) -> Run
         return INCOMPLETE_EVALUATION(
             f"{template_id}: {errors + unevaluated} of {len(record.cases)} case(s) not evaluated "
             f"({errors} errored, {unevaluated} not run: skipped, deselected or never reached)")
+    if record.status in _GUARDRAILS and not case_failed:
+        broken = [entry.case_id for entry in record.cases if entry.outcome in _GUARDRAILS[record.status][1]]
+        return _GUARDRAILS[record.status][0](
+            f"{template_id}: {len(broken)} case(s) broke the guardrail ({', '.join(broken[:5])}), and no case item "
+            "failed for it (an xfail mark, or a rerun's passing attempt, hid it); the run stays rejected")
     if record.over_budget:
         return REJECT_OVER_BUDGET(f"{template_id}: {'; '.join(record.over_budget)}")
     if record.status is RunStatus.INSUFFICIENT_EVIDENCE:
