@@ -60,6 +60,21 @@ def test_insufficient_evidence_fails_the_run_item_and_no_eligible_candidate_does
     result.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::good - INSUFFICIENT_EVIDENCE: good: *"])
 
 
+def test_a_session_given_the_suite_files_judges_the_run_whose_cases_all_ran(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
+) -> None:
+    # naming the suite files collects no run item; every case ran, so the run is judged all the same (it exited 0
+    # with INSUFFICIENT_EVIDENCE); a run item deselected on purpose stays unjudged, as docs/ci.md says
+    make_experiment(promotion={"max_unsafe_rate": 0.01})
+    result = pytester.runpytest("exp/main.suite.yaml", "--llmgate-candidate=good", *workers)
+    result.assert_outcomes(passed=2, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::good - INSUFFICIENT_EVIDENCE: good: *"])
+    result = pytester.runpytest("exp", "--deselect", "exp/llmgate.yaml::good", "--llmgate-candidate=good", *workers)
+    result.assert_outcomes(passed=2)
+    assert result.ret == pytest.ExitCode.OK
+
+
 CONFTEST_SKIPS_ALL = '''
 import pytest
 

@@ -18,7 +18,7 @@ from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from pytest_llmgate.model.errors import LlmgateError, RecordError, SuiteError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
-from pytest_llmgate.model.vocab import RecordMode, ShowMode
+from pytest_llmgate.model.vocab import RecordMode, Role, ShowMode
 from pytest_llmgate.plugin.nodes import (
     GATE_KEY,
     RESULT_ATTRIBUTE,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 COLLECTED_KEY = "llmgate_collected"
 DESELECTED_KEY = "llmgate_deselected"
+RUN_DESELECTED_KEY = "llmgate_deselected_runs"
 RUN_ITEMS_KEY = "llmgate_run_items"
 _NO_RECORDS = (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
 
@@ -129,6 +130,9 @@ class Wiring:
             config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
             config.workeroutput[DESELECTED_KEY] = gate.deselected  # type: ignore[attr-defined]
             config.workeroutput[RUN_ITEMS_KEY] = [info.to_payload() for info in run_items]  # type: ignore[attr-defined]
+            listener = config.pluginmanager.get_plugin("llmgate-results")
+            if listener is not None:
+                config.workeroutput[RUN_DESELECTED_KEY] = sorted(listener.deselected_runs)  # type: ignore[attr-defined]
             saver = config.pluginmanager.get_plugin("llmgate-replies")
             if saver is not None:
                 saver.write_part()
@@ -160,6 +164,8 @@ class Wiring:
         saver = config.pluginmanager.get_plugin("llmgate-replies")
         if saver is not None:
             self.result = result = result.with_errors(saver.write(result))
+        if gate.part is None and listener is not None:
+            run_items += _uncollected_run_items(config, result, run_items, listener.deselected_runs)
         failed = self._judge_runs(run_items, result)
         # pytest worked out its exit status before these reports: a failed run item is a failed test. A record,
         # report or summary that could not be written fails the session too (its ERROR line says which).
@@ -240,6 +246,7 @@ class _ResultListener:
         self.collection_errors = 0
         self.run_items: dict[str, RunItemInfo] = {}  # from the xdist workers, by node id
         self.failed_runs: set[tuple[str, str]] = set()  # (experiment dir, template id) with a case item failed
+        self.deselected_runs: set[str] = set()  # node ids of run items deselected (on every xdist worker alike)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Counted on the controller (xdist forwards its workers' reports): see ``Wiring.finish``."""
@@ -247,8 +254,10 @@ class _ResultListener:
             self.collection_errors += 1
 
     def pytest_deselected(self, items: list[pytest.Item]) -> None:
-        """Case items deselected by a splitter, -k or --deselect: the session runs a part of a split run."""
+        """Case items deselected by a splitter, -k or --deselect: the session runs a part of a split run. A run
+        item deselected is noted: its run is not judged (``Wiring.finish``)."""
         self.gate.deselected += sum(isinstance(item, CaseItem) for item in items)
+        self.deselected_runs.update(item.nodeid for item in items if isinstance(item, RunItem))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """The controller (or the single process) takes each result off its report: pytest keeps every report to
@@ -270,6 +279,26 @@ class _ResultListener:
         self.gate.collected.update(Path(directory) for directory in output.get(COLLECTED_KEY, []))
         # every worker collects and deselects the same items: one worker's count is the session's
         self.gate.deselected = max(self.gate.deselected, output.get(DESELECTED_KEY, 0))
+        self.deselected_runs.update(output.get(RUN_DESELECTED_KEY, []))
+
+
+def _uncollected_run_items(config: pytest.Config, result: SessionResult, run_items: list[RunItemInfo],
+                           deselected: set[str]) -> list[RunItemInfo]:
+    """The run items of gating candidates whose every case ran in this session while their own item was never
+    collected (the session was given suite files, not the experiment): judged all the same, so that a session
+    does not exit 0 on a run its gates reject. A run item deselected (-k, --deselect) stays unjudged."""
+    listed = {(info.experiment_dir, info.template_id) for info in run_items}
+    found = []
+    for outcome in result.outcomes:
+        manifest = outcome.experiment.manifest_path
+        nodeid = Path(os.path.relpath(manifest, config.rootpath)).as_posix()
+        for record in outcome.records:
+            key = (str(outcome.experiment.directory), record.template_id)
+            if (record.role is Role.CANDIDATE and record.complete and key not in listed
+                    and f"{nodeid}::{record.template_id}" not in deselected):
+                found.append(RunItemInfo(f"{nodeid}::{record.template_id}",
+                                         (nodeid, None, f"{record.template_id} [run-level gates]"), *key))
+    return found
 
 
 def _failure_repr(failure: BaseException) -> Any:
