@@ -69,6 +69,16 @@ def test_a_bad_command_line_count_names_the_flag(pytester: pytest.Pytester, make
     result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good", "--llmgate-trials=0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llmgate-trials=0: must be 1 or more*"])
+    # a trillion trials filled the memory within seconds: the trials have a ceiling, here and in an artifact
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good",
+                                "--llmgate-trials=1000000000000")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llmgate-trials=1000000000000: must be at most 10000*"])
+    (pytester.path / "exp/templates/many.yaml").write_text(
+        "template_id: many\nprovider: python\ncallable: nowhere:route\ntrials: 10001\n")
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=many")
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*exp/templates/many.yaml:4: trials: 10001 is greater than the maximum of 10000*"])
 
 
 def test_an_ini_path_is_relative_to_the_rootdir(

@@ -10,3 +10,5 @@ SUITE_SUFFIXES = (".suite.yaml", ".suite.jsonl")
 DEFAULT_DIR = ".llmgate"
 #: LLM calls of a candidate in flight at once.
 DEFAULT_CONCURRENCY = 8
+#: The most trials a case may be asked (an artifact's ``trials``, ``--llmgate-trials``): each trial is kept.
+MAX_TRIALS = 10_000

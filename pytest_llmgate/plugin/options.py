@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import pytest
 
-from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
+from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR, MAX_TRIALS
 from pytest_llmgate.model.vocab import RecordMode, ShowMode
 
 Kind = Literal["ids", "flag", "text", "path", "count", "choice"]
@@ -30,6 +30,7 @@ class Option:
     metavar: str | None = None
     choices: tuple[str, ...] = ()
     ini: bool = True
+    maximum: int | None = None  # a count's largest value
 
     @property
     def ini_key(self) -> str:
@@ -49,7 +50,7 @@ OPTIONS: tuple[Option, ...] = (
            help=f"LLM calls of a candidate in flight at once (default {DEFAULT_CONCURRENCY})."),
     Option(flag="--llmgate-record", dest="record", kind="choice", choices=tuple(mode.value for mode in RecordMode),
            help="record/replay of LLM replies (default none: replay only, a missing recording is an error)."),
-    Option(flag="--llmgate-trials", dest="trials", kind="count", metavar="N",
+    Option(flag="--llmgate-trials", dest="trials", kind="count", metavar="N", maximum=MAX_TRIALS,
            help="ask each case N times (overrides the artifact's trials:)."),
     Option(flag="--llmgate-show", dest="show", kind="choice", choices=tuple(mode.value for mode in ShowMode),
            help="what a failing LLM case shows in the terminal and JUnit: its rendered prompt and replies "
@@ -126,6 +127,8 @@ def _parsed(option: Option, raw: Any, where: str, base: Path) -> Any:
             raise pytest.UsageError(f"{where}={raw!r}: expected a whole number") from None
         if number < 1:
             raise pytest.UsageError(f"{where}={number}: must be 1 or more")
+        if option.maximum is not None and number > option.maximum:
+            raise pytest.UsageError(f"{where}={number}: must be at most {option.maximum}")
         return number
     if option.kind == "choice" and raw not in option.choices:
         raise pytest.UsageError(f"{where}={raw!r}: expected one of {', '.join(option.choices)}")

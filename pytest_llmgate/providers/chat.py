@@ -23,6 +23,7 @@ import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
 from pytest_llmgate.model.costs import Price, Usage, impossible_usage
+from pytest_llmgate.model.defaults import MAX_TRIALS
 from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, display_path, redact_urls
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
@@ -77,7 +78,7 @@ class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_
                                                        "409, 429 and 5xx, with backoff.")] = 2
     max_response_mb: Annotated[float, Meta(gt=0, description="A reply larger than this many megabytes is an "
                                                              "error.")] = DEFAULT_MAX_RESPONSE_MB
-    trials: Annotated[int, Meta(ge=1, description="How often each case is asked (--llmgate-trials overrides "
+    trials: Annotated[int, Meta(ge=1, le=MAX_TRIALS, description="How often each case is asked (--llmgate-trials overrides "
                                                   "it).")] = 1
     max_requests_per_minute: Annotated[float, Meta(
         gt=0, description="At most this many calls a minute from this artifact, evenly spaced.")] | UnsetType = UNSET

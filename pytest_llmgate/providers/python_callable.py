@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from pytest_llmgate.model.defaults import MAX_TRIALS
 from pytest_llmgate.model.errors import CandidateError
 from pytest_llmgate.model.vocab import Route
 from pytest_llmgate.providers import FactoryDefaults, FreePrompt, ProviderContext, ProviderDefaults, coerce_route
@@ -33,7 +34,7 @@ class PythonSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknow
                     "experiment's directory)")]
     params: Annotated[dict[str, Any], Meta(
         description="Free-form settings, handed to the callable with the rest of the artifact.")] | UnsetType = UNSET
-    trials: Annotated[int, Meta(ge=1, description="How often each case is asked (--llmgate-trials overrides it).")] = 1
+    trials: Annotated[int, Meta(ge=1, le=MAX_TRIALS, description="How often each case is asked (--llmgate-trials overrides it).")] = 1
     prompt: FreePrompt | UnsetType = UNSET
 
 
