@@ -75,6 +75,16 @@ def test_a_session_given_the_suite_files_judges_the_run_whose_cases_all_ran(
     assert result.ret == pytest.ExitCode.OK
 
 
+def test_dist_each_says_a_case_ran_more_than_once(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    # protects: it said "0 of 2 case(s) not evaluated (0 errored, 0 not run)"
+    make_experiment()
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "-n", "2", "--dist", "each")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::good - INCOMPLETE_EVALUATION: good: a case was evaluated "
+                                 "more than once in this session (pytest-xdist's --dist each runs every item on every "
+                                 "worker; use the default --dist load): each case counts once"])
+
+
 CONFTEST_SKIPS_ALL = '''
 import pytest
 
