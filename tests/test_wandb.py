@@ -41,6 +41,7 @@ def test_every_run_becomes_an_offline_wandb_run_with_its_candidate_artifact(
     result = pytester.runpytest_subprocess("example_suites", *THREE_RUNS, "--llmgate-wandb")
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # v1.2-fix gates; the export itself succeeded
     result.stdout.no_fnmatch_line("*ERROR llmgate*")
+    result.stdout.fnmatch_lines(["wandb: 3 run(s) logged, offline (wandb sync uploads them); files in .llmgate/wandb"])
     out = pytester.path / ".llmgate"
     records = runs_by_template(out)
     run_dirs = sorted((out / "wandb" / "wandb").glob("offline-run-*"))

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_llmgate.model.errors import ExportError, redact_urls
+from pytest_llmgate.model.errors import ExportError, display_path, redact_urls
 from pytest_llmgate.records.run import run_metrics
 
 #: What W&B cannot do offline; skipped with a note in the report.
@@ -29,6 +29,7 @@ class WandbExporter:
         self._wandb: Any = None
         self._failed: str | None = None
         self._open: dict[str, tuple[Any, dict[str, Any], Mapping[str, Path]]] = {}  # our run id -> run, record, files
+        self._logged = 0  # runs finished with their artifact
 
     @classmethod
     def for_records(cls, out_dir: Path, project: str | None) -> WandbExporter:
@@ -55,8 +56,11 @@ class WandbExporter:
         raise ExportError(None, None, f"wandb: {self._failed}; the local records are written")
 
     def summary_lines(self) -> list[str]:
-        """None: W&B's own files (``DIR/wandb``) say where each run went, and an offline run's note is in the report."""
-        return []
+        """Where the runs went, for the terminal summary: how many, offline or not, and W&B's folder."""
+        if self._failed is not None or not self._logged:
+            return []
+        mode = "offline (wandb sync uploads them)" if self.offline else "online"
+        return [f"wandb: {self._logged} run(s) logged, {mode}; files in {display_path(self.directory)}"]
 
     @property
     def offline(self) -> bool:
@@ -107,6 +111,7 @@ class WandbExporter:
                 if decision and self.offline:
                     report.setdefault("notes", []).append(OFFLINE_NOTE)
                 run.finish()
+                self._logged += 1
             self._open.clear()
         except Exception as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
