@@ -75,6 +75,20 @@ def test_a_session_given_the_suite_files_judges_the_run_whose_cases_all_ran(
     assert result.ret == pytest.ExitCode.OK
 
 
+def test_a_session_given_one_suite_of_two_says_it_is_partial(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
+) -> None:
+    # protects: narrowing by path left the other suite's cases NOT_RUN without the partial line -k gives
+    make_experiment(suites={"main": [case("c1", "log", "SERVE")], "holdout": [case("h1", "none", "ABSTAIN")]})
+    result = pytester.runpytest("exp/main.suite.yaml", "--llmgate-candidate=good", *workers)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["llmgate: partial session (1 case(s) not run): its runs list the cases it did not "
+                                 "run as NOT_RUN, are incomplete and are never promoted*"])
+    assert runs_by_template(pytester.path / ".llmgate")["good"]["metrics"]["not_run_count"] == 1
+    whole = pytester.runpytest("exp", "--llmgate-candidate=good", *workers)
+    whole.stdout.no_fnmatch_line("*partial session*")
+
+
 def test_dist_each_says_a_case_ran_more_than_once(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
     # protects: it said "0 of 2 case(s) not evaluated (0 errored, 0 not run)"
     make_experiment()

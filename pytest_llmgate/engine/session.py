@@ -160,6 +160,16 @@ class GateSession:
                                                   self._case_index(result.experiment_dir))
         run.add(result)
 
+    def not_run(self) -> int:
+        """Cases of the runs that ran in this session that have no result (not collected, deselected, never
+        reached): a session with any is partial."""
+        missing = 0
+        for (directory, _), results in self._results.items():
+            found = self.loading.found(Path(directory))
+            if isinstance(found, Experiment):
+                missing += max(0, len(found.cases) - len(results))
+        return missing
+
     def _case_index(self, experiment_dir: str) -> CaseIndex | None:
         """The case positions of a loaded experiment (None: this process has not loaded it; its results are kept
         whole)."""

@@ -148,7 +148,7 @@ class Wiring:
         if config.option.collectonly or exitstatus in _NO_RECORDS:
             return
         gate.part = part_spec(config, gate.deselected)
-        partial = partial_note(config, gate.deselected) if gate.part is None else None
+        partial = partial_note(config, gate.deselected, gate.not_run()) if gate.part is None else None
         if partial is not None:
             gate.notes.append(partial)
         listened = bool(config.hook.pytest_llmgate_run_record.get_hookimpls())
@@ -344,14 +344,16 @@ def _narrowed(config: pytest.Config) -> list[str]:
     return narrowed
 
 
-def partial_note(config: pytest.Config, deselected: int) -> str | None:
-    """What a session narrowed by -k, --deselect or --lf (not a job of a split run) says once: it is partial. (--lf
-    drops the passed cases of a file at collection, without deselecting them: its stored failures say it.)"""
+def partial_note(config: pytest.Config, deselected: int, not_run: int = 0) -> str | None:
+    """What a session narrowed by -k, --deselect, --lf or by the paths it was given (not a job of a split run)
+    says once: it is partial. (--lf drops the passed cases of a file at collection, without deselecting them: its
+    stored failures say it; a suite file given alone leaves the other suites' cases uncollected: ``not_run``.)"""
     last_failed = config.pluginmanager.get_plugin("lfplugin")
     rerun = bool(getattr(config.option, "lf", False) and getattr(last_failed, "lastfailed", None))
-    if not deselected and not rerun:
+    if not deselected and not rerun and not not_run:
         return None
-    how = " ".join(_narrowed(config)) or "deselected case items"
+    how = " ".join(_narrowed(config)) or (f"{not_run} case(s) not run" if not_run and not deselected
+                                          else "deselected case items")
     if deselected:
         how += f"; {deselected} case item(s) deselected"
     return (f"llmgate: partial session ({how}): its runs list the cases it did not run as NOT_RUN, are incomplete "
