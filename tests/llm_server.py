@@ -4,7 +4,7 @@
 It answers deterministically from the request: the system message says which evidence states to serve
 ("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
 "Evidence state: <state>". POST /control switches behaviour (slow, 401, 429, 500, drop, malformed, unreadable,
-alternate, close_idle, gzip_chunked, big, drip, drip_chunked, drip_headers; 429_marked: a 429 for a request whose
+echo (a route that quotes the request), alternate, close_idle, gzip_chunked, big, drip, drip_chunked, drip_headers; 429_marked: a 429 for a request whose
 messages say "[429]", the others answered; ``{"mode": "ok", "limit_first": N}``:
 the first N chat requests get a 429 with ``Retry-After: 1``; ``"usage": {...}`` or ``null``: every reply reports
 that usage, or none); GET /stats counts the chat requests, lists each
@@ -200,6 +200,8 @@ class Handler(BaseHTTPRequestHandler):
                     STATE.answers[key] = count
             route = "SERVE" if count % 2 else "ABSTAIN"
         content = "I cannot tell." if mode == "unreadable" else reply_text(messages, route)
+        if mode == "echo":  # a route that is neither SERVE nor ABSTAIN and quotes the request (a privacy probe)
+            content = json.dumps({"route": "maybe: " + " ".join(m.get("content", "") for m in messages)})
         words = sum(len(m.get("content", "").split()) for m in messages)
         out, cached = len(content.split()), words // 4
         user = " ".join(m.get("content", "") for m in messages if m.get("role") == "user")

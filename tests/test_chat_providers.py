@@ -223,6 +223,25 @@ def test_each_fault_is_an_error_with_a_one_line_reason_and_records_are_written(
     assert run["cases"][0]["error"].startswith("CallFailed: ")
 
 
+def test_a_reply_whose_route_quotes_the_request_leaves_no_trace_of_it_in_what_the_gate_writes(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    # protects: the route's value was quoted in the error ("route 'maybe: Question: why did build 4411 fail?...'"),
+    # which reaches the record, the redacted report and JUnit: a model that echoes its input leaked it there
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"], max_retries=0))
+    llm_server.control("echo")
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--junitxml=junit.xml", "--llmgate-show=none")
+    result.assert_outcomes(errors=1, failed=1)
+    result.stdout.fnmatch_lines(["*ERROR: llm on case req_205 *: unreadable reply: its route is not SERVE or ABSTAIN "
+                                 "(a text of * character(s))"])
+    written = [path for path in pytester.path.rglob("*") if path.is_file() and path.suffix in (".json", ".xml")]
+    assert {path.name for path in written} >= {"report.json", "junit.xml"} and len(written) >= 4
+    for path in written:
+        assert "build 4411" not in path.read_text(encoding="utf-8"), path
+    assert "build 4411" not in result.stdout.str()  # --llmgate-show=none: not in the terminal either
+
+
 def test_a_dropped_connection_fails_its_call_and_the_endpoint_is_still_called(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
 ) -> None:
@@ -513,6 +532,10 @@ def test_a_url_in_a_providers_message_is_shown_without_credentials_or_query() ->
     assert redact_urls(f"'https://{SECRET}@h/x#token={SECRET}'") == "'https://***@h/x#***'"
     assert redact_urls(f"http://u:a@b/{SECRET}@h/v1") == "http://***@h/v1"  # an @ or a / in the password
     assert redact_urls("http://127.0.0.1:8000/v1 and sqlite:///tmp/x.db") == "http://127.0.0.1:8000/v1 and sqlite:///tmp/x.db"
+    for odd in ("'", '"', "<", ">", "`"):  # a password with a quote or a bracket (it was shown up to that character)
+        assert redact_urls(f"cannot connect to http://u:{SECRET}{odd}x@127.0.0.1:1/v1 (ConnectError)") == (
+            "cannot connect to http://***@127.0.0.1:1/v1 (ConnectError)")
+    assert redact_urls("at 'http://host/v1' (ConnectError)") == "at 'http://host/v1' (ConnectError)"
 
 
 @only_openai

@@ -8,7 +8,9 @@ from pathlib import Path
 
 #: A URL in running text: its scheme, then its address up to a query or fragment, then those (up to a space or a
 #: quote).
-_URL = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)([^\s?#'"<>`]*)([?#][^\s'"<>`]*)?""")
+#: A URL: its scheme, its userinfo (up to the token's last ``@``: a password may hold ``@``, ``/``, quotes or ``<``),
+#: its host and path, and its query string or fragment.
+_URL = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)(\S*@)?([^\s?#'"<>`@]*)([?#][^\s'"<>`]*)?""")
 
 
 def redact_urls(text: str) -> str:
@@ -17,10 +19,8 @@ def redact_urls(text: str) -> str:
     key in either place (``http://u:KEY@host/v1?api-key=KEY`` -> ``http://***@host/v1?***``)."""
 
     def redacted(match: re.Match[str]) -> str:
-        scheme, address, rest = match.groups()
-        if "@" in address:  # everything up to the last @ is the userinfo (a password may hold an @ or a /)
-            address = "***@" + address.rpartition("@")[2]
-        return scheme + address + (rest[0] + "***" if rest else "")
+        scheme, userinfo, address, rest = match.groups()
+        return scheme + ("***@" if userinfo else "") + address + (rest[0] + "***" if rest else "")
 
     return _URL.sub(redacted, text)
 

@@ -433,7 +433,13 @@ def route_in_reply(reply: str, rule: ReplyRule, pattern: re.Pattern[str] | None 
     try:
         return Route(value.strip().upper() if isinstance(value, str) else value)
     except ValueError:
-        raise ValueError(f"unreadable reply: route {value!r} is not SERVE or ABSTAIN") from None
+        # never the value: it is the model's text, and this line reaches records (--llmgate-show shows the reply)
+        shown = (f"a text of {len(value)} character(s)" if isinstance(value, str) else
+                 "null" if value is None else f"a JSON {_JSON_KIND.get(type(value), 'value')}")
+        raise ValueError(f"unreadable reply: its route is not SERVE or ABSTAIN ({shown})") from None
+
+
+_JSON_KIND = {bool: "boolean", int: "number", float: "number", list: "array", dict: "object"}
 
 
 def _unfenced(text: str) -> str:
