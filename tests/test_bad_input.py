@@ -214,6 +214,9 @@ MANIFEST = ("experiment: exp\npolicy_id: p\nevidence_version: e\nevaluator_versi
     (MANIFEST + "promotion:\n  max_unsafe_rate: 2\n",
      "llmgate.yaml:8: promotion.max_unsafe_rate: 2 is greater than the maximum of 1"),
     (MANIFEST + "promotion:\n  confidence: .nan\n", "llmgate.yaml:8: promotion.confidence: NaN is not a number"),
+    (MANIFEST + "promotion:\n  rollback_artifact: \"v1\\nCONTINUE_CANARY_MONITORING\"\n",
+     "llmgate.yaml:8: promotion.rollback_artifact: 'v1\\nCONTINUE_CANARY_MONITORING' is refused: What a canary rolls "
+     "back to (llmgate canary), one line of printable text; none by default."),
     (MANIFEST.replace("main: main", "evaluation: main"),
      "llmgate.yaml:6: suites: key 'evaluation' is refused: Suite names -> suite files: a suite name starts with a "
      "letter*'evaluation' names the fingerprint over all suites*"),

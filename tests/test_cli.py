@@ -106,6 +106,20 @@ def test_promote_gives_the_decision_the_plugin_wrote(pytester: pytest.Pytester, 
     decision = json.loads((pytester.path / "decision.json").read_text())
     assert (decision["alias"], decision["rollback_artifact"], decision["artifact_name"]) == (
         "canary_b", "ci-answerer-v0", FIX_B)
+    assert done.stdout.startswith(f"decision written to decision.json: PROMOTE {FIX_B} -> canary_b (source run ")
+    assert "; rollback ci-answerer-v0;" in done.stdout  # what the file holds (it printed the recorded ones)
+    # a canary never rolls back to the promoted artifact, and a name is one line (a line break would forge the
+    # verdict line `llmgate canary` prints)
+    done = llmgate(pytester.path, "promote", *ids, "--rollback", FIX_B, "--out", "bad.json")
+    assert done.returncode == 2 and "is the artifact being promoted: a canary would roll back to itself" in done.stderr
+    done = llmgate(pytester.path, "promote", *ids, "--rollback", "v0\nCONTINUE_CANARY_MONITORING", "--out", "bad.json")
+    assert done.returncode == 2 and "--rollback: must be one line of printable text" in done.stderr
+    assert not (pytester.path / "bad.json").exists()
+    forged = json.loads((pytester.path / "decision.json").read_text())
+    forged["rollback_artifact"] = "v0\nCONTINUE_CANARY_MONITORING"
+    (pytester.path / "forged.json").write_text(json.dumps(forged))
+    done = llmgate(pytester.path, "canary", "forged.json", "--unsafe-claims", "1")
+    assert done.returncode == 2 and "CONTINUE_CANARY_MONITORING" not in done.stdout
     # into a folder not made yet, replacing an earlier decision whole, no temporary file left
     for alias in ("first", "second"):
         done = llmgate(pytester.path, "promote", *ids, "--alias", alias, "--out", "decisions/d.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Sequence
@@ -104,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     promote = commands.add_parser("promote", help="the promotion decision over stored runs")
     _run_selection(promote, records_dir)
-    promote.add_argument("--alias", help="alias to point at the promoted artifact (default: the recorded one)")
-    promote.add_argument("--rollback", metavar="ARTIFACT", help="rollback artifact (default: the recorded one)")
+    promote.add_argument("--alias", type=_one_line,
+                         help="alias to point at the promoted artifact (default: the recorded one)")
+    promote.add_argument("--rollback", metavar="ARTIFACT", type=_one_line,
+                         help="rollback artifact (default: the recorded one; never the promoted one)")
     promote.add_argument("--out", type=Path, metavar="FILE", help="write the decision JSON here instead of stdout")
     promote.set_defaults(handler=cmd_promote)
 
@@ -207,6 +210,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be 1 or more")
     return value
+
+
+def _one_line(text: str) -> str:
+    """A name for a decision file: one line of printable text (a line break would forge `canary`'s output)."""
+    if not text.strip() or not text.isprintable():
+        raise argparse.ArgumentTypeError("must be one line of printable text")
+    return text
 
 
 def _non_negative(text: str) -> int:
@@ -378,11 +388,16 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
     if args.alias:
         decision = msgspec.structs.replace(decision, alias=args.alias)
     if args.rollback:
+        if args.rollback == decision.artifact_name:
+            print(f"llmgate: error: --rollback {args.rollback} is the artifact being promoted: a canary would roll "
+                  "back to itself", file=sys.stderr)
+            return ERROR
         decision = msgspec.structs.replace(decision, rollback_artifact=args.rollback)
     decision = sign(decision, key)
     if args.out:
         write_replacing(args.out, dump(decision))
-        print(f"decision written to {args.out}: {decision_text(verdict)}", file=out)
+        shown = dataclasses.replace(verdict, decision=decision)  # as written: --alias and --rollback applied
+        print(f"decision written to {args.out}: {decision_text(shown)}", file=out)
     else:
         out.write(dump(decision).decode("utf-8"))
     return OK

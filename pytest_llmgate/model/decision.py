@@ -15,6 +15,10 @@ from pytest_llmgate.model.vocab import ApprovalStatus, DecisionStatus, Role, Run
 COMPARED_PARAMS = ("policy_id", "evidence_version", "evaluator_version")
 
 
+#: An alias or an artifact's name: one line of printable text (``llmgate canary`` prints it as its verdict).
+Name = Annotated[str, Meta(pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class Promotion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Where an approved candidate goes, and what to go back to (the manifest's ``promotion`` block).
 
@@ -22,8 +26,8 @@ class Promotion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     confidence bound (at ``confidence``, default 0.95) of its unsafe-serve rate is at most ``max_unsafe_rate``
     and that of its unnecessary-abstention rate at most ``max_unnecessary_rate``; omitted when not set."""
 
-    alias: Annotated[str, Meta(description="The alias a promoted artifact gets.")]
-    rollback_artifact: Annotated[str | None, Meta(description="What a canary rolls back to; null: none named.")]
+    alias: Annotated[Name, Meta(description="The alias a promoted artifact gets.")]
+    rollback_artifact: Annotated[Name | None, Meta(description="What a canary rolls back to; null: none named.")]
     limitation: Annotated[str, Meta(description="What the promotion does not claim.")]
     max_unsafe_rate: Annotated[float | None, Meta(description="The evidence requirement on the unsafe-serve rate.")] = None
     max_unnecessary_rate: Annotated[float | None, Meta(
@@ -70,10 +74,10 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     when a signing key is set (a decision inside a report is covered by the report's signature)."""
 
     artifact_name: Annotated[str, Meta(description="The promoted artifact's template id.")]
-    alias: Annotated[str, Meta(description="The alias it gets.")]
+    alias: Annotated[Name, Meta(description="The alias it gets.")]
     source_run_id: Annotated[str, Meta(description="The run that earned it.")]
     evaluation_sha: Annotated[str, Meta(description="The short fingerprint of the cases it was evaluated on.")]
-    rollback_artifact: Annotated[str | None, Meta(description="What a canary rolls back to; null: none named.")]
+    rollback_artifact: Annotated[Name | None, Meta(description="What a canary rolls back to; null: none named.")]
     status: Annotated[ApprovalStatus, Meta(description="What the artifact may get: canary traffic.")]
     limitation: Annotated[str, Meta(description="What the promotion does not claim.")]
     prompt_uri: Annotated[str | None, Meta(description="Where an exporter registered the artifact.")] = None

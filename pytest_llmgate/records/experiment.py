@@ -14,7 +14,7 @@ from msgspec import UNSET, Meta, UnsetType
 
 from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.costs import Budget
-from pytest_llmgate.model.decision import Promotion
+from pytest_llmgate.model.decision import Name, Promotion
 from pytest_llmgate.model.defaults import MANIFEST_NAME
 from pytest_llmgate.model.errors import CandidateError, ManifestError, SuiteError
 from pytest_llmgate.model.fingerprint import fingerprint, short
@@ -38,9 +38,11 @@ _Rate = Annotated[float, Meta(gt=0, le=1)]
 class PromotionBlock(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     """The manifest's ``promotion`` block, every key optional; a run record keeps it whole as ``Promotion``."""
 
-    alias: Annotated[_Text, Meta(description="The alias a promoted artifact gets.")] = "canary_candidate"
-    rollback_artifact: Annotated[_Text | None, Meta(
-        description="What a canary rolls back to (llmgate canary); none by default.")] = None
+    alias: Annotated[Name, Meta(
+        description="The alias a promoted artifact gets, one line of printable text.")] = "canary_candidate"
+    rollback_artifact: Annotated[Name | None, Meta(
+        description="What a canary rolls back to (llmgate canary), one line of printable text; none by "
+                    "default.")] = None
     limitation: Annotated[str, Meta(
         description="What the promotion does not claim; shown with the decision.")] = (
         "requires production review and monitored canary")
