@@ -178,6 +178,12 @@ def test_canary_from_a_window_file(pytester: pytest.Pytester, three_runs: dict) 
         handle.write(json.dumps({"request_id": "r3", "route": "SERVE", "supported": False}) + "\n")
     alarm = llmgate(pytester.path, "canary", report, "--window", str(window))
     assert (alarm.returncode, alarm.stdout) == (1, "ROLL_BACK_TO:ci-answerer-v1\n")
+    # a window with no request (a log export that failed) is no evidence of a healthy canary: it said CONTINUE
+    for empty in (b"", b"\n  \n"):
+        window.write_bytes(empty)
+        done = llmgate(pytester.path, "canary", report, "--window", str(window))
+        assert (done.returncode, done.stdout) == (2, "")
+        assert "window.jsonl: holds no request: an empty window says nothing of the canary" in done.stderr
 
 
 @pytest.mark.parametrize(

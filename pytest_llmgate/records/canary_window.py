@@ -28,11 +28,14 @@ _decode_request = msgspec.json.Decoder(CanaryRequest).decode
 
 def unsafe_requests_in(window: Path) -> list[str]:
     """The ids of the served requests whose claim was not supported, in a JSON Lines window of canary requests;
-    a line that is not a ``CanaryRequest`` raises ``RecordError`` naming the file, the line and the field."""
+    a line that is not a ``CanaryRequest`` raises ``RecordError`` naming the file, the line and the field, and so
+    does a window with no request at all."""
     unsafe: list[str] = []
+    seen = 0
     for number, line in enumerate(read_bytes(window).split(b"\n"), start=1):
         if not line.strip():
             continue
+        seen += 1
         try:
             request = _decode_request(line)
             if request.route is Route.SERVE and not request.supported:
@@ -43,6 +46,8 @@ def unsafe_requests_in(window: Path) -> list[str]:
             raise RecordError(window, number, f"cannot be read as JSON ({exc})") from None
         except RecursionError:
             raise RecordError(window, number, TOO_DEEP) from None
+    if not seen:  # a log export that failed is no evidence of a healthy canary
+        raise RecordError(window, None, "holds no request: an empty window says nothing of the canary")
     return unsafe
 
 
