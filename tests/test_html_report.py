@@ -363,6 +363,26 @@ def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else
                           cwd=pytester.path, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "replies view: mine/replies.html (3 case(s), 2 candidate(s))" in done.stdout
+    # the page replaces only a replies page, never another file, and never goes into a records folder
+    def view(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", "view", "mine/replies.json", *args],
+                              cwd=pytester.path, capture_output=True, text=True, timeout=60, check=False)
+
+    assert view().returncode == 0  # its own page again
+    refused = view("--out", ".llmgate/replies.html")
+    assert refused.returncode == 2 and "is in a records folder (beside its runs/)" in refused.stderr
+    before = (pytester.path / "summary.md").read_bytes()
+    refused = view("--out", "summary.md")
+    assert refused.returncode == 2 and "is a file that is not a replies page; it is never replaced" in refused.stderr
+    assert (pytester.path / "summary.md").read_bytes() == before
+    for args, words in ((["--llmgate-save-replies=report.html"], "is also --llmgate-html's file"),
+                        (["--llmgate-save-replies=summary.md", "--llmgate-html=other.html"],
+                         "is a file that holds no saved replies; the replies never replace another file")):
+        clash = pytester.runpytest(*both, *args, *([] if "--llmgate-html=other.html" in args else
+                                                   ["--llmgate-html=report.html"]))
+        assert clash.ret == pytest.ExitCode.USAGE_ERROR
+        clash.stderr.fnmatch_lines([f"*{words}*"])
+    assert (pytester.path / "summary.md").read_bytes() == before
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
-from pytest_llmgate.io.store import write_replacing
-from pytest_llmgate.model.errors import display_path
+from pytest_llmgate.io.store import RUNS, write_replacing
+from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.records.replies import read_replies
 from pytest_llmgate.reports.replies import replies_page
 
@@ -22,9 +22,21 @@ def add_view(commands: Any) -> None:
     parser.set_defaults(handler=cmd_view)
 
 
+#: The replies page says it is one (``reports/replies.py``): only such a page is ever replaced.
+_OURS = b'<meta name="generator" content="llmgate view">'
+
+
 def cmd_view(args: argparse.Namespace, out: TextIO) -> int:
     saved = read_replies(args.replies)
     target: Path = args.out or args.replies.with_suffix(".html")
+    if (target.parent / RUNS).is_dir():
+        raise RecordError(target, None, f"is in a records folder (beside its {RUNS}/): the page holds case input and "
+                                        "model output and never goes there")
+    if target.is_file():
+        with target.open("rb") as existing:
+            if _OURS not in existing.read(1024):
+                raise RecordError(target, None, "is a file that is not a replies page; it is never replaced: name "
+                                                "a new one with --out")
     write_replacing(target, replies_page(saved, display_path(args.replies)).encode("utf-8"))
     candidates = len({case.template_id for case in saved.cases})
     cases = len({(case.experiment, case.suite, case.case_id) for case in saved.cases})

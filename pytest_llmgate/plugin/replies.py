@@ -20,6 +20,7 @@ from pytest_llmgate.io.store import write_replacing
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.model.vocab import Route
 from pytest_llmgate.plugin.nodes import CaseItem, SuiteCollector
+from pytest_llmgate.plugin.options import value
 from pytest_llmgate.records.outcome import SessionResult
 from pytest_llmgate.records.replies import CaseReplies, SavedReplies, TrialReply
 from pytest_llmgate.records.run import CaseEntry
@@ -35,11 +36,27 @@ def refuse_inside_records(path: Path, out_dir: Path) -> None:
             "and model output and never go there: name a file outside it (e.g. ~/llmgate-replies.json)")
 
 
+def refuse_another_file(path: Path, config: pytest.Config) -> None:
+    """A usage error when ``path`` is the session's HTML report or Markdown summary, or an existing file that is
+    not saved replies (a suite, a manifest): the replies never replace another file."""
+    for option in ("html", "markdown"):
+        other = value(config, option)
+        if other and Path(other).resolve() == path.resolve():
+            raise pytest.UsageError(f"--llmgate-save-replies={path}: is also --llmgate-{option}'s file; name another")
+    if path.is_file():
+        with path.open("rb") as existing:
+            head = existing.read(200)
+        if b'"llmgate.replies/' not in head:
+            raise pytest.UsageError(f"--llmgate-save-replies={path}: is a file that holds no saved replies; the "
+                                    "replies never replace another file: name a new one")
+
+
 class ReplySaver:
     """Keeps the transcripts of the items this process ran; writes them at the end of the session."""
 
     def __init__(self, path: Path, out_dir: Path, config: pytest.Config) -> None:
         refuse_inside_records(path, out_dir)
+        refuse_another_file(path, config)
         self.path = path
         self.config = config
         self.cases: list[CaseReplies] = []

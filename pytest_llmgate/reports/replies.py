@@ -82,6 +82,7 @@ _REPLIES_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="llmgate view">
 <title>pytest-llmgate replies</title><style>{style}</style></head>
 <body>
 <h1>pytest-llmgate: replies</h1>
