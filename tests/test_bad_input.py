@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .conftest import MakeExperiment, read_report, snapshot, write_yaml
 
@@ -161,6 +162,17 @@ def test_a_case_id_repeated_across_suites_is_an_error(pytester: pytest.Pytester,
     result = pytester.runpytest("exp", "--llmgate-candidate=good")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*exp/b.suite.yaml:2: duplicate case_id 'c1': already in suite 'a'*"])
+
+
+def test_two_experiments_of_one_name_are_an_error(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    # protects: both ran and the report held two decisions for one name, which promote and canary could not pick
+    make_experiment("a")
+    twin = make_experiment("b")
+    write_yaml(twin / "llmgate.yaml", {**yaml.safe_load((twin / "llmgate.yaml").read_text()), "experiment": "a"})
+    result = pytester.runpytest("a", "b", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(["b/llmgate.yaml: experiment 'a' is also the name of a: give each experiment its own "
+                                 "name"])
 
 
 def test_an_unwritable_out_dir_is_one_clear_error_before_any_run(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pytest_llmgate.engine.judging import check_evaluator
 from pytest_llmgate.io.lock import frozen_state, read_lock, write_lock
-from pytest_llmgate.model.errors import LlmgateError, display_path
+from pytest_llmgate.model.errors import LlmgateError, ManifestError, display_path
 from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.providers import ProviderFactory, check_settings
 from pytest_llmgate.records.candidate import Candidate
@@ -35,6 +35,10 @@ class Experiments:
                     check_settings(candidate, self._factory(candidate))
                 if found.evaluator is not None:
                     check_evaluator(found.evaluator, self._factory)
+                twin = next((other for other in self.loaded if other.name == found.name), None)
+                if twin is not None:  # records, reports and `--experiment` know an experiment by its name
+                    raise ManifestError(found.manifest_path, None, f"experiment {found.name!r} is also the name of "
+                                        f"{display_path(twin.directory)}: give each experiment its own name")
             except LlmgateError as exc:
                 found = exc
             self._loaded[directory] = found
