@@ -3,6 +3,7 @@ with and without a signing key; ``llmgate verify`` says which files hold up."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, read_report, runs_by_template
+from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, MakeExperiment, read_report, runs_by_template
 
 KEY = "test-signing-key-not-a-secret"
 EXAMPLE = "example_suites/ci-claim-gate-repair"
@@ -572,6 +573,26 @@ def test_a_deleted_companion_file_makes_a_record_unverifiable_and_promote_refuse
 
 
 # -- issue 24, item 12: a prompt edit leaves history readable ------------------------------------------------------
+def test_a_python_candidate_whose_code_changed_since_its_run_is_not_promoted(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # its artifact names a callable: the module's source is the candidate too (only the YAML file was hashed)
+    monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    directory = make_experiment("exp", templates={"coded": {"provider": "python", "callable": "coded_rules:route"}})
+    module = directory / "coded_rules.py"
+    module.write_text("def route(case, artifact):\n    return 'SERVE' if case['evidence_state'] == 'log' else 'ABSTAIN'\n")
+    pytester.runpytest("exp", "--llmgate-candidate=coded").assert_outcomes(passed=3)
+    (run,) = runs_by_template(pytester.path / ".llmgate").values()
+    assert run["params"]["callable_sha256"] == hashlib.sha256(module.read_bytes()).hexdigest()
+    assert llmgate(pytester.path, "promote", run["run_id"]).returncode == 0
+    module.write_text(module.read_text() + "# serve everything from now on\n")
+    refused = llmgate(pytester.path, "promote", run["run_id"])
+    assert refused.returncode == 2
+    assert "candidate code changed since this run: the module of its callable (sha256 now " in refused.stderr
+    listed = llmgate(pytester.path, "runs")  # history stays readable, with the note
+    assert listed.returncode == 0 and "candidate code changed since this run" in listed.stdout
+
+
 def test_an_edited_template_leaves_history_readable_and_only_promotion_refused(
     pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

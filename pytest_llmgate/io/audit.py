@@ -9,9 +9,10 @@ through this module, the way ``llmgate verify`` does. What a check finds is one 
 - **unverifiable**: a file it names is not there (the redacted report, the experiment at ``experiment_path``, the
   candidate file, the runs a report or decision rests on), so a check cannot be made. It is read and listed, with
   that said; ``promote`` and ``canary`` refuse it. A check is never skipped in silence.
-- **changed since this run**: the candidate file (or the suites) on disk are no longer those the run evaluated; the
-  manifest's promotion block or budget is not the one the run was judged by; or the manifest's judge does not
-  stand as the record says (its calibration is not the one the gate read, or the record names no evaluator).
+- **changed since this run**: the candidate file (a python candidate's module too) or the suites on disk are no
+  longer those the run evaluated; the manifest's promotion block or budget is not the one the run was judged by;
+  or the manifest's judge does not stand as the record says (its calibration is not the one the gate read, or the
+  record names no evaluator).
   History stays readable (listing, comparing, diffing show the note); only ``promote`` refuses it.
 
 See docs/trust.md for what each check does and does not catch.
@@ -37,6 +38,7 @@ from pytest_llmgate.model.evaluate import judge, judge_trials
 from pytest_llmgate.model.evidence import confidence_of
 from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
+from pytest_llmgate.records.candidate import callable_source_sha256
 from pytest_llmgate.records.codec import load, read_bytes
 from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.experiment import load_experiment
@@ -49,6 +51,7 @@ _UNANSWERED = (Outcome.ERROR, Outcome.NOT_RUN)
 TEMPLATE_CHANGED = "template changed since this run"
 JUDGE_CHANGED = "judge standing changed since this run"
 MANIFEST_CHANGED = "manifest changed since this run"
+CODE_CHANGED = "candidate code changed since this run"
 
 
 class Unverifiable(RecordError):
@@ -334,7 +337,7 @@ class SuiteCheck:
                                       "cases cannot be checked against its suites")
             return
         evaluation = record.fingerprints.get("evaluation", "")
-        now, judge, promotion, budget = cases[""]
+        now, judge, promotion, budget, code = cases[""]
         if now != evaluation:
             found.changed.append(f"suites changed since this run (evaluation {short(now)} now, "
                                  f"{short(evaluation)} recorded): its cases are checked against its digest only")
@@ -347,6 +350,10 @@ class SuiteCheck:
         if record.budget != budget:
             found.changed.append(f"{MANIFEST_CHANGED}: its budget is not the manifest's (the run was held to the one "
                                  "it records)")
+        written = record.params.get("callable_sha256")  # a python candidate's module, as the run imported it
+        if written and code.get(record.template_id) != written:
+            found.changed.append(f"{CODE_CHANGED}: the module of its callable (sha256 now "
+                                 f"{(code.get(record.template_id) or 'not found')[:16]}, recorded {written[:16]})")
         recorded = record.evaluator
         if recorded is None and judge is not None:
             found.changed.append(f"{JUDGE_CHANGED}: the record names no evaluator; the manifest names "
@@ -384,8 +391,10 @@ class SuiteCheck:
             return exc.problem
         except OSError as exc:
             return str(exc.strerror or exc)
+        code = {template_id: callable_source_sha256(str(candidate.settings.get("callable", "")), directory)
+                for template_id, candidate in experiment.candidates.items() if candidate.provider == "python"}
         cases: dict[str, tuple[Any, ...]] = {"": (experiment.fingerprints["evaluation"], experiment.judge_standing(),
-                                                 experiment.promotion, experiment.budget)}
+                                                 experiment.promotion, experiment.budget, code)}
         for case in experiment.cases:
             cases[case.case_id] = (case.suite, case.slice_name, case.evidence_state, case.expected_route.value,
                                    value_sha256(case.written))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,3 +85,17 @@ def load_candidate(path: Path, experiment_dir: Path) -> Candidate:
         settings=MappingProxyType(document.data),
         document=document,
     )
+
+
+def callable_source_sha256(target: str, experiment_dir: Path) -> str | None:
+    """SHA-256 of the source file of the module a ``module:function`` target names (a python candidate's or
+    evaluator's ``callable``), found where the gate imports it from (``sys.path``, then the experiment directory)
+    without importing it; None when it is no source file there. Code that module imports is not covered: the run's
+    ``code_commit`` says that."""
+    parts = target.partition(":")[0].split(".")
+    for root in [*sys.path, str(experiment_dir)]:
+        base = Path(root or ".").joinpath(*parts)
+        for source in (base.with_suffix(".py"), base / "__init__.py"):
+            if source.is_file():
+                return hashlib.sha256(source.read_bytes()).hexdigest()
+    return None
