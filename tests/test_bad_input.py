@@ -175,6 +175,15 @@ def test_two_experiments_of_one_name_are_an_error(pytester: pytest.Pytester, mak
                                  "name"])
 
 
+def test_a_template_named_all_is_refused(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    # protects: it loaded, yet no option could select it alone (all means every artifact)
+    make_experiment(templates={"all": {"provider": "evidence_policy", "serve_evidence": ["log"]}})
+    result = pytester.runpytest("exp", "--llmgate-candidate=all")
+    assert result.ret != pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(["*exp/templates/all.yaml:1: template_id 'all' is reserved (--llmgate-candidate=all "
+                                 "selects every artifact)*"])
+
+
 def test_an_unwritable_out_dir_is_one_clear_error_before_any_run(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:

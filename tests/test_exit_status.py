@@ -95,8 +95,9 @@ def test_dist_each_says_a_case_ran_more_than_once(pytester: pytest.Pytester, mak
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "-n", "2", "--dist", "each")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::good - INCOMPLETE_EVALUATION: good: a case was evaluated "
-                                 "more than once in this session (pytest-xdist's --dist each runs every item on every "
-                                 "worker; use the default --dist load): each case counts once"])
+                                 "more than once in this session (collected twice: pytest-xdist's --dist each runs "
+                                 "every item on every worker, use the default --dist load; or the experiment was "
+                                 "reached by two paths, a symlink say): each case counts once"])
 
 
 CONFTEST_SKIPS_ALL = '''

@@ -76,6 +76,9 @@ def load_candidate(path: Path, experiment_dir: Path) -> Candidate:
             path, document.line_of(["template_id"]),
             f"template_id {common.template_id!r} differs from the file name {path.stem!r}; they must be equal",
         )
+    if common.template_id == "all":  # --llmgate-candidate=all means every artifact: it could never name this one
+        raise CandidateError(path, document.line_of(["template_id"]),
+                             "template_id 'all' is reserved (--llmgate-candidate=all selects every artifact)")
     return Candidate(
         template_id=common.template_id,
         path=path,

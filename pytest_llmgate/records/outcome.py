@@ -100,8 +100,9 @@ def run_gate_failure(outcome: ExperimentOutcome | None, template_id: str, case_f
         errors, unevaluated = record.metrics.error_count, record.unevaluated
         if not errors and not unevaluated:  # every case has its result, some more than one
             return INCOMPLETE_EVALUATION(
-                f"{template_id}: a case was evaluated more than once in this session (pytest-xdist's --dist each "
-                "runs every item on every worker; use the default --dist load): each case counts once")
+                f"{template_id}: a case was evaluated more than once in this session (collected twice: pytest-xdist's "
+                "--dist each runs every item on every worker, use the default --dist load; or the experiment was "
+                "reached by two paths, a symlink say): each case counts once")
         return INCOMPLETE_EVALUATION(
             f"{template_id}: {errors + unevaluated} of {len(record.cases)} case(s) not evaluated "
             f"({errors} errored, {unevaluated} not run: skipped, deselected or never reached)")
