@@ -43,6 +43,19 @@ def change_label(example: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
+def test_a_lock_whose_case_digest_alone_differs_says_so(pytester: pytest.Pytester, example: Path) -> None:
+    # protects: a case whose digest alone differs was named with nothing after it ("reg_002: ")
+    freeze(pytester, f"--llmgate-candidate={FIX_B}")
+    lock = example / "llmgate.lock"
+    data = json.loads(lock.read_text())
+    data["cases"]["reg_002"]["sha256"] = "0" * 64
+    lock.write_text(json.dumps(data))
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*the suites differ from the lock: reg_002: its sha256 differs, and no field the "
+                                 "lock names (the lock edited?)*"])
+
+
 def test_a_changed_label_after_freezing_stops_the_session_before_any_candidate_runs(
     pytester: pytest.Pytester, example: Path, workers: tuple[str, ...]
 ) -> None:

@@ -96,7 +96,7 @@ class CaseEdit:
         if self.kind != "changed":
             return f"{self.case_id}: {self.kind}"
         changes = ", ".join(f"{field} {_plain(old)} -> {_plain(new)}" for field, old, new in self.fields)
-        return f"{self.case_id}: {changes}"
+        return f"{self.case_id}: {changes or 'its sha256 differs, and no field the lock names (the lock edited?)'}"
 
 
 def _plain(value: Any) -> Any:
