@@ -38,7 +38,7 @@ from pytest_llmgate.model.evaluate import judge, judge_trials
 from pytest_llmgate.model.evidence import confidence_of
 from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
-from pytest_llmgate.records.candidate import callable_source_sha256
+from pytest_llmgate.records.candidate import callable_sources_sha256
 from pytest_llmgate.records.codec import load, read_bytes
 from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.experiment import load_experiment
@@ -351,9 +351,10 @@ class SuiteCheck:
             found.changed.append(f"{MANIFEST_CHANGED}: its budget is not the manifest's (the run was held to the one "
                                  "it records)")
         written = record.params.get("callable_sha256")  # a python candidate's module, as the run imported it
-        if written and code.get(record.template_id) != written:
-            found.changed.append(f"{CODE_CHANGED}: the module of its callable (sha256 now "
-                                 f"{(code.get(record.template_id) or 'not found')[:16]}, recorded {written[:16]})")
+        if written and written not in code.get(record.template_id, ()):
+            now = ", ".join(sha[:16] for sha in code.get(record.template_id, ())) or "not found"
+            found.changed.append(f"{CODE_CHANGED}: the module of its callable (sha256 now {now}, recorded "
+                                 f"{written[:16]})")
         recorded = record.evaluator
         if recorded is None and judge is not None:
             found.changed.append(f"{JUDGE_CHANGED}: the record names no evaluator; the manifest names "
@@ -391,7 +392,7 @@ class SuiteCheck:
             return exc.problem
         except OSError as exc:
             return str(exc.strerror or exc)
-        code = {template_id: callable_source_sha256(str(candidate.settings.get("callable", "")), directory)
+        code = {template_id: callable_sources_sha256(str(candidate.settings.get("callable", "")), directory)
                 for template_id, candidate in experiment.candidates.items() if candidate.provider == "python"}
         cases: dict[str, tuple[Any, ...]] = {"": (experiment.fingerprints["evaluation"], experiment.judge_standing(),
                                                  experiment.promotion, experiment.budget, code)}

@@ -92,13 +92,26 @@ def load_candidate(path: Path, experiment_dir: Path) -> Candidate:
 
 def callable_source_sha256(target: str, experiment_dir: Path) -> str | None:
     """SHA-256 of the source file of the module a ``module:function`` target names (a python candidate's or
-    evaluator's ``callable``), found where the gate imports it from (``sys.path``, then the experiment directory)
-    without importing it; None when it is no source file there. Code that module imports is not covered: the run's
-    ``code_commit`` says that."""
+    evaluator's ``callable``), found without importing it, the same way in every process: the first of
+    ``callable_sources_sha256``; None when it is no source file there. Code that module imports is not covered:
+    the run's ``code_commit`` says that."""
+    return next(iter(callable_sources_sha256(target, experiment_dir)), None)
+
+
+def callable_sources_sha256(target: str, experiment_dir: Path) -> list[str]:
+    """The SHA-256 of every file the module of ``target`` is found as: in the experiment directory and the folders
+    above it (a repository's root), then on ``sys.path`` (an installed package). A search that does not depend on
+    the process's own path, so ``llmgate`` finds what the session found."""
+    return _sources(target, [str(folder) for folder in (experiment_dir, *experiment_dir.parents)] + sys.path)
+
+
+def _sources(target: str, roots: list[str]) -> list[str]:
     parts = target.partition(":")[0].split(".")
-    for root in [*sys.path, str(experiment_dir)]:
+    found = []
+    for root in roots:
         base = Path(root or ".").joinpath(*parts)
         for source in (base.with_suffix(".py"), base / "__init__.py"):
             if source.is_file():
-                return hashlib.sha256(source.read_bytes()).hexdigest()
-    return None
+                found.append(hashlib.sha256(source.read_bytes()).hexdigest())
+                break
+    return found
