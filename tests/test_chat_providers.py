@@ -530,7 +530,10 @@ def test_a_url_in_a_providers_message_is_shown_without_credentials_or_query() ->
     assert redact_urls(f"cannot connect to http://u:{SECRET}@h:8/v1?key={SECRET} (ConnectError)") == (
         "cannot connect to http://***@h:8/v1?*** (ConnectError)")
     assert redact_urls(f"'https://{SECRET}@h/x#token={SECRET}'") == "'https://***@h/x#***'"
-    assert redact_urls(f"http://u:a@b/{SECRET}@h/v1") == "http://***@h/v1"  # an @ or a / in the password
+    assert redact_urls(f"http://u:a@b/{SECRET}@h/v1") == "http://***"  # an @ and a / in the password: all masked
+    # an @ past the host, in the query or fragment, never unmasks what follows it
+    assert redact_urls(f"https://api.example.com/v1/chat?user=me@corp.com&api-key={SECRET}") == "https://***"
+    assert redact_urls(f"http://h/x#a@b&token={SECRET}") == "http://***"
     assert redact_urls("http://127.0.0.1:8000/v1 and sqlite:///tmp/x.db") == "http://127.0.0.1:8000/v1 and sqlite:///tmp/x.db"
     for odd in ("'", '"', "<", ">", "`"):  # a password with a quote or a bracket (it was shown up to that character)
         assert redact_urls(f"cannot connect to http://u:{SECRET}{odd}x@127.0.0.1:1/v1 (ConnectError)") == (

@@ -16,10 +16,13 @@ _URL = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)(\S*@)?([^\s?#'"<>`@]*)([?#][^
 def redact_urls(text: str) -> str:
     """``text`` with each URL's credentials (``user:password@``) and its query string or fragment replaced by
     ``***``: what a message may show of an address (an endpoint's ``base_url``, a tracking URI), which may carry a
-    key in either place (``http://u:KEY@host/v1?api-key=KEY`` -> ``http://***@host/v1?***``)."""
+    key in either place (``http://u:KEY@host/v1?api-key=KEY`` -> ``http://***@host/v1?***``). When an ``@`` stands
+    past the host (``?user=me@corp&key=KEY``) or a password holds ``/``, everything after the scheme is masked."""
 
     def redacted(match: re.Match[str]) -> str:
         scheme, userinfo, address, rest = match.groups()
+        if userinfo and any(mark in userinfo for mark in "/?#"):
+            return scheme + "***"  # an @ past the host (in a path, a query, a password): nothing after it is shown
         return scheme + ("***@" if userinfo else "") + address + (rest[0] + "***" if rest else "")
 
     return _URL.sub(redacted, text)
