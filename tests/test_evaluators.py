@@ -454,15 +454,15 @@ def test_a_python_evaluator_reads_prose_and_gates_without_calibration(pytester: 
     # after are not comparable (two runs judged by different code read "comparable" before)
     rules = prose / "claim_rules.py"
     rules.write_text(rules.read_text().replace("'root cause is'", "'root cause'"))
+    assert run["params"]["evaluator_code_path"] == "claim_rules.py"
     gate(pytester, "--llmgate-out=edited")
     after = runs_by_template(pytester.path / "edited")[V2]
-    assert after["params"]["evaluator_version"] != run["params"]["evaluator_version"]
     from pytest_llmgate.model.decision import comparability_issues
     from pytest_llmgate.records.codec import from_data
     from pytest_llmgate.records.run import RunRecord
 
     issues = comparability_issues([from_data(run, RunRecord), from_data(after, RunRecord)])
-    assert {issue.field for issue in issues} == {"evaluator_version", "evaluation_sha"}
+    assert {issue.field for issue in issues} == {"evaluator_code_sha256"}
 
 
 def test_a_route_evaluator_gives_the_candidates_own_routes_under_its_own_version(pytester: pytest.Pytester) -> None:

@@ -584,13 +584,37 @@ def test_a_python_candidate_whose_code_changed_since_its_run_is_not_promoted(
     pytester.runpytest("exp", "--llmgate-candidate=coded").assert_outcomes(passed=3)
     (run,) = runs_by_template(pytester.path / ".llmgate").values()
     assert run["params"]["callable_sha256"] == hashlib.sha256(module.read_bytes()).hexdigest()
+    assert run["params"]["callable_path"] == "coded_rules.py"
     assert llmgate(pytester.path, "promote", run["run_id"]).returncode == 0
     module.write_text(module.read_text() + "# serve everything from now on\n")
     refused = llmgate(pytester.path, "promote", run["run_id"])
     assert refused.returncode == 2
-    assert "candidate code changed since this run: the module of its callable (sha256 now " in refused.stderr
+    assert "code changed since this run: the module of its callable, coded_rules.py (sha256 now " in refused.stderr
     listed = llmgate(pytester.path, "runs")  # history stays readable, with the note
-    assert listed.returncode == 0 and "candidate code changed since this run" in listed.stdout
+    assert listed.returncode == 0 and "code changed since this run" in listed.stdout
+
+
+def test_a_python_candidate_on_pytests_pythonpath_is_checked_where_the_run_found_it(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a src layout (pytest's pythonpath = src): llmgate, without that path, checks the file the run recorded (it
+    # found nothing and called an unchanged run changed)
+    monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    make_experiment("exp", templates={"coded": {"provider": "python", "callable": "src_rules:route"}})
+    (pytester.path / "src").mkdir()
+    module = pytester.path / "src" / "src_rules.py"
+    module.write_text("def route(case, artifact):\n    return 'SERVE' if case['evidence_state'] == 'log' else 'ABSTAIN'\n")
+    pytester.makeini("[pytest]\npythonpath = src\n")
+    pytester.runpytest_subprocess("exp", "--llmgate-candidate=coded").assert_outcomes(passed=3)
+    (run,) = runs_by_template(pytester.path / ".llmgate").values()
+    assert run["params"]["callable_path"] == "../src/src_rules.py"
+    assert llmgate(pytester.path, "promote", run["run_id"]).returncode == 0
+    module.write_text(module.read_text() + "# changed\n")
+    refused = llmgate(pytester.path, "promote", run["run_id"])
+    assert refused.returncode == 2 and "the module of its callable, ../src/src_rules.py" in refused.stderr
+    module.unlink()
+    gone = llmgate(pytester.path, "promote", run["run_id"])
+    assert gone.returncode == 2 and "cannot be read to check it" in gone.stderr
 
 
 def test_an_edited_template_leaves_history_readable_and_only_promotion_refused(

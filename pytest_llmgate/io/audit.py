@@ -38,7 +38,6 @@ from pytest_llmgate.model.evaluate import judge, judge_trials
 from pytest_llmgate.model.evidence import confidence_of
 from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
-from pytest_llmgate.records.candidate import callable_sources_sha256
 from pytest_llmgate.records.codec import load, read_bytes
 from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.experiment import load_experiment
@@ -51,7 +50,7 @@ _UNANSWERED = (Outcome.ERROR, Outcome.NOT_RUN)
 TEMPLATE_CHANGED = "template changed since this run"
 JUDGE_CHANGED = "judge standing changed since this run"
 MANIFEST_CHANGED = "manifest changed since this run"
-CODE_CHANGED = "candidate code changed since this run"
+CODE_CHANGED = "code changed since this run"
 
 
 class Unverifiable(RecordError):
@@ -337,7 +336,7 @@ class SuiteCheck:
                                       "cases cannot be checked against its suites")
             return
         evaluation = record.fingerprints.get("evaluation", "")
-        now, judge, promotion, budget, code = cases[""]
+        now, judge, promotion, budget = cases[""]
         if now != evaluation:
             found.changed.append(f"suites changed since this run (evaluation {short(now)} now, "
                                  f"{short(evaluation)} recorded): its cases are checked against its digest only")
@@ -350,11 +349,8 @@ class SuiteCheck:
         if record.budget != budget:
             found.changed.append(f"{MANIFEST_CHANGED}: its budget is not the manifest's (the run was held to the one "
                                  "it records)")
-        written = record.params.get("callable_sha256")  # a python candidate's module, as the run imported it
-        if written and written not in code.get(record.template_id, ()):
-            now = ", ".join(sha[:16] for sha in code.get(record.template_id, ())) or "not found"
-            found.changed.append(f"{CODE_CHANGED}: the module of its callable (sha256 now {now}, recorded "
-                                 f"{written[:16]})")
+        for prefix, what in (("callable", "its callable"), ("evaluator_code", "its python evaluator's callable")):
+            _check_code(directory, record, prefix, what, found)  # the module the run's code came from
         recorded = record.evaluator
         if recorded is None and judge is not None:
             found.changed.append(f"{JUDGE_CHANGED}: the record names no evaluator; the manifest names "
@@ -392,14 +388,28 @@ class SuiteCheck:
             return exc.problem
         except OSError as exc:
             return str(exc.strerror or exc)
-        code = {template_id: callable_sources_sha256(str(candidate.settings.get("callable", "")), directory)
-                for template_id, candidate in experiment.candidates.items() if candidate.provider == "python"}
         cases: dict[str, tuple[Any, ...]] = {"": (experiment.fingerprints["evaluation"], experiment.judge_standing(),
-                                                 experiment.promotion, experiment.budget, code)}
+                                                 experiment.promotion, experiment.budget)}
         for case in experiment.cases:
             cases[case.case_id] = (case.suite, case.slice_name, case.evidence_state, case.expected_route.value,
                                    value_sha256(case.written))
         return cases
+
+
+def _check_code(directory: Path, record: RunRecord, prefix: str, what: str, found: Findings) -> None:
+    """A python module the run recorded (``<prefix>_path``, relative to the experiment, and ``<prefix>_sha256``):
+    changed since the run when its source differs, unverifiable when it is not there."""
+    path, written = record.params.get(f"{prefix}_path"), record.params.get(f"{prefix}_sha256")
+    if not path or not written:
+        return
+    try:
+        now = hashlib.sha256((directory / path).read_bytes()).hexdigest()
+    except (OSError, ValueError):
+        found.unverifiable.append(f"the module of {what} ({path}, from the experiment) cannot be read to check it")
+        return
+    if now != written:
+        found.changed.append(f"{CODE_CHANGED}: the module of {what}, {path} (sha256 now {now[:16]}, recorded "
+                             f"{written[:16]})")
 
 
 # -- a set of records ---------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from pytest_llmgate.model.vocab import ApprovalStatus, DecisionStatus, Role, Run
 
 #: Params that must be equal for runs to be ranked, besides every ``<suite>_sha`` and ``evaluation_sha``.
 COMPARED_PARAMS = ("policy_id", "evidence_version", "evaluator_version")
+#: A python evaluator's code, recorded by its SHA-256: runs judged by different code are not comparable.
+EVALUATOR_CODE = "evaluator_code_sha256"
 
 
 #: An alias or an artifact's name: one line of printable text (``llmgate canary`` prints it as its verdict).
@@ -101,9 +103,11 @@ class Verdict:
 
 
 def compared_fields(runs: Sequence[RunView]) -> list[str]:
-    """The params compared: the fixed ones, each suite's ``_sha`` (sorted), then ``evaluation_sha``."""
+    """The params compared: the fixed ones, each suite's ``_sha`` (sorted), ``evaluation_sha``, then a python
+    evaluator's code (``evaluator_code_sha256``) when a run has it."""
     shas = sorted({key for run in runs for key in run.params if key.endswith("_sha") and key != "evaluation_sha"})
-    return [*COMPARED_PARAMS, *shas, "evaluation_sha"]
+    code = [EVALUATOR_CODE] if any(EVALUATOR_CODE in run.params for run in runs) else []
+    return [*COMPARED_PARAMS, *shas, "evaluation_sha", *code]
 
 
 def comparability_issues(runs: Sequence[RunView]) -> tuple[ComparabilityIssue, ...]:

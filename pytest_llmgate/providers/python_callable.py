@@ -19,7 +19,7 @@ from pytest_llmgate.model.errors import CandidateError
 from pytest_llmgate.model.vocab import Route
 from pytest_llmgate.providers import FactoryDefaults, FreePrompt, ProviderContext, ProviderDefaults, coerce_route
 from pytest_llmgate.providers.calls import DEFAULT_CASE_TIMEOUT
-from pytest_llmgate.records.candidate import Candidate, CandidateSettings, callable_source_sha256
+from pytest_llmgate.records.candidate import Candidate, CandidateSettings, callable_params
 
 CALLABLE_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 
@@ -89,12 +89,13 @@ class PythonCallableFactory(FactoryDefaults):
         return PythonCallable(function, candidate.settings, typed.callable, trials_of(typed, context))
 
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
-        """``callable_sha256``: the SHA-256 of the callable's module source (``llmgate promote`` refuses a run whose
-        code changed since); ``trials``, when a case is asked more than once."""
+        """``callable_path`` and ``callable_sha256``: where the callable's module is and its source's SHA-256
+        (``llmgate promote`` refuses a run whose code changed since); ``trials``, when a case is asked more than
+        once."""
         typed = msgspec.convert(candidate.document.data, PythonSettings)
         trials = trials_of(typed, context)
-        source = callable_source_sha256(typed.callable, context.experiment_dir)
-        return {**({"callable_sha256": source} if source else {}), **({"trials": str(trials)} if trials > 1 else {})}
+        return {**callable_params("callable", typed.callable, context.experiment_dir),
+                **({"trials": str(trials)} if trials > 1 else {})}
 
 
 def trials_of(typed: PythonSettings, context: ProviderContext) -> int:

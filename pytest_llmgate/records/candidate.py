@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -90,28 +91,24 @@ def load_candidate(path: Path, experiment_dir: Path) -> Candidate:
     )
 
 
-def callable_source_sha256(target: str, experiment_dir: Path) -> str | None:
-    """SHA-256 of the source file of the module a ``module:function`` target names (a python candidate's or
-    evaluator's ``callable``), found without importing it, the same way in every process: the first of
-    ``callable_sources_sha256``; None when it is no source file there. Code that module imports is not covered:
-    the run's ``code_commit`` says that."""
-    return next(iter(callable_sources_sha256(target, experiment_dir)), None)
-
-
-def callable_sources_sha256(target: str, experiment_dir: Path) -> list[str]:
-    """The SHA-256 of every file the module of ``target`` is found as: in the experiment directory and the folders
-    above it (a repository's root), then on ``sys.path`` (an installed package). A search that does not depend on
-    the process's own path, so ``llmgate`` finds what the session found."""
-    return _sources(target, [str(folder) for folder in (experiment_dir, *experiment_dir.parents)] + sys.path)
-
-
-def _sources(target: str, roots: list[str]) -> list[str]:
+def callable_source(target: str, experiment_dir: Path) -> tuple[str, str] | None:
+    """Where the module a ``module:function`` target names (a python candidate's or evaluator's ``callable``) is,
+    relative to the experiment directory, and the SHA-256 of its source, found without importing it: in the
+    experiment directory, the folders above it (a repository's root), then on ``sys.path`` (pytest's
+    ``pythonpath``, an installed package). None when it is no source file there. The run records both, so that
+    ``llmgate`` checks the same file whatever its own path. Code that module imports is not covered: the run's
+    ``code_commit`` says that."""
     parts = target.partition(":")[0].split(".")
-    found = []
-    for root in roots:
+    for root in [str(folder) for folder in (experiment_dir, *experiment_dir.parents)] + sys.path:
         base = Path(root or ".").joinpath(*parts)
         for source in (base.with_suffix(".py"), base / "__init__.py"):
             if source.is_file():
-                found.append(hashlib.sha256(source.read_bytes()).hexdigest())
-                break
-    return found
+                where = Path(os.path.relpath(source.resolve(), experiment_dir.resolve())).as_posix()
+                return where, hashlib.sha256(source.read_bytes()).hexdigest()
+    return None
+
+
+def callable_params(prefix: str, target: str, experiment_dir: Path) -> dict[str, str]:
+    """``<prefix>_path`` and ``<prefix>_sha256`` of ``callable_source`` (none when it has no source file)."""
+    found = callable_source(target, experiment_dir)
+    return {f"{prefix}_path": found[0], f"{prefix}_sha256": found[1]} if found else {}

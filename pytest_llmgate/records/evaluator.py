@@ -26,7 +26,6 @@ from pytest_llmgate.model.errors import (
 )
 from pytest_llmgate.model.fingerprint import fingerprint, value_sha256
 from pytest_llmgate.model.vocab import Route, RunStatus
-from pytest_llmgate.records.candidate import callable_source_sha256
 from pytest_llmgate.records.convert import convert
 from pytest_llmgate.records.yaml_loader import Document, load_yaml
 
@@ -196,16 +195,12 @@ def load_evaluator(directory: Path, manifest_path: Path, block: EvaluatorBlock, 
         parsed = convert(document, RouteEvaluatorFile, CandidateError)
     elif head.kind == PYTHON_KIND:
         parsed = convert(document, PythonEvaluatorFile, CandidateError)
-    written = path.read_bytes()
-    if isinstance(parsed, PythonEvaluatorFile):  # its code reads the replies: an edit of it is a new evaluator
-        source = callable_source_sha256(parsed.callable, directory)
-        written += f"\n# callable source sha256: {source}\n".encode() if source else b""
     return Evaluator(
         evaluator_id=head.evaluator_id,
         kind=head.kind,
         path=path,
         relative_path=path.relative_to(directory).as_posix(),
-        sha256=hashlib.sha256(written).hexdigest(),
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
         settings=MappingProxyType(dict(document.data)),
         parsed=parsed,
         document=document,

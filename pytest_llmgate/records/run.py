@@ -19,9 +19,9 @@ from pytest_llmgate.model.evidence import Comparison, Evidence, confidence_of, e
 from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, recorded, upper_bound
 from pytest_llmgate.model.vocab import REDACTED_EVAL_SCHEMA, RUN_SCHEMA, Outcome, Role, Route, RunStatus
-from pytest_llmgate.records.candidate import Candidate
+from pytest_llmgate.records.candidate import Candidate, callable_params
 from pytest_llmgate.records.diff import StoredComparison
-from pytest_llmgate.records.evaluator import JudgeStanding
+from pytest_llmgate.records.evaluator import JudgeStanding, PythonEvaluatorFile
 from pytest_llmgate.records.experiment import Experiment
 
 
@@ -427,6 +427,9 @@ def build_params(
     }
     for name, value in experiment.short_fingerprints.items():
         params[f"{name}_sha"] = value
+    evaluator = experiment.evaluator
+    if evaluator is not None and isinstance(evaluator.parsed, PythonEvaluatorFile):  # its code reads the replies
+        params.update(callable_params("evaluator_code", evaluator.parsed.callable, experiment.directory))
     params.update(extra)
     params["code_commit"] = code_commit
     params["llmgate_version"] = version
