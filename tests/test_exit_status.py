@@ -80,8 +80,9 @@ def test_a_session_given_one_suite_of_two_says_it_is_partial(
 ) -> None:
     # protects: narrowing by path left the other suite's cases NOT_RUN without the partial line -k gives
     make_experiment(suites={"main": [case("c1", "log", "SERVE")], "holdout": [case("h1", "none", "ABSTAIN")]})
-    result = pytester.runpytest("exp/main.suite.yaml", "--llmgate-candidate=good", *workers)
-    result.assert_outcomes(passed=1)
+    result = pytester.runpytest("exp/main.suite.yaml", "--llmgate-candidate=good", "--llmgate-baseline=unsafe",
+                                *workers)
+    result.assert_outcomes(passed=2)  # c1 of each run; h1 of either is not run, and counted once
     result.stdout.fnmatch_lines(["llmgate: partial session (1 case(s) not run): its runs list the cases it did not "
                                  "run as NOT_RUN, are incomplete and are never promoted*"])
     assert runs_by_template(pytester.path / ".llmgate")["good"]["metrics"]["not_run_count"] == 1
@@ -153,6 +154,45 @@ def test_an_xfail_mark_on_an_unsafe_case_does_not_let_the_session_pass(
     result = pytester.runpytest("exp", "--llmgate-candidate=unsafe", *workers)
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["FAILED exp/main.suite.yaml::c2*UNSAFE_CLAIM_SERVED*"])
+
+
+FLIPS_ONCE_PY = """
+import os
+
+def route(case, artifact):
+    marker = os.environ["FLIP_MARKER"]
+    if case["case_id"] == "c2" and not os.path.exists(marker):  # serves c2 (unsafe) once, then abstains
+        open(marker, "w").close()
+        return "SERVE"
+    return "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+"""
+
+
+def test_a_rerun_that_passes_does_not_hide_the_first_unsafe_answer(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # pytest-rerunfailures: the record keeps the first (unsafe) answer, pytest the passing rerun: the run item fails
+    pytest.importorskip("pytest_rerunfailures")
+    directory = make_experiment(templates={"flips": {"provider": "python", "callable": "flips_once:route"}})
+    (directory / "flips_once.py").write_text(FLIPS_ONCE_PY)
+    monkeypatch.setenv("FLIP_MARKER", str(pytester.path / "flipped"))
+    result = pytester.runpytest("exp", "--llmgate-candidate=flips", "--reruns", "1")
+    assert runs_by_template(pytester.path / ".llmgate")["flips"]["status"] == "REJECT_UNSAFE_SERVE"
+    assert result.parseoutcomes() == {"passed": 2, "failed": 1, "rerun": 1}
+    result.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::flips - REJECT_UNSAFE_SERVE: flips: 1 case(s) broke the "
+                                 "guardrail (c2), and no case item failed for it*"])
+
+
+def test_a_rerun_that_fails_again_fails_its_case_and_not_the_run_item(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # the failing attempt is the rerun's (its report carries no result): the case item's failure still counts
+    pytest.importorskip("pytest_rerunfailures")
+    make_experiment()
+    result = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "--reruns", "1")
+    assert result.parseoutcomes() == {"passed": 2, "failed": 1, "rerun": 1}
+    result.stdout.fnmatch_lines(["FAILED exp/main.suite.yaml::c2*UNSAFE_CLAIM_SERVED*"])
+    result.stdout.no_fnmatch_line("*no case item failed for it*")
 
 
 def test_a_passing_run_is_one_passed_item_per_gating_candidate_and_none_for_a_baseline(

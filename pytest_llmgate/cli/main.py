@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -36,7 +37,7 @@ from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
 from pytest_llmgate.model.canary import canary_call
 from pytest_llmgate.model.costs import usd, usd_change
-from pytest_llmgate.model.decision import Decision, comparability_issues, decide, decision_text
+from pytest_llmgate.model.decision import NAME_PATTERN, Decision, comparability_issues, decide, decision_text
 from pytest_llmgate.model.defaults import DEFAULT_DIR, MANIFEST_NAME
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.model.fingerprint import short
@@ -214,7 +215,7 @@ def _positive(text: str) -> int:
 
 def _one_line(text: str) -> str:
     """A name for a decision file: one line of printable text (a line break would forge `canary`'s output)."""
-    if not text.strip() or not text.isprintable():
+    if not re.match(NAME_PATTERN, text):  # as the manifest and the decision file have it
         raise argparse.ArgumentTypeError("must be one line of printable text")
     return text
 

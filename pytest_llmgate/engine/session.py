@@ -161,14 +161,14 @@ class GateSession:
         run.add(result)
 
     def not_run(self) -> int:
-        """Cases of the runs that ran in this session that have no result (not collected, deselected, never
-        reached): a session with any is partial."""
-        missing = 0
+        """Cases that a run of this session has no result for (not collected, deselected, never reached), counted
+        once per experiment however many of its runs miss them: a session with any is partial."""
+        missing: dict[str, int] = {}
         for (directory, _), results in self._results.items():
             found = self.loading.found(Path(directory))
             if isinstance(found, Experiment):
-                missing += max(0, len(found.cases) - len(results))
-        return missing
+                missing[directory] = max(missing.get(directory, 0), len(found.cases) - len(results))
+        return sum(missing.values())
 
     def _case_index(self, experiment_dir: str) -> CaseIndex | None:
         """The case positions of a loaded experiment (None: this process has not loaded it; its results are kept

@@ -17,8 +17,9 @@ COMPARED_PARAMS = ("policy_id", "evidence_version", "evaluator_version")
 EVALUATOR_CODE = "evaluator_code_sha256"
 
 
-#: An alias or an artifact's name: one line of printable text (``llmgate canary`` prints it as its verdict).
-Name = Annotated[str, Meta(pattern=r"^[^\x00-\x1f\x7f]+$")]
+#: An alias or an artifact's name: one line of text, not blank (``llmgate canary`` prints it as its verdict).
+NAME_PATTERN = r"^(?=.*\S)[^\x00-\x1f\x7f\x85\u2028\u2029]+$(?!\n)"  # (?!\n): Python's $ passes a last \n
+Name = Annotated[str, Meta(pattern=NAME_PATTERN)]
 
 
 class Promotion(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

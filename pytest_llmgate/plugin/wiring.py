@@ -18,7 +18,7 @@ from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from pytest_llmgate.model.errors import LlmgateError, RecordError, SuiteError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
-from pytest_llmgate.model.vocab import RecordMode, Role, ShowMode
+from pytest_llmgate.model.vocab import Outcome, RecordMode, Role, ShowMode
 from pytest_llmgate.plugin.nodes import (
     GATE_KEY,
     RESULT_ATTRIBUTE,
@@ -132,7 +132,8 @@ class Wiring:
             config.workeroutput[RUN_ITEMS_KEY] = [info.to_payload() for info in run_items]  # type: ignore[attr-defined]
             listener = config.pluginmanager.get_plugin("llmgate-results")
             if listener is not None:
-                config.workeroutput[RUN_DESELECTED_KEY] = sorted(listener.deselected_runs)  # type: ignore[attr-defined]
+                config.workeroutput[RUN_DESELECTED_KEY] = [  # type: ignore[attr-defined]
+                    list(run) for run in sorted(listener.deselected_runs)]
             saver = config.pluginmanager.get_plugin("llmgate-replies")
             if saver is not None:
                 saver.write_part()
@@ -237,6 +238,9 @@ class Wiring:
                 terminalreporter.write_line(line)
 
 
+_GUARDRAIL_OUTCOMES = (Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENTION)
+
+
 class _ResultListener:
     """Receives every test report (on the xdist controller: from every worker) and each worker's end."""
 
@@ -246,7 +250,8 @@ class _ResultListener:
         self.collection_errors = 0
         self.run_items: dict[str, RunItemInfo] = {}  # from the xdist workers, by node id
         self.failed_runs: set[tuple[str, str]] = set()  # (experiment dir, template id) with a case item failed
-        self.deselected_runs: set[str] = set()  # node ids of run items deselected (on every xdist worker alike)
+        self._runs_of: dict[str, tuple[str, str]] = {}  # a case item's node id -> its run (experiment dir, template)
+        self.deselected_runs: set[tuple[str, str]] = set()  # run items deselected: (experiment dir, template id)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """Counted on the controller (xdist forwards its workers' reports): see ``Wiring.finish``."""
@@ -257,7 +262,8 @@ class _ResultListener:
         """Case items deselected by a splitter, -k or --deselect: the session runs a part of a split run. A run
         item deselected is noted: its run is not judged (``Wiring.finish``)."""
         self.gate.deselected += sum(isinstance(item, CaseItem) for item in items)
-        self.deselected_runs.update(item.nodeid for item in items if isinstance(item, RunItem))
+        self.deselected_runs.update((item.experiment_dir, item.template_id) for item in items
+                                    if isinstance(item, RunItem))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """The controller (or the single process) takes each result off its report: pytest keeps every report to
@@ -267,8 +273,10 @@ class _ResultListener:
             if payload is not None:
                 result = CaseResult.from_payload(payload)
                 self.gate.add_result(result)
-                if report.failed:
-                    self.failed_runs.add((result.experiment_dir, result.template_id))
+                if result.outcome in _GUARDRAIL_OUTCOMES and result.role is Role.CANDIDATE:  # kept for the few
+                    self._runs_of[report.nodeid] = (result.experiment_dir, result.template_id)
+            if report.failed and report.nodeid in self._runs_of:  # any attempt's failure (a rerun's last one too)
+                self.failed_runs.add(self._runs_of[report.nodeid])
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -279,11 +287,12 @@ class _ResultListener:
         self.gate.collected.update(Path(directory) for directory in output.get(COLLECTED_KEY, []))
         # every worker collects and deselects the same items: one worker's count is the session's
         self.gate.deselected = max(self.gate.deselected, output.get(DESELECTED_KEY, 0))
-        self.deselected_runs.update(output.get(RUN_DESELECTED_KEY, []))
+        self.deselected_runs.update((directory, template_id) for directory, template_id
+                                    in output.get(RUN_DESELECTED_KEY, []))
 
 
 def _uncollected_run_items(config: pytest.Config, result: SessionResult, run_items: list[RunItemInfo],
-                           deselected: set[str]) -> list[RunItemInfo]:
+                           deselected: set[tuple[str, str]]) -> list[RunItemInfo]:
     """The run items of gating candidates whose every case ran in this session while their own item was never
     collected (the session was given suite files, not the experiment): judged all the same, so that a session
     does not exit 0 on a run its gates reject. A run item deselected (-k, --deselect) stays unjudged."""
@@ -294,8 +303,7 @@ def _uncollected_run_items(config: pytest.Config, result: SessionResult, run_ite
         nodeid = Path(os.path.relpath(manifest, config.rootpath)).as_posix()
         for record in outcome.records:
             key = (str(outcome.experiment.directory), record.template_id)
-            if (record.role is Role.CANDIDATE and record.complete and key not in listed
-                    and f"{nodeid}::{record.template_id}" not in deselected):
+            if record.role is Role.CANDIDATE and record.complete and key not in listed and key not in deselected:
                 found.append(RunItemInfo(f"{nodeid}::{record.template_id}",
                                          (nodeid, None, f"{record.template_id} [run-level gates]"), *key))
     return found
