@@ -178,7 +178,8 @@ def test_a_rerun_that_passes_does_not_hide_the_first_unsafe_answer(
     monkeypatch.setenv("FLIP_MARKER", str(pytester.path / "flipped"))
     result = pytester.runpytest("exp", "--llmgate-candidate=flips", "--reruns", "1")
     assert runs_by_template(pytester.path / ".llmgate")["flips"]["status"] == "REJECT_UNSAFE_SERVE"
-    assert result.parseoutcomes() == {"passed": 2, "failed": 1, "rerun": 1}
+    outcomes = result.parseoutcomes()  # (a fresh install may add pytest's assert-rewrite warnings)
+    assert (outcomes["passed"], outcomes["failed"], outcomes["rerun"]) == (2, 1, 1)
     result.stdout.fnmatch_lines(["FAILED exp/llmgate.yaml::flips - REJECT_UNSAFE_SERVE: flips: 1 case(s) broke the "
                                  "guardrail (c2), and no case item failed for it*"])
 
@@ -190,7 +191,8 @@ def test_a_rerun_that_fails_again_fails_its_case_and_not_the_run_item(
     pytest.importorskip("pytest_rerunfailures")
     make_experiment()
     result = pytester.runpytest("exp", "--llmgate-candidate=unsafe", "--reruns", "1")
-    assert result.parseoutcomes() == {"passed": 2, "failed": 1, "rerun": 1}
+    outcomes = result.parseoutcomes()  # (a fresh install may add pytest's assert-rewrite warnings)
+    assert (outcomes["passed"], outcomes["failed"], outcomes["rerun"]) == (2, 1, 1)
     result.stdout.fnmatch_lines(["FAILED exp/main.suite.yaml::c2*UNSAFE_CLAIM_SERVED*"])
     result.stdout.no_fnmatch_line("*no case item failed for it*")
 

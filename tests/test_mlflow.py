@@ -59,8 +59,9 @@ def test_every_run_becomes_an_mlflow_run_and_the_promotion_a_prompt_alias(
     monkeypatch.setenv("LLMGATE_CONNECTS", str(connects))
     monkeypatch.delenv("MLFLOW_DISABLE_TELEMETRY")  # set for this module's own client: the exporter must set it
     pytester.makeconftest(NO_NETWORK)
+    # pytest-rerunfailures (installed for other tests) opens a localhost socket under xdist: not this test's concern
     result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-mlflow", f"--llmgate-mlflow-uri={uri}",
-                                *workers)
+                                "-p", "no:rerunfailures", *workers)
     assert (pytester.path / "connects.jsonl.telemetry").read_text() == "true"  # MLflow's telemetry turned off
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # v1.2-fix gates and fails; the export itself succeeded
     result.stdout.no_fnmatch_line("*ERROR llmgate*")
