@@ -23,7 +23,7 @@ scipy_stats = pytest.importorskip("scipy.stats")
 contingency = pytest.importorskip("statsmodels.stats.contingency_tables")
 
 GRID = [(x, n) for n in (1, 2, 3, 4, 7, 20, 60, 299, 1000) for x in sorted({0, 1, 2, n // 2, n - 1, n}) if x <= n]
-CONFIDENCES = (0.8, 0.9, 0.95, 0.99)
+CONFIDENCES = (0.01, 0.3, 0.5, 0.8, 0.9, 0.95, 0.99)  # the manifest allows any confidence in (0, 1)
 
 
 @pytest.mark.parametrize("confidence", CONFIDENCES)

@@ -116,7 +116,9 @@ def upper_bound(events: int, trials: int, confidence: float = DEFAULT_CONFIDENCE
     if events == 0:
         return -math.expm1(math.log1p(-confidence) / trials)
     alpha = 1.0 - confidence
-    low, high = events / trials, 1.0  # the tail at the observed rate is above alpha (about 1/2)
+    low, high = events / trials, 1.0  # the tail at the observed rate is about 1/2: above alpha for confidence > 1/2
+    if tail(events, trials, low) <= alpha:  # a confidence below about 1/2: the bound lies below the observed rate
+        low, high = 0.0, low
     while True:  # bisection: the tail is decreasing in p
         middle = (low + high) / 2
         if middle in (low, high):
