@@ -187,6 +187,24 @@ def test_with_max_unsafe_rate_a_clean_candidate_short_of_evidence_is_insufficien
     assert llmgate(["promote", newest.stem, "--dir", str(out)]) == 1
 
 
+def test_a_session_with_a_tiny_requirement_finishes_with_the_exact_number_of_cases(
+    pytester: pytest.Pytester, sampled_experiment: Any
+) -> None:
+    # stop 36's statistics review: max_unsafe_rate 0.0000001 put the boundary within the float margin, and the
+    # exact fallback (rationals of (1 - 1e-7) ** 3e7) did not finish; promote took the same path
+    mpmath = pytest.importorskip("mpmath")
+    sampled_experiment(max_unsafe_rate=0.0000001)
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=clean")
+    out = pytester.path / ".llmgate"
+    (run,) = runs_by_template(out).values()
+    assert run["status"] == "INSUFFICIENT_EVIDENCE", result.stdout.str()
+    total = 3 + run["evidence"]["more_clean_cases"]
+    with mpmath.workdps(50):  # 0 events in N cases: the bound is at most 1e-7 when (1 - 1e-7) ** N <= 0.05
+        clean = 1 - mpmath.mpf("1e-7")
+        assert clean ** total <= mpmath.mpf("0.05") < clean ** (total - 1)
+    assert llmgate(["promote", run["run_id"], "--dir", str(out)]) == 1
+
+
 def test_promote_reports_the_evidence_of_stored_runs(
     pytester: pytest.Pytester, sampled_experiment: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -77,17 +77,18 @@ def test_a_requirement_of_zero_cannot_be_met() -> None:
     assert more_clean_cases(0, 10, 0.95, 0.0) is None
 
 
-MCNEMAR = [(b, c) for b in (0, 1, 2, 3, 5, 10, 25) for c in (0, 1, 2, 3, 5, 10, 25)]
+MCNEMAR = [(b, c) for b in (0, 1, 2, 3, 5, 10, 25) for c in (0, 1, 2, 3, 5, 10, 25)] + [
+    (5_000, 5_000), (9_800, 10_200), (100_000, 101_000)]  # large pairs: the float tail (22 s on big integers before)
 
 
 @pytest.mark.parametrize(("fixed", "broken"), MCNEMAR)
 def test_the_mcnemar_p_value_is_statsmodels_and_scipy_s(fixed: int, broken: int) -> None:
     table = [[7, fixed], [broken, 3]]
     expected = float(contingency.mcnemar(table, exact=True).pvalue)
-    assert mcnemar_exact(fixed, broken) == pytest.approx(expected, rel=1e-12, abs=0)
+    assert mcnemar_exact(fixed, broken) == pytest.approx(expected, rel=1e-11, abs=0)  # 12 significant digits
     if fixed + broken:
         assert mcnemar_exact(fixed, broken) == pytest.approx(
-            scipy_stats.binomtest(fixed, fixed + broken, 0.5).pvalue, rel=1e-12)
+            scipy_stats.binomtest(fixed, fixed + broken, 0.5).pvalue, rel=1e-11)
 
 
 # -- issue 28: the bound's digits at large n, the fast exact check, p-values below the float range --
@@ -156,6 +157,45 @@ def test_the_evidence_figures_of_a_large_run_take_a_logarithmic_number_of_tails(
     assert more is not None
     total = 1_000 + more
     assert scipy_stats.beta.ppf(0.95, 7, total - 6) <= 0.0001 < scipy_stats.beta.ppf(0.95, 7, total - 7)
+
+
+def mpmath_tail(events: int, trials: int, rate: float) -> Any:
+    """P(X <= events | trials, rate) to 60 digits, the rate as written (the regularized incomplete beta)."""
+    with mpmath.workdps(60):
+        return mpmath.betainc(trials - events, events + 1, 0, 1 - mpmath.mpf(repr(rate)), regularized=True)
+
+
+@pytest.mark.parametrize(("events", "units", "confidence", "rate"), [
+    (0, 8, 0.95, 1e-7), (0, 8, 0.9, 1e-7), (2, 10, 0.9, 1e-7), (5, 100, 0.99, 1e-6), (41, 1_000, 0.95, 0.0002),
+    (1_000, 1_000_000, 0.9, 1e-7), (100, 1_000, 0.95, 0.001),
+])
+def test_more_clean_cases_at_tiny_requirements_is_mpmath_s_boundary(
+    events: int, units: int, confidence: float, rate: float
+) -> None:
+    # stop 36's statistics review: at a requirement of 1e-7 the boundary lands within MARGIN, and the rational
+    # fallback expanded (1 - 1e-7) ** 3e7 (over 300 s); a first float term below the range looped over every unit
+    more = more_clean_cases(events, units, confidence, rate)
+    assert more is not None and more > 0
+    alpha = 1 - mpmath.mpf(repr(confidence))
+    assert mpmath_tail(events, units + more, rate) <= alpha < mpmath_tail(events, units + more - 1, rate)
+
+
+def test_the_exact_rule_agrees_with_mpmath_wherever_it_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    # every decision taken by the exact rule (no float shortcut), including (41, 265981, 0.95, 0.0002) of the
+    # review, whose tail is 0.0500000044: 364 s on rationals before
+    from pytest_llmgate.model import stats
+
+    monkeypatch.setattr(stats, "MARGIN", 1e300)
+    for events, trials in [(0, 1), (0, 5), (3, 40), (6, 1_000), (20, 300), (600, 1_000), (999, 1_000),
+                           (41, 265_981), (0, 23_025_850)]:
+        for confidence in (0.5, 0.9, 0.95, 0.99):
+            for rate in (1e-7, 0.0002, 0.003, 0.05, 0.4, 0.9):
+                with mpmath.workdps(60):
+                    gap = mpmath_tail(events, trials, rate) - (1 - mpmath.mpf(repr(confidence)))
+                    tie = abs(gap) < mpmath.mpf(10) ** -40  # as (0, 1, 0.9, 0.9): 0.1 <= 0.1; rationals say
+                expected = binom_cdf(events, trials, exact(rate)) <= 1 - exact(confidence) if tie else gap <= 0
+                assert stats.bound_at_most(events, trials, confidence, rate) is expected, (events, trials, rate)
+    assert stats.bound_at_most(41, 265_981, 0.95, 0.0002) is False
 
 
 def test_a_p_value_below_the_float_range_is_never_shown_as_zero() -> None:

@@ -4,11 +4,14 @@ still needed, exact McNemar.
 Binomial tails are summed in floating point from terms computed by Loader's saddle-point method (``_pmf``: no
 cancellation, a relative error of about 1e-13 whatever the counts), so a bound over a million cases keeps its
 digits and the evidence check takes microseconds. A decision that lands within ``MARGIN`` of its threshold, where
-rounding could matter, is taken again in exact rational arithmetic (docs/statistics.md)."""
+rounding could matter, is taken again on bounds that cannot be wrong: the tail summed twice in decimal arithmetic,
+every operation rounded down and then up, with more digits until the two sides agree, and on rationals for a tail
+small enough to be cheap to sum exactly (docs/statistics.md)."""
 
 from __future__ import annotations
 
 import math
+from decimal import MAX_EMAX, MIN_EMIN, ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 from fractions import Fraction
 
 #: The confidence of the upper bounds when the manifest does not set ``promotion.confidence``.
@@ -35,7 +38,7 @@ def exact(value: float) -> Fraction:
 
 
 def binom_cdf(events: int, trials: int, rate: Fraction) -> Fraction:
-    """P(X <= events) for X ~ Binomial(trials, rate), exactly (slow for large counts: the fallback only)."""
+    """P(X <= events) for X ~ Binomial(trials, rate), exactly (slow for large counts: for small ones only)."""
     if events >= trials:
         return Fraction(1)
     fail = 1 - rate
@@ -93,16 +96,68 @@ def tail(events: int, trials: int, rate: float) -> float:
         for i in range(events, 0, -1):  # P(i - 1) = P(i) * i / (n - i + 1) * (1 - p) / p
             term *= i / (trials - i + 1) * odds
             total += term
-            if term < total * 1e-17:
+            if term <= total * 1e-17:  # (a first term below the float range is 0: so are the rest)
                 break
         return min(total, 1.0)
     term = upper = _pmf(events + 1, trials, rate)  # at or above the mode: 1 - P(X > events), summed upward
     for i in range(events + 1, trials):  # P(i + 1) = P(i) * (n - i) / (i + 1) * p / (1 - p)
         term *= (trials - i) / (i + 1) / odds
         upper += term
-        if term < upper * 1e-17:
+        if term <= upper * 1e-17:
             break
     return max(0.0, 1.0 - upper)
+
+
+def _directed_sum(events: int, trials: int, rate: Fraction, digits: int, rounding: str) -> Decimal:
+    """The binomial terms on the shorter side of ``events`` summed with every operation rounded one way (``digits``
+    significant digits, no underflow): each term and the sum are positive, so ROUND_FLOOR gives a lower bound on
+    that side's sum and ROUND_CEILING an upper one."""
+    context = Context(prec=digits, rounding=rounding, Emin=MIN_EMIN, Emax=MAX_EMAX)
+    hit, miss = rate.numerator, rate.denominator - rate.numerator
+    lower_side = events + 1 <= trials - events
+    first, step, index = (miss, hit, 0) if lower_side else (hit, miss, trials)  # start at P(0) or at P(trials)
+    base = context.divide(first, rate.denominator)
+    term = Decimal(1)
+    for bit in bin(trials)[2:]:  # the first term by squaring: base ** trials
+        term = context.multiply(term, term)
+        if bit == "1":
+            term = context.multiply(term, base)
+    total = term
+    for _ in range(events if lower_side else trials - events - 1):
+        if lower_side:  # P(i + 1) = P(i) * (n - i) / (i + 1) * p / (1 - p)
+            ratio = context.divide((trials - index) * step, (index + 1) * first)
+            index += 1
+        else:  # P(i - 1) = P(i) * i / (n - i + 1) * (1 - p) / p
+            ratio = context.divide(index * step, (trials - index + 1) * first)
+            index -= 1
+        term = context.multiply(term, ratio)
+        total = context.add(total, term)
+    return total
+
+
+def _exact_at_most(events: int, trials: int, rate: float, confidence: float) -> bool:
+    """Whether P(X <= events | trials, rate) <= 1 - confidence, the decimals as written, exactly and in time
+    whatever the counts.
+
+    The terms on the shorter side are summed from below and from above (``_directed_sum``), with four times the
+    digits each round, until both sums fall on one side of the threshold; a tail whose exact sum has no more digits
+    than that is summed on rationals (a tail exactly at the threshold is found there: with 0 events in 1 case at
+    0.05, 1 - 0.05 = 0.95). The comparison stays in decimals: a rational of 0.1 ** 23,000,000 would not."""
+    written = exact(rate)
+    size = trials * len(str(written.denominator))  # the digits of the exact tail's denominator
+    level = Decimal(repr(confidence))
+    alpha = Context(prec=400).subtract(1, level)  # exact: a float's repr has at most 17 digits, above 1e-324
+    lower_side = events + 1 <= trials - events
+    digits = 40
+    while digits < size:
+        low = _directed_sum(events, trials, written, digits, ROUND_FLOOR)
+        high = _directed_sum(events, trials, written, digits, ROUND_CEILING)
+        if lower_side and (high <= alpha or low > alpha):  # the tail is the sum
+            return high <= alpha
+        if not lower_side and (low >= level or high < level):  # the tail is 1 - the sum
+            return low >= level
+        digits *= 4
+    return binom_cdf(events, trials, written) <= 1 - exact(confidence)
 
 
 def upper_bound(events: int, trials: int, confidence: float = DEFAULT_CONFIDENCE) -> float:
@@ -132,8 +187,8 @@ def upper_bound(events: int, trials: int, confidence: float = DEFAULT_CONFIDENCE
 def bound_at_most(events: int, trials: int, confidence: float, rate: float) -> bool:
     """Whether the upper bound is at most ``rate``, decided exactly: P(X <= events | trials, rate) <= 1 - confidence.
 
-    Decided in floating point when the tail is further than ``MARGIN`` (relative) from 1 - confidence, else on
-    rationals (the decimals as written)."""
+    Decided in floating point when the tail is further than ``MARGIN`` (relative) from 1 - confidence, else by
+    ``_exact_at_most`` (the decimals as written)."""
     if rate >= 1:
         return True
     if trials <= 0 or events >= trials or rate <= 0:
@@ -144,7 +199,7 @@ def bound_at_most(events: int, trials: int, confidence: float, rate: float) -> b
         return True
     if figure > alpha * (1 + MARGIN) + 1e-300:
         return False
-    return binom_cdf(events, trials, exact(rate)) <= 1 - exact(confidence)
+    return _exact_at_most(events, trials, rate, confidence)
 
 
 def more_clean_cases(events: int, units: int, confidence: float, rate: float) -> int | None:
@@ -175,15 +230,13 @@ def more_clean_cases(events: int, units: int, confidence: float, rate: float) ->
 
 
 def mcnemar_exact(fixed: int, broken: int) -> float:
-    """The exact McNemar test's p-value: a two-sided binomial test (p = 1/2) on the discordant pairs.
+    """The exact McNemar test's p-value: a two-sided binomial test (p = 1/2) on the discordant pairs, to 12
+    significant digits.
 
     Equal to ``statsmodels.stats.contingency_tables.mcnemar(table, exact=True).pvalue``; 1.0 with no
-    discordant pair; 0.0 when it is below the float range (shown as ``p < 1e-300``)."""
-    n = fixed + broken
-    if n == 0:
-        return 1.0
-    tail_count = sum(math.comb(n, i) for i in range(min(fixed, broken) + 1))
-    return float(min(Fraction(1), Fraction(2 * tail_count, 2**n)))
+    discordant pair; 0.0 when it is below the float range (shown as ``p < 1e-300``). The float tail keeps it fast
+    for any number of pairs (a p-value is shown, never decided on)."""
+    return recorded(min(1.0, 2 * tail(min(fixed, broken), fixed + broken, 0.5)))
 
 
 def p_text(p_value: float) -> str:
