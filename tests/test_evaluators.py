@@ -408,6 +408,17 @@ def test_the_figures_equal_statsmodels_and_scipy(name: str, labels: list[Route],
     assert figures.base_rate == pytest.approx(labels.count(Route.SERVE) / len(labels))
 
 
+@pytest.mark.parametrize("confidence", [0.01, 0.3, 0.5, 0.9, 0.95, 0.99])
+@pytest.mark.parametrize(("caught", "total"), [(1, 1), (1, 10), (5, 10), (10, 10), (1, 1_000_000), (3, 50_000),
+                                               (999_999, 1_000_000)])
+def test_the_lower_bound_keeps_its_digits_at_any_size_and_confidence(caught: int, total: int, confidence: float) -> None:
+    # one minus an upper bound near 1 lost about 7 of 12 digits for a bound of 1e-6 (stop 36's statistics review)
+    from scipy.stats import beta
+
+    expected = float(beta.ppf(1 - confidence, caught, total - caught + 1))
+    assert lower_bound(caught, total, confidence) == pytest.approx(expected, rel=1e-10, abs=0)
+
+
 def test_self_consistency_and_ties_over_trials() -> None:
     labels = [Route.SERVE, Route.SERVE, Route.ABSTAIN, Route.ABSTAIN]
     trials = [[Route.SERVE] * 3, [Route.SERVE, Route.ABSTAIN, Route.SERVE], [Route.SERVE, Route.ABSTAIN],

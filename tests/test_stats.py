@@ -36,7 +36,7 @@ def test_the_upper_bound_is_scipy_s_beta_quantile(events: int, trials: int, conf
 @pytest.mark.parametrize(("events", "trials"), [(0, 100_000), (3, 100_000), (500, 20_000)])
 def test_the_upper_bound_holds_for_large_counts(events: int, trials: int) -> None:
     expected = float(scipy_stats.beta.ppf(0.95, events + 1, trials - events))
-    assert upper_bound(events, trials, 0.95) == pytest.approx(expected, rel=1e-8)
+    assert upper_bound(events, trials, 0.95) == pytest.approx(expected, rel=1e-8, abs=0)
 
 
 def test_zero_events_give_about_three_over_n_at_95_percent() -> None:
@@ -88,7 +88,7 @@ def test_the_mcnemar_p_value_is_statsmodels_and_scipy_s(fixed: int, broken: int)
     assert mcnemar_exact(fixed, broken) == pytest.approx(expected, rel=1e-11, abs=0)  # 12 significant digits
     if fixed + broken:
         assert mcnemar_exact(fixed, broken) == pytest.approx(
-            scipy_stats.binomtest(fixed, fixed + broken, 0.5).pvalue, rel=1e-11)
+            scipy_stats.binomtest(fixed, fixed + broken, 0.5).pvalue, rel=1e-11, abs=0)
 
 
 # -- issue 28: the bound's digits at large n, the fast exact check, p-values below the float range --

@@ -11,12 +11,13 @@ from pytest_llmgate.model.vocab import Route
 
 
 def lower_bound(successes: int, trials: int, confidence: float = DEFAULT_CONFIDENCE) -> float:
-    """The one-sided lower Clopper–Pearson bound on a rate seen ``successes`` times in ``trials``: one minus the
-    upper bound on the failures (the ``1 - confidence`` quantile of Beta(successes, trials - successes + 1));
-    0.0 when nothing ran or nothing succeeded."""
+    """The one-sided lower Clopper–Pearson bound on a rate seen ``successes`` times in ``trials``: the ``1 -
+    confidence`` quantile of Beta(successes, trials - successes + 1), which is the upper bound of ``successes - 1``
+    at ``1 - confidence`` (found directly: one minus the upper bound on the failures lost digits to cancellation
+    for a small bound); 0.0 when nothing ran or nothing succeeded."""
     if trials <= 0 or successes <= 0:
         return 0.0
-    return recorded(1.0 - upper_bound(trials - successes, trials, confidence))
+    return recorded(upper_bound(successes - 1, trials, 1.0 - confidence))
 
 
 def cohen_kappa(labels: Sequence[Route], verdicts: Sequence[Route]) -> float | None:
