@@ -535,3 +535,22 @@ def test_calls_without_usage_leave_the_reported_cost_known_and_block_only_spendi
     assert (metrics.cost_usd, metrics.calls_without_usage) == (0.0015, 1)
     assert over_budget(Budget(max_cost_per_case_usd=0.01, unknown_figures=UnknownFigures.ALLOW), metrics) == ()
     assert over_budget(Budget(max_latency_p95_ms=100), metrics) == ()
+
+
+def test_allowed_calls_without_usage_do_not_dilute_the_per_case_figures() -> None:
+    # stop 36: the silent case counted as zero spend, so 10 output tokens per reporting case showed as 5 and
+    # passed max_output_tokens_per_case 8; the calls that reported stand for every call
+    reported = case_cost([Usage(input_tokens=100, output_tokens=10, latency_ms=5.0)], Price(1, 1).of)
+    silent = case_cost([Usage(latency_ms=5.0, usage_missing=1)], Price(1, 1).of)
+    metrics = cost_metrics([reported, silent], [5.0, 5.0])
+    assert (metrics.output_tokens, metrics.output_tokens_per_case) == (10, 10.0)
+    assert metrics.cost_per_case_usd == metrics.cost_usd == 0.00011
+    allowed = Budget(max_output_tokens_per_case=8, max_cost_per_case_usd=0.0001, unknown_figures=UnknownFigures.ALLOW)
+    assert over_budget(allowed, metrics) == (
+        "cost per case $0.00011 > max_cost_per_case_usd $0.0001",
+        "output tokens per case 10 > max_output_tokens_per_case 8")
+    # two trials in a case, one silent: the case's one reported call stands for both
+    mixed = case_cost([Usage(input_tokens=100, output_tokens=10), Usage(usage_missing=1)], Price(1, 1).of)
+    assert cost_metrics([mixed], []).output_tokens_per_case == 20.0
+    # every call reported: the plain mean, as before
+    assert cost_metrics([reported, reported], []).output_tokens_per_case == 10.0

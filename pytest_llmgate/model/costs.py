@@ -172,9 +172,11 @@ class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         description="What the cases cost, in USD; null when any case with tokens has an unknown price, or "
                     "none reported tokens.")]
     cost_per_case_usd: Annotated[float | None, msgspec.Meta(
-        description="USD per case, the mean over the cases whose calls were measured; null when cost_usd is.")]
+        description="USD per case, the mean over the cases whose calls were measured (with calls_without_usage, "
+                    "the calls that reported usage stand for every call); null when cost_usd is.")]
     output_tokens_per_case: Annotated[float | None, msgspec.Meta(
-        description="Output tokens per case, the mean over the cases whose calls were measured; null: never "
+        description="Output tokens per case, the mean over the cases whose calls were measured (with "
+                    "calls_without_usage, the calls that reported usage stand for every call); null: never "
                     "reported.")]
     latency_p50_ms: Annotated[float | None, msgspec.Meta(
         description="Median call latency, in milliseconds (nearest rank, over calls); null: none known.")]
@@ -301,17 +303,28 @@ def cost_metrics(cases: Sequence[CaseCost], latencies: Sequence[float]) -> CostM
     known = [price for price in priced if price is not None]
     cost = round(sum(known), 10) if priced and len(known) == len(priced) else None
     ordered = sorted(latencies)
+    calls = sum(map(attrgetter("calls"), cases))
+    silent = sum(map(attrgetter("usage_missing"), cases))
+
+    def per_case(total: float | None) -> float | None:
+        """A total over the cases as a mean per case; with calls that reported no usage (``unknown_figures:
+        allow``), the calls that did report stand for every call (their mean per call times calls per case)."""
+        if total is None or not ran or silent >= calls:
+            return None
+        return total / ran if not silent else total / (calls - silent) * calls / ran
+
+    cost_per_case, output_per_case = per_case(cost), per_case(output)
     return CostMetrics(
-        calls=sum(map(attrgetter("calls"), cases)),
+        calls=calls,
         **tokens,
         cost_usd=cost,
-        cost_per_case_usd=round(cost / ran, 10) if cost is not None and ran else None,
-        output_tokens_per_case=round(output / ran, 3) if output is not None and ran else None,
+        cost_per_case_usd=None if cost_per_case is None else round(cost_per_case, 10),
+        output_tokens_per_case=None if output_per_case is None else round(output_per_case, 3),
         latency_p50_ms=percentile(ordered, 50),
         latency_p95_ms=percentile(ordered, 95),
         latency_max_ms=ordered[-1] if ordered else None,
         rate_limited=sum(map(attrgetter("rate_limited"), cases)),
-        calls_without_usage=sum(map(attrgetter("usage_missing"), cases)),
+        calls_without_usage=silent,
     )
 
 
