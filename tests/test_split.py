@@ -246,6 +246,37 @@ def test_merged_records_find_the_candidate_file_from_the_out_folder(
     assert f"template changed since this run: templates/{FIX_B}.yaml" in capsys.readouterr().err
 
 
+@pytest.mark.usefixtures("example")
+def test_parts_and_their_merge_in_one_folder_verify_and_compare(
+    pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two jobs on one machine write their parts into ``.llmgate`` and ``llmgate merge .llmgate --out .llmgate``
+    merges them there. A part's own case digest covers its cases only: the parts of one run, and the merged run
+    beside them, were refused as "its case set differs" by verify, diff and --llmgate-compare-to."""
+    args = ["example_suites", "-p", "no:cacheprovider", f"--llmgate-baseline={BASELINE}",
+            f"--llmgate-candidate={FIX_B}"]
+    for group in (1, 2):
+        assert pytester.runpytest(*args, "--splits", "2", "--group", str(group)).ret == 0
+    shutil.copytree(pytester.path / ".llmgate", pytester.path / "parts-only")
+    assert main(["verify", ".llmgate"]) == 0
+    assert main(["merge", ".llmgate", "--out", ".llmgate"]) == 0
+    assert main(["verify", ".llmgate"]) == 0
+    capsys.readouterr()
+    again = pytester.runpytest(*args, "--llmgate-compare-to=.llmgate", "--llmgate-out=again")
+    assert again.ret == 0, again.stdout.str()
+    again.stdout.fnmatch_lines(["*against run * (template ci-answerer-v1.2-fix-b): 0 broken, 0 fixed, 4 unchanged"])
+    capsys.readouterr()
+    assert main(["diff", ".llmgate", "again"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("0 broken, 0 fixed, 4 unchanged") == 2 and "absent" not in text, text
+    # parts alone are not a run to compare with: merge them first
+    assert main(["diff", "parts-only", "again"]) == 2
+    assert "holds only parts of split runs (4 part record(s)): merge them with llmgate merge" in capsys.readouterr().err
+    refused = pytester.runpytest(*args, "--llmgate-compare-to=parts-only", "--llmgate-out=third")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*parts-only: holds only parts of split runs*"])
+
+
 SLEEPY_PY = '''
 import time
 

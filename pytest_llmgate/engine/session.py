@@ -20,7 +20,7 @@ from pytest_llmgate.engine.plan import WAITS_FOR_MERGE, PartSpec, Selection, che
 from pytest_llmgate.engine.pricing import Pricing
 from pytest_llmgate.engine.providing import Answers, Providers
 from pytest_llmgate.engine.writer import ExperimentToWrite, RecordHook, RecordWriter, ReportHook, RunToWrite
-from pytest_llmgate.io.history import stored_runs
+from pytest_llmgate.io.history import comparable_runs
 from pytest_llmgate.io.signing import signing_key
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
@@ -110,7 +110,7 @@ class GateSession:
             check_selection(self.experiments, self.selection)
         if self.compare_to is not None and controller:
             # checked as `llmgate verify` checks them: a refused or unreadable folder or report stops the session here
-            stored = stored_runs(self.compare_to, signing_key())
+            stored = comparable_runs(self.compare_to, signing_key())
             self.writer.stored = stored.records
             self.loading.notices += [f"llmgate: note: {note}" for note in stored.notes]
         if self.freeze and controller:

@@ -441,7 +441,8 @@ def audit(runs: Sequence[StoredRun], key: bytes | None, *, promote: bool = False
     for run in runs:
         record = run.record
         other = by_evaluation.setdefault(record.fingerprints.get("evaluation", ""), run)
-        if record.cases_sha256 and other.record.cases_sha256 and record.cases_sha256 != other.record.cases_sha256:
+        ours, theirs = whole_cases_sha256(record), whole_cases_sha256(other.record)
+        if ours and theirs and ours != theirs:
             raise refuse(run.path, [
                 f"its case set differs from run {other.record.run_id}'s, which has the same evaluation fingerprint "
                 f"{short(record.fingerprints.get('evaluation', ''))}"
@@ -451,6 +452,12 @@ def audit(runs: Sequence[StoredRun], key: bytes | None, *, promote: bool = False
         if twice is not None:
             raise refuse(twice[0], [twice[1]])
     return Audited([run.record for run in runs], notes)
+
+
+def whole_cases_sha256(record: RunRecord) -> str | None:
+    """The case-set digest of the whole run a record belongs to: a part's is that of the run it is part of (its own
+    covers only the cases it ran, so the parts of one run, or a merged run beside them, differ)."""
+    return record.part.cases_sha256 if record.part is not None and record.part.cases_sha256 else record.cases_sha256
 
 
 def note_lines(path: Path, found: Findings) -> list[str]:

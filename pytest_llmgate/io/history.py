@@ -77,11 +77,22 @@ def stored_runs(path: Path, key: bytes | None) -> Audited:
     return Audited(sorted(records, key=lambda run: run.run_id), notes)
 
 
+def comparable_runs(path: Path, key: bytes | None) -> Audited:
+    """``stored_runs`` of a folder or report to compare with (``llmgate diff``, ``--llmgate-compare-to``): refused
+    when it holds only parts of split runs, which are compared only once merged."""
+    audited = stored_runs(path, key)
+    if audited.records and all(run.part is not None for run in audited.records):
+        raise RecordError(path, None, f"holds only parts of split runs ({len(audited.records)} part record(s)): "
+                                      "merge them with llmgate merge, then compare the merged folder")
+    return audited
+
+
 def latest_per_template(runs: Iterable[RunRecord]) -> list[RunRecord]:
-    """The newest run of each (experiment, template), in run order."""
+    """The newest whole run of each (experiment, template), in run order: a part of a split run is not one."""
     newest: dict[tuple[str, str], RunRecord] = {}
     for run in sorted(runs, key=lambda run: run.run_id):
-        newest[(run.experiment, run.template_id)] = run
+        if run.part is None:
+            newest[(run.experiment, run.template_id)] = run
     return sorted(newest.values(), key=lambda run: run.run_id)
 
 
@@ -90,7 +101,7 @@ def resolve_runs(ref: str, out_dir: Path, key: bytes | None) -> Audited:
     file, or a run id (prefix) in ``out_dir``."""
     path = Path(ref)
     if path.is_dir() or path.is_file():
-        audited = stored_runs(path, key)
+        audited = comparable_runs(path, key)
         return Audited(latest_per_template(audited.records), audited.notes)
     return audit(find_runs([ref], out_dir), key)
 

@@ -27,8 +27,10 @@ HANDOFF_ORDER = ((MatchedBy.HANDOFF_CANDIDATE, "candidate_template_id"),
 
 def counterpart(run: RunRecord, stored: Iterable[RunRecord]) -> tuple[RunRecord | None, MatchedBy]:
     """The stored run to compare ``run`` with: the newest of the same experiment and template, else of the
-    template its handoff names as the candidate, else as the failing release; never ``run`` itself."""
-    same_experiment = [other for other in stored if other.experiment == run.experiment and other.run_id != run.run_id]
+    template its handoff names as the candidate, else as the failing release; never ``run`` itself, nor a part of a
+    split run (it holds only the cases one job ran: ``llmgate merge`` makes the whole run)."""
+    same_experiment = [other for other in stored
+                       if other.experiment == run.experiment and other.run_id != run.run_id and other.part is None]
     wanted = [(MatchedBy.TEMPLATE, run.template_id)]
     wanted += [(by, run.tags[key]) for by, key in HANDOFF_ORDER if run.tags.get(key)]
     for by, template_id in wanted:
