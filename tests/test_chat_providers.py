@@ -160,6 +160,34 @@ def test_replay_with_the_server_stopped_gives_the_same_verdict_and_names_the_rec
     assert again["params"]["record_mode"] == "none"
 
 
+@pytest.mark.parametrize("chat", ["openai"], indirect=True)
+def test_two_cases_that_send_the_same_request_replay_their_own_replies_and_latencies(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer,
+    workers: tuple[str, ...],
+) -> None:
+    # stop 36's review: replay kept one line per request key, so two cases asking the same question replayed the
+    # last reply and latency for both; a sampled model's verdict (and a latency budget) differed from the live run
+    twins = [case(twin, "test_failure_log", "SERVE", input={"question": "why did the nightly fail?"})
+             for twin in ("twin_a", "twin_b")]
+    make_experiment("exp", suites={"main": twins},
+                    templates={"llm": chat.template(llm_server.root, ["test_failure_log"])})
+    llm_server.control("alternate")  # the same request is answered SERVE, then ABSTAIN
+    live = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=all", "--llmgate-out=live")
+    assert llm_server.requests == 2, live.stdout.str()
+    llm_server.stop()
+    replay = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-out=replay", *workers)
+
+    def per_case(out: str) -> dict[str, Any]:
+        run = runs_by_template(pytester.path / out)["llm"]
+        return {entry["case_id"]: (entry["outcome"], entry["cost"]["latency_ms"]) for entry in run["cases"]}
+
+    assert per_case("replay") == per_case("live"), replay.stdout.str()
+    assert sorted(outcome for outcome, _ in per_case("live").values()) == ["PASS", "UNNECESSARY_ABSTENTION"]
+    lines = (pytester.path / "exp" / "recordings" / "llm.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["case_id"] for line in lines) == ["twin_a", "twin_b"]
+    assert len({json.loads(line)["key"] for line in lines}) == 1
+
+
 @pytest.mark.usefixtures("fixes")
 def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
     """A recordings file that lacks a case's reply: that case is an error (no recordings at all: test_quiet.py)."""

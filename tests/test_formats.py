@@ -360,7 +360,7 @@ def test_golden_recording_line_and_xdist_result(tmp_path: Path) -> None:
     request = {"provider": "openai_chat", "model": "m", "messages": [{"role": "user", "content": "hi"}], "trial": 0}
     usage = Usage(input_tokens=12, output_tokens=5, cached_tokens=4, reasoning_tokens=2, latency_ms=31.5,
                   rate_limited=1)
-    assert recordings.reply(request, lambda: ('{"route": "SERVE"}', usage)) == ('{"route": "SERVE"}', usage)
+    assert recordings.reply(request, lambda: ('{"route": "SERVE"}', usage), "c1") == ('{"route": "SERVE"}', usage)
     check_golden("recording.jsonl", (tmp_path / "recordings" / "t.jsonl").read_text(encoding="utf-8"))
     replayed = Recordings(tmp_path / "recordings" / "t.jsonl", RecordMode.NONE).reply(request, lambda: ("", Usage()))
     assert replayed == ('{"route": "SERVE"}', msgspec.structs.replace(usage, rate_limited=0))  # 429s are not replayed

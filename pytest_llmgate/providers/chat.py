@@ -170,7 +170,7 @@ class ChatProvider(ProviderDefaults):
     def reply(self, case: Mapping[str, Any], trial: int = 0) -> tuple[str, Usage]:
         """The reply's text and what the call used: what an evaluator reads the route from."""
         request = self.request(case, trial)
-        reply, usage = self.recordings.reply(request, lambda: self._call(request))
+        reply, usage = self.recordings.reply(request, lambda: self._call(request), _case_id(case))
         usage = usage or Usage()
         impossible = impossible_usage(usage)
         if impossible is not None:  # a bad figure from the endpoint is this case's error, never the session's
@@ -189,7 +189,7 @@ class ChatProvider(ProviderDefaults):
         except CallFailed as exc:
             return TrialTranscript(trial=trial, messages=(), reply=None, source="no reply", note=str(exc))
         messages = tuple((m["role"], m["content"]) for m in request["messages"])
-        reply, live = self.recordings.seen(request)
+        reply, live = self.recordings.seen(request, _case_id(case))
         if reply is None:
             return TrialTranscript(trial=trial, messages=messages, reply=None, source="no reply", note=self._stopped)
         return TrialTranscript(trial=trial, messages=messages, reply=reply, source="live" if live else "replayed")
@@ -474,3 +474,9 @@ def token_count(value: Any) -> int | None:
 def _cause(exc: BaseException) -> str:
     cause = exc.__cause__ or exc.__context__
     return type(cause).__name__ if cause is not None else type(exc).__name__
+
+
+def _case_id(case: Mapping[str, Any]) -> str | None:
+    """The case a request is sent for, as its recording line names it (None: a mapping without one)."""
+    case_id = case.get("case_id")
+    return case_id if isinstance(case_id, str) else None

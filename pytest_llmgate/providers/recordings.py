@@ -21,7 +21,9 @@ RECORDINGS = "recordings"
 
 class RecordingLine(msgspec.Struct, frozen=True, kw_only=True):
     """One recorded reply, a line of ``recordings/<template_id>.jsonl``: the request's key (``request_key``), the
-    model and trial it was asked for, and the reply's text. A later line for the same key wins.
+    model, trial and case it was asked for, and the reply's text. A replay gives a case the line recorded for it
+    (two cases can send the same request, and a sampled model answer them differently), else the request's latest
+    line; a later line for the same key and case wins.
 
     ``usage``: the call's tokens and latency as the endpoint reported and the clock measured them, so that a
     replay reports (and gates on) the same figures; absent in recordings made before they were kept. The 429s a
@@ -33,6 +35,8 @@ class RecordingLine(msgspec.Struct, frozen=True, kw_only=True):
     reply: Annotated[str, msgspec.Meta(description="The reply's text.")]
     trial: Annotated[int | None, msgspec.Meta(description="The trial's index (0, 1, ...).")] = None
     usage: Annotated[Usage | None, msgspec.Meta(description="The call's tokens and latency.")] = None
+    case_id: Annotated[str | None, msgspec.Meta(
+        description="The case the request was sent for; absent in recordings made before it was kept.")] = None
 
 
 _decode_line = msgspec.json.Decoder(RecordingLine).decode
@@ -74,19 +78,25 @@ class Recordings:
         self.path = path
         self.existed = path.exists()
         self.mode = RecordMode.NONE if mode is RecordMode.ONCE and self.existed else mode
-        self._replies: dict[str, tuple[str, Usage | None]] = self._read() if self.existed else {}
+        #: the latest reply to each request key, and to each (key, case)
+        self._replies: dict[str | tuple[str, str], tuple[str, Usage | None]] = self._read() if self.existed else {}
         self._lock = threading.Lock()
         self._folder_made = self.existed
-        self._live: set[str] = set()  # keys answered by the endpoint in this process
+        self._live: set[str | tuple[str, str]] = set()  # replies the endpoint gave in this process
 
-    def seen(self, request: Mapping[str, Any]) -> tuple[str | None, bool]:
+    def _found(self, key: str, case_id: str | None) -> tuple[str | tuple[str, str], tuple[str, Usage | None] | None]:
+        """The reply recorded for ``key`` and ``case_id``, else the latest for ``key``; with where it was kept."""
+        if case_id is not None and (key, case_id) in self._replies:
+            return (key, case_id), self._replies[(key, case_id)]
+        return key, self._replies.get(key)
+
+    def seen(self, request: Mapping[str, Any], case_id: str | None = None) -> tuple[str | None, bool]:
         """The reply this process has for ``request`` (recorded or called) and whether it came from a live call."""
-        key = request_key(request)
-        found = self._replies.get(key)
-        return (found[0] if found is not None else None), key in self._live
+        where, found = self._found(request_key(request), case_id)
+        return (found[0] if found is not None else None), where in self._live
 
-    def _read(self) -> dict[str, tuple[str, Usage | None]]:
-        replies: dict[str, tuple[str, Usage | None]] = {}
+    def _read(self) -> dict[str | tuple[str, str], tuple[str, Usage | None]]:
+        replies: dict[str | tuple[str, str], tuple[str, Usage | None]] = {}
         for number, raw in enumerate(self.path.read_bytes().splitlines(), start=1):
             try:
                 line = raw.decode("utf-8")
@@ -103,27 +113,36 @@ class Recordings:
                     self.path, number, f"not a recording line ({{\"key\": ..., \"reply\": ...}}): {exc}"
                 ) from None
             replies[entry.key] = (entry.reply, entry.usage)  # a later line for a key wins (mode "all")
+            if entry.case_id is not None:
+                replies[(entry.key, entry.case_id)] = replies[entry.key]
         return replies
 
     def reply(
-        self, request: Mapping[str, Any], call: Callable[[], tuple[str, Usage]]
+        self, request: Mapping[str, Any], call: Callable[[], tuple[str, Usage]], case_id: str | None = None
     ) -> tuple[str, Usage | None]:
-        """The recorded reply to ``request`` and its usage, or ``call()``'s, recorded, when the mode allows.
+        """The recorded reply to ``request`` for ``case_id`` and its usage (else the request's latest), or
+        ``call()``'s, recorded, when the mode allows.
 
-        A replayed reply's usage is the recorded one (its tokens and latency), with no 429s."""
+        A replayed reply's usage is the recorded one (its tokens and latency), with no 429s. A request recorded
+        for another case is replayed, not called again (``once``, ``new_episodes``), as it was in the session
+        that recorded it."""
         key = request_key(request)
-        if self.mode is not RecordMode.ALL and key in self._replies:
-            return self._replies[key]
+        found = self._found(key, case_id)[1]
+        if self.mode is not RecordMode.ALL and found is not None:
+            return found
         if self.mode is RecordMode.NONE:
             raise NotRecorded("not recorded; run with --llmgate-record=new_episodes")
         reply, usage = call()
         kept = msgspec.structs.replace(usage, rate_limited=0)
         line = _encode_line(RecordingLine(key=key, model=request.get("model"), reply=reply, trial=request.get("trial"),
-                                          usage=kept))
+                                          usage=kept, case_id=case_id))
         line += b"\n"
         with self._lock:
             self._replies[key] = (reply, kept)
             self._live.add(key)
+            if case_id is not None:
+                self._replies[(key, case_id)] = (reply, kept)
+                self._live.add((key, case_id))
             if not self._folder_made:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._folder_made = True
