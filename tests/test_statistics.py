@@ -412,6 +412,17 @@ def test_with_two_requirements_the_clean_cases_still_needed_meet_both() -> None:
     assert evidence.reason.endswith(": 49 more clean cases would meet it")
 
 
+def test_a_bound_just_above_its_requirement_is_shown_with_the_digits_that_tell_them_apart() -> None:
+    # 0 of 298 cases: the bound is 1.00024%, which three significant digits showed as "1% > 1% required"
+    promotion = Promotion(alias="a", rollback_artifact=None, limitation="l", max_unsafe_rate=0.01)
+    counts = SimpleNamespace(judged_count=298, unsafe_claim_served=0, unnecessary_abstention=0)
+    evidence = evidence_of(counts, promotion)
+    assert evidence is not None and not evidence.met
+    assert "upper bound 1.0002% at 95% confidence > 1% required: 1 more clean cases" in evidence.reason
+    counts.judged_count = 299  # met: three digits, as always
+    assert "upper bound 0.997% at 95% confidence <= 1% required" in evidence_of(counts, promotion).reason
+
+
 def test_a_case_that_errored_or_did_not_run_on_either_side_is_not_paired() -> None:
     # an ERROR or NOT_RUN has no pass or fail: it is never counted fixed, broken or a shared failure
     ok, unsafe, error, not_run = Outcome.PASS, Outcome.UNSAFE_CLAIM_SERVED, Outcome.ERROR, Outcome.NOT_RUN

@@ -310,6 +310,28 @@ def test_a_run_judged_by_a_requirement_cut_from_its_record_is_not_promoted(
     assert done.returncode == 2 and words in done.stderr, done.stderr
 
 
+def test_a_stored_budget_verdict_is_checked_by_the_limits_it_names_not_its_wording(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stored over_budget reasons were compared as text, so no release could reword a figure (an exponent, say)
+    # without refusing older records; the limits each reason names are what is checked
+    manifest = pytester.path / EXAMPLE / "llmgate.yaml"
+    manifest.write_text(manifest.read_text() + "budget: {max_latency_p95_ms: 0.0001}\n")
+    monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}")
+    (run,) = runs_by_template(pytester.path / ".llmgate").values()
+    assert run["status"] == "REJECT_OVER_BUDGET"
+    record = _record(pytester.path, {FIX_B: run}, FIX_B)
+    edit(record, lambda d: d.update(over_budget=["latency p95 1.5e-05 ms > max_latency_p95_ms 1e-04"]))
+    assert llmgate(pytester.path, "verify", str(record)).returncode == 0
+    edit(record, lambda d: d.update(over_budget=["max_cost_per_case_usd broken"]))
+    done = llmgate(pytester.path, "verify", str(record))
+    assert done.returncode == 1 and "over_budget is ['max_cost_per_case_usd broken'], but" in done.stdout
+    edit(record, lambda d: d.update(over_budget=[], status="ELIGIBLE_FOR_CANARY_REVIEW"))
+    done = llmgate(pytester.path, "promote", run["run_id"])
+    assert done.returncode == 2 and "over_budget is [], but its cost figures and budget give" in done.stderr
+
+
 def test_a_requirement_added_to_the_manifest_after_a_signed_run_keeps_it_from_promotion(
     pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

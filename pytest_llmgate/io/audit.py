@@ -31,7 +31,7 @@ import msgspec
 
 from pytest_llmgate.io.signing import S, signature_problem
 from pytest_llmgate.io.store import RUNS, redacted_path
-from pytest_llmgate.model.costs import over_budget
+from pytest_llmgate.model.costs import limits_named, over_budget
 from pytest_llmgate.model.decision import Decision, decide, decision_text
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.model.evaluate import judge, judge_trials
@@ -198,7 +198,7 @@ def _derived_problems(record: RunRecord) -> list[str]:
         problems.append("complete is true, but its cases hold an ERROR or NOT_RUN outcome (or none at all), or it "
                         "is a part or misses cases")
     over = over_budget(record.budget, record.metrics.cost) if complete else ()
-    if tuple(record.over_budget) != tuple(over):
+    if limits_named(record.over_budget) != limits_named(over):  # the limits broken, not the wording
         problems.append(f"over_budget is {list(record.over_budget)}, but its cost figures and budget give {list(over)}")
     status = judged_status(run_status(complete, msgspec.structs.replace(recomputed, cost=record.metrics.cost),
                                       record.promotion, over), record.evaluator)  # an unfit judge: never eligible

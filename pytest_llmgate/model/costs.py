@@ -10,6 +10,7 @@ a gate (``REJECT_OVER_BUDGET``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from operator import attrgetter
 from typing import Annotated
@@ -362,7 +363,8 @@ def over_budget(budget: Budget | None, metrics: CostMetrics | None) -> tuple[str
         elif figure > budget.max_cost_per_case_usd:
             reasons.append(f"cost per case {usd(figure)} > max_cost_per_case_usd {usd(budget.max_cost_per_case_usd)}"
                            if usd(figure) != usd(budget.max_cost_per_case_usd) else
-                           f"cost per case ${figure!r} > max_cost_per_case_usd ${budget.max_cost_per_case_usd!r}")
+                           f"cost per case ${_number(figure)} > max_cost_per_case_usd "
+                           f"${_number(budget.max_cost_per_case_usd)}")
     if budget.max_output_tokens_per_case is not None and tokens:
         per_case = metrics.output_tokens_per_case
         if per_case is None:
@@ -378,6 +380,12 @@ def over_budget(budget: Budget | None, metrics: CostMetrics | None) -> tuple[str
         elif p95 > budget.max_latency_p95_ms:
             reasons.append(f"latency p95 {_number(p95)} ms > max_latency_p95_ms {_number(budget.max_latency_p95_ms)}")
     return tuple(reasons)
+
+
+def limits_named(reasons: Sequence[str]) -> list[tuple[str, ...]]:
+    """The budget limits each ``over_budget`` reason names, in order: what a check of a stored verdict compares (the
+    figures are the record's own, and their wording may change between releases)."""
+    return [tuple(re.findall(r"\bmax_\w+", reason)) for reason in reasons]
 
 
 def _number(value: float) -> str:

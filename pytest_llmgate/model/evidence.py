@@ -89,9 +89,12 @@ def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
         met = met and ok
         needed.append(more_clean_cases(events, n, confidence, requirement))
         relation = "<=" if ok else ">"
+        digits = 3
+        while not ok and digits < 12 and percent(bound, digits) == percent(requirement, digits):
+            digits += 1  # never "upper bound 1% > 1% required": as many digits as tell them apart
         parts.append(
-            f"{name} rate {events} of {n} cases, upper bound {percent(bound)} at {percent(confidence)} "
-            f"confidence {relation} {percent(requirement)} required"
+            f"{name} rate {events} of {n} cases, upper bound {percent(bound, digits)} at {percent(confidence)} "
+            f"confidence {relation} {percent(requirement, digits)} required"
         )
     more = None if None in needed else max(n for n in needed if n is not None)
     reason = "; ".join(parts)
@@ -108,9 +111,9 @@ def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
     )
 
 
-def percent(value: float) -> str:
-    """A rate as a percentage with three significant digits (``0.0499`` -> ``4.99%``)."""
-    return f"{value * 100:.3g}%"
+def percent(value: float, digits: int = 3) -> str:
+    """A rate as a percentage with three (or ``digits``) significant digits (``0.0499`` -> ``4.99%``)."""
+    return f"{value * 100:.{digits}g}%"
 
 
 class Comparison(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
