@@ -203,6 +203,11 @@ def test_canary_from_a_window_file(pytester: pytest.Pytester, three_runs: dict) 
         (b'{"request_id": "r\xff", "route": "SERVE", "supported": false}',
          "cannot be read as JSON (Invalid UTF-8 encoded string)"),
         ('["r9", "SERVE", false]', "not a JSON object"),
+        # JSON decoders keep the last of a repeated key: the unsafe claim was read as supported (stop 36's review)
+        ('{"request_id": "r9", "route": "SERVE", "supported": false, "supported": true}',
+         "gives 'supported' twice; a request is read only when each of its fields is given once"),
+        ('{"request_id": "r9", "route": "SERVE", "\\u0073upported": false, "supported": true}',
+         "gives 'supported' twice"),
     ],
 )
 def test_a_malformed_window_line_is_an_error_naming_the_line(

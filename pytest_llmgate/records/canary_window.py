@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -24,6 +25,7 @@ class CanaryRequest(msgspec.Struct, frozen=True, kw_only=True):
 
 
 _decode_request = msgspec.json.Decoder(CanaryRequest).decode
+_FIELDS = tuple(f'"{name}"'.encode() for name in CanaryRequest.__struct_fields__)
 
 
 def unsafe_requests_in(window: Path) -> list[str]:
@@ -38,6 +40,10 @@ def unsafe_requests_in(window: Path) -> list[str]:
         seen += 1
         try:
             request = _decode_request(line)
+            twice = _given_twice(line)
+            if twice is not None:  # JSON decoders keep the last: "supported": false, "supported": true is no alibi
+                raise RecordError(window, number, f"gives {twice!r} twice; a request is read only when each of "
+                                                  f"its fields is given once")
             if request.route is Route.SERVE and not request.supported:
                 unsafe.append(str(request.request_id))
         except msgspec.ValidationError as exc:  # JSON, but not a request: said as the other input files say it
@@ -49,6 +55,16 @@ def unsafe_requests_in(window: Path) -> list[str]:
     if not seen:  # a log export that failed is no evidence of a healthy canary
         raise RecordError(window, None, "holds no request: an empty window says nothing of the canary")
     return unsafe
+
+
+def _given_twice(line: bytes) -> str | None:
+    """A field of ``CanaryRequest`` the line's object gives more than once (None: none). Checked in full only when
+    a field's name appears twice in the text, or an escape could spell one."""
+    if b"\\u" not in line and all(line.count(field) <= 1 for field in _FIELDS):
+        return None
+    pairs = json.loads(line, object_pairs_hook=list)
+    names = [name for name, _ in pairs]
+    return next((name for name in CanaryRequest.__struct_fields__ if names.count(name) > 1), None)
 
 
 def _not_a_request(line: bytes, exc: msgspec.ValidationError) -> str:
