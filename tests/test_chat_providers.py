@@ -270,6 +270,22 @@ def test_a_reply_whose_route_quotes_the_request_leaves_no_trace_of_it_in_what_th
     assert "build 4411" not in result.stdout.str()  # --llmgate-show=none: not in the terminal either
 
 
+@pytest.mark.parametrize("chat", ["openai"], indirect=True)
+def test_what_the_model_was_sent_and_said_cannot_drive_the_terminal(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    # stop 36: an escape sequence or a bidi override in a case's input (echoed by a model, say) reached the
+    # terminal as it was: it could clear the screen, recolour or reorder what the reviewer reads
+    question = "why did \x1b[2Jbuild \u202e4411 fail?\r"
+    make_experiment("exp", suites={"main": [case("req_205", "no_source", "ABSTAIN", input={"question": question})]},
+                    templates={"llm": chat.template(llm_server.root, "*")})  # serves: an unsafe claim, shown
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    result.assert_outcomes(failed=1, passed=1)  # the case; the run item (its guardrail failed on the case)
+    text = result.stdout.str()
+    assert "\x1b" not in text and "\u202e" not in text and "\r" not in text
+    assert "user:" in text.splitlines() and "Question: why did \\x1b[2Jbuild \\u202e4411 fail?\\r" in text
+
+
 def test_a_dropped_connection_fails_its_call_and_the_endpoint_is_still_called(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
 ) -> None:

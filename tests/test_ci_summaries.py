@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +29,26 @@ def test_markdown_summary_goes_to_the_step_summary_and_to_a_file(
     assert f"**Decision:** PROMOTE {FIX_B} -> canary_candidate" in text
     assert f"| `{FIX}` (candidate) | `hold_001` | holdout |" in text and "UNNECESSARY_ABSTENTION |" in text
     assert f"| `{BASELINE}` (baseline) | `req_205` | regression | unsupported_root_cause | no_source | UNSAFE_CLAIM_SERVED |" in text
+
+
+def test_a_manifest_s_text_cannot_reorder_or_drive_what_the_reviewer_reads(
+    pytester: pytest.Pytester, example: Path
+) -> None:
+    # stop 36: a bidi override or an escape in a manifest reached the PR comment and the terminal as it was
+    manifest = example / "llmgate.yaml"
+    tricky = "review \u202eweiver on\u202c \x1b[8mhidden"
+    manifest.write_text(re.sub(r"limitation: .*", lambda _: f"limitation: {json.dumps(tricky)}", manifest.read_text()))
+    result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-markdown=gate.md")
+    shown = "review \\u202eweiver on\\u202c \\x1b[8mhidden"
+    markdown = (pytester.path / "gate.md").read_text()
+    for text in (result.stdout.str(), markdown):
+        assert "\u202e" not in text and "\x1b" not in text
+    assert shown in result.stdout.str()
+    assert "review \\\\u202eweiver on\\\\u202c" in markdown  # a backslash is a Markdown sign: escaped, it shows
+    done = subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", "promote", "--last"], cwd=pytester.path,
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "\u202e" not in done.stdout + done.stderr and "\x1b" not in done.stdout
+    assert json.loads(done.stdout)["limitation"] == tricky  # the decision printed is the same JSON, shown safely
 
 
 @pytest.mark.usefixtures("example")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import io
 import os
 import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, TextIO
+from typing import NamedTuple, TextIO, cast
 
 import msgspec
 
@@ -41,6 +43,7 @@ from pytest_llmgate.model.decision import NAME_PATTERN, Decision, comparability_
 from pytest_llmgate.model.defaults import DEFAULT_DIR, MANIFEST_NAME
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.model.fingerprint import short
+from pytest_llmgate.model.transcript import visible
 from pytest_llmgate.model.vocab import (
     RUN_SCHEMA,
     SIGNING_KEY_ENV,
@@ -63,14 +66,31 @@ from pytest_llmgate.reports.table import format_table, ms, rate
 OK, REJECTED, ERROR = 0, 1, 2
 
 
+class _Shown(io.TextIOBase):
+    """A terminal stream as the commands write to it: nothing a record, manifest or reply holds acts on the terminal
+    (an escape sequence, a bidi override: ``visible``); JSON printed stays the same JSON."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(visible(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        code = int(args.handler(args, sys.stdout))
+        with contextlib.redirect_stderr(cast("TextIO", _Shown(sys.stderr))):
+            code = int(args.handler(args, cast("TextIO", _Shown(sys.stdout))))
         sys.stdout.flush()  # a closed pipe is said here, not at the interpreter's exit
         return code
     except LlmgateError as exc:
-        print(f"llmgate: error: {exc.message()}", file=sys.stderr)
+        print(visible(f"llmgate: error: {exc.message()}"), file=sys.stderr)
         return ERROR
     except BrokenPipeError:  # the reader went away (`llmgate runs | head -1`): stop quietly, as other tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python's flush at exit has nowhere to fail

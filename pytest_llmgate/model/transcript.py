@@ -7,6 +7,7 @@ input.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -29,6 +30,18 @@ class TrialTranscript:
     reply: str | None
     source: ReplySource
     note: str | None = None  # why there is no reply or messages (a missing placeholder, say)
+
+
+#: Characters that act instead of showing: C0 and C1 controls but the newline and the tab (an ESC starts a terminal
+#: sequence, a carriage return overwrites a line) and the bidirectional marks, overrides and isolates (they reorder
+#: what a reviewer reads).
+_ACTING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """``text`` with each character that would act rather than show written as its escape (``\\x1b``,
+    ``\\u202e``): what a model replied, or a file holds, reaches a terminal or a PR comment as it reads."""
+    return _ACTING.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def cut(text: str, limit: int | None) -> str:
@@ -78,7 +91,7 @@ def _message_lines(messages: Sequence[tuple[str, str]], limit: int | None) -> li
     lines = []
     for role, text in messages:
         lines.append(f"{role}:")
-        lines.extend("  " + line for line in cut(text, limit).splitlines() or [""])
+        lines.extend("  " + line for line in cut(visible(text), limit).splitlines() or [""])
     return lines
 
 
@@ -86,5 +99,5 @@ def _reply(transcript: TrialTranscript, header: str, limit: int | None) -> list[
     lines = [f"note: {transcript.note}"] if transcript.note else []
     if transcript.reply is not None:
         lines.append(header)
-        lines.extend("  " + line for line in cut(transcript.reply, limit).splitlines() or [""])
+        lines.extend("  " + line for line in cut(visible(transcript.reply), limit).splitlines() or [""])
     return lines

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 
 from pytest_llmgate.model.decision import decision_text
+from pytest_llmgate.model.transcript import visible
 from pytest_llmgate.model.vocab import CaseChange, Outcome
 from pytest_llmgate.records.diff import ALL_CASES, CHANGE_ORDER, CaseDelta, StoredComparison, delta_text, headline
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
@@ -210,8 +211,9 @@ def _failing_row(record: RunRecord, case: CaseEntry) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    """One line of at most ``limit`` characters of ``text``, saying how much was cut."""
-    text = " ".join(text.split())
+    """One line of at most ``limit`` characters of ``text``, saying how much was cut, nothing in it acting
+    (``visible``)."""
+    text = visible(" ".join(text.split()))
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - limit:,} more characters cut)"

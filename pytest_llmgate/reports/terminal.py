@@ -5,6 +5,7 @@ from __future__ import annotations
 from pytest_llmgate.model.costs import usd
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.errors import display_path
+from pytest_llmgate.model.transcript import visible
 from pytest_llmgate.records.diff import comparison_lines
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import RunRecord
@@ -142,4 +143,4 @@ def summary_lines(result: SessionResult) -> list[str]:
     lines.extend(result.notes)
     for error in result.errors:
         lines.append(f"ERROR llmgate: {error.message()}")
-    return lines
+    return [visible(line) for line in lines]
