@@ -286,6 +286,19 @@ def test_what_the_model_was_sent_and_said_cannot_drive_the_terminal(
     assert "user:" in text.splitlines() and "Question: why did \\x1b[2Jbuild \\u202e4411 fail?\\r" in text
 
 
+def test_debug_logs_of_the_sdk_and_httpx_do_not_show_a_key_in_the_base_url(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    # stop 36: httpx's own DEBUG line ("HTTP Request: POST http://user:KEY@host/...") showed the credentials
+    root = llm_server.root.replace("http://", "http://gate:s3cret-pw@")
+    one_candidate(make_experiment, chat.template(root, ["test_failure_log"]))
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "-o", "log_cli=true", "--log-cli-level=DEBUG")
+    text = result.stdout.str() + result.stderr.str()
+    assert "HTTP Request: POST http://***@127.0.0.1:" in text  # the line is there, masked
+    assert "s3cret-pw" not in text
+
+
 def test_a_dropped_connection_fails_its_call_and_the_endpoint_is_still_called(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
 ) -> None:

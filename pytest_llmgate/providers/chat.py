@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import logging
 import os
 import re
 import sys
@@ -212,6 +213,8 @@ class ChatProvider(ProviderDefaults):
                 api_key = os.environ.get(self.api_key_env)
                 if not api_key:
                     raise CallFailed(f"environment variable {self.api_key_env} (api_key_env) is not set")
+                for name in (*_HTTP_LOGGERS, f"{self.sdk}._base_client"):  # they log each request's URL
+                    logging.getLogger(name).addFilter(_REDACTED_LOG)  # (added once: a filter is kept once)
                 http_client = _closing(self._sdk.DefaultHttpxClient)(
                     event_hooks={"request": [self._on_request], "response": [self._on_response]}
                 )
@@ -474,6 +477,23 @@ def token_count(value: Any) -> int | None:
 def _cause(exc: BaseException) -> str:
     cause = exc.__cause__ or exc.__context__
     return type(cause).__name__ if cause is not None else type(exc).__name__
+
+
+class _RedactedLog(logging.Filter):
+    """A log line of httpx or an SDK with each URL's credentials and query masked (``redact_urls``): under
+    ``--log-level=DEBUG`` they print the URL of each request, and a ``base_url`` may carry a key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_urls(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_REDACTED_LOG = _RedactedLog()
+#: The HTTP clients' loggers (the SDKs' releases use httpx, or its successor httpx2).
+_HTTP_LOGGERS = ("httpx", "httpx2")
 
 
 def _case_id(case: Mapping[str, Any]) -> str | None:
