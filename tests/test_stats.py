@@ -198,6 +198,32 @@ def test_the_exact_rule_agrees_with_mpmath_wherever_it_is_asked(monkeypatch: pyt
     assert stats.bound_at_most(41, 265_981, 0.95, 0.0002) is False
 
 
+def test_an_exact_tie_on_a_large_run_is_decided_in_time_and_on_the_safe_side() -> None:
+    # the review of stop 37: 10,000 events in 20,001 cases at 0.5 is a tail of exactly 1/2, which directed sums
+    # never separate from a threshold of 1/2; digits grew to the size of the run (48 s; 200,001 cases: hours)
+    assert bound_at_most(9_999, 19_999, 0.5, 0.5) is True  # summed exactly (19,999 digits): a tie meets it
+    assert bound_at_most(10_000, 20_001, 0.5, 0.5) is False  # too large to sum exactly: not shown to meet it
+    assert bound_at_most(500_000, 1_000_001, 0.5, 0.5) is False
+    assert more_clean_cases(10_000, 15_000, 0.5, 0.5) == 5_002  # one more than the tie at 20,001
+
+
+def test_a_very_high_confidence_is_decided_on_the_decimal_written() -> None:
+    # 1.0 - 0.9999999999999 is off by 5.5e-17, more than MARGIN of the threshold 1e-13: a tail of 1.00015e-13
+    # passed as below it
+    rate = 0.25868864681627574
+    with mpmath.workdps(60):
+        assert mpmath_tail(0, 100, rate) > 1 - mpmath.mpf("0.9999999999999")
+    assert bound_at_most(0, 100, 0.9999999999999, rate) is False
+
+
+def test_a_tail_with_events_near_the_trials_keeps_its_digits() -> None:
+    # log1p(-k / n) lost digits for k close to n (1 - k/n = 2e-12): the float tail was off by 2.5e-5, past MARGIN
+    events, trials, rate = 999_999_999_998, 10**12, 0.9999999999952561
+    with mpmath.workdps(60):
+        assert mpmath_tail(events, trials, rate) > mpmath.mpf("0.95")
+    assert bound_at_most(events, trials, 0.05, rate) is False
+
+
 def test_a_p_value_below_the_float_range_is_never_shown_as_zero() -> None:
     assert mcnemar_exact(0, 1200) == 0.0
     assert p_text(mcnemar_exact(0, 1200)) == "p < 1e-300"
