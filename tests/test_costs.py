@@ -551,5 +551,10 @@ def test_allowed_calls_without_usage_do_not_dilute_the_per_case_figures() -> Non
     # two trials in a case, one silent: the case's one reported call stands for both
     mixed = case_cost([Usage(input_tokens=100, output_tokens=10), Usage(usage_missing=1)], Price(1, 1).of)
     assert cost_metrics([mixed], []).output_tokens_per_case == 20.0
+    # a call that reported one count only is a call without usage: its half figure is not scaled up as a whole one
+    # (the review of stop 37: 100 output tokens on each of two calls showed as 400 per case and broke a limit of 300)
+    partial = case_cost([Usage(output_tokens=100, usage_missing=1), Usage(input_tokens=10, output_tokens=100)],
+                        Price(1, 1).of)
+    assert (partial.output_tokens, cost_metrics([partial], []).output_tokens_per_case) == (100, 200.0)
     # every call reported: the plain mean, as before
     assert cost_metrics([reported, reported], []).output_tokens_per_case == 10.0

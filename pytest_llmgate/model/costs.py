@@ -279,15 +279,20 @@ def listed_pricer(model: str, provider: str, base_url: str | None) -> Pricer | N
 
 
 def case_cost(calls: Sequence[Usage], pricer: Pricer | None) -> CaseCost:
-    """A case's figures from its calls; its cost is None unless every call with tokens has a price."""
+    """A case's figures from its calls; its cost is None unless every call with tokens has a price.
+
+    The tokens and money are those of the calls that reported their usage: a call without usable usage
+    (``usage_missing``, one of its counts absent) adds none, not half, so that the reporting calls can stand for it
+    (``cost_metrics``)."""
+    reported = [call for call in calls if not call.usage_missing]
     cost: float | None = None
-    if pricer is not None and any(_has_tokens(call) for call in calls):
-        prices = [pricer(call) for call in calls if _has_tokens(call)]
+    if pricer is not None and any(_has_tokens(call) for call in reported):
+        prices = [pricer(call) for call in reported if _has_tokens(call)]
         cost = None if any(price is None for price in prices) else round(sum(p for p in prices if p is not None), 10)
     latencies = [call.latency_ms for call in calls if call.latency_ms is not None]
     return CaseCost(
         calls=len(calls),
-        **{name: total_known([getattr(call, name) for call in calls]) for name in _TOKEN_COUNTS},
+        **{name: total_known([getattr(call, name) for call in reported]) for name in _TOKEN_COUNTS},
         cost_usd=cost,
         latency_ms=max(latencies) if latencies else None,
         rate_limited=sum(call.rate_limited for call in calls),
