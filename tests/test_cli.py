@@ -178,6 +178,10 @@ def test_canary_from_a_window_file(pytester: pytest.Pytester, three_runs: dict) 
         handle.write(json.dumps({"request_id": "r3", "route": "SERVE", "supported": False}) + "\n")
     alarm = llmgate(pytester.path, "canary", report, "--window", str(window))
     assert (alarm.returncode, alarm.stdout) == (1, "ROLL_BACK_TO:ci-answerer-v1\n")
+    # a log line's own huge number, on a line the repeated-key check reads: no traceback (Python's int limit)
+    window.write_text('{"request_id": "r\\u0031", "route": "SERVE", "supported": true, "n": ' + "1" * 5000 + "}\n")
+    big = llmgate(pytester.path, "canary", report, "--window", str(window))
+    assert (big.returncode, big.stdout, big.stderr) == (0, "CONTINUE_CANARY_MONITORING\n", "")
     # a window with no request (a log export that failed) is no evidence of a healthy canary: it said CONTINUE
     for empty in (b"", b"\n  \n"):
         window.write_bytes(empty)

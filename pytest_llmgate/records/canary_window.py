@@ -52,6 +52,8 @@ def unsafe_requests_in(window: Path) -> list[str]:
             raise RecordError(window, number, f"cannot be read as JSON ({exc})") from None
         except RecursionError:
             raise RecordError(window, number, TOO_DEEP) from None
+        except ValueError as exc:  # what the duplicate-key check's reader refuses
+            raise RecordError(window, number, str(exc)) from None
     if not seen:  # a log export that failed is no evidence of a healthy canary
         raise RecordError(window, None, "holds no request: an empty window says nothing of the canary")
     return unsafe
@@ -62,7 +64,10 @@ def _given_twice(line: bytes) -> str | None:
     a field's name appears twice in the text, or an escape could spell one."""
     if b"\\u" not in line and all(line.count(field) <= 1 for field in _FIELDS):
         return None
-    pairs = json.loads(line, object_pairs_hook=list)
+    try:  # the values are not read (parse_* keep a log line's 5,000-digit number from Python's int limit)
+        pairs = json.loads(line, object_pairs_hook=list, parse_int=len, parse_float=len, parse_constant=len)
+    except ValueError as exc:
+        raise ValueError(f"cannot be read as JSON ({exc})") from None
     names = [name for name, _ in pairs]
     return next((name for name in CanaryRequest.__struct_fields__ if names.count(name) > 1), None)
 
