@@ -188,6 +188,22 @@ def test_two_cases_that_send_the_same_request_replay_their_own_replies_and_laten
     assert len({json.loads(line)["key"] for line in lines}) == 1
 
 
+def test_a_reply_called_for_another_case_is_shown_as_replayed(tmp_path: Path) -> None:
+    # the transcript of case b said "live" for the reply case a's call gave it (the review of stop 37)
+    from pytest_llmgate.model.costs import Usage
+    from pytest_llmgate.model.vocab import RecordMode
+    from pytest_llmgate.providers.recordings import Recordings
+
+    recordings = Recordings(tmp_path / "recordings" / "llm.jsonl", RecordMode.NEW_EPISODES)
+    request = {"provider": "openai_chat", "model": "m", "messages": [], "trial": 0}
+    calls = []
+    for case_id in ("a", "b"):
+        recordings.reply(request, lambda: calls.append(1) or ('{"route": "SERVE"}', Usage()), case_id)
+    assert len(calls) == 1  # b's same request is not called again
+    assert recordings.seen(request, "a") == ('{"route": "SERVE"}', True)
+    assert recordings.seen(request, "b") == ('{"route": "SERVE"}', False)
+
+
 @pytest.mark.usefixtures("fixes")
 def test_a_missing_recording_is_an_error_in_replay_mode(pytester: pytest.Pytester, llm_server: LLMServer) -> None:
     """A recordings file that lacks a case's reply: that case is an error (no recordings at all: test_quiet.py)."""
@@ -283,7 +299,7 @@ def test_what_the_model_was_sent_and_said_cannot_drive_the_terminal(
     result.assert_outcomes(failed=1, passed=1)  # the case; the run item (its guardrail failed on the case)
     text = result.stdout.str()
     assert "\x1b" not in text and "\u202e" not in text and "\r" not in text
-    assert "user:" in text.splitlines() and "Question: why did \\x1b[2Jbuild \\u202e4411 fail?\\r" in text
+    assert "user:" in text.splitlines() and "Question: why did \\u001b[2Jbuild \\u202e4411 fail?\\u000d" in text
 
 
 def test_debug_logs_of_the_sdk_and_httpx_do_not_show_a_key_in_the_base_url(

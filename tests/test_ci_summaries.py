@@ -36,10 +36,10 @@ def test_a_manifest_s_text_cannot_reorder_or_drive_what_the_reviewer_reads(
 ) -> None:
     # stop 36: a bidi override or an escape in a manifest reached the PR comment and the terminal as it was
     manifest = example / "llmgate.yaml"
-    tricky = "review \u202eweiver on\u202c \x1b[8mhidden"
+    tricky = "review \u202eweiver on\u202c \x1b[8mhidden\x7f"
     manifest.write_text(re.sub(r"limitation: .*", lambda _: f"limitation: {json.dumps(tricky)}", manifest.read_text()))
     result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-markdown=gate.md")
-    shown = "review \\u202eweiver on\\u202c \\x1b[8mhidden"
+    shown = "review \\u202eweiver on\\u202c \\u001b[8mhidden\\u007f"
     markdown = (pytester.path / "gate.md").read_text()
     for text in (result.stdout.str(), markdown):
         assert "\u202e" not in text and "\x1b" not in text

@@ -275,6 +275,15 @@ def test_parts_and_their_merge_in_one_folder_verify_and_compare(
     refused = pytester.runpytest(*args, "--llmgate-compare-to=parts-only", "--llmgate-out=third")
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*parts-only: holds only parts of split runs*"])
+    # a whole run of the baseline beside parts of the candidate: the candidate is named, not skipped in silence
+    for path in (pytester.path / ".llmgate" / "runs").glob("*.json"):
+        record = json.loads(path.read_text())
+        if "part" not in record and record["params"]["template_id"] == BASELINE:
+            shutil.copy(path, pytester.path / "parts-only" / "runs" / path.name)
+    capsys.readouterr()
+    assert main(["diff", "parts-only", "again"]) == 0
+    out = capsys.readouterr().out
+    assert f"ci-claim-gate-repair: {FIX_B} has only parts of split runs here: it is not compared" in out, out
 
 
 SLEEPY_PY = '''

@@ -15,7 +15,7 @@ from pytest_llmgate.io.audit import (
     report_runs,
 )
 from pytest_llmgate.io.store import REPORT_FILE, RUNS
-from pytest_llmgate.model.errors import RecordError
+from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.records.codec import load, read_bytes
 from pytest_llmgate.records.report import SessionReport
 from pytest_llmgate.records.run import RunRecord
@@ -84,7 +84,11 @@ def comparable_runs(path: Path, key: bytes | None) -> Audited:
     if audited.records and all(run.part is not None for run in audited.records):
         raise RecordError(path, None, f"holds only parts of split runs ({len(audited.records)} part record(s)): "
                                       "merge them with llmgate merge, then compare the merged folder")
-    return audited
+    whole = {(run.experiment, run.template_id) for run in audited.records if run.part is None}
+    parted = sorted({(run.experiment, run.template_id) for run in audited.records if run.part is not None} - whole)
+    notes = [f"{display_path(path)}: {experiment}: {template_id} has only parts of split runs here: it is not "
+             "compared (merge them with llmgate merge)" for experiment, template_id in parted]
+    return Audited(audited.records, audited.notes + notes)
 
 
 def latest_per_template(runs: Iterable[RunRecord]) -> list[RunRecord]:

@@ -39,9 +39,10 @@ _ACTING = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202
 
 
 def visible(text: str) -> str:
-    """``text`` with each character that would act rather than show written as its escape (``\\x1b``,
-    ``\\u202e``): what a model replied, or a file holds, reaches a terminal or a PR comment as it reads."""
-    return _ACTING.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+    """``text`` with each character that would act rather than show written as its escape (``\\u001b``,
+    ``\\u202e``): what a model replied, or a file holds, reaches a terminal or a PR comment as it reads. The
+    escape is JSON's, so JSON printed stays the same JSON."""
+    return _ACTING.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def cut(text: str, limit: int | None) -> str:
@@ -96,7 +97,7 @@ def _message_lines(messages: Sequence[tuple[str, str]], limit: int | None) -> li
 
 
 def _reply(transcript: TrialTranscript, header: str, limit: int | None) -> list[str]:
-    lines = [f"note: {transcript.note}"] if transcript.note else []
+    lines = [f"note: {visible(transcript.note)}"] if transcript.note else []
     if transcript.reply is not None:
         lines.append(header)
         lines.extend("  " + line for line in cut(visible(transcript.reply), limit).splitlines() or [""])

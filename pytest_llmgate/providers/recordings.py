@@ -92,8 +92,10 @@ class Recordings:
 
     def seen(self, request: Mapping[str, Any], case_id: str | None = None) -> tuple[str | None, bool]:
         """The reply this process has for ``request`` (recorded or called) and whether it came from a live call."""
-        where, found = self._found(request_key(request), case_id)
-        return (found[0] if found is not None else None), where in self._live
+        key = request_key(request)
+        where, found = self._found(key, case_id)
+        live = where in self._live and (case_id is None or where == (key, case_id))  # another case's call: replayed
+        return (found[0] if found is not None else None), live
 
     def _read(self) -> dict[str | tuple[str, str], tuple[str, Usage | None]]:
         replies: dict[str | tuple[str, str], tuple[str, Usage | None]] = {}
