@@ -145,12 +145,17 @@ def _directed_sum(events: int, trials: int, rate: Fraction, digits: int, roundin
     return total
 
 
+#: The most digits the directed sums are taken to before a tie is assumed; the largest exact sum then taken.
+_MOST_DIGITS = 160
+_EXACT_DIGITS = 20_000
+
+
 def _exact_at_most(events: int, trials: int, rate: float, confidence: float) -> bool:
     """Whether P(X <= events | trials, rate) <= 1 - confidence, the decimals as written, exactly and in time
     whatever the counts.
 
-    The terms on the shorter side are summed from below and from above (``_directed_sum``), with four times the
-    digits each round, until both sums fall on one side of the threshold; a tail whose exact sum has no more digits
+    The terms on the shorter side are summed from below and from above (``_directed_sum``) with 40 digits, then
+    160, until both sums fall on one side of the threshold; a tail whose exact sum has no more digits
     than that is summed on rationals (a tail exactly at the threshold is found there: with 0 events in 1 case at
     0.05, 1 - 0.05 = 0.95). The comparison stays in decimals: a rational of 0.1 ** 23,000,000 would not.
 
@@ -174,11 +179,6 @@ def _exact_at_most(events: int, trials: int, rate: float, confidence: float) -> 
     if size > _EXACT_DIGITS and size > digits:
         return False
     return binom_cdf(events, trials, written) <= 1 - exact(confidence)
-
-
-#: The most digits the directed sums are taken to before a tie is assumed; the largest exact sum then taken.
-_MOST_DIGITS = 160
-_EXACT_DIGITS = 20_000
 
 
 def upper_bound(events: int, trials: int, confidence: float = DEFAULT_CONFIDENCE) -> float:
