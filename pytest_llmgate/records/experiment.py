@@ -186,9 +186,11 @@ def load_experiment(directory: Path) -> Experiment:
     if "templates" in written and not templates_dir.is_dir():
         raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} does not exist")
     try:
-        candidates = _load_candidates(templates_dir, directory)
-    except _Unlistable as exc:
-        raise ManifestError(manifest_path, templates_line, f"templates folder {templates_rel!r} cannot be listed: {exc}") from None
+        paths = sorted(templates_dir.iterdir()) if templates_dir.is_dir() else []
+    except OSError as exc:
+        raise ManifestError(manifest_path, templates_line,
+                            f"templates folder {templates_rel!r} cannot be listed: {exc.strerror or exc}") from None
+    candidates = _load_candidates(paths, directory)
 
     promotion = manifest.promotion
     all_cases = [case.written for suite in suites for case in suite.cases]
@@ -231,18 +233,9 @@ def _inside(directory: Path, relative: str, document: Document, location: list[s
     return path
 
 
-class _Unlistable(Exception):
-    """The templates folder exists but cannot be listed; the message is the system's reason."""
-
-
-def _load_candidates(templates_dir: Path, directory: Path) -> dict[str, Candidate]:
+def _load_candidates(paths: list[Path], directory: Path) -> dict[str, Candidate]:
+    """The artifacts among ``paths`` (the templates folder's entries, sorted), by template id."""
     candidates: dict[str, Candidate] = {}
-    if not templates_dir.is_dir():
-        return candidates
-    try:
-        paths = sorted(templates_dir.iterdir())
-    except OSError as exc:
-        raise _Unlistable(exc.strerror or str(exc)) from None
     for path in paths:
         if path.suffix not in ARTIFACT_SUFFIXES:
             continue
