@@ -212,15 +212,24 @@ def describe(tp: Any) -> str:
 # -- types along a path ------------------------------------------------------------------------------------
 
 
+def _layers(tp: Any) -> list[Any]:
+    """``tp``, then each type inside it down to its bare type: through its ``Annotated`` layers, and through a union
+    with ``None`` or ``UnsetType`` when one type remains."""
+    layers = [tp]
+    while True:
+        if typing.get_origin(tp) is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif _is_union(tp) and len(rest := [member for member in typing.get_args(tp)
+                                            if member not in (type(None), msgspec.UnsetType)]) == 1:
+            tp = rest[0]
+        else:
+            return layers
+        layers.append(tp)
+
+
 def _bare(tp: Any) -> Any:
     """``tp`` without its ``Annotated`` layers, and without ``None`` or ``UnsetType`` when one type remains."""
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    if _is_union(tp):
-        rest = [member for member in typing.get_args(tp) if member not in (type(None), msgspec.UnsetType)]
-        if len(rest) == 1:
-            return _bare(rest[0])
-    return tp
+    return _layers(tp)[-1]
 
 
 def _is_union(tp: Any) -> bool:
@@ -275,19 +284,8 @@ def _first_failing(entries: Any, tp: Any, by_value: bool) -> Any:
 
 def _metas(tp: Any) -> list[msgspec.Meta]:
     """The ``msgspec.Meta`` of ``tp``'s ``Annotated`` layers, outermost first, through an optional's union."""
-    metas: list[msgspec.Meta] = []
-    while True:
-        if typing.get_origin(tp) is typing.Annotated:
-            args = typing.get_args(tp)
-            metas += [arg for arg in args[1:] if isinstance(arg, msgspec.Meta)]
-            tp = args[0]
-        elif _is_union(tp):
-            rest = [member for member in typing.get_args(tp) if member not in (type(None), msgspec.UnsetType)]
-            if len(rest) != 1:
-                return metas
-            tp = rest[0]
-        else:
-            return metas
+    return [arg for layer in _layers(tp) if typing.get_origin(layer) is typing.Annotated
+            for arg in typing.get_args(layer)[1:] if isinstance(arg, msgspec.Meta)]
 
 
 def _description(tp: Any) -> str | None:
