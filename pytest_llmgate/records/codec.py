@@ -16,7 +16,7 @@ import types
 import typing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 
@@ -57,9 +57,7 @@ def dump_chunks(obj: Any) -> Iterator[bytes]:
 def shallow_data(obj: Any) -> Any:
     """``msgspec.to_builtins(obj)``, except that a long list of Structs held by a field of ``obj`` stays a list of
     Structs (an ``Entries``), encoded one by one when written."""
-    if not isinstance(obj, msgspec.Struct):
-        return msgspec.to_builtins(obj)
-    long = long_lists(obj)
+    long = long_lists(obj) if isinstance(obj, msgspec.Struct) else {}
     if not long:
         return msgspec.to_builtins(obj)
     data = msgspec.to_builtins(msgspec.structs.replace(obj, **{name: items[:1] for name, items in long.items()}))
@@ -94,10 +92,8 @@ def _pieces(value: Any, indent: bytes) -> Iterator[bytes]:
         yield b"\n" + indent + b"]"
     elif isinstance(value, dict) and value:
         yield b"{\n"
-        first = True
-        for key, item in value.items():
-            yield (inner if first else b",\n" + inner) + _encode(str(key)) + b": "
-            first = False
+        for index, (key, item) in enumerate(value.items()):
+            yield (inner if index == 0 else b",\n" + inner) + _encode(str(key)) + b": "
             yield from _pieces(item, inner)
         yield b"\n" + indent + b"}"
     elif isinstance(value, (list, tuple)) and value and isinstance(value[0], (dict, list, tuple)):
@@ -177,9 +173,8 @@ def _name(kind: Any) -> str:
 def json_schema(kind: type[Any]) -> dict[str, Any]:
     """The JSON Schema (2020-12) of a format, as shipped in ``schemas/``, in a normal form that does not depend on
     the msgspec release that generated it (``normal_schema``)."""
-    normal: dict[str, Any] = normal_schema({"$schema": "https://json-schema.org/draft/2020-12/schema",
-                                            **msgspec.json.schema(kind)})
-    return normal
+    return cast("dict[str, Any]", normal_schema({"$schema": "https://json-schema.org/draft/2020-12/schema",
+                                                 **msgspec.json.schema(kind)}))
 
 
 def normal_schema(node: Any) -> Any:
