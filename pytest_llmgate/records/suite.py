@@ -147,7 +147,7 @@ def _read_jsonl(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int 
         try:
             case = loads(line)
         except _DuplicateJsonKey as exc:
-            raise SuiteError(path, number, f"duplicate key {exc.key!r} in a JSON object") from None
+            raise SuiteError(path, number, str(exc)) from None
         except ValueError as exc:
             raise SuiteError(path, number, f"not a JSON object: {exc}") from None
         except RecursionError:
@@ -166,9 +166,7 @@ def _read_jsonl(path: Path, raw: bytes) -> tuple[list[dict[str, Any]], list[int 
 
 
 class _DuplicateJsonKey(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
+    """A key given twice in a JSON object; its message says which."""
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -178,7 +176,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _DuplicateJsonKey(key)
+                raise _DuplicateJsonKey(f"duplicate key {key!r} in a JSON object")
             seen.add(key)
     return obj
 
