@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -117,9 +118,7 @@ def _has_alias(root: yaml.Node) -> bool:
             return True
         seen.add(id(node))
         if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                stack.append(key_node)
-                stack.append(value_node)
+            stack.extend(chain.from_iterable(node.value))  # each key node, then its value node
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
     return False
