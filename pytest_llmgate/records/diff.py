@@ -98,8 +98,7 @@ COST_FIGURES = tuple(field.name for field in msgspec.structs.fields(MetricDelta)
 # -- text ------------------------------------------------------------------------------------------
 def with_sign(value: float, is_rate: bool = False) -> str:
     if is_rate:
-        points = round(value * 100, 1)
-        return f"{points:+g} pt"
+        return f"{round(value * 100, 1):+g} pt"
     return f"{int(value):+d}"
 
 
@@ -136,17 +135,10 @@ def delta_text(comparison: StoredComparison, scope: str = ALL_CASES) -> str:
 
 def cost_delta_parts(delta: MetricDelta) -> list[str]:
     """The money, token and latency changes a delta holds, e.g. ``cost +$0.000036``, ``p95 -12ms``."""
-    parts = []
-    if delta.cost_usd is not None:
-        parts.append(f"cost {usd_change(delta.cost_usd)}")
-    if delta.input_tokens is not None:
-        parts.append(f"tokens in {delta.input_tokens:+d}")
-    if delta.output_tokens is not None:
-        parts.append(f"tokens out {delta.output_tokens:+d}")
-    for label, value in (("p50", delta.latency_p50_ms), ("p95", delta.latency_p95_ms)):
-        if value is not None:
-            parts.append(f"{label} {ms_change(value)}")
-    return parts
+    said = (("cost", delta.cost_usd, usd_change), ("tokens in", delta.input_tokens, "{:+d}".format),
+            ("tokens out", delta.output_tokens, "{:+d}".format), ("p50", delta.latency_p50_ms, ms_change),
+            ("p95", delta.latency_p95_ms, ms_change))
+    return [f"{label} {text(value)}" for label, value, text in said if value is not None]
 
 
 def ms_change(value: float) -> str:
