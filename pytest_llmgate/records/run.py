@@ -150,26 +150,22 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
         count = len(entries)
         # counted by (outcome, predicted route) in C: a case with no prediction (ERROR, NOT_RUN) has no trial
         pairs = Counter(zip(map(_OUTCOME, entries), map(_PREDICTED, entries), strict=True))
-        tally = dict.fromkeys(Outcome, 0)
-        for (outcome, _), number in pairs.items():
+        tally, answered = dict.fromkeys(Outcome, 0), dict.fromkeys(Outcome, 0)
+        for (outcome, predicted), number in pairs.items():
             tally[outcome] += number
+            if predicted is not None:
+                answered[outcome] += number
         if any(map(_TRIAL_ROUTES, entries)):
-            trials = unsafe = unnecessary = 0
-            for entry in entries:
-                n, _, bad, needless = entry.trial_counts()
-                trials, unsafe, unnecessary = trials + n, unsafe + bad, unnecessary + needless
+            trials, _, unsafe, unnecessary = map(sum, zip(*(entry.trial_counts() for entry in entries), strict=True))
         else:  # one trial per answered case: its outcome says how it went
-            answered = {key: number for key, number in pairs.items() if key[1] is not None}
             trials = sum(answered.values())
-            unsafe = sum(number for (outcome, _), number in answered.items() if outcome is Outcome.UNSAFE_CLAIM_SERVED)
-            unnecessary = sum(number for (outcome, _), number in answered.items()
-                              if outcome is Outcome.UNNECESSARY_ABSTENTION)
+            unsafe, unnecessary = answered[Outcome.UNSAFE_CLAIM_SERVED], answered[Outcome.UNNECESSARY_ABSTENTION]
         unsafe_cases, unnecessary_cases = tally[Outcome.UNSAFE_CLAIM_SERVED], tally[Outcome.UNNECESSARY_ABSTENTION]
         judged = tally[Outcome.PASS] + unsafe_cases + unnecessary_cases
         return cls(
             case_count=count,
-            unsafe_claim_served=tally[Outcome.UNSAFE_CLAIM_SERVED],
-            unnecessary_abstention=tally[Outcome.UNNECESSARY_ABSTENTION],
+            unsafe_claim_served=unsafe_cases,
+            unnecessary_abstention=unnecessary_cases,
             exact_route_rate=round(tally[Outcome.PASS] / count, 6) if count else 0.0,
             error_count=tally[Outcome.ERROR],
             not_run_count=tally[Outcome.NOT_RUN],
@@ -424,16 +420,12 @@ def build_params(
         "policy_id": experiment.policy_id,
         "evidence_version": experiment.evidence_version,
         "evaluator_version": experiment.evaluator_version,
+        **{f"{name}_sha": value for name, value in experiment.short_fingerprints.items()},
     }
-    for name, value in experiment.short_fingerprints.items():
-        params[f"{name}_sha"] = value
     evaluator = experiment.evaluator
     if evaluator is not None and isinstance(evaluator.parsed, PythonEvaluatorFile):  # its code reads the replies
         params.update(callable_params("evaluator_code", evaluator.parsed.callable, experiment.directory))
-    params.update(extra)
-    params["code_commit"] = code_commit
-    params["llmgate_version"] = version
-    return params
+    return {**params, **extra, "code_commit": code_commit, "llmgate_version": version}
 
 
 def build_run_record(
@@ -460,8 +452,6 @@ def build_run_record(
     entries, complete = case_entries(experiment, results, pricer)
     latencies = {case_id: tuple(call.latency_ms for call in ran[-1].calls if call.latency_ms is not None)
                  for case_id, ran in results.items() if ran}
-    tags = {key: str(value) for key, value in experiment.handoff.items()}
-    tags["raw_log_text_stored"] = "false"
     return RunRecord(
         run_id=run_id,
         experiment=experiment.name,
@@ -469,7 +459,7 @@ def build_run_record(
         started_at=started_at,
         finished_at=finished_at,
         params=build_params(experiment, candidate, code_commit, version, extra_params or {}),
-        tags=tags,
+        tags={**{key: str(value) for key, value in experiment.handoff.items()}, "raw_log_text_stored": "false"},
         artifacts=(Artifact(path=candidate.relative_path, sha256=candidate.sha256),),
         fingerprints=dict(experiment.fingerprints),
         promotion=experiment.promotion,
@@ -493,10 +483,9 @@ def aggregates(
     suite_metrics: dict[str, Metrics] = {}
     for suite in suites:
         ours = list(compress(entries, map(suite.__eq__, map(_SUITE, entries))))
-        if len(ours) == len(entries):  # every case is of this suite: the same entries give the same figures
-            suite_metrics[suite] = metrics
-            continue
-        suite_metrics[suite] = _with_cost(Metrics.of(ours, confidence), ours, latencies)
+        # a suite that holds every case: the same entries give the same figures
+        suite_metrics[suite] = (metrics if len(ours) == len(entries)
+                                else _with_cost(Metrics.of(ours, confidence), ours, latencies))
     comparisons = () if role is Role.BASELINE else tuple(
         paired_comparison(((entry.case_id, entry.outcome) for entry in entries),
                 ((entry.case_id, entry.outcome) for entry in baseline.cases), baseline.run_id, baseline.template_id)
