@@ -91,24 +91,18 @@ def load_candidate(path: Path, experiment_dir: Path) -> Candidate:
     )
 
 
-def callable_source(target: str, experiment_dir: Path) -> tuple[str, str] | None:
-    """Where the module a ``module:function`` target names (a python candidate's or evaluator's ``callable``) is,
-    relative to the experiment directory, and the SHA-256 of its source, found without importing it: in the
-    experiment directory, the folders above it (a repository's root), then on ``sys.path`` (pytest's
-    ``pythonpath``, an installed package). None when it is no source file there. The run records both, so that
-    ``llmgate`` checks the same file whatever its own path. Code that module imports is not covered: the run's
-    ``code_commit`` says that."""
+def callable_params(prefix: str, target: str, experiment_dir: Path) -> dict[str, str]:
+    """``<prefix>_path`` and ``<prefix>_sha256``: where the module a ``module:function`` target names (a python
+    candidate's or evaluator's ``callable``) is, relative to the experiment directory, and the SHA-256 of its
+    source, found without importing it: in the experiment directory, the folders above it (a repository's root),
+    then on ``sys.path`` (pytest's ``pythonpath``, an installed package). Neither when it is no source file there.
+    The run records both, so that ``llmgate`` checks the same file whatever its own path. Code that module imports
+    is not covered: the run's ``code_commit`` says that."""
     parts = target.partition(":")[0].split(".")
     for root in [str(folder) for folder in (experiment_dir, *experiment_dir.parents)] + sys.path:
         base = Path(root or ".").joinpath(*parts)
         for source in (base.with_suffix(".py"), base / "__init__.py"):
             if source.is_file():
                 where = Path(os.path.relpath(source.resolve(), experiment_dir.resolve())).as_posix()
-                return where, hashlib.sha256(source.read_bytes()).hexdigest()
-    return None
-
-
-def callable_params(prefix: str, target: str, experiment_dir: Path) -> dict[str, str]:
-    """``<prefix>_path`` and ``<prefix>_sha256`` of ``callable_source`` (none when it has no source file)."""
-    found = callable_source(target, experiment_dir)
-    return {f"{prefix}_path": found[0], f"{prefix}_sha256": found[1]} if found else {}
+                return {f"{prefix}_path": where, f"{prefix}_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    return {}
