@@ -31,7 +31,6 @@ class PlannedRun:
     role: Role
 
 
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExperimentOutcome:
     """An experiment's runs in one session and the verdict on them."""
