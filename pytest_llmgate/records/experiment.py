@@ -132,9 +132,7 @@ class Experiment:
     @property
     def fingerprints(self) -> dict[str, str]:
         """Full fingerprints: one per suite, then ``evaluation``."""
-        prints = {suite.name: suite.fingerprint for suite in self.suites}
-        prints[EVALUATION] = self.evaluation_fingerprint
-        return prints
+        return {**{suite.name: suite.fingerprint for suite in self.suites}, EVALUATION: self.evaluation_fingerprint}
 
     @property
     def short_fingerprints(self) -> dict[str, str]:
