@@ -65,8 +65,7 @@ class SavedReplies(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 def read_replies(path: Path) -> SavedReplies:
     """The replies file at ``path``; a clear error naming it when it is missing or not one."""
-    data = read_bytes(path)
     try:
-        return msgspec.json.decode(data, type=SavedReplies)
+        return msgspec.json.decode(read_bytes(path), type=SavedReplies)
     except msgspec.DecodeError as exc:
         raise RecordError(path, None, f"not a replies file written by --llmgate-save-replies: {exc}") from None
