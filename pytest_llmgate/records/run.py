@@ -82,15 +82,6 @@ class CaseEntry(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         return len(routes), len(routes) - wrong, unsafe, wrong - unsafe
 
 
-_OUTCOME = attrgetter("outcome")
-_PREDICTED = attrgetter("predicted_route")
-_TRIAL_ROUTES = attrgetter("trial_routes")
-_FLAKY = attrgetter("flaky")
-_SUITE = attrgetter("suite")
-_COST = attrgetter("cost")
-_CASE_ID = attrgetter("case_id")
-
-
 class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
     """Counts over a set of cases, the rates they give and their upper bounds (docs/statistics.md).
 
@@ -149,13 +140,13 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     def of(cls, entries: Sequence[CaseEntry], confidence: float = DEFAULT_CONFIDENCE) -> Metrics:
         count = len(entries)
         # counted by (outcome, predicted route) in C: a case with no prediction (ERROR, NOT_RUN) has no trial
-        pairs = Counter(zip(map(_OUTCOME, entries), map(_PREDICTED, entries), strict=True))
+        pairs = Counter(map(attrgetter("outcome", "predicted_route"), entries))
         tally, answered = dict.fromkeys(Outcome, 0), dict.fromkeys(Outcome, 0)
         for (outcome, predicted), number in pairs.items():
             tally[outcome] += number
             if predicted is not None:
                 answered[outcome] += number
-        if any(map(_TRIAL_ROUTES, entries)):
+        if any(map(attrgetter("trial_routes"), entries)):
             trials, _, unsafe, unnecessary = map(sum, zip(*(entry.trial_counts() for entry in entries), strict=True))
         else:  # one trial per answered case: its outcome says how it went
             trials = sum(answered.values())
@@ -172,7 +163,7 @@ class Metrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
             trial_count=trials,
             unsafe_trials=unsafe,
             unnecessary_trials=unnecessary,
-            flaky_count=sum(map(_FLAKY, entries)),
+            flaky_count=sum(map(attrgetter("flaky"), entries)),
             confidence=confidence,
             unsafe_rate=round(unsafe / trials, 6) if trials else 0.0,
             unsafe_rate_upper=recorded(upper_bound(unsafe, trials, confidence)),
@@ -482,7 +473,7 @@ def aggregates(
     metrics = _with_cost(Metrics.of(entries, confidence), entries, latencies)
     suite_metrics: dict[str, Metrics] = {}
     for suite in suites:
-        ours = list(compress(entries, map(suite.__eq__, map(_SUITE, entries))))
+        ours = list(compress(entries, map(suite.__eq__, map(attrgetter("suite"), entries))))
         # a suite that holds every case: the same entries give the same figures
         suite_metrics[suite] = (metrics if len(ours) == len(entries)
                                 else _with_cost(Metrics.of(ours, confidence), ours, latencies))
@@ -504,11 +495,11 @@ def _with_cost(metrics: Metrics, entries: Sequence[CaseEntry], latencies: Mappin
     """``metrics`` with the cost figures of the entries that have them (unchanged when none has). A case's call
     latencies are ``latencies[case_id]``; a case not in ``latencies`` made the one call its cost's ``latency_ms``
     says (none without one): a part's record lists only the cases for which that does not hold (``Part``)."""
-    costed = list(compress(entries, map(_COST, entries)))
+    costed = list(compress(entries, map(attrgetter("cost"), entries)))
     if not costed:
         return metrics
-    costs = list(map(_COST, costed))
-    listed: list[Sequence[float] | None] = list(map(latencies.get, map(_CASE_ID, costed)))
+    costs = list(map(attrgetter("cost"), costed))
+    listed: list[Sequence[float] | None] = list(map(latencies.get, map(attrgetter("case_id"), costed)))
     measured = chain.from_iterable(
         [calls if calls is not None else implied_latencies(cost) for calls, cost in zip(listed, costs, strict=True)]
         if None in listed else cast("list[Sequence[float]]", listed))
