@@ -152,7 +152,7 @@ class Evaluator:
     @property
     def prompt_sha256(self) -> str | None:
         prompt = self.settings.get("prompt")
-        return None if prompt is None else hashlib.sha256(json.dumps(prompt, sort_keys=True).encode("utf-8")).hexdigest()
+        return None if prompt is None else hashlib.sha256(json.dumps(prompt, sort_keys=True).encode()).hexdigest()
 
     def judge_document(self) -> Document:
         """The judge's provider settings as a document of its own file (its lines are the file's): the keys but
