@@ -75,7 +75,7 @@ def explain(exc: msgspec.ValidationError, data: Any, kind: Any) -> Problem:
     for step in _STEP.finditer(found["path"] or ""):
         if step["field"] is not None:
             name = step["field"]
-            tp = _field_type(_member(tp, "struct"), name)
+            tp = _field_types(_member(tp, "struct")).get(name, Any)
             value = value.get(name) if isinstance(value, Mapping) else None
             location.append(name)
         elif step["index"] is not None:
@@ -252,14 +252,9 @@ def _member(tp: Any, kind: str) -> Any:
 
 
 @functools.cache
-def _hints(struct: type[msgspec.Struct]) -> dict[str, Any]:
-    return typing.get_type_hints(struct, include_extras=True)
-
-
-def _field_type(struct: Any, name: str) -> Any:
-    if isinstance(struct, type) and issubclass(struct, msgspec.Struct):
-        return _hints(struct).get(name, Any)
-    return Any
+def _field_types(struct: Any) -> dict[str, Any]:
+    """The type of each field of a Struct (``_member``'s; ``Any``: none known)."""
+    return typing.get_type_hints(struct, include_extras=True) if struct is not Any else {}
 
 
 def _item_type(tp: Any) -> Any:
