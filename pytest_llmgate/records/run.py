@@ -532,7 +532,14 @@ def run_metrics(record: Mapping[str, Any]) -> dict[str, float]:
 
 
 def redacted_eval(record: RunRecord) -> RedactedEval:
-    """The redacted evaluation report of a run: per-case outcomes and metrics, no inputs; each key but
-    ``evaluation_sha`` is the record's own."""
-    shared = {name: getattr(record, name) for name in RedactedEval.__struct_fields__ if name != "evaluation_sha"}
-    return RedactedEval(**shared, evaluation_sha=short(record.fingerprints["evaluation"]))
+    """The redacted evaluation report of a run: per-case outcomes and metrics, no inputs."""
+    return RedactedEval(
+        run_id=record.run_id,
+        experiment=record.experiment,
+        template_id=record.template_id,
+        evaluation_sha=short(record.fingerprints["evaluation"]),
+        metrics=record.metrics,
+        suite_metrics=record.suite_metrics,
+        cases=record.cases,
+        role=record.role,
+    )
