@@ -153,10 +153,8 @@ def _case_problems(record: RunRecord) -> list[str]:
         if entry.predicted_route is None:
             problems.append(f"{where}.outcome is {entry.outcome.value}, but no route was predicted")
             continue
-        if entry.trial_routes:
-            expected = judge_trials(entry.expected_route, entry.trial_routes)[0]
-        else:
-            expected = judge(entry.expected_route, entry.predicted_route)
+        expected = (judge_trials(entry.expected_route, entry.trial_routes)[0] if entry.trial_routes
+                    else judge(entry.expected_route, entry.predicted_route))
         if entry.outcome is not expected:
             problems.append(
                 f"{where}.outcome is {entry.outcome.value}, but expected {entry.expected_route.value} and predicted "
@@ -177,20 +175,17 @@ def _case_problems(record: RunRecord) -> list[str]:
 def _derived_problems(record: RunRecord) -> list[str]:
     """Metrics, suite metrics, completeness and status, recomputed from the per-case outcomes (and trials) the
     same way the gate computed them; the budget verdict from the recorded cost figures and budget."""
-    problems: list[str] = []
     confidence = confidence_of(record.promotion)
-    outcomes = [entry.outcome for entry in record.cases]
     recomputed = Metrics.of(record.cases, confidence)
-    problems += _metric_problems("metrics", record.metrics, recomputed)
-    suites = dict.fromkeys([*record.suite_metrics, *(entry.suite for entry in record.cases)])
-    for suite in suites:
+    problems = _metric_problems("metrics", record.metrics, recomputed)
+    for suite in dict.fromkeys([*record.suite_metrics, *(entry.suite for entry in record.cases)]):
         stored = record.suite_metrics.get(suite)
         if stored is None:
             problems.append(f"suite_metrics has no {suite!r}, but cases of suite {suite} are recorded")
         else:
             entries = [entry for entry in record.cases if entry.suite == suite]
             problems += _metric_problems(f"suite_metrics.{suite}", stored, Metrics.of(entries, confidence))
-    can_be_complete = (bool(outcomes) and not any(outcome in _UNANSWERED for outcome in outcomes)
+    can_be_complete = (bool(record.cases) and not any(entry.outcome in _UNANSWERED for entry in record.cases)
                        and not record.missing_cases
                        and (record.part is None or len(record.part.case_ids) == len(record.cases)))
     complete = record.complete and can_be_complete
@@ -447,10 +442,8 @@ def audit(runs: Sequence[StoredRun], key: bytes | None, *, promote: bool = False
                 f"its case set differs from run {other.record.run_id}'s, which has the same evaluation fingerprint "
                 f"{short(record.fingerprints.get('evaluation', ''))}"
             ])
-    if promote:
-        twice = same_template(runs)
-        if twice is not None:
-            raise refuse(twice[0], [twice[1]])
+    if promote and (twice := same_template(runs)) is not None:
+        raise refuse(twice[0], [twice[1]])
     return Audited([run.record for run in runs], notes)
 
 
@@ -512,12 +505,9 @@ def report_runs(path: Path, experiment: ExperimentReport, key: bytes | None, *, 
         raise _rests_on(path, exc) from None
     not_run = [entry.template_id for entry in experiment.not_run if entry.role is Role.CANDIDATE]
     verdict = decide(audited.records, (), not_run)
-    stated = experiment.decision
-    given = verdict.decision
     eligible = tuple(run.run_id for run in verdict.eligible)
     if (verdict.status is not experiment.decision_status or eligible != tuple(r.run_id for r in experiment.eligible_runs)
-            or (given is None) != (stated is None)
-            or (given is not None and stated is not None and _decision_differs(given, stated))):
+            or _decided(verdict.decision) != _decided(experiment.decision)):
         raise refuse(path, [f"its decision is not what its run records give ({decision_text(verdict)})"])
     return runs, audited
 
@@ -530,13 +520,10 @@ def _rests_on(path: Path, exc: LlmgateError) -> RecordError:
                 f"is {exc.problem}")
 
 
-def _decision_differs(given: Decision, stated: Decision) -> bool:
-    """Whether a report's decision differs from the one its runs give in any field but the two that are not
-    decided: ``prompt_uri`` (an exporter's) and ``signature``."""
-    def decided(decision: Decision) -> Decision:
-        return msgspec.structs.replace(decision, prompt_uri=None, signature=None)
-
-    return decided(given) != decided(stated)
+def _decided(decision: Decision | None) -> Decision | None:
+    """A decision without the two fields that are not decided, ``prompt_uri`` (an exporter's) and ``signature``: a
+    report's decision must equal the one its runs give in every other field."""
+    return None if decision is None else msgspec.structs.replace(decision, prompt_uri=None, signature=None)
 
 
 def decision_run(path: Path, decision: Decision, raw: bytes, key: bytes | None, records_dir: Path,
