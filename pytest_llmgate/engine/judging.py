@@ -7,6 +7,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -250,8 +251,7 @@ def with_standing(record: RunRecord, judge: JudgeStanding | None, results: Mappi
         judge, judge_calls=len(calls), judge_input_tokens=total_known([call.input_tokens for call in calls]),
         judge_output_tokens=total_known([call.output_tokens for call in calls]),
     )
-    status = judged_status(record.status, judge)
-    return msgspec.structs.replace(record, evaluator=judge, status=status)
+    return msgspec.structs.replace(record, evaluator=judge, status=judged_status(record.status, judge))
 
 
 def judged_verdict(verdict: Verdict, records: Iterable[RunRecord]) -> Verdict:
@@ -310,7 +310,7 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
     try:
         for index in range(len(calibration.items)):
             view = MappingProxyType({**calibration.judge_view(index)})
-            futures.append([pool.submit((index, trial), _judge_call(judge, view, trial))
+            futures.append([pool.submit((index, trial), partial(_judge_call, judge, view, trial))
                             for trial in range(judge.trials)])
         recordings = display_path(recordings_path(experiment.directory, evaluator.evaluator_id))
         not_recorded = f"not recorded in {recordings}; run llmgate calibrate with --record new_episodes"
@@ -334,12 +334,9 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
     return Calibration(result=result, disagreements=disagreements, errors=tuple(errors))
 
 
-def _judge_call(judge: Provider, view: Mapping[str, Any], trial: int) -> Callable[[], tuple[Route, str]]:
-    def call() -> tuple[Route, str]:
-        route, _, text = _judge_answer(judge, view, trial)
-        return route, text or ""
-
-    return call
+def _judge_call(judge: Provider, view: Mapping[str, Any], trial: int) -> tuple[Route, str]:
+    route, _, text = _judge_answer(judge, view, trial)
+    return route, text or ""
 
 
 def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]]], not_recorded: str
@@ -353,13 +350,8 @@ def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]
     for index, item_futures in enumerate(futures):
         item = calibration.items[index]
         label = calibration.label(index)
-        routes: list[Route] = []
-        reasons: list[str] = []
         try:
-            for future in item_futures:
-                route, reason = future.result()
-                routes.append(route)
-                reasons.append(reason)
+            answers: list[tuple[Route, str]] = [future.result() for future in item_futures]
         except NotRecorded:
             errors.append((str(item["case_id"]), not_recorded))
             continue
@@ -369,8 +361,9 @@ def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]
         except Exception as exc:
             errors.append((str(item["case_id"]), type(exc).__name__))
             continue
+        routes = [route for route, _ in answers]
         labels.append(label)
         trial_verdicts.append(routes)
         rows.append((str(item["case_id"]), label, majority(routes, label), str(item["reply"]),
-                     " | ".join(dict.fromkeys(reasons))))
+                     " | ".join(dict.fromkeys(reason for _, reason in answers))))
     return labels, trial_verdicts, rows, errors
