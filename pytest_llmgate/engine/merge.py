@@ -74,14 +74,6 @@ class StoredExperiment:
         return {name: short(value) for name, value in self.fingerprints.items()}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Merged:
-    """One merged run and the cases no part evaluated."""
-
-    record: RunRecord
-    missing: tuple[str, ...]
-
-
 def read_parts(directories: Sequence[Path], key: bytes | None = None) -> tuple[list[RunRecord], list[SessionReport]]:
     """Every part record of the records folders, each checked as it is read (``io.audit.part_problems``), and
     their session reports (for the order of the runs). Parts are decoded one at a time straight into records, and
@@ -170,8 +162,9 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
     return found
 
 
-def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -> Merged:
-    """The parts of one (experiment, template) as one run; refused when they are not comparable or disagree."""
+def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -> RunRecord:
+    """The parts of one (experiment, template) as one run (the cases no part evaluated: its ``missing_cases``);
+    refused when they are not comparable or disagree."""
     first = parts[0]
     assert first.part is not None
     differ = _differences(parts)
@@ -221,12 +214,11 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
     if not missing and first.part.cases_sha256 is not None and figures["cases_sha256"] != first.part.cases_sha256:
         raise RecordError(None, None, f"the cases of the parts of {first.experiment} / {first.template_id} do not "
                           "give the case set they were split from (cases_sha256): a part's cases were replaced")
-    record = msgspec.structs.replace(
+    return msgspec.structs.replace(
         first, run_id=new_run_id(utc_now()), started_at=min(p.started_at for p in parts),
         finished_at=max(p.finished_at for p in parts), artifacts=first.artifacts[:1], signature=None,
         comparison=None, part=None, merged_from=tuple(p.run_id for p in parts), missing_cases=missing, **figures,
     )
-    return Merged(record=record, missing=missing)
 
 
 def _once(entries: list[CaseEntry], parts: Sequence[RunRecord]) -> list[CaseEntry]:
@@ -297,14 +289,13 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
             merged = merge_run(group, baselines)
             located = experiment_path_from_out(group, folders, out_dir)
             # its redacted report, then the record (signed with a key), each written piece by piece
-            record = sign(write_redacted(msgspec.structs.replace(merged.record, experiment_path=located), out_dir),
-                          key_bytes)
+            record = sign(write_redacted(msgspec.structs.replace(merged, experiment_path=located), out_dir), key_bytes)
             del group
             run_paths.append(out_dir / RUNS / f"{record.run_id}.json")
             write_new(run_paths[-1], dump_chunks(record))
             records.append(record)
-            if merged.missing:
-                missing[record.run_id] = merged.missing
+            if record.missing_cases:
+                missing[record.run_id] = record.missing_cases
         ran = {record.template_id for record in records}
         not_run = [PlannedRun(template_id=t, role=role) for t, role in selected.get(name, []) if t not in ran]
         verdict = decide(records, (), [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE])
