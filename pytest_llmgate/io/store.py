@@ -30,8 +30,10 @@ def redacted_path(run_id: str) -> str:
 def write_redacted(draft: RunRecord, out_dir: Path) -> RunRecord:
     """Write a run's redacted evaluation report, piece by piece; the record with it as its last artifact."""
     relative = redacted_path(draft.run_id)
-    sha256 = write_new_hashed(out_dir / relative, dump_chunks(redacted_eval(draft)))
-    return msgspec.structs.replace(draft, artifacts=(*draft.artifacts, Artifact(path=relative, sha256=sha256)))
+    digest = hashlib.sha256()  # worked out on its way to the file
+    _write(out_dir / relative, dump_chunks(redacted_eval(draft)), replace=False, digest=digest)
+    artifact = Artifact(path=relative, sha256=digest.hexdigest())
+    return msgspec.structs.replace(draft, artifacts=(*draft.artifacts, artifact))
 
 
 def relative_to_records(directory: Path, out_dir: Path) -> str | None:
@@ -61,13 +63,6 @@ def write_new(path: Path, payload: bytes | Iterable[bytes]) -> None:
     """Write ``path`` atomically (``payload``: bytes, or pieces written one after another); an existing file of
     that name is never replaced."""
     _write(path, payload, replace=False, digest=None)
-
-
-def write_new_hashed(path: Path, payload: bytes | Iterable[bytes]) -> str:
-    """``write_new``, returning the SHA-256 (hex) of what was written (worked out on its way to the file)."""
-    digest = hashlib.sha256()
-    _write(path, payload, replace=False, digest=digest)
-    return digest.hexdigest()
 
 
 def write_replacing(path: Path, payload: bytes) -> None:
