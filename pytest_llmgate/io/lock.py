@@ -49,11 +49,7 @@ def lock_path(experiment: Experiment) -> Path:
 
 
 def _locked(case: Case) -> LockedCase:
-    return LockedCase(
-        sha256=value_sha256(case.written), suite=case.suite, slice_name=case.slice_name,
-        evidence_state=case.evidence_state, expected_route=case.expected_route, source=case.source,
-        input_sha256=case.input_sha256,
-    )
+    return LockedCase(sha256=value_sha256(case.written), **{name: getattr(case, name) for name in LOCKED_FIELDS})
 
 
 def lock_of(experiment: Experiment) -> Lock:
