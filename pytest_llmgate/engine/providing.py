@@ -108,10 +108,8 @@ class Providers:
             candidate = experiment.candidates[plan.template_id]
             if self.factory(candidate).deterministic:
                 once.append(f"{plan.template_id} ({candidate.provider})")
-        if not once:
-            return []
         return [f"llmgate: --llmgate-trials={self.trials} does not apply to deterministic providers; "
-                f"asked once per case: {', '.join(dict.fromkeys(once))}"]
+                f"asked once per case: {', '.join(dict.fromkeys(once))}"] if once else []
 
 
 class Answers:
