@@ -260,13 +260,11 @@ def _check_artifacts(run: StoredRun, found: Findings) -> None:
             continue
         path = run.records_dir / artifact.path
         now = _sha256_of(path, artifact.path, found)
-        if now is None:
-            continue
-        if now != artifact.sha256:
+        if now == artifact.sha256:
+            found.refused += _redacted_problems(path, record)
+        elif now is not None:
             found.refused.append(f"{artifact.path} changed after the run (sha256 now {now[:16]}, recorded "
                                  f"{artifact.sha256[:16]})")
-        else:
-            found.refused += _redacted_problems(path, record)
 
 
 def experiment_directory(run: StoredRun) -> Path | None:
@@ -279,18 +277,15 @@ def experiment_directory(run: StoredRun) -> Path | None:
 def _sha256_of(path: Path, shown: str, found: Findings) -> str | None:
     """The SHA-256 of a file a record names; None, with the reason in ``found``, when it cannot be read."""
     try:
-        data = path.read_bytes()
+        return hashlib.sha256(path.read_bytes()).hexdigest()
     except FileNotFoundError:
         found.unverifiable.append(f"{shown} is missing ({display_path(path)}): it was deleted or not kept with the "
                                   "record, so it cannot be checked")
-        return None
     except OSError as exc:
         found.unverifiable.append(f"{shown} cannot be read to check it: {exc.strerror or exc}")
-        return None
     except ValueError:  # a path no file can have (a NUL byte): written by hand
         found.refused.append(f"{shown!r} is no file's path (it holds a NUL byte)")
-        return None
-    return hashlib.sha256(data).hexdigest()
+    return None
 
 
 def _redacted_problems(path: Path, record: RunRecord) -> list[str]:
@@ -366,14 +361,11 @@ class SuiteCheck:
         missing = sorted(set(theirs) - listed)
         extra = sorted((set(ours) | listed) - set(theirs))
         changed = sorted(case_id for case_id in set(ours) & set(theirs) if ours[case_id] != theirs[case_id])
-        problems = []
-        if missing:
-            problems.append(f"its cases lack {len(missing)} case(s) of the suites it names ({', '.join(missing[:5])})")
-        if extra:
-            problems.append(f"its cases hold {len(extra)} case(s) its suites do not have ({', '.join(extra[:5])})")
-        if changed:
-            problems.append(f"the labels of {', '.join(changed[:5])} differ from the suites it names")
-        return problems
+        return [problem for cases, problem in (
+            (missing, f"its cases lack {len(missing)} case(s) of the suites it names ({', '.join(missing[:5])})"),
+            (extra, f"its cases hold {len(extra)} case(s) its suites do not have ({', '.join(extra[:5])})"),
+            (changed, f"the labels of {', '.join(changed[:5])} differ from the suites it names"),
+        ) if cases]
 
     @staticmethod
     def _cases(directory: Path) -> Mapping[str, tuple[Any, ...]] | str:
