@@ -126,22 +126,20 @@ class RecordWriter:
                 verdict=verdict, frozen=written.frozen, unrecorded=tuple(unrecorded),
             ))
         notes = tuple(self.notes)
-        if not outcomes:
-            return SessionResult(outcomes=(), report_path=None, run_paths=tuple(run_paths), errors=tuple(errors),
-                                 notes=notes)
-        report = to_data(SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=()).report(
-            timestamp(finished)
-        ))
-        if notes:
-            report["notes"] = [*report.get("notes", ()), *notes]
-        report_path = self.out_dir / REPORT_FILE
-        _call_hook(lambda: on_report(report, report_path), errors)
-        try:
-            write_replacing(report_path, dump(sign(_checked(report, SessionReport, report_path), signing_key())))
-        except RecordError as exc:
-            errors.append(exc)
-            report_path = None  # type: ignore[assignment]
-        return SessionResult(outcomes=tuple(outcomes), report_path=report_path, run_paths=tuple(run_paths),
+        saved: Path | None = None  # no report without an experiment, nor when it cannot be written
+        if outcomes:
+            report = to_data(SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=())
+                             .report(timestamp(finished)))
+            if notes:
+                report["notes"] = [*report.get("notes", ()), *notes]
+            report_path = self.out_dir / REPORT_FILE
+            _call_hook(lambda: on_report(report, report_path), errors)
+            try:
+                write_replacing(report_path, dump(sign(_checked(report, SessionReport, report_path), signing_key())))
+                saved = report_path
+            except RecordError as exc:
+                errors.append(exc)
+        return SessionResult(outcomes=tuple(outcomes), report_path=saved, run_paths=tuple(run_paths),
                              errors=tuple(errors), notes=notes)
 
     def _write_run(
