@@ -76,9 +76,8 @@ class Experiments:
                 old = read_lock(experiment)
             except LlmgateError:
                 old = None  # an unreadable lock is replaced whole
-            path = write_lock(experiment)
+            where = display_path(write_lock(experiment))
             new_sha = short(experiment.fingerprints[EVALUATION])
-            where = display_path(path)
             if old is None:
                 self.notices.append(f"llmgate: froze {experiment.name}: wrote {where} (evaluation {new_sha})")
             elif old.fingerprints == experiment.fingerprints:

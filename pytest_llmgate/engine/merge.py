@@ -265,14 +265,13 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
     key_bytes = signing_key()
     parts, reports = read_parts(directories, key_bytes)
     order: dict[tuple[str, str], int] = {}
-    selected: dict[str, list[tuple[str, Role]]] = {}
+    selected: dict[str, dict[tuple[str, Role], None]] = {}  # each experiment's runs, once each, in order
     for report in reports:
         for listed in report.experiments:
             for run in (*[(r.template_id, r.role) for r in listed.runs],
                         *[(n.template_id, n.role) for n in listed.not_run]):
                 order.setdefault((listed.experiment, run[0]), len(order))
-                if run not in selected.setdefault(listed.experiment, []):
-                    selected[listed.experiment].append(run)
+                selected.setdefault(listed.experiment, {})[run] = None
     groups = newest_parts(parts)
     folders = {path.stem: directory for directory in directories for path in run_files(directory)}  # by run id
     del parts  # each group's parts are let go once merged
@@ -297,7 +296,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
             if record.missing_cases:
                 missing[record.run_id] = record.missing_cases
         ran = {record.template_id for record in records}
-        not_run = [PlannedRun(template_id=t, role=role) for t, role in selected.get(name, []) if t not in ran]
+        not_run = [PlannedRun(template_id=t, role=role) for t, role in selected.get(name, {}) if t not in ran]
         verdict = decide(records, (), [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE])
         gaps = [(record, missing[record.run_id]) for record in records if record.run_id in missing]
         if gaps and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
