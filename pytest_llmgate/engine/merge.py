@@ -15,7 +15,7 @@ from itertools import chain, islice
 from operator import attrgetter, eq
 from pathlib import Path
 from sys import intern
-from typing import Any, cast
+from typing import cast
 
 import msgspec
 from msgspec.structs import force_setattr
@@ -153,9 +153,8 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
     fields = compared_fields(parts)
     others = sorted({key for part in parts for key in part.params} - set(fields))
     found = [field for field in [*fields, *others] if len({part.params.get(field) for part in parts}) > 1]
-    for name in ("role", "frozen", "promotion", "budget", "fingerprints"):
-        if len({msgspec.json.encode(getattr(part, name)) for part in parts}) > 1:
-            found.append(name)
+    found += [name for name in ("role", "frozen", "promotion", "budget", "fingerprints")
+              if len({msgspec.json.encode(getattr(part, name)) for part in parts}) > 1]
     if len({(p.part.cases_sha256, len(p.part.case_ids)) if p.part else None for p in parts}) > 1 or any(
             p.part is None or p.part.case_ids != parts[0].part.case_ids for p in parts[1:]):  # type: ignore[union-attr]
         found.append("cases")
@@ -229,26 +228,25 @@ def _once(entries: list[CaseEntry], parts: Sequence[RunRecord]) -> list[CaseEntr
     for entry in entries:
         if kept and kept[-1].case_id == entry.case_id:
             seen = kept.pop()
-            if _verdict_of(seen) != _verdict_of(entry):
+            if (difference := _difference(seen, entry)) is not None:
                 raise RecordError(None, None, f"case {entry.case_id} of {parts[0].template_id} was evaluated in "
-                                  f"parts {owner[id(seen)]} and {owner[id(entry)]} with different "
-                                  f"{_difference(seen, entry)}; re-run one of them")
+                                  f"parts {owner[id(seen)]} and {owner[id(entry)]} with different {difference}; "
+                                  "re-run one of them")
         kept.append(entry)
     return kept
 
 
-def _verdict_of(entry: CaseEntry) -> tuple[Any, ...]:
-    return entry.outcome, entry.predicted_route, entry.trial_routes
-
-
-def _difference(seen: CaseEntry, entry: CaseEntry) -> str:
-    """What two parts' verdicts on a case differ in: the outcomes, else the routes, else the trials' routes."""
+def _difference(seen: CaseEntry, entry: CaseEntry) -> str | None:
+    """What two parts' verdicts on a case differ in: the outcomes, else the routes, else the trials' routes (None:
+    they agree)."""
     if seen.outcome != entry.outcome:
         return f"outcomes ({seen.outcome.value}, {entry.outcome.value})"
     if seen.predicted_route != entry.predicted_route:
         first, second = (e.predicted_route.value if e.predicted_route is not None else "none"
                          for e in (seen, entry))
         return f"routes ({first}, {second})"
+    if seen.trial_routes == entry.trial_routes:
+        return None
     first, second = (", ".join(route.value for route in e.trial_routes) for e in (seen, entry))
     return f"trial routes ({first}; {second})"
 
