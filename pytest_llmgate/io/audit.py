@@ -133,8 +133,7 @@ def _all_consistent(cases: Sequence[CaseEntry]) -> bool:
     time (a case with trials, or any doubt, goes to the case-by-case check that names what is wrong)."""
     if any(map(attrgetter("trial_routes"), cases)) or len(set(map(attrgetter("case_id"), cases))) != len(cases):
         return False
-    columns = zip(map(attrgetter("expected_route"), cases), map(attrgetter("predicted_route"), cases),
-                  map(attrgetter("outcome"), cases), strict=True)
+    columns = map(attrgetter("expected_route", "predicted_route", "outcome"), cases)
     return all(map(_CONSISTENT.__contains__, columns))
 
 
