@@ -103,11 +103,9 @@ class Providers:
         ``deterministic = True``), asked once per case all the same."""
         if (self.trials or 1) <= 1:
             return []
-        once = []
-        for experiment, plan in planned:
-            candidate = experiment.candidates[plan.template_id]
-            if self.factory(candidate).deterministic:
-                once.append(f"{plan.template_id} ({candidate.provider})")
+        candidates = [(plan.template_id, experiment.candidates[plan.template_id]) for experiment, plan in planned]
+        once = [f"{template_id} ({candidate.provider})" for template_id, candidate in candidates
+                if self.factory(candidate).deterministic]
         return [f"llmgate: --llmgate-trials={self.trials} does not apply to deterministic providers; "
                 f"asked once per case: {', '.join(dict.fromkeys(once))}"] if once else []
 
