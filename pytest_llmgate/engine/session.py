@@ -66,17 +66,9 @@ class GateSession:
         self.started = self.writer.started
         self.collected: set[Path] = set()
         self.deselected = 0  # case items deselected (by a splitter, -k, --deselect), summed over xdist workers
+        self.part: PartSpec | None = None  # set before ``finish`` when the session runs one part of a split run
 
     # -- what was asked ----------------------------------------------------------------------
-    @property
-    def part(self) -> PartSpec | None:
-        """Set before ``finish`` when the session runs one part of a split run."""
-        return self.writer.part
-
-    @part.setter
-    def part(self, part: PartSpec | None) -> None:
-        self.writer.part = part
-
     def plans(self, experiment: Experiment) -> tuple[PlannedRun, ...]:
         return plan_runs(experiment, self.selection)
 
@@ -189,6 +181,7 @@ class GateSession:
             self.notes.append(f"llmgate: this session is part {self.part.split_id} of a split run "
                               f"({self.part.selection}; {ran} case result(s)); its exit status reflects only the cases "
                               f"it ran; {WAITS_FOR_MERGE}")
+        self.writer.part = self.part
         return self.writer.finish(self._to_write(), on_record, on_report)
 
     def _split_id(self) -> str:
