@@ -130,8 +130,7 @@ class ChatProvider(ProviderDefaults):
         self._refusals = 0  # calls in a row that ended refused with HTTP 429
         self.endpoint = self.base_url or f"{self.name} default endpoint"
         self.window: Window = (throttles or Throttles()).window(self.endpoint)
-        per_minute = typed.max_requests_per_minute
-        self.pace = Pace(per_minute) if isinstance(per_minute, float) else None
+        self.pace = Pace(typed.max_requests_per_minute) if isinstance(typed.max_requests_per_minute, float) else None
         self._local = threading.local()  # the call in this thread: its attempts, their deadline, its 429s
 
     # -- what a subclass says -------------------------------------------------------------------
@@ -173,8 +172,7 @@ class ChatProvider(ProviderDefaults):
         request = self.request(case, trial)
         reply, usage = self.recordings.reply(request, lambda: self._call(request), _case_id(case))
         usage = usage or Usage()
-        impossible = impossible_usage(usage)
-        if impossible is not None:  # a bad figure from the endpoint is this case's error, never the session's
+        if (impossible := impossible_usage(usage)) is not None:  # a bad figure from the endpoint is this case's error, never the session's
             raise CallFailed(f"{impossible}; the call's usage cannot be priced or budgeted")
         if usage.input_tokens is None or usage.output_tokens is None:
             usage = msgspec.structs.replace(usage, usage_missing=1)
@@ -214,7 +212,7 @@ class ChatProvider(ProviderDefaults):
                 if not api_key:
                     raise CallFailed(f"environment variable {self.api_key_env} (api_key_env) is not set")
                 for name in (*_HTTP_LOGGERS, f"{self.sdk}._base_client"):  # they log each request's URL
-                    logging.getLogger(name).addFilter(_REDACTED_LOG)  # (added once: a filter is kept once)
+                    logging.getLogger(name).addFilter(_redacted_log)  # (added once: a filter is kept once)
                 http_client = _closing(self._sdk.DefaultHttpxClient)(
                     event_hooks={"request": [self._on_request], "response": [self._on_response]}
                 )
@@ -277,6 +275,7 @@ class ChatProvider(ProviderDefaults):
         """The one line that says why a call failed (never the SDK's own message, which may quote the request)."""
         local = self._local
         retries = max(0, local.attempts - 1)
+        after = "(not retried)" if retries == 0 else f"after {_retries(retries)}"
         if local.too_large:
             return CallFailed(f"reply larger than {self.max_response_mb:g} MB (max_response_mb); not read further")
         if isinstance(exc, sdk.APITimeoutError) or (
@@ -285,16 +284,14 @@ class ChatProvider(ProviderDefaults):
                 " (not retried)" if retries == 0 else f" and {_retries(retries)}"))
         if isinstance(exc, sdk.APIConnectionError) and _cause(exc) != "ConnectError":
             # connected, then the endpoint hung up or broke the reply off: this call's fault, not a dead endpoint
-            return CallFailed(f"connection dropped by the endpoint ({_cause(exc)}) " + (
-                "(not retried)" if retries == 0 else f"after {_retries(retries)}"))
+            return CallFailed(f"connection dropped by the endpoint ({_cause(exc)}) {after}")
         if isinstance(exc, sdk.APIConnectionError):
             return self._unreachable(exc)
         if isinstance(exc, sdk.APIStatusError):
             if exc.status_code == 429 and local.too_long is not None:
                 return self._refused(f"HTTP 429 from the endpoint: Retry-After {local.too_long:g}s is longer than "
                                      f"the timeout ({self.timeout:g}s)")
-            said = f"HTTP {exc.status_code} from the endpoint " + (
-                "(not retried)" if retries == 0 else f"after {_retries(retries)}")
+            said = f"HTTP {exc.status_code} from the endpoint {after}"
             return self._refused(said) if exc.status_code == 429 else CallFailed(said)
         if isinstance(exc, (sdk.APIError, ValueError)):
             return CallFailed(f"malformed response from the endpoint ({type(exc).__name__})")
@@ -479,19 +476,16 @@ def _cause(exc: BaseException) -> str:
     return type(cause).__name__ if cause is not None else type(exc).__name__
 
 
-class _RedactedLog(logging.Filter):
-    """A log line of httpx or an SDK with each URL's credentials and query masked (``redact_urls``): under
-    ``--log-level=DEBUG`` they print the URL of each request, and a ``base_url`` may carry a key."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = redact_urls(message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
+def _redacted_log(record: logging.LogRecord) -> bool:
+    """A log filter: a log line of httpx or an SDK with each URL's credentials and query masked (``redact_urls``):
+    under ``--log-level=DEBUG`` they print the URL of each request, and a ``base_url`` may carry a key."""
+    message = record.getMessage()
+    redacted = redact_urls(message)
+    if redacted != message:
+        record.msg, record.args = redacted, None
+    return True
 
 
-_REDACTED_LOG = _RedactedLog()
 #: The HTTP clients' loggers (the SDKs' releases use httpx, or its successor httpx2).
 _HTTP_LOGGERS = ("httpx", "httpx2")
 
