@@ -107,10 +107,9 @@ def shortfalls(sensitivity_lower: float | None, specificity_lower: float | None,
                min_sensitivity: float | None, min_specificity: float | None) -> list[str]:
     """Each requirement the lower bounds miss, in words (empty: the judge may gate)."""
     missed = []
-    if min_sensitivity is not None and (sensitivity_lower is None or sensitivity_lower < min_sensitivity):
-        shown = "none (no item labelled SERVE)" if sensitivity_lower is None else f"{sensitivity_lower:.3f}"
-        missed.append(f"sensitivity lower bound {shown} < min_sensitivity {min_sensitivity:g}")
-    if min_specificity is not None and (specificity_lower is None or specificity_lower < min_specificity):
-        shown = "none (no item labelled ABSTAIN)" if specificity_lower is None else f"{specificity_lower:.3f}"
-        missed.append(f"specificity lower bound {shown} < min_specificity {min_specificity:g}")
+    for name, lower, minimum, label in (("sensitivity", sensitivity_lower, min_sensitivity, Route.SERVE),
+                                        ("specificity", specificity_lower, min_specificity, Route.ABSTAIN)):
+        if minimum is not None and (lower is None or lower < minimum):
+            shown = f"none (no item labelled {label.value})" if lower is None else f"{lower:.3f}"
+            missed.append(f"{name} lower bound {shown} < min_{name} {minimum:g}")
     return missed

@@ -6,8 +6,6 @@ import os
 import re
 from pathlib import Path
 
-#: A URL in running text: its scheme, then its address up to a query or fragment, then those (up to a space or a
-#: quote).
 #: A URL: its scheme, its userinfo (up to the token's last ``@``: a password may hold ``@``, ``/``, quotes or ``<``),
 #: its host and path, and its query string or fragment.
 _URL = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)(\S*@)?([^\s?#'"<>`@]*)([?#][^\s'"<>`]*)?""")

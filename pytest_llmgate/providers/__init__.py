@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, cast
 
 import msgspec
 from msgspec import Meta
@@ -144,15 +144,13 @@ class _CompletedProvider(ProviderDefaults):
                 setattr(self, name, own)
 
     def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
-        route: Route = self.provider.route(case, trial)
-        return route
+        return cast(Route, self.provider.route(case, trial))
 
 
 def complete_provider(provider: Any) -> Provider:
     """``provider`` with every optional member (see ``Provider``): itself when it has them all."""
     if all(hasattr(provider, name) for name in (*OPTIONAL_METHODS, "bounded")):
-        complete: Provider = provider
-        return complete
+        return cast(Provider, provider)
     return _CompletedProvider(provider)
 
 
@@ -259,8 +257,7 @@ class _CompletedFactory(FactoryDefaults):
         return complete_provider(self.factory.build(candidate, context))
 
     def params(self, candidate: Candidate, context: ProviderContext) -> Mapping[str, str]:
-        params: Mapping[str, str] = self.factory.params(candidate, context)
-        return params
+        return cast(Mapping[str, str], self.factory.params(candidate, context))
 
 
 def complete_factory(factory: Any) -> ProviderFactory:
@@ -282,8 +279,7 @@ def builtin_factory(name: str) -> ProviderFactory | None:
     module = BUILTIN.get(name)
     if module is None:
         return None
-    factory: ProviderFactory = importlib.import_module(f"{__name__}.{module}").FACTORY
-    return factory
+    return cast(ProviderFactory, importlib.import_module(f"{__name__}.{module}").FACTORY)
 
 
 MakeProvider = Callable[[str], "ProviderFactory | None"]

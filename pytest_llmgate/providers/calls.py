@@ -196,9 +196,7 @@ class Throttles:
 
     def window(self, endpoint: str) -> Window:
         with self._lock:
-            if endpoint not in self._windows:
-                self._windows[endpoint] = Window(self.ceiling)
-            return self._windows[endpoint]
+            return self._windows.setdefault(endpoint, Window(self.ceiling))
 
 
 @contextmanager
