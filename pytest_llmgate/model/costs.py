@@ -250,7 +250,6 @@ def listed_pricer(model: str, provider: str, base_url: str | None) -> Pricer | N
         import genai_prices
     except ImportError:
         return None
-    provider_id = PRICE_PROVIDERS.get(provider)
 
     def calc(usage: Usage, url: str | None, provider_id: str | None) -> float:
         listed = genai_prices.Usage(input_tokens=usage.input_tokens or 0, output_tokens=usage.output_tokens or 0,
@@ -266,12 +265,10 @@ def listed_pricer(model: str, provider: str, base_url: str | None) -> Pricer | N
         except (ValueError, ArithmeticError):  # figures the list refuses (negative, say): the price is unknown
             return None
 
-    probe = Usage(input_tokens=1, output_tokens=1)
-    places: list[tuple[str | None, str | None]] = [(base_url, None)] if base_url else []
-    places.append((None, provider_id))
-    for url, where in places:
+    places = [(base_url, None)] if base_url else []
+    for url, where in [*places, (None, PRICE_PROVIDERS.get(provider))]:
         try:
-            calc(probe, url, where)
+            calc(Usage(input_tokens=1, output_tokens=1), url, where)
         except LookupError:
             continue
         return lambda usage, url=url, where=where: priced(usage, url, where)  # type: ignore[misc]
@@ -285,10 +282,9 @@ def case_cost(calls: Sequence[Usage], pricer: Pricer | None) -> CaseCost:
     (``usage_missing``, one of its counts absent) adds none, not half, so that the reporting calls can stand for it
     (``cost_metrics``)."""
     reported = [call for call in calls if not call.usage_missing]
-    cost: float | None = None
-    if pricer is not None and any(_has_tokens(call) for call in reported):
-        prices = [pricer(call) for call in reported if _has_tokens(call)]
-        cost = None if any(price is None for price in prices) else round(sum(p for p in prices if p is not None), 10)
+    prices = [pricer(call) for call in reported if _has_tokens(call)] if pricer is not None else []
+    known = [price for price in prices if price is not None]
+    cost = round(sum(known), 10) if prices and len(known) == len(prices) else None
     latencies = [call.latency_ms for call in calls if call.latency_ms is not None]
     return CaseCost(
         calls=len(calls),
