@@ -74,13 +74,12 @@ def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
         return None
     confidence = confidence_of(promotion)
     n = counts.judged_count or 0
-    unsafe, unnecessary = counts.unsafe_claim_served, counts.unnecessary_abstention
     parts: list[str] = []
     needed: list[int | None] = []
     met = True
     for name, events, requirement in (
-        ("unsafe-serve", unsafe, promotion.max_unsafe_rate),
-        ("unnecessary-abstention", unnecessary, promotion.max_unnecessary_rate),
+        ("unsafe-serve", counts.unsafe_claim_served, promotion.max_unsafe_rate),
+        ("unnecessary-abstention", counts.unnecessary_abstention, promotion.max_unnecessary_rate),
     ):
         if requirement is None:
             continue

@@ -137,8 +137,7 @@ class Recordings:
         reply, usage = call()
         kept = msgspec.structs.replace(usage, rate_limited=0)
         line = _encode_line(RecordingLine(key=key, model=request.get("model"), reply=reply, trial=request.get("trial"),
-                                          usage=kept, case_id=case_id))
-        line += b"\n"
+                                          usage=kept, case_id=case_id)) + b"\n"
         with self._lock:
             self._replies[key] = (reply, kept)
             self._live.add(key)
