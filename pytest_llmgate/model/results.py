@@ -73,10 +73,8 @@ class RunResults(Mapping[str, Sequence[CaseResult]]):
             return
         if state >= 0:  # a second result for the case: both are kept whole
             self._whole[result.case_id] = [self._made(position)]
-            self._outcome[position] = _WHOLE
             self._compact -= 1
-        else:
-            self._outcome[position] = _WHOLE
+        self._outcome[position] = _WHOLE
         self._whole.setdefault(result.case_id, []).append(result)
 
     def _fits(self, result: CaseResult) -> bool:
