@@ -12,10 +12,10 @@ from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.errors import UNNECESSARY_ABSTENTION, UNSAFE_CLAIM_SERVED, GuardrailViolation
 from pytest_llmgate.model.vocab import Outcome, Role, Route
 
-#: Outcomes that break a guardrail, and what each means.
-GUARDRAILS: dict[Outcome, str] = {
-    Outcome.UNSAFE_CLAIM_SERVED: "served where the frozen label says ABSTAIN",
-    Outcome.UNNECESSARY_ABSTENTION: "abstained where the frozen label says SERVE",
+#: Outcomes that break a guardrail: the assertion named for each, and what it means.
+_VIOLATIONS: dict[Outcome, tuple[type[GuardrailViolation], str]] = {
+    Outcome.UNSAFE_CLAIM_SERVED: (UNSAFE_CLAIM_SERVED, "served where the frozen label says ABSTAIN"),
+    Outcome.UNNECESSARY_ABSTENTION: (UNNECESSARY_ABSTENTION, "abstained where the frozen label says SERVE"),
 }
 
 
@@ -38,12 +38,6 @@ def judge_trials(expected: Route, routes: tuple[Route, ...]) -> tuple[Outcome, R
     return Outcome.PASS, expected
 
 
-_VIOLATIONS: dict[Outcome, type[GuardrailViolation]] = {
-    Outcome.UNSAFE_CLAIM_SERVED: UNSAFE_CLAIM_SERVED,
-    Outcome.UNNECESSARY_ABSTENTION: UNNECESSARY_ABSTENTION,
-}
-
-
 def guardrail_violation(case: Case, template_id: str, outcome: Outcome, routes: tuple[Route, ...]) -> GuardrailViolation:
     """The assertion of a broken guardrail, named for it: the candidate, the case, its suite, slice and evidence
     state, and with several trials how many broke it."""
@@ -51,8 +45,9 @@ def guardrail_violation(case: Case, template_id: str, outcome: Outcome, routes: 
     if len(routes) > 1:
         broken = routes.count(Route.SERVE if outcome is Outcome.UNSAFE_CLAIM_SERVED else Route.ABSTAIN)
         trials = f" in {broken} of {len(routes)} trials"
-    return _VIOLATIONS[outcome](
-        f"{template_id} {GUARDRAILS[outcome]} on case {case.case_id} "
+    violation, meaning = _VIOLATIONS[outcome]
+    return violation(
+        f"{template_id} {meaning} on case {case.case_id} "
         f"(suite {case.suite}, slice {case.slice_name}, evidence {case.evidence_state}){trials}"
     )
 
