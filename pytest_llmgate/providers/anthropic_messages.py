@@ -50,13 +50,10 @@ class AnthropicMessages(ChatProvider):
     def post(self, client: Any, request: Mapping[str, Any]) -> Any:
         # The SDK's low-level call (as for openai_chat): its retries, timeouts, headers and error types, without
         # building a response model.
-        messages = request["messages"]
-        body: dict[str, Any] = {"model": self.model, **self.sampling,
-                                "messages": [{"role": "user", "content": m["content"]}
-                                             for m in messages if m["role"] == "user"]}
-        system = [m["content"] for m in messages if m["role"] == "system"]
-        if system:
-            body["system"] = system[0]
+        content = {m["role"]: m["content"] for m in request["messages"]}  # a user message, after a system one
+        body = {"model": self.model, **self.sampling, "messages": [{"role": "user", "content": content["user"]}]}
+        if "system" in content:
+            body["system"] = content["system"]
         return client.post("/v1/messages", body=body, cast_to=object)
 
     def content(self, response: Any) -> str:

@@ -31,7 +31,7 @@ from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import FactoryDefaults, Messages, ProviderContext, ProviderDefaults, import_in_background
 from pytest_llmgate.providers.calls import Pace, Throttles, Window, slot
 from pytest_llmgate.providers.recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
-from pytest_llmgate.providers.render import MissingField, placeholders, render
+from pytest_llmgate.providers.render import PLACEHOLDER, MissingField, render
 from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
 from pytest_llmgate.records.evaluator import JSON_ROUTE, ReplyRule, route_in_reply
 
@@ -341,7 +341,7 @@ class ChatFactory(FactoryDefaults):
         # A judge (an evaluator of kind judge, docs/evaluators.md) may also name the candidate's reply.
         fields = (*CASE_FIELDS, "reply") if candidate.settings.get("kind") == "judge" else CASE_FIELDS
         for role, text in candidate.settings["prompt"].items():
-            for field in placeholders(text):
+            for field in PLACEHOLDER.findall(text):
                 if field.split(".")[0] not in fields:
                     raise CandidateError(candidate.path, candidate.document.line_of(["prompt", role]),
                                          f"prompt.{role}: {{{{ {field} }}}} is not a case field (case_id, slice_name, "

@@ -33,16 +33,15 @@ class OpenAIChat(ChatProvider):
         """``usage``: prompt_tokens (cached ones included), completion_tokens (reasoning ones included), and the
         ``prompt_tokens_details.cached_tokens`` and ``.audio_tokens``, ``completion_tokens_details.reasoning_tokens``
         and ``.audio_tokens`` when present."""
-        prompt = usage.get("prompt_tokens_details")
-        completion = usage.get("completion_tokens_details")
+        prompt, completion = (details if isinstance(details := usage.get(key), dict) else {}
+                              for key in ("prompt_tokens_details", "completion_tokens_details"))
         return {
             "input_tokens": token_count(usage.get("prompt_tokens")),
             "output_tokens": token_count(usage.get("completion_tokens")),
-            "cached_tokens": token_count(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
-            "reasoning_tokens": token_count(completion.get("reasoning_tokens")) if isinstance(completion, dict) else None,
-            "input_audio_tokens": token_count(prompt.get("audio_tokens")) or None if isinstance(prompt, dict) else None,
-            "output_audio_tokens": (token_count(completion.get("audio_tokens")) or None
-                                    if isinstance(completion, dict) else None),
+            "cached_tokens": token_count(prompt.get("cached_tokens")),
+            "reasoning_tokens": token_count(completion.get("reasoning_tokens")),
+            "input_audio_tokens": token_count(prompt.get("audio_tokens")) or None,
+            "output_audio_tokens": token_count(completion.get("audio_tokens")) or None,
         }
 
     def post(self, client: Any, request: Mapping[str, Any]) -> Any:

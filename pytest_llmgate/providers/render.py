@@ -34,7 +34,3 @@ def render(template: str, case: Mapping[str, Any]) -> str:
         return found if isinstance(found, str) else json.dumps(found, sort_keys=True)
 
     return PLACEHOLDER.sub(value, template)
-
-
-def placeholders(template: str) -> list[str]:
-    return PLACEHOLDER.findall(template)
