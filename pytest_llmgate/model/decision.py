@@ -138,23 +138,14 @@ def decide(runs: Sequence[RunView], unrecorded: Sequence[str] = (), not_run: Seq
     if issues:
         fields = ", ".join(issue.field for issue in issues)
         return verdict(DecisionStatus.RUNS_NOT_COMPARABLE, f"runs differ in {fields}; their metrics are not ranked")
-    if unrecorded:
-        return verdict(
-            DecisionStatus.INCOMPLETE_EVALUATION,
-            f"no run record could be written for {', '.join(unrecorded)}; nothing is promoted without its record",
-        )
-    if not_run:
-        return verdict(
-            DecisionStatus.INCOMPLETE_EVALUATION,
-            f"not run in this session: {', '.join(not_run)} (every case deselected, or never reached after a stop)",
-        )
-    incomplete = [run for run in runs if not run.complete]
-    if incomplete:
-        names = ", ".join(run.template_id for run in incomplete)
-        return verdict(
-            DecisionStatus.INCOMPLETE_EVALUATION,
-            f"incomplete runs cannot be promoted: {names} (a case was deselected, not run, or errored)",
-        )
+    incomplete = [run.template_id for run in runs if not run.complete]
+    for names, reason in (
+        (unrecorded, "no run record could be written for {}; nothing is promoted without its record"),
+        (not_run, "not run in this session: {} (every case deselected, or never reached after a stop)"),
+        (incomplete, "incomplete runs cannot be promoted: {} (a case was deselected, not run, or errored)"),
+    ):
+        if names:
+            return verdict(DecisionStatus.INCOMPLETE_EVALUATION, reason.format(", ".join(names)))
     if not eligible:
         short = [run.template_id for run in runs
                  if run.role is Role.CANDIDATE and run.status is RunStatus.INSUFFICIENT_EVIDENCE]
