@@ -108,7 +108,6 @@ class ChatProvider(ProviderDefaults):
         """``typed``: the artifact as its settings Struct (its defaults); the sampling settings are sent as written
         (``0``, not the Struct's ``0.0``: they are the recording key's material)."""
         settings = candidate.settings
-        self.template_id = candidate.template_id
         self.model: str = settings["model"]
         self.base_url: str | None = settings.get("base_url")
         self.api_key_env = typed.api_key_env
