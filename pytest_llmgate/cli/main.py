@@ -334,14 +334,11 @@ def _side_by_side(records: Sequence[RunRecord]) -> list[list[str]]:
     rows.append(["complete", *("yes" if record.complete else "no" for record in records)])
     rows.append(["frozen", *("yes" if record.frozen else "no" for record in records)])
     for scope in ["", *records[0].suite_metrics]:
+        scoped = [record.suite_metrics.get(scope) if scope else record.metrics for record in records]
         for key in GATING_FIGURES:
-            label = f"{scope}.{key}" if scope else key
-            values = []
-            for record in records:
-                metrics = record.suite_metrics.get(scope) if scope else record.metrics
-                value = getattr(metrics, key) if metrics is not None else None
-                values.append("-" if value is None else rate(value) if key == "exact_route_rate" else str(value))
-            rows.append([label, *values])
+            values = [None if metrics is None else getattr(metrics, key) for metrics in scoped]
+            shown = ["-" if value is None else rate(value) if key == "exact_route_rate" else str(value) for value in values]
+            rows.append([f"{scope}.{key}" if scope else key, *shown])
     rows += _cost_rows(records)
     return rows
 
@@ -532,12 +529,11 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
         except Unverifiable as exc:
             unchecked += 1
             print(f"UNVERIFIABLE {exc.message()}", file=out)
-            continue
         except LlmgateError as exc:
             refused += 1
             print(f"REFUSED {exc.message()}", file=out)
-            continue
-        print("; ".join([f"ok {display_path(path)}", *changed]), file=out)
+        else:
+            print("; ".join([f"ok {display_path(path)}", *changed]), file=out)
     counts = [f"{refused} refused"] * bool(refused) + [f"{unchecked} unverifiable"] * bool(unchecked)
     print(", ".join(counts) or "all verified", file=out)
     return REJECTED if counts else OK
@@ -585,10 +581,7 @@ def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> list[str]:
 
 # -- fingerprint -----------------------------------------------------------------------------------
 def cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
-    status = OK
-    for path in args.paths:
-        status = max(status, _experiment_prints(path, out)) if path.is_dir() else max(status, _suite_prints(path, out))
-    return status
+    return max([_experiment_prints(path, out) if path.is_dir() else _suite_prints(path, out) for path in args.paths])
 
 
 def _experiment_prints(directory: Path, out: TextIO) -> int:
