@@ -35,6 +35,7 @@ from pytest_llmgate.reports.terminal import summary_lines
 
 if TYPE_CHECKING:
     from pytest_llmgate.exporters.export import Exporter
+    from pytest_llmgate.plugin.replies import ReplySaver
 
 COLLECTED_KEY = "llmgate_collected"
 DESELECTED_KEY = "llmgate_deselected"
@@ -72,12 +73,16 @@ class Wiring:
             compare_to=value(config, "compare_to"),
         )
         config.stash[GATE_KEY] = gate
+        # each is None when registering it was blocked (``-p no:llmgate-replies``)
+        self.saver: ReplySaver | None = None
         replies = value(config, "save_replies")
         if replies:
             from pytest_llmgate.plugin.replies import ReplySaver  # only when asked for
 
-            config.pluginmanager.register(ReplySaver(replies, gate.out_dir, config), "llmgate-replies")
-        config.pluginmanager.register(_ResultListener(gate, self.controller), "llmgate-results")
+            saver = ReplySaver(replies, gate.out_dir, config)
+            self.saver = saver if config.pluginmanager.register(saver, "llmgate-replies") else None
+        listener = _ResultListener(gate, self.controller)
+        self.listener = listener if config.pluginmanager.register(listener, "llmgate-results") else None
         if (value(config, "mlflow") or value(config, "wandb")) and self.controller:
             from pytest_llmgate.exporters.export import exporters_for  # only when asked for
 
@@ -124,21 +129,18 @@ class Wiring:
             raise suite.CollectError(error.message())
 
     def finish(self, session: pytest.Session, exitstatus: int) -> None:
-        config, gate = self.config, self.gate
+        config, gate, listener = self.config, self.gate, self.listener
         run_items = [item.info() for item in session.items if isinstance(item, RunItem)]
         if not self.controller:
             config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
             config.workeroutput[DESELECTED_KEY] = gate.deselected  # type: ignore[attr-defined]
             config.workeroutput[RUN_ITEMS_KEY] = [info.to_payload() for info in run_items]  # type: ignore[attr-defined]
-            listener = config.pluginmanager.get_plugin("llmgate-results")
             if listener is not None:
                 config.workeroutput[RUN_DESELECTED_KEY] = [  # type: ignore[attr-defined]
                     list(run) for run in sorted(listener.deselected_runs)]
-            saver = config.pluginmanager.get_plugin("llmgate-replies")
-            if saver is not None:
-                saver.write_part()
+            if self.saver is not None:
+                self.saver.write_part()
             return
-        listener = config.pluginmanager.get_plugin("llmgate-results")
         if listener is not None:
             run_items += [info for info in listener.run_items.values() if info not in run_items]
         if (listener is not None and listener.collection_errors and not config.option.continue_on_collection_errors
@@ -162,9 +164,8 @@ class Wiring:
         )
         errors, self.summary_files = _write_summaries(config, result)
         self.result = result = result.with_errors(errors)
-        saver = config.pluginmanager.get_plugin("llmgate-replies")
-        if saver is not None:
-            self.result = result = result.with_errors(saver.write(result))
+        if self.saver is not None:
+            self.result = result = result.with_errors(self.saver.write(result))
         if gate.part is None and listener is not None:
             run_items += _uncollected_run_items(config, result, run_items, listener.deselected_runs)
         failed = self._judge_runs(run_items, result)
@@ -181,6 +182,7 @@ class Wiring:
         incomplete.
         Whether one failed."""
         hook, gate = self.config.hook, self.gate
+        failed_runs = self.listener.failed_runs if self.listener is not None else set()
         failed = False
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and run_items:
@@ -197,8 +199,7 @@ class Wiring:
                                  f"of a split run ({gate.part.selection}) are judged by `llmgate merge`")
                 outcome = "skipped"
             else:
-                failure = run_gate_failure(found, info.template_id,
-                                           (info.experiment_dir, info.template_id) in self._failed_runs())
+                failure = run_gate_failure(found, info.template_id, (info.experiment_dir, info.template_id) in failed_runs)
                 longrepr, outcome = (None, "passed") if failure is None else (_failure_repr(failure), "failed")
             failed = failed or outcome == "failed"
             hook.pytest_runtest_logstart(nodeid=info.nodeid, location=info.location)
@@ -214,10 +215,6 @@ class Wiring:
             fill()  # the final [100%] that pytest writes after its run loop, which these items came after
         return failed
 
-    def _failed_runs(self) -> set[tuple[str, str]]:
-        listener = self.config.pluginmanager.get_plugin("llmgate-results")
-        return listener.failed_runs if listener is not None else set()
-
     def terminal_summary(self, terminalreporter: Any) -> None:
         gate, result = self.gate, self.result
         hint = selection_hint(gate.experiments) if gate.selection.empty else None
@@ -230,9 +227,8 @@ class Wiring:
             terminalreporter.write_line(line)
         for line in self.summary_files:
             terminalreporter.write_line(line)
-        saver = self.config.pluginmanager.get_plugin("llmgate-replies")
-        if saver is not None:
-            terminalreporter.write_line(saver.summary_line())
+        if self.saver is not None:
+            terminalreporter.write_line(self.saver.summary_line())
         for exporter in self.exporters:  # where an exporter put the runs (its own lines, when it has any)
             for line in exporter.summary_lines():
                 terminalreporter.write_line(line)
