@@ -110,8 +110,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     so that the last case item's teardown is the only one that leads to them (they are never set up)."""
     yield
     if _active(config) is not None:
-        items[:] = ([item for item in items if not _judged_at_end(item)]
-                    + [item for item in items if _judged_at_end(item)])
+        items.sort(key=_judged_at_end)  # stable: each group keeps its order
 
 
 def _judged_at_end(item: pytest.Item) -> bool:

@@ -91,15 +91,12 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmgate", "LLM candidate gate (pytest-llmgate)")
     for option in OPTIONS:
         dest = f"llmgate_{option.dest}"
-        if option.kind == "ids":
-            group.addoption(option.flag, action="append", default=[], metavar=option.metavar, dest=dest,
-                            help=option.help)
-        elif option.kind == "flag":
+        if option.kind == "flag":
             group.addoption(option.flag, action="store_true", default=False, dest=dest, help=option.help)
-        elif option.kind == "choice":
-            group.addoption(option.flag, default=None, choices=list(option.choices), dest=dest, help=option.help)
         else:
-            group.addoption(option.flag, default=None, metavar=option.metavar, dest=dest, help=option.help)
+            group.addoption(option.flag, action="append" if option.kind == "ids" else "store",
+                            default=[] if option.kind == "ids" else None, metavar=option.metavar,
+                            choices=list(option.choices) or None, dest=dest, help=option.help)
         if option.ini:
             parser.addini(option.ini_key, f"{option.help} (like {option.flag})", type=_INI_TYPE[option.kind],
                           default=[] if option.kind == "ids" else (False if option.kind == "flag" else ""))
