@@ -439,11 +439,8 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
             result = export_written(result, args.out, exporters)
         except LlmgateError as exc:  # the merged records and report are written all the same
             failed_export = exc
-    for line in summary_lines(result):
+    for line in [*summary_lines(result), *(line for exporter in exporters for line in exporter.summary_lines())]:
         print(line, file=out)
-    for exporter in exporters:
-        for line in exporter.summary_lines():
-            print(line, file=out)
     if args.markdown:
         write_replacing(args.markdown, markdown_summary(result).encode("utf-8"))
     if args.html:

@@ -29,23 +29,13 @@ from pytest_llmgate.records.run import RedactedEval, RunRecord
 from pytest_llmgate.records.schemas import schema_path
 from pytest_llmgate.records.suite import SuiteFile
 
-
-def _provider_settings() -> dict[str, type[Any]]:
-    """``candidate-<provider>``: each built-in provider's artifact, the common keys included."""
-    formats: dict[str, type[Any]] = {}
-    for name in BUILTIN:
-        factory = builtin_factory(name)
-        assert factory is not None
-        formats[f"candidate-{name}"] = factory.settings
-    return formats
-
-
-#: Schema file name -> the type that defines the format.
+#: Schema file name -> the type that defines the format (``candidate-<provider>``: each built-in provider's
+#: artifact, the common keys included).
 FORMATS: dict[str, type[Any]] = {
     "manifest": Manifest,
     "suite": SuiteFile,
     "candidate": CandidateSettings,
-    **_provider_settings(),
+    **{f"candidate-{name}": factory.settings for name in BUILTIN if (factory := builtin_factory(name)) is not None},
     "run": RunRecord,
     "redacted-eval": RedactedEval,
     "report": SessionReport,

@@ -223,15 +223,11 @@ class Wiring:
         if result is None or not (result.outcomes or result.errors):
             return
         terminalreporter.write_sep("=", "llmgate")
-        for line in summary_lines(result):
+        saved = [self.saver.summary_line()] if self.saver is not None else []
+        # where an exporter put the runs (its own lines, when it has any)
+        exported = [line for exporter in self.exporters for line in exporter.summary_lines()]
+        for line in [*summary_lines(result), *self.summary_files, *saved, *exported]:
             terminalreporter.write_line(line)
-        for line in self.summary_files:
-            terminalreporter.write_line(line)
-        if self.saver is not None:
-            terminalreporter.write_line(self.saver.summary_line())
-        for exporter in self.exporters:  # where an exporter put the runs (its own lines, when it has any)
-            for line in exporter.summary_lines():
-                terminalreporter.write_line(line)
 
 
 _GUARDRAIL_OUTCOMES = (Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENTION)

@@ -5,7 +5,7 @@ collapsed ``<details>``, rows beyond the budget are left out and counted, never 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.transcript import visible
@@ -51,11 +51,11 @@ class _Rows:
     header: list[str]
     rows: list[str]
     kept: int = 0
-    overhead: int = field(init=False)
 
-    def __post_init__(self) -> None:
-        # header twice (open and collapsed parts), the <details> wrapper and the "left out" line
-        self.overhead = 2 * sum(len(line) + 1 for line in self.header) + 300
+    @property
+    def overhead(self) -> int:
+        """The header twice (open and collapsed parts), the <details> wrapper and the "left out" line."""
+        return 2 * sum(len(line) + 1 for line in self.header) + 300
 
 
 def markdown_summary(result: SessionResult, budget: int = BUDGET) -> str:
@@ -154,9 +154,8 @@ def _experiment_blocks(outcome: ExperimentOutcome) -> list[str | _Rows]:
 
 def _share(blocks: list[str | _Rows], budget: int) -> None:
     """Give each table as many rows as fit, changed cases before failing cases, in order."""
+    left = budget - _size(blocks)
     tables = [block for block in blocks if isinstance(block, _Rows)]
-    left = budget - sum(len(block) + 1 for block in blocks if isinstance(block, str))
-    left -= sum(table.overhead for table in tables)
     for table in sorted(tables, key=lambda table: table.what != "changed cases"):
         for row in table.rows:
             if len(row) + 1 > left:

@@ -58,11 +58,6 @@ def cost_cells(outcome: ExperimentOutcome, record: RunRecord) -> tuple[str, ...]
     return cells[:len(columns)]
 
 
-def budget_lines(records: tuple[RunRecord, ...]) -> list[str]:
-    return [f"  {record.template_id}: over budget: {'; '.join(record.over_budget)}"
-            for record in records if record.over_budget]
-
-
 def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
     """The experiment's table (SPEC §5.4; with errors and not-run counts when a run is incomplete), the
     templates that did not run, the fingerprints, the lock state and the decision."""
@@ -84,7 +79,8 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
     ]
     lines = [f"{experiment.name} ({display_path(experiment.directory)})"]
     lines.extend(format_table(rows, right=set(range(2, len(rows[0]) - 1)), indent="  "))
-    lines.extend(budget_lines(outcome.records))
+    lines.extend(f"  {record.template_id}: over budget: {'; '.join(record.over_budget)}"
+                 for record in outcome.records if record.over_budget)
     lines.extend(f"  {note}" for record in outcome.records for note in run_notes(record))
     for plan in outcome.not_run:
         lines.append(f"  {plan.template_id} ({plan.role.value}): not run - every case deselected or never reached; "
@@ -132,15 +128,12 @@ def run_notes(record: RunRecord) -> list[str]:
 
 
 def summary_lines(result: SessionResult) -> list[str]:
-    lines: list[str] = []
-    for outcome in result.outcomes:
-        lines.extend(experiment_lines(outcome))
+    lines = [line for outcome in result.outcomes for line in experiment_lines(outcome)]
     if result.run_paths:
         runs_dir = result.run_paths[0].parent
         lines.append(f"records: {len(result.run_paths)} run(s) in {display_path(runs_dir)}")
     if result.report_path is not None:
         lines.append(f"report: {display_path(result.report_path)}")
     lines.extend(result.notes)
-    for error in result.errors:
-        lines.append(f"ERROR llmgate: {error.message()}")
+    lines.extend(f"ERROR llmgate: {error.message()}" for error in result.errors)
     return [visible(line) for line in lines]
