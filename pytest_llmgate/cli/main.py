@@ -358,12 +358,10 @@ def _cost_rows(records: Sequence[RunRecord]) -> list[list[str]]:
         if all(value is None for value in values):
             continue
         first = values[0]
-        cells = []
-        for index, value in enumerate(values):
-            cell = "-" if value is None else shown(value)
-            if index and value is not None and first is not None:
-                cell += f" ({change(value - first)})"
-            cells.append(cell)
+        cells = ["-" if value is None else shown(value) for value in values]
+        for index, value in enumerate(values[1:], start=1):
+            if value is not None and first is not None:
+                cells[index] += f" ({change(value - first)})"
         rows.append([label, *cells])
     return rows
 

@@ -177,10 +177,8 @@ class CaseItem(pytest.Item):
             error = exc
         reason = safe_reason(error)
         self._finish(None, Outcome.ERROR, f"{type(error).__name__}: {reason}" if reason else type(error).__name__)
-        if reason:
-            message = f"ERROR: {self.plan.template_id} on {self._context()}: {reason}"
-        else:
-            message = f"ERROR: {self.plan.template_id} raised {type(error).__name__} on {self._context()}"
+        message = (f"ERROR: {self.plan.template_id} on {self._context()}: {reason}" if reason
+                   else f"ERROR: {self.plan.template_id} raised {type(error).__name__} on {self._context()}")
         if self.plan.role is Role.BASELINE:
             pytest.xfail(f"baseline {message}")
         show = gate_of(self.config).show
