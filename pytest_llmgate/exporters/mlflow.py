@@ -32,14 +32,6 @@ def default_uri(out_dir: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out_dir / DEFAULT_STORE}"
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """MLflow's own warnings (SQLAlchemy deprecations, say) are not the session's: keep them out of its summary."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
-
-
 class MlflowExporter:
     """Maps run records onto MLflow runs (SPEC mapping in the README)."""
 
@@ -85,16 +77,24 @@ class MlflowExporter:
         raise ExportError(None, None, f"mlflow ({redact_urls(self.uri)}): {self._failed}; the local records are "
                                        "written")
 
-    def pytest_llmgate_run_record(self, config: Any, record: dict[str, Any], files: Mapping[str, Path]) -> None:
-        if self._failed is not None:
-            return  # reported once, where it failed
+    @contextlib.contextmanager
+    def _exporting(self) -> Iterator[None]:
+        """An error of MLflow's is one ``ExportError`` (``_fail``); its own warnings (SQLAlchemy deprecations, say)
+        are not the session's: kept out of its summary."""
         try:
-            with _quiet():
-                run_id = self._log_run(self._mlflow(), record, files)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
         except ExportError:
             raise
         except Exception as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
+
+    def pytest_llmgate_run_record(self, config: Any, record: dict[str, Any], files: Mapping[str, Path]) -> None:
+        if self._failed is not None:
+            return  # reported once, where it failed
+        with self._exporting():
+            run_id = self._log_run(self._mlflow(), record, files)
         record["tags"]["mlflow_run_id"] = run_id
 
     def _log_run(self, client: Any, record: dict[str, Any], files: Mapping[str, Path]) -> str:
@@ -131,13 +131,8 @@ class MlflowExporter:
     def pytest_llmgate_session_report(self, config: Any, report: dict[str, Any], path: Path) -> None:
         if self._failed is not None:
             return
-        try:
-            with _quiet():
-                self._report(report)
-        except ExportError:
-            raise
-        except Exception as exc:
-            self._fail(f"{type(exc).__name__}: {exc}")
+        with self._exporting():
+            self._report(report)
 
     def _report(self, report: dict[str, Any]) -> None:
         client = self._mlflow()
