@@ -166,8 +166,6 @@ def discover(config: pytest.Config) -> list[Path]:
                     and not Path(top, d, "pyvenv.cfg").exists()
                 )
         elif path.is_file():
-            for parent in path.parents:
-                if (parent / MANIFEST_NAME).is_file():
-                    found.append(parent)
-                    break
+            experiment = next((parent for parent in path.parents if (parent / MANIFEST_NAME).is_file()), None)
+            found += [experiment] if experiment is not None else []
     return list(dict.fromkeys(found))

@@ -66,10 +66,8 @@ class ReplySaver:
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> None:
-        if not isinstance(item, CaseItem):
-            return
         suite = item.parent
-        if not isinstance(suite, SuiteCollector):
+        if not isinstance(item, CaseItem) or not isinstance(suite, SuiteCollector):
             return
         trials = item.transcripts()
         if not trials or any(transcript is None for transcript in trials):
