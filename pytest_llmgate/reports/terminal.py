@@ -92,13 +92,12 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
         else "  frozen: NO - no llmgate.lock; pytest --llmgate-freeze freezes these suites"
     )
     lines.append(f"  decision: {decision_text(outcome.verdict)}")
-    compared = [record for record in outcome.records if record.comparison is not None]
+    compared = [(record, record.comparison) for record in outcome.records if record.comparison is not None]
     if compared:
         lines.append("  compared with stored runs (--llmgate-compare-to):")
-        for record in compared:
-            assert record.comparison is not None
+        for record, comparison in compared:
             lines.append(f"    {record.template_id} ({record.role.value}):")
-            lines.extend(comparison_lines(record.comparison, indent="      "))
+            lines.extend(comparison_lines(comparison, indent="      "))
     return lines
 
 
