@@ -92,7 +92,7 @@ class ReplySaver:
             with contextlib.suppress(LlmgateError):
                 write_replacing(self._part(worker), msgspec.json.encode(self.cases))
 
-    def write(self, result: SessionResult | None) -> list[LlmgateError]:
+    def write(self, result: SessionResult) -> list[LlmgateError]:
         """The controller: every process's transcripts with their verdicts, to ``PATH``."""
         cases = list(self.cases)
         decoder = msgspec.json.Decoder(list[CaseReplies])
@@ -103,7 +103,8 @@ class ReplySaver:
                 part.unlink()
             except (OSError, msgspec.DecodeError) as exc:
                 errors.append(RecordError(part, None, f"a worker's replies cannot be read: {exc}"))
-        entries = _entries(result)
+        entries = {(record.experiment, record.template_id, entry.suite, entry.case_id): entry
+                   for outcome in result.outcomes for record in outcome.records for entry in record.cases}
         judged = [_with_verdict(case, entries.get((case.experiment, case.template_id, case.suite, case.case_id)))
                   for case in cases]
         # in the records' order: cases as their suites list them, runs as the session made them
@@ -127,13 +128,6 @@ class ReplySaver:
         shown = display_path(self.path)
         return (f"replies: {shown} (case input and model output: yours to read with `llmgate view {shown}`, never "
                 "part of the records)")
-
-
-def _entries(result: SessionResult | None) -> dict[tuple[str, str, str, str], CaseEntry]:
-    if result is None:
-        return {}
-    return {(record.experiment, record.template_id, entry.suite, entry.case_id): entry
-            for outcome in result.outcomes for record in outcome.records for entry in record.cases}
 
 
 def _with_verdict(case: CaseReplies, entry: CaseEntry | None) -> CaseReplies:
