@@ -304,6 +304,40 @@ def test_a_candidate_judged_by_a_judge_is_asked_concurrently(
     assert int((pytester.path / "most_in_flight.txt").read_text()) > 1
 
 
+MISSHAPEN_JUDGE = """
+
+class Misshapen(Keyword):
+    \"\"\"A judge that breaks the Provider contract: its answer() gives three values, not a route and a Usage.\"\"\"
+
+    def answer(self, case, trial=0):
+        return Route.SERVE, Usage(), "a third value"
+
+
+class MisshapenFactory(KeywordFactory):
+    name = "misshapen"
+
+    def build(self, candidate, context):
+        return Misshapen(candidate.settings["word"])
+
+
+def pytest_llmgate_make_provider(config, name):
+    return {"keyword": KeywordFactory, "replying": ReplyingFactory, "misshapen": MisshapenFactory}.get(
+        name, lambda: None)()
+"""
+
+
+def test_a_judge_that_breaks_the_provider_contract_is_the_cases_error_with_a_one_line_reason(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # protects: whatever a plugin's judge gives back is read inside the judge's own error handling, so a wrong shape
+    # is the case's ERROR naming the judge, never a bare exception of the gate's
+    _replying_experiment(pytester, make_experiment, "replying", "kind: judge\nprovider: misshapen\nword: x\n")
+    pytester.makeconftest(REPLYING_CONFTEST + MISSHAPEN_JUDGE)
+    result = pytester.runpytest("exp", "--llmgate-candidate=rp")
+    result.stdout.fnmatch_lines(["*ERROR: rp on case c1*judge ev raised ValueError*"])
+    assert {case["outcome"] for case in runs_by_template(pytester.path / ".llmgate")["rp"]["cases"]} == {"ERROR"}
+
+
 def test_a_provider_without_reply_text_cannot_be_judged(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:

@@ -576,7 +576,8 @@ def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> list[str]:
 
 # -- fingerprint -----------------------------------------------------------------------------------
 def cmd_fingerprint(args: argparse.Namespace, out: TextIO) -> int:
-    return max([_experiment_prints(path, out) if path.is_dir() else _suite_prints(path, out) for path in args.paths])
+    statuses = [_experiment_prints(path, out) if path.is_dir() else _suite_prints(path, out) for path in args.paths]
+    return max(statuses, default=OK)
 
 
 def _experiment_prints(directory: Path, out: TextIO) -> int:

@@ -123,20 +123,26 @@ class _Verdicts:
 
     def _judged(self, judge: Provider, view: Mapping[str, Any], reply: str) -> tuple[Route, tuple[Usage, ...], str]:
         judged = MappingProxyType({**view, REPLY_FIELD: reply})
-        try:
-            answers = [_judge_answer(judge, judged, trial) for trial in range(judge.trials)]
-        except ProviderError as exc:
-            line = (str(exc).splitlines() or [""])[0]
-            raise JudgeFailed(f"judge {self.evaluator.evaluator_id}: {redact_urls(line)}") from None
-        except Exception as exc:
-            raise JudgeFailed(f"judge {self.evaluator.evaluator_id} raised {type(exc).__name__}") from None
-        served = [route for route, _, _ in answers].count(Route.SERVE)
-        if served * 2 == len(answers):
-            raise JudgeFailed(f"judge {self.evaluator.evaluator_id} split {served}-{len(answers) - served} over its "
+        routes: list[Route] = []
+        calls: list[Usage] = []
+        reasons: list[str] = []
+        for trial in range(judge.trials):
+            try:
+                route, usage, text = _judge_answer(judge, judged, trial)
+            except ProviderError as exc:
+                line = (str(exc).splitlines() or [""])[0]
+                raise JudgeFailed(f"judge {self.evaluator.evaluator_id}: {redact_urls(line)}") from None
+            except Exception as exc:
+                raise JudgeFailed(f"judge {self.evaluator.evaluator_id} raised {type(exc).__name__}") from None
+            routes.append(route)
+            calls.append(usage)
+            reasons += [text] if text is not None else []
+        served = routes.count(Route.SERVE)
+        if served * 2 == len(routes):
+            raise JudgeFailed(f"judge {self.evaluator.evaluator_id} split {served}-{len(routes) - served} over its "
                               "trials: no verdict (give it an odd number of trials)")
-        route = Route.SERVE if served * 2 > len(answers) else Route.ABSTAIN
-        reasons = dict.fromkeys(text for _, _, text in answers if text is not None)
-        return route, tuple(usage for _, usage, _ in answers), " | ".join(reasons) or route.value
+        route = Route.SERVE if served * 2 > len(routes) else Route.ABSTAIN
+        return route, tuple(calls), " | ".join(dict.fromkeys(reasons)) or route.value
 
 
 def _judge_answer(judge: Provider, view: Mapping[str, Any], trial: int) -> tuple[Route, Usage, str | None]:
