@@ -216,6 +216,22 @@ def test_a_very_high_confidence_is_decided_on_the_decimal_written() -> None:
     assert bound_at_most(0, 100, 0.9999999999999, rate) is False
 
 
+@pytest.mark.parametrize(("events", "units"), [(0, 1_000), (0, 100_000), (3, 1_000), (50, 100_000)])
+@pytest.mark.parametrize("confidence", [0.999999, 0.9999999999, 0.9999999999999])
+def test_the_upper_bound_shown_at_a_very_high_confidence_keeps_its_digits(
+    events: int, units: int, confidence: float
+) -> None:
+    # 1.0 - 0.9999999999 is off by 8e-8 of the decimal 1e-10: the bound was off in its 9th digit, and records
+    # hold 12. The reference solves the upper tail for the decimal threshold: I_p(x + 1, n - x) = confidence
+    # loses those digits in 1 - confidence.
+    with mpmath.workdps(50):
+        alpha = 1 - mpmath.mpf(repr(confidence))
+        guess = mpmath.mpf(float(scipy_stats.beta.isf(float(alpha), events + 1, units - events)))
+        expected = mpmath.findroot(
+            lambda p: mpmath.betainc(events + 1, units - events, p, 1, regularized=True) - alpha, guess)
+        assert abs(upper_bound(events, units, confidence) - expected) / expected < 1e-13
+
+
 def test_a_tail_with_events_near_the_trials_keeps_its_digits() -> None:
     # log1p(-k / n) lost digits for k close to n (1 - k/n = 2e-12): the float tail was off by 2.5e-5, past MARGIN
     events, trials, rate = 999_999_999_998, 10**12, 0.9999999999952561

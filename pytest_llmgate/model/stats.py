@@ -186,12 +186,13 @@ def upper_bound(events: int, trials: int, confidence: float = DEFAULT_CONFIDENCE
 
     It is the ``confidence`` quantile of Beta(events + 1, trials - events) (``scipy.stats.beta.ppf``), the rate p
     at which P(X <= events | trials, p) = 1 - confidence; 1.0 when nothing ran or every trial was an event. With
-    no event it is ``1 - (1 - confidence) ** (1 / trials)`` (about 3 / trials at 95 %)."""
+    no event it is ``1 - (1 - confidence) ** (1 / trials)`` (about 3 / trials at 95 %). 1 - confidence is the decimal
+    written, as in ``bound_at_most``."""
     if trials <= 0 or events >= trials:
         return 1.0
+    alpha = _threshold(confidence)
     if events == 0:
-        return -math.expm1(math.log1p(-confidence) / trials)
-    alpha = 1.0 - confidence
+        return -math.expm1(math.log(alpha) / trials)
     low, high = events / trials, 1.0  # the tail at the observed rate is about 1/2: above alpha for confidence > 1/2
     if tail(events, trials, low) <= alpha:  # a confidence below about 1/2: the bound lies below the observed rate
         low, high = 0.0, low
