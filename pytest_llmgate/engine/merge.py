@@ -310,10 +310,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                                 if WAITS_FOR_MERGE not in note))
     result = SessionResult(outcomes=tuple(outcomes), report_path=out_dir / REPORT_FILE, run_paths=tuple(run_paths),
                            errors=(), notes=notes)
-    report = result.report(timestamp(utc_now()))
-    if notes:
-        report = msgspec.structs.replace(report, notes=(*report.notes, *notes))
-    write_replacing(out_dir / REPORT_FILE, dump(sign(report, key_bytes)))
+    write_replacing(out_dir / REPORT_FILE, dump(sign(result.report(timestamp(utc_now())), key_bytes)))
     return result, missing
 
 

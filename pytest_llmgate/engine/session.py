@@ -172,7 +172,7 @@ class GateSession:
         return self._indexes[experiment_dir]
 
     # -- writing (engine/writer.py) ----------------------------------------------------------------
-    def finish(self, on_record: RecordHook | None, on_report: ReportHook) -> SessionResult:
+    def finish(self, on_record: RecordHook | None, on_report: ReportHook | None) -> SessionResult:
         """Stop the call pool, then write every run record and the session report (see ``RecordWriter``)."""
         self.answers.shutdown()
         if self.part is not None:

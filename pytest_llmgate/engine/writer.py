@@ -87,9 +87,10 @@ class RecordWriter:
         self.stored: list[RunRecord] = []
 
     def finish(self, experiments: Iterable[ExperimentToWrite], on_record: RecordHook | None,
-               on_report: ReportHook) -> SessionResult:
-        """Build, hand to the hooks, and write every run record, then the session report. ``on_record`` is None
-        when nothing listens for run records: a record is then written as built, never turned into plain data."""
+               on_report: ReportHook | None) -> SessionResult:
+        """Build, hand to the hooks, and write every run record, then the session report. ``on_record`` and
+        ``on_report`` are None when nothing listens: a record or the report is then written as built, never turned
+        into plain data."""
         finished = utc_now()
         outcomes: list[ExperimentOutcome] = []
         run_paths: list[Path] = []
@@ -128,14 +129,15 @@ class RecordWriter:
         notes = tuple(self.notes)
         saved: Path | None = None  # no report without an experiment, nor when it cannot be written
         if outcomes:
-            report = to_data(SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=())
-                             .report(timestamp(finished)))
-            if notes:
-                report["notes"] = [*report.get("notes", ()), *notes]
+            report = SessionResult(outcomes=tuple(outcomes), report_path=None, run_paths=(), errors=(),
+                                   notes=notes).report(timestamp(finished))
             report_path = self.out_dir / REPORT_FILE
-            _call_hook(lambda: on_report(report, report_path), errors)
             try:
-                write_replacing(report_path, dump(sign(_checked(report, SessionReport, report_path), signing_key())))
+                if on_report is not None:  # as data, for the hooks to see and edit; an edited copy is checked
+                    data = to_data(report)
+                    _call_hook(lambda: on_report(data, report_path), errors)
+                    report = _checked(data, SessionReport, report_path)
+                write_replacing(report_path, dump(sign(report, signing_key())))
                 saved = report_path
             except RecordError as exc:
                 errors.append(exc)

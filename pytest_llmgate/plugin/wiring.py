@@ -154,13 +154,12 @@ class Wiring:
         partial = partial_note(config, gate.deselected, gate.not_run()) if gate.part is None else None
         if partial is not None:
             gate.notes.append(partial)
-        listened = bool(config.hook.pytest_llmgate_run_record.get_hookimpls())
+        hook = config.hook
         result = gate.finish(
-            on_record=(lambda record, files: config.hook.pytest_llmgate_run_record(config=config, record=record,
-                                                                                   files=files))
-            if listened else None,
-            on_report=lambda report, path: config.hook.pytest_llmgate_session_report(config=config, report=report,
-                                                                                    path=path),
+            on_record=(lambda record, files: hook.pytest_llmgate_run_record(config=config, record=record, files=files))
+            if hook.pytest_llmgate_run_record.get_hookimpls() else None,
+            on_report=(lambda report, path: hook.pytest_llmgate_session_report(config=config, report=report, path=path))
+            if hook.pytest_llmgate_session_report.get_hookimpls() else None,
         )
         errors, self.summary_files = _write_summaries(config, result)
         self.result = result = result.with_errors(errors)

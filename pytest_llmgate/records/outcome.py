@@ -65,7 +65,8 @@ class SessionResult:
         return dataclasses.replace(self, errors=(*self.errors, *errors))
 
     def report(self, generated_at: str) -> SessionReport:
-        return SessionReport(generated_at=generated_at, experiments=tuple(o.report() for o in self.outcomes))
+        return SessionReport(generated_at=generated_at, experiments=tuple(o.report() for o in self.outcomes),
+                             notes=self.notes)
 
 
 #: A rejecting status, the failure it gives a run item, and the outcomes that count for it.
