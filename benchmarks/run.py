@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,22 @@ def write_floor(root: Path, count: int) -> Path:
 #: The loopback endpoint's key (any value): set before USER_ENV is taken, so that every session gets it.
 os.environ.setdefault("LLMGATE_BENCH_KEY", "local")
 USER_ENV = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+#: A measured session loads pytest's own plugins and only the third-party ones it measures (``plugins_for``),
+#: whatever else the environment has installed: the test extra brings hypothesis's plugin (about 0.12 s at the end
+#: of every session), anyio's, pytest-rerunfailures and more, which would load in the baseline and in ours alike,
+#: a floor that a user without them does not pay.
+SESSION_ENV = {**USER_ENV, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
+def plugins_for(args: Sequence[str]) -> list[str]:
+    """The ``-p`` options that load what a session measures: llmgate (unless it is disabled), pytest-xdist for
+    ``-n``, pytest-shard for ``--num-shards``."""
+    loaded = [] if "no:llmgate" in args else ["-p", "llmgate"]
+    if "-n" in args:
+        loaded += ["-p", "xdist"]
+    if "--num-shards" in args:
+        loaded += ["-p", "pytest-shard"]
+    return loaded
 
 
 def no_errors(out: Path) -> None:
@@ -148,10 +164,10 @@ sys.exit(pytest.console_main())
 def run_pytest(cwd: Path, *args: str, codes: tuple[int, ...] = (0, 1)) -> tuple[float, int]:
     """Wall-clock seconds and peak RSS (KiB) of one pytest process (its own VmHWM where /proc has it, else
     ``ru_maxrss``)."""
-    command = [sys.executable, "-c", _PYTEST_WITH_PEAK, "-q", "--no-header", "-p", "no:randomly", *args]
+    command = [sys.executable, "-c", _PYTEST_WITH_PEAK, "-q", "--no-header", *plugins_for(args), *args]
     with tempfile.TemporaryDirectory(prefix="llmgate-peak-") as scratch:
         peak_file = Path(scratch) / "peak"
-        env = {**USER_ENV, "LLMGATE_BENCH_PEAK_FILE": str(peak_file)}
+        env = {**SESSION_ENV, "LLMGATE_BENCH_PEAK_FILE": str(peak_file)}
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         _, status, usage = os.wait4(process.pid, 0)

@@ -173,7 +173,7 @@ def main() -> None:
         server, url = start_server(root)
         try:
             directory = llm_experiment(root, args.cases, url)
-            common = (directory.name, "--llmgate-candidate=llm", "-p", "no:cacheprovider", "-p", "no:randomly")
+            common = (directory.name, "--llmgate-candidate=llm", "-p", "no:cacheprovider")
             print(f"recording {args.cases:,} replies ...", file=sys.stderr, flush=True)
             run_pytest(root, *common, f"--llmgate-out={root / 'recorded'}", "--llmgate-record=all")
         finally:

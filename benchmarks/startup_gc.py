@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run import USER_ENV
+from run import SESSION_ENV, plugins_for
 
 _PROBE = """
 import gc, json, sys, time
@@ -53,9 +53,9 @@ sys.exit(code)
 def probe(cwd: Path, *args: str) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="llmgate-gc-") as scratch:
         out = Path(scratch) / "gc.json"
-        command = [sys.executable, "-c", _PROBE, str(out), "-q", "--no-header", "-p", "no:randomly", "-p",
-                   "no:cacheprovider", *args]
-        done = subprocess.run(command, cwd=cwd, env=USER_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        command = [sys.executable, "-c", _PROBE, str(out), "-q", "--no-header", "-p", "no:cacheprovider",
+                   *plugins_for(args), *args]
+        done = subprocess.run(command, cwd=cwd, env=SESSION_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               check=False)
         if done.returncode not in (0, 1):
             raise SystemExit(f"pytest {' '.join(args)} exited {done.returncode} in {cwd}")
