@@ -148,9 +148,11 @@ def scale_parts(parts: list[Path], single: Path, factor: int, root: Path) -> lis
         new_part = msgspec.structs.replace(
             part, case_ids=tuple(f"{case_id}~{k}" for case_id in part.case_ids for k in range(factor)),
             latencies_ms=latencies, cases_sha256=whole)
-        new = msgspec.structs.replace(  # no suite on disk holds the scaled cases: the record names no experiment
-            record, part=new_part, experiment_path=None, **aggregates(entries, False, latencies, list(record.suite_metrics), record.role,
-                                                record.promotion, record.budget))
+        # no suite on disk holds the scaled cases: the record names no experiment
+        new = msgspec.structs.replace(
+            record, part=new_part, experiment_path=None,
+            **aggregates(entries, False, latencies, list(record.suite_metrics), record.role, record.promotion,
+                         record.budget))
         out = root / f"part{number}"
         write_new(out / RUNS / f"{new.run_id}.json", dump_chunks(new))
         scaled.append(out)
