@@ -62,3 +62,34 @@ def test_a_failing_session_report_hook_fails_a_passing_session(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["ERROR llmgate: OSError: store down"])
     assert (pytester.path / ".llmgate" / "report.json").is_file()  # the local records are written all the same
+
+
+def test_a_session_report_hook_sees_the_sessions_notes_and_its_own_notes_are_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # protects: the report reaches the hook as data with the session's notes, and the hook's edit is what is written
+    make_experiment("exp")
+    pytester.makeconftest(
+        "def pytest_llmgate_session_report(config, report, path):\n"
+        "    assert any('partial session' in note for note in report['notes']), report.get('notes')\n"
+        "    report['notes'].append('exported to the team store')\n")
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good", "-k", "not c2")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # a partial session's run is incomplete
+    result.stdout.no_fnmatch_line("*ERROR llmgate*")
+    notes = json.loads((pytester.path / ".llmgate" / "report.json").read_text())["notes"]
+    assert any("partial session" in note for note in notes)
+    assert notes[-1] == "exported to the team store"
+
+
+def test_a_session_report_hook_that_leaves_the_report_invalid_is_an_error_and_the_report_is_not_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment("exp")
+    pytester.makeconftest(
+        "def pytest_llmgate_session_report(config, report, path):\n    report['experiments'] = 'none'\n")
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good")
+    result.assert_outcomes(passed=3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*an exporter hook left it invalid*it is not written*"])
+    written = json.loads((pytester.path / ".llmgate" / "report.json").read_text())
+    assert written["in_progress"] is True and written["experiments"] == []  # the marker that no verdict was reached
