@@ -31,7 +31,8 @@ TOO_DEEP = "cannot be read as JSON: it nests arrays or objects too deeply"
 
 
 def to_data(obj: Any) -> Any:
-    """Plain JSON data (dicts, lists, strings, numbers) of a format object, for hooks and exporters."""
+    """Plain data of a format object, for hooks and exporters: dicts, strings, numbers, and lists, but a tuple
+    field stays a tuple (``msgspec.to_builtins``)."""
     return msgspec.to_builtins(obj)
 
 
