@@ -274,8 +274,8 @@ RSS_ROW = "peak RSS of the plugin run"
 
 def cost_accounting_s(count: int, repeat: int) -> float:
     """Seconds the cost accounting adds to a session of ``count`` cases: measuring each call (the clock read twice
-    and a ``Usage``) over calling the provider's ``route`` directly, plus building each case's ``CaseCost`` and the
-    run's ``CostMetrics`` (twice: the run and its one suite) from the calls."""
+    and a ``Usage``) over calling the provider's ``route`` directly, plus building each case's ``CaseCost`` once and
+    the ``CostMetrics`` twice (the run and its one suite), as ``records/run.py`` does."""
     from pytest_llmgate.model.costs import Usage, case_cost, cost_metrics
     from pytest_llmgate.providers.evidence_policy import EvidencePolicy
 
@@ -285,9 +285,10 @@ def cost_accounting_s(count: int, repeat: int) -> float:
     measured_s = median_of(repeat, lambda: timed(lambda: [policy.answer(view, 0) for view in views]))
     calls = [(Usage(latency_ms=0.002),) for _ in range(count)]
 
-    def figures() -> None:
+    def figures() -> None:  # as records/run.py does: each case's cost once, the cost metrics of the run and its suite
+        costs = [case_cost(call, None) for call in calls]
         for _ in range(2):
-            cost_metrics([case_cost(call, None) for call in calls], [call[0].latency_ms or 0.0 for call in calls])
+            cost_metrics(costs, [call[0].latency_ms or 0.0 for call in calls])
 
     figures_s = median_of(repeat, lambda: timed(figures))
     return max(0.0, measured_s - plain_s) + figures_s
