@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
+from typing import Any
 
 import pytest
+
+from pytest_llmgate.exporters.export import export_written
+from pytest_llmgate.io.store import REPORT_FILE
+from pytest_llmgate.records.codec import dump
+from pytest_llmgate.records.outcome import SessionResult
+from pytest_llmgate.records.report import SessionReport
 
 from .conftest import MakeExperiment, runs_by_template
 
@@ -64,21 +72,49 @@ def test_a_failing_session_report_hook_fails_a_passing_session(
     assert (pytester.path / ".llmgate" / "report.json").is_file()  # the local records are written all the same
 
 
+@pytest.mark.parametrize("partial", [True, False], ids=["with-session-notes", "without"])
 def test_a_session_report_hook_sees_the_sessions_notes_and_its_own_notes_are_written(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, partial: bool
 ) -> None:
-    # protects: the report reaches the hook as data with the session's notes, and the hook's edit is what is written
+    # protects: the report reaches the hook as data, its notes a list (empty or the session's) that the hook may
+    # add to (docs/tracking.md), and the hook's edit is what is written
     make_experiment("exp")
     pytester.makeconftest(
         "def pytest_llmgate_session_report(config, report, path):\n"
-        "    assert any('partial session' in note for note in report['notes']), report.get('notes')\n"
+        f"    assert any('partial session' in note for note in report['notes']) is {partial}, report['notes']\n"
         "    report['notes'].append('exported to the team store')\n")
-    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good", "-k", "not c2")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED  # a partial session's run is incomplete
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good",
+                                *(["-k", "not c2"] if partial else []))
+    # a partial session's run is incomplete
+    assert result.ret == (pytest.ExitCode.TESTS_FAILED if partial else pytest.ExitCode.OK)
     result.stdout.no_fnmatch_line("*ERROR llmgate*")
     notes = json.loads((pytester.path / ".llmgate" / "report.json").read_text())["notes"]
-    assert any("partial session" in note for note in notes)
+    assert any("partial session" in note for note in notes) is partial
     assert notes[-1] == "exported to the team store"
+
+
+class NoteAdder:
+    """An exporter (the ``Exporter`` protocol of ``llmgate merge``) that adds a note to the report, as W&B's does."""
+
+    def pytest_llmgate_run_record(self, config: object, record: dict[str, object], files: object) -> None:
+        pass
+
+    def pytest_llmgate_session_report(self, config: object, report: dict[str, Any], path: Path) -> None:
+        report.setdefault("notes", []).append("exported to the team store")
+
+    def summary_lines(self) -> list[str]:
+        return []
+
+
+def test_an_exporter_of_llmgate_merge_may_add_a_note_beside_the_merged_reports_notes(tmp_path: Path) -> None:
+    # the merge's export read the written report back as data whose notes were a tuple: W&B's offline note failed
+    report_path = tmp_path / REPORT_FILE
+    report_path.write_bytes(dump(SessionReport(generated_at="2026-12-06T00:00:00Z", experiments=(),
+                                               notes=("llmgate: no known price for model m",))))
+    export_written(SessionResult(outcomes=(), report_path=report_path, run_paths=(), errors=()), tmp_path,
+                   [NoteAdder()])
+    assert json.loads(report_path.read_text())["notes"] == ["llmgate: no known price for model m",
+                                                            "exported to the team store"]
 
 
 def test_a_session_report_hook_that_leaves_the_report_invalid_is_an_error_and_the_report_is_not_written(

@@ -232,6 +232,19 @@ def test_the_upper_bound_shown_at_a_very_high_confidence_keeps_its_digits(
         assert abs(upper_bound(events, units, confidence) - expected) / expected < 1e-13
 
 
+@pytest.mark.parametrize("trials", [1, 1_000, 10**12])
+@pytest.mark.parametrize("confidence", [1e-12, 1e-8, 0.3, 0.95, 0.9999999999])
+def test_the_upper_bound_with_no_event_keeps_its_digits_at_either_end_of_the_confidence(
+    trials: int, confidence: float
+) -> None:
+    # 1 - (1 - confidence) ** (1 / trials): log(1 - confidence) from the decimal threshold lost digits near
+    # confidence 0 (a float near 1), log1p(-confidence) near confidence 1
+    with mpmath.workdps(60):
+        level = mpmath.mpf(repr(confidence))
+        expected = 1 - (1 - level) ** (1 / mpmath.mpf(trials))
+        assert abs(upper_bound(0, trials, confidence) - expected) / expected < 1e-13
+
+
 def test_a_tail_with_events_near_the_trials_keeps_its_digits() -> None:
     # log1p(-k / n) lost digits for k close to n (1 - k/n = 2e-12): the float tail was off by 2.5e-5, past MARGIN
     events, trials, rate = 999_999_999_998, 10**12, 0.9999999999952561

@@ -135,8 +135,7 @@ class RecordWriter:
             try:
                 if on_report is not None:  # as data, for the hooks to see and edit; an edited copy is checked
                     data = to_data(report)
-                    if notes:  # a list, which a hook may add to (docs/tracking.md): to_data keeps a tuple a tuple
-                        data["notes"] = list(notes)
+                    data["notes"] = list(notes)  # a list a hook may add to (docs/tracking.md), even when empty
                     _call_hook(lambda: on_report(data, report_path), errors)
                     report = _checked(data, SessionReport, report_path)
                 write_replacing(report_path, dump(sign(report, signing_key())))

@@ -86,6 +86,7 @@ def export_written(result: SessionResult, out_dir: Path, exporters: Sequence[Exp
     path = out_dir / REPORT_FILE
     report = to_data(msgspec.structs.replace(from_data(msgspec.json.decode(path.read_bytes()), SessionReport),
                                              signature=None))
+    report["notes"] = list(report.get("notes", ()))  # a list an exporter may add to, as in a session
     before = msgspec.json.encode(report)
     for exporter in exporters:
         exporter.pytest_llmgate_session_report(None, report, path)

@@ -191,8 +191,8 @@ def upper_bound(events: int, trials: int, confidence: float = DEFAULT_CONFIDENCE
     if trials <= 0 or events >= trials:
         return 1.0
     alpha = _threshold(confidence)
-    if events == 0:
-        return -math.expm1(math.log(alpha) / trials)
+    if events == 0:  # log(1 - confidence), its digits kept at either end: alpha near 1 is a float near 1
+        return -math.expm1((math.log(alpha) if confidence > 0.5 else math.log1p(-confidence)) / trials)
     low, high = events / trials, 1.0  # the tail at the observed rate is about 1/2: above alpha for confidence > 1/2
     if tail(events, trials, low) <= alpha:  # a confidence below about 1/2: the bound lies below the observed rate
         low, high = 0.0, low
