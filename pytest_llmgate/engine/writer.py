@@ -37,7 +37,7 @@ from pytest_llmgate.records.codec import dump, dump_chunks, from_data, to_data
 from pytest_llmgate.records.comparison import compare, counterpart
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
-from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.records.report import SessionReport, report_data
 from pytest_llmgate.records.run import (
     Part,
     RunRecord,
@@ -134,8 +134,7 @@ class RecordWriter:
             report_path = self.out_dir / REPORT_FILE
             try:
                 if on_report is not None:  # as data, for the hooks to see and edit; an edited copy is checked
-                    data = to_data(report)
-                    data["notes"] = list(notes)  # a list a hook may add to (docs/tracking.md), even when empty
+                    data = report_data(report)
                     _call_hook(lambda: on_report(data, report_path), errors)
                     report = _checked(data, SessionReport, report_path)
                 write_replacing(report_path, dump(sign(report, signing_key())))

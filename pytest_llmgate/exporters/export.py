@@ -16,7 +16,7 @@ from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
 from pytest_llmgate.model.errors import ExportError, display_path
 from pytest_llmgate.records.codec import dump, from_data, to_data
 from pytest_llmgate.records.outcome import SessionResult
-from pytest_llmgate.records.report import SessionReport
+from pytest_llmgate.records.report import SessionReport, report_data
 from pytest_llmgate.records.run import RunRecord
 
 
@@ -84,9 +84,8 @@ def export_written(result: SessionResult, out_dir: Path, exporters: Sequence[Exp
             records.append(record)
         outcomes.append(dataclasses.replace(outcome, records=tuple(records)))
     path = out_dir / REPORT_FILE
-    report = to_data(msgspec.structs.replace(from_data(msgspec.json.decode(path.read_bytes()), SessionReport),
-                                             signature=None))
-    report["notes"] = list(report.get("notes", ()))  # a list an exporter may add to, as in a session
+    report = report_data(msgspec.structs.replace(from_data(msgspec.json.decode(path.read_bytes()), SessionReport),
+                                                 signature=None))
     before = msgspec.json.encode(report)
     for exporter in exporters:
         exporter.pytest_llmgate_session_report(None, report, path)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 from msgspec import Meta
 
 from pytest_llmgate.model.decision import ComparabilityIssue, Decision, Verdict
 from pytest_llmgate.model.vocab import REPORT_SCHEMA, DecisionStatus, Role, RunStatus
+from pytest_llmgate.records.codec import to_data
 from pytest_llmgate.records.diff import StoredComparison
 from pytest_llmgate.records.run import (
     Comparisons,
@@ -102,6 +103,14 @@ class SessionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
         description="hmac-sha256:<64 hex>, an HMAC-SHA-256 over the report without it (keys sorted), written "
                     "when LLMGATE_SIGNING_KEY is set.")] = None
 
+
+
+def report_data(report: SessionReport) -> dict[str, Any]:
+    """The report as plain data for the hooks and exporters that may edit it: its ``notes`` a list they may add to
+    (docs/tracking.md), even when empty (``to_data`` keeps a tuple a tuple, and leaves out an empty one)."""
+    data: dict[str, Any] = to_data(report)
+    data["notes"] = list(report.notes)
+    return data
 
 def experiment_report(
     name: str, fingerprints: Mapping[str, str], frozen: bool, records: Sequence[RunRecord], verdict: Verdict,
