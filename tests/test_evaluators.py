@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from pytest_llmgate.model.agreement import agreement, cohen_kappa, lower_bound, shortfalls
+from pytest_llmgate.model.agreement import agreement, cohen_kappa, shortfalls
 from pytest_llmgate.model.errors import display_path
+from pytest_llmgate.model.stats import lower_bound
 from pytest_llmgate.model.vocab import Route
 
 from .conftest import LLMServer, read_report, runs_by_template

@@ -12,6 +12,7 @@ from pytest_llmgate.model.stats import (
     binom_cdf,
     bound_at_most,
     exact,
+    lower_bound,
     mcnemar_exact,
     more_clean_cases,
     p_text,
@@ -263,3 +264,26 @@ def test_a_requirement_of_one_is_always_met() -> None:
     # a bound is never above 1: a rate requirement of 1 holds with no case, and with every case an event
     assert bound_at_most(0, 0, 0.95, 1.0) and bound_at_most(5, 5, 0.95, 1.0)
     assert more_clean_cases(5, 5, 0.95, 1.0) == 0
+
+
+@pytest.mark.parametrize(("successes", "trials"), [(1, 1), (1, 1_000), (3, 1_000), (50, 100_000), (999, 1_000),
+                                                   (1_000, 1_000)])
+@pytest.mark.parametrize("confidence", [0.95, 0.999999, 0.9999999999, 0.9999999999999])
+def test_the_lower_bound_at_a_very_high_confidence_keeps_its_digits(
+    successes: int, trials: int, confidence: float
+) -> None:
+    # the lower bound was the upper bound of successes - 1 at a confidence of 1.0 - confidence: a float off from
+    # the decimal 1e-10 by 8e-8 of itself, and a threshold near 1 that the float tail cannot resolve. It was off
+    # in its 8th digit at 0.9999999999. The reference solves P(X >= successes) = 1 - confidence, the decimal.
+    with mpmath.workdps(50):
+        alpha = 1 - mpmath.mpf(repr(confidence))
+        shape = (successes, trials - successes + 1)
+        if successes == trials:  # P(X = n) = p ** n
+            expected = alpha ** (1 / mpmath.mpf(trials))
+        elif successes == 1:  # 1 - (1 - p) ** n
+            expected = -mpmath.expm1(mpmath.log1p(-alpha) / trials)
+        else:
+            guess = mpmath.mpf(float(scipy_stats.beta.ppf(float(alpha), *shape)))
+            expected = mpmath.findroot(lambda p: mpmath.betainc(*shape, 0, p, regularized=True) - alpha,
+                                       (guess * 0.9999, min(guess * 1.0001, 1)), solver="anderson")
+        assert abs(lower_bound(successes, trials, confidence) - expected) / expected < 1e-11

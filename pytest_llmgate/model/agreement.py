@@ -6,18 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, recorded, upper_bound
+from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, lower_bound, recorded
 from pytest_llmgate.model.vocab import Route
-
-
-def lower_bound(successes: int, trials: int, confidence: float = DEFAULT_CONFIDENCE) -> float:
-    """The one-sided lower Clopper–Pearson bound on a rate seen ``successes`` times in ``trials``: the ``1 -
-    confidence`` quantile of Beta(successes, trials - successes + 1), which is the upper bound of ``successes - 1``
-    at ``1 - confidence`` (found directly: one minus the upper bound on the failures lost digits to cancellation
-    for a small bound); 0.0 when nothing ran or nothing succeeded."""
-    if trials <= 0 or successes <= 0:
-        return 0.0
-    return recorded(upper_bound(successes - 1, trials, 1.0 - confidence))
 
 
 def cohen_kappa(labels: Sequence[Route], verdicts: Sequence[Route]) -> float | None:
