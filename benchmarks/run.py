@@ -125,7 +125,8 @@ def plugins_for(args: Sequence[str]) -> list[str]:
     """The ``-p`` options that load what a session measures: llmgate (unless it is disabled), pytest-xdist for
     ``-n``, pytest-shard for ``--num-shards``."""
     loaded = [] if "no:llmgate" in args else ["-p", "llmgate"]
-    if "-n" in args:
+    if any(arg == "-n" or arg.startswith("--numprocesses") or (arg.startswith("-n") and arg[2:].isdigit())
+           for arg in args):
         loaded += ["-p", "xdist"]
     if "--num-shards" in args:
         loaded += ["-p", "pytest-shard"]
@@ -212,11 +213,12 @@ def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dic
     # A large suite is JSON Lines (docs/experiments.md): a YAML suite costs each session its parse, row (b).
     plugin_args = ("exp_jsonl", "--llmgate-candidate=t1", f"--llmgate-out={out}")
     run_pytest(root, *plugin_args)
-    run_pytest(root, "floor")
+    bare = ("-p", "no:llmgate")  # the floor is pytest alone: without the gate's plugin module (row (i): ~9 ms)
+    run_pytest(root, "floor", *bare)
     floor_runs: list[tuple[float, int]] = []
     plugin_runs: list[tuple[float, int]] = []
     for _ in range(repeat):
-        floor_runs.append(run_pytest(root, "floor"))
+        floor_runs.append(run_pytest(root, "floor", *bare))
         plugin_runs.append(run_pytest(root, *plugin_args))
     floor_s = statistics.median(t for t, _ in floor_runs)
     plugin_s = statistics.median(t for t, _ in plugin_runs)
@@ -236,7 +238,7 @@ def measure(count: int, repeat: int, root: Path, xdist: bool = True) -> list[dic
     # less the same empty session with the gate's modules loaded (an empty session no longer loads them). They run
     # without pytest's cache, which holds the node ids of every item the other sessions ran (a set of them is read
     # at start): that is a cost per item, which the floor and ours both pay.
-    empty_kib = statistics.median(run_pytest(root, "empty", "-p", "no:cacheprovider", codes=(5,))[1]
+    empty_kib = statistics.median(run_pytest(root, "empty", "-p", "no:cacheprovider", *bare, codes=(5,))[1]
                                   for _ in range(repeat))
     gate_kib = statistics.median(run_pytest(root, "empty", "-p", "no:cacheprovider", "-p", "pytest_llmgate.plugin.wiring",
                                             codes=(5,))[1] for _ in range(repeat))
