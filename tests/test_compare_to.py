@@ -81,7 +81,8 @@ def test_a_report_json_stands_for_its_runs(pytester: pytest.Pytester, example: P
         f"    {FIX_B} (candidate):",
         "*0 broken, 0 fixed, 4 unchanged",
         f"    {FIX} (candidate):",
-        "*no stored run of this template, nor of one its handoff names: nothing compared",
+        "*no earlier stored run of this template (nor, for a new template, of one its handoff names): nothing "
+        "compared",
     ])
 
 
@@ -223,6 +224,43 @@ def test_the_counterpart_is_never_the_run_itself() -> None:
 
     older, newer = _record("r1", "t", [Outcome.PASS]), _record("r2", "t", [Outcome.PASS])
     assert counterpart(newer, [older, newer])[0] is older
+
+
+def test_a_run_stored_alone_is_not_compared_with_the_template_its_handoff_names() -> None:
+    # protects: `llmgate diff DIR DIR` after one session compared each run with another template's run of that
+    # same session through the handoff (the baseline 'broke' against the candidate, exit 1). The handoff names a
+    # counterpart for a template the stored runs lack, not for one whose only stored run is the run itself.
+    from pytest_llmgate.model.vocab import MatchedBy
+    from pytest_llmgate.records.comparison import counterpart
+
+    candidate = _record("r1", "fix", [Outcome.PASS])
+    baseline = msgspec.structs.replace(_record("r2", "old", [Outcome.UNSAFE_CLAIM_SERVED]),
+                                       tags={"candidate_template_id": "fix"})
+    assert counterpart(baseline, [candidate, baseline]) == (None, MatchedBy.NONE)
+    assert counterpart(baseline, [candidate]) == (candidate, MatchedBy.HANDOFF_CANDIDATE)  # a new template: yes
+
+
+def test_llmgate_diff_of_a_folder_with_itself_compares_each_run_with_the_one_before_it(
+    pytester: pytest.Pytester, example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the README's example once: no run has one before it, so nothing is compared and nothing broke (it printed
+    # '2 broken, 1 fixed' and exited 1); after an edit and a second session, each template's newest run is
+    # compared with its run of the first session, whatever the folder's newest runs are
+    pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=main")
+    folder = str(pytester.path / "main")
+    capsys.readouterr()
+    assert llmgate(["diff", folder, folder]) == 0
+    out = capsys.readouterr().out
+    assert out.count("no earlier stored run of this template") == 3 and "broken" not in out
+    first = runs_by_template(pytester.path / "main")
+    fix_b = example / "templates" / f"{FIX_B}.yaml"
+    fix_b.write_text(fix_b.read_text().replace("[test_failure_log, dependency_error]", "[test_failure_log]"))
+    pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=main")
+    assert llmgate(["diff", folder, folder]) == 1
+    out = capsys.readouterr().out
+    for template in first:
+        assert f"against run {first[template]['run_id']} (template {template}" in out
+    assert "broken: hold_001 (PASS -> UNNECESSARY_ABSTENTION)" in out
 
 
 def test_a_case_only_in_the_stored_run_is_removed() -> None:

@@ -33,7 +33,7 @@ from pytest_llmgate.io.audit import (
     same_template,
     unverifiable,
 )
-from pytest_llmgate.io.history import find_runs, resolve_runs, run_files
+from pytest_llmgate.io.history import find_runs, latest_per_template, resolve_runs, run_files
 from pytest_llmgate.io.lock import lock_state, read_lock
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
@@ -367,16 +367,24 @@ def _cost_rows(records: Sequence[RunRecord]) -> list[list[str]]:
 
 
 # -- diff ----------------------------------------------------------------------------------------
+def _newest(ref: str, runs: list[RunRecord]) -> list[RunRecord]:
+    """The runs a side of ``llmgate diff`` stands for: a folder's or report's newest of each template; runs named."""
+    return latest_per_template(runs) if Path(ref).exists() else runs
+
+
 def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     key = signing_key()
     old_runs = resolve_runs(args.old, args.dir, key)
     new_runs = resolve_runs(args.new, args.dir, key)
     _print_notes(old_runs.notes + new_runs.notes, out)
-    old, new = old_runs.records, new_runs.records
-    single = len(old) == 1 and len(new) == 1
+    # a folder or report stands for its newest run of each template; OLD's every run is searched for counterparts,
+    # so that a run both sides hold (`llmgate diff DIR DIR`) is compared with its template's run before it
+    old, new = old_runs.records, _newest(args.new, new_runs.records)
+    newest_old = _newest(args.old, old)
+    single = len(newest_old) == 1 and len(new) == 1
     status = OK
     for run in new:
-        before, matched_by = (old[0], MatchedBy.TEMPLATE) if single else counterpart(run, old)
+        before, matched_by = (newest_old[0], MatchedBy.TEMPLATE) if single else counterpart(run, old)
         comparison = compare(before, run, matched_by)
         print(f"{run.experiment}: {run.template_id} ({run.role.value}, run {run.run_id})", file=out)
         for line in comparison_lines(comparison, indent="  ", limit=args.limit):

@@ -101,11 +101,10 @@ def latest_per_template(runs: Iterable[RunRecord]) -> list[RunRecord]:
 
 
 def resolve_runs(ref: str, out_dir: Path, key: bytes | None) -> Audited:
-    """``llmgate diff``'s side, checked: a records folder or a report (their newest run of each template), a run
-    file, or a run id (prefix) in ``out_dir``."""
+    """``llmgate diff``'s side, checked: a records folder or a report (every run it holds), a run file, or a run id
+    (prefix) in ``out_dir``."""
     path = Path(ref)
     if path.is_dir() or path.is_file():
-        audited = comparable_runs(path, key)
-        return Audited(latest_per_template(audited.records), audited.notes)
+        return comparable_runs(path, key)
     return audit(find_runs([ref], out_dir), key)
 

@@ -105,7 +105,7 @@ def with_sign(value: float, is_rate: bool = False) -> str:
 def headline(comparison: StoredComparison) -> str:
     """One line: what it was compared with and the counts, or why nothing was compared."""
     if comparison.matched_by is MatchedBy.NONE:
-        return "no stored run of this template, nor of one its handoff names: nothing compared"
+        return "no earlier stored run of this template (nor, for a new template, of one its handoff names): nothing compared"
     notes = [f"template {comparison.against_template_id}"]
     if comparison.matched_by is not MatchedBy.TEMPLATE:
         notes.append(f"named by {comparison.matched_by.value}")
