@@ -205,13 +205,14 @@ def test_case_timeout_must_be_a_positive_number(pytester: pytest.Pytester, make_
     result.stdout.fnmatch_lines(["*templates/bad.yaml:*case_timeout*"])
 
 
+@pytest.mark.parametrize("stop", [(), ("-x",)])  # -x: a collection error is no maxfail stop that writes records
 def test_a_collection_error_exits_2_with_and_without_xdist(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...], stop: tuple[str, ...]
 ) -> None:
     make_experiment("good", suites={"main": [case("c1", "log", "SERVE")]})
     bad = make_experiment("bad", suites={"main": [case("c1", "log", "SERVE")]})
     (bad / "main.suite.yaml").write_text("cases: [\n")
-    result = pytester.runpytest_subprocess(".", "--llmgate-candidate=good", *workers, timeout=60)
+    result = pytester.runpytest_subprocess(".", "--llmgate-candidate=good", *workers, *stop, timeout=60)
     assert result.ret == pytest.ExitCode.INTERRUPTED
     result.stdout.fnmatch_lines(["*bad/main.suite.yaml*"])
     assert not (pytester.path / ".llmgate" / "runs").exists()

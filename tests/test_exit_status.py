@@ -358,3 +358,29 @@ def test_an_incomplete_run_is_not_held_to_the_budget(pytester: pytest.Pytester, 
     run = runs_by_template(pytester.path / ".llmgate")["slow"]
     assert run["status"] == "INCOMPLETE_EVALUATION" and "over_budget" not in run
     result.stdout.no_fnmatch_line("*over budget*")
+
+
+@pytest.mark.parametrize(("workers", "status"), [
+    pytest.param((), pytest.ExitCode.TESTS_FAILED, id="serial"),
+    pytest.param(("-n", "2"), pytest.ExitCode.INTERRUPTED, id="xdist", marks=pytest.mark.slow),
+])
+@pytest.mark.parametrize("stop", [("-x",), ("--maxfail=1",)])
+def test_a_maxfail_stop_writes_its_records_as_incomplete_serially_and_under_xdist(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...],
+    status: pytest.ExitCode, stop: tuple[str, ...]
+) -> None:
+    # xdist ends a -x stop as INTERRUPTED ("stopping after 1 failures", pytest's own line and status); the gate
+    # took that for a Ctrl-C and wrote nothing, its report left as the in-progress marker. The first case fails;
+    # the workers stop long before the other 199 have run.
+    cases = [case("c000", "none", "ABSTAIN"), *(case(f"c{i:03d}", "log", "SERVE") for i in range(1, 200))]
+    make_experiment(suites={"main": cases})
+    result = pytester.runpytest("exp", "--llmgate-candidate=unsafe", *workers, *stop)
+    assert result.ret == status
+    if workers:
+        result.stdout.fnmatch_lines(["*Interrupted: stopping after 1 failures*"])
+    report = read_report(pytester.path / ".llmgate")
+    assert report["experiments"][0]["decision_status"] == "INCOMPLETE_EVALUATION"
+    run = runs_by_template(pytester.path / ".llmgate")["unsafe"]
+    assert run["status"] == "INCOMPLETE_EVALUATION" and run["metrics"]["not_run_count"] > 0
+    assert run["cases"][0]["outcome"] == "UNSAFE_CLAIM_SERVED"
+    result.stdout.fnmatch_lines(["*decision: INCOMPLETE_EVALUATION*"])

@@ -143,12 +143,15 @@ class Wiring:
             return
         if listener is not None:
             run_items += [info for info in listener.run_items.values() if info not in run_items]
-        if (listener is not None and listener.collection_errors and not config.option.continue_on_collection_errors
-                and exitstatus not in _NO_RECORDS):
+        # xdist ends a -x/--maxfail stop as INTERRUPTED (pytest's line: "stopping after N failures"), where a serial
+        # session ends with 1; either way the records are written, not run cases and all. A Ctrl-C writes none.
+        collection_errors = listener is not None and listener.collection_errors
+        stopped = exitstatus == pytest.ExitCode.INTERRUPTED and bool(session.shouldfail) and not collection_errors
+        if collection_errors and not config.option.continue_on_collection_errors and exitstatus not in _NO_RECORDS:
             # Under xdist the workers run the items that did collect and the session ends with 1; serially pytest
             # stops with 2 (INTERRUPTED) and no record is written. The same input gives the same status either way.
             session.exitstatus = exitstatus = pytest.ExitCode.INTERRUPTED
-        if config.option.collectonly or exitstatus in _NO_RECORDS:
+        if config.option.collectonly or (exitstatus in _NO_RECORDS and not stopped):
             return
         gate.part = part_spec(config, gate.deselected)
         partial = partial_note(config, gate.deselected, gate.not_run()) if gate.part is None else None
