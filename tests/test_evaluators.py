@@ -517,3 +517,48 @@ def test_an_evaluator_added_to_a_frozen_experiment_no_longer_matches_its_lock(py
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*llmgate.lock*the suites differ from the lock: the suite fingerprints differ*"])
     assert not (pytester.path / ".llmgate").exists()
+
+
+# -- split runs ---------------------------------------------------------------------------------------------------
+
+
+def _parts(pytester: pytest.Pytester, *names: str) -> None:
+    """The prose example's V2 in two parts (holdout cases; the others) into the folders ``names``."""
+    for name, selection in zip(names, ("hold_", "not hold_"), strict=True):
+        pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={V2}",
+                           f"--llmgate-out={name}", f"--llmgate-part={name}", "-k", selection)
+
+
+def test_a_merged_run_counts_the_judge_calls_of_every_part(pytester: pytest.Pytester, prose: Path) -> None:
+    # the merged record's evaluator block was its first part's: half the judge's calls and tokens
+    from pytest_llmgate.cli.main import main
+
+    gate(pytester, "--llmgate-out=whole")
+    _parts(pytester, "p1", "p2")
+    assert main(["merge", str(pytester.path / "p1"), str(pytester.path / "p2"), "--out",
+                 str(pytester.path / "merged")]) == 0
+    whole, merged = (runs_by_template(pytester.path / name)[V2]["evaluator"] for name in ("whole", "merged"))
+    parts = [runs_by_template(pytester.path / name)[V2]["evaluator"]["judge_calls"] for name in ("p1", "p2")]
+    assert all(parts) and sum(parts) == merged["judge_calls"] == whole["judge_calls"] == 12
+    assert merged == whole
+
+
+def test_parts_judged_with_and_without_a_judge_that_may_gate_are_not_merged(
+        pytester: pytest.Pytester, prose: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # with the calibration gone, a part's judge may not gate; merged after a part whose judge might, the verdict
+    # depended on which part's split id sorted first (PROMOTE one way, INSUFFICIENT_EVIDENCE the other)
+    from pytest_llmgate.cli.main import main
+
+    calibration = prose / "evaluators" / "claim-judge-v1.calibration.json"
+    _parts(pytester, "p1", "p0")  # p0 sorts first
+    saved = calibration.read_bytes()
+    calibration.unlink()
+    _parts(pytester, "q1", "q0")
+    calibration.write_bytes(saved)
+    for first, second in (("p1", "q0"), ("q1", "p0")):
+        assert runs_by_template(pytester.path / second)[V2]["evaluator"]["may_gate"] is (second == "p0")
+        code = main(["merge", str(pytester.path / first), str(pytester.path / second), "--out",
+                     str(pytester.path / f"m-{first}")])
+        assert code == 2
+        assert "differ in evaluator" in capsys.readouterr().err
+        assert not (pytester.path / f"m-{first}" / "report.json").exists()

@@ -42,7 +42,7 @@ from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, RunStatus
 from pytest_llmgate.records.codec import dump, dump_chunks, load, read_bytes
-from pytest_llmgate.records.evaluator import judged_status
+from pytest_llmgate.records.evaluator import JudgeStanding, judged_status
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import ExperimentOutcome, PlannedRun, SessionResult
 from pytest_llmgate.records.report import SessionReport
@@ -155,10 +155,34 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
     found = [field for field in [*fields, *others] if len({part.params.get(field) for part in parts}) > 1]
     found += [name for name in ("role", "frozen", "promotion", "budget", "fingerprints")
               if len({msgspec.json.encode(getattr(part, name)) for part in parts}) > 1]
+    if len({msgspec.json.encode(_standing(part.evaluator)) for part in parts}) > 1:  # a judge fit in one part only
+        found.append("evaluator")
     if len({(p.part.cases_sha256, len(p.part.case_ids)) if p.part else None for p in parts}) > 1 or any(
             p.part is None or p.part.case_ids != parts[0].part.case_ids for p in parts[1:]):  # type: ignore[union-attr]
         found.append("cases")
     return found
+
+
+def _standing(judge: JudgeStanding | None) -> JudgeStanding | None:
+    """A part's evaluator and its standing, without the calls this part's judge made."""
+    return None if judge is None else msgspec.structs.replace(judge, judge_calls=0, judge_input_tokens=None,
+                                                                  judge_output_tokens=None)
+
+
+def _judge_calls(parts: Sequence[RunRecord]) -> JudgeStanding | None:
+    """The evaluator's standing (the same in every part) with the judge's calls and tokens of all the parts."""
+    first = parts[0].evaluator
+    if first is None:
+        return None
+    judges = [part.evaluator for part in parts if part.evaluator is not None]
+
+    def total(name: str) -> int | None:
+        counts = [getattr(judge, name) for judge in judges if getattr(judge, name) is not None]
+        return sum(counts) if counts else None
+
+    return msgspec.structs.replace(first, judge_calls=sum(judge.judge_calls for judge in judges),
+                                   judge_input_tokens=total("judge_input_tokens"),
+                                   judge_output_tokens=total("judge_output_tokens"))
 
 
 def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -> RunRecord:
@@ -216,7 +240,8 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
     return msgspec.structs.replace(
         first, run_id=new_run_id(utc_now()), started_at=min(p.started_at for p in parts),
         finished_at=max(p.finished_at for p in parts), artifacts=first.artifacts[:1], signature=None,
-        comparison=None, part=None, merged_from=tuple(p.run_id for p in parts), missing_cases=missing, **figures,
+        comparison=None, part=None, merged_from=tuple(p.run_id for p in parts), missing_cases=missing,
+        evaluator=_judge_calls(parts), **figures,
     )
 
 
@@ -252,6 +277,8 @@ def _difference(seen: CaseEntry, entry: CaseEntry) -> str | None:
 
 
 def _param_text(record: RunRecord, field: str) -> str:
+    if field == "evaluator" and record.evaluator is not None:
+        return f"{record.evaluator.evaluator_id} (may gate: {str(record.evaluator.may_gate).lower()})"
     if field in record.params or field not in RunRecord.__struct_fields__:
         return str(record.params.get(field))
     return "..."
