@@ -384,3 +384,18 @@ def test_a_maxfail_stop_writes_its_records_as_incomplete_serially_and_under_xdis
     assert run["status"] == "INCOMPLETE_EVALUATION" and run["metrics"]["not_run_count"] > 0
     assert run["cases"][0]["outcome"] == "UNSAFE_CLAIM_SERVED"
     result.stdout.fnmatch_lines(["*decision: INCOMPLETE_EVALUATION*"])
+
+
+def test_a_deselected_run_item_says_its_run_does_not_count_in_the_exit_status(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, workers: tuple[str, ...]
+) -> None:
+    # every case ran and passed, the run is INSUFFICIENT_EVIDENCE, and only its run item was deselected: the session
+    # passes, as pytest does for a deselected test, and now says why in one line (it said nothing)
+    make_experiment(promotion={"max_unsafe_rate": 0.01})
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--deselect", "exp/llmgate.yaml::good", *workers)
+    assert result.ret == pytest.ExitCode.OK
+    assert result.parseoutcomes()["passed"] == 2 and "failed" not in result.parseoutcomes()
+    note = ("llmgate: the run-level gates of good (exp) were deselected: its run's status does not count in this "
+            "session's exit status")
+    result.stdout.fnmatch_lines([note])
+    assert note in read_report(pytester.path / ".llmgate")["notes"]

@@ -157,6 +157,10 @@ class Wiring:
         partial = partial_note(config, gate.deselected, gate.not_run()) if gate.part is None else None
         if partial is not None:
             gate.notes.append(partial)
+        if gate.part is None and listener is not None:  # pytest passes a deselected test: say what that leaves out
+            gate.notes += [f"llmgate: the run-level gates of {template_id} ({display_path(Path(directory))}) were "
+                           "deselected: its run's status does not count in this session's exit status"
+                           for directory, template_id in sorted(listener.deselected_runs)]
         hook = config.hook
         result = gate.finish(
             on_record=(lambda record, files: hook.pytest_llmgate_run_record(config=config, record=record, files=files))
