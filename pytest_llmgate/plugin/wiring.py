@@ -157,7 +157,8 @@ class Wiring:
         partial = partial_note(config, gate.deselected, gate.not_run()) if gate.part is None else None
         if partial is not None:
             gate.notes.append(partial)
-        if gate.part is None and listener is not None:  # pytest passes a deselected test: say what that leaves out
+        elif gate.part is None and listener is not None:  # pytest passes a deselected test: say what that leaves
+            # out (a partial session's line says already that its runs are never promoted)
             gate.notes += [f"llmgate: the run-level gates of {template_id} ({display_path(Path(directory))}) were "
                            "deselected: its run's status does not count in this session's exit status"
                            for directory, template_id in sorted(listener.deselected_runs)]
