@@ -431,3 +431,25 @@ def test_a_case_that_errored_or_did_not_run_on_either_side_is_not_paired() -> No
                                    "run-1", "base")
     assert (comparison.fixed, comparison.broken, comparison.both_pass, comparison.both_fail) == (("c",), (), 0, 0)
     assert comparison.p_value == 1.0
+
+
+def test_cases_that_repeat_another_case_s_input_are_named_in_a_note(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # an outside review padded a suite with copies of its cases under new ids: each counted as a new case of
+    # evidence, with no word said. They still count (a suite is what its authors froze), and the session says so.
+    def asked() -> dict[str, str]:  # a new dict each time: the YAML written has no alias
+        return {"question": "why did the build fail?"}
+
+    cases = [case("c1", "log", "SERVE", input=asked()), case("c2", "none", "ABSTAIN", input=asked()),
+             case("c3", "log", "SERVE", input={"question": "other"})]
+    copies = [case("copy1", "log", "SERVE", input=asked()), case("copy2", "log", "SERVE", input=asked())]
+    make_experiment(suites={"main": cases, "more": copies})
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good")
+    note = ("llmgate: exp: 2 case(s) repeat the input and evidence of another case (more/copy1 and more/copy2 repeat "
+            "main/c1): each counts as a case of evidence, and the confidence bounds assume independent cases")
+    result.stdout.fnmatch_lines([note])
+    assert note in read_report(pytester.path / ".llmgate")["notes"]
+    make_experiment(suites={"main": cases})  # the same input with other evidence is another question
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good")
+    assert "repeat the input" not in result.stdout.str()

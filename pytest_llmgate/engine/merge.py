@@ -37,7 +37,7 @@ from pytest_llmgate.io.store import (
 )
 from pytest_llmgate.model.costs import Budget
 from pytest_llmgate.model.decision import Promotion, compared_fields, decide
-from pytest_llmgate.model.defaults import MANIFEST_NAME
+from pytest_llmgate.model.defaults import MANIFEST_NAME, SHOWN
 from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.model.fingerprint import short
 from pytest_llmgate.model.vocab import DecisionStatus, Outcome, Role, RunStatus
@@ -54,9 +54,6 @@ _BY_CASE_ID = attrgetter("case_id")
 #: (memory for time: about 0.8 µs a case). Benchmark (n) justifies it: a 1,000,000-case merge peaks at 860 MiB
 #: against its 1 GiB limit, and would take about 170 MB more without (benchmarks/README.md).
 SHARED_LABELS_FROM = 50_000
-
-#: How many missing case ids a message names.
-SHOWN = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

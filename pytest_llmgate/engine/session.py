@@ -23,7 +23,7 @@ from pytest_llmgate.engine.writer import ExperimentToWrite, RecordHook, RecordWr
 from pytest_llmgate.io.history import comparable_runs
 from pytest_llmgate.io.signing import signing_key
 from pytest_llmgate.model.costs import Usage
-from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
+from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, SHOWN
 from pytest_llmgate.model.errors import CandidateError, LlmgateError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.results import CaseIndex, RunResults
@@ -181,6 +181,15 @@ class GateSession:
             self.notes.append(f"llmgate: this session is part {self.part.split_id} of a split run "
                               f"({self.part.selection}; {ran} case result(s)); its exit status reflects only the cases "
                               f"it ran; {WAITS_FOR_MERGE}")
+        for experiment in self.experiments:
+            if self.plans(experiment) and (repeats := experiment.repeated_inputs()):
+                shown = "; ".join(f"{' and '.join(f'{copy.suite}/{copy.case_id}' for copy in copies[:SHOWN])} repeat"
+                                  f"{'s' if len(copies) == 1 else ''} {case.suite}/{case.case_id}"
+                                  for case, copies in repeats[:SHOWN])
+                self.notes.append(f"llmgate: {experiment.name}: {sum(len(copies) for _, copies in repeats)} case(s) "
+                                  "repeat the "
+                                  f"input and evidence of another case ({shown}): each counts as a case of "
+                                  "evidence, and the confidence bounds assume independent cases")
         self.writer.part = self.part
         return self.writer.finish(self._to_write(), on_record, on_report)
 

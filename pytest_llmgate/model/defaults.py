@@ -12,3 +12,5 @@ DEFAULT_DIR = ".llmgate"
 DEFAULT_CONCURRENCY = 8
 #: The most trials a case may be asked (an artifact's ``trials``, ``--llmgate-trials``): each trial is kept.
 MAX_TRIALS = 10_000
+#: How many ids a one-line message names at most.
+SHOWN = 5

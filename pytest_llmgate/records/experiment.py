@@ -142,6 +142,15 @@ class Experiment:
         """Whether its evaluator may make a run eligible, read from the files as they are now (None: it has none)."""
         return judge_standing(self.evaluator, self.directory)
 
+    def repeated_inputs(self) -> list[tuple[Case, list[Case]]]:
+        """Each case whose ``input`` and evidence later cases repeat (suite order), with them: the same question
+        asked again under another id, which the evidence bounds count as one more case."""
+        groups: dict[tuple[str, str], list[Case]] = {}
+        for case in self.cases:
+            if case.input_sha256 is not None:
+                groups.setdefault((case.input_sha256, case.evidence_state), []).append(case)
+        return [(first, copies) for first, *copies in groups.values() if copies]
+
     def suite_paths(self) -> frozenset[Path]:
         """The suite files, and a judge's calibration set (a ``*.suite.yaml`` the manifest names too)."""
         paths = {suite.path for suite in self.suites}
