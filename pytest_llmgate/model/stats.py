@@ -116,24 +116,21 @@ def _falling_sum(events: int, trials: int, rate: float) -> tuple[bool, float]:
     return False, upper
 
 
+def _tails(events: int, trials: int, rate: float) -> tuple[float, float]:
+    """P(X <= events) and P(X > events) for X ~ Binomial(trials, rate): the one summed directly keeps a relative
+    error far below ``MARGIN``, the other (one minus it) an absolute one."""
+    if events >= trials or rate <= 0:
+        return 1.0, 0.0
+    if rate >= 1:
+        return 0.0, 1.0
+    below, total = _falling_sum(events, trials, rate)
+    total, rest = min(total, 1.0), max(0.0, 1.0 - total)
+    return (total, rest) if below else (rest, total)
+
+
 def tail(events: int, trials: int, rate: float) -> float:
     """P(X <= events) for X ~ Binomial(trials, rate) in floating point (relative error far below ``MARGIN``)."""
-    if events >= trials or rate <= 0:
-        return 1.0
-    if rate >= 1:
-        return 0.0
-    below, total = _falling_sum(events, trials, rate)
-    return min(total, 1.0) if below else max(0.0, 1.0 - total)
-
-
-def _above(events: int, trials: int, rate: float) -> float:
-    """P(X > events), the other tail: summed directly where it is small (the lower bound's side)."""
-    if events >= trials or rate <= 0:
-        return 0.0
-    if rate >= 1:
-        return 1.0
-    below, total = _falling_sum(events, trials, rate)
-    return max(0.0, 1.0 - total) if below else min(total, 1.0)
+    return _tails(events, trials, rate)[0]
 
 
 def _directed_sum(events: int, trials: int, rate: Fraction, digits: int, rounding: str) -> Decimal:
@@ -230,19 +227,19 @@ def lower_bound(successes: int, trials: int, confidence: float = DEFAULT_CONFIDE
 
     It is the ``1 - confidence`` quantile of Beta(successes, trials - successes + 1) (``scipy.stats.beta.ppf``), the
     rate p at which P(X >= successes | trials, p) = 1 - confidence, the decimal written. That upper tail is summed
-    directly (``_above``): solving the lower tail for ``confidence`` near 1 lost digits (7 of 12 at a confidence of
+    directly (``_tails``): solving the lower tail for ``confidence`` near 1 lost digits (7 of 12 at a confidence of
     0.9999999999999), as did one minus the upper bound on the failures for a small bound."""
     if trials <= 0 or successes <= 0:
         return 0.0
     alpha = _threshold(confidence)
     low, high = 0.0, successes / trials  # the upper tail at the observed rate is about 1/2: above alpha
-    if _above(successes - 1, trials, high) <= alpha:  # a confidence below about 1/2: the bound lies above the rate
+    if _tails(successes - 1, trials, high)[1] <= alpha:  # a confidence below about 1/2: the bound lies above the rate
         low, high = high, 1.0
     while True:  # bisection: the upper tail is increasing in p
         middle = (low + high) / 2
         if middle in (low, high):
             return recorded(low)
-        if _above(successes - 1, trials, middle) > alpha:
+        if _tails(successes - 1, trials, middle)[1] > alpha:
             high = middle
         else:
             low = middle
