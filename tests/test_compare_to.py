@@ -224,6 +224,9 @@ def test_the_counterpart_is_never_the_run_itself() -> None:
 
     older, newer = _record("r1", "t", [Outcome.PASS]), _record("r2", "t", [Outcome.PASS])
     assert counterpart(newer, [older, newer])[0] is older
+    newest = _record("r3", "t", [Outcome.PASS])  # a run OLD holds is compared with the run before it, not after
+    assert counterpart(newer, [older, newer, newest])[0] is older
+    assert counterpart(older, [older, newer, newest])[0] is None
 
 
 def test_a_run_stored_alone_is_not_compared_with_the_template_its_handoff_names() -> None:
@@ -238,6 +241,28 @@ def test_a_run_stored_alone_is_not_compared_with_the_template_its_handoff_names(
                                        tags={"candidate_template_id": "fix"})
     assert counterpart(baseline, [candidate, baseline]) == (None, MatchedBy.NONE)
     assert counterpart(baseline, [candidate]) == (candidate, MatchedBy.HANDOFF_CANDIDATE)  # a new template: yes
+
+
+def test_llmgate_diff_of_a_folder_of_one_template_with_itself_is_not_a_run_against_itself(
+    pytester: pytest.Pytester, example: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # one run on each side: the shortcut for two runs named compared the run with itself ('0 broken'), and after
+    # an edit that broke hold_001 the newest run with itself again, exit 0; each note was printed twice
+    folder = str(pytester.path / "main")
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-out=main")
+    capsys.readouterr()
+    assert llmgate(["diff", folder, folder]) == 0
+    assert "no earlier stored run of this template" in capsys.readouterr().out
+    first = runs_by_template(pytester.path / "main")[FIX_B]["run_id"]
+    fix_b = example / "templates" / f"{FIX_B}.yaml"
+    fix_b.write_text(fix_b.read_text().replace("[test_failure_log, dependency_error]", "[test_failure_log]"))
+    pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-out=main")
+    assert llmgate(["diff", folder, folder]) == 1
+    out = capsys.readouterr().out
+    assert f"against run {first} (template {FIX_B}, edited)" in out
+    assert "broken: hold_001 (PASS -> UNNECESSARY_ABSTENTION)" in out
+    notes = [line for line in out.splitlines() if line.startswith("note: ")]
+    assert notes and len(notes) == len(set(notes))
 
 
 def test_llmgate_diff_of_a_folder_with_itself_compares_each_run_with_the_one_before_it(

@@ -376,12 +376,12 @@ def cmd_diff(args: argparse.Namespace, out: TextIO) -> int:
     key = signing_key()
     old_runs = resolve_runs(args.old, args.dir, key)
     new_runs = resolve_runs(args.new, args.dir, key)
-    _print_notes(old_runs.notes + new_runs.notes, out)
+    _print_notes(list(dict.fromkeys(old_runs.notes + new_runs.notes)), out)  # once each: DIR DIR reads one folder
     # a folder or report stands for its newest run of each template; OLD's every run is searched for counterparts,
     # so that a run both sides hold (`llmgate diff DIR DIR`) is compared with its template's run before it
     old, new = old_runs.records, _newest(args.new, new_runs.records)
     newest_old = _newest(args.old, old)
-    single = len(newest_old) == 1 and len(new) == 1
+    single = len(newest_old) == 1 and len(new) == 1 and newest_old[0].run_id != new[0].run_id  # two runs named
     status = OK
     for run in new:
         before, matched_by = (newest_old[0], MatchedBy.TEMPLATE) if single else counterpart(run, old)

@@ -27,12 +27,14 @@ HANDOFF_ORDER = ((MatchedBy.HANDOFF_CANDIDATE, "candidate_template_id"),
 
 def counterpart(run: RunRecord, stored: Iterable[RunRecord]) -> tuple[RunRecord | None, MatchedBy]:
     """The stored run to compare ``run`` with: the newest other run of the same experiment and template, else, for
-    a template ``stored`` lacks, of the template its handoff names as the candidate, else as the failing release;
-    never ``run`` itself (``llmgate diff DIR DIR``: the run before it, or none), nor a part of a split run (it holds
-    only the cases one job ran: ``llmgate merge`` makes the whole run)."""
+    a template ``stored`` lacks, of the template its handoff names as the candidate, else as the failing release.
+    Never ``run`` itself (when ``stored`` holds it, as in ``llmgate diff DIR DIR``: its template's run before it,
+    or none), nor a part of a split run (it holds only the cases one job ran: ``llmgate merge`` makes the whole
+    run)."""
     same_experiment = [other for other in stored if other.experiment == run.experiment and other.part is None]
     stored_itself = any(other.run_id == run.run_id for other in same_experiment)
-    same_experiment = [other for other in same_experiment if other.run_id != run.run_id]
+    same_experiment = [other for other in same_experiment  # a run stored: the runs before it (ids sort by time)
+                       if (other.run_id < run.run_id if stored_itself else other.run_id != run.run_id)]
     wanted = [(MatchedBy.TEMPLATE, run.template_id)]
     if not stored_itself:  # a run's siblings of its own session are no "before" for it
         wanted += [(by, run.tags[key]) for by, key in HANDOFF_ORDER if run.tags.get(key)]
