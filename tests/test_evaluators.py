@@ -560,5 +560,6 @@ def test_parts_judged_with_and_without_a_judge_that_may_gate_are_not_merged(
         code = main(["merge", str(pytester.path / first), str(pytester.path / second), "--out",
                      str(pytester.path / f"m-{first}")])
         assert code == 2
-        assert "differ in evaluator" in capsys.readouterr().err
+        said = capsys.readouterr().err
+        assert "differ in evaluator" in said and "may gate: true)" in said and "may gate: false)" in said
         assert not (pytester.path / f"m-{first}" / "report.json").exists()

@@ -152,7 +152,7 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
     found = [field for field in [*fields, *others] if len({part.params.get(field) for part in parts}) > 1]
     found += [name for name in ("role", "frozen", "promotion", "budget", "fingerprints")
               if len({msgspec.json.encode(getattr(part, name)) for part in parts}) > 1]
-    if len({msgspec.json.encode(_standing(part.evaluator)) for part in parts}) > 1:  # a judge fit in one part only
+    if len({_standing(part.evaluator) for part in parts}) > 1:  # say a judge fit to gate in one part only
         found.append("evaluator")
     if len({(p.part.cases_sha256, len(p.part.case_ids)) if p.part else None for p in parts}) > 1 or any(
             p.part is None or p.part.case_ids != parts[0].part.case_ids for p in parts[1:]):  # type: ignore[union-attr]
@@ -160,10 +160,13 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
     return found
 
 
-def _standing(judge: JudgeStanding | None) -> JudgeStanding | None:
-    """A part's evaluator and its standing, without the calls this part's judge made."""
-    return None if judge is None else msgspec.structs.replace(judge, judge_calls=0, judge_input_tokens=None,
-                                                                  judge_output_tokens=None)
+def _standing(judge: JudgeStanding | None) -> str:
+    """A part's evaluator, its file and calibration, and whether it may gate (not the calls this part made)."""
+    if judge is None:
+        return "none"
+    calibration = f"calibration {judge.calibration_sha[:12]}" if judge.calibration_sha else "no calibration"
+    return (f"{judge.evaluator_id}@{judge.sha256[:12]} ({calibration}, may gate: "
+            f"{str(judge.may_gate).lower()})")
 
 
 def _judge_calls(parts: Sequence[RunRecord]) -> JudgeStanding | None:
@@ -274,8 +277,8 @@ def _difference(seen: CaseEntry, entry: CaseEntry) -> str | None:
 
 
 def _param_text(record: RunRecord, field: str) -> str:
-    if field == "evaluator" and record.evaluator is not None:
-        return f"{record.evaluator.evaluator_id} (may gate: {str(record.evaluator.may_gate).lower()})"
+    if field == "evaluator":
+        return _standing(record.evaluator)
     if field in record.params or field not in RunRecord.__struct_fields__:
         return str(record.params.get(field))
     return "..."
