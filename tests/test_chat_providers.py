@@ -265,6 +265,12 @@ def test_each_fault_is_an_error_with_a_one_line_reason_and_records_are_written(
     run = runs_by_template(pytester.path / ".llmgate")["llm"]
     assert run["status"] == "INCOMPLETE_EVALUATION" and run["metrics"]["error_count"] == 2
     assert run["cases"][0]["error"].startswith("CallFailed: ")
+    costs = [entry.get("cost") for entry in run["cases"]]
+    if mode == "unreadable":  # answered and paid: the call counts (its cost was dropped, the table showed '-')
+        assert all(cost["calls"] == 1 and cost["input_tokens"] > 0 for cost in costs)
+        assert run["metrics"]["cost"]["calls"] == 2
+    else:  # no reply: no call measured
+        assert costs == [None, None] and "cost" not in run["metrics"]
 
 
 def test_a_reply_whose_route_quotes_the_request_leaves_no_trace_of_it_in_what_the_gate_writes(

@@ -558,3 +558,31 @@ def test_allowed_calls_without_usage_do_not_dilute_the_per_case_figures() -> Non
     assert (partial.output_tokens, cost_metrics([partial], []).output_tokens_per_case) == (100, 200.0)
     # every call reported: the plain mean, as before
     assert cost_metrics([reported, reported], []).output_tokens_per_case == 10.0
+
+
+@pytest.mark.parametrize(("concurrent", "bounded"), [(False, True), (False, False), (True, False)])
+def test_a_trial_that_fails_carries_the_calls_of_the_trials_answered_before_it(concurrent: bool, bounded: bool) -> None:
+    # the usage of every trial answered before a failing one was dropped with the case: paid calls went uncounted
+    from pytest_llmgate.engine.providing import Answers
+    from pytest_llmgate.model.errors import ProviderError, with_calls
+    from pytest_llmgate.model.vocab import Route
+
+    class Failing:
+        trials = 3
+
+        def __init__(self) -> None:
+            self.concurrent, self.bounded = concurrent, bounded
+
+        def answer(self, case: Any, trial: int = 0) -> tuple[Route, Usage]:
+            if trial == 2:  # its own reply came back, unreadable: it carries its call too
+                raise with_calls(ProviderError("unreadable reply"), (Usage(input_tokens=30),))
+            return Route.SERVE, Usage(input_tokens=10 + trial)
+
+    provider = Failing()
+    answers = Answers(concurrency=2)
+    try:
+        with pytest.raises(ProviderError) as raised:
+            answers.routes(provider, {"case_id": "c1"}, timeout=5)  # type: ignore[arg-type]
+    finally:
+        answers.shutdown()
+    assert [usage.input_tokens for usage in raised.value.calls] == [10, 11, 30]

@@ -331,7 +331,10 @@ def test_judge_faults_are_errors_that_block_promotion(
     result.stdout.fnmatch_lines([f"*ERROR: {V2} on case req_205*{reason}*"])
     (experiment,) = read_report(pytester.path / ".llmgate")["experiments"]
     assert experiment["decision_status"] == "INCOMPLETE_EVALUATION"
-    assert runs_by_template(pytester.path / ".llmgate")[V2]["cases"][0]["outcome"] == "ERROR"
+    (entry,) = [entry for entry in runs_by_template(pytester.path / ".llmgate")[V2]["cases"]
+                if entry["case_id"] == "req_205"]
+    assert entry["outcome"] == "ERROR"
+    assert entry["cost"]["calls"] == 1  # the candidate's call, replayed, was made before its judge failed
 
 
 def test_a_judge_whose_trials_split_evenly_gives_no_verdict(pytester: pytest.Pytester, prose: Path) -> None:

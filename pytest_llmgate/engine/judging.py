@@ -16,7 +16,7 @@ import msgspec
 from pytest_llmgate.model.agreement import agreement, majority
 from pytest_llmgate.model.costs import Usage, total_known
 from pytest_llmgate.model.decision import Verdict
-from pytest_llmgate.model.errors import CandidateError, ProviderError, display_path, redact_urls
+from pytest_llmgate.model.errors import CandidateError, ProviderError, display_path, redact_urls, with_calls
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
@@ -180,7 +180,11 @@ class JudgedProvider(ProviderDefaults):
 
     def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
         reply, usage = self.replies(case, trial)
-        route, calls, reason = self.verdicts.verdict(case, reply)
+        try:
+            route, calls, reason = self.verdicts.verdict(case, reply)
+        except ProviderError as error:  # the judge failed: the candidate's call was made all the same
+            with_calls(error, (usage,))
+            raise
         with self._lock:
             key = (str(case["case_id"]), trial)
             self._judge_calls[key] = calls

@@ -14,7 +14,7 @@ import msgspec
 from pytest_llmgate.engine.judging import judged
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
-from pytest_llmgate.model.errors import LlmgateError
+from pytest_llmgate.model.errors import LlmgateError, ProviderError, with_calls
 from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import (
     MakeProvider,
@@ -110,6 +110,18 @@ class Providers:
                 f"asked once per case: {', '.join(dict.fromkeys(once))}"] if once else []
 
 
+def _each(trials: range, answer: Callable[[int], tuple[Route, Usage]]) -> tuple[tuple[Route, Usage], ...]:
+    """Each trial's answer; a trial that fails carries the calls of the trials answered before it."""
+    answered: list[tuple[Route, Usage]] = []
+    for trial in trials:
+        try:
+            answered.append(answer(trial))
+        except ProviderError as error:
+            with_calls(error, (usage for _, usage in answered))
+            raise
+    return tuple(answered)
+
+
 class Answers:
     """A session's answers from its providers: the one place where calls are pooled and prefetched.
 
@@ -143,8 +155,8 @@ class Answers:
             timeout = DEFAULT_CASE_TIMEOUT[bool(provider.concurrent)]
         if not provider.concurrent:
             if provider.bounded:  # the gate's own pure providers: nothing to time out
-                return tuple(provider.answer(case, trial) for trial in trials)
-            return tuple(self._in_worker(partial(provider.answer, case, trial), timeout) for trial in trials)
+                return _each(trials, partial(provider.answer, case))
+            return _each(trials, lambda trial: self._in_worker(partial(provider.answer, case, trial), timeout))
         if id(provider) not in self._used:
             self._used.add(id(provider))
             if upcoming is not None:
@@ -152,10 +164,8 @@ class Answers:
                     ((id(provider), later["case_id"], trial), partial(provider.answer, later, trial))
                     for later in upcoming() for trial in trials
                 )
-        return tuple(
-            self.pool.result((id(provider), case["case_id"], trial), partial(provider.answer, case, trial), timeout)
-            for trial in trials
-        )
+        return _each(trials, lambda trial: self.pool.result(
+            (id(provider), case["case_id"], trial), partial(provider.answer, case, trial), timeout))
 
     def _in_worker(self, call: Callable[[], tuple[Route, Usage]], timeout: float) -> tuple[Route, Usage]:
         """An in-process provider's answer from the worker thread, waited for at most ``timeout`` seconds."""

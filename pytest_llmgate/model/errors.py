@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 #: A URL: its scheme, its userinfo (up to the token's last ``@``: a password may hold ``@``, ``/``, quotes or ``<``),
 #: its host and path, and its query string or fragment.
@@ -82,7 +84,18 @@ class ProviderError(Exception):
 
     The gate prints that line as the case's ERROR reason; any other exception from a provider is shown as its
     type and the candidate's own traceback. Subclass it for your provider's failures.
+
+    ``calls``: the usage (``Usage``) of the calls made for the case before it failed, answered and paid (an
+    unreadable reply's; the trials answered before it): the case's cost counts them.
     """
+
+    calls: tuple[Any, ...] = ()
+
+
+def with_calls(error: ProviderError, calls: Iterable[Any]) -> ProviderError:
+    """``error`` with ``calls`` made before the ones it holds (see ``ProviderError.calls``)."""
+    error.calls = (*calls, *error.calls)
+    return error
 
 
 class GuardrailViolation(AssertionError):

@@ -175,6 +175,7 @@ class CaseItem(pytest.Item):
             return
         except Exception as exc:
             error = exc
+        self._calls = error.calls if isinstance(error, ProviderError) else ()  # answered before it failed: paid
         reason = safe_reason(error)
         self._finish(None, Outcome.ERROR, f"{type(error).__name__}: {reason}" if reason else type(error).__name__)
         message = (f"ERROR: {self.plan.template_id} on {self._context()}: {reason}" if reason

@@ -25,7 +25,14 @@ from msgspec import UNSET, Meta, UnsetType
 
 from pytest_llmgate.model.costs import Price, Usage, impossible_usage
 from pytest_llmgate.model.defaults import MAX_TRIALS
-from pytest_llmgate.model.errors import CandidateError, ProviderError, RecordError, display_path, redact_urls
+from pytest_llmgate.model.errors import (
+    CandidateError,
+    ProviderError,
+    RecordError,
+    display_path,
+    redact_urls,
+    with_calls,
+)
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import FactoryDefaults, Messages, ProviderContext, ProviderDefaults, import_in_background
@@ -164,7 +171,11 @@ class ChatProvider(ProviderDefaults):
     def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
         """The route and what the call used (a replay: what the recorded call used)."""
         reply, usage = self.reply(case, trial)
-        return self.read_route(reply), usage
+        try:
+            return self.read_route(reply), usage
+        except CallFailed as error:  # answered and paid: the case's cost counts the call
+            with_calls(error, (usage,))
+            raise
 
     def reply(self, case: Mapping[str, Any], trial: int = 0) -> tuple[str, Usage]:
         """The reply's text and what the call used: what an evaluator reads the route from."""
