@@ -586,3 +586,36 @@ def test_a_trial_that_fails_carries_the_calls_of_the_trials_answered_before_it(c
     finally:
         answers.shutdown()
     assert [usage.input_tokens for usage in raised.value.calls] == [10, 11, 30]
+
+
+def test_trials_made_after_a_failing_one_are_counted_and_leave_the_pool() -> None:
+    # prefetched trials after a failing trial were made and paid, then dropped, their futures kept to the end
+    from pytest_llmgate.engine.providing import Answers
+    from pytest_llmgate.model.errors import ProviderError
+    from pytest_llmgate.model.vocab import Route
+
+    class FirstFails:
+        trials, concurrent, bounded = 3, True, False
+
+        def answer(self, case: Any, trial: int = 0) -> tuple[Route, Usage]:
+            if trial == 0:
+                raise ProviderError("HTTP 500 from the endpoint")
+            return Route.SERVE, Usage(input_tokens=10 + trial)
+
+    answers, case = Answers(concurrency=4), {"case_id": "c1"}
+    try:
+        with pytest.raises(ProviderError) as raised:
+            answers.routes(FirstFails(), case, upcoming=lambda: [case], timeout=5)  # type: ignore[arg-type]
+        assert sorted(usage.input_tokens for usage in raised.value.calls) == [11, 12]
+        assert not answers.pool._futures  # taken, not kept to the session's end
+    finally:
+        answers.shutdown()
+
+
+def test_a_plugin_s_calls_that_are_not_a_tuple_never_hide_its_error() -> None:
+    from pytest_llmgate.model.errors import ProviderError, with_calls
+
+    error = ProviderError("its own reason")
+    error.calls = Usage(input_tokens=1)  # type: ignore[assignment]  # a slip for (usage,)
+    assert with_calls(error, (Usage(input_tokens=2),)).calls == (Usage(input_tokens=2),)
+

@@ -335,6 +335,8 @@ def test_judge_faults_are_errors_that_block_promotion(
                 if entry["case_id"] == "req_205"]
     assert entry["outcome"] == "ERROR"
     assert entry["cost"]["calls"] == 1  # the candidate's call, replayed, was made before its judge failed
+    judge_calls = runs_by_template(pytester.path / ".llmgate")[V2]["evaluator"].get("judge_calls", 0)
+    assert judge_calls == (1 if mode["mode"] == "unreadable" else 0)  # an unreadable verdict's call was answered
 
 
 def test_a_judge_whose_trials_split_evenly_gives_no_verdict(pytester: pytest.Pytester, prose: Path) -> None:
@@ -564,5 +566,5 @@ def test_parts_judged_with_and_without_a_judge_that_may_gate_are_not_merged(
                      str(pytester.path / f"m-{first}")])
         assert code == 2
         said = capsys.readouterr().err
-        assert "differ in evaluator" in said and "may gate: true)" in said and "may gate: false)" in said
+        assert "differ in evaluator" in said and "may gate: true: " in said and "may gate: false: " in said
         assert not (pytester.path / f"m-{first}" / "report.json").exists()

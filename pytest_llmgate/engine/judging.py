@@ -53,7 +53,12 @@ FactoryOf = Callable[[Candidate], ProviderFactory]
 
 
 class JudgeFailed(ProviderError):
-    """An evaluator gave no usable verdict on a case (a judge's timeout, 429 or unreadable verdict): an ERROR."""
+    """An evaluator gave no usable verdict on a case (a judge's timeout, 429 or unreadable verdict): an ERROR.
+    ``judge_calls``: the judge's calls answered before it failed (counted apart from the candidate's ``calls``)."""
+
+    def __init__(self, message: str, judge_calls: Iterable[Usage] = ()) -> None:
+        super().__init__(message)
+        self.judge_calls = tuple(judge_calls)
 
 
 def judge_candidate(evaluator: Evaluator) -> Candidate:
@@ -131,16 +136,17 @@ class _Verdicts:
                 route, usage, text = _judge_answer(judge, judged, trial)
             except ProviderError as exc:
                 line = (str(exc).splitlines() or [""])[0]
-                raise JudgeFailed(f"judge {self.evaluator.evaluator_id}: {redact_urls(line)}") from None
+                raise JudgeFailed(f"judge {self.evaluator.evaluator_id}: {redact_urls(line)}",
+                                  (*calls, *exc.calls)) from None
             except Exception as exc:
-                raise JudgeFailed(f"judge {self.evaluator.evaluator_id} raised {type(exc).__name__}") from None
+                raise JudgeFailed(f"judge {self.evaluator.evaluator_id} raised {type(exc).__name__}", calls) from None
             routes.append(route)
             calls.append(usage)
             reasons += [text] if text is not None else []
         served = routes.count(Route.SERVE)
         if served * 2 == len(routes):
             raise JudgeFailed(f"judge {self.evaluator.evaluator_id} split {served}-{len(routes) - served} over its "
-                              "trials: no verdict (give it an odd number of trials)")
+                              "trials: no verdict (give it an odd number of trials)", calls)
         route = Route.SERVE if served * 2 > len(routes) else Route.ABSTAIN
         return route, tuple(calls), " | ".join(dict.fromkeys(reasons)) or route.value
 
@@ -151,7 +157,11 @@ def _judge_answer(judge: Provider, view: Mapping[str, Any], trial: int) -> tuple
     if reply is None:
         return (*judge.answer(view, trial), None)
     text, usage = reply(view, trial)
-    return judge.read_route(text), usage, text
+    try:
+        return judge.read_route(text), usage, text
+    except ProviderError as error:  # an unreadable verdict: the judge's call was made all the same
+        with_calls(error, (usage,))
+        raise
 
 
 class JudgedProvider(ProviderDefaults):
@@ -184,6 +194,9 @@ class JudgedProvider(ProviderDefaults):
             route, calls, reason = self.verdicts.verdict(case, reply)
         except ProviderError as error:  # the judge failed: the candidate's call was made all the same
             with_calls(error, (usage,))
+            if isinstance(error, JudgeFailed):  # and the judge's calls before it failed
+                with self._lock:
+                    self._judge_calls[(str(case["case_id"]), trial)] = error.judge_calls
             raise
         with self._lock:
             key = (str(case["case_id"]), trial)

@@ -152,7 +152,9 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
     found = [field for field in [*fields, *others] if len({part.params.get(field) for part in parts}) > 1]
     found += [name for name in ("role", "frozen", "promotion", "budget", "fingerprints")
               if len({msgspec.json.encode(getattr(part, name)) for part in parts}) > 1]
-    if len({_standing(part.evaluator) for part in parts}) > 1:  # say a judge fit to gate in one part only
+    standings = {msgspec.json.encode(part.evaluator and msgspec.structs.replace(  # the calls are the part's own
+        part.evaluator, judge_calls=0, judge_input_tokens=None, judge_output_tokens=None)) for part in parts}
+    if len(standings) > 1:  # say a judge fit to gate in one part only, or calibrated anew between the jobs
         found.append("evaluator")
     if len({(p.part.cases_sha256, len(p.part.case_ids)) if p.part else None for p in parts}) > 1 or any(
             p.part is None or p.part.case_ids != parts[0].part.case_ids for p in parts[1:]):  # type: ignore[union-attr]
@@ -161,12 +163,12 @@ def _differences(parts: Sequence[RunRecord]) -> list[str]:
 
 
 def _standing(judge: JudgeStanding | None) -> str:
-    """A part's evaluator, its file and calibration, and whether it may gate (not the calls this part made)."""
+    """A part's evaluator as a refusal shows it: its file and calibration, whether it may gate, and why."""
     if judge is None:
         return "none"
     calibration = f"calibration {judge.calibration_sha[:12]}" if judge.calibration_sha else "no calibration"
     return (f"{judge.evaluator_id}@{judge.sha256[:12]} ({calibration}, may gate: "
-            f"{str(judge.may_gate).lower()})")
+            f"{str(judge.may_gate).lower()}: {judge.reason})")
 
 
 def _judge_calls(parts: Sequence[RunRecord]) -> JudgeStanding | None:

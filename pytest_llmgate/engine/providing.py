@@ -110,14 +110,19 @@ class Providers:
                 f"asked once per case: {', '.join(dict.fromkeys(once))}"] if once else []
 
 
-def _each(trials: range, answer: Callable[[int], tuple[Route, Usage]]) -> tuple[tuple[Route, Usage], ...]:
-    """Each trial's answer; a trial that fails carries the calls of the trials answered before it."""
+def _each(trials: range, answer: Callable[[int], tuple[Route, Usage]],
+          later: Callable[[int], Usage | None] | None = None) -> tuple[tuple[Route, Usage], ...]:
+    """Each trial's answer; a trial that fails carries the calls of the trials answered before it, and of those
+    after it that were already made (``later``: a prefetched trial's usage, None when none was made)."""
     answered: list[tuple[Route, Usage]] = []
     for trial in trials:
         try:
             answered.append(answer(trial))
         except ProviderError as error:
-            with_calls(error, (usage for _, usage in answered))
+            made = [usage for _, usage in answered]
+            if later is not None:
+                made += [usage for rest in trials[trial + 1:] if (usage := later(rest)) is not None]
+            with_calls(error, made)
             raise
     return tuple(answered)
 
@@ -164,8 +169,12 @@ class Answers:
                     ((id(provider), later["case_id"], trial), partial(provider.answer, later, trial))
                     for later in upcoming() for trial in trials
                 )
+        def later(trial: int) -> Usage | None:  # a trial queued after a failing one: made and paid all the same
+            answered = self.pool.collect((id(provider), case["case_id"], trial), timeout)
+            return answered[1] if answered is not None else None
+
         return _each(trials, lambda trial: self.pool.result(
-            (id(provider), case["case_id"], trial), partial(provider.answer, case, trial), timeout))
+            (id(provider), case["case_id"], trial), partial(provider.answer, case, trial), timeout), later)
 
     def _in_worker(self, call: Callable[[], tuple[Route, Usage]], timeout: float) -> tuple[Route, Usage]:
         """An in-process provider's answer from the worker thread, waited for at most ``timeout`` seconds."""

@@ -94,7 +94,8 @@ class ProviderError(Exception):
 
 def with_calls(error: ProviderError, calls: Iterable[Any]) -> ProviderError:
     """``error`` with ``calls`` made before the ones it holds (see ``ProviderError.calls``)."""
-    error.calls = (*calls, *error.calls)
+    own = error.calls if isinstance(error.calls, (tuple, list)) else ()  # a plugin's slip never hides its error
+    error.calls = (*calls, *own)
     return error
 
 

@@ -110,6 +110,17 @@ class CallPool:
         for key, call in calls:
             self.submit(key, call)
 
+    def collect(self, key: Hashable, timeout: float | None = None) -> Any:
+        """The result of a call queued before (prefetched), taken off the pool; None when none was queued, or it
+        failed or took longer than ``timeout``. Never makes a call."""
+        future = self._futures.pop(key, None)
+        if future is None:
+            return None
+        try:
+            return future.result(timeout)
+        except Exception:
+            return None
+
     def result(self, key: Hashable, call: Callable[[], Any], timeout: float | None = None) -> Any:
         """The call's result, waiting at most ``timeout`` seconds for it; its exception is raised here."""
         future = self.submit(key, call)
