@@ -399,3 +399,25 @@ def test_a_deselected_run_item_says_its_run_does_not_count_in_the_exit_status(
             "session's exit status")
     result.stdout.fnmatch_lines([note])
     assert note in read_report(pytester.path / ".llmgate")["notes"]
+
+
+def test_an_lf_session_that_reruns_every_case_is_not_called_partial(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # the loop (docs/loop.md): every case errored, the candidate was fixed, `--lf` reran all of them; the summary
+    # said "partial session (--lf) ... never promoted" beside its PROMOTE (pytest's stored failures, this
+    # session's own included, were read as the narrowing)
+    directory = make_experiment(templates={"cand": {"provider": "python", "callable": "cand:route"}})
+    (directory / "cand.py").write_text("def route(case, artifact):\n    raise RuntimeError('not yet')\n")
+    pytester.runpytest("exp", "--llmgate-candidate=cand").assert_outcomes(failed=1, errors=2)
+    (directory / "cand.py").write_text(
+        "def route(case, artifact):\n    return 'SERVE' if case['evidence_state'] == 'log' else 'ABSTAIN'\n")
+    result = pytester.runpytest("exp", "--llmgate-candidate=cand", "--lf")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*decision: PROMOTE cand*"])
+    assert "partial session" not in result.stdout.str()
+    assert read_report(pytester.path / ".llmgate").get("notes", []) == []
+    (directory / "cand.py").write_text("def route(case, artifact):\n    return 'SERVE'\n")  # c2 fails now
+    pytester.runpytest("exp", "--llmgate-candidate=cand")
+    result = pytester.runpytest("exp", "--llmgate-candidate=cand", "--lf")  # c2 and the run item alone: partial
+    result.stdout.fnmatch_lines(["llmgate: partial session (--lf): its runs list the cases it did not run as NOT_RUN*"])

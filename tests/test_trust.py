@@ -589,7 +589,7 @@ def test_a_deleted_companion_file_makes_a_record_unverifiable_and_promote_refuse
     verified = llmgate(pytester.path, "verify", ".llmgate")
     assert verified.returncode == 1
     assert f"UNVERIFIABLE .llmgate/runs/{runs[template or FIX_B]['run_id']}.json: {shown}" in verified.stdout
-    assert verified.stdout.splitlines()[-1].endswith("1 unverifiable")
+    assert verified.stdout.splitlines()[-1].endswith("2 unverifiable")  # the record, and the report resting on it
     listed = llmgate(pytester.path, "runs")  # still readable, saying why it cannot be checked
     assert listed.returncode == 0 and f": {shown}" in listed.stdout
 
@@ -837,3 +837,67 @@ def test_compare_refuses_two_runs_of_one_evaluation_whose_case_sets_differ(
     done = llmgate(pytester.path, "compare", *refs)
     assert (done.returncode, done.stdout) == (2, "")
     assert f"its case set differs from run {runs[BASELINE]['run_id']}'s, which has the same evaluation" in done.stderr
+
+
+def test_verify_says_a_report_or_decision_resting_on_an_unverifiable_run_is_unverifiable_and_notes_an_edit(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an outside review: with the decision's redacted report moved away, verify said "ok" for report.json and the
+    # decision file ("all verified"), which canary refuses; with its template edited, no note
+    runs = _session(pytester, monkeypatch, KEY)
+    assert llmgate(pytester.path, "promote", "--last", "--out", "d.json", key=KEY).returncode == 0
+    source = runs[FIX_B]["run_id"]
+    redacted = pytester.path / ".llmgate" / "reports" / f"{source}-redacted-eval.json"
+    moved = redacted.read_bytes()
+    redacted.unlink()
+    done = llmgate(pytester.path, "verify", ".llmgate/report.json", "d.json", key=KEY)
+    assert done.returncode == 1, done.stdout
+    assert done.stdout.count("UNVERIFIABLE ") == 2 and done.stdout.splitlines()[-1] == "2 unverifiable"
+    assert f"it rests on .llmgate/runs/{source}.json, which is unverifiable" in done.stdout
+    assert llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0", key=KEY).returncode == 2  # as before
+    redacted.write_bytes(moved)
+    template = example / "templates" / f"{FIX_B}.yaml"
+    template.write_text(template.read_text() + "# edited\n")
+    done = llmgate(pytester.path, "verify", ".llmgate/report.json", "d.json", key=KEY)
+    assert done.returncode == 0, done.stdout
+    edited = [line for line in done.stdout.splitlines() if line.startswith("ok ")]
+    assert len(edited) == 2 and all("template changed since this run" in line for line in edited), done.stdout
+
+
+@pytest.mark.parametrize("field", ["limitation", "source_run_id"])
+def test_a_decision_file_whose_limitation_or_source_run_was_edited_is_refused(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, field: str
+) -> None:
+    # without a key, an edited limitation ("none: full production traffic") or a path-like source_run_id passed
+    # verify and canary continued on it
+    runs = _session(pytester, monkeypatch, None)
+    assert llmgate(pytester.path, "promote", "--last", "--out", "d.json").returncode == 0
+    value = {"limitation": "none: full production traffic",
+             "source_run_id": f"../.llmgate/runs/{runs[FIX_B]['run_id']}"}[field]
+    edit(pytester.path / "d.json", lambda d: d.update({field: value}))
+    done = llmgate(pytester.path, "verify", "d.json")
+    assert done.returncode == 1 and "REFUSED d.json" in done.stdout, done.stdout
+    assert llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0").returncode == 2
+
+
+def test_a_manifest_whose_rollback_is_the_promoted_artifact_promotes_nothing(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the decision said "PROMOTE ci-answerer-v1.2-fix-b ... rollback ci-answerer-v1.2-fix-b", and canary rolled
+    # "back" to the artifact that failed; `--rollback X` naming the artifact was already refused (docs/cli.md)
+    manifest = example / "llmgate.yaml"
+    manifest.write_text(manifest.read_text().replace("rollback_artifact: ci-answerer-v1", f"rollback_artifact: {FIX_B}"))
+    monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    result = pytester.runpytest("example_suites", *THREE_RUNS)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: *llmgate.yaml: promotion.rollback_artifact '{FIX_B}' is asked for as a "
+                                 "candidate: its promotion could not roll back*"])
+    # `all` selects it all the same: the session's decision names it as its own rollback, which neither promote
+    # nor canary accepts
+    pytester.runpytest("example_suites", f"--llmgate-baseline={BASELINE}", "--llmgate-candidate=all")
+    assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision"]["rollback_artifact"] == FIX_B
+    done = llmgate(pytester.path, "promote", "--last", "--out", "d.json")
+    assert done.returncode == 2 and not (pytester.path / "d.json").exists()
+    assert f"the manifest's rollback_artifact {FIX_B} is the artifact being promoted" in done.stderr
+    done = llmgate(pytester.path, "canary", ".llmgate/report.json", "--unsafe-claims", "1")
+    assert done.returncode == 2 and "is the artifact it promotes: a canary would roll back to itself" in done.stderr

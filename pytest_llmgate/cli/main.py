@@ -412,11 +412,12 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
     if args.alias:
         decision = msgspec.structs.replace(decision, alias=args.alias)
     if args.rollback:
-        if args.rollback == decision.artifact_name:
-            print(f"llmgate: error: --rollback {args.rollback} is the artifact being promoted: a canary would roll "
-                  "back to itself", file=sys.stderr)
-            return ERROR
         decision = msgspec.structs.replace(decision, rollback_artifact=args.rollback)
+    if decision.rollback_artifact == decision.artifact_name:
+        given = "--rollback" if args.rollback else "the manifest's rollback_artifact"
+        print(f"llmgate: error: {given} {decision.rollback_artifact} is the artifact being promoted: a canary "
+              "would roll back to itself", file=sys.stderr)
+        return ERROR
     decision = sign(decision, key)
     if args.out:
         write_replacing(args.out, dump(decision))
@@ -509,13 +510,19 @@ def _read_decision(path: Path, records_dir: Path | None, *, checkable: bool,
                 f"holds {len(decided)} promotion decisions; give one decision (llmgate promote --out FILE)",
             )
         audited = report_runs(path, decided[0], key, checkable=checkable, suites=suites)[1]
-        return decided[0].decision, audited.notes  # type: ignore[return-value]
-    if isinstance(data, dict) and "artifact_name" in data:
+        decision, notes = decided[0].decision, audited.notes
+    elif isinstance(data, dict) and "artifact_name" in data:
         decision = load(raw, Decision, path)
         if records_dir is None:
             records_dir = path.parent if (path.parent / RUNS).is_dir() else Path(DEFAULT_DIR)
-        return decision, decision_run(path, decision, raw, key, records_dir, checkable=checkable).notes
-    raise RecordError(path, None, "is neither a session report nor a promotion decision")
+        notes = decision_run(path, decision, raw, key, records_dir, checkable=checkable).notes
+    else:
+        raise RecordError(path, None, "is neither a session report nor a promotion decision")
+    assert decision is not None
+    if decision.rollback_artifact == decision.artifact_name:
+        raise refuse(path, [f"its rollback {decision.rollback_artifact} is the artifact it promotes: a canary would "
+                            "roll back to itself"])
+    return decision, notes
 
 
 # -- verify ----------------------------------------------------------------------------------------
@@ -526,9 +533,11 @@ def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
               file=out)
     suites = SuiteCheck()
     refused = unchecked = 0
-    for path in _verified_files(args.paths):
+    files = _verified_files(args.paths)
+    listed = tuple(f"{display_path(path)}: " for path in files)  # a record on its own line: its note is there
+    for path in files:
         try:
-            changed = _verify_one(path, key, suites)
+            changed = [note for note in _verify_one(path, key, suites) if not note.startswith(listed)]
         except Unverifiable as exc:
             unchecked += 1
             print(f"UNVERIFIABLE {exc.message()}", file=out)
@@ -571,14 +580,12 @@ def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> list[str]:
         if found.unverifiable:
             raise unverifiable(path, found.unverifiable)
         return found.changed
-    if isinstance(data, dict) and "experiments" in data:
+    if isinstance(data, dict) and "experiments" in data:  # as canary reads them: an unverifiable run is said
         report = read_report(path, key)
-        for experiment in report.experiments:  # its runs' own notes are on their own lines
-            report_runs(path, experiment, key, suites=suites)
-        return []
+        return [note for experiment in report.experiments
+                for note in report_runs(path, experiment, key, checkable=True, suites=suites)[1].notes]
     if isinstance(data, dict) and "artifact_name" in data:
-        _read_decision(path, None, checkable=False, suites=suites)
-        return []
+        return _read_decision(path, None, checkable=True, suites=suites)[1]
     raise RecordError(path, None, "is not a run record, a session report or a promotion decision")
 
 

@@ -21,6 +21,7 @@ See docs/trust.md for what each check does and does not catch.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -517,12 +518,18 @@ def _decided(decision: Decision | None) -> Decision | None:
     return None if decision is None else msgspec.structs.replace(decision, prompt_uri=None, signature=None)
 
 
+#: A run id as a file name in ``runs/``: no separator, no ``..``.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
 def decision_run(path: Path, decision: Decision, raw: bytes, key: bytes | None, records_dir: Path,
                  *, checkable: bool = False) -> Audited:
     """A decision file checked: its signature (with a key), and against the run it names (``source_run_id`` in
     ``records_dir/runs``), which must hold up and be the eligible candidate it promotes. Without that run the
     decision is unverifiable."""
     _signed(path, decision, raw, key)
+    if not _FILE_NAME.fullmatch(decision.source_run_id):  # a name in runs/, never a path elsewhere
+        raise refuse(path, [f"its source_run_id {decision.source_run_id!r} is not a run id"])
     file = records_dir / RUNS / f"{decision.source_run_id}.json"
     if not file.is_file():
         raise unverifiable(path, [f"its run {decision.source_run_id} is not in {display_path(records_dir / RUNS)} "
@@ -534,7 +541,8 @@ def decision_run(path: Path, decision: Decision, raw: bytes, key: bytes | None, 
     record = audited.records[0]
     differ = [name for name, ours, theirs in (
         ("artifact_name", decision.artifact_name, record.template_id),
-        ("evaluation_sha", decision.evaluation_sha, record.evaluation_sha)) if ours != theirs]
+        ("evaluation_sha", decision.evaluation_sha, record.evaluation_sha),
+        ("limitation", decision.limitation, record.promotion.limitation)) if ours != theirs]
     if record.role is not Role.CANDIDATE or record.status is not RunStatus.ELIGIBLE_FOR_CANARY_REVIEW:
         differ.append(f"its run is a {record.role.value} run with status {record.status.value}")
     if differ:

@@ -353,11 +353,10 @@ def _narrowed(config: pytest.Config) -> list[str]:
 
 def partial_note(config: pytest.Config, deselected: int, not_run: int = 0) -> str | None:
     """What a session narrowed by -k, --deselect, --lf or by the paths it was given (not a job of a split run)
-    says once: it is partial. (--lf drops the passed cases of a file at collection, without deselecting them: its
-    stored failures say it; a suite file given alone leaves the other suites' cases uncollected: ``not_run``.)"""
-    last_failed = config.pluginmanager.get_plugin("lfplugin")
-    rerun = bool(getattr(config.option, "lf", False) and getattr(last_failed, "lastfailed", None))
-    if not deselected and not rerun and not not_run:
+    says once: it is partial. (--lf drops the passed cases of a file at collection, without deselecting them, and
+    a suite file given alone leaves the other suites' cases uncollected: both are ``not_run``. An --lf session
+    that reran every case is whole: pytest's stored failures, this session's own included, do not say.)"""
+    if not deselected and not not_run:
         return None
     how = " ".join(_narrowed(config)) or (f"{not_run} case(s) not run" if not_run and not deselected
                                           else "deselected case items")
