@@ -169,6 +169,24 @@ def test_a_candidate_that_ran_in_no_part_makes_merge_exit_1(pytester: pytest.Pyt
     assert text.splitlines()[-1] == "llmgate: merge: exit 1: wide ran in no part"
 
 
+def test_an_experiment_whose_job_is_missing_makes_merge_exit_1(pytester: pytest.Pytester,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    # an outside review: two experiments, one job each; merging only the first job's folder exited 0 with the
+    # second experiment and its gating candidate simply absent (the first part's report lists it as not run)
+    big_experiment(pytester.path, 6)
+    write_experiment(pytester.path, "other", templates={"good": {"provider": "evidence_policy",
+                                                                  "serve_evidence": ["log"]}})
+    (first,) = run_parts(pytester, ".", ["--llmgate-candidate=good"], [["--llmgate-part=A", "-k", "big"]],
+                         xdist_part=-1)
+    code, out, text = merged(pytester, [first], capsys)
+    assert code == 1
+    experiments = {e["experiment"]: e for e in json.loads((out / "report.json").read_text())["experiments"]}
+    assert experiments["big"]["decision_status"] == "PROMOTE"
+    assert experiments["other"]["decision_status"] == "INCOMPLETE_EVALUATION"
+    assert [entry["template_id"] for entry in experiments["other"]["not_run"]] == ["good"]
+    assert text.splitlines()[-1] == "llmgate: merge: exit 1: good ran in no part"
+
+
 def test_k_lists_a_missing_part_and_a_rerun(pytester: pytest.Pytester,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     big_experiment(pytester.path, 40)

@@ -293,8 +293,10 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
     parts, reports = read_parts(directories, key_bytes)
     order: dict[tuple[str, str], int] = {}
     selected: dict[str, dict[tuple[str, Role], None]] = {}  # each experiment's runs, once each, in order
+    listed_prints: dict[str, dict[str, str]] = {}  # an experiment's fingerprints as a part's report lists them
     for report in reports:
         for listed in report.experiments:
+            listed_prints.setdefault(listed.experiment, dict(listed.fingerprints))
             for run in (*[(r.template_id, r.role) for r in listed.runs],
                         *[(n.template_id, n.role) for n in listed.not_run]):
                 order.setdefault((listed.experiment, run[0]), len(order))
@@ -305,7 +307,9 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
     outcomes: list[ExperimentOutcome] = []
     missing: dict[str, tuple[str, ...]] = {}
     run_paths: list[Path] = []
-    for name in sorted({experiment for experiment, _ in groups}):
+    # an experiment a part's report lists with no part of any of its runs (its job is missing) is merged too:
+    # no record, its runs not run, the merge incomplete
+    for name in sorted({experiment for experiment, _ in groups} | selected.keys()):
         keys = sorted((key for key in groups if key[0] == name),
                       key=lambda key: (groups[key][0].role is Role.CANDIDATE, order.get(key, len(order)), key[1]))
         records: list[RunRecord] = []
@@ -328,12 +332,17 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
         gaps = [(record, missing[record.run_id]) for record in records if record.run_id in missing]
         if gaps and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
             verdict = dataclasses.replace(verdict, reason="; ".join(_missing_text(r, ids) for r, ids in gaps))
-        first = records[0]
-        stored = StoredExperiment(name=name, directory=out_dir / (first.experiment_path or "."),
+        if records:
+            first = records[0]
+            stored = StoredExperiment(name=name, directory=out_dir / (first.experiment_path or "."),
                                       fingerprints=dict(first.fingerprints), budget=first.budget,
                                       promotion=first.promotion)
+        else:
+            stored = StoredExperiment(name=name, directory=out_dir, fingerprints=listed_prints.get(name, {}),
+                                      budget=None, promotion=_NO_PROMOTION)
         outcomes.append(ExperimentOutcome(experiment=cast(Experiment, stored), records=tuple(records),
-                                          verdict=verdict, frozen=first.frozen, not_run=tuple(not_run)))
+                                          verdict=verdict, frozen=bool(records) and records[0].frozen,
+                                          not_run=tuple(not_run)))
     # what the parts' sessions said once (a model with no known price ...), once; not that each was a part
     notes = tuple(dict.fromkeys(note for part_report in reports for note in part_report.notes
                                 if WAITS_FOR_MERGE not in note))
@@ -341,6 +350,10 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                            errors=(), notes=notes)
     write_replacing(out_dir / REPORT_FILE, dump(sign(result.report(timestamp(utc_now())), key_bytes)))
     return result, missing
+
+
+#: What the summaries read of an experiment no part has a run of (no decision is made for it).
+_NO_PROMOTION = Promotion(alias="none", rollback_artifact=None, limitation="no run")
 
 
 def experiment_path_from_out(parts: Sequence[RunRecord], folders: Mapping[str, Path], out_dir: Path) -> str | None:

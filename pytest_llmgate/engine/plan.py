@@ -68,12 +68,6 @@ def check_selection(experiments: Iterable[Experiment], selection: Selection) -> 
             f"unknown template id {', '.join(map(repr, unknown))}; the collected experiments have: "
             + (", ".join(known) if known else "no candidate artifacts"),
         )
-    for experiment in experiments:
-        rollback = experiment.promotion.rollback_artifact
-        if rollback in selection.candidates and rollback in experiment.candidates:
-            raise SelectionError(experiment.manifest_path, None, f"promotion.rollback_artifact {rollback!r} is asked "
-                                 "for as a candidate: its promotion could not roll back (a canary would roll back "
-                                 "to it); the rollback names the release a candidate replaces")
 
 
 def selection_hint(experiments: Iterable[Experiment]) -> str | None:
