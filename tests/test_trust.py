@@ -897,3 +897,21 @@ def test_a_decision_whose_rollback_is_the_promoted_artifact_is_refused_by_promot
     assert f"the manifest's rollback_artifact {FIX_B} is the artifact being promoted" in done.stderr
     done = llmgate(pytester.path, "canary", ".llmgate/report.json", "--unsafe-claims", "1")
     assert done.returncode == 2 and "is the artifact it promotes: a canary would roll back to itself" in done.stderr
+
+
+def test_promote_refuses_runs_of_two_experiments(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an outside review: another experiment's run of the same template, same fields, was ranked with this one's
+    # (a tie), and promoted against this one's baseline with the other manifest's rollback
+    monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+    for name in ("one", "two"):
+        make_experiment(name)
+        pytester.runpytest(name, "--llmgate-candidate=good")
+    ids = [run["run_id"] for run in
+           sorted((json.loads(p.read_text()) for p in (pytester.path / ".llmgate" / "runs").glob("*.json")),
+                  key=lambda run: run["experiment"])]
+    done = llmgate(pytester.path, "promote", *ids)
+    assert done.returncode == 2, done.stdout
+    assert "the runs are of 2 experiments (one, two): a decision is taken over the runs of one experiment" in done.stderr
+    assert llmgate(pytester.path, "promote", ids[0]).returncode == 0

@@ -203,6 +203,10 @@ def _selected_runs(args: argparse.Namespace, *, promote: bool) -> SelectedRuns:
         if not args.runs:
             raise RecordError(None, None, "name the runs (run ids or paths), or give --report REPORT.json or --last")
         runs = find_runs(args.runs, args.dir)
+        of = sorted({run.record.experiment for run in runs})
+        if promote and len(of) > 1:  # not comparable whatever their fields say: other manifests
+            raise RecordError(None, None, f"the runs are of {len(of)} experiments ({', '.join(of)}): a decision is "
+                              "taken over the runs of one experiment")
         return SelectedRuns(runs, audit(runs, key, promote=promote), [])
     if args.runs:
         raise RecordError(None, None, "give runs by id, or --report/--last, not both")
