@@ -64,6 +64,7 @@ def test_every_run_becomes_an_offline_wandb_run_with_its_candidate_artifact(
         assert state["summary"]["holdout.unnecessary_abstention"] == record["suite_metrics"]["holdout"]["unnecessary_abstention"]
         assert state["config"]["evaluation_sha"] == record["params"]["evaluation_sha"]
         assert state["config"]["template_sha256"] == record["params"]["template_sha256"]
+        assert state["config"]["decision_status"] == "PROMOTE"  # the experiment's verdict (it was not exported)
         (artifact,) = back["artifacts"]
         assert (artifact["name"], artifact["type"]) == (state["name"], "candidate")
         assert state.get("console_lines", 0) == 0  # pytest's output (and any input in it) is not captured

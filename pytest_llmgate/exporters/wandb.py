@@ -94,8 +94,11 @@ class WandbExporter:
             return
         try:
             promoted = {e["decision"]["source_run_id"]: e["decision"] for e in report["experiments"] if e["decision"]}
+            verdicts = {run["run_id"]: e["decision_status"] for e in report["experiments"] for run in e["runs"]}
             for run_id, (run, record, files) in self._open.items():
                 decision = promoted.get(run_id)
+                if run_id in verdicts:  # the experiment's verdict, as MLflow's llmgate.decision_status tag
+                    run.config.update({"decision_status": verdicts[run_id]}, allow_val_change=True)
                 artifact = self._wandb.Artifact(
                     record["params"]["template_id"], type="candidate",
                     metadata={"evaluation_sha": record["params"]["evaluation_sha"], "llmgate_run_id": run_id,
