@@ -915,3 +915,18 @@ def test_promote_refuses_runs_of_two_experiments(
     assert done.returncode == 2, done.stdout
     assert "the runs are of 2 experiments (one, two): a decision is taken over the runs of one experiment" in done.stderr
     assert llmgate(pytester.path, "promote", ids[0]).returncode == 0
+
+
+@pytest.mark.parametrize("edit_run", [
+    pytest.param(lambda run: run.update(status="ELIGIBLE_FOR_CANARY_REVIEW"), id="status"),
+    pytest.param(lambda run: run["metrics"].update(unsafe_claim_served=0), id="a metric"),
+])
+def test_verify_refuses_a_report_whose_run_summary_was_edited(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, edit_run: Callable[[dict[str, Any]], None]
+) -> None:
+    # an outside review: the baseline's status and unsafe count edited in report.json, and verify said "ok"
+    _session(pytester, monkeypatch, None)
+    report = pytester.path / ".llmgate" / "report.json"
+    edit(report, lambda d: edit_run(next(r for r in d["experiments"][0]["runs"] if r["template_id"] == BASELINE)))
+    done = llmgate(pytester.path, "verify", ".llmgate/report.json")
+    assert done.returncode == 1 and "REFUSED .llmgate/report.json: refused: its summary of run" in done.stdout

@@ -42,7 +42,7 @@ from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
 from pytest_llmgate.records.codec import load, read_bytes
 from pytest_llmgate.records.evaluator import judged_status
 from pytest_llmgate.records.experiment import load_experiment
-from pytest_llmgate.records.report import ExperimentReport, SessionReport
+from pytest_llmgate.records.report import ExperimentReport, SessionReport, run_summary
 from pytest_llmgate.records.run import CaseEntry, Metrics, RedactedEval, RunRecord, cases_digest, run_status
 
 _UNANSWERED = (Outcome.ERROR, Outcome.NOT_RUN)
@@ -495,6 +495,10 @@ def report_runs(path: Path, experiment: ExperimentReport, key: bytes | None, *, 
         audited = audit(runs, key, promote=promote, checkable=checkable, suites=suites)
     except LlmgateError as exc:
         raise _rests_on(path, exc) from None
+    edited = [summary.run_id for summary, record in zip(experiment.runs, audited.records, strict=True)
+              if summary != run_summary(record)]
+    if edited:
+        raise refuse(path, [f"its summary of run {edited[0]} is not what the run's record says"])
     not_run = [entry.template_id for entry in experiment.not_run if entry.role is Role.CANDIDATE]
     verdict = decide(audited.records, (), not_run)
     eligible = tuple(run.run_id for run in verdict.eligible)

@@ -112,6 +112,15 @@ def report_data(report: SessionReport) -> dict[str, Any]:
     data["notes"] = list(report.notes)
     return data
 
+
+def run_summary(record: RunRecord) -> RunSummary:
+    """A run as the report lists it: what its record says."""
+    return RunSummary(run_id=record.run_id, template_id=record.template_id, role=record.role, status=record.status,
+                      complete=record.complete, metrics=record.metrics, evidence=record.evidence,
+                      comparisons=record.comparisons, over_budget=record.over_budget,
+                      comparison=record.comparison.summary() if record.comparison is not None else None)
+
+
 def experiment_report(
     name: str, fingerprints: Mapping[str, str], frozen: bool, records: Sequence[RunRecord], verdict: Verdict,
     not_run: Sequence[tuple[str, Role]] = (),
@@ -121,13 +130,7 @@ def experiment_report(
         experiment=name,
         frozen=frozen,
         fingerprints=dict(fingerprints),
-        runs=tuple(
-            RunSummary(run_id=record.run_id, template_id=record.template_id, role=record.role, status=record.status,
-                       complete=record.complete, metrics=record.metrics, evidence=record.evidence,
-                       comparisons=record.comparisons, over_budget=record.over_budget,
-                       comparison=record.comparison.summary() if record.comparison is not None else None)
-            for record in records
-        ),
+        runs=tuple(map(run_summary, records)),
         comparable=verdict.comparable,
         comparability_issues=verdict.issues,
         decision_status=verdict.status,
