@@ -56,6 +56,10 @@ _BY_CASE_ID = attrgetter("case_id")
 SHARED_LABELS_FROM = 50_000
 
 
+#: What the summaries read of an experiment no part has a run of (no decision is made for it).
+_NO_PROMOTION = Promotion(alias="none", rollback_artifact=None, limitation="no run")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredExperiment:
     """What the summaries read of an experiment, from its parts' records (the experiment need not be on disk)."""
@@ -171,7 +175,7 @@ def _standing(judge: JudgeStanding | None) -> str:
             f"{str(judge.may_gate).lower()}: {judge.reason})")
 
 
-def _judge_calls(parts: Sequence[RunRecord]) -> JudgeStanding | None:
+def _merged_evaluator(parts: Sequence[RunRecord]) -> JudgeStanding | None:
     """The evaluator's standing (the same in every part) with the judge's calls and tokens of all the parts."""
     first = parts[0].evaluator
     if first is None:
@@ -243,7 +247,7 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
         first, run_id=new_run_id(utc_now()), started_at=min(p.started_at for p in parts),
         finished_at=max(p.finished_at for p in parts), artifacts=first.artifacts[:1], signature=None,
         comparison=None, part=None, merged_from=tuple(p.run_id for p in parts), missing_cases=missing,
-        evaluator=_judge_calls(parts), **figures,
+        evaluator=_merged_evaluator(parts), **figures,
     )
 
 
@@ -350,10 +354,6 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                            errors=(), notes=notes)
     write_replacing(out_dir / REPORT_FILE, dump(sign(result.report(timestamp(utc_now())), key_bytes)))
     return result, missing
-
-
-#: What the summaries read of an experiment no part has a run of (no decision is made for it).
-_NO_PROMOTION = Promotion(alias="none", rollback_artifact=None, limitation="no run")
 
 
 def experiment_path_from_out(parts: Sequence[RunRecord], folders: Mapping[str, Path], out_dir: Path) -> str | None:

@@ -22,6 +22,7 @@ from pytest_llmgate.engine.providing import Answers, Providers
 from pytest_llmgate.engine.writer import ExperimentToWrite, RecordHook, RecordWriter, ReportHook, RunToWrite
 from pytest_llmgate.io.history import comparable_runs
 from pytest_llmgate.io.signing import signing_key
+from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, SHOWN
 from pytest_llmgate.model.errors import CandidateError, LlmgateError, display_path
@@ -181,15 +182,8 @@ class GateSession:
             self.notes.append(f"llmgate: this session is part {self.part.split_id} of a split run "
                               f"({self.part.selection}; {ran} case result(s)); its exit status reflects only the cases "
                               f"it ran; {WAITS_FOR_MERGE}")
-        for experiment in self.experiments:
-            if self.plans(experiment) and (repeats := experiment.repeated_inputs()):
-                shown = "; ".join(f"{' and '.join(f'{copy.suite}/{copy.case_id}' for copy in copies[:SHOWN])} repeat"
-                                  f"{'s' if len(copies) == 1 else ''} {case.suite}/{case.case_id}"
-                                  for case, copies in repeats[:SHOWN])
-                self.notes.append(f"llmgate: {experiment.name}: {sum(len(copies) for _, copies in repeats)} case(s) "
-                                  "repeat the "
-                                  f"input and evidence of another case ({shown}): each counts as a case of "
-                                  "evidence, and the confidence bounds assume independent cases")
+        self.notes += [note for experiment in self.experiments if self.plans(experiment)
+                       for note in _repeats_note(experiment)]
         self.writer.part = self.part
         return self.writer.finish(self._to_write(), on_record, on_report)
 
@@ -243,3 +237,19 @@ class GateSession:
             )
         lines.extend(self.providing.deterministic_note(self._planned()))
         return lines
+
+
+def _repeats_note(experiment: Experiment) -> list[str]:
+    """The line naming the cases that repeat another case's input and evidence (none: no line)."""
+    repeats = experiment.repeated_inputs()
+    if not repeats:
+        return []
+
+    def named(case: Case) -> str:
+        return f"{case.suite}/{case.case_id}"
+
+    shown = "; ".join(f"{' and '.join(map(named, copies[:SHOWN]))} repeat{'s' if len(copies) == 1 else ''} "
+                      f"{named(case)}" for case, copies in repeats[:SHOWN])
+    return [f"llmgate: {experiment.name}: {sum(len(copies) for _, copies in repeats)} case(s) repeat the input and "
+            f"evidence of another case ({shown}): each counts as a case of evidence, and the confidence bounds assume "
+            "independent cases"]

@@ -15,7 +15,7 @@ from pytest_llmgate.engine.session import GateSession
 from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import MANIFEST_NAME
-from pytest_llmgate.model.errors import GuardrailViolation, LlmgateError, ProviderError, redact_urls, with_calls
+from pytest_llmgate.model.errors import GuardrailViolation, LlmgateError, ProviderError, redact_urls
 from pytest_llmgate.model.evaluate import CaseResult, guardrail_violation, judge_trials
 from pytest_llmgate.model.transcript import TrialTranscript, format_transcripts
 from pytest_llmgate.model.vocab import Outcome, Role, Route, ShowMode
@@ -176,7 +176,7 @@ class CaseItem(pytest.Item):
         except Exception as exc:
             error = exc
         if isinstance(error, ProviderError):  # the calls answered before it failed: paid
-            self._calls = tuple(call for call in with_calls(error, ()).calls if isinstance(call, Usage))
+            self._calls = tuple(call for call in error.calls if isinstance(call, Usage))  # a tuple: Answers made it
         reason = safe_reason(error)
         self._finish(None, Outcome.ERROR, f"{type(error).__name__}: {reason}" if reason else type(error).__name__)
         message = (f"ERROR: {self.plan.template_id} on {self._context()}: {reason}" if reason
