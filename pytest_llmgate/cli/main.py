@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import io
 import os
 import re
@@ -425,7 +424,7 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
     decision = sign(decision, key)
     if args.out:
         write_replacing(args.out, dump(decision))
-        shown = dataclasses.replace(verdict, decision=decision)  # as written: --alias and --rollback applied
+        shown = msgspec.structs.replace(verdict, decision=decision)  # as written: --alias and --rollback applied
         print(f"decision written to {args.out}: {decision_text(shown)}", file=out)
     else:
         out.write(dump(decision).decode("utf-8"))

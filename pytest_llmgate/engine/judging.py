@@ -3,7 +3,6 @@ same providers as candidates), the judge's calibration, and whether it may gate 
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
@@ -89,7 +88,7 @@ def check_evaluator(evaluator: Evaluator, factory_of: FactoryOf) -> None:
 def _judge(evaluator: Evaluator, context: ProviderContext, factory_of: FactoryOf) -> Provider:
     """A judge's provider (``--llmgate-trials`` is the candidate's: a judge asks as often as its own file says)."""
     candidate = judge_candidate(evaluator)
-    return factory_of(candidate).build(candidate, dataclasses.replace(context, trials=None))
+    return factory_of(candidate).build(candidate, msgspec.structs.replace(context, trials=None))
 
 
 class _Verdicts:
@@ -221,7 +220,7 @@ class JudgedProvider(ProviderDefaults):
         if reason is None:
             return shown
         said = f"{self.verdicts.name}: {reason}"
-        return dataclasses.replace(shown, note=f"{shown.note}; {said}" if shown.note else said)
+        return msgspec.structs.replace(shown, note=f"{shown.note}; {said}" if shown.note else said)
 
 
 def judged(provider: Provider, candidate: Candidate, evaluator: Evaluator, context: ProviderContext,
@@ -245,7 +244,7 @@ def judge_not_ready(experiment: Experiment, context: ProviderContext, factory_of
     if evaluator is None or evaluator.kind != JUDGE_KIND:
         return None
     candidate = judge_candidate(evaluator)
-    problem = factory_of(candidate).ready(candidate, dataclasses.replace(context, trials=None))
+    problem = factory_of(candidate).ready(candidate, msgspec.structs.replace(context, trials=None))
     return f"judge {problem}" if problem else None
 
 
@@ -277,7 +276,7 @@ def judged_verdict(verdict: Verdict, records: Iterable[RunRecord]) -> Verdict:
              if record.evaluator is not None and not record.evaluator.may_gate}
     if not unfit:
         return verdict
-    return dataclasses.replace(verdict, reason=f"{verdict.reason}; the evaluator may not gate: {'; '.join(unfit)}")
+    return msgspec.structs.replace(verdict, reason=f"{verdict.reason}; the evaluator may not gate: {'; '.join(unfit)}")
 
 
 def judge_notes(experiment: Experiment, template_ids: Iterable[str], judge: JudgeStanding | None) -> list[str]:
@@ -301,8 +300,7 @@ def judge_notes(experiment: Experiment, template_ids: Iterable[str], judge: Judg
 # -- calibration -----------------------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class Calibration:
+class Calibration(msgspec.Struct, frozen=True, kw_only=True):
     """A calibration's result (for the file) and, for the terminal only, each disagreement with its reply and the
     judge's reason, and each error."""
 

@@ -8,9 +8,7 @@ and the decision come from the same code as a session's (``records.run.aggregate
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from itertools import chain, islice
 from operator import attrgetter, eq
 from pathlib import Path
@@ -60,8 +58,7 @@ SHARED_LABELS_FROM = 50_000
 _NO_PROMOTION = Promotion(alias="none", rollback_artifact=None, limitation="no run")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoredExperiment:
+class StoredExperiment(msgspec.Struct, frozen=True, kw_only=True):
     """What the summaries read of an experiment, from its parts' records (the experiment need not be on disk)."""
 
     name: str
@@ -335,7 +332,7 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
         verdict = decide(records, (), [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE])
         gaps = [(record, missing[record.run_id]) for record in records if record.run_id in missing]
         if gaps and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
-            verdict = dataclasses.replace(verdict, reason="; ".join(_missing_text(r, ids) for r, ids in gaps))
+            verdict = msgspec.structs.replace(verdict, reason="; ".join(_missing_text(r, ids) for r, ids in gaps))
         if records:
             first = records[0]
             stored = StoredExperiment(name=name, directory=out_dir / (first.experiment_path or "."),

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+
+import msgspec
 
 from pytest_llmgate.model.errors import SelectionError
 from pytest_llmgate.model.vocab import Role
@@ -13,8 +14,7 @@ from pytest_llmgate.records.outcome import PlannedRun
 ALL = "all"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Selection:
+class Selection(msgspec.Struct, frozen=True, kw_only=True):
     """The template ids asked for as candidates (``all`` for every artifact) and as baselines."""
 
     candidates: tuple[str, ...]
@@ -25,8 +25,7 @@ class Selection:
         return not self.candidates and not self.baselines
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PartSpec:
+class PartSpec(msgspec.Struct, frozen=True, kw_only=True):
     """A job of a split run (a splitter or ``--llmgate-part``): the split id asked for (None: worked out from the
     cases run) and how the session was split, in words (``pytest-split group 1 of 4``); it records only the cases
     it evaluated. A session narrowed by ``-k``, ``--deselect`` or ``--lf`` is no part: it is partial, and records

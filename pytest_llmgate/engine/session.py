@@ -8,11 +8,12 @@ what to write (``ExperimentToWrite``) and holds none of the others. The session 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 from pytest_llmgate.engine.judging import judge_not_ready
 from pytest_llmgate.engine.loading import Experiments
@@ -177,7 +178,7 @@ class GateSession:
         """Stop the call pool, then write every run record and the session report (see ``RecordWriter``)."""
         self.answers.shutdown()
         if self.part is not None:
-            self.part = dataclasses.replace(self.part, split_id=self._split_id())
+            self.part = msgspec.structs.replace(self.part, split_id=self._split_id())
             ran = sum(len(cases) for cases in self._results.values())
             self.notes.append(f"llmgate: this session is part {self.part.split_id} of a split run "
                               f"({self.part.selection}; {ran} case result(s)); its exit status reflects only the cases "

@@ -3,7 +3,6 @@ signed when a key is set, each handed to the exporters' hooks first; and the in-
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -119,7 +118,7 @@ class RecordWriter:
             self.notes.extend(judge_notes(experiment, [plan.template_id for plan in written.plans],
                                           experiment.judge_standing()))
             if self.part is not None and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
-                verdict = dataclasses.replace(
+                verdict = msgspec.structs.replace(
                     verdict, reason=f"{verdict.reason}; this session is part {self.part.split_id} of a split run: "
                                     f"{WAITS_FOR_MERGE}")
             outcomes.append(ExperimentOutcome(

@@ -3,7 +3,6 @@ hands it, then the report; what an exporter adds (its run id tag, the ``prompt_u
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -82,7 +81,7 @@ def export_written(result: SessionResult, out_dir: Path, exporters: Sequence[Exp
                 record = sign(msgspec.convert(data, RunRecord), key)
                 write_replacing(out_dir / RUNS / f"{record.run_id}.json", dump(record))
             records.append(record)
-        outcomes.append(dataclasses.replace(outcome, records=tuple(records)))
+        outcomes.append(msgspec.structs.replace(outcome, records=tuple(records)))
     path = out_dir / REPORT_FILE
     report = report_data(msgspec.structs.replace(from_data(msgspec.json.decode(path.read_bytes()), SessionReport),
                                                  signature=None))
@@ -91,4 +90,4 @@ def export_written(result: SessionResult, out_dir: Path, exporters: Sequence[Exp
         exporter.pytest_llmgate_session_report(None, report, path)
     if msgspec.json.encode(report) != before:
         write_replacing(path, dump(sign(from_data(report, SessionReport), key)))
-    return dataclasses.replace(result, outcomes=tuple(outcomes))
+    return msgspec.structs.replace(result, outcomes=tuple(outcomes))

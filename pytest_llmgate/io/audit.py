@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from operator import attrgetter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -58,8 +57,7 @@ class Unverifiable(RecordError):
     """A file cannot be checked because a file it names is missing; ``promote`` and ``canary`` refuse it."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StoredRun:
+class StoredRun(msgspec.Struct, frozen=True, kw_only=True):
     """A run record as read from its file: the typed record and the bytes its signature is over."""
 
     path: Path
@@ -72,13 +70,12 @@ class StoredRun:
         return self.path.parent.parent if self.path.parent.name == RUNS else None
 
 
-@dataclass(slots=True)
-class Findings:
+class Findings(msgspec.Struct):
     """What the checks of one file found, by kind."""
 
-    refused: list[str] = field(default_factory=list)
-    unverifiable: list[str] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
+    refused: list[str] = msgspec.field(default_factory=list)
+    unverifiable: list[str] = msgspec.field(default_factory=list)
+    changed: list[str] = msgspec.field(default_factory=list)
 
 
 class Audited(NamedTuple):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -80,8 +79,7 @@ def read_lock(experiment: Experiment) -> Lock | None:
     return load(raw, Lock, path, LockError)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CaseEdit:
+class CaseEdit(msgspec.Struct, frozen=True, kw_only=True):
     """A case added, removed or changed since the lock was written."""
 
     case_id: str
@@ -117,8 +115,7 @@ def lock_changes(lock: Lock, experiment: Experiment) -> list[CaseEdit]:
     return changes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LockState:
+class LockState(msgspec.Struct, frozen=True, kw_only=True):
     """An experiment against its lock: whether there is one, and every difference (none: it matches)."""
 
     locked: bool

@@ -4,7 +4,8 @@ beside the base rate, and self-consistency over trials; and whether those figure
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+
+import msgspec
 
 from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, lower_bound, recorded
 from pytest_llmgate.model.vocab import Route
@@ -23,8 +24,7 @@ def cohen_kappa(labels: Sequence[Route], verdicts: Sequence[Route]) -> float | N
     return recorded((observed - chance) / (1 - chance))
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Agreement:
+class Agreement(msgspec.Struct, frozen=True, kw_only=True):
     """A judge's verdicts against people's labels, one verdict per item (its trials' majority; a tie counts as
     the verdict the label does not have: a judge that cannot make up its mind does not agree)."""
 

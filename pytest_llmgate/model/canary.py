@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from pytest_llmgate.model.errors import RecordError
 from pytest_llmgate.model.vocab import CanaryVerdict
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CanaryCall:
+class CanaryCall(msgspec.Struct, frozen=True, kw_only=True):
     """The verdict on a canary, and the line ``llmgate canary`` prints for it."""
 
     verdict: CanaryVerdict

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
+import msgspec
 
 from pytest_llmgate.model.vocab import Route
 
 _IMMUTABLE = frozenset({str, int, float, bool, type(None)})
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Case:
+class Case(msgspec.Struct, frozen=True, kw_only=True):
     """One frozen case: its labels, where it was written, and its mapping as written."""
 
     suite: str

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 import msgspec
@@ -88,8 +87,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     signature: Annotated[str | None, Meta(description="HMAC-SHA-256 of the decision file, with a signing key.")] = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Verdict:
+class Verdict(msgspec.Struct, frozen=True, kw_only=True):
     """The decision status for a set of runs, why, and the decision when it is PROMOTE."""
 
     status: DecisionStatus

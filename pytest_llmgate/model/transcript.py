@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
+
+import msgspec
 
 from pytest_llmgate.model.vocab import ShowMode
 
@@ -21,8 +22,7 @@ CUT_AT = 2000
 ReplySource = Literal["live", "replayed", "no reply"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TrialTranscript:
+class TrialTranscript(msgspec.Struct, frozen=True, kw_only=True):
     """One trial of a case: the messages sent, the reply's text (None: no reply) and where it came from."""
 
     trial: int

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from pytest_llmgate.engine.judging import judge_calls_of
@@ -117,8 +117,7 @@ class RunItem(pytest.Item):
         return RunItemInfo(self.nodeid, self.location, self.experiment_dir, self.template_id)
 
 
-@dataclass(frozen=True, slots=True)
-class RunItemInfo:
+class RunItemInfo(msgspec.Struct, frozen=True):
     nodeid: str
     location: tuple[str, int | None, str]
     experiment_dir: str

@@ -7,10 +7,10 @@ rootdir, as pytest does for its own options.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
 import pytest
 
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR, MAX_TRIALS
@@ -19,8 +19,7 @@ from pytest_llmgate.model.vocab import RecordMode, ShowMode
 Kind = Literal["ids", "flag", "text", "path", "count", "choice"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Option:
+class Option(msgspec.Struct, frozen=True, kw_only=True):
     """One option: ``--llmgate-<name>`` on the command line and, unless ``ini`` is False, ``llmgate_<dest>`` in ini."""
 
     flag: str

@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, cast
 
@@ -154,8 +153,7 @@ def complete_provider(provider: Any) -> Provider:
     return _CompletedProvider(provider)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProviderContext:
+class ProviderContext(msgspec.Struct, frozen=True, kw_only=True):
     """What a provider may use besides its artifact: the experiment's directory, the session's options and its
     per-endpoint concurrency windows (``throttles``; None: the provider's own)."""
 

@@ -6,7 +6,6 @@ import hashlib
 import os
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, ClassVar
@@ -51,8 +50,7 @@ class CandidateSettings(msgspec.Struct, frozen=True, kw_only=True):
                     "(python, evidence_policy); at most a day.")] | UnsetType = UNSET
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Candidate:
+class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     """One candidate artifact: its id, file, SHA-256 and its keys as written (validated by its provider's Struct)."""
 
     template_id: str

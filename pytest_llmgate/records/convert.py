@@ -17,7 +17,6 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -41,8 +40,7 @@ def convert(document: Document, kind: type[T], error: type[LlmgateError]) -> T:
         raise error(document.path, problem.line(document.line_of), problem.message()) from None
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
+class Problem(msgspec.Struct, frozen=True):
     """What is wrong in a converted value: where (keys and indexes from the root), and what."""
 
     location: Location

@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
@@ -111,8 +110,7 @@ class PythonEvaluatorFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
                                   description="package.module:function")]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Evaluator:
+class Evaluator(msgspec.Struct, frozen=True, kw_only=True):
     """An evaluator file, its SHA-256 and the manifest's requirement on it. A judge's provider settings are its
     keys but ``evaluator_id``, ``kind`` and ``description`` (``judge_document``)."""
 
@@ -233,8 +231,7 @@ class CalibrationFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     cases: Annotated[list[CalibrationItem], Meta(min_length=1, description="The labelled replies; at least one.")]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CalibrationSet:
+class CalibrationSet(msgspec.Struct, frozen=True, kw_only=True):
     """A calibration set's items as written, with its 64-hex fingerprint."""
 
     path: Path

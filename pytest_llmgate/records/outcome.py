@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+
+import msgspec
 
 from pytest_llmgate.model.decision import Verdict
 from pytest_llmgate.model.errors import (
@@ -23,16 +23,14 @@ from pytest_llmgate.records.report import ExperimentReport, SessionReport, exper
 from pytest_llmgate.records.run import RunRecord
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PlannedRun:
+class PlannedRun(msgspec.Struct, frozen=True, kw_only=True):
     """One run to make in a session: a template of an experiment, in a role."""
 
     template_id: str
     role: Role
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExperimentOutcome:
+class ExperimentOutcome(msgspec.Struct, frozen=True, kw_only=True):
     """An experiment's runs in one session and the verdict on them."""
 
     experiment: Experiment
@@ -47,8 +45,7 @@ class ExperimentOutcome:
                                  self.verdict, [(plan.template_id, plan.role) for plan in self.not_run])
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionResult:
+class SessionResult(msgspec.Struct, frozen=True, kw_only=True):
     """What a session finished with: each experiment's outcome, where it went, and any write errors."""
 
     outcomes: tuple[ExperimentOutcome, ...]
@@ -62,7 +59,7 @@ class SessionResult:
                     None)
 
     def with_errors(self, errors: Iterable[LlmgateError]) -> SessionResult:
-        return dataclasses.replace(self, errors=(*self.errors, *errors))
+        return msgspec.structs.replace(self, errors=(*self.errors, *errors))
 
     def report(self, generated_at: str) -> SessionReport:
         return SessionReport(generated_at=generated_at, experiments=tuple(o.report() for o in self.outcomes),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -54,8 +53,7 @@ class SuiteFile(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     cases: Annotated[list[SuiteCase], Meta(min_length=1, description="The cases; at least one.")]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Suite:
+class Suite(msgspec.Struct, frozen=True, kw_only=True):
     """A named suite file and its cases, with its 64-hex fingerprint."""
 
     name: str

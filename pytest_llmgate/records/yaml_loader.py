@@ -9,11 +9,11 @@ node tree, where an alias is the same node met twice, before any value is constr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import yaml
 
 from pytest_llmgate.model.errors import LlmgateError
@@ -74,8 +74,7 @@ class _Loader(_BaseLoader):
 _Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
 
 
-@dataclass(frozen=True, slots=True)
-class Document:
+class Document(msgspec.Struct, frozen=True):
     """A parsed YAML file: its data, and its node tree for finding the line of any value."""
 
     path: Path

@@ -5,7 +5,8 @@ collapsed ``<details>``, rows beyond the budget are left out and counted, never 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.transcript import visible
@@ -43,8 +44,7 @@ def in_progress_markdown(started: str) -> str:
     return f"{IN_PROGRESS_MARKER}\n## pytest-llmgate\n\n**{NO_VERDICT.format(started=started)}**\n"
 
 
-@dataclass
-class _Rows:
+class _Rows(msgspec.Struct):
     """A table whose rows share the remaining budget with every other table; ``what`` names its rows."""
 
     what: str
