@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
-from pytest_llmgate.io.store import RUNS, write_replacing
+from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
 from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.records.replies import read_replies
 from pytest_llmgate.reports.replies import replies_page
@@ -26,12 +26,20 @@ def add_view(commands: Any) -> None:
 _OURS = b'<meta name="generator" content="llmgate view">'
 
 
+def _in_records(target: Path) -> bool:
+    """Whether ``target`` is in a records folder: beside its ``runs/``, or anywhere under a folder holding
+    ``runs/`` and ``report.json`` (its ``runs/`` and ``reports/`` included)."""
+    folder = target.resolve().parent
+    return (folder / RUNS).is_dir() or any((parent / RUNS).is_dir() and (parent / REPORT_FILE).is_file()
+                                           for parent in folder.parents)
+
+
 def cmd_view(args: argparse.Namespace, out: TextIO) -> int:
     saved = read_replies(args.replies)
     target: Path = args.out or args.replies.with_suffix(".html")
-    if (target.parent / RUNS).is_dir():
-        raise RecordError(target, None, f"is in a records folder (beside its {RUNS}/): the page holds case input and "
-                                        "model output and never goes there")
+    if _in_records(target):
+        raise RecordError(target, None, f"is in a records folder (beside its {RUNS}/ or under it): the page holds case "
+                                        "input and model output and never goes there")
     if target.is_file():
         with target.open("rb") as existing:
             if _OURS not in existing.read(1024):

@@ -164,6 +164,14 @@ class GateSession:
                 missing[directory] = max(missing.get(directory, 0), len(found.cases) - len(results))
         return sum(missing.values())
 
+    def incomplete_runs(self) -> tuple[list[str], int]:
+        """The planned runs this session has no result for some case of (their template ids), and how many runs
+        were planned."""
+        planned = list(self._planned())
+        return [plan.template_id for experiment, plan in planned
+                if len(self._results.get((str(experiment.directory), plan.template_id), ())) < len(experiment.cases)
+                ], len(planned)
+
     def _case_index(self, experiment_dir: str) -> CaseIndex | None:
         """The case positions of a loaded experiment (None: this process has not loaded it; its results are kept
         whole)."""

@@ -7,6 +7,7 @@ light hooks in ``plugin.entry`` hand each step to it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -14,7 +15,7 @@ import pytest
 
 from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
 from pytest_llmgate.engine.session import GateSession
-from pytest_llmgate.io.store import timestamp, write_replacing
+from pytest_llmgate.io.store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from pytest_llmgate.model.errors import LlmgateError, RecordError, SuiteError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
@@ -30,7 +31,7 @@ from pytest_llmgate.plugin.nodes import (
 from pytest_llmgate.plugin.options import value
 from pytest_llmgate.providers import ProviderFactory, builtin_factory
 from pytest_llmgate.records.outcome import SessionResult, run_gate_failure
-from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary
+from pytest_llmgate.reports.markdown import IN_PROGRESS_MARKER, MARKER, in_progress_markdown, markdown_summary
 from pytest_llmgate.reports.terminal import summary_lines
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class Wiring:
             compare_to=value(config, "compare_to"),
         )
         config.stash[GATE_KEY] = gate
+        if self.controller:
+            refuse_summary_targets(config, gate.out_dir)
         # each is None when registering it was blocked (``-p no:llmgate-replies``)
         self.saver: ReplySaver | None = None
         replies = value(config, "save_replies")
@@ -101,14 +104,13 @@ class Wiring:
         gate = self.gate
         try:
             if self.controller and not self.config.option.collectonly:
-                _mark_summaries_in_progress(self.config, timestamp(gate.started))
+                # first, before any check can stop the session (an unknown id, no recordings, a lock mismatch)
+                _mark_in_progress(self.config, gate)
             gate.start(found, controller=self.controller)
             if not self._distributing():
                 gate.warm()  # the SDK's import overlaps collection, in the process that makes the calls
             if self.controller and not self.config.option.collectonly:
                 gate.check_ready()  # no key for a live call, nothing to replay: one usage error, before any case
-            if self.controller and not gate.selection.empty and not self.config.option.collectonly:
-                gate.mark_in_progress()
         except LlmgateError as exc:
             raise pytest.UsageError(exc.message()) from None
 
@@ -154,7 +156,8 @@ class Wiring:
         if config.option.collectonly or (exitstatus in _NO_RECORDS and not stopped):
             return
         gate.part = part_spec(config, gate.deselected)
-        partial = partial_note(config, gate.deselected, gate.not_run()) if gate.part is None else None
+        partial = (partial_note(config, gate.deselected, gate.not_run(), gate.incomplete_runs())
+                   if gate.part is None else None)
         if partial is not None:
             gate.notes.append(partial)
         elif gate.part is None and listener is not None:  # pytest passes a deselected test: say what that leaves
@@ -351,33 +354,77 @@ def _narrowed(config: pytest.Config) -> list[str]:
     return narrowed
 
 
-def partial_note(config: pytest.Config, deselected: int, not_run: int = 0) -> str | None:
+def partial_note(config: pytest.Config, deselected: int, not_run: int = 0,
+                 incomplete: tuple[list[str], int] | None = None) -> str | None:
     """What a session narrowed by -k, --deselect, --lf or by the paths it was given (not a job of a split run)
     says once: it is partial. (--lf drops the passed cases of a file at collection, without deselecting them, and
     a suite file given alone leaves the other suites' cases uncollected: both are ``not_run``. An --lf session
-    that reran every case is whole: pytest's stored failures, this session's own included, do not say.)"""
+    that reran every case is whole: pytest's stored failures, this session's own included, do not say.)
+    ``incomplete``: the runs that miss a case and how many runs there are; when some ran every case (only a
+    baseline's cases deselected, say), the line names those that did not."""
     if not deselected and not not_run:
         return None
     how = " ".join(_narrowed(config)) or (f"{not_run} case(s) not run" if not_run and not deselected
                                           else "deselected case items")
     if deselected:
         how += f"; {deselected} case item(s) deselected"
-    return (f"llmgate: partial session ({how}): its runs list the cases it did not run as NOT_RUN, are incomplete "
+    runs = "its runs"
+    if incomplete is not None and len(incomplete[0]) < incomplete[1]:
+        runs = f"the run(s) of {', '.join(incomplete[0])} (the others ran every case)"
+    return (f"llmgate: partial session ({how}): {runs} list the cases it did not run as NOT_RUN, are incomplete "
             "and are never promoted; run every case for a decision (llmgate runs lists partial runs with --all)")
 
 
-def _mark_summaries_in_progress(config: pytest.Config, started: str) -> None:
-    """Before anything can stop the session, replace the last session's Markdown summary and HTML report with a
-    page that holds no verdict, as ``report.json`` is: after a collection error, a usage error or a kill, a CI
-    step never reads (or posts) a verdict this session did not reach."""
+#: What each summary file starts with (within its first kilobyte) once the gate wrote it: only such a file is replaced.
+_SUMMARY_MARKS = {"markdown": (MARKER.encode(), IN_PROGRESS_MARKER.encode()), "html": (b"<title>pytest-llmgate",)}
+
+
+def refuse_summary_targets(config: pytest.Config, out_dir: Path) -> None:
+    """A usage error, before anything is written, when ``--llmgate-markdown`` or ``--llmgate-html`` names a file
+    that is not theirs to replace: the records folder's own files (``report.json``, ``runs/``, ``reports/``), the
+    other option's file, or an existing file the gate did not write (a suite, another tool's report)."""
+    targets = {option: Path(target) for option in _SUMMARY_MARKS if (target := value(config, option))}
+    if len({path.resolve() for path in targets.values()}) < len(targets):
+        raise pytest.UsageError(f"--llmgate-markdown and --llmgate-html name the same file ({targets['html']}); "
+                                "name two")
+    records = out_dir.resolve()
+    own = {records / REPORT_FILE, records / PREVIOUS_REPORT_FILE}
+    for option, path in targets.items():
+        resolved = path.resolve()
+        if resolved in own or any(resolved.is_relative_to(records / folder) for folder in (RUNS, REPORTS)):
+            raise pytest.UsageError(f"--llmgate-{option}={path}: is one of the records folder's own files; name "
+                                    "another (beside them is fine: DIR/report.html)")
+        if path.is_file():
+            with path.open("rb") as existing:
+                head = existing.read(1024)
+            if not any(mark in head for mark in _SUMMARY_MARKS[option]):
+                raise pytest.UsageError(f"--llmgate-{option}={path}: is a file the gate did not write; it is never "
+                                        "replaced: name a new one, or remove it")
+
+
+def _mark_in_progress(config: pytest.Config, gate: GateSession) -> None:
+    """Before anything can stop the session, replace the last session's ``report.json`` (when the session gates a
+    candidate or baseline), Markdown summary and HTML report with ones that hold no verdict: after a collection
+    error, a usage error or a kill, a CI step never reads (or posts) a verdict this session did not reach. Each is
+    tried, whichever fails; the first failure is raised."""
+    started = timestamp(gate.started)
+    writes: list[Callable[[], None]] = [gate.mark_in_progress] if not gate.selection.empty else []
     target = value(config, "markdown")
     if target:
-        write_replacing(target, in_progress_markdown(started).encode("utf-8"))
+        writes.append(lambda: write_replacing(target, in_progress_markdown(started).encode("utf-8")))
     html_target = value(config, "html")
     if html_target:
         from pytest_llmgate.reports.html import in_progress_html  # only when asked for
 
-        write_replacing(html_target, in_progress_html(started).encode("utf-8"))
+        writes.append(lambda: write_replacing(html_target, in_progress_html(started).encode("utf-8")))
+    failures: list[LlmgateError] = []
+    for write in writes:
+        try:
+            write()
+        except LlmgateError as exc:
+            failures.append(exc)
+    if failures:
+        raise failures[0]
 
 
 def _write_summaries(config: pytest.Config, result: SessionResult) -> tuple[list[LlmgateError], list[str]]:
