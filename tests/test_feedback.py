@@ -158,15 +158,31 @@ def test_a_candidate_none_of_whose_cases_ran_gets_no_record_and_keeps_the_decisi
         "reached after a stop)",
         "records: 1 run(s) in .llmgate/runs",
         "report: .llmgate/report.json",
-        "llmgate: partial session (-k 'not also'; 2 case item(s) deselected): its runs list the cases it did not run "
-        "as NOT_RUN, are incomplete and are never promoted; run every case for a decision (llmgate runs lists "
-        "partial runs with --all)",
+        "llmgate: partial session (-k 'not also'; 2 case item(s) deselected): the run(s) of also-good (the others "
+        "ran every case) list the cases it did not run as NOT_RUN, are incomplete and are never promoted; run every "
+        "case for a decision (llmgate runs lists partial runs with --all)",
     ])
     assert "split run" not in result.stdout.str() and "llmgate merge" not in result.stdout.str()
     (experiment,) = read_report(pytester.path / ".llmgate")["experiments"]
     assert [run["template_id"] for run in experiment["runs"]] == ["good"]
     assert experiment["not_run"] == [{"template_id": "also-good", "role": "candidate"}]
     assert experiment["decision_status"] == "INCOMPLETE_EVALUATION"
+
+
+def test_a_session_that_left_out_only_a_baselines_cases_names_that_run_as_the_partial_one(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    make_experiment("exp", templates={"good": {"provider": "evidence_policy", "serve_evidence": ["log"]},
+                                      "old": {"provider": "evidence_policy", "serve_evidence": "*"}})
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-baseline=old", "-k", "not old",
+                                "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK
+    # the candidate ran every case and is promoted: the line must not say that every run is incomplete
+    result.stdout.fnmatch_lines([
+        "  decision: PROMOTE good *",
+        "llmgate: partial session (-k 'not old'; 2 case item(s) deselected): the run(s) of old (the others ran every "
+        "case) list the cases it did not run as NOT_RUN, are incomplete and are never promoted; *",
+    ])
 
 
 def test_an_incomplete_run_shows_errors_and_not_run_columns(

@@ -370,7 +370,11 @@ def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else
 
     assert view().returncode == 0  # its own page again
     refused = view("--out", ".llmgate/replies.html")
-    assert refused.returncode == 2 and "is in a records folder (beside its runs/)" in refused.stderr
+    assert refused.returncode == 2 and "is in a records folder (beside its runs/ or under it)" in refused.stderr
+    for inside in (".llmgate/runs/replies.html", ".llmgate/reports/replies.html"):  # under it, where CI uploads it
+        refused = view("--out", inside)
+        assert refused.returncode == 2 and "is in a records folder" in refused.stderr
+        assert not (pytester.path / inside).exists()
     before = (pytester.path / "summary.md").read_bytes()
     refused = view("--out", "summary.md")
     assert refused.returncode == 2 and "is a file that is not a replies page; it is never replaced" in refused.stderr

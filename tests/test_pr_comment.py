@@ -3,6 +3,7 @@ did not finish, bounded however many experiments or however long a text, and not
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -55,6 +56,52 @@ def test_after_a_usage_error_no_previous_verdict_is_left(
     result = pytester.runpytest("exp", "--llmgate-candidate=nope", *OUTPUTS, "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert_no_verdict(comment, report)
+    # report.json too: a CI step that reads it after an unknown id (or a missing key) never sees the last PROMOTE
+    stored = json.loads((pytester.path / ".llmgate" / "report.json").read_text())
+    assert (stored["in_progress"], stored["experiments"]) == (True, [])
+    assert json.loads((pytester.path / ".llmgate" / "report.previous.json").read_text())["experiments"]
+
+
+def test_an_unwritable_summary_leaves_the_others_marked(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    _, report = promoted(pytester, make_experiment)
+    (pytester.path / "blocker").write_text("a file, not a folder")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-markdown=blocker/comment.md",
+                                "--llmgate-html=report.html", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    page = report.read_text()
+    assert "<title>pytest-llmgate: no verdict</title>" in page and "PROMOTE" not in page
+    assert json.loads((pytester.path / ".llmgate" / "report.json").read_text())["in_progress"] is True
+
+
+@pytest.mark.parametrize(("option", "target", "said"), [
+    ("html", ".llmgate/report.json", "is one of the records folder's own files"),
+    ("markdown", ".llmgate/runs/summary.md", "is one of the records folder's own files"),
+    ("markdown", "exp/main.suite.yaml", "is a file the gate did not write; it is never replaced"),
+    ("html", "other.html", "is a file the gate did not write; it is never replaced"),
+])
+def test_a_summary_never_replaces_a_file_it_did_not_write(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, option: str, target: str, said: str
+) -> None:
+    make_experiment()
+    pytester.runpytest("exp", "--llmgate-candidate=good", "-p", "no:cacheprovider").assert_outcomes(passed=3)
+    (pytester.path / "other.html").write_text("<html><title>pytest-html report</title></html>")
+    before = {path: path.read_bytes() for path in pytester.path.rglob("*") if path.is_file()}
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", f"--llmgate-{option}={target}",
+                                "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*--llmgate-{option}=*{Path(target).name}: {said}*"])
+    assert {path: path.read_bytes() for path in pytester.path.rglob("*") if path.is_file()} == before
+
+
+def test_the_summary_and_the_report_are_never_one_file(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    make_experiment()
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-markdown=out.txt",
+                                "--llmgate-html=out.txt", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--llmgate-markdown and --llmgate-html name the same file*"])
+    assert not (pytester.path / "out.txt").exists()
 
 
 HANG_PY = '''
