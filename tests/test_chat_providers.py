@@ -620,6 +620,15 @@ def test_a_url_in_a_providers_message_is_shown_without_credentials_or_query() ->
     assert redact_urls("at 'http://host/v1' (ConnectError)") == "at 'http://host/v1' (ConnectError)"
 
 
+def test_a_known_addresss_secrets_are_masked_wherever_a_message_repeats_them() -> None:
+    uri = f"http://u:pa%40ss-{SECRET}@127.0.0.1:1/mlflow?api_key={SECRET}2"  # the password as a URL writes it
+    said = (f"mlflow ({redact_urls(uri)}): Max retries exceeded with url: /mlflow?api_key={SECRET}2/api/2.0/x "
+            f"(password pa@ss-{SECRET})")
+    assert redact_urls(said, uri) == ("mlflow (http://***@127.0.0.1:1/mlflow?***): Max retries exceeded with url: "
+                                      "/mlflow?***/api/2.0/x (password ***)")
+    assert redact_urls(redact_urls(said, uri)) == redact_urls(said, uri)  # twice: the "): " after *** stays
+
+
 @only_openai
 @pytest.mark.parametrize("linked", ["folder", "file"])
 def test_recordings_linked_out_of_the_experiment_are_neither_read_nor_appended(

@@ -10,6 +10,7 @@ import pytest
 
 from pytest_llmgate.exporters.export import export_written
 from pytest_llmgate.io.store import REPORT_FILE
+from pytest_llmgate.model.errors import ExportError
 from pytest_llmgate.records.codec import dump
 from pytest_llmgate.records.outcome import SessionResult
 from pytest_llmgate.records.report import SessionReport
@@ -115,6 +116,22 @@ def test_an_exporter_of_llmgate_merge_may_add_a_note_beside_the_merged_reports_n
                    [NoteAdder()])
     assert json.loads(report_path.read_text())["notes"] == ["llmgate: no known price for model m",
                                                             "exported to the team store"]
+
+
+class Broken(NoteAdder):
+    """An exporter whose service is down."""
+
+    def pytest_llmgate_session_report(self, config: object, report: dict[str, Any], path: Path) -> None:
+        raise ExportError(None, None, "the team store is down")
+
+
+def test_llmgate_merge_hands_each_exporter_the_report_whichever_failed_before_it(tmp_path: Path) -> None:
+    report_path = tmp_path / REPORT_FILE
+    report_path.write_bytes(dump(SessionReport(generated_at="2026-12-06T00:00:00Z", experiments=())))
+    _, errors = export_written(SessionResult(outcomes=(), report_path=report_path, run_paths=(), errors=()), tmp_path,
+                               [Broken(), NoteAdder()])
+    assert [error.message() for error in errors] == ["the team store is down"]
+    assert json.loads(report_path.read_text())["notes"] == ["exported to the team store"]
 
 
 def test_a_session_report_hook_that_leaves_the_report_invalid_is_an_error_and_the_report_is_not_written(

@@ -235,3 +235,81 @@ def test_llmgate_merge_imports_no_mlflow_without_the_option(pytester: pytest.Pyt
             "print(sorted(m for m in ('mlflow', 'wandb', 'pytest_llmgate.exporters.mlflow') if m in sys.modules))")
     result = pytester.run(sys.executable, "-c", code)
     assert result.outlines[-1] == "[]" and (pytester.path / "m" / "report.json").is_file()
+
+
+FAILING_EXPORTER = '''
+import pytest
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_llmgate_run_record(config, record, files):
+    raise RuntimeError("the team store is down")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_llmgate_session_report(config, report, path):
+    raise RuntimeError("the team dashboard is down")
+'''
+
+
+@pytest.mark.usefixtures("example")
+def test_a_failing_exporter_never_keeps_another_from_its_runs(pytester: pytest.Pytester) -> None:
+    # pluggy ends a hook call at the first implementation that raises: called first, this one took MLflow's runs
+    pytester.makeconftest(FAILING_EXPORTER)
+    uri = f"sqlite:///{pytester.path / 'mlflow.db'}"
+    result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-mlflow", f"--llmgate-mlflow-uri={uri}")
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR llmgate:")]
+    assert len([line for line in errors if "the team store is down" in line]) == 3
+    assert [line for line in errors if "the team dashboard is down" in line]
+    assert not [line for line in errors if "mlflow" in line]
+    records = runs_by_template(pytester.path / ".llmgate")
+    assert all("mlflow_run_id" in record["tags"] for record in records.values()) and len(records) == 3
+    assert f"mlflow: 3 run(s) logged to {uri}" in result.stdout.str()
+    assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision"]["prompt_uri"] == (
+        f"prompts:/{FIX_B}@canary_candidate")
+
+
+@pytest.mark.usefixtures("example")
+def test_a_run_whose_record_cannot_be_written_is_not_exported(pytester: pytest.Pytester) -> None:
+    (pytester.path / ".llmgate").mkdir()
+    (pytester.path / ".llmgate" / "runs").write_text("a file where the runs folder should be")
+    uri = f"sqlite:///{pytester.path / 'mlflow.db'}"
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-mlflow",
+                                f"--llmgate-mlflow-uri={uri}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert read_report(pytester.path / ".llmgate")["experiments"][0]["decision_status"] == "INCOMPLETE_EVALUATION"
+    # an MLflow run tagged ELIGIBLE for a run that has no record was left behind before
+    store = client(uri)
+    experiment = store.get_experiment_by_name("ci-claim-gate-repair")
+    assert experiment is None or store.search_runs([experiment.experiment_id]) == []
+    assert not list((pytester.path / ".llmgate" / "reports").glob("*.json"))
+
+
+@pytest.mark.usefixtures("example")
+def test_a_tracking_uris_secret_never_reaches_the_error_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "5")
+    uri = "http://127.0.0.1:1/mlflow?api_key=TOPSECRET"  # nothing listens on port 1
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-mlflow",
+                                f"--llmgate-mlflow-uri={uri}", "--llmgate-markdown=summary.md")
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR llmgate:")]
+    assert len(errors) == 1 and "mlflow (http://127.0.0.1:1/mlflow?***): " in errors[0]
+    assert "TOPSECRET" not in result.stdout.str() + result.stderr.str()
+    assert "TOPSECRET" not in (pytester.path / "summary.md").read_text()
+
+
+@pytest.mark.usefixtures("example")
+def test_an_alias_mlflow_refuses_registers_nothing_and_says_why(pytester: pytest.Pytester, example: Path) -> None:
+    manifest = example / "llmgate.yaml"
+    manifest.write_text(manifest.read_text().replace("alias: canary_candidate", "alias: canary.candidate"))
+    uri = f"sqlite:///{pytester.path / 'mlflow.db'}"
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-mlflow",
+                                f"--llmgate-mlflow-uri={uri}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["ERROR llmgate: mlflow (*): the promotion alias 'canary.candidate' is not one MLflow "
+                                 "accepts *: no prompt was registered; *"])
+    assert client(uri).search_prompts() == []
+    decision = read_report(pytester.path / ".llmgate")["experiments"][0]["decision"]
+    assert decision["alias"] == "canary.candidate" and "prompt_uri" not in decision

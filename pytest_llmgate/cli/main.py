@@ -443,12 +443,12 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     result, missing = merge(args.dirs, args.out)
     exporters = list(exporters_for(args.out, mlflow=args.mlflow, mlflow_uri=args.mlflow_uri, wandb=args.wandb,
                                    wandb_project=args.wandb_project).values())
-    failed_export: LlmgateError | None = None
+    failed_exports: list[LlmgateError] = []
     if exporters:
-        try:
-            result = export_written(result, args.out, exporters)
-        except LlmgateError as exc:  # the merged records and report are written all the same
-            failed_export = exc
+        try:  # the merged records and report are written all the same
+            result, failed_exports = export_written(result, args.out, exporters)
+        except LlmgateError as exc:  # a candidate file that cannot be exported: nothing was
+            failed_exports = [exc]
     for line in [*summary_lines(result), *(line for exporter in exporters for line in exporter.summary_lines())]:
         print(line, file=out)
     if args.markdown:
@@ -457,8 +457,9 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
         from pytest_llmgate.reports.html import html_report
 
         write_replacing(args.html, html_report(result, args.out).encode("utf-8"))
-    if failed_export is not None:
-        print(f"llmgate: error: {failed_export.message()}", file=sys.stderr)
+    for export_error in failed_exports:
+        print(f"llmgate: error: {export_error.message()}", file=sys.stderr)
+    if failed_exports:
         return ERROR
     # the session's rule: a candidate run that is not eligible broke a guardrail or a run-level gate
     failed = [record for outcome in result.outcomes for record in outcome.records

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -182,7 +182,7 @@ class GateSession:
         return self._indexes[experiment_dir]
 
     # -- writing (engine/writer.py) ----------------------------------------------------------------
-    def finish(self, on_record: RecordHook | None, on_report: ReportHook | None) -> SessionResult:
+    def finish(self, on_record: Sequence[RecordHook] = (), on_report: Sequence[ReportHook] = ()) -> SessionResult:
         """Stop the call pool, then write every run record and the session report (see ``RecordWriter``)."""
         self.answers.shutdown()
         if self.part is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -85,11 +86,11 @@ class RecordWriter:
         self.compare_to: Path | None = None
         self.stored: list[RunRecord] = []
 
-    def finish(self, experiments: Iterable[ExperimentToWrite], on_record: RecordHook | None,
-               on_report: ReportHook | None) -> SessionResult:
-        """Build, hand to the hooks, and write every run record, then the session report. ``on_record`` and
-        ``on_report`` are None when nothing listens: a record or the report is then written as built, never turned
-        into plain data."""
+    def finish(self, experiments: Iterable[ExperimentToWrite], on_record: Sequence[RecordHook],
+               on_report: Sequence[ReportHook]) -> SessionResult:
+        """Build, write, and hand to the hooks every run record, then the session report. ``on_record`` and
+        ``on_report`` hold one call per listening plugin, each called on its own (one that fails leaves the others
+        their runs); none: a record or the report is written as built, never turned into plain data."""
         finished = utc_now()
         outcomes: list[ExperimentOutcome] = []
         run_paths: list[Path] = []
@@ -132,9 +133,10 @@ class RecordWriter:
                                    notes=notes).report(timestamp(finished))
             report_path = self.out_dir / REPORT_FILE
             try:
-                if on_report is not None:  # as data, for the hooks to see and edit; an edited copy is checked
+                if on_report:  # as data, for the hooks to see and edit; an edited copy is checked
                     data = report_data(report)
-                    _call_hook(lambda: on_report(data, report_path), errors)
+                    for report_hook in on_report:
+                        _call_hook(partial(report_hook, data, report_path), errors)
                     report = _checked(data, SessionReport, report_path)
                 write_replacing(report_path, dump(sign(report, signing_key())))
                 saved = report_path
@@ -145,7 +147,7 @@ class RecordWriter:
 
     def _write_run(
         self, experiment: Experiment, frozen: bool, run: RunToWrite, finished: datetime,
-        on_record: RecordHook | None, errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
+        on_record: Sequence[RecordHook], errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
         results = run.results
@@ -175,24 +177,31 @@ class RecordWriter:
         record = write_redacted(draft, self.out_dir)
         del draft
         report_path = self.out_dir / record.artifacts[-1].path
+        path = self.out_dir / RUNS / f"{run_id}.json"
+        written = False
         try:  # the pair is kept consistent: no redacted report stays behind without its run record
-            path = self.out_dir / RUNS / f"{run_id}.json"
             key = signing_key()
-            if on_record is None:  # signed as it is, never turned into data whole
-                record = sign(record, key)
-            else:
-                # As data, for the hooks to see and edit, and for the signature; an edited copy is checked.
+            signed = sign(record, key)
+            write_new(path, dump_chunks(signed))
+            written = True  # a run goes to the exporters only once its record is written, and they see that one
+            if on_record:
+                # As data, for the hooks to see and edit; an edited copy is checked, signed, and replaces the record.
                 data = to_data(record)
                 files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
                 files[record.artifacts[-1].path] = report_path
-                _call_hook(lambda: on_record(data, files), errors)
-                record = sign(_checked(data, RunRecord, path), key)
+                for record_hook in on_record:
+                    _call_hook(partial(record_hook, data, files), errors)
+                edited = _checked(data, RunRecord, path)
                 del data
-            write_new(path, dump_chunks(record))
+                if edited != record:
+                    signed = sign(edited, key)
+                    write_replacing(path, dump_chunks(signed))
         except BaseException:
             report_path.unlink(missing_ok=True)
+            if written:
+                path.unlink(missing_ok=True)
             raise
-        return record, path
+        return signed, path
 
     def _as_part(self, experiment: Experiment, draft: RunRecord, results: Mapping[str, Sequence[CaseResult]],
                  baselines: Sequence[RunRecord]) -> RunRecord:

@@ -12,7 +12,7 @@ import msgspec
 
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
-from pytest_llmgate.model.errors import ExportError, display_path
+from pytest_llmgate.model.errors import ExportError, LlmgateError, display_path
 from pytest_llmgate.records.codec import dump, from_data, to_data
 from pytest_llmgate.records.outcome import SessionResult
 from pytest_llmgate.records.report import SessionReport, report_data
@@ -65,9 +65,20 @@ def exported_files(record: RunRecord, out_dir: Path) -> dict[str, Path]:
     return {template.path: candidate, **{artifact.path: out_dir / artifact.path for artifact in produced}}
 
 
-def export_written(result: SessionResult, out_dir: Path, exporters: Sequence[Exporter]) -> SessionResult:
-    """Hand every run of ``result`` (written in ``out_dir``), then its report, to the exporters; write back the
-    tags and report entries they add (signed again when a key is set). Returns the result with those records."""
+def export_written(result: SessionResult, out_dir: Path,
+                   exporters: Sequence[Exporter]) -> tuple[SessionResult, list[LlmgateError]]:
+    """Hand every run of ``result`` (written in ``out_dir``), then its report, to the exporters, each on its own
+    (one that fails leaves the others their runs); write back the tags and report entries they add (signed again
+    when a key is set). Returns the result with those records, and what failed."""
+    errors: list[LlmgateError] = []
+
+    def each(hook: str, *args: Any) -> None:
+        for exporter in exporters:
+            try:
+                getattr(exporter, hook)(None, *args)
+            except LlmgateError as exc:
+                errors.append(exc)
+
     key = signing_key()
     files = {record.run_id: exported_files(record, out_dir) for outcome in result.outcomes for record in outcome.records}
     outcomes = []
@@ -75,8 +86,7 @@ def export_written(result: SessionResult, out_dir: Path, exporters: Sequence[Exp
         records = []
         for record in outcome.records:
             data = to_data(msgspec.structs.replace(record, signature=None))
-            for exporter in exporters:
-                exporter.pytest_llmgate_run_record(None, data, files[record.run_id])
+            each("pytest_llmgate_run_record", data, files[record.run_id])
             if data["tags"] != record.tags:
                 record = sign(msgspec.convert(data, RunRecord), key)
                 write_replacing(out_dir / RUNS / f"{record.run_id}.json", dump(record))
@@ -86,8 +96,7 @@ def export_written(result: SessionResult, out_dir: Path, exporters: Sequence[Exp
     report = report_data(msgspec.structs.replace(from_data(msgspec.json.decode(path.read_bytes()), SessionReport),
                                                  signature=None))
     before = msgspec.json.encode(report)
-    for exporter in exporters:
-        exporter.pytest_llmgate_session_report(None, report, path)
+    each("pytest_llmgate_session_report", report, path)
     if msgspec.json.encode(report) != before:
         write_replacing(path, dump(sign(from_data(report, SessionReport), key)))
-    return msgspec.structs.replace(result, outcomes=tuple(outcomes))
+    return msgspec.structs.replace(result, outcomes=tuple(outcomes)), errors

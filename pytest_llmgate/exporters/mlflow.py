@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -21,6 +22,11 @@ from pytest_llmgate.model.errors import ExportError, redact_urls
 from pytest_llmgate.records.run import run_metrics
 
 DEFAULT_STORE = "mlflow.db"
+
+#: The aliases MLflow's registry accepts (mlflow.utils.validation): word characters and -, at most 255; ``latest``
+#: and a version's own name (``v3``) are reserved.
+_ALIAS = re.compile(r"[\w-]{1,255}")
+_VERSION_ALIAS = re.compile(r"[vV]\d+")
 
 
 #: Artifacts of the experiments the exporter creates, beside the default store: ``DIR/mlflow-artifacts/<experiment>``.
@@ -73,7 +79,7 @@ class MlflowExporter:
         return self._client
 
     def _fail(self, reason: str) -> None:
-        self._failed = redact_urls(reason.splitlines()[0]) if reason else "unknown error"
+        self._failed = redact_urls(reason.splitlines()[0], self.uri) if reason else "unknown error"
         raise ExportError(None, None, f"mlflow ({redact_urls(self.uri)}): {self._failed}; the local records are "
                                        "written")
 
@@ -146,7 +152,12 @@ class MlflowExporter:
                 self._prompts.append(decision["prompt_uri"])
 
     def _register(self, client: Any, decision: dict[str, Any]) -> str:
-        """Register the promoted artifact's prompt and point the decision's alias at that version."""
+        """Register the promoted artifact's prompt and point the decision's alias at that version; nothing is
+        registered when MLflow would refuse the alias (the manifest allows any line of text)."""
+        alias = decision["alias"]
+        if not _ALIAS.fullmatch(alias) or alias.lower() == "latest" or _VERSION_ALIAS.fullmatch(alias):
+            self._fail(f"the promotion alias {alias!r} is not one MLflow accepts (1-255 letters, digits, _ and -; "
+                       "not latest nor v<N>): no prompt was registered; name another in the manifest's promotion block")
         artifact = self._templates[decision["source_run_id"]]
         settings = yaml.safe_load(artifact.read_text(encoding="utf-8"))
         prompt = settings.get("prompt")

@@ -65,8 +65,8 @@ def write_new(path: Path, payload: bytes | Iterable[bytes]) -> None:
     _write(path, payload, replace=False, digest=None)
 
 
-def write_replacing(path: Path, payload: bytes) -> None:
-    """Write ``path`` atomically, replacing an earlier version whole."""
+def write_replacing(path: Path, payload: bytes | Iterable[bytes]) -> None:
+    """Write ``path`` atomically, replacing an earlier version whole (``payload`` as ``write_new``'s)."""
     _write(path, payload, replace=True, digest=None)
 
 

@@ -7,22 +7,33 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote, urlsplit
 
 #: A URL: its scheme, its userinfo (up to the token's last ``@``: a password may hold ``@``, ``/``, quotes or ``<``),
 #: its host and path, and its query string or fragment.
 _URL = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)(\S*@)?([^\s?#'"<>`@]*)([?#][^\s'"<>`]*)?""")
 
 
-def redact_urls(text: str) -> str:
+def redact_urls(text: str, *addresses: str) -> str:
     """``text`` with each URL's credentials (``user:password@``) and its query string or fragment replaced by
     ``***``: what a message may show of an address (an endpoint's ``base_url``, a tracking URI), which may carry a
     key in either place (``http://u:KEY@host/v1?api-key=KEY`` -> ``http://***@host/v1?***``). When an ``@`` stands
-    past the host (``?user=me@corp&key=KEY``) or a password holds ``/``, everything after the scheme is masked."""
+    past the host (``?user=me@corp&key=KEY``) or a password holds ``/``, everything after the scheme is masked.
+    ``addresses``: URLs whose password, query and fragment are masked wherever they stand, as they are or
+    percent-quoted or not (a library's message may quote an address's path and query without its scheme). Redacting
+    twice changes nothing more."""
+    for address in addresses:
+        parts = urlsplit(address)
+        for secret in sorted({parts.query, parts.fragment, parts.password or ""} - {""}, key=len, reverse=True):
+            for form in (secret, unquote(secret), quote(secret, safe=""), quote(secret)):
+                text = text.replace(form, "***")
 
     def redacted(match: re.Match[str]) -> str:
         scheme, userinfo, address, rest = match.groups()
         if userinfo and any(mark in userinfo for mark in "/?#"):
             return scheme + "***"  # an @ past the host (in a path, a query, a password): nothing after it is shown
+        if rest and rest[1:4] == "***":
+            return match.group()  # redacted already: what follows its *** was never part of the address
         return scheme + ("***@" if userinfo else "") + address + (rest[0] + "***" if rest else "")
 
     return _URL.sub(redacted, text)

@@ -7,7 +7,8 @@ light hooks in ``plugin.entry`` hand each step to it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -156,21 +157,19 @@ class Wiring:
         if config.option.collectonly or (exitstatus in _NO_RECORDS and not stopped):
             return
         gate.part = part_spec(config, gate.deselected)
-        partial = (partial_note(config, gate.deselected, gate.not_run(), gate.incomplete_runs())
-                   if gate.part is None else None)
-        if partial is not None:
-            gate.notes.append(partial)
+        partial_line = (partial_note(config, gate.deselected, gate.not_run(), gate.incomplete_runs())
+                        if gate.part is None else None)
+        if partial_line is not None:
+            gate.notes.append(partial_line)
         elif gate.part is None and listener is not None:  # pytest passes a deselected test: say what that leaves
             # out (a partial session's line says already that its runs are never promoted)
             gate.notes += [f"llmgate: the run-level gates of {template_id} ({display_path(Path(directory))}) were "
                            "deselected: its run's status does not count in this session's exit status"
                            for directory, template_id in sorted(listener.deselected_runs)]
-        hook = config.hook
         result = gate.finish(
-            on_record=(lambda record, files: hook.pytest_llmgate_run_record(config=config, record=record, files=files))
-            if hook.pytest_llmgate_run_record.get_hookimpls() else None,
-            on_report=(lambda report, path: hook.pytest_llmgate_session_report(config=config, report=report, path=path))
-            if hook.pytest_llmgate_session_report.get_hookimpls() else None,
+            on_record=[partial(_record_call, caller, config) for caller in _each_plugin(config, "pytest_llmgate_run_record")],
+            on_report=[partial(_report_call, caller, config)
+                       for caller in _each_plugin(config, "pytest_llmgate_session_report")],
         )
         errors, self.summary_files = _write_summaries(config, result)
         self.result = result = result.with_errors(errors)
@@ -322,6 +321,22 @@ def _failure_repr(failure: BaseException) -> Any:
     if entries:  # the failure section says the status too, as the short summary does
         entries[-1].lines = [f"{type(failure).__name__}: {failure}"]
     return shown
+
+
+def _each_plugin(config: pytest.Config, name: str) -> list[Any]:
+    """One hook caller per plugin implementing the record hook ``name``: pluggy ends a hook call at the first
+    implementation that raises, and one exporter's failure must not keep another from its runs."""
+    plugins = [impl.plugin for impl in getattr(config.hook, name).get_hookimpls()]
+    return [config.pluginmanager.subset_hook_caller(name, [other for other in plugins if other is not plugin])
+            for plugin in plugins]
+
+
+def _record_call(caller: Any, config: pytest.Config, record: dict[str, Any], files: Mapping[str, Path]) -> None:
+    caller(config=config, record=record, files=files)
+
+
+def _report_call(caller: Any, config: pytest.Config, report: dict[str, Any], path: Path) -> None:
+    caller(config=config, report=report, path=path)
 
 
 def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
