@@ -19,8 +19,8 @@ def redact_urls(text: str, *addresses: str) -> str:
     ``***``: what a message may show of an address (an endpoint's ``base_url``, a tracking URI), which may carry a
     key in either place (``http://u:KEY@host/v1?api-key=KEY`` -> ``http://***@host/v1?***``). When an ``@`` stands
     past the host (``?user=me@corp&key=KEY``) or a password holds ``/``, everything after the scheme is masked.
-    ``addresses``: URLs whose password, query and fragment are masked wherever they stand, as they are or
-    percent-quoted or not (a library's message may quote an address's path and query without its scheme). Redacting
+    ``addresses``: URLs whose password, query and fragment are masked wherever they stand, as written,
+    percent-quoted, or unquoted (a library's message may quote an address's path and query without its scheme). Redacting
     twice changes nothing more."""
     for address in addresses:
         parts = urlsplit(address)

@@ -34,12 +34,14 @@ def pytest_llmgate_make_provider(config: pytest.Config, name: str) -> ProviderFa
 
 
 def pytest_llmgate_run_record(config: pytest.Config, record: dict[str, Any], files: Mapping[str, Path]) -> None:
-    """A run record is complete and about to be written to ``DIR/runs/<run_id>.json``.
+    """A run record is complete and written to ``DIR/runs/<run_id>.json`` (never called for a run whose record
+    could not be written).
 
     ``record`` is the JSON data of SPEC §5.1; ``files`` maps each entry of ``record["artifacts"]`` (its
     ``path``) to the file on disk. An implementation may add string entries to ``record["tags"]`` (a
-    tracking service's run id, say); every other key is read-only. Fires once per (experiment,
-    candidate or baseline), rejected runs included.
+    tracking service's run id, say), and the record with them replaces the one written; every other key is
+    read-only. Fires once per (experiment, candidate or baseline), rejected runs included. Each plugin's
+    implementation is called on its own: one that raises is an error line and leaves the others called.
 
     .. versionadded:: 0.1
     """
