@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Any
@@ -520,8 +522,15 @@ def test_an_evaluator_added_to_a_frozen_experiment_no_longer_matches_its_lock(py
     _use_evaluator(llm, "route-field-v1", "evaluator_id: route-field-v1\nkind: route\nroute:\n  json_key: route\n")
     result = pytester.runpytest("example_suites", "-p", "no:cacheprovider", "--llmgate-candidate=ci-answerer-llm-v2")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*llmgate.lock*the suites differ from the lock: the suite fingerprints differ*"])
-    assert not (pytester.path / ".llmgate").exists()
+    # it names what changed: the evaluator, not the suites (they are as locked)
+    result.stderr.fnmatch_lines(["*llmgate.lock*the experiment differs from its lock: no case changed, but the "
+                                 "evaluation fingerprint differs (evaluation * -> *): the manifest's evaluator "
+                                 "evaluators/route-field-v1.yaml is not the one locked (added or edited since*"])
+    assert "suites differ" not in result.stderr.str()
+    assert not list((pytester.path / ".llmgate").glob("runs/*"))  # no record: only the report marked in progress
+    fingerprint = subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", "fingerprint", str(llm)],
+                                 capture_output=True, text=True, check=False, cwd=pytester.path)
+    assert fingerprint.returncode == 1 and "the manifest's evaluator evaluators/route-field-v1.yaml" in fingerprint.stdout
 
 
 # -- split runs ---------------------------------------------------------------------------------------------------

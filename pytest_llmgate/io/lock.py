@@ -11,7 +11,7 @@ from msgspec import Meta
 from pytest_llmgate.io.store import write_replacing
 from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.errors import LockError
-from pytest_llmgate.model.fingerprint import value_sha256
+from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.vocab import LOCK_SCHEMA, Route
 from pytest_llmgate.records.codec import dump, load
 from pytest_llmgate.records.experiment import Experiment
@@ -120,14 +120,23 @@ class LockState(msgspec.Struct, frozen=True, kw_only=True):
 
     locked: bool
     changes: tuple[CaseEdit, ...] = ()
-    fingerprints_differ: bool = False
+    #: Each fingerprint that is not the locked one: its name, the locked value and the value now (short).
+    fingerprints: tuple[tuple[str, str, str], ...] = ()
+    evaluator: str | None = None  # the manifest's evaluator file, named when only the evaluation differs
 
     @property
     def matches(self) -> bool:
-        return self.locked and not self.changes and not self.fingerprints_differ
+        return self.locked and not self.changes and not self.fingerprints
 
     def describe(self) -> str:
-        return "; ".join(change.describe() for change in self.changes) or "the suite fingerprints differ"
+        """Every case changed; when none did, which fingerprints differ, and what that leaves to have changed."""
+        if self.changes:
+            return "; ".join(change.describe() for change in self.changes)
+        prints = ", ".join(f"{name} {before} -> {now}" for name, before, now in self.fingerprints)
+        if [name for name, _, _ in self.fingerprints] == ["evaluation"] and self.evaluator:
+            return (f"no case changed, but the evaluation fingerprint differs ({prints}): the manifest's evaluator "
+                    f"{self.evaluator} is not the one locked (added or edited since; its SHA-256 is part of it)")
+        return f"no case changed, but fingerprints differ ({prints})"
 
 
 def lock_state(experiment: Experiment) -> LockState:
@@ -137,7 +146,11 @@ def lock_state(experiment: Experiment) -> LockState:
         return LockState(locked=False)
     return LockState(
         locked=True, changes=tuple(lock_changes(lock, experiment)),
-        fingerprints_differ=lock.fingerprints != experiment.fingerprints,
+        fingerprints=tuple((name, short(lock.fingerprints.get(name, "none")), short(now))
+                           for name, now in experiment.fingerprints.items() if lock.fingerprints.get(name) != now)
+        + tuple((name, short(before), "none") for name, before in lock.fingerprints.items()
+                if name not in experiment.fingerprints),
+        evaluator=experiment.evaluator.relative_path if experiment.evaluator is not None else None,
     )
 
 
@@ -147,7 +160,8 @@ def frozen_state(experiment: Experiment) -> bool:
     if state.locked and not state.matches:
         raise LockError(
             lock_path(experiment), None,
-            f"the suites differ from the lock: {state.describe()}. A frozen suite is not edited in place; "
-            "if the change is deliberate, refreeze with pytest --llmgate-freeze (a new comparison set)",
+            (f"the suites differ from the lock: {state.describe()}. A frozen suite is not edited in place; "
+             if state.changes else f"the experiment differs from its lock: {state.describe()}. ")
+            + "if the change is deliberate, refreeze with pytest --llmgate-freeze (a new comparison set)",
         )
     return state.locked
