@@ -249,6 +249,8 @@ def test_a_judge_that_gave_no_verdict_on_a_calibration_item_may_not_gate(pyteste
     code, said = calibrate(prose)
     assert code == 1, said
     assert "ERROR cal_048: unreadable reply: not a JSON object" in said
+    # the set's size, and how many got no verdict (the header counted only the 47 judged)
+    assert "on calibration.suite.yaml: 48 item(s) x 3 trial(s) (1 without a verdict)" in said
     assert "NOT MET: no verdict on 1 item(s): runs this judge judges are not eligible" in said
     assert "sensitivity 1.000 (lower bound 0.883" in said  # the figures alone would meet it
     result = gate(pytester)

@@ -62,7 +62,8 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
     assert evaluator is not None  # calibrate refuses an experiment without a judge
     result = done.result
     print(f"llmgate: judge {evaluator.evaluator_id} (model {evaluator.model}) on {result.calibration_path}: "
-          f"{result.items} item(s) x {result.trials} trial(s)", file=out)
+          f"{result.items + result.error_count} item(s) x {result.trials} trial(s)"
+          + (f" ({result.error_count} without a verdict)" if result.error_count else ""), file=out)
     print(f"  {figures_text(result)}", file=out)
     limit = None if args.show == "full" else CUT_AT
     if done.disagreements:

@@ -279,7 +279,8 @@ class CalibrationResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     calibrated_at: Annotated[str, Meta(description="When (UTC).")]
     record_mode: Annotated[str, Meta(description="How the judge's replies were had (none: replayed).")]
     confidence: Annotated[float, Meta(description="Confidence of the lower bounds.")]
-    items: Annotated[int, Meta(description="Labelled items.")]
+    items: Annotated[int, Meta(description="Labelled items the judge gave a verdict on: the figures are over "
+                                           "these (error_count more had none).")]
     trials: Annotated[int, Meta(description="The judge's trials per item.")]
     error_count: Annotated[int, Meta(description="Items the judge gave no readable verdict on.")]
     served_labels: Annotated[int, Meta(description="Items labelled SERVE.")]
