@@ -145,6 +145,40 @@ def test_freeze_says_what_it_wrote_and_when_a_new_comparison_set_starts(
     ])
 
 
+EDITED_PY = """
+from pathlib import Path
+
+
+def route(case, artifact):
+    if case["case_id"] == "c1" and Path("broken").exists():
+        raise RuntimeError("the prompt is being edited")
+    return "SERVE" if case["evidence_state"] == "log" else "ABSTAIN"
+"""
+
+
+def test_the_loops_ff_turns_green_after_a_fix_and_lf_says_why_it_cannot(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    """docs/loop.md: with --ff every rerun is whole, so the loop turns green once the fix is in; with --lf a run
+    item that failed stays selected without its passing cases, and its failure says how to get out."""
+    make_experiment("exp", templates={"edited": {"provider": "python", "callable": "edited_candidate:route"}})
+    (pytester.path / "exp" / "edited_candidate.py").write_text(EDITED_PY)
+    (pytester.path / "broken").write_text("")
+    args = ("exp", "--llmgate-candidate=edited")
+    assert pytester.runpytest(*args).ret == pytest.ExitCode.TESTS_FAILED  # c1 errors, the run item fails
+    (pytester.path / "broken").unlink()  # the fix
+    for _ in range(2):  # --lf: c1 passes now, but the run item is judged on a partial session, again and again
+        narrowed = pytester.runpytest(*args, "--lf")
+        assert narrowed.ret == pytest.ExitCode.TESTS_FAILED
+        narrowed.stdout.fnmatch_lines(["*INCOMPLETE_EVALUATION: edited: *; --lf kept this run item, which failed last "
+                                       "time, with only the cases that failed, and a run is judged whole: run once "
+                                       "without --lf (--ff runs every case, the failures first; docs/loop.md)*"])
+    whole = pytester.runpytest(*args, "--ff")
+    assert whole.ret == pytest.ExitCode.OK
+    whole.stdout.fnmatch_lines(["  decision: PROMOTE edited *"])
+    assert "partial session" not in whole.stdout.str() and "--lf kept" not in whole.stdout.str()
+
+
 def test_a_candidate_none_of_whose_cases_ran_gets_no_record_and_keeps_the_decision_incomplete(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:

@@ -18,7 +18,7 @@ from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
 from pytest_llmgate.engine.session import GateSession
 from pytest_llmgate.io.store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
-from pytest_llmgate.model.errors import LlmgateError, RecordError, SuiteError, display_path
+from pytest_llmgate.model.errors import INCOMPLETE_EVALUATION, LlmgateError, RecordError, SuiteError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
 from pytest_llmgate.model.vocab import Outcome, RecordMode, Role, ShowMode
 from pytest_llmgate.plugin.nodes import (
@@ -192,6 +192,7 @@ class Wiring:
         Whether one failed."""
         hook, gate = self.config.hook, self.gate
         failed_runs = self.listener.failed_runs if self.listener is not None else set()
+        narrowed_by_lf = bool(getattr(self.config.option, "lf", False)) and bool(gate.deselected or gate.not_run())
         failed = False
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
         if reporter is not None and run_items:
@@ -209,6 +210,11 @@ class Wiring:
                 outcome = "skipped"
             else:
                 failure = run_gate_failure(found, info.template_id, (info.experiment_dir, info.template_id) in failed_runs)
+                if isinstance(failure, INCOMPLETE_EVALUATION) and narrowed_by_lf:
+                    failure = INCOMPLETE_EVALUATION(
+                        f"{failure}; --lf kept this run item, which failed last time, with only the cases that "
+                        "failed, and a run is judged whole: run once without --lf (--ff runs every case, the "
+                        "failures first; docs/loop.md)")
                 longrepr, outcome = (None, "passed") if failure is None else (_failure_repr(failure), "failed")
             failed = failed or outcome == "failed"
             hook.pytest_runtest_logstart(nodeid=info.nodeid, location=info.location)
