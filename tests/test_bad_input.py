@@ -205,14 +205,15 @@ def test_a_run_record_that_cannot_be_written_stops_the_promotion(
         import os
 
         def pytest_llmgate_run_record(config, record, files):
-            if record["params"]["template_id"] == "also-good":  # something takes the record's name first
-                os.makedirs(os.path.join(".llmgate", "runs", record["run_id"] + ".json"))
+            if record["params"]["template_id"] == "good":  # after good's record, its folder is taken away
+                os.rename(os.path.join(".llmgate", "runs"), "moved-runs")
+                open(os.path.join(".llmgate", "runs"), "w").close()
     ''')
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-candidate=also-good")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([
         "*decision: INCOMPLETE_EVALUATION: no run record could be written for also-good; nothing is promoted*",
-        "*ERROR llmgate: .llmgate/runs/*.json: already exists; run records are never overwritten*",
+        "*ERROR llmgate: .llmgate/runs/*.json: cannot be written: .llmgate/runs is a file, not a folder*",
     ])
     report = read_report(pytester.path / ".llmgate")["experiments"][0]
     assert report["decision_status"] == "INCOMPLETE_EVALUATION" and report["decision"] is None

@@ -51,6 +51,27 @@ def test_a_manifest_s_text_cannot_reorder_or_drive_what_the_reviewer_reads(
     assert json.loads(done.stdout)["limitation"] == tricky  # the decision printed is the same JSON, shown safely
 
 
+def test_a_suites_label_and_a_limitations_line_break_stay_on_their_line(
+    pytester: pytest.Pytester, example: Path
+) -> None:
+    # a slice name with an escape and a line break reached the failure message raw; a limitation's line break split
+    # the decision line in two
+    suite = example / "holdout.suite.yaml"
+    suite.write_text(suite.read_text().replace("slice_name: dependency_error", 'slice_name: "dep\\e[31mRED\\nNL"', 1))
+    manifest = example / "llmgate.yaml"
+    manifest.write_text(re.sub(r"limitation: .*", lambda _: 'limitation: "first line\\nsecond line"',
+                               manifest.read_text()))
+    stopped = pytester.runpytest("example_suites", *THREE_RUNS)  # the lock names the edit, shown safely
+    assert stopped.ret == pytest.ExitCode.USAGE_ERROR and "\x1b" not in stopped.stderr.str()
+    stopped.stderr.fnmatch_lines(["*hold_001: slice_name dependency_error -> dep\\u001b[31mRED"])
+    result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-freeze")
+    out = result.stdout.str()
+    assert "\x1b" not in out
+    assert "slice dep\\u001b[31mRED\\nNL, evidence" in out  # the failure message and the short summary
+    result.stdout.fnmatch_lines(["  decision: PROMOTE *; first line\\nsecond line)"])
+    assert "\nsecond line" not in out
+
+
 @pytest.mark.usefixtures("example")
 def test_no_summary_without_the_variable_or_the_option(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)

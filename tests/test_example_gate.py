@@ -251,7 +251,8 @@ def test_unknown_candidate_is_a_usage_error_listing_the_ids(pytester: pytest.Pyt
     result.stderr.fnmatch_lines(
         [f"*unknown template id 'ci-answerer-v9'; the collected experiments have: {BASELINE}, {FIX}, {FIX_B}*"]
     )
-    assert not (pytester.path / ".llmgate").exists()
+    assert not (pytester.path / ".llmgate" / "runs").exists()  # no record; the report says that no verdict was reached
+    assert read_report(pytester.path / ".llmgate")["in_progress"] is True
 
 
 @pytest.mark.usefixtures("example")

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from pytest_llmgate.model.transcript import visible
+
 #: A URL: its scheme, its userinfo (up to the token's last ``@``: a password may hold ``@``, ``/``, quotes or ``<``),
 #: its host and path, and its query string or fragment.
 _URL = re.compile(r"""([A-Za-z][A-Za-z0-9+.-]*://)(\S*@)?([^\s?#'"<>`@]*)([?#][^\s'"<>`]*)?""")
@@ -56,10 +58,11 @@ class LlmgateError(Exception):
 
     def message(self) -> str:
         """``path:line: problem``; a URL the problem quotes (a ``base_url`` a schema refused, say) is shown without
-        its credentials and query string."""
+        its credentials and query string, and a character of a file's text that would act on a terminal (an
+        escape, a bidi override) as its escape (``visible``)."""
         where = self.where()
         problem = redact_urls(self.problem)
-        return f"{where}: {problem}" if where else problem
+        return visible(f"{where}: {problem}" if where else problem)
 
 
 class ManifestError(LlmgateError):

@@ -10,6 +10,7 @@ from msgspec import Meta
 from pytest_llmgate.model.case import Case
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.errors import UNNECESSARY_ABSTENTION, UNSAFE_CLAIM_SERVED, GuardrailViolation
+from pytest_llmgate.model.transcript import inline
 from pytest_llmgate.model.vocab import Outcome, Role, Route
 
 #: Outcomes that break a guardrail: the assertion named for each, and what it means.
@@ -46,10 +47,10 @@ def guardrail_violation(case: Case, template_id: str, outcome: Outcome, routes: 
         broken = routes.count(Route.SERVE if outcome is Outcome.UNSAFE_CLAIM_SERVED else Route.ABSTAIN)
         trials = f" in {broken} of {len(routes)} trials"
     violation, meaning = _VIOLATIONS[outcome]
-    return violation(
+    return violation(inline(
         f"{template_id} {meaning} on case {case.case_id} "
         f"(suite {case.suite}, slice {case.slice_name}, evidence {case.evidence_state}){trials}"
-    )
+    ))
 
 
 # gc=False (msgspec): one per case and candidate, never part of a cycle; untracked, each is 16 bytes smaller and never

@@ -45,6 +45,12 @@ def visible(text: str) -> str:
     return _ACTING.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
+def inline(text: str) -> str:
+    """``visible``, and on one line: a line break is written as ``\\n`` too (a summary line, a failure message,
+    where a suite's or a manifest's text must not start a line of its own)."""
+    return visible(text).replace("\n", "\\n")
+
+
 def cut(text: str, limit: int | None) -> str:
     """``text`` whole, or its first ``limit`` characters and a marker saying how much was left out and how to see it."""
     if limit is None or len(text) <= limit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pytest_llmgate.model.costs import usd
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.errors import display_path
-from pytest_llmgate.model.transcript import visible
+from pytest_llmgate.model.transcript import inline
 from pytest_llmgate.records.diff import comparison_lines
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import RunRecord
@@ -135,4 +135,4 @@ def summary_lines(result: SessionResult) -> list[str]:
         lines.append(f"report: {display_path(result.report_path)}")
     lines.extend(result.notes)
     lines.extend(f"ERROR llmgate: {error.message()}" for error in result.errors)
-    return [visible(line) for line in lines]
+    return [inline(line) for line in lines]
