@@ -9,7 +9,6 @@ expected and, for an unknown key, the keys allowed and the one it may be a missp
 
 from __future__ import annotations
 
-import difflib
 import enum
 import functools
 import math
@@ -117,6 +116,8 @@ def _unknown_key(key: str, location: Location, value: Any, tp: Any) -> Problem:
     if key in refused:  # a key known only to be refused, with its reason (say trials: for a deterministic policy)
         return Problem([*location, key], refused[key])
     written = value.keys() if isinstance(value, Mapping) else ()
+    import difflib  # only when a problem is reported
+
     close = difflib.get_close_matches(key, [name for name in allowed if name not in written], n=1)
     hint = f", a misspelling of {close[0]!r}?" if close else ""
     return Problem(location, f"unknown key {key!r}{hint} (allowed: {', '.join(allowed)})",
@@ -136,6 +137,8 @@ def _misspelt(missing: str, value: Any, tp: Any) -> str:
     """For a missing key: a key written beside it that is close to it (a typo the Struct ignored)."""
     known = set(getattr(_member(tp, "struct"), "__struct_fields__", ()))
     written = [key for key in (value if isinstance(value, Mapping) else ()) if isinstance(key, str) and key not in known]
+    import difflib  # only when a problem is reported
+
     close = difflib.get_close_matches(missing, written, n=1)
     return f" (unknown key {close[0]!r}, a misspelling of {missing!r}?)" if close else ""
 
