@@ -133,6 +133,9 @@ def test_llmgate_diff_from_stored_records(
     out = capsys.readouterr().out
     assert f"{FIX_B} (candidate" in out and "broken: hold_001 (PASS -> UNNECESSARY_ABSTENTION)" in out
     assert "fixed: hold_001 (UNNECESSARY_ABSTENTION -> PASS)" in out
+    assert llmgate(["diff", str(pytester.path / "main"), str(pytester.path / "branch"), "--limit", "0"]) == 1
+    out = capsys.readouterr().out  # no case listed: how many, not "broken:  and 1 more"
+    assert "broken: 1 case(s)" in out and "fixed: 1 case(s)" in out and "  and " not in out
     old = runs_by_template(pytester.path / "main")[FIX]["run_id"]
     new = runs_by_template(pytester.path / "branch")[FIX]["run_id"]
     assert llmgate(["diff", old, new, "--dir", str(pytester.path / "main")]) == 2  # not in main/: an error

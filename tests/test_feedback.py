@@ -187,9 +187,9 @@ def test_a_candidate_none_of_whose_cases_ran_gets_no_record_and_keeps_the_decisi
                                 "-k", "not also", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines([
-        "  also-good (candidate): not run - every case deselected or never reached; no run record",
-        "  decision: INCOMPLETE_EVALUATION: not run in this session: also-good (every case deselected, or never "
-        "reached after a stop)",
+        "  also-good (candidate): not run - every case deselected, skipped or never reached; no run record",
+        "  decision: INCOMPLETE_EVALUATION: not run in this session: also-good (every case deselected or skipped, "
+        "or never reached after a stop)",
         "records: 1 run(s) in .llmgate/runs",
         "report: .llmgate/report.json",
         "llmgate: partial session (-k 'not also'; 2 case item(s) deselected): the run(s) of also-good (the others "

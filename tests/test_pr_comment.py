@@ -60,6 +60,11 @@ def test_after_a_usage_error_no_previous_verdict_is_left(
     stored = json.loads((pytester.path / ".llmgate" / "report.json").read_text())
     assert (stored["in_progress"], stored["experiments"]) == (True, [])
     assert json.loads((pytester.path / ".llmgate" / "report.previous.json").read_text())["experiments"]
+    # a second stopped session (a CI retry) keeps the last verdict aside, not the first one's marker
+    assert pytester.runpytest("exp", "--llmgate-candidate=nope", "-p", "no:cacheprovider").ret == (
+        pytest.ExitCode.USAGE_ERROR)
+    kept = json.loads((pytester.path / ".llmgate" / "report.previous.json").read_text())
+    assert kept["experiments"][0]["decision_status"] == "PROMOTE" and "in_progress" not in kept
 
 
 def test_an_unwritable_summary_leaves_the_others_marked(

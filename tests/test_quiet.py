@@ -81,7 +81,7 @@ def test_a_deselecting_session_says_it_is_partial_not_a_part_and_llmgate_runs_hi
             lines.append(out.getvalue())
     shown, every = lines
     assert partial.stem not in shown and partial.stem in every
-    assert "1 partial run(s) hidden (sessions narrowed by -k, --deselect or --lf); --all lists them" in shown
+    assert "1 partial run(s) hidden (sessions narrowed by -k, --deselect or --lf, or stopped early); --all lists them" in shown
     assert "hidden" not in every
     assert shown.count("ELIGIBLE_FOR_CANARY_REVIEW") == every.count("ELIGIBLE_FOR_CANARY_REVIEW") == 1
 

@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--template", metavar="ID", help="only this template's runs")
     runs.add_argument("--last", type=_positive, metavar="N", help="only the last N runs (after the filters)")
     runs.add_argument("--all", action="store_true", help="partial runs too (of a session narrowed by -k, --deselect "
-                      "or --lf); hidden by default")
+                      "or --lf, or stopped by -x); hidden by default")
     runs.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
     runs.set_defaults(handler=cmd_runs)
 
@@ -300,7 +300,8 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
             print(line, file=out)
         _print_notes([note for _, notes in listed for note in notes], out)
     if partial and not args.all:
-        print(f"{partial} partial run(s) hidden (sessions narrowed by -k, --deselect or --lf); --all lists them",
+        print(f"{partial} partial run(s) hidden (sessions narrowed by -k, --deselect or --lf, or stopped early); "
+              "--all lists them",
               file=out)
     for error in refused:
         print(f"llmgate: error: {error.message()}", file=sys.stderr)

@@ -230,10 +230,18 @@ class RecordWriter:
             previous = report.read_bytes()
         except OSError:
             previous = None
-        if previous is not None:
+        if previous is not None and not _in_progress(previous):  # a stopped session's marker is no verdict to keep
             write_replacing(self.out_dir / PREVIOUS_REPORT_FILE, previous)
         marker = SessionReport(generated_at=timestamp(self.started), experiments=(), in_progress=True)
         write_replacing(report, dump(sign(marker, signing_key())))
+
+
+def _in_progress(report: bytes) -> bool:
+    """Whether ``report`` is the marker a session leaves until it ends (an unreadable file is kept as it is)."""
+    try:
+        return msgspec.json.decode(report, type=dict[str, Any]).get("in_progress") is True
+    except msgspec.DecodeError:
+        return False
 
 
 def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:

@@ -139,7 +139,7 @@ def decide(runs: Sequence[RunView], unrecorded: Sequence[str] = (), not_run: Seq
     incomplete = [run.template_id for run in runs if not run.complete]
     for names, reason in (
         (unrecorded, "no run record could be written for {}; nothing is promoted without its record"),
-        (not_run, "not run in this session: {} (every case deselected, or never reached after a stop)"),
+        (not_run, "not run in this session: {} (every case deselected or skipped, or never reached after a stop)"),
         (incomplete, "incomplete runs cannot be promoted: {} (a case was deselected, not run, or errored)"),
     ):
         if names:

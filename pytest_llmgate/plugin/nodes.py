@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -263,14 +264,16 @@ class CaseItem(pytest.Item):
         return self.path, line, f"{self.case.case_id} [{self.plan.template_id}]"
 
 
-_PACKAGE_DIR = str(Path(__file__).parent.parent)
+#: Where the frames of a candidate's traceback that are not its own come from: the gate, and the thread pool that
+#: made its call (``future.result()`` raises the candidate's exception again from there).
+_NOT_THE_CANDIDATES = (str(Path(__file__).parent.parent), str(Path(concurrent.futures.__file__).parent))
 
 
 def _user_traceback(exc: BaseException) -> str:
-    """The traceback of a candidate's exception without the gate's own frames."""
+    """The traceback of a candidate's exception without the gate's own frames (nor its thread pool's)."""
     summary = traceback.TracebackException.from_exception(exc)
     summary.stack = traceback.StackSummary.from_list(
-        [frame for frame in summary.stack if not frame.filename.startswith(_PACKAGE_DIR)]
+        [frame for frame in summary.stack if not frame.filename.startswith(_NOT_THE_CANDIDATES)]
     )
     return "".join(summary.format()).rstrip()
 

@@ -159,7 +159,7 @@ def comparison_lines(comparison: StoredComparison, indent: str = "", limit: int 
         if not cases:
             continue
         shown = ", ".join(f"{d.case_id} ({_outcome(d.before)} -> {_outcome(d.after)})" for d in cases[:limit])
-        more = f" and {len(cases) - limit} more" if len(cases) > limit else ""
+        more = (f" and {len(cases) - limit} more" if shown else f"{len(cases)} case(s)") if len(cases) > limit else ""
         lines.append(f"{indent}  {change.value}: {shown}{more}")
     return lines
 

@@ -83,7 +83,7 @@ def experiment_lines(outcome: ExperimentOutcome) -> list[str]:
                  for record in outcome.records if record.over_budget)
     lines.extend(f"  {note}" for record in outcome.records for note in run_notes(record))
     for plan in outcome.not_run:
-        lines.append(f"  {plan.template_id} ({plan.role.value}): not run - every case deselected or never reached; "
+        lines.append(f"  {plan.template_id} ({plan.role.value}): not run - every case deselected, skipped or never reached; "
                      "no run record")
     prints = "  ".join(f"{name} {value}" for name, value in experiment.short_fingerprints.items())
     lines.append(f"  fingerprints: {prints}")
