@@ -3,7 +3,8 @@
 
 It answers deterministically from the request: the system message says which evidence states to serve
 ("Serve only when the evidence state is one of: a, b." or "Serve always."), the user message carries
-"Evidence state: <state>". POST /control switches behaviour (slow, 401, 429, 500, drop, malformed, unreadable,
+"Evidence state: <state>". POST /control switches behaviour (slow, 401, 429, 500, drop, malformed, unreadable, no_text (a
+reply with usage and no text: OpenAI's refusal, Anthropic's empty content),
 echo (a route that quotes the request), alternate, close_idle, gzip_chunked, big, drip, drip_chunked, drip_headers; 429_marked: a 429 for a request whose
 messages say "[429]", the others answered; ``{"mode": "ok", "limit_first": N}``:
 the first N chat requests get a 429 with ``Retry-After: 1``; ``"usage": {...}`` or ``null``: every reply reports
@@ -220,7 +221,8 @@ class Handler(BaseHTTPRequestHandler):
         if anthropic:
             reply: dict[str, Any] = {
                 "id": f"msg_{STATE.requests}", "type": "message", "role": "assistant",
-                "model": body.get("model", "local"), "content": [{"type": "text", "text": content}],
+                "model": body.get("model", "local"),
+                "content": [] if mode == "no_text" else [{"type": "text", "text": content}],
                 "stop_reason": "end_turn", "stop_sequence": None,
                 **({} if usage is None else {"usage": usage}),
             }
@@ -229,7 +231,8 @@ class Handler(BaseHTTPRequestHandler):
                 "id": f"chatcmpl-{STATE.requests}", "object": "chat.completion", "created": 0,
                 "model": body.get("model", "local"),
                 "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": content}}],
+                             "message": {"role": "assistant", "content": content} if mode != "no_text" else
+                             {"role": "assistant", "content": None, "refusal": "I can't help with that."}}],
                 **({} if usage is None else {"usage": usage}),
             }
         if mode in ("gzip_chunked", "big"):

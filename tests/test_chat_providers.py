@@ -250,6 +250,7 @@ def test_repeated_trials_keep_each_route_and_any_unsafe_trial_counts(
         ("drop", 0.0, "connection dropped by the endpoint (RemoteProtocolError) (not retried)"),  # not a dead one
         ("malformed", 0.0, "malformed response from the endpoint*"),
         ("unreadable", 0.0, "unreadable reply: not a JSON object"),
+        ("no_text", 0.0, "unreadable reply: no text (the endpoint's reply had no message content)"),
     ],
 )
 def test_each_fault_is_an_error_with_a_one_line_reason_and_records_are_written(
@@ -266,9 +267,15 @@ def test_each_fault_is_an_error_with_a_one_line_reason_and_records_are_written(
     assert run["status"] == "INCOMPLETE_EVALUATION" and run["metrics"]["error_count"] == 2
     assert run["cases"][0]["error"].startswith("CallFailed: ")
     costs = [entry.get("cost") for entry in run["cases"]]
-    if mode == "unreadable":  # answered and paid: the call counts (its cost was dropped, the table showed '-')
+    if mode in ("unreadable", "no_text"):  # answered and paid: the call counts (its cost was dropped, shown '-')
         assert all(cost["calls"] == 1 and cost["input_tokens"] > 0 for cost in costs)
         assert run["metrics"]["cost"]["calls"] == 2
+        # and recorded: a replay says what the live run said, and costs what it cost, with no call
+        replayed = pytester.runpytest("exp", "--llmgate-candidate=llm")
+        replayed.stdout.fnmatch_lines([f"*ERROR: llm on case req_205 (suite main, slice s, evidence no_source): {reason}"])
+        assert llm_server.requests == 2
+        again = runs_by_template(pytester.path / ".llmgate")["llm"]
+        assert again["metrics"]["cost"]["calls"] == 2 and again["status"] == "INCOMPLETE_EVALUATION"
     else:  # no reply: no call measured
         assert costs == [None, None] and "cost" not in run["metrics"]
 
@@ -709,3 +716,17 @@ def test_a_retry_after_longer_than_the_timeout_is_not_waited_for(
     result.assert_outcomes(errors=1, failed=1)
     result.stdout.fnmatch_lines(["*: HTTP 429 from the endpoint: Retry-After 1s is longer than the timeout (0.5s)"])
     assert llm_server.requests == 1
+
+
+def test_a_retry_after_given_as_a_date_is_read_as_the_wait_it_asks_for() -> None:
+    # RFC 9110 allows an HTTP date; both SDKs wait until it, so it must be checked against the timeout as seconds are
+    import time
+    from email.utils import formatdate
+
+    from pytest_llmgate.providers.chat import _retry_after
+
+    later = _retry_after({"retry-after": formatdate(time.time() + 20, usegmt=True)})
+    assert later is not None and 17 < later <= 20
+    assert _retry_after({"retry-after": formatdate(time.time() - 60, usegmt=True)}) == 0.0
+    assert _retry_after({"retry-after": "2"}) == 2.0 and _retry_after({"retry-after-ms": "1500"}) == 1.5
+    assert _retry_after({"retry-after": "soon"}) is None and _retry_after({}) is None

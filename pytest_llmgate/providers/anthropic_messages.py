@@ -62,9 +62,9 @@ class AnthropicMessages(ChatProvider):
             texts = [block["text"] for block in blocks if block.get("type") == "text"]
         except (KeyError, TypeError, AttributeError):
             raise CallFailed("malformed response from the endpoint (no content blocks)") from None
-        if not texts or not all(isinstance(text, str) for text in texts):
+        if not all(isinstance(text, str) for text in texts):
             raise CallFailed("malformed response from the endpoint (no text content)")
-        return "".join(texts)
+        return "".join(texts)  # no text block (``content: []``, a tool use only): no text
 
 
 class AnthropicMessagesFactory(ChatFactory):

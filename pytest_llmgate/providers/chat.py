@@ -7,6 +7,7 @@ the SDK is imported at the first live call, never for a replay.
 
 from __future__ import annotations
 
+import email.utils
 import functools
 import importlib
 import importlib.util
@@ -17,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from types import ModuleType
 from typing import Annotated, Any, ClassVar
 
@@ -150,7 +152,8 @@ class ChatProvider(ProviderDefaults):
         raise NotImplementedError
 
     def content(self, response: Any) -> str:
-        """The reply's text; a ``CallFailed`` when the JSON has none."""
+        """The reply's text ("" when a well-formed reply holds none: a refusal, say; read as an unreadable
+        reply, recorded and counted); a ``CallFailed`` when the JSON is not a reply's."""
         raise NotImplementedError
 
     # -- shared -----------------------------------------------------------------------------------
@@ -279,7 +282,12 @@ class ChatProvider(ProviderDefaults):
             self._refusals = 0  # answered: the refusals are no longer in a row
         usage = response.get("usage") if isinstance(response, dict) else None
         counts: dict[str, Any] = self.tokens(usage) if isinstance(usage, dict) else {}
-        return self.content(response), Usage(**counts, latency_ms=latency_ms, rate_limited=local.met)
+        spent = Usage(**counts, latency_ms=latency_ms, rate_limited=local.met)
+        try:
+            return self.content(response), spent
+        except CallFailed as error:  # answered and paid, in a shape that has no reply: the case's cost counts it
+            with_calls(error, (spent,))
+            raise
 
     def _failure(self, sdk: Any, exc: Exception) -> CallFailed:
         """The one line that says why a call failed (never the SDK's own message, which may quote the request)."""
@@ -465,14 +473,20 @@ def _bounded_stream(http: ModuleType) -> type[Any]:
 
 
 def _retry_after(headers: Any) -> float | None:
-    """The wait a 429 asks for in seconds (``retry-after-ms`` or ``retry-after`` in seconds; a date: None)."""
+    """The wait a 429 asks for in seconds: ``retry-after-ms``, or ``retry-after`` in seconds or as an HTTP date
+    (RFC 9110; both SDKs wait until it); None when there is none, or it cannot be read."""
     for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
         value = headers.get(name)
         if value is not None:
             try:
                 return float(value) / divisor
             except ValueError:
+                pass
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
                 return None
+            return max(0.0, (when - datetime.now(timezone.utc)).total_seconds()) if when.tzinfo else None
     return None
 
 

@@ -58,6 +58,8 @@ class OpenAIChat(ChatProvider):
             content = response["choices"][0]["message"]["content"]
         except (KeyError, IndexError, TypeError):
             raise CallFailed("malformed response from the endpoint (no choices[0].message)") from None
+        if content is None:  # a refusal (its ``refusal`` field) or a tool call: no text
+            return ""
         if not isinstance(content, str):
             raise CallFailed("malformed response from the endpoint (no message content)")
         return content

@@ -411,6 +411,8 @@ def figures_text(result: CalibrationResult) -> str:
 def route_in_reply(reply: str, rule: ReplyRule, pattern: re.Pattern[str] | None = None) -> Route:
     """The route a reply states under ``rule``: a regex's first group (else its whole match), or a key of the
     reply's JSON object (fences allowed). ``ValueError`` says why a reply is unreadable."""
+    if not reply.strip():
+        raise ValueError("unreadable reply: no text (the endpoint's reply had no message content)")
     value: Any
     if isinstance(rule.regex, str):
         match = (pattern or re.compile(rule.regex)).search(reply)
