@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -720,7 +721,6 @@ def test_a_retry_after_longer_than_the_timeout_is_not_waited_for(
 
 def test_a_retry_after_given_as_a_date_is_read_as_the_wait_it_asks_for() -> None:
     # RFC 9110 allows an HTTP date; both SDKs wait until it, so it must be checked against the timeout as seconds are
-    import time
     from email.utils import formatdate
 
     from pytest_llmgate.providers.chat import _retry_after
@@ -730,3 +730,25 @@ def test_a_retry_after_given_as_a_date_is_read_as_the_wait_it_asks_for() -> None
     assert _retry_after({"retry-after": formatdate(time.time() - 60, usegmt=True)}) == 0.0
     assert _retry_after({"retry-after": "2"}) == 2.0 and _retry_after({"retry-after-ms": "1500"}) == 1.5
     assert _retry_after({"retry-after": "soon"}) is None and _retry_after({}) is None
+
+
+def test_a_reply_that_came_after_its_case_stopped_waiting_is_not_recorded(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    # the live run said ERROR (case_timeout) and counted no call; the late reply was appended all the same, and the
+    # replay then said PASS: not the verdict it replays
+    one_candidate(make_experiment, chat.template(llm_server.root, ["test_failure_log"], timeout=5, max_retries=0,
+                                                 case_timeout=0.5))
+    llm_server.control("slow", delay=1.5)
+    live = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes")
+    live.stdout.fnmatch_lines(["*ERROR: llm on case req_205 *: no answer within 0.5s (case_timeout)*"])
+    deadline = time.monotonic() + 10
+    while not llm_server.stats["usages"] and time.monotonic() < deadline:  # until the server sent the late reply
+        time.sleep(0.1)
+    time.sleep(0.5)  # and the abandoned call has read it
+    recordings = pytester.path / "exp" / "recordings" / "llm.jsonl"
+    assert not recordings.exists() or recordings.read_text() == ""
+    assert live.ret == pytest.ExitCode.TESTS_FAILED
+    replayed = pytester.runpytest("exp", "--llmgate-candidate=llm")  # nothing to replay: no verdict either way
+    assert replayed.ret == pytest.ExitCode.USAGE_ERROR
+    replayed.stderr.fnmatch_lines(["*llm (exp/templates/llm.yaml) has no recordings to replay*"])

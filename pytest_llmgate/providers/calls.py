@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from concurrent.futures import Future, TimeoutError as FutureTimeout
 from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import partial
 from typing import Any
 
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
@@ -87,6 +89,22 @@ def timed_out(timeout: float) -> CaseTimeout:
     return CaseTimeout(f"no answer within {timeout:g}s (case_timeout); the call was abandoned and the session goes on")
 
 
+#: The flag of the call this pool thread is making, set once its case stopped waiting for it (``case_timeout``).
+_ABANDONED: ContextVar[threading.Event | None] = ContextVar("llmgate_abandoned", default=None)
+
+
+def abandoned() -> bool:
+    """Whether the case that the call this thread is making was for stopped waiting for it: a reply that comes
+    after is not recorded, so that a replay gates as the live run did (it says "not recorded", an error too)."""
+    flag = _ABANDONED.get()
+    return flag is not None and flag.is_set()
+
+
+def _watched(flag: threading.Event, call: Callable[[], Any]) -> Any:
+    _ABANDONED.set(flag)  # a pool thread makes one call at a time: each sets its own
+    return call()
+
+
 class CallPool:
     """At most ``concurrency`` calls in flight, in daemon threads; each call is made once and its result (or
     exception) kept."""
@@ -95,6 +113,7 @@ class CallPool:
         self.concurrency = max(1, concurrency)
         self._threads: Threads | None = None
         self._futures: dict[Hashable, Future[Any]] = {}
+        self._abandoned: dict[Hashable, threading.Event] = {}  # each queued call's flag (see ``abandoned``)
         self.overrun = False  # a call outlived its timeout: shutdown does not wait for it
 
     def submit(self, key: Hashable, call: Callable[[], Any]) -> Future[Any]:
@@ -102,7 +121,8 @@ class CallPool:
         if future is None:
             if self._threads is None:
                 self._threads = Threads(self.concurrency, "llmgate-call")
-            future = self._futures[key] = self._threads.submit(call)
+            flag = self._abandoned[key] = threading.Event()
+            future = self._futures[key] = self._threads.submit(partial(_watched, flag, call))
         return future
 
     def prefetch(self, calls: Iterable[tuple[Hashable, Callable[[], Any]]]) -> None:
@@ -114,10 +134,15 @@ class CallPool:
         """The result of a call queued before (prefetched), taken off the pool; None when none was queued, or it
         failed or took longer than ``timeout``. Never makes a call."""
         future = self._futures.pop(key, None)
+        flag = self._abandoned.pop(key, None)
         if future is None:
             return None
         try:
             return future.result(timeout)
+        except FutureTimeout:
+            if flag is not None:
+                flag.set()
+            return None
         except Exception:
             return None
 
@@ -128,9 +153,11 @@ class CallPool:
             return future.result(timeout)
         except FutureTimeout:
             self.overrun = True
+            self._abandoned[key].set()
             raise timed_out(timeout or 0) from None
         finally:
             del self._futures[key]  # each result is taken once: memory stays bounded by what is in flight
+            del self._abandoned[key]
 
     def shutdown(self) -> None:
         """Cancel the calls not started; wait for those in flight, unless one overran its timeout (then none is
@@ -141,6 +168,7 @@ class CallPool:
             self._threads.stop(wait=not self.overrun)
             self._threads = None
             self._futures.clear()
+            self._abandoned.clear()
 
 
 class Window:

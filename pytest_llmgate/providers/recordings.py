@@ -15,6 +15,7 @@ from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.errors import CandidateError, ProviderError
 from pytest_llmgate.model.fingerprint import value_sha256
 from pytest_llmgate.model.vocab import RecordMode
+from pytest_llmgate.providers.calls import abandoned
 
 RECORDINGS = "recordings"
 
@@ -135,6 +136,8 @@ class Recordings:
         if self.mode is RecordMode.NONE:
             raise NotRecorded("not recorded; run with --llmgate-record=new_episodes")
         reply, usage = call()
+        if abandoned():  # its case stopped waiting (case_timeout): an error there, so never a reply to replay
+            return reply, usage
         kept = msgspec.structs.replace(usage, rate_limited=0)
         line = _encode_line(RecordingLine(key=key, model=request.get("model"), reply=reply, trial=request.get("trial"),
                                           usage=kept, case_id=case_id)) + b"\n"
