@@ -24,7 +24,7 @@ from pytest_llmgate.model.costs import (
     usd,
 )
 from pytest_llmgate.model.vocab import UnknownFigures
-from pytest_llmgate.providers.calls import Pace, Window
+from pytest_llmgate.providers.calls import Pace, Throttles, Window
 
 from .conftest import LLMServer, MakeExperiment, case, read_report, runs_by_template, write_experiment
 
@@ -348,6 +348,13 @@ def test_pace_spaces_call_starts() -> None:
     for _ in range(4):
         pace.wait()
     assert time.monotonic() - started >= 0.29
+
+
+def test_an_artifacts_rate_is_shared_by_the_processes_that_make_its_calls() -> None:
+    # under -n 2 each worker paced itself at the whole rate: twice the calls a minute the artifact allows
+    assert Throttles(8).pace(120).interval == 0.5
+    assert Throttles(8, processes=2).pace(120).interval == 1.0
+    assert Throttles(8, processes=0).pace(120).interval == 0.5
 
 
 # -- issue 24.7: an endpoint that reports no usage, or impossible usage -------------------------------

@@ -135,9 +135,9 @@ class Answers:
     in order (``upcoming``), so that ``concurrency`` of them are in flight while the items run one by one.
     """
 
-    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY, processes: int = 1) -> None:
         self.pool = CallPool(concurrency)
-        self.throttles = Throttles(concurrency)
+        self.throttles = Throttles(concurrency, processes)
         self._used: set[int] = set()
         self._worker: Threads | None = None
 

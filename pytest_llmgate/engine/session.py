@@ -47,6 +47,7 @@ class GateSession:
         record_mode: RecordMode = RecordMode.NONE,
         trials: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
+        processes: int = 1,
         make_provider: MakeProvider = builtin_factory,
         show: ShowMode = ShowMode.FAILURES,
         compare_to: Path | None = None,
@@ -56,7 +57,7 @@ class GateSession:
         self.show = show  # what a failing case shows of its prompt and reply (terminal and JUnit only)
         self.out_dir = out_dir
         self.freeze = freeze
-        self.answers = Answers(concurrency)
+        self.answers = Answers(concurrency, processes)  # processes: the xdist workers making the calls at once
         self.providing = Providers(record_mode, trials, self.answers, make_provider)
         self.loading = Experiments(self.providing.factory)
         self.pricing = Pricing()

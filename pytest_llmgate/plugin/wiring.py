@@ -70,6 +70,7 @@ class Wiring:
             value(config, "out") or config.rootpath / DEFAULT_DIR, freeze=value(config, "freeze"),
             record_mode=RecordMode(value(config, "record") or RecordMode.NONE.value), trials=value(config, "trials"),
             concurrency=value(config, "concurrency") or DEFAULT_CONCURRENCY,
+            processes=int(getattr(config, "workerinput", {}).get("workercount", 1)),
             make_provider=lambda name: config.hook.pytest_llmgate_make_provider(config=config, name=name),
             show=ShowMode(value(config, "show") or ShowMode.FAILURES.value),
             compare_to=value(config, "compare_to"),

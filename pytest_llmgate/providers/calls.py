@@ -226,12 +226,19 @@ class Pace:
 
 
 class Throttles:
-    """A session's windows, one per endpoint (its URL, or the provider's default endpoint)."""
+    """A session's windows, one per endpoint (its URL, or the provider's default endpoint), and its share of an
+    artifact's rate: ``processes`` make the session's calls at once (pytest-xdist's workers), each paced at its
+    share of ``max_requests_per_minute``."""
 
-    def __init__(self, ceiling: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(self, ceiling: int = DEFAULT_CONCURRENCY, processes: int = 1) -> None:
         self.ceiling = ceiling
+        self.processes = max(1, processes)
         self._windows: dict[str, Window] = {}
         self._lock = threading.Lock()
+
+    def pace(self, per_minute: float) -> Pace:
+        """This process's pace for an artifact allowed ``per_minute`` calls a minute over the whole session."""
+        return Pace(per_minute / self.processes)
 
     def window(self, endpoint: str) -> Window:
         with self._lock:

@@ -38,7 +38,7 @@ from pytest_llmgate.model.errors import (
 from pytest_llmgate.model.transcript import TrialTranscript
 from pytest_llmgate.model.vocab import RecordMode, Route
 from pytest_llmgate.providers import FactoryDefaults, Messages, ProviderContext, ProviderDefaults, import_in_background
-from pytest_llmgate.providers.calls import Pace, Throttles, Window, slot
+from pytest_llmgate.providers.calls import Throttles, Window, slot
 from pytest_llmgate.providers.recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
 from pytest_llmgate.providers.render import PLACEHOLDER, MissingField, render
 from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
@@ -91,7 +91,8 @@ class ChatSettings(CandidateSettings, frozen=True, kw_only=True, forbid_unknown_
     trials: Annotated[int, Meta(ge=1, le=MAX_TRIALS, description="How often each case is asked (--llmgate-trials overrides "
                                                   "it).")] = 1
     max_requests_per_minute: Annotated[float, Meta(
-        gt=0, description="At most this many calls a minute from this artifact, evenly spaced.")] | UnsetType = UNSET
+        gt=0, description="At most this many calls a minute from this artifact in the whole session, evenly "
+                          "spaced (under pytest-xdist each worker takes its share).")] | UnsetType = UNSET
     price: Annotated[Price, Meta(
         description="USD per million input and output tokens, for a model the price list does not know (a private "
                     "or local model); overrides the list.")] | UnsetType = UNSET
@@ -137,8 +138,10 @@ class ChatProvider(ProviderDefaults):
         self._stopped: str | None = None  # why this candidate no longer calls its endpoint (said once, then this)
         self._refusals = 0  # calls in a row that ended refused with HTTP 429
         self.endpoint = self.base_url or f"{self.name} default endpoint"
-        self.window: Window = (throttles or Throttles()).window(self.endpoint)
-        self.pace = Pace(typed.max_requests_per_minute) if isinstance(typed.max_requests_per_minute, float) else None
+        throttles = throttles or Throttles()
+        self.window: Window = throttles.window(self.endpoint)
+        self.pace = (throttles.pace(typed.max_requests_per_minute) if isinstance(typed.max_requests_per_minute, float)
+                     else None)
         self._local = threading.local()  # the call in this thread: its attempts, their deadline, its 429s
 
     # -- what a subclass says -------------------------------------------------------------------
