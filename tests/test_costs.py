@@ -391,6 +391,18 @@ def test_a_cost_or_token_budget_blocks_an_endpoint_that_reports_no_usage_unless_
     assert report["blocked"]["decision_status"] == "NO_ELIGIBLE_CANDIDATE"
 
 
+def test_an_llm_run_whose_endpoint_reported_no_usage_keeps_its_cost_columns(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, llm_server: LLMServer
+) -> None:
+    # the table dropped its cost and latency columns, as for a python candidate: the latencies measured were not shown
+    llm_server.control(reset=True, usage=None)
+    make_experiment("exp", suites={"main": CASES}, templates={"llm": template("openai_chat", llm_server)})
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes", "-p", "no:cacheprovider")
+    header = next(line for line in result.stdout.lines if line.lstrip().startswith("template"))
+    assert header.split()[-6:] == ["tokens", "out", "cost", "p50", "p95", "status"]
+    result.stdout.re_match_lines([r"  llm +candidate +0 +0 +100% +- +- +- +[\d.]+ms +[\d.]+ms +ELIGIBLE_FOR_CANARY_REVIEW"])
+
+
 def test_a_python_candidate_under_a_cost_budget_is_not_blocked(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:

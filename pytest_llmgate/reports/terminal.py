@@ -19,9 +19,12 @@ COST_COLUMNS = ("tokens in", "tokens out", "cost", "p50", "p95")
 
 
 def shows_costs(outcome: ExperimentOutcome) -> bool:
-    """Whether the experiment's table gets the cost columns: an LLM candidate ran, or there is a budget."""
+    """Whether the experiment's table gets the cost columns: an LLM candidate ran (its calls reported tokens, or
+    said they had none: then the columns say so), or there is a budget."""
     return outcome.experiment.budget is not None or any(
-        record.metrics.cost is not None and record.metrics.cost.output_tokens is not None for record in outcome.records
+        record.metrics.cost is not None
+        and (record.metrics.cost.output_tokens is not None or record.metrics.cost.calls_without_usage > 0)
+        for record in outcome.records
     )
 
 
