@@ -723,13 +723,13 @@ def test_a_retry_after_given_as_a_date_is_read_as_the_wait_it_asks_for() -> None
     # RFC 9110 allows an HTTP date; both SDKs wait until it, so it must be checked against the timeout as seconds are
     from email.utils import formatdate
 
-    from pytest_llmgate.providers.chat import _retry_after
+    from pytest_llmgate.providers.chat import retry_after_wait
 
-    later = _retry_after({"retry-after": formatdate(time.time() + 20, usegmt=True)})
+    later = retry_after_wait({"retry-after": formatdate(time.time() + 20, usegmt=True)})
     assert later is not None and 17 < later <= 20
-    assert _retry_after({"retry-after": formatdate(time.time() - 60, usegmt=True)}) == 0.0
-    assert _retry_after({"retry-after": "2"}) == 2.0 and _retry_after({"retry-after-ms": "1500"}) == 1.5
-    assert _retry_after({"retry-after": "soon"}) is None and _retry_after({}) is None
+    assert retry_after_wait({"retry-after": formatdate(time.time() - 60, usegmt=True)}) == 0.0
+    assert retry_after_wait({"retry-after": "2"}) == 2.0 and retry_after_wait({"retry-after-ms": "1500"}) == 1.5
+    assert retry_after_wait({"retry-after": "soon"}) is None and retry_after_wait({}) is None
 
 
 def test_a_reply_that_came_after_its_case_stopped_waiting_is_not_recorded(

@@ -256,7 +256,7 @@ class ChatProvider(ProviderDefaults):
         if response.status_code == 429:
             local.met += 1
             self.window.limited(local.round)
-            wait = _retry_after(response.headers)
+            wait = retry_after_wait(response.headers)
             if wait is not None and wait > self.timeout:
                 local.too_long = wait
                 response.headers["x-should-retry"] = "false"  # both SDKs obey it: no wait beyond the timeout
@@ -475,7 +475,7 @@ def _bounded_stream(http: ModuleType) -> type[Any]:
     return Bounded
 
 
-def _retry_after(headers: Any) -> float | None:
+def retry_after_wait(headers: Any) -> float | None:
     """The wait a 429 asks for in seconds: ``retry-after-ms``, or ``retry-after`` in seconds or as an HTTP date
     (RFC 9110; both SDKs wait until it); None when there is none, or it cannot be read."""
     for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
