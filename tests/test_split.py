@@ -204,6 +204,10 @@ def test_k_lists_a_missing_part_and_a_rerun(pytester: pytest.Pytester,
     assert len(json.loads(run.read_text())["missing_cases"]) == 13
     assert re.search(r"good +candidate +0 +0 +0 +13 ", text), text  # the not-run column counts them
     assert text.splitlines()[-1] == "llmgate: merge: exit 1: good is INCOMPLETE_EVALUATION"  # why, last
+    # an honest merge with a missing job is incomplete, not forged: verify accepts it and promote says incomplete
+    assert main(["verify", str(out)]) == 0
+    assert main(["promote", "--report", str(out / "report.json")]) == 1
+    capsys.readouterr()
     # the missing job runs, and the first job is re-run into its folder: newest part of a split id wins
     outs += run_parts(pytester, "big", args, lists[2:], xdist_part=-1)
     rerun = pytester.runpytest("big", "-p", "no:cacheprovider", *args, f"--llmgate-out={outs[0]}", *lists[0])
@@ -217,14 +221,23 @@ def test_a_part_from_a_refrozen_suite_is_refused(pytester: pytest.Pytester,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     directory = big_experiment(pytester.path, 40)
     args = ["--llmgate-candidate=good", "--llmgate-freeze"]
-    outs = run_parts(pytester, "big", args, SPLIT[:2], xdist_part=-1)
+    outs = run_parts(pytester, "big", args, SPLIT, xdist_part=-1)
+    code, out, _ = merged(pytester, outs, capsys)  # yesterday's merge, promoted
+    assert code == 0 and json.loads((out / "report.json").read_text())["experiments"][0]["decision_status"] == "PROMOTE"
+    before = sorted(path.name for path in (out / "runs").glob("*.json"))
     suite = directory / "main.suite.yaml"
     write_yaml(suite, {"cases": [case(f"c{i:05d}", "log", "SERVE") for i in range(20)]})
-    outs += run_parts(pytester, "big", args, SPLIT[2:], xdist_part=-1)
-    code = main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")])
+    outs[2:] = run_parts(pytester, "big", args, SPLIT[2:], xdist_part=-1)
+    code = main(["merge", *map(str, outs), "--out", str(out), "--markdown", str(pytester.path / "m.md"),
+                 "--html", str(pytester.path / "m.html")])
     assert code == 2
     error = capsys.readouterr().err
     assert "not comparable" in error and "evaluation_sha" in error
+    # refused before any record is written, and yesterday's PROMOTE is no longer the folder's verdict
+    assert sorted(path.name for path in (out / "runs").glob("*.json")) == before
+    assert json.loads((out / "report.json").read_text())["in_progress"] is True
+    assert json.loads((out / "report.previous.json").read_text())["experiments"][0]["decision_status"] == "PROMOTE"
+    assert "PROMOTE" not in (pytester.path / "m.md").read_text() and "PROMOTE" not in (pytester.path / "m.html").read_text()
 
 
 @pytest.mark.usefixtures("example")
@@ -519,3 +532,18 @@ def test_merge_fails_when_the_baseline_s_merged_run_misses_cases(pytester: pytes
     code, out, _ = merged(pytester, outs, capsys)
     assert (code, json.loads((out / "report.json").read_text())["experiments"][0]["decision_status"]) == (
         1, "INCOMPLETE_EVALUATION")
+
+
+def test_a_part_compares_nothing_with_main_and_says_so(pytester: pytest.Pytester) -> None:
+    # it compared its few cases with main's whole run: the others were "removed", and their metrics "improved"
+    big_experiment(pytester.path, 40)
+    main_run = pytester.runpytest("big", "-p", "no:cacheprovider", "--llmgate-candidate=good", "--llmgate-out=main")
+    assert main_run.ret == 0
+    part = pytester.runpytest("big", "-p", "no:cacheprovider", "--llmgate-candidate=good", "--llmgate-out=part",
+                              "--llmgate-compare-to=main", *SPLIT[0])
+    assert part.ret == 0
+    part.stdout.fnmatch_lines(["llmgate: a part of a split run is not compared with stored runs (it holds some cases "
+                               "of each run): compare the merged run, llmgate diff MAIN MERGED"])
+    assert "removed" not in part.stdout.str()
+    (record,) = [json.loads(path.read_text()) for path in (pytester.path / "part" / "runs").glob("*.json")]
+    assert "comparison" not in record and record["part"] is not None

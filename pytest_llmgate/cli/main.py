@@ -35,7 +35,7 @@ from pytest_llmgate.io.audit import (
 from pytest_llmgate.io.history import find_runs, latest_per_template, resolve_runs, run_files
 from pytest_llmgate.io.lock import lock_state, read_lock
 from pytest_llmgate.io.signing import sign, signing_key
-from pytest_llmgate.io.store import REPORT_FILE, RUNS, write_replacing
+from pytest_llmgate.io.store import REPORT_FILE, RUNS, timestamp, utc_now, write_replacing
 from pytest_llmgate.model.canary import canary_call
 from pytest_llmgate.model.costs import usd, usd_change
 from pytest_llmgate.model.decision import NAME_PATTERN, Decision, comparability_issues, decide, decision_text
@@ -438,9 +438,16 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     requirement, or is incomplete (a candidate that ran in no part too)."""
     from pytest_llmgate.engine.merge import merge
     from pytest_llmgate.exporters.export import export_written, exporters_for
-    from pytest_llmgate.reports.markdown import markdown_summary
+    from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary
     from pytest_llmgate.reports.terminal import summary_lines
 
+    started = timestamp(utc_now())  # until the merge is written, its summaries hold no verdict (a session's rule)
+    if args.markdown:
+        write_replacing(args.markdown, in_progress_markdown(started).encode("utf-8"))
+    if args.html:
+        from pytest_llmgate.reports.html import in_progress_html
+
+        write_replacing(args.html, in_progress_html(started).encode("utf-8"))
     result, missing = merge(args.dirs, args.out)
     exporters = list(exporters_for(args.out, mlflow=args.mlflow, mlflow_uri=args.mlflow_uri, wandb=args.wandb,
                                    wandb_project=args.wandb_project).values())

@@ -19,6 +19,7 @@ import msgspec
 from msgspec.structs import force_setattr
 
 from pytest_llmgate.engine.plan import WAITS_FOR_MERGE
+from pytest_llmgate.engine.writer import mark_in_progress
 from pytest_llmgate.io.audit import part_problems, read_report, refuse
 from pytest_llmgate.io.history import run_files
 from pytest_llmgate.io.signing import sign, signing_key
@@ -188,9 +189,9 @@ def _merged_evaluator(parts: Sequence[RunRecord]) -> JudgeStanding | None:
                                    judge_output_tokens=total("judge_output_tokens"))
 
 
-def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -> RunRecord:
-    """The parts of one (experiment, template) as one run (the cases no part evaluated: its ``missing_cases``);
-    refused when they are not comparable or disagree."""
+def check_mergeable(parts: Sequence[RunRecord]) -> None:
+    """Refuse the parts of one (experiment, template) that cannot be merged: not comparable, or evaluating a case
+    that is not in the run they were split from. ``merge`` asks it of every run before it writes anything."""
     first = parts[0]
     assert first.part is not None
     differ = _differences(parts)
@@ -200,19 +201,26 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
         raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} are not comparable: they "
                           f"differ in {', '.join(differ)} ({shown}); merge only parts of one frozen suite and one "
                           "artifact")
+    known = set(first.part.case_ids)
+    extra = sorted({entry.case_id for part in parts for entry in part.cases} - known)
+    if extra:
+        raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} evaluated {len(extra)} "
+                          f"case(s) that are not in the run they were split from ({', '.join(extra[:SHOWN])})")
+
+
+def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -> RunRecord:
+    """The parts of one (experiment, template) as one run (the cases no part evaluated: its ``missing_cases``);
+    refused when they are not comparable or disagree (``check_mergeable``)."""
+    check_mergeable(parts)
+    first = parts[0]
+    assert first.part is not None
     ids = first.part.case_ids
     position = dict(zip(ids, range(len(ids)), strict=True))
     pooled = list(chain.from_iterable(  # a part that lists every case holds those it did not run as NOT_RUN
         [entry for entry in part.cases if entry.outcome is not Outcome.NOT_RUN] if part.metrics.not_run_count
         else part.cases for part in parts))
-    try:  # in the run's order; a case from two parts: the later part's after the earlier's
-        entries = sorted(pooled, key=lambda entry: position[entry.case_id])
-    except KeyError:
-        extra = sorted({entry.case_id for entry in pooled} - position.keys())
-        raise RecordError(None, None, f"parts of {first.experiment} / {first.template_id} evaluated {len(extra)} "
-                          f"case(s) that are not in the run they were split from ({', '.join(extra[:SHOWN])})"
-                          ) from None
-    del pooled
+    entries = sorted(pooled, key=lambda entry: position[entry.case_id])  # in the run's order; a case from two
+    del pooled  # parts: the later part's after the earlier's
     position.clear()
     latencies: dict[str, tuple[float, ...]] = {}
     if any(map(eq, map(_BY_CASE_ID, entries), map(_BY_CASE_ID, islice(entries, 1, None)))):
@@ -291,7 +299,10 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
     """Merge every part in ``directories``; write the merged runs and report into ``out_dir``. Returns the
     session-like result (for the summaries) and, per merged run id, the cases no part evaluated."""
     key_bytes = signing_key()
-    parts, reports = read_parts(directories, key_bytes)
+    try:
+        parts, reports = read_parts(directories, key_bytes)
+    finally:  # read first (a part may live in ``out_dir``); whatever follows, its last verdict is not this merge's
+        mark_in_progress(out_dir, utc_now())
     order: dict[tuple[str, str], int] = {}
     selected: dict[str, dict[tuple[str, Role], None]] = {}  # each experiment's runs, once each, in order
     listed_prints: dict[str, dict[str, str]] = {}  # an experiment's fingerprints as a part's report lists them
@@ -303,6 +314,8 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                 order.setdefault((listed.experiment, run[0]), len(order))
                 selected.setdefault(listed.experiment, {})[run] = None
     groups = newest_parts(parts)
+    for group in groups.values():  # every refusal before anything is written
+        check_mergeable(group)
     folders = {path.stem: directory for directory in directories for path in run_files(directory)}  # by run id
     del parts  # each group's parts are let go once merged
     outcomes: list[ExperimentOutcome] = []

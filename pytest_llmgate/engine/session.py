@@ -192,6 +192,9 @@ class GateSession:
             self.notes.append(f"llmgate: this session is part {self.part.split_id} of a split run "
                               f"({self.part.selection}; {ran} case result(s)); its exit status reflects only the cases "
                               f"it ran; {WAITS_FOR_MERGE}")
+            if self.compare_to is not None:
+                self.notes.append("llmgate: a part of a split run is not compared with stored runs (it holds some "
+                                  "cases of each run): compare the merged run, llmgate diff MAIN MERGED")
         self.notes += [note for experiment in self.experiments if self.plans(experiment)
                        for note in _repeats_note(experiment)]
         self.writer.part = self.part

@@ -171,7 +171,7 @@ class RecordWriter:
         if self.part is not None:
             draft = self._as_part(experiment, draft, results, baselines)
         draft = with_standing(draft, experiment.judge_standing(), results)
-        if self.compare_to is not None:
+        if self.compare_to is not None and self.part is None:  # a part holds some cases: its merge is compared
             before, matched_by = counterpart(draft, self.stored)
             draft = msgspec.structs.replace(draft, comparison=compare(before, draft, matched_by))
         record = write_redacted(draft, self.out_dir)
@@ -222,18 +222,22 @@ class RecordWriter:
         )
 
     def mark_in_progress(self) -> None:
-        """Before any run, replace the last session's report with one that holds no verdict: a CI step reading
-        ``report.json`` after this session stopped on bad input, was interrupted or killed never sees a verdict
-        this session did not reach. The last report is kept whole as ``report.previous.json``."""
-        report = self.out_dir / REPORT_FILE
-        try:
-            previous = report.read_bytes()
-        except OSError:
-            previous = None
-        if previous is not None and not _in_progress(previous):  # a stopped session's marker is no verdict to keep
-            write_replacing(self.out_dir / PREVIOUS_REPORT_FILE, previous)
-        marker = SessionReport(generated_at=timestamp(self.started), experiments=(), in_progress=True)
-        write_replacing(report, dump(sign(marker, signing_key())))
+        mark_in_progress(self.out_dir, self.started)
+
+
+def mark_in_progress(out_dir: Path, started: datetime) -> None:
+    """Before any run (or merge), replace the last report in ``out_dir`` with one that holds no verdict: a CI step
+    reading ``report.json`` after this session stopped on bad input, was interrupted or killed never sees a
+    verdict this session did not reach. The last report is kept whole as ``report.previous.json``."""
+    report = out_dir / REPORT_FILE
+    try:
+        previous = report.read_bytes()
+    except OSError:
+        previous = None
+    if previous is not None and not _in_progress(previous):  # a stopped session's marker is no verdict to keep
+        write_replacing(out_dir / PREVIOUS_REPORT_FILE, previous)
+    marker = SessionReport(generated_at=timestamp(started), experiments=(), in_progress=True)
+    write_replacing(report, dump(sign(marker, signing_key())))
 
 
 def _in_progress(report: bytes) -> bool:

@@ -354,7 +354,8 @@ class SuiteCheck:
         # a 0.1.0 record has no case_sha256: its labels are compared all the same
         theirs = {case_id: value if record.cases_sha256 else (*value[:4], "")
                   for case_id, value in found.items() if case_id}
-        listed = set(ours) if record.part is None else set(record.part.case_ids)  # a part holds what it ran
+        # a part holds what it ran; a merge names the cases no part ran (its run is incomplete for them)
+        listed = (set(ours) | set(record.missing_cases)) if record.part is None else set(record.part.case_ids)
         missing = sorted(set(theirs) - listed)
         extra = sorted((set(ours) | listed) - set(theirs))
         changed = sorted(case_id for case_id in set(ours) & set(theirs) if ours[case_id] != theirs[case_id])
