@@ -118,6 +118,17 @@ def test_not_comparable_folders_are_refused_naming_the_field(pytester: pytest.Py
     assert llmgate(["diff", str(pytester.path / "main"), str(pytester.path / "branch")]) == 2
 
 
+def test_the_sessions_own_last_report_is_a_compare_to_target(pytester: pytest.Pytester, example: Path) -> None:
+    # the report was marked in progress before it was read: "the marker of a session that did not finish", exit 4
+    first = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "-p", "no:cacheprovider")
+    assert first.ret == pytest.ExitCode.OK
+    again = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "-p", "no:cacheprovider",
+                               "--llmgate-compare-to=.llmgate/report.json")
+    assert again.ret == pytest.ExitCode.OK, again.stderr.str()
+    again.stdout.fnmatch_lines(["llmgate: comparing with 1 stored run(s) of .llmgate/report.json"])
+    assert read_report(pytester.path / ".llmgate")["experiments"][0]["runs"][0]["comparison"] is not None
+
+
 def test_a_missing_compare_to_folder_is_a_usage_error(pytester: pytest.Pytester, example: Path) -> None:
     result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-compare-to=nowhere")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

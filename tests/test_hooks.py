@@ -10,7 +10,7 @@ import pytest
 
 from pytest_llmgate.exporters.export import export_written
 from pytest_llmgate.io.store import REPORT_FILE
-from pytest_llmgate.model.errors import ExportError
+from pytest_llmgate.model.errors import ExportError, LlmgateError, kept
 from pytest_llmgate.records.codec import dump
 from pytest_llmgate.records.outcome import SessionResult
 from pytest_llmgate.records.report import SessionReport
@@ -97,6 +97,9 @@ def test_a_session_report_hook_sees_the_sessions_notes_and_its_own_notes_are_wri
 class NoteAdder:
     """An exporter (the ``Exporter`` protocol of ``llmgate merge``) that adds a note to the report, as W&B's does."""
 
+    def __init__(self) -> None:
+        self.failures: list[LlmgateError] = []
+
     def pytest_llmgate_run_record(self, config: object, record: dict[str, object], files: object) -> None:
         pass
 
@@ -119,10 +122,11 @@ def test_an_exporter_of_llmgate_merge_may_add_a_note_beside_the_merged_reports_n
 
 
 class Broken(NoteAdder):
-    """An exporter whose service is down."""
+    """An exporter whose service is down: it keeps its failure, as the built-in ones do."""
 
     def pytest_llmgate_session_report(self, config: object, report: dict[str, Any], path: Path) -> None:
-        raise ExportError(None, None, "the team store is down")
+        with kept(self.failures):
+            raise ExportError(None, None, "the team store is down")
 
 
 def test_llmgate_merge_hands_each_exporter_the_report_whichever_failed_before_it(tmp_path: Path) -> None:
@@ -146,3 +150,19 @@ def test_a_session_report_hook_that_leaves_the_report_invalid_is_an_error_and_th
     result.stdout.fnmatch_lines(["*an exporter hook left it invalid*it is not written*"])
     written = json.loads((pytester.path / ".llmgate" / "report.json").read_text())
     assert written["in_progress"] is True and written["experiments"] == []  # the marker that no verdict was reached
+
+
+def test_a_run_record_hook_that_leaves_the_record_invalid_is_an_error_and_the_record_stays_as_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    # the record is written before the hooks see it (a tracker never holds a run without one): an invalid edit must
+    # not delete the record another exporter may already have logged
+    make_experiment("exp")
+    pytester.makeconftest(
+        "def pytest_llmgate_run_record(config, record, files):\n    record['tags']['n'] = 1\n")
+    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the error line fails the session
+    result.stdout.fnmatch_lines(["  decision: PROMOTE good *",
+                                 "ERROR llmgate: *an exporter hook left it invalid*it stays as written"])
+    record = runs_by_template(pytester.path / ".llmgate")["good"]
+    assert "n" not in record["tags"] and record["status"] == "ELIGIBLE_FOR_CANARY_REVIEW"

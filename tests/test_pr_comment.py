@@ -100,6 +100,17 @@ def test_a_summary_never_replaces_a_file_it_did_not_write(
     assert {path: path.read_bytes() for path in pytester.path.rglob("*") if path.is_file()} == before
 
 
+def test_an_empty_file_or_collect_only_is_never_refused(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
+    make_experiment()
+    (pytester.path / "empty.md").write_text("")  # mktemp's, or one a CI step touched
+    (pytester.path / "other.html").write_text("<html><title>another tool</title></html>")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-markdown=empty.md", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.OK and (pytester.path / "empty.md").read_text().startswith(MARKER)
+    listed = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-html=other.html", "--collect-only",
+                                "-p", "no:cacheprovider")  # writes nothing, so refuses nothing
+    assert listed.ret == pytest.ExitCode.OK and "another tool" in (pytester.path / "other.html").read_text()
+
+
 def test_the_summary_and_the_report_are_never_one_file(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
     make_experiment()
     result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-markdown=out.txt",

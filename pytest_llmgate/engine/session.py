@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -103,15 +103,19 @@ class GateSession:
                 self.loading.load(directory)
         if not self.loading.load_errors:
             check_selection(self.experiments, self.selection)
-        if self.compare_to is not None and controller:
-            # checked as `llmgate verify` checks them: a refused or unreadable folder or report stops the session here
-            stored = comparable_runs(self.compare_to, signing_key())
-            self.writer.stored = stored.records
-            self.loading.notices += [f"llmgate: note: {note}" for note in stored.notes]
         if self.freeze and controller:
             self.loading.freeze_all()
         for experiment in self.experiments:
             self.loading.frozen(experiment)  # suites that differ from their lock stop the session before any run
+
+    def read_stored(self) -> None:
+        """The runs of ``--llmgate-compare-to``, checked as `llmgate verify` checks them: a refused or unreadable
+        folder or report stops the session here. Read on the controller before it marks its own report in
+        progress (the stored report may be that one)."""
+        if self.compare_to is not None:
+            stored = comparable_runs(self.compare_to, signing_key())
+            self.writer.stored = stored.records
+            self.loading.notices += [f"llmgate: note: {note}" for note in stored.notes]
 
     def warm(self) -> None:
         self.providing.warm(self._planned())
@@ -183,7 +187,7 @@ class GateSession:
         return self._indexes[experiment_dir]
 
     # -- writing (engine/writer.py) ----------------------------------------------------------------
-    def finish(self, on_record: Sequence[RecordHook] = (), on_report: Sequence[ReportHook] = ()) -> SessionResult:
+    def finish(self, on_record: RecordHook | None = None, on_report: ReportHook | None = None) -> SessionResult:
         """Stop the call pool, then write every run record and the session report (see ``RecordWriter``)."""
         self.answers.shutdown()
         if self.part is not None:

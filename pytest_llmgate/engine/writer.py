@@ -86,11 +86,11 @@ class RecordWriter:
         self.compare_to: Path | None = None
         self.stored: list[RunRecord] = []
 
-    def finish(self, experiments: Iterable[ExperimentToWrite], on_record: Sequence[RecordHook],
-               on_report: Sequence[ReportHook]) -> SessionResult:
+    def finish(self, experiments: Iterable[ExperimentToWrite], on_record: RecordHook | None,
+               on_report: ReportHook | None) -> SessionResult:
         """Build, write, and hand to the hooks every run record, then the session report. ``on_record`` and
-        ``on_report`` hold one call per listening plugin, each called on its own (one that fails leaves the others
-        their runs); none: a record or the report is written as built, never turned into plain data."""
+        ``on_report`` are None when nothing listens: a record or the report is then written as built, never turned
+        into plain data."""
         finished = utc_now()
         outcomes: list[ExperimentOutcome] = []
         run_paths: list[Path] = []
@@ -133,10 +133,9 @@ class RecordWriter:
                                    notes=notes).report(timestamp(finished))
             report_path = self.out_dir / REPORT_FILE
             try:
-                if on_report:  # as data, for the hooks to see and edit; an edited copy is checked
+                if on_report is not None:  # as data, for the hooks to see and edit; an edited copy is checked
                     data = report_data(report)
-                    for report_hook in on_report:
-                        _call_hook(partial(report_hook, data, report_path), errors)
+                    _call_hook(partial(on_report, data, report_path), errors)
                     report = _checked(data, SessionReport, report_path)
                 write_replacing(report_path, dump(sign(report, signing_key())))
                 saved = report_path
@@ -147,7 +146,7 @@ class RecordWriter:
 
     def _write_run(
         self, experiment: Experiment, frozen: bool, run: RunToWrite, finished: datetime,
-        on_record: Sequence[RecordHook], errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
+        on_record: RecordHook | None, errors: list[LlmgateError], baselines: Sequence[RunRecord] = (),
     ) -> tuple[RunRecord, Path]:
         run_id = new_run_id(utc_now())
         results = run.results
@@ -184,14 +183,18 @@ class RecordWriter:
             signed = sign(record, key)
             write_new(path, dump_chunks(signed))
             written = True  # a run goes to the exporters only once its record is written, and they see that one
-            if on_record:
-                # As data, for the hooks to see and edit; an edited copy is checked, signed, and replaces the record.
+            if on_record is not None:
+                # As data, for the hooks to see and edit; an edited copy is checked, signed, and replaces the record
+                # (one a hook left invalid does not: the record stays as written, and the hook's error is said).
                 data = to_data(record)
                 files = {artifact.path: experiment.directory / artifact.path for artifact in record.artifacts[:1]}
                 files[record.artifacts[-1].path] = report_path
-                for record_hook in on_record:
-                    _call_hook(partial(record_hook, data, files), errors)
-                edited = _checked(data, RunRecord, path)
+                _call_hook(partial(on_record, data, files), errors)
+                try:
+                    edited = _checked(data, RunRecord, path, "it stays as written")
+                except RecordError as exc:
+                    errors.append(exc)
+                    edited = record
                 del data
                 if edited != record:
                     signed = sign(edited, key)
@@ -258,9 +261,9 @@ def _call_hook(call: Callable[[], object], errors: list[LlmgateError]) -> None:
         errors.append(ExportError(None, None, redact_urls(f"{type(exc).__name__}: {exc}".splitlines()[0])))
 
 
-def _checked(data: Any, kind: type[T], path: Path) -> T:
+def _checked(data: Any, kind: type[T], path: Path, otherwise: str = "it is not written") -> T:
     """A hook's edited copy of a record or report, checked against its definition before it is written."""
     try:
         return from_data(data, kind)
     except msgspec.ValidationError as exc:
-        raise RecordError(path, None, f"an exporter hook left it invalid ({exc}); it is not written") from None
+        raise RecordError(path, None, f"an exporter hook left it invalid ({exc}); {otherwise}") from None

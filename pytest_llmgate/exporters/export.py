@@ -21,7 +21,11 @@ from pytest_llmgate.records.run import RunRecord
 
 class Exporter(Protocol):
     """What a session's exporter implements (``exporters.mlflow.MlflowExporter``,
-    ``exporters.wandb.WandbExporter``): the record hooks of ``plugin.hookspecs``, called here with no pytest config."""
+    ``exporters.wandb.WandbExporter``): the record hooks of ``plugin.hookspecs``, called here with no pytest config.
+    Its hooks never raise: pluggy ends a hook call at the first implementation that raises, which would keep the
+    other exporters from their runs. An exporter keeps its failure in ``failures`` (``kept``), one error line."""
+
+    failures: list[LlmgateError]
 
     def pytest_llmgate_run_record(self, config: Any, record: dict[str, Any], files: Mapping[str, Path]) -> None: ...
 
@@ -67,18 +71,10 @@ def exported_files(record: RunRecord, out_dir: Path) -> dict[str, Path]:
 
 def export_written(result: SessionResult, out_dir: Path,
                    exporters: Sequence[Exporter]) -> tuple[SessionResult, list[LlmgateError]]:
-    """Hand every run of ``result`` (written in ``out_dir``), then its report, to the exporters, each on its own
-    (one that fails leaves the others their runs); write back the tags and report entries they add (signed again
-    when a key is set). Returns the result with those records, and what failed."""
-    errors: list[LlmgateError] = []
-
-    def each(hook: str, *args: Any) -> None:
-        for exporter in exporters:
-            try:
-                getattr(exporter, hook)(None, *args)
-            except LlmgateError as exc:
-                errors.append(exc)
-
+    """Hand every run of ``result`` (written in ``out_dir``), then its report, to the exporters in the order a
+    session's hook calls them (the last registered first); write back the tags and report entries they add
+    (signed again when a key is set). Returns the result with those records, and the exporters' failures."""
+    ordered = list(reversed(exporters))
     key = signing_key()
     files = {record.run_id: exported_files(record, out_dir) for outcome in result.outcomes for record in outcome.records}
     outcomes = []
@@ -86,7 +82,8 @@ def export_written(result: SessionResult, out_dir: Path,
         records = []
         for record in outcome.records:
             data = to_data(msgspec.structs.replace(record, signature=None))
-            each("pytest_llmgate_run_record", data, files[record.run_id])
+            for exporter in ordered:
+                exporter.pytest_llmgate_run_record(None, data, files[record.run_id])
             if data["tags"] != record.tags:
                 record = sign(msgspec.convert(data, RunRecord), key)
                 write_replacing(out_dir / RUNS / f"{record.run_id}.json", dump(record))
@@ -96,7 +93,9 @@ def export_written(result: SessionResult, out_dir: Path,
     report = report_data(msgspec.structs.replace(from_data(msgspec.json.decode(path.read_bytes()), SessionReport),
                                                  signature=None))
     before = msgspec.json.encode(report)
-    each("pytest_llmgate_session_report", report, path)
+    for exporter in ordered:
+        exporter.pytest_llmgate_session_report(None, report, path)
     if msgspec.json.encode(report) != before:
         write_replacing(path, dump(sign(from_data(report, SessionReport), key)))
-    return msgspec.structs.replace(result, outcomes=tuple(outcomes)), errors
+    return msgspec.structs.replace(result, outcomes=tuple(outcomes)), [
+        failure for exporter in exporters for failure in exporter.failures]

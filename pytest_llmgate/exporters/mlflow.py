@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from pytest_llmgate.model.errors import ExportError, redact_urls
+from pytest_llmgate.model.errors import ExportError, LlmgateError, kept, redact_urls
 from pytest_llmgate.records.run import run_metrics
 
 DEFAULT_STORE = "mlflow.db"
@@ -50,6 +50,7 @@ class MlflowExporter:
         self._templates: dict[str, Path] = {}  # our run id -> the candidate artifact
         self._experiments: dict[str, str] = {}  # experiment name -> MLflow experiment id
         self._prompts: list[str] = []
+        self.failures: list[LlmgateError] = []  # its failure, said once (its hooks never raise: ``kept``)
 
     @classmethod
     def for_records(cls, out_dir: Path, uri: str | None) -> MlflowExporter:
@@ -99,9 +100,8 @@ class MlflowExporter:
     def pytest_llmgate_run_record(self, config: Any, record: dict[str, Any], files: Mapping[str, Path]) -> None:
         if self._failed is not None:
             return  # reported once, where it failed
-        with self._exporting():
-            run_id = self._log_run(self._mlflow(), record, files)
-        record["tags"]["mlflow_run_id"] = run_id
+        with kept(self.failures), self._exporting():
+            record["tags"]["mlflow_run_id"] = self._log_run(self._mlflow(), record, files)
 
     def _log_run(self, client: Any, record: dict[str, Any], files: Mapping[str, Path]) -> str:
         from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
@@ -137,7 +137,7 @@ class MlflowExporter:
     def pytest_llmgate_session_report(self, config: Any, report: dict[str, Any], path: Path) -> None:
         if self._failed is not None:
             return
-        with self._exporting():
+        with kept(self.failures), self._exporting():
             self._report(report)
 
     def _report(self, report: dict[str, Any]) -> None:

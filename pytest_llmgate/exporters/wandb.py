@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_llmgate.model.errors import ExportError, display_path, redact_urls
+from pytest_llmgate.model.errors import ExportError, LlmgateError, display_path, kept, redact_urls
 from pytest_llmgate.records.run import run_metrics
 
 #: What W&B cannot do offline; skipped with a note in the report.
@@ -28,6 +28,7 @@ class WandbExporter:
         self.project = project
         self._wandb: Any = None
         self._failed: str | None = None
+        self.failures: list[LlmgateError] = []  # its failure, said once (its hooks never raise: ``kept``)
         self._open: dict[str, tuple[Any, dict[str, Any], Mapping[str, Path]]] = {}  # our run id -> run, record, files
         self._logged = 0  # runs finished with their artifact
 
@@ -69,6 +70,10 @@ class WandbExporter:
     def pytest_llmgate_run_record(self, config: Any, record: dict[str, Any], files: Mapping[str, Path]) -> None:
         if self._failed is not None:
             return
+        with kept(self.failures):
+            self._log_run(record, files)
+
+    def _log_run(self, record: dict[str, Any], files: Mapping[str, Path]) -> None:
         try:
             wandb = self._module()
             run = wandb.init(
@@ -92,6 +97,10 @@ class WandbExporter:
     def pytest_llmgate_session_report(self, config: Any, report: dict[str, Any], path: Path) -> None:
         if self._failed is not None:
             return
+        with kept(self.failures):
+            self._finish_runs(report)
+
+    def _finish_runs(self, report: dict[str, Any]) -> None:
         try:
             promoted = {e["decision"]["source_run_id"]: e["decision"] for e in report["experiments"] if e["decision"]}
             verdicts = {run["run_id"]: e["decision_status"] for e in report["experiments"] for run in e["runs"]}

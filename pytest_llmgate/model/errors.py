@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -26,7 +27,9 @@ def redact_urls(text: str, *addresses: str) -> str:
     twice changes nothing more."""
     for address in addresses:
         parts = urlsplit(address)
-        for secret in sorted({parts.query, parts.fragment, parts.password or ""} - {""}, key=len, reverse=True):
+        # (a secret of 3 characters or fewer is masked only where it stands in a URL: "401" stays "401")
+        for secret in sorted({s for s in (parts.query, parts.fragment, parts.password) if s and len(s) > 3}, key=len,
+                             reverse=True):
             for form in (secret, unquote(secret), quote(secret, safe=""), quote(secret)):
                 text = text.replace(form, "***")
 
@@ -175,3 +178,13 @@ def display_path(path: Path) -> str:
     except ValueError:  # another drive on Windows
         return str(path)
     return str(path) if rel.startswith("..") else rel
+
+
+@contextlib.contextmanager
+def kept(failures: list[LlmgateError]) -> Iterator[None]:
+    """An exporter's hook body: its ``ExportError`` is kept in ``failures`` (one error line at the end), never
+    raised into the hook call, where pluggy would skip the other exporters' implementations."""
+    try:
+        yield
+    except ExportError as exc:
+        failures.append(exc)

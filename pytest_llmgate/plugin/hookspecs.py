@@ -40,8 +40,8 @@ def pytest_llmgate_run_record(config: pytest.Config, record: dict[str, Any], fil
     ``record`` is the JSON data of SPEC §5.1; ``files`` maps each entry of ``record["artifacts"]`` (its
     ``path``) to the file on disk. An implementation may add string entries to ``record["tags"]`` (a
     tracking service's run id, say), and the record with them replaces the one written; every other key is
-    read-only. Fires once per (experiment, candidate or baseline), rejected runs included. Each plugin's
-    implementation is called on its own: one that raises is an error line and leaves the others called.
+    read-only (a record left invalid stays as written, with an error line). Fires once per (experiment,
+    candidate or baseline), rejected runs included.
 
     .. versionadded:: 0.1
     """

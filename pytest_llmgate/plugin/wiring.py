@@ -7,8 +7,7 @@ light hooks in ``plugin.entry`` hand each step to it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from functools import partial
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -76,7 +75,7 @@ class Wiring:
             compare_to=value(config, "compare_to"),
         )
         config.stash[GATE_KEY] = gate
-        if self.controller:
+        if self.controller and not config.option.collectonly:  # --collect-only writes nothing
             refuse_summary_targets(config, gate.out_dir)
         # each is None when registering it was blocked (``-p no:llmgate-replies``)
         self.saver: ReplySaver | None = None
@@ -106,8 +105,10 @@ class Wiring:
         gate = self.gate
         try:
             if self.controller and not self.config.option.collectonly:
-                # first, before any check can stop the session (an unknown id, no recordings, a lock mismatch)
-                _mark_in_progress(self.config, gate)
+                try:
+                    gate.read_stored()  # main's runs, before this session's report is marked: it may be the one read
+                finally:  # then, before any other check can stop the session (an unknown id, no recordings, a lock)
+                    _mark_in_progress(self.config, gate)
             gate.start(found, controller=self.controller)
             if not self._distributing():
                 gate.warm()  # the SDK's import overlaps collection, in the process that makes the calls
@@ -167,11 +168,16 @@ class Wiring:
             gate.notes += [f"llmgate: the run-level gates of {template_id} ({display_path(Path(directory))}) were "
                            "deselected: its run's status does not count in this session's exit status"
                            for directory, template_id in sorted(listener.deselected_runs)]
+        hook = config.hook
         result = gate.finish(
-            on_record=[partial(_record_call, caller, config) for caller in _each_plugin(config, "pytest_llmgate_run_record")],
-            on_report=[partial(_report_call, caller, config)
-                       for caller in _each_plugin(config, "pytest_llmgate_session_report")],
+            on_record=(lambda record, files: hook.pytest_llmgate_run_record(config=config, record=record, files=files))
+            if hook.pytest_llmgate_run_record.get_hookimpls() else None,
+            on_report=(lambda report, path: hook.pytest_llmgate_session_report(config=config, report=report, path=path))
+            if hook.pytest_llmgate_session_report.get_hookimpls() else None,
         )
+        # each built-in exporter keeps its own failure (never raised into the hook call, where pluggy would skip
+        # the other exporters): one error line each
+        result = result.with_errors([failure for exporter in self.exporters for failure in exporter.failures])
         errors, self.summary_files = _write_summaries(config, result)
         self.result = result = result.with_errors(errors)
         if self.saver is not None:
@@ -330,22 +336,6 @@ def _failure_repr(failure: BaseException) -> Any:
     return shown
 
 
-def _each_plugin(config: pytest.Config, name: str) -> list[Any]:
-    """One hook caller per plugin implementing the record hook ``name``: pluggy ends a hook call at the first
-    implementation that raises, and one exporter's failure must not keep another from its runs."""
-    plugins = [impl.plugin for impl in getattr(config.hook, name).get_hookimpls()]
-    return [config.pluginmanager.subset_hook_caller(name, [other for other in plugins if other is not plugin])
-            for plugin in plugins]
-
-
-def _record_call(caller: Any, config: pytest.Config, record: dict[str, Any], files: Mapping[str, Path]) -> None:
-    caller(config=config, record=record, files=files)
-
-
-def _report_call(caller: Any, config: pytest.Config, report: dict[str, Any], path: Path) -> None:
-    caller(config=config, report=report, path=path)
-
-
 def part_spec(config: pytest.Config, deselected: int) -> PartSpec | None:
     """The session's part of a split run: ``--llmgate-part=ID`` or a splitter's options (pytest-split,
     pytest-shard); None for any other session, one narrowed by -k, --deselect or --lf included (it is partial:
@@ -419,7 +409,7 @@ def refuse_summary_targets(config: pytest.Config, out_dir: Path) -> None:
         if path.is_file():
             with path.open("rb") as existing:
                 head = existing.read(1024)
-            if not any(mark in head for mark in _SUMMARY_MARKS[option]):
+            if head and not any(mark in head for mark in _SUMMARY_MARKS[option]):  # an empty file holds nothing
                 raise pytest.UsageError(f"--llmgate-{option}={path}: is a file the gate did not write; it is never "
                                         "replaced: name a new one, or remove it")
 
