@@ -578,4 +578,5 @@ def test_parts_judged_with_and_without_a_judge_that_may_gate_are_not_merged(
         assert code == 2
         said = capsys.readouterr().err
         assert "differ in evaluator" in said and "may gate: true: " in said and "may gate: false: " in said
-        assert not (pytester.path / f"m-{first}" / "report.json").exists()
+        assert not list((pytester.path / f"m-{first}").glob("runs/*.json"))  # refused before any record
+        assert json.loads((pytester.path / f"m-{first}" / "report.json").read_text())["in_progress"] is True
