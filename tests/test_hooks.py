@@ -138,15 +138,21 @@ def test_llmgate_merge_hands_each_exporter_the_report_whichever_failed_before_it
     assert json.loads(report_path.read_text())["notes"] == ["exported to the team store"]
 
 
-def test_a_session_report_hook_that_leaves_the_report_invalid_is_an_error_and_the_report_is_not_written(
-    pytester: pytest.Pytester, make_experiment: MakeExperiment
-) -> None:
+def gate_with_hook(pytester: pytest.Pytester, make_experiment: MakeExperiment, hook: str) -> pytest.RunResult:
+    """The gate over ``exp`` with ``hook`` (a conftest's source) listening; failed by the hook's error line."""
     make_experiment("exp")
-    pytester.makeconftest(
-        "def pytest_llmgate_session_report(config, report, path):\n    report['experiments'] = 'none'\n")
+    pytester.makeconftest(hook)
     result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good")
     result.assert_outcomes(passed=3)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    return result
+
+
+def test_a_session_report_hook_that_leaves_the_report_invalid_is_an_error_and_the_report_is_not_written(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    result = gate_with_hook(pytester, make_experiment,
+                            "def pytest_llmgate_session_report(config, report, path):\n    report['experiments'] = 'none'\n")
     result.stdout.fnmatch_lines(["*an exporter hook left it invalid*it is not written*"])
     written = json.loads((pytester.path / ".llmgate" / "report.json").read_text())
     assert written["in_progress"] is True and written["experiments"] == []  # the marker that no verdict was reached
@@ -157,11 +163,8 @@ def test_a_run_record_hook_that_leaves_the_record_invalid_is_an_error_and_the_re
 ) -> None:
     # the record is written before the hooks see it (a tracker never holds a run without one): an invalid edit must
     # not delete the record another exporter may already have logged
-    make_experiment("exp")
-    pytester.makeconftest(
-        "def pytest_llmgate_run_record(config, record, files):\n    record['tags']['n'] = 1\n")
-    result = pytester.runpytest("exp", "-p", "no:cacheprovider", "--llmgate-candidate=good")
-    assert result.ret == pytest.ExitCode.TESTS_FAILED  # the error line fails the session
+    result = gate_with_hook(pytester, make_experiment,
+                            "def pytest_llmgate_run_record(config, record, files):\n    record['tags']['n'] = 1\n")
     result.stdout.fnmatch_lines(["  decision: PROMOTE good *",
                                  "ERROR llmgate: *an exporter hook left it invalid*it stays as written"])
     record = runs_by_template(pytester.path / ".llmgate")["good"]
