@@ -547,3 +547,15 @@ def test_a_part_compares_nothing_with_main_and_says_so(pytester: pytest.Pytester
     assert "removed" not in part.stdout.str()
     (record,) = [json.loads(path.read_text()) for path in (pytester.path / "part" / "runs").glob("*.json")]
     assert "comparison" not in record and record["part"] is not None
+
+
+def test_merge_summaries_replace_only_a_summary_the_gate_wrote(pytester: pytest.Pytester,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    directory = big_experiment(pytester.path, 40)
+    outs = run_parts(pytester, "big", ["--llmgate-candidate=good"], SPLIT[:2], xdist_part=-1)
+    suite = directory / "main.suite.yaml"
+    before = suite.read_bytes()
+    code = main(["merge", *map(str, outs), "--out", str(pytester.path / "merged"), "--markdown", str(suite)])
+    assert code == 2
+    assert "--markdown=" in capsys.readouterr().err and suite.read_bytes() == before  # a suite is never replaced
+    assert not (pytester.path / "merged").exists()  # refused before anything is written

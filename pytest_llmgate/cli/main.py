@@ -438,9 +438,14 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     requirement, or is incomplete (a candidate that ran in no part too)."""
     from pytest_llmgate.engine.merge import merge
     from pytest_llmgate.exporters.export import export_written, exporters_for
-    from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary
+    from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary, summary_target_problem
     from pytest_llmgate.reports.terminal import summary_lines
 
+    targets = {option: path for option, path in (("markdown", args.markdown), ("html", args.html)) if path}
+    problem = summary_target_problem(targets, args.out, "--")
+    if problem is not None:
+        print(f"llmgate: error: {problem}", file=sys.stderr)
+        return ERROR
     started = timestamp(utc_now())  # until the merge is written, its summaries hold no verdict (a session's rule)
     if args.markdown:
         write_replacing(args.markdown, in_progress_markdown(started).encode("utf-8"))

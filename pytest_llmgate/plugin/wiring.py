@@ -15,7 +15,7 @@ import pytest
 
 from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
 from pytest_llmgate.engine.session import GateSession
-from pytest_llmgate.io.store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS, timestamp, write_replacing
+from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from pytest_llmgate.model.errors import INCOMPLETE_EVALUATION, LlmgateError, RecordError, SuiteError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
@@ -31,7 +31,7 @@ from pytest_llmgate.plugin.nodes import (
 from pytest_llmgate.plugin.options import value
 from pytest_llmgate.providers import ProviderFactory, builtin_factory
 from pytest_llmgate.records.outcome import SessionResult, run_gate_failure
-from pytest_llmgate.reports.markdown import IN_PROGRESS_MARKER, MARKER, in_progress_markdown, markdown_summary
+from pytest_llmgate.reports.markdown import in_progress_markdown, markdown_summary, summary_target_problem
 from pytest_llmgate.reports.terminal import summary_lines
 
 if TYPE_CHECKING:
@@ -387,31 +387,13 @@ def partial_note(config: pytest.Config, deselected: int, not_run: int = 0,
             "and are never promoted; run every case for a decision (llmgate runs lists partial runs with --all)")
 
 
-#: What each summary file starts with (within its first kilobyte) once the gate wrote it: only such a file is replaced.
-_SUMMARY_MARKS = {"markdown": (MARKER.encode(), IN_PROGRESS_MARKER.encode()), "html": (b"<title>pytest-llmgate",)}
-
-
 def refuse_summary_targets(config: pytest.Config, out_dir: Path) -> None:
     """A usage error, before anything is written, when ``--llmgate-markdown`` or ``--llmgate-html`` names a file
-    that is not theirs to replace: the records folder's own files (``report.json``, ``runs/``, ``reports/``), the
-    other option's file, or an existing file the gate did not write (a suite, another tool's report)."""
-    targets = {option: Path(target) for option in _SUMMARY_MARKS if (target := value(config, option))}
-    if len({path.resolve() for path in targets.values()}) < len(targets):
-        raise pytest.UsageError(f"--llmgate-markdown and --llmgate-html name the same file ({targets['html']}); "
-                                "name two")
-    records = out_dir.resolve()
-    own = {records / REPORT_FILE, records / PREVIOUS_REPORT_FILE}
-    for option, path in targets.items():
-        resolved = path.resolve()
-        if resolved in own or any(resolved.is_relative_to(records / folder) for folder in (RUNS, REPORTS)):
-            raise pytest.UsageError(f"--llmgate-{option}={path}: is one of the records folder's own files; name "
-                                    "another (beside them is fine: DIR/report.html)")
-        if path.is_file():
-            with path.open("rb") as existing:
-                head = existing.read(1024)
-            if head and not any(mark in head for mark in _SUMMARY_MARKS[option]):  # an empty file holds nothing
-                raise pytest.UsageError(f"--llmgate-{option}={path}: is a file the gate did not write; it is never "
-                                        "replaced: name a new one, or remove it")
+    that is not theirs to replace (``summary_target_problem``)."""
+    targets = {option: Path(target) for option in ("markdown", "html") if (target := value(config, option))}
+    problem = summary_target_problem(targets, out_dir, "--llmgate-")
+    if problem is not None:
+        raise pytest.UsageError(problem)
 
 
 def _mark_in_progress(config: pytest.Config, gate: GateSession) -> None:

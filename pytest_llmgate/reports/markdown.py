@@ -5,9 +5,12 @@ collapsed ``<details>``, rows beyond the budget are left out and counted, never 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from pathlib import Path
 
 import msgspec
 
+from pytest_llmgate.io.store import PREVIOUS_REPORT_FILE, REPORT_FILE, REPORTS, RUNS
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.transcript import visible
 from pytest_llmgate.model.vocab import CaseChange, Outcome
@@ -37,6 +40,33 @@ IN_PROGRESS_MARKER = "<!-- pytest-llmgate in progress: no verdict -->"
 NO_VERDICT = ("No verdict: the session that writes this summary started at {started}; it replaces this page when "
               "it finishes. Still here after it ended: it gated nothing, stopped at collection or on a usage error, "
               "or was interrupted or killed. Nothing here is a decision.")
+
+
+#: What each summary file starts with (within its first kilobyte) once the gate wrote it: only such a file is replaced.
+_SUMMARY_MARKS = {"markdown": (MARKER.encode(), IN_PROGRESS_MARKER.encode()), "html": (b"<title>pytest-llmgate",)}
+
+
+def summary_target_problem(targets: Mapping[str, Path], out_dir: Path, prefix: str) -> str | None:
+    """Why the Markdown summary or the HTML report (``targets``: ``markdown``/``html`` to a path; options named
+    ``prefix`` + the key) may not be written there, or None: the records folder's own files (``report.json``,
+    ``runs/``, ``reports/``), the other one's file, or an existing file the gate did not write (a suite, another
+    tool's report; an empty file holds nothing and may be)."""
+    if len({path.resolve() for path in targets.values()}) < len(targets):
+        return f"{prefix}markdown and {prefix}html name the same file ({targets['html']}); name two"
+    records = out_dir.resolve()
+    own = {records / REPORT_FILE, records / PREVIOUS_REPORT_FILE}
+    for option, path in targets.items():
+        resolved = path.resolve()
+        if resolved in own or any(resolved.is_relative_to(records / folder) for folder in (RUNS, REPORTS)):
+            return (f"{prefix}{option}={path}: is one of the records folder's own files; name another (beside them "
+                    "is fine: DIR/report.html)")
+        if path.is_file():
+            with path.open("rb") as existing:
+                head = existing.read(1024)
+            if head and not any(mark in head for mark in _SUMMARY_MARKS[option]):
+                return (f"{prefix}{option}={path}: is a file the gate did not write; it is never replaced: name a "
+                        "new one, or remove it")
+    return None
 
 
 def in_progress_markdown(started: str) -> str:
