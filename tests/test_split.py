@@ -559,3 +559,31 @@ def test_merge_summaries_replace_only_a_summary_the_gate_wrote(pytester: pytest.
     assert code == 2
     assert "--markdown=" in capsys.readouterr().err and suite.read_bytes() == before  # a suite is never replaced
     assert not (pytester.path / "merged").exists()  # refused before anything is written
+
+
+def test_a_merge_refused_half_way_leaves_nothing_of_itself(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # the baseline's run merged (and was written) before the candidate's parts were found to disagree on a case
+    cases = [case(f"c{i:03d}", "log" if i % 3 else "none", "SERVE" if i % 3 else "ABSTAIN") for i in range(30)]
+    directory = write_experiment(pytester.path, "timed", suites={"main": cases}, templates={
+        "flippy": {"provider": "python", "callable": "flippy:answer"},
+        "wide": {"provider": "evidence_policy", "serve_evidence": "*"}})
+    (directory / "flippy.py").write_text(FLIPPY_PY)
+    args = ["--llmgate-candidate=flippy", "--llmgate-baseline=wide"]
+    a = ["--llmgate-part=a", "-k", " or ".join(f"c{i:03d}" for i in range(0, 20))]
+    b = ["--llmgate-part=b", "-k", " or ".join(f"c{i:03d}" for i in range(10, 30))]
+    (part_a,) = run_parts(pytester, "timed", args, [a], xdist_part=-1)
+    monkeypatch.setenv("LLMGATE_TEST_FLIP", "c015")
+    part_b = pytester.path / "part-b"
+    assert pytester.runpytest("timed", "-p", "no:cacheprovider", *args, f"--llmgate-out={part_b}", *b).ret == 1
+    assert main(["merge", str(part_a), str(part_b), "--out", str(pytester.path / "merged")]) == 2
+    assert "case c015 of flippy was evaluated in parts a and b" in capsys.readouterr().err
+    assert not list((pytester.path / "merged").glob("runs/*")) and not list((pytester.path / "merged").glob("reports/*"))
+    # merged in place, in a jobs' folder: refused, the folder is as it was (its report is the merge's input)
+    before = {path: path.read_bytes() for path in part_a.rglob("*") if path.is_file()}
+    assert main(["merge", str(part_a), str(part_b), "--out", str(part_a)]) == 2
+    assert {path: path.read_bytes() for path in part_a.rglob("*") if path.is_file()} == before
+    monkeypatch.setenv("LLMGATE_SIGNING_KEY", "k" * 32)  # refused while reading (unsigned parts): as it was too
+    assert main(["merge", str(part_a), "--out", str(part_a)]) == 2
+    assert {path: path.read_bytes() for path in part_a.rglob("*") if path.is_file()} == before

@@ -24,6 +24,7 @@ from pytest_llmgate.io.audit import part_problems, read_report, refuse
 from pytest_llmgate.io.history import run_files
 from pytest_llmgate.io.signing import sign, signing_key
 from pytest_llmgate.io.store import (
+    PREVIOUS_REPORT_FILE,
     REPORT_FILE,
     RUNS,
     new_run_id,
@@ -299,10 +300,20 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
     """Merge every part in ``directories``; write the merged runs and report into ``out_dir``. Returns the
     session-like result (for the summaries) and, per merged run id, the cases no part evaluated."""
     key_bytes = signing_key()
+    in_place = out_dir.resolve() in {directory.resolve() for directory in directories}
     try:
         parts, reports = read_parts(directories, key_bytes)
-    finally:  # read first (a part may live in ``out_dir``); whatever follows, its last verdict is not this merge's
-        mark_in_progress(out_dir, utc_now())
+        groups = newest_parts(parts)
+        for group in groups.values():  # the refusals it can make before anything is written
+            check_mergeable(group)
+    except BaseException:
+        if not in_place:  # a folder of its own: whatever stopped the merge, its last verdict is not this merge's
+            mark_in_progress(out_dir, utc_now())
+        raise  # (a jobs' folder merged in place keeps its report: the merge's input, read again by a retry)
+    # a jobs' folder merged in place: its reports as they are, put back if the merge is refused half-way
+    kept = {path: path.read_bytes() if path.is_file() else None
+            for path in (out_dir / REPORT_FILE, out_dir / PREVIOUS_REPORT_FILE)} if in_place else {}
+    mark_in_progress(out_dir, utc_now())
     order: dict[tuple[str, str], int] = {}
     selected: dict[str, dict[tuple[str, Role], None]] = {}  # each experiment's runs, once each, in order
     listed_prints: dict[str, dict[str, str]] = {}  # an experiment's fingerprints as a part's report lists them
@@ -313,9 +324,6 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
                         *[(n.template_id, n.role) for n in listed.not_run]):
                 order.setdefault((listed.experiment, run[0]), len(order))
                 selected.setdefault(listed.experiment, {})[run] = None
-    groups = newest_parts(parts)
-    for group in groups.values():  # every refusal before anything is written
-        check_mergeable(group)
     folders = {path.stem: directory for directory in directories for path in run_files(directory)}  # by run id
     del parts  # each group's parts are let go once merged
     outcomes: list[ExperimentOutcome] = []
@@ -323,40 +331,53 @@ def merge(directories: Sequence[Path], out_dir: Path) -> tuple[SessionResult, di
     run_paths: list[Path] = []
     # an experiment a part's report lists with no part of any of its runs (its job is missing) is merged too:
     # no record, its runs not run, the merge incomplete
-    for name in sorted({experiment for experiment, _ in groups} | selected.keys()):
-        keys = sorted((key for key in groups if key[0] == name),
-                      key=lambda key: (groups[key][0].role is Role.CANDIDATE, order.get(key, len(order)), key[1]))
-        records: list[RunRecord] = []
-        for key in keys:
-            baselines = [record for record in records if record.role is Role.BASELINE]
-            group = groups.pop(key)
-            merged = merge_run(group, baselines)
-            located = experiment_path_from_out(group, folders, out_dir)
-            # its redacted report, then the record (signed with a key), each written piece by piece
-            record = sign(write_redacted(msgspec.structs.replace(merged, experiment_path=located), out_dir), key_bytes)
-            del group
-            run_paths.append(out_dir / RUNS / f"{record.run_id}.json")
-            write_new(run_paths[-1], dump_chunks(record))
-            records.append(record)
-            if record.missing_cases:
-                missing[record.run_id] = record.missing_cases
-        ran = {record.template_id for record in records}
-        not_run = [PlannedRun(template_id=t, role=role) for t, role in selected.get(name, {}) if t not in ran]
-        verdict = decide(records, (), [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE])
-        gaps = [(record, missing[record.run_id]) for record in records if record.run_id in missing]
-        if gaps and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
-            verdict = msgspec.structs.replace(verdict, reason="; ".join(_missing_text(r, ids) for r, ids in gaps))
-        if records:
-            first = records[0]
-            stored = StoredExperiment(name=name, directory=out_dir / (first.experiment_path or "."),
-                                      fingerprints=dict(first.fingerprints), budget=first.budget,
-                                      promotion=first.promotion)
-        else:
-            stored = StoredExperiment(name=name, directory=out_dir, fingerprints=listed_prints.get(name, {}),
-                                      budget=None, promotion=_NO_PROMOTION)
-        outcomes.append(ExperimentOutcome(experiment=cast(Experiment, stored), records=tuple(records),
-                                          verdict=verdict, frozen=bool(records) and records[0].frozen,
-                                          not_run=tuple(not_run)))
+    written: list[Path] = []  # this merge's files, removed again if it is refused half-way
+    try:
+        for name in sorted({experiment for experiment, _ in groups} | selected.keys()):
+            keys = sorted((key for key in groups if key[0] == name),
+                          key=lambda key: (groups[key][0].role is Role.CANDIDATE, order.get(key, len(order)), key[1]))
+            records: list[RunRecord] = []
+            for key in keys:
+                baselines = [record for record in records if record.role is Role.BASELINE]
+                group = groups.pop(key)
+                merged = merge_run(group, baselines)
+                located = experiment_path_from_out(group, folders, out_dir)
+                # its redacted report, then the record (signed with a key), each written piece by piece
+                record = sign(write_redacted(msgspec.structs.replace(merged, experiment_path=located), out_dir), key_bytes)
+                written.append(out_dir / record.artifacts[-1].path)
+                del group
+                run_paths.append(out_dir / RUNS / f"{record.run_id}.json")
+                write_new(run_paths[-1], dump_chunks(record))
+                written.append(run_paths[-1])
+                records.append(record)
+                if record.missing_cases:
+                    missing[record.run_id] = record.missing_cases
+            ran = {record.template_id for record in records}
+            not_run = [PlannedRun(template_id=t, role=role) for t, role in selected.get(name, {}) if t not in ran]
+            verdict = decide(records, (), [plan.template_id for plan in not_run if plan.role is Role.CANDIDATE])
+            gaps = [(record, missing[record.run_id]) for record in records if record.run_id in missing]
+            if gaps and verdict.status is DecisionStatus.INCOMPLETE_EVALUATION:
+                verdict = msgspec.structs.replace(verdict, reason="; ".join(_missing_text(r, ids) for r, ids in gaps))
+            if records:
+                first = records[0]
+                stored = StoredExperiment(name=name, directory=out_dir / (first.experiment_path or "."),
+                                          fingerprints=dict(first.fingerprints), budget=first.budget,
+                                          promotion=first.promotion)
+            else:
+                stored = StoredExperiment(name=name, directory=out_dir, fingerprints=listed_prints.get(name, {}),
+                                          budget=None, promotion=_NO_PROMOTION)
+            outcomes.append(ExperimentOutcome(experiment=cast(Experiment, stored), records=tuple(records),
+                                              verdict=verdict, frozen=bool(records) and records[0].frozen,
+                                              not_run=tuple(not_run)))
+    except BaseException:  # refused half-way (two parts disagree on a case): nothing of this merge stays
+        for path in written:
+            path.unlink(missing_ok=True)
+        for path, data in kept.items():
+            if data is None:
+                path.unlink(missing_ok=True)
+            else:
+                write_replacing(path, data)
+        raise
     # what the parts' sessions said once (a model with no known price ...), once; not that each was a part
     notes = tuple(dict.fromkeys(note for part_report in reports for note in part_report.notes
                                 if WAITS_FOR_MERGE not in note))
