@@ -210,9 +210,9 @@ def check_mergeable(parts: Sequence[RunRecord]) -> None:
 
 
 def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -> RunRecord:
-    """The parts of one (experiment, template) as one run (the cases no part evaluated: its ``missing_cases``);
-    refused when they are not comparable or disagree (``check_mergeable``)."""
-    check_mergeable(parts)
+    """The parts of one (experiment, template), which ``check_mergeable`` accepted, as one run (the cases no part
+    evaluated: its ``missing_cases``); refused when two parts disagree on a case, or their cases do not give the
+    case set they were split from."""
     first = parts[0]
     assert first.part is not None
     ids = first.part.case_ids

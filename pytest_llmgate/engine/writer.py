@@ -1,5 +1,6 @@
 """Writing what a session found: a run record (and its redacted report) per planned run, then the session report,
-signed when a key is set, each handed to the exporters' hooks first; and the in-progress marker at the start."""
+signed when a key is set, each handed to the exporters' hooks (a record once written, the report before); and the
+in-progress marker at the start."""
 
 from __future__ import annotations
 

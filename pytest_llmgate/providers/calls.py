@@ -94,8 +94,8 @@ _ABANDONED: ContextVar[threading.Event | None] = ContextVar("llmgate_abandoned",
 
 
 def abandoned() -> bool:
-    """Whether the case that the call this thread is making was for stopped waiting for it: a reply that comes
-    after is not recorded, so that a replay gates as the live run did (it says "not recorded", an error too)."""
+    """Whether the case this thread's call is for stopped waiting for it (its ``case_timeout`` passed): a reply
+    that comes after is not recorded, so that a replay gates as the live run did ("not recorded": an error too)."""
     flag = _ABANDONED.get()
     return flag is not None and flag.is_set()
 
