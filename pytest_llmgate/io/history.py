@@ -39,13 +39,13 @@ def find_runs(refs: Iterable[str], out_dir: Path) -> list[StoredRun]:
             found.append(read_run(candidate))
             continue
         matches = [path for path in stored if path.stem.startswith(ref)]
+        exact = [path for path in matches if path.stem == ref]
         if not matches:
             raise RecordError(out_dir / RUNS, None, f"no stored run matches {ref!r}")
-        if len(matches) > 1 and not any(path.stem == ref for path in matches):
+        if len(matches) > 1 and not exact:
             names = ", ".join(path.stem for path in matches[:5])
             raise RecordError(out_dir / RUNS, None, f"{ref!r} matches {len(matches)} runs ({names}…); give more of the id")
-        exact = [path for path in matches if path.stem == ref]
-        found.append(read_run(exact[0] if exact else matches[0]))
+        found.append(read_run((exact or matches)[0]))
     return found
 
 

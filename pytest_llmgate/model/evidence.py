@@ -26,9 +26,7 @@ JUDGED = (Outcome.PASS, Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENT
 
 def confidence_of(promotion: Promotion | None) -> float:
     """The confidence of the bounds: the manifest's ``promotion.confidence``, else 0.95."""
-    if promotion is None or promotion.confidence is None:
-        return DEFAULT_CONFIDENCE
-    return promotion.confidence
+    return DEFAULT_CONFIDENCE if promotion is None or promotion.confidence is None else promotion.confidence
 
 
 class Evidence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
