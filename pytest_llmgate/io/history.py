@@ -5,15 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pytest_llmgate.io.audit import (
-    Audited,
-    StoredRun,
-    SuiteCheck,
-    audit,
-    read_report,
-    read_run,
-    report_runs,
-)
+from pytest_llmgate.io.audit import Audited, StoredRun, SuiteCheck, audit, read_report, read_run, report_runs
 from pytest_llmgate.io.store import REPORT_FILE, RUNS
 from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.records.codec import load, read_bytes
