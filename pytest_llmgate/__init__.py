@@ -121,14 +121,12 @@ def __getattr__(name: str) -> Any:
     if name == "__version__":
         from pytest_llmgate.io.provenance import llmgate_version
 
-        found: Any = llmgate_version()
-    elif name in _LAZY:
-        # Looked up on each use, not kept: a module imported again (pytester's inline runs drop the modules a run
-        # imported) must give its own class, the one the gate checks for.
-        found = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-    else:
+        return llmgate_version()
+    if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return found
+    # Looked up on each use, not kept: a module imported again (pytester's inline runs drop the modules a run
+    # imported) must give its own class, the one the gate checks for.
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
 
 
 def __dir__() -> list[str]:

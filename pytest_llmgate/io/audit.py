@@ -1,21 +1,16 @@
 """Stored records are checked, never trusted: what can be derived is recomputed, hashes are checked, signatures too.
 
 Every ``llmgate`` command and ``--llmgate-compare-to`` read run records, session reports and decision files
-through this module, the way ``llmgate verify`` does. What a check finds is one of three kinds:
+through this module, the way ``llmgate verify`` does. A check finds a file
 
-- **refused**: the file contradicts itself or a file it names (a stored status, metric or outcome that its cases
-  do not give, a case set that is not its digest or its suites', a redacted report that changed or disagrees), or
-  (with ``LLMGATE_SIGNING_KEY`` set) it is unsigned or its signature does not match. Nothing reads it.
-- **unverifiable**: a file it names is not there (the redacted report, the experiment at ``experiment_path``, the
-  candidate file, the runs a report or decision rests on), so a check cannot be made. It is read and listed, with
-  that said; ``promote`` and ``canary`` refuse it. A check is never skipped in silence.
-- **changed since this run**: the candidate file (a python candidate's module too) or the suites on disk are no
-  longer those the run evaluated; the manifest's promotion block or budget is not the one the run was judged by;
-  or the manifest's judge does not stand as the record says (its calibration is not the one the gate read, or the
-  record names no evaluator).
-  History stays readable (listing, comparing, diffing show the note); only ``promote`` refuses it.
+- **refused**: it contradicts itself or a file it names, or (with ``LLMGATE_SIGNING_KEY`` set) it is unsigned or
+  its signature does not match. Nothing reads it.
+- **unverifiable**: a file it names is not there, so a check cannot be made. It is read with a note (a check is
+  never skipped in silence); ``promote`` and ``canary`` refuse it.
+- **changed since this run**: its candidate file, code or suites on disk, or the manifest's promotion block,
+  budget or judge, are not those the run was judged by. History stays readable; only ``promote`` refuses it.
 
-See docs/trust.md for what each check does and does not catch.
+See docs/trust.md for each check and what it does and does not catch.
 """
 
 from __future__ import annotations
@@ -509,9 +504,8 @@ def report_runs(path: Path, experiment: ExperimentReport, key: bytes | None, *, 
 def _rests_on(path: Path, exc: LlmgateError) -> RecordError:
     """A report's or decision's error for a run it rests on that was refused or is unverifiable."""
     shown = display_path(exc.path) if exc.path is not None else "a run"
-    kind = Unverifiable if isinstance(exc, Unverifiable) else RecordError
-    return kind(path, None, f"{'unverifiable' if kind is Unverifiable else 'refused'}: it rests on {shown}, which "
-                f"is {exc.problem}")
+    kind = unverifiable if isinstance(exc, Unverifiable) else refuse
+    return kind(path, [f"it rests on {shown}, which is {exc.problem}"])
 
 
 def _decided(decision: Decision | None) -> Decision | None:

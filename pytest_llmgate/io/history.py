@@ -5,15 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pytest_llmgate.io.audit import (
-    Audited,
-    StoredRun,
-    SuiteCheck,
-    audit,
-    read_report,
-    read_run,
-    report_runs,
-)
+from pytest_llmgate.io.audit import Audited, StoredRun, SuiteCheck, audit, read_report, read_run, report_runs
 from pytest_llmgate.io.store import REPORT_FILE, RUNS
 from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.records.codec import load, read_bytes
@@ -39,13 +31,13 @@ def find_runs(refs: Iterable[str], out_dir: Path) -> list[StoredRun]:
             found.append(read_run(candidate))
             continue
         matches = [path for path in stored if path.stem.startswith(ref)]
+        exact = [path for path in matches if path.stem == ref]
         if not matches:
             raise RecordError(out_dir / RUNS, None, f"no stored run matches {ref!r}")
-        if len(matches) > 1 and not any(path.stem == ref for path in matches):
+        if len(matches) > 1 and not exact:
             names = ", ".join(path.stem for path in matches[:5])
             raise RecordError(out_dir / RUNS, None, f"{ref!r} matches {len(matches)} runs ({names}…); give more of the id")
-        exact = [path for path in matches if path.stem == ref]
-        found.append(read_run(exact[0] if exact else matches[0]))
+        found.append(read_run((exact or matches)[0]))
     return found
 
 

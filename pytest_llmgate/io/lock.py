@@ -103,11 +103,11 @@ def lock_changes(lock: Lock, experiment: Experiment) -> list[CaseEdit]:
     changes = []
     for case_id in sorted(set(lock.cases) | set(current)):
         old, new = lock.cases.get(case_id), current.get(case_id)
-        if old is None and new is not None:
-            changes.append(CaseEdit(case_id=case_id, kind=f"added (suite {new.suite})"))
-        elif new is None and old is not None:
+        if old is None:
+            changes.append(CaseEdit(case_id=case_id, kind=f"added (suite {current[case_id].suite})"))
+        elif new is None:
             changes.append(CaseEdit(case_id=case_id, kind=f"removed (was in suite {old.suite})"))
-        elif old is not None and new is not None and old != new:
+        elif old != new:
             fields = tuple(
                 (f, getattr(old, f), getattr(new, f)) for f in LOCKED_FIELDS if getattr(old, f) != getattr(new, f)
             )

@@ -22,10 +22,8 @@ def llmgate_version() -> str:
 def code_commit(directory: Path) -> str:
     """``git`` HEAD of the repository holding ``directory``, ``-dirty`` when tracked files changed; else ``unknown``."""
     head = _git(directory, "rev-parse", "--verify", "HEAD")
-    if head is None:
-        return UNKNOWN
-    status = _git(directory, "status", "--porcelain", "--untracked-files=no")
-    if status is None:
+    status = None if head is None else _git(directory, "status", "--porcelain", "--untracked-files=no")
+    if head is None or status is None:
         return UNKNOWN
     return f"{head}-dirty" if status else head
 

@@ -1,13 +1,8 @@
-"""Signatures on what the gate writes: HMAC-SHA-256 over a format object's canonical encoding, with a key from the
-environment.
-
-The canonical form of a run record, session report or decision is msgspec's JSON encoding of its ``Struct`` with
-``signature`` unset, fields and keys sorted (``msgspec.json.encode(obj, order="sorted")``): compact UTF-8, encoded
-in C straight from the objects (a 100,000-case record is never turned into dicts to be signed). A file is checked
-by decoding it into its ``Struct`` and encoding that again, so the bytes signed and the bytes checked come from
-the same encoder. The signature is ``hmac-sha256:<64 hex>``. Files signed before this form (over
-``json.dumps(data, sort_keys=True, separators=(",", ":"))``) keep verifying: that form is accepted when checking,
-never written. See docs/trust.md for what a signature does and does not protect.
+"""Signatures on what the gate writes: ``hmac-sha256:<64 hex>``, HMAC-SHA-256 with a key from the environment over
+the object's canonical form (``canonical``), encoded in C straight from its ``Struct`` (a 100,000-case record is
+never turned into dicts to be signed). A file is checked by decoding it and encoding that again, so the bytes
+signed and the bytes checked come from one encoder. Files signed in the earlier ``json.dumps`` form keep
+verifying; that form is never written. See docs/trust.md for what a signature does and does not protect.
 """
 
 from __future__ import annotations

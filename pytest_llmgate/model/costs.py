@@ -9,9 +9,11 @@ a gate (``REJECT_OVER_BUDGET``).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from operator import attrgetter
 from typing import Annotated
 
@@ -271,7 +273,7 @@ def listed_pricer(model: str, provider: str, base_url: str | None) -> Pricer | N
             calc(Usage(input_tokens=1, output_tokens=1), url, where)
         except LookupError:
             continue
-        return lambda usage, url=url, where=where: priced(usage, url, where)  # type: ignore[misc]
+        return functools.partial(priced, url=url, where=where)
     return None
 
 
@@ -393,12 +395,8 @@ def _number(value: float) -> str:
     """A figure as written, every digit kept (``1000``, ``12.5``, ``0.00035``, ``0.000005``, never ``5e-06``): two
     different figures never look the same."""
     if value == int(value):
-        return f"{value:,.0f}".replace(",", "")
-    text = repr(value)
-    if "e" not in text:
-        return text
-    mantissa, exponent = text.split("e")  # 5e-06, 1.25e-07: as many places as the digits need
-    return f"{value:.{len(mantissa.partition('.')[2]) - int(exponent)}f}"
+        return f"{value:.0f}"
+    return format(Decimal(repr(value)), "f")  # repr's shortest digits, never in exponent notation
 
 
 def _has_tokens(usage: Usage) -> bool:

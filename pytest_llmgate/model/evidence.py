@@ -10,14 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from pytest_llmgate.model.decision import Promotion
-from pytest_llmgate.model.stats import (
-    DEFAULT_CONFIDENCE,
-    bound_at_most,
-    mcnemar_exact,
-    more_clean_cases,
-    p_text,
-    upper_bound,
-)
+from pytest_llmgate.model.stats import DEFAULT_CONFIDENCE, mcnemar_exact, more_clean_cases, p_text, upper_bound
 from pytest_llmgate.model.vocab import Outcome
 
 #: Outcomes that pair: the case ran and was judged (an error or a case not run has no pass/fail to compare).
@@ -26,9 +19,7 @@ JUDGED = (Outcome.PASS, Outcome.UNSAFE_CLAIM_SERVED, Outcome.UNNECESSARY_ABSTENT
 
 def confidence_of(promotion: Promotion | None) -> float:
     """The confidence of the bounds: the manifest's ``promotion.confidence``, else 0.95."""
-    if promotion is None or promotion.confidence is None:
-        return DEFAULT_CONFIDENCE
-    return promotion.confidence
+    return DEFAULT_CONFIDENCE if promotion is None or promotion.confidence is None else promotion.confidence
 
 
 class Evidence(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -76,7 +67,6 @@ def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
     n = counts.judged_count or 0
     parts: list[str] = []
     needed: list[int | None] = []
-    met = True
     for name, events, requirement in (
         ("unsafe-serve", counts.unsafe_claim_served, promotion.max_unsafe_rate),
         ("unnecessary-abstention", counts.unnecessary_abstention, promotion.max_unnecessary_rate),
@@ -84,9 +74,8 @@ def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
         if requirement is None:
             continue
         bound = upper_bound(events, n, confidence)
-        ok = bound_at_most(events, n, confidence, requirement)
-        met = met and ok
         needed.append(more_clean_cases(events, n, confidence, requirement))
+        ok = needed[-1] == 0  # 0 exactly when the bound is already at most the requirement
         relation = "<=" if ok else ">"
         digits = 3
         while not ok and digits < 12 and percent(bound, digits) == percent(requirement, digits):
@@ -96,6 +85,7 @@ def evidence_of(counts: Counts, promotion: Promotion | None) -> Evidence | None:
             f"confidence {relation} {percent(requirement, digits)} required"
         )
     more = None if None in needed else max(n for n in needed if n is not None)
+    met = more == 0
     reason = "; ".join(parts)
     if met:
         reason += ": the evidence requirement is met"

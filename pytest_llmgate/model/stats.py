@@ -94,38 +94,30 @@ def _pmf(k: int, n: int, p: float) -> float:
     return math.exp(lc - _HALF_LOG_2PI - 0.5 * (math.log(k) + share))
 
 
-def _falling_sum(events: int, trials: int, rate: float) -> tuple[bool, float]:
-    """The binomial terms on the falling side of ``events`` summed from the largest: ``(True, P(X <= events))``
-    below the mode, else ``(False, P(X > events))``; 0 < rate < 1, events < trials. Either sum keeps a relative
-    error far below ``MARGIN``; the other side, one minus it, only an absolute one."""
+def _tails(events: int, trials: int, rate: float) -> tuple[float, float]:
+    """P(X <= events) and P(X > events) for X ~ Binomial(trials, rate). The side falling away from the mode is
+    summed from its largest term and keeps a relative error far below ``MARGIN``; the other, one minus it, only an
+    absolute one."""
+    if events >= trials or rate <= 0:
+        return 1.0, 0.0
+    if rate >= 1:
+        return 0.0, 1.0
     odds = (1.0 - rate) / rate
     if events < (trials + 1) * rate - 1:  # below the mode: sum down from P(events), the terms falling
-        term = total = _pmf(events, trials, rate)
+        term = lower = _pmf(events, trials, rate)
         for i in range(events, 0, -1):  # P(i - 1) = P(i) * i / (n - i + 1) * (1 - p) / p
             term *= i / (trials - i + 1) * odds
-            total += term
-            if term <= total * 1e-17:  # (a first term below the float range is 0: so are the rest)
+            lower += term
+            if term <= lower * 1e-17:  # (a first term below the float range is 0: so are the rest)
                 break
-        return True, total
+        return min(lower, 1.0), max(0.0, 1.0 - lower)
     term = upper = _pmf(events + 1, trials, rate)  # at or above the mode: P(X > events), summed upward
     for i in range(events + 1, trials):  # P(i + 1) = P(i) * (n - i) / (i + 1) * p / (1 - p)
         term *= (trials - i) / (i + 1) / odds
         upper += term
         if term <= upper * 1e-17:
             break
-    return False, upper
-
-
-def _tails(events: int, trials: int, rate: float) -> tuple[float, float]:
-    """P(X <= events) and P(X > events) for X ~ Binomial(trials, rate): the one summed directly keeps a relative
-    error far below ``MARGIN``, the other (one minus it) an absolute one."""
-    if events >= trials or rate <= 0:
-        return 1.0, 0.0
-    if rate >= 1:
-        return 0.0, 1.0
-    below, total = _falling_sum(events, trials, rate)
-    total, rest = min(total, 1.0), max(0.0, 1.0 - total)
-    return (total, rest) if below else (rest, total)
+    return max(0.0, 1.0 - upper), min(upper, 1.0)
 
 
 def tail(events: int, trials: int, rate: float) -> float:
