@@ -233,6 +233,10 @@ MANIFEST = ("experiment: exp\npolicy_id: p\nevidence_version: e\nevaluator_versi
     (MANIFEST + "handoff:\n  hypothesis: 3\n", "llmgate.yaml:8: handoff.hypothesis: 3 is not a string"),
     (MANIFEST + "budget:\n  max_latency_p95_ms: -1\n",
      "llmgate.yaml:8: budget.max_latency_p95_ms: -1 is less than the minimum of 0"),
+    (MANIFEST + "budget:\n  max_latency_p95_ms: .inf\n",  # was accepted, then crashed the budget check
+     "llmgate.yaml:8: budget.max_latency_p95_ms: inf is greater than the maximum of 1e+15"),
+    (MANIFEST + "budget:\n  max_cost_per_case_usd: .nan\n",
+     "llmgate.yaml:8: budget.max_cost_per_case_usd: NaN is not a number"),
     (MANIFEST + "promotion:\n  max_unsafe_rate: 2\n",
      "llmgate.yaml:8: promotion.max_unsafe_rate: 2 is greater than the maximum of 1"),
     (MANIFEST + "promotion:\n  confidence: .nan\n", "llmgate.yaml:8: promotion.confidence: NaN is not a number"),
@@ -274,6 +278,8 @@ def test_a_bad_manifest_names_its_line_and_key(tmp_path: Path, text: str, messag
      "5: route: give one of json_key and regex"),
     ("provider: openai_chat\nmodel: m\nprompt: {user: u}\nprice: {input_per_mtok: 1}\n",
      "5: price: missing required key 'output_per_mtok'"),
+    ("provider: openai_chat\nmodel: m\nprompt: {user: u}\nprice: {input_per_mtok: .inf, output_per_mtok: 1}\n",
+     "5: price.input_per_mtok: inf is greater than the maximum of 1e+15"),  # an infinite cost is written as null
     ("provider: openai_chat\nmodel: m\nprompt: {user: u}\ntimeout: .inf\n",
      "5: timeout: inf is greater than the maximum of 86400"),
     ("provider: openai_chat\nmodel: m\nprompt: {user: u}\nbase_url: ftp://x\n",

@@ -204,8 +204,11 @@ class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return self.input_tokens is not None or self.output_tokens is not None or bool(self.calls_without_usage)
 
 
+#: The largest budget limit or price a file may set: any finite figure would do, and YAML's ``.inf`` must not
+#: pass (the budget check cannot say it, and an infinite cost would be written as null).
+MAX_FIGURE = 1e15
 #: A budget's limit: a number, 0 or more.
-_Limit = Annotated[float, msgspec.Meta(ge=0)]
+_Limit = Annotated[float, msgspec.Meta(ge=0, le=MAX_FIGURE)]
 
 
 class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
@@ -226,8 +229,9 @@ class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class Price(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """USD per million input and output tokens."""
 
-    input_per_mtok: Annotated[float, msgspec.Meta(ge=0, description="USD per million input tokens.")]
-    output_per_mtok: Annotated[float, msgspec.Meta(ge=0, description="USD per million output tokens.")]
+    input_per_mtok: Annotated[float, msgspec.Meta(ge=0, le=MAX_FIGURE, description="USD per million input tokens.")]
+    output_per_mtok: Annotated[float, msgspec.Meta(ge=0, le=MAX_FIGURE,
+                                                   description="USD per million output tokens.")]
 
     def of(self, usage: Usage) -> float:
         return ((usage.input_tokens or 0) * self.input_per_mtok + (usage.output_tokens or 0) * self.output_per_mtok) / MTOK
