@@ -104,16 +104,16 @@ class CallPool:
         self.concurrency = max(1, concurrency)
         self._threads: Threads | None = None
         #: each queued call's future and its abandoned flag (see ``abandoned``)
-        self._calls: dict[Hashable, tuple[Future[Any], threading.Event]] = {}
+        self._futures: dict[Hashable, tuple[Future[Any], threading.Event]] = {}
         self.overrun = False  # a call outlived its timeout: shutdown does not wait for it
 
     def submit(self, key: Hashable, call: Callable[[], Any]) -> Future[Any]:
-        if key not in self._calls:
+        if key not in self._futures:
             if self._threads is None:
                 self._threads = Threads(self.concurrency, "llmgate-call")
             flag = threading.Event()
-            self._calls[key] = self._threads.submit(partial(_watched, flag, call)), flag
-        return self._calls[key][0]
+            self._futures[key] = self._threads.submit(partial(_watched, flag, call)), flag
+        return self._futures[key][0]
 
     def prefetch(self, calls: Iterable[tuple[Hashable, Callable[[], Any]]]) -> None:
         """Queue calls in the order they will be needed; the pool runs ``concurrency`` of them at a time."""
@@ -123,9 +123,9 @@ class CallPool:
     def collect(self, key: Hashable, timeout: float | None = None) -> Any:
         """The result of a call queued before (prefetched), taken off the pool; None when none was queued, or it
         failed or took longer than ``timeout``. Never makes a call."""
-        if key not in self._calls:
+        if key not in self._futures:
             return None
-        future, flag = self._calls.pop(key)
+        future, flag = self._futures.pop(key)
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -137,7 +137,7 @@ class CallPool:
     def result(self, key: Hashable, call: Callable[[], Any], timeout: float | None = None) -> Any:
         """The call's result, waiting at most ``timeout`` seconds for it; its exception is raised here."""
         future = self.submit(key, call)
-        flag = self._calls.pop(key)[1]  # each result is taken once: memory stays bounded by what is in flight
+        flag = self._futures.pop(key)[1]  # each result is taken once: memory stays bounded by what is in flight
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -149,11 +149,11 @@ class CallPool:
         """Cancel the calls not started; wait for those in flight, unless one overran its timeout (then none is
         waited for: the threads are daemons, and the process may end under them)."""
         if self._threads is not None:
-            for future, _ in self._calls.values():
+            for future, _ in self._futures.values():
                 future.cancel()
             self._threads.stop(wait=not self.overrun)
             self._threads = None
-            self._calls.clear()
+            self._futures.clear()
 
 
 class Window:
