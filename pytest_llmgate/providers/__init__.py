@@ -53,22 +53,10 @@ class Provider(Protocol):
     """Answers one case (without its expected route) with a route.
 
     Required: ``trials`` (how often each case is asked), ``concurrent`` (whether calls may run in the session's
-    thread pool: an LLM call yes, a pure function no) and ``route``. Optional, each with the default that
-    ``ProviderDefaults`` gives (a provider may subclass it, or leave the member out: the gate completes a provider
-    with ``complete_provider``, the one place that looks them up):
-
-    - ``answer(case, trial) -> (Route, Usage)``: the route and what the call used (tokens, latency, 429s absorbed;
-      ``Usage``, from this module). Default: ``route``, timed, with no tokens.
-    - ``transcript(case, trial) -> TrialTranscript | None``: what it sent and what came back, shown under a failing
-      case in the terminal and JUnit only (``--llmgate-show``), never written to a record. Default: None.
-    - ``bounded: bool``: True for a provider that answers at once (a set lookup), called in place with no timeout
-      watchdog. Default: False.
-    - ``reply(case, trial) -> (str, Usage)``: the reply's text and what the call used, for the experiment's
-      evaluator to read the route from (docs/evaluators.md). Default: None, no reply text (no evaluator can judge
-      the provider's candidates).
-    - ``read_route(reply) -> Route``: the route a reply's text states, for a provider that judges (a judge's
-      provider, docs/evaluators.md); a ``ProviderError`` when it states none. Default: the ``route`` key of a JSON
-      reply (an LLM artifact's default ``route:``).
+    thread pool: an LLM call yes, a pure function no) and ``route``. The optional members (``answer``,
+    ``transcript``, ``bounded``, ``reply``, ``read_route``) are described with their defaults in the table of
+    docs/providers.md; ``ProviderDefaults`` declares those defaults (a provider may subclass it, or leave the member
+    out: the gate completes a provider with ``complete_provider``, the one place that looks them up).
     """
 
     @property
@@ -166,18 +154,13 @@ class ProviderContext(msgspec.Struct, frozen=True, kw_only=True):
 class ProviderFactory(Protocol):
     """One kind of provider, named by artifacts' ``provider:`` key; what ``pytest_llmgate_make_provider`` returns.
 
-    Required: ``name``, ``settings``, ``check``, ``build`` and ``params``. Optional, with the defaults of
-    ``FactoryDefaults`` (the gate completes a factory with ``complete_factory``):
-
-    - ``deterministic: bool``: its providers always give the same route, so they are asked once per case and
-      ``--llmgate-trials`` is noted as not applying to them. Default: False.
-    - ``warm(candidate, context) -> None``: called at session start for each selected artifact in each process that
-      runs cases, before pytest collects: a factory may start slow work there in the background (the LLM providers
-      start importing their SDK in a daemon thread when a call may go live). It must return at once, never raise
-      for an unusable artifact (``build`` says so), and make no call of its own. Default: nothing.
-    - ``ready(candidate, context) -> str | None``: called once on the controller before any case runs, for each
-      selected artifact: why none of its cases can be answered (no API key for a live call, nothing recorded to
-      replay), said as one usage error instead of an error per case. No call. Default: None (it may answer).
+    Required: ``name``, ``settings``, ``check``, ``build`` and ``params``. Optional, with the defaults that
+    ``FactoryDefaults`` declares (the gate completes a factory with ``complete_factory``): ``deterministic`` and
+    ``warm``, described in the table of docs/providers.md, and ``ready``. ``warm`` runs at session start in each
+    process that runs cases, before pytest collects: it must return at once, never raise for an unusable artifact
+    (``build`` says so) and make no call. ``ready(candidate, context) -> str | None`` runs once on the controller
+    before any case, making no call: why none of the artifact's cases can be answered (no API key for a live
+    call, nothing recorded to replay), said as one usage error; default None (it may answer).
     """
 
     @property

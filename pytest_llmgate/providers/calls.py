@@ -30,22 +30,9 @@ class CandidateEscaped(ProviderError):
     ``SystemExit`` ...): an ERROR for that case, never a skip."""
 
 
-def guarded(call: Callable[[], Any]) -> Any:
-    """``call()``, with a skip, xfail or exit raised by a candidate turned into a ``CandidateEscaped``."""
-    try:
-        return call()
-    except Exception:
-        raise
-    except BaseException as exc:
-        raise CandidateEscaped(
-            f"the candidate raised {type(exc).__name__} (pytest.skip, pytest.xfail or another BaseException): "
-            "a candidate cannot skip, xfail or stop its case"
-        ) from None
-
-
 class Threads:
     """Daemon threads (at most ``size``, started as calls arrive) running the calls handed to them, each call with
-    a skip, xfail or exit it raises turned into a ``CandidateEscaped`` (``guarded``).
+    a skip, xfail or exit it raises turned into a ``CandidateEscaped``.
 
     Being daemons, they never keep the process alive: a call abandoned past its case timeout (a stuck candidate, an
     endpoint that drips its reply) is left to end with the process. ``stop`` lets each thread end after the call
@@ -63,9 +50,13 @@ class Threads:
             if not future.set_running_or_notify_cancel():
                 continue  # cancelled while it waited in the queue
             try:
-                future.set_result(guarded(call))
-            except BaseException as exc:
+                future.set_result(call())
+            except Exception as exc:
                 future.set_exception(exc)
+            except BaseException as exc:
+                future.set_exception(CandidateEscaped(
+                    f"the candidate raised {type(exc).__name__} (pytest.skip, pytest.xfail or another BaseException): "
+                    "a candidate cannot skip, xfail or stop its case"))
 
     def submit(self, call: Callable[[], Any]) -> Future[Any]:
         future: Future[Any] = Future()
@@ -109,21 +100,20 @@ class CallPool:
     """At most ``concurrency`` calls in flight, in daemon threads; each call is made once and its result (or
     exception) kept."""
 
-    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+    def __init__(self, concurrency: int) -> None:
         self.concurrency = max(1, concurrency)
         self._threads: Threads | None = None
-        self._futures: dict[Hashable, Future[Any]] = {}
-        self._abandoned: dict[Hashable, threading.Event] = {}  # each queued call's flag (see ``abandoned``)
+        #: each queued call's future and its abandoned flag (see ``abandoned``)
+        self._futures: dict[Hashable, tuple[Future[Any], threading.Event]] = {}
         self.overrun = False  # a call outlived its timeout: shutdown does not wait for it
 
     def submit(self, key: Hashable, call: Callable[[], Any]) -> Future[Any]:
-        future = self._futures.get(key)
-        if future is None:
+        if key not in self._futures:
             if self._threads is None:
                 self._threads = Threads(self.concurrency, "llmgate-call")
-            flag = self._abandoned[key] = threading.Event()
-            future = self._futures[key] = self._threads.submit(partial(_watched, flag, call))
-        return future
+            flag = threading.Event()
+            self._futures[key] = self._threads.submit(partial(_watched, flag, call)), flag
+        return self._futures[key][0]
 
     def prefetch(self, calls: Iterable[tuple[Hashable, Callable[[], Any]]]) -> None:
         """Queue calls in the order they will be needed; the pool runs ``concurrency`` of them at a time."""
@@ -133,15 +123,13 @@ class CallPool:
     def collect(self, key: Hashable, timeout: float | None = None) -> Any:
         """The result of a call queued before (prefetched), taken off the pool; None when none was queued, or it
         failed or took longer than ``timeout``. Never makes a call."""
-        future = self._futures.pop(key, None)
-        flag = self._abandoned.pop(key, None)
-        if future is None:
+        if key not in self._futures:
             return None
+        future, flag = self._futures.pop(key)
         try:
             return future.result(timeout)
         except FutureTimeout:
-            if flag is not None:
-                flag.set()
+            flag.set()
             return None
         except Exception:
             return None
@@ -149,26 +137,23 @@ class CallPool:
     def result(self, key: Hashable, call: Callable[[], Any], timeout: float | None = None) -> Any:
         """The call's result, waiting at most ``timeout`` seconds for it; its exception is raised here."""
         future = self.submit(key, call)
+        flag = self._futures.pop(key)[1]  # each result is taken once: memory stays bounded by what is in flight
         try:
             return future.result(timeout)
         except FutureTimeout:
             self.overrun = True
-            self._abandoned[key].set()
+            flag.set()
             raise timed_out(timeout or 0) from None
-        finally:
-            del self._futures[key]  # each result is taken once: memory stays bounded by what is in flight
-            del self._abandoned[key]
 
     def shutdown(self) -> None:
         """Cancel the calls not started; wait for those in flight, unless one overran its timeout (then none is
         waited for: the threads are daemons, and the process may end under them)."""
         if self._threads is not None:
-            for future in self._futures.values():
+            for future, _ in self._futures.values():
                 future.cancel()
             self._threads.stop(wait=not self.overrun)
             self._threads = None
             self._futures.clear()
-            self._abandoned.clear()
 
 
 class Window:

@@ -137,9 +137,8 @@ class ChatProvider(ProviderDefaults):
         self._lock = threading.Lock()
         self._stopped: str | None = None  # why this candidate no longer calls its endpoint (said once, then this)
         self._refusals = 0  # calls in a row that ended refused with HTTP 429
-        self.endpoint = self.base_url or f"{self.name} default endpoint"
         throttles = throttles or Throttles()
-        self.window: Window = throttles.window(self.endpoint)
+        self.window: Window = throttles.window(self.base_url or f"{self.name} default endpoint")
         self.pace = (throttles.pace(typed.max_requests_per_minute) if isinstance(typed.max_requests_per_minute, float)
                      else None)
         self._local = threading.local()  # the call in this thread: its attempts, their deadline, its 429s
@@ -227,7 +226,8 @@ class ChatProvider(ProviderDefaults):
                 api_key = os.environ.get(self.api_key_env)
                 if not api_key:
                     raise CallFailed(f"environment variable {self.api_key_env} (api_key_env) is not set")
-                for name in (*_HTTP_LOGGERS, f"{self.sdk}._base_client"):  # they log each request's URL
+                # They log each request's URL: httpx, or its successor httpx2, and the SDK.
+                for name in ("httpx", "httpx2", f"{self.sdk}._base_client"):
                     logging.getLogger(name).addFilter(_redacted_log)  # (added once: a filter is kept once)
                 http_client = _closing(self._sdk.DefaultHttpxClient)(
                     event_hooks={"request": [self._on_request], "response": [self._on_response]}
@@ -511,10 +511,6 @@ def _redacted_log(record: logging.LogRecord) -> bool:
     if redacted != message:
         record.msg, record.args = redacted, None
     return True
-
-
-#: The HTTP clients' loggers (the SDKs' releases use httpx, or its successor httpx2).
-_HTTP_LOGGERS = ("httpx", "httpx2")
 
 
 def _case_id(case: Mapping[str, Any]) -> str | None:

@@ -55,9 +55,8 @@ class PythonCallable(ProviderDefaults):
         self.trials = trials
 
     def route(self, case: Mapping[str, Any], trial: int = 0) -> Route:
-        if self._takes_trial:
-            return coerce_route(self._function(case, self._artifact, trial=trial), self._name)
-        return coerce_route(self._function(case, self._artifact), self._name)
+        extra = {"trial": trial} if self._takes_trial else {}
+        return coerce_route(self._function(case, self._artifact, **extra), self._name)
 
 
 def _takes_trial(function: Callable[..., Any]) -> bool:

@@ -142,11 +142,9 @@ class Recordings:
         line = _encode_line(RecordingLine(key=key, model=request.get("model"), reply=reply, trial=request.get("trial"),
                                           usage=kept, case_id=case_id)) + b"\n"
         with self._lock:
-            self._replies[key] = (reply, kept)
-            self._live.add(key)
-            if case_id is not None:
-                self._replies[(key, case_id)] = (reply, kept)
-                self._live.add((key, case_id))
+            for where in (key,) if case_id is None else (key, (key, case_id)):
+                self._replies[where] = (reply, kept)
+                self._live.add(where)
             if not self._folder_made:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._folder_made = True
