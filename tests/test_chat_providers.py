@@ -730,6 +730,9 @@ def test_a_retry_after_given_as_a_date_is_read_as_the_wait_it_asks_for() -> None
     assert retry_after_wait({"retry-after": formatdate(time.time() - 60, usegmt=True)}) == 0.0
     assert retry_after_wait({"retry-after": "2"}) == 2.0 and retry_after_wait({"retry-after-ms": "1500"}) == 1.5
     assert retry_after_wait({"retry-after": "soon"}) is None and retry_after_wait({}) is None
+    # as the SDKs read them: an unreadable retry-after-ms leaves retry-after to say it; a date is never milliseconds
+    assert retry_after_wait({"retry-after-ms": "bogus", "retry-after": "5"}) == 5.0
+    assert retry_after_wait({"retry-after-ms": formatdate(time.time() + 3600, usegmt=True)}) is None
 
 
 def test_a_reply_that_came_after_its_case_stopped_waiting_is_not_recorded(

@@ -476,21 +476,18 @@ def _bounded_stream(http: ModuleType) -> type[Any]:
 
 
 def retry_after_wait(headers: Any) -> float | None:
-    """The wait a 429 asks for in seconds: ``retry-after-ms``, or ``retry-after`` in seconds or as an HTTP date
-    (RFC 9110; both SDKs wait until it); None when there is none, or it cannot be read."""
+    """The wait a 429 asks for in seconds, read as the SDKs read it: ``retry-after-ms`` when it is a number, else
+    ``retry-after`` in seconds or as an HTTP date (RFC 9110); None when there is none, or it cannot be read."""
     for name, divisor in (("retry-after-ms", 1000), ("retry-after", 1)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return float(value) / divisor
-            except ValueError:
-                pass
-            try:
-                when = email.utils.parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                return None
-            return max(0.0, (when - datetime.now(timezone.utc)).total_seconds()) if when.tzinfo else None
-    return None
+        try:
+            return float(headers.get(name)) / divisor
+        except (TypeError, ValueError):
+            pass
+    try:
+        when = email.utils.parsedate_to_datetime(headers.get("retry-after"))
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds()) if when.tzinfo else None
 
 
 def token_count(value: Any) -> int | None:
