@@ -77,3 +77,17 @@ def test_dump_is_json_with_each_entry_of_a_list_of_objects_on_its_own_line() -> 
     assert text.endswith("}\n") and lines[0] == "{"
     for value in ([], {}, "s", 1.5, None, [1, 2], [{"a": 1}]):
         assert json.loads(dump(value)) == value
+
+
+def test_an_ambiguous_run_id_prefix_lists_the_runs_it_matches(tmp_path: Path) -> None:
+    from pytest_llmgate.io.history import find_runs
+
+    (tmp_path / "runs").mkdir()
+    for name in ("ab1", "ab2"):
+        (tmp_path / "runs" / f"{name}.json").write_text("{}")
+    with pytest.raises(RecordError, match=r"'ab' matches 2 runs \(ab1, ab2\); give more of the id"):
+        find_runs(["ab"], tmp_path)
+    for index in range(3, 8):
+        (tmp_path / "runs" / f"ab{index}.json").write_text("{}")
+    with pytest.raises(RecordError, match=r"'ab' matches 7 runs \(ab1, ab2, ab3, ab4, ab5…\); give more"):
+        find_runs(["ab"], tmp_path)

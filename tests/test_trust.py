@@ -113,6 +113,12 @@ def cases_cut_keeping_the_digest(root: Path, runs: Runs) -> list[str]:
     return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
 
 
+def case_hashes_dropped(root: Path, runs: Runs) -> list[str]:
+    """Every case's hash taken out, the case set's digest kept."""
+    edit(_record(root, runs, FIX), lambda d: [entry.pop("case_sha256") for entry in d["cases"]])
+    return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
+
+
 def copied_record(root: Path, runs: Runs) -> list[str]:
     source = _record(root, runs, FIX_B)
     new_id = runs[FIX_B]["run_id"][:-8] + "deadbeef"
@@ -214,6 +220,7 @@ FORGERIES = [
             "its cases lack 3 case(s) of the suites it names"),
     Forgery("cases cut to one entry, the digest kept", cases_cut_keeping_the_digest,
             "cases (1 entries) do not give the recorded cases_sha256: cases were removed, added or replaced"),
+    Forgery("every case's hash dropped", case_hashes_dropped, "4 case(s) without case_sha256: "),
     Forgery("a copied record with a new run id and template id", copied_record,
             f"params.template_id is {FIX}, but its candidate file is templates/{FIX_B}.yaml"),
     Forgery("a copied record made consistent", copied_record_consistently, ""),  # only a signature catches it

@@ -155,7 +155,8 @@ def _case_problems(record: RunRecord) -> list[str]:
     if record.cases_sha256 is not None:
         missing = [entry.case_id for entry in record.cases if entry.case_sha256 is None]
         if missing:
-            problems.append(f"cases without case_sha256: {', '.join(missing[:5])}")
+            problems.append(f"{len(missing)} case(s) without case_sha256: {', '.join(missing[:5])}"
+                            + ("…" if len(missing) > 5 else ""))
         elif cases_digest(entry.case_sha256 or "" for entry in record.cases) != record.cases_sha256:
             problems.append(
                 f"cases ({len(record.cases)} entries) do not give the recorded cases_sha256: "

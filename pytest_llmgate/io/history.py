@@ -35,8 +35,8 @@ def find_runs(refs: Iterable[str], out_dir: Path) -> list[StoredRun]:
         if not matches:
             raise RecordError(out_dir / RUNS, None, f"no stored run matches {ref!r}")
         if len(matches) > 1 and not exact:
-            names = ", ".join(path.stem for path in matches[:5])
-            raise RecordError(out_dir / RUNS, None, f"{ref!r} matches {len(matches)} runs ({names}…); give more of the id")
+            names = ", ".join(path.stem for path in matches[:5]) + ("…" if len(matches) > 5 else "")
+            raise RecordError(out_dir / RUNS, None, f"{ref!r} matches {len(matches)} runs ({names}); give more of the id")
         found.append(read_run((exact or matches)[0]))
     return found
 
