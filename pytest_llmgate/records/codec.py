@@ -1,11 +1,6 @@
-"""One definition per file format: msgspec ``Struct`` types, and from them the JSON written, read and described.
-
-Every format the gate writes (run record, redacted evaluation, session report and its decision, lock,
-recordings line, the result an xdist worker sends) is a ``msgspec.Struct`` defined once in the module that owns
-it. This module turns those definitions into bytes (``dump``), back into typed objects (``load``) and into the
-JSON Schemas shipped in ``schemas/`` (``json_schema``). msgspec encodes and validates in C: reading a record
-is a typed decode, not a walk over a dict.
-"""
+"""One definition per file format (a ``msgspec.Struct`` in the module that owns it, docs/architecture.md), and from
+it the JSON written (``dump``), read (``load``) and described (``json_schema``, the schemas in ``schemas/``).
+msgspec encodes and validates in C: reading a record is a typed decode, not a walk over a dict."""
 
 from __future__ import annotations
 

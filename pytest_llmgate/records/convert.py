@@ -1,11 +1,8 @@
-"""Input files into their definition: ``msgspec.convert`` of the parsed data, an error said for people.
-
-Every input format (manifest, suite, candidate artifact) is a ``msgspec.Struct``; a file is read by converting
-its parsed YAML (or JSON Lines) data to that Struct. msgspec says what is wrong and where as a path
+"""Input files (manifest, suite, candidate artifact) into their ``msgspec.Struct``: ``msgspec.convert`` of the
+parsed YAML (or JSON Lines) data, an error said for people. msgspec says what is wrong and where as a path
 (``Expected `str`, got `int` - at `$.cases[0].source```); ``explain`` turns that into the location in the file
 (keys and indexes, which ``Document.line_of`` finds the line of) and a sentence that names the value, what was
-expected and, for an unknown key, the keys allowed and the one it may be a misspelling of.
-"""
+expected and, for an unknown key, the keys allowed and the one it may be a misspelling of."""
 
 from __future__ import annotations
 
