@@ -1,11 +1,6 @@
-"""One definition per file format: msgspec ``Struct`` types, and from them the JSON written, read and described.
-
-Every format the gate writes (run record, redacted evaluation, session report and its decision, lock,
-recordings line, the result an xdist worker sends) is a ``msgspec.Struct`` defined once in the module that owns
-it. This module turns those definitions into bytes (``dump``), back into typed objects (``load``) and into the
-JSON Schemas shipped in ``schemas/`` (``json_schema``). msgspec encodes and validates in C: reading a record
-is a typed decode, not a walk over a dict.
-"""
+"""One definition per file format (a ``msgspec.Struct`` in the module that owns it, docs/architecture.md), and from
+it the JSON written (``dump``), read (``load``) and described (``json_schema``, the schemas in ``schemas/``).
+msgspec encodes and validates in C: reading a record is a typed decode, not a walk over a dict."""
 
 from __future__ import annotations
 
@@ -56,25 +51,17 @@ def dump_chunks(obj: Any) -> Iterator[bytes]:
 
 
 def shallow_data(obj: Any) -> Any:
-    """``msgspec.to_builtins(obj)``, except that a long list of Structs held by a field of ``obj`` stays a list of
-    Structs (an ``Entries``), encoded one by one when written."""
-    long = long_lists(obj) if isinstance(obj, msgspec.Struct) else {}
+    """``msgspec.to_builtins(obj)``, except that a field of ``obj`` holding more than a few Structs (the per-case
+    lists of a record) stays a list of Structs (an ``Entries``), encoded one by one when written."""
+    fields = msgspec.structs.asdict(obj) if isinstance(obj, msgspec.Struct) else {}
+    long = {name: value for name, value in fields.items()
+            if isinstance(value, (tuple, list)) and len(value) > _SHORT_LIST and isinstance(value[0], msgspec.Struct)}
     if not long:
         return msgspec.to_builtins(obj)
     data = msgspec.to_builtins(msgspec.structs.replace(obj, **{name: items[:1] for name, items in long.items()}))
     for name, items in long.items():
         data[name] = Entries(items)
     return data
-
-
-def long_lists(obj: msgspec.Struct) -> dict[str, Sequence[msgspec.Struct]]:
-    """The fields of ``obj`` holding more than a few Structs (the per-case lists of a record)."""
-    found: dict[str, Sequence[msgspec.Struct]] = {}
-    for name in obj.__struct_fields__:
-        value = getattr(obj, name)
-        if isinstance(value, (tuple, list)) and len(value) > _SHORT_LIST and isinstance(value[0], msgspec.Struct):
-            found[name] = value
-    return found
 
 
 class Entries(tuple):  # type: ignore[type-arg]
@@ -145,12 +132,12 @@ def load(raw: bytes, kind: type[T], path: Path | None, error: type[LlmgateError]
         raise _unreadable(raw, exc, path, error) from None
 
 
-def load_json(raw: bytes, path: Path | None, error: type[LlmgateError] = RecordError) -> Any:
-    """Any JSON document, decoded; bad JSON, or nesting deeper than the decoder goes, raises ``error``."""
+def load_json(raw: bytes, path: Path | None) -> Any:
+    """Any JSON document, decoded; bad JSON, or nesting deeper than the decoder goes, raises ``RecordError``."""
     try:
         return msgspec.json.decode(raw)
     except (msgspec.DecodeError, RecursionError) as exc:
-        raise _unreadable(raw, exc, path, error) from None
+        raise _unreadable(raw, exc, path, RecordError) from None
 
 
 def _unreadable(raw: bytes, exc: Exception, path: Path | None, error: type[LlmgateError]) -> LlmgateError:

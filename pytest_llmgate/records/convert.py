@@ -1,11 +1,8 @@
-"""Input files into their definition: ``msgspec.convert`` of the parsed data, an error said for people.
-
-Every input format (manifest, suite, candidate artifact) is a ``msgspec.Struct``; a file is read by converting
-its parsed YAML (or JSON Lines) data to that Struct. msgspec says what is wrong and where as a path
+"""Input files (manifest, suite, candidate artifact) into their ``msgspec.Struct``: ``msgspec.convert`` of the
+parsed YAML (or JSON Lines) data, an error said for people. msgspec says what is wrong and where as a path
 (``Expected `str`, got `int` - at `$.cases[0].source```); ``explain`` turns that into the location in the file
 (keys and indexes, which ``Document.line_of`` finds the line of) and a sentence that names the value, what was
-expected and, for an unknown key, the keys allowed and the one it may be a misspelling of.
-"""
+expected and, for an unknown key, the keys allowed and the one it may be a misspelling of."""
 
 from __future__ import annotations
 
@@ -15,7 +12,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import msgspec
@@ -36,7 +33,8 @@ def convert(document: Document, kind: type[T], error: type[LlmgateError]) -> T:
         return msgspec.convert(document.data, kind)
     except msgspec.ValidationError as exc:
         problem = explain(exc, document.data, kind)
-        raise error(document.path, problem.line(document.line_of), problem.message()) from None
+        line = document.line_of(problem.line_location or problem.location)
+        raise error(document.path, line, problem.message()) from None
 
 
 class Problem(msgspec.Struct, frozen=True):
@@ -46,9 +44,6 @@ class Problem(msgspec.Struct, frozen=True):
     text: str
     #: Where the line is looked up, when not at ``location`` (an unknown key: its own line).
     line_location: Location | None = None
-
-    def line(self, line_of: Callable[[Sequence[str | int]], int | None]) -> int | None:
-        return line_of(self.line_location if self.line_location is not None else self.location)
 
     def message(self, skip: int = 0) -> str:
         """``where: text`` (``skip``: leading location parts the reader already knows, a JSON Lines index)."""
@@ -77,17 +72,17 @@ def explain(exc: msgspec.ValidationError, data: Any, kind: Any) -> Problem:
             location.append(name)
         elif step["index"] is not None:
             index = int(step["index"])
-            tp = _item_type(_member(tp, "list"))
+            tp = _args(_member(tp, "list"), 1)[0]
             value = value[index] if isinstance(value, list) and index < len(value) else None
             location.append(index)
         else:  # a mapping's value, which msgspec does not name: the first one that does not convert
-            tp = _entry_types(_member(tp, "dict"))[1]
+            tp = _args(_member(tp, "dict"), 2)[1]
             key = _first_failing(value.items() if isinstance(value, Mapping) else (), tp, by_value=True)
             value = value[key] if key is not None else None
             location.append(key if key is not None else "...")
     if found["key"]:  # a mapping's key (a Struct's keys are strings); its rule is said by the mapping's description
         mapping = _member(tp, "dict")
-        key_type = _entry_types(mapping)[0] if mapping is not Any else str
+        key_type = _args(mapping, 2)[0] if mapping is not Any else str
         key = _first_failing(value.items() if isinstance(value, Mapping) else (), key_type, by_value=False)
         rule = _description(key_type) or _description(tp)
         return Problem(location, f"key {_value_text(text, key, key_type, rule)}",
@@ -127,7 +122,7 @@ def _unknown_key(key: str, location: Location, value: Any, tp: Any) -> Problem:
 def _missing_keys(value: Any, tp: Any) -> list[str]:
     """The required keys of ``tp``'s Struct that ``value`` does not have, in the Struct's order."""
     struct = _member(tp, "struct")
-    if not isinstance(value, Mapping) or not (isinstance(struct, type) and issubclass(struct, msgspec.Struct)):
+    if not isinstance(value, Mapping) or struct is Any:
         return []
     return [field.encode_name for field in msgspec.structs.fields(struct)
             if field.required and field.encode_name not in value]
@@ -162,7 +157,8 @@ def _value_text(text: str, value: Any, tp: Any, rule: str | None = None) -> str:
         described = rule or _description(tp)
         if described:
             return f"{shown} is refused: {described}"
-        return f"{shown} does not match {_pattern(tp)!r}"
+        pattern = next((meta.pattern for meta in _metas(tp) if meta.pattern), None)
+        return f"{shown} does not match {pattern!r}"
     length = _LENGTH.fullmatch(text)
     if length:
         bound = int(length["bound"])
@@ -258,14 +254,9 @@ def _field_types(struct: Any) -> dict[str, Any]:
     return typing.get_type_hints(struct, include_extras=True) if struct is not Any else {}
 
 
-def _item_type(tp: Any) -> Any:
-    args = typing.get_args(tp)
-    return args[0] if args else Any
-
-
-def _entry_types(tp: Any) -> tuple[Any, Any]:
-    args = typing.get_args(tp)
-    return (args[0], args[1]) if len(args) == 2 else (Any, Any)
+def _args(tp: Any, count: int) -> tuple[Any, ...]:
+    """The type arguments of ``tp`` (a list's item type, a dict's key and value types); ``Any`` each when unknown."""
+    return typing.get_args(tp) or (Any,) * count
 
 
 def _first_failing(entries: Any, tp: Any, by_value: bool) -> Any:
@@ -286,10 +277,6 @@ def _metas(tp: Any) -> list[msgspec.Meta]:
 
 def _description(tp: Any) -> str | None:
     return next((meta.description for meta in _metas(tp) if meta.description), None)
-
-
-def _pattern(tp: Any) -> str | None:
-    return next((meta.pattern for meta in _metas(tp) if meta.pattern), None)
 
 
 def _choices(tp: Any) -> list[Any] | None:

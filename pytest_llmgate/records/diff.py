@@ -95,10 +95,12 @@ class StoredComparison(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 #: runs have them (fields of Metrics.cost).
 GATING_FIGURES = tuple(field.name for field in msgspec.structs.fields(MetricDelta) if field.required)
 COST_FIGURES = tuple(field.name for field in msgspec.structs.fields(MetricDelta) if not field.required)
+
+
 # -- text ------------------------------------------------------------------------------------------
-def with_sign(value: float, is_rate: bool = False) -> str:
-    if is_rate:
-        return f"{round(value * 100, 1):+g} pt"
+
+
+def with_sign(value: float) -> str:
     return f"{int(value):+d}"
 
 
@@ -129,7 +131,7 @@ def delta_text(comparison: StoredComparison, scope: str = ALL_CASES) -> str:
     if delta is None:
         return ""
     text = (f"unsafe {with_sign(delta.unsafe_claim_served)}, unnecessary {with_sign(delta.unnecessary_abstention)}, "
-            f"exact {with_sign(delta.exact_route_rate, True)}, errors {with_sign(delta.error_count)}")
+            f"exact {round(delta.exact_route_rate * 100, 1):+g} pt, errors {with_sign(delta.error_count)}")
     return ", ".join([text, *cost_delta_parts(delta)])
 
 

@@ -197,17 +197,14 @@ def load_experiment(directory: Path) -> Experiment:
                             f"templates folder {templates_rel!r} cannot be listed: {exc.strerror or exc}") from None
     candidates = _load_candidates(paths, directory)
 
-    promotion = manifest.promotion
-    all_cases = [case.written for suite in suites for case in suite.cases]
     # One suite: its fingerprint already is the evaluation's (the same cases), no second pass needed.
-    evaluation = suites[0].fingerprint if len(suites) == 1 else fingerprint(all_cases)
+    evaluation = (suites[0].fingerprint if len(suites) == 1
+                  else fingerprint([case.written for suite in suites for case in suite.cases]))
     evaluator = None
     if manifest.evaluator is not None:
-        block = manifest.evaluator
-        if isinstance(block, str):
-            block = EvaluatorBlock(path=block)
+        block = EvaluatorBlock(path=manifest.evaluator) if isinstance(manifest.evaluator, str) else manifest.evaluator
         evaluator = load_evaluator(directory, manifest_path, block, document.line_of(["evaluator"]),
-                                   promotion.confidence or DEFAULT_CONFIDENCE)
+                                   manifest.promotion.confidence or DEFAULT_CONFIDENCE)
         evaluation = evaluator.evaluation_fingerprint(evaluation)
     return Experiment(
         name=manifest.experiment,
@@ -220,7 +217,7 @@ def load_experiment(directory: Path) -> Experiment:
         suites=tuple(suites),
         candidates=MappingProxyType(candidates),
         handoff=MappingProxyType(dict(written.get("handoff") or {})),  # in the file's order: the run's tags
-        promotion=Promotion(**msgspec.structs.asdict(promotion)),  # the same keys, the defaults filled in
+        promotion=Promotion(**msgspec.structs.asdict(manifest.promotion)),  # the same keys, the defaults filled in
         evaluation_fingerprint=evaluation,
         budget=manifest.budget,
         evaluator=evaluator,

@@ -104,7 +104,6 @@ class SessionReport(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
                     "when LLMGATE_SIGNING_KEY is set.")] = None
 
 
-
 def report_data(report: SessionReport) -> dict[str, Any]:
     """The report as plain data for the hooks and exporters that may edit it: its ``notes`` a list they may add to
     (docs/tracking.md), even when empty (``to_data`` keeps a tuple a tuple, and leaves out an empty one)."""

@@ -352,7 +352,7 @@ def run_status(
 
 
 def case_entries(
-    experiment: Experiment, results: Mapping[str, Sequence[CaseResult]], pricer: Pricer | None = None
+    experiment: Experiment, results: Mapping[str, Sequence[CaseResult]], pricer: Pricer | None
 ) -> tuple[tuple[CaseEntry, ...], bool]:
     """One entry per case of the experiment, and whether every case ran exactly once without error; a case whose
     calls were measured has its ``cost`` (priced with ``pricer``; None: unknown)."""

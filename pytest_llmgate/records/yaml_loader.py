@@ -34,7 +34,6 @@ class _Refused(Exception):
     def __init__(self, line: int, problem: str) -> None:
         super().__init__(problem)
         self.line = line
-        self.problem = problem
 
 
 class _Loader(_BaseLoader):
@@ -147,7 +146,7 @@ def load_yaml(path: Path, error: type[LlmgateError]) -> Document:
             raise error(path, *_alias_problem(raw))
         data = loader.construct_document(root) if root is not None else None
     except _Refused as exc:
-        raise error(path, exc.line, exc.problem) from None
+        raise error(path, exc.line, str(exc)) from None
     except yaml.reader.ReaderError as exc:
         at = raw.count(b"\n", 0, exc.position) + 1
         if isinstance(exc.character, bytes) or "UTF-8" in exc.reason:
