@@ -378,3 +378,14 @@ def test_a_deltas_figures_are_the_runs_figures() -> None:
 
     assert GATING_FIGURES and set(GATING_FIGURES) <= set(Metrics.__struct_fields__)
     assert COST_FIGURES and set(COST_FIGURES) <= set(CostMetrics.__struct_fields__)
+
+
+def test_a_calibration_result_that_cannot_be_read_is_a_record_error(tmp_path: Path) -> None:
+    """A folder in the file's place is said as a clear error (the judge is then uncalibrated), not an OSError out of
+    the session; no file at all is no result."""
+    from pytest_llmgate.records.evaluator import read_calibration_result
+
+    (tmp_path / "folder.calibration.json").mkdir()
+    with pytest.raises(RecordError, match="folder.calibration.json: cannot be read: "):
+        read_calibration_result(tmp_path / "folder.calibration.json")
+    assert read_calibration_result(tmp_path / "none.calibration.json") is None
