@@ -221,6 +221,22 @@ def test_a_not_run_case_is_not_compared() -> None:
     assert case_change(Outcome.PASS, Outcome.NOT_RUN) is CaseChange.NOT_COMPARED
 
 
+def test_a_session_narrowed_by_k_compares_its_figures_over_the_cases_both_ran(
+    pytester: pytest.Pytester, example: Path
+) -> None:
+    # the fix's one failing case (hold_001, UNNECESSARY_ABSTENTION on main) left out: not an improvement
+    pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=main")
+    result = pytester.runpytest("example_suites", *THREE_RUNS, "--llmgate-out=branch", "--llmgate-compare-to=main",
+                                "-k", "not hold_001")
+    comparison = runs_by_template(pytester.path / "branch")[FIX]["comparison"]
+    assert comparison["counts"]["not_compared"] == 1 and comparison["counts"]["unchanged"] == 3
+    for scope in ("all", "holdout", "regression"):
+        delta = comparison["metric_deltas"][scope]
+        assert (delta["unnecessary_abstention"], delta["not_run_count"], delta["exact_route_rate"]) == (0, 0, 0)
+    result.stdout.fnmatch_lines([f"    {FIX} (candidate):", "*: 0 broken, 0 fixed, 1 not_compared, 3 unchanged",
+                                 "        all: unsafe +0, unnecessary +0, exact +0 pt, errors +0"])
+
+
 def test_compare_to_takes_the_newest_stored_run(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
     make_experiment("exp", templates={"t": {"provider": "evidence_policy", "serve_evidence": "*"}})
     pytester.runpytest("exp", "--llmgate-candidate=t", "--llmgate-out=main")
