@@ -15,14 +15,14 @@ from typing import Any
 import msgspec
 
 from pytest_llmgate.io.history import run_files
-from pytest_llmgate.model.costs import Budget, CostMetrics, usd
+from pytest_llmgate.model.costs import Budget, usd
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.evidence import percent
 from pytest_llmgate.model.vocab import CaseChange, Outcome
 from pytest_llmgate.records.diff import CHANGE_ORDER, delta_text, headline
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import CaseEntry, Metrics, RunRecord
-from pytest_llmgate.reports.table import count, escape, ms, rate
+from pytest_llmgate.reports.table import count, escape, money, ms, rate
 
 #: One letter per outcome and per change in the embedded matrix (a 100,000-case run stays a few MB).
 OUTCOME_CODES = {Outcome.PASS: "P", Outcome.UNSAFE_CLAIM_SERVED: "U", Outcome.UNNECESSARY_ABSTENTION: "N",
@@ -218,7 +218,7 @@ def _cost_section(budget: Budget | None, records: Sequence[RunRecord]) -> str:
         cost = record.metrics.cost
         cells: list[str] = ["-"] * 10 if cost is None else [
             str(cost.calls), count(cost.input_tokens), count(cost.output_tokens),
-            _money_or_unknown(cost.cost_usd, cost), _money_or_unknown(cost.cost_per_case_usd, cost),
+            money(cost.cost_usd, cost), money(cost.cost_per_case_usd, cost),
             count(cost.output_tokens_per_case), ms(cost.latency_p50_ms, space=" "), ms(cost.latency_p95_ms, space=" "),
             ms(cost.latency_max_ms, space=" "), str(cost.rate_limited)]
         names = ("calls", "tokens-in", "tokens-out", "cost", "cost-per-case", "out-per-case", "p50", "p95", "max",
@@ -306,12 +306,6 @@ def _metric_cells(metrics: Metrics | None) -> str:
 
 
 # -- figures as people read them ------------------------------------------------------------------
-def _money_or_unknown(value: float | None, cost: CostMetrics) -> str:
-    if value is not None:
-        return usd(value)
-    return "?" if cost.input_tokens is not None or cost.output_tokens is not None else "-"
-
-
 def _percent(value: float | None) -> str:
     return "-" if value is None else percent(value)
 
