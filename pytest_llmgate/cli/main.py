@@ -412,11 +412,8 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
             if record.evidence is not None and record.role is Role.CANDIDATE:
                 print(f"llmgate: evidence: {record.template_id}: {record.evidence.reason}", file=sys.stderr)
         return ERROR if verdict.status is DecisionStatus.RUNS_NOT_COMPARABLE else REJECTED
-    decision = verdict.decision
-    if args.alias:
-        decision = msgspec.structs.replace(decision, alias=args.alias)
-    if args.rollback:
-        decision = msgspec.structs.replace(decision, rollback_artifact=args.rollback)
+    decision = msgspec.structs.replace(verdict.decision, alias=args.alias or verdict.decision.alias,
+                                       rollback_artifact=args.rollback or verdict.decision.rollback_artifact)
     if decision.rollback_artifact == decision.artifact_name:
         given = "--rollback" if args.rollback else "the manifest's rollback_artifact"
         print(f"llmgate: error: {given} {decision.rollback_artifact} is the artifact being promoted: a canary "
@@ -450,7 +447,7 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     if args.markdown:
         write_replacing(args.markdown, in_progress_markdown(started).encode("utf-8"))
     if args.html:
-        from pytest_llmgate.reports.html import in_progress_html
+        from pytest_llmgate.reports.html import html_report, in_progress_html
 
         write_replacing(args.html, in_progress_html(started).encode("utf-8"))
     result, missing = merge(args.dirs, args.out)
@@ -467,8 +464,6 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     if args.markdown:
         write_replacing(args.markdown, markdown_summary(result).encode("utf-8"))
     if args.html:
-        from pytest_llmgate.reports.html import html_report
-
         write_replacing(args.html, html_report(result, args.out).encode("utf-8"))
     for export_error in failed_exports:
         print(f"llmgate: error: {export_error.message()}", file=sys.stderr)

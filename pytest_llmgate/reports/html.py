@@ -203,10 +203,10 @@ def _paired_section(records: Sequence[RunRecord]) -> str:
             "paired. The p-value is evidence for the reviewer; the decision stays the guardrail rule.</p>")
 
 
-def _ids(ids: Sequence[str], limit: int = 5) -> str:
+def _ids(ids: Sequence[str]) -> str:
     if not ids:
         return ""
-    return " (" + escape(", ".join(ids[:limit]) + (", ..." if len(ids) > limit else "")) + ")"
+    return " (" + escape(", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")) + ")"
 
 
 def _cost_section(budget: Budget | None, records: Sequence[RunRecord]) -> str:
