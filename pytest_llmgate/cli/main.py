@@ -484,7 +484,7 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- canary ----------------------------------------------------------------------------------------
 def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
-    decision, notes = _read_decision(args.source, args.dir, checkable=True)
+    decision, notes = _read_decision(args.source, args.dir)
     for note in notes:
         print(f"llmgate: note: {note}", file=sys.stderr)
     if args.window is None:
@@ -503,13 +503,11 @@ def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
     return OK
 
 
-def _read_decision(path: Path, records_dir: Path | None, *, checkable: bool,
-                   suites: SuiteCheck | None = None) -> tuple[Decision, list[str]]:
-    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``, checked
-    against the run records it rests on (a report's beside it in ``runs/``; a decision file's in ``records_dir``,
-    by default beside it when it has a ``runs/`` folder, else the default records folder) and, with a signing key,
-    by its signature. ``checkable`` (``canary``): a run that cannot be checked is refused too. Returns the decision
-    and the notes on its runs."""
+def _read_decision(path: Path, records_dir: Path | None, suites: SuiteCheck | None = None) -> tuple[Decision, list[str]]:
+    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``, and the
+    notes on its runs; checked against the run records it rests on (a report's beside it in ``runs/``; a decision
+    file's in ``records_dir``, by default beside it when it has a ``runs/`` folder, else the default records
+    folder), a run that cannot be checked refused too, and with a signing key by its signature."""
     key = signing_key()
     raw = read_bytes(path)
     data = load_json(raw, path)
@@ -517,17 +515,15 @@ def _read_decision(path: Path, records_dir: Path | None, *, checkable: bool,
         report = read_report(path, key)
         decided = [e for e in report.experiments if e.decision is not None]
         if len(decided) != 1:
-            raise RecordError(
-                path, None,
-                f"holds {len(decided)} promotion decisions; give one decision (llmgate promote --out FILE)",
-            )
-        audited = report_runs(path, decided[0], key, checkable=checkable, suites=suites)[1]
+            raise RecordError(path, None, f"holds {len(decided)} promotion decisions; give one decision "
+                                          "(llmgate promote --out FILE)")
+        audited = report_runs(path, decided[0], key, checkable=True, suites=suites)[1]
         decision, notes = decided[0].decision, audited.notes
     elif isinstance(data, dict) and "artifact_name" in data:
         decision = load(raw, Decision, path)
         if records_dir is None:
             records_dir = path.parent if (path.parent / RUNS).is_dir() else Path(DEFAULT_DIR)
-        notes = decision_run(path, decision, raw, key, records_dir, checkable=checkable).notes
+        notes = decision_run(path, decision, raw, key, records_dir, checkable=True).notes
     else:
         raise RecordError(path, None, "is neither a session report nor a promotion decision")
     assert decision is not None
@@ -597,7 +593,7 @@ def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> list[str]:
         return [note for experiment in report.experiments
                 for note in report_runs(path, experiment, key, checkable=True, suites=suites)[1].notes]
     if isinstance(data, dict) and "artifact_name" in data:
-        return _read_decision(path, None, checkable=True, suites=suites)[1]
+        return _read_decision(path, None, suites)[1]
     raise RecordError(path, None, "is not a run record, a session report or a promotion decision")
 
 

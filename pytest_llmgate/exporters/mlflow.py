@@ -33,11 +33,12 @@ _VERSION_ALIAS = re.compile(r"[vV]\d+")
 
 
 class MlflowExporter:
-    """Maps run records onto MLflow runs (SPEC mapping in the README)."""
+    """Maps run records onto MLflow runs (SPEC mapping in the README), for a records folder (a session's, or
+    ``llmgate merge --out``): to ``uri``, else ``MLFLOW_TRACKING_URI``, else the default store in that folder."""
 
-    def __init__(self, uri: str, artifacts: Path) -> None:
-        self.uri = uri
-        self.artifacts = artifacts  # where a new MLflow experiment keeps its artifacts
+    def __init__(self, out_dir: Path, uri: str | None) -> None:
+        self.uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out_dir / DEFAULT_STORE}"
+        self.artifacts = out_dir / ARTIFACTS_DIR  # where a new MLflow experiment keeps its artifacts
         self._client: Any = None
         self._failed: str | None = None
         self._runs: dict[str, str] = {}  # our run id -> MLflow run id
@@ -45,13 +46,6 @@ class MlflowExporter:
         self._experiments: dict[str, str] = {}  # experiment name -> MLflow experiment id
         self._prompts: list[str] = []
         self.failures: list[LlmgateError] = []  # its failure, said once (its hooks never raise: ``kept``)
-
-    @classmethod
-    def for_records(cls, out_dir: Path, uri: str | None) -> MlflowExporter:
-        """The exporter of a records folder (a session's, or ``llmgate merge --out``): to ``uri``, else
-        ``MLFLOW_TRACKING_URI``, else the default store; a new experiment's artifacts beside it."""
-        return cls(uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out_dir / DEFAULT_STORE}",
-                   out_dir / ARTIFACTS_DIR)
 
     def summary_lines(self) -> list[str]:
         """Where the runs went, for the terminal summary: the store, each experiment, each registered prompt."""
