@@ -1,9 +1,7 @@
 """The HTML report (``--llmgate-html``): one self-contained file, no network, every value escaped, no case input.
 
-The static parts (decision, runs, trials and bounds, the paired comparison, cost and latency with the budget,
-the judge, the comparison with a stored run, metrics, fingerprints, provenance, the charts) are rendered here;
-the case x run matrix is drawn in the page from the data embedded as JSON in a ``<script type="application/json">``, with a
-small script for its filters (failures only, changes against the compared run only)."""
+The sections are rendered here; the case x run matrix is drawn in the page from data embedded as JSON in a
+``<script type="application/json">``, with a small script for its filters (failures only, changes only)."""
 
 from __future__ import annotations
 
