@@ -301,8 +301,7 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
         _print_notes([note for _, notes in listed for note in notes], out)
     if partial and not args.all:
         print(f"{partial} partial run(s) hidden (sessions narrowed by -k, --deselect or --lf, or stopped early); "
-              "--all lists them",
-              file=out)
+              "--all lists them", file=out)
     for error in refused:
         print(f"llmgate: error: {error.message()}", file=sys.stderr)
     return ERROR if refused else OK
