@@ -301,8 +301,7 @@ def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
         _print_notes([note for _, notes in listed for note in notes], out)
     if partial and not args.all:
         print(f"{partial} partial run(s) hidden (sessions narrowed by -k, --deselect or --lf, or stopped early); "
-              "--all lists them",
-              file=out)
+              "--all lists them", file=out)
     for error in refused:
         print(f"llmgate: error: {error.message()}", file=sys.stderr)
     return ERROR if refused else OK
@@ -412,11 +411,8 @@ def cmd_promote(args: argparse.Namespace, out: TextIO) -> int:
             if record.evidence is not None and record.role is Role.CANDIDATE:
                 print(f"llmgate: evidence: {record.template_id}: {record.evidence.reason}", file=sys.stderr)
         return ERROR if verdict.status is DecisionStatus.RUNS_NOT_COMPARABLE else REJECTED
-    decision = verdict.decision
-    if args.alias:
-        decision = msgspec.structs.replace(decision, alias=args.alias)
-    if args.rollback:
-        decision = msgspec.structs.replace(decision, rollback_artifact=args.rollback)
+    decision = msgspec.structs.replace(verdict.decision, alias=args.alias or verdict.decision.alias,
+                                       rollback_artifact=args.rollback or verdict.decision.rollback_artifact)
     if decision.rollback_artifact == decision.artifact_name:
         given = "--rollback" if args.rollback else "the manifest's rollback_artifact"
         print(f"llmgate: error: {given} {decision.rollback_artifact} is the artifact being promoted: a canary "
@@ -450,7 +446,7 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     if args.markdown:
         write_replacing(args.markdown, in_progress_markdown(started).encode("utf-8"))
     if args.html:
-        from pytest_llmgate.reports.html import in_progress_html
+        from pytest_llmgate.reports.html import html_report, in_progress_html
 
         write_replacing(args.html, in_progress_html(started).encode("utf-8"))
     result, missing = merge(args.dirs, args.out)
@@ -467,8 +463,6 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
     if args.markdown:
         write_replacing(args.markdown, markdown_summary(result).encode("utf-8"))
     if args.html:
-        from pytest_llmgate.reports.html import html_report
-
         write_replacing(args.html, html_report(result, args.out).encode("utf-8"))
     for export_error in failed_exports:
         print(f"llmgate: error: {export_error.message()}", file=sys.stderr)
@@ -489,7 +483,7 @@ def cmd_merge(args: argparse.Namespace, out: TextIO) -> int:
 
 # -- canary ----------------------------------------------------------------------------------------
 def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
-    decision, notes = _read_decision(args.source, args.dir, checkable=True)
+    decision, notes = _read_decision(args.source, args.dir)
     for note in notes:
         print(f"llmgate: note: {note}", file=sys.stderr)
     if args.window is None:
@@ -508,13 +502,11 @@ def cmd_canary(args: argparse.Namespace, out: TextIO) -> int:
     return OK
 
 
-def _read_decision(path: Path, records_dir: Path | None, *, checkable: bool,
-                   suites: SuiteCheck | None = None) -> tuple[Decision, list[str]]:
-    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``, checked
-    against the run records it rests on (a report's beside it in ``runs/``; a decision file's in ``records_dir``,
-    by default beside it when it has a ``runs/`` folder, else the default records folder) and, with a signing key,
-    by its signature. ``checkable`` (``canary``): a run that cannot be checked is refused too. Returns the decision
-    and the notes on its runs."""
+def _read_decision(path: Path, records_dir: Path | None, suites: SuiteCheck | None = None) -> tuple[Decision, list[str]]:
+    """The one promotion decision in a session report, or a decision file written by ``llmgate promote``, and the
+    notes on its runs; checked against the run records it rests on (a report's beside it in ``runs/``; a decision
+    file's in ``records_dir``, by default beside it when it has a ``runs/`` folder, else the default records
+    folder), a run that cannot be checked refused too, and with a signing key by its signature."""
     key = signing_key()
     raw = read_bytes(path)
     data = load_json(raw, path)
@@ -522,17 +514,15 @@ def _read_decision(path: Path, records_dir: Path | None, *, checkable: bool,
         report = read_report(path, key)
         decided = [e for e in report.experiments if e.decision is not None]
         if len(decided) != 1:
-            raise RecordError(
-                path, None,
-                f"holds {len(decided)} promotion decisions; give one decision (llmgate promote --out FILE)",
-            )
-        audited = report_runs(path, decided[0], key, checkable=checkable, suites=suites)[1]
+            raise RecordError(path, None, f"holds {len(decided)} promotion decisions; give one decision "
+                                          "(llmgate promote --out FILE)")
+        audited = report_runs(path, decided[0], key, checkable=True, suites=suites)[1]
         decision, notes = decided[0].decision, audited.notes
     elif isinstance(data, dict) and "artifact_name" in data:
         decision = load(raw, Decision, path)
         if records_dir is None:
             records_dir = path.parent if (path.parent / RUNS).is_dir() else Path(DEFAULT_DIR)
-        notes = decision_run(path, decision, raw, key, records_dir, checkable=checkable).notes
+        notes = decision_run(path, decision, raw, key, records_dir, checkable=True).notes
     else:
         raise RecordError(path, None, "is neither a session report nor a promotion decision")
     assert decision is not None
@@ -602,7 +592,7 @@ def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> list[str]:
         return [note for experiment in report.experiments
                 for note in report_runs(path, experiment, key, checkable=True, suites=suites)[1].notes]
     if isinstance(data, dict) and "artifact_name" in data:
-        return _read_decision(path, None, checkable=True, suites=suites)[1]
+        return _read_decision(path, None, suites)[1]
     raise RecordError(path, None, "is not a run record, a session report or a promotion decision")
 
 

@@ -1,11 +1,6 @@
-"""Every file format, by the name of its shipped schema file, generated from its one definition.
-
-The formats the gate reads (manifest, suite, candidate artifact: the common keys, and each built-in provider's; a
-line of the canary window) and those it writes (run record, redacted evaluation, session report, decision file,
-lock, recordings line, the xdist result, the replies file). ``python -m pytest_llmgate.cli.schemas`` rewrites
-``schemas/<name>.schema.json`` for each; a test fails when a shipped file differs from what its definition
-generates.
-"""
+"""Every file format the gate reads or writes, by the name of its shipped schema file, generated from its one
+definition. ``python -m pytest_llmgate.cli.schemas`` rewrites ``schemas/<name>.schema.json`` for each; a test fails
+when a shipped file differs from what its definition generates."""
 
 from __future__ import annotations
 

@@ -44,11 +44,11 @@ def exporters_for(out_dir: Path, *, mlflow: bool, mlflow_uri: str | None, wandb:
     if mlflow:
         from pytest_llmgate.exporters.mlflow import MlflowExporter
 
-        exporters["llmgate-mlflow"] = MlflowExporter.for_records(out_dir, mlflow_uri)
+        exporters["llmgate-mlflow"] = MlflowExporter(out_dir, mlflow_uri)
     if wandb:
         from pytest_llmgate.exporters.wandb import WandbExporter
 
-        exporters["llmgate-wandb"] = WandbExporter.for_records(out_dir, wandb_project)
+        exporters["llmgate-wandb"] = WandbExporter(out_dir, wandb_project)
     return exporters
 
 

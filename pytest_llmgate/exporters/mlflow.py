@@ -21,7 +21,10 @@ import yaml
 from pytest_llmgate.model.errors import ExportError, LlmgateError, kept, redact_urls
 from pytest_llmgate.records.run import run_metrics
 
+#: The embedded SQLite store in the records folder, when no tracking URI is given: no server needed.
 DEFAULT_STORE = "mlflow.db"
+#: Artifacts of the experiments the exporter creates, beside the default store: ``DIR/mlflow-artifacts/<experiment>``.
+ARTIFACTS_DIR = "mlflow-artifacts"
 
 #: The aliases MLflow's registry accepts (mlflow.utils.validation): word characters and -, at most 255; ``latest``
 #: and a version's own name (``v3``) are reserved.
@@ -29,21 +32,13 @@ _ALIAS = re.compile(r"[\w-]{1,255}")
 _VERSION_ALIAS = re.compile(r"[vV]\d+")
 
 
-#: Artifacts of the experiments the exporter creates, beside the default store: ``DIR/mlflow-artifacts/<experiment>``.
-ARTIFACTS_DIR = "mlflow-artifacts"
-
-
-def default_uri(out_dir: Path) -> str:
-    """``MLFLOW_TRACKING_URI`` if set, else an embedded SQLite store in the records folder: no server needed."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out_dir / DEFAULT_STORE}"
-
-
 class MlflowExporter:
-    """Maps run records onto MLflow runs (SPEC mapping in the README)."""
+    """Maps run records onto MLflow runs (SPEC mapping in the README), for a records folder (a session's, or
+    ``llmgate merge --out``): to ``uri``, else ``MLFLOW_TRACKING_URI``, else the default store in that folder."""
 
-    def __init__(self, uri: str, artifacts: Path | None = None) -> None:
-        self.uri = uri
-        self.artifacts = artifacts  # where a new MLflow experiment keeps its artifacts (None: MLflow's default)
+    def __init__(self, out_dir: Path, uri: str | None) -> None:
+        self.uri = uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{out_dir / DEFAULT_STORE}"
+        self.artifacts = out_dir / ARTIFACTS_DIR  # where a new MLflow experiment keeps its artifacts
         self._client: Any = None
         self._failed: str | None = None
         self._runs: dict[str, str] = {}  # our run id -> MLflow run id
@@ -51,12 +46,6 @@ class MlflowExporter:
         self._experiments: dict[str, str] = {}  # experiment name -> MLflow experiment id
         self._prompts: list[str] = []
         self.failures: list[LlmgateError] = []  # its failure, said once (its hooks never raise: ``kept``)
-
-    @classmethod
-    def for_records(cls, out_dir: Path, uri: str | None) -> MlflowExporter:
-        """The exporter of a records folder (a session's, or ``llmgate merge --out``): to ``uri``, else the
-        default store; a new experiment's artifacts beside it in ``DIR/mlflow-artifacts``."""
-        return cls(uri or default_uri(out_dir), out_dir / ARTIFACTS_DIR)
 
     def summary_lines(self) -> list[str]:
         """Where the runs went, for the terminal summary: the store, each experiment, each registered prompt."""
@@ -110,7 +99,7 @@ class MlflowExporter:
         if experiment:
             experiment_id = experiment.experiment_id
         else:
-            location = (self.artifacts / record["experiment"]).resolve().as_uri() if self.artifacts else None
+            location = (self.artifacts / record["experiment"]).resolve().as_uri()
             experiment_id = client.create_experiment(record["experiment"], artifact_location=location)
         self._experiments[record["experiment"]] = experiment_id
         template_id = record["params"]["template_id"]
@@ -171,5 +160,5 @@ class MlflowExporter:
             tags={"llmgate.source_run_id": decision["source_run_id"], "llmgate.evaluation_sha": decision["evaluation_sha"],
                   "mlflow_run_id": self._runs[decision["source_run_id"]]},
         )
-        client.set_prompt_alias(name, alias=decision["alias"], version=version.version)
-        return f"prompts:/{name}@{decision['alias']}"
+        client.set_prompt_alias(name, alias=alias, version=version.version)
+        return f"prompts:/{name}@{alias}"

@@ -21,21 +21,17 @@ OFFLINE_NOTE = "wandb: offline mode: the candidate artifact was logged with its 
 
 
 class WandbExporter:
-    """Maps run records onto W&B runs: config, summary, tags, and a ``candidate`` artifact with its alias."""
+    """Maps run records onto W&B runs: config, summary, tags, and a ``candidate`` artifact with its alias; for a
+    records folder (a session's, or ``llmgate merge --out``), W&B's files in ``DIR/wandb``."""
 
-    def __init__(self, directory: Path, project: str | None) -> None:
-        self.directory = directory
+    def __init__(self, out_dir: Path, project: str | None) -> None:
+        self.directory = out_dir / "wandb"
         self.project = project
         self._wandb: Any = None
         self._failed: str | None = None
         self.failures: list[LlmgateError] = []  # its failure, said once (its hooks never raise: ``kept``)
         self._open: dict[str, tuple[Any, dict[str, Any], Mapping[str, Path]]] = {}  # our run id -> run, record, files
         self._logged = 0  # runs finished with their artifact
-
-    @classmethod
-    def for_records(cls, out_dir: Path, project: str | None) -> WandbExporter:
-        """The exporter of a records folder (a session's, or ``llmgate merge --out``): W&B's files in ``DIR/wandb``."""
-        return cls(out_dir / "wandb", project)
 
     def _module(self) -> Any:
         if self._wandb is None:

@@ -1,9 +1,7 @@
 """The HTML report (``--llmgate-html``): one self-contained file, no network, every value escaped, no case input.
 
-The static parts (decision, runs, trials and bounds, the paired comparison, cost and latency with the budget,
-the judge, the comparison with a stored run, metrics, fingerprints, provenance, the charts) are rendered here;
-the case x run matrix is drawn in the page from the data embedded as JSON in a ``<script type="application/json">``, with a
-small script for its filters (failures only, changes against the compared run only)."""
+The sections are rendered here; the case x run matrix is drawn in the page from data embedded as JSON in a
+``<script type="application/json">``, with a small script for its filters (failures only, changes only)."""
 
 from __future__ import annotations
 
@@ -15,14 +13,14 @@ from typing import Any
 import msgspec
 
 from pytest_llmgate.io.history import run_files
-from pytest_llmgate.model.costs import Budget, CostMetrics, usd
+from pytest_llmgate.model.costs import Budget, usd
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.evidence import percent
 from pytest_llmgate.model.vocab import CaseChange, Outcome
 from pytest_llmgate.records.diff import CHANGE_ORDER, delta_text, headline
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import CaseEntry, Metrics, RunRecord
-from pytest_llmgate.reports.table import count, escape, ms, rate
+from pytest_llmgate.reports.table import count, escape, money, ms, rate
 
 #: One letter per outcome and per change in the embedded matrix (a 100,000-case run stays a few MB).
 OUTCOME_CODES = {Outcome.PASS: "P", Outcome.UNSAFE_CLAIM_SERVED: "U", Outcome.UNNECESSARY_ABSTENTION: "N",
@@ -203,10 +201,10 @@ def _paired_section(records: Sequence[RunRecord]) -> str:
             "paired. The p-value is evidence for the reviewer; the decision stays the guardrail rule.</p>")
 
 
-def _ids(ids: Sequence[str], limit: int = 5) -> str:
+def _ids(ids: Sequence[str]) -> str:
     if not ids:
         return ""
-    return " (" + escape(", ".join(ids[:limit]) + (", ..." if len(ids) > limit else "")) + ")"
+    return " (" + escape(", ".join(ids[:5]) + (", ..." if len(ids) > 5 else "")) + ")"
 
 
 def _cost_section(budget: Budget | None, records: Sequence[RunRecord]) -> str:
@@ -218,7 +216,7 @@ def _cost_section(budget: Budget | None, records: Sequence[RunRecord]) -> str:
         cost = record.metrics.cost
         cells: list[str] = ["-"] * 10 if cost is None else [
             str(cost.calls), count(cost.input_tokens), count(cost.output_tokens),
-            _money_or_unknown(cost.cost_usd, cost), _money_or_unknown(cost.cost_per_case_usd, cost),
+            money(cost.cost_usd, cost), money(cost.cost_per_case_usd, cost),
             count(cost.output_tokens_per_case), ms(cost.latency_p50_ms, space=" "), ms(cost.latency_p95_ms, space=" "),
             ms(cost.latency_max_ms, space=" "), str(cost.rate_limited)]
         names = ("calls", "tokens-in", "tokens-out", "cost", "cost-per-case", "out-per-case", "p50", "p95", "max",
@@ -306,12 +304,6 @@ def _metric_cells(metrics: Metrics | None) -> str:
 
 
 # -- figures as people read them ------------------------------------------------------------------
-def _money_or_unknown(value: float | None, cost: CostMetrics) -> str:
-    if value is not None:
-        return usd(value)
-    return "?" if cost.input_tokens is not None or cost.output_tokens is not None else "-"
-
-
 def _percent(value: float | None) -> str:
     return "-" if value is None else percent(value)
 

@@ -265,7 +265,7 @@ def _text(text: str, limit: int = TEXT_LIMIT) -> str:
     return _AUTOLINKS.sub(lambda match: match.group(1) + "&#8203;", text)
 
 
-def _code(text: str, limit: int = 200) -> str:
-    """An id shown as code (nothing in a code span is live: no mention, link, image or HTML), on one line, with
-    no backtick that could end the span; a ``|`` escaped for tables (GitHub shows it as ``|``)."""
-    return "`" + _cut(text, limit).replace("`", "'").replace("|", "\\|") + "`"
+def _code(text: str) -> str:
+    """An id shown as code (nothing in a code span is live: no mention, link, image or HTML), on one line of at
+    most 200 characters, with no backtick that could end the span; a ``|`` escaped for tables (GitHub shows ``|``)."""
+    return "`" + _cut(text, 200).replace("`", "'").replace("|", "\\|") + "`"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import html
 from collections.abc import Collection, Sequence
 
+from pytest_llmgate.model.costs import CostMetrics, usd
+
 
 def format_table(rows: Sequence[Sequence[str]], right: Collection[int] = (), indent: str = "") -> list[str]:
     """Columns padded to their widest cell; the columns in ``right`` are right-aligned."""
@@ -35,6 +37,13 @@ def count(value: float | None) -> str:
     if value is None:
         return "-"
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def money(value: float | None, cost: CostMetrics) -> str:
+    """An amount of ``cost`` in dollars; ``?``: its model has no known price; ``-``: no tokens were reported."""
+    if value is not None:
+        return usd(value)
+    return "?" if cost.input_tokens is not None or cost.output_tokens is not None else "-"
 
 
 def escape(value: object) -> str:

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-from pytest_llmgate.model.costs import usd
 from pytest_llmgate.model.decision import decision_text
 from pytest_llmgate.model.errors import display_path
 from pytest_llmgate.model.transcript import inline
 from pytest_llmgate.records.diff import comparison_lines
 from pytest_llmgate.records.outcome import ExperimentOutcome, SessionResult
 from pytest_llmgate.records.run import RunRecord
-from pytest_llmgate.reports.table import count, format_table, ms, rate
+from pytest_llmgate.reports.table import count, format_table, money, ms, rate
 
 COLUMNS = ("template", "role", "unsafe", "unnecessary", "exact", "status")
 #: Shown after ``unnecessary`` when a run is incomplete, so the table says why at a glance.
 INCOMPLETE_COLUMNS = ("errors", "not run")
 #: Shown before ``status`` when a run reported tokens (an LLM candidate) or the experiment has a budget.
 COST_COLUMNS = ("tokens in", "tokens out", "cost", "p50", "p95")
-
-
-def shows_costs(outcome: ExperimentOutcome) -> bool:
-    """Whether the experiment's table gets the cost columns: an LLM candidate ran (its calls reported tokens, or
-    said they had none: then the columns say so), or there is a budget."""
-    return outcome.experiment.budget is not None or any(
-        record.metrics.cost is not None
-        and (record.metrics.cost.output_tokens is not None or record.metrics.cost.calls_without_usage > 0)
-        for record in outcome.records
-    )
 
 
 def _latency_shown(outcome: ExperimentOutcome, record: RunRecord) -> bool:
@@ -36,13 +25,15 @@ def _latency_shown(outcome: ExperimentOutcome, record: RunRecord) -> bool:
 
 
 def cost_columns(outcome: ExperimentOutcome) -> tuple[str, ...]:
-    """The experiment's cost columns: none (``shows_costs``), or tokens and cost, with p50 and p95 when a run's
+    """The experiment's cost columns: none unless there is a budget or an LLM candidate ran (its calls reported
+    tokens, or said they had none: then the columns say so); tokens and cost, with p50 and p95 when a run's
     latency is shown (left out when no candidate made a call)."""
-    if not shows_costs(outcome):
+    if outcome.experiment.budget is None and not any(
+            record.metrics.cost is not None
+            and (record.metrics.cost.output_tokens is not None or record.metrics.cost.calls_without_usage > 0)
+            for record in outcome.records):
         return ()
-    if any(_latency_shown(outcome, record) for record in outcome.records):
-        return COST_COLUMNS
-    return COST_COLUMNS[:3]
+    return COST_COLUMNS if any(_latency_shown(outcome, record) for record in outcome.records) else COST_COLUMNS[:3]
 
 
 def cost_cells(outcome: ExperimentOutcome, record: RunRecord) -> tuple[str, ...]:
@@ -52,10 +43,8 @@ def cost_cells(outcome: ExperimentOutcome, record: RunRecord) -> tuple[str, ...]
     cost = record.metrics.cost
     if cost is None:
         return ("-",) * len(columns)
-    tokens = cost.input_tokens is not None or cost.output_tokens is not None
     cells = (
-        count(cost.input_tokens), count(cost.output_tokens),
-        ("?" if tokens else "-") if cost.cost_usd is None else usd(cost.cost_usd),
+        count(cost.input_tokens), count(cost.output_tokens), money(cost.cost_usd, cost),
         *((ms(cost.latency_p50_ms), ms(cost.latency_p95_ms)) if _latency_shown(outcome, record) else ("-", "-")),
     )
     return cells[:len(columns)]
