@@ -52,6 +52,9 @@ def test_runs_lists_one_line_per_stored_run(pytester: pytest.Pytester, three_run
     assert fix_line.split()[1:] == [three_runs[FIX]["run_id"], FIX, "candidate", "REJECT_UNNECESSARY_ABSTENTION",
                                     "0", "1", "75%", "94dfc930d2829d2c", "yes"]
     assert llmgate(pytester.path, "runs", "--experiment", "other").stdout.startswith("no stored runs")
+    missing = llmgate(pytester.path, "runs", "--dir", "nowhere")  # a mistyped folder is no empty history
+    assert (missing.returncode, missing.stdout) == (2, "")
+    assert missing.stderr.startswith("llmgate: error: nowhere: is no records folder (a session writes one with ")
 
 
 @pytest.mark.parametrize("command", [("runs",), ("verify", ".llmgate")])

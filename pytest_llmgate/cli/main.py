@@ -270,6 +270,9 @@ def is_partial(record: RunRecord) -> bool:
 
 
 def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
+    if not args.dir.is_dir():  # a mistyped --dir is no empty history
+        raise RecordError(args.dir, None, "is no records folder (a session writes one with --llmgate-out=DIR; "
+                                          f"the default is {DEFAULT_DIR})")
     key = signing_key()
     suites = SuiteCheck()
     listed: list[tuple[RunRecord, list[str]]] = []
