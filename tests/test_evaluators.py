@@ -126,6 +126,15 @@ def test_calibrate_replays_with_no_key_and_writes_the_committed_figures(prose: P
     assert "root cause" not in json.dumps(written)  # the disagreements are named by case id only
 
 
+def test_calibrate_refuses_a_concurrency_below_one(prose: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_llmgate.cli.main import main
+
+    with pytest.raises(SystemExit) as stopped:  # was raised to 1 without a word
+        main(["calibrate", str(prose), "--concurrency", "0"])
+    assert stopped.value.code == 2
+    assert "error: argument --concurrency: must be 1 or more" in capsys.readouterr().err
+
+
 def test_calibrate_names_the_recordings_and_its_own_option_for_a_reply_not_recorded(prose: Path) -> None:
     calibration = prose / "calibration.suite.yaml"
     calibration.write_text(calibration.read_text().replace("rotate it and rerun.", "rotate it, then rerun."))

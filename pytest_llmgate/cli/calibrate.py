@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 MET, NOT_MET = 0, 1
 
 
+def positive(text: str) -> int:
+    """A whole number, 1 or more (argparse names the function in its message: 'invalid positive value')."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def add_calibrate(commands: Any) -> None:
     """Register the ``calibrate`` subcommand on the ``llmgate`` parser's subcommands."""
     parser = commands.add_parser(
@@ -32,7 +40,7 @@ def add_calibrate(commands: Any) -> None:
     parser.add_argument("experiment", type=Path, help="the experiment directory (its llmgate.yaml names the judge)")
     parser.add_argument("--record", choices=[mode.value for mode in RecordMode], default=RecordMode.NONE.value,
                         help="as --llmgate-record: none (the default) replays the judge's recordings only")
-    parser.add_argument("--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+    parser.add_argument("--concurrency", type=positive, default=DEFAULT_CONCURRENCY, metavar="N",
                         help=f"judge calls in flight (default {DEFAULT_CONCURRENCY})")
     parser.add_argument("--show", choices=("failures", "full", "none"), default="failures",
                         help="what a disagreement shows of its reply and the judge's reason (terminal only; never "
@@ -56,7 +64,7 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
     from pytest_llmgate.records.evaluator import figures_text, read_calibration_result
 
     experiment = load_experiment(args.experiment)
-    done = calibrate(experiment, _factory, record_mode=RecordMode(args.record), concurrency=max(1, args.concurrency),
+    done = calibrate(experiment, _factory, record_mode=RecordMode(args.record), concurrency=args.concurrency,
                      calibrated_at=timestamp(utc_now()), version=llmgate_version())
     evaluator = experiment.evaluator
     assert evaluator is not None  # calibrate refuses an experiment without a judge

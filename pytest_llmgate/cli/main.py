@@ -14,7 +14,7 @@ from typing import NamedTuple, TextIO, cast
 
 import msgspec
 
-from pytest_llmgate.cli.calibrate import add_calibrate
+from pytest_llmgate.cli.calibrate import add_calibrate, positive
 from pytest_llmgate.cli.view import add_view
 from pytest_llmgate.io.audit import (
     Audited,
@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs = commands.add_parser("runs", help="one line per stored run, oldest first")
     runs.add_argument("--experiment", metavar="NAME", help="only this experiment's runs")
     runs.add_argument("--template", metavar="ID", help="only this template's runs")
-    runs.add_argument("--last", type=_positive, metavar="N", help="only the last N runs (after the filters)")
+    runs.add_argument("--last", type=positive, metavar="N", help="only the last N runs (after the filters)")
     runs.add_argument("--all", action="store_true", help="partial runs too (of a session narrowed by -k, --deselect "
                       "or --lf, or stopped by -x); hidden by default")
     runs.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
@@ -227,13 +227,6 @@ def _selected_runs(args: argparse.Namespace, *, promote: bool) -> SelectedRuns:
 def _print_notes(notes: Sequence[str], out: TextIO) -> None:
     for note in notes:
         print(f"note: {note}", file=out)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 def _one_line(text: str) -> str:
