@@ -301,3 +301,18 @@ def test_an_alias_mlflow_refuses_registers_nothing_and_says_why(pytester: pytest
     assert client(uri).search_prompts() == []
     decision = read_report(pytester.path / ".llmgate")["experiments"][0]["decision"]
     assert decision["alias"] == "canary.candidate" and "prompt_uri" not in decision
+
+
+@pytest.mark.usefixtures("example")
+def test_a_run_that_fails_half_way_ends_as_failed_not_running(pytester: pytest.Pytester) -> None:
+    # the experiment's artifact store is a path under a file: the run is made, its artifacts cannot be logged
+    uri = f"sqlite:///{pytester.path / 'mlflow.db'}"
+    (pytester.path / "blocker").write_text("a file")
+    store = client(uri)
+    store.create_experiment("ci-claim-gate-repair", artifact_location=(pytester.path / "blocker" / "a").as_uri())
+    result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-mlflow",
+                                f"--llmgate-mlflow-uri={uri}")
+    assert len([line for line in result.stdout.lines if line.startswith("ERROR llmgate: mlflow")]) == 1
+    experiment = store.get_experiment_by_name("ci-claim-gate-repair")
+    (run,) = store.search_runs([experiment.experiment_id])
+    assert run.info.status == "FAILED"  # was left RUNNING

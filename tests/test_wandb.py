@@ -135,3 +135,24 @@ def test_the_wandb_project_of_llmgate_merge(pytester: pytest.Pytester, monkeypat
     assert merged.ret == 1  # one part of two: the merged run is incomplete, and exported as such
     (state,) = [read_back(run_dir)["state"] for run_dir in (pytester.path / "merged" / "wandb" / "wandb").glob("offline-run-*")]
     assert state["project"] == "gates" and "INCOMPLETE_EVALUATION" in state["tags"]
+
+
+@pytest.mark.usefixtures("example")
+def test_runs_a_failure_left_without_their_artifact_end_as_failed(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in [v for v in os.environ if v.startswith("WANDB_")]:
+        monkeypatch.delenv(variable)
+    # a user's hook takes a candidate file away once its record is written: W&B cannot add it to the artifact
+    pytester.makeconftest(f"""
+        def pytest_llmgate_run_record(config, record, files):
+            if record["params"]["template_id"] == "{FIX_B}":
+                next(iter(files.values())).unlink()
+    """)
+    result = pytester.runpytest_subprocess("example_suites", *THREE_RUNS, "--llmgate-wandb")
+    assert len([line for line in result.stdout.lines if line.startswith("ERROR llmgate: wandb")]) == 1
+    run_dirs = sorted((pytester.path / ".llmgate" / "wandb" / "wandb").glob("offline-run-*"))
+    assert len(run_dirs) == 3
+    states = sorted(json.loads(inspect(run_dir, "--summary"))["state"] for run_dir in run_dirs)
+    # W&B finished them at exit as if whole before
+    assert "running" not in states and "failed" in states, states

@@ -93,8 +93,6 @@ class MlflowExporter:
             record["tags"]["mlflow_run_id"] = self._log_run(self._mlflow(), record, files)
 
     def _log_run(self, client: Any, record: dict[str, Any], files: Mapping[str, Path]) -> str:
-        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
-
         experiment = client.get_experiment_by_name(record["experiment"])
         if experiment:
             experiment_id = experiment.experiment_id
@@ -103,8 +101,20 @@ class MlflowExporter:
             experiment_id = client.create_experiment(record["experiment"], artifact_location=location)
         self._experiments[record["experiment"]] = experiment_id
         template_id = record["params"]["template_id"]
-        run = client.create_run(experiment_id, run_name=template_id)
-        mlflow_id = run.info.run_id
+        mlflow_id = client.create_run(experiment_id, run_name=template_id).info.run_id
+        try:
+            self._fill_run(client, mlflow_id, record, files)
+        except Exception:
+            with contextlib.suppress(Exception):  # the run ends as failed, not left running
+                client.set_terminated(mlflow_id, "FAILED")
+            raise
+        self._runs[record["run_id"]] = mlflow_id
+        self._templates[record["run_id"]] = next(iter(files.values()))
+        return mlflow_id  # type: ignore[no-any-return]
+
+    def _fill_run(self, client: Any, mlflow_id: str, record: dict[str, Any], files: Mapping[str, Path]) -> None:
+        from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, RunTag
+
         metrics = [Metric(key, value, 0, 0) for key, value in run_metrics(record).items()]
         tags = {**record["tags"], "llmgate.run_id": record["run_id"], "llmgate.role": record["role"],
                 "llmgate.status": record["status"], "llmgate.complete": str(record["complete"]).lower(),
@@ -119,9 +129,6 @@ class MlflowExporter:
             client.log_artifact(mlflow_id, str(path), "llmgate")
         client.log_dict(mlflow_id, record, "llmgate/run_record.json")
         client.set_terminated(mlflow_id, "FINISHED")
-        self._runs[record["run_id"]] = mlflow_id
-        self._templates[record["run_id"]] = next(iter(files.values()))
-        return mlflow_id  # type: ignore[no-any-return]
 
     def pytest_llmgate_session_report(self, config: Any, report: dict[str, Any], path: Path) -> None:
         if self._failed is not None:

@@ -7,6 +7,7 @@ set ``WANDB_MODE`` themselves, and every W&B directory lies under ``DIR/wandb``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
@@ -50,6 +51,10 @@ class WandbExporter:
 
     def _fail(self, reason: str) -> None:
         self._failed = redact_urls(reason.splitlines()[0]) if reason else "unknown error"
+        for run, _, _ in self._open.values():  # the runs it opened end as failed, not left running
+            with contextlib.suppress(Exception):
+                run.finish(exit_code=1)
+        self._open.clear()
         raise ExportError(None, None, f"wandb: {self._failed}; the local records are written")
 
     def summary_lines(self) -> list[str]:
@@ -100,7 +105,7 @@ class WandbExporter:
         try:
             promoted = {e["decision"]["source_run_id"]: e["decision"] for e in report["experiments"] if e["decision"]}
             verdicts = {run["run_id"]: e["decision_status"] for e in report["experiments"] for run in e["runs"]}
-            for run_id, (run, record, files) in self._open.items():
+            for run_id, (run, record, files) in list(self._open.items()):
                 decision = promoted.get(run_id)
                 if run_id in verdicts:  # the experiment's verdict, as MLflow's llmgate.decision_status tag
                     run.config.update({"decision_status": verdicts[run_id]}, allow_val_change=True)
@@ -116,10 +121,11 @@ class WandbExporter:
                     handle.write(json.dumps(record, indent=2))
                 aliases = ["latest", decision["alias"]] if decision else ["latest"]
                 run.log_artifact(artifact, aliases=aliases)
-                if decision and self.offline:
-                    report.setdefault("notes", []).append(OFFLINE_NOTE)
+                notes = report.setdefault("notes", [])
+                if decision and self.offline and OFFLINE_NOTE not in notes:  # once, however many runs promoted
+                    notes.append(OFFLINE_NOTE)
                 run.finish()
+                del self._open[run_id]
                 self._logged += 1
-            self._open.clear()
         except Exception as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
