@@ -358,6 +358,9 @@ def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else
     assert xdist.ret == result.ret
     assert json.loads((pytester.path / "xdist.json").read_text())["cases"] == saved["cases"]
     assert not list(pytester.path.glob(".xdist.json.*"))  # the workers' parts are merged and gone
+    (pytester.path / "empty.json").write_text("")  # an empty file holds nothing: it may be, as for the summaries
+    assert pytester.runpytest(*both, "--llmgate-save-replies=empty.json", "--llmgate-out=empty-records").ret == result.ret
+    assert json.loads((pytester.path / "empty.json").read_text())["cases"] == saved["cases"]
 
     done = subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", "view", "mine/replies.json"],
                           cwd=pytester.path, capture_output=True, text=True, timeout=60, check=False)
@@ -379,6 +382,8 @@ def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else
     refused = view("--out", "summary.md")
     assert refused.returncode == 2 and "is a file that is not a replies page; it is never replaced" in refused.stderr
     assert (pytester.path / "summary.md").read_bytes() == before
+    (pytester.path / "empty.html").write_text("")  # an empty file holds nothing: it may be, as for the summaries
+    assert view("--out", "empty.html").returncode == 0 and b"llmgate view" in (pytester.path / "empty.html").read_bytes()
     for args, words in ((["--llmgate-save-replies=report.html"], "is also --llmgate-html's file"),
                         (["--llmgate-save-replies=summary.md", "--llmgate-html=other.html"],
                          "is a file that holds no saved replies; the replies never replace another file")):
@@ -411,7 +416,7 @@ def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else
     # nothing the gate writes for others holds a reply: records, report, HTML, Markdown, the MLflow export
     written = [path for path in pytester.path.rglob("*") if path.is_file()
                and not path.is_relative_to(pytester.path / "exp")  # the experiment and its recordings
-               and path.name not in ("replies.json", "replies.html", "xdist.json")]
+               and path.name not in ("replies.json", "replies.html", "xdist.json", "empty.json", "empty.html")]
     assert {path.name for path in written} >= {"report.json", "report.html", "summary.md", "mlflow.db"}
     for path in written:
         data = path.read_bytes()

@@ -42,7 +42,8 @@ def cmd_view(args: argparse.Namespace, out: TextIO) -> int:
                                         "input and model output and never goes there")
     if target.is_file():
         with target.open("rb") as existing:
-            if _OURS not in existing.read(1024):
+            head = existing.read(1024)
+            if head and _OURS not in head:  # an empty file holds nothing, as for the summaries
                 raise RecordError(target, None, "is a file that is not a replies page; it is never replaced: name "
                                                 "a new one with --out")
     write_replacing(target, replies_page(saved, display_path(args.replies)).encode("utf-8"))

@@ -46,7 +46,7 @@ def refuse_another_file(path: Path, config: pytest.Config) -> None:
     if path.is_file():
         with path.open("rb") as existing:
             head = existing.read(200)
-        if b'"llmgate.replies/' not in head:
+        if head and b'"llmgate.replies/' not in head:  # an empty file holds nothing, as for the summaries
             raise pytest.UsageError(f"--llmgate-save-replies={path}: is a file that holds no saved replies; the "
                                     "replies never replace another file: name a new one")
 
