@@ -118,19 +118,14 @@ class RunItem(pytest.Item):
         return RunItemInfo(self.nodeid, self.location, self.experiment_dir, self.template_id)
 
 
-class RunItemInfo(msgspec.Struct, frozen=True):
+class RunItemInfo(msgspec.Struct, frozen=True, array_like=True):
+    """A run item as the controller reports it; it travels from an xdist worker as a list
+    (``msgspec.to_builtins``, read back with ``msgspec.convert``)."""
+
     nodeid: str
     location: tuple[str, int | None, str]
     experiment_dir: str
     template_id: str
-
-    def to_payload(self) -> list[Any]:
-        return [self.nodeid, list(self.location), self.experiment_dir, self.template_id]
-
-    @classmethod
-    def from_payload(cls, payload: list[Any]) -> RunItemInfo:
-        nodeid, location, experiment_dir, template_id = payload
-        return cls(nodeid, (location[0], location[1], location[2]), experiment_dir, template_id)
 
 
 class CaseItem(pytest.Item):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
 import pytest
 
 from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
@@ -139,7 +140,7 @@ class Wiring:
         if not self.controller:
             config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
             config.workeroutput[DESELECTED_KEY] = gate.deselected  # type: ignore[attr-defined]
-            config.workeroutput[RUN_ITEMS_KEY] = [info.to_payload() for info in run_items]  # type: ignore[attr-defined]
+            config.workeroutput[RUN_ITEMS_KEY] = msgspec.to_builtins(run_items)  # type: ignore[attr-defined]
             if listener is not None:
                 config.workeroutput[RUN_DESELECTED_KEY] = [  # type: ignore[attr-defined]
                     list(run) for run in sorted(listener.deselected_runs)]
@@ -296,7 +297,7 @@ class _ResultListener:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist controller: a worker finished; merge the experiments it collected."""
         output = getattr(node, "workeroutput", {})
-        for info in map(RunItemInfo.from_payload, output.get(RUN_ITEMS_KEY, [])):
+        for info in msgspec.convert(output.get(RUN_ITEMS_KEY, []), list[RunItemInfo]):
             self.run_items[info.nodeid] = info
         self.gate.collected.update(Path(directory) for directory in output.get(COLLECTED_KEY, []))
         # every worker collects and deselects the same items: one worker's count is the session's
