@@ -125,17 +125,11 @@ class GateSession:
         call, nothing recorded to replay) is one ``CandidateError`` saying so, not an error per case."""
         for experiment in self.experiments:
             plans = self.plans(experiment)
-            problems = []
-            for planned in plans:
-                candidate = experiment.candidates[planned.template_id]
-                try:
-                    factory = self.providing.factory(candidate)
-                except LlmgateError:
-                    continue  # an unknown provider is reported when its cases run
-                problems.append(factory.ready(candidate, self.providing.context(experiment)))
+            context = self.providing.context(experiment)
+            problems = [factory.ready(candidate, context)
+                        for _, candidate, factory in self.providing.known((experiment, plan) for plan in plans)]
             if plans:  # the judge of the experiment's evaluator, when it has one
-                problems.append(judge_not_ready(experiment, self.providing.context(experiment),
-                                                self.providing.factory))
+                problems.append(judge_not_ready(experiment, context, self.providing.factory))
             for problem in problems:
                 if problem:
                     raise CandidateError(None, None, str(problem))
