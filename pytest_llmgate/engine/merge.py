@@ -111,7 +111,7 @@ def _sharing(record: RunRecord, shared: list[tuple[str, ...]]) -> RunRecord:
     assert record.part is not None
     ids = record.part.case_ids
     for known in shared:
-        if known is ids or (len(known) == len(ids) and known == ids):
+        if known is ids or known == ids:  # (tuples of unequal length compare at once)
             return msgspec.structs.replace(record, part=msgspec.structs.replace(record.part, case_ids=known))
     shared.append(ids)
     return record
