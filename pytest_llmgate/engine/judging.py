@@ -189,16 +189,16 @@ class JudgedProvider(ProviderDefaults):
 
     def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
         reply, usage = self.replies(case, trial)
+        key = (str(case["case_id"]), trial)
         try:
             route, calls, reason = self.verdicts.verdict(case, reply)
         except ProviderError as error:  # the judge failed: the candidate's call was made all the same
             with_calls(error, (usage,))
             if isinstance(error, JudgeFailed):  # and the judge's calls before it failed
                 with self._lock:
-                    self._judge_calls[(str(case["case_id"]), trial)] = error.judge_calls
+                    self._judge_calls[key] = error.judge_calls
             raise
         with self._lock:
-            key = (str(case["case_id"]), trial)
             self._judge_calls[key] = calls
             self._reasons[key] = reason
         return route, usage
