@@ -86,9 +86,6 @@ class GateSession:
     def experiments(self) -> list[Experiment]:
         return self.loading.loaded
 
-    def claims(self, path: Path) -> bool:
-        return self.loading.claims(path)
-
     def frozen(self, experiment: Experiment) -> bool:
         return self.loading.frozen(experiment)
 
@@ -230,9 +227,6 @@ class GateSession:
                         ran.append(RunToWrite(plan=plan, results=results, unrecordable=exc))
             yield ExperimentToWrite(experiment=experiment, frozen=self.loading.frozen(experiment), plans=plans,
                                     ran=tuple(ran))
-
-    def mark_in_progress(self) -> None:
-        self.writer.mark_in_progress()
 
     def header_lines(self) -> list[str]:
         lines = list(self.loading.notices)

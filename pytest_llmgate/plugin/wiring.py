@@ -16,6 +16,7 @@ import pytest
 
 from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
 from pytest_llmgate.engine.session import GateSession
+from pytest_llmgate.engine.writer import mark_in_progress
 from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from pytest_llmgate.model.errors import INCOMPLETE_EVALUATION, LlmgateError, RecordError, SuiteError, display_path
@@ -129,7 +130,7 @@ class Wiring:
     def check_listed(self, suite: pytest.File) -> None:
         """A suite file that no loaded manifest lists is a collection error (one that is listed is collected by
         its experiment)."""
-        if not self.gate.claims(suite.path):
+        if not self.gate.loading.claims(suite.path):
             error = SuiteError(suite.path, None, "is not listed in the suites of any llmgate.yaml; a suite belongs "
                                "to the manifest that lists it")
             raise suite.CollectError(error.message())
@@ -367,8 +368,8 @@ def _narrowed(config: pytest.Config) -> list[str]:
     return narrowed
 
 
-def partial_note(config: pytest.Config, deselected: int, not_run: int = 0,
-                 incomplete: tuple[list[str], int] | None = None) -> str | None:
+def partial_note(config: pytest.Config, deselected: int, not_run: int, incomplete: tuple[list[str], int]
+                 ) -> str | None:
     """What a session narrowed by -k, --deselect, --lf or by the paths it was given (not a job of a split run)
     says once: it is partial. (--lf drops the passed cases of a file at collection, without deselecting them, and
     a suite file given alone leaves the other suites' cases uncollected: both are ``not_run``. An --lf session
@@ -381,9 +382,8 @@ def partial_note(config: pytest.Config, deselected: int, not_run: int = 0,
                                           else "deselected case items")
     if deselected:
         how += f"; {deselected} case item(s) deselected"
-    runs = "its runs"
-    if incomplete is not None and len(incomplete[0]) < incomplete[1]:
-        runs = f"the run(s) of {', '.join(incomplete[0])} (the others ran every case)"
+    short, planned = incomplete
+    runs = f"the run(s) of {', '.join(short)} (the others ran every case)" if len(short) < planned else "its runs"
     return (f"llmgate: partial session ({how}): {runs} list the cases it did not run as NOT_RUN, are incomplete "
             "and are never promoted; run every case for a decision (llmgate runs lists partial runs with --all)")
 
@@ -403,7 +403,9 @@ def _mark_in_progress(config: pytest.Config, gate: GateSession) -> None:
     error, a usage error or a kill, a CI step never reads (or posts) a verdict this session did not reach. Each is
     tried, whichever fails; the first failure is raised."""
     started = timestamp(gate.started)
-    writes: list[Callable[[], None]] = [gate.mark_in_progress] if not gate.selection.empty else []
+    writes: list[Callable[[], None]] = []
+    if not gate.selection.empty:
+        writes.append(lambda: mark_in_progress(gate.out_dir, gate.started))
     target = value(config, "markdown")
     if target:
         writes.append(lambda: write_replacing(target, in_progress_markdown(started).encode("utf-8")))
