@@ -83,9 +83,8 @@ class Providers:
         self, provider: Provider, case: Mapping[str, Any],
         upcoming: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
     ) -> tuple[tuple[Route, Usage], ...]:
-        """A provider's route for ``case`` in each trial with what its call used, from the session's call pool
-        (see ``Answers``), each waited for at most the artifact's ``case_timeout`` (else the provider kind's
-        default)."""
+        """``Answers.routes``, each trial waited for at most the artifact's ``case_timeout`` (else the provider
+        kind's default)."""
         return self.answers.routes(provider, case, upcoming, self._timeouts.get(id(provider)))
 
     def known(self, planned: Iterable[tuple[Experiment, PlannedRun]]

@@ -197,8 +197,7 @@ class Wiring:
         summary, JUnit, --lf): failed with the run-level gate it broke, passed, or, in a job of a split run (a
         splitter's options or ``--llmgate-part``), skipped: its run is judged by ``llmgate merge``. A partial
         session (narrowed by -k, --deselect or --lf) that kept the run item judges it as any other: its run is
-        incomplete.
-        Whether one failed."""
+        incomplete. Whether one failed."""
         hook, gate = self.config.hook, self.gate
         failed_runs = self.listener.failed_runs if self.listener is not None else set()
         narrowed_by_lf = bool(getattr(self.config.option, "lf", False)) and bool(gate.deselected or gate.not_run())
