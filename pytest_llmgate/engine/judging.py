@@ -189,16 +189,16 @@ class JudgedProvider(ProviderDefaults):
 
     def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
         reply, usage = self.replies(case, trial)
+        key = (str(case["case_id"]), trial)
         try:
             route, calls, reason = self.verdicts.verdict(case, reply)
         except ProviderError as error:  # the judge failed: the candidate's call was made all the same
             with_calls(error, (usage,))
             if isinstance(error, JudgeFailed):  # and the judge's calls before it failed
                 with self._lock:
-                    self._judge_calls[(str(case["case_id"]), trial)] = error.judge_calls
+                    self._judge_calls[key] = error.judge_calls
             raise
         with self._lock:
-            key = (str(case["case_id"]), trial)
             self._judge_calls[key] = calls
             self._reasons[key] = reason
         return route, usage
@@ -325,7 +325,7 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
     try:
         for index in range(len(calibration.items)):
             view = MappingProxyType({**calibration.judge_view(index)})
-            futures.append([pool.submit((index, trial), partial(_judge_call, judge, view, trial))
+            futures.append([pool.submit((index, trial), partial(_judge_answer, judge, view, trial))
                             for trial in range(judge.trials)])
         recordings = display_path(recordings_path(experiment.directory, evaluator.evaluator_id))
         not_recorded = f"not recorded in {recordings}; run llmgate calibrate with --record new_episodes"
@@ -349,11 +349,6 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
     return Calibration(result=result, disagreements=disagreements, errors=tuple(errors))
 
 
-def _judge_call(judge: Provider, view: Mapping[str, Any], trial: int) -> tuple[Route, str]:
-    route, _, text = _judge_answer(judge, view, trial)
-    return route, text or ""
-
-
 def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]]], not_recorded: str
              ) -> tuple[list[Route], list[list[Route]], list[tuple[str, Route, Route, str, str]], list[tuple[str, str]]]:
     """Each item's label and trial verdicts (items the judge failed on are left out and listed as errors; a reply
@@ -366,7 +361,7 @@ def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]
         item = calibration.items[index]
         label = calibration.label(index)
         try:
-            answers: list[tuple[Route, str]] = [future.result() for future in item_futures]
+            answers: list[tuple[Route, Usage, str | None]] = [future.result() for future in item_futures]
         except NotRecorded:
             errors.append((str(item["case_id"]), not_recorded))
             continue
@@ -376,9 +371,9 @@ def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]
         except Exception as exc:
             errors.append((str(item["case_id"]), type(exc).__name__))
             continue
-        routes = [route for route, _ in answers]
+        routes = [route for route, _, _ in answers]
         labels.append(label)
         trial_verdicts.append(routes)
         rows.append((str(item["case_id"]), label, majority(routes, label), str(item["reply"]),
-                     " | ".join(dict.fromkeys(reason for _, reason in answers))))
+                     " | ".join(dict.fromkeys(reason or "" for _, _, reason in answers))))
     return labels, trial_verdicts, rows, errors

@@ -35,7 +35,7 @@ from pytest_llmgate.io.store import (
     write_redacted,
     write_replacing,
 )
-from pytest_llmgate.model.costs import Budget
+from pytest_llmgate.model.costs import Budget, total_known
 from pytest_llmgate.model.decision import Promotion, compared_fields, decide
 from pytest_llmgate.model.defaults import MANIFEST_NAME, SHOWN
 from pytest_llmgate.model.errors import RecordError, display_path
@@ -111,7 +111,7 @@ def _sharing(record: RunRecord, shared: list[tuple[str, ...]]) -> RunRecord:
     assert record.part is not None
     ids = record.part.case_ids
     for known in shared:
-        if known is ids or (len(known) == len(ids) and known == ids):
+        if known is ids or known == ids:  # (tuples of unequal length compare at once)
             return msgspec.structs.replace(record, part=msgspec.structs.replace(record.part, case_ids=known))
     shared.append(ids)
     return record
@@ -180,14 +180,9 @@ def _merged_evaluator(parts: Sequence[RunRecord]) -> JudgeStanding | None:
     if first is None:
         return None
     judges = [part.evaluator for part in parts if part.evaluator is not None]
-
-    def total(name: str) -> int | None:
-        counts = [getattr(judge, name) for judge in judges if getattr(judge, name) is not None]
-        return sum(counts) if counts else None
-
     return msgspec.structs.replace(first, judge_calls=sum(judge.judge_calls for judge in judges),
-                                   judge_input_tokens=total("judge_input_tokens"),
-                                   judge_output_tokens=total("judge_output_tokens"))
+                                   judge_input_tokens=total_known([judge.judge_input_tokens for judge in judges]),
+                                   judge_output_tokens=total_known([judge.judge_output_tokens for judge in judges]))
 
 
 def check_mergeable(parts: Sequence[RunRecord]) -> None:

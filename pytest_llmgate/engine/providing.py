@@ -3,7 +3,7 @@ and their calls made through the session's pool (``Answers``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from functools import partial
 from pathlib import Path
@@ -83,19 +83,25 @@ class Providers:
         self, provider: Provider, case: Mapping[str, Any],
         upcoming: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
     ) -> tuple[tuple[Route, Usage], ...]:
-        """A provider's route for ``case`` in each trial with what its call used, from the session's call pool
-        (see ``Answers``), each waited for at most the artifact's ``case_timeout`` (else the provider kind's
-        default)."""
+        """``Answers.routes``, each trial waited for at most the artifact's ``case_timeout`` (else the provider
+        kind's default)."""
         return self.answers.routes(provider, case, upcoming, self._timeouts.get(id(provider)))
 
-    def warm(self, planned: Iterable[tuple[Experiment, PlannedRun]]) -> None:
-        """Let each selected artifact's factory start its slow work in the background (see ``ProviderFactory``)."""
+    def known(self, planned: Iterable[tuple[Experiment, PlannedRun]]
+              ) -> Iterator[tuple[Experiment, Candidate, ProviderFactory]]:
+        """Each planned run's experiment, artifact and factory; a run whose provider is unknown is left out (it is
+        reported when its cases run)."""
         for experiment, plan in planned:
             candidate = experiment.candidates[plan.template_id]
             try:
                 factory = self.factory(candidate)
             except LlmgateError:
-                continue  # an unknown provider is reported when its cases run
+                continue
+            yield experiment, candidate, factory
+
+    def warm(self, planned: Iterable[tuple[Experiment, PlannedRun]]) -> None:
+        """Let each selected artifact's factory start its slow work in the background (see ``ProviderFactory``)."""
+        for experiment, candidate, factory in self.known(planned):
             factory.warm(candidate, self.context(experiment))
 
     def deterministic_note(self, planned: Iterable[tuple[Experiment, PlannedRun]]) -> list[str]:

@@ -86,9 +86,6 @@ class GateSession:
     def experiments(self) -> list[Experiment]:
         return self.loading.loaded
 
-    def claims(self, path: Path) -> bool:
-        return self.loading.claims(path)
-
     def frozen(self, experiment: Experiment) -> bool:
         return self.loading.frozen(experiment)
 
@@ -125,17 +122,11 @@ class GateSession:
         call, nothing recorded to replay) is one ``CandidateError`` saying so, not an error per case."""
         for experiment in self.experiments:
             plans = self.plans(experiment)
-            problems = []
-            for planned in plans:
-                candidate = experiment.candidates[planned.template_id]
-                try:
-                    factory = self.providing.factory(candidate)
-                except LlmgateError:
-                    continue  # an unknown provider is reported when its cases run
-                problems.append(factory.ready(candidate, self.providing.context(experiment)))
+            context = self.providing.context(experiment)
+            problems = [factory.ready(candidate, context)
+                        for _, candidate, factory in self.providing.known((experiment, plan) for plan in plans)]
             if plans:  # the judge of the experiment's evaluator, when it has one
-                problems.append(judge_not_ready(experiment, self.providing.context(experiment),
-                                                self.providing.factory))
+                problems.append(judge_not_ready(experiment, context, self.providing.factory))
             for problem in problems:
                 if problem:
                     raise CandidateError(None, None, str(problem))
@@ -236,9 +227,6 @@ class GateSession:
                         ran.append(RunToWrite(plan=plan, results=results, unrecordable=exc))
             yield ExperimentToWrite(experiment=experiment, frozen=self.loading.frozen(experiment), plans=plans,
                                     ran=tuple(ran))
-
-    def mark_in_progress(self) -> None:
-        self.writer.mark_in_progress()
 
     def header_lines(self) -> list[str]:
         lines = list(self.loading.notices)

@@ -225,9 +225,6 @@ class RecordWriter:
                          draft.promotion, draft.budget, baselines),
         )
 
-    def mark_in_progress(self) -> None:
-        mark_in_progress(self.out_dir, self.started)
-
 
 def mark_in_progress(out_dir: Path, started: datetime) -> None:
     """Before any run (or merge), replace the last report in ``out_dir`` with one that holds no verdict: a CI step

@@ -118,19 +118,14 @@ class RunItem(pytest.Item):
         return RunItemInfo(self.nodeid, self.location, self.experiment_dir, self.template_id)
 
 
-class RunItemInfo(msgspec.Struct, frozen=True):
+class RunItemInfo(msgspec.Struct, frozen=True, array_like=True):
+    """A run item as the controller reports it; it travels from an xdist worker as a list
+    (``msgspec.to_builtins``, read back with ``msgspec.convert``)."""
+
     nodeid: str
     location: tuple[str, int | None, str]
     experiment_dir: str
     template_id: str
-
-    def to_payload(self) -> list[Any]:
-        return [self.nodeid, list(self.location), self.experiment_dir, self.template_id]
-
-    @classmethod
-    def from_payload(cls, payload: list[Any]) -> RunItemInfo:
-        nodeid, location, experiment_dir, template_id = payload
-        return cls(nodeid, (location[0], location[1], location[2]), experiment_dir, template_id)
 
 
 class CaseItem(pytest.Item):
@@ -168,8 +163,10 @@ class CaseItem(pytest.Item):
         return f"case {case.case_id} (suite {case.suite}, slice {case.slice_name}, evidence {case.evidence_state})"
 
     def setup(self) -> None:
+        # each trial's route and call usage, from the session (which pools and prefetches the calls)
+        upcoming = None if hasattr(self.config, "workerinput") else self._upcoming
         try:
-            answers = self._answers()
+            answers = gate_of(self.config).routes(self.provider, self.case.candidate_view(), upcoming)
             self._routes = tuple(route for route, _ in answers)
             self._calls = tuple(usage for _, usage in answers)
             return
@@ -189,12 +186,6 @@ class CaseItem(pytest.Item):
                         else f"\n\n{_user_traceback(error)}")
         # pytest shows a setup failure without calling repr_failure: fail with the text to show.
         pytest.fail(message + self._what_the_model_said(), pytrace=False)
-
-    def _answers(self) -> tuple[tuple[Route, Usage], ...]:
-        """The candidate's route in each trial with its call's usage, from the session (which pools and
-        prefetches the calls)."""
-        upcoming = None if hasattr(self.config, "workerinput") else self._upcoming
-        return gate_of(self.config).routes(self.provider, self.case.candidate_view(), upcoming)
 
     def _upcoming(self) -> Iterator[Mapping[str, Any]]:
         """The cases this process will ask this item's provider about, in run order (exactly the session's items)."""

@@ -11,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import msgspec
 import pytest
 
 from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
 from pytest_llmgate.engine.session import GateSession
+from pytest_llmgate.engine.writer import mark_in_progress
 from pytest_llmgate.io.store import timestamp, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from pytest_llmgate.model.errors import INCOMPLETE_EVALUATION, LlmgateError, RecordError, SuiteError, display_path
@@ -128,7 +130,7 @@ class Wiring:
     def check_listed(self, suite: pytest.File) -> None:
         """A suite file that no loaded manifest lists is a collection error (one that is listed is collected by
         its experiment)."""
-        if not self.gate.claims(suite.path):
+        if not self.gate.loading.claims(suite.path):
             error = SuiteError(suite.path, None, "is not listed in the suites of any llmgate.yaml; a suite belongs "
                                "to the manifest that lists it")
             raise suite.CollectError(error.message())
@@ -139,7 +141,7 @@ class Wiring:
         if not self.controller:
             config.workeroutput[COLLECTED_KEY] = sorted(str(d) for d in gate.collected)  # type: ignore[attr-defined]
             config.workeroutput[DESELECTED_KEY] = gate.deselected  # type: ignore[attr-defined]
-            config.workeroutput[RUN_ITEMS_KEY] = [info.to_payload() for info in run_items]  # type: ignore[attr-defined]
+            config.workeroutput[RUN_ITEMS_KEY] = msgspec.to_builtins(run_items)  # type: ignore[attr-defined]
             if listener is not None:
                 config.workeroutput[RUN_DESELECTED_KEY] = [  # type: ignore[attr-defined]
                     list(run) for run in sorted(listener.deselected_runs)]
@@ -195,8 +197,7 @@ class Wiring:
         summary, JUnit, --lf): failed with the run-level gate it broke, passed, or, in a job of a split run (a
         splitter's options or ``--llmgate-part``), skipped: its run is judged by ``llmgate merge``. A partial
         session (narrowed by -k, --deselect or --lf) that kept the run item judges it as any other: its run is
-        incomplete.
-        Whether one failed."""
+        incomplete. Whether one failed."""
         hook, gate = self.config.hook, self.gate
         failed_runs = self.listener.failed_runs if self.listener is not None else set()
         narrowed_by_lf = bool(getattr(self.config.option, "lf", False)) and bool(gate.deselected or gate.not_run())
@@ -296,7 +297,7 @@ class _ResultListener:
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         """xdist controller: a worker finished; merge the experiments it collected."""
         output = getattr(node, "workeroutput", {})
-        for info in map(RunItemInfo.from_payload, output.get(RUN_ITEMS_KEY, [])):
+        for info in msgspec.convert(output.get(RUN_ITEMS_KEY, []), list[RunItemInfo]):
             self.run_items[info.nodeid] = info
         self.gate.collected.update(Path(directory) for directory in output.get(COLLECTED_KEY, []))
         # every worker collects and deselects the same items: one worker's count is the session's
@@ -366,8 +367,8 @@ def _narrowed(config: pytest.Config) -> list[str]:
     return narrowed
 
 
-def partial_note(config: pytest.Config, deselected: int, not_run: int = 0,
-                 incomplete: tuple[list[str], int] | None = None) -> str | None:
+def partial_note(config: pytest.Config, deselected: int, not_run: int, incomplete: tuple[list[str], int]
+                 ) -> str | None:
     """What a session narrowed by -k, --deselect, --lf or by the paths it was given (not a job of a split run)
     says once: it is partial. (--lf drops the passed cases of a file at collection, without deselecting them, and
     a suite file given alone leaves the other suites' cases uncollected: both are ``not_run``. An --lf session
@@ -380,9 +381,8 @@ def partial_note(config: pytest.Config, deselected: int, not_run: int = 0,
                                           else "deselected case items")
     if deselected:
         how += f"; {deselected} case item(s) deselected"
-    runs = "its runs"
-    if incomplete is not None and len(incomplete[0]) < incomplete[1]:
-        runs = f"the run(s) of {', '.join(incomplete[0])} (the others ran every case)"
+    short, planned = incomplete
+    runs = f"the run(s) of {', '.join(short)} (the others ran every case)" if len(short) < planned else "its runs"
     return (f"llmgate: partial session ({how}): {runs} list the cases it did not run as NOT_RUN, are incomplete "
             "and are never promoted; run every case for a decision (llmgate runs lists partial runs with --all)")
 
@@ -402,7 +402,9 @@ def _mark_in_progress(config: pytest.Config, gate: GateSession) -> None:
     error, a usage error or a kill, a CI step never reads (or posts) a verdict this session did not reach. Each is
     tried, whichever fails; the first failure is raised."""
     started = timestamp(gate.started)
-    writes: list[Callable[[], None]] = [gate.mark_in_progress] if not gate.selection.empty else []
+    writes: list[Callable[[], None]] = []
+    if not gate.selection.empty:
+        writes.append(lambda: mark_in_progress(gate.out_dir, gate.started))
     target = value(config, "markdown")
     if target:
         writes.append(lambda: write_replacing(target, in_progress_markdown(started).encode("utf-8")))
