@@ -12,10 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import numpy  # the reference for percentiles (imported here: pytester's in-process runs drop modules first imported inside them)
 import pytest
 
 from pytest_llmgate.cli.main import main
+from pytest_llmgate.model.vocab import Outcome
 
 from .conftest import BASELINE, FIX_B, case, write_experiment, write_yaml
 
@@ -405,6 +407,21 @@ def test_parts_that_overlap_merge_each_case_once_and_refuse_a_case_judged_two_wa
     assert len(calls) == 90 and cost["calls"] == 90
     assert cost["latency_p95_ms"] == float(numpy.percentile(calls, 95, method="inverted_cdf"))
     assert cost["latency_max_ms"] == max(calls)
+    # a part that lists the cases it did not run as NOT_RUN (as parts once did) takes no latency of another part's
+    from pytest_llmgate.engine.merge import merge_run
+    from pytest_llmgate.records.codec import load
+    from pytest_llmgate.records.run import RunRecord
+
+    a, b = (load(next((path / "runs").glob("*.json")).read_bytes(), RunRecord, None) for path in outs)
+    assert (a.part.split_id, b.part.split_id) == ("a", "b")
+    unrun = tuple(msgspec.structs.replace(entry, outcome=Outcome.NOT_RUN, predicted_route=None, trial_routes=(),
+                                          agreement=None, unsafe_trial_rate=None, passed_trials=None, unsafe_trials=None,
+                                          unnecessary_trials=None, flaky=False, cost=None)
+                  for entry in a.cases if entry.case_id < "c010")
+    listing = msgspec.structs.replace(b, cases=unrun + b.cases,
+                                      metrics=msgspec.structs.replace(b.metrics, not_run_count=len(unrun)))
+    again = merge_run([a, listing]).metrics.cost
+    assert again is not None and (again.calls, again.latency_p95_ms) == (90, cost["latency_p95_ms"])
     # part b is re-run on an endpoint that answers c015 otherwise: the two parts disagree on it
     monkeypatch.setenv("LLMGATE_TEST_FLIP", "c015")
     rerun = pytester.runpytest("timed", "-p", "no:cacheprovider", *args, f"--llmgate-out={outs[1]}", *first[1])

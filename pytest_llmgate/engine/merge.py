@@ -225,6 +225,8 @@ def merge_run(parts: Sequence[RunRecord], baselines: Sequence[RunRecord] = ()) -
             assert part.part is not None
             listed = part.part.latencies_ms
             for entry in part.cases:
+                if entry.outcome is Outcome.NOT_RUN:  # not run here: it takes nothing of the part that ran it
+                    continue
                 latencies.pop(entry.case_id, None)
                 if entry.case_id in listed:
                     latencies[entry.case_id] = listed[entry.case_id]
