@@ -234,7 +234,7 @@ MANIFEST = ("experiment: exp\npolicy_id: p\nevidence_version: e\nevaluator_versi
     (MANIFEST + "budget:\n  max_latency_p95_ms: -1\n",
      "llmgate.yaml:8: budget.max_latency_p95_ms: -1 is less than the minimum of 0"),
     (MANIFEST + "budget:\n  max_latency_p95_ms: .inf\n",  # was accepted, then crashed the budget check
-     "llmgate.yaml:8: budget.max_latency_p95_ms: inf is greater than the maximum of 1e+15"),
+     "llmgate.yaml:8: budget.max_latency_p95_ms: inf is no limit; give a number (leave the key out for none)"),
     (MANIFEST + "budget:\n  max_cost_per_case_usd: .nan\n",
      "llmgate.yaml:8: budget.max_cost_per_case_usd: NaN is not a number"),
     (MANIFEST + "promotion:\n  max_unsafe_rate: 2\n",

@@ -55,6 +55,10 @@ def test_runs_lists_one_line_per_stored_run(pytester: pytest.Pytester, three_run
     missing = llmgate(pytester.path, "runs", "--dir", "nowhere")  # a mistyped folder is no empty history
     assert (missing.returncode, missing.stdout) == (2, "")
     assert missing.stderr.startswith("llmgate: error: nowhere: is no records folder (a session writes one with ")
+    (pytester.path / "fresh").mkdir()
+    fresh = subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", "runs"], cwd=pytester.path / "fresh",
+                           capture_output=True, text=True, check=False)
+    assert (fresh.returncode, fresh.stdout) == (0, "no stored runs in .llmgate\n")  # no session here yet
 
 
 @pytest.mark.parametrize("command", [("runs",), ("verify", ".llmgate")])

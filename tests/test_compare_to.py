@@ -329,6 +329,25 @@ def test_a_case_only_in_the_stored_run_is_removed() -> None:
                                           before=Outcome.PASS, after=None),)
 
 
+def test_a_run_lacking_cases_is_compared_over_the_cases_both_ran_and_a_suite_with_none_has_no_delta() -> None:
+    from pytest_llmgate.model.vocab import CaseChange
+
+    before = _record("r1", "t", [Outcome.PASS])  # a merged run whose other part never came: no entry at all
+    after = _record("r2", "t", [Outcome.PASS, Outcome.UNSAFE_CLAIM_SERVED])
+    comparison = compare(before, after)
+    assert comparison.counts[CaseChange.NEW] == 1 and comparison.counts[CaseChange.UNCHANGED] == 1
+    assert comparison.metric_deltas["all"].unsafe_claim_served == 0  # was +1: a case only one run has
+
+    def two_suites(record: RunRecord) -> RunRecord:  # case_000001 in a suite of its own
+        cases = tuple(msgspec.structs.replace(entry, suite="other") if entry.case_id == "case_000001" else entry
+                      for entry in record.cases)
+        return msgspec.structs.replace(record, cases=cases, suite_metrics={
+            suite: Metrics.of([entry for entry in cases if entry.suite == suite]) for suite in ("big", "other")})
+
+    comparison = compare(two_suites(before), two_suites(after))
+    assert set(comparison.metric_deltas) == {"all", "big"}  # nothing of "other" was compared: no "+0" for it
+
+
 def test_a_cost_delta_keeps_micro_dollars_and_latency_is_compared_only_between_runs_that_called() -> None:
     # protects: money deltas to 10 digits; no latency delta against a run whose answers made no call
     from pytest_llmgate.model.costs import Price, Usage, case_cost, cost_metrics

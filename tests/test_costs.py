@@ -638,3 +638,12 @@ def test_a_plugin_s_calls_that_are_not_a_tuple_never_hide_its_error() -> None:
     error.calls = Usage(input_tokens=1)  # type: ignore[assignment]  # a slip for (usage,)
     assert with_calls(error, (Usage(input_tokens=2),)).calls == (Usage(input_tokens=2),)
 
+
+
+def test_a_stored_budget_keeps_any_finite_limit_it_was_written_with() -> None:
+    # the manifest refuses .inf where it loads; a record read back is not capped (1e20 as "no limit" was valid)
+    import msgspec
+
+    from pytest_llmgate.model.costs import Budget
+
+    assert msgspec.json.decode(b'{"max_cost_per_case_usd": 1e20}', type=Budget).max_cost_per_case_usd == 1e20

@@ -389,3 +389,17 @@ def test_a_calibration_result_that_cannot_be_read_is_a_record_error(tmp_path: Pa
     with pytest.raises(RecordError, match="folder.calibration.json: cannot be read: "):
         read_calibration_result(tmp_path / "folder.calibration.json")
     assert read_calibration_result(tmp_path / "none.calibration.json") is None
+
+
+def test_a_calibration_result_without_permission_is_a_record_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # root reads any file here, so the refusal an unreadable evaluators folder gives is made for the test
+    from pytest_llmgate.records.evaluator import read_calibration_result
+
+    def refused(self: Path) -> bytes:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_bytes", refused)
+    with pytest.raises(RecordError, match="j.calibration.json: cannot be read: Permission denied"):
+        read_calibration_result(tmp_path / "j.calibration.json")

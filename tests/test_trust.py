@@ -113,6 +113,11 @@ def cases_cut_keeping_the_digest(root: Path, runs: Runs) -> list[str]:
     return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
 
 
+def slice_relabelled(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX), lambda d: d["cases"][0].update(slice_name="another slice"))
+    return [runs[BASELINE]["run_id"], runs[FIX]["run_id"]]
+
+
 def case_hashes_dropped(root: Path, runs: Runs) -> list[str]:
     """Every case's hash taken out, the case set's digest kept."""
     edit(_record(root, runs, FIX), lambda d: [entry.pop("case_sha256") for entry in d["cases"]])
@@ -220,6 +225,7 @@ FORGERIES = [
             "its cases lack 3 case(s) of the suites it names"),
     Forgery("cases cut to one entry, the digest kept", cases_cut_keeping_the_digest,
             "cases (1 entries) do not give the recorded cases_sha256: cases were removed, added or replaced"),
+    Forgery("a case's slice relabelled", slice_relabelled, "the labels of 1 case(s) differ from the suites it names ("),
     Forgery("every case's hash dropped", case_hashes_dropped, "4 case(s) without case_sha256: "),
     Forgery("a copied record with a new run id and template id", copied_record,
             f"params.template_id is {FIX}, but its candidate file is templates/{FIX_B}.yaml"),

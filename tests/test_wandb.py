@@ -156,3 +156,26 @@ def test_runs_a_failure_left_without_their_artifact_end_as_failed(
     states = sorted(json.loads(inspect(run_dir, "--summary"))["state"] for run_dir in run_dirs)
     # W&B finished them at exit as if whole before
     assert "running" not in states and "failed" in states, states
+
+
+def test_a_run_that_fails_right_after_it_opened_ends_as_failed(tmp_path: Path) -> None:
+    # W&B cannot be made to refuse a summary for real: a stand-in run refuses it, in the exporter's own W&B handle
+    from types import SimpleNamespace
+
+    from pytest_llmgate.exporters.wandb import WandbExporter
+
+    finished: list[int] = []
+
+    class Summary:
+        def update(self, figures: dict[str, Any]) -> None:
+            raise ValueError("refused")
+
+    run = SimpleNamespace(id="w1", summary=Summary(), finish=lambda exit_code=0: finished.append(exit_code))
+    exporter = WandbExporter(tmp_path, None)
+    exporter._wandb = SimpleNamespace(init=lambda **_: run, Settings=lambda **_: None)
+    record = {"experiment": "e", "params": {"template_id": "t"}, "role": "candidate", "status": "ELIGIBLE",
+              "complete": True, "frozen": True, "run_id": "r1", "fingerprints": {}, "tags": {},
+              "metrics": {"case_count": 1}, "suite_metrics": {}}
+    exporter.pytest_llmgate_run_record(None, record, {})
+    assert finished == [1]  # W&B would have finished it at exit as successful
+    assert [str(error) for error in exporter.failures] == ["wandb: ValueError: refused; the local records are written"]

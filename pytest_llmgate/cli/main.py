@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--last", type=positive, metavar="N", help="only the last N runs (after the filters)")
     runs.add_argument("--all", action="store_true", help="partial runs too (of a session narrowed by -k, --deselect "
                       "or --lf, or stopped by -x); hidden by default")
-    runs.add_argument("--dir", type=Path, default=Path(DEFAULT_DIR), help=records_dir)
+    runs.add_argument("--dir", type=Path, default=None, help=records_dir)
     runs.set_defaults(handler=cmd_runs)
 
     compare = commands.add_parser("compare", help="comparability audit, then the runs side by side")
@@ -263,7 +263,9 @@ def is_partial(record: RunRecord) -> bool:
 
 
 def cmd_runs(args: argparse.Namespace, out: TextIO) -> int:
-    if not args.dir.is_dir():  # a mistyped --dir is no empty history
+    if args.dir is None:  # no session here yet: no stored runs
+        args.dir = Path(DEFAULT_DIR)
+    elif not args.dir.is_dir():  # a mistyped --dir is no empty history
         raise RecordError(args.dir, None, "is no records folder (a session writes one with --llmgate-out=DIR; "
                                           f"the default is {DEFAULT_DIR})")
     key = signing_key()

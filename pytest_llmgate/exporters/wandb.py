@@ -87,13 +87,13 @@ class WandbExporter:
                 settings=wandb.Settings(console="off", x_disable_stats=True, x_disable_meta=True,
                                         x_disable_machine_info=True, disable_git=True, save_code=False),
             )
+            self._open[record["run_id"]] = (run, record, files)  # from here a failure ends it as failed
             run.summary.update(run_metrics(record))
         except ExportError:
             raise
         except Exception as exc:
             self._fail(f"{type(exc).__name__}: {exc}")
         record["tags"]["wandb_run_id"] = run.id
-        self._open[record["run_id"]] = (run, record, files)
 
     def pytest_llmgate_session_report(self, config: Any, report: dict[str, Any], path: Path) -> None:
         if self._failed is not None:

@@ -80,6 +80,11 @@ class Audited(NamedTuple):
     notes: list[str]
 
 
+def _first(ids: list[str]) -> str:
+    """The first five ids, and ``…`` when there are more."""
+    return ", ".join(ids[:5]) + ("…" if len(ids) > 5 else "")
+
+
 def read_run(path: Path) -> StoredRun:
     """One stored run record, decoded and checked against its definition (not yet audited)."""
     raw = read_bytes(path)
@@ -155,8 +160,7 @@ def _case_problems(record: RunRecord) -> list[str]:
     if record.cases_sha256 is not None:
         missing = [entry.case_id for entry in record.cases if entry.case_sha256 is None]
         if missing:
-            problems.append(f"{len(missing)} case(s) without case_sha256: {', '.join(missing[:5])}"
-                            + ("…" if len(missing) > 5 else ""))
+            problems.append(f"{len(missing)} case(s) without case_sha256: {_first(missing)}")
         elif cases_digest(entry.case_sha256 or "" for entry in record.cases) != record.cases_sha256:
             problems.append(
                 f"cases ({len(record.cases)} entries) do not give the recorded cases_sha256: "
@@ -356,9 +360,9 @@ class SuiteCheck:
         extra = sorted((set(ours) | listed) - set(theirs))
         changed = sorted(case_id for case_id in set(ours) & set(theirs) if ours[case_id] != theirs[case_id])
         return [problem for cases, problem in (
-            (missing, f"its cases lack {len(missing)} case(s) of the suites it names ({', '.join(missing[:5])})"),
-            (extra, f"its cases hold {len(extra)} case(s) its suites do not have ({', '.join(extra[:5])})"),
-            (changed, f"the labels of {', '.join(changed[:5])} differ from the suites it names"),
+            (missing, f"its cases lack {len(missing)} case(s) of the suites it names ({_first(missing)})"),
+            (extra, f"its cases hold {len(extra)} case(s) its suites do not have ({_first(extra)})"),
+            (changed, f"the labels of {len(changed)} case(s) differ from the suites it names ({_first(changed)})"),
         ) if cases]
 
     @staticmethod
@@ -482,8 +486,9 @@ def report_runs(path: Path, experiment: ExperimentReport, key: bytes | None, *, 
     files = [path.parent / RUNS / f"{run.run_id}.json" for run in experiment.runs]
     absent = [file for file in files if not file.is_file()]
     if absent:
+        more = [f"and {len(absent) - 5} more of its runs"] if len(absent) > 5 else []
         raise unverifiable(path, [f"its run {file.stem} is not beside it ({RUNS}/{file.name}): keep the report with "
-                                  "its runs folder" for file in absent[:5]])
+                                  "its runs folder" for file in absent[:5]] + more)
     runs = [read_run(file) for file in files]
     try:
         audited = audit(runs, key, promote=promote, checkable=checkable, suites=suites)

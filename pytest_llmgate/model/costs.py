@@ -204,11 +204,12 @@ class CostMetrics(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
         return self.input_tokens is not None or self.output_tokens is not None or bool(self.calls_without_usage)
 
 
-#: The largest budget limit or price a file may set: any finite figure would do, and YAML's ``.inf`` must not
-#: pass (the budget check cannot say it, and an infinite cost would be written as null).
+#: The largest price an artifact may set: any finite figure would do, and YAML's ``.inf`` must not pass (an
+#: infinite cost would be written as null). A budget's ``.inf`` is refused where the manifest loads
+#: (``records.experiment``), so that stored records keep any limit they were written with.
 MAX_FIGURE = 1e15
 #: A budget's limit: a number, 0 or more.
-_Limit = Annotated[float, msgspec.Meta(ge=0, le=MAX_FIGURE)]
+_Limit = Annotated[float, msgspec.Meta(ge=0)]
 
 
 class Budget(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):

@@ -68,7 +68,7 @@ def compare(before: RunRecord | None, after: RunRecord, matched_by: MatchedBy = 
             deltas.append(CaseDelta(suite=key[0], case_id=key[1], change=change, before=old.get(key),
                                     after=new.get(key)))
     deltas.sort(key=lambda delta: CHANGE_ORDER.index(delta.change))  # stable: in case order within a kind
-    if Outcome.NOT_RUN in old.values() or Outcome.NOT_RUN in new.values():
+    if old.keys() != new.keys() or Outcome.NOT_RUN in old.values() or Outcome.NOT_RUN in new.values():
         metric_deltas = _deltas_over_cases_both_ran(before, after, old, new)
     else:
         metric_deltas = {ALL_CASES: metric_delta(before.metrics, after.metrics)}
@@ -81,18 +81,19 @@ def compare(before: RunRecord | None, after: RunRecord, matched_by: MatchedBy = 
 
 def _deltas_over_cases_both_ran(before: RunRecord, after: RunRecord, old: dict[tuple[str, str], Outcome],
                                 new: dict[tuple[str, str], Outcome]) -> dict[str, MetricDelta]:
-    """The deltas of a run that left cases out (a ``-k`` session, or a stored one), over the cases both runs ran:
-    a case one side did not run is ``not_compared``, never an unsafe case fewer. Money, tokens and latency are the
-    whole run's, so they are left out."""
+    """The deltas of a run that left cases out (a ``-k`` session, a merge missing a part, or a stored one), over
+    the cases both runs ran: a case one side did not run is ``not_compared`` (or ``new``/``removed``), never an
+    unsafe case fewer. A suite with no such case has no delta; money, tokens and latency are the whole run's, so
+    they are left out."""
     ran = {key for key, outcome in new.items() if outcome is not Outcome.NOT_RUN
            and old.get(key, Outcome.NOT_RUN) is not Outcome.NOT_RUN}
     entries = ([entry for entry in before.cases if (entry.suite, entry.case_id) in ran],
                [entry for entry in after.cases if (entry.suite, entry.case_id) in ran])
     deltas = {ALL_CASES: metric_delta(*(Metrics.of(side) for side in entries))}
     for suite in after.suite_metrics:
-        if suite in before.suite_metrics:
-            deltas[suite] = metric_delta(*(Metrics.of([entry for entry in side if entry.suite == suite])
-                                           for side in entries))
+        sides = [[entry for entry in side if entry.suite == suite] for side in entries]
+        if suite in before.suite_metrics and sides[0]:
+            deltas[suite] = metric_delta(*map(Metrics.of, sides))
     return deltas
 
 

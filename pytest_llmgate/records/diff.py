@@ -80,8 +80,8 @@ class StoredComparison(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         description="How many cases had each change, every change kind listed.")] = {}
     metric_deltas: Annotated[dict[str, MetricDelta], Meta(
         description="This run's metrics minus the stored run's: over every case (all) and per suite both runs "
-                    "have; when either run left cases out (NOT_RUN), over the cases both ran, without money, tokens "
-                    "and latency.")] = {}
+                    "have; when either run left cases out (NOT_RUN, or no entry), over the cases both ran (a suite "
+                    "with none has no delta), without money, tokens and latency.")] = {}
     cases: Annotated[tuple[CaseDelta, ...], Meta(
         description="Every case whose change is not unchanged, broken first; in the run record only (the "
                     "session report keeps the counts).")] = ()

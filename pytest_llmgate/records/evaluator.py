@@ -25,7 +25,6 @@ from pytest_llmgate.model.errors import (
 )
 from pytest_llmgate.model.fingerprint import fingerprint, value_sha256
 from pytest_llmgate.model.vocab import Route, RunStatus
-from pytest_llmgate.records.codec import read_bytes
 from pytest_llmgate.records.convert import convert
 from pytest_llmgate.records.yaml_loader import Document, load_yaml
 
@@ -301,9 +300,12 @@ class CalibrationResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
 
 def read_calibration_result(path: Path) -> CalibrationResult | None:
     """The stored calibration result (None: there is none); an unreadable one is a ``RecordError``."""
-    if not path.exists():
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
         return None
-    raw = read_bytes(path)  # a folder or an unreadable file: a RecordError naming it
+    except OSError as exc:  # a folder in its place, no permission: said, and the judge is uncalibrated
+        raise RecordError(path, None, f"cannot be read: {exc.strerror or exc}") from None
     try:
         return msgspec.json.decode(raw, type=CalibrationResult)
     except msgspec.DecodeError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -164,6 +165,10 @@ def load_experiment(directory: Path) -> Experiment:
     document = load_yaml(manifest_path, ManifestError)
     manifest = convert(document, Manifest, ManifestError)
     written = document.data  # which optional keys the file has
+    for name, limit in msgspec.structs.asdict(manifest.budget or Budget()).items():
+        if isinstance(limit, float) and math.isinf(limit):  # NaN and below 0 are refused by the Struct
+            raise ManifestError(manifest_path, document.line_of(["budget", name]),
+                                f"budget.{name}: {limit} is no limit; give a number (leave the key out for none)")
 
     suites: list[Suite] = []
     seen_cases: dict[str, Suite] = {}
