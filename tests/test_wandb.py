@@ -32,12 +32,15 @@ def read_back(run_dir: Path) -> dict[str, Any]:
     return {"state": state, "artifacts": artifacts}
 
 
-@pytest.mark.usefixtures("example")
-def test_every_run_becomes_an_offline_wandb_run_with_its_candidate_artifact(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture(autouse=True)
+def _no_wandb_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The user's own W&B settings (WANDB_MODE, WANDB_DIR ...) are not the tests'."""
     for variable in [v for v in os.environ if v.startswith("WANDB_")]:
         monkeypatch.delenv(variable)
+
+
+@pytest.mark.usefixtures("example")
+def test_every_run_becomes_an_offline_wandb_run_with_its_candidate_artifact(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("example_suites", *THREE_RUNS, "--llmgate-wandb")
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # v1.2-fix gates; the export itself succeeded
     result.stdout.no_fnmatch_line("*ERROR llmgate*")
@@ -75,9 +78,7 @@ def test_every_run_becomes_an_offline_wandb_run_with_its_candidate_artifact(
 
 
 @pytest.mark.usefixtures("example")
-def test_the_project_option_names_the_wandb_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in [v for v in os.environ if v.startswith("WANDB_")]:
-        monkeypatch.delenv(variable)
+def test_the_project_option_names_the_wandb_project(pytester: pytest.Pytester) -> None:
     pytester.runpytest_subprocess("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-wandb",
                                   "--llmgate-wandb-project=gates")
     (run_dir,) = (pytester.path / ".llmgate" / "wandb" / "wandb").glob("offline-run-*")
@@ -101,11 +102,7 @@ def offline_runs(out: Path) -> dict[str, dict[str, Any]]:
 
 
 @pytest.mark.usefixtures("example")
-def test_llmgate_merge_exports_the_merged_runs_to_wandb_as_one_session_does(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for variable in [v for v in os.environ if v.startswith("WANDB_")]:
-        monkeypatch.delenv(variable)
+def test_llmgate_merge_exports_the_merged_runs_to_wandb_as_one_session_does(pytester: pytest.Pytester) -> None:
     single = pytester.runpytest_subprocess("example_suites", *THREE_RUNS, "--llmgate-wandb", "--llmgate-out=single")
     assert single.ret == pytest.ExitCode.TESTS_FAILED
     for group in (1, 2):
@@ -124,10 +121,7 @@ def test_llmgate_merge_exports_the_merged_runs_to_wandb_as_one_session_does(
     assert not [p for p in pytester.path.iterdir() if p.name == "wandb"]
 
 
-def test_the_wandb_project_of_llmgate_merge(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                            example: Path) -> None:
-    for variable in [v for v in os.environ if v.startswith("WANDB_")]:
-        monkeypatch.delenv(variable)
+def test_the_wandb_project_of_llmgate_merge(pytester: pytest.Pytester, example: Path) -> None:
     pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={FIX_B}", "--llmgate-out=p1",
                        "--splits", "2", "--group", "1")
     merged = pytester.run(sys.executable, "-m", "pytest_llmgate.cli.main", "merge", "p1", "--out", "merged", "--wandb",
@@ -138,11 +132,7 @@ def test_the_wandb_project_of_llmgate_merge(pytester: pytest.Pytester, monkeypat
 
 
 @pytest.mark.usefixtures("example")
-def test_runs_a_failure_left_without_their_artifact_end_as_failed(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for variable in [v for v in os.environ if v.startswith("WANDB_")]:
-        monkeypatch.delenv(variable)
+def test_runs_a_failure_left_without_their_artifact_end_as_failed(pytester: pytest.Pytester) -> None:
     # a user's hook takes a candidate file away once its record is written: W&B cannot add it to the artifact
     pytester.makeconftest(f"""
         def pytest_llmgate_run_record(config, record, files):
