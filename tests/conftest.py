@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import shutil
 import subprocess
+import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +32,12 @@ def workers(request: pytest.FixtureRequest) -> tuple[str, ...]:
     return args
 
 
+@pytest.fixture(autouse=True)
+def _no_signing_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own ``LLMGATE_SIGNING_KEY`` reaches no test: the tests that sign set one themselves."""
+    monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+
+
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     """pytest's ``pytester``, its sessions (in process or not) run in pytest's own order whatever shuffler is
@@ -46,6 +55,18 @@ for _transport in ("httpcore2", "httpcore"):
 
 #: Golden files are data the tests read (an experiment signed the earlier way among them), not tests to collect.
 collect_ignore = ["golden"]
+
+
+@pytest.fixture(scope="session")
+def mlflow_imported() -> Any:
+    """MLflow and its SQL store, imported once, before any pytester run: pytester's in-process runs drop the modules
+    first imported inside them, and MLflow's store breaks when imported again. A fixture, not a module's import, so
+    that a session leaving the MLflow tests out (``-m "not slow"``) does not pay for it. Skips without the extra."""
+    with warnings.catch_warnings():  # as pytest.importorskip: a dependency's deprecation warning is not ours
+        warnings.simplefilter("ignore")
+        mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed: pip install 'pytest-llmgate[mlflow]'")
+        pytest.importorskip("mlflow.store.tracking.sqlalchemy_store")
+    return mlflow
 
 
 @pytest.fixture
@@ -120,6 +141,70 @@ def read_runs(out: Path) -> list[dict[str, Any]]:
 
 def runs_by_template(out: Path) -> dict[str, dict[str, Any]]:
     return {run["params"]["template_id"]: run for run in read_runs(out)}
+
+
+@dataclass(frozen=True)
+class Done:
+    """What a command did: its exit status and what it printed."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def llmgate(cwd: Path, *args: str, key: str | None = None) -> Done:
+    """``llmgate ARGS`` run from ``cwd`` in this process (the console script's ``main``, without a Python start per
+    call), with ``LLMGATE_SIGNING_KEY`` set to ``key`` or unset. The installed script itself is run as a process by
+    tests/test_cli.py."""
+    from pytest_llmgate.cli.main import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        patch.chdir(cwd)
+        if key is None:
+            patch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+        else:
+            patch.setenv("LLMGATE_SIGNING_KEY", key)
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: a usage error (2) or --help (0)
+            code = exc.code if isinstance(exc.code, int) else 1
+    return Done(code, out.getvalue(), err.getvalue())
+
+
+class MadeRuns:
+    """The example's three runs (``pytester.runpytest("example_suites", *THREE_RUNS)``), made once per signing key
+    in a test session and copied into each test that asks: many tests only read or edit what such a session
+    wrote. A test that needs runs of its own (new run ids, another option) runs pytest itself."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._made: dict[str | None, Path] = {}
+
+    def into(self, pytester: pytest.Pytester, key: str | None = None) -> dict[str, dict[str, Any]]:
+        """``example_suites/`` and ``.llmgate/`` in the pytester folder as that session leaves them, signed with
+        ``key`` (or not); the runs by template id."""
+        made = self._made.get(key)
+        if made is None:
+            with pytest.MonkeyPatch.context() as patch:
+                if key is None:
+                    patch.delenv("LLMGATE_SIGNING_KEY", raising=False)
+                else:
+                    patch.setenv("LLMGATE_SIGNING_KEY", key)
+                result = pytester.runpytest("example_suites", *THREE_RUNS)
+            result.assert_outcomes(passed=9 + 2, failed=1, xfailed=2)  # + the two gating candidates' run items
+            made = self._folder / f"made-{len(self._made)}"
+            for part in ("example_suites", ".llmgate"):
+                shutil.copytree(pytester.path / part, made / part)
+            self._made[key] = made
+        else:
+            shutil.copytree(made, pytester.path, dirs_exist_ok=True)
+        return runs_by_template(pytester.path / ".llmgate")
+
+
+@pytest.fixture(scope="session")
+def made_runs(tmp_path_factory: pytest.TempPathFactory) -> MadeRuns:
+    return MadeRuns(tmp_path_factory.mktemp("made-runs"))
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

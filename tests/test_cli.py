@@ -10,18 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, MakeExperiment, read_report, runs_by_template
-
-
-def llmgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60, check=False)
+from .conftest import BASELINE, FIX, FIX_B, MadeRuns, MakeExperiment, llmgate, read_report, runs_by_template
 
 
 @pytest.fixture
-def three_runs(pytester: pytest.Pytester, example: Path) -> dict[str, dict]:  # type: ignore[type-arg]
-    pytester.runpytest("example_suites", *THREE_RUNS)
-    return runs_by_template(pytester.path / ".llmgate")
+def three_runs(pytester: pytest.Pytester, example: Path, made_runs: MadeRuns) -> dict[str, dict]:  # type: ignore[type-arg]
+    return made_runs.into(pytester)
 
 
 def test_the_console_script_is_installed_and_loads_no_pytest_layer_session_or_provider(tmp_path: Path) -> None:

@@ -5,8 +5,6 @@ or wait for, and a pytest cache rewritten between sessions (issue 24)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ import yaml
 from pytest_llmgate import CandidateError, ManifestError, SuiteError, load_suite
 from pytest_llmgate.records.yaml_loader import load_yaml
 
-from .conftest import MakeExperiment, case, write_yaml
+from .conftest import MakeExperiment, case, llmgate, write_yaml
 
 CASE_HEAD = "cases:\n  - case_id: c1\n    slice_name: s\n    evidence_state: log\n    expected_route: SERVE\n    source: t\n"
 
@@ -27,11 +25,6 @@ def alias_bomb() -> str:
         below = f"*l{level - 1}"
         lines.append(f"      l{level}: &l{level} [{', '.join([below] * 9)}]")
     return "\n".join(lines) + "\n"
-
-
-def llmgate(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60, check=False)
 
 
 # --- YAML aliases: refused before any value is built ---------------------------------------------------------

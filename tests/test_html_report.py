@@ -24,8 +24,8 @@ from pytest_llmgate.model.costs import usd
 from .conftest import FIX, FIX_B, THREE_RUNS, case, read_report, runs_by_template
 
 # Imported here, once, when installed: pytester's in-process runs drop the modules first imported inside a test,
-# and what they leave behind breaks the next in-process runs (the LLM SDK, MLflow's SQL store).
-for _module in ("openai", "httpcore", "mlflow", "mlflow.store.tracking.sqlalchemy_store"):
+# and what they leave behind breaks the next in-process runs (the LLM SDK; MLflow's SQL store: ``mlflow_imported``).
+for _module in ("openai", "httpcore"):
     with warnings.catch_warnings():  # as pytest.importorskip: a dependency's deprecation warning is not ours
         warnings.simplefilter("ignore")
         with contextlib.suppress(ImportError):
@@ -318,10 +318,10 @@ def _report_runs(pytester: pytest.Pytester) -> list[dict[str, Any]]:
 # -- the replies view: for the person who ran the session, never for the records ------------------
 @pytest.mark.slow
 def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else_holds_them(
-    pytester: pytest.Pytester, make_experiment: Any, llm_server: Any, browser: Any, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, make_experiment: Any, llm_server: Any, browser: Any, monkeypatch: pytest.MonkeyPatch,
+    mlflow_imported: Any,
 ) -> None:
     pytest.importorskip("openai", reason="the openai extra is not installed")
-    pytest.importorskip("mlflow", reason="the mlflow extra is not installed")
     monkeypatch.setenv("LLMGATE_TEST_KEY", "sk-test-html")
     for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)

@@ -14,12 +14,9 @@ from pytest_llmgate import check_json
 
 from .conftest import EVALUATION_SHA, FIX_B, THREE_RUNS, read_report, runs_by_template
 
-pytestmark = pytest.mark.slow  # a real MLflow tracking store for every test
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("mlflow_imported")]  # a real MLflow tracking store for every test
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-mlflow = pytest.importorskip("mlflow", reason="the mlflow extra is not installed: pip install 'pytest-llmgate[mlflow]'")
-# Import the SQL store here, once: pytester's in-process runs drop modules first imported inside them.
-pytest.importorskip("mlflow.store.tracking.sqlalchemy_store")
 
 NO_NETWORK = '''
 import json, os, socket
@@ -47,6 +44,8 @@ def pytest_unconfigure(config):
 
 
 def client(uri: str):  # type: ignore[no-untyped-def]
+    import mlflow
+
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,18 +13,20 @@ from typing import Any
 
 import pytest
 
-from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, MakeExperiment, read_report, runs_by_template
+from .conftest import (
+    BASELINE,
+    FIX,
+    FIX_B,
+    THREE_RUNS,
+    MadeRuns,
+    MakeExperiment,
+    llmgate,
+    read_report,
+    runs_by_template,
+)
 
 KEY = "test-signing-key-not-a-secret"
 EXAMPLE = "example_suites/ci-claim-gate-repair"
-
-
-def llmgate(cwd: Path, *args: str, key: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "LLMGATE_SIGNING_KEY"}
-    if key is not None:
-        env["LLMGATE_SIGNING_KEY"] = key
-    return subprocess.run([sys.executable, "-m", "pytest_llmgate.cli.main", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60, check=False, env=env)
 
 
 def edit(path: Path, change: Callable[[dict[str, Any]], None]) -> None:
@@ -251,20 +250,26 @@ FORGERIES = [
 SIGNATURE_WORDS = "signature does not match (checked with LLMGATE_SIGNING_KEY)"
 
 
-def _session(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, key: str | None) -> Runs:
+def _session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns, key: str | None, *, fresh: bool = False
+) -> Runs:
+    """The example's three runs in the pytester folder, signed with ``key`` (or not), which stays set for the rest of
+    the test; ``fresh``: a session of the test's own (new run ids), not a copy of the one made for the test session."""
     if key is None:
         monkeypatch.delenv("LLMGATE_SIGNING_KEY", raising=False)
     else:
         monkeypatch.setenv("LLMGATE_SIGNING_KEY", key)
+    if not fresh:
+        return made_runs.into(pytester, key)
     pytester.runpytest("example_suites", *THREE_RUNS).assert_outcomes(passed=9 + 2, failed=1, xfailed=2)  # + 2 run items
     return runs_by_template(pytester.path / ".llmgate")
 
 
 @pytest.mark.parametrize("forgery", FORGERIES, ids=[f.name for f in FORGERIES])
 def test_a_forged_record_is_refused_by_promote_without_a_key(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, forgery: Forgery
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns, forgery: Forgery
 ) -> None:
-    runs = _session(pytester, monkeypatch, None)
+    runs = _session(pytester, monkeypatch, made_runs, None)
     assert llmgate(pytester.path, "promote", *_all(runs)).returncode == 0  # untouched, it promotes
     refs = forgery.forge(pytester.path, runs)
     done = llmgate(pytester.path, "promote", *refs)
@@ -280,9 +285,9 @@ def test_a_forged_record_is_refused_by_promote_without_a_key(
 
 @pytest.mark.parametrize("forgery", FORGERIES, ids=[f.name for f in FORGERIES])
 def test_a_forged_record_is_refused_by_promote_with_a_key(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, forgery: Forgery
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns, forgery: Forgery
 ) -> None:
-    runs = _session(pytester, monkeypatch, KEY)
+    runs = _session(pytester, monkeypatch, made_runs, KEY)
     assert runs[FIX_B]["signature"].startswith("hmac-sha256:")
     assert read_report(pytester.path / ".llmgate")["signature"].startswith("hmac-sha256:")
     assert llmgate(pytester.path, "promote", *_all(runs), key=KEY).returncode == 0
@@ -346,10 +351,10 @@ def test_a_stored_budget_verdict_is_checked_by_the_limits_it_names_not_its_wordi
 
 
 def test_a_requirement_added_to_the_manifest_after_a_signed_run_keeps_it_from_promotion(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
     # With a key the record is intact, and was judged without the requirement: promote asks for a new run.
-    runs = _session(pytester, monkeypatch, KEY)
+    runs = _session(pytester, monkeypatch, made_runs, KEY)
     manifest = pytester.path / EXAMPLE / "llmgate.yaml"
     manifest.write_text(manifest.read_text() + "  max_unsafe_rate: 0.01\n")
     done = llmgate(pytester.path, "promote", *_all(runs), key=KEY)
@@ -360,23 +365,23 @@ def test_a_requirement_added_to_the_manifest_after_a_signed_run_keeps_it_from_pr
 
 
 def test_unsigned_records_are_refused_when_a_key_is_set_and_a_wrong_key_is_named(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
-    runs = _session(pytester, monkeypatch, None)
+    runs = _session(pytester, monkeypatch, made_runs, None)
     done = llmgate(pytester.path, "promote", *_all(runs), key=KEY)
     assert done.returncode == 2
     assert "is not signed, and LLMGATE_SIGNING_KEY is set: unsigned files are refused" in done.stderr
-    signed = _session(pytester, monkeypatch, KEY)
+    signed = _session(pytester, monkeypatch, made_runs, KEY)
     done = llmgate(pytester.path, "promote", *_all(signed), key="another key")
     assert done.returncode == 2 and SIGNATURE_WORDS in done.stderr
     assert llmgate(pytester.path, "promote", *_all(signed), key=KEY).returncode == 0
 
 
 def test_two_runs_of_one_template_are_refused_not_a_tie(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
-    first = _session(pytester, monkeypatch, None)
-    second = _session(pytester, monkeypatch, None)
+    first = _session(pytester, monkeypatch, made_runs, None)
+    second = _session(pytester, monkeypatch, made_runs, None, fresh=True)
     done = llmgate(pytester.path, "promote", first[FIX_B]["run_id"], second[FIX_B]["run_id"])
     assert done.returncode == 2
     assert f"refused: two runs of template {FIX_B} ({first[FIX_B]['run_id']}, {second[FIX_B]['run_id']}): " \
@@ -388,9 +393,9 @@ def test_two_runs_of_one_template_are_refused_not_a_tie(
 
 
 def test_verify_names_what_holds_and_what_is_refused(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
-    runs = _session(pytester, monkeypatch, KEY)
+    runs = _session(pytester, monkeypatch, made_runs, KEY)
     done = llmgate(pytester.path, "verify", ".llmgate", key=KEY)
     assert done.returncode == 0, done.stdout
     assert done.stdout.count("\nok ") + done.stdout.startswith("ok ") == 4  # three runs and the report
@@ -420,9 +425,9 @@ def test_verify_names_what_holds_and_what_is_refused(
 
 
 def test_canary_refuses_a_report_whose_decision_was_edited(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
-    _session(pytester, monkeypatch, None)
+    _session(pytester, monkeypatch, made_runs, None)
     report = pytester.path / ".llmgate" / "report.json"
     assert llmgate(pytester.path, "canary", str(report), "--unsafe-claims", "1").stdout == "ROLL_BACK_TO:ci-answerer-v1\n"
     edit(report, lambda d: d["experiments"][0]["decision"].update(rollback_artifact="attacker-choice"))
@@ -436,9 +441,9 @@ def test_canary_refuses_a_report_whose_decision_was_edited(
 
 
 def test_runs_lists_the_good_records_and_names_a_truncated_one(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
-    runs = _session(pytester, monkeypatch, None)
+    runs = _session(pytester, monkeypatch, made_runs, None)
     bad = _record(pytester.path, runs, FIX)
     bad.write_bytes(bad.read_bytes()[:200])
     done = llmgate(pytester.path, "runs")
@@ -499,9 +504,9 @@ def test_a_run_dropped_from_report_json_does_not_turn_a_tie_into_a_promotion(
     ["canary", ".llmgate/report.json", "--unsafe-claims", "0"], ["verify", ".llmgate"],
 ], ids=lambda command: command[0])
 def test_with_a_key_every_command_refuses_unsigned_records_and_reports(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns, command: list[str]
 ) -> None:
-    _session(pytester, monkeypatch, None)
+    _session(pytester, monkeypatch, made_runs, None)
     done = llmgate(pytester.path, *command, key=KEY)
     assert done.returncode != 0
     assert "is not signed, and LLMGATE_SIGNING_KEY is set: unsigned files are refused" in done.stdout + done.stderr
@@ -520,9 +525,9 @@ def test_compare_to_with_a_key_refuses_unsigned_stored_runs(
 
 
 def test_canary_refuses_a_decision_whose_run_is_not_beside_it(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
-    runs = _session(pytester, monkeypatch, KEY)
+    runs = _session(pytester, monkeypatch, made_runs, KEY)
     assert llmgate(pytester.path, "promote", "--last", "--out", "d.json", key=KEY).returncode == 0
     done = llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0", key=KEY)  # its run in .llmgate/runs
     assert (done.returncode, done.stdout) == (0, "CONTINUE_CANARY_MONITORING\n")
@@ -587,10 +592,10 @@ def experiment_path_to_nowhere(root: Path, runs: Runs) -> list[str]:
     (experiment_path_to_nowhere, None, "unverifiable: experiment_path ../nowhere names no folder"),
 ], ids=["a baseline made a candidate", "an outcome flipped consistently", "experiment_path pointing nowhere"])
 def test_a_deleted_companion_file_makes_a_record_unverifiable_and_promote_refuses_it(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch,
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns,
     forge: Callable[[Path, Runs], list[str]], template: str | None, words: str,
 ) -> None:
-    runs = _session(pytester, monkeypatch, None)
+    runs = _session(pytester, monkeypatch, made_runs, None)
     refs = forge(pytester.path, runs)
     if template is not None:
         assert llmgate(pytester.path, "promote", *refs).returncode == 2  # the redacted report still disagrees
@@ -653,9 +658,9 @@ def test_a_python_candidate_on_pytests_pythonpath_is_checked_where_the_run_found
 
 
 def test_an_edited_template_leaves_history_readable_and_only_promotion_refused(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
-    runs = _session(pytester, monkeypatch, KEY)
+    runs = _session(pytester, monkeypatch, made_runs, KEY)
     template_changed(pytester.path, runs)
     note = (f"note: .llmgate/runs/{runs[FIX_B]['run_id']}.json: template changed since this run: "
             f"templates/{FIX_B}.yaml")
@@ -700,9 +705,9 @@ def test_verify_of_mains_records_in_a_pull_request_checkout_notes_the_edit_and_l
 
 # -- must also fix: bad input is a clean error naming the file ----------------------------------------------------
 def test_an_empty_object_as_a_compare_to_report_or_a_diff_argument_is_a_clean_error(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
-    runs = _session(pytester, monkeypatch, None)
+    runs = _session(pytester, monkeypatch, made_runs, None)
     (pytester.path / "empty.json").write_text("{}")
     result = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-compare-to=empty.json")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -792,10 +797,10 @@ def test_every_test_this_page_names_exists() -> None:
 
 
 def test_canary_refuses_a_decision_whose_evaluation_sha_was_edited(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
     # a decision file names the cases its run was evaluated on; another evaluation is not that run's decision
-    runs = _session(pytester, monkeypatch, None)
+    runs = _session(pytester, monkeypatch, made_runs, None)
     assert llmgate(pytester.path, "promote", "--last", "--out", "d.json").returncode == 0
     edit(pytester.path / "d.json", lambda d: d.update(evaluation_sha="0" * 16))
     done = llmgate(pytester.path, "canary", "d.json", "--unsafe-claims", "0")
@@ -821,10 +826,10 @@ def test_canary_refuses_a_decision_resting_on_an_eligible_baseline_run(
 
 
 def test_verify_refuses_a_report_whose_eligible_runs_were_edited(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
     # the eligible runs a report lists are part of its verdict: a rejected run added to them is refused
-    runs = _session(pytester, monkeypatch, None)
+    runs = _session(pytester, monkeypatch, made_runs, None)
     edit(pytester.path / ".llmgate" / "report.json", lambda d: d["experiments"][0]["eligible_runs"].append(
         {"run_id": runs[FIX]["run_id"], "template_id": FIX}))
     done = llmgate(pytester.path, "verify", ".llmgate/report.json")
@@ -841,10 +846,10 @@ def test_an_empty_signing_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_compare_refuses_two_runs_of_one_evaluation_whose_case_sets_differ(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
     # with its experiment out of reach, a record cut consistently is still refused beside a run of the same evaluation
-    runs = _session(pytester, monkeypatch, None)
+    runs = _session(pytester, monkeypatch, made_runs, None)
     refs = cases_cut_consistently(pytester.path, runs)
     edit(_record(pytester.path, runs, FIX), lambda d: d.update(experiment_path="../nowhere"))
     done = llmgate(pytester.path, "compare", *refs)
@@ -853,11 +858,11 @@ def test_compare_refuses_two_runs_of_one_evaluation_whose_case_sets_differ(
 
 
 def test_verify_says_a_report_or_decision_resting_on_an_unverifiable_run_is_unverifiable_and_notes_an_edit(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
 ) -> None:
     # an outside review: with the decision's redacted report moved away, verify said "ok" for report.json and the
     # decision file ("all verified"), which canary refuses; with its template edited, no note
-    runs = _session(pytester, monkeypatch, KEY)
+    runs = _session(pytester, monkeypatch, made_runs, KEY)
     assert llmgate(pytester.path, "promote", "--last", "--out", "d.json", key=KEY).returncode == 0
     source = runs[FIX_B]["run_id"]
     redacted = pytester.path / ".llmgate" / "reports" / f"{source}-redacted-eval.json"
@@ -879,11 +884,11 @@ def test_verify_says_a_report_or_decision_resting_on_an_unverifiable_run_is_unve
 
 @pytest.mark.parametrize("field", ["limitation", "source_run_id"])
 def test_a_decision_file_whose_limitation_or_source_run_was_edited_is_refused(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, field: str
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns, field: str
 ) -> None:
     # without a key, an edited limitation ("none: full production traffic") or a path-like source_run_id passed
     # verify and canary continued on it
-    runs = _session(pytester, monkeypatch, None)
+    runs = _session(pytester, monkeypatch, made_runs, None)
     assert llmgate(pytester.path, "promote", "--last", "--out", "d.json").returncode == 0
     value = {"limitation": "none: full production traffic",
              "source_run_id": f"../.llmgate/runs/{runs[FIX_B]['run_id']}"}[field]
@@ -935,10 +940,10 @@ def test_promote_refuses_runs_of_two_experiments(
     pytest.param(lambda run: run["metrics"].update(unsafe_claim_served=0), id="a metric"),
 ])
 def test_verify_refuses_a_report_whose_run_summary_was_edited(
-    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, edit_run: Callable[[dict[str, Any]], None]
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns, edit_run: Callable[[dict[str, Any]], None]
 ) -> None:
     # an outside review: the baseline's status and unsafe count edited in report.json, and verify said "ok"
-    _session(pytester, monkeypatch, None)
+    _session(pytester, monkeypatch, made_runs, None)
     report = pytester.path / ".llmgate" / "report.json"
     edit(report, lambda d: edit_run(next(r for r in d["experiments"][0]["runs"] if r["template_id"] == BASELINE)))
     done = llmgate(pytester.path, "verify", ".llmgate/report.json")

@@ -15,7 +15,12 @@ from .conftest import BASELINE, FIX, FIX_B, THREE_RUNS, read_report, runs_by_tem
 
 pytestmark = pytest.mark.slow  # a real (offline) W&B run for every test
 
-pytest.importorskip("wandb", reason="the wandb extra is not installed: pip install 'pytest-llmgate[wandb]'")
+
+@pytest.fixture(scope="module", autouse=True)
+def _wandb_imported() -> None:
+    """W&B imported before any pytester run (whose in-process runs drop the modules first imported inside them), in
+    a fixture so that a session leaving these tests out does not pay for it. Skips without the extra."""
+    pytest.importorskip("wandb", reason="the wandb extra is not installed: pip install 'pytest-llmgate[wandb]'")
 
 
 def inspect(run_dir: Path, *args: str) -> str:
