@@ -316,6 +316,43 @@ def _report_runs(pytester: pytest.Pytester) -> list[dict[str, Any]]:
 
 
 # -- the replies view: for the person who ran the session, never for the records ------------------
+@pytest.mark.parametrize(("target", "words"), [
+    ("afile/replies.json", "afile/replies.json: cannot be written: afile is a file, not a folder"),
+    ("afolder", "afolder: cannot be written: is a folder"),
+])
+def test_a_replies_file_that_cannot_be_written_is_refused_before_any_case_runs(
+    pytester: pytest.Pytester, make_experiment: Any, target: str, words: str
+) -> None:
+    # an outside review: it was found at the end, after every call was made (and paid for)
+    make_experiment()
+    (pytester.path / "afile").write_text("a file")
+    (pytester.path / "afolder").mkdir()
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", f"--llmgate-save-replies={target}",
+                                "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: --llmgate-save-replies: {words}"])
+    assert not (pytester.path / ".llmgate" / "runs").exists()  # no case ran
+
+
+def test_replies_that_could_not_be_written_are_not_announced(pytester: pytest.Pytester, make_experiment: Any) -> None:
+    make_experiment()
+    pytester.makeconftest("""
+import shutil
+from pathlib import Path
+
+def pytest_collection_finish(session):  # after the start's check: the folder becomes a file
+    shutil.rmtree("out")
+    Path("out").write_text("a file now")
+""")
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-save-replies=out/replies.json",
+                                "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["ERROR llmgate: out/replies.json: cannot be written: out is a file, not a folder"])
+    result.stdout.no_fnmatch_line("replies: *")
+    result.stdout.fnmatch_lines(["report: .llmgate/report.json"])  # the records are written whatever the replies
+
+
+
 @pytest.mark.slow
 def test_llmgate_view_shows_two_candidates_replies_side_by_side_and_nothing_else_holds_them(
     pytester: pytest.Pytester, make_experiment: Any, llm_server: Any, browser: Any, monkeypatch: pytest.MonkeyPatch,

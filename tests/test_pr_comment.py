@@ -67,6 +67,56 @@ def test_after_a_usage_error_no_previous_verdict_is_left(
     assert kept["experiments"][0]["decision_status"] == "PROMOTE" and "in_progress" not in kept
 
 
+@pytest.mark.parametrize(("args", "ini", "words"), [
+    (("--llmgate-trials=0",), "", "--llmgate-trials=0: must be 1 or more"),
+    (("--llmgate-concurrency=x",), "", "--llmgate-concurrency='x': expected a whole number"),
+    (("--llmgate-record=bogus",), "", "--llmgate-record='bogus': expected one of none, once, new_episodes, all"),
+    ((), "llmgate_trials = two", "llmgate_trials (ini)='two': expected a whole number"),
+    ((), "llmgate_wandb = maybe", "llmgate_wandb (ini)='maybe': expected true or false"),
+    (("--llmgate-save-replies=exp/llmgate.yaml",), "", "--llmgate-save-replies=*exp/llmgate.yaml: is a file that "
+                                                       "holds no saved replies"),
+], ids=["count", "not-a-number", "choice", "ini-count", "ini-flag", "replies-target"])
+def test_after_a_bad_option_value_no_previous_verdict_is_left(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, args: tuple[str, ...], ini: str, words: str
+) -> None:
+    # an outside review: a value refused before the gate started left the last session's PROMOTE in all three
+    comment, report = promoted(pytester, make_experiment)
+    if ini:
+        pytester.makeini(f"[pytest]\n{ini}\n")
+    manifest = (pytester.path / "exp" / "llmgate.yaml").read_bytes()
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", *OUTPUTS, *args, "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {words}*"])
+    assert_no_verdict(comment, report)
+    assert json.loads((pytester.path / ".llmgate" / "report.json").read_text())["in_progress"] is True
+    assert (pytester.path / "exp" / "llmgate.yaml").read_bytes() == manifest  # a refused target is never written
+
+
+def test_a_summary_target_that_is_not_the_gates_is_left_and_the_others_are_marked(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment
+) -> None:
+    comment, _ = promoted(pytester, make_experiment)
+    manifest = (pytester.path / "exp" / "llmgate.yaml").read_bytes()
+    result = pytester.runpytest("exp", "--llmgate-candidate=good", "--llmgate-markdown=comment.md",
+                                "--llmgate-html=exp/llmgate.yaml", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --llmgate-html=*llmgate.yaml: is a file the gate did not write*"])
+    assert (pytester.path / "exp" / "llmgate.yaml").read_bytes() == manifest
+    text = comment.read_text()
+    assert text.startswith(IN_PROGRESS_MARKER + "\n") and "PROMOTE" not in text
+    assert json.loads((pytester.path / ".llmgate" / "report.json").read_text())["in_progress"] is True
+
+
+def test_a_bad_option_value_is_a_usage_error_in_a_session_that_gates_nothing(pytester: pytest.Pytester) -> None:
+    # as argparse refused a bad --llmgate-record before: a value given is checked whether or not the gate runs
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    result = pytester.runpytest("--llmgate-trials=0", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --llmgate-trials=0: must be 1 or more"])
+    assert not (pytester.path / ".llmgate").exists()
+    assert pytester.runpytest("--help").ret == pytest.ExitCode.OK  # --help shows the options whatever their values
+
+
 def test_an_unwritable_summary_leaves_the_others_marked(
     pytester: pytest.Pytester, make_experiment: MakeExperiment
 ) -> None:
@@ -97,7 +147,12 @@ def test_a_summary_never_replaces_a_file_it_did_not_write(
                                 "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"*--llmgate-{option}=*{Path(target).name}: {said}*"])
-    assert {path: path.read_bytes() for path in pytester.path.rglob("*") if path.is_file()} == before
+    records = pytester.path / ".llmgate"
+    after = {path: path.read_bytes() for path in pytester.path.rglob("*") if path.is_file()}
+    # the target is left as it was; the last verdict is set aside, as after any usage error
+    assert json.loads(after.pop(records / "report.json"))["in_progress"] is True
+    assert after.pop(records / "report.previous.json") == before.pop(records / "report.json")
+    assert after == before
 
 
 def test_an_empty_file_or_collect_only_is_never_refused(pytester: pytest.Pytester, make_experiment: MakeExperiment) -> None:
@@ -118,6 +173,7 @@ def test_the_summary_and_the_report_are_never_one_file(pytester: pytest.Pytester
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llmgate-markdown and --llmgate-html name the same file*"])
     assert not (pytester.path / "out.txt").exists()
+    assert json.loads((pytester.path / ".llmgate" / "report.json").read_text())["in_progress"] is True
 
 
 HANG_PY = '''

@@ -70,7 +70,18 @@ def write_replacing(path: Path, payload: bytes | Iterable[bytes]) -> None:
     _write(path, payload, replace=True, digest=None)
 
 
-def _write(path: Path, payload: bytes | Iterable[bytes], *, replace: bool, digest: hashlib._Hash | None) -> None:
+def check_writable(path: Path) -> None:
+    """A ``RecordError`` now, naming why, when ``path`` could not be written at the end of the session (its folder
+    cannot be made, or holds no file of ours, or ``path`` is a folder); nothing is left behind but the folder."""
+    if path.is_dir():
+        raise RecordError(path, None, "cannot be written: is a folder")
+    fd, tmp = _temporary(path)
+    os.close(fd)
+    tmp.unlink(missing_ok=True)
+
+
+def _temporary(path: Path) -> tuple[int, Path]:
+    """A new temporary file beside ``path`` (its folder made first), open for writing."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -79,7 +90,11 @@ def _write(path: Path, payload: bytes | Iterable[bytes], *, replace: bool, diges
         if blocker is not None:
             raise RecordError(path, None, f"cannot be written: {display_path(blocker)} is a file, not a folder") from None
         raise RecordError(path, None, f"cannot be written: {exc.strerror or exc}") from None
-    tmp = Path(tmp_name)
+    return fd, Path(tmp_name)
+
+
+def _write(path: Path, payload: bytes | Iterable[bytes], *, replace: bool, digest: hashlib._Hash | None) -> None:
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as handle:
             for piece in (payload,) if isinstance(payload, bytes) else payload:

@@ -7,6 +7,7 @@ or pytest collects an experiment directory (``llmgate.yaml``) or a suite file.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 from collections.abc import Generator, Iterator
@@ -17,7 +18,7 @@ import pytest
 
 from pytest_llmgate.model.defaults import MANIFEST_NAME, SUITE_SUFFIXES
 from pytest_llmgate.plugin import hookspecs as _hookspecs
-from pytest_llmgate.plugin.options import add_options, value
+from pytest_llmgate.plugin.options import add_options, check_values, value
 
 if TYPE_CHECKING:
     from pytest_llmgate.plugin.wiring import Wiring
@@ -43,11 +44,29 @@ def _activate(config: pytest.Config) -> Wiring:
     if wiring is None:
         from pytest_llmgate.plugin.wiring import Wiring
 
-        wiring = config.stash[_WIRING] = Wiring(config)
+        with _no_verdict_on_usage_error(config):
+            wiring = config.stash[_WIRING] = Wiring(config)
     return wiring
 
 
+@contextlib.contextmanager
+def _no_verdict_on_usage_error(config: pytest.Config) -> Iterator[None]:
+    """A usage error found before the gate starts (a bad option value, a target refused) still replaces the last
+    session's verdicts with no-verdict ones, as one found later does (``Wiring.start``)."""
+    try:
+        yield
+    except pytest.UsageError:
+        if not hasattr(config, "workerinput") and not config.option.collectonly:
+            from pytest_llmgate.plugin.wiring import mark_no_verdict
+
+            mark_no_verdict(config)
+        raise
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    if not config.option.help:  # `pytest --help` shows the options whatever their values
+        with _no_verdict_on_usage_error(config):
+            check_values(config)
     if value(config, "candidates") or value(config, "baselines") or value(config, "freeze"):
         _activate(config)
 

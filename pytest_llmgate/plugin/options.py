@@ -81,8 +81,11 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 _BY_DEST = {option.dest: option for option in OPTIONS}
-_INI_TYPE: dict[Kind, Any] = {"ids": "args", "flag": "bool", "text": "string", "path": "string", "count": "string",
+# a flag's ini key is read as text and parsed here, so that a bad value names its key (pytest's "bool" refuses it
+# before any plugin runs, saying only "invalid truth value"); the words are pytest's
+_INI_TYPE: dict[Kind, Any] = {"ids": "args", "flag": "string", "text": "string", "path": "string", "count": "string",
                               "choice": "string"}
+_TRUE, _FALSE = ("y", "yes", "t", "true", "on", "1"), ("n", "no", "f", "false", "off", "0")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -93,12 +96,14 @@ def add_options(parser: pytest.Parser) -> None:
         if option.kind == "flag":
             group.addoption(option.flag, action="store_true", default=False, dest=dest, help=option.help)
         else:
+            # choices are checked by ``value`` as an ini key's are (argparse would stop pytest before the plugin
+            # could replace the last session's verdict); the help shows them as argparse does
+            metavar = "{" + ",".join(option.choices) + "}" if option.choices else option.metavar
             group.addoption(option.flag, action="append" if option.kind == "ids" else "store",
-                            default=[] if option.kind == "ids" else None, metavar=option.metavar,
-                            choices=list(option.choices) or None, dest=dest, help=option.help)
+                            default=[] if option.kind == "ids" else None, metavar=metavar, dest=dest, help=option.help)
         if option.ini:
             parser.addini(option.ini_key, f"{option.help} (like {option.flag})", type=_INI_TYPE[option.kind],
-                          default=[] if option.kind == "ids" else (False if option.kind == "flag" else ""))
+                          default=[] if option.kind == "ids" else "")
 
 
 def value(config: pytest.Config, dest: str) -> Any:
@@ -115,6 +120,12 @@ def value(config: pytest.Config, dest: str) -> Any:
     return () if option.kind == "ids" else (False if option.kind == "flag" else None)
 
 
+def check_values(config: pytest.Config) -> None:
+    """Every option read once: a bad value given anywhere is a usage error, whether or not the session gates."""
+    for option in OPTIONS:
+        value(config, option.dest)
+
+
 def _parsed(option: Option, raw: Any, where: str, base: Path) -> Any:
     if option.kind == "count":
         try:
@@ -126,6 +137,10 @@ def _parsed(option: Option, raw: Any, where: str, base: Path) -> Any:
         if option.maximum is not None and number > option.maximum:
             raise pytest.UsageError(f"{where}={number}: must be at most {option.maximum}")
         return number
+    if option.kind == "flag" and isinstance(raw, str):  # an ini key's text
+        if raw.strip().lower() not in _TRUE + _FALSE:
+            raise pytest.UsageError(f"{where}={raw!r}: expected true or false")
+        return raw.strip().lower() in _TRUE
     if option.kind == "choice" and raw not in option.choices:
         raise pytest.UsageError(f"{where}={raw!r}: expected one of {', '.join(option.choices)}")
     if option.kind == "path":

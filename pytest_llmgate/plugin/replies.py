@@ -16,7 +16,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from pytest_llmgate.io.store import write_replacing
+from pytest_llmgate.io.store import check_writable, write_replacing
 from pytest_llmgate.model.errors import LlmgateError, RecordError, display_path
 from pytest_llmgate.model.vocab import Route
 from pytest_llmgate.plugin.nodes import CaseItem, SuiteCollector
@@ -60,8 +60,13 @@ class ReplySaver:
         self.path = path
         self.config = config
         self.cases: list[CaseReplies] = []
-        if not hasattr(config, "workerinput"):  # a part left by an interrupted session is not this session's
-            for stale in self._parts():
+        self.written = False
+        if not hasattr(config, "workerinput") and not config.option.collectonly:  # --collect-only writes nothing
+            try:  # said before any call is made (and paid for), not at the end
+                check_writable(path)
+            except LlmgateError as exc:
+                raise pytest.UsageError(f"--llmgate-save-replies: {exc.message()}") from None
+            for stale in self._parts():  # a part left by an interrupted session is not this session's
                 stale.unlink(missing_ok=True)
 
     @pytest.hookimpl(trylast=True)
@@ -120,14 +125,16 @@ class ReplySaver:
                              cases=tuple(judged))
         try:
             write_replacing(self.path, msgspec.json.encode(saved))
+            self.written = True
         except LlmgateError as exc:
             errors.append(exc)
         return errors
 
-    def summary_line(self) -> str:
+    def summary_lines(self) -> list[str]:
+        """Where the replies went, once they are written (an ERROR line says why when they were not)."""
         shown = display_path(self.path)
-        return (f"replies: {shown} (case input and model output: yours to read with `llmgate view {shown}`, never "
-                "part of the records)")
+        return [f"replies: {shown} (case input and model output: yours to read with `llmgate view {shown}`, never "
+                "part of the records)"] if self.written else []
 
 
 def _with_verdict(case: CaseReplies, entry: CaseEntry | None) -> CaseReplies:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,7 +18,7 @@ import pytest
 from pytest_llmgate.engine.plan import PartSpec, Selection, selection_hint
 from pytest_llmgate.engine.session import GateSession
 from pytest_llmgate.engine.writer import mark_in_progress
-from pytest_llmgate.io.store import timestamp, write_replacing
+from pytest_llmgate.io.store import timestamp, utc_now, write_replacing
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY, DEFAULT_DIR
 from pytest_llmgate.model.errors import INCOMPLETE_EVALUATION, LlmgateError, RecordError, SuiteError, display_path
 from pytest_llmgate.model.evaluate import CaseResult
@@ -246,7 +247,7 @@ class Wiring:
         if result is None or not (result.outcomes or result.errors):
             return
         terminalreporter.write_sep("=", "llmgate")
-        saved = [self.saver.summary_line()] if self.saver is not None else []
+        saved = self.saver.summary_lines() if self.saver is not None else []
         # where an exporter put the runs (its own lines, when it has any)
         exported = [line for exporter in self.exporters for line in exporter.summary_lines()]
         for line in [*summary_lines(result), *self.summary_files, *saved, *exported]:
@@ -401,26 +402,46 @@ def _mark_in_progress(config: pytest.Config, gate: GateSession) -> None:
     candidate or baseline), Markdown summary and HTML report with ones that hold no verdict: after a collection
     error, a usage error or a kill, a CI step never reads (or posts) a verdict this session did not reach. Each is
     tried, whichever fails; the first failure is raised."""
-    started = timestamp(gate.started)
+    failures = _replace_verdicts(config, gate.out_dir, gate.started, gating=not gate.selection.empty)
+    if failures:
+        raise failures[0]
+
+
+def mark_no_verdict(config: pytest.Config) -> None:
+    """After a usage error found before the gate was built (a bad option value, a target refused), as
+    ``_mark_in_progress`` would have done: the usage error is what the session says, so a file that cannot be
+    replaced is left as it is, and a summary target that is not the gate's (``summary_target_problem``) is left
+    alone."""
+    out_dir = value(config, "out") or config.rootpath / DEFAULT_DIR
+    _replace_verdicts(config, out_dir, utc_now(), gating=bool(value(config, "candidates") or value(config, "baselines")),
+                      only_ours=True)
+
+
+def _replace_verdicts(config: pytest.Config, out_dir: Path, started: datetime, *, gating: bool,
+                      only_ours: bool = False) -> list[LlmgateError]:
+    """The no-verdict ``report.json`` (when ``gating``), Markdown summary and HTML report, each tried; what failed."""
+    shown = timestamp(started)
     writes: list[Callable[[], None]] = []
-    if not gate.selection.empty:
-        writes.append(lambda: mark_in_progress(gate.out_dir, gate.started))
-    target = value(config, "markdown")
-    if target:
-        writes.append(lambda: write_replacing(target, in_progress_markdown(started).encode("utf-8")))
-    html_target = value(config, "html")
-    if html_target:
+    if gating:
+        writes.append(lambda: mark_in_progress(out_dir, started))
+    targets = {option: Path(target) for option in ("markdown", "html") if (target := value(config, option))}
+    if only_ours:  # neither when both name one file; else each unless refused on its own
+        distinct = len({path.resolve() for path in targets.values()}) == len(targets)
+        targets = {option: path for option, path in targets.items()
+                   if distinct and summary_target_problem({option: path}, out_dir, "--llmgate-") is None}
+    if "markdown" in targets:
+        writes.append(lambda: write_replacing(targets["markdown"], in_progress_markdown(shown).encode("utf-8")))
+    if "html" in targets:
         from pytest_llmgate.reports.html import in_progress_html  # only when asked for
 
-        writes.append(lambda: write_replacing(html_target, in_progress_html(started).encode("utf-8")))
+        writes.append(lambda: write_replacing(targets["html"], in_progress_html(shown).encode("utf-8")))
     failures: list[LlmgateError] = []
     for write in writes:
         try:
             write()
         except LlmgateError as exc:
             failures.append(exc)
-    if failures:
-        raise failures[0]
+    return failures
 
 
 def _write_summaries(config: pytest.Config, result: SessionResult) -> tuple[list[LlmgateError], list[str]]:
