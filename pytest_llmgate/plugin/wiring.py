@@ -389,8 +389,8 @@ def partial_note(config: pytest.Config, deselected: int, not_run: int, incomplet
 
 
 def refuse_summary_targets(config: pytest.Config, out_dir: Path) -> None:
-    """A usage error, before anything is written, when ``--llmgate-markdown`` or ``--llmgate-html`` names a file
-    that is not theirs to replace (``summary_target_problem``)."""
+    """A usage error, before the session writes anything there, when ``--llmgate-markdown`` or ``--llmgate-html``
+    names a file that is not theirs to replace (``summary_target_problem``)."""
     targets = {option: Path(target) for option in ("markdown", "html") if (target := value(config, option))}
     problem = summary_target_problem(targets, out_dir, "--llmgate-")
     if problem is not None:
