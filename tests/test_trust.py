@@ -980,6 +980,8 @@ FULL = "94dfc930d2829d2ccd7fd3c52c60979b822d779a4d55e24fa952971bf14915b8"  # the
     pytest.param(lambda d: d["fingerprints"].update(regression="0" * 64),
                  "fingerprints.regression is 0000000000000000…, but params.regression_sha is 2be42790a4f41355",
                  id="a suite's"),
+    pytest.param(lambda d: (d["fingerprints"].update(evaluation="0" * 64), d["params"].update(evaluation_sha="0" * 16)),
+                 "its redacted report disagrees on evaluation_sha", id="with its params"),
     pytest.param(lambda d: d["fingerprints"].update(extra="0" * 64),
                  "fingerprints.extra is 0000000000000000…, but params has no extra_sha", id="one added"),
 ])

@@ -326,6 +326,7 @@ def _redacted_problems(path: Path, record: RunRecord) -> list[str]:
     differ = [
         name for name, ours, theirs in (
             ("run_id", record.run_id, report.run_id), ("template_id", record.template_id, report.template_id),
+            ("evaluation_sha", record.params.get("evaluation_sha"), report.evaluation_sha),
             ("metrics", record.metrics, report.metrics), ("cases", record.cases, report.cases),
         ) if ours != theirs
     ]
