@@ -1021,3 +1021,35 @@ def test_a_record_whose_fingerprints_were_emptied_is_refused_by_every_command_as
                                   "--llmgate-compare-to=.llmgate")
     assert compared.ret == pytest.ExitCode.USAGE_ERROR
     compared.stderr.fnmatch_lines([f"*{bad}*refused: *"])
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["no key", "with a key"])
+def test_verify_and_canary_refuse_the_marker_of_a_session_or_merge_that_has_not_finished(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns, key: str | None,
+) -> None:
+    # an outside review: the report.json a refused merge, or a session stopped on a usage error, leaves (no verdict)
+    # passed verify as "ok ...", "all verified", exit 0; canary said it "holds 0 promotion decisions"
+    marker = "is the marker of a session that has not finished (no verdict yet)"
+    runs = _session(pytester, monkeypatch, made_runs, key)
+    assert llmgate(pytester.path, "verify", ".llmgate", key=key).returncode == 0
+    # a usage error: the records of the sessions before stay, its report.json is the marker
+    stopped = pytester.runpytest("example_suites", "--llmgate-candidate=nope")
+    assert stopped.ret == pytest.ExitCode.USAGE_ERROR
+    assert read_report(pytester.path / ".llmgate")["in_progress"] is True
+    done = llmgate(pytester.path, "verify", ".llmgate", key=key)
+    assert done.returncode == 1 and "all verified" not in done.stdout, done.stdout
+    assert f"REFUSED .llmgate/report.json: {marker}\n" in done.stdout
+    assert sum(line.startswith("ok .llmgate/runs/") for line in done.stdout.splitlines()) == 3  # the runs hold up
+    assert done.stdout.splitlines()[-1] == "1 refused"
+    # a refused merge (no part records in the folders given): its folder's report.json is the marker
+    assert llmgate(pytester.path, "merge", ".llmgate", "--out", "merged", key=key).returncode == 2
+    done = llmgate(pytester.path, "verify", "merged", key=key)
+    assert (done.returncode, done.stdout.splitlines()[-2:]) == (1, [f"REFUSED merged/report.json: {marker}",
+                                                                    "1 refused"]), done.stdout
+    # every command that reads a verdict says the same, exit 2
+    for command in (("canary", "merged/report.json", "--unsafe-claims", "0"), ("promote", "--last"),
+                    ("compare", "--report", "merged/report.json"), ("diff", "merged/report.json", ".llmgate")):
+        done = llmgate(pytester.path, *command, key=key)
+        assert (done.returncode, done.stdout) == (2, ""), command
+        assert done.stderr.endswith(f"report.json: {marker}\n"), (command, done.stderr)
+    assert llmgate(pytester.path, "promote", *_all(runs), key=key).returncode == 0  # the runs themselves hold up

@@ -509,6 +509,15 @@ def read_report(path: Path, key: bytes | None) -> SessionReport:
     return _signed(path, load(raw, SessionReport, path), raw, key)
 
 
+def read_verdict(path: Path, key: bytes | None) -> SessionReport:
+    """A session report read for its verdict (``read_report``): the marker a session or merge leaves in its place
+    until it ends (``in_progress``) holds none, and is an error wherever a verdict or the runs behind one are read."""
+    report = read_report(path, key)
+    if report.in_progress:
+        raise RecordError(path, None, "is the marker of a session that has not finished (no verdict yet)")
+    return report
+
+
 def _signed(path: Path, obj: S, raw: bytes, key: bytes | None) -> S:
     """``obj`` (decoded from ``raw``), refused when a key is set and its signature is missing or wrong."""
     problem = signature_problem(obj, key, raw) if key is not None else None
