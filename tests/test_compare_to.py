@@ -119,7 +119,7 @@ def test_not_comparable_folders_are_refused_naming_the_field(pytester: pytest.Py
 
 
 def test_the_sessions_own_last_report_is_a_compare_to_target(pytester: pytest.Pytester, example: Path) -> None:
-    # the report was marked in progress before it was read: "the marker of a session that did not finish", exit 4
+    # the report was marked in progress before it was read: "the marker of a session that has not finished", exit 4
     first = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "-p", "no:cacheprovider")
     assert first.ret == pytest.ExitCode.OK
     again = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "-p", "no:cacheprovider",

@@ -85,6 +85,25 @@ def test_a_part_whose_case_was_replaced_and_its_digest_made_to_agree_is_refused(
     assert not (pytester.path / "merged" / "runs").exists()
 
 
+def test_parts_whose_fingerprints_were_emptied_alike_are_refused_naming_the_field(
+        pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str]) -> None:
+    """The merged run keeps its parts' fingerprints: emptied in every part (so that the parts agree), the merge
+    ended in a KeyError traceback while writing the merged run's redacted report."""
+    big_experiment(pytester.path, 40)
+    outs = run_parts(pytester, "big", ARGS, LISTS, xdist_part=-1)
+    for out in outs:
+        (path,) = part_files(out)
+        record = json.loads(path.read_text())
+        evaluation_sha = record["params"]["evaluation_sha"]
+        record["fingerprints"] = {}
+        path.write_text(json.dumps(record, indent=2))
+    assert main(["merge", *map(str, outs), "--out", str(pytester.path / "merged")]) == 2
+    error = capsys.readouterr().err
+    assert f"{part_files(outs[0])[0].name}: refused: fingerprints has no 'main', but params.main_sha is " in error
+    assert f"fingerprints has no 'evaluation', but params.evaluation_sha is {evaluation_sha}" in error
+    assert not (pytester.path / "merged" / "runs").exists()
+
+
 def test_signed_parts_merge_into_a_signed_run_that_verifies(
         pytester: pytest.Pytester, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from .conftest import (
     BASELINE,
+    EVALUATION_SHA,
     FIX,
     FIX_B,
     THREE_RUNS,
@@ -211,6 +212,11 @@ def nul_in_a_path(root: Path, runs: Runs) -> list[str]:
     return _all(runs)
 
 
+def fingerprints_emptied(root: Path, runs: Runs) -> list[str]:
+    edit(_record(root, runs, FIX_B), lambda d: d.update(fingerprints={}))
+    return _all(runs)
+
+
 FORGERIES = [
     Forgery("a metric set to 5", metric_set_to_5, "metrics.unnecessary_abstention is 5, but its cases give 1"),
     Forgery("a case outcome flipped", outcome_flipped,
@@ -245,6 +251,8 @@ FORGERIES = [
             "run_id {fix_b} differs from its file name"),
     Forgery("a NUL byte in an artifact's path", nul_in_a_path,  # a traceback before
             f"'temp\\x00lates/{FIX_B}.yaml' is no file's path (it holds a NUL byte)"),
+    Forgery("the fingerprints emptied", fingerprints_emptied,
+            f"fingerprints has no 'evaluation', but params.evaluation_sha is {EVALUATION_SHA}"),
 ]
 
 SIGNATURE_WORDS = "signature does not match (checked with LLMGATE_SIGNING_KEY)"
@@ -948,3 +956,100 @@ def test_verify_refuses_a_report_whose_run_summary_was_edited(
     edit(report, lambda d: edit_run(next(r for r in d["experiments"][0]["runs"] if r["template_id"] == BASELINE)))
     done = llmgate(pytester.path, "verify", ".llmgate/report.json")
     assert done.returncode == 1 and "REFUSED .llmgate/report.json: refused: its summary of run" in done.stdout
+
+
+FULL = "94dfc930d2829d2ccd7fd3c52c60979b822d779a4d55e24fa952971bf14915b8"  # the example's evaluation fingerprint
+
+
+@pytest.mark.parametrize(("change", "words"), [
+    pytest.param(lambda d: d.update(fingerprints={}),
+                 f"fingerprints has no 'regression', but params.regression_sha is 2be42790a4f41355; fingerprints has "
+                 f"no 'holdout', but params.holdout_sha is d47cdbbfe1caae89; fingerprints has no 'evaluation', but "
+                 f"params.evaluation_sha is {EVALUATION_SHA}", id="emptied"),
+    pytest.param(lambda d: d["fingerprints"].update(evaluation=""),
+                 f"fingerprints.evaluation is '', but params.evaluation_sha is {EVALUATION_SHA}", id="blank"),
+    pytest.param(lambda d: d["fingerprints"].update(evaluation="0" * 64),
+                 f"fingerprints.evaluation is 0000000000000000…, but params.evaluation_sha is {EVALUATION_SHA}",
+                 id="another evaluation"),
+    pytest.param(lambda d: d["fingerprints"].update(evaluation=EVALUATION_SHA),
+                 f"fingerprints.evaluation is '{EVALUATION_SHA}', which is no full fingerprint (64 hex digits) "
+                 "beginning with its params.evaluation_sha", id="its short form"),
+    pytest.param(lambda d: d["fingerprints"].update(evaluation=EVALUATION_SHA + "0" * 48),
+                 f"fingerprints.evaluation is {EVALUATION_SHA + '0' * 48}, but its suites give {FULL} (the same first "
+                 "16 digits: the record's others were edited)", id="its digits past the short form"),
+    pytest.param(lambda d: d["fingerprints"].update(regression="0" * 64),
+                 "fingerprints.regression is 0000000000000000…, but params.regression_sha is 2be42790a4f41355",
+                 id="a suite's"),
+    pytest.param(lambda d: (d["fingerprints"].update(evaluation="0" * 64), d["params"].update(evaluation_sha="0" * 16)),
+                 "its redacted report disagrees on evaluation_sha", id="with its params"),
+    pytest.param(lambda d: d["fingerprints"].update(extra="0" * 64),
+                 "fingerprints.extra is 0000000000000000…, but params has no extra_sha", id="one added"),
+])
+def test_verify_refuses_a_record_whose_fingerprints_contradict_its_params(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns,
+    change: Callable[[dict[str, Any]], None], words: str,
+) -> None:
+    # an outside review: with its fingerprints emptied (or any other evaluation fingerprint), a record passed verify
+    # as "ok ...; suites changed since this run (evaluation 94dfc930d2829d2c now,  recorded)", "all verified": the
+    # suites had not changed, its params.evaluation_sha said so, and its labels went unchecked against them
+    runs = _session(pytester, monkeypatch, made_runs, None)
+    edit(_record(pytester.path, runs, FIX_B), change)
+    done = llmgate(pytester.path, "verify", ".llmgate")
+    assert done.returncode == 1, done.stdout
+    assert f"REFUSED .llmgate/runs/{runs[FIX_B]['run_id']}.json: refused: {words}\n" in done.stdout
+    assert "suites changed since this run" not in done.stdout
+    assert done.stdout.splitlines()[-1] == "2 refused"  # the record, and the report that rests on it
+
+
+@pytest.mark.parametrize("forge", [fingerprints_emptied, error_count_set_to_1], ids=["fingerprints", "error_count"])
+def test_a_record_whose_fingerprints_were_emptied_is_refused_by_every_command_as_an_edited_metric_is(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns,
+    forge: Callable[[Path, Runs], list[str]],
+) -> None:
+    # compare, diff and --llmgate-compare-to read it (with a note that the suites changed); runs listed it
+    runs = _session(pytester, monkeypatch, made_runs, None)
+    forge(pytester.path, runs)
+    bad = f".llmgate/runs/{runs[FIX_B]['run_id']}.json"  # refused: itself, or the report that rests on it
+    for command in (("runs",), ("compare", "--last"), ("compare", *_all(runs)), ("diff", ".llmgate", ".llmgate"),
+                    ("promote", "--last"), ("promote", *_all(runs))):
+        done = llmgate(pytester.path, *command)
+        assert done.returncode == 2 and bad in done.stderr and "refused: " in done.stderr, (command, done.stderr)
+        assert "suites changed since this run" not in done.stdout + done.stderr, command
+    listed = llmgate(pytester.path, "runs").stdout
+    assert BASELINE in listed and FIX in listed and FIX_B not in listed  # the others are listed
+    compared = pytester.runpytest("example_suites", f"--llmgate-candidate={FIX_B}", "--llmgate-out=branch",
+                                  "--llmgate-compare-to=.llmgate")
+    assert compared.ret == pytest.ExitCode.USAGE_ERROR
+    compared.stderr.fnmatch_lines([f"*{bad}*refused: *"])
+
+
+@pytest.mark.parametrize("key", [None, KEY], ids=["no key", "with a key"])
+def test_verify_and_canary_refuse_the_marker_of_a_session_or_merge_that_has_not_finished(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns, key: str | None,
+) -> None:
+    # an outside review: the report.json a refused merge, or a session stopped on a usage error, leaves (no verdict)
+    # passed verify as "ok ...", "all verified", exit 0; canary said it "holds 0 promotion decisions"
+    marker = "is the marker of a session that has not finished (no verdict yet)"
+    runs = _session(pytester, monkeypatch, made_runs, key)
+    assert llmgate(pytester.path, "verify", ".llmgate", key=key).returncode == 0
+    # a usage error: the records of the sessions before stay, its report.json is the marker
+    stopped = pytester.runpytest("example_suites", "--llmgate-candidate=nope")
+    assert stopped.ret == pytest.ExitCode.USAGE_ERROR
+    assert read_report(pytester.path / ".llmgate")["in_progress"] is True
+    done = llmgate(pytester.path, "verify", ".llmgate", key=key)
+    assert done.returncode == 1 and "all verified" not in done.stdout, done.stdout
+    assert f"REFUSED .llmgate/report.json: {marker}\n" in done.stdout
+    assert sum(line.startswith("ok .llmgate/runs/") for line in done.stdout.splitlines()) == 3  # the runs hold up
+    assert done.stdout.splitlines()[-1] == "1 refused"
+    # a refused merge (no part records in the folders given): its folder's report.json is the marker
+    assert llmgate(pytester.path, "merge", ".llmgate", "--out", "merged", key=key).returncode == 2
+    done = llmgate(pytester.path, "verify", "merged", key=key)
+    assert (done.returncode, done.stdout.splitlines()[-2:]) == (1, [f"REFUSED merged/report.json: {marker}",
+                                                                    "1 refused"]), done.stdout
+    # every command that reads a verdict says the same, exit 2
+    for command in (("canary", "merged/report.json", "--unsafe-claims", "0"), ("promote", "--last"),
+                    ("compare", "--report", "merged/report.json"), ("diff", "merged/report.json", ".llmgate")):
+        done = llmgate(pytester.path, *command, key=key)
+        assert (done.returncode, done.stdout) == (2, ""), command
+        assert done.stderr.endswith(f"report.json: {marker}\n"), (command, done.stderr)
+    assert llmgate(pytester.path, "promote", *_all(runs), key=key).returncode == 0  # the runs themselves hold up

@@ -25,8 +25,8 @@ from pytest_llmgate.io.audit import (
     check_run,
     decision_run,
     note_lines,
-    read_report,
     read_run,
+    read_verdict,
     refuse,
     report_runs,
     same_template,
@@ -209,9 +209,7 @@ def _selected_runs(args: argparse.Namespace, *, promote: bool) -> SelectedRuns:
         return SelectedRuns(runs, audit(runs, key, promote=promote), [])
     if args.runs:
         raise RecordError(None, None, "give runs by id, or --report/--last, not both")
-    report = read_report(report_path, key)
-    if report.in_progress:
-        raise RecordError(report_path, None, "is the marker of a session that has not finished (no verdict yet)")
+    report = read_verdict(report_path, key)
     experiments = [e for e in report.experiments if args.experiment in (None, e.experiment)]
     if not experiments:
         raise RecordError(report_path, None, f"has no experiment {args.experiment!r}" if args.experiment
@@ -509,7 +507,7 @@ def _read_decision(path: Path, records_dir: Path | None, suites: SuiteCheck | No
     raw = read_bytes(path)
     data = load_json(raw, path)
     if isinstance(data, dict) and "experiments" in data:
-        report = read_report(path, key)
+        report = read_verdict(path, key)
         decided = [e for e in report.experiments if e.decision is not None]
         if len(decided) != 1:
             raise RecordError(path, None, f"holds {len(decided)} promotion decisions; give one decision "
@@ -586,7 +584,7 @@ def _verify_one(path: Path, key: bytes | None, suites: SuiteCheck) -> list[str]:
             raise unverifiable(path, found.unverifiable)
         return found.changed
     if isinstance(data, dict) and "experiments" in data:  # as canary reads them: an unverifiable run is said
-        report = read_report(path, key)
+        report = read_verdict(path, key)  # the marker of a session that has not finished: never "ok"
         return [note for experiment in report.experiments
                 for note in report_runs(path, experiment, key, checkable=True, suites=suites)[1].notes]
     if isinstance(data, dict) and "artifact_name" in data:

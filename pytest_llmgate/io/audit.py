@@ -35,7 +35,7 @@ from pytest_llmgate.model.fingerprint import short, value_sha256
 from pytest_llmgate.model.vocab import Outcome, Role, Route, RunStatus
 from pytest_llmgate.records.codec import load, read_bytes
 from pytest_llmgate.records.evaluator import judged_status
-from pytest_llmgate.records.experiment import load_experiment
+from pytest_llmgate.records.experiment import EVALUATION, load_experiment
 from pytest_llmgate.records.report import ExperimentReport, SessionReport, run_summary
 from pytest_llmgate.records.run import CaseEntry, Metrics, RedactedEval, RunRecord, cases_digest, run_status
 
@@ -110,14 +110,47 @@ def check_run(run: StoredRun, key: bytes | None, suites: SuiteCheck) -> Findings
 
 
 def part_problems(path: Path, record: RunRecord, raw: bytes, key: bytes | None) -> list[str]:
-    """What ``llmgate merge`` checks of a part before merging it: its signature (with a key), its name, each
-    case's outcome against its labels and prediction, its case-set digest. Its stored figures and status,
-    candidate file and redacted report are not read: the merge uses none of them (it works the figures out
-    again); ``llmgate verify`` on the merged folder checks the merged run's."""
+    """What ``llmgate merge`` checks of a part before merging it: its signature (with a key), its name, its
+    fingerprints against its params (the merged run keeps them), each case's outcome against its labels and
+    prediction, its case-set digest. Its stored figures and status, candidate file and redacted report are not
+    read: the merge uses none of them (it works the figures out again); ``llmgate verify`` on the merged folder
+    checks the merged run's."""
     problems = [problem] if key is not None and (problem := signature_problem(record, key, raw)) else []
     if path.parent.name == RUNS and path.stem != record.run_id:
         problems.append(f"run_id {record.run_id} differs from its file name {path.name}")
-    return problems + _case_problems(record)  # its stored figures are not used: the merge works them out again
+    return problems + _fingerprint_problems(record) + _case_problems(record)  # its stored figures are not used
+
+
+#: A full fingerprint: a SHA-256, as the experiment gives it.
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+def _fingerprint_problems(record: RunRecord) -> list[str]:
+    """The full fingerprints against the short forms in params, which the gate writes from the same experiment:
+    each suite's (``<suite>_sha``; its suites are those ``suite_metrics`` names) and the evaluation's
+    (``evaluation_sha``), and any other it holds. The audit reads the evaluation's to tell whether the suites
+    changed since the run."""
+    problems: list[str] = []
+    for name in dict.fromkeys([*record.suite_metrics, EVALUATION, *record.fingerprints]):
+        full, param = record.fingerprints.get(name), record.params.get(f"{name}_sha")
+        if full is None:
+            problems.append(f"fingerprints has no {name!r}, but " + (
+                f"params.{name}_sha is {param}" if param is not None else f"suite_metrics has suite {name}"))
+        elif param is None:
+            problems.append(f"fingerprints.{name} is {_shown(full)}, but params has no {name}_sha")
+        elif short(full) != param:
+            problems.append(f"fingerprints.{name} is {_shown(full)}, but params.{name}_sha is {param}")
+        elif not _FINGERPRINT.fullmatch(full):
+            problems.append(f"fingerprints.{name} is {_shown(full)}, which is no full fingerprint (64 hex digits) "
+                            f"beginning with its params.{name}_sha")
+    return problems
+
+
+def _shown(fingerprint: str) -> str:
+    """A fingerprint in a message: a full one by its first 16 digits, anything else quoted (cut at 20 characters)."""
+    if _FINGERPRINT.fullmatch(fingerprint):
+        return short(fingerprint) + "…"
+    return repr(fingerprint[:20]) + ("…" if len(fingerprint) > 20 else "")
 
 
 #: Every (expected route, predicted route, outcome) a single-trial case may hold.
@@ -293,6 +326,7 @@ def _redacted_problems(path: Path, record: RunRecord) -> list[str]:
     differ = [
         name for name, ours, theirs in (
             ("run_id", record.run_id, report.run_id), ("template_id", record.template_id, report.template_id),
+            ("evaluation_sha", record.params.get("evaluation_sha"), report.evaluation_sha),
             ("metrics", record.metrics, report.metrics), ("cases", record.cases, report.cases),
         ) if ours != theirs
     ]
@@ -322,8 +356,13 @@ class SuiteCheck:
             found.unverifiable.append(f"its experiment at {record.experiment_path} cannot be loaded ({cases}): its "
                                       "cases cannot be checked against its suites")
             return
-        evaluation = record.fingerprints.get("evaluation", "")
+        evaluation = record.fingerprints.get(EVALUATION, "")
         now, judge, promotion, budget = cases[""]
+        if now != evaluation and short(now) == short(evaluation) and _FINGERPRINT.fullmatch(evaluation):
+            # its short form (params.evaluation_sha) is the suites': the digits past it were edited, not the suites
+            found.refused.append(f"fingerprints.evaluation is {evaluation}, but its suites give {now} (the same "
+                                 "first 16 digits: the record's others were edited)")
+            return
         if now != evaluation:
             found.changed.append(f"suites changed since this run (evaluation {short(now)} now, "
                                  f"{short(evaluation)} recorded): its cases are checked against its digest only")
@@ -468,6 +507,15 @@ def read_report(path: Path, key: bytes | None) -> SessionReport:
     """A session report, decoded; with a key, its signature checked."""
     raw = read_bytes(path)
     return _signed(path, load(raw, SessionReport, path), raw, key)
+
+
+def read_verdict(path: Path, key: bytes | None) -> SessionReport:
+    """A session report read for its verdict (``read_report``): the marker a session or merge leaves in its place
+    until it ends (``in_progress``) holds none, and is an error wherever a verdict or the runs behind one are read."""
+    report = read_report(path, key)
+    if report.in_progress:
+        raise RecordError(path, None, "is the marker of a session that has not finished (no verdict yet)")
+    return report
 
 
 def _signed(path: Path, obj: S, raw: bytes, key: bytes | None) -> S:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pytest_llmgate.io.audit import Audited, StoredRun, SuiteCheck, audit, read_report, read_run, report_runs
+from pytest_llmgate.io.audit import Audited, StoredRun, SuiteCheck, audit, read_run, read_verdict, report_runs
 from pytest_llmgate.io.store import REPORT_FILE, RUNS
 from pytest_llmgate.model.errors import RecordError, display_path
 from pytest_llmgate.records.codec import load, read_bytes
@@ -56,9 +56,7 @@ def stored_runs(path: Path, key: bytes | None) -> Audited:
     found = load(raw, RunRecord | SessionReport, path)  # type: ignore[arg-type]
     if isinstance(found, RunRecord):
         return audit([StoredRun(path=path, record=found, raw=raw)], key)
-    report = read_report(path, key)
-    if report.in_progress:
-        raise RecordError(path, None, "is the marker of a session that did not finish: it lists no runs")
+    report = read_verdict(path, key)
     records: list[RunRecord] = []
     notes: list[str] = []
     suites = SuiteCheck()
