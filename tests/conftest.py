@@ -6,8 +6,10 @@ import contextlib
 import functools
 import io
 import json
+import os
 import shutil
 import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -173,33 +175,37 @@ def llmgate(cwd: Path, *args: str, key: str | None = None) -> Done:
 
 
 class MadeRuns:
-    """The example's three runs (``pytester.runpytest("example_suites", *THREE_RUNS)``), made once per signing key
-    in a test session and copied into each test that asks: many tests only read or edit what such a session
-    wrote. A test that needs runs of its own (new run ids, another option) runs pytest itself."""
+    """The example's three runs (``pytest example_suites`` with ``THREE_RUNS``), made once per signing key in a
+    test session, in a folder of their own, and copied into each test that asks: many tests only read or edit
+    what such a session wrote. A test that needs runs of its own (new run ids, another option) runs pytest."""
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
         self._made: dict[str | None, Path] = {}
 
     def into(self, pytester: pytest.Pytester, key: str | None = None) -> dict[str, dict[str, Any]]:
-        """``example_suites/`` and ``.llmgate/`` in the pytester folder as that session leaves them, signed with
-        ``key`` (or not); the runs by template id."""
+        """``example_suites/`` and ``.llmgate/`` of that session, signed with ``key`` (or not), copied into the
+        pytester folder (beside what it holds); that session's runs by template id."""
         made = self._made.get(key)
         if made is None:
-            with pytest.MonkeyPatch.context() as patch:
-                if key is None:
-                    patch.delenv("LLMGATE_SIGNING_KEY", raising=False)
-                else:
-                    patch.setenv("LLMGATE_SIGNING_KEY", key)
-                result = pytester.runpytest("example_suites", *THREE_RUNS)
-            result.assert_outcomes(passed=9 + 2, failed=1, xfailed=2)  # + the two gating candidates' run items
-            made = self._folder / f"made-{len(self._made)}"
-            for part in ("example_suites", ".llmgate"):
-                shutil.copytree(pytester.path / part, made / part)
-            self._made[key] = made
-        else:
-            shutil.copytree(made, pytester.path, dirs_exist_ok=True)
-        return runs_by_template(pytester.path / ".llmgate")
+            made = self._made[key] = self._make(key)
+        shutil.copytree(made, pytester.path, dirs_exist_ok=True)
+        return runs_by_template(made / ".llmgate")
+
+    def _make(self, key: str | None) -> Path:
+        made = self._folder / f"made-{len(self._made)}"
+        shutil.copytree(EXAMPLE, made / "example_suites" / EXAMPLE.name)
+        env = {name: text for name, text in os.environ.items()  # not this session's pytest or xdist worker
+               if not name.startswith(("PYTEST_", "LLMGATE_SIGNING_KEY"))}
+        if key is not None:
+            env["LLMGATE_SIGNING_KEY"] = key
+        done = subprocess.run([sys.executable, "-m", "pytest", "example_suites", *THREE_RUNS, "-p", "no:cacheprovider",
+                               "-p", "no:randomly"], cwd=made, env=env, capture_output=True, text=True, timeout=300,
+                              check=False)
+        last = done.stdout.splitlines()[-1] if done.stdout else ""
+        # + the two gating candidates' run items
+        assert done.returncode == 1 and "1 failed, 11 passed, 2 xfailed" in last, done.stdout + done.stderr
+        return made
 
 
 @pytest.fixture(scope="session")
