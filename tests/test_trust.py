@@ -845,6 +845,19 @@ def test_verify_refuses_a_report_whose_eligible_runs_were_edited(
     assert "REFUSED .llmgate/report.json: refused: its decision is not what its run records give" in done.stdout
 
 
+@pytest.mark.parametrize("key", ["template_id", "evaluation_sha"])
+def test_a_record_without_a_param_every_command_reads_is_refused_not_a_traceback(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns, key: str
+) -> None:
+    # an outside review: without params.template_id, verify ended in a KeyError traceback
+    runs = _session(pytester, monkeypatch, made_runs, None)
+    edit(_record(pytester.path, runs, FIX_B), lambda d: d["params"].pop(key))
+    for command in (["verify", ".llmgate"], ["promote", *_all(runs)], ["compare", *_all(runs)], ["runs"]):
+        done = llmgate(pytester.path, *command)
+        assert done.returncode in (1, 2), command
+        assert f"is not a valid llmgate.run/1 (params has no {key})" in done.stdout + done.stderr, command
+
+
 def test_an_empty_signing_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     # LLMGATE_SIGNING_KEY="" (a CI secret that is not set) neither signs nor refuses unsigned files
     from pytest_llmgate.io.signing import signing_key

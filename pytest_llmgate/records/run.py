@@ -293,6 +293,11 @@ class RunRecord(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
         others = len(self.part.case_ids) - len(self.cases) if self.part is not None else 0
         return self.metrics.not_run_count + len(self.missing_cases) + others
 
+    def __post_init__(self) -> None:
+        missing = [key for key in ("template_id", "evaluation_sha") if key not in self.params]
+        if missing:  # every command reads them: a record without one is refused where it is read
+            raise ValueError(f"params has no {' and no '.join(missing)}")
+
     @property
     def template_id(self) -> str:
         return self.params["template_id"]
