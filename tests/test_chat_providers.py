@@ -6,6 +6,7 @@ one about what both share (rendering, redaction, the recordings folder) runs wit
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import shutil
 import time
@@ -203,6 +204,122 @@ def test_a_reply_called_for_another_case_is_shown_as_replayed(tmp_path: Path) ->
     assert len(calls) == 1  # b's same request is not called again
     assert recordings.seen(request, "a") == ('{"route": "SERVE"}', True)
     assert recordings.seen(request, "b") == ('{"route": "SERVE"}', False)
+
+
+def no_reply_shown(question: str, note: str | None = None) -> list[str]:
+    """The lines a case whose call gave no reply shows under "what the model said", as a failed call always did."""
+    return ["*what the model said (--llmgate-show=none hides this)*", "[[]request: no reply[]]", "system:", "*",
+            "user:", f"  Question: {question}", "  Evidence state: *", *([f"note: {note}"] if note else [])]
+
+
+@pytest.mark.parametrize("fault", ["500", "unreachable"])
+def test_a_failed_call_in_record_mode_all_shows_no_reply_never_the_old_recording(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer, fault: str
+) -> None:
+    # an outside review (the fourteenth stop): with --llmgate-record=all ("always call") a call that failed was shown in
+    # the terminal and JUnit, and saved by --llmgate-save-replies, as "replayed" with the reply an earlier session
+    # recorded: an old recording presented as what the model said this session
+    one_candidate(make_experiment, chat.template(llm_server.root, "*", max_retries=0))  # serves req_205: shown
+    first = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=all")
+    first.stdout.fnmatch_lines(["[[]request: live[]]", "*", "*", "*", "*", "*", "reply:"])
+    (line,) = (pytester.path / "exp" / "recordings" / "llm.jsonl").read_text().splitlines()
+    recorded = json.loads(line)["reply"]
+    if fault == "500":
+        llm_server.control("500")
+        reason, note = "HTTP 500 from the endpoint (not retried)", None
+    else:
+        llm_server.stop()
+        reason = f"cannot connect to {chat.base_url(llm_server.root)} (ConnectError)"
+        note = f"endpoint unreachable (not called again this session): {reason}"
+    junit = pytester.path / "junit.xml"
+    again = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=all",
+                               "--llmgate-save-replies=replies.json", f"--junitxml={junit}")
+    again.assert_outcomes(errors=1, failed=1)  # + the run item: incomplete
+    again.stdout.fnmatch_lines([f"ERROR: llm on case req_205 (suite main, slice s, evidence no_source): {reason}",
+                                *no_reply_shown("why did build 4411 fail?", note)])
+    again.stdout.no_fnmatch_line("[[]request: replayed[]]")
+    again.stdout.no_fnmatch_line("reply:")
+    assert recorded not in again.stdout.str()
+    (saved,) = json.loads((pytester.path / "replies.json").read_text())["cases"]
+    assert saved["outcome"] == "ERROR"
+    assert [(trial["source"], trial["reply"], trial.get("note")) for trial in saved["trials"]] == [
+        ("no reply", None, note)]
+    failure = html.unescape(junit.read_text())
+    assert "[request: no reply]" in failure and "[request: replayed]" not in failure and recorded not in failure
+
+
+def test_a_failed_call_never_shows_the_reply_another_case_recorded_for_the_same_request(
+    pytester: pytest.Pytester, make_experiment: MakeExperiment, chat: Chat, llm_server: LLMServer
+) -> None:
+    # new_episodes: a case's call failed while its twin's (the same request) answered and was recorded; the failed
+    # case was shown "replayed" with its twin's reply, which it never got
+    twins = [case(twin, "no_source", "ABSTAIN", input={"question": "why did the nightly fail?"})
+             for twin in ("twin_a", "twin_b")]
+    make_experiment("exp", suites={"main": twins}, templates={"llm": chat.template(llm_server.root, "*",
+                                                                                   max_retries=0)})
+    llm_server.control("ok", limit_first=1)  # the first request to arrive is refused, the other one answered
+    result = pytester.runpytest("exp", "--llmgate-candidate=llm", "--llmgate-record=new_episodes",
+                                "--llmgate-save-replies=replies.json")
+    assert llm_server.requests == 2, result.stdout.str()
+    result.assert_outcomes(errors=1, failed=2)  # the refused twin; the answered one served unsafely; the run item
+    result.stdout.fnmatch_lines(["ERROR: llm on case twin_* HTTP 429 from the endpoint (not retried)",
+                                 *no_reply_shown("why did the nightly fail?")])
+    result.stdout.fnmatch_lines(["UNSAFE_CLAIM_SERVED: llm served where*", "*", "[[]request: live[]]"])
+    result.stdout.no_fnmatch_line("[[]request: replayed[]]")
+    saved = json.loads((pytester.path / "replies.json").read_text())["cases"]
+    assert sorted((c["outcome"], c["trials"][0]["source"], c["trials"][0]["reply"] is None) for c in saved) == [
+        ("ERROR", "no reply", True), ("UNSAFE_CLAIM_SERVED", "live", False)]
+
+
+def test_what_a_session_shows_for_a_request_is_the_reply_its_own_ask_got(tmp_path: Path) -> None:
+    # Recordings.seen in each record mode: a recording is shown when it was (or would be) replayed; a request whose
+    # live call failed or came after its case stopped waiting shows none, and in mode all neither does a recording
+    # no call of this session's gave
+    import contextvars
+    import threading
+
+    from pytest_llmgate.model.costs import Usage
+    from pytest_llmgate.model.vocab import RecordMode
+    from pytest_llmgate.providers.calls import _watched
+    from pytest_llmgate.providers.chat import CallFailed
+    from pytest_llmgate.providers.recordings import Recordings
+
+    path = tmp_path / "recordings" / "llm.jsonl"
+    request = {"provider": "openai_chat", "model": "m", "messages": [], "trial": 0}
+    other = {**request, "trial": 1}
+    old, new = '{"route": "ABSTAIN"}', '{"route": "SERVE"}'
+
+    def fails() -> tuple[str, Usage]:
+        raise CallFailed("HTTP 500 from the endpoint (not retried)")
+
+    Recordings(path, RecordMode.ALL).reply(request, lambda: (old, Usage()), "a")
+    Recordings(path, RecordMode.ALL).reply(other, lambda: (old, Usage()), "a")
+    assert Recordings(path, RecordMode.NONE).seen(request, "a") == (old, False)  # replay only: what the model said
+    assert Recordings(path, RecordMode.NEW_EPISODES).seen(request, "a") == (old, False)
+
+    always = Recordings(path, RecordMode.ALL)
+    assert always.seen(request, "a") == (None, False)  # not asked yet: the file's reply is an earlier session's
+    with pytest.raises(CallFailed):
+        always.reply(request, fails, "a")
+    assert always.seen(request, "a") == (None, False)
+    stopped = threading.Event()
+    stopped.set()  # its case stopped waiting before the reply came
+    late = contextvars.copy_context().run(_watched, stopped, lambda: always.reply(other, lambda: (new, Usage()), "a"))
+    assert late[0] == new  # (as a pool thread's call: its flag stays in that call's context)
+    assert always.seen(other, "a") == (None, False)
+    always.reply(request, lambda: (new, Usage()), "a")  # asked again (a rerun): answered
+    assert always.seen(request, "a") == (new, True)
+    with pytest.raises(CallFailed):
+        always.reply(request, fails, "a")  # and once more: failed
+    assert always.seen(request, "a") == (None, False)
+
+    episodes = Recordings(tmp_path / "recordings" / "fresh.jsonl", RecordMode.NEW_EPISODES)
+    with pytest.raises(CallFailed):
+        episodes.reply(request, fails, "a")
+    episodes.reply(request, lambda: (new, Usage()), "b")  # the same request, recorded for case b
+    assert episodes.seen(request, "a") == (None, False) and episodes.seen(request, "b") == (new, True)
+    assert episodes.reply(request, fails, "a")[0] == new  # a rerun of case a replays b's reply, as it says then
+    assert episodes.seen(request, "a") == (new, False)
 
 
 @pytest.mark.usefixtures("fixes")

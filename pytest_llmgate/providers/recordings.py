@@ -84,6 +84,9 @@ class Recordings:
         self._lock = threading.Lock()
         self._folder_made = self.existed
         self._live: set[str | tuple[str, str]] = set()  # replies the endpoint gave in this process
+        #: (key, case) whose latest ask in this process went live and got no reply (its call failed, or its case
+        #: stopped waiting): what the file holds for them is not what the model said this session
+        self._unanswered: set[tuple[str, str | None]] = set()
 
     def _found(self, key: str, case_id: str | None) -> tuple[str | tuple[str, str], tuple[str, Usage | None] | None]:
         """The reply recorded for ``key`` and ``case_id``, else the latest for ``key``; with where it was kept."""
@@ -92,11 +95,17 @@ class Recordings:
         return key, self._replies.get(key)
 
     def seen(self, request: Mapping[str, Any], case_id: str | None = None) -> tuple[str | None, bool]:
-        """The reply this process has for ``request`` (recorded or called) and whether it came from a live call."""
+        """The reply this process has for ``request`` (recorded or called) and whether it came from a live call;
+        None when it has none: nothing recorded, a live call for it that failed (whatever the file holds), or,
+        in mode ``all`` (always call), no call of this case's that answered."""
         key = request_key(request)
+        if (key, case_id) in self._unanswered:
+            return None, False
         where, found = self._found(key, case_id)
         live = where in self._live and (case_id is None or where == (key, case_id))  # another case's call: replayed
-        return (found[0] if found is not None else None), live
+        if found is None or (self.mode is RecordMode.ALL and not live):
+            return None, False
+        return found[0], live
 
     def _read(self) -> dict[str | tuple[str, str], tuple[str, Usage | None]]:
         replies: dict[str | tuple[str, str], tuple[str, Usage | None]] = {}
@@ -132,11 +141,19 @@ class Recordings:
         key = request_key(request)
         found = self._found(key, case_id)[1]
         if self.mode is not RecordMode.ALL and found is not None:
+            if self._unanswered:  # asked again (a rerun) and replayed: answered now
+                with self._lock:
+                    self._unanswered.discard((key, case_id))
             return found
         if self.mode is RecordMode.NONE:
             raise NotRecorded("not recorded; run with --llmgate-record=new_episodes")
-        reply, usage = call()
+        try:
+            reply, usage = call()
+        except BaseException:
+            self._no_reply(key, case_id)
+            raise
         if abandoned():  # its case stopped waiting (case_timeout): an error there, so never a reply to replay
+            self._no_reply(key, case_id)
             return reply, usage
         kept = msgspec.structs.replace(usage, rate_limited=0)
         line = _encode_line(RecordingLine(key=key, model=request.get("model"), reply=reply, trial=request.get("trial"),
@@ -145,6 +162,7 @@ class Recordings:
             for where in (key,) if case_id is None else (key, (key, case_id)):
                 self._replies[where] = (reply, kept)
                 self._live.add(where)
+            self._unanswered.discard((key, case_id))
             if not self._folder_made:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._folder_made = True
@@ -154,6 +172,12 @@ class Recordings:
             finally:
                 os.close(fd)
         return reply, usage
+
+    def _no_reply(self, key: str, case_id: str | None) -> None:
+        """A live call for ``key`` and ``case_id`` gave no reply: ``seen`` shows none for them (in mode ``all`` the
+        file may hold an earlier session's, in ``new_episodes`` another case's call may have recorded one)."""
+        with self._lock:
+            self._unanswered.add((key, case_id))
 
 
 def recordings_sha256(path: Path) -> str | None:
