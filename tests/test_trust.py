@@ -858,6 +858,20 @@ def test_a_record_without_a_param_every_command_reads_is_refused_not_a_traceback
         assert f"is not a valid llmgate.run/1 (params has no {key})" in done.stdout + done.stderr, command
 
 
+def test_a_report_emptied_of_its_experiments_is_refused_not_verified(
+    pytester: pytest.Pytester, example: Path, monkeypatch: pytest.MonkeyPatch, made_runs: MadeRuns
+) -> None:
+    # noticed in this stop's review: without a key, a report.json edited to hold no experiment said "ok"
+    _session(pytester, monkeypatch, made_runs, None)
+    edit(pytester.path / ".llmgate" / "report.json", lambda d: d.update(experiments=[]))
+    words = "holds no experiment, which no session or merge writes (no verdict)"
+    done = llmgate(pytester.path, "verify", ".llmgate/report.json")
+    assert done.returncode == 1 and f"REFUSED .llmgate/report.json: {words}" in done.stdout
+    for command in (["promote", "--last"], ["canary", ".llmgate/report.json", "--unsafe-claims", "0"]):
+        done = llmgate(pytester.path, *command)
+        assert done.returncode == 2 and words in done.stderr, command
+
+
 def test_an_empty_signing_key_is_no_key(monkeypatch: pytest.MonkeyPatch) -> None:
     # LLMGATE_SIGNING_KEY="" (a CI secret that is not set) neither signs nor refuses unsigned files
     from pytest_llmgate.io.signing import signing_key

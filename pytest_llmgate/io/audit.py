@@ -515,6 +515,8 @@ def read_verdict(path: Path, key: bytes | None) -> SessionReport:
     report = read_report(path, key)
     if report.in_progress:
         raise RecordError(path, None, "is the marker of a session that has not finished (no verdict yet)")
+    if not report.experiments:  # a session or merge writes no report without one: an edit emptied it
+        raise RecordError(path, None, "holds no experiment, which no session or merge writes (no verdict)")
     return report
 
 
