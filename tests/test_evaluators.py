@@ -318,6 +318,124 @@ def test_a_calibration_at_another_confidence_is_stale(pytester: pytest.Pytester,
     ])
 
 
+CALIBRATION = "evaluators/claim-judge-v1.calibration.json"
+
+
+def _edit_calibration(experiment: Path, **changes: Any) -> None:
+    path = experiment / CALIBRATION
+    written = json.loads(path.read_text())
+    assert set(changes) <= set(written)
+    path.write_text(json.dumps({**written, **changes}))
+
+
+def _figures_of(served: tuple[int, int], abstained: tuple[int, int]) -> dict[str, Any]:
+    """The figures calibrate writes for (caught, labelled) SERVE and (kept, labelled) ABSTAIN items, 3 trials each
+    (every item's trials agree): what a careful forger would write beside forged counts."""
+    labels = [Route.SERVE] * served[1] + [Route.ABSTAIN] * abstained[1]
+    verdicts = ([Route.SERVE] * served[0] + [Route.ABSTAIN] * (served[1] - served[0])
+                + [Route.ABSTAIN] * abstained[0] + [Route.SERVE] * (abstained[1] - abstained[0]))
+    figures = agreement(labels, [[verdict] * 3 for verdict in verdicts], 0.95)
+    return {"items": figures.items, "served_labels": figures.served_labels, "served_caught": figures.served_caught,
+            "abstain_labels": figures.abstain_labels, "abstain_kept": figures.abstain_kept,
+            **{name: getattr(figures, name) for name in ("base_rate", "sensitivity", "sensitivity_lower",
+                                                         "specificity", "specificity_lower", "kappa",
+                                                         "self_consistency")}}
+
+
+_SET = "example_suites/ci-claim-gate-prose/calibration.suite.yaml"
+
+
+@pytest.mark.parametrize(("changes", "said"), [
+    pytest.param({"sensitivity_lower": 0.99, "specificity_lower": 0.99},
+                 "sensitivity_lower 0.99 is written, its counts give 0.882653843845 (served_caught 24 of "
+                 "served_labels 24 at confidence 0.95); specificity_lower 0.99 is written, its counts give "
+                 "0.817107530244 (abstain_kept 23 of abstain_labels 24 at confidence 0.95)", id="lower-bounds"),
+    pytest.param({"specificity": 1.0}, "specificity 1.0 is written, its counts give 0.958333333333 (abstain_kept 23 "
+                 "of abstain_labels 24)", id="rate"),
+    pytest.param({"kappa": 1.0, "base_rate": 0.25},
+                 "base_rate 0.25 is written, its counts give 0.5 (served_labels 24 of items 48); kappa 1.0 is "
+                 "written, its counts give 0.958333333333", id="kappa-and-base-rate"),
+    pytest.param({"self_consistency": 0.97}, "self_consistency 0.97 is written, its counts give 0.979166666667 (the "
+                 "nearest share of items 48)", id="self-consistency"),
+    pytest.param({"sensitivity": None}, "sensitivity null is written, its counts give 1.0", id="figure-cut"),
+    pytest.param({"error_count": 1}, f"items 48 + error_count 1 is 49, but {_SET} holds 48 item(s)",
+                 id="error-count-added"),
+    # an item the judge gave no verdict on, its error_count zeroed and its figures made to agree
+    pytest.param({**_figures_of((24, 24), (22, 23)), "error_count": 0},
+                 f"items 47 + error_count 0 is 47, but {_SET} holds 48 item(s)", id="error-count-zeroed"),
+    pytest.param({"abstain_kept": 24}, "disagreements name 1 item(s) labelled ABSTAIN, but abstain_labels 24 - "
+                 "abstain_kept 24 is 0", id="count-raised"),
+    pytest.param({"abstain_kept": 24, "disagreements": []},
+                 "specificity 0.958333333333 is written, its counts give 1.0 (abstain_kept 24 of abstain_labels 24)",
+                 id="count-raised-disagreement-dropped"),
+    pytest.param({**_figures_of((25, 25), (22, 23)), "disagreements": ["cal_036"]},
+                 f"served_labels is 25, but {_SET} labels 24 item(s) SERVE", id="labels-moved"),
+    pytest.param({"served_caught": 25}, "served_caught 25 is not within 0..24 (served_labels)", id="count-impossible"),
+    pytest.param({"disagreements": ["cal_999"]}, f"disagreements name 'cal_999', not in {_SET}", id="unknown-item"),
+    pytest.param({"model": "gpt-judge"}, "model 'gpt-judge' is written, the judge file it binds says "
+                 "'local-claim-judge'", id="model"),
+])
+def test_a_calibration_result_whose_figures_its_counts_or_its_set_do_not_give_leaves_the_judge_uncalibrated(
+        prose: Path, changes: dict[str, Any], said: str) -> None:
+    # Before, only the hashes binding the file to the judge and the set were checked: lower bounds raised to 0.99
+    # promoted the fix with "specificity 0.958 (lower bound 0.990 ...)".
+    from pytest_llmgate.records.experiment import load_experiment
+
+    _edit_calibration(prose, **changes)
+    standing = load_experiment(prose).judge_standing()
+    assert standing is not None and standing.may_gate is False
+    assert standing.reason.startswith(f"judge claim-judge-v1 is uncalibrated: {display_path(prose / CALIBRATION)}: "
+                                      "not as llmgate calibrate writes it: "), standing.reason
+    assert said in standing.reason
+    assert standing.reason.endswith(f"; run llmgate calibrate {display_path(prose)}")
+    assert standing.sensitivity_lower is None  # no figure of it is recorded
+
+
+def test_a_calibration_result_read_back_within_its_last_written_digit_is_the_same(prose: Path) -> None:
+    from pytest_llmgate.records.experiment import load_experiment
+
+    # figures are written to 12 significant digits; another platform's last digit may differ by a unit
+    _edit_calibration(prose, sensitivity_lower=0.882653843846, kappa=0.958333333332)
+    standing = load_experiment(prose).judge_standing()
+    assert standing is not None and standing.may_gate, standing.reason
+    _edit_calibration(prose, sensitivity_lower=0.8826538438)  # ten digits: not how calibrate writes it
+    standing = load_experiment(prose).judge_standing()
+    assert standing is not None and not standing.may_gate
+    assert "sensitivity_lower 0.8826538438 is written, its counts give 0.882653843845" in standing.reason
+
+
+def test_forged_verdicts_consistent_with_their_counts_and_the_set_are_not_detected(prose: Path) -> None:
+    # docs/trust.md: a disagreement dropped, its count raised and every figure computed again look like the judge's
+    # own; only llmgate calibrate (the judge run again over the set) shows them
+    from pytest_llmgate.records.experiment import load_experiment
+
+    _edit_calibration(prose, **_figures_of((24, 24), (24, 24)), disagreements=[])
+    standing = load_experiment(prose).judge_standing()
+    assert standing is not None and standing.may_gate and standing.specificity_lower == pytest.approx(0.882653843845)
+
+
+def test_a_calibration_with_forged_bounds_keeps_the_fix_from_promotion(
+        pytester: pytest.Pytester, prose: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_llmgate.cli.main import main as llmgate
+
+    _edit_calibration(prose, sensitivity_lower=0.99, specificity_lower=0.99)
+    result = pytester.runpytest("example_suites", "-p", "no:cacheprovider", f"--llmgate-candidate={V2}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([
+        f"  {V2}  candidate       0 *INSUFFICIENT_EVIDENCE",
+        "  decision: NO_ELIGIBLE_CANDIDATE: *the evaluator may not gate: judge claim-judge-v1 is uncalibrated: "
+        "*claim-judge-v1.calibration.json: not as llmgate calibrate writes it: sensitivity_lower 0.99 is written, its "
+        "counts give 0.882653843845 (served_caught 24 of served_labels 24 at confidence 0.95); *; run llmgate "
+        "calibrate example_suites/ci-claim-gate-prose",
+    ])
+    assert "lower bound 0.990" not in result.stdout.str()
+    out = pytester.path / ".llmgate"
+    capsys.readouterr()
+    assert llmgate(["verify", str(out)]) == 0  # the record says what the gate read: the judge may not gate
+    assert llmgate(["promote", "--last", "--dir", str(out)]) == 1
+    assert "no promotion: NO_ELIGIBLE_CANDIDATE" in capsys.readouterr().err
+
+
 def test_a_judge_on_the_candidates_own_model_is_named_in_a_warning(
         pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
     live_judge(prose, llm_server, monkeypatch, {"model: local-claim-judge": "model: local-ci-answerer"})

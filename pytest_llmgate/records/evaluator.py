@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.model.agreement import shortfalls
+from pytest_llmgate.model.agreement import Agreement, cohen_kappa, shortfalls
 from pytest_llmgate.model.errors import (
     CandidateError,
     LlmgateError,
@@ -383,6 +384,10 @@ def judge_standing(evaluator: Evaluator | None, directory: Path) -> JudgeStandin
                      f"{evaluator.confidence:g}")
     if stale:
         return made(False, f"{name}'s calibration is stale: {'; '.join(stale)}; {redo}")
+    problems = calibration_problems(result, calibration, evaluator)
+    if problems:
+        unfit = RecordError(evaluator.result_path, None, f"not as llmgate calibrate writes it: {'; '.join(problems)}")
+        return made(False, f"{name} is uncalibrated: {unfit.message()}; {redo}")
     said = figures_text(result)
     if result.error_count:
         return made(False, f"{name} gave no verdict on {result.error_count} calibration item(s); {said}", result)
@@ -391,6 +396,113 @@ def judge_standing(evaluator: Evaluator | None, directory: Path) -> JudgeStandin
     if missed:
         return made(False, f"{name} is below its requirement: {'; '.join(missed)} ({said})", result)
     return made(True, f"{name} calibrated: {said}", result)
+
+
+#: How far a figure read back may be from the one its counts give (relatively, and near 0 absolutely): figures are
+#: written rounded to 12 significant digits (``recorded``), and a last digit computed on another platform may
+#: differ by a unit; ten units of the twelfth digit is still rounding, not an edit.
+_ROUNDING = 1e-11
+
+
+def calibration_problems(result: CalibrationResult, calibration: CalibrationSet, evaluator: Evaluator) -> list[str]:
+    """What a fresh calibration result says that its own counts, the set its fingerprint binds, or the judge file its
+    hash binds do not give (empty: nothing). Its figures are computed again from its counts by the functions
+    ``llmgate calibrate`` used; its counts are checked against the set's labels, and the items its disagreements
+    name against their labels. Counts edited to agree with each other and with the set (a disagreement dropped,
+    a kept count raised, the figures computed again) cannot be told from the judge's: only calibrating again
+    shows them (docs/trust.md)."""
+    problems = [f"{field} {written!r} is written, the judge file it binds says {now!r}"
+                for field, written, now in (("model", result.model, evaluator.model),
+                                            ("prompt_sha256", result.prompt_sha256, evaluator.prompt_sha256))
+                if written != now]
+    counts = _count_problems(result) + _set_problems(result, calibration)
+    return problems + (counts or _figure_problems(result))  # the figures of counts that add up
+
+
+def _count_problems(result: CalibrationResult) -> list[str]:
+    """Counts that contradict each other."""
+    problems = [f"{field} {value} is not within 0..{of} ({of_name})" for field, value, of, of_name in (
+        ("served_caught", result.served_caught, result.served_labels, "served_labels"),
+        ("abstain_kept", result.abstain_kept, result.abstain_labels, "abstain_labels"),
+    ) if not 0 <= value <= of]
+    problems += [f"{field} {value} is below 0" for field, value in (
+        ("served_labels", result.served_labels), ("abstain_labels", result.abstain_labels),
+        ("error_count", result.error_count)) if value < 0]
+    if result.served_labels + result.abstain_labels != result.items:
+        problems.append(f"served_labels {result.served_labels} + abstain_labels {result.abstain_labels} is "
+                        f"{result.served_labels + result.abstain_labels}, not items {result.items}")
+    if result.trials < 1 and result.items:
+        problems.append(f"trials {result.trials} is below 1")
+    return problems
+
+
+def _figure_problems(result: CalibrationResult) -> list[str]:
+    """Each figure written that its counts do not give (beyond the last digit written)."""
+    labels = [Route.SERVE] * result.served_labels + [Route.ABSTAIN] * result.abstain_labels
+    verdicts = ([Route.SERVE] * result.served_caught + [Route.ABSTAIN] * (result.served_labels - result.served_caught)
+                + [Route.ABSTAIN] * result.abstain_kept + [Route.SERVE] * (result.abstain_labels - result.abstain_kept))
+    # self-consistency is a share of the items (consistent items are not counted in the file): the nearest one
+    consistent = result.items if result.trials == 1 else (
+        min(max(round(result.self_consistency * result.items), 0), result.items)
+        if result.self_consistency is not None and math.isfinite(result.self_consistency) else 0)
+    figures = Agreement(items=result.items, served_labels=result.served_labels, served_caught=result.served_caught,
+                        abstain_labels=result.abstain_labels, abstain_kept=result.abstain_kept,
+                        kappa=cohen_kappa(labels, verdicts), consistent_items=consistent, trials=result.trials,
+                        confidence=result.confidence)
+    served = f"served_caught {result.served_caught} of served_labels {result.served_labels}"
+    kept = f"abstain_kept {result.abstain_kept} of abstain_labels {result.abstain_labels}"
+    at = f" at confidence {result.confidence:g}"
+    shares = ("of one trial" if result.trials == 1 else "the nearest share") + f" of items {result.items}"
+    return [f"{field} {_shown(written)} is written, its counts give {_shown(now)} ({basis})"
+            for field, written, now, basis in (
+                ("base_rate", result.base_rate, figures.base_rate, f"served_labels {result.served_labels} of items "
+                                                                   f"{result.items}"),
+                ("sensitivity", result.sensitivity, figures.sensitivity, served),
+                ("sensitivity_lower", result.sensitivity_lower, figures.sensitivity_lower, served + at),
+                ("specificity", result.specificity, figures.specificity, kept),
+                ("specificity_lower", result.specificity_lower, figures.specificity_lower, kept + at),
+                ("kappa", result.kappa, figures.kappa, f"{served}, {kept}"),
+                ("self_consistency", result.self_consistency, figures.self_consistency, shares),
+            ) if not _same(written, now)]
+
+
+def _same(written: float | None, now: float | None) -> bool:
+    if written is None or now is None:
+        return written is now
+    return math.isclose(written, now, rel_tol=_ROUNDING, abs_tol=_ROUNDING)
+
+
+def _shown(value: float | None) -> str:
+    return "null" if value is None else f"{value!r}"
+
+
+def _set_problems(result: CalibrationResult, calibration: CalibrationSet) -> list[str]:
+    """The counts against the calibration set the result's fingerprint binds: its size and labels, and the labels
+    of the items its disagreements name."""
+    where = display_path(calibration.path)
+    labels = {str(item["case_id"]): Route(item["label"]) for item in calibration.items}
+    labelled = {route: sum(1 for label in labels.values() if label is route) for route in Route}
+    problems = []
+    if result.items + result.error_count != len(labels):
+        problems.append(f"items {result.items} + error_count {result.error_count} is "
+                        f"{result.items + result.error_count}, but {where} holds {len(labels)} item(s)")
+    for field, value, route in (("served_labels", result.served_labels, Route.SERVE),
+                                ("abstain_labels", result.abstain_labels, Route.ABSTAIN)):
+        if value > labelled[route]:
+            problems.append(f"{field} is {value}, but {where} labels {labelled[route]} item(s) {route.value}")
+    unknown = [case_id for case_id in dict.fromkeys(result.disagreements) if case_id not in labels]
+    if unknown:
+        problems.append(f"disagreements name {', '.join(map(repr, unknown[:5]))}, not in {where}")
+    if len(set(result.disagreements)) != len(result.disagreements):
+        problems.append("disagreements name an item twice")
+    named = {route: sum(1 for case_id in set(result.disagreements) if labels.get(case_id) is route) for route in Route}
+    for route, labels_field, of, field, caught in (
+            (Route.SERVE, "served_labels", result.served_labels, "served_caught", result.served_caught),
+            (Route.ABSTAIN, "abstain_labels", result.abstain_labels, "abstain_kept", result.abstain_kept)):
+        if named[route] != of - caught and 0 <= caught <= of and not unknown:
+            problems.append(f"disagreements name {named[route]} item(s) labelled {route.value}, but {labels_field} "
+                            f"{of} - {field} {caught} is {of - caught}")
+    return problems
 
 
 def figures_text(result: CalibrationResult) -> str:
