@@ -158,6 +158,16 @@ def test_calibrate_says_what_the_manifest_names_instead_of_a_judge(
     assert "the manifest names a route evaluator, not a judge" in capsys.readouterr().err
 
 
+def test_a_judge_with_no_key_is_named_as_the_judge_before_its_variable(pytester: pytest.Pytester, prose: Path) -> None:
+    # it read "judge LLMGATE_EXAMPLE_API_KEY is not set; claim-judge-v1 (...) calls its endpoint live"
+    (prose / "recordings/claim-judge-v1.jsonl").unlink()
+    result = gate(pytester, "--llmgate-record=new_episodes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (f"ERROR: {KEY_ENV} is not set; judge claim-judge-v1 (example_suites/ci-claim-gate-prose/{JUDGE}) calls "
+            "its endpoint live (--llmgate-record=new_episodes, nothing recorded yet): set "
+            f"{KEY_ENV}, or replay recordings with --llmgate-record=none") in result.stderr.str()
+
+
 def test_without_an_evaluator_nothing_moves() -> None:
     from pytest_llmgate.records.experiment import load_experiment
 

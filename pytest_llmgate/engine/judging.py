@@ -244,8 +244,7 @@ def judge_not_ready(experiment: Experiment, context: ProviderContext, factory_of
     if evaluator is None or evaluator.kind != JUDGE_KIND:
         return None
     candidate = judge_candidate(evaluator)
-    problem = factory_of(candidate).ready(candidate, msgspec.structs.replace(context, trials=None))
-    return f"judge {problem}" if problem else None
+    return factory_of(candidate).ready(candidate, msgspec.structs.replace(context, trials=None))  # names the judge
 
 
 def judge_calls_of(provider: Provider, case_id: str) -> tuple[Usage, ...]:
