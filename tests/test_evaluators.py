@@ -158,6 +158,34 @@ def test_calibrate_says_what_the_manifest_names_instead_of_a_judge(
     assert "the manifest names a route evaluator, not a judge" in capsys.readouterr().err
 
 
+def _unreadable_judge_replies(experiment: Path, verdict: str = "") -> None:
+    """The judge's recorded replies made unreadable: those whose verdict is ``verdict`` (every one: "")."""
+    recordings = experiment / "recordings/claim-judge-v1.jsonl"
+    lines = [json.loads(line) for line in recordings.read_text().splitlines()]
+    recordings.write_text("".join(json.dumps({**line, "reply": "not json"} if f'"{verdict}' in line["reply"] else line)
+                                  + "\n" for line in lines))
+
+
+def test_a_figure_with_no_verdict_says_the_items_were_labelled_so(pytester: pytest.Pytester, prose: Path) -> None:
+    # every item labelled SERVE got no verdict: it said "none (no item labelled SERVE)", in calibrate, the result's
+    # figures and the gate's decision, of a set with 24 items labelled SERVE
+    _unreadable_judge_replies(prose, "SERVE")  # the 24 labelled SERVE and cal_036, which the judge calls SERVE
+    code, said = calibrate(prose)
+    assert code == 1
+    assert "48 item(s) x 3 trial(s) (25 without a verdict)" in said
+    none = "sensitivity none (24 labelled SERVE, none with a verdict)"
+    assert f"  {none}, specificity 1.000 (lower bound 0.878 at 0.95, n=23)" in said
+    assert "self-consistency 1.000 over 3 trial(s), 23 item(s) with a verdict, 25 without" in said
+    assert ("NOT MET: sensitivity lower bound none (24 labelled SERVE, none with a verdict) < min_sensitivity 0.85; "
+            "no verdict on 25 item(s): runs this judge judges are not eligible") in said
+    written = json.loads((prose / "evaluators/claim-judge-v1.calibration.json").read_text())
+    assert (written["items"], written["error_count"], written["served_labels"]) == (23, 25, 0)  # the format as before
+    result = gate(pytester)
+    result.stdout.fnmatch_lines([f"*the evaluator may not gate: judge claim-judge-v1 gave no verdict on 25 calibration "
+                                 f"item(s); {none}, specificity 1.000*, 23 item(s) with a verdict, 25 without"])
+    assert "no item labelled" not in result.stdout.str()
+
+
 def test_a_judge_with_no_key_is_named_as_the_judge_before_its_variable(pytester: pytest.Pytester, prose: Path) -> None:
     # it read "judge LLMGATE_EXAMPLE_API_KEY is not set; claim-judge-v1 (...) calls its endpoint live"
     (prose / "recordings/claim-judge-v1.jsonl").unlink()
@@ -534,6 +562,17 @@ def test_a_lower_bound_equal_to_its_minimum_meets_it() -> None:
     # the bounds must meet min_sensitivity and min_specificity: equal is enough, just below is not
     assert shortfalls(0.85, 0.75, 0.85, 0.75) == []
     assert shortfalls(0.849, 0.75, 0.85, 0.75) == ["sensitivity lower bound 0.849 < min_sensitivity 0.85"]
+
+def test_a_bound_that_is_none_says_whether_no_item_was_labelled_so_or_none_got_a_verdict() -> None:
+    labelled = {Route.SERVE: 24, Route.ABSTAIN: 0}
+    assert shortfalls(None, None, 0.85, 0.75, labelled=labelled, errors=24) == [
+        "sensitivity lower bound none (24 labelled SERVE, none with a verdict) < min_sensitivity 0.85",
+        "specificity lower bound none (no item labelled ABSTAIN) < min_specificity 0.75"]
+    # the labels not known (the result alone): items without a verdict may have been labelled so
+    assert shortfalls(None, 0.8, 0.85, 0.75, errors=3) == [
+        "sensitivity lower bound none (no item labelled SERVE got a verdict) < min_sensitivity 0.85"]
+    assert shortfalls(None, 0.8, 0.85, 0.75) == ["sensitivity lower bound none (no item labelled SERVE) < "
+                                                 "min_sensitivity 0.85"]
 
 
 def test_an_evaluator_added_to_a_frozen_experiment_no_longer_matches_its_lock(pytester: pytest.Pytester) -> None:

@@ -72,7 +72,7 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
     print(f"llmgate: judge {evaluator.evaluator_id} (model {evaluator.model}) on {result.calibration_path}: "
           f"{result.items + result.error_count} item(s) x {result.trials} trial(s)"
           + (f" ({result.error_count} without a verdict)" if result.error_count else ""), file=out)
-    print(f"  {figures_text(result)}", file=out)
+    print(f"  {figures_text(result, done.labelled)}", file=out)
     limit = None if args.show == "full" else CUT_AT
     if done.disagreements:
         print(f"disagreements ({len(done.disagreements)}; shown here only, never written to a record):", file=out)
@@ -95,7 +95,7 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
         write_replacing(evaluator.result_path, dump(result))
         print(f"wrote {display_path(evaluator.result_path)}", file=out)
     missed = shortfalls(result.sensitivity_lower, result.specificity_lower, evaluator.min_sensitivity,
-                        evaluator.min_specificity)
+                        evaluator.min_specificity, labelled=done.labelled, errors=result.error_count)
     if done.errors:
         missed.append(f"no verdict on {len(done.errors)} item(s)")
     if missed:

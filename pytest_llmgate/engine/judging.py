@@ -306,6 +306,7 @@ class Calibration(msgspec.Struct, frozen=True, kw_only=True):
     result: CalibrationResult
     disagreements: tuple[tuple[str, Route, Route, str, str], ...]  # case id, label, verdict, reply, reason
     errors: tuple[tuple[str, str], ...]  # case id, why
+    labelled: dict[Route, int]  # the set's items per label, a verdict or not
 
 
 def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: RecordMode, concurrency: int,
@@ -345,7 +346,8 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
         self_consistency=figures.self_consistency, disagreements=tuple(row[0] for row in disagreements),
         llmgate_version=version,
     )
-    return Calibration(result=result, disagreements=disagreements, errors=tuple(errors))
+    return Calibration(result=result, disagreements=disagreements, errors=tuple(errors),
+                       labelled=calibration.labelled())
 
 
 def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]]], not_recorded: str
