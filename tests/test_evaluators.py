@@ -158,12 +158,58 @@ def test_calibrate_says_what_the_manifest_names_instead_of_a_judge(
     assert "the manifest names a route evaluator, not a judge" in capsys.readouterr().err
 
 
+def test_calibrate_refuses_a_judge_that_can_answer_no_item_and_touches_no_file(
+    prose: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # as a session refuses it (judge_not_ready): before, 48 ERROR lines, exit 1, and the committed figures replaced
+    # by a result with no verdict, which made the gate's judge unfit
+    from pytest_llmgate.cli.main import main
+
+    result = prose / "evaluators/claim-judge-v1.calibration.json"
+    recordings = prose / "recordings/claim-judge-v1.jsonl"
+    committed, recorded = result.read_bytes(), recordings.read_bytes()
+    judge = f"judge claim-judge-v1 ({display_path(prose / JUDGE)})"
+    assert main(["calibrate", str(prose), "--record", "all"]) == 2
+    said = capsys.readouterr()
+    assert said.err == (f"llmgate: error: {KEY_ENV} is not set; {judge} calls its endpoint live (--record=all): set "
+                        f"{KEY_ENV}, or replay recordings with --record=none\n")
+    assert said.out == ""
+    assert result.read_bytes() == committed and recordings.read_bytes() == recorded
+    recordings.unlink()  # a plain calibrate (replay only) with nothing to replay
+    assert main(["calibrate", str(prose)]) == 2
+    assert capsys.readouterr().err == (
+        f"llmgate: error: {judge} has no recordings to replay ({display_path(recordings)} does not exist) and "
+        f"--record=none only replays: record them once with --record=once (a live run; needs {KEY_ENV})\n")
+    assert result.read_bytes() == committed and not recordings.exists()
+
+
 def _unreadable_judge_replies(experiment: Path, verdict: str = "") -> None:
     """The judge's recorded replies made unreadable: those whose verdict is ``verdict`` (every one: "")."""
     recordings = experiment / "recordings/claim-judge-v1.jsonl"
     lines = [json.loads(line) for line in recordings.read_text().splitlines()]
     recordings.write_text("".join(json.dumps({**line, "reply": "not json"} if f'"{verdict}' in line["reply"] else line)
                                   + "\n" for line in lines))
+
+
+def test_calibrate_never_replaces_the_figures_with_a_result_in_which_no_item_got_a_verdict(prose: Path) -> None:
+    _unreadable_judge_replies(prose)  # every item errs: no figures at all
+    path = prose / "evaluators/claim-judge-v1.calibration.json"
+    committed = path.read_bytes()
+    code, said = calibrate(prose)
+    assert code == 1
+    assert "48 item(s) x 3 trial(s) (48 without a verdict)" in said
+    assert ("sensitivity none (24 labelled SERVE, none with a verdict), specificity none (24 labelled ABSTAIN, none "
+            "with a verdict), kappa undefined at base rate none, self-consistency none over 3 trial(s), 0 item(s) "
+            "with a verdict, 48 without") in said
+    assert said.count("ERROR cal_") == 48
+    assert (f"not written: the judge gave no verdict on any of the 48 item(s), so there are no figures to write; "
+            f"{display_path(path)} is left as it was") in said
+    assert said.rstrip().endswith("NOT MET: no verdict on any of 48 item(s): the judge was not measured")
+    assert path.read_bytes() == committed
+    path.unlink()
+    code, said = calibrate(prose)
+    assert code == 1 and not path.exists()
+    assert f"there is no {display_path(path)}: the judge stays uncalibrated" in said
 
 
 def test_a_figure_with_no_verdict_says_the_items_were_labelled_so(pytester: pytest.Pytester, prose: Path) -> None:
@@ -562,6 +608,7 @@ def test_a_lower_bound_equal_to_its_minimum_meets_it() -> None:
     # the bounds must meet min_sensitivity and min_specificity: equal is enough, just below is not
     assert shortfalls(0.85, 0.75, 0.85, 0.75) == []
     assert shortfalls(0.849, 0.75, 0.85, 0.75) == ["sensitivity lower bound 0.849 < min_sensitivity 0.85"]
+
 
 def test_a_bound_that_is_none_says_whether_no_item_was_labelled_so_or_none_got_a_verdict() -> None:
     labelled = {Route.SERVE: 24, Route.ABSTAIN: 0}

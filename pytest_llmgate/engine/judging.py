@@ -311,14 +311,19 @@ class Calibration(msgspec.Struct, frozen=True, kw_only=True):
 
 def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: RecordMode, concurrency: int,
               calibrated_at: str, version: str | None) -> Calibration:
-    """Run the experiment's judge over its calibration set (each item its trials, ``concurrency`` in flight)."""
+    """Run the experiment's judge over its calibration set (each item its trials, ``concurrency`` in flight). A
+    judge that can answer no item at all (no API key for a live call, nothing recorded to replay) is a
+    ``CandidateError`` before any call, as a session's ``judge_not_ready``."""
     evaluator = experiment.evaluator
     if evaluator is None or evaluator.kind != JUDGE_KIND:
         has = "names no evaluator" if evaluator is None else f"names a {evaluator.kind} evaluator, not a judge"
         raise CandidateError(experiment.manifest_path, None, f"llmgate calibrate calibrates a judge: the manifest {has}")
     check_evaluator(evaluator, factory_of)
     calibration = load_calibration_set(evaluator.calibration_path)
-    context = ProviderContext(experiment_dir=experiment.directory, record_mode=record_mode)
+    context = ProviderContext(experiment_dir=experiment.directory, record_mode=record_mode, record_option="--record")
+    problem = judge_not_ready(experiment, context, factory_of)
+    if problem:
+        raise CandidateError(None, None, problem)
     judge = _judge(evaluator, context, factory_of)
     pool = CallPool(concurrency)
     futures: list[list[Future[Any]]] = []

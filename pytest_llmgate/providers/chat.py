@@ -392,22 +392,24 @@ class ChatFactory(FactoryDefaults):
         """Why no case of this artifact can be answered, said once before any runs (None: it may answer): nothing
         recorded to replay in record mode ``none`` (a first run: record with ``--llmgate-record=once``), or no API
         key when every call goes live (mode ``all``, or ``once``/``new_episodes`` with nothing recorded yet). A
-        replay needs no key. A judge is named as one (``judge claim-judge-v1 (...)``)."""
+        replay needs no key. A judge is named as one (``judge claim-judge-v1 (...)``), and the record option as the
+        command has it (``context.record_option``)."""
         path = recordings_path(context.experiment_dir, candidate.template_id)
         recorded = path.exists()
         mode = context.record_mode
+        option = context.record_option
         key_env = self.typed(candidate).api_key_env
         judge = "judge " if candidate.settings.get("kind") == JUDGE_KIND else ""
         where = f"{judge}{candidate.template_id} ({display_path(candidate.path)})"
         if mode is RecordMode.NONE and not recorded:
             return (f"{where} has no recordings to replay ({display_path(path)} does not exist) and "
-                    "--llmgate-record=none only replays: record them once with --llmgate-record=once "
+                    f"{option}=none only replays: record them once with {option}=once "
                     f"(a live run; needs {key_env})")
         live = mode is RecordMode.ALL or (mode in (RecordMode.ONCE, RecordMode.NEW_EPISODES) and not recorded)
         if live and not os.environ.get(key_env):
-            return (f"{key_env} is not set; {where} calls its endpoint live (--llmgate-record={mode.value}"
+            return (f"{key_env} is not set; {where} calls its endpoint live ({option}={mode.value}"
                     + (")" if recorded else ", nothing recorded yet)")
-                    + f": set {key_env}, or replay recordings with --llmgate-record=none")
+                    + f": set {key_env}, or replay recordings with {option}=none")
         return None
 
     def build(self, candidate: Candidate, context: ProviderContext) -> ChatProvider:
