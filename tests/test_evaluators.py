@@ -158,6 +158,90 @@ def test_calibrate_says_what_the_manifest_names_instead_of_a_judge(
     assert "the manifest names a route evaluator, not a judge" in capsys.readouterr().err
 
 
+def test_calibrate_refuses_a_judge_that_can_answer_no_item_and_touches_no_file(
+    prose: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # as a session refuses it (judge_not_ready): before, 48 ERROR lines, exit 1, and the committed figures replaced
+    # by a result with no verdict, which made the gate's judge unfit
+    from pytest_llmgate.cli.main import main
+
+    result = prose / "evaluators/claim-judge-v1.calibration.json"
+    recordings = prose / "recordings/claim-judge-v1.jsonl"
+    committed, recorded = result.read_bytes(), recordings.read_bytes()
+    judge = f"judge claim-judge-v1 ({display_path(prose / JUDGE)})"
+    assert main(["calibrate", str(prose), "--record", "all"]) == 2
+    said = capsys.readouterr()
+    assert said.err == (f"llmgate: error: {KEY_ENV} is not set; {judge} calls its endpoint live (--record=all): set "
+                        f"{KEY_ENV}, or replay recordings with --record=none\n")
+    assert said.out == ""
+    assert result.read_bytes() == committed and recordings.read_bytes() == recorded
+    recordings.unlink()  # a plain calibrate (replay only) with nothing to replay
+    assert main(["calibrate", str(prose)]) == 2
+    assert capsys.readouterr().err == (
+        f"llmgate: error: {judge} has no recordings to replay ({display_path(recordings)} does not exist) and "
+        f"--record=none only replays: record them once with --record=once (a live run; needs {KEY_ENV})\n")
+    assert result.read_bytes() == committed and not recordings.exists()
+
+
+def _unreadable_judge_replies(experiment: Path, verdict: str = "") -> None:
+    """The judge's recorded replies made unreadable: those whose verdict is ``verdict`` (every one: "")."""
+    recordings = experiment / "recordings/claim-judge-v1.jsonl"
+    lines = [json.loads(line) for line in recordings.read_text().splitlines()]
+    recordings.write_text("".join(json.dumps({**line, "reply": "not json"} if f'"{verdict}' in line["reply"] else line)
+                                  + "\n" for line in lines))
+
+
+def test_calibrate_never_replaces_the_figures_with_a_result_in_which_no_item_got_a_verdict(prose: Path) -> None:
+    _unreadable_judge_replies(prose)  # every item errs: no figures at all
+    path = prose / "evaluators/claim-judge-v1.calibration.json"
+    committed = path.read_bytes()
+    code, said = calibrate(prose)
+    assert code == 1
+    assert "48 item(s) x 3 trial(s) (48 without a verdict)" in said
+    assert ("sensitivity none (24 labelled SERVE, none with a verdict), specificity none (24 labelled ABSTAIN, none "
+            "with a verdict), kappa undefined at base rate none, self-consistency none over 3 trial(s), 0 item(s) "
+            "with a verdict, 48 without") in said
+    assert said.count("ERROR cal_") == 48
+    assert (f"not written: the judge gave no verdict on any of the 48 item(s), so there are no figures to write; "
+            f"{display_path(path)} is left as it was") in said
+    assert said.rstrip().endswith("NOT MET: no verdict on any of 48 item(s): the judge was not measured")
+    assert path.read_bytes() == committed
+    path.unlink()
+    code, said = calibrate(prose)
+    assert code == 1 and not path.exists()
+    assert f"there is no {display_path(path)}: the judge stays uncalibrated" in said
+
+
+def test_a_figure_with_no_verdict_says_the_items_were_labelled_so(pytester: pytest.Pytester, prose: Path) -> None:
+    # every item labelled SERVE got no verdict: it said "none (no item labelled SERVE)", in calibrate, the result's
+    # figures and the gate's decision, of a set with 24 items labelled SERVE
+    _unreadable_judge_replies(prose, "SERVE")  # the 24 labelled SERVE and cal_036, which the judge calls SERVE
+    code, said = calibrate(prose)
+    assert code == 1
+    assert "48 item(s) x 3 trial(s) (25 without a verdict)" in said
+    none = "sensitivity none (24 labelled SERVE, none with a verdict)"
+    assert f"  {none}, specificity 1.000 (lower bound 0.878 at 0.95, n=23)" in said
+    assert "self-consistency 1.000 over 3 trial(s), 23 item(s) with a verdict, 25 without" in said
+    assert ("NOT MET: sensitivity lower bound none (24 labelled SERVE, none with a verdict) < min_sensitivity 0.85; "
+            "no verdict on 25 item(s): runs this judge judges are not eligible") in said
+    written = json.loads((prose / "evaluators/claim-judge-v1.calibration.json").read_text())
+    assert (written["items"], written["error_count"], written["served_labels"]) == (23, 25, 0)  # the format as before
+    result = gate(pytester)
+    result.stdout.fnmatch_lines([f"*the evaluator may not gate: judge claim-judge-v1 gave no verdict on 25 calibration "
+                                 f"item(s); {none}, specificity 1.000*, 23 item(s) with a verdict, 25 without"])
+    assert "no item labelled" not in result.stdout.str()
+
+
+def test_a_judge_with_no_key_is_named_as_the_judge_before_its_variable(pytester: pytest.Pytester, prose: Path) -> None:
+    # it read "judge LLMGATE_EXAMPLE_API_KEY is not set; claim-judge-v1 (...) calls its endpoint live"
+    (prose / "recordings/claim-judge-v1.jsonl").unlink()
+    result = gate(pytester, "--llmgate-record=new_episodes")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (f"ERROR: {KEY_ENV} is not set; judge claim-judge-v1 (example_suites/ci-claim-gate-prose/{JUDGE}) calls "
+            "its endpoint live (--llmgate-record=new_episodes, nothing recorded yet): set "
+            f"{KEY_ENV}, or replay recordings with --llmgate-record=none") in result.stderr.str()
+
+
 def test_without_an_evaluator_nothing_moves() -> None:
     from pytest_llmgate.records.experiment import load_experiment
 
@@ -642,6 +726,18 @@ def test_a_lower_bound_equal_to_its_minimum_meets_it() -> None:
     # the bounds must meet min_sensitivity and min_specificity: equal is enough, just below is not
     assert shortfalls(0.85, 0.75, 0.85, 0.75) == []
     assert shortfalls(0.849, 0.75, 0.85, 0.75) == ["sensitivity lower bound 0.849 < min_sensitivity 0.85"]
+
+
+def test_a_bound_that_is_none_says_whether_no_item_was_labelled_so_or_none_got_a_verdict() -> None:
+    labelled = {Route.SERVE: 24, Route.ABSTAIN: 0}
+    assert shortfalls(None, None, 0.85, 0.75, labelled=labelled, errors=24) == [
+        "sensitivity lower bound none (24 labelled SERVE, none with a verdict) < min_sensitivity 0.85",
+        "specificity lower bound none (no item labelled ABSTAIN) < min_specificity 0.75"]
+    # the labels not known (the result alone): items without a verdict may have been labelled so
+    assert shortfalls(None, 0.8, 0.85, 0.75, errors=3) == [
+        "sensitivity lower bound none (no item labelled SERVE got a verdict) < min_sensitivity 0.85"]
+    assert shortfalls(None, 0.8, 0.85, 0.75) == ["sensitivity lower bound none (no item labelled SERVE) < "
+                                                 "min_sensitivity 0.85"]
 
 
 def test_an_evaluator_added_to_a_frozen_experiment_no_longer_matches_its_lock(pytester: pytest.Pytester) -> None:

@@ -58,8 +58,9 @@ def _factory(candidate: Candidate) -> ProviderFactory:
 
 
 def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
-    """Exit 0 when the judge meets the manifest's requirement, 1 when not (or it failed on an item), 2 on bad
-    input. The judging engine and the providers are imported here, never by ``llmgate --help``."""
+    """Exit 0 when the judge meets the manifest's requirement, 1 when not (or it failed on an item; on every item:
+    nothing is written), 2 on bad input or a judge that can answer no item (no key for a live call, nothing
+    recorded to replay). The judging engine and the providers are imported here, never by ``llmgate --help``."""
     from pytest_llmgate.engine.judging import calibrate
     from pytest_llmgate.records.evaluator import figures_text, read_calibration_result
 
@@ -72,7 +73,7 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
     print(f"llmgate: judge {evaluator.evaluator_id} (model {evaluator.model}) on {result.calibration_path}: "
           f"{result.items + result.error_count} item(s) x {result.trials} trial(s)"
           + (f" ({result.error_count} without a verdict)" if result.error_count else ""), file=out)
-    print(f"  {figures_text(result)}", file=out)
+    print(f"  {figures_text(result, done.labelled)}", file=out)
     limit = None if args.show == "full" else CUT_AT
     if done.disagreements:
         print(f"disagreements ({len(done.disagreements)}; shown here only, never written to a record):", file=out)
@@ -83,19 +84,25 @@ def cmd_calibrate(args: argparse.Namespace, out: TextIO) -> int:
                 print("    judge: " + cut(reason, limit).replace("\n", "\n      "), file=out)
     for case_id, why in done.errors:
         print(f"  ERROR {case_id}: {why}", file=out)
+    shown = display_path(evaluator.result_path)
+    if not result.items:  # every item errored: no figures, and never in place of the ones the gate reads
+        print(f"not written: the judge gave no verdict on any of the {result.error_count} item(s), so there are no "
+              "figures to write; " + (f"{shown} is left as it was" if evaluator.result_path.exists()
+                                      else f"there is no {shown}: the judge stays uncalibrated"), file=out)
+        print(f"NOT MET: no verdict on any of {result.error_count} item(s): the judge was not measured", file=out)
+        return NOT_MET
     try:
         before = read_calibration_result(evaluator.result_path)
     except RecordError:
         before = None  # not a calibration result: replaced
     if before is not None and msgspec.structs.replace(before, calibrated_at=result.calibrated_at) == result:
         # only the time would change: a committed result stays as it is
-        print(f"unchanged {display_path(evaluator.result_path)} (the same figures as calibrated at "
-              f"{before.calibrated_at})", file=out)
+        print(f"unchanged {shown} (the same figures as calibrated at {before.calibrated_at})", file=out)
     else:
         write_replacing(evaluator.result_path, dump(result))
-        print(f"wrote {display_path(evaluator.result_path)}", file=out)
+        print(f"wrote {shown}", file=out)
     missed = shortfalls(result.sensitivity_lower, result.specificity_lower, evaluator.min_sensitivity,
-                        evaluator.min_specificity)
+                        evaluator.min_specificity, labelled=done.labelled, errors=result.error_count)
     if done.errors:
         missed.append(f"no verdict on {len(done.errors)} item(s)")
     if missed:

@@ -244,8 +244,7 @@ def judge_not_ready(experiment: Experiment, context: ProviderContext, factory_of
     if evaluator is None or evaluator.kind != JUDGE_KIND:
         return None
     candidate = judge_candidate(evaluator)
-    problem = factory_of(candidate).ready(candidate, msgspec.structs.replace(context, trials=None))
-    return f"judge {problem}" if problem else None
+    return factory_of(candidate).ready(candidate, msgspec.structs.replace(context, trials=None))  # names the judge
 
 
 def judge_calls_of(provider: Provider, case_id: str) -> tuple[Usage, ...]:
@@ -307,18 +306,24 @@ class Calibration(msgspec.Struct, frozen=True, kw_only=True):
     result: CalibrationResult
     disagreements: tuple[tuple[str, Route, Route, str, str], ...]  # case id, label, verdict, reply, reason
     errors: tuple[tuple[str, str], ...]  # case id, why
+    labelled: dict[Route, int]  # the set's items per label, a verdict or not
 
 
 def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: RecordMode, concurrency: int,
               calibrated_at: str, version: str | None) -> Calibration:
-    """Run the experiment's judge over its calibration set (each item its trials, ``concurrency`` in flight)."""
+    """Run the experiment's judge over its calibration set (each item its trials, ``concurrency`` in flight). A
+    judge that can answer no item at all (no API key for a live call, nothing recorded to replay) is a
+    ``CandidateError`` before any call, as a session's ``judge_not_ready``."""
     evaluator = experiment.evaluator
     if evaluator is None or evaluator.kind != JUDGE_KIND:
         has = "names no evaluator" if evaluator is None else f"names a {evaluator.kind} evaluator, not a judge"
         raise CandidateError(experiment.manifest_path, None, f"llmgate calibrate calibrates a judge: the manifest {has}")
     check_evaluator(evaluator, factory_of)
     calibration = load_calibration_set(evaluator.calibration_path)
-    context = ProviderContext(experiment_dir=experiment.directory, record_mode=record_mode)
+    context = ProviderContext(experiment_dir=experiment.directory, record_mode=record_mode, record_option="--record")
+    problem = judge_not_ready(experiment, context, factory_of)
+    if problem:
+        raise CandidateError(None, None, problem)
     judge = _judge(evaluator, context, factory_of)
     pool = CallPool(concurrency)
     futures: list[list[Future[Any]]] = []
@@ -346,7 +351,8 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
         self_consistency=figures.self_consistency, disagreements=tuple(row[0] for row in disagreements),
         llmgate_version=version,
     )
-    return Calibration(result=result, disagreements=disagreements, errors=tuple(errors))
+    return Calibration(result=result, disagreements=disagreements, errors=tuple(errors),
+                       labelled=calibration.labelled())
 
 
 def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]]], not_recorded: str

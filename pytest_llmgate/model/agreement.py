@@ -3,7 +3,7 @@ beside the base rate, and self-consistency over trials; and whether those figure
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import msgspec
 
@@ -93,13 +93,26 @@ def agreement(labels: Sequence[Route], trial_verdicts: Sequence[Sequence[Route]]
     )
 
 
+def no_figure(route: Route, labelled: Mapping[Route, int] | None = None, errors: int = 0) -> str:
+    """Why a figure over the items labelled ``route`` is none: no item of the set is labelled so, or none so labelled
+    got a verdict (``labelled``: the set's items per label, when known; ``errors``: the items with no verdict)."""
+    count = None if labelled is None else labelled.get(route, 0)
+    if count:
+        return f"{count} labelled {route.value}, none with a verdict"
+    if count is None and errors:
+        return f"no item labelled {route.value} got a verdict"
+    return f"no item labelled {route.value}"
+
+
 def shortfalls(sensitivity_lower: float | None, specificity_lower: float | None,
-               min_sensitivity: float | None, min_specificity: float | None) -> list[str]:
-    """Each requirement the lower bounds miss, in words (empty: the judge may gate)."""
+               min_sensitivity: float | None, min_specificity: float | None, *,
+               labelled: Mapping[Route, int] | None = None, errors: int = 0) -> list[str]:
+    """Each requirement the lower bounds miss, in words (empty: the judge may gate); a bound that is none says why
+    (``labelled`` and ``errors`` as ``no_figure`` reads them)."""
     missed = []
     for name, lower, minimum, label in (("sensitivity", sensitivity_lower, min_sensitivity, Route.SERVE),
                                         ("specificity", specificity_lower, min_specificity, Route.ABSTAIN)):
         if minimum is not None and (lower is None or lower < minimum):
-            shown = f"none (no item labelled {label.value})" if lower is None else f"{lower:.3f}"
+            shown = f"none ({no_figure(label, labelled, errors)})" if lower is None else f"{lower:.3f}"
             missed.append(f"{name} lower bound {shown} < min_{name} {minimum:g}")
     return missed

@@ -143,12 +143,14 @@ def complete_provider(provider: Any) -> Provider:
 
 class ProviderContext(msgspec.Struct, frozen=True, kw_only=True):
     """What a provider may use besides its artifact: the experiment's directory, the session's options and its
-    per-endpoint concurrency windows (``throttles``; None: the provider's own)."""
+    per-endpoint concurrency windows (``throttles``; None: the provider's own). ``record_option`` is the option that
+    sets ``record_mode``, for a message to name (``llmgate calibrate``'s is ``--record``)."""
 
     experiment_dir: Path
     record_mode: RecordMode = RecordMode.NONE
     trials: int | None = None
     throttles: Throttles | None = None
+    record_option: str = "--llmgate-record"
 
 
 class ProviderFactory(Protocol):

@@ -42,7 +42,7 @@ from pytest_llmgate.providers.calls import Throttles, Window, slot
 from pytest_llmgate.providers.recordings import Recordings, checked_recordings_path, recordings_path, recordings_sha256
 from pytest_llmgate.providers.render import PLACEHOLDER, MissingField, render
 from pytest_llmgate.records.candidate import MAX_CASE_TIMEOUT, Candidate, CandidateSettings
-from pytest_llmgate.records.evaluator import JSON_ROUTE, ReplyRule, route_in_reply
+from pytest_llmgate.records.evaluator import JSON_ROUTE, JUDGE_KIND, ReplyRule, route_in_reply
 
 #: The case fields a prompt may name (never ``expected_route``).
 CASE_FIELDS = ("case_id", "slice_name", "evidence_state", "source", "input")
@@ -360,7 +360,7 @@ class ChatFactory(FactoryDefaults):
     def check(self, candidate: Candidate) -> None:
         """Placeholders name case fields only, and a route regex compiles."""
         # A judge (an evaluator of kind judge, docs/evaluators.md) may also name the candidate's reply.
-        fields = (*CASE_FIELDS, "reply") if candidate.settings.get("kind") == "judge" else CASE_FIELDS
+        fields = (*CASE_FIELDS, "reply") if candidate.settings.get("kind") == JUDGE_KIND else CASE_FIELDS
         for role, text in candidate.settings["prompt"].items():
             for field in PLACEHOLDER.findall(text):
                 if field.split(".")[0] not in fields:
@@ -392,21 +392,24 @@ class ChatFactory(FactoryDefaults):
         """Why no case of this artifact can be answered, said once before any runs (None: it may answer): nothing
         recorded to replay in record mode ``none`` (a first run: record with ``--llmgate-record=once``), or no API
         key when every call goes live (mode ``all``, or ``once``/``new_episodes`` with nothing recorded yet). A
-        replay needs no key."""
+        replay needs no key. A judge is named as one (``judge claim-judge-v1 (...)``), and the record option as the
+        command has it (``context.record_option``)."""
         path = recordings_path(context.experiment_dir, candidate.template_id)
         recorded = path.exists()
         mode = context.record_mode
+        option = context.record_option
         key_env = self.typed(candidate).api_key_env
-        where = f"{candidate.template_id} ({display_path(candidate.path)})"
+        judge = "judge " if candidate.settings.get("kind") == JUDGE_KIND else ""
+        where = f"{judge}{candidate.template_id} ({display_path(candidate.path)})"
         if mode is RecordMode.NONE and not recorded:
             return (f"{where} has no recordings to replay ({display_path(path)} does not exist) and "
-                    "--llmgate-record=none only replays: record them once with --llmgate-record=once "
+                    f"{option}=none only replays: record them once with {option}=once "
                     f"(a live run; needs {key_env})")
         live = mode is RecordMode.ALL or (mode in (RecordMode.ONCE, RecordMode.NEW_EPISODES) and not recorded)
         if live and not os.environ.get(key_env):
-            return (f"{key_env} is not set; {where} calls its endpoint live (--llmgate-record={mode.value}"
+            return (f"{key_env} is not set; {where} calls its endpoint live ({option}={mode.value}"
                     + (")" if recorded else ", nothing recorded yet)")
-                    + f": set {key_env}, or replay recordings with --llmgate-record=none")
+                    + f": set {key_env}, or replay recordings with {option}=none")
         return None
 
     def build(self, candidate: Candidate, context: ProviderContext) -> ChatProvider:

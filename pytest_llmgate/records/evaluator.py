@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from pytest_llmgate.model.agreement import Agreement, cohen_kappa, shortfalls
+from pytest_llmgate.model.agreement import Agreement, cohen_kappa, no_figure, shortfalls
 from pytest_llmgate.model.errors import (
     CandidateError,
     LlmgateError,
@@ -247,6 +247,11 @@ class CalibrationSet(msgspec.Struct, frozen=True, kw_only=True):
     def label(self, index: int) -> Route:
         return Route(self.items[index]["label"])
 
+    def labelled(self) -> dict[Route, int]:
+        """How many items carry each label (whether or not the judge gave them a verdict)."""
+        labels = [self.label(index) for index in range(len(self.items))]
+        return {route: labels.count(route) for route in Route}
+
 
 def load_calibration_set(path: Path) -> CalibrationSet:
     if not path.is_file():
@@ -284,11 +289,11 @@ class CalibrationResult(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
                                            "these (error_count more had none).")]
     trials: Annotated[int, Meta(description="The judge's trials per item.")]
     error_count: Annotated[int, Meta(description="Items the judge gave no readable verdict on.")]
-    served_labels: Annotated[int, Meta(description="Items labelled SERVE.")]
+    served_labels: Annotated[int, Meta(description="Of the items with a verdict, those labelled SERVE.")]
     served_caught: Annotated[int, Meta(description="Of those, the items the judge called SERVE.")]
-    abstain_labels: Annotated[int, Meta(description="Items labelled ABSTAIN.")]
+    abstain_labels: Annotated[int, Meta(description="Of the items with a verdict, those labelled ABSTAIN.")]
     abstain_kept: Annotated[int, Meta(description="Of those, the items the judge called ABSTAIN.")]
-    base_rate: Annotated[float | None, Meta(description="Share of items labelled SERVE.")] = None
+    base_rate: Annotated[float | None, Meta(description="Share of the items with a verdict labelled SERVE.")] = None
     sensitivity: Annotated[float | None, Meta(description="served_caught / served_labels.")] = None
     sensitivity_lower: Annotated[float | None, Meta(description="Its one-sided Clopper-Pearson lower bound.")] = None
     specificity: Annotated[float | None, Meta(description="abstain_kept / abstain_labels.")] = None
@@ -388,11 +393,12 @@ def judge_standing(evaluator: Evaluator | None, directory: Path) -> JudgeStandin
     if problems:
         unfit = RecordError(evaluator.result_path, None, f"not as llmgate calibrate writes it: {'; '.join(problems)}")
         return made(False, f"{name} is uncalibrated: {unfit.message()}; {redo}")
-    said = figures_text(result)
+    labelled = calibration.labelled()  # the set the result was calibrated on: its fingerprint is the same
+    said = figures_text(result, labelled)
     if result.error_count:
         return made(False, f"{name} gave no verdict on {result.error_count} calibration item(s); {said}", result)
     missed = shortfalls(result.sensitivity_lower, result.specificity_lower, evaluator.min_sensitivity,
-                        evaluator.min_specificity)
+                        evaluator.min_specificity, labelled=labelled, errors=result.error_count)
     if missed:
         return made(False, f"{name} is below its requirement: {'; '.join(missed)} ({said})", result)
     return made(True, f"{name} calibrated: {said}", result)
@@ -505,21 +511,24 @@ def _set_problems(result: CalibrationResult, calibration: CalibrationSet) -> lis
     return problems
 
 
-def figures_text(result: CalibrationResult) -> str:
-    """A calibration's figures in one line."""
+def figures_text(result: CalibrationResult, labelled: Mapping[Route, int] | None = None) -> str:
+    """A calibration's figures in one line; ``labelled``: its set's items per label, to say of a figure that is
+    none whether no item is labelled so or none so labelled got a verdict (without it: as far as ``result`` says)."""
 
-    def rate(value: float | None, lower: float | None, of: int, label: str) -> str:
+    def rate(value: float | None, lower: float | None, of: int, name: str, route: Route) -> str:
         if value is None:
-            return f"{label} none (no item labelled so)"
-        return f"{label} {value:.3f} (lower bound {lower:.3f} at {result.confidence:g}, n={of})"
+            return f"{name} none ({no_figure(route, labelled, result.error_count)})"
+        return f"{name} {value:.3f} (lower bound {lower:.3f} at {result.confidence:g}, n={of})"
 
     kappa = "undefined" if result.kappa is None else f"{result.kappa:.3f}"
     base = "none" if result.base_rate is None else f"{result.base_rate:.3f}"
     consistent = "none" if result.self_consistency is None else f"{result.self_consistency:.3f}"
-    return (f"{rate(result.sensitivity, result.sensitivity_lower, result.served_labels, 'sensitivity')}, "
-            f"{rate(result.specificity, result.specificity_lower, result.abstain_labels, 'specificity')}, "
-            f"kappa {kappa} at base rate {base}, self-consistency {consistent} over {result.trials} trial(s), "
-            f"{result.items} items")
+    items = (f"{result.items} item(s) with a verdict, {result.error_count} without" if result.error_count
+             else f"{result.items} items")
+    return (f"{rate(result.sensitivity, result.sensitivity_lower, result.served_labels, 'sensitivity', Route.SERVE)}, "
+            f"{rate(result.specificity, result.specificity_lower, result.abstain_labels, 'specificity', Route.ABSTAIN)}"
+            f", kappa {kappa} at base rate {base}, self-consistency {consistent} over {result.trials} trial(s), "
+            f"{items}")
 
 
 def route_in_reply(reply: str, rule: ReplyRule, pattern: re.Pattern[str] | None = None) -> Route:
