@@ -9,6 +9,7 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -552,6 +553,55 @@ def test_judge_faults_are_errors_that_block_promotion(
     assert entry["cost"]["calls"] == 1  # the candidate's call, replayed, was made before its judge failed
     judge_calls = runs_by_template(pytester.path / ".llmgate")[V2]["evaluator"].get("judge_calls", 0)
     assert judge_calls == (1 if mode["mode"] == "unreadable" else 0)  # an unreadable verdict's call was answered
+
+
+def test_a_judge_past_its_case_timeout_is_an_error_naming_it_and_its_late_reply_is_not_recorded(
+        pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    recordings = prose / "recordings" / "claim-judge-v1.jsonl"
+    recordings.unlink()  # the candidates replay; the judge is asked live
+    live_judge(prose, llm_server, monkeypatch, {"trials: 3": "trials: 3\ncase_timeout: 0.3"})
+    llm_server.control("slow", delay=1.0)
+    result = gate(pytester, "--llmgate-record=new_episodes", "-k", "req_205")
+    result.stdout.fnmatch_lines([f"*ERROR: {V2} on case req_205*: judge claim-judge-v1 gave no verdict within 0.3s "
+                                 "(case_timeout); the call was abandoned*"])
+    run = runs_by_template(pytester.path / ".llmgate")[V2]
+    (entry,) = [entry for entry in run["cases"] if entry["case_id"] == "req_205"]
+    assert (entry["outcome"], entry["cost"]["calls"]) == ("ERROR", 1)  # the candidate's call, replayed
+    assert run["evaluator"].get("judge_calls", 0) == 0
+    time.sleep(1.0)  # the abandoned calls have their replies by now
+    assert not recordings.exists()
+
+
+def test_a_candidates_case_timeout_covers_its_own_call_not_its_judges(
+        pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the judge took longer than the candidate's case_timeout, whose replayed reply came at once: not its fault
+    (prose / "recordings" / "claim-judge-v1.jsonl").unlink()
+    live_judge(prose, llm_server, monkeypatch)
+    template = prose / "templates" / f"{V2}.yaml"
+    template.write_text(template.read_text() + "\ncase_timeout: 0.3\n")
+    llm_server.control("slow", delay=0.5)
+    result = gate(pytester, "--llmgate-record=new_episodes", "-k", "req_205")
+    assert f"ERROR: {V2}" not in result.stdout.str()
+    run = runs_by_template(pytester.path / ".llmgate")[V2]
+    assert [entry["outcome"] for entry in run["cases"] if entry["case_id"] == "req_205"] == ["PASS"]
+    assert run["evaluator"]["judge_calls"] == 3
+
+
+def test_calibrate_makes_a_judge_call_past_its_case_timeout_an_error_of_its_item_never_recorded(
+        prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    calibration = prose / "calibration.suite.yaml"  # cal_001 is asked live; the others replay
+    calibration.write_text(calibration.read_text().replace("rotate it and rerun.", "rotate it, then rerun."))
+    live_judge(prose, llm_server, monkeypatch, {"trials: 3": "trials: 3\ncase_timeout: 0.3"})
+    recordings = prose / "recordings" / "claim-judge-v1.jsonl"
+    recorded = recordings.read_text()
+    llm_server.control("slow", delay=1.0)
+    code, said = calibrate(prose, "--record", "new_episodes")
+    assert code == 1, said
+    assert ("ERROR cal_001: judge claim-judge-v1 gave no verdict within 0.3s (case_timeout); the call was "
+            "abandoned") in said
+    assert "48 item(s) x 3 trial(s) (1 without a verdict)" in said
+    time.sleep(1.0)  # the abandoned calls have their replies by now
+    assert recordings.read_text() == recorded
 
 
 def test_a_judge_whose_trials_split_evenly_gives_no_verdict(pytester: pytest.Pytester, prose: Path) -> None:

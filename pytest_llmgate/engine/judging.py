@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
 from functools import partial
 from types import MappingProxyType
 from typing import Any
@@ -27,10 +26,10 @@ from pytest_llmgate.providers import (
     check_settings,
     coerce_route,
 )
-from pytest_llmgate.providers.calls import DEFAULT_CASE_TIMEOUT, CallPool
+from pytest_llmgate.providers.calls import DEFAULT_CASE_TIMEOUT, CallPool, CaseTimeout
 from pytest_llmgate.providers.python_callable import import_callable
 from pytest_llmgate.providers.recordings import NotRecorded, recordings_path
-from pytest_llmgate.records.candidate import Candidate
+from pytest_llmgate.records.candidate import Candidate, CandidateSettings
 from pytest_llmgate.records.evaluator import (
     JSON_ROUTE,
     JUDGE_KIND,
@@ -71,6 +70,24 @@ def judge_candidate(evaluator: Evaluator) -> Candidate:
     )
 
 
+def _own_case_timeout(candidate: Candidate) -> float | None:
+    """The artifact's ``case_timeout`` (None: it says none)."""
+    timeout = msgspec.convert(candidate.document.data, CandidateSettings).case_timeout
+    return None if timeout is msgspec.UNSET else timeout
+
+
+def case_timeout(candidate: Candidate, concurrent: bool) -> float:
+    """Seconds each of the artifact's calls (each trial) is waited for: its ``case_timeout``, else its provider
+    kind's default (``DEFAULT_CASE_TIMEOUT``)."""
+    timeout = _own_case_timeout(candidate)
+    return DEFAULT_CASE_TIMEOUT[concurrent] if timeout is None else timeout
+
+
+def no_verdict(evaluator_id: str, timeout: float) -> str:
+    """Why a judge's call waited for past its ``case_timeout`` gave no verdict."""
+    return f"judge {evaluator_id} gave no verdict within {timeout:g}s (case_timeout); the call was abandoned"
+
+
 def check_evaluator(evaluator: Evaluator, factory_of: FactoryOf) -> None:
     """A judge's provider settings, checked by its provider (errors name the evaluator file's line)."""
     if evaluator.kind == JUDGE_KIND:
@@ -92,12 +109,16 @@ def _judge(evaluator: Evaluator, context: ProviderContext, factory_of: FactoryOf
 
 
 class _Verdicts:
-    """What an evaluator says of one reply: a route, the judge calls it made and its reason, for the terminal."""
+    """What an evaluator says of one reply: a route, the judge calls it made and its reason, for the terminal.
+    A judge's calls are made in ``calls``, each waited for within the judge's ``case_timeout``."""
 
-    def __init__(self, evaluator: Evaluator, context: ProviderContext, factory_of: FactoryOf) -> None:
+    def __init__(self, evaluator: Evaluator, context: ProviderContext, factory_of: FactoryOf, calls: CallPool
+                 ) -> None:
         self.evaluator = evaluator
+        self.calls = calls
         self.name = f"{evaluator.kind} evaluator {evaluator.evaluator_id}"
         self.judge: Provider | None = None
+        self.timeout = DEFAULT_CASE_TIMEOUT[True]  # the wait for each judge call (a judge's own: below)
         self.function: Callable[..., Any] | None = None
         self.rule = JSON_ROUTE
         if isinstance(evaluator.parsed, PythonEvaluatorFile):
@@ -107,6 +128,7 @@ class _Verdicts:
             self.rule = evaluator.parsed.route
         else:
             self.judge = _judge(evaluator, context, factory_of)
+            self.timeout = case_timeout(judge_candidate(evaluator), bool(self.judge.concurrent))
 
     def verdict(self, view: Mapping[str, Any], reply: str) -> tuple[Route, tuple[Usage, ...], str]:
         """The route of ``reply`` to the case ``view`` (which has no expected route), the judge's calls, a reason."""
@@ -132,7 +154,10 @@ class _Verdicts:
         reasons: list[str] = []
         for trial in range(judge.trials):
             try:
-                route, usage, text = _judge_answer(judge, judged, trial)
+                route, usage, text = self.calls.result(object(), partial(_judge_answer, judge, judged, trial),
+                                                       self.timeout)
+            except CaseTimeout:  # a late reply is not recorded (providers.recordings.abandoned)
+                raise JudgeFailed(no_verdict(self.evaluator.evaluator_id, self.timeout), calls) from None
             except ProviderError as exc:
                 line = (str(exc).splitlines() or [""])[0]
                 raise JudgeFailed(f"judge {self.evaluator.evaluator_id}: {redact_urls(line)}",
@@ -167,14 +192,22 @@ class JudgedProvider(ProviderDefaults):
     """A candidate whose replies (``replies``: its ``reply``) an evaluator turns into routes: what the session asks
     instead of the candidate.
 
+    With a judge, the candidate's call and each of the judge's are made in ``calls`` (its pool), each waited for
+    within its own artifact's ``case_timeout`` (the candidate's: ``timeout``), so that a late one is abandoned,
+    never recorded, and its ERROR names whose call it was; the session waits for the answer that holds them as
+    long as they take (``timed``). A rule or a callable judges in place: the session waits for the whole answer
+    within the candidate's ``case_timeout``, as for any candidate.
+
     The judge's calls are kept apart (``judge_calls``) and travel on the case's result; its reason is shown under
     a failing case with the reply (``transcript``), never written to a record."""
 
     def __init__(self, candidate: Provider, replies: Callable[[Mapping[str, Any], int], tuple[str, Usage]],
-                 verdicts: _Verdicts) -> None:
+                 verdicts: _Verdicts, timeout: float) -> None:
         self.candidate = candidate
         self.replies = replies
         self.verdicts = verdicts
+        self.timeout = timeout
+        self.timed = verdicts.judge is not None
         self._lock = threading.Lock()
         self._judge_calls: dict[tuple[str, int], tuple[Usage, ...]] = {}
         self._reasons: dict[tuple[str, int], str] = {}
@@ -188,7 +221,10 @@ class JudgedProvider(ProviderDefaults):
         return bool(self.candidate.concurrent) or self.verdicts.judge is not None
 
     def answer(self, case: Mapping[str, Any], trial: int = 0) -> tuple[Route, Usage]:
-        reply, usage = self.replies(case, trial)
+        if self.timed:
+            reply, usage = self.verdicts.calls.result(object(), partial(self.replies, case, trial), self.timeout)
+        else:
+            reply, usage = self.replies(case, trial)
         key = (str(case["case_id"]), trial)
         try:
             route, calls, reason = self.verdicts.verdict(case, reply)
@@ -224,8 +260,9 @@ class JudgedProvider(ProviderDefaults):
 
 
 def judged(provider: Provider, candidate: Candidate, evaluator: Evaluator, context: ProviderContext,
-           factory_of: FactoryOf) -> JudgedProvider:
-    """``provider`` with its replies judged by ``evaluator``; a provider that gives no reply text is an error."""
+           factory_of: FactoryOf, calls: CallPool) -> JudgedProvider:
+    """``provider`` with its replies judged by ``evaluator`` (a judge's calls and the candidate's made in
+    ``calls``); a provider that gives no reply text is an error."""
     replies = provider.reply
     if replies is None:
         raise CandidateError(
@@ -234,7 +271,8 @@ def judged(provider: Provider, candidate: Candidate, evaluator: Evaluator, conte
             f"{evaluator.evaluator_id} to read (an LLM provider does: openai_chat, anthropic_messages, or a plugin "
             "provider with reply(case, trial))",
         )
-    return JudgedProvider(provider, replies, _Verdicts(evaluator, context, factory_of))
+    return JudgedProvider(provider, replies, _Verdicts(evaluator, context, factory_of, calls),
+                          case_timeout(candidate, bool(provider.concurrent)))
 
 
 def judge_not_ready(experiment: Experiment, context: ProviderContext, factory_of: FactoryOf) -> str | None:
@@ -311,9 +349,10 @@ class Calibration(msgspec.Struct, frozen=True, kw_only=True):
 
 def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: RecordMode, concurrency: int,
               calibrated_at: str, version: str | None) -> Calibration:
-    """Run the experiment's judge over its calibration set (each item its trials, ``concurrency`` in flight). A
-    judge that can answer no item at all (no API key for a live call, nothing recorded to replay) is a
-    ``CandidateError`` before any call, as a session's ``judge_not_ready``."""
+    """Run the experiment's judge over its calibration set (each item its trials, ``concurrency`` in flight; each
+    call waited for within the judge's ``case_timeout`` when it has one, else as long as it takes). A judge that
+    can answer no item at all (no API key for a live call, nothing recorded to replay) is a ``CandidateError``
+    before any call, as a session's ``judge_not_ready``."""
     evaluator = experiment.evaluator
     if evaluator is None or evaluator.kind != JUDGE_KIND:
         has = "names no evaluator" if evaluator is None else f"names a {evaluator.kind} evaluator, not a judge"
@@ -325,16 +364,19 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
     if problem:
         raise CandidateError(None, None, problem)
     judge = _judge(evaluator, context, factory_of)
+    timeout = _own_case_timeout(judge_candidate(evaluator))
     pool = CallPool(concurrency)
-    futures: list[list[Future[Any]]] = []
+    calls: list[list[tuple[tuple[int, int], Callable[[], Any]]]] = []
     try:
         for index in range(len(calibration.items)):
             view = MappingProxyType({**calibration.judge_view(index)})
-            futures.append([pool.submit((index, trial), partial(_judge_answer, judge, view, trial))
-                            for trial in range(judge.trials)])
+            calls.append([((index, trial), partial(_judge_answer, judge, view, trial))
+                          for trial in range(judge.trials)])
+        pool.prefetch(call for item_calls in calls for call in item_calls)
         recordings = display_path(recordings_path(experiment.directory, evaluator.evaluator_id))
         not_recorded = f"not recorded in {recordings}; run llmgate calibrate with --record new_episodes"
-        labels, trial_verdicts, rows, errors = _collect(calibration, futures, not_recorded)
+        why = partial(_why, not_recorded=not_recorded, evaluator_id=evaluator.evaluator_id)
+        labels, trial_verdicts, rows, errors = _collect(calibration, pool, calls, timeout, why)
     finally:
         pool.shutdown()
     figures = agreement(labels, trial_verdicts, evaluator.confidence)
@@ -355,27 +397,29 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
                        labelled=calibration.labelled())
 
 
-def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]]], not_recorded: str
+def _collect(calibration: CalibrationSet, pool: CallPool,
+             calls: Sequence[Sequence[tuple[tuple[int, int], Callable[[], Any]]]], timeout: float | None,
+             why: Callable[[Exception, float], str],
              ) -> tuple[list[Route], list[list[Route]], list[tuple[str, Route, Route, str, str]], list[tuple[str, str]]]:
-    """Each item's label and trial verdicts (items the judge failed on are left out and listed as errors; a reply
-    with no recording as ``not_recorded`` says)."""
+    """Each item's label and trial verdicts (items the judge failed on are left out and listed as errors, as
+    ``why`` says). Each trial is waited for within ``timeout`` (None: as long as it takes), the trials of an item
+    that failed too: one past it is abandoned, never recorded."""
     labels: list[Route] = []
     trial_verdicts: list[list[Route]] = []
     rows: list[tuple[str, Route, Route, str, str]] = []
     errors: list[tuple[str, str]] = []
-    for index, item_futures in enumerate(futures):
+    for index, item_calls in enumerate(calls):
         item = calibration.items[index]
         label = calibration.label(index)
-        try:
-            answers: list[tuple[Route, Usage, str | None]] = [future.result() for future in item_futures]
-        except NotRecorded:
-            errors.append((str(item["case_id"]), not_recorded))
-            continue
-        except ProviderError as exc:
-            errors.append((str(item["case_id"]), redact_urls((str(exc).splitlines() or [""])[0])))
-            continue
-        except Exception as exc:
-            errors.append((str(item["case_id"]), type(exc).__name__))
+        answers: list[tuple[Route, Usage, str | None]] = []
+        failed: Exception | None = None
+        for key, call in item_calls:
+            try:
+                answers.append(pool.result(key, call, timeout))
+            except Exception as exc:
+                failed = exc if failed is None else failed
+        if failed is not None:
+            errors.append((str(item["case_id"]), why(failed, timeout or 0)))
             continue
         routes = [route for route, _, _ in answers]
         labels.append(label)
@@ -383,3 +427,14 @@ def _collect(calibration: CalibrationSet, futures: Sequence[Sequence[Future[Any]
         rows.append((str(item["case_id"]), label, majority(routes, label), str(item["reply"]),
                      " | ".join(dict.fromkeys(reason or "" for _, _, reason in answers))))
     return labels, trial_verdicts, rows, errors
+
+
+def _why(exc: Exception, timeout: float, *, not_recorded: str, evaluator_id: str) -> str:
+    """Why a calibration item has no verdict: its first failing trial's error."""
+    if isinstance(exc, CaseTimeout):
+        return no_verdict(evaluator_id, timeout)
+    if isinstance(exc, NotRecorded):
+        return not_recorded
+    if isinstance(exc, ProviderError):
+        return redact_urls((str(exc).splitlines() or [""])[0])
+    return type(exc).__name__

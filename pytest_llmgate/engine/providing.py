@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from pytest_llmgate.engine.judging import judged
+from pytest_llmgate.engine.judging import JudgedProvider, judged
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
 from pytest_llmgate.model.errors import LlmgateError, ProviderError, with_calls
@@ -72,7 +72,8 @@ class Providers:
             candidate = experiment.candidates[template_id]
             provider = self.factory(candidate).build(candidate, self.context(experiment))
             if experiment.evaluator is not None:  # its replies are judged (docs/evaluators.md)
-                provider = judged(provider, candidate, experiment.evaluator, self.context(experiment), self.factory)
+                provider = judged(provider, candidate, experiment.evaluator, self.context(experiment), self.factory,
+                                  self.answers.judged)
             self._providers[key] = provider
             timeout = msgspec.convert(candidate.document.data, CandidateSettings).case_timeout
             if timeout is not msgspec.UNSET:
@@ -139,10 +140,14 @@ class Answers:
     A provider that is not ``concurrent`` answers in the caller's thread. A concurrent one answers from the
     pool; on its first use in this process, the calls of every case this process will ask it about are queued
     in order (``upcoming``), so that ``concurrency`` of them are in flight while the items run one by one.
+
+    A judged candidate's answer (``JudgedProvider``) holds its own call and its judge's: those are made in
+    ``judged``, each waited for within its own artifact's ``case_timeout``, while ``pool`` holds the answer.
     """
 
     def __init__(self, concurrency: int = DEFAULT_CONCURRENCY, processes: int = 1) -> None:
         self.pool = CallPool(concurrency)
+        self.judged = CallPool(concurrency)
         self.throttles = Throttles(concurrency, processes)
         self._used: set[int] = set()
         self._worker: Threads | None = None
@@ -159,7 +164,9 @@ class Answers:
         xdist worker, which is handed its items one by one); asked once, at the provider's first use.
         ``timeout``: seconds each trial's answer is waited for (default ``DEFAULT_CASE_TIMEOUT``); past it, the
         case is a ``CaseTimeout``. An in-process provider answers in a worker thread watched by that timeout,
-        unless it says it is ``bounded`` (the built-in ``evidence_policy``: a set lookup, answered in place).
+        unless it says it is ``bounded`` (the built-in ``evidence_policy``: a set lookup, answered in place). A
+        candidate a judge judges times its own call and each of the judge's, each within its artifact's
+        (``JudgedProvider.timed``): its answer is waited for as long as they take.
         """
         trials = range(provider.trials)
         if timeout is None:
@@ -175,12 +182,14 @@ class Answers:
                     ((id(provider), later["case_id"], trial), partial(provider.answer, later, trial))
                     for later in upcoming() for trial in trials
                 )
+        wait = None if isinstance(provider, JudgedProvider) and provider.timed else timeout
+
         def later(trial: int) -> Usage | None:  # a trial queued after a failing one: made and paid all the same
-            answered = self.pool.collect((id(provider), case["case_id"], trial), timeout)
+            answered = self.pool.collect((id(provider), case["case_id"], trial), wait)
             return answered[1] if answered is not None else None
 
         return _each(trials, lambda trial: self.pool.result(
-            (id(provider), case["case_id"], trial), partial(provider.answer, case, trial), timeout), later)
+            (id(provider), case["case_id"], trial), partial(provider.answer, case, trial), wait), later)
 
     def _in_worker(self, call: Callable[[], tuple[Route, Usage]], timeout: float) -> tuple[Route, Usage]:
         """An in-process provider's answer from the worker thread, waited for at most ``timeout`` seconds."""
@@ -195,7 +204,8 @@ class Answers:
             raise timed_out(timeout) from None
 
     def shutdown(self) -> None:
-        self.pool.shutdown()
+        self.pool.shutdown()  # first: the answers in flight finish their calls in judged
+        self.judged.shutdown()
         if self._worker is not None:
             self._worker.stop()
             self._worker = None

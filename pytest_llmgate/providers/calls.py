@@ -98,7 +98,7 @@ def _watched(flag: threading.Event, call: Callable[[], Any]) -> Any:
 
 class CallPool:
     """At most ``concurrency`` calls in flight, in daemon threads; each call is made once and its result (or
-    exception) kept."""
+    exception) kept. Calls may be handed to it from several threads (a judged answer's, ``engine.judging``)."""
 
     def __init__(self, concurrency: int) -> None:
         self.concurrency = max(1, concurrency)
@@ -106,14 +106,19 @@ class CallPool:
         #: each queued call's future and its abandoned flag (see ``abandoned``)
         self._futures: dict[Hashable, tuple[Future[Any], threading.Event]] = {}
         self.overrun = False  # a call outlived its timeout: shutdown does not wait for it
+        self._lock = threading.Lock()
 
     def submit(self, key: Hashable, call: Callable[[], Any]) -> Future[Any]:
+        with self._lock:
+            return self._submit(key, call)[0]
+
+    def _submit(self, key: Hashable, call: Callable[[], Any]) -> tuple[Future[Any], threading.Event]:
         if key not in self._futures:
             if self._threads is None:
                 self._threads = Threads(self.concurrency, "llmgate-call")
             flag = threading.Event()
             self._futures[key] = self._threads.submit(partial(_watched, flag, call)), flag
-        return self._futures[key][0]
+        return self._futures[key]
 
     def prefetch(self, calls: Iterable[tuple[Hashable, Callable[[], Any]]]) -> None:
         """Queue calls in the order they will be needed; the pool runs ``concurrency`` of them at a time."""
@@ -123,9 +128,10 @@ class CallPool:
     def collect(self, key: Hashable, timeout: float | None = None) -> Any:
         """The result of a call queued before (prefetched), taken off the pool; None when none was queued, or it
         failed or took longer than ``timeout``. Never makes a call."""
-        if key not in self._futures:
-            return None
-        future, flag = self._futures.pop(key)
+        with self._lock:
+            if key not in self._futures:
+                return None
+            future, flag = self._futures.pop(key)
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -136,8 +142,9 @@ class CallPool:
 
     def result(self, key: Hashable, call: Callable[[], Any], timeout: float | None = None) -> Any:
         """The call's result, waiting at most ``timeout`` seconds for it; its exception is raised here."""
-        future = self.submit(key, call)
-        flag = self._futures.pop(key)[1]  # each result is taken once: memory stays bounded by what is in flight
+        with self._lock:
+            future, flag = self._submit(key, call)
+            del self._futures[key]  # each result is taken once: memory stays bounded by what is in flight
         try:
             return future.result(timeout)
         except FutureTimeout:
@@ -148,12 +155,13 @@ class CallPool:
     def shutdown(self) -> None:
         """Cancel the calls not started; wait for those in flight, unless one overran its timeout (then none is
         waited for: the threads are daemons, and the process may end under them)."""
-        if self._threads is not None:
+        with self._lock:
+            threads, self._threads = self._threads, None
             for future, _ in self._futures.values():
                 future.cancel()
-            self._threads.stop(wait=not self.overrun)
-            self._threads = None
             self._futures.clear()
+        if threads is not None:
+            threads.stop(wait=not self.overrun)
 
 
 class Window:
