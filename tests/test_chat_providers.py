@@ -275,12 +275,11 @@ def test_what_a_session_shows_for_a_request_is_the_reply_its_own_ask_got(tmp_pat
     # Recordings.seen in each record mode: a recording is shown when it was (or would be) replayed; a request whose
     # live call failed or came after its case stopped waiting shows none, and in mode all neither does a recording
     # no call of this session's gave
-    import contextvars
     import threading
 
     from pytest_llmgate.model.costs import Usage
     from pytest_llmgate.model.vocab import RecordMode
-    from pytest_llmgate.providers.calls import _watched
+    from pytest_llmgate.providers.calls import CallPool, CaseTimeout
     from pytest_llmgate.providers.chat import CallFailed
     from pytest_llmgate.providers.recordings import Recordings
 
@@ -302,10 +301,19 @@ def test_what_a_session_shows_for_a_request_is_the_reply_its_own_ask_got(tmp_pat
     with pytest.raises(CallFailed):
         always.reply(request, fails, "a")
     assert always.seen(request, "a") == (None, False)
-    stopped = threading.Event()
-    stopped.set()  # its case stopped waiting before the reply came
-    late = contextvars.copy_context().run(_watched, stopped, lambda: always.reply(other, lambda: (new, Usage()), "a"))
-    assert late[0] == new  # (as a pool thread's call: its flag stays in that call's context)
+    release, done, late = threading.Event(), threading.Event(), []
+
+    def answered_late() -> None:  # a pool's call whose case stopped waiting before the reply came
+        release.wait(10)
+        late.append(always.reply(other, lambda: (new, Usage()), "a"))
+        done.set()
+
+    pool = CallPool(1)
+    with pytest.raises(CaseTimeout):
+        pool.result("late", answered_late, 0.05)
+    release.set()
+    assert done.wait(10) and late[0][0] == new
+    pool.shutdown()
     assert always.seen(other, "a") == (None, False)
     always.reply(request, lambda: (new, Usage()), "a")  # asked again (a rerun): answered
     assert always.seen(request, "a") == (new, True)

@@ -137,16 +137,16 @@ def _fingerprint_problems(record: RunRecord) -> list[str]:
             problems.append(f"fingerprints has no {name!r}, but " + (
                 f"params.{name}_sha is {param}" if param is not None else f"suite_metrics has suite {name}"))
         elif param is None:
-            problems.append(f"fingerprints.{name} is {_shown(full)}, but params has no {name}_sha")
+            problems.append(f"fingerprints.{name} is {_fingerprint_shown(full)}, but params has no {name}_sha")
         elif short(full) != param:
-            problems.append(f"fingerprints.{name} is {_shown(full)}, but params.{name}_sha is {param}")
+            problems.append(f"fingerprints.{name} is {_fingerprint_shown(full)}, but params.{name}_sha is {param}")
         elif not _FINGERPRINT.fullmatch(full):
-            problems.append(f"fingerprints.{name} is {_shown(full)}, which is no full fingerprint (64 hex digits) "
+            problems.append(f"fingerprints.{name} is {_fingerprint_shown(full)}, which is no full fingerprint (64 hex digits) "
                             f"beginning with its params.{name}_sha")
     return problems
 
 
-def _shown(fingerprint: str) -> str:
+def _fingerprint_shown(fingerprint: str) -> str:
     """A fingerprint in a message: a full one by its first 16 digits, anything else quoted (cut at 20 characters)."""
     if _FINGERPRINT.fullmatch(fingerprint):
         return short(fingerprint) + "…"

@@ -459,7 +459,7 @@ def _figure_problems(result: CalibrationResult) -> list[str]:
     kept = f"abstain_kept {result.abstain_kept} of abstain_labels {result.abstain_labels}"
     at = f" at confidence {result.confidence:g}"
     shares = ("of one trial" if result.trials == 1 else "the nearest share") + f" of items {result.items}"
-    return [f"{field} {_shown(written)} is written, its counts give {_shown(now)} ({basis})"
+    return [f"{field} {_figure_shown(written)} is written, its counts give {_figure_shown(now)} ({basis})"
             for field, written, now, basis in (
                 ("base_rate", result.base_rate, figures.base_rate, f"served_labels {result.served_labels} of items "
                                                                    f"{result.items}"),
@@ -478,7 +478,7 @@ def _same(written: float | None, now: float | None) -> bool:
     return math.isclose(written, now, rel_tol=_ROUNDING, abs_tol=_ROUNDING)
 
 
-def _shown(value: float | None) -> str:
+def _figure_shown(value: float | None) -> str:
     return "null" if value is None else f"{value!r}"
 
 
