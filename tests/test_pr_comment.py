@@ -72,10 +72,9 @@ def test_after_a_usage_error_no_previous_verdict_is_left(
     (("--llmgate-concurrency=x",), "", "--llmgate-concurrency='x': expected a whole number"),
     (("--llmgate-record=bogus",), "", "--llmgate-record='bogus': expected one of none, once, new_episodes, all"),
     ((), "llmgate_trials = two", "llmgate_trials (ini)='two': expected a whole number"),
-    ((), "llmgate_wandb = maybe", "llmgate_wandb (ini)='maybe': expected true or false"),
     (("--llmgate-save-replies=exp/llmgate.yaml",), "", "--llmgate-save-replies=*exp/llmgate.yaml: is a file that "
                                                        "holds no saved replies"),
-], ids=["count", "not-a-number", "choice", "ini-count", "ini-flag", "replies-target"])
+], ids=["count", "not-a-number", "choice", "ini-count", "replies-target"])
 def test_after_a_bad_option_value_no_previous_verdict_is_left(
     pytester: pytest.Pytester, make_experiment: MakeExperiment, args: tuple[str, ...], ini: str, words: str
 ) -> None:
@@ -115,6 +114,17 @@ def test_a_bad_option_value_is_a_usage_error_in_a_session_that_gates_nothing(pyt
     result.stderr.fnmatch_lines(["ERROR: --llmgate-trials=0: must be 1 or more"])
     assert not (pytester.path / ".llmgate").exists()
     assert pytester.runpytest("--help").ret == pytest.ExitCode.OK  # --help shows the options whatever their values
+    empty = pytester.runpytest("--llmgate-record=", "-p", "no:cacheprovider")  # refused by argparse before
+    assert empty.ret == pytest.ExitCode.USAGE_ERROR
+    empty.stderr.fnmatch_lines(["ERROR: --llmgate-record='': expected one of none, once, new_episodes, all"])
+
+
+@pytest.mark.skipif(int(pytest.__version__.split(".")[0]) < 9, reason="[tool.pytest] (native TOML) is pytest 9's")
+def test_native_toml_settings_of_the_plugin_are_read_in_a_session_that_gates_nothing(pytester: pytest.Pytester) -> None:
+    # the review of this stop: read as text, a flag's native TOML boolean stopped every pytest run of the project
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    pytester.makefile(".toml", pyproject="[tool.pytest]\nllmgate_wandb = false\nllmgate_mlflow = false\n")
+    assert pytester.runpytest("-p", "no:cacheprovider").ret == pytest.ExitCode.OK
 
 
 def test_an_unwritable_summary_leaves_the_others_marked(

@@ -18,7 +18,7 @@ import pytest
 
 from pytest_llmgate.model.defaults import MANIFEST_NAME, SUITE_SUFFIXES
 from pytest_llmgate.plugin import hookspecs as _hookspecs
-from pytest_llmgate.plugin.options import add_options, check_values, value
+from pytest_llmgate.plugin.options import add_options, check_given, value
 
 if TYPE_CHECKING:
     from pytest_llmgate.plugin.wiring import Wiring
@@ -66,7 +66,7 @@ def _no_verdict_on_usage_error(config: pytest.Config) -> Iterator[None]:
 def pytest_configure(config: pytest.Config) -> None:
     if not config.option.help:  # `pytest --help` shows the options whatever their values
         with _no_verdict_on_usage_error(config):
-            check_values(config)
+            check_given(config)
     if value(config, "candidates") or value(config, "baselines") or value(config, "freeze"):
         _activate(config)
 

@@ -81,11 +81,8 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 _BY_DEST = {option.dest: option for option in OPTIONS}
-# a flag's ini key is read as text and parsed here, so that a bad value names its key (pytest's "bool" refuses it
-# before any plugin runs, saying only "invalid truth value"); the words are pytest's
-_INI_TYPE: dict[Kind, Any] = {"ids": "args", "flag": "string", "text": "string", "path": "string", "count": "string",
+_INI_TYPE: dict[Kind, Any] = {"ids": "args", "flag": "bool", "text": "string", "path": "string", "count": "string",
                               "choice": "string"}
-_TRUE, _FALSE = ("y", "yes", "t", "true", "on", "1"), ("n", "no", "f", "false", "off", "0")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -103,7 +100,7 @@ def add_options(parser: pytest.Parser) -> None:
                             default=[] if option.kind == "ids" else None, metavar=metavar, dest=dest, help=option.help)
         if option.ini:
             parser.addini(option.ini_key, f"{option.help} (like {option.flag})", type=_INI_TYPE[option.kind],
-                          default=[] if option.kind == "ids" else "")
+                          default=[] if option.kind == "ids" else (False if option.kind == "flag" else ""))
 
 
 def value(config: pytest.Config, dest: str) -> Any:
@@ -111,7 +108,7 @@ def value(config: pytest.Config, dest: str) -> Any:
     usage error naming where they were given."""
     option = _BY_DEST[dest]
     given = config.getoption(f"llmgate_{dest}")
-    if given:
+    if given or (given == "" and option.choices):  # an empty choice is refused, as argparse did
         return _parsed(option, given, option.flag, config.invocation_params.dir)
     if option.ini:
         ini = config.getini(option.ini_key)
@@ -120,10 +117,12 @@ def value(config: pytest.Config, dest: str) -> Any:
     return () if option.kind == "ids" else (False if option.kind == "flag" else None)
 
 
-def check_values(config: pytest.Config) -> None:
-    """Every option read once: a bad value given anywhere is a usage error, whether or not the session gates."""
+def check_given(config: pytest.Config) -> None:
+    """Every option given on the command line, read once: a bad value there is a usage error whether or not the
+    session gates, as argparse makes a bad choice (an ini key is read when the gate is built)."""
     for option in OPTIONS:
-        value(config, option.dest)
+        if option.kind != "flag" and config.getoption(f"llmgate_{option.dest}") not in (None, []):
+            value(config, option.dest)
 
 
 def _parsed(option: Option, raw: Any, where: str, base: Path) -> Any:
@@ -137,10 +136,6 @@ def _parsed(option: Option, raw: Any, where: str, base: Path) -> Any:
         if option.maximum is not None and number > option.maximum:
             raise pytest.UsageError(f"{where}={number}: must be at most {option.maximum}")
         return number
-    if option.kind == "flag" and isinstance(raw, str):  # an ini key's text
-        if raw.strip().lower() not in _TRUE + _FALSE:
-            raise pytest.UsageError(f"{where}={raw!r}: expected true or false")
-        return raw.strip().lower() in _TRUE
     if option.kind == "choice" and raw not in option.choices:
         raise pytest.UsageError(f"{where}={raw!r}: expected one of {', '.join(option.choices)}")
     if option.kind == "path":
