@@ -170,7 +170,7 @@ def llmgate(cwd: Path, *args: str, key: str | None = None) -> Done:
         try:
             code = main(list(args))
         except SystemExit as exc:  # argparse: a usage error (2) or --help (0)
-            code = exc.code if isinstance(exc.code, int) else 1
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     return Done(code, out.getvalue(), err.getvalue())
 
 

@@ -631,6 +631,23 @@ def test_trials_made_after_a_failing_one_are_counted_and_leave_the_pool() -> Non
         answers.shutdown()
 
 
+def test_a_pool_shut_down_makes_no_call_and_starts_no_thread() -> None:
+    # the review of this stop: a judged answer still in flight after the session ended made new live calls
+    import threading
+
+    from pytest_llmgate.model.errors import ProviderError
+    from pytest_llmgate.providers.calls import CallPool
+
+    pool = CallPool(1)
+    assert pool.result("before", lambda: 1) == 1
+    pool.shutdown()
+    before = threading.active_count()
+    made: list[int] = []
+    with pytest.raises(ProviderError, match="not made: the session was ending"):
+        pool.result("after", lambda: made.append(1))
+    assert made == [] and threading.active_count() == before
+
+
 def test_a_plugin_s_calls_that_are_not_a_tuple_never_hide_its_error() -> None:
     from pytest_llmgate.model.errors import ProviderError, with_calls
 

@@ -853,3 +853,52 @@ def test_parts_judged_with_and_without_a_judge_that_may_gate_are_not_merged(
         assert "differ in evaluator" in said and "may gate: true: " in said and "may gate: false: " in said
         assert not list((pytester.path / f"m-{first}").glob("runs/*.json"))  # refused before any record
         assert json.loads((pytester.path / f"m-{first}" / "report.json").read_text())["in_progress"] is True
+
+
+def test_a_judge_call_past_its_timeout_never_makes_the_next_call_wait_behind_it(
+    pytester: pytest.Pytester, prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the review of this stop: with one call in flight, an abandoned judge call kept the pool's only thread, and the
+    # candidate's next (replayed) call timed out in the queue: "ci-answerer-prose-v2 ...: no answer within 0.5s"
+    (prose / "recordings" / "claim-judge-v1.jsonl").unlink()
+    live_judge(prose, llm_server, monkeypatch, {"trials: 3": "trials: 1\ncase_timeout: 0.3"})
+    template = prose / "templates" / f"{V2}.yaml"
+    template.write_text(template.read_text() + "\ncase_timeout: 0.5\n")
+    llm_server.control("slow", delay=1.5)
+    result = gate(pytester, "--llmgate-record=new_episodes", "--llmgate-concurrency=1")
+    result.stdout.fnmatch_lines(["*judge claim-judge-v1 gave no verdict within 0.3s (case_timeout)*"])
+    result.stdout.no_fnmatch_line("*no answer within 0.5s*")
+
+
+def test_calibrate_never_counts_the_wait_behind_an_abandoned_call_against_the_next(
+    prose: Path, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calibration = prose / "calibration.suite.yaml"  # cal_001 is asked live; the others replay
+    calibration.write_text(calibration.read_text().replace("rotate it and rerun.", "rotate it, then rerun."))
+    live_judge(prose, llm_server, monkeypatch, {"trials: 3": "trials: 3\ncase_timeout: 0.3"})
+    llm_server.control("slow", delay=1.0)
+    _, said = calibrate(prose, "--record", "new_episodes", "--concurrency", "1")
+    assert "(1 without a verdict)" in said  # cal_002 ... replayed at once: never timed out in the queue
+
+
+def test_a_plugin_judge_that_cannot_answer_is_named_as_the_judge(prose: Path) -> None:
+    # the review of this stop: the built-in chat providers name the judge in their own words; a plugin's words came
+    # through as a candidate's
+    import msgspec
+
+    from pytest_llmgate.engine.judging import judge_not_ready
+    from pytest_llmgate.model.vocab import RecordMode
+    from pytest_llmgate.providers import ProviderContext, builtin_factory
+    from pytest_llmgate.records.experiment import load_experiment
+
+    class PluginFactory:
+        def ready(self, candidate: object, context: object) -> str:
+            return "MY_JUDGE_KEY is not set"
+
+    experiment = load_experiment(prose)
+    context = ProviderContext(experiment_dir=prose)
+    assert judge_not_ready(experiment, context, lambda candidate: PluginFactory()) == (  # type: ignore[arg-type,return-value]
+        "judge claim-judge-v1: MY_JUDGE_KEY is not set")
+    said = judge_not_ready(experiment, msgspec.structs.replace(context, record_mode=RecordMode.ALL),
+                           lambda candidate: builtin_factory(candidate.provider))  # type: ignore[arg-type,return-value]
+    assert said is not None and said.startswith(f"{KEY_ENV} is not set; judge claim-judge-v1 (")

@@ -29,7 +29,7 @@ from pytest_llmgate.providers import (
 from pytest_llmgate.providers.calls import DEFAULT_CASE_TIMEOUT, CallPool, CaseTimeout
 from pytest_llmgate.providers.python_callable import import_callable
 from pytest_llmgate.providers.recordings import NotRecorded, recordings_path
-from pytest_llmgate.records.candidate import Candidate, CandidateSettings
+from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.evaluator import (
     JSON_ROUTE,
     JUDGE_KIND,
@@ -70,16 +70,10 @@ def judge_candidate(evaluator: Evaluator) -> Candidate:
     )
 
 
-def _own_case_timeout(candidate: Candidate) -> float | None:
-    """The artifact's ``case_timeout`` (None: it says none)."""
-    timeout = msgspec.convert(candidate.document.data, CandidateSettings).case_timeout
-    return None if timeout is msgspec.UNSET else timeout
-
-
 def case_timeout(candidate: Candidate, concurrent: bool) -> float:
     """Seconds each of the artifact's calls (each trial) is waited for: its ``case_timeout``, else its provider
     kind's default (``DEFAULT_CASE_TIMEOUT``)."""
-    timeout = _own_case_timeout(candidate)
+    timeout = candidate.case_timeout
     return DEFAULT_CASE_TIMEOUT[concurrent] if timeout is None else timeout
 
 
@@ -271,8 +265,10 @@ def judged(provider: Provider, candidate: Candidate, evaluator: Evaluator, conte
             f"{evaluator.evaluator_id} to read (an LLM provider does: openai_chat, anthropic_messages, or a plugin "
             "provider with reply(case, trial))",
         )
+    # the candidate's own timeout counts only with a judge, whose judged answer is concurrent: its default is a
+    # concurrent provider's, as before the judge's calls were timed apart
     return JudgedProvider(provider, replies, _Verdicts(evaluator, context, factory_of, calls),
-                          case_timeout(candidate, bool(provider.concurrent)))
+                          case_timeout(candidate, concurrent=True))
 
 
 def judge_not_ready(experiment: Experiment, context: ProviderContext, factory_of: FactoryOf) -> str | None:
@@ -282,7 +278,9 @@ def judge_not_ready(experiment: Experiment, context: ProviderContext, factory_of
     if evaluator is None or evaluator.kind != JUDGE_KIND:
         return None
     candidate = judge_candidate(evaluator)
-    return factory_of(candidate).ready(candidate, msgspec.structs.replace(context, trials=None))  # names the judge
+    problem = factory_of(candidate).ready(candidate, msgspec.structs.replace(context, trials=None))
+    named = f"judge {evaluator.evaluator_id}"  # the built-in providers name it; a plugin's may not
+    return problem if problem is None or named in problem else f"{named}: {problem}"
 
 
 def judge_calls_of(provider: Provider, case_id: str) -> tuple[Usage, ...]:
@@ -364,7 +362,7 @@ def calibrate(experiment: Experiment, factory_of: FactoryOf, *, record_mode: Rec
     if problem:
         raise CandidateError(None, None, problem)
     judge = _judge(evaluator, context, factory_of)
-    timeout = _own_case_timeout(judge_candidate(evaluator))
+    timeout = judge_candidate(evaluator).case_timeout
     pool = CallPool(concurrency)
     calls: list[list[tuple[tuple[int, int], Callable[[], Any]]]] = []
     try:

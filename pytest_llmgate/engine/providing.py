@@ -9,8 +9,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from pytest_llmgate.engine.judging import JudgedProvider, judged
 from pytest_llmgate.model.costs import Usage
 from pytest_llmgate.model.defaults import DEFAULT_CONCURRENCY
@@ -31,7 +29,7 @@ from pytest_llmgate.providers.calls import (
     Throttles,
     timed_out,
 )
-from pytest_llmgate.records.candidate import Candidate, CandidateSettings
+from pytest_llmgate.records.candidate import Candidate
 from pytest_llmgate.records.experiment import Experiment
 from pytest_llmgate.records.outcome import PlannedRun
 
@@ -75,9 +73,8 @@ class Providers:
                 provider = judged(provider, candidate, experiment.evaluator, self.context(experiment), self.factory,
                                   self.answers.judged)
             self._providers[key] = provider
-            timeout = msgspec.convert(candidate.document.data, CandidateSettings).case_timeout
-            if timeout is not msgspec.UNSET:
-                self._timeouts[id(provider)] = timeout
+            if candidate.case_timeout is not None:
+                self._timeouts[id(provider)] = candidate.case_timeout
         return self._providers[key]
 
     def routes(

@@ -391,10 +391,14 @@ def partial_note(config: pytest.Config, deselected: int, not_run: int, incomplet
 def refuse_summary_targets(config: pytest.Config, out_dir: Path) -> None:
     """A usage error, before the session writes anything there, when ``--llmgate-markdown`` or ``--llmgate-html``
     names a file that is not theirs to replace (``summary_target_problem``)."""
-    targets = {option: Path(target) for option in ("markdown", "html") if (target := value(config, option))}
-    problem = summary_target_problem(targets, out_dir, "--llmgate-")
+    problem = summary_target_problem(_summary_targets(config), out_dir, "--llmgate-")
     if problem is not None:
         raise pytest.UsageError(problem)
+
+
+def _summary_targets(config: pytest.Config) -> dict[str, Path]:
+    """``--llmgate-markdown`` and ``--llmgate-html``'s files, by option, as given."""
+    return {option: Path(target) for option in ("markdown", "html") if (target := value(config, option))}
 
 
 def _mark_in_progress(config: pytest.Config, gate: GateSession) -> None:
@@ -424,7 +428,7 @@ def _replace_verdicts(config: pytest.Config, out_dir: Path, started: datetime, *
     writes: list[Callable[[], None]] = []
     if gating:
         writes.append(lambda: mark_in_progress(out_dir, started))
-    targets = {option: Path(target) for option in ("markdown", "html") if (target := value(config, option))}
+    targets = _summary_targets(config)
     if only_ours:  # neither when both name one file; else each unless refused on its own
         distinct = len({path.resolve() for path in targets.values()}) == len(targets)
         targets = {option: path for option, path in targets.items()

@@ -62,10 +62,19 @@ class Threads:
         future: Future[Any] = Future()
         self._queue.put((call, future))
         if len(self._threads) < self.size:
-            thread = threading.Thread(target=self._serve, name=f"{self.name}-{len(self._threads)}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+            self._start()
         return future
+
+    def grow(self) -> None:
+        """One thread more, started now: a call abandoned past its case timeout keeps its thread until it returns,
+        and the calls queued behind it do not wait for it (their own timeouts would run out in the queue)."""
+        self.size += 1
+        self._start()
+
+    def _start(self) -> None:
+        thread = threading.Thread(target=self._serve, name=f"{self.name}-{len(self._threads)}", daemon=True)
+        thread.start()
+        self._threads.append(thread)
 
     def stop(self, wait: bool = False) -> None:
         for _ in self._threads:
@@ -107,12 +116,17 @@ class CallPool:
         self._futures: dict[Hashable, tuple[Future[Any], threading.Event]] = {}
         self.overrun = False  # a call outlived its timeout: shutdown does not wait for it
         self._lock = threading.Lock()
+        self._closed = False  # shut down: a call handed over after it is not made
 
     def submit(self, key: Hashable, call: Callable[[], Any]) -> Future[Any]:
         with self._lock:
             return self._submit(key, call)[0]
 
     def _submit(self, key: Hashable, call: Callable[[], Any]) -> tuple[Future[Any], threading.Event]:
+        if self._closed:  # a judged answer still in flight when the session ended: no new call, no new thread
+            closed: Future[Any] = Future()
+            closed.set_exception(ProviderError("not made: the session was ending"))
+            return closed, threading.Event()
         if key not in self._futures:
             if self._threads is None:
                 self._threads = Threads(self.concurrency, "llmgate-call")
@@ -144,18 +158,23 @@ class CallPool:
         """The call's result, waiting at most ``timeout`` seconds for it; its exception is raised here."""
         with self._lock:
             future, flag = self._submit(key, call)
-            del self._futures[key]  # each result is taken once: memory stays bounded by what is in flight
+            self._futures.pop(key, None)  # each result is taken once: memory stays bounded by what is in flight
         try:
             return future.result(timeout)
         except FutureTimeout:
-            self.overrun = True
             flag.set()
+            if not future.cancel():  # it is being made: it keeps its thread, the calls behind it get another
+                self.overrun = True
+                with self._lock:
+                    if self._threads is not None:
+                        self._threads.grow()
             raise timed_out(timeout or 0) from None
 
     def shutdown(self) -> None:
         """Cancel the calls not started; wait for those in flight, unless one overran its timeout (then none is
         waited for: the threads are daemons, and the process may end under them)."""
         with self._lock:
+            self._closed = True
             threads, self._threads = self._threads, None
             for future, _ in self._futures.values():
                 future.cancel()

@@ -64,6 +64,12 @@ class Candidate(msgspec.Struct, frozen=True, kw_only=True):
     def line_of(self, key: str) -> int | None:
         return self.document.line_of([key])
 
+    @property
+    def case_timeout(self) -> float | None:
+        """The artifact's ``case_timeout`` (None: it says none, and its provider kind's default applies)."""
+        timeout = msgspec.convert(self.document.data, CandidateSettings).case_timeout
+        return None if timeout is msgspec.UNSET else timeout
+
 
 def load_candidate(path: Path, experiment_dir: Path) -> Candidate:
     """Load the artifact at ``path`` and check its common keys (its provider checks the rest: ``check_settings``);

@@ -486,8 +486,8 @@ def _set_problems(result: CalibrationResult, calibration: CalibrationSet) -> lis
     """The counts against the calibration set the result's fingerprint binds: its size and labels, and the labels
     of the items its disagreements name."""
     where = display_path(calibration.path)
-    labels = {str(item["case_id"]): Route(item["label"]) for item in calibration.items}
-    labelled = {route: sum(1 for label in labels.values() if label is route) for route in Route}
+    labels = {str(item["case_id"]): calibration.label(index) for index, item in enumerate(calibration.items)}
+    labelled = calibration.labelled()
     problems = []
     if result.items + result.error_count != len(labels):
         problems.append(f"items {result.items} + error_count {result.error_count} is "
